@@ -1,0 +1,95 @@
+"""``python -m infra``: the offline plan, the saved-plan check and the ops tooling.
+
+Exit codes: 0 clean, 1 mandatory policy violations (or a failed operation), 2 bad config or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+EXIT_OK, EXIT_VIOLATIONS, EXIT_USAGE = 0, 1, 2
+
+err_console = Console(stderr=True, highlight=False)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # usage errors exit 2 with a one-line reason
+        self.print_usage(sys.stderr)
+        err_console.print(f"error: {message}")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from infra import config
+    from infra.plan import engine, report
+
+    try:
+        result = engine.plan(args.stack, stacks_dir=Path(args.stacks_dir) if args.stacks_dir else None)
+    except config.ConfigError as err:
+        err_console.print(f"invalid stack config for {args.stack!r}:")
+        for path, reason in err.problems:
+            err_console.print(f"  {path}: {reason}", markup=False)
+        return EXIT_USAGE
+    except engine.PlanError as err:
+        err_console.print(f"plan failed: {err}", markup=False)
+        return EXIT_VIOLATIONS
+    if args.json:
+        report.write_json(result, Path(args.json))
+    if args.markdown:
+        report.write_markdown(result, Path(args.markdown))
+    if args.manifests:
+        report.write_manifests(result, Path(args.manifests))
+    report.print_summary(result, Console(highlight=False))
+    return EXIT_VIOLATIONS if result.mandatory_violations else EXIT_OK
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    try:
+        from infra import check
+    except ImportError:
+        err_console.print("check is not available in this version")
+        return EXIT_USAGE
+    return check.run(args)
+
+
+def _cmd_ops(args: argparse.Namespace) -> int:
+    from infra.ops import cli as ops_cli
+
+    return ops_cli.run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m infra", description="ml-platform: offline plan, policy check and ops tooling")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("plan", help="plan a stack offline under Pulumi's mock engine (no cloud, no Pulumi CLI)")
+    p.add_argument("--stack", required=True, help="stack name: reads stacks/Pulumi.<stack>.yaml")
+    p.add_argument("--json", metavar="PATH", help="write the plan JSON here")
+    p.add_argument("--markdown", metavar="PATH", help="write a pull-request comment here")
+    p.add_argument("--manifests", metavar="DIR", help="write every Kubernetes object as YAML into DIR")
+    p.add_argument("--stacks-dir", metavar="DIR", help=argparse.SUPPRESS)
+    p.set_defaults(func=_cmd_plan)
+
+    c = sub.add_parser("check", help="evaluate the policy packs against a saved plan JSON or `pulumi preview --json`")
+    c.add_argument("file", help="plan JSON of ours, or the output of `pulumi preview --json`")
+    c.add_argument("--stack", help="stack whose config sets environment and budget (default: from the file)")
+    c.set_defaults(func=_cmd_check)
+
+    try:
+        from infra.ops import cli as ops_cli
+    except ImportError:
+        ops_cli = None
+    if ops_cli is not None:
+        o = sub.add_parser("ops", help="state backend bootstrap and disaster-recovery tooling (boto3)")
+        ops_cli.add_arguments(o)
+        o.set_defaults(func=_cmd_ops)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))

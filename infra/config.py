@@ -1,0 +1,589 @@
+"""Typed stack configuration: everything a stack sets under the ``ml-platform:`` namespace.
+
+One pydantic model validates the whole namespace before any resource is registered, so a bad
+stack file fails fast with a one-line reason per mistake and nothing is half-created. Keys are
+camelCase in the stack file (``gpuPools``) and snake_case in Python (``gpu_pools``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_serializer,
+    field_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from catalog import gpus as catalog
+
+NAMESPACE = "ml-platform"
+SECRET_PLACEHOLDER = "[secret]"
+DNS_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|Pi|M|G|T|P)?$"
+
+Environment = Literal["dev", "staging", "prod"]
+Cloud = Literal["aws", "gcp", "existing"]
+
+
+class ConfigError(ValueError):
+    """The stack configuration is invalid. ``problems`` holds ``(key path, reason)`` pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(f"{path}: {reason}" for path, reason in problems))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+    )
+
+
+class DrConfig(_Model):
+    """Disaster recovery: a second region holding replicas of the stateful data."""
+
+    enabled: bool = False
+    region: str | None = None
+
+
+class NetworkConfig(_Model):
+    cidr: str = "10.0.0.0/16"
+    az_count: int = Field(3, ge=2, le=6)
+    nat_gateways: Literal["single", "perAz"] | None = None
+    """NAT gateways: ``single`` (cheap, dev default) or ``perAz`` (HA, staging/prod default)."""
+    pods_cidr: str = "10.64.0.0/14"
+    services_cidr: str = "10.68.0.0/20"
+
+    @field_validator("cidr", "pods_cidr", "services_cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        try:
+            ipaddress.ip_network(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a CIDR block such as 10.0.0.0/16") from None
+        return value
+
+
+class SystemNodesConfig(_Model):
+    instance_type: str = "m6i.large"
+    min_nodes: int = Field(2, ge=1)
+    max_nodes: int = Field(4, ge=1)
+    disk_gb: int = Field(50, ge=20)
+
+
+class ClusterConfig(_Model):
+    name: str | None = Field(None, pattern=DNS_LABEL, max_length=40)
+    version: str = Field("1.33", pattern=r"^1\.[0-9]{2}$")
+    public_access_cidrs: list[str] = Field(default_factory=list)
+    """CIDRs allowed to reach a public API endpoint; empty keeps the endpoint private only."""
+    system_nodes: SystemNodesConfig = Field(default_factory=SystemNodesConfig)
+    release_channel: Literal["RAPID", "REGULAR", "STABLE"] = "REGULAR"
+    kubeconfig: SecretStr | None = None
+    """``cloud: existing`` only: the kubeconfig of the cluster you bring (set it as a secret)."""
+    context: str | None = None
+    """``cloud: existing`` only: the kubeconfig context to use."""
+
+    @field_validator("public_access_cidrs")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                net = ipaddress.ip_network(cidr)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not a CIDR block") from None
+            if net.prefixlen == 0:
+                raise ValueError(f"{cidr!r} opens the API endpoint to the whole internet; list your own ranges")
+        return value
+
+    @field_serializer("kubeconfig")
+    def _hide(self, value: SecretStr | None) -> str | None:
+        return SECRET_PLACEHOLDER if value is not None else None
+
+
+class GpuPoolConfig(_Model):
+    """One GPU node pool."""
+
+    name: str = Field(pattern=DNS_LABEL, max_length=30)
+    purpose: Literal["training", "serving", "notebooks"]
+    gpu: str | None = None
+    """GPU model from the catalog (``A100-40GB``); the pool may use every node type that carries it."""
+    instance_types: list[str] = Field(default_factory=list)
+    """EC2 instance types (AWS) or GCE machine types (GCP); all must carry the same GPU model."""
+    capacity: Literal["spot", "on-demand", "spot-with-fallback"] = "on-demand"
+    mode: Literal["karpenter", "managed"] = "karpenter"
+    """AWS only: Karpenter NodePool (default) or an EKS managed node group."""
+    min_nodes: int = Field(0, ge=0)
+    max_nodes: int | None = Field(None, ge=1, le=1000)
+    """Most nodes the pool may grow to (required on aws and gcp)."""
+    gpu_limit: int | None = Field(None, ge=1)
+    """Ceiling on ``nvidia.com/gpu`` in the pool; default: max nodes x GPUs per node."""
+    mig_profile: str | None = None
+    """Cut every GPU into this MIG profile (``1g.10gb``); the GPU must support MIG."""
+    time_slicing_replicas: int | None = Field(None, ge=1, le=64)
+    """Share each GPU between this many pods (time-slicing)."""
+    disk_gb: int = Field(200, ge=50, le=16384)
+    ami_family: Literal["al2023", "bottlerocket"] = "al2023"
+    expire_after: str = Field("720h", pattern=r"^([0-9]+(s|m|h))+$|^Never$")
+    nodes_count_for_existing: int | None = Field(None, ge=0, alias="existingNodes")
+    """``cloud: existing`` only: how many such nodes the cluster has (for quotas and cost)."""
+
+
+class TeamQuotas(_Model):
+    cpu: int = Field(ge=1)
+    memory: str = Field(pattern=QUANTITY)
+    gpu: int = Field(0, ge=0)
+    mig: dict[str, int] = Field(default_factory=dict)
+    """MIG slices per profile the team may request (mixed strategy)."""
+    pods: int = Field(200, ge=1)
+    storage: str = Field("1Ti", pattern=QUANTITY)
+
+
+class TeamConfig(_Model):
+    name: str = Field(pattern=DNS_LABEL, max_length=40)
+    owners: str = Field(min_length=1)
+    """Identity-provider group bound to ``edit`` in the team's namespace."""
+    viewers: str | None = None
+    cost_center: str = Field(min_length=1)
+    email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    quotas: TeamQuotas
+    budget_usd: float | None = Field(None, gt=0)
+    gpu_borrowing_limit: int | None = Field(None, ge=0)
+    pod_security: Literal["baseline", "restricted"] = "baseline"
+    internet_egress: bool = False
+
+
+class LifecycleConfig(_Model):
+    raw_infrequent_access_days: int = Field(30, ge=30)
+    raw_glacier_ir_days: int = Field(90, ge=1)
+    noncurrent_expiry_days: int = Field(90, ge=1)
+    abort_multipart_days: int = Field(7, ge=1)
+
+
+class DataLakeConfig(_Model):
+    zones: list[str] = Field(default_factory=lambda: ["raw", "curated", "features", "models"], min_length=1)
+    shared_zones: list[str] = Field(default_factory=list)
+    """Zones every team may read (read-only) besides its own prefix."""
+    lifecycle: LifecycleConfig = Field(default_factory=LifecycleConfig)
+    size_gb: dict[str, int] = Field(default_factory=dict)
+    """Expected stored GB per zone, for the cost estimate."""
+    force_destroy: bool = False
+
+    @field_validator("zones")
+    @classmethod
+    def _zones(cls, value: list[str]) -> list[str]:
+        for zone in value:
+            if not re.match(DNS_LABEL, zone) or len(zone) > 20:
+                raise ValueError(f"zone {zone!r} must be a lowercase DNS label of at most 20 characters")
+        if len(set(value)) != len(value):
+            raise ValueError("zones must be unique")
+        return value
+
+
+class DatabaseConfig(_Model):
+    instance_class: str = "db.t4g.medium"
+    storage_gb: int = Field(50, ge=20)
+    backup_retention_days: int | None = Field(None, ge=1, le=35)
+    multi_az: bool | None = None
+
+
+class MlflowConfig(_Model):
+    enabled: bool = True
+    replicas: int | None = Field(None, ge=1)
+    auth: bool = True
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    existing_database_secret: str | None = None
+    """``cloud: existing``: name of a Kubernetes Secret (namespace ``mlflow``) with the DB connection."""
+
+
+class OnlineStoreConfig(_Model):
+    node_type: str = "cache.t4g.small"
+    replicas: int = Field(1, ge=0, le=5)
+    existing_endpoint: str | None = None
+    """``cloud: existing``: ``host:port`` of a Redis you run."""
+
+
+class FeastConfig(_Model):
+    enabled: bool = True
+    registry: Literal["lake", "sql"] = "lake"
+    replicas: int | None = Field(None, ge=1)
+    online_store: OnlineStoreConfig = Field(default_factory=OnlineStoreConfig)
+
+
+class GpuOperatorConfig(_Model):
+    enabled: bool | None = None
+    """Default: on for AWS and existing clusters, off on GKE (GKE installs drivers itself)."""
+    driver: bool | None = None
+    """Install the driver; default off where the node image ships it (EKS NVIDIA AMIs, GKE)."""
+    mig_strategy: Literal["single", "mixed"] = "mixed"
+
+
+class KueueConfig(_Model):
+    enabled: bool = True
+
+
+class BudgetConfig(_Model):
+    monthly_usd: float | None = Field(None, gt=0)
+    """Platform monthly budget; the cost policy fails when the estimate exceeds it."""
+    alert_emails: list[str] = Field(default_factory=list)
+
+
+class GcpConfig(_Model):
+    project: str | None = Field(None, pattern=r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
+    billing_account: str | None = None
+
+
+class PlatformConfig(_Model):
+    """Everything one stack sets under ``ml-platform:``."""
+
+    cloud: Cloud
+    environment: Environment
+    region: str | None = None
+    dr: DrConfig = Field(default_factory=DrConfig)
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    gpu_pools: list[GpuPoolConfig] = Field(default_factory=list)
+    gpu_overcommit: float = Field(1.0, ge=1.0, le=10.0)
+    """How far team GPU quotas may add up beyond the pools' GPU ceiling (1.0: not at all)."""
+    teams: list[TeamConfig] = Field(default_factory=list)
+    data_lake: DataLakeConfig = Field(default_factory=DataLakeConfig)
+    mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
+    feast: FeastConfig = Field(default_factory=FeastConfig)
+    gpu_operator: GpuOperatorConfig = Field(default_factory=GpuOperatorConfig)
+    kueue: KueueConfig = Field(default_factory=KueueConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    tags: dict[str, str] = Field(default_factory=dict)
+    gcp: GcpConfig = Field(default_factory=GcpConfig)
+
+    # ---- derived facts shared by the components' args builders -------------------------------
+
+    @property
+    def is_prod(self) -> bool:
+        return self.environment == "prod"
+
+    @property
+    def dr_region(self) -> str | None:
+        return self.dr.region if self.dr.enabled else None
+
+    @property
+    def cluster_name(self) -> str:
+        return self.cluster.name or f"mlp-{self.environment}"
+
+    def pool_gpu(self, pool: GpuPoolConfig) -> catalog.GpuModel:
+        """The GPU model a pool carries (validated to be unique)."""
+        return catalog.gpu_model(pool_gpu_key(self, pool))
+
+    def pool_node_types(self, pool: GpuPoolConfig) -> list[catalog.NodeType]:
+        """The catalog node types a pool may launch."""
+        cloud = "gcp" if self.cloud == "gcp" else "aws"
+        if pool.instance_types:
+            return [catalog.node_type(cloud, name) for name in pool.instance_types]
+        if self.cloud == "existing":
+            return catalog.node_types("aws", gpu=pool.gpu)[:1]
+        return catalog.node_types(cloud, gpu=pool.gpu)
+
+    def pool_gpu_ceiling(self, pool: GpuPoolConfig) -> int:
+        """Most ``nvidia.com/gpu`` the pool can ever hold."""
+        if pool.gpu_limit is not None:
+            return pool.gpu_limit
+        per_node = max(n.gpus for n in self.pool_node_types(pool))
+        if self.cloud == "existing":
+            nodes = pool.nodes_count_for_existing or 0
+        else:
+            nodes = pool.max_nodes or 0
+        return nodes * per_node
+
+    @property
+    def gpu_ceiling(self) -> int:
+        return sum(self.pool_gpu_ceiling(p) for p in self.gpu_pools)
+
+
+# ---- cross-field checks ----------------------------------------------------------------------
+
+
+def pool_gpu_key(cfg: PlatformConfig, pool: GpuPoolConfig) -> str:
+    if pool.gpu:
+        return pool.gpu
+    cloud = "gcp" if cfg.cloud == "gcp" else "aws"
+    return catalog.node_type(cloud, pool.instance_types[0]).gpu
+
+
+def _cross_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
+    ns = NAMESPACE + ":"
+    if cfg.cloud in ("aws", "gcp") and not cfg.region:
+        yield ns + "region", f"required for cloud {cfg.cloud!r} (for example us-east-1 or us-central1)"
+    if cfg.dr.enabled and not cfg.dr.region:
+        yield ns + "dr.region", "required when dr.enabled is true"
+    if cfg.dr.enabled and cfg.dr.region and cfg.dr.region == cfg.region:
+        yield ns + "dr.region", f"{cfg.dr.region!r} is the primary region; the DR region must differ from region"
+    if cfg.dr.enabled and cfg.cloud == "existing":
+        yield ns + "dr.enabled", "DR replication needs a cloud; set cloud to aws or gcp, or turn dr off"
+    if cfg.cloud == "gcp" and not cfg.gcp.project:
+        yield ns + "gcp.project", "required for cloud 'gcp'"
+    if cfg.cloud != "existing" and (cfg.cluster.kubeconfig is not None or cfg.cluster.context):
+        yield ns + "cluster.kubeconfig", f"only for cloud 'existing'; cloud {cfg.cloud!r} builds its own cluster"
+    if cfg.cluster.system_nodes.min_nodes > cfg.cluster.system_nodes.max_nodes:
+        yield ns + "cluster.systemNodes.minNodes", "must not exceed maxNodes"
+    lc = cfg.data_lake.lifecycle
+    if lc.raw_glacier_ir_days <= lc.raw_infrequent_access_days:
+        yield (
+            ns + "dataLake.lifecycle.rawGlacierIrDays",
+            f"{lc.raw_glacier_ir_days} must be later than rawInfrequentAccessDays ({lc.raw_infrequent_access_days})",
+        )
+    for zone in cfg.data_lake.shared_zones:
+        if zone not in cfg.data_lake.zones:
+            yield ns + "dataLake.sharedZones", f"{zone!r} is not a zone; zones: {', '.join(cfg.data_lake.zones)}"
+    for zone in cfg.data_lake.size_gb:
+        if zone not in cfg.data_lake.zones:
+            yield ns + f"dataLake.sizeGb.{zone}", f"{zone!r} is not a zone; zones: {', '.join(cfg.data_lake.zones)}"
+    for needed, user in (("models", cfg.mlflow.enabled), ("features", cfg.feast.enabled)):
+        if user and needed not in cfg.data_lake.zones:
+            yield ns + "dataLake.zones", f"needs a {needed!r} zone while {'mlflow' if needed == 'models' else 'feast'} is enabled"
+
+    yield from _pool_checks(cfg)
+    yield from _team_checks(cfg)
+
+
+def _pool_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
+    ns = NAMESPACE + ":"
+    seen: set[str] = set()
+    cloud = "gcp" if cfg.cloud == "gcp" else "aws"
+    for i, pool in enumerate(cfg.gpu_pools):
+        key = f"{ns}gpuPools[{i}]"
+        if pool.name in seen:
+            yield f"{key}.name", f"duplicate pool name {pool.name!r}; pool names must be unique"
+        seen.add(pool.name)
+        if not pool.gpu and not pool.instance_types:
+            yield f"{key}.gpu", f"set gpu ({', '.join(catalog.GPU_MODELS)}) or instanceTypes"
+            continue
+        if pool.gpu and pool.gpu not in catalog.GPU_MODELS:
+            yield f"{key}.gpu", f"unknown GPU {pool.gpu!r}; allowed: {', '.join(catalog.GPU_MODELS)}"
+            continue
+        models: set[str] = set()
+        bad_type = False
+        for j, name in enumerate(pool.instance_types):
+            try:
+                models.add(catalog.node_type(cloud, name).gpu)
+            except catalog.CatalogError:
+                allowed = ", ".join(n.name for n in catalog.node_types(cloud, gpu=pool.gpu))
+                yield f"{key}.instanceTypes[{j}]", f"{name!r} is not a {cloud} GPU node type in the catalog; allowed: {allowed}"
+                bad_type = True
+        if bad_type:
+            continue
+        if pool.gpu:
+            models.add(pool.gpu)
+        if len(models) > 1:
+            yield f"{key}.instanceTypes", f"mixes GPU models {sorted(models)}; one pool carries one GPU model"
+            continue
+        gpu = catalog.gpu_model(models.pop())
+        if cfg.cloud != "existing" and not cfg.pool_node_types(pool):
+            yield f"{key}.gpu", f"{gpu.key} is not offered on {cloud}; allowed: {', '.join(sorted({n.gpu for n in catalog.node_types(cloud)}))}"
+            continue
+        if pool.mig_profile is not None and pool.mig_profile not in gpu.mig_profiles:
+            allowed = ", ".join(gpu.mig_profiles) if gpu.mig_profiles else f"none ({gpu.key} has no MIG)"
+            yield f"{key}.migProfile", f"{pool.mig_profile!r} is not a MIG profile of {gpu.key}; allowed: {allowed}"
+        if pool.mig_profile and pool.time_slicing_replicas:
+            yield f"{key}.timeSlicingReplicas", "use either migProfile or timeSlicingReplicas on a pool, not both"
+        if cfg.cloud != "existing" and pool.max_nodes is None:
+            yield f"{key}.maxNodes", f"required for cloud {cfg.cloud!r}"
+        elif pool.max_nodes is not None and pool.min_nodes > pool.max_nodes:
+            yield f"{key}.minNodes", f"{pool.min_nodes} exceeds maxNodes ({pool.max_nodes})"
+        if cfg.is_prod and pool.purpose == "serving" and pool.capacity != "on-demand":
+            yield f"{key}.capacity", f"{pool.capacity!r} is not allowed for a serving pool in prod; allowed: on-demand"
+        if pool.mode == "managed" and cfg.cloud != "aws":
+            yield f"{key}.mode", f"'managed' is an EKS node group; cloud {cfg.cloud!r} allows: karpenter"
+        if cfg.cloud == "existing" and pool.nodes_count_for_existing is None:
+            yield f"{key}.existingNodes", "required for cloud 'existing': how many such nodes the cluster has"
+
+
+def _team_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
+    ns = NAMESPACE + ":"
+    seen: set[str] = set()
+    profiles = {p.mig_profile for p in cfg.gpu_pools if p.mig_profile}
+    for i, team in enumerate(cfg.teams):
+        key = f"{ns}teams[{i}]"
+        if team.name in seen:
+            yield f"{key}.name", f"duplicate team name {team.name!r}; team names must be unique"
+        if team.name in RESERVED_NAMESPACES:
+            yield f"{key}.name", f"{team.name!r} is a platform namespace; reserved: {', '.join(sorted(RESERVED_NAMESPACES))}"
+        seen.add(team.name)
+        for profile in team.quotas.mig:
+            if profile not in profiles:
+                allowed = ", ".join(sorted(profiles)) or "none (no pool sets migProfile)"
+                yield f"{key}.quotas.mig.{profile}", f"no GPU pool offers MIG profile {profile!r}; allowed: {allowed}"
+    try:
+        ceiling = cfg.gpu_ceiling
+    except catalog.CatalogError:
+        return  # already reported by the pool checks
+    wanted = sum(t.quotas.gpu for t in cfg.teams)
+    allowed = int(ceiling * cfg.gpu_overcommit)
+    if wanted > allowed:
+        yield (
+            f"{ns}teams[*].quotas.gpu",
+            f"team GPU quotas add up to {wanted}, above the pools' GPU ceiling {ceiling} x gpuOvercommit "
+            f"{cfg.gpu_overcommit:g} = {allowed}; lower the quotas, raise the pools or gpuOvercommit",
+        )
+
+
+RESERVED_NAMESPACES = frozenset(
+    {"default", "kube-system", "kube-public", "kube-node-lease", "karpenter", "gpu-operator", "kueue-system", "mlflow", "feast", "monitoring"}
+)
+
+
+# ---- parsing ---------------------------------------------------------------------------------
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = NAMESPACE + ":"
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if i else "") + str(part)
+    return out
+
+
+def _pydantic_problems(err: ValidationError) -> list[tuple[str, str]]:
+    problems = []
+    for e in err.errors():
+        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            parent = tuple(loc[:-1])
+            msg = f"unknown key {loc[-1]!r}; allowed: {', '.join(_allowed_keys(parent))}"
+        elif e["type"] == "missing":
+            msg = "required key is missing"
+        elif "input" in e and not isinstance(e["input"], (dict, list)):
+            msg = f"{msg} (got {e['input']!r})"
+        problems.append((_loc(loc), msg))
+    return problems
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: Any = PlatformConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
+        if field is None:
+            return []
+        ann = field.annotation
+        args = getattr(ann, "__args__", ())
+        candidates = [ann, *args]
+        nested = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if nested is None:
+            for c in args:
+                nested = next((a for a in getattr(c, "__args__", ()) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+                if nested:
+                    break
+        if nested is None:
+            return []
+        model = nested
+    return sorted(f.alias or n for n, f in model.model_fields.items())
+
+
+def parse(raw: Mapping[str, Any]) -> PlatformConfig:
+    """Validate the ``ml-platform:`` keys (prefix stripped) and return the typed config.
+
+    :raises ConfigError: naming every bad key path, its value and what is allowed.
+    """
+    try:
+        cfg = PlatformConfig.model_validate(dict(raw))
+    except ValidationError as err:
+        raise ConfigError(_pydantic_problems(err)) from None
+    problems = list(_cross_checks(cfg))
+    if problems:
+        raise ConfigError(problems)
+    return cfg
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def raw_from_pulumi() -> dict[str, Any]:
+    """The ``ml-platform:`` keys of the running Pulumi program's config, prefix stripped."""
+    from pulumi.runtime import config as rc
+
+    merged = {**rc.get_config_env(), **rc.CONFIG.get()}
+    prefix = NAMESPACE + ":"
+    return {k[len(prefix) :]: _decode(v) for k, v in merged.items() if k.startswith(prefix)}
+
+
+def from_pulumi() -> PlatformConfig:
+    """Load and validate the config of the running Pulumi program."""
+    return parse(raw_from_pulumi())
+
+
+def stack_file(stack: str, stacks_dir: Path | None = None) -> Path:
+    return (stacks_dir or Path(__file__).resolve().parent.parent / "stacks") / f"Pulumi.{stack}.yaml"
+
+
+def read_stack_file(path: Path) -> tuple[dict[str, Any], list[str]]:
+    """Read a ``Pulumi.<stack>.yaml``; return its ``ml-platform:`` keys and which of them are secret.
+
+    Encrypted values (``secure: v1:...``) cannot be decrypted without the Pulumi CLI, so they are
+    replaced by :data:`SECRET_PLACEHOLDER` and reported as secret keys.
+    """
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError([(str(path), "no such stack file")]) from None
+    except yaml.YAMLError as err:
+        raise ConfigError([(str(path), f"not valid YAML: {err}".replace("\n", " "))]) from None
+    if not isinstance(doc, dict):
+        raise ConfigError([(str(path), "a stack file is a mapping with a 'config:' key")])
+    config = doc.get("config") or {}
+    if not isinstance(config, dict):
+        raise ConfigError([(f"{path}:config", "must be a mapping of 'namespace:key' to values")])
+    raw: dict[str, Any] = {}
+    secret: list[str] = []
+    prefix = NAMESPACE + ":"
+    for key, value in config.items():
+        if not str(key).startswith(prefix):
+            continue
+        name = str(key)[len(prefix) :]
+        raw[name], hidden = _strip_secure(value)
+        if hidden:
+            secret.append(name)
+    return raw, secret
+
+
+def _strip_secure(value: Any) -> tuple[Any, bool]:
+    if isinstance(value, dict) and set(value) == {"secure"}:
+        return SECRET_PLACEHOLDER, True
+    if isinstance(value, dict):
+        out, any_secret = {}, False
+        for k, v in value.items():
+            out[k], s = _strip_secure(v)
+            any_secret |= s
+        return out, any_secret
+    if isinstance(value, list):
+        items = [_strip_secure(v) for v in value]
+        return [v for v, _ in items], any(s for _, s in items)
+    return value, False
+
+
+def load_stack(stack: str, stacks_dir: Path | None = None) -> PlatformConfig:
+    """Read and validate ``stacks/Pulumi.<stack>.yaml``."""
+    raw, _ = read_stack_file(stack_file(stack, stacks_dir))
+    return parse(raw)

@@ -1,0 +1,158 @@
+"""Render a plan: terminal summary (rich), plan JSON, pull-request Markdown, Kubernetes manifests."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from infra.plan.engine import Plan
+from infra.plan.recorder import RecordedResource
+
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def component_of(plan: Plan, res: RecordedResource) -> str:
+    """The outermost component a resource belongs to (its type), or ``(stack)``."""
+    parents = {r.urn: r for r in plan.resources}
+    top: RecordedResource | None = None
+    cur = parents.get(res.parent)
+    while cur is not None:
+        if not cur.custom:
+            top = cur
+        cur = parents.get(cur.parent)
+    if top is None and not res.custom:
+        return res.type
+    return top.type if top else "(stack)"
+
+
+def counts(plan: Plan) -> Counter[tuple[str, str]]:
+    return Counter((component_of(plan, r), r.type) for r in plan.resources if r.custom and not r.type.startswith("pulumi:providers:"))
+
+
+def _usd(value: float) -> str:
+    return f"${value:,.0f}"
+
+
+def print_summary(plan: Plan, console: Console | None = None) -> None:
+    console = console or Console()
+    table = Table(title=f"{plan.project} / {plan.stack}: {len(plan.resources)} resources")
+    table.add_column("component")
+    table.add_column("type")
+    table.add_column("count", justify="right")
+    for (component, type_), n in sorted(counts(plan).items()):
+        table.add_row(component, type_, str(n))
+    console.print(table)
+    if plan.violations:
+        vt = Table(title=f"policy violations ({len(plan.mandatory_violations)} mandatory)")
+        for col in ("pack", "policy", "enforcement", "resource", "message"):
+            vt.add_column(col)
+        for v in plan.violations:
+            vt.add_row(v.pack, v.policy, v.enforcement, v.urn.rsplit("::", 1)[-1], v.message)
+        console.print(vt)
+    else:
+        console.print("policy violations: none")
+    cost = plan.cost
+    idle = cost.get("monthly_usd_idle")
+    line = f"estimated monthly cost: {_usd(cost.get('monthly_usd', 0.0))}"
+    if idle is not None:
+        line += f" at ceiling, {_usd(idle)} idle"
+    console.print(line)
+
+
+def write_json(plan: Plan, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(plan.to_json(), indent=2, sort_keys=False) + "\n")
+
+
+def markdown(plan: Plan) -> str:
+    lines = [f"## ml-platform plan: `{plan.stack}`", ""]
+    mandatory = len(plan.mandatory_violations)
+    status = "no policy violations" if not plan.violations else f"{len(plan.violations)} policy violations ({mandatory} mandatory)"
+    lines += [
+        f"**{len(plan.resources)} resources** · {status} · estimated **{_usd(plan.cost.get('monthly_usd', 0.0))}/month**"
+        + (f" at ceiling, {_usd(plan.cost['monthly_usd_idle'])}/month idle" if "monthly_usd_idle" in plan.cost else ""),
+        "",
+        "| component | type | count |",
+        "|---|---|---:|",
+    ]
+    for (component, type_), n in sorted(counts(plan).items()):
+        lines.append(f"| `{component}` | `{type_}` | {n} |")
+    lines += ["", "### Policy violations", ""]
+    if plan.violations:
+        lines += ["| pack | policy | enforcement | resource | message |", "|---|---|---|---|---|"]
+        for v in plan.violations:
+            msg = v.message.replace("|", "\\|")
+            lines.append(f"| {v.pack} | {v.policy} | {v.enforcement} | `{v.urn.rsplit('::', 1)[-1]}` | {msg} |")
+    else:
+        lines.append("None.")
+    lines += ["", "### Cost by team", ""]
+    by_team = plan.cost.get("by_team", {})
+    if by_team:
+        lines += ["| team | monthly USD |", "|---|---:|"]
+        for team, value in sorted(by_team.items()):
+            amount = value.get("monthly_usd", 0.0) if isinstance(value, dict) else value
+            lines.append(f"| {team} | {_usd(amount)} |")
+    else:
+        lines.append("No estimate yet.")
+    by_pool = plan.cost.get("by_pool", {})
+    lines += ["", "### Cost by GPU pool", ""]
+    if by_pool:
+        lines += ["| pool | idle USD/month | at ceiling USD/month |", "|---|---:|---:|"]
+        for pool, value in sorted(by_pool.items()):
+            lines.append(f"| {pool} | {_usd(value.get('idle', 0.0))} | {_usd(value.get('ceiling', 0.0))} |")
+    else:
+        lines.append("No GPU pools.")
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown(plan: Plan, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(markdown(plan))
+
+
+def _manifest(res: RecordedResource) -> dict[str, Any] | None:
+    if not res.type.startswith("kubernetes:") or res.type.startswith("pulumi:providers"):
+        return None
+    if res.type == HELM_RELEASE:
+        i = res.inputs
+        return {
+            "kind": "HelmRelease",
+            "name": i.get("name", res.name),
+            "namespace": i.get("namespace"),
+            "chart": i.get("chart"),
+            "version": i.get("version"),
+            "repo": (i.get("repositoryOpts") or {}).get("repo"),
+            "values": i.get("values", {}),
+        }
+    _, group_version, kind = res.type.split(":")
+    doc = {k: v for k, v in res.inputs.items() if k not in ("apiVersion", "kind")}
+    api = res.inputs.get("apiVersion") or ("v1" if group_version.startswith("core/") else group_version)
+    return {"apiVersion": api, "kind": res.inputs.get("kind", kind), **doc}
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
+
+
+def write_manifests(plan: Plan, directory: Path) -> list[Path]:
+    """One YAML file per Kubernetes object (Helm releases: chart, version, repo and values)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for res in plan.resources:
+        doc = _manifest(res)
+        if doc is None:
+            continue
+        meta = doc.get("metadata") or {}
+        ns = meta.get("namespace") or doc.get("namespace") or "cluster"
+        name = meta.get("name") or doc.get("name") or res.name
+        path = directory / f"{_safe(doc['kind'].lower())}-{_safe(ns)}-{_safe(name)}.yaml"
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        written.append(path)
+    return written

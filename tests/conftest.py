@@ -1,0 +1,64 @@
+"""Shared fixtures: every stack is planned once per test session and the result is shared."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from infra.plan import engine
+
+ROOT = Path(__file__).resolve().parent.parent
+STACKS = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
+UPSTREAM = Path(os.environ.get("ML_PLATFORM_UPSTREAM", ROOT.parent / "shared" / "upstream")).resolve()
+
+_CACHE: dict[str, engine.Plan] = {}
+
+
+def plan_stack(stack: str) -> engine.Plan:
+    """Plan ``stacks/Pulumi.<stack>.yaml`` once per session."""
+    if stack not in _CACHE:
+        _CACHE[stack] = engine.plan(stack)
+    return _CACHE[stack]
+
+
+@pytest.fixture(scope="session")
+def plan_of() -> Callable[[str], engine.Plan]:
+    return plan_stack
+
+
+@pytest.fixture(params=STACKS)
+def any_plan(request: pytest.FixtureRequest) -> engine.Plan:
+    return plan_stack(request.param)
+
+
+@pytest.fixture(scope="session")
+def upstream() -> Path:
+    """The pinned upstream data (CRDs, chart values); tests using it skip with a reason if absent."""
+    if not (UPSTREAM / "SOURCES.tsv").is_file():
+        pytest.skip(
+            f"pinned upstream data not found at {UPSTREAM}: set ML_PLATFORM_UPSTREAM or run `make upstream`"
+        )
+    return UPSTREAM
+
+
+@pytest.fixture
+def write_stack(tmp_path: Path) -> Callable[..., Path]:
+    """Write a stack file derived from a real one, with overrides, into a temp stacks dir."""
+    import yaml
+
+    def write(base: str, name: str = "case", **overrides: object) -> Path:
+        doc = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{base}.yaml").read_text())
+        for key, value in overrides.items():
+            full = f"ml-platform:{key}"
+            if value is None:
+                doc["config"].pop(full, None)
+            else:
+                doc["config"][full] = value
+        path = tmp_path / f"Pulumi.{name}.yaml"
+        path.write_text(yaml.safe_dump(doc))
+        return path
+
+    return write
