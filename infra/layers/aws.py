@@ -1,15 +1,21 @@
-"""Cloud layer for ``cloud: aws``: network, keys, lake, EKS, GPU nodes, IAM, managed stores."""
+"""Cloud layer for ``cloud: aws``: composes the AWS components in order.
+
+Each step lives in its own module so each concern stays small:
+``aws_foundation`` (providers, network, keys, lake, EKS), ``aws_gpu`` (Karpenter, GPU node
+groups), ``aws_teams`` (team IAM, budgets), ``aws_services`` (MLflow / Feast stores).
+"""
 
 from __future__ import annotations
 
-import pulumi_aws as aws
-import pulumi_kubernetes as k8s
-
 from infra import config
+from infra.layers import aws_foundation, aws_gpu, aws_services, aws_teams
 from infra.layers.context import CloudLayer
 
 
 def build(cfg: config.PlatformConfig) -> CloudLayer:
-    aws.Provider("aws", region=cfg.region)
-    provider = k8s.Provider("eks", enable_server_side_apply=True)
-    return CloudLayer(cloud="aws", k8s_provider=provider, cluster_name=cfg.cluster_name, driver_preinstalled=True, region=cfg.region)
+    foundation = aws_foundation.build(cfg)
+    layer = foundation.cloud_layer()
+    aws_gpu.build(cfg, foundation, layer)
+    aws_teams.build(cfg, foundation, layer)
+    aws_services.build(cfg, foundation, layer)
+    return layer

@@ -1,0 +1,47 @@
+"""Names every layer agrees on: node labels, taints, tag keys, platform namespaces.
+
+Components stamp them on resources; policies check for them. Keeping them here (data only)
+lets both read the same facts without policies importing components.
+"""
+
+from __future__ import annotations
+
+# ---- Kubernetes node labels / taints on GPU nodes (all clouds) ----
+POOL_LABEL = "ml-platform.io/pool"
+PURPOSE_LABEL = "ml-platform.io/purpose"
+GPU_MODEL_LABEL = "ml-platform.io/gpu"
+GPU_TAINT_KEY = "nvidia.com/gpu"
+GPU_TAINT_VALUE = "true"
+GPU_TAINT_EFFECT = "NoSchedule"
+GPU_RESOURCE = "nvidia.com/gpu"
+MIG_CONFIG_LABEL = "nvidia.com/mig.config"
+
+# ---- Kubernetes labels on team namespaces ----
+TEAM_LABEL = "ml-platform.io/team"
+COST_CENTER_LABEL = "ml-platform.io/cost-center"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+
+# ---- Cloud tags (AWS) / labels (GCP) ----
+TAG_ENVIRONMENT = "environment"
+TAG_TEAM = "team"
+TAG_COST_CENTER = "cost-center"
+TAG_PROJECT = "project"
+TAG_MANAGED_BY = "managed-by"
+REQUIRED_TAGS = (TAG_ENVIRONMENT, TAG_TEAM, TAG_COST_CENTER, TAG_PROJECT, TAG_MANAGED_BY)
+PLATFORM_TEAM = "platform"
+"""Value of the ``team`` tag on shared platform resources."""
+PLATFORM_COST_CENTER = "platform"
+MANAGED_BY = "pulumi"
+PROJECT = "ml-platform"
+ENVIRONMENTS = ("dev", "staging", "prod")
+
+# ---- Platform namespaces ----
+NS_GPU_OPERATOR = "gpu-operator"
+NS_KARPENTER = "karpenter"
+NS_KUEUE = "kueue-system"
+NS_MLFLOW = "mlflow"
+NS_FEAST = "feast"
+NS_MONITORING = "monitoring"
+
+# ---- Discovery ----
+KARPENTER_DISCOVERY_TAG = "karpenter.sh/discovery"

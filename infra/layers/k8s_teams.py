@@ -1,0 +1,10 @@
+"""Team namespaces, quotas, network policies, RBAC, Kueue (issue: multi-tenancy)."""
+
+from __future__ import annotations
+
+from infra import config
+from infra.layers.context import CloudLayer
+
+
+def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
+    return None
