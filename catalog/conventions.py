@@ -45,3 +45,16 @@ NS_MONITORING = "monitoring"
 
 # ---- Discovery ----
 KARPENTER_DISCOVERY_TAG = "karpenter.sh/discovery"
+
+# ---- Scheduling priorities (PriorityClass and Kueue WorkloadPriorityClass share name and value) ----
+PRIORITY_CLASSES = {
+    "platform-critical": 1_000_000,
+    "serving-high": 100_000,
+    "training-medium": 10_000,
+    "experiments-low": 1_000,
+}
+
+# ---- Data-lake bucket tags (the DR tooling finds buckets by them) ----
+TAG_LAKE_ZONE = "lake-zone"
+TAG_LAKE_ROLE = "lake-role"
+"""``primary``, ``replica`` or ``logs``."""
