@@ -1,0 +1,64 @@
+"""A secret value kept in AWS Secrets Manager, encrypted with a customer-managed KMS key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+
+@dataclass
+class StoredSecretArgs:
+    """Arguments of :class:`StoredSecret`.
+
+    :param secret_string: the value; it is wrapped with :func:`pulumi.Output.secret`.
+    :param kms_key_arn: KMS key that encrypts the secret.
+    :param description: shown in the console.
+    :param replica_region: copy the secret to this region (DR), encrypted with ``replica_kms_key_arn``.
+    :param recovery_window_days: days a deleted secret can be restored (0 deletes at once).
+    """
+
+    secret_string: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+    description: str = ""
+    replica_region: str | None = None
+    replica_kms_key_arn: pulumi.Input[str] | None = None
+    recovery_window_days: int = 30
+
+    def __post_init__(self) -> None:
+        if self.recovery_window_days != 0 and not 7 <= self.recovery_window_days <= 30:
+            raise ValueError("recovery_window_days must be 0 or between 7 and 30")
+        if self.replica_kms_key_arn is not None and not self.replica_region:
+            raise ValueError("replica_kms_key_arn needs replica_region")
+
+
+class StoredSecret(pulumi.ComponentResource):
+    """A Secrets Manager secret and its current version.
+
+    Outputs: ``arn`` and ``name`` of the secret (never the value).
+    """
+
+    def __init__(self, name: str, args: StoredSecretArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:aws:StoredSecret", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, provider=opts.provider if opts else None)
+        replicas = None
+        if args.replica_region:
+            replicas = [aws.secretsmanager.SecretReplicaArgs(region=args.replica_region, kms_key_id=args.replica_kms_key_arn)]
+        self.secret = aws.secretsmanager.Secret(
+            name,
+            description=args.description or None,
+            kms_key_id=args.kms_key_arn,
+            recovery_window_in_days=args.recovery_window_days,
+            replicas=replicas,
+            opts=child,
+        )
+        self.version = aws.secretsmanager.SecretVersion(
+            name,
+            secret_id=self.secret.id,
+            secret_string=pulumi.Output.secret(args.secret_string),
+            opts=child,
+        )
+        self.arn: pulumi.Output[str] = self.secret.arn
+        self.name: pulumi.Output[str] = self.secret.name
+        self.register_outputs({"arn": self.arn, "name": self.name})
