@@ -58,3 +58,10 @@ PRIORITY_CLASSES = {
 TAG_LAKE_ZONE = "lake-zone"
 TAG_LAKE_ROLE = "lake-role"
 """``primary``, ``replica`` or ``logs``."""
+
+# ---- Role tag on single stateful resources the ops tooling finds (``python -m infra ops``) ----
+TAG_ROLE = "ml-platform.io/role"
+ROLE_MLFLOW_DB = "mlflow-db"
+"""Value of ``TAG_ROLE`` on the MLflow RDS instance (DR status / failover find it by this tag)."""
+ROLE_PULUMI_STATE = "pulumi-state"
+"""Value of ``TAG_ROLE`` on the Pulumi state buckets made by ``ops bootstrap-backend``."""
