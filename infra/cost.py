@@ -1,13 +1,148 @@
-"""Monthly cost estimate of a plan (filled in by the policy & cost issue)."""
+"""Monthly cost estimate of a plan: idle and at-ceiling figures, by item, by GPU pool and by team.
+
+The arithmetic and the prices live in :mod:`catalog.cost_model` (shared with the cost policy
+pack); this module feeds it the plan's resources and the stack config (lake sizes, team quotas,
+pools the plan has no resource for yet). See ``docs/cost.md``.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
+from catalog import cost_model
+from catalog import gpus as gpu_catalog
+
 if TYPE_CHECKING:
+    from infra import config
     from infra.plan.engine import Plan
 
 
+def _round(value: float) -> float:
+    return round(value, 2)
+
+
+def _pool_name(name: str, known: list[str]) -> str:
+    """Map a resource's pool name to a configured pool (``mlp-prod-train-h100`` -> ``train-h100``)."""
+    if name in known:
+        return name
+    matches = [k for k in known if name.endswith(f"-{k}") or name.startswith(f"{k}-")]
+    return max(matches, key=len) if matches else name
+
+
+def config_pool_item(cfg: config.PlatformConfig, pool: config.GpuPoolConfig) -> cost_model.CostItem:
+    """A configured pool priced from config alone (no resource in the plan, or ``cloud: existing``)."""
+    cloud = "gcp" if cfg.cloud == "gcp" else "aws"
+    urn = f"config:gpuPools.{pool.name}"
+    try:
+        names = [n.name for n in cfg.pool_node_types(pool)]
+    except gpu_catalog.CatalogError:
+        names = []
+    if cfg.cloud == "existing":
+        nodes = pool.nodes_count_for_existing or 0
+        return cost_model.pool_item(
+            urn, "config:gpuPool", cloud=cloud, pool=pool.name, node_types=names, spot=False,
+            min_nodes=nodes, max_nodes=nodes, gpu_limit=pool.gpu_limit, owned=True,
+        )
+    return cost_model.pool_item(
+        urn, "config:gpuPool", cloud=cloud, pool=pool.name, node_types=names, spot=pool.capacity != "on-demand",
+        min_nodes=pool.min_nodes, max_nodes=pool.max_nodes, gpu_limit=pool.gpu_limit,
+    )
+
+
+def gpu_quota_equivalents(cfg: config.PlatformConfig) -> dict[str, float]:
+    """Each team's GPU quota plus its MIG slice quotas as whole-GPU equivalents.
+
+    ``n`` slices of a profile count ``n / slices-per-GPU`` GPUs, for the GPU of the pool that
+    offers the profile (``56 x 1g.5gb`` on A100-40GB = 8 GPUs).
+    """
+    per_gpu: dict[str, int] = {}
+    for pool in cfg.gpu_pools:
+        if pool.mig_profile:
+            try:
+                per_gpu.setdefault(pool.mig_profile, cfg.pool_gpu(pool).mig_profiles[pool.mig_profile])
+            except (gpu_catalog.CatalogError, KeyError):
+                continue
+    out = {}
+    for team in cfg.teams:
+        mig = sum(n / per_gpu[p] for p, n in team.quotas.mig.items() if per_gpu.get(p))
+        out[team.name] = team.quotas.gpu + mig
+    return out
+
+
+def estimate_config(cfg: config.PlatformConfig, resources: list[Any]) -> dict[str, Any]:
+    """The estimate for ``resources`` (records :func:`catalog.cost_model.estimate_items` accepts) under ``cfg``."""
+    sizes = {} if cfg.cloud == "existing" else dict(cfg.data_lake.size_gb)
+    items = cost_model.estimate_items(resources, storage_gb=sizes)
+    names = [p.name for p in cfg.gpu_pools]
+    items = [
+        dataclasses.replace(i, pool=_pool_name(i.pool, names)) if i.pool else i for i in items
+    ]
+    # Configured pools the plan has no resource for (and every pool of an existing cluster).
+    planned = {i.pool for i in items if i.category == "gpu"}
+    items += [config_pool_item(cfg, p) for p in cfg.gpu_pools if p.name not in planned]
+    # Lake zones with a configured size but no bucket tagged with the zone.
+    priced_zones = {i.zone for i in items if i.zone}
+    items += [cost_model.lake_item(z, gb, cloud=cfg.cloud) for z, gb in sizes.items() if z not in priced_zones]
+
+    idle, ceiling = cost_model.totals(items)
+    by_pool: dict[str, dict[str, Any]] = {}
+    for item in items:
+        if item.category != "gpu" or not item.pool:
+            continue
+        entry = by_pool.setdefault(item.pool, {"idle": 0.0, "ceiling": 0.0, "gpus_idle": 0, "gpus_ceiling": 0, "items": []})
+        entry["idle"] += item.monthly_usd_idle
+        entry["ceiling"] += item.monthly_usd_ceiling
+        entry["gpus_idle"] += item.gpus_idle
+        entry["gpus_ceiling"] += item.gpus_ceiling
+        entry["items"].append(item)
+    for pool, entry in by_pool.items():
+        pool_items = entry.pop("items")
+        gpu_hours = entry["gpus_ceiling"] * cost_model.HOURS_PER_MONTH
+        entry.update(
+            idle=_round(entry["idle"]),
+            ceiling=_round(entry["ceiling"]),
+            gpu_hours_ceiling=gpu_hours,
+            usd_per_gpu_hour=round(entry["ceiling"] / gpu_hours, 4) if gpu_hours else 0.0,
+            capacity="owned" if cfg.cloud == "existing" else ("spot" if any(i.spot for i in pool_items) else "on-demand"),
+            node_type=pool_items[0].node_type,
+            source="config" if all(i.urn.startswith("config:") for i in pool_items) else "plan",
+        )
+        by_pool[pool] = entry
+
+    by_team = cost_model.allocate_to_teams(items, gpu_quota_equivalents(cfg))
+    by_team = {t: {k: (_round(v) if k.startswith("monthly") else round(v, 4)) for k, v in e.items()} for t, e in by_team.items()}
+    return {
+        "monthly_usd": _round(ceiling),
+        "monthly_usd_idle": _round(idle),
+        "currency": "USD",
+        "hours_per_month": cost_model.HOURS_PER_MONTH,
+        "price_date": cost_model.PRICE_DATE,
+        "gpu_price_date": gpu_catalog.PRICE_DATE,
+        "reference_region": dict(cost_model.REFERENCE_REGION),
+        "by_team": by_team,
+        "by_pool": by_pool,
+        "by_item": [
+            {
+                "urn": i.urn,
+                "type": i.type,
+                "category": i.category,
+                "monthly_usd": _round(i.monthly_usd_ceiling),
+                "monthly_usd_idle": _round(i.monthly_usd_idle),
+                "basis": i.basis,
+                **({"pool": i.pool} if i.pool else {}),
+            }
+            for i in items
+        ],
+    }
+
+
 def estimate(plan: Plan) -> dict[str, Any]:
-    """Return ``{"monthly_usd", "by_team", "by_item"}`` for ``plan``."""
-    return {"monthly_usd": 0.0, "by_team": {}, "by_item": []}
+    """Return the plan's cost estimate.
+
+    ``monthly_usd`` (at ceiling), ``monthly_usd_idle``, ``by_team`` (``{team: {monthly_usd,
+    monthly_usd_idle, ...}}`` plus ``(platform)`` and ``(unallocated GPUs)``, adding up to the totals),
+    ``by_pool`` (``{pool: {idle, ceiling, gpus_idle, gpus_ceiling, ...}}``) and ``by_item``
+    (``[{urn, monthly_usd, monthly_usd_idle, basis, ...}]``).
+    """
+    return estimate_config(plan.config, [r for r in plan.resources if r.custom])
