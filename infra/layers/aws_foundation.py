@@ -1,39 +1,177 @@
-"""AWS foundation: providers, network, KMS keys, data lake, EKS cluster (issue: AWS foundation)."""
+"""AWS foundation: providers, network, KMS keys, data lake, EKS cluster (issue: AWS foundation).
+
+Composition only: every resource lives in a component of ``components/aws``; this module turns
+the typed stack config into their arguments and hands the later AWS steps an
+:class:`AwsFoundation`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Literal
 
+import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from catalog import conventions as cv
+from components.aws.data_lake import DataLake, LakeLifecycle, LakeReplica
+from components.aws.eks import EksCluster, SystemNodes
+from components.aws.kms import KmsKey
+from components.aws.network import Vpc
 from infra import config, tagging
 from infra.layers.context import CloudLayer
+
+PARTITION = "aws"
+TIER_ZONES = ("raw",)
+"""Zones whose objects age into Infrequent Access and Glacier Instant Retrieval."""
 
 
 @dataclass
 class AwsFoundation:
-    """Handles the later AWS steps build on (filled in by the AWS foundation work)."""
+    """Handles the later AWS steps (GPU, teams, services) build on."""
 
     cfg: config.PlatformConfig
     provider: aws.Provider
+    dr_provider: aws.Provider | None
+    account_id: pulumi.Output[str]
+    partition: str
+    region: str
+    dr_region: str | None
+    vpc: Vpc
+    key: KmsKey
+    dr_key: KmsKey | None
+    lake: DataLake
+    cluster: EksCluster
     k8s_provider: k8s.Provider
-    dr_provider: aws.Provider | None = None
-    parts: dict[str, Any] = field(default_factory=dict)
 
     def cloud_layer(self) -> CloudLayer:
         return CloudLayer(
             cloud="aws",
             k8s_provider=self.k8s_provider,
-            cluster_name=self.cfg.cluster_name,
+            cluster_name=self.cluster.name,
             driver_preinstalled=True,
             object_store="s3",
-            region=self.cfg.region,
+            buckets=dict(self.lake.bucket_names),
+            region=self.region,
+            depends_on=list(self.cluster.depends_on),
         )
 
 
+def nat_mode(cfg: config.PlatformConfig) -> Literal["single", "perAz"]:
+    """``network.natGateways``, else one NAT in dev and one per AZ elsewhere."""
+    if cfg.network.nat_gateways:
+        return cfg.network.nat_gateways
+    return "single" if cfg.environment == "dev" else "perAz"
+
+
+def lake_lifecycle(cfg: config.PlatformConfig) -> LakeLifecycle:
+    lc = cfg.data_lake.lifecycle
+    return LakeLifecycle(
+        tier_zones=TIER_ZONES,
+        infrequent_access_days=lc.raw_infrequent_access_days,
+        glacier_ir_days=lc.raw_glacier_ir_days,
+        noncurrent_expiry_days=lc.noncurrent_expiry_days,
+        abort_multipart_days=lc.abort_multipart_days,
+    )
+
+
 def build(cfg: config.PlatformConfig) -> AwsFoundation:
-    provider = aws.Provider("aws", region=cfg.region, default_tags={"tags": tagging.platform_tags(cfg)})
-    k8s_provider = k8s.Provider("eks", enable_server_side_apply=True)
-    return AwsFoundation(cfg=cfg, provider=provider, k8s_provider=k8s_provider)
+    assert cfg.region, "validated by config"
+    tags = tagging.platform_tags(cfg)
+    prod = cfg.is_prod
+    provider = aws.Provider("aws", region=cfg.region, default_tags={"tags": tags})
+    dr_region = cfg.dr_region
+    dr_provider = aws.Provider("aws-dr", region=dr_region, default_tags={"tags": tags}) if dr_region else None
+    account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=provider)).account_id
+
+    vpc = Vpc(
+        "network",
+        cidr=cfg.network.cidr,
+        region=cfg.region,
+        az_count=cfg.network.az_count,
+        nat_gateways=nat_mode(cfg),
+        cluster_name=cfg.cluster_name,
+        provider=provider,
+    )
+    key = KmsKey(
+        "platform-key",
+        alias=f"{cv.PROJECT}-{cfg.environment}",
+        description=f"{cv.PROJECT} {cfg.environment}: data lake, EKS secrets, logs, volumes, databases",
+        account_id=account_id,
+        region=cfg.region,
+        partition=PARTITION,
+        protect=prod,
+        provider=provider,
+    )
+    dr_key = None
+    replica = None
+    if dr_region and dr_provider:
+        dr_key = KmsKey(
+            "platform-key-dr",
+            alias=f"{cv.PROJECT}-{cfg.environment}-dr",
+            description=f"{cv.PROJECT} {cfg.environment}: DR replicas",
+            account_id=account_id,
+            region=dr_region,
+            partition=PARTITION,
+            protect=prod,
+            provider=dr_provider,
+        )
+        replica = LakeReplica(region=dr_region, kms_key_arn=dr_key.arn, provider=dr_provider, replication_time_control=prod)
+
+    lake = DataLake(
+        "lake",
+        zones=cfg.data_lake.zones,
+        bucket_prefix=f"mlp-{cfg.environment}",
+        account_id=account_id,
+        region=cfg.region,
+        kms_key_arn=key.arn,
+        lifecycle=lake_lifecycle(cfg),
+        replica=replica,
+        protect=prod,
+        force_destroy=cfg.data_lake.force_destroy and not prod,
+        tags={k: tags[k] for k in (cv.TAG_ENVIRONMENT, cv.TAG_PROJECT)},
+        provider=provider,
+    )
+
+    nodes = cfg.cluster.system_nodes
+    cluster = EksCluster(
+        "eks",
+        cluster_name=cfg.cluster_name,
+        version=cfg.cluster.version,
+        region=cfg.region,
+        subnet_ids=vpc.private_subnet_ids,
+        kms_key_arn=key.arn,
+        public_access_cidrs=cfg.cluster.public_access_cidrs,
+        system_nodes=SystemNodes(
+            instance_type=nodes.instance_type, min_nodes=nodes.min_nodes, max_nodes=nodes.max_nodes, disk_gb=nodes.disk_gb
+        ),
+        log_retention_days=365 if prod else 90,
+        protect=prod,
+        provider=provider,
+    )
+
+    pulumi.export("kubeconfig", cluster.kubeconfig)
+    pulumi.export("lakeBuckets", lake.bucket_names)
+    if lake.replica_buckets:
+        pulumi.export("lakeReplicaBuckets", lake.replica_bucket_names)
+    pulumi.export("kmsKeyArn", key.arn)
+    if dr_key is not None:
+        pulumi.export("drKmsKeyArn", dr_key.arn)
+        pulumi.export("drRegion", dr_region)
+
+    return AwsFoundation(
+        cfg=cfg,
+        provider=provider,
+        dr_provider=dr_provider,
+        account_id=account_id,
+        partition=PARTITION,
+        region=cfg.region,
+        dr_region=dr_region,
+        vpc=vpc,
+        key=key,
+        dr_key=dr_key,
+        lake=lake,
+        cluster=cluster,
+        k8s_provider=cluster.k8s_provider,
+    )

@@ -118,6 +118,7 @@ def _eks(name: str, inputs: dict[str, Any], region: str | None) -> dict[str, Any
         "certificateAuthority": {"data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="},
         "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{_short(name).upper()}"}]}],
         "clusterSecurityGroupId": f"sg-{_short(name + 'cluster')}",
+        "vpcConfig": {**(inputs.get("vpcConfig") or {}), "clusterSecurityGroupId": f"sg-{_short(name + 'cluster')}"},
         "status": "ACTIVE",
     }
 
@@ -216,6 +217,7 @@ FILLERS: dict[str, Filler] = {
     "aws:s3/bucket:Bucket": _bucket,
     "aws:kms/key:Key": _kms,
     "aws:eks/cluster:Cluster": _eks,
+    "aws:ec2/launchTemplate:LaunchTemplate": lambda name, inputs, region: {"latestVersion": 1, "defaultVersion": 1},
     "aws:iam/role:Role": _named_arn("iam", "role/", regional=False),
     "aws:iam/policy:Policy": _named_arn("iam", "policy/", regional=False),
     "aws:iam/openIdConnectProvider:OpenIdConnectProvider": _oidc,

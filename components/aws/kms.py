@@ -1,0 +1,164 @@
+"""A customer-managed KMS key with rotation, an alias and a key policy naming who may use it."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+_ALIAS = re.compile(r"^[a-zA-Z0-9/_-]+$")
+
+DEFAULT_VIA_SERVICES = ("s3", "ec2", "eks", "rds", "elasticache", "secretsmanager")
+"""Services through which principals of the account may use the key for cryptography."""
+
+ADMIN_ACTIONS = [
+    "kms:CreateAlias", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*", "kms:Revoke*",
+    "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource", "kms:UntagResource", "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion", "kms:RotateKeyOnDemand",
+]
+"""Key management, no cryptography and no ``CreateGrant`` (grants go through the services only)."""
+
+USE_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
+
+
+def key_policy(
+    *,
+    account_id: str,
+    region: str,
+    partition: str = "aws",
+    via_services: Sequence[str] = DEFAULT_VIA_SERVICES,
+    cloudwatch_logs: bool = True,
+    autoscaling: bool = True,
+) -> str:
+    """The key policy JSON.
+
+    - the account root administers the key (IAM policies can grant on it), but may use it for
+      cryptography only through ``via_services`` in ``region`` (no direct ``kms:Decrypt`` from a laptop);
+    - CloudWatch Logs may encrypt this account's log groups in ``region``;
+    - the EC2 Auto Scaling service-linked role may use it for encrypted node volumes.
+    """
+    root = f"arn:{partition}:iam::{account_id}:root"
+    statements: list[dict[str, Any]] = [
+        {"Sid": "AccountAdministers", "Effect": "Allow", "Principal": {"AWS": root}, "Action": ADMIN_ACTIONS, "Resource": "*"},
+    ]
+    if via_services:
+        statements.append(
+            {
+                "Sid": "AccountUsesViaServices",
+                "Effect": "Allow",
+                "Principal": {"AWS": root},
+                "Action": [*USE_ACTIONS, "kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"],
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {
+                        "kms:CallerAccount": account_id,
+                        "kms:ViaService": [f"{svc}.{region}.amazonaws.com" for svc in via_services],
+                    }
+                },
+            }
+        )
+    if cloudwatch_logs:
+        statements.append(
+            {
+                "Sid": "CloudWatchLogs",
+                "Effect": "Allow",
+                "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+                "Action": USE_ACTIONS,
+                "Resource": "*",
+                "Condition": {
+                    "ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account_id}:log-group:*"}
+                },
+            }
+        )
+    if autoscaling:
+        slr = f"arn:{partition}:iam::{account_id}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+        statements += [
+            {"Sid": "AutoScalingVolumes", "Effect": "Allow", "Principal": {"AWS": slr}, "Action": USE_ACTIONS, "Resource": "*"},
+            {
+                "Sid": "AutoScalingGrants",
+                "Effect": "Allow",
+                "Principal": {"AWS": slr},
+                "Action": "kms:CreateGrant",
+                "Resource": "*",
+                "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            },
+        ]
+    return json.dumps({"Version": "2012-10-17", "Id": "ml-platform-key", "Statement": statements})
+
+
+class KmsKey(pulumi.ComponentResource):
+    """A symmetric customer-managed key with yearly rotation and an alias.
+
+    :param alias: alias name without ``alias/`` (``ml-platform-prod``).
+    :param account_id: the owning account (from ``get_caller_identity``).
+    :param region: the key's region (the provider's region).
+    :param via_services: services principals of the account may use the key through.
+    :param cloudwatch_logs: let CloudWatch Logs encrypt log groups with the key.
+    :param autoscaling: let the Auto Scaling service-linked role use it (encrypted node volumes).
+    :param protect: ``protect`` and ``retain_on_delete`` the key (prod).
+    :param deletion_window_days: 7-30 days before a scheduled deletion happens.
+    :param provider: the AWS provider of ``region``.
+    """
+
+    arn: pulumi.Output[str]
+    key_id: pulumi.Output[str]
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        alias: str,
+        account_id: pulumi.Input[str],
+        region: str,
+        description: str = "ml-platform data key",
+        partition: str = "aws",
+        via_services: Sequence[str] = DEFAULT_VIA_SERVICES,
+        cloudwatch_logs: bool = True,
+        autoscaling: bool = True,
+        protect: bool = False,
+        deletion_window_days: int = 30,
+        tags: Mapping[str, pulumi.Input[str]] | None = None,
+        provider: aws.Provider,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        if not _ALIAS.match(alias) or alias.startswith("aws/") or alias.startswith("alias/"):
+            raise ValueError(f"alias {alias!r}: give the name without 'alias/', letters, digits, '/', '_' and '-' only")
+        if not 7 <= deletion_window_days <= 30:
+            raise ValueError(f"deletion_window_days {deletion_window_days} must be between 7 and 30")
+        if not region:
+            raise ValueError("region is required")
+        if provider is None:
+            raise ValueError("provider is required")
+        super().__init__("ml-platform:aws:KmsKey", resource_name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, provider=provider)
+        policy = pulumi.Output.from_input(account_id).apply(
+            lambda acct: key_policy(
+                account_id=acct,
+                region=region,
+                partition=partition,
+                via_services=via_services,
+                cloudwatch_logs=cloudwatch_logs,
+                autoscaling=autoscaling,
+            )
+        )
+        self.key = aws.kms.Key(
+            resource_name,
+            description=description,
+            enable_key_rotation=True,
+            rotation_period_in_days=365,
+            deletion_window_in_days=deletion_window_days,
+            key_usage="ENCRYPT_DECRYPT",
+            customer_master_key_spec="SYMMETRIC_DEFAULT",
+            policy=policy,
+            tags=dict(tags or {}),
+            opts=child.merge(pulumi.ResourceOptions(protect=protect, retain_on_delete=protect)),
+        )
+        self.alias = aws.kms.Alias(resource_name, name=f"alias/{alias}", target_key_id=self.key.key_id, opts=child)
+        self.arn = self.key.arn
+        self.key_id = self.key.key_id
+        self.alias_name = self.alias.name
+        self.register_outputs({"arn": self.arn, "key_id": self.key_id, "alias": self.alias_name})
