@@ -96,7 +96,12 @@ def ensure_key(clients: Clients, region: str, alias: str, dr_region: str | None,
                 Tags=[{"TagKey": k, "TagValue": v} for k, v in _tags(cv.ROLE_PULUMI_STATE).items()],
             )["ReplicaKeyMetadata"]
             log(f"replicated KMS key to {dr_region}: {replica['Arn']}")
-        dr_kms.create_alias(AliasName=alias, TargetKeyId=replica["KeyId"])
+        try:
+            dr_kms.create_alias(AliasName=alias, TargetKeyId=replica["KeyId"])
+        except Exception as exc:
+            if error_code(exc) != "AlreadyExistsException":
+                raise
+            dr_kms.update_alias(AliasName=alias, TargetKeyId=replica["KeyId"])
     return meta["Arn"], replica["Arn"]
 
 
