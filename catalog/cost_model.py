@@ -261,6 +261,16 @@ def _int(value: Any, default: int | None = None) -> int | None:
     return default if num is None else int(num)
 
 
+def _list(value: Any) -> list[Any]:
+    """A list input; anything else (``[unknown]`` in a preview, ``None``) is empty."""
+    return value if isinstance(value, list) else []
+
+
+def _map(value: Any) -> Mapping[str, Any]:
+    """A mapping input; anything else (``[unknown]`` in a preview, ``None``) is empty."""
+    return value if isinstance(value, Mapping) else {}
+
+
 def _get(data: Any, *path: str) -> Any:
     for key in path:
         if not isinstance(data, Mapping):
@@ -356,17 +366,17 @@ def _cpu_pool_item(urn: str, type_: str, *, table: Mapping[str, float], pool: st
 
 
 def _requirement(requirements: Any, key: str) -> list[str]:
-    for req in requirements if isinstance(requirements, list) else []:
+    for req in _list(requirements):
         if isinstance(req, Mapping) and req.get("key") == key and req.get("operator", "In") == "In":
-            return [str(v) for v in req.get("values") or []]
+            return [str(v) for v in _list(req.get("values"))]
     return []
 
 
 def _karpenter(urn: str, type_: str, inputs: Mapping[str, Any]) -> CostItem:
-    meta = inputs.get("metadata") or {}
-    template = _get(inputs, "spec", "template") or {}
-    labels = {**(meta.get("labels") or {}), **(_get(template, "metadata", "labels") or {})}
-    annotations = {**(meta.get("annotations") or {}), **(_get(template, "metadata", "annotations") or {})}
+    meta = _map(inputs.get("metadata"))
+    template = _map(_get(inputs, "spec", "template"))
+    labels = {**_map(meta.get("labels")), **_map(_get(template, "metadata", "labels"))}
+    annotations = {**_map(meta.get("annotations")), **_map(_get(template, "metadata", "annotations"))}
     pool = str(labels.get(conventions.POOL_LABEL) or meta.get("name") or urn.rsplit("::", 1)[-1])
     reqs = _get(template, "spec", "requirements") or []
     names = _requirement(reqs, INSTANCE_TYPE_LABEL)
@@ -375,7 +385,7 @@ def _karpenter(urn: str, type_: str, inputs: Mapping[str, Any]) -> CostItem:
         names = [n.name for (c, _), n in gpu_catalog.NODE_TYPES.items() if c == "aws" and n.family in fams]
     capacity = _requirement(reqs, CAPACITY_TYPE_LABEL) or ["on-demand"]
     spot = "spot" in capacity  # spot-with-fallback lists both: the estimate assumes spot
-    limits = _get(inputs, "spec", "limits") or {}
+    limits = _map(_get(inputs, "spec", "limits"))
     gpu_limit = _int(limits.get(conventions.GPU_RESOURCE))
     min_nodes = _int(annotations.get(MIN_NODES_ANNOTATION), 0) or 0
     max_nodes = _int(annotations.get(MAX_NODES_ANNOTATION))
@@ -385,12 +395,12 @@ def _karpenter(urn: str, type_: str, inputs: Mapping[str, Any]) -> CostItem:
 
 
 def _eks_node_group(urn: str, type_: str, inputs: Mapping[str, Any]) -> CostItem:
-    names = [str(n) for n in inputs.get("instanceTypes") or []]
-    scaling = inputs.get("scalingConfig") or {}
+    names = [str(n) for n in _list(inputs.get("instanceTypes"))]
+    scaling = _map(inputs.get("scalingConfig"))
     min_nodes = _int(scaling.get("minSize"), 0) or 0
     max_nodes = _int(scaling.get("maxSize"))
     spot = str(inputs.get("capacityType") or "ON_DEMAND").upper() == "SPOT"
-    labels = inputs.get("labels") or {}
+    labels = _map(inputs.get("labels"))
     pool = labels.get(conventions.POOL_LABEL)
     if any(("aws", n) in gpu_catalog.NODE_TYPES for n in names):
         pool = str(pool or inputs.get("nodeGroupName") or urn.rsplit("::", 1)[-1])
@@ -399,10 +409,10 @@ def _eks_node_group(urn: str, type_: str, inputs: Mapping[str, Any]) -> CostItem
 
 
 def _gke_node_pool(urn: str, type_: str, inputs: Mapping[str, Any]) -> CostItem:
-    node_config = inputs.get("nodeConfig") or {}
+    node_config = _map(inputs.get("nodeConfig"))
     machine = str(node_config.get("machineType") or "e2-medium")
-    autoscaling = inputs.get("autoscaling") or {}
-    zones = len(inputs.get("nodeLocations") or []) or 1
+    autoscaling = _map(inputs.get("autoscaling"))
+    zones = len(_list(inputs.get("nodeLocations"))) or 1
     fixed = _int(inputs.get("nodeCount"), _int(inputs.get("initialNodeCount"), 0)) or 0
     if autoscaling:
         if "totalMinNodeCount" in autoscaling or "totalMaxNodeCount" in autoscaling:
@@ -415,7 +425,7 @@ def _gke_node_pool(urn: str, type_: str, inputs: Mapping[str, Any]) -> CostItem:
     else:
         min_nodes, max_nodes = fixed * zones, fixed * zones
     spot = bool(node_config.get("spot") or node_config.get("preemptible"))
-    labels = node_config.get("labels") or {}
+    labels = _map(node_config.get("labels"))
     pool = labels.get(conventions.POOL_LABEL)
     if ("gcp", machine) in gpu_catalog.NODE_TYPES:
         pool = str(pool or inputs.get("name") or urn.rsplit("::", 1)[-1])
@@ -459,7 +469,7 @@ def _elasticache(urn: str, type_: str, inputs: Mapping[str, Any]) -> CostItem:
 
 
 def _cloud_sql(urn: str, type_: str, inputs: Mapping[str, Any]) -> CostItem:
-    settings = inputs.get("settings") or {}
+    settings = _map(inputs.get("settings"))
     tier = str(settings.get("tier") or "")
     ha = str(settings.get("availabilityType") or "ZONAL").upper() == "REGIONAL"
     disk = _num(settings.get("diskSize"), 10.0) or 0.0
@@ -521,11 +531,11 @@ def lake_item(zone: str, size_gb: float, *, cloud: str) -> CostItem:
 
 def _record(res: Any) -> tuple[str, str, Mapping[str, Any]]:
     if hasattr(res, "resource_type") and hasattr(res, "props"):  # pulumi_policy.PolicyResource
-        return str(res.urn), str(res.resource_type), res.props or {}
+        return str(res.urn), str(res.resource_type), _map(res.props)
     if hasattr(res, "type") and hasattr(res, "inputs"):  # infra.plan RecordedResource
-        return str(res.urn), str(res.type), res.inputs or {}
+        return str(res.urn), str(res.type), _map(res.inputs)
     urn, type_, inputs = res
-    return str(urn), str(type_), inputs or {}
+    return str(urn), str(type_), _map(inputs)
 
 
 def estimate_items(
@@ -563,7 +573,7 @@ def estimate_items(
         elif type_ == ELASTIC_IP:
             item = _hourly(urn, type_, "network", PUBLIC_IPV4_USD_HOUR, 1, "public IPv4")
         elif type_ == VPC_ENDPOINT and str(inputs.get("vpcEndpointType") or "Gateway") == "Interface":
-            azs = len(inputs.get("subnetIds") or []) or 1
+            azs = len(_list(inputs.get("subnetIds"))) or 1
             item = _hourly(urn, type_, "network", INTERFACE_ENDPOINT_USD_HOUR, azs, "interface endpoint AZ")
         elif type_ == CLOUD_NAT:
             item = _hourly(urn, type_, "network", CLOUD_NAT_USD_HOUR, 1, "Cloud NAT gateway (32+ VM cap)")

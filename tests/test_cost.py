@@ -287,6 +287,26 @@ def test_policy_resource_shape_and_unknown_inputs() -> None:
     assert math.isfinite(unknown[0].monthly_usd)
 
 
+PRICED_INPUT_KEYS = {
+    cost_model.KARPENTER_NODEPOOL: ("metadata", "spec"),
+    cost_model.EKS_NODE_GROUP: ("instanceTypes", "scalingConfig", "capacityType", "labels"),
+    cost_model.GKE_NODE_POOL: ("nodeConfig", "autoscaling", "nodeLocations", "nodeCount"),
+    cost_model.RDS_INSTANCE: ("instanceClass", "allocatedStorage", "multiAz"),
+    cost_model.ELASTICACHE_REPLICATION_GROUP: ("nodeType", "numCacheClusters", "engine"),
+    cost_model.CLOUD_SQL: ("settings",),
+    cost_model.MEMORYSTORE: ("tier", "memorySizeGb"),
+    cost_model.VPC_ENDPOINT: ("vpcEndpointType", "subnetIds"),
+    cost_model.S3_BUCKET: ("tags",),
+}
+
+
+@pytest.mark.parametrize("type_", sorted(PRICED_INPUT_KEYS))
+def test_unknown_preview_values_never_break_the_estimate(type_: str) -> None:
+    for inputs in ({k: UNKNOWN for k in PRICED_INPUT_KEYS[type_]}, UNKNOWN, {}):
+        for item in cost_model.estimate_items([("urn:x", type_, inputs)], storage_gb={"raw": 10}):
+            assert item.monthly_usd_ceiling >= item.monthly_usd_idle >= 0
+
+
 def test_prod_plan_json_and_markdown_show_the_figures(plan_of: Any) -> None:
     plan = plan_of("prod")
     doc = json.loads(json.dumps(plan.to_json()))

@@ -64,6 +64,15 @@ def print_summary(plan: Plan, console: Console | None = None) -> None:
     if idle is not None:
         line += f" at ceiling, {_usd(idle)} idle"
     console.print(line)
+    for title, key, cols in (("cost by GPU pool", "by_pool", ("idle", "ceiling")), ("cost by team", "by_team", ("monthly_usd_idle", "monthly_usd"))):
+        rows = cost.get(key) or {}
+        if rows:
+            ct = Table(title=f"{title} (USD/month)")
+            for col in (key[3:], "idle", "at ceiling"):
+                ct.add_column(col, justify="left" if col == key[3:] else "right")
+            for name, value in sorted(rows.items()):
+                ct.add_row(name, *(_usd(value.get(c, 0.0)) for c in cols))
+            console.print(ct)
 
 
 def write_json(plan: Plan, path: Path) -> None:
@@ -95,10 +104,11 @@ def markdown(plan: Plan) -> str:
     lines += ["", "### Cost by team", ""]
     by_team = plan.cost.get("by_team", {})
     if by_team:
-        lines += ["| team | monthly USD |", "|---|---:|"]
+        lines += ["| team | at ceiling USD/month | idle USD/month |", "|---|---:|---:|"]
         for team, value in sorted(by_team.items()):
             amount = value.get("monthly_usd", 0.0) if isinstance(value, dict) else value
-            lines.append(f"| {team} | {_usd(amount)} |")
+            idle = _usd(value["monthly_usd_idle"]) if isinstance(value, dict) and "monthly_usd_idle" in value else ""
+            lines.append(f"| {team} | {_usd(amount)} | {idle} |")
     else:
         lines.append("No estimate yet.")
     by_pool = plan.cost.get("by_pool", {})
@@ -109,6 +119,13 @@ def markdown(plan: Plan) -> str:
             lines.append(f"| {pool} | {_usd(value.get('idle', 0.0))} | {_usd(value.get('ceiling', 0.0))} |")
     else:
         lines.append("No GPU pools.")
+    if "price_date" in plan.cost:
+        lines += [
+            "",
+            f"List prices of {plan.cost['price_date']} ({', '.join(plan.cost.get('reference_region', {}).values())}), "
+            f"{plan.cost.get('hours_per_month', 730)} h/month, spot price for spot and spot-with-fallback pools; "
+            "idle = pools at min nodes, at ceiling = pools at max nodes / GPU limit (docs/cost.md).",
+        ]
     return "\n".join(lines) + "\n"
 
 
