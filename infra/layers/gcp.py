@@ -1,15 +1,406 @@
-"""Cloud layer for ``cloud: gcp``: VPC, KMS, GCS lake, GKE, GPU node pools, IAM, managed stores."""
+"""Cloud layer for ``cloud: gcp``: VPC, KMS, GCS lake, GKE, GPU node pools, IAM, managed stores.
+
+Only composition: every resource lives in a ``components.gcp`` component; this module turns
+the stack config into the components' arguments and hands a :class:`CloudLayer` on.
+"""
 
 from __future__ import annotations
 
+import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
-from infra import config
-from infra.layers.context import CloudLayer
+from catalog import conventions as cv
+from components.gcp.budgets import Budget, BudgetArgs
+from components.gcp.cloudsql import CloudSqlPostgres, CloudSqlPostgresArgs
+from components.gcp.data_lake import DataLake, DataLakeArgs
+from components.gcp.gke import GkeCluster, GkeClusterArgs
+from components.gcp.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
+from components.gcp.kms import KmsKeys, KmsKeysArgs, ServiceAgents, ServiceAgentsArgs
+from components.gcp.memorystore import Memorystore, MemorystoreArgs
+from components.gcp.network import PODS_RANGE, SERVICES_RANGE, Network, NetworkArgs
+from components.gcp.team_iam import BucketGrant, WorkloadIdentity, WorkloadIdentityArgs, account_id
+from components.k8s import feast as feast_k8s
+from components.k8s import mlflow as mlflow_k8s
+from infra import config, tagging
+from infra.layers.context import CloudLayer, DatabaseInfo, RedisInfo
+
+TEAM_PREFIX = "teams/{team}/"
+"""Where a team's objects live in every lake bucket."""
+MLFLOW_PREFIX = "mlflow/"
+"""MLflow's artifact prefix in the ``models`` bucket."""
+SERVICE_ACCOUNTS = {"mlflow": (cv.NS_MLFLOW, mlflow_k8s.SERVICE_ACCOUNT), "feast": (cv.NS_FEAST, feast_k8s.SERVICE_ACCOUNT)}
+"""Platform service -> (namespace, Kubernetes service account) bound to its Google identity."""
+MASTER_CIDR = "172.16.0.0/28"
+"""The GKE control plane's private /28 (outside every range the config sets)."""
+DEFAULT_SYSTEM_MACHINE = "e2-standard-4"
+DEFAULT_SQL_TIER = {"dev": "db-custom-1-3840", "staging": "db-custom-2-7680", "prod": "db-custom-4-15360"}
+REDIS_MEMORY_GB = {"dev": 1, "staging": 2, "prod": 5}
+KEY_ROTATION_DAYS = 90
+
+
+def team_service_account(team: str) -> str:
+    """The Kubernetes service account a team's workloads run as (namespace = team name)."""
+    return f"{team}-workloads"
 
 
 def build(cfg: config.PlatformConfig) -> CloudLayer:
-    gcp.Provider("gcp", project=cfg.gcp.project, region=cfg.region)
-    provider = k8s.Provider("gke", enable_server_side_apply=True)
-    return CloudLayer(cloud="gcp", k8s_provider=provider, cluster_name=cfg.cluster_name, driver_preinstalled=True, region=cfg.region)
+    project = str(cfg.gcp.project)
+    region = str(cfg.region)
+    prod = cfg.is_prod
+    labels = tagging.gcp_labels(tagging.platform_tags(cfg))
+    _register_label_transform(cfg)
+    provider = gcp.Provider(
+        "gcp", project=project, region=region, default_labels=labels, billing_project=project, user_project_override=True
+    )
+    opts = pulumi.ResourceOptions(provider=provider)
+    invoke = pulumi.InvokeOutputOptions(provider=provider)
+    name = cfg.cluster_name
+
+    network = Network(
+        "network",
+        NetworkArgs(
+            name=name,
+            region=region,
+            cidr=cfg.network.cidr,
+            pods_cidr=cfg.network.pods_cidr,
+            services_cidr=cfg.network.services_cidr,
+            dr_region=cfg.dr_region,
+        ),
+        opts,
+    )
+
+    # ---- keys: one ring in the region, one where the (dual-region) lake lives ----
+    services = ["container.googleapis.com"]
+    if cfg.mlflow.enabled:
+        services.append("sqladmin.googleapis.com")
+    if cfg.feast.enabled:
+        services.append("redis.googleapis.com")
+    agents = ServiceAgents("service-agents", ServiceAgentsArgs(services=tuple(services)), opts)
+    gcs_agent = gcp.storage.get_project_service_account_output(project=project, opts=invoke).member
+    lake_args = _lake_args(cfg, name, project, labels, kms_key_id="")
+    regional_keys: dict[str, dict[str, pulumi.Input[str]]] = {"gke-secrets": {"gke": agents.members["container.googleapis.com"]}}
+    if cfg.mlflow.enabled:
+        regional_keys["cloudsql"] = {"cloudsql": agents.members["sqladmin.googleapis.com"]}
+    if cfg.feast.enabled:
+        regional_keys["redis"] = {"redis": agents.members["redis.googleapis.com"]}
+    lake_in_region = lake_args.kms_location == region
+    if lake_in_region:
+        regional_keys["lake"] = {"gcs": gcs_agent}
+    keys = KmsKeys(
+        "kms",
+        KmsKeysArgs(
+            key_ring=name, location=region, keys=regional_keys, rotation_days=KEY_ROTATION_DAYS, protect=prod, labels=labels
+        ),
+        opts,
+    )
+    lake_key = (
+        keys.key_ids["lake"]
+        if lake_in_region
+        else KmsKeys(
+            "kms-lake",
+            KmsKeysArgs(
+                key_ring=f"{name}-lake",
+                location=lake_args.kms_location,
+                keys={"lake": {"gcs": gcs_agent}},
+                rotation_days=KEY_ROTATION_DAYS,
+                protect=prod,
+                labels=labels,
+            ),
+            opts,
+        ).key_ids["lake"]
+    )
+
+    lake = DataLake("lake", _lake_args(cfg, name, project, labels, kms_key_id=lake_key), opts)
+    buckets = {zone: b.name for zone, b in lake.buckets.items()}
+
+    # ---- cluster and GPU pools ----
+    system = cfg.cluster.system_nodes
+    cluster = GkeCluster(
+        "gke",
+        GkeClusterArgs(
+            name=name,
+            project=project,
+            region=region,
+            network=network.network.id,
+            subnetwork=network.subnet.id,
+            pods_range=PODS_RANGE,
+            services_range=SERVICES_RANGE,
+            secrets_key_id=keys.key_ids["gke-secrets"],
+            release_channel=cfg.cluster.release_channel,
+            master_cidr=MASTER_CIDR,
+            authorized_cidrs=tuple(cfg.cluster.public_access_cidrs),
+            system_machine_type=system.instance_type if "instance_type" in system.model_fields_set else DEFAULT_SYSTEM_MACHINE,
+            system_min=system.min_nodes,
+            system_max=system.max_nodes,
+            system_disk_gb=system.disk_gb,
+            deletion_protection=prod,
+            labels=labels,
+        ),
+        opts,
+    )
+    gke_driver = cfg.gpu_operator.driver is not True
+    pools = _gpu_pools(cfg, cluster, labels, gke_driver, opts)
+
+    k8s_provider = k8s.Provider(
+        "gke",
+        kubeconfig=cluster.kubeconfig,
+        enable_server_side_apply=True,
+        opts=pulumi.ResourceOptions(depends_on=[cluster.system_pool]),
+    )
+
+    layer = CloudLayer(
+        cloud="gcp",
+        k8s_provider=k8s_provider,
+        cluster_name=cluster.cluster.name,
+        driver_preinstalled=gke_driver,
+        object_store="gs",
+        buckets=buckets,
+        region=region,
+        extras={"project": project, "workload_pool": f"{project}.svc.id.goog", "log_bucket": lake.log_bucket.name},
+        depends_on=[cluster.system_pool, *pools],
+    )
+
+    # ---- identities: one per team, one per platform service ----
+    for team in cfg.teams:
+        prefix = TEAM_PREFIX.format(team=team.name)
+        grants = [BucketGrant(key=zone, bucket=bucket, prefix=prefix) for zone, bucket in buckets.items()]
+        grants += [BucketGrant(key=f"{zone}-shared", bucket=buckets[zone], read_only=True) for zone in cfg.data_lake.shared_zones]
+        identity = WorkloadIdentity(
+            f"team-{team.name}",
+            WorkloadIdentityArgs(
+                account_id=account_id(name, team.name),
+                project=project,
+                namespace=team.name,
+                service_account=team_service_account(team.name),
+                grants=tuple(grants),
+                display_name=f"team {team.name} workloads ({name})",
+            ),
+            opts,
+        )
+        layer.team_identity[team.name] = dict(identity.annotations)
+    if cfg.mlflow.enabled:
+        _service_identity(
+            layer, "mlflow", name, project, (BucketGrant(key="models", bucket=buckets["models"], prefix=MLFLOW_PREFIX),), opts
+        )
+    if cfg.feast.enabled:
+        _service_identity(
+            layer, "feast", name, project, (BucketGrant(key="features", bucket=buckets["features"], read_only=True),), opts
+        )
+
+    # ---- managed stores ----
+    if cfg.mlflow.enabled:
+        _cloud_sql(cfg, layer, network, keys.key_ids["cloudsql"], labels, opts)
+    if cfg.feast.enabled:
+        _memorystore(cfg, layer, network, keys.key_ids["redis"], labels, opts)
+
+    # ---- budgets ----
+    if cfg.gcp.billing_account:
+        _budgets(cfg, project, invoke, opts)
+
+    pulumi.export("gcpProject", project)
+    pulumi.export("lakeBuckets", buckets)
+    return layer
+
+
+def _lake_args(
+    cfg: config.PlatformConfig, name: str, project: str, labels: dict[str, str], *, kms_key_id: pulumi.Input[str]
+) -> DataLakeArgs:
+    lc = cfg.data_lake.lifecycle
+    return DataLakeArgs(
+        bucket_prefix=f"{project}-{cfg.environment}",
+        zones=tuple(cfg.data_lake.zones),
+        region=str(cfg.region),
+        kms_key_id=kms_key_id,
+        dr_region=cfg.dr_region,
+        turbo_replication=cfg.is_prod and cfg.dr_region is not None,
+        tiered_zones=tuple(z for z in ("raw",) if z in cfg.data_lake.zones),
+        nearline_days=lc.raw_infrequent_access_days,
+        coldline_days=lc.raw_glacier_ir_days,
+        noncurrent_expiry_days=lc.noncurrent_expiry_days,
+        abort_multipart_days=lc.abort_multipart_days,
+        log_retention_days=365 if cfg.is_prod else 90,
+        force_destroy=cfg.data_lake.force_destroy and not cfg.is_prod,
+        protect=cfg.is_prod,
+        labels=labels,
+    )
+
+
+def _gpu_pools(
+    cfg: config.PlatformConfig, cluster: GkeCluster, labels: dict[str, str], gke_driver: bool, opts: pulumi.ResourceOptions
+) -> list[pulumi.Resource]:
+    """One GKE node pool per configured pool; ``spot-with-fallback`` adds an on-demand twin."""
+    pools: list[pulumi.Resource] = []
+    for pool in cfg.gpu_pools:
+        node = cfg.pool_node_types(pool)[0]  # the listed machine type, or the cheapest carrying the GPU
+        gpu = cfg.pool_gpu(pool)
+        variants = [(pool.name, pool.capacity != "on-demand")]
+        if pool.capacity == "spot-with-fallback":
+            variants.append((f"{pool.name}-ondemand", False))
+        for i, (pool_name, spot) in enumerate(variants):
+            built = GpuNodePool(
+                f"gpu-{pool_name}",
+                GpuNodePoolArgs(
+                    cluster=cluster.cluster.id,
+                    location=str(cfg.region),
+                    pool=pool_name,
+                    purpose=pool.purpose,
+                    gpu_model=gpu.key,
+                    machine_type=node.name,
+                    accelerator_type=str(gpu.gcp_accelerator),
+                    accelerator_count=node.gpus,
+                    min_nodes=pool.min_nodes if i == 0 else 0,
+                    max_nodes=int(pool.max_nodes or 1),
+                    spot=spot,
+                    partition_size=pool.mig_profile,
+                    time_sharing_clients=pool.time_slicing_replicas if (pool.time_slicing_replicas or 0) > 1 else None,
+                    driver_version="LATEST" if gke_driver else "INSTALLATION_DISABLED",
+                    disk_gb=pool.disk_gb,
+                    service_account=cluster.node_service_account.email,
+                    labels=labels,
+                    # the fallback twin carries the configured pool's name so Kueue flavors match both
+                    node_labels={cv.POOL_LABEL: pool.name},
+                ),
+                opts,
+            )
+            pools.append(built.node_pool)
+    return pools
+
+
+def _service_identity(
+    layer: CloudLayer, service: str, name: str, project: str, grants: tuple[BucketGrant, ...], opts: pulumi.ResourceOptions
+) -> None:
+    namespace, ksa = SERVICE_ACCOUNTS[service]
+    identity = WorkloadIdentity(
+        f"svc-{service}",
+        WorkloadIdentityArgs(
+            account_id=account_id(name, service),
+            project=project,
+            namespace=namespace,
+            service_account=ksa,
+            grants=grants,
+            display_name=f"{service} ({name})",
+        ),
+        opts,
+    )
+    layer.service_identity[service] = dict(identity.annotations)
+
+
+def _cloud_sql(
+    cfg: config.PlatformConfig,
+    layer: CloudLayer,
+    network: Network,
+    key: pulumi.Input[str],
+    labels: dict[str, str],
+    opts: pulumi.ResourceOptions,
+) -> None:
+    db = cfg.mlflow.database
+    databases = ["mlflow"] + (["feast_registry"] if cfg.feast.enabled and cfg.feast.registry == "sql" else [])
+    sql = CloudSqlPostgres(
+        "mlflow-db",
+        CloudSqlPostgresArgs(
+            instance_name=f"{cfg.cluster_name}-mlflow",
+            region=str(cfg.region),
+            network=network.network.id,
+            databases=tuple(databases),
+            kms_key_id=key,
+            tier=db.instance_class if "instance_class" in db.model_fields_set else DEFAULT_SQL_TIER[cfg.environment],
+            disk_gb=db.storage_gb,
+            high_availability=db.multi_az if db.multi_az is not None else cfg.environment != "dev",
+            backup_retention_days=db.backup_retention_days or (14 if cfg.is_prod else 7),
+            backup_location=cfg.dr_region,
+            secret_regions=tuple(r for r in (cfg.region, cfg.dr_region) if r),
+            deletion_protection=cfg.is_prod,
+            labels=labels,
+        ),
+        pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[network.private_services])),
+    )
+    mlflow = sql.credentials["mlflow"]
+    layer.mlflow_db = DatabaseInfo(
+        host=sql.host, port=5432, username=mlflow.username, password=mlflow.password, database="mlflow"
+    )
+    if "feast_registry" in sql.credentials:
+        reg = sql.credentials["feast_registry"]
+        layer.feast_registry_db = DatabaseInfo(
+            host=sql.host, port=5432, username=reg.username, password=reg.password, database=reg.database
+        )
+    layer.extras["mlflow_db_secret"] = mlflow.secret_id
+
+
+def _memorystore(
+    cfg: config.PlatformConfig,
+    layer: CloudLayer,
+    network: Network,
+    key: pulumi.Input[str],
+    labels: dict[str, str],
+    opts: pulumi.ResourceOptions,
+) -> None:
+    store = cfg.feast.online_store
+    if "node_type" in store.model_fields_set:
+        tier = store.node_type
+    else:
+        tier = "STANDARD_HA" if cfg.is_prod or store.replicas >= 1 else "BASIC"
+    redis = Memorystore(
+        "feast-online",
+        MemorystoreArgs(
+            instance_name=f"{cfg.cluster_name}-feast",
+            region=str(cfg.region),
+            network=network.network.id,
+            kms_key_id=key,
+            tier=tier,
+            memory_gb=REDIS_MEMORY_GB[cfg.environment],
+            persistence=cfg.is_prod,
+            protect=cfg.is_prod,
+            labels=labels,
+        ),
+        pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[network.private_services])),
+    )
+    layer.feast_redis = RedisInfo(
+        host=redis.host, port=redis.port, password=redis.auth, tls=True, ca_certificate=redis.ca_certificate
+    )
+
+
+def _budgets(cfg: config.PlatformConfig, project: str, invoke: pulumi.InvokeOutputOptions, opts: pulumi.ResourceOptions) -> None:
+    number = gcp.organizations.get_project_output(project_id=project, opts=invoke).number
+    account = str(cfg.gcp.billing_account)
+    for team in cfg.teams:
+        if team.budget_usd is None:
+            continue
+        Budget(
+            f"budget-{team.name}",
+            BudgetArgs(
+                billing_account=account,
+                project_number=number,
+                display_name=f"{cfg.cluster_name} team {team.name}"[:60],
+                amount_usd=team.budget_usd,
+                label_filter=tagging.gcp_labels({cv.TAG_TEAM: team.name}),
+                emails=tuple(e for e in (team.email,) if e),
+            ),
+            opts,
+        )
+    if cfg.budget.monthly_usd:
+        Budget(
+            "budget-platform",
+            BudgetArgs(
+                billing_account=account,
+                project_number=number,
+                display_name=f"{cfg.cluster_name} platform",
+                amount_usd=cfg.budget.monthly_usd,
+                emails=tuple(cfg.budget.alert_emails),
+            ),
+            opts,
+        )
+
+
+def _register_label_transform(cfg: config.PlatformConfig) -> None:
+    """Label every GCP resource in a real run (components also set labels explicitly)."""
+    factory = getattr(tagging, "gcp_label_transform", None)
+    if factory is None or _under_mocks():
+        return
+    pulumi.runtime.register_resource_transform(factory(cfg))
+
+
+def _under_mocks() -> bool:
+    from pulumi.runtime import mocks, settings
+
+    return isinstance(settings.SETTINGS.monitor, mocks.MockMonitor)

@@ -1,0 +1,172 @@
+"""Cloud SQL for PostgreSQL on a private IP, encrypted with our key, with its passwords kept secret.
+
+Every database gets its own user whose password comes from ``pulumi_random``, is a Pulumi secret
+and is stored in Secret Manager (replicated to the regions given). The instance has no public
+IP, accepts only TLS, keeps automated backups with point-in-time recovery (optionally stored
+in another region) and, with ``high_availability``, a standby in a second zone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_gcp as gcp
+import pulumi_random as random
+
+_TIER = re.compile(r"^db-(custom-[0-9]+-[0-9]+|f1-micro|g1-small|perf-optimized-N-[0-9]+|n1-(standard|highmem)-[0-9]+)$")
+_DB = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+def is_tier(name: str) -> bool:
+    """Whether ``name`` is a Cloud SQL machine tier (``db-custom-2-7680``)."""
+    return bool(_TIER.match(name))
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """How one database is reached."""
+
+    database: str
+    username: str
+    password: pulumi.Output[str]
+    """A Pulumi secret."""
+    secret_id: pulumi.Output[str]
+    """Secret Manager secret holding the password."""
+
+
+@dataclass(frozen=True)
+class CloudSqlPostgresArgs:
+    """Arguments of :class:`CloudSqlPostgres`.
+
+    :param instance_name: Instance name (unique per project for a week after deletion).
+    :param region: Region of the instance.
+    :param network: VPC id with private services access to ``servicenetworking``.
+    :param databases: Database names; each gets a user of the same name.
+    :param tier: Machine tier, e.g. ``db-custom-2-7680``.
+    :param disk_gb: Initial SSD size (grows automatically).
+    :param high_availability: Regional instance with a standby in another zone.
+    :param backup_retention_days: Automated backups kept.
+    :param backup_location: Region or multi-region to store backups in (DR); default the instance's.
+    :param kms_key_id: CMEK key in ``region``.
+    :param secret_regions: Regions Secret Manager replicates the passwords to.
+    :param deletion_protection: Refuse deletion (prod); also protects and retains the instance.
+    :param version: ``POSTGRES_16`` etc.
+    :param labels: Labels.
+    """
+
+    instance_name: str
+    region: str
+    network: pulumi.Input[str]
+    databases: Sequence[str]
+    kms_key_id: pulumi.Input[str]
+    tier: str = "db-custom-2-7680"
+    disk_gb: int = 50
+    high_availability: bool = False
+    backup_retention_days: int = 7
+    backup_location: str | None = None
+    secret_regions: Sequence[str] = ()
+    deletion_protection: bool = False
+    version: str = "POSTGRES_16"
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not re.match(r"^[a-z]([-a-z0-9]{0,80}[a-z0-9])?$", self.instance_name):
+            raise ValueError(f"instance_name {self.instance_name!r} must be lowercase letters, digits and '-'")
+        if not is_tier(self.tier):
+            raise ValueError(f"tier {self.tier!r} is not a Cloud SQL tier such as db-custom-2-7680")
+        if not self.databases or len(set(self.databases)) != len(self.databases):
+            raise ValueError("databases must name at least one database, each once")
+        for db in self.databases:
+            if not _DB.match(db):
+                raise ValueError(f"database {db!r} must be lowercase letters, digits and '_'")
+        if self.disk_gb < 10:
+            raise ValueError("disk_gb must be at least 10")
+        if not 1 <= self.backup_retention_days <= 365:
+            raise ValueError("backup_retention_days must be between 1 and 365")
+        if not self.version.startswith("POSTGRES_"):
+            raise ValueError(f"version {self.version!r} is not PostgreSQL")
+
+
+class CloudSqlPostgres(pulumi.ComponentResource):
+    """A private PostgreSQL instance, its databases and users, passwords in Secret Manager."""
+
+    instance: gcp.sql.DatabaseInstance
+    host: pulumi.Output[str]
+    credentials: dict[str, Credentials]
+
+    def __init__(self, name: str, args: CloudSqlPostgresArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:gcp:CloudSqlPostgres", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        keep = pulumi.ResourceOptions(parent=self, protect=args.deletion_protection, retain_on_delete=args.deletion_protection)
+        backup: dict = {
+            "enabled": True,
+            "point_in_time_recovery_enabled": True,
+            "start_time": "03:00",
+            "transaction_log_retention_days": min(7, args.backup_retention_days),
+            "backup_retention_settings": {"retained_backups": args.backup_retention_days, "retention_unit": "COUNT"},
+        }
+        if args.backup_location:
+            backup["location"] = args.backup_location
+        self.instance = gcp.sql.DatabaseInstance(
+            name,
+            name=args.instance_name,
+            region=args.region,
+            database_version=args.version,
+            encryption_key_name=args.kms_key_id,
+            deletion_protection=args.deletion_protection,
+            settings={
+                "tier": args.tier,
+                "edition": "ENTERPRISE",
+                "availability_type": "REGIONAL" if args.high_availability else "ZONAL",
+                "disk_type": "PD_SSD",
+                "disk_size": args.disk_gb,
+                "disk_autoresize": True,
+                "deletion_protection_enabled": args.deletion_protection,
+                "ip_configuration": {
+                    "ipv4_enabled": False,
+                    "private_network": args.network,
+                    "ssl_mode": "ENCRYPTED_ONLY",
+                    "enable_private_path_for_google_cloud_services": True,
+                },
+                "backup_configuration": backup,
+                "maintenance_window": {"day": 7, "hour": 4, "update_track": "stable"},
+                "insights_config": {"query_insights_enabled": True},
+                "database_flags": [
+                    {"name": "log_connections", "value": "on"},
+                    {"name": "log_disconnections", "value": "on"},
+                ],
+                "user_labels": dict(args.labels),
+            },
+            opts=keep,
+        )
+        self.host = self.instance.private_ip_address
+        replication = (
+            {"user_managed": {"replicas": [{"location": r} for r in args.secret_regions]}}
+            if args.secret_regions
+            else {"auto": {}}
+        )
+        self.credentials = {}
+        for db in args.databases:
+            database = gcp.sql.Database(f"{name}-{db}", name=db, instance=self.instance.name, opts=child)
+            password = random.RandomPassword(f"{name}-{db}-password", length=40, special=False, opts=child)
+            secret_value = pulumi.Output.secret(password.result)
+            gcp.sql.User(
+                f"{name}-{db}-user",
+                name=db,
+                instance=self.instance.name,
+                password=secret_value,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[database]),
+            )
+            secret = gcp.secretmanager.Secret(
+                f"{name}-{db}-secret",
+                secret_id=f"{args.instance_name}-{db.replace('_', '-')}-password",
+                replication=replication,
+                labels=dict(args.labels),
+                opts=keep,
+            )
+            gcp.secretmanager.SecretVersion(f"{name}-{db}-secret-version", secret=secret.id, secret_data=secret_value, opts=child)
+            self.credentials[db] = Credentials(database=db, username=db, password=secret_value, secret_id=secret.secret_id)
+        self.register_outputs({"host": self.host, "connection_name": self.instance.connection_name})

@@ -1,0 +1,153 @@
+"""A GKE GPU node pool: accelerators, GKE-installed driver, MIG partitions or time-sharing, spot.
+
+GKE partitions MIG GPUs itself (``gpu_partition_size``) and shares GPUs by time-slicing
+(``gpu_sharing_config``), so neither needs the GPU operator's MIG manager or device-plugin
+config. Nodes carry the platform's pool/purpose/GPU labels and the ``nvidia.com/gpu`` taint.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_gcp as gcp
+
+from catalog import conventions as cv
+from components.gcp.gke import shielded_node_config
+
+GKE_PARTITION_SIZES = {
+    "nvidia-tesla-a100": ("1g.5gb", "2g.10gb", "3g.20gb", "7g.40gb"),
+    "nvidia-a100-80gb": ("1g.10gb", "2g.20gb", "3g.40gb", "7g.80gb"),
+    "nvidia-h100-80gb": ("1g.10gb", "1g.20gb", "2g.20gb", "3g.40gb", "7g.80gb"),
+}
+"""MIG partition sizes GKE accepts per accelerator type."""
+GKE_TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
+DRIVER_VERSIONS = ("DEFAULT", "LATEST", "INSTALLATION_DISABLED")
+
+
+@dataclass(frozen=True)
+class GpuNodePoolArgs:
+    """Arguments of :class:`GpuNodePool`.
+
+    :param cluster: Cluster id; ``location``: its region.
+    :param pool: Pool name (a DNS label, also the value of the pool node label).
+    :param purpose: ``training``, ``serving`` or ``notebooks`` (node label).
+    :param gpu_model: Our GPU model key (node label), e.g. ``A100-40GB``.
+    :param machine_type: GCE machine type, e.g. ``a2-highgpu-1g``.
+    :param accelerator_type: GKE accelerator type, e.g. ``nvidia-tesla-a100``.
+    :param accelerator_count: GPUs per node.
+    :param min_nodes: Fewest nodes across all zones (0 scales to zero).
+    :param max_nodes: Most nodes across all zones.
+    :param spot: Spot VMs (preemptible, cheaper).
+    :param partition_size: MIG partition every GPU is cut into (``3g.20gb``).
+    :param time_sharing_clients: Pods sharing each GPU (time-sharing), 2 or more.
+    :param driver_version: ``DEFAULT``/``LATEST`` (GKE installs) or ``INSTALLATION_DISABLED``.
+    :param disk_gb: Boot disk size.
+    :param service_account: Email of the nodes' service account.
+    :param labels: GCP labels of the nodes.
+    :param node_labels: Extra Kubernetes labels (they win over the pool/purpose/GPU labels).
+    """
+
+    cluster: pulumi.Input[str]
+    location: str
+    pool: str
+    purpose: str
+    gpu_model: str
+    machine_type: str
+    accelerator_type: str
+    accelerator_count: int
+    max_nodes: int
+    service_account: pulumi.Input[str]
+    min_nodes: int = 0
+    spot: bool = False
+    partition_size: str | None = None
+    time_sharing_clients: int | None = None
+    driver_version: str = "LATEST"
+    disk_gb: int = 200
+    labels: Mapping[str, str] = field(default_factory=dict)
+    node_labels: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not re.match(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$", self.pool):
+            raise ValueError(f"pool {self.pool!r} must be a DNS label of at most 40 characters")
+        if self.purpose not in ("training", "serving", "notebooks"):
+            raise ValueError(f"purpose {self.purpose!r}; allowed: training, serving, notebooks")
+        if not self.accelerator_type.startswith("nvidia-"):
+            raise ValueError(f"accelerator_type {self.accelerator_type!r} is not a GKE NVIDIA accelerator")
+        if self.accelerator_count < 1:
+            raise ValueError("accelerator_count must be at least 1")
+        if not 0 <= self.min_nodes <= self.max_nodes:
+            raise ValueError(f"need 0 <= min_nodes ({self.min_nodes}) <= max_nodes ({self.max_nodes})")
+        if self.partition_size is not None:
+            allowed = GKE_PARTITION_SIZES.get(self.accelerator_type, ())
+            if self.partition_size not in allowed:
+                raise ValueError(
+                    f"partition_size {self.partition_size!r} is not a GKE MIG size of {self.accelerator_type}; "
+                    f"allowed: {', '.join(allowed) or 'none'}"
+                )
+            if self.time_sharing_clients:
+                raise ValueError("use partition_size or time_sharing_clients, not both")
+        if self.time_sharing_clients is not None and not 2 <= self.time_sharing_clients <= 48:
+            raise ValueError("time_sharing_clients must be between 2 and 48")
+        if self.driver_version not in DRIVER_VERSIONS:
+            raise ValueError(f"driver_version {self.driver_version!r}; allowed: {', '.join(DRIVER_VERSIONS)}")
+
+    @property
+    def kubernetes_labels(self) -> dict[str, str]:
+        return {cv.POOL_LABEL: self.pool, cv.PURPOSE_LABEL: self.purpose, cv.GPU_MODEL_LABEL: self.gpu_model, **self.node_labels}
+
+    def accelerator(self) -> dict:
+        acc: dict = {
+            "type": self.accelerator_type,
+            "count": self.accelerator_count,
+            "gpu_driver_installation_config": {"gpu_driver_version": self.driver_version},
+        }
+        if self.partition_size:
+            acc["gpu_partition_size"] = self.partition_size
+        if self.time_sharing_clients:
+            acc["gpu_sharing_config"] = {
+                "gpu_sharing_strategy": "TIME_SHARING",
+                "max_shared_clients_per_gpu": self.time_sharing_clients,
+            }
+        return acc
+
+
+class GpuNodePool(pulumi.ComponentResource):
+    """One autoscaled GKE node pool of GPU machines."""
+
+    node_pool: gcp.container.NodePool
+
+    def __init__(self, name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:gcp:GpuNodePool", name, None, opts)
+        self.node_pool = gcp.container.NodePool(
+            name,
+            name=args.pool,
+            cluster=args.cluster,
+            location=args.location,
+            initial_node_count=args.min_nodes or None,
+            autoscaling={
+                "total_min_node_count": args.min_nodes,
+                "total_max_node_count": args.max_nodes,
+                # spot capacity comes and goes per zone: take it wherever it is
+                "location_policy": "ANY" if args.spot else "BALANCED",
+            },
+            management={"auto_repair": True, "auto_upgrade": True},
+            upgrade_settings={"max_surge": 1, "max_unavailable": 0},
+            node_config={
+                **shielded_node_config(args.service_account, args.labels),
+                "machine_type": args.machine_type,
+                "disk_size_gb": args.disk_gb,
+                "disk_type": "pd-balanced",
+                "spot": args.spot,
+                "guest_accelerators": [args.accelerator()],
+                "labels": args.kubernetes_labels,
+                "taints": [
+                    {"key": cv.GPU_TAINT_KEY, "value": cv.GPU_TAINT_VALUE, "effect": GKE_TAINT_EFFECTS[cv.GPU_TAINT_EFFECT]}
+                ],
+                "gvnic": {"enabled": True},
+            },
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"node_pool": self.node_pool.name})

@@ -1,0 +1,167 @@
+"""GCP network: a VPC, a subnet per region, Cloud Router + NAT and private services access.
+
+The primary subnet carries the GKE secondary ranges for pods and services; Private Google
+Access lets private nodes reach Google APIs; a reserved range peered with
+``servicenetworking.googleapis.com`` gives Cloud SQL and Memorystore private IPs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gcp as gcp
+
+PODS_RANGE = "pods"
+"""Name of the primary subnet's secondary range for pod IPs."""
+SERVICES_RANGE = "services"
+"""Name of the primary subnet's secondary range for service IPs."""
+
+
+@dataclass(frozen=True)
+class NetworkArgs:
+    """Arguments of :class:`Network`.
+
+    :param name: Prefix of every resource name (a DNS label).
+    :param region: Primary region (the GKE cluster's).
+    :param cidr: Primary range of the VPC; split in two halves when ``dr_region`` is set.
+    :param pods_cidr: Secondary range for pods on the primary subnet.
+    :param services_cidr: Secondary range for services on the primary subnet.
+    :param dr_region: Optional second region that gets its own subnet (standby workloads).
+    :param private_services_prefix: Prefix length of the range reserved for Google managed services.
+    :param flow_log_sampling: Share of VPC flow logs kept (0 turns flow logs off).
+    """
+
+    name: str
+    region: str
+    cidr: str
+    pods_cidr: str
+    services_cidr: str
+    dr_region: str | None = None
+    private_services_prefix: int = 20
+    flow_log_sampling: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not self.region:
+            raise ValueError("region is required")
+        nets = {}
+        for field in ("cidr", "pods_cidr", "services_cidr"):
+            try:
+                nets[field] = ipaddress.ip_network(getattr(self, field))
+            except ValueError:
+                raise ValueError(f"{field} {getattr(self, field)!r} is not a CIDR block") from None
+        names = list(nets)
+        for i, a in enumerate(names):
+            for b in names[i + 1 :]:
+                if nets[a].overlaps(nets[b]):
+                    raise ValueError(f"{a} {nets[a]} overlaps {b} {nets[b]}")
+        if self.dr_region == self.region:
+            raise ValueError("dr_region must differ from region")
+        if self.dr_region and nets["cidr"].prefixlen >= 29:
+            raise ValueError(f"cidr {self.cidr} is too small to split between two regions")
+        if not 8 <= self.private_services_prefix <= 24:
+            raise ValueError("private_services_prefix must be between 8 and 24")
+        if not 0 <= self.flow_log_sampling <= 1:
+            raise ValueError("flow_log_sampling must be between 0 and 1")
+
+    def subnet_cidrs(self) -> tuple[str, str | None]:
+        """The primary and DR subnets' ranges: the whole ``cidr``, or its two halves with DR."""
+        if not self.dr_region:
+            return self.cidr, None
+        first, second = ipaddress.ip_network(self.cidr).subnets(prefixlen_diff=1)
+        return str(first), str(second)
+
+
+class Network(pulumi.ComponentResource):
+    """VPC, subnets with secondary ranges, Cloud NAT and private services access."""
+
+    network: gcp.compute.Network
+    subnet: gcp.compute.Subnetwork
+    dr_subnet: gcp.compute.Subnetwork | None
+    private_services: gcp.servicenetworking.Connection
+
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:gcp:Network", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        primary_cidr, dr_cidr = args.subnet_cidrs()
+        log_config = (
+            {
+                "aggregation_interval": "INTERVAL_5_SEC",
+                "flow_sampling": args.flow_log_sampling,
+                "metadata": "INCLUDE_ALL_METADATA",
+            }
+            if args.flow_log_sampling
+            else None
+        )
+        self.network = gcp.compute.Network(
+            f"{name}-vpc",
+            name=f"{args.name}-vpc",
+            auto_create_subnetworks=False,
+            routing_mode="GLOBAL",
+            delete_default_routes_on_create=False,
+            opts=child,
+        )
+        self.subnet = gcp.compute.Subnetwork(
+            f"{name}-{args.region}",
+            name=f"{args.name}-{args.region}",
+            network=self.network.id,
+            region=args.region,
+            ip_cidr_range=primary_cidr,
+            private_ip_google_access=True,
+            secondary_ip_ranges=[
+                {"range_name": PODS_RANGE, "ip_cidr_range": args.pods_cidr},
+                {"range_name": SERVICES_RANGE, "ip_cidr_range": args.services_cidr},
+            ],
+            log_config=log_config,
+            opts=child,
+        )
+        self.dr_subnet = None
+        regions = [args.region]
+        if args.dr_region and dr_cidr:
+            regions.append(args.dr_region)
+            self.dr_subnet = gcp.compute.Subnetwork(
+                f"{name}-{args.dr_region}",
+                name=f"{args.name}-{args.dr_region}",
+                network=self.network.id,
+                region=args.dr_region,
+                ip_cidr_range=dr_cidr,
+                private_ip_google_access=True,
+                log_config=log_config,
+                opts=child,
+            )
+        for region in regions:
+            router = gcp.compute.Router(
+                f"{name}-router-{region}",
+                name=f"{args.name}-router-{region}",
+                network=self.network.id,
+                region=region,
+                opts=child,
+            )
+            gcp.compute.RouterNat(
+                f"{name}-nat-{region}",
+                name=f"{args.name}-nat-{region}",
+                router=router.name,
+                region=region,
+                nat_ip_allocate_option="AUTO_ONLY",
+                source_subnetwork_ip_ranges_to_nat="ALL_SUBNETWORKS_ALL_IP_RANGES",
+                log_config={"enable": True, "filter": "ERRORS_ONLY"},
+                opts=child,
+            )
+        reserved = gcp.compute.GlobalAddress(
+            f"{name}-private-services",
+            name=f"{args.name}-private-services",
+            network=self.network.id,
+            purpose="VPC_PEERING",
+            address_type="INTERNAL",
+            prefix_length=args.private_services_prefix,
+            opts=child,
+        )
+        self.private_services = gcp.servicenetworking.Connection(
+            f"{name}-private-services",
+            network=self.network.id,
+            service="servicenetworking.googleapis.com",
+            reserved_peering_ranges=[reserved.name],
+            opts=child,
+        )
+        self.register_outputs({"network": self.network.id, "subnet": self.subnet.id})
