@@ -33,6 +33,8 @@ class RedisInfo:
     port: pulumi.Input[int]
     password: pulumi.Output[str] | None
     tls: bool = True
+    ca_certificate: pulumi.Input[str] | None = None
+    """PEM of the server CA to trust for TLS (Memorystore); ``None``: the system trust store."""
 
 
 @dataclass

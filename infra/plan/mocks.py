@@ -199,7 +199,21 @@ def _cloud_sql(name: str, inputs: dict[str, Any], region: str | None) -> dict[st
 
 
 def _memorystore(name: str, inputs: dict[str, Any], region: str | None) -> dict[str, Any]:
-    return {"host": "10.100.1.4", "port": 6378, "serverCaCerts": [{"cert": "CERT"}]}
+    return {"host": "10.100.1.4", "port": 6378, "serverCaCerts": [{"cert": "CERT"}], "authString": "plan-redis-auth-" + _short(name)}
+
+
+_GCP_AGENT_DOMAINS = {
+    "container.googleapis.com": "container-engine-robot",
+    "sqladmin.googleapis.com": "gcp-sa-cloud-sql",
+    "redis.googleapis.com": "cloud-redis",
+}
+
+
+def _gcp_service_identity(name: str, inputs: dict[str, Any], region: str | None) -> dict[str, Any]:
+    service = str(inputs.get("service", "unknown.googleapis.com"))
+    domain = _GCP_AGENT_DOMAINS.get(service, "gcp-sa-" + service.split(".")[0])
+    email = f"service-{GCP_PROJECT_NUMBER}@{domain}.iam.gserviceaccount.com"
+    return {"email": email, "member": f"serviceAccount:{email}"}
 
 
 def _random(kind: str) -> Filler:
@@ -235,6 +249,7 @@ FILLERS: dict[str, Filler] = {
     "gcp:kms/keyRing:KeyRing": _gcp_key_ring,
     "gcp:sql/databaseInstance:DatabaseInstance": _cloud_sql,
     "gcp:redis/instance:Instance": _memorystore,
+    "gcp:projects/serviceIdentity:ServiceIdentity": _gcp_service_identity,
 }
 
 ID_OVERRIDES: dict[str, Callable[[str, dict[str, Any]], str]] = {
@@ -245,6 +260,7 @@ ID_OVERRIDES: dict[str, Callable[[str, dict[str, Any]], str]] = {
     "aws:ec2/securityGroup:SecurityGroup": lambda name, out: f"sg-{_short(name)}",
     "aws:iam/role:Role": lambda name, out: out["name"],
     "gcp:kms/keyRing:KeyRing": lambda name, out: out["id"],
+    "gcp:kms/cryptoKey:CryptoKey": lambda name, out: f"{out.get('keyRing')}/cryptoKeys/{out.get('name', name)}",
 }
 
 
