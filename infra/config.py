@@ -92,6 +92,8 @@ class ClusterConfig(_Model):
     public_access_cidrs: list[str] = Field(default_factory=list)
     """CIDRs allowed to reach a public API endpoint; empty keeps the endpoint private only."""
     system_nodes: SystemNodesConfig = Field(default_factory=SystemNodesConfig)
+    admin_role_arns: list[str] = Field(default_factory=list)
+    """EKS: IAM roles/users granted cluster-admin through access entries (besides the creator)."""
     release_channel: Literal["RAPID", "REGULAR", "STABLE"] = "REGULAR"
     kubeconfig: SecretStr | None = None
     """``cloud: existing`` only: the kubeconfig of the cluster you bring (set it as a secret)."""
@@ -108,6 +110,14 @@ class ClusterConfig(_Model):
                 raise ValueError(f"{cidr!r} is not a CIDR block") from None
             if net.prefixlen == 0:
                 raise ValueError(f"{cidr!r} opens the API endpoint to the whole internet; list your own ranges")
+        return value
+
+    @field_validator("admin_role_arns")
+    @classmethod
+    def _admin_arns(cls, value: list[str]) -> list[str]:
+        for arn in value:
+            if not re.match(r"^arn:aws[-a-z]*:iam::[0-9]{12}:(role|user)/[\w+=,.@/-]+$", arn):
+                raise ValueError(f"{arn!r} is not an IAM role or user ARN (arn:aws:iam::<account>:role/<name>)")
         return value
 
     @field_serializer("kubeconfig")
@@ -350,6 +360,10 @@ def _cross_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
     for zone in cfg.data_lake.size_gb:
         if zone not in cfg.data_lake.zones:
             yield ns + f"dataLake.sizeGb.{zone}", f"{zone!r} is not a zone; zones: {', '.join(cfg.data_lake.zones)}"
+    if "access-logs" in cfg.data_lake.zones:
+        yield ns + "dataLake.zones", "'access-logs' is reserved for the lake's access-log buckets"
+    if cfg.is_prod and cfg.data_lake.force_destroy:
+        yield ns + "dataLake.forceDestroy", "never allowed in prod: prod buckets are protected and retained"
     for needed, user in (("models", cfg.mlflow.enabled), ("features", cfg.feast.enabled)):
         if user and needed not in cfg.data_lake.zones:
             yield ns + "dataLake.zones", f"needs a {needed!r} zone while {'mlflow' if needed == 'models' else 'feast'} is enabled"

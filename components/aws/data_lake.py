@@ -20,8 +20,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-TAG_LAKE_ZONE = "lake-zone"
-TAG_LAKE_ROLE = "lake-role"
+from catalog.conventions import TAG_LAKE_ROLE, TAG_LAKE_ZONE
+
 LOG_ZONE = "access-logs"
 """Zone tag / name part of the access-log buckets (reserved: not a data zone name)."""
 _ZONE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")

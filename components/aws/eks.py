@@ -90,6 +90,7 @@ class EksCluster(pulumi.ComponentResource):
     :param kms_key_arn: envelope encryption of Kubernetes secrets, control-plane logs and node volumes.
     :param public_access_cidrs: when non-empty, a public endpoint reachable only from these CIDRs.
     :param admin_principal_arns: IAM principals given cluster-admin through access entries.
+    :param security_group_tags: tags added to the EKS-created cluster security group (Karpenter discovery).
     :param system_nodes: the system node group's shape.
     :param log_retention_days: retention of the control-plane log group.
     :param protect: deletion protection on the cluster (prod).
@@ -112,6 +113,7 @@ class EksCluster(pulumi.ComponentResource):
         kms_key_arn: pulumi.Input[str],
         public_access_cidrs: Sequence[str] = (),
         admin_principal_arns: Sequence[str] = (),
+        security_group_tags: Mapping[str, str] | None = None,
         system_nodes: SystemNodes | None = None,
         log_retention_days: int = 90,
         protect: bool = False,
@@ -196,6 +198,14 @@ class EksCluster(pulumi.ComponentResource):
         )
         self.name = self.cluster.name
         self.cluster_security_group_id = self.cluster.vpc_config.cluster_security_group_id
+        for key, value in (security_group_tags or {}).items():
+            aws.ec2.Tag(
+                f"{resource_name}-sg-{key.replace('/', '-').replace('.', '-')}",
+                resource_id=self.cluster_security_group_id,
+                key=key,
+                value=value,
+                opts=child,
+            )
 
         # ---- identity: access entries and IRSA --------------------------------------------------
         self.access_entries: list[aws.eks.AccessEntry] = []

@@ -14,7 +14,8 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
-KARPENTER_DISCOVERY_TAG = "karpenter.sh/discovery"
+from catalog.conventions import KARPENTER_DISCOVERY_TAG
+
 ELB_TAG = "kubernetes.io/role/elb"
 INTERNAL_ELB_TAG = "kubernetes.io/role/internal-elb"
 

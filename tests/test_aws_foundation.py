@@ -1,0 +1,487 @@
+"""The AWS foundation through the offline plan: network, keys, data lake, replication, EKS."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from catalog import conventions as cv
+from infra import config
+from infra.layers import aws_foundation
+from infra.plan import engine, mocks
+from infra.plan.recorder import RecordedResource
+from tests.helpers import ROOT, raw_config, run_cli
+
+AWS_STACKS = ["dev", "staging", "prod"]
+BUCKET = "aws:s3/bucket:Bucket"
+AZ_LITERAL = re.compile(r"\b(us|eu|ap|sa|ca|me|af|il|mx)-(north|south|east|west|central|northeast|southeast|northwest|southwest)-[0-9][a-f]\b")
+AMI_LITERAL = re.compile(r"\bami-[0-9a-f]{8,17}\b")
+
+PlanOf = Callable[[str], engine.Plan]
+
+
+# ---- helpers ----------------------------------------------------------------------------------
+
+
+def lake_buckets(plan: engine.Plan, role: str | None = None) -> list[RecordedResource]:
+    out = [b for b in plan.by_type(BUCKET) if cv.TAG_LAKE_ROLE in (b.inputs.get("tags") or {})]
+    return [b for b in out if role is None or b.inputs["tags"][cv.TAG_LAKE_ROLE] == role]
+
+
+def config_of(plan: engine.Plan, bucket: RecordedResource, type_: str) -> RecordedResource:
+    """The one ``type_`` resource configuring ``bucket`` (matched by bucket name)."""
+    found = [r for r in plan.by_type(type_) if r.inputs.get("bucket") == bucket.inputs["bucket"]]
+    assert len(found) == 1, f"{bucket.inputs['bucket']}: {len(found)} x {type_}"
+    return found[0]
+
+
+def region_of(plan: engine.Plan, res: RecordedResource) -> str:
+    prov = plan.provider_of(res)
+    assert prov is not None, f"{res.urn} uses the default provider"
+    return prov.inputs["region"]
+
+
+def key_arns(plan: engine.Plan) -> tuple[str, str | None]:
+    return plan.outputs["kmsKeyArn"], plan.outputs.get("drKmsKeyArn")
+
+
+def only(plan: engine.Plan, type_: str, name: str | None = None) -> RecordedResource:
+    found = [r for r in plan.by_type(type_) if name is None or r.name == name]
+    assert len(found) == 1, [r.name for r in found]
+    return found[0]
+
+
+# ---- data lake --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_every_lake_bucket_is_encrypted_private_versioned_logged(stack: str, plan_of: PlanOf) -> None:
+    plan = plan_of(stack)
+    key, dr_key = key_arns(plan)
+    cfg = plan.config
+    zone_buckets = lake_buckets(plan, "primary") + lake_buckets(plan, "replica")
+    assert sorted(b.inputs["tags"][cv.TAG_LAKE_ZONE] for b in lake_buckets(plan, "primary")) == sorted(cfg.data_lake.zones)
+    logs_by_region = {region_of(plan, b): b for b in lake_buckets(plan, "logs")}
+    for bucket in zone_buckets:
+        name = bucket.inputs["bucket"]
+        replica = bucket.inputs["tags"][cv.TAG_LAKE_ROLE] == "replica"
+        want_key = dr_key if replica else key
+        assert want_key, name
+        assert bucket.inputs["tags"][cv.TAG_ENVIRONMENT] == stack and bucket.inputs["tags"][cv.TAG_PROJECT] == cv.PROJECT
+
+        [rule] = config_of(plan, bucket, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration").inputs["rules"]
+        assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": want_key}, name
+        assert rule["bucketKeyEnabled"] is True
+        assert config_of(plan, bucket, "aws:s3/bucketVersioning:BucketVersioning").inputs["versioningConfiguration"]["status"] == "Enabled"
+        block = config_of(plan, bucket, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
+        assert all(block[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
+        own = config_of(plan, bucket, "aws:s3/bucketOwnershipControls:BucketOwnershipControls").inputs
+        assert own["rule"]["objectOwnership"] == "BucketOwnerEnforced"
+
+        policy = json.loads(config_of(plan, bucket, "aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])
+        arn = f"arn:aws:s3:::{name}"
+        denies = [s for s in policy["Statement"] if s["Effect"] == "Deny"]
+        tls = [s for s in denies if s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"]
+        assert tls and set(tls[0]["Resource"]) == {arn, f"{arn}/*"} and tls[0]["Action"] == "s3:*"
+        conds = {json.dumps(s["Condition"], sort_keys=True) for s in denies if s["Action"] == "s3:PutObject"}
+        assert json.dumps({"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}}, sort_keys=True) in conds
+        assert (
+            json.dumps({"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption-aws-kms-key-id": want_key}}, sort_keys=True)
+            in conds
+        )
+        assert not [s for s in policy["Statement"] if s["Effect"] == "Allow"], "zone buckets grant nothing by policy"
+
+        logging = config_of(plan, bucket, "aws:s3/bucketLogging:BucketLogging").inputs
+        assert logging["targetBucket"] == logs_by_region[region_of(plan, bucket)].inputs["bucket"]
+        assert region_of(plan, bucket) == (cfg.dr_region if replica else cfg.region)
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_lifecycle_rules_follow_the_config(stack: str, plan_of: PlanOf) -> None:
+    plan = plan_of(stack)
+    lc = plan.config.data_lake.lifecycle
+    for bucket in lake_buckets(plan, "primary") + lake_buckets(plan, "replica"):
+        rules = {r["id"]: r for r in config_of(plan, bucket, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs["rules"]}
+        assert all(r["status"] == "Enabled" for r in rules.values())
+        house = rules["housekeeping"]
+        assert house["noncurrentVersionExpiration"] == {"noncurrentDays": lc.noncurrent_expiry_days}
+        assert house["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": lc.abort_multipart_days}
+        if bucket.inputs["tags"][cv.TAG_LAKE_ZONE] == "raw":
+            assert rules["tiering"]["transitions"] == [
+                {"days": lc.raw_infrequent_access_days, "storageClass": "STANDARD_IA"},
+                {"days": lc.raw_glacier_ir_days, "storageClass": "GLACIER_IR"},
+            ]
+        else:
+            assert "tiering" not in rules
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_access_log_buckets_accept_only_our_lake_logs(stack: str, plan_of: PlanOf) -> None:
+    plan = plan_of(stack)
+    logs = lake_buckets(plan, "logs")
+    assert len(logs) == (2 if plan.config.dr_region else 1)
+    for log in logs:
+        region = region_of(plan, log)
+        # S3 delivers server access logs only to SSE-S3 buckets (a documented AWS limit).
+        [rule] = config_of(plan, log, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration").inputs["rules"]
+        assert rule["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "AES256"
+        assert config_of(plan, log, "aws:s3/bucketVersioning:BucketVersioning").inputs["versioningConfiguration"]["status"] == "Enabled"
+        assert config_of(plan, log, "aws:s3/bucketOwnershipControls:BucketOwnershipControls").inputs["rule"]["objectOwnership"] == "BucketOwnerEnforced"
+        policy = json.loads(config_of(plan, log, "aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])
+        [allow] = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
+        assert allow["Principal"] == {"Service": "logging.s3.amazonaws.com"} and allow["Action"] == "s3:PutObject"
+        assert allow["Condition"]["StringEquals"]["aws:SourceAccount"] == mocks.ACCOUNT_ID
+        sources = {f"arn:aws:s3:::{b.inputs['bucket']}" for b in lake_buckets(plan) if region_of(plan, b) == region and b is not log}
+        assert set(allow["Condition"]["ArnLike"]["aws:SourceArn"]) == sources
+
+
+def test_prod_replicates_every_zone_to_the_dr_region_with_the_dr_key(plan_of: PlanOf) -> None:
+    plan = plan_of("prod")
+    _, dr_key = key_arns(plan)
+    assert dr_key and region_of(plan, only(plan, "aws:kms/key:Key", "platform-key-dr")) == plan.config.dr_region
+    replicas = {b.inputs["tags"][cv.TAG_LAKE_ZONE]: b for b in lake_buckets(plan, "replica")}
+    assert set(replicas) == set(plan.config.data_lake.zones)
+    for bucket in lake_buckets(plan, "primary"):
+        zone = bucket.inputs["tags"][cv.TAG_LAKE_ZONE]
+        [rule] = config_of(plan, bucket, "aws:s3/bucketReplicationConfig:BucketReplicationConfig").inputs["rules"]
+        dest = rule["destination"]
+        assert dest["bucket"] == f"arn:aws:s3:::{replicas[zone].inputs['bucket']}"
+        assert region_of(plan, replicas[zone]) == "us-west-2" == plan.config.dr_region
+        assert dest["encryptionConfiguration"] == {"replicaKmsKeyId": dr_key}
+        assert rule["status"] == "Enabled" and rule["deleteMarkerReplication"] == {"status": "Enabled"}
+        assert rule["sourceSelectionCriteria"]["sseKmsEncryptedObjects"]["status"] == "Enabled"
+        assert dest["replicationTime"] == {"status": "Enabled", "time": {"minutes": 15}}
+        assert dest["metrics"]["status"] == "Enabled"
+
+
+def test_replication_role_is_least_privilege(plan_of: PlanOf) -> None:
+    plan = plan_of("prod")
+    key, dr_key = key_arns(plan)
+    role = only(plan, "aws:iam/role:Role", "lake-replication")
+    [trust] = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    assert trust["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert trust["Condition"]["StringEquals"]["aws:SourceAccount"] == mocks.ACCOUNT_ID
+    policy = json.loads(only(plan, "aws:iam/rolePolicy:RolePolicy", "lake-replication").inputs["policy"])
+    sources = {f"arn:aws:s3:::{b.inputs['bucket']}" for b in lake_buckets(plan, "primary")}
+    replicas = {f"arn:aws:s3:::{b.inputs['bucket']}" for b in lake_buckets(plan, "replica")}
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    for stmt in policy["Statement"]:
+        resources = stmt["Resource"] if isinstance(stmt["Resource"], list) else [stmt["Resource"]]
+        assert "*" not in resources and all(a != "s3:*" and a != "kms:*" for a in stmt["Action"] if isinstance(stmt["Action"], list))
+    assert set(by_sid["ReadSourceConfig"]["Resource"]) == sources
+    assert set(by_sid["ReadSourceVersions"]["Resource"]) == {f"{s}/*" for s in sources}
+    assert set(by_sid["WriteReplicas"]["Resource"]) == {f"{r}/*" for r in replicas}
+    assert by_sid["DecryptSource"]["Resource"] == key and by_sid["DecryptSource"]["Action"] == "kms:Decrypt"
+    assert by_sid["EncryptReplica"]["Resource"] == dr_key
+    assert by_sid["EncryptReplica"]["Condition"]["StringEquals"]["kms:ViaService"] == "s3.us-west-2.amazonaws.com"
+    writes = {a for s in policy["Statement"] for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+    assert not {"s3:PutObject", "s3:DeleteObject", "s3:GetObject"} & writes
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging"])
+def test_no_replication_without_dr(stack: str, plan_of: PlanOf) -> None:
+    plan = plan_of(stack)
+    assert not plan.config.dr.enabled
+    assert not plan.by_type("aws:s3/bucketReplicationConfig:BucketReplicationConfig")
+    assert not lake_buckets(plan, "replica")
+    assert key_arns(plan)[1] is None
+
+
+# ---- protection -------------------------------------------------------------------------------
+
+
+def test_prod_stateful_resources_are_protected_and_retained(plan_of: PlanOf) -> None:
+    plan = plan_of("prod")
+    stateful = plan.by_type(BUCKET) + plan.by_type("aws:kms/key:Key")
+    lake = lake_buckets(plan)
+    assert len(lake) == 2 * len(plan.config.data_lake.zones) + 2
+    assert len(plan.by_type("aws:kms/key:Key")) >= 2
+    for res in stateful:
+        assert res.protect and res.retain_on_delete, res.urn
+    for bucket in plan.by_type(BUCKET):
+        assert bucket.inputs.get("forceDestroy") in (False, None), bucket.urn
+    cluster = only(plan, "aws:eks/cluster:Cluster")
+    assert cluster.protect and cluster.inputs["deletionProtection"] is True
+
+
+def test_dev_is_not_protected(plan_of: PlanOf) -> None:
+    plan = plan_of("dev")
+    for res in lake_buckets(plan) + plan.by_type("aws:kms/key:Key"):
+        assert not res.protect and not res.retain_on_delete, res.urn
+
+
+# ---- keys -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_kms_key_rotates_and_admits_only_the_account_and_its_services(stack: str, plan_of: PlanOf) -> None:
+    plan = plan_of(stack)
+    key = only(plan, "aws:kms/key:Key", "platform-key")
+    assert key.inputs["enableKeyRotation"] is True
+    alias = only(plan, "aws:kms/alias:Alias", "platform-key")
+    assert alias.inputs["name"] == f"alias/ml-platform-{stack}"
+    policy = json.loads(key.inputs["policy"])
+    root = f"arn:aws:iam::{mocks.ACCOUNT_ID}:root"
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    admin = by_sid["AccountAdministers"]
+    assert admin["Principal"] == {"AWS": root}
+    assert "kms:*" not in admin["Action"] and "kms:Decrypt" not in admin["Action"] and "kms:CreateGrant" not in admin["Action"]
+    use = by_sid["AccountUsesViaServices"]
+    services = set(use["Condition"]["StringEquals"]["kms:ViaService"])
+    assert {f"{s}.{plan.config.region}.amazonaws.com" for s in ("s3", "eks", "rds", "elasticache", "secretsmanager")} <= services
+    assert use["Condition"]["StringEquals"]["kms:CallerAccount"] == mocks.ACCOUNT_ID
+    assert by_sid["CloudWatchLogs"]["Principal"] == {"Service": f"logs.{plan.config.region}.amazonaws.com"}
+    for stmt in policy["Statement"]:
+        assert stmt["Effect"] == "Allow" and stmt["Principal"] != "*" and stmt["Principal"] != {"AWS": "*"}
+
+
+# ---- network ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("stack", "nats"), [("dev", 1), ("staging", 3), ("prod", 3)])
+def test_vpc_spans_three_zones_from_the_invoke(stack: str, nats: int, plan_of: PlanOf) -> None:
+    plan = plan_of(stack)
+    cfg = plan.config
+    subnets = plan.by_type("aws:ec2/subnet:Subnet")
+    private = [s for s in subnets if "kubernetes.io/role/internal-elb" in s.inputs["tags"]]
+    public = [s for s in subnets if "kubernetes.io/role/elb" in s.inputs["tags"]]
+    assert len(private) == len(public) == cfg.network.az_count == 3
+    expected = mocks._azs({}, cfg.region)["names"][:3]  # what get_availability_zones answers
+    assert sorted(s.inputs["availabilityZone"] for s in private) == expected
+    assert sorted(s.inputs["availabilityZone"] for s in public) == expected
+    for s in private:
+        assert s.inputs["tags"][cv.KARPENTER_DISCOVERY_TAG] == cfg.cluster_name
+        assert s.inputs.get("mapPublicIpOnLaunch") in (None, False)
+    assert len(plan.by_type("aws:ec2/natGateway:NatGateway")) == nats
+    endpoint = only(plan, "aws:ec2/vpcEndpoint:VpcEndpoint")
+    assert endpoint.inputs["serviceName"] == f"com.amazonaws.{cfg.region}.s3" and endpoint.inputs["vpcEndpointType"] == "Gateway"
+    private_rts = [r for r in plan.by_type("aws:ec2/routeTable:RouteTable") if "-private-" in r.name]
+    assert len(private_rts) == 3
+    assert all(rt.inputs["routes"][0].get("natGatewayId") for rt in private_rts)
+    assert len(set(endpoint.inputs["routeTableIds"])) == 4  # three private + the public one
+
+
+@pytest.mark.parametrize(
+    ("env", "override", "expected"),
+    [("dev", None, "single"), ("staging", None, "perAz"), ("prod", None, "perAz"), ("prod", "single", "single"), ("dev", "perAz", "perAz")],
+)
+def test_nat_mode_defaults_by_environment_and_config_overrides(env: str, override: str | None, expected: str) -> None:
+    raw: dict[str, Any] = {"cloud": "aws", "environment": env, "region": "us-east-1"}
+    if override:
+        raw["network"] = {"natGateways": override}
+    assert aws_foundation.nat_mode(config.parse(raw)) == expected
+
+
+def test_no_az_or_ami_literals_in_sources_stacks_or_plans(plan_of: PlanOf) -> None:
+    files = [*(ROOT / "components" / "aws").glob("*.py"), *(ROOT / "infra" / "layers").glob("aws*.py"), *(ROOT / "stacks").glob("*.yaml")]
+    for path in files:
+        text = path.read_text()
+        assert not AZ_LITERAL.search(text), f"AZ literal in {path}"
+        assert not AMI_LITERAL.search(text), f"AMI literal in {path}"
+    for stack in AWS_STACKS:
+        assert not AMI_LITERAL.search(json.dumps(plan_of(stack).to_json())), stack
+
+
+def test_another_region_gets_its_own_zones(write_stack: Callable[..., Path]) -> None:
+    path = write_stack("dev", "euc", region="eu-central-1")
+    plan = engine.plan("euc", stack_path=path)
+    zones = sorted({s.inputs["availabilityZone"] for s in plan.by_type("aws:ec2/subnet:Subnet")})
+    assert zones == ["eu-central-1a", "eu-central-1b", "eu-central-1c"]
+    assert all(b.inputs["bucket"].endswith("-eu-central-1") for b in lake_buckets(plan))
+
+
+# ---- EKS --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_eks_encrypts_secrets_logs_audit_and_keeps_a_private_endpoint(stack: str, plan_of: PlanOf) -> None:
+    plan = plan_of(stack)
+    key, _ = key_arns(plan)
+    cluster = only(plan, "aws:eks/cluster:Cluster")
+    inputs = cluster.inputs
+    assert inputs["name"] == plan.config.cluster_name and inputs["version"] == plan.config.cluster.version
+    assert inputs["encryptionConfig"] == {"provider": {"keyArn": key}, "resources": ["secrets"]}
+    assert {"api", "audit", "authenticator"} <= set(inputs["enabledClusterLogTypes"])
+    vpc = inputs["vpcConfig"]
+    assert vpc["endpointPrivateAccess"] is True
+    cidrs = plan.config.cluster.public_access_cidrs
+    assert vpc["endpointPublicAccess"] is bool(cidrs)
+    assert vpc.get("publicAccessCidrs") == (cidrs or None)
+    assert inputs["accessConfig"]["authenticationMode"] == "API"
+    private = {s.urn for s in plan.by_type("aws:ec2/subnet:Subnet") if "kubernetes.io/role/internal-elb" in s.inputs["tags"]}
+    assert len(vpc["subnetIds"]) == len(private)
+    log_group = only(plan, "aws:cloudwatch/logGroup:LogGroup", "eks-cluster")
+    assert log_group.inputs["name"] == f"/aws/eks/{plan.config.cluster_name}/cluster" and log_group.inputs["kmsKeyId"] == key
+    assert log_group.urn in cluster.dependencies
+
+
+def test_prod_public_endpoint_is_limited_to_the_configured_cidrs(plan_of: PlanOf) -> None:
+    vpc = only(plan_of("prod"), "aws:eks/cluster:Cluster").inputs["vpcConfig"]
+    assert vpc["endpointPublicAccess"] is True and vpc["publicAccessCidrs"] == ["203.0.113.0/24"]
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_core_addons_and_irsa_for_the_ebs_driver(stack: str, plan_of: PlanOf) -> None:
+    plan = plan_of(stack)
+    addons = {a.inputs["addonName"]: a for a in plan.by_type("aws:eks/addon:Addon")}
+    assert {"vpc-cni", "coredns", "kube-proxy", "aws-ebs-csi-driver"} <= set(addons)
+    oidc = only(plan, "aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+    issuer = oidc.inputs["url"]  # the cluster's issuer (from its identity output)
+    assert oidc.inputs["clientIdLists"] == ["sts.amazonaws.com"] and issuer.startswith(f"https://oidc.eks.{plan.config.region}.")
+    host = issuer.removeprefix("https://")
+    roles = {}
+    for role in plan.by_type("aws:iam/role:Role"):
+        for stmt in json.loads(role.inputs["assumeRolePolicy"])["Statement"]:
+            sub = stmt.get("Condition", {}).get("StringEquals", {}).get(f"{host}:sub")
+            if sub:
+                roles[sub] = role
+    ebs = roles["system:serviceaccount:kube-system:ebs-csi-controller-sa"]
+    assert addons["aws-ebs-csi-driver"].inputs["serviceAccountRoleArn"].startswith(f"arn:aws:iam::{mocks.ACCOUNT_ID}:role/{ebs.name}-")
+    cni = roles["system:serviceaccount:kube-system:aws-node"]
+    assert addons["vpc-cni"].inputs["serviceAccountRoleArn"].startswith(f"arn:aws:iam::{mocks.ACCOUNT_ID}:role/{cni.name}-")
+    assert json.loads(addons["vpc-cni"].inputs["configurationValues"])["enableNetworkPolicy"] == "true"
+    nodes = only(plan, "aws:eks/nodeGroup:NodeGroup", "eks-system")
+    assert nodes.urn in addons["coredns"].dependencies  # CoreDNS needs nodes to become ready
+    assert addons["vpc-cni"].urn in nodes.dependencies  # nodes need the CNI
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_system_node_group_is_on_demand_imdsv2_encrypted(stack: str, plan_of: PlanOf) -> None:
+    plan = plan_of(stack)
+    key, _ = key_arns(plan)
+    sys_cfg = plan.config.cluster.system_nodes
+    nodes = only(plan, "aws:eks/nodeGroup:NodeGroup", "eks-system")
+    assert nodes.inputs["capacityType"] == "ON_DEMAND"
+    assert nodes.inputs["instanceTypes"] == [sys_cfg.instance_type]
+    assert nodes.inputs["scalingConfig"]["minSize"] == sys_cfg.min_nodes and nodes.inputs["scalingConfig"]["maxSize"] == sys_cfg.max_nodes
+    assert "amiId" not in json.dumps(nodes.inputs)
+    lt = only(plan, "aws:ec2/launchTemplate:LaunchTemplate", "eks-system")
+    assert nodes.inputs["launchTemplate"]["id"].startswith("eks-system")
+    meta = lt.inputs["metadataOptions"]
+    assert meta["httpTokens"] == "required" and meta["httpPutResponseHopLimit"] in (1, 2)
+    [disk] = lt.inputs["blockDeviceMappings"]
+    assert disk["ebs"]["volumeType"] == "gp3" and disk["ebs"]["encrypted"] == "true" and disk["ebs"]["kmsKeyId"] == key
+    assert disk["ebs"]["volumeSize"] == sys_cfg.disk_gb
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_kubeconfig_is_a_secret_and_feeds_the_kubernetes_provider(stack: str, plan_of: PlanOf) -> None:
+    plan = plan_of(stack)
+    assert plan.outputs["kubeconfig"] == "[secret]"
+    [k8s_provider] = [p for p in plan.by_type("pulumi:providers:kubernetes")]
+    assert k8s_provider.inputs["kubeconfig"] == "[secret]"
+    for res in plan.resources:
+        if res.type.startswith("kubernetes:"):
+            assert res.provider_urn == k8s_provider.urn, res.urn
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_stack_outputs(stack: str, plan_of: PlanOf) -> None:
+    plan = plan_of(stack)
+    out = plan.outputs
+    assert out["clusterName"] == plan.config.cluster_name and out["region"] == plan.config.region
+    buckets = {b.inputs["tags"][cv.TAG_LAKE_ZONE]: b.inputs["bucket"] for b in lake_buckets(plan, "primary")}
+    assert out["lakeBuckets"] == buckets
+    assert out["kmsKeyArn"].startswith(f"arn:aws:kms:{plan.config.region}:")
+    if plan.config.dr.enabled:
+        assert out["drKmsKeyArn"].startswith(f"arn:aws:kms:{plan.config.dr_region}:")
+        assert set(out["lakeReplicaBuckets"]) == set(buckets)
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_every_aws_resource_has_an_explicit_provider_and_a_component_parent(stack: str, plan_of: PlanOf) -> None:
+    plan = plan_of(stack)
+    for res in plan.resources:
+        if res.type.startswith("aws:") and res.custom:
+            assert res.provider and plan.provider_of(res) is not None, res.urn
+            assert "pulumi:pulumi:Stack" not in res.parent, f"{res.urn} is not a child of a component"
+
+
+# ---- what the later steps get -----------------------------------------------------------------
+
+
+def test_foundation_hands_the_cloud_layer_buckets_cluster_and_readiness() -> None:
+    raw = raw_config("prod")
+    seen: dict[str, Any] = {}
+
+    def program() -> None:
+        foundation = aws_foundation.build(config.parse(raw))
+        layer = foundation.cloud_layer()
+        seen["layer"], seen["foundation"] = layer, foundation
+        layer.buckets["raw"].apply(lambda v: seen.setdefault("raw", v))
+        foundation.cluster.oidc_issuer.apply(lambda v: seen.setdefault("issuer", v))
+
+    engine.run_program("prod", raw, [], program=program)
+    layer, foundation = seen["layer"], seen["foundation"]
+    assert set(layer.buckets) == set(config.parse(raw).data_lake.zones)
+    assert seen["raw"].startswith("mlp-prod-raw-")
+    assert not seen["issuer"].startswith("https://") and seen["issuer"].startswith("oidc.eks.us-east-1.amazonaws.com/id/")
+    assert layer.k8s_provider is foundation.k8s_provider and layer.region == "us-east-1"
+    assert foundation.cluster.system_node_group in layer.depends_on
+    assert {a for a in foundation.cluster.addons.values()} <= set(layer.depends_on)
+    assert foundation.dr_provider is not None and foundation.dr_key is not None
+    assert set(foundation.lake.replica_buckets) == set(layer.buckets)
+
+
+# ---- bad config -------------------------------------------------------------------------------
+
+
+def _write(tmp_path: Path, mutate: Callable[[dict[str, Any]], None]) -> None:
+    doc = yaml.safe_load((ROOT / "stacks" / "Pulumi.prod.yaml").read_text())
+    mutate(doc["config"])
+    (tmp_path / "Pulumi.bad.yaml").write_text(yaml.safe_dump(doc))
+
+
+@pytest.mark.parametrize(
+    ("mutate", "key"),
+    [
+        (lambda c: c["ml-platform:dr"].__setitem__("region", c["ml-platform:region"]), "ml-platform:dr.region"),
+        (
+            lambda c: c["ml-platform:dataLake"].__setitem__("lifecycle", {"noncurrentExpiryDays": -5}),
+            "ml-platform:dataLake.lifecycle.noncurrentExpiryDays",
+        ),
+    ],
+    ids=["dr-region-equals-region", "negative-lifecycle-days"],
+)
+def test_cli_rejects_bad_foundation_config_with_exit_2(tmp_path: Path, mutate: Callable[[dict[str, Any]], None], key: str) -> None:
+    _write(tmp_path, mutate)
+    out = run_cli("plan", "--stack", "bad", "--stacks-dir", str(tmp_path))
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert key in out.stderr
+    assert "Traceback" not in out.stderr + out.stdout
+
+
+@pytest.mark.parametrize(
+    ("mutate", "key"),
+    [
+        (lambda r: r["dataLake"].__setitem__("forceDestroy", True), "ml-platform:dataLake.forceDestroy"),
+        (lambda r: r["dataLake"].__setitem__("zones", ["raw", "access-logs", "models", "features"]), "ml-platform:dataLake.zones"),
+        (lambda r: r["cluster"].__setitem__("adminRoleArns", ["admin"]), "ml-platform:cluster.adminRoleArns"),
+        (lambda r: r["cluster"].__setitem__("publicAccessCidrs", ["0.0.0.0/0"]), "ml-platform:cluster.publicAccessCidrs"),
+        (lambda r: r["dataLake"].__setitem__("lifecycle", {"rawInfrequentAccessDays": 10}), "ml-platform:dataLake.lifecycle.rawInfrequentAccessDays"),
+        (lambda r: r["network"].__setitem__("cidr", "10.0.0.0/33"), "ml-platform:network.cidr"),
+    ],
+    ids=["force-destroy-in-prod", "reserved-zone", "bad-admin-arn", "open-endpoint", "ia-too-early", "bad-cidr"],
+)
+def test_bad_foundation_config_names_the_key(mutate: Callable[[dict[str, Any]], None], key: str) -> None:
+    raw = raw_config("prod")
+    mutate(raw)
+    with pytest.raises(config.ConfigError) as err:
+        config.parse(raw)
+    assert key in [path for path, _ in err.value.problems]
+
+
+def test_admin_role_arns_become_access_entries(write_stack: Callable[..., Path]) -> None:
+    arn = f"arn:aws:iam::{mocks.ACCOUNT_ID}:role/platform-admins"
+    path = write_stack("staging", "admins", cluster={"version": "1.33", "adminRoleArns": [arn]})
+    plan = engine.plan("admins", stack_path=path)
+    entry = only(plan, "aws:eks/accessEntry:AccessEntry", "eks-admin-0")
+    assert entry.inputs["principalArn"] == arn and entry.inputs["clusterName"] == "mlp-staging"
+    assoc = only(plan, "aws:eks/accessPolicyAssociation:AccessPolicyAssociation", "eks-admin-0")
+    assert assoc.inputs["policyArn"].endswith("AmazonEKSClusterAdminPolicy") and assoc.inputs["accessScope"] == {"type": "cluster"}
