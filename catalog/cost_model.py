@@ -304,13 +304,16 @@ def pool_item(
     max_nodes: int | None,
     gpu_limit: int | None,
     owned: bool = False,
+    note: str = "",
 ) -> CostItem:
     """Cost of a GPU node pool allowed to launch ``node_types`` (catalog names on ``cloud``).
 
     The pool is priced at its cheapest node type per GPU-hour (what Karpenter's and GKE's
     price-aware provisioning lean to), spot price when ``spot``. Idle: ``min_nodes`` nodes.
-    Ceiling: ``max_nodes`` nodes, fewer when ``gpu_limit`` caps the GPUs first. ``owned``
-    hardware (``cloud: existing``) costs nothing but still reports its GPUs.
+    Ceiling: the enforced bounds - ``max_nodes`` (a node group's or GKE pool's maximum) and
+    ``gpu_limit`` (a Karpenter ``nvidia.com/gpu`` limit, in nodes of the priced type); the
+    tighter one binds. ``owned`` hardware (``cloud: existing``) costs nothing but still reports
+    its GPUs. ``note`` is appended to the basis.
     """
     known = [gpu_catalog.NODE_TYPES[(cloud, n)] for n in node_types if (cloud, n) in gpu_catalog.NODE_TYPES]
     if not known:
@@ -339,6 +342,8 @@ def pool_item(
             f"{ref.name} {capacity} ${price:.4f}/h x {HOURS_PER_MONTH} h; idle {min_nodes} nodes, "
             f"ceiling {ceiling_nodes} nodes ({gpus_ceiling} GPUs)"
         )
+    if note:
+        basis += f"; {note}"
     return CostItem(
         urn,
         type_,
@@ -391,7 +396,16 @@ def _karpenter(urn: str, type_: str, inputs: Mapping[str, Any]) -> CostItem:
     max_nodes = _int(annotations.get(MAX_NODES_ANNOTATION))
     if names and not any(("aws", n) in gpu_catalog.NODE_TYPES for n in names):
         return _cpu_pool_item(urn, type_, table=EC2_USD_HOUR, pool=pool, names=names, spot=spot, min_nodes=min_nodes, max_nodes=max_nodes)
-    return pool_item(urn, type_, cloud="aws", pool=pool, node_types=names, spot=spot, min_nodes=min_nodes, max_nodes=max_nodes, gpu_limit=gpu_limit)
+    # Karpenter enforces spec.limits only: the max-nodes annotation records intent, the GPU limit binds.
+    note = ""
+    if gpu_limit is None:
+        note = "no nvidia.com/gpu limit: Karpenter is unbounded, priced at the max-nodes annotation"
+    else:
+        item = pool_item(urn, type_, cloud="aws", pool=pool, node_types=names, spot=spot, min_nodes=min_nodes, max_nodes=None, gpu_limit=gpu_limit)
+        if max_nodes is not None and item.node_type and item.gpus_ceiling > max_nodes * gpu_catalog.node_type("aws", item.node_type).gpus:
+            note = f"the GPU limit {gpu_limit} binds, not the max-nodes annotation ({max_nodes}), which Karpenter does not enforce"
+        max_nodes = None
+    return pool_item(urn, type_, cloud="aws", pool=pool, node_types=names, spot=spot, min_nodes=min_nodes, max_nodes=max_nodes, gpu_limit=gpu_limit, note=note)
 
 
 def _eks_node_group(urn: str, type_: str, inputs: Mapping[str, Any]) -> CostItem:

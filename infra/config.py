@@ -420,6 +420,8 @@ def _pool_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
             yield f"{key}.capacity", f"{pool.capacity!r} is not allowed for a serving pool in prod; allowed: on-demand"
         if pool.mode == "managed" and cfg.cloud != "aws":
             yield f"{key}.mode", f"'managed' is an EKS node group; cloud {cfg.cloud!r} allows: karpenter"
+        elif pool.mode == "managed" and pool.capacity == "spot-with-fallback":
+            yield f"{key}.capacity", "an EKS managed node group is either spot or on-demand; allowed with mode 'managed': spot, on-demand"
         if cfg.cloud == "existing" and pool.nodes_count_for_existing is None:
             yield f"{key}.existingNodes", "required for cloud 'existing': how many such nodes the cluster has"
 

@@ -44,9 +44,16 @@ def config_pool_item(cfg: config.PlatformConfig, pool: config.GpuPoolConfig) -> 
             urn, "config:gpuPool", cloud=cloud, pool=pool.name, node_types=names, spot=False,
             min_nodes=nodes, max_nodes=nodes, gpu_limit=pool.gpu_limit, owned=True,
         )
+    if cfg.cloud == "aws" and pool.mode == "karpenter":  # Karpenter enforces the pool's GPU ceiling, not a node count
+        try:
+            max_nodes, gpu_limit = None, cfg.pool_gpu_ceiling(pool)
+        except gpu_catalog.CatalogError:
+            max_nodes, gpu_limit = pool.max_nodes, pool.gpu_limit
+    else:
+        max_nodes, gpu_limit = pool.max_nodes, pool.gpu_limit
     return cost_model.pool_item(
         urn, "config:gpuPool", cloud=cloud, pool=pool.name, node_types=names, spot=pool.capacity != "on-demand",
-        min_nodes=pool.min_nodes, max_nodes=pool.max_nodes, gpu_limit=pool.gpu_limit,
+        min_nodes=pool.min_nodes, max_nodes=max_nodes, gpu_limit=gpu_limit,
     )
 
 

@@ -161,6 +161,30 @@ def test_gpu_limit_caps_the_ceiling_before_max_nodes() -> None:
     assert item.monthly_usd_idle == 0.0  # no min-nodes annotation: Karpenter scales to zero
 
 
+def test_karpenter_ceiling_follows_the_enforced_gpu_limit_not_the_max_nodes_annotation() -> None:
+    [item] = cost_model.estimate_items([_nodepool("p", ["g6.xlarge"], ["on-demand"], limit=8, min_nodes=1, max_nodes=2)])
+    price = gpu_catalog.node_type("aws", "g6.xlarge").on_demand_usd_hour
+    assert item.gpus_ceiling == 8
+    assert item.monthly_usd_ceiling == pytest.approx(8 * price * H)
+    assert "does not enforce" in item.basis
+
+
+def test_plan_ceilings_equal_the_limits_the_cloud_enforces(plan_of: Any) -> None:
+    plan = plan_of("prod")
+    by_pool = plan.cost["by_pool"]
+    pools = plan.by_type(cost_model.KARPENTER_NODEPOOL)
+    assert pools, "prod has Karpenter pools"
+    for np in pools:
+        name = np.inputs["metadata"]["labels"][conventions.POOL_LABEL]
+        assert by_pool[name]["gpus_ceiling"] == np.inputs["spec"]["limits"][conventions.GPU_RESOURCE], name
+    for ng in plan.by_type(cost_model.EKS_NODE_GROUP):
+        name = (ng.inputs.get("labels") or {}).get(conventions.POOL_LABEL)
+        if name in by_pool:
+            per_node = gpu_catalog.node_type("aws", by_pool[name]["node_type"]).gpus
+            assert by_pool[name]["gpus_ceiling"] == ng.inputs["scalingConfig"]["maxSize"] * per_node, name
+            assert by_pool[name]["gpus_idle"] == ng.inputs["scalingConfig"]["minSize"] * per_node, name
+
+
 def test_karpenter_instance_family_requirement_is_priced() -> None:
     pool = _nodepool("p", [], ["on-demand"], limit=8)
     pool.inputs["spec"]["template"]["spec"]["requirements"][0] = {"key": cost_model.INSTANCE_FAMILY_LABEL, "operator": "In", "values": ["p5"]}
