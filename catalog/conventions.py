@@ -15,6 +15,11 @@ GPU_TAINT_VALUE = "true"
 GPU_TAINT_EFFECT = "NoSchedule"
 GPU_RESOURCE = "nvidia.com/gpu"
 MIG_CONFIG_LABEL = "nvidia.com/mig.config"
+DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
+"""Selects the GPU operator's per-node device-plugin config (time-slicing) by name."""
+MIN_NODES_ANNOTATION = "ml-platform.io/min-nodes"
+MAX_NODES_ANNOTATION = "ml-platform.io/max-nodes"
+"""Configured node bounds stamped on Karpenter NodePools (Karpenter itself has no minimum)."""
 
 # ---- Kubernetes labels on team namespaces ----
 TEAM_LABEL = "ml-platform.io/team"

@@ -1,15 +1,116 @@
-"""GPU compute on AWS: Karpenter, GPU node groups (issue: GPU compute on AWS)."""
+"""GPU compute on AWS: Karpenter with one NodePool per ``karpenter`` pool, EKS node groups for ``managed`` pools.
+
+Decisions visible in the plan:
+
+* capacity: ``spot`` -> spot only, ``on-demand`` -> on-demand only, ``spot-with-fallback`` -> both
+  (Karpenter launches spot first and falls back to on-demand when spot is short);
+* NodePool weights prefer spot pools when a pod could land on several pools;
+* disruption by purpose: training pools consolidate only when empty (running jobs are never
+  evicted to save money), serving and notebooks also when under-utilized;
+* limits: ``nvidia.com/gpu`` = the pool's GPU ceiling (``gpuLimit`` or ``maxNodes`` x GPUs per
+  node), CPU = the most vCPUs that many GPUs can bring;
+* ``minNodes``: Karpenter has no minimum - pools start at zero and grow on demand. The configured
+  bounds are recorded on the NodePool as ``ml-platform.io/min-nodes`` / ``max-nodes`` annotations;
+  a pool that needs a warm floor uses ``mode: managed`` (an EKS node group honours ``minNodes``).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from infra import config
+import pulumi
+
+from components.aws.gpu_node_group import GpuNodeGroup, GpuNodeGroupArgs
+from components.aws.karpenter import Karpenter, KarpenterArgs, NodePoolSpec, capacity_types_for, cpu_limit_for
+from infra import config, tagging
 from infra.layers.context import CloudLayer
+from infra.layers.k8s_gpu import GPU_TAINT, pool_node_labels
 
 if TYPE_CHECKING:
     from infra.layers.aws_foundation import AwsFoundation
 
+POOL_WEIGHTS = {"spot": 100, "spot-with-fallback": 50, "on-demand": 10}
+"""Karpenter NodePool weight per capacity setting: spot pools are tried first."""
+
+DISRUPTION: dict[str, dict[str, Any]] = {
+    # running training jobs are never evicted to consolidate; nodes go once empty
+    "training": {"consolidation": "WhenEmpty", "consolidate_after": "10m", "budgets": ({"nodes": "10%"},), "termination_grace_period": "24h"},
+    "serving": {"consolidation": "WhenEmptyOrUnderutilized", "consolidate_after": "5m", "budgets": ({"nodes": "10%"},)},
+    # notebook sessions come and go: wait before repacking, one node at a time
+    "notebooks": {"consolidation": "WhenEmptyOrUnderutilized", "consolidate_after": "30m", "budgets": ({"nodes": "1"},)},
+}
+
+
+def node_pool_spec(cfg: config.PlatformConfig, pool: config.GpuPoolConfig) -> NodePoolSpec:
+    """The Karpenter NodePool for a ``mode: karpenter`` pool."""
+    node_types = cfg.pool_node_types(pool)
+    gpu_limit = cfg.pool_gpu_ceiling(pool)
+    return NodePoolSpec(
+        name=pool.name,
+        instance_types=[n.name for n in node_types],
+        capacity_types=capacity_types_for(pool.capacity),
+        labels=pool_node_labels(cfg, pool),
+        gpu_limit=gpu_limit,
+        cpu_limit=cpu_limit_for(gpu_limit, [(n.gpus, n.vcpu) for n in node_types]),
+        expire_after=pool.expire_after,
+        ami_family=pool.ami_family,
+        disk_gb=pool.disk_gb,
+        weight=POOL_WEIGHTS[pool.capacity],
+        min_nodes=pool.min_nodes,
+        max_nodes=pool.max_nodes,
+        taints=[GPU_TAINT],
+        **DISRUPTION[pool.purpose],
+    )
+
+
+def node_group_args(cfg: config.PlatformConfig, pool: config.GpuPoolConfig, foundation: AwsFoundation) -> GpuNodeGroupArgs:
+    """The EKS managed node group for a ``mode: managed`` pool."""
+    assert pool.max_nodes is not None  # required on aws (config check)
+    return GpuNodeGroupArgs(
+        cluster_name=foundation.cluster.name,
+        subnet_ids=foundation.vpc.private_subnet_ids,
+        instance_types=[n.name for n in cfg.pool_node_types(pool)],
+        capacity="spot" if pool.capacity == "spot" else "on-demand",
+        min_nodes=pool.min_nodes,
+        max_nodes=pool.max_nodes,
+        labels=pool_node_labels(cfg, pool),
+        ami_family=pool.ami_family,
+        disk_gb=pool.disk_gb,
+        kms_key_arn=foundation.key.arn,
+        taints=[GPU_TAINT],
+        tags=tagging.platform_tags(cfg),
+    )
+
 
 def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLayer) -> None:
-    return None
+    cluster = getattr(foundation, "cluster", None)
+    if cluster is None:  # the foundation has no cluster to put GPUs in yet
+        return
+    from components.aws.eks import SYSTEM_NODE_LABEL
+
+    waits = list(getattr(cluster, "depends_on", []) or [])
+    opts = pulumi.ResourceOptions(depends_on=waits) if waits else None
+    assert cfg.region is not None  # required on aws (config check)
+    karpenter = Karpenter(
+        "karpenter",
+        KarpenterArgs(
+            cluster_name=cluster.name,
+            region=cfg.region,
+            account_id=foundation.account_id,
+            oidc_provider_arn=cluster.oidc_provider_arn,
+            oidc_issuer=cluster.oidc_issuer,
+            node_pools=[node_pool_spec(cfg, p) for p in cfg.gpu_pools if p.mode == "karpenter"],
+            kms_key_arn=foundation.key.arn,
+            tags=tagging.platform_tags(cfg),
+            replicas=2 if cfg.environment != "dev" else 1,
+            controller_node_selector={SYSTEM_NODE_LABEL: "system"},
+            security_group_id=cluster.cluster_security_group_id,
+        ),
+        aws_provider=foundation.provider,
+        k8s_provider=foundation.k8s_provider,
+        opts=opts,
+    )
+    layer.extras["karpenter"] = karpenter
+    for pool in cfg.gpu_pools:
+        if pool.mode == "managed":
+            GpuNodeGroup(f"gpu-{pool.name}", node_group_args(cfg, pool, foundation), aws_provider=foundation.provider, opts=opts)

@@ -1,10 +1,73 @@
-"""GPU operator (MIG, time-slicing), PriorityClasses, GPU alerts (issue: GPU compute)."""
+"""GPU operator (MIG, time-slicing), PriorityClasses, GPU alerts - the same on every cloud.
+
+Also the node labels every cloud's GPU nodes carry (:func:`pool_node_labels`): the cloud layers
+stamp them on Karpenter NodePools, EKS / GKE node groups, and an ``existing`` cluster's admin
+puts them on the nodes, so the GPU operator picks each node's MIG / time-slicing config.
+"""
 
 from __future__ import annotations
 
+import pulumi
+
+from catalog import conventions as cv
+from catalog import gpus as catalog
+from components.k8s.gpu_monitoring import GpuMonitoring
+from components.k8s.gpu_operator import GpuOperator, GpuOperatorArgs, MigLayout
+from components.k8s.scheduling import PriorityClasses
 from infra import config
 from infra.layers.context import CloudLayer
 
+GPU_TAINT = {"key": cv.GPU_TAINT_KEY, "value": cv.GPU_TAINT_VALUE, "effect": cv.GPU_TAINT_EFFECT}
+
+
+def time_slicing_entry(pool: config.GpuPoolConfig) -> str | None:
+    """Name of the pool's device-plugin config entry, or ``None`` without time-slicing."""
+    return pool.name if pool.time_slicing_replicas else None
+
+
+def pool_node_labels(cfg: config.PlatformConfig, pool: config.GpuPoolConfig) -> dict[str, str]:
+    """Labels on a pool's nodes: pool, purpose, GPU model, and the MIG / device-plugin config to apply."""
+    labels = {
+        cv.POOL_LABEL: pool.name,
+        cv.PURPOSE_LABEL: pool.purpose,
+        cv.GPU_MODEL_LABEL: cfg.pool_gpu(pool).key,
+    }
+    if pool.mig_profile:
+        labels[cv.MIG_CONFIG_LABEL] = catalog.mig_config_name(pool.mig_profile)
+    entry = time_slicing_entry(pool)
+    if entry:
+        labels[cv.DEVICE_PLUGIN_CONFIG_LABEL] = entry
+    return labels
+
+
+def operator_enabled(cfg: config.PlatformConfig) -> bool:
+    """``gpuOperator.enabled``; default on for aws / existing, off on gcp (GKE installs drivers and plugin)."""
+    if cfg.gpu_operator.enabled is not None:
+        return cfg.gpu_operator.enabled
+    return cfg.cloud != "gcp"
+
+
+def operator_args(cfg: config.PlatformConfig, cloud: CloudLayer) -> GpuOperatorArgs:
+    install_driver = cfg.gpu_operator.driver if cfg.gpu_operator.driver is not None else not cloud.driver_preinstalled
+    return GpuOperatorArgs(
+        install_driver=install_driver,
+        # the EKS NVIDIA AMIs / GKE images ship the container toolkit with the driver; on a cluster
+        # you bring the operator configures the runtime itself
+        install_toolkit=install_driver or cloud.cloud == "existing",
+        mig_strategy=cfg.gpu_operator.mig_strategy,
+        time_slicing={p.name: p.time_slicing_replicas for p in cfg.gpu_pools if p.time_slicing_replicas},
+        mig_layouts=[MigLayout(gpu=cfg.pool_gpu(p).key, profile=p.mig_profile) for p in cfg.gpu_pools if p.mig_profile],
+    )
+
 
 def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
-    return None
+    opts = pulumi.ResourceOptions(depends_on=list(cloud.depends_on)) if cloud.depends_on else None
+    PriorityClasses("priorities", k8s_provider=cloud.k8s_provider, opts=opts)
+    if not operator_enabled(cfg):
+        return
+    operator = GpuOperator("gpu-operator", operator_args(cfg, cloud), k8s_provider=cloud.k8s_provider, opts=opts)
+    GpuMonitoring(
+        "gpu-monitoring",
+        k8s_provider=cloud.k8s_provider,
+        opts=pulumi.ResourceOptions(depends_on=[operator, *cloud.depends_on]),
+    )

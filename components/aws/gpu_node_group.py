@@ -1,0 +1,155 @@
+"""An EKS managed GPU node group: NVIDIA AMI, GPU taint, IMDSv2-only launch template, encrypted volumes.
+
+For pools that should not be managed by Karpenter (``mode: managed``): a fixed floor of nodes
+(``min_nodes`` > 0 is honoured, unlike Karpenter), spot or on-demand. Scaling between min and max
+needs a cluster autoscaler; Karpenter does not scale managed node groups.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pulumi
+import pulumi_aws as aws
+
+from catalog import conventions as cv
+
+AMI_TYPES = {"al2023": "AL2023_x86_64_NVIDIA", "bottlerocket": "BOTTLEROCKET_x86_64_NVIDIA"}
+"""EKS AMI types that ship the NVIDIA driver, per AMI family."""
+DATA_DEVICE = {"al2023": "/dev/xvda", "bottlerocket": "/dev/xvdb"}
+"""The device holding images and ephemeral storage (Bottlerocket keeps its OS on ``/dev/xvda``)."""
+CAPACITY = {"spot": "SPOT", "on-demand": "ON_DEMAND"}
+TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_EXECUTE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}
+NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryPullOnly", "AmazonSSMManagedInstanceCore")
+_DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+
+
+@dataclass
+class GpuNodeGroupArgs:
+    """Inputs of :class:`GpuNodeGroup`.
+
+    :param cluster_name: EKS cluster name.
+    :param subnet_ids: Private subnets for the nodes.
+    :param instance_types: EC2 GPU instance types (one GPU model).
+    :param capacity: ``spot`` or ``on-demand`` (a managed node group cannot mix them).
+    :param min_nodes: Smallest size (0 allowed).
+    :param max_nodes: Largest size.
+    :param labels: Node labels.
+    :param ami_family: ``al2023`` or ``bottlerocket`` (NVIDIA variants).
+    :param disk_gb: Size of the root (al2023) or data (bottlerocket) volume.
+    :param kms_key_arn: Customer key for the volumes; ``None``: the account's EBS default key.
+    :param node_role_arn: Existing node role; ``None`` creates one for this group.
+    :param taints: ``{"key", "value", "effect"}`` with Kubernetes effects; default: the GPU taint.
+    :param tags: Tags for the group, its launch template, instances and volumes.
+    :param partition: AWS partition (for managed policy ARNs).
+    """
+
+    cluster_name: pulumi.Input[str]
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    instance_types: Sequence[str]
+    capacity: Literal["spot", "on-demand"]
+    min_nodes: int
+    max_nodes: int
+    labels: Mapping[str, str] = field(default_factory=dict)
+    ami_family: Literal["al2023", "bottlerocket"] = "al2023"
+    disk_gb: int = 200
+    kms_key_arn: pulumi.Input[str] | None = None
+    node_role_arn: pulumi.Input[str] | None = None
+    taints: Sequence[Mapping[str, str]] = field(
+        default_factory=lambda: [{"key": cv.GPU_TAINT_KEY, "value": cv.GPU_TAINT_VALUE, "effect": cv.GPU_TAINT_EFFECT}]
+    )
+    tags: Mapping[str, str] = field(default_factory=dict)
+    partition: str = "aws"
+
+    def validate(self, name: str) -> None:
+        where = f"GpuNodeGroup {name!r}"
+        if not _DNS_LABEL.match(name):
+            raise ValueError(f"{where}: name must be a DNS label")
+        if not self.instance_types:
+            raise ValueError(f"{where}: instance_types must not be empty")
+        if self.capacity not in CAPACITY:
+            raise ValueError(f"{where}: capacity must be one of {tuple(CAPACITY)} (a managed node group cannot mix them)")
+        if self.ami_family not in AMI_TYPES:
+            raise ValueError(f"{where}: ami_family must be one of {tuple(AMI_TYPES)}")
+        if self.min_nodes < 0 or self.max_nodes < 1 or self.min_nodes > self.max_nodes:
+            raise ValueError(f"{where}: need 0 <= min_nodes <= max_nodes and max_nodes >= 1")
+        if self.disk_gb < 20:
+            raise ValueError(f"{where}: disk_gb must be >= 20")
+        for taint in self.taints:
+            if taint.get("effect") not in TAINT_EFFECTS:
+                raise ValueError(f"{where}: taint effect must be one of {tuple(TAINT_EFFECTS)}")
+
+
+class GpuNodeGroup(pulumi.ComponentResource):
+    """An EKS managed node group of GPU nodes.
+
+    :param name: Component and node-group name (a DNS label).
+    :param args: :class:`GpuNodeGroupArgs` (validated eagerly).
+    :param aws_provider: Provider for every resource.
+    """
+
+    def __init__(
+        self, name: str, args: GpuNodeGroupArgs, *, aws_provider: aws.Provider, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        args.validate(name)
+        super().__init__("ml-platform:aws:GpuNodeGroup", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, provider=aws_provider)
+        tags = dict(args.tags)
+
+        role_arn = args.node_role_arn
+        if role_arn is None:
+            trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+            role = aws.iam.Role(f"{name}-node", assume_role_policy=json.dumps(trust), tags=tags, opts=child)
+            attachments = [
+                aws.iam.RolePolicyAttachment(f"{name}-{p}", role=role.name, policy_arn=f"arn:{args.partition}:iam::aws:policy/{p}", opts=child)
+                for p in NODE_POLICIES
+            ]
+            role_arn = role.arn
+        else:
+            attachments = []
+
+        ebs: dict[str, pulumi.Input[str] | int] = {
+            "volume_size": args.disk_gb,
+            "volume_type": "gp3",
+            "encrypted": "true",
+            "delete_on_termination": "true",
+        }
+        if args.kms_key_arn is not None:
+            ebs["kms_key_id"] = args.kms_key_arn
+        self.launch_template = aws.ec2.LaunchTemplate(
+            f"{name}-lt",
+            description=f"GPU node group {name}: IMDSv2 only, encrypted volumes",
+            metadata_options={
+                "http_endpoint": "enabled",
+                "http_tokens": "required",
+                "http_put_response_hop_limit": 1,
+            },
+            block_device_mappings=[{"device_name": DATA_DEVICE[args.ami_family], "ebs": ebs}],
+            tag_specifications=[{"resource_type": kind, "tags": tags} for kind in ("instance", "volume", "network-interface")],
+            tags=tags,
+            opts=child,
+        )
+        self.node_group = aws.eks.NodeGroup(
+            f"{name}",
+            cluster_name=args.cluster_name,
+            node_group_name=name,
+            node_role_arn=role_arn,
+            subnet_ids=args.subnet_ids,
+            instance_types=list(args.instance_types),
+            ami_type=AMI_TYPES[args.ami_family],
+            capacity_type=CAPACITY[args.capacity],
+            scaling_config={"min_size": args.min_nodes, "max_size": args.max_nodes, "desired_size": args.min_nodes},
+            update_config={"max_unavailable": 1},
+            labels=dict(args.labels),
+            taints=[{"key": t["key"], "value": t.get("value"), "effect": TAINT_EFFECTS[t["effect"]]} for t in args.taints],
+            launch_template={"id": self.launch_template.id, "version": self.launch_template.latest_version.apply(str)},
+            tags=tags,
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(depends_on=attachments, ignore_changes=["scalingConfig.desiredSize"])
+            ),
+        )
+        self.register_outputs({"node_group_name": self.node_group.node_group_name, "node_role_arn": role_arn})

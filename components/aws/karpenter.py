@@ -1,0 +1,648 @@
+"""Karpenter on EKS: controller IAM (IRSA), node role, interruption queue, Helm release, GPU NodePools.
+
+One :class:`Karpenter` component registers
+
+* the node role every Karpenter node runs as (worker, CNI, ECR pull, SSM policies) and its EKS
+  access entry (``EC2_LINUX``);
+* an encrypted SQS interruption queue fed by EventBridge rules for spot interruption warnings,
+  rebalance recommendations, instance state changes and scheduled (AWS Health) changes;
+* the controller role, assumed through IRSA by the ``karpenter`` service account, with a policy
+  scoped to this cluster's tags, the queue and the node role;
+* the pinned Helm release of the official chart;
+* one ``EC2NodeClass`` per AMI family and root-volume size, and one ``NodePool`` per
+  :class:`NodePoolSpec`, both depending on the release (which installs their CRDs).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from catalog import conventions as cv
+from components.aws.irsa import IrsaRole
+
+CHART = "oci://public.ecr.aws/karpenter/karpenter"
+CHART_VERSION = "1.13.0"
+"""Pinned chart version (the pinned upstream ``Chart.yaml``; a test compares them)."""
+SERVICE_ACCOUNT = "karpenter"
+AMI_ALIASES = {"al2023": "al2023@latest", "bottlerocket": "bottlerocket@latest"}
+"""EKS-optimized AMI aliases; for GPU instance types Karpenter resolves the NVIDIA variant."""
+CAPACITY_TYPES = ("spot", "on-demand")
+CONSOLIDATION_POLICIES = ("WhenEmpty", "WhenEmptyOrUnderutilized")
+NODE_POLICIES = (
+    "AmazonEKSWorkerNodePolicy",
+    "AmazonEKS_CNI_Policy",
+    "AmazonEC2ContainerRegistryPullOnly",
+    "AmazonSSMManagedInstanceCore",
+)
+INTERRUPTION_EVENTS = {
+    "spot-interruption": {"source": ["aws.ec2"], "detail-type": ["EC2 Spot Instance Interruption Warning"]},
+    "rebalance": {"source": ["aws.ec2"], "detail-type": ["EC2 Instance Rebalance Recommendation"]},
+    "instance-state-change": {"source": ["aws.ec2"], "detail-type": ["EC2 Instance State-change Notification"]},
+    "scheduled-change": {"source": ["aws.health"], "detail-type": ["AWS Health Event"]},
+}
+_DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_DURATION = re.compile(r"^([0-9]+(s|m|h))+$|^Never$")
+
+
+@dataclass(frozen=True)
+class NodePoolSpec:
+    """One Karpenter ``NodePool``.
+
+    :param name: NodePool name (a DNS label).
+    :param instance_types: EC2 instance types the pool may launch.
+    :param capacity_types: ``spot`` and/or ``on-demand``; with both, Karpenter takes spot first.
+    :param labels: Node labels (pool, purpose, GPU model, MIG / device-plugin config).
+    :param gpu_limit: Ceiling on ``nvidia.com/gpu`` across the pool's nodes.
+    :param cpu_limit: Ceiling on CPU across the pool's nodes.
+    :param consolidation: ``WhenEmpty`` (never evicts running pods) or ``WhenEmptyOrUnderutilized``.
+    :param consolidate_after: How long a node stays empty / under-utilized before it is removed.
+    :param budgets: Disruption budgets (``[{"nodes": "10%"}]``).
+    :param expire_after: Node lifetime (``720h``) or ``Never``.
+    :param termination_grace_period: Longest a draining node waits for its pods, or ``None``.
+    :param ami_family: ``al2023`` or ``bottlerocket`` (the NVIDIA variant is picked per instance type).
+    :param disk_gb: Root (al2023) or data (bottlerocket) volume size.
+    :param weight: NodePool weight 1-100; higher is tried first.
+    :param min_nodes: Configured minimum, recorded as an annotation only (Karpenter has no minimum).
+    :param max_nodes: Configured maximum, recorded as an annotation (the limits enforce it).
+    :param taints: Node taints; default: the platform GPU taint.
+    """
+
+    name: str
+    instance_types: Sequence[str]
+    capacity_types: Sequence[str]
+    labels: Mapping[str, str]
+    gpu_limit: int
+    cpu_limit: int
+    consolidation: Literal["WhenEmpty", "WhenEmptyOrUnderutilized"] = "WhenEmpty"
+    consolidate_after: str = "10m"
+    budgets: Sequence[Mapping[str, Any]] = ({"nodes": "10%"},)
+    expire_after: str = "720h"
+    termination_grace_period: str | None = None
+    ami_family: Literal["al2023", "bottlerocket"] = "al2023"
+    disk_gb: int = 200
+    weight: int | None = None
+    min_nodes: int = 0
+    max_nodes: int | None = None
+    taints: Sequence[Mapping[str, str]] = field(
+        default_factory=lambda: [{"key": cv.GPU_TAINT_KEY, "value": cv.GPU_TAINT_VALUE, "effect": cv.GPU_TAINT_EFFECT}]
+    )
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first bad field."""
+        where = f"NodePoolSpec {self.name!r}"
+        if not _DNS_LABEL.match(self.name) or len(self.name) > 63:
+            raise ValueError(f"{where}: name must be a DNS label")
+        if not self.instance_types:
+            raise ValueError(f"{where}: instance_types must not be empty")
+        if not self.capacity_types or set(self.capacity_types) - set(CAPACITY_TYPES):
+            raise ValueError(f"{where}: capacity_types must be a non-empty subset of {CAPACITY_TYPES}")
+        if self.gpu_limit < 1 or self.cpu_limit < 1:
+            raise ValueError(f"{where}: gpu_limit and cpu_limit must be >= 1")
+        if self.consolidation not in CONSOLIDATION_POLICIES:
+            raise ValueError(f"{where}: consolidation must be one of {CONSOLIDATION_POLICIES}")
+        for name, value in (("consolidate_after", self.consolidate_after), ("expire_after", self.expire_after)):
+            if not _DURATION.match(value):
+                raise ValueError(f"{where}: {name} {value!r} is not a duration such as 720h or Never")
+        if self.ami_family not in AMI_ALIASES:
+            raise ValueError(f"{where}: ami_family must be one of {tuple(AMI_ALIASES)}")
+        if self.weight is not None and not 1 <= self.weight <= 100:
+            raise ValueError(f"{where}: weight must be 1-100")
+        if self.disk_gb < 20:
+            raise ValueError(f"{where}: disk_gb must be >= 20")
+        if self.max_nodes is not None and self.min_nodes > self.max_nodes:
+            raise ValueError(f"{where}: min_nodes exceeds max_nodes")
+
+    @property
+    def node_class(self) -> str:
+        """Name of the ``EC2NodeClass`` this pool uses (one per AMI family and disk size)."""
+        return f"gpu-{self.ami_family}-{self.disk_gb}g"
+
+
+@dataclass
+class KarpenterArgs:
+    """Inputs of :class:`Karpenter`.
+
+    :param cluster_name: EKS cluster name.
+    :param region: AWS region of the cluster.
+    :param account_id: AWS account id (for ARNs in the controller policy).
+    :param oidc_provider_arn: ARN of the cluster's IAM OIDC provider (IRSA).
+    :param oidc_issuer: The cluster's OIDC issuer URL (with or without ``https://``).
+    :param node_pools: The NodePools to create.
+    :param discovery_value: Value of the ``karpenter.sh/discovery`` tag on the node subnets and
+        security groups; default: the cluster name.
+    :param kms_key_arn: Customer key for the node volumes; ``None`` uses the account's EBS default key.
+    :param tags: Tags for the EC2 resources Karpenter launches.
+    :param partition: AWS partition.
+    :param namespace: Namespace of the controller.
+    :param replicas: Controller replicas.
+    :param controller_node_selector: Where the controller runs (the system nodes).
+    :param cluster_endpoint: API endpoint; default: discovered by the controller.
+    :param security_group_id: A security group (the EKS cluster security group) to tag with
+        ``karpenter.sh/discovery`` so the node classes select it; ``None`` if it is tagged already.
+    """
+
+    cluster_name: pulumi.Input[str]
+    region: str
+    account_id: pulumi.Input[str]
+    oidc_provider_arn: pulumi.Input[str]
+    oidc_issuer: pulumi.Input[str]
+    node_pools: Sequence[NodePoolSpec] = ()
+    discovery_value: pulumi.Input[str] | None = None
+    kms_key_arn: pulumi.Input[str] | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    partition: str = "aws"
+    namespace: str = cv.NS_KARPENTER
+    replicas: int = 2
+    controller_node_selector: Mapping[str, str] | None = None
+    cluster_endpoint: pulumi.Input[str] | None = None
+    security_group_id: pulumi.Input[str] | None = None
+
+    def validate(self) -> None:
+        if not self.region:
+            raise ValueError("KarpenterArgs: region is required")
+        if self.replicas < 1:
+            raise ValueError("KarpenterArgs: replicas must be >= 1")
+        names = [p.name for p in self.node_pools]
+        if len(set(names)) != len(names):
+            raise ValueError(f"KarpenterArgs: duplicate NodePool names in {names}")
+        for pool in self.node_pools:
+            pool.validate()
+
+
+def capacity_types_for(capacity: str) -> list[str]:
+    """Karpenter ``karpenter.sh/capacity-type`` values for a pool's ``capacity`` setting."""
+    return {"spot": ["spot"], "on-demand": ["on-demand"], "spot-with-fallback": ["spot", "on-demand"]}[capacity]
+
+
+def cpu_limit_for(gpu_limit: int, node_shapes: Sequence[tuple[int, int]]) -> int:
+    """Most vCPUs a pool can hold while staying under ``gpu_limit``; shapes are ``(gpus, vcpu)``."""
+    return max(math.ceil(gpu_limit / gpus) * vcpu for gpus, vcpu in node_shapes)
+
+
+# ---- IAM documents (pure functions: tests parse them) ----------------------------------------
+
+
+def controller_policy(
+    *,
+    cluster: str,
+    region: str,
+    account: str,
+    partition: str,
+    queue_arn: str,
+    node_role_arn: str,
+    kms_key_arn: str | None = None,
+) -> dict[str, Any]:
+    """Least-privilege controller policy: EC2 writes only on resources tagged for this cluster."""
+    ec2 = f"arn:{partition}:ec2:{region}"
+    owned = {f"aws:RequestTag/kubernetes.io/cluster/{cluster}": "owned", "aws:RequestTag/eks:eks-cluster-name": cluster}
+    owned_resource = {f"aws:ResourceTag/kubernetes.io/cluster/{cluster}": "owned"}
+    launched = [f"{ec2}:*:{kind}/*" for kind in ("fleet", "instance", "volume", "network-interface", "launch-template", "spot-instances-request")]
+    profile = f"arn:{partition}:iam::{account}:instance-profile/*"
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "RunWithSharedResources",
+            "Effect": "Allow",
+            "Action": ["ec2:RunInstances", "ec2:CreateFleet"],
+            "Resource": [
+                f"{ec2}::image/*",
+                f"{ec2}::snapshot/*",
+                f"{ec2}:*:security-group/*",
+                f"{ec2}:*:subnet/*",
+                f"{ec2}:*:capacity-reservation/*",
+            ],
+        },
+        {
+            "Sid": "RunWithOwnLaunchTemplates",
+            "Effect": "Allow",
+            "Action": ["ec2:RunInstances", "ec2:CreateFleet"],
+            "Resource": f"{ec2}:*:launch-template/*",
+            "Condition": {"StringEquals": owned_resource, "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"}},
+        },
+        {
+            "Sid": "CreateTaggedForCluster",
+            "Effect": "Allow",
+            "Action": ["ec2:RunInstances", "ec2:CreateFleet", "ec2:CreateLaunchTemplate"],
+            "Resource": launched,
+            "Condition": {"StringEquals": owned, "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"}},
+        },
+        {
+            "Sid": "TagOnCreate",
+            "Effect": "Allow",
+            "Action": "ec2:CreateTags",
+            "Resource": launched,
+            "Condition": {
+                "StringEquals": {**owned, "ec2:CreateAction": ["RunInstances", "CreateFleet", "CreateLaunchTemplate"]},
+                "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"},
+            },
+        },
+        {
+            "Sid": "TagOwnInstances",
+            "Effect": "Allow",
+            "Action": "ec2:CreateTags",
+            "Resource": f"{ec2}:*:instance/*",
+            "Condition": {
+                "StringEquals": owned_resource,
+                "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
+                "StringEqualsIfExists": {"aws:RequestTag/eks:eks-cluster-name": cluster},
+                "ForAllValues:StringEquals": {"aws:TagKeys": ["eks:eks-cluster-name", "karpenter.sh/nodeclaim", "Name"]},
+            },
+        },
+        {
+            "Sid": "DeleteOwn",
+            "Effect": "Allow",
+            "Action": ["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"],
+            "Resource": [f"{ec2}:*:instance/*", f"{ec2}:*:launch-template/*"],
+            "Condition": {"StringEquals": owned_resource, "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"}},
+        },
+        {
+            "Sid": "RegionalReads",
+            "Effect": "Allow",
+            "Action": [
+                "ec2:DescribeAvailabilityZones",
+                "ec2:DescribeCapacityReservations",
+                "ec2:DescribeImages",
+                "ec2:DescribeInstances",
+                "ec2:DescribeInstanceTypeOfferings",
+                "ec2:DescribeInstanceTypes",
+                "ec2:DescribeLaunchTemplates",
+                "ec2:DescribePlacementGroups",
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeSpotPriceHistory",
+                "ec2:DescribeSubnets",
+            ],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:RequestedRegion": region}},
+        },
+        {
+            "Sid": "AmiParameters",
+            "Effect": "Allow",
+            "Action": "ssm:GetParameter",
+            "Resource": f"arn:{partition}:ssm:{region}::parameter/aws/service/*",
+        },
+        {"Sid": "Pricing", "Effect": "Allow", "Action": "pricing:GetProducts", "Resource": "*"},
+        {
+            "Sid": "InterruptionQueue",
+            "Effect": "Allow",
+            "Action": ["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"],
+            "Resource": queue_arn,
+        },
+        {
+            "Sid": "PassNodeRole",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": node_role_arn,
+            "Condition": {"StringEquals": {"iam:PassedToService": ["ec2.amazonaws.com"]}},
+        },
+        {
+            "Sid": "CreateInstanceProfiles",
+            "Effect": "Allow",
+            "Action": "iam:CreateInstanceProfile",
+            "Resource": profile,
+            "Condition": {
+                "StringEquals": {**owned, "aws:RequestTag/topology.kubernetes.io/region": region},
+                "StringLike": {"aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*"},
+            },
+        },
+        {
+            "Sid": "TagInstanceProfiles",
+            "Effect": "Allow",
+            "Action": "iam:TagInstanceProfile",
+            "Resource": profile,
+            "Condition": {
+                "StringEquals": {**owned_resource, "aws:ResourceTag/topology.kubernetes.io/region": region, **owned},
+                "StringLike": {"aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*", "aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*"},
+            },
+        },
+        {
+            "Sid": "ManageOwnInstanceProfiles",
+            "Effect": "Allow",
+            "Action": ["iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile", "iam:DeleteInstanceProfile"],
+            "Resource": profile,
+            "Condition": {
+                "StringEquals": {**owned_resource, "aws:ResourceTag/topology.kubernetes.io/region": region},
+                "StringLike": {"aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*"},
+            },
+        },
+        {"Sid": "ReadInstanceProfiles", "Effect": "Allow", "Action": ["iam:GetInstanceProfile", "iam:ListInstanceProfiles"], "Resource": profile},
+        {
+            "Sid": "DescribeCluster",
+            "Effect": "Allow",
+            "Action": "eks:DescribeCluster",
+            "Resource": f"arn:{partition}:eks:{region}:{account}:cluster/{cluster}",
+        },
+    ]
+    if kms_key_arn:
+        statements.append(
+            {
+                "Sid": "EncryptNodeVolumes",
+                "Effect": "Allow",
+                "Action": ["kms:CreateGrant", "kms:DescribeKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncrypt*", "kms:Decrypt"],
+                "Resource": kms_key_arn,
+                "Condition": {"StringEquals": {"kms:ViaService": f"ec2.{region}.amazonaws.com"}},
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def queue_policy(queue_arn: str) -> dict[str, Any]:
+    """Only EventBridge (and SQS itself) may send to the queue, and only over TLS."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "EventBridgeSends",
+                "Effect": "Allow",
+                "Principal": {"Service": ["events.amazonaws.com", "sqs.amazonaws.com"]},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+            },
+            {
+                "Sid": "DenyHTTP",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "sqs:*",
+                "Resource": queue_arn,
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+        ],
+    }
+
+
+def _ec2_trust() -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+        }
+    )
+
+
+# ---- Kubernetes objects (pure functions) -----------------------------------------------------
+
+
+def node_class_spec(
+    *,
+    ami_family: str,
+    disk_gb: int,
+    role: pulumi.Input[str],
+    discovery_value: pulumi.Input[str],
+    tags: Mapping[str, str],
+    kms_key_arn: pulumi.Input[str] | None,
+) -> dict[str, Any]:
+    """``EC2NodeClass.spec``: NVIDIA-capable AMI alias, discovery selectors, encrypted gp3, IMDSv2 only."""
+
+    def volume(size_gb: int) -> dict[str, Any]:
+        ebs: dict[str, Any] = {
+            "volumeSize": f"{size_gb}Gi",
+            "volumeType": "gp3",
+            "encrypted": True,
+            "deleteOnTermination": True,
+        }
+        if kms_key_arn is not None:
+            ebs["kmsKeyID"] = kms_key_arn
+        return ebs
+
+    if ami_family == "bottlerocket":
+        devices = [
+            {"deviceName": "/dev/xvda", "ebs": volume(8)},
+            {"deviceName": "/dev/xvdb", "ebs": volume(disk_gb), "rootVolume": True},
+        ]
+    else:
+        devices = [{"deviceName": "/dev/xvda", "ebs": volume(disk_gb), "rootVolume": True}]
+    selector = [{"tags": {cv.KARPENTER_DISCOVERY_TAG: discovery_value}}]
+    return {
+        "role": role,
+        "amiSelectorTerms": [{"alias": AMI_ALIASES[ami_family]}],
+        "subnetSelectorTerms": selector,
+        "securityGroupSelectorTerms": selector,
+        "blockDeviceMappings": devices,
+        "metadataOptions": {
+            "httpEndpoint": "enabled",
+            "httpProtocolIPv6": "disabled",
+            "httpPutResponseHopLimit": 1,
+            "httpTokens": "required",
+        },
+        "tags": dict(tags),
+    }
+
+
+def node_pool_body(pool: NodePoolSpec) -> dict[str, Any]:
+    """``NodePool`` metadata + spec for ``pool``."""
+    template_spec: dict[str, Any] = {
+        "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": pool.node_class},
+        "requirements": [
+            {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": list(pool.instance_types)},
+            {"key": "karpenter.sh/capacity-type", "operator": "In", "values": list(pool.capacity_types)},
+            {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]},
+            {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]},
+        ],
+        "taints": [dict(t) for t in pool.taints],
+        "expireAfter": pool.expire_after,
+    }
+    if pool.termination_grace_period:
+        template_spec["terminationGracePeriod"] = pool.termination_grace_period
+    annotations = {cv.MIN_NODES_ANNOTATION: str(pool.min_nodes)}
+    if pool.max_nodes is not None:
+        annotations[cv.MAX_NODES_ANNOTATION] = str(pool.max_nodes)
+    spec: dict[str, Any] = {
+        "template": {"metadata": {"labels": dict(pool.labels)}, "spec": template_spec},
+        "disruption": {
+            "consolidationPolicy": pool.consolidation,
+            "consolidateAfter": pool.consolidate_after,
+            "budgets": [dict(b) for b in pool.budgets],
+        },
+        "limits": {"cpu": pool.cpu_limit, cv.GPU_RESOURCE: pool.gpu_limit},
+    }
+    if pool.weight is not None:
+        spec["weight"] = pool.weight
+    return {
+        "metadata": {"name": pool.name, "labels": {cv.POOL_LABEL: pool.name}, "annotations": annotations},
+        "spec": spec,
+    }
+
+
+class Karpenter(pulumi.ComponentResource):
+    """Karpenter with GPU NodePools on an EKS cluster.
+
+    :param name: Component name.
+    :param args: :class:`KarpenterArgs` (validated eagerly).
+    :param aws_provider: Provider for the IAM / SQS / EventBridge / EKS resources.
+    :param k8s_provider: Provider of the cluster.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        args: KarpenterArgs,
+        *,
+        aws_provider: aws.Provider,
+        k8s_provider: k8s.Provider,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        args.validate()
+        super().__init__("ml-platform:aws:Karpenter", name, None, opts)
+        aws_opts = pulumi.ResourceOptions(parent=self, provider=aws_provider)
+        k8s_opts = pulumi.ResourceOptions(parent=self, provider=k8s_provider)
+        cluster = pulumi.Output.from_input(args.cluster_name)
+        tags = dict(args.tags)
+        arn = f"arn:{args.partition}:iam::aws:policy/"
+
+        # -- node role + access entry -------------------------------------------------------------
+        self.node_role = aws.iam.Role(f"{name}-node", assume_role_policy=_ec2_trust(), tags=tags, opts=aws_opts)
+        for policy in NODE_POLICIES:
+            aws.iam.RolePolicyAttachment(f"{name}-node-{policy}", role=self.node_role.name, policy_arn=arn + policy, opts=aws_opts)
+        self.access_entry = aws.eks.AccessEntry(
+            f"{name}-node", cluster_name=cluster, principal_arn=self.node_role.arn, type="EC2_LINUX", tags=tags, opts=aws_opts
+        )
+
+        # -- interruption queue + EventBridge rules -----------------------------------------------
+        self.queue = aws.sqs.Queue(
+            f"{name}-interruption",
+            name=cluster.apply(lambda c: f"{c}-karpenter"),
+            message_retention_seconds=300,
+            sqs_managed_sse_enabled=True,
+            tags=tags,
+            opts=aws_opts,
+        )
+        aws.sqs.QueuePolicy(
+            f"{name}-interruption",
+            queue_url=self.queue.url,
+            policy=self.queue.arn.apply(lambda a: json.dumps(queue_policy(a))),
+            opts=aws_opts,
+        )
+        self.rules: dict[str, aws.cloudwatch.EventRule] = {}
+        for event, pattern in INTERRUPTION_EVENTS.items():
+            rule = aws.cloudwatch.EventRule(
+                f"{name}-{event}",
+                description=f"Karpenter interruption handling: {pattern['detail-type'][0]}",
+                event_pattern=json.dumps(pattern),
+                tags=tags,
+                opts=aws_opts,
+            )
+            aws.cloudwatch.EventTarget(
+                f"{name}-{event}", rule=rule.name, arn=self.queue.arn, target_id="KarpenterInterruptionQueue", opts=aws_opts
+            )
+            self.rules[event] = rule
+
+        # -- controller role (IRSA) ---------------------------------------------------------------
+        policy = pulumi.Output.all(cluster, args.account_id, self.queue.arn, self.node_role.arn, args.kms_key_arn).apply(
+            lambda v: json.dumps(
+                controller_policy(
+                    cluster=v[0],
+                    region=args.region,
+                    account=v[1],
+                    partition=args.partition,
+                    queue_arn=v[2],
+                    node_role_arn=v[3],
+                    kms_key_arn=v[4],
+                ),
+                separators=(",", ":"),
+            )
+        )
+        self.controller_role = IrsaRole(
+            f"{name}-controller",
+            oidc_provider_arn=args.oidc_provider_arn,
+            oidc_issuer=pulumi.Output.from_input(args.oidc_issuer).apply(lambda i: i.removeprefix("https://")),
+            namespace=args.namespace,
+            service_account=SERVICE_ACCOUNT,
+            policy_document=policy,
+            tags=tags,
+            provider=aws_provider,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        # -- discovery tag on the cluster security group (the subnets are tagged by the VPC) -------
+        discovery = args.discovery_value if args.discovery_value is not None else cluster
+        if args.security_group_id is not None:
+            aws.ec2.Tag(
+                f"{name}-sg-discovery",
+                resource_id=args.security_group_id,
+                key=cv.KARPENTER_DISCOVERY_TAG,
+                value=discovery,
+                opts=aws_opts,
+            )
+
+        # -- Helm release -------------------------------------------------------------------------
+        self.namespace = k8s.core.v1.Namespace(
+            f"{name}-ns",
+            metadata={"name": args.namespace, "labels": {cv.MANAGED_BY_LABEL: cv.MANAGED_BY}},
+            opts=k8s_opts,
+        )
+        settings: dict[str, Any] = {"clusterName": cluster, "interruptionQueue": self.queue.name}
+        if args.cluster_endpoint is not None:
+            settings["clusterEndpoint"] = args.cluster_endpoint
+        values: dict[str, Any] = {
+            "replicas": args.replicas,
+            "serviceAccount": {
+                "name": SERVICE_ACCOUNT,
+                "annotations": {"eks.amazonaws.com/role-arn": self.controller_role.arn},
+            },
+            "settings": settings,
+            "controller": {"resources": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}},
+        }
+        if args.controller_node_selector:
+            values["nodeSelector"] = dict(args.controller_node_selector)
+        self.release = k8s.helm.v3.Release(
+            f"{name}",
+            name="karpenter",
+            chart=CHART,
+            version=CHART_VERSION,
+            namespace=self.namespace.metadata["name"],
+            values=values,
+            atomic=True,
+            cleanup_on_fail=True,
+            opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[self.access_entry])),
+        )
+
+        # -- EC2NodeClasses + NodePools -----------------------------------------------------------
+        cr_opts = pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[self.release]))
+        self.node_classes: dict[str, k8s.apiextensions.CustomResource] = {}
+        for pool in args.node_pools:
+            if pool.node_class in self.node_classes:
+                continue
+            self.node_classes[pool.node_class] = k8s.apiextensions.CustomResource(
+                f"{name}-{pool.node_class}",
+                api_version="karpenter.k8s.aws/v1",
+                kind="EC2NodeClass",
+                metadata={"name": pool.node_class},
+                spec=node_class_spec(
+                    ami_family=pool.ami_family,
+                    disk_gb=pool.disk_gb,
+                    role=self.node_role.name,
+                    discovery_value=discovery,
+                    tags=tags,
+                    kms_key_arn=args.kms_key_arn,
+                ),
+                opts=cr_opts,
+            )
+        self.node_pools: dict[str, k8s.apiextensions.CustomResource] = {}
+        for pool in args.node_pools:
+            body = node_pool_body(pool)
+            self.node_pools[pool.name] = k8s.apiextensions.CustomResource(
+                f"{name}-pool-{pool.name}",
+                api_version="karpenter.sh/v1",
+                kind="NodePool",
+                metadata=body["metadata"],
+                spec=body["spec"],
+                opts=pulumi.ResourceOptions.merge(
+                    cr_opts, pulumi.ResourceOptions(depends_on=[self.release, self.node_classes[pool.node_class]])
+                ),
+            )
+
+        self.register_outputs(
+            {
+                "node_role_arn": self.node_role.arn,
+                "controller_role_arn": self.controller_role.arn,
+                "interruption_queue": self.queue.name,
+                "node_pools": list(self.node_pools),
+            }
+        )

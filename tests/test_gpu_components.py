@@ -1,0 +1,303 @@
+"""GPU components on their own (small programs under the mock engine), their argument checks, and bad GPU config."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+import pytest
+import yaml
+
+from catalog import conventions as cv
+from components.aws.gpu_node_group import GpuNodeGroup, GpuNodeGroupArgs
+from components.aws.karpenter import (
+    Karpenter,
+    KarpenterArgs,
+    NodePoolSpec,
+    capacity_types_for,
+    controller_policy,
+    cpu_limit_for,
+    node_class_spec,
+)
+from components.k8s.gpu_monitoring import GpuMonitoring
+from components.k8s.gpu_operator import GpuOperatorArgs, MigLayout, device_plugin_config, mig_parted_config
+from components.k8s.scheduling import PriorityClasses
+from infra import config
+from infra.layers import k8s_gpu
+from infra.plan import engine
+from infra.plan.recorder import RecordedResource
+from tests.chart_values import missing_keys
+from tests.helpers import raw_config, run_cli
+
+OIDC_ARN = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC"
+OIDC_ISSUER = "https://oidc.eks.us-east-1.amazonaws.com/id/ABC"
+
+
+def _run(program: Callable[[], None]) -> list[RecordedResource]:
+    resources, _ = engine.run_program("unit", {}, [], program=program)
+    return resources
+
+
+def _pool(**overrides: Any) -> NodePoolSpec:
+    base: dict[str, Any] = {
+        "name": "p1",
+        "instance_types": ["g6.xlarge"],
+        "capacity_types": ["spot"],
+        "labels": {cv.POOL_LABEL: "p1"},
+        "gpu_limit": 4,
+        "cpu_limit": 16,
+    }
+    return NodePoolSpec(**{**base, **overrides})
+
+
+# ---- the Helm values checker (other charts' tests reuse it) -------------------------------------
+
+
+def test_values_checker_finds_typos_and_allows_free_form_maps() -> None:
+    upstream = {"settings": {"clusterName": "", "featureGates": {"nodeRepair": False}}, "podAnnotations": {}, "nodeSelector": {"kubernetes.io/os": "linux"}, "tag": None}
+    assert missing_keys({"settings": {"clusterName": "x"}, "podAnnotations": {"a/b": "c"}, "tag": {"x": 1}}, upstream) == []
+    assert missing_keys({"settings": {"clustername": "x"}}, upstream) == ["settings.clustername"]
+    assert missing_keys({"settings": {"featureGates": {"nodeRepiar": True}}}, upstream) == ["settings.featureGates.nodeRepiar"]
+    assert missing_keys({"nodeSelector": {"pool": "system"}}, upstream) == ["nodeSelector.pool"]
+    assert missing_keys({"nodeSelector": {"pool": "system"}}, upstream, free_form={"nodeSelector"}) == []
+    assert missing_keys({"settings": {"clusterName": {"nested": 1}}}, upstream) == ["settings.clusterName (upstream is a str, not a map)"]
+
+
+# ---- Karpenter ---------------------------------------------------------------------------------
+
+
+def test_capacity_settings_map_to_karpenter_capacity_types() -> None:
+    assert capacity_types_for("spot") == ["spot"]
+    assert capacity_types_for("on-demand") == ["on-demand"]
+    assert capacity_types_for("spot-with-fallback") == ["spot", "on-demand"]
+
+
+def test_cpu_limit_allows_the_gpu_limit_on_any_shape() -> None:
+    # 4 GPUs: 4 x g6.xlarge (4 vCPU) = 16, or 1 x g6.12xlarge (4 GPUs, 48 vCPU) = 48 -> 48
+    assert cpu_limit_for(4, [(1, 4), (4, 48)]) == 48
+    # 10 GPUs on 8-GPU nodes need 2 nodes
+    assert cpu_limit_for(10, [(8, 192)]) == 384
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"capacity_types": ["reserved"]}, "capacity_types"),
+        ({"capacity_types": []}, "capacity_types"),
+        ({"instance_types": []}, "instance_types"),
+        ({"gpu_limit": 0}, "gpu_limit"),
+        ({"consolidation": "Always"}, "consolidation"),
+        ({"expire_after": "30d"}, "expire_after"),
+        ({"weight": 101}, "weight"),
+        ({"name": "Bad_Name"}, "DNS label"),
+        ({"min_nodes": 3, "max_nodes": 2}, "min_nodes"),
+    ],
+)
+def test_nodepool_spec_is_validated_eagerly(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        _pool(**overrides).validate()
+
+
+def test_duplicate_nodepool_names_are_rejected() -> None:
+    args = KarpenterArgs(cluster_name="c", region="us-east-1", account_id="1", oidc_provider_arn=OIDC_ARN, oidc_issuer=OIDC_ISSUER, node_pools=[_pool(), _pool()])
+    with pytest.raises(ValueError, match="duplicate"):
+        args.validate()
+
+
+def test_controller_policy_uses_our_key_only_when_given() -> None:
+    kw = {"cluster": "c1", "region": "us-east-1", "account": "123456789012", "partition": "aws", "queue_arn": "arn:q", "node_role_arn": "arn:r"}
+    without = controller_policy(**kw)
+    assert not [s for s in without["Statement"] if str(s["Action"]).startswith("['kms")]
+    with_key = controller_policy(**kw, kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k")
+    (kms,) = [s for s in with_key["Statement"] if s["Sid"] == "EncryptNodeVolumes"]
+    assert kms["Resource"] == "arn:aws:kms:us-east-1:123456789012:key/k"
+    assert kms["Condition"]["StringEquals"]["kms:ViaService"] == "ec2.us-east-1.amazonaws.com"
+    reads = next(s for s in without["Statement"] if s["Sid"] == "RegionalReads")
+    assert reads["Condition"]["StringEquals"]["aws:RequestedRegion"] == "us-east-1"
+
+
+def test_bottlerocket_node_class_keeps_os_and_data_volumes_apart() -> None:
+    spec = node_class_spec(ami_family="bottlerocket", disk_gb=300, role="r", discovery_value="c1", tags={}, kms_key_arn=None)
+    assert spec["amiSelectorTerms"] == [{"alias": "bottlerocket@latest"}]
+    devices = {d["deviceName"]: d for d in spec["blockDeviceMappings"]}
+    assert devices["/dev/xvdb"]["ebs"]["volumeSize"] == "300Gi" and devices["/dev/xvdb"]["rootVolume"] is True
+    assert all(d["ebs"]["encrypted"] for d in devices.values())
+    assert "kmsKeyID" not in devices["/dev/xvda"]["ebs"]
+
+
+def test_karpenter_component_one_node_class_per_family_and_disk() -> None:
+    pools = [_pool(name="a"), _pool(name="b"), _pool(name="c", ami_family="bottlerocket"), _pool(name="d", disk_gb=500)]
+
+    def program() -> None:
+        Karpenter(
+            "karpenter",
+            KarpenterArgs(cluster_name="c1", region="us-east-1", account_id="123456789012", oidc_provider_arn=OIDC_ARN, oidc_issuer=OIDC_ISSUER, node_pools=pools),
+            aws_provider=aws.Provider("aws", region="us-east-1"),
+            k8s_provider=k8s.Provider("k8s"),
+        )
+
+    resources = _run(program)
+    classes = sorted(r.inputs["metadata"]["name"] for r in resources if r.type == "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass")
+    assert classes == ["gpu-al2023-200g", "gpu-al2023-500g", "gpu-bottlerocket-200g"]
+    nodepools = {r.inputs["metadata"]["name"]: r for r in resources if r.type == "kubernetes:karpenter.sh/v1:NodePool"}
+    assert nodepools["c"].inputs["spec"]["template"]["spec"]["nodeClassRef"]["name"] == "gpu-bottlerocket-200g"
+    # every resource is a child of the component, with an explicit provider
+    for r in resources:
+        if r.custom and not r.type.startswith("pulumi:providers:"):
+            assert r.parent.endswith(("::karpenter", "::karpenter-controller")), r.urn
+            assert r.provider, r.urn
+    # no KMS key given: no kms statement in the controller policy
+    policy = json.loads(next(r for r in resources if r.type == "aws:iam/rolePolicy:RolePolicy").inputs["policy"])
+    assert not [s for s in policy["Statement"] if s["Sid"] == "EncryptNodeVolumes"]
+    assert not [r for r in resources if r.type == "aws:ec2/tag:Tag"]  # no security group to tag
+
+
+# ---- managed node groups --------------------------------------------------------------------------
+
+
+def _group_args(**overrides: Any) -> GpuNodeGroupArgs:
+    base: dict[str, Any] = {"cluster_name": "c1", "subnet_ids": ["subnet-1"], "instance_types": ["g6.xlarge"], "capacity": "spot", "min_nodes": 0, "max_nodes": 3}
+    return GpuNodeGroupArgs(**{**base, **overrides})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"capacity": "spot-with-fallback"}, "capacity"),
+        ({"min_nodes": 4}, "min_nodes"),
+        ({"instance_types": []}, "instance_types"),
+        ({"ami_family": "ubuntu"}, "ami_family"),
+        ({"taints": [{"key": "k", "value": "v", "effect": "NO_SCHEDULE"}]}, "taint effect"),
+    ],
+)
+def test_node_group_args_are_validated_eagerly(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        _group_args(**overrides).validate("gpu-a")
+
+
+def test_bottlerocket_spot_node_group_scales_from_zero() -> None:
+    def program() -> None:
+        GpuNodeGroup("gpu-br", _group_args(ami_family="bottlerocket", disk_gb=100), aws_provider=aws.Provider("aws", region="us-east-1"))
+
+    resources = _run(program)
+    (group,) = [r for r in resources if r.type == "aws:eks/nodeGroup:NodeGroup"]
+    assert group.inputs["amiType"] == "BOTTLEROCKET_x86_64_NVIDIA"
+    assert group.inputs["capacityType"] == "SPOT"
+    assert group.inputs["scalingConfig"]["minSize"] == 0
+    (lt,) = [r for r in resources if r.type == "aws:ec2/launchTemplate:LaunchTemplate"]
+    (bdm,) = lt.inputs["blockDeviceMappings"]
+    assert bdm["deviceName"] == "/dev/xvdb" and bdm["ebs"]["encrypted"] == "true"
+    assert lt.inputs["metadataOptions"]["httpTokens"] == "required"
+    # no role given: the group gets its own with the worker policies
+    attached = {r.inputs["policyArn"].rsplit("/", 1)[-1] for r in resources if r.type == "aws:iam/rolePolicyAttachment:RolePolicyAttachment"}
+    assert {"AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy"} <= attached
+
+
+# ---- GPU operator configs ---------------------------------------------------------------------------
+
+
+def test_mig_parted_config_one_entry_per_gpu_model_sharing_a_profile() -> None:
+    doc = mig_parted_config([MigLayout("A100-80GB", "1g.10gb"), MigLayout("A100-40GB", "1g.10gb"), MigLayout("A100-80GB", "1g.10gb")])
+    configs = doc["mig-configs"]
+    assert set(configs) == {"all-disabled", "all-1g.10gb"}
+    by_device = {e["device-filter"][0]: e["mig-devices"] for e in configs["all-1g.10gb"]}
+    assert by_device == {"0x20B210DE": {"1g.10gb": 7}, "0x20B010DE": {"1g.10gb": 4}}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"mig_layouts": [MigLayout("L4", "1g.10gb")]}, "L4 has no MIG"),
+        ({"mig_layouts": [MigLayout("A100-40GB", "1g.20gb")]}, "allowed: 1g.5gb"),
+        ({"time_slicing": {"nb": 0}}, ">= 1"),
+        ({"time_slicing": {"default": 2}}, "other than 'default'"),
+        ({"mig_strategy": "none"}, "mig_strategy"),
+    ],
+)
+def test_operator_args_are_validated_against_the_catalog(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        GpuOperatorArgs(install_driver=False, install_toolkit=False, **kwargs).validate()
+
+
+def test_device_plugin_config_default_has_no_sharing() -> None:
+    data = device_plugin_config("single", {"nb": 3})
+    assert yaml.safe_load(data["default"]) == {"version": "v1", "flags": {"migStrategy": "single"}}
+    nb = yaml.safe_load(data["nb"])
+    assert nb["flags"]["migStrategy"] == "single"
+    assert nb["sharing"]["timeSlicing"]["resources"] == [{"name": "nvidia.com/gpu", "replicas": 3}]
+    assert nb["sharing"]["timeSlicing"]["failRequestsGreaterThanOne"] is True
+
+
+def test_operator_defaults_by_cloud() -> None:
+    gcp = config.load_stack("gcp-dev")
+    assert not k8s_gpu.operator_enabled(gcp)
+    assert k8s_gpu.operator_enabled(gcp.model_copy(update={"gpu_operator": config.GpuOperatorConfig(enabled=True)}))
+    assert k8s_gpu.operator_enabled(config.load_stack("dev"))
+    assert not k8s_gpu.operator_enabled(config.load_stack("dev").model_copy(update={"gpu_operator": config.GpuOperatorConfig(enabled=False)}))
+
+
+# ---- scheduling / monitoring components ------------------------------------------------------------
+
+
+def test_priority_class_values_are_checked() -> None:
+    def program() -> None:
+        PriorityClasses("p", k8s_provider=k8s.Provider("k"), classes={"too-high": 2_000_000_000}, non_preempting=frozenset())
+
+    with pytest.raises(engine.PlanError, match="too-high"):
+        _run(program)
+
+
+def test_monitoring_can_use_an_existing_namespace() -> None:
+    def program() -> None:
+        GpuMonitoring("m", k8s_provider=k8s.Provider("k"), namespace="observability", create_namespace=False, rule_labels={"release": "prom"})
+
+    resources = _run(program)
+    assert not [r for r in resources if r.type == "kubernetes:core/v1:Namespace"]
+    (rule,) = [r for r in resources if r.type == "kubernetes:monitoring.coreos.com/v1:PrometheusRule"]
+    assert rule.inputs["metadata"]["namespace"] == "observability"
+    assert rule.inputs["metadata"]["labels"]["release"] == "prom"
+
+
+# ---- bad GPU config exits 2 naming the key ---------------------------------------------------------
+
+
+def _pools_with(**changes: Any) -> list[dict[str, Any]]:
+    pools = raw_config("dev")["gpuPools"]
+    pools[0].update(changes)
+    return pools
+
+
+@pytest.mark.parametrize(
+    ("changes", "key"),
+    [
+        ({"migProfile": "1g.10gb"}, "ml-platform:gpuPools[0].migProfile"),  # L4 has no MIG
+        ({"timeSlicingReplicas": 0}, "ml-platform:gpuPools[0].timeSlicingReplicas"),
+    ],
+)
+def test_cli_rejects_bad_gpu_sharing(write_stack: Callable[..., Path], changes: dict[str, Any], key: str) -> None:
+    path = write_stack("dev", gpuPools=_pools_with(**changes))
+    result = run_cli("plan", "--stack", "case", "--stacks-dir", str(path.parent))
+    assert result.returncode == 2, result.stderr
+    assert key in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_managed_pool_cannot_mix_spot_and_on_demand() -> None:
+    raw = raw_config("prod")
+    idx = next(i for i, p in enumerate(raw["gpuPools"]) if p.get("mode") == "managed")
+    raw["gpuPools"][idx].update({"capacity": "spot-with-fallback", "purpose": "training"})
+    with pytest.raises(config.ConfigError) as err:
+        config.parse(raw)
+    assert [p for p, _ in err.value.problems] == [f"ml-platform:gpuPools[{idx}].capacity"]
+
+
+def test_pool_node_labels_select_the_operator_configs() -> None:
+    cfg = config.load_stack("staging")
+    mig_pool = next(p for p in cfg.gpu_pools if p.mig_profile)
+    labels = k8s_gpu.pool_node_labels(cfg, mig_pool)
+    assert labels[cv.MIG_CONFIG_LABEL] == f"all-{mig_pool.mig_profile}"
+    assert cv.DEVICE_PLUGIN_CONFIG_LABEL not in labels
