@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from typing import Any
 
 import pulumi_aws as aws
 import pytest
 
-from components.aws import irsa
+from components.aws import data_lake, eks, irsa, kms, network
 from infra.plan import engine
 from infra.plan.recorder import RecordedResource
 
@@ -104,3 +105,175 @@ def test_irsa_rejects_bad_args_eagerly(kwargs: dict[str, Any], match: str) -> No
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         irsa.IrsaRole("x", **args)
+
+
+# ---- Vpc --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("cidr", "azs"), [("10.0.0.0/16", 3), ("10.1.0.0/20", 2), ("172.16.0.0/16", 6)])
+def test_subnet_plan_fits_disjoint_subnets_inside_the_vpc(cidr: str, azs: int) -> None:
+    private, public = network.subnet_plan(cidr, azs)
+    assert len(private) == len(public) == azs
+    nets = [ipaddress.ip_network(c) for c in private + public]
+    vpc = ipaddress.ip_network(cidr)
+    assert all(n.subnet_of(vpc) for n in nets)  # type: ignore[arg-type]
+    assert not any(a.overlaps(b) for i, a in enumerate(nets) for b in nets[i + 1 :])
+    assert ipaddress.ip_network(private[0]).num_addresses > ipaddress.ip_network(public[0]).num_addresses
+
+
+def test_subnet_plan_rejects_a_too_small_cidr() -> None:
+    with pytest.raises(ValueError, match="too small"):
+        network.subnet_plan("10.0.0.0/26", 3)
+
+
+def test_vpc_per_az_nat_routes_each_zone_through_its_own_nat() -> None:
+    res = _run(lambda p: network.Vpc("net", cidr="10.5.0.0/16", region="eu-west-1", az_count=2, nat_gateways="perAz", cluster_name="c1", provider=p))
+    assert len([r for r in res if r.type == "aws:ec2/natGateway:NatGateway"]) == 2
+    for i in range(2):
+        rt = _one(res, "aws:ec2/routeTable:RouteTable", f"net-private-{i}")
+        assert rt.inputs["routes"][0]["natGatewayId"].startswith(f"net-{i}-")
+        sub = _one(res, "aws:ec2/subnet:Subnet", f"net-private-{i}")
+        assert sub.inputs["availabilityZone"] == f"eu-west-1{'ab'[i]}"
+        assert sub.inputs["tags"]["karpenter.sh/discovery"] == "c1"
+    assert _one(res, "aws:ec2/vpcEndpoint:VpcEndpoint").inputs["serviceName"] == "com.amazonaws.eu-west-1.s3"
+
+
+def test_vpc_single_nat_serves_every_zone() -> None:
+    res = _run(lambda p: network.Vpc("net", cidr="10.5.0.0/16", region="eu-west-1", nat_gateways="single", provider=p))
+    assert len([r for r in res if r.type == "aws:ec2/natGateway:NatGateway"]) == 1
+    routes = [r.inputs["routes"][0]["natGatewayId"] for r in res if r.type == "aws:ec2/routeTable:RouteTable" and "-private-" in r.name]
+    assert len(routes) == 3 and len(set(routes)) == 1
+
+
+# ---- KmsKey -----------------------------------------------------------------------------------
+
+
+def test_key_policy_without_optional_principals() -> None:
+    policy = json.loads(kms.key_policy(account_id="123456789012", region="eu-west-1", via_services=(), cloudwatch_logs=False, autoscaling=False))
+    assert [s["Sid"] for s in policy["Statement"]] == ["AccountAdministers"]
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [({"alias": "alias/x"}, "alias"), ({"deletion_window_days": 3}, "deletion_window_days")])
+def test_kms_key_rejects_bad_args(kwargs: dict[str, Any], match: str) -> None:
+    args: dict[str, Any] = {"alias": "ml", "account_id": "123456789012", "region": "eu-west-1", "provider": object()}
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        kms.KmsKey("k", **args)
+
+
+# ---- DataLake ---------------------------------------------------------------------------------
+
+
+def _lake_args(**overrides: Any) -> dict[str, Any]:
+    args: dict[str, Any] = {
+        "zones": ["raw", "models"],
+        "bucket_prefix": "mlp-dev",
+        "account_id": "123456789012",
+        "region": "eu-west-1",
+        "kms_key_arn": "arn:aws:kms:eu-west-1:123456789012:key/k",
+        "provider": object(),
+    }
+    args.update(overrides)
+    return args
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"force_destroy": True, "protect": True}, "force_destroy"),
+        ({"zones": ["raw", "access-logs"]}, "reserved"),
+        ({"zones": ["raw", "raw"]}, "unique"),
+        ({"zones": []}, "at least one"),
+        ({"bucket_prefix": "x" * 40}, "63"),
+        ({"replica": data_lake.LakeReplica(region="eu-west-1", kms_key_arn="k", provider=object())}, "differ"),  # type: ignore[arg-type]
+    ],
+)
+def test_data_lake_rejects_bad_args(overrides: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        data_lake.DataLake("lake", **_lake_args(**overrides))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"infrequent_access_days": 10}, "at least 30"), ({"glacier_ir_days": 30}, "later"), ({"abort_multipart_days": 0}, "abort_multipart_days")],
+)
+def test_lake_lifecycle_rejects_bad_days(kwargs: dict[str, int], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        data_lake.LakeLifecycle(**kwargs)  # type: ignore[arg-type]
+
+
+def test_data_lake_without_replica_has_no_replication_and_names_buckets_by_account_and_region() -> None:
+    res = _run(lambda p: data_lake.DataLake("lake", **_lake_args(provider=p, force_destroy=True)))
+    buckets = {r.inputs["bucket"]: r for r in res if r.type == "aws:s3/bucket:Bucket"}
+    assert set(buckets) == {f"mlp-dev-{z}-123456789012-eu-west-1" for z in ("raw", "models", "access-logs")}
+    assert all(b.inputs["forceDestroy"] is True and not b.protect for b in buckets.values())
+    assert not [r for r in res if "replication" in r.type.lower() or r.type == "aws:iam/role:Role"]
+
+
+def test_bucket_policy_is_deny_only() -> None:
+    policy = json.loads(data_lake.bucket_policy("arn:aws:s3:::b", "arn:aws:kms:r:1:key/k"))
+    assert {s["Effect"] for s in policy["Statement"]} == {"Deny"}
+
+
+# ---- EksCluster -------------------------------------------------------------------------------
+
+
+def _eks_args(**overrides: Any) -> dict[str, Any]:
+    args: dict[str, Any] = {
+        "cluster_name": "mlp-dev",
+        "version": "1.33",
+        "region": "eu-west-1",
+        "subnet_ids": ["subnet-1", "subnet-2"],
+        "kms_key_arn": "arn:aws:kms:eu-west-1:123456789012:key/k",
+        "provider": object(),
+    }
+    args.update(overrides)
+    return args
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"public_access_cidrs": ["0.0.0.0/0"]}, "internet"),
+        ({"version": "133"}, "version"),
+        ({"cluster_name": "Bad"}, "cluster_name"),
+        ({"log_retention_days": 0}, "log_retention_days"),
+    ],
+)
+def test_eks_cluster_rejects_bad_args(overrides: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        eks.EksCluster("eks", **_eks_args(**overrides))
+
+
+def test_system_nodes_reject_min_above_max() -> None:
+    with pytest.raises(ValueError, match="min_nodes"):
+        eks.SystemNodes(min_nodes=5, max_nodes=2)
+
+
+def test_kubeconfig_authenticates_with_aws_eks_get_token() -> None:
+    doc = json.loads(eks.kubeconfig("mlp-dev", "https://x.eks.amazonaws.com", "Q0E=", "eu-west-1"))
+    [user] = doc["users"]
+    exec_ = user["user"]["exec"]
+    assert exec_["command"] == "aws" and exec_["args"][:2] == ["eks", "get-token"]
+    assert exec_["args"][exec_["args"].index("--cluster-name") + 1] == "mlp-dev"
+    assert exec_["args"][exec_["args"].index("--region") + 1] == "eu-west-1"
+    assert "token" not in user["user"] and "password" not in user["user"]
+    assert doc["clusters"][0]["cluster"]["server"] == "https://x.eks.amazonaws.com"
+
+
+def test_ebs_csi_kms_policy_only_through_ec2() -> None:
+    policy = json.loads(eks.ebs_kms_policy("arn:aws:kms:eu-west-1:1:key/k"))
+    for stmt in policy["Statement"]:
+        assert stmt["Resource"] == "arn:aws:kms:eu-west-1:1:key/k"
+        assert stmt["Condition"]
+
+
+def test_eks_cluster_alone_builds_addons_and_access_entries() -> None:
+    arn = "arn:aws:iam::123456789012:role/admins"
+    res = _run(lambda p: eks.EksCluster("eks", **_eks_args(provider=p, admin_principal_arns=[arn])))
+    assert _one(res, "aws:eks/accessEntry:AccessEntry").inputs["principalArn"] == arn
+    assert {r.inputs["addonName"] for r in res if r.type == "aws:eks/addon:Addon"} == {"vpc-cni", "kube-proxy", "coredns", "aws-ebs-csi-driver"}
+    cluster = _one(res, "aws:eks/cluster:Cluster")
+    assert cluster.inputs["vpcConfig"]["endpointPublicAccess"] is False
+    assert cluster.inputs["bootstrapSelfManagedAddons"] is False  # the add-ons above replace the self-managed ones
+    assert _one(res, "pulumi:providers:kubernetes").inputs["kubeconfig"] == "[secret]"

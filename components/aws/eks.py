@@ -71,6 +71,32 @@ def kubeconfig(name: str, endpoint: str, ca_data: str, region: str) -> str:
     )
 
 
+def ebs_kms_policy(key_arn: str) -> str:
+    """Let the EBS CSI driver create and attach volumes encrypted with ``key_arn`` (through EC2 only)."""
+    via_ec2 = {"StringLike": {"kms:ViaService": "ec2.*.amazonaws.com"}}
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "VolumeGrants",
+                    "Effect": "Allow",
+                    "Action": ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"],
+                    "Resource": key_arn,
+                    "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+                },
+                {
+                    "Sid": "VolumeKeys",
+                    "Effect": "Allow",
+                    "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+                    "Resource": key_arn,
+                    "Condition": via_ec2,
+                },
+            ],
+        }
+    )
+
+
 def _assume(service: str) -> str:
     return json.dumps(
         {
@@ -316,6 +342,7 @@ class EksCluster(pulumi.ComponentResource):
             namespace="kube-system",
             service_account="ebs-csi-controller-sa",
             managed_policy_arns=["arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"],
+            policy_document=pulumi.Output.from_input(kms_key_arn).apply(ebs_kms_policy),
             tags=base,
             provider=provider,
             opts=pulumi.ResourceOptions(parent=self),
