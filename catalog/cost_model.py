@@ -176,9 +176,9 @@ GCS_BUCKET = "gcp:storage/bucket:Bucket"
 CLOUD_NAT = "gcp:compute/routerNat:RouterNat"
 CLOUD_KMS_KEY = "gcp:kms/cryptoKey:CryptoKey"
 
-MIN_NODES_ANNOTATION = "ml-platform.io/min-nodes"
-MAX_NODES_ANNOTATION = "ml-platform.io/max-nodes"
-"""Annotations on a Karpenter NodePool: Karpenter itself has no node minimum, the platform keeps one."""
+MIN_NODES_ANNOTATION = conventions.MIN_NODES_ANNOTATION
+MAX_NODES_ANNOTATION = conventions.MAX_NODES_ANNOTATION
+"""Annotations on a Karpenter NodePool recording the configured node bounds (Karpenter enforces neither)."""
 
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 INSTANCE_FAMILY_LABEL = "karpenter.k8s.aws/instance-family"
