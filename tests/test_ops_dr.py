@@ -1,0 +1,502 @@
+"""Disaster-recovery drills against moto (in-process and a ``moto_server`` process the test starts).
+
+The drill account is prod-like: lake buckets with objects (some written before replication was
+turned on), replication rules, a stale replica object, replica-only objects, an MLflow database
+with automated backups, and look-alike buckets the tooling must leave alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from catalog import conventions as cv
+from infra import cli
+from infra.ops import cli as ops_cli
+from infra.ops.aws import Clients
+from infra.plan import engine
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PRIMARY, DR = "us-east-1", "us-west-2"
+ZONES = ("raw", "curated", "features", "models")
+DB_ID = "mlflow-prod"
+
+Factory = Callable[[str, str], Any]
+"""(service, region) -> boto3 client."""
+
+
+def bucket_names(zone: str) -> tuple[str, str]:
+    return f"acme-mlp-prod-{zone}-{PRIMARY}", f"acme-mlp-prod-{zone}-{DR}"
+
+
+def _tags(environment: str, zone: str, role: str) -> dict[str, Any]:
+    tags = {cv.TAG_PROJECT: cv.PROJECT, cv.TAG_ENVIRONMENT: environment, cv.TAG_LAKE_ZONE: zone, cv.TAG_LAKE_ROLE: role}
+    return {"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]}
+
+
+def _bucket(client: Callable[[str, str], Any], name: str, region: str, tagging: dict[str, Any] | None) -> Any:
+    s3 = client("s3", region)
+    kwargs: dict[str, Any] = {"Bucket": name}
+    if region != "us-east-1":
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    s3.create_bucket(**kwargs)
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    if tagging:
+        s3.put_bucket_tagging(Bucket=name, Tagging=tagging)
+    return s3
+
+
+def build_account(client: Factory) -> dict[str, Any]:
+    """Create the account; return what a drill needs to check afterwards."""
+    expected: dict[str, dict[str, bytes]] = {}
+    stale: dict[str, str] = {}
+    for zone in ZONES:
+        primary, replica = bucket_names(zone)
+        ps3 = _bucket(client, primary, PRIMARY, _tags("prod", zone, "primary"))
+        rs3 = _bucket(client, replica, DR, _tags("prod", zone, "replica"))
+        objects = {}
+        # written before replication was enabled: S3 never replicates these
+        for i in range(3):
+            key = f"{zone}/before/part-{i}.parquet"
+            objects[key] = f"{zone}-old-{i}-".encode() * (50 + i)
+            ps3.put_object(Bucket=primary, Key=key, Body=objects[key], ContentType="application/octet-stream", Metadata={"owner": "llm"})
+        ps3.put_bucket_replication(
+            Bucket=primary,
+            ReplicationConfiguration={
+                "Role": "arn:aws:iam::123456789012:role/lake-replication",
+                "Rules": [
+                    {
+                        "ID": "dr",
+                        "Priority": 1,
+                        "Status": "Enabled",
+                        "Filter": {"Prefix": ""},
+                        "DeleteMarkerReplication": {"Status": "Disabled"},
+                        "Destination": {
+                            "Bucket": f"arn:aws:s3:::{replica}",
+                            "ReplicationTime": {"Status": "Enabled", "Time": {"Minutes": 15}},
+                            "Metrics": {"Status": "Enabled", "EventThreshold": {"Minutes": 15}},
+                        },
+                    }
+                ],
+            },
+        )
+        # written after: S3 replicated them (moto does not replicate, so the drill copies them)
+        for i in range(2):
+            key = f"{zone}/after/part-{i}.parquet"
+            objects[key] = f"{zone}-new-{i}-".encode() * 40
+            ps3.put_object(Bucket=primary, Key=key, Body=objects[key])
+            rs3.put_object(Bucket=replica, Key=key, Body=objects[key])
+        # a replica that went stale (same key, different bytes): replication FAILED for the update
+        key = f"{zone}/after/stale.json"
+        objects[key] = b'{"version": 2, "rows": 1000}'
+        ps3.put_object(Bucket=primary, Key=key, Body=objects[key])
+        rs3.put_object(Bucket=replica, Key=key, Body=b'{"version": 1}')
+        stale[zone] = key
+        # only in the replica: must never be deleted
+        rs3.put_object(Bucket=replica, Key=f"{zone}/replica-only/keep.txt", Body=b"keep me")
+        expected[zone] = objects
+    # look-alikes the tooling must not touch
+    _bucket(client, "acme-mlp-prod-logs", PRIMARY, _tags("prod", "logs", "logs"))
+    s3 = _bucket(client, "acme-mlp-staging-raw", PRIMARY, _tags("staging", "raw", "primary"))
+    s3.put_object(Bucket="acme-mlp-staging-raw", Key="x", Body=b"staging")
+    _bucket(client, "someone-elses-bucket", PRIMARY, None)
+
+    kms = client("kms", PRIMARY)
+    db_key = kms.create_key(Description="rds")["KeyMetadata"]["Arn"]
+    dr_key = client("kms", DR).create_key(Description="rds dr")["KeyMetadata"]["Arn"]
+    client("rds", PRIMARY).create_db_instance(
+        DBInstanceIdentifier=DB_ID,
+        DBInstanceClass="db.r6g.large",
+        Engine="postgres",
+        AllocatedStorage=200,
+        MasterUsername="mlflow",
+        MasterUserPassword="not-a-real-password-1",
+        BackupRetentionPeriod=14,
+        StorageEncrypted=True,
+        KmsKeyId=db_key,
+        Tags=[
+            {"Key": cv.TAG_ROLE, "Value": cv.ROLE_MLFLOW_DB},
+            {"Key": cv.TAG_PROJECT, "Value": cv.PROJECT},
+            {"Key": cv.TAG_ENVIRONMENT, "Value": "prod"},
+        ],
+    )
+    return {"expected": expected, "stale": stale, "dr_key": dr_key}
+
+
+def read_bucket(client: Factory, bucket: str, region: str) -> dict[str, bytes]:
+    s3 = client("s3", region)
+    out = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for obj in page.get("Contents", []):
+            out[obj["Key"]] = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+    return out
+
+
+def versions(client: Factory, bucket: str, region: str, key: str) -> int:
+    listing = client("s3", region).list_object_versions(Bucket=bucket, Prefix=key)
+    return len([v for v in listing.get("Versions", []) if v["Key"] == key])
+
+
+def check_drill(client: Factory, account: dict[str, Any]) -> None:
+    """Every primary object is in its replica with equal bytes, nothing was deleted anywhere."""
+    for zone, objects in account["expected"].items():
+        primary, replica = bucket_names(zone)
+        assert read_bucket(client, primary, PRIMARY) == objects  # the primary is untouched
+        copied = read_bucket(client, replica, DR)
+        for key, body in objects.items():
+            assert copied.get(key) == body, f"{replica}/{key}"
+        assert copied[f"{zone}/replica-only/keep.txt"] == b"keep me"
+        assert set(copied) == set(objects) | {f"{zone}/replica-only/keep.txt"}
+        # the stale replica was overwritten by a new version; the old version is still there
+        assert versions(client, replica, DR, account["stale"][zone]) == 2
+        head = client("s3", DR).head_object(Bucket=replica, Key=f"{zone}/before/part-0.parquet")
+        assert head["Metadata"]["owner"] == "llm" and head["ContentType"] == "application/octet-stream"
+    assert read_bucket(client, "acme-mlp-staging-raw", PRIMARY) == {"x": b"staging"}
+
+
+# ---- fixtures ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": PRIMARY,
+        "AWS_REGION": PRIMARY,
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+        "AWS_CONFIG_FILE": "/nonexistent",
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+
+
+def _boto(endpoint: str | None = None) -> Factory:
+    def client(service: str, region: str) -> Any:
+        return boto3.client(service, region_name=region, endpoint_url=endpoint)
+
+    return client
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def stacks_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "stacks"
+    d.mkdir()
+    shutil.copy(ROOT / "stacks" / "Pulumi.prod.yaml", d)
+    return d
+
+
+# ---- the in-process drill ---------------------------------------------------------------------
+
+
+@mock_aws
+def test_dr_drill_in_process(capsys, stacks_dir, tmp_path) -> None:
+    client = _boto()
+    account = build_account(client)
+    sd = ["--stack", "prod", "--stacks-dir", str(stacks_dir)]
+    assert _cli(capsys, "ops", "bootstrap-backend", "--region", PRIMARY, "--dr-region", DR)[0] == 0
+
+    # status: lake and state replication are healthy, but nothing of the DB is restorable in the DR region yet
+    code, out, _ = _cli(capsys, "ops", "dr", "status", *sd, "--json", str(tmp_path / "status.json"))
+    status = json.loads((tmp_path / "status.json").read_text())
+    assert code == 1 and not status["healthy"] and status["rpo_minutes"] is None
+    checks = {c["what"]: c for c in status["checks"]}
+    assert {f"lake zone {z}" for z in ZONES} <= set(checks)  # found by tags; logs/staging/untagged ignored
+    assert all(checks[f"lake zone {z}"]["ok"] and checks[f"lake zone {z}"]["rpo_minutes"] == 15 for z in ZONES)
+    assert checks["pulumi state"]["ok"]
+    assert not checks[f"mlflow database {DB_ID}"]["ok"] and "nothing restorable" in checks[f"mlflow database {DB_ID}"]["detail"]
+    assert "RPO estimate: unbounded" in out
+
+    # verify finds what S3 replication never copied
+    code, out, _ = _cli(capsys, "ops", "dr", "verify", *sd, "--json", str(tmp_path / "verify.json"))
+    report = json.loads((tmp_path / "verify.json").read_text())
+    assert code == 1 and not report["in_sync"]
+    for pair in report["pairs"]:
+        before = pair["before"]
+        zone = pair["label"].split()[-1]
+        old = {k: v for k, v in account["expected"][zone].items() if "/before/" in k}
+        assert before["missing"] == 3 and before["missing_bytes"] == sum(len(v) for v in old.values())
+        assert before["different"] == 1 and before["only_in_replica"] == 1 and before["equal"] == 2
+
+    # backfill, interrupted after one object per bucket, then resumed
+    code, out, _ = _cli(capsys, "ops", "dr", "backfill", *sd, "--limit", "1", "--json", str(tmp_path / "b1.json"))
+    first = json.loads((tmp_path / "b1.json").read_text())
+    assert code == 1 and all(p["backfill"]["copied"] == 1 and p["after"]["missing"] + p["after"]["different"] == 3 for p in first["pairs"])
+    code, out, _ = _cli(capsys, "ops", "dr", "backfill", *sd, "--json", str(tmp_path / "b2.json"))
+    second = json.loads((tmp_path / "b2.json").read_text())
+    assert code == 0 and second["in_sync"]
+    assert all(p["backfill"]["copied"] == 3 and p["after"]["equal"] == 6 for p in second["pairs"])
+    copied_bytes = sum(p["backfill"]["copied_bytes"] for p in first["pairs"] + second["pairs"])
+    assert copied_bytes == sum(len(b) for z in ZONES for k, b in account["expected"][z].items() if "/before/" in k or "stale" in k)
+    # a third run has nothing to do
+    code, out, _ = _cli(capsys, "ops", "dr", "backfill", *sd, "--zone", "raw")
+    assert code == 0 and "copied" not in out and "in sync" in out
+    assert _cli(capsys, "ops", "dr", "verify", *sd)[0] == 0
+    check_drill(client, account)
+
+    # prepare the stack for the DR region
+    code, out, err = _cli(capsys, "ops", "dr", "prepare", "--from", "prod", "--region", DR, "--stack", "prod-dr", "--stacks-dir", str(stacks_dir))
+    assert code == 0, err
+    assert (stacks_dir / "Pulumi.prod-dr.yaml").is_file()
+
+    # failover: restore the MLflow DB in the DR region
+    code, out, err = _cli(capsys, "ops", "dr", "failover", *sd, "--kms-key-id", account["dr_key"], "--json", str(tmp_path / "f.json"))
+    assert code == 0, err
+    result = json.loads((tmp_path / "f.json").read_text())
+    assert result["method"] == f"snapshot copied from {PRIMARY}, then restored"
+    restored = client("rds", DR).describe_db_instances(DBInstanceIdentifier=f"{DB_ID}-{DR}")["DBInstances"][0]
+    assert restored["DBInstanceClass"] == "db.r6g.large" and restored["StorageEncrypted"]
+    assert restored["KmsKeyId"] == account["dr_key"]
+    assert f"pulumi stack select --create prod-dr --secrets-provider 'awskms://alias/mlp-pulumi-state?region={DR}'" in out
+    assert "pulumi up --stack prod-dr --policy-pack policies/tagging" in out
+    assert client("rds", PRIMARY).describe_db_instances(DBInstanceIdentifier=DB_ID)["DBInstances"]  # source untouched
+
+    # failover again: idempotent; status is now healthy with a finite RPO
+    code, out, _ = _cli(capsys, "ops", "dr", "failover", *sd, "--kms-key-id", account["dr_key"])
+    assert code == 0 and "already restored" in out
+    code, out, _ = _cli(capsys, "ops", "dr", "status", *sd, "--json", str(tmp_path / "status2.json"))
+    status = json.loads((tmp_path / "status2.json").read_text())
+    assert code == 0 and status["healthy"] and status["rpo_minutes"] is not None and status["rpo_minutes"] >= 15
+
+
+# ---- the same drill against a moto_server process ----------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def moto_server() -> Iterator[str]:
+    """A ``moto_server`` on 127.0.0.1 and a free port; stopped by its PID (only that process)."""
+    port = _free_port()
+    exe = Path(sys.executable).with_name("moto_server")
+    proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):  # wait until it accepts connections
+            if proc.poll() is not None:
+                pytest.fail(f"moto_server exited with {proc.returncode}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            pytest.fail("moto_server did not start")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        os.kill(proc.pid, 15)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, 9)
+            proc.wait()
+
+
+def _cli_process(endpoint: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "AWS_ENDPOINT_URL": endpoint}
+    return subprocess.run([sys.executable, "-m", "infra", *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_dr_drill_against_moto_server(moto_server, stacks_dir) -> None:
+    client = _boto(moto_server)
+    account = build_account(client)
+    sd = ["--stack", "prod", "--stacks-dir", str(stacks_dir)]
+
+    verify = _cli_process(moto_server, "ops", "dr", "verify", *sd)
+    assert verify.returncode == 1 and "3 missing" in verify.stdout and "Traceback" not in verify.stderr
+    backfill = _cli_process(moto_server, "ops", "dr", "backfill", *sd)
+    assert backfill.returncode == 0, backfill.stderr
+    assert _cli_process(moto_server, "ops", "dr", "verify", *sd).returncode == 0
+    check_drill(client, account)
+
+    prepare = _cli_process(moto_server, "ops", "dr", "prepare", "--from", "prod", "--region", DR, "--stack", "prod-dr", "--stacks-dir", str(stacks_dir))
+    assert prepare.returncode == 0, prepare.stderr
+    failover = _cli_process(moto_server, "ops", "dr", "failover", *sd, "--kms-key-id", account["dr_key"])
+    assert failover.returncode == 0, failover.stderr
+    assert client("rds", DR).describe_db_instances(DBInstanceIdentifier=f"{DB_ID}-{DR}")["DBInstances"]
+    assert "pulumi up --stack prod-dr" in failover.stdout
+
+    missing = _cli_process(moto_server, "ops", "dr", "verify", *sd, "--source-bucket", "no-such-bucket-xyz", "--dest-bucket", bucket_names("raw")[1])
+    assert missing.returncode == 1
+    assert "no-such-bucket-xyz does not exist" in missing.stderr and "Traceback" not in missing.stderr
+
+
+# ---- prepare: the new stack is valid and plans with everything in the new region --------------
+
+
+def _aws_regions(plan: engine.Plan) -> set[str]:
+    providers = {r.urn: r for r in plan.resources if r.type == "pulumi:providers:aws"}
+    assert providers, "the plan has no AWS provider"
+    for res in plan.resources:
+        if res.custom and res.type.startswith("aws:"):
+            assert res.provider_urn in providers, f"{res.urn} does not use an explicit AWS provider"
+    return {p.inputs.get("region") for p in providers.values()}
+
+
+def test_prepare_moves_prod_to_the_dr_region_and_plans_there(stacks_dir, capsys) -> None:
+    code, _out, err = _cli(capsys, "ops", "dr", "prepare", "--from", "prod", "--region", DR, "--stack", "prod-dr", "--stacks-dir", str(stacks_dir))
+    assert code == 0, err
+    plan = engine.plan("prod-dr", stacks_dir=stacks_dir)
+    assert plan.config.region == DR and not plan.config.dr.enabled
+    assert _aws_regions(plan) == {DR}
+    assert not plan.mandatory_violations
+    prod = engine.plan("prod", stacks_dir=stacks_dir)
+    # the same platform, moved: the in-cluster platform is identical, nothing new appears on AWS
+    def counts(p: engine.Plan, prefix: str) -> Counter[str]:
+        return Counter(r.type for r in p.resources if r.custom and r.type.startswith(prefix))
+
+    assert counts(plan, "kubernetes:") == counts(prod, "kubernetes:")
+    assert counts(plan, "aws:") <= counts(prod, "aws:")
+
+
+def test_prepare_with_a_new_dr_region(stacks_dir, capsys) -> None:
+    code, _, err = _cli(
+        capsys, "ops", "dr", "prepare", "--from", "prod", "--region", DR, "--dr-region", "eu-west-1", "--stack", "prod-dr", "--stacks-dir", str(stacks_dir)
+    )
+    assert code == 0, err
+    plan = engine.plan("prod-dr", stacks_dir=stacks_dir)
+    assert plan.config.dr_region == "eu-west-1"
+    regions = _aws_regions(plan)
+    assert DR in regions and regions <= {DR, "eu-west-1"} and PRIMARY not in regions
+    # the rest of the config is prod's
+    prod = engine.plan("prod", stacks_dir=stacks_dir).config
+    assert plan.config.model_dump(exclude={"region", "dr"}) == prod.model_dump(exclude={"region", "dr"})
+
+
+def test_prepare_rejects_an_invalid_result_and_writes_nothing(stacks_dir, capsys) -> None:
+    code, _, err = _cli(
+        capsys, "ops", "dr", "prepare", "--from", "prod", "--region", DR, "--dr-region", DR, "--stack", "prod-dr", "--stacks-dir", str(stacks_dir)
+    )
+    assert code == 2 and "ml-platform:dr.region" in err and "Traceback" not in err
+    assert not (stacks_dir / "Pulumi.prod-dr.yaml").exists()
+    code, _, _ = _cli(capsys, "ops", "dr", "prepare", "--from", "prod", "--region", DR, "--stack", "prod-dr", "--stacks-dir", str(stacks_dir))
+    assert code == 0
+    code, _, err = _cli(capsys, "ops", "dr", "prepare", "--from", "prod", "--region", DR, "--stack", "prod-dr", "--stacks-dir", str(stacks_dir))
+    assert code == 1 and "--force" in err  # never overwrites silently
+
+
+def test_prepare_keeps_secrets_and_moves_the_kms_secrets_provider(stacks_dir, capsys) -> None:
+    import yaml
+
+    path = stacks_dir / "Pulumi.prod.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["secretsprovider"] = f"awskms://alias/mlp-pulumi-state?region={PRIMARY}"
+    doc["encryptedkey"] = "AQICAHh0ZXN0"
+    doc["config"]["ml-platform:tags"]["note"] = "kept"
+    path.write_text(yaml.safe_dump(doc))
+    assert _cli(capsys, "ops", "dr", "prepare", "--from", "prod", "--region", DR, "--stack", "prod-dr", "--stacks-dir", str(stacks_dir))[0] == 0
+    new = yaml.safe_load((stacks_dir / "Pulumi.prod-dr.yaml").read_text())
+    assert new["secretsprovider"] == f"awskms://alias/mlp-pulumi-state?region={DR}"
+    assert new["encryptedkey"] == "AQICAHh0ZXN0"
+    assert new["config"]["ml-platform:tags"]["note"] == "kept"
+    assert new["config"]["ml-platform:region"] == DR and new["config"]["ml-platform:dr"] == {"enabled": False}
+
+
+# ---- failover from replicated automated backups (botocore Stubber: moto lacks the replication) --
+
+
+def test_failover_prefers_point_in_time_restore_from_replicated_backups(stacks_dir, capsys) -> None:
+    import datetime as dt
+
+    primary, dr_rds = boto3.client("rds", region_name=PRIMARY), boto3.client("rds", region_name=DR)
+    clients = Clients()
+    clients._cache.update({("rds", PRIMARY): primary, ("rds", DR): dr_rds})
+    source_arn = f"arn:aws:rds:{PRIMARY}:123456789012:db:{DB_ID}"
+    backup_arn = f"arn:aws:rds:{DR}:123456789012:auto-backup:ab-xyz"
+    latest = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
+    tags = [{"Key": cv.TAG_ROLE, "Value": cv.ROLE_MLFLOW_DB}, {"Key": cv.TAG_PROJECT, "Value": cv.PROJECT}, {"Key": cv.TAG_ENVIRONMENT, "Value": "prod"}]
+    with Stubber(primary) as p, Stubber(dr_rds) as d:
+        p.add_response("describe_db_instances", {"DBInstances": [{"DBInstanceIdentifier": DB_ID, "DBInstanceArn": source_arn, "TagList": tags}]})
+        d.add_client_error("describe_db_instances", service_error_code="DBInstanceNotFound", http_status_code=404)
+        d.add_response(
+            "describe_db_instance_automated_backups",
+            {
+                "DBInstanceAutomatedBackups": [
+                    {
+                        "DBInstanceArn": source_arn,
+                        "DBInstanceAutomatedBackupsArn": backup_arn,
+                        "RestoreWindow": {"EarliestTime": latest - dt.timedelta(days=14), "LatestTime": latest},
+                    }
+                ]
+            },
+        )
+        d.add_response(
+            "restore_db_instance_to_point_in_time",
+            {"DBInstance": {"DBInstanceIdentifier": f"{DB_ID}-{DR}", "DBInstanceStatus": "creating"}},
+            {
+                "SourceDBInstanceAutomatedBackupsArn": backup_arn,
+                "TargetDBInstanceIdentifier": f"{DB_ID}-{DR}",
+                "UseLatestRestorableTime": True,
+                "DBInstanceClass": "db.r6g.large",
+                "MultiAZ": True,
+                "CopyTagsToSnapshot": True,
+                "DeletionProtection": True,
+                "Tags": tags,
+            },
+        )
+        args = cli.build_parser().parse_args(["ops", "dr", "failover", "--stack", "prod", "--stacks-dir", str(stacks_dir)])
+        assert ops_cli.run(args, clients) == 0
+        d.assert_no_pending_responses()
+    out = capsys.readouterr().out
+    assert "point-in-time restore from replicated automated backups" in out and latest.isoformat() in out
+
+
+# ---- AWS errors: one line, exit 1, no traceback -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [("SlowDown", "throttled ListObjectsV2"), ("AccessDenied", "access denied for ListObjectsV2"), ("NoSuchBucket", "does not exist")],
+)
+def test_verify_aws_errors_are_clear(code, expected, capsys) -> None:
+    s3 = boto3.client("s3", region_name=PRIMARY)
+    clients = Clients()
+    clients._cache.update({("s3", None): s3, ("s3", PRIMARY): s3})
+    with Stubber(s3) as stub:
+        for _ in range(2):
+            stub.add_response("get_bucket_location", {})
+        stub.add_client_error("list_objects_v2", service_error_code=code, service_message="nope", http_status_code=403)
+        args = cli.build_parser().parse_args(["ops", "dr", "verify", "--stack", "prod", "--source-bucket", "a", "--dest-bucket", "b"])
+        assert ops_cli.run(args, clients) == 1
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@mock_aws
+def test_status_of_an_account_without_the_platform_is_unhealthy_not_a_crash(capsys) -> None:
+    code, out, err = _cli(capsys, "ops", "dr", "status", "--stack", "prod")
+    assert code == 1 and "Traceback" not in err
+    assert "no primary lake buckets" in out and "no RDS instance tagged" in out and "no state bucket" in out
+
+
+def test_dr_tooling_refuses_non_aws_stacks(capsys) -> None:
+    code, _, err = _cli(capsys, "ops", "dr", "status", "--stack", "gcp-dev")
+    assert code == 1 and "not an AWS stack" in err
+    code, _, err = _cli(capsys, "ops", "dr", "status", "--stack", "nope")
+    assert code == 2 and "no such stack file" in err
