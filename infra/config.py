@@ -370,6 +370,7 @@ def _cross_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
 
     yield from _pool_checks(cfg)
     yield from _team_checks(cfg)
+    yield from _gcp_and_existing_checks(cfg)
 
 
 def _pool_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
@@ -453,6 +454,48 @@ def _team_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
             f"team GPU quotas add up to {wanted}, above the pools' GPU ceiling {ceiling} x gpuOvercommit "
             f"{cfg.gpu_overcommit:g} = {allowed}; lower the quotas, raise the pools or gpuOvercommit",
         )
+
+
+def _gcp_and_existing_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
+    """What ``cloud: gcp`` (GKE, Cloud SQL, Memorystore, GCS) and ``cloud: existing`` need."""
+    ns = NAMESPACE + ":"
+    if cfg.cloud == "existing":
+        if cfg.mlflow.enabled and not cfg.mlflow.existing_database_secret:
+            yield ns + "mlflow.existingDatabaseSecret", "required for cloud 'existing' while mlflow is enabled (a Secret in namespace mlflow)"
+        if cfg.feast.enabled and not cfg.feast.online_store.existing_endpoint:
+            yield ns + "feast.onlineStore.existingEndpoint", "required for cloud 'existing' while feast is enabled (host:port of your Redis)"
+        return
+    if cfg.cloud != "gcp":
+        return
+    from components.gcp import cloudsql, data_lake, gpu_node_pool, memorystore
+
+    if cfg.dr.enabled and cfg.dr.region and cfg.region:
+        if data_lake.multi_region_of(cfg.region) is None or data_lake.multi_region_of(cfg.region) != data_lake.multi_region_of(cfg.dr.region):
+            yield ns + "dr.region", f"{cfg.dr.region!r} and {cfg.region!r} must be on one continent (the lake is a dual-region bucket)"
+    if data_lake.LOG_SUFFIX in cfg.data_lake.zones:
+        yield ns + "dataLake.zones", f"{data_lake.LOG_SUFFIX!r} is reserved for the lake's access-log bucket on gcp"
+    system = cfg.cluster.system_nodes
+    if "instance_type" in system.model_fields_set and "." in system.instance_type:
+        yield ns + "cluster.systemNodes.instanceType", f"{system.instance_type!r} is an EC2 type; on gcp use a GCE machine type such as e2-standard-4"
+    db = cfg.mlflow.database
+    if "instance_class" in db.model_fields_set and not cloudsql.is_tier(db.instance_class):
+        yield ns + "mlflow.database.instanceClass", f"{db.instance_class!r} is not a Cloud SQL tier; use db-custom-<vCPUs>-<MiB> such as db-custom-2-7680"
+    store = cfg.feast.online_store
+    if "node_type" in store.model_fields_set and store.node_type not in memorystore.TIERS:
+        yield ns + "feast.onlineStore.nodeType", f"{store.node_type!r} is not a Memorystore tier; allowed: {', '.join(memorystore.TIERS)}"
+    for i, pool in enumerate(cfg.gpu_pools):
+        key = f"{ns}gpuPools[{i}]"
+        if len(pool.instance_types) > 1:
+            yield f"{key}.instanceTypes", "a GKE node pool has one machine type; list one (or make one pool per type)"
+        try:
+            accelerator = cfg.pool_gpu(pool).gcp_accelerator
+        except (catalog.CatalogError, IndexError):
+            continue  # reported by the pool checks
+        sizes = gpu_node_pool.GKE_PARTITION_SIZES.get(accelerator or "", ())
+        if pool.mig_profile and pool.mig_profile not in sizes:
+            yield f"{key}.migProfile", f"GKE does not offer MIG partition {pool.mig_profile!r} on {accelerator}; allowed: {', '.join(sizes) or 'none'}"
+        if pool.time_slicing_replicas is not None and pool.time_slicing_replicas > 48:
+            yield f"{key}.timeSlicingReplicas", "GKE time-sharing allows at most 48 clients per GPU"
 
 
 RESERVED_NAMESPACES = frozenset(

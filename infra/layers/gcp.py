@@ -339,7 +339,7 @@ def _memorystore(
     if "node_type" in store.model_fields_set:
         tier = store.node_type
     else:
-        tier = "STANDARD_HA" if cfg.is_prod or store.replicas >= 1 else "BASIC"
+        tier = "STANDARD_HA" if cfg.is_prod and store.replicas >= 1 else "BASIC"  # as on AWS: HA in prod
     redis = Memorystore(
         "feast-online",
         MemorystoreArgs(

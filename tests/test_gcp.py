@@ -1,0 +1,545 @@
+"""GCP (GKE) stacks through the offline plan: gcp-dev and gcp-prod.
+
+What a user of the GCP stacks relies on: every bucket encrypted with our own KMS key and never
+public, a private GKE cluster with Workload Identity and Dataplane V2, GPU pools carrying the
+configured accelerators / MIG partitions / spot, each team's identity bound to exactly its
+Kubernetes service account and able to touch only its own prefix, private managed stores whose
+passwords never leave secrets, and budgets per team when billing is configured.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from catalog import conventions as cv
+from catalog import gpus as catalog
+from infra import config
+from infra.plan import engine
+from infra.plan.mocks import GCP_PROJECT_NUMBER
+from infra.plan.recorder import SECRET, RecordedResource
+from tests.helpers import raw_config
+
+GCP_STACKS = ["gcp-dev", "gcp-prod"]
+ENCRYPTER = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+
+def _of(plan: engine.Plan, type_: str) -> list[RecordedResource]:
+    return plan.by_type(type_)
+
+
+def _key_ids(plan: engine.Plan) -> dict[str, RecordedResource]:
+    """Full ids of the KMS keys the plan creates (ring id + ``/cryptoKeys/<name>``)."""
+    return {f"{k.inputs['keyRing']}/cryptoKeys/{k.inputs['name']}": k for k in _of(plan, "gcp:kms/cryptoKey:CryptoKey")}
+
+
+def _key_named(plan: engine.Plan, name: str) -> str:
+    ids = [kid for kid in _key_ids(plan) if kid.endswith(f"/cryptoKeys/{name}")]
+    assert len(ids) == 1, ids
+    return ids[0]
+
+
+def _ring_location(key_id: str) -> str:
+    return key_id.split("/locations/")[1].split("/")[0]
+
+
+def _descendant_of(plan: engine.Plan, res: RecordedResource, component_name: str) -> bool:
+    parent = res.parent
+    while parent:
+        if parent.endswith(f"::{component_name}"):
+            return True
+        node = plan.get(parent)
+        parent = node.parent if node else ""
+    return False
+
+
+def _eval_condition(expression: str, resource_name: str, resource_type: str, list_prefix: str | None) -> bool:
+    """Evaluate the CEL subset our bucket conditions use (startsWith, ==, &&, ||, api.getAttribute)."""
+    py = expression.replace("&&", " and ").replace("||", " or ").replace(".startsWith(", ".startswith(")
+    py = py.replace("api.getAttribute(", "_attr(")
+    assert re.fullmatch(r'[\w\s."/()=,_-]*', py.replace("'", "")), f"unexpected syntax in condition: {expression}"
+
+    class _Res:
+        name = resource_name
+        type = resource_type
+
+    attrs = {"storage.googleapis.com/objectListPrefix": list_prefix} if list_prefix is not None else {}
+    return bool(eval(py, {"__builtins__": {}}, {"resource": _Res, "_attr": lambda k, d: attrs.get(k, d)}))
+
+
+def _object(bucket: str, path: str) -> tuple[str, str, None]:
+    return f"projects/_/buckets/{bucket}/objects/{path}", "storage.googleapis.com/Object", None
+
+
+def _listing(bucket: str, prefix: str | None) -> tuple[str, str, str | None]:
+    return f"projects/_/buckets/{bucket}", "storage.googleapis.com/Bucket", prefix
+
+
+@pytest.fixture(params=GCP_STACKS)
+def gcp_plan(request: pytest.FixtureRequest, plan_of: Callable[[str], engine.Plan]) -> engine.Plan:
+    return plan_of(request.param)
+
+
+# ---- the plan is clean ---------------------------------------------------------------------------
+
+
+def test_gcp_stacks_plan_without_mandatory_violations(gcp_plan: engine.Plan) -> None:
+    assert gcp_plan.mandatory_violations == []
+    assert any(r.type == "gcp:container/cluster:Cluster" for r in gcp_plan.resources)
+
+
+def test_every_gcp_resource_uses_the_explicit_provider_inside_a_component(gcp_plan: engine.Plan) -> None:
+    providers = {r.urn: r for r in _of(gcp_plan, "pulumi:providers:gcp")}
+    assert len(providers) == 1
+    (provider,) = providers.values()
+    assert provider.inputs["project"] == gcp_plan.config.gcp.project
+    assert provider.inputs["region"] == gcp_plan.config.region
+    for res in gcp_plan.resources:
+        if res.type.startswith("gcp:"):
+            assert res.provider_urn in providers, f"{res.urn} uses the default provider"
+            parent = gcp_plan.get(res.parent)
+            assert parent is not None and not parent.custom, f"{res.urn} is not inside a component"
+
+
+def test_labels_carry_the_required_tags(gcp_plan: engine.Plan) -> None:
+    labelled = {
+        "gcp:storage/bucket:Bucket": ("labels",),
+        "gcp:kms/cryptoKey:CryptoKey": ("labels",),
+        "gcp:container/cluster:Cluster": ("resourceLabels",),
+        "gcp:container/nodePool:NodePool": ("nodeConfig", "resourceLabels"),
+        "gcp:sql/databaseInstance:DatabaseInstance": ("settings", "userLabels"),
+        "gcp:redis/instance:Instance": ("labels",),
+    }
+    provider = _of(gcp_plan, "pulumi:providers:gcp")[0]
+    default_labels = (
+        json.loads(provider.inputs["defaultLabels"])
+        if isinstance(provider.inputs["defaultLabels"], str)
+        else provider.inputs["defaultLabels"]
+    )
+    assert set(cv.REQUIRED_TAGS) <= set(default_labels)
+    seen = 0
+    for res in gcp_plan.resources:
+        path = labelled.get(res.type)
+        if path is None:
+            continue
+        value: Any = res.inputs
+        for part in path:
+            value = value[part]
+        missing = set(cv.REQUIRED_TAGS) - set(value)
+        assert not missing, f"{res.urn} lacks labels {missing}"
+        assert value[cv.TAG_ENVIRONMENT] == gcp_plan.config.environment
+        seen += 1
+    assert seen >= 10
+
+
+# ---- network -----------------------------------------------------------------------------------
+
+
+def test_network_has_secondary_ranges_private_google_access_nat_and_private_services(gcp_plan: engine.Plan) -> None:
+    cfg = gcp_plan.config
+    subnets = {s.inputs["region"]: s for s in _of(gcp_plan, "gcp:compute/subnetwork:Subnetwork")}
+    primary = subnets[cfg.region]
+    ranges = {r["rangeName"]: r["ipCidrRange"] for r in primary.inputs["secondaryIpRanges"]}
+    assert ranges == {"pods": cfg.network.pods_cidr, "services": cfg.network.services_cidr}
+    assert all(s.inputs["privateIpGoogleAccess"] for s in subnets.values())
+    regions = {cfg.region} | ({cfg.dr_region} if cfg.dr_region else set())
+    assert set(subnets) == regions
+    assert {n.inputs["region"] for n in _of(gcp_plan, "gcp:compute/routerNat:RouterNat")} == regions
+    (psa,) = _of(gcp_plan, "gcp:servicenetworking/connection:Connection")
+    assert psa.inputs["service"] == "servicenetworking.googleapis.com"
+
+
+# ---- keys and lake -------------------------------------------------------------------------------
+
+
+def test_every_bucket_is_cmek_encrypted_with_our_key_located_with_it(gcp_plan: engine.Plan) -> None:
+    keys = _key_ids(gcp_plan)
+    buckets = _of(gcp_plan, "gcp:storage/bucket:Bucket")
+    assert len(buckets) == len(gcp_plan.config.data_lake.zones) + 1  # + the access-log bucket
+    for bucket in buckets:
+        key = bucket.inputs["encryption"]["defaultKmsKeyName"]
+        assert key in keys, f"{bucket.name} is encrypted with {key}, not one of our keys"
+        assert _ring_location(key) == bucket.inputs["location"].lower(), "a CMEK key must live in the bucket's location"
+        assert keys[key].inputs["rotationPeriod"] == "7776000s"
+
+
+def test_gcs_agent_and_only_service_agents_may_use_the_keys(gcp_plan: engine.Plan) -> None:
+    lake_key = gcp_plan.by_type("gcp:storage/bucket:Bucket")[0].inputs["encryption"]["defaultKmsKeyName"]
+    grants = _of(gcp_plan, "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember")
+    gcs_agent = f"serviceAccount:service-{GCP_PROJECT_NUMBER}@gs-project-accounts.iam.gserviceaccount.com"
+    assert any(g.inputs["cryptoKeyId"] == lake_key and g.inputs["member"] == gcs_agent for g in grants)
+    for grant in grants:
+        assert grant.inputs["role"] == ENCRYPTER
+        assert re.fullmatch(
+            rf"serviceAccount:service-{GCP_PROJECT_NUMBER}@[a-z-]+\.iam\.gserviceaccount\.com", grant.inputs["member"]
+        )
+    sql_key = _key_named(gcp_plan, "cloudsql")
+    assert any(g.inputs["cryptoKeyId"] == sql_key and "gcp-sa-cloud-sql" in g.inputs["member"] for g in grants)
+
+
+def test_buckets_are_private_versioned_logged_with_lifecycle(gcp_plan: engine.Plan) -> None:
+    cfg = gcp_plan.config
+    buckets = {b.inputs["labels"][cv.TAG_LAKE_ZONE]: b for b in _of(gcp_plan, "gcp:storage/bucket:Bucket")}
+    log_bucket = buckets.pop("logs")
+    for zone, bucket in buckets.items():
+        i = bucket.inputs
+        assert i["publicAccessPrevention"] == "enforced"
+        assert i["uniformBucketLevelAccess"] is True
+        assert i["versioning"] == {"enabled": True}
+        assert i["logging"]["logBucket"] == log_bucket.inputs["name"]
+        assert i["forceDestroy"] is False or not cfg.is_prod
+        rules = i["lifecycleRules"]
+        assert {"type": "AbortIncompleteMultipartUpload"} in [r["action"] for r in rules]
+        noncurrent = [r for r in rules if r["condition"].get("daysSinceNoncurrentTime")]
+        assert noncurrent[0]["condition"]["daysSinceNoncurrentTime"] == cfg.data_lake.lifecycle.noncurrent_expiry_days
+        tiers = {
+            r["action"].get("storageClass"): r["condition"]["age"] for r in rules if r["action"]["type"] == "SetStorageClass"
+        }
+        if zone == "raw":
+            lc = cfg.data_lake.lifecycle
+            assert tiers == {"NEARLINE": lc.raw_infrequent_access_days, "COLDLINE": lc.raw_glacier_ir_days}
+        else:
+            assert tiers == {}
+    assert log_bucket.inputs["publicAccessPrevention"] == "enforced"
+    assert "logging" not in log_bucket.inputs
+
+
+def test_prod_lake_is_dual_region_turbo_and_protected(plan_of: Callable[[str], engine.Plan]) -> None:
+    prod = plan_of("gcp-prod")
+    cfg = prod.config
+    assert cfg.dr_region
+    for bucket in _of(prod, "gcp:storage/bucket:Bucket"):
+        assert bucket.inputs["location"] == "US"
+        assert bucket.inputs["customPlacementConfig"]["dataLocations"] == [cfg.region.upper(), cfg.dr_region.upper()]
+        assert bucket.inputs["rpo"] == "ASYNC_TURBO"
+        assert bucket.protect and bucket.retain_on_delete
+        assert bucket.inputs["forceDestroy"] is False
+    stateful = (
+        "gcp:kms/cryptoKey:CryptoKey",
+        "gcp:sql/databaseInstance:DatabaseInstance",
+        "gcp:redis/instance:Instance",
+        "gcp:kms/keyRing:KeyRing",
+    )
+    for type_ in stateful:
+        resources = _of(prod, type_)
+        assert resources and all(r.protect and r.retain_on_delete for r in resources), type_
+
+
+def test_dev_lake_is_regional_and_unprotected(plan_of: Callable[[str], engine.Plan]) -> None:
+    dev = plan_of("gcp-dev")
+    for bucket in _of(dev, "gcp:storage/bucket:Bucket"):
+        assert bucket.inputs["location"] == dev.config.region.upper()
+        assert "customPlacementConfig" not in bucket.inputs and "rpo" not in bucket.inputs
+        assert not bucket.protect
+
+
+# ---- GKE -------------------------------------------------------------------------------------------
+
+
+def test_cluster_is_private_with_workload_identity_dataplane_v2_and_secret_encryption(gcp_plan: engine.Plan) -> None:
+    cfg = gcp_plan.config
+    (cluster,) = _of(gcp_plan, "gcp:container/cluster:Cluster")
+    i = cluster.inputs
+    assert i["privateClusterConfig"]["enablePrivateNodes"] is True
+    assert i["privateClusterConfig"]["enablePrivateEndpoint"] is (not cfg.cluster.public_access_cidrs)
+    assert [c["cidrBlock"] for c in i["masterAuthorizedNetworksConfig"].get("cidrBlocks", [])] == cfg.cluster.public_access_cidrs
+    assert i["workloadIdentityConfig"]["workloadPool"] == f"{cfg.gcp.project}.svc.id.goog"
+    assert i["datapathProvider"] == "ADVANCED_DATAPATH"
+    assert i["enableShieldedNodes"] is True
+    assert i["releaseChannel"]["channel"] == cfg.cluster.release_channel
+    assert i["removeDefaultNodePool"] is True
+    secrets_key = i["databaseEncryption"]["keyName"]
+    assert i["databaseEncryption"]["state"] == "ENCRYPTED"
+    assert secrets_key == _key_named(gcp_plan, "gke-secrets") and _ring_location(secrets_key) == cfg.region
+    assert i["location"] == cfg.region
+    assert cluster.protect is cfg.is_prod and i["deletionProtection"] is cfg.is_prod
+    gke_agent = f"serviceAccount:service-{GCP_PROJECT_NUMBER}@container-engine-robot.iam.gserviceaccount.com"
+    assert any(
+        g.inputs["cryptoKeyId"] == secrets_key and g.inputs["member"] == gke_agent
+        for g in _of(gcp_plan, "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember")
+    )
+
+
+def test_node_pools_use_gke_metadata_shielded_vms_and_a_least_privilege_account(gcp_plan: engine.Plan) -> None:
+    (nodes_sa,) = [a for a in _of(gcp_plan, "gcp:serviceaccount/account:Account") if a.inputs["accountId"].endswith("-nodes")]
+    roles = {m.inputs["role"] for m in _of(gcp_plan, "gcp:projects/iAMMember:IAMMember")}
+    assert not roles & {"roles/editor", "roles/owner"}
+    pools = _of(gcp_plan, "gcp:container/nodePool:NodePool")
+    assert any(p.inputs["name"] == "system" for p in pools)
+    for pool in pools:
+        node = pool.inputs["nodeConfig"]
+        assert node["workloadMetadataConfig"] == {"mode": "GKE_METADATA"}
+        assert node["shieldedInstanceConfig"] == {"enableSecureBoot": True, "enableIntegrityMonitoring": True}
+        assert node["serviceAccount"].startswith(nodes_sa.inputs["accountId"] + "@")
+
+
+def test_gpu_pools_carry_the_configured_accelerators_partitions_and_spot(gcp_plan: engine.Plan) -> None:
+    cfg = gcp_plan.config
+    pools = {p.inputs["name"]: p for p in _of(gcp_plan, "gcp:container/nodePool:NodePool")}
+    for pool in cfg.gpu_pools:
+        gpu = catalog.gpu_model(config.pool_gpu_key(cfg, pool))
+        machine = pool.instance_types[0] if pool.instance_types else catalog.node_types("gcp", gpu=gpu.key)[0].name
+        variants = {pool.name: pool.capacity != "on-demand"}
+        if pool.capacity == "spot-with-fallback":
+            variants[f"{pool.name}-ondemand"] = False
+        for name, spot in variants.items():
+            node = pools[name].inputs["nodeConfig"]
+            (acc,) = node["guestAccelerators"]
+            assert acc["type"] == gpu.gcp_accelerator
+            assert acc["count"] == catalog.node_type("gcp", machine).gpus
+            assert node["machineType"] == machine
+            assert acc.get("gpuPartitionSize") == pool.mig_profile
+            if pool.time_slicing_replicas:
+                assert acc["gpuSharingConfig"] == {
+                    "gpuSharingStrategy": "TIME_SHARING",
+                    "maxSharedClientsPerGpu": pool.time_slicing_replicas,
+                }
+            else:
+                assert "gpuSharingConfig" not in acc
+            assert acc["gpuDriverInstallationConfig"]["gpuDriverVersion"] == "LATEST"
+            assert node["spot"] is spot
+            assert {"key": cv.GPU_TAINT_KEY, "value": cv.GPU_TAINT_VALUE, "effect": "NO_SCHEDULE"} in node["taints"]
+            assert node["labels"][cv.POOL_LABEL] == pool.name  # the fallback twin too: one Kueue flavor
+            assert node["labels"][cv.PURPOSE_LABEL] == pool.purpose
+            scaling = pools[name].inputs["autoscaling"]
+            assert scaling["totalMaxNodeCount"] == pool.max_nodes
+            assert scaling["totalMinNodeCount"] == (pool.min_nodes if name == pool.name else 0)
+
+
+def test_prod_has_mig_spot_fallback_and_on_demand_serving(plan_of: Callable[[str], engine.Plan]) -> None:
+    pools = {p.inputs["name"]: p.inputs["nodeConfig"] for p in _of(plan_of("gcp-prod"), "gcp:container/nodePool:NodePool")}
+    assert pools["train-h100"]["spot"] is True and pools["train-h100-ondemand"]["spot"] is False
+    assert pools["train-a100-mig"]["guestAccelerators"][0]["gpuPartitionSize"] == "1g.5gb"
+    assert pools["serve-l4"]["spot"] is False
+
+
+# ---- identities --------------------------------------------------------------------------------
+
+
+def _team_bindings(plan: engine.Plan, team: str) -> tuple[list[RecordedResource], list[RecordedResource]]:
+    wi = [m for m in _of(plan, "gcp:serviceaccount/iAMMember:IAMMember") if _descendant_of(plan, m, f"team-{team}")]
+    grants = [g for g in _of(plan, "gcp:storage/bucketIAMMember:BucketIAMMember") if _descendant_of(plan, g, f"team-{team}")]
+    return wi, grants
+
+
+def test_each_team_identity_is_bound_only_to_its_workloads_service_account(gcp_plan: engine.Plan) -> None:
+    project = gcp_plan.config.gcp.project
+    assert gcp_plan.config.teams
+    for team in gcp_plan.config.teams:
+        wi, _ = _team_bindings(gcp_plan, team.name)
+        assert [(m.inputs["role"], m.inputs["member"]) for m in wi] == [
+            ("roles/iam.workloadIdentityUser", f"serviceAccount:{project}.svc.id.goog[{team.name}/{team.name}-workloads]")
+        ]
+
+
+def test_team_bucket_access_is_limited_to_its_prefix(gcp_plan: engine.Plan) -> None:
+    cfg = gcp_plan.config
+    names = {b.inputs["labels"][cv.TAG_LAKE_ZONE]: b.inputs["name"] for b in _of(gcp_plan, "gcp:storage/bucket:Bucket")}
+    teams = [t.name for t in cfg.teams]
+    for team in teams:
+        _, grants = _team_bindings(gcp_plan, team)
+        others = [t for t in teams if t != team] or ["someone-else"]
+        for zone in cfg.data_lake.zones:
+            bucket = names[zone]
+            on_bucket = [g for g in grants if g.inputs["bucket"] == bucket]
+            writes = [g for g in on_bucket if g.inputs["role"] == "roles/storage.objectUser"]
+            assert len(writes) == 1, f"{team} on {zone}"
+            expr = writes[0].inputs["condition"]["expression"]
+            allowed = lambda case, e=expr: _eval_condition(e, *case)  # noqa: E731
+            assert allowed(_object(bucket, f"teams/{team}/data/part-0.parquet"))
+            assert allowed(_listing(bucket, f"teams/{team}/"))
+            assert not allowed(_listing(bucket, None)), "may list the whole bucket"
+            assert not allowed(_listing(bucket, "teams/"))
+            assert not allowed(_object(bucket, "mlflow/1/model.pkl"))
+            assert not allowed(_object(names["raw"] if zone != "raw" else names["curated"], f"teams/{team}/x"))
+            for other in others:
+                assert not allowed(_object(bucket, f"teams/{other}/secret.csv"))
+                assert not allowed(_listing(bucket, f"teams/{other}/"))
+                assert not allowed(_object(bucket, f"teams/{team}-{other}/x")) or f"{team}-{other}".startswith(f"{team}/")
+            reads = [g for g in on_bucket if g.inputs["role"] != "roles/storage.objectUser"]
+            if zone in cfg.data_lake.shared_zones:
+                assert [(g.inputs["role"], g.inputs.get("condition")) for g in reads] == [("roles/storage.objectViewer", None)]
+            else:
+                assert reads == []
+        assert {g.inputs["role"] for g in grants} <= {"roles/storage.objectUser", "roles/storage.objectViewer"}
+
+
+def test_platform_services_have_narrow_identities(gcp_plan: engine.Plan) -> None:
+    project = gcp_plan.config.gcp.project
+    names = {b.inputs["labels"][cv.TAG_LAKE_ZONE]: b.inputs["name"] for b in _of(gcp_plan, "gcp:storage/bucket:Bucket")}
+    feast = [g for g in _of(gcp_plan, "gcp:storage/bucketIAMMember:BucketIAMMember") if _descendant_of(gcp_plan, g, "svc-feast")]
+    assert [(g.inputs["bucket"], g.inputs["role"]) for g in feast] == [(names["features"], "roles/storage.objectViewer")]
+    mlflow = [
+        g for g in _of(gcp_plan, "gcp:storage/bucketIAMMember:BucketIAMMember") if _descendant_of(gcp_plan, g, "svc-mlflow")
+    ]
+    assert [g.inputs["bucket"] for g in mlflow] == [names["models"]]
+    expr = mlflow[0].inputs["condition"]["expression"]
+    assert _eval_condition(expr, *_object(names["models"], "mlflow/3/artifacts/model.pkl"))
+    assert not _eval_condition(expr, *_object(names["models"], "teams/x/model.pkl"))
+    members = {m.inputs["member"] for m in _of(gcp_plan, "gcp:serviceaccount/iAMMember:IAMMember")}
+    assert f"serviceAccount:{project}.svc.id.goog[mlflow/mlflow]" in members
+    assert f"serviceAccount:{project}.svc.id.goog[feast/feast-feature-server]" in members
+
+
+# ---- managed stores ----------------------------------------------------------------------------
+
+
+def test_cloud_sql_is_private_encrypted_backed_up_and_ha_in_prod(gcp_plan: engine.Plan) -> None:
+    cfg = gcp_plan.config
+    (sql,) = _of(gcp_plan, "gcp:sql/databaseInstance:DatabaseInstance")
+    s = sql.inputs["settings"]
+    assert s["ipConfiguration"]["ipv4Enabled"] is False
+    assert s["ipConfiguration"]["privateNetwork"]
+    assert s["ipConfiguration"]["sslMode"] == "ENCRYPTED_ONLY"
+    assert sql.inputs["encryptionKeyName"] == _key_named(gcp_plan, "cloudsql")
+    assert sql.inputs["databaseVersion"].startswith("POSTGRES_")
+    backup = s["backupConfiguration"]
+    assert backup["enabled"] and backup["pointInTimeRecoveryEnabled"]
+    retention = backup["backupRetentionSettings"]["retainedBackups"]
+    if cfg.is_prod:
+        assert s["availabilityType"] == "REGIONAL"
+        assert sql.inputs["deletionProtection"] is True and s["deletionProtectionEnabled"] is True
+        assert retention >= 14 and backup["location"] == cfg.dr_region
+    else:
+        assert s["availabilityType"] == "ZONAL" and retention == 7
+    assert s["tier"] == cfg.mlflow.database.instance_class
+
+
+def test_database_passwords_are_secret_and_kept_in_secret_manager(gcp_plan: engine.Plan) -> None:
+    users = _of(gcp_plan, "gcp:sql/user:User")
+    assert users and all(u.inputs["password"] == SECRET for u in users)
+    versions = _of(gcp_plan, "gcp:secretmanager/secretVersion:SecretVersion")
+    assert len(versions) == len(users) and all(v.inputs["secretData"] == SECRET for v in versions)
+    databases = {d.inputs["name"] for d in _of(gcp_plan, "gcp:sql/database:Database")}
+    expected = {"mlflow"} | ({"feast_registry"} if gcp_plan.config.feast.registry == "sql" else set())
+    assert databases == expected
+
+
+def test_no_generated_secret_value_appears_in_any_input_or_output(gcp_plan: engine.Plan) -> None:
+    # the mocks generate recognisable values: passwords start with "planpw", the Redis AUTH "plan-redis-auth-"
+    dump = json.dumps([r.inputs for r in gcp_plan.resources]) + json.dumps(gcp_plan.outputs)
+    assert "planpw" not in dump
+    assert "plan-redis-auth-" not in dump
+
+
+def test_memorystore_is_private_with_auth_tls_and_our_key(gcp_plan: engine.Plan) -> None:
+    (redis,) = _of(gcp_plan, "gcp:redis/instance:Instance")
+    i = redis.inputs
+    assert i["authEnabled"] is True
+    assert i["transitEncryptionMode"] == "SERVER_AUTHENTICATION"
+    assert i["connectMode"] == "PRIVATE_SERVICE_ACCESS"
+    assert i["customerManagedKey"] == _key_named(gcp_plan, "redis")
+    assert "authString" in redis.additional_secret_outputs
+    assert i["tier"] == ("STANDARD_HA" if gcp_plan.config.is_prod else "BASIC")
+
+
+# ---- budgets -------------------------------------------------------------------------------------
+
+
+def test_prod_has_a_budget_per_team_filtered_on_its_label(plan_of: Callable[[str], engine.Plan]) -> None:
+    prod = plan_of("gcp-prod")
+    budgets = {b.inputs["displayName"]: b.inputs for b in _of(prod, "gcp:billing/budget:Budget")}
+    for team in prod.config.teams:
+        b = budgets[f"{prod.config.cluster_name} team {team.name}"]
+        assert b["billingAccount"] == prod.config.gcp.billing_account
+        assert b["amount"]["specifiedAmount"] == {"currencyCode": "USD", "units": str(round(team.budget_usd))}
+        assert b["budgetFilter"]["labels"] == {cv.TAG_TEAM: team.name}
+        assert b["budgetFilter"]["projects"] == [f"projects/{GCP_PROJECT_NUMBER}"]
+        spend = {(r["thresholdPercent"], r["spendBasis"]) for r in b["thresholdRules"]}
+        assert spend == {(0.8, "FORECASTED_SPEND"), (1, "CURRENT_SPEND")}
+        assert b["allUpdatesRule"]["monitoringNotificationChannels"]
+    platform = budgets[f"{prod.config.cluster_name} platform"]
+    assert platform["amount"]["specifiedAmount"]["units"] == str(round(prod.config.budget.monthly_usd))
+    assert "labels" not in platform["budgetFilter"]
+    emails = {c.inputs["labels"]["email_address"] for c in _of(prod, "gcp:monitoring/notificationChannel:NotificationChannel")}
+    assert emails == {t.email for t in prod.config.teams} | set(prod.config.budget.alert_emails)
+
+
+def test_no_budgets_without_a_billing_account(plan_of: Callable[[str], engine.Plan]) -> None:
+    dev = plan_of("gcp-dev")
+    assert dev.config.gcp.billing_account is None
+    assert _of(dev, "gcp:billing/budget:Budget") == []
+
+
+# ---- switches ------------------------------------------------------------------------------------
+
+
+def test_mlflow_and_feast_off_leave_no_managed_stores(write_stack: Callable[..., Any]) -> None:
+    path = write_stack("gcp-dev", mlflow={"enabled": False}, feast={"enabled": False})
+    plan = engine.plan("case", stack_path=path)
+    types = {r.type for r in plan.resources}
+    assert not types & {
+        "gcp:sql/databaseInstance:DatabaseInstance",
+        "gcp:redis/instance:Instance",
+        "gcp:secretmanager/secret:Secret",
+    }
+    assert not any("cloudsql" in k or "redis" in k for k in _key_ids(plan))
+    assert not [
+        m
+        for m in _of(plan, "gcp:serviceaccount/iAMMember:IAMMember")
+        if "[mlflow/" in m.inputs["member"] or "[feast/" in m.inputs["member"]
+    ]
+
+
+def test_gpu_operator_driver_turns_gke_driver_installation_off(write_stack: Callable[..., Any]) -> None:
+    path = write_stack("gcp-dev", gpuOperator={"enabled": True, "driver": True})
+    plan = engine.plan("case", stack_path=path)
+    gpu_pools = [p for p in _of(plan, "gcp:container/nodePool:NodePool") if p.inputs["nodeConfig"].get("guestAccelerators")]
+    assert gpu_pools
+    for pool in gpu_pools:
+        assert pool.inputs["nodeConfig"]["guestAccelerators"][0]["gpuDriverInstallationConfig"] == {
+            "gpuDriverVersion": "INSTALLATION_DISABLED"
+        }
+
+
+# ---- config errors (exit 2 naming the key) -------------------------------------------------------
+
+
+def _problems(raw: dict[str, Any]) -> dict[str, str]:
+    with pytest.raises(config.ConfigError) as err:
+        config.parse(raw)
+    return dict(err.value.problems)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "key"),
+    [
+        (lambda r: r.update(dr={"enabled": True, "region": "europe-west4"}), "ml-platform:dr.region"),
+        (lambda r: r["mlflow"]["database"].update(instanceClass="db.r6g.large"), "ml-platform:mlflow.database.instanceClass"),
+        (lambda r: r["feast"]["onlineStore"].update(nodeType="cache.t4g.small"), "ml-platform:feast.onlineStore.nodeType"),
+        (
+            lambda r: r.update(cluster={"systemNodes": {"instanceType": "m6i.large"}}),
+            "ml-platform:cluster.systemNodes.instanceType",
+        ),
+        (
+            lambda r: r["gpuPools"][0].update(instanceTypes=["a2-highgpu-1g", "a2-highgpu-2g"]),
+            "ml-platform:gpuPools[0].instanceTypes",
+        ),
+        (lambda r: r["gpuPools"][0].update(migProfile="4g.20gb"), "ml-platform:gpuPools[0].migProfile"),
+        (lambda r: r["dataLake"].update(zones=["raw", "logs", "features", "models"]), "ml-platform:dataLake.zones"),
+    ],
+)
+def test_gcp_config_mistakes_name_the_key(mutate: Callable[[dict[str, Any]], None], key: str) -> None:
+    raw = raw_config("gcp-dev")
+    mutate(raw)
+    problems = _problems(raw)
+    assert key in problems, problems
+
+
+def test_gcp_defaults_replace_aws_sizes_when_unset(write_stack: Callable[..., Any]) -> None:
+    # the AWS defaults (db.t4g.medium, cache.t4g.small, m6i.large) are not errors on gcp: GCP sizes are used
+    path = write_stack("gcp-dev", mlflow=None, feast=None)
+    plan = engine.plan("case", stack_path=path)
+    (sql,) = _of(plan, "gcp:sql/databaseInstance:DatabaseInstance")
+    assert sql.inputs["settings"]["tier"] == "db-custom-1-3840"
+    (redis,) = _of(plan, "gcp:redis/instance:Instance")
+    assert redis.inputs["tier"] == "BASIC"
+    system = next(p for p in _of(plan, "gcp:container/nodePool:NodePool") if p.inputs["name"] == "system")
+    assert system.inputs["nodeConfig"]["machineType"] == "e2-standard-4"
