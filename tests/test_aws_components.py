@@ -270,7 +270,14 @@ def test_ebs_csi_kms_policy_only_through_ec2() -> None:
 
 def test_eks_cluster_alone_builds_addons_and_access_entries() -> None:
     arn = "arn:aws:iam::123456789012:role/admins"
-    res = _run(lambda p: eks.EksCluster("eks", **_eks_args(provider=p, admin_principal_arns=[arn])))
+    res = _run(
+        lambda p: eks.EksCluster(
+            "eks", **_eks_args(provider=p, admin_principal_arns=[arn], security_group_tags={"karpenter.sh/discovery": "mlp-dev"})
+        )
+    )
+    tag = _one(res, "aws:ec2/tag:Tag")
+    assert (tag.inputs["key"], tag.inputs["value"]) == ("karpenter.sh/discovery", "mlp-dev")
+    assert tag.inputs["resourceId"].startswith("sg-")  # the EKS-created cluster security group
     assert _one(res, "aws:eks/accessEntry:AccessEntry").inputs["principalArn"] == arn
     assert {r.inputs["addonName"] for r in res if r.type == "aws:eks/addon:Addon"} == {"vpc-cni", "kube-proxy", "coredns", "aws-ebs-csi-driver"}
     cluster = _one(res, "aws:eks/cluster:Cluster")

@@ -485,3 +485,28 @@ def test_admin_role_arns_become_access_entries(write_stack: Callable[..., Path])
     assert entry.inputs["principalArn"] == arn and entry.inputs["clusterName"] == "mlp-staging"
     assoc = only(plan, "aws:eks/accessPolicyAssociation:AccessPolicyAssociation", "eks-admin-0")
     assert assoc.inputs["policyArn"].endswith("AmazonEKSClusterAdminPolicy") and assoc.inputs["accessScope"] == {"type": "cluster"}
+
+
+# ---- cloud: existing --------------------------------------------------------------------------
+
+
+def test_existing_cluster_creates_no_cloud_resources_and_uses_the_configured_context(plan_of: PlanOf) -> None:
+    plan = plan_of("onprem")
+    assert not [r for r in plan.resources if r.type.split(":")[0] in ("aws", "gcp")]
+    [provider] = plan.by_type("pulumi:providers:kubernetes")
+    assert provider.inputs["context"] == plan.config.cluster.context
+    for res in plan.resources:
+        if res.type.startswith("kubernetes:"):
+            assert res.provider_urn == provider.urn, res.urn
+
+
+def test_existing_cluster_kubeconfig_stays_secret(write_stack: Callable[..., Path]) -> None:
+    text = "apiVersion: v1\nkind: Config\nclusters: []\nusers: [{name: u, user: {token: plan-token-value}}]\n"
+    path = write_stack("onprem", "kc", cluster={"context": "onprem-gpu", "kubeconfig": {"secure": "v1:abc"}})
+    plan = engine.plan("kc", stack_path=path)
+    [provider] = plan.by_type("pulumi:providers:kubernetes")
+    assert provider.inputs["kubeconfig"] == "[secret]"
+    raw = raw_config("onprem")
+    raw["cluster"] = {"context": "onprem-gpu", "kubeconfig": text}
+    resources, _ = engine.run_program("kc2", raw, ["cluster"])
+    assert "plan-token-value" not in json.dumps([r.to_json() for r in resources])
