@@ -148,6 +148,8 @@ class GpuPoolConfig(_Model):
     """Share each GPU between this many pods (time-slicing)."""
     disk_gb: int = Field(200, ge=50, le=16384)
     ami_family: Literal["al2023", "bottlerocket"] = "al2023"
+    ami_version: str = Field("latest", pattern=r"^(latest|v[0-9]+(\.[0-9]+)*)$")
+    """Karpenter pools: the EKS-optimized AMI release (``v20250715``; Bottlerocket ``v1.40.0``), or ``latest`` (nodes roll to every new release)."""
     expire_after: str = Field("720h", pattern=r"^([0-9]+(s|m|h))+$|^Never$")
     nodes_count_for_existing: int | None = Field(None, ge=0, alias="existingNodes")
     """``cloud: existing`` only: how many such nodes the cluster has (for quotas and cost)."""

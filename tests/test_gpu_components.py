@@ -95,6 +95,7 @@ def test_cpu_limit_allows_the_gpu_limit_on_any_shape() -> None:
         ({"weight": 101}, "weight"),
         ({"name": "Bad_Name"}, "DNS label"),
         ({"min_nodes": 3, "max_nodes": 2}, "min_nodes"),
+        ({"ami_version": "2025-07-15"}, "ami_version"),
     ],
 )
 def test_nodepool_spec_is_validated_eagerly(overrides: dict[str, Any], message: str) -> None:
@@ -121,7 +122,7 @@ def test_controller_policy_uses_our_key_only_when_given() -> None:
 
 
 def test_bottlerocket_node_class_keeps_os_and_data_volumes_apart() -> None:
-    spec = node_class_spec(ami_family="bottlerocket", disk_gb=300, role="r", discovery_value="c1", tags={}, kms_key_arn=None)
+    spec = node_class_spec(ami_family="bottlerocket", ami_alias="bottlerocket@latest", disk_gb=300, role="r", discovery_value="c1", tags={}, kms_key_arn=None)
     assert spec["amiSelectorTerms"] == [{"alias": "bottlerocket@latest"}]
     devices = {d["deviceName"]: d for d in spec["blockDeviceMappings"]}
     assert devices["/dev/xvdb"]["ebs"]["volumeSize"] == "300Gi" and devices["/dev/xvdb"]["rootVolume"] is True
@@ -130,7 +131,13 @@ def test_bottlerocket_node_class_keeps_os_and_data_volumes_apart() -> None:
 
 
 def test_karpenter_component_one_node_class_per_family_and_disk() -> None:
-    pools = [_pool(name="a"), _pool(name="b"), _pool(name="c", ami_family="bottlerocket"), _pool(name="d", disk_gb=500)]
+    pools = [
+        _pool(name="a"),
+        _pool(name="b"),
+        _pool(name="c", ami_family="bottlerocket"),
+        _pool(name="d", disk_gb=500),
+        _pool(name="e", ami_version="v20250715"),
+    ]
 
     def program() -> None:
         Karpenter(
@@ -142,7 +149,10 @@ def test_karpenter_component_one_node_class_per_family_and_disk() -> None:
 
     resources = _run(program)
     classes = sorted(r.inputs["metadata"]["name"] for r in resources if r.type == "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass")
-    assert classes == ["gpu-al2023-200g", "gpu-al2023-500g", "gpu-bottlerocket-200g"]
+    assert classes == ["gpu-al2023-200g", "gpu-al2023-500g", "gpu-al2023-v20250715-200g", "gpu-bottlerocket-200g"]
+    aliases = {r.inputs["metadata"]["name"]: r.inputs["spec"]["amiSelectorTerms"] for r in resources if r.type.endswith(":EC2NodeClass")}
+    assert aliases["gpu-al2023-v20250715-200g"] == [{"alias": "al2023@v20250715"}]
+    assert aliases["gpu-bottlerocket-200g"] == [{"alias": "bottlerocket@latest"}]
     nodepools = {r.inputs["metadata"]["name"]: r for r in resources if r.type == "kubernetes:karpenter.sh/v1:NodePool"}
     assert nodepools["c"].inputs["spec"]["template"]["spec"]["nodeClassRef"]["name"] == "gpu-bottlerocket-200g"
     # every resource is a child of the component, with an explicit provider
@@ -284,6 +294,16 @@ def test_cli_rejects_bad_gpu_sharing(write_stack: Callable[..., Path], changes: 
     assert result.returncode == 2, result.stderr
     assert key in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_ami_version_must_be_latest_or_a_release() -> None:
+    raw = raw_config("prod")
+    raw["gpuPools"][0]["amiVersion"] = "july"
+    with pytest.raises(config.ConfigError) as err:
+        config.parse(raw)
+    assert [p for p, _ in err.value.problems] == ["ml-platform:gpuPools[0].amiVersion"]
+    raw["gpuPools"][0]["amiVersion"] = "v20250715"
+    assert config.parse(raw).gpu_pools[0].ami_version == "v20250715"
 
 
 def test_managed_pool_cannot_mix_spot_and_on_demand() -> None:

@@ -93,6 +93,7 @@ def test_nodepools_capacity_taint_limits_disruption(plan_of: PlanOf, stack: str)
         per_node = max(catalog.node_type("aws", t).gpus for t in types)
         assert spec["limits"][cv.GPU_RESOURCE] == (cfg_pool.gpu_limit or cfg_pool.max_nodes * per_node)
         assert spec["limits"]["cpu"] >= 1
+        assert spec["limits"]["nodes"] == cfg_pool.max_nodes
         policy = spec["disruption"]["consolidationPolicy"]
         assert policy == ("WhenEmpty" if cfg_pool.purpose == "training" else "WhenEmptyOrUnderutilized")
         assert template["expireAfter"] == cfg_pool.expire_after

@@ -33,8 +33,9 @@ CHART = "oci://public.ecr.aws/karpenter/karpenter"
 CHART_VERSION = "1.13.0"
 """Pinned chart version (the pinned upstream ``Chart.yaml``; a test compares them)."""
 SERVICE_ACCOUNT = "karpenter"
-AMI_ALIASES = {"al2023": "al2023@latest", "bottlerocket": "bottlerocket@latest"}
-"""EKS-optimized AMI aliases; for GPU instance types Karpenter resolves the NVIDIA variant."""
+AMI_FAMILIES = ("al2023", "bottlerocket")
+"""EKS-optimized AMI families (alias ``<family>@<version>``); for GPU instance types Karpenter picks the NVIDIA variant."""
+_AMI_VERSION = re.compile(r"^(latest|v[0-9]+(\.[0-9]+)*)$")
 CAPACITY_TYPES = ("spot", "on-demand")
 CONSOLIDATION_POLICIES = ("WhenEmpty", "WhenEmptyOrUnderutilized")
 NODE_POLICIES = (
@@ -69,10 +70,12 @@ class NodePoolSpec:
     :param expire_after: Node lifetime (``720h``) or ``Never``.
     :param termination_grace_period: Longest a draining node waits for its pods, or ``None``.
     :param ami_family: ``al2023`` or ``bottlerocket`` (the NVIDIA variant is picked per instance type).
+    :param ami_version: AMI release to pin (``v20250715``), or ``latest`` (nodes drift to each release).
     :param disk_gb: Root (al2023) or data (bottlerocket) volume size.
     :param weight: NodePool weight 1-100; higher is tried first.
     :param min_nodes: Configured minimum, recorded as an annotation only (Karpenter has no minimum).
-    :param max_nodes: Configured maximum, recorded as an annotation (the limits enforce it).
+    :param max_nodes: Configured maximum: an annotation and a ``nodes`` limit (Karpenter stops
+        provisioning at it, like at the GPU and CPU limits).
     :param taints: Node taints; default: the platform GPU taint.
     """
 
@@ -88,6 +91,7 @@ class NodePoolSpec:
     expire_after: str = "720h"
     termination_grace_period: str | None = None
     ami_family: Literal["al2023", "bottlerocket"] = "al2023"
+    ami_version: str = "latest"
     disk_gb: int = 200
     weight: int | None = None
     min_nodes: int = 0
@@ -112,8 +116,10 @@ class NodePoolSpec:
         for name, value in (("consolidate_after", self.consolidate_after), ("expire_after", self.expire_after)):
             if not _DURATION.match(value):
                 raise ValueError(f"{where}: {name} {value!r} is not a duration such as 720h or Never")
-        if self.ami_family not in AMI_ALIASES:
-            raise ValueError(f"{where}: ami_family must be one of {tuple(AMI_ALIASES)}")
+        if self.ami_family not in AMI_FAMILIES:
+            raise ValueError(f"{where}: ami_family must be one of {AMI_FAMILIES}")
+        if not _AMI_VERSION.match(self.ami_version):
+            raise ValueError(f"{where}: ami_version {self.ami_version!r} must be 'latest' or a release such as v20250715")
         if self.weight is not None and not 1 <= self.weight <= 100:
             raise ValueError(f"{where}: weight must be 1-100")
         if self.disk_gb < 20:
@@ -123,8 +129,13 @@ class NodePoolSpec:
 
     @property
     def node_class(self) -> str:
-        """Name of the ``EC2NodeClass`` this pool uses (one per AMI family and disk size)."""
-        return f"gpu-{self.ami_family}-{self.disk_gb}g"
+        """Name of the ``EC2NodeClass`` this pool uses (one per AMI family, pinned release and disk size)."""
+        version = "" if self.ami_version == "latest" else "-" + self.ami_version.replace(".", "-")
+        return f"gpu-{self.ami_family}{version}-{self.disk_gb}g"
+
+    @property
+    def ami_alias(self) -> str:
+        return f"{self.ami_family}@{self.ami_version}"
 
 
 @dataclass
@@ -392,6 +403,7 @@ def _ec2_trust() -> str:
 def node_class_spec(
     *,
     ami_family: str,
+    ami_alias: str,
     disk_gb: int,
     role: pulumi.Input[str],
     discovery_value: pulumi.Input[str],
@@ -421,7 +433,7 @@ def node_class_spec(
     selector = [{"tags": {cv.KARPENTER_DISCOVERY_TAG: discovery_value}}]
     return {
         "role": role,
-        "amiSelectorTerms": [{"alias": AMI_ALIASES[ami_family]}],
+        "amiSelectorTerms": [{"alias": ami_alias}],
         "subnetSelectorTerms": selector,
         "securityGroupSelectorTerms": selector,
         "blockDeviceMappings": devices,
@@ -462,6 +474,9 @@ def node_pool_body(pool: NodePoolSpec) -> dict[str, Any]:
         },
         "limits": {"cpu": pool.cpu_limit, cv.GPU_RESOURCE: pool.gpu_limit},
     }
+    if pool.max_nodes is not None:
+        # a ResourceList key Karpenter counts like cpu: provisioning stops at max_nodes
+        spec["limits"]["nodes"] = pool.max_nodes
     if pool.weight is not None:
         spec["weight"] = pool.weight
     return {
@@ -616,6 +631,7 @@ class Karpenter(pulumi.ComponentResource):
                 metadata={"name": pool.node_class},
                 spec=node_class_spec(
                     ami_family=pool.ami_family,
+                    ami_alias=pool.ami_alias,
                     disk_gb=pool.disk_gb,
                     role=self.node_role.name,
                     discovery_value=discovery,

@@ -54,6 +54,7 @@ def node_pool_spec(cfg: config.PlatformConfig, pool: config.GpuPoolConfig) -> No
         cpu_limit=cpu_limit_for(gpu_limit, [(n.gpus, n.vcpu) for n in node_types]),
         expire_after=pool.expire_after,
         ami_family=pool.ami_family,
+        ami_version=pool.ami_version,
         disk_gb=pool.disk_gb,
         weight=POOL_WEIGHTS[pool.capacity],
         min_nodes=pool.min_nodes,
