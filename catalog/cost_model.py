@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from catalog import conventions
@@ -123,7 +123,8 @@ ELASTICACHE_USD_HOUR: dict[str, float] = {
 GKE_CLUSTER_USD_HOUR = 0.10
 """GKE cluster management fee (Standard edition); the monthly free-tier credit is not deducted."""
 GCS_STANDARD_USD_GB_MONTH = 0.020
-"""Cloud Storage Standard, regional bucket."""
+"""Cloud Storage Standard, regional bucket. A dual-region bucket (``customPlacementConfig``) is
+estimated as a regional copy in each of its regions, like an S3 primary plus its replica."""
 CLOUD_NAT_USD_HOUR = 0.044
 """Cloud NAT gateway: 0.0014 per VM-hour capped at 32 VMs; the estimate takes the cap (an upper bound)."""
 CLOUD_KMS_KEY_USD_MONTH = 0.06
@@ -528,16 +529,24 @@ def _bucket(urn: str, type_: str, inputs: Mapping[str, Any], storage_gb: Mapping
         return None
     size = float(storage_gb[zone])
     price = S3_STANDARD_USD_GB_MONTH if type_ == S3_BUCKET else GCS_STANDARD_USD_GB_MONTH
-    basis = f"lake zone {zone} ({role}): {size:g} GB x ${price}/GB-month (Standard class)"
-    return CostItem(urn, type_, "storage", size * price, size * price, basis, zone=str(zone))
+    copies = len(_list(_map(inputs.get("customPlacementConfig")).get("dataLocations"))) if type_ == GCS_BUCKET else 0
+    where = f" x {copies} regions (dual-region)" if copies > 1 else ""
+    copies = max(copies, 1)
+    basis = f"lake zone {zone} ({role}): {size:g} GB x ${price}/GB-month (Standard class){where}"
+    return CostItem(urn, type_, "storage", size * price * copies, size * price * copies, basis, zone=str(zone))
 
 
-def lake_item(zone: str, size_gb: float, *, cloud: str) -> CostItem:
-    """A lake zone priced from its configured size when the plan has no bucket tagged with the zone."""
+def lake_item(zone: str, size_gb: float, *, cloud: str, copies: int = 1) -> CostItem:
+    """A lake zone priced from its configured size when the plan has no bucket tagged with the zone.
+
+    ``copies``: 2 when a DR replica (S3) or a dual-region placement (GCS) stores the data twice.
+    """
     price = GCS_STANDARD_USD_GB_MONTH if cloud == "gcp" else S3_STANDARD_USD_GB_MONTH
     type_ = GCS_BUCKET if cloud == "gcp" else S3_BUCKET
-    basis = f"lake zone {zone} (from config, no bucket in the plan): {size_gb:g} GB x ${price}/GB-month"
-    return CostItem(f"config:dataLake.sizeGb.{zone}", type_, "storage", size_gb * price, size_gb * price, basis, zone=zone)
+    monthly = size_gb * price * copies
+    twice = f" x {copies} copies (DR)" if copies > 1 else ""
+    basis = f"lake zone {zone} (from config, no bucket in the plan): {size_gb:g} GB x ${price}/GB-month{twice}"
+    return CostItem(f"config:dataLake.sizeGb.{zone}", type_, "storage", monthly, monthly, basis, zone=zone)
 
 
 # ---- the entry point -----------------------------------------------------------------------------------
@@ -614,7 +623,30 @@ def estimate_items(
             item = _fixed(urn, type_, "security", SECRET_USD_MONTH, f"secret ${SECRET_USD_MONTH}/month")
         if item is not None:
             items.append(item)
-    return items
+    return _fold_fallback_twins(items)
+
+
+def _fold_fallback_twins(items: list[CostItem]) -> list[CostItem]:
+    """Price a ``spot-with-fallback`` pool built as a spot node pool plus an on-demand twin (GKE) at spot.
+
+    Both carry the same pool label. The twin keeps its idle figure (its minimum is enforced) but
+    adds nothing at ceiling: the estimate assumes spot capacity is there; the basis states what
+    the twin would add at on-demand prices.
+    """
+    spot_pools = {i.pool for i in items if i.category == "gpu" and i.pool and i.spot}
+    out = []
+    for item in items:
+        if item.category == "gpu" and item.pool in spot_pools and not item.spot and item.monthly_usd_ceiling > item.monthly_usd_idle:
+            extra = item.monthly_usd_ceiling - item.monthly_usd_idle
+            item = replace(
+                item,
+                monthly_usd_ceiling=item.monthly_usd_idle,
+                gpus_ceiling=item.gpus_idle,
+                basis=f"{item.basis}; on-demand fallback of spot pool {item.pool}: the estimate assumes spot capacity "
+                f"(at its ceiling this twin would add ${extra:,.0f}/month)",
+            )
+        out.append(item)
+    return out
 
 
 # ---- allocation to teams ------------------------------------------------------------------------------

@@ -90,7 +90,8 @@ def estimate_config(cfg: config.PlatformConfig, resources: list[Any]) -> dict[st
     items += [config_pool_item(cfg, p) for p in cfg.gpu_pools if p.name not in planned]
     # Lake zones with a configured size but no bucket tagged with the zone.
     priced_zones = {i.zone for i in items if i.zone}
-    items += [cost_model.lake_item(z, gb, cloud=cfg.cloud) for z, gb in sizes.items() if z not in priced_zones]
+    copies = 2 if cfg.dr_region else 1  # a DR replica (S3) or dual-region placement (GCS) stores it twice
+    items += [cost_model.lake_item(z, gb, cloud=cfg.cloud, copies=copies) for z, gb in sizes.items() if z not in priced_zones]
 
     idle, ceiling = cost_model.totals(items)
     by_pool: dict[str, dict[str, Any]] = {}

@@ -301,6 +301,45 @@ def test_gcp_resources_are_priced() -> None:
     assert items["urn:redis"].monthly_usd == pytest.approx(5 * cost_model.memorystore_usd_gb_hour("STANDARD_HA", 5) * H)
 
 
+def _gke_pool(name: str, label: str, *, spot: bool, min_nodes: int, max_nodes: int) -> tuple[str, str, dict[str, Any]]:
+    return (f"urn:{name}", cost_model.GKE_NODE_POOL, {
+        "name": name,
+        "autoscaling": {"totalMinNodeCount": min_nodes, "totalMaxNodeCount": max_nodes},
+        "nodeConfig": {"machineType": "a3-highgpu-8g", "spot": spot, "labels": {conventions.POOL_LABEL: label}},
+    })
+
+
+def test_spot_with_fallback_twin_is_estimated_at_spot() -> None:
+    """GKE builds spot-with-fallback as a spot pool plus an on-demand twin with the same pool label."""
+    a3 = gpu_catalog.node_type("gcp", "a3-highgpu-8g")
+    items = cost_model.estimate_items([
+        _gke_pool("train", "train", spot=True, min_nodes=0, max_nodes=2),
+        _gke_pool("train-ondemand", "train", spot=False, min_nodes=0, max_nodes=2),
+    ])
+    idle, ceiling = cost_model.totals(items)
+    assert idle == 0
+    assert ceiling == pytest.approx(2 * a3.hourly_usd(spot=True) * H)
+    twin = next(i for i in items if not i.spot)
+    assert twin.monthly_usd_ceiling == 0 and twin.gpus_ceiling == 0
+    assert f"{2 * a3.on_demand_usd_hour * H:,.0f}" in twin.basis  # what the fallback would add is stated
+    # an on-demand pool of its own is not a twin
+    [alone] = cost_model.estimate_items([_gke_pool("serve", "serve", spot=False, min_nodes=1, max_nodes=2)])
+    assert alone.monthly_usd_ceiling == pytest.approx(2 * a3.on_demand_usd_hour * H)
+
+
+def test_dual_region_and_replicated_lake_is_stored_twice() -> None:
+    tags = {conventions.TAG_LAKE_ZONE: "raw", conventions.TAG_LAKE_ROLE: "primary"}
+    dual = ("urn:b", cost_model.GCS_BUCKET, {"labels": tags, "customPlacementConfig": {"dataLocations": ["US-CENTRAL1", "US-EAST1"]}})
+    single = ("urn:c", cost_model.GCS_BUCKET, {"labels": tags})
+    [d] = cost_model.estimate_items([dual], storage_gb={"raw": 100})
+    [s1] = cost_model.estimate_items([single], storage_gb={"raw": 100})
+    assert d.monthly_usd == pytest.approx(2 * s1.monthly_usd) == pytest.approx(2 * 100 * cost_model.GCS_STANDARD_USD_GB_MONTH)
+    raw = raw_config("prod")  # DR on: with no bucket in the plan, config-priced zones count the replica too
+    out = cost.estimate_config(config.parse(raw), [])
+    raw_item = next(i for i in out["by_item"] if i["urn"] == "config:dataLake.sizeGb.raw")
+    assert raw_item["monthly_usd"] == pytest.approx(2 * raw["dataLake"]["sizeGb"]["raw"] * cost_model.S3_STANDARD_USD_GB_MONTH)
+
+
 def test_policy_resource_shape_and_unknown_inputs() -> None:
     """The policy pack passes ``PolicyResource`` objects; previews may hold unknown values."""
     triple = ("urn:db", cost_model.RDS_INSTANCE, {"instanceClass": "db.t4g.medium", "allocatedStorage": 50})
