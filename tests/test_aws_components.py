@@ -127,7 +127,11 @@ def test_subnet_plan_rejects_a_too_small_cidr() -> None:
 
 
 def test_vpc_per_az_nat_routes_each_zone_through_its_own_nat() -> None:
-    res = _run(lambda p: network.Vpc("net", cidr="10.5.0.0/16", region="eu-west-1", az_count=2, nat_gateways="perAz", cluster_name="c1", provider=p))
+    res = _run(
+        lambda p: network.Vpc(
+            "net", cidr="10.5.0.0/16", region="eu-west-1", az_count=2, nat_gateways="perAz", cluster_name="c1", provider=p
+        )
+    )
     assert len([r for r in res if r.type == "aws:ec2/natGateway:NatGateway"]) == 2
     for i in range(2):
         rt = _one(res, "aws:ec2/routeTable:RouteTable", f"net-private-{i}")
@@ -141,7 +145,9 @@ def test_vpc_per_az_nat_routes_each_zone_through_its_own_nat() -> None:
 def test_vpc_single_nat_serves_every_zone() -> None:
     res = _run(lambda p: network.Vpc("net", cidr="10.5.0.0/16", region="eu-west-1", nat_gateways="single", provider=p))
     assert len([r for r in res if r.type == "aws:ec2/natGateway:NatGateway"]) == 1
-    routes = [r.inputs["routes"][0]["natGatewayId"] for r in res if r.type == "aws:ec2/routeTable:RouteTable" and "-private-" in r.name]
+    routes = [
+        r.inputs["routes"][0]["natGatewayId"] for r in res if r.type == "aws:ec2/routeTable:RouteTable" and "-private-" in r.name
+    ]
     assert len(routes) == 3 and len(set(routes)) == 1
 
 
@@ -149,11 +155,15 @@ def test_vpc_single_nat_serves_every_zone() -> None:
 
 
 def test_key_policy_without_optional_principals() -> None:
-    policy = json.loads(kms.key_policy(account_id="123456789012", region="eu-west-1", via_services=(), cloudwatch_logs=False, autoscaling=False))
+    policy = json.loads(
+        kms.key_policy(account_id="123456789012", region="eu-west-1", via_services=(), cloudwatch_logs=False, autoscaling=False)
+    )
     assert [s["Sid"] for s in policy["Statement"]] == ["AccountAdministers"]
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [({"alias": "alias/x"}, "alias"), ({"deletion_window_days": 3}, "deletion_window_days")])
+@pytest.mark.parametrize(
+    ("kwargs", "match"), [({"alias": "alias/x"}, "alias"), ({"deletion_window_days": 3}, "deletion_window_days")]
+)
 def test_kms_key_rejects_bad_args(kwargs: dict[str, Any], match: str) -> None:
     args: dict[str, Any] = {"alias": "ml", "account_id": "123456789012", "region": "eu-west-1", "provider": object()}
     args.update(kwargs)
@@ -195,7 +205,11 @@ def test_data_lake_rejects_bad_args(overrides: dict[str, Any], match: str) -> No
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"infrequent_access_days": 10}, "at least 30"), ({"glacier_ir_days": 30}, "later"), ({"abort_multipart_days": 0}, "abort_multipart_days")],
+    [
+        ({"infrequent_access_days": 10}, "at least 30"),
+        ({"glacier_ir_days": 30}, "later"),
+        ({"abort_multipart_days": 0}, "abort_multipart_days"),
+    ],
 )
 def test_lake_lifecycle_rejects_bad_days(kwargs: dict[str, int], match: str) -> None:
     with pytest.raises(ValueError, match=match):
@@ -279,7 +293,12 @@ def test_eks_cluster_alone_builds_addons_and_access_entries() -> None:
     assert (tag.inputs["key"], tag.inputs["value"]) == ("karpenter.sh/discovery", "mlp-dev")
     assert tag.inputs["resourceId"].startswith("sg-")  # the EKS-created cluster security group
     assert _one(res, "aws:eks/accessEntry:AccessEntry").inputs["principalArn"] == arn
-    assert {r.inputs["addonName"] for r in res if r.type == "aws:eks/addon:Addon"} == {"vpc-cni", "kube-proxy", "coredns", "aws-ebs-csi-driver"}
+    assert {r.inputs["addonName"] for r in res if r.type == "aws:eks/addon:Addon"} == {
+        "vpc-cni",
+        "kube-proxy",
+        "coredns",
+        "aws-ebs-csi-driver",
+    }
     cluster = _one(res, "aws:eks/cluster:Cluster")
     assert cluster.inputs["vpcConfig"]["endpointPublicAccess"] is False
     assert cluster.inputs["bootstrapSelfManagedAddons"] is False  # the add-ons above replace the self-managed ones

@@ -20,7 +20,9 @@ from tests.helpers import ROOT, raw_config, run_cli
 
 AWS_STACKS = ["dev", "staging", "prod"]
 BUCKET = "aws:s3/bucket:Bucket"
-AZ_LITERAL = re.compile(r"\b(us|eu|ap|sa|ca|me|af|il|mx)-(north|south|east|west|central|northeast|southeast|northwest|southwest)-[0-9][a-f]\b")
+AZ_LITERAL = re.compile(
+    r"\b(us|eu|ap|sa|ca|me|af|il|mx)-(north|south|east|west|central|northeast|southeast|northwest|southwest)-[0-9][a-f]\b"
+)
 AMI_LITERAL = re.compile(r"\bami-[0-9a-f]{8,17}\b")
 
 PlanOf = Callable[[str], engine.Plan]
@@ -75,12 +77,19 @@ def test_every_lake_bucket_is_encrypted_private_versioned_logged(stack: str, pla
         assert want_key, name
         assert bucket.inputs["tags"][cv.TAG_ENVIRONMENT] == stack and bucket.inputs["tags"][cv.TAG_PROJECT] == cv.PROJECT
 
-        [rule] = config_of(plan, bucket, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration").inputs["rules"]
+        [rule] = config_of(
+            plan, bucket, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+        ).inputs["rules"]
         assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": want_key}, name
         assert rule["bucketKeyEnabled"] is True
-        assert config_of(plan, bucket, "aws:s3/bucketVersioning:BucketVersioning").inputs["versioningConfiguration"]["status"] == "Enabled"
+        assert (
+            config_of(plan, bucket, "aws:s3/bucketVersioning:BucketVersioning").inputs["versioningConfiguration"]["status"]
+            == "Enabled"
+        )
         block = config_of(plan, bucket, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
-        assert all(block[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
+        assert all(
+            block[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+        )
         own = config_of(plan, bucket, "aws:s3/bucketOwnershipControls:BucketOwnershipControls").inputs
         assert own["rule"]["objectOwnership"] == "BucketOwnerEnforced"
 
@@ -107,7 +116,10 @@ def test_lifecycle_rules_follow_the_config(stack: str, plan_of: PlanOf) -> None:
     plan = plan_of(stack)
     lc = plan.config.data_lake.lifecycle
     for bucket in lake_buckets(plan, "primary") + lake_buckets(plan, "replica"):
-        rules = {r["id"]: r for r in config_of(plan, bucket, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs["rules"]}
+        rules = {
+            r["id"]: r
+            for r in config_of(plan, bucket, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs["rules"]
+        }
         assert all(r["status"] == "Enabled" for r in rules.values())
         house = rules["housekeeping"]
         assert house["noncurrentVersionExpiration"] == {"noncurrentDays": lc.noncurrent_expiry_days}
@@ -129,15 +141,27 @@ def test_access_log_buckets_accept_only_our_lake_logs(stack: str, plan_of: PlanO
     for log in logs:
         region = region_of(plan, log)
         # S3 delivers server access logs only to SSE-S3 buckets (a documented AWS limit).
-        [rule] = config_of(plan, log, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration").inputs["rules"]
+        [rule] = config_of(
+            plan, log, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+        ).inputs["rules"]
         assert rule["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "AES256"
-        assert config_of(plan, log, "aws:s3/bucketVersioning:BucketVersioning").inputs["versioningConfiguration"]["status"] == "Enabled"
-        assert config_of(plan, log, "aws:s3/bucketOwnershipControls:BucketOwnershipControls").inputs["rule"]["objectOwnership"] == "BucketOwnerEnforced"
+        assert (
+            config_of(plan, log, "aws:s3/bucketVersioning:BucketVersioning").inputs["versioningConfiguration"]["status"]
+            == "Enabled"
+        )
+        assert (
+            config_of(plan, log, "aws:s3/bucketOwnershipControls:BucketOwnershipControls").inputs["rule"]["objectOwnership"]
+            == "BucketOwnerEnforced"
+        )
+        [expire] = config_of(plan, log, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs["rules"]
+        assert expire["status"] == "Enabled" and expire["expiration"]["days"] >= 90
         policy = json.loads(config_of(plan, log, "aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])
         [allow] = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
         assert allow["Principal"] == {"Service": "logging.s3.amazonaws.com"} and allow["Action"] == "s3:PutObject"
         assert allow["Condition"]["StringEquals"]["aws:SourceAccount"] == mocks.ACCOUNT_ID
-        sources = {f"arn:aws:s3:::{b.inputs['bucket']}" for b in lake_buckets(plan) if region_of(plan, b) == region and b is not log}
+        sources = {
+            f"arn:aws:s3:::{b.inputs['bucket']}" for b in lake_buckets(plan) if region_of(plan, b) == region and b is not log
+        }
         assert set(allow["Condition"]["ArnLike"]["aws:SourceArn"]) == sources
 
 
@@ -173,7 +197,9 @@ def test_replication_role_is_least_privilege(plan_of: PlanOf) -> None:
     by_sid = {s["Sid"]: s for s in policy["Statement"]}
     for stmt in policy["Statement"]:
         resources = stmt["Resource"] if isinstance(stmt["Resource"], list) else [stmt["Resource"]]
-        assert "*" not in resources and all(a != "s3:*" and a != "kms:*" for a in stmt["Action"] if isinstance(stmt["Action"], list))
+        assert "*" not in resources and all(
+            a != "s3:*" and a != "kms:*" for a in stmt["Action"] if isinstance(stmt["Action"], list)
+        )
     assert set(by_sid["ReadSourceConfig"]["Resource"]) == sources
     assert set(by_sid["ReadSourceVersions"]["Resource"]) == {f"{s}/*" for s in sources}
     assert set(by_sid["WriteReplicas"]["Resource"]) == {f"{r}/*" for r in replicas}
@@ -269,7 +295,13 @@ def test_vpc_spans_three_zones_from_the_invoke(stack: str, nats: int, plan_of: P
 
 @pytest.mark.parametrize(
     ("env", "override", "expected"),
-    [("dev", None, "single"), ("staging", None, "perAz"), ("prod", None, "perAz"), ("prod", "single", "single"), ("dev", "perAz", "perAz")],
+    [
+        ("dev", None, "single"),
+        ("staging", None, "perAz"),
+        ("prod", None, "perAz"),
+        ("prod", "single", "single"),
+        ("dev", "perAz", "perAz"),
+    ],
 )
 def test_nat_mode_defaults_by_environment_and_config_overrides(env: str, override: str | None, expected: str) -> None:
     raw: dict[str, Any] = {"cloud": "aws", "environment": env, "region": "us-east-1"}
@@ -279,7 +311,11 @@ def test_nat_mode_defaults_by_environment_and_config_overrides(env: str, overrid
 
 
 def test_no_az_or_ami_literals_in_sources_stacks_or_plans(plan_of: PlanOf) -> None:
-    files = [*(ROOT / "components" / "aws").glob("*.py"), *(ROOT / "infra" / "layers").glob("aws*.py"), *(ROOT / "stacks").glob("*.yaml")]
+    files = [
+        *(ROOT / "components" / "aws").glob("*.py"),
+        *(ROOT / "infra" / "layers").glob("aws*.py"),
+        *(ROOT / "stacks").glob("*.yaml"),
+    ]
     for path in files:
         text = path.read_text()
         assert not AZ_LITERAL.search(text), f"AZ literal in {path}"
@@ -342,7 +378,11 @@ def test_core_addons_and_irsa_for_the_ebs_driver(stack: str, plan_of: PlanOf) ->
             if sub:
                 roles[sub] = role
     ebs = roles["system:serviceaccount:kube-system:ebs-csi-controller-sa"]
-    assert addons["aws-ebs-csi-driver"].inputs["serviceAccountRoleArn"].startswith(f"arn:aws:iam::{mocks.ACCOUNT_ID}:role/{ebs.name}-")
+    assert (
+        addons["aws-ebs-csi-driver"]
+        .inputs["serviceAccountRoleArn"]
+        .startswith(f"arn:aws:iam::{mocks.ACCOUNT_ID}:role/{ebs.name}-")
+    )
     cni = roles["system:serviceaccount:kube-system:aws-node"]
     assert addons["vpc-cni"].inputs["serviceAccountRoleArn"].startswith(f"arn:aws:iam::{mocks.ACCOUNT_ID}:role/{cni.name}-")
     assert json.loads(addons["vpc-cni"].inputs["configurationValues"])["enableNetworkPolicy"] == "true"
@@ -359,7 +399,10 @@ def test_system_node_group_is_on_demand_imdsv2_encrypted(stack: str, plan_of: Pl
     nodes = only(plan, "aws:eks/nodeGroup:NodeGroup", "eks-system")
     assert nodes.inputs["capacityType"] == "ON_DEMAND"
     assert nodes.inputs["instanceTypes"] == [sys_cfg.instance_type]
-    assert nodes.inputs["scalingConfig"]["minSize"] == sys_cfg.min_nodes and nodes.inputs["scalingConfig"]["maxSize"] == sys_cfg.max_nodes
+    assert (
+        nodes.inputs["scalingConfig"]["minSize"] == sys_cfg.min_nodes
+        and nodes.inputs["scalingConfig"]["maxSize"] == sys_cfg.max_nodes
+    )
     assert "amiId" not in json.dumps(nodes.inputs)
     lt = only(plan, "aws:ec2/launchTemplate:LaunchTemplate", "eks-system")
     assert nodes.inputs["launchTemplate"]["id"].startswith("eks-system")
@@ -449,7 +492,9 @@ def _write(tmp_path: Path, mutate: Callable[[dict[str, Any]], None]) -> None:
     ],
     ids=["dr-region-equals-region", "negative-lifecycle-days"],
 )
-def test_cli_rejects_bad_foundation_config_with_exit_2(tmp_path: Path, mutate: Callable[[dict[str, Any]], None], key: str) -> None:
+def test_cli_rejects_bad_foundation_config_with_exit_2(
+    tmp_path: Path, mutate: Callable[[dict[str, Any]], None], key: str
+) -> None:
     _write(tmp_path, mutate)
     out = run_cli("plan", "--stack", "bad", "--stacks-dir", str(tmp_path))
     assert out.returncode == 2, out.stdout + out.stderr
@@ -461,10 +506,16 @@ def test_cli_rejects_bad_foundation_config_with_exit_2(tmp_path: Path, mutate: C
     ("mutate", "key"),
     [
         (lambda r: r["dataLake"].__setitem__("forceDestroy", True), "ml-platform:dataLake.forceDestroy"),
-        (lambda r: r["dataLake"].__setitem__("zones", ["raw", "access-logs", "models", "features"]), "ml-platform:dataLake.zones"),
+        (
+            lambda r: r["dataLake"].__setitem__("zones", ["raw", "access-logs", "models", "features"]),
+            "ml-platform:dataLake.zones",
+        ),
         (lambda r: r["cluster"].__setitem__("adminRoleArns", ["admin"]), "ml-platform:cluster.adminRoleArns"),
         (lambda r: r["cluster"].__setitem__("publicAccessCidrs", ["0.0.0.0/0"]), "ml-platform:cluster.publicAccessCidrs"),
-        (lambda r: r["dataLake"].__setitem__("lifecycle", {"rawInfrequentAccessDays": 10}), "ml-platform:dataLake.lifecycle.rawInfrequentAccessDays"),
+        (
+            lambda r: r["dataLake"].__setitem__("lifecycle", {"rawInfrequentAccessDays": 10}),
+            "ml-platform:dataLake.lifecycle.rawInfrequentAccessDays",
+        ),
         (lambda r: r["network"].__setitem__("cidr", "10.0.0.0/33"), "ml-platform:network.cidr"),
     ],
     ids=["force-destroy-in-prod", "reserved-zone", "bad-admin-arn", "open-endpoint", "ia-too-early", "bad-cidr"],
@@ -484,7 +535,9 @@ def test_admin_role_arns_become_access_entries(write_stack: Callable[..., Path])
     entry = only(plan, "aws:eks/accessEntry:AccessEntry", "eks-admin-0")
     assert entry.inputs["principalArn"] == arn and entry.inputs["clusterName"] == "mlp-staging"
     assoc = only(plan, "aws:eks/accessPolicyAssociation:AccessPolicyAssociation", "eks-admin-0")
-    assert assoc.inputs["policyArn"].endswith("AmazonEKSClusterAdminPolicy") and assoc.inputs["accessScope"] == {"type": "cluster"}
+    assert assoc.inputs["policyArn"].endswith("AmazonEKSClusterAdminPolicy") and assoc.inputs["accessScope"] == {
+        "type": "cluster"
+    }
 
 
 # ---- cloud: existing --------------------------------------------------------------------------

@@ -138,7 +138,12 @@ def replication_policy(
         {
             "Version": "2012-10-17",
             "Statement": [
-                {"Sid": "ReadSourceConfig", "Effect": "Allow", "Action": ["s3:GetReplicationConfiguration", "s3:ListBucket"], "Resource": list(sources)},
+                {
+                    "Sid": "ReadSourceConfig",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetReplicationConfiguration", "s3:ListBucket"],
+                    "Resource": list(sources),
+                },
                 {
                     "Sid": "ReadSourceVersions",
                     "Effect": "Allow",
@@ -246,7 +251,7 @@ class DataLake(pulumi.ComponentResource):
         self._log_common: dict[str, list[pulumi.Resource]] = {}
         self.kms_key_arn = pulumi.Output.from_input(kms_key_arn)
 
-        self.log_bucket = self._log_bucket(f"{resource_name}-{LOG_ZONE}", region, provider)
+        self.log_bucket = self._log_bucket(f"{resource_name}-{LOG_ZONE}", region, lifecycle, provider)
         self.buckets: dict[str, aws.s3.Bucket] = {}
         for zone in zones:
             self.buckets[zone] = self._zone_bucket(
@@ -259,20 +264,32 @@ class DataLake(pulumi.ComponentResource):
         self.replication_role: aws.iam.Role | None = None
         if replica is not None:
             rname = f"{resource_name}-replica"
-            self.replica_log_bucket = self._log_bucket(f"{rname}-{LOG_ZONE}", replica.region, replica.provider)
+            self.replica_log_bucket = self._log_bucket(f"{rname}-{LOG_ZONE}", replica.region, lifecycle, replica.provider)
             for zone in zones:
                 self.replica_buckets[zone] = self._zone_bucket(
-                    f"{rname}-{zone}", zone, "replica", replica.region, replica.kms_key_arn, self.replica_log_bucket, lifecycle,
+                    f"{rname}-{zone}",
+                    zone,
+                    "replica",
+                    replica.region,
+                    replica.kms_key_arn,
+                    self.replica_log_bucket,
+                    lifecycle,
                     replica.provider,
                 )
-            self._grant_log_delivery(f"{rname}-{LOG_ZONE}", self.replica_log_bucket, list(self.replica_buckets.values()), replica.provider)
+            self._grant_log_delivery(
+                f"{rname}-{LOG_ZONE}", self.replica_log_bucket, list(self.replica_buckets.values()), replica.provider
+            )
             self._replicate(resource_name, region, kms_key_arn, replica, provider)
 
         self.bucket_names = {z: b.bucket for z, b in self.buckets.items()}
         self.bucket_arns = {z: b.arn for z, b in self.buckets.items()}
         self.replica_bucket_names = {z: b.bucket for z, b in self.replica_buckets.items()}
         self.register_outputs(
-            {"bucket_names": self.bucket_names, "replica_bucket_names": self.replica_bucket_names, "log_bucket": self.log_bucket.bucket}
+            {
+                "bucket_names": self.bucket_names,
+                "replica_bucket_names": self.replica_bucket_names,
+                "log_bucket": self.log_bucket.bucket,
+            }
         )
 
     # ---- pieces --------------------------------------------------------------------------------
@@ -284,13 +301,13 @@ class DataLake(pulumi.ComponentResource):
             bucket=bucket_name,
             force_destroy=self._lake_force_destroy,
             tags={**self._lake_tags, TAG_LAKE_ZONE: zone, TAG_LAKE_ROLE: role},
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, protect=self._lake_protect, retain_on_delete=self._lake_protect),
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=provider, protect=self._lake_protect, retain_on_delete=self._lake_protect
+            ),
         )
 
     def _common(self, name: str, bucket: aws.s3.Bucket, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
-        versioning = aws.s3.BucketVersioning(
-            name, bucket=bucket.id, versioning_configuration={"status": "Enabled"}, opts=opts
-        )
+        versioning = aws.s3.BucketVersioning(name, bucket=bucket.id, versioning_configuration={"status": "Enabled"}, opts=opts)
         block = aws.s3.BucketPublicAccessBlock(
             name,
             bucket=bucket.id,
@@ -336,9 +353,7 @@ class DataLake(pulumi.ComponentResource):
             policy=pulumi.Output.all(bucket.arn, key_arn).apply(lambda a: bucket_policy(a[0], a[1])),
             opts=opts.merge(pulumi.ResourceOptions(depends_on=common)),  # the public-access block first
         )
-        aws.s3.BucketLogging(
-            name, bucket=bucket.id, target_bucket=log_bucket.id, target_prefix=f"{zone}/", opts=opts
-        )
+        aws.s3.BucketLogging(name, bucket=bucket.id, target_bucket=log_bucket.id, target_prefix=f"{zone}/", opts=opts)
         rules: list[dict[str, Any]] = []
         if zone in lifecycle.tier_zones:
             rules.append(
@@ -368,7 +383,7 @@ class DataLake(pulumi.ComponentResource):
         self._versioning[name] = common[0]  # replication waits for it
         return bucket
 
-    def _log_bucket(self, name: str, region: str, provider: aws.Provider) -> aws.s3.Bucket:
+    def _log_bucket(self, name: str, region: str, lifecycle: LakeLifecycle, provider: aws.Provider) -> aws.s3.Bucket:
         # S3 server access logs can only be delivered to buckets encrypted with SSE-S3 (AES256).
         bucket = self._bucket(name, LOG_ZONE, "logs", region, provider)
         opts = pulumi.ResourceOptions(parent=self, provider=provider)
@@ -384,9 +399,9 @@ class DataLake(pulumi.ComponentResource):
                     "id": "expire-logs",
                     "status": "Enabled",
                     "filter": {"prefix": ""},
-                    "expiration": {"days": 365},
-                    "noncurrent_version_expiration": {"noncurrent_days": 30},
-                    "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
+                    "expiration": {"days": lifecycle.log_expiry_days},
+                    "noncurrent_version_expiration": {"noncurrent_days": lifecycle.noncurrent_expiry_days},
+                    "abort_incomplete_multipart_upload": {"days_after_initiation": lifecycle.abort_multipart_days},
                 }
             ],
             opts=opts.merge(pulumi.ResourceOptions(depends_on=common[:1])),
@@ -394,7 +409,9 @@ class DataLake(pulumi.ComponentResource):
         self._log_common[name] = common
         return bucket
 
-    def _grant_log_delivery(self, name: str, log_bucket: aws.s3.Bucket, sources: list[aws.s3.Bucket], provider: aws.Provider) -> None:
+    def _grant_log_delivery(
+        self, name: str, log_bucket: aws.s3.Bucket, sources: list[aws.s3.Bucket], provider: aws.Provider
+    ) -> None:
         policy = pulumi.Output.all(log_bucket.arn, self._lake_account, *[b.arn for b in sources]).apply(
             lambda a: log_bucket_policy(a[0], a[1], a[2:])
         )

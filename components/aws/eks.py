@@ -166,7 +166,9 @@ class EksCluster(pulumi.ComponentResource):
         base = dict(tags or {})
 
         # ---- control plane ----------------------------------------------------------------------
-        self.cluster_role = aws.iam.Role(f"{resource_name}-cluster", assume_role_policy=_assume("eks.amazonaws.com"), tags=base, opts=child)
+        self.cluster_role = aws.iam.Role(
+            f"{resource_name}-cluster", assume_role_policy=_assume("eks.amazonaws.com"), tags=base, opts=child
+        )
         cluster_policy = aws.iam.RolePolicyAttachment(
             f"{resource_name}-cluster",
             role=self.cluster_role.name,
@@ -236,7 +238,9 @@ class EksCluster(pulumi.ComponentResource):
         # ---- identity: access entries and IRSA --------------------------------------------------
         self.access_entries: list[aws.eks.AccessEntry] = []
         for i, arn in enumerate(admin_principal_arns):
-            entry = aws.eks.AccessEntry(f"{resource_name}-admin-{i}", cluster_name=self.cluster.name, principal_arn=arn, type="STANDARD", opts=child)
+            entry = aws.eks.AccessEntry(
+                f"{resource_name}-admin-{i}", cluster_name=self.cluster.name, principal_arn=arn, type="STANDARD", opts=child
+            )
             aws.eks.AccessPolicyAssociation(
                 f"{resource_name}-admin-{i}",
                 cluster_name=self.cluster.name,
@@ -255,9 +259,16 @@ class EksCluster(pulumi.ComponentResource):
         self.oidc_issuer = issuer_url.apply(lambda url: url.removeprefix("https://"))
 
         # ---- nodes ------------------------------------------------------------------------------
-        self.node_role = aws.iam.Role(f"{resource_name}-node", assume_role_policy=_assume("ec2.amazonaws.com"), tags=base, opts=child)
+        self.node_role = aws.iam.Role(
+            f"{resource_name}-node", assume_role_policy=_assume("ec2.amazonaws.com"), tags=base, opts=child
+        )
         node_policies = [
-            aws.iam.RolePolicyAttachment(f"{resource_name}-node-{short}", role=self.node_role.name, policy_arn=f"arn:aws:iam::aws:policy/{policy}", opts=child)
+            aws.iam.RolePolicyAttachment(
+                f"{resource_name}-node-{short}",
+                role=self.node_role.name,
+                policy_arn=f"arn:aws:iam::aws:policy/{policy}",
+                opts=child,
+            )
             for short, policy in (
                 ("worker", "AmazonEKSWorkerNodePolicy"),
                 ("ecr", "AmazonEC2ContainerRegistryPullOnly"),
@@ -365,7 +376,12 @@ class EksCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs(
-            {"name": self.name, "oidc_provider_arn": self.oidc_provider_arn, "oidc_issuer": self.oidc_issuer, "kubeconfig": self.kubeconfig}
+            {
+                "name": self.name,
+                "oidc_provider_arn": self.oidc_provider_arn,
+                "oidc_issuer": self.oidc_issuer,
+                "kubeconfig": self.kubeconfig,
+            }
         )
 
     def _addon(

@@ -16,9 +16,21 @@ DEFAULT_VIA_SERVICES = ("s3", "ec2", "eks", "rds", "elasticache", "secretsmanage
 """Services through which principals of the account may use the key for cryptography."""
 
 ADMIN_ACTIONS = [
-    "kms:CreateAlias", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*", "kms:Revoke*",
-    "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource", "kms:UntagResource", "kms:ScheduleKeyDeletion",
-    "kms:CancelKeyDeletion", "kms:RotateKeyOnDemand",
+    "kms:CreateAlias",
+    "kms:Describe*",
+    "kms:Enable*",
+    "kms:List*",
+    "kms:Put*",
+    "kms:Update*",
+    "kms:Revoke*",
+    "kms:Disable*",
+    "kms:Get*",
+    "kms:Delete*",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion",
+    "kms:RotateKeyOnDemand",
 ]
 """Key management, no cryptography and no ``CreateGrant`` (grants go through the services only)."""
 

@@ -125,13 +125,17 @@ class Vpc(pulumi.ComponentResource):
                 tags={**base, **cluster_tags, ELB_TAG: "1", "Name": f"{resource_name}-public-{i}"},
                 opts=child,
             )
-            aws.ec2.RouteTableAssociation(f"{resource_name}-public-{i}", subnet_id=sub.id, route_table_id=public_rt.id, opts=child)
+            aws.ec2.RouteTableAssociation(
+                f"{resource_name}-public-{i}", subnet_id=sub.id, route_table_id=public_rt.id, opts=child
+            )
             self.public_subnets.append(sub)
 
         nat_count = az_count if nat_gateways == "perAz" else 1
         self.nat_gateways: list[aws.ec2.NatGateway] = []
         for i in range(nat_count):
-            eip = aws.ec2.Eip(f"{resource_name}-nat-{i}", domain="vpc", tags={**base, "Name": f"{resource_name}-nat-{i}"}, opts=child)
+            eip = aws.ec2.Eip(
+                f"{resource_name}-nat-{i}", domain="vpc", tags={**base, "Name": f"{resource_name}-nat-{i}"}, opts=child
+            )
             self.nat_gateways.append(
                 aws.ec2.NatGateway(
                     f"{resource_name}-{i}",
