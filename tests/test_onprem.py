@@ -155,7 +155,8 @@ def test_every_custom_resource_validates_against_its_pinned_crd(
         body.setdefault("kind", kind)
         jsonschema.validate(body, schema)
         checked += 1
-    assert checked >= 1  # at least the GPU alerting rules
+    if stack == "onprem":
+        assert checked >= 1  # at least the GPU alerting rules
 
 
 def test_redis_endpoint_parsing() -> None:
