@@ -27,7 +27,7 @@ from components.k8s.gpu_monitoring import GpuMonitoring
 from components.k8s.gpu_operator import GpuOperatorArgs, MigLayout, device_plugin_config, mig_parted_config
 from components.k8s.scheduling import PriorityClasses
 from infra import config
-from infra.layers import k8s_gpu
+from infra.layers import aws_gpu, k8s_gpu
 from infra.plan import engine
 from infra.plan.recorder import RecordedResource
 from tests.chart_values import missing_keys
@@ -294,6 +294,21 @@ def test_cli_rejects_bad_gpu_sharing(write_stack: Callable[..., Path], changes: 
     assert result.returncode == 2, result.stderr
     assert key in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_single_strategy_needs_no_node_overlays() -> None:
+    cfg = config.load_stack("prod")
+    pool = next(p for p in cfg.gpu_pools if p.mig_profile)
+    assert aws_gpu.extended_capacity(cfg, pool) == {"p4d.24xlarge": {"nvidia.com/mig-1g.5gb": 56}}
+    single = cfg.model_copy(update={"gpu_operator": config.GpuOperatorConfig(mig_strategy="single")})
+    assert aws_gpu.extended_capacity(single, pool) == {}
+
+
+def test_extended_capacity_must_name_pool_instance_types() -> None:
+    with pytest.raises(ValueError, match="not one of the pool's instance types"):
+        _pool(extended_capacity={"p5.48xlarge": {"nvidia.com/mig-1g.10gb": 56}}).validate()
+    with pytest.raises(ValueError, match="domain-prefixed"):
+        _pool(extended_capacity={"g6.xlarge": {"gpu": 1}}).validate()
 
 
 def test_ami_version_must_be_latest_or_a_release() -> None:

@@ -147,6 +147,30 @@ def test_mig_and_time_slicing_pools_are_labelled_for_the_operator(plan_of: PlanO
     assert sharing == [{"name": "nvidia.com/gpu", "replicas": 4}]
 
 
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_mig_pools_tell_karpenter_how_many_slices_a_node_offers(plan_of: PlanOf, stack: str) -> None:
+    """Under the mixed strategy pods ask for nvidia.com/mig-<profile>; a NodeOverlay advertises it."""
+    plan = plan_of(stack)
+    overlays = plan.by_type("kubernetes:karpenter.sh/v1alpha1:NodeOverlay")
+    want: dict[str, dict[str, str]] = {}
+    for pool in plan.config.gpu_pools:
+        if pool.mig_profile and pool.mode == "karpenter":
+            gpu = plan.config.pool_gpu(pool)
+            for node in plan.config.pool_node_types(pool):
+                want[node.name] = {f"nvidia.com/mig-{pool.mig_profile}": str(node.gpus * gpu.mig_profiles[pool.mig_profile])}
+    got = {o.inputs["spec"]["requirements"][0]["values"][0]: o.inputs["spec"]["capacity"] for o in overlays}
+    assert got == want
+    gates = _release(plan, "karpenter/karpenter").inputs["values"]["settings"].get("featureGates", {})
+    assert gates.get("nodeOverlay", False) is bool(want)
+
+
+def test_known_mig_slice_counts(plan_of: PlanOf) -> None:
+    (overlay,) = plan_of("prod").by_type("kubernetes:karpenter.sh/v1alpha1:NodeOverlay")
+    assert overlay.inputs["spec"]["capacity"] == {"nvidia.com/mig-1g.5gb": "56"}  # 8 A100-40GB x 7 slices
+    (overlay,) = plan_of("staging").by_type("kubernetes:karpenter.sh/v1alpha1:NodeOverlay")
+    assert overlay.inputs["spec"]["capacity"] == {"nvidia.com/mig-3g.20gb": "16"}  # 8 x 2
+
+
 def test_nodes_launch_encrypted_imdsv2_only_in_discovered_subnets(plan_of: PlanOf) -> None:
     plan = plan_of("prod")
     classes = plan.by_type(NODECLASS)

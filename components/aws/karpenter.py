@@ -99,6 +99,9 @@ class NodePoolSpec:
     taints: Sequence[Mapping[str, str]] = field(
         default_factory=lambda: [{"key": cv.GPU_TAINT_KEY, "value": cv.GPU_TAINT_VALUE, "effect": cv.GPU_TAINT_EFFECT}]
     )
+    extended_capacity: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    """Instance type -> extended resources its nodes will advertise that EC2 does not report
+    (MIG slices: ``{"p4d.24xlarge": {"nvidia.com/mig-1g.5gb": 56}}``); becomes NodeOverlays."""
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field."""
@@ -126,6 +129,12 @@ class NodePoolSpec:
             raise ValueError(f"{where}: disk_gb must be >= 20")
         if self.max_nodes is not None and self.min_nodes > self.max_nodes:
             raise ValueError(f"{where}: min_nodes exceeds max_nodes")
+        for instance_type, resources in self.extended_capacity.items():
+            if instance_type not in self.instance_types:
+                raise ValueError(f"{where}: extended_capacity names {instance_type!r}, not one of the pool's instance types")
+            for resource, count in resources.items():
+                if "/" not in resource or resource.split("/")[0] in ("kubernetes.io", "") or count < 1:
+                    raise ValueError(f"{where}: extended_capacity {resource!r}={count} must be a domain-prefixed resource >= 1")
 
     @property
     def node_class(self) -> str:
@@ -485,6 +494,26 @@ def node_pool_body(pool: NodePoolSpec) -> dict[str, Any]:
     }
 
 
+def node_overlays(pool: NodePoolSpec) -> list[dict[str, Any]]:
+    """``NodeOverlay`` metadata + spec per instance type with extended capacity (alpha feature gate ``nodeOverlay``).
+
+    Without them Karpenter does not know that, say, a MIG-partitioned p4d offers
+    ``nvidia.com/mig-1g.5gb`` and never launches a node for a pod that asks for it.
+    """
+    overlays = []
+    for instance_type, resources in sorted(pool.extended_capacity.items()):
+        overlays.append(
+            {
+                "metadata": {"name": f"{pool.name}-{instance_type.replace('.', '-')}", "labels": {cv.POOL_LABEL: pool.name}},
+                "spec": {
+                    "requirements": [{"key": "node.kubernetes.io/instance-type", "operator": "In", "values": [instance_type]}],
+                    "capacity": {k: str(v) for k, v in sorted(resources.items())},
+                },
+            }
+        )
+    return overlays
+
+
 class Karpenter(pulumi.ComponentResource):
     """Karpenter with GPU NodePools on an EKS cluster.
 
@@ -593,6 +622,9 @@ class Karpenter(pulumi.ComponentResource):
             opts=k8s_opts,
         )
         settings: dict[str, Any] = {"clusterName": cluster, "interruptionQueue": self.queue.name}
+        overlays = [body for pool in args.node_pools for body in node_overlays(pool)]
+        if overlays:
+            settings["featureGates"] = {"nodeOverlay": True}
         if args.cluster_endpoint is not None:
             settings["clusterEndpoint"] = args.cluster_endpoint
         values: dict[str, Any] = {
@@ -652,6 +684,18 @@ class Karpenter(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions.merge(
                     cr_opts, pulumi.ResourceOptions(depends_on=[self.release, self.node_classes[pool.node_class]])
                 ),
+            )
+
+        self.node_overlays: dict[str, k8s.apiextensions.CustomResource] = {}
+        for body in overlays:
+            overlay = body["metadata"]["name"]
+            self.node_overlays[overlay] = k8s.apiextensions.CustomResource(
+                f"{name}-overlay-{overlay}",
+                api_version="karpenter.sh/v1alpha1",
+                kind="NodeOverlay",
+                metadata=body["metadata"],
+                spec=body["spec"],
+                opts=cr_opts,
             )
 
         self.register_outputs(

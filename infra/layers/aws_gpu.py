@@ -9,6 +9,8 @@ Decisions visible in the plan:
   evicted to save money), serving and notebooks also when under-utilized;
 * limits: ``nvidia.com/gpu`` = the pool's GPU ceiling (``gpuLimit`` or ``maxNodes`` x GPUs per
   node), CPU = the most vCPUs that many GPUs can bring;
+* MIG pools (``mixed`` strategy): a NodeOverlay per instance type tells Karpenter how many
+  ``nvidia.com/mig-<profile>`` slices a node will offer, so pods asking for slices get nodes;
 * ``minNodes``: Karpenter has no minimum - pools start at zero and grow on demand. The configured
   bounds are recorded on the NodePool as ``ml-platform.io/min-nodes`` / ``max-nodes`` annotations;
   a pool that needs a warm floor uses ``mode: managed`` (an EKS node group honours ``minNodes``).
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import pulumi
 
+from catalog import gpus as catalog
 from components.aws.gpu_node_group import GpuNodeGroup, GpuNodeGroupArgs
 from components.aws.karpenter import Karpenter, KarpenterArgs, NodePoolSpec, capacity_types_for, cpu_limit_for
 from infra import config, tagging
@@ -41,6 +44,19 @@ DISRUPTION: dict[str, dict[str, Any]] = {
 }
 
 
+def extended_capacity(cfg: config.PlatformConfig, pool: config.GpuPoolConfig) -> dict[str, dict[str, int]]:
+    """MIG slices per instance type under the ``mixed`` strategy (``nvidia.com/mig-<profile>``).
+
+    Under ``single`` the slices are ``nvidia.com/gpu``, which Karpenter already knows (it counts
+    whole GPUs, so it over-provisions until consolidation packs the nodes).
+    """
+    if not pool.mig_profile or cfg.gpu_operator.mig_strategy != "mixed":
+        return {}
+    per_gpu = cfg.pool_gpu(pool).mig_profiles[pool.mig_profile]
+    resource = catalog.mig_resource_name(pool.mig_profile)
+    return {n.name: {resource: n.gpus * per_gpu} for n in cfg.pool_node_types(pool)}
+
+
 def node_pool_spec(cfg: config.PlatformConfig, pool: config.GpuPoolConfig) -> NodePoolSpec:
     """The Karpenter NodePool for a ``mode: karpenter`` pool."""
     node_types = cfg.pool_node_types(pool)
@@ -60,6 +76,7 @@ def node_pool_spec(cfg: config.PlatformConfig, pool: config.GpuPoolConfig) -> No
         min_nodes=pool.min_nodes,
         max_nodes=pool.max_nodes,
         taints=[GPU_TAINT],
+        extended_capacity=extended_capacity(cfg, pool),
         **DISRUPTION[pool.purpose],
     )
 
