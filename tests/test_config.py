@@ -206,6 +206,7 @@ def test_secure_values_are_placeholders(tmp_path) -> None:
     path.write_text(
         "config:\n  ml-platform:cloud: existing\n  ml-platform:environment: dev\n"
         "  ml-platform:cluster:\n    kubeconfig:\n      secure: v1:abcdef\n"
+        "  ml-platform:mlflow:\n    enabled: false\n  ml-platform:feast:\n    enabled: false\n"
     )
     raw, secret = config.read_stack_file(path)
     assert secret == ["cluster"]
