@@ -425,6 +425,12 @@ def _pool_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
             yield f"{key}.mode", f"'managed' is an EKS node group; cloud {cfg.cloud!r} allows: karpenter"
         elif pool.mode == "managed" and pool.capacity == "spot-with-fallback":
             yield f"{key}.capacity", "an EKS managed node group is either spot or on-demand; allowed with mode 'managed': spot, on-demand"
+        if cfg.cloud == "aws" and pool.ami_family == "bottlerocket" and (pool.mig_profile or pool.time_slicing_replicas):
+            yield (
+                f"{key}.amiFamily",
+                "Bottlerocket runs its own NVIDIA device plugin, which the GPU operator's MIG / time-slicing configs do not reach; "
+                "use amiFamily al2023 for a pool with migProfile or timeSlicingReplicas",
+            )
         if cfg.cloud == "existing" and pool.nodes_count_for_existing is None:
             yield f"{key}.existingNodes", "required for cloud 'existing': how many such nodes the cluster has"
 

@@ -311,6 +311,20 @@ def test_extended_capacity_must_name_pool_instance_types() -> None:
         _pool(extended_capacity={"g6.xlarge": {"gpu": 1}}).validate()
 
 
+def test_bottlerocket_pools_keep_the_operator_device_plugin_off() -> None:
+    raw = raw_config("dev")
+    raw["gpuPools"][0]["amiFamily"] = "bottlerocket"
+    cfg = config.parse(raw)
+    labels = k8s_gpu.pool_node_labels(cfg, cfg.gpu_pools[0])
+    assert labels["nvidia.com/gpu.deploy.device-plugin"] == "false"
+    assert labels["nvidia.com/gpu.deploy.mig-manager"] == "false"
+    assert "nvidia.com/gpu.deploy.device-plugin" not in k8s_gpu.pool_node_labels(cfg, cfg.gpu_pools[1])
+    raw["gpuPools"][1]["amiFamily"] = "bottlerocket"  # the time-sliced notebooks pool
+    with pytest.raises(config.ConfigError) as err:
+        config.parse(raw)
+    assert [p for p, _ in err.value.problems] == ["ml-platform:gpuPools[1].amiFamily"]
+
+
 def test_ami_version_must_be_latest_or_a_release() -> None:
     raw = raw_config("prod")
     raw["gpuPools"][0]["amiVersion"] = "july"

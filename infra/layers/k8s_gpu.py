@@ -18,6 +18,7 @@ from infra import config
 from infra.layers.context import CloudLayer
 
 GPU_TAINT = {"key": cv.GPU_TAINT_KEY, "value": cv.GPU_TAINT_VALUE, "effect": cv.GPU_TAINT_EFFECT}
+BOTTLEROCKET_SKIPPED_OPERANDS = ("device-plugin", "mig-manager")
 
 
 def time_slicing_entry(pool: config.GpuPoolConfig) -> str | None:
@@ -37,6 +38,10 @@ def pool_node_labels(cfg: config.PlatformConfig, pool: config.GpuPoolConfig) -> 
     entry = time_slicing_entry(pool)
     if entry:
         labels[cv.DEVICE_PLUGIN_CONFIG_LABEL] = entry
+    if cfg.cloud == "aws" and pool.ami_family == "bottlerocket":
+        # Bottlerocket's NVIDIA variants ship their own device plugin: keep the operator's off
+        for operand in BOTTLEROCKET_SKIPPED_OPERANDS:
+            labels[cv.GPU_OPERATOR_DEPLOY_LABEL.format(operand=operand)] = "false"
     return labels
 
 
