@@ -40,8 +40,12 @@ Factory = Callable[[str, str], Any]
 """(service, region) -> boto3 client."""
 
 
+ACCOUNT = "123456789012"  # moto's account
+
+
 def bucket_names(zone: str) -> tuple[str, str]:
-    return f"acme-mlp-prod-{zone}-{PRIMARY}", f"acme-mlp-prod-{zone}-{DR}"
+    """The AWS foundation's names: ``mlp-<env>-<zone>-<account>-<region>``."""
+    return f"mlp-prod-{zone}-{ACCOUNT}-{PRIMARY}", f"mlp-prod-{zone}-{ACCOUNT}-{DR}"
 
 
 def _tags(environment: str, zone: str, role: str) -> dict[str, Any]:
@@ -111,7 +115,8 @@ def build_account(client: Factory) -> dict[str, Any]:
         rs3.put_object(Bucket=replica, Key=f"{zone}/replica-only/keep.txt", Body=b"keep me")
         expected[zone] = objects
     # look-alikes the tooling must not touch
-    _bucket(client, "acme-mlp-prod-logs", PRIMARY, _tags("prod", "logs", "logs"))
+    for region in (PRIMARY, DR):
+        _bucket(client, f"mlp-prod-access-logs-{ACCOUNT}-{region}", region, _tags("prod", "access-logs", "logs"))
     s3 = _bucket(client, "acme-mlp-staging-raw", PRIMARY, _tags("staging", "raw", "primary"))
     s3.put_object(Bucket="acme-mlp-staging-raw", Key="x", Body=b"staging")
     _bucket(client, "someone-elses-bucket", PRIMARY, None)
@@ -167,6 +172,25 @@ def check_drill(client: Factory, account: dict[str, Any]) -> None:
         head = client("s3", DR).head_object(Bucket=replica, Key=f"{zone}/before/part-0.parquet")
         assert head["Metadata"]["owner"] == "llm" and head["ContentType"] == "application/octet-stream"
     assert read_bucket(client, "acme-mlp-staging-raw", PRIMARY) == {"x": b"staging"}
+
+
+def check_adoption(doc: dict[str, Any], out: str, stacks_dir: Path) -> None:
+    """The import file adopts exactly the old replicas (and replica access logs) as prod-dr's buckets."""
+    plan = engine.plan("prod-dr", stacks_dir=stacks_dir)
+    by_name = {r["name"]: r for r in doc["resources"]}
+    buckets = [r for r in doc["resources"] if r["type"] == "aws:s3/bucket:Bucket"]
+    expected = {bucket_names(z)[1] for z in ZONES} | {f"mlp-prod-access-logs-{ACCOUNT}-{DR}"}
+    assert {b["id"] for b in buckets} == expected
+    for b in buckets:
+        planned = next(r for r in plan.resources if r.type == b["type"] and r.name == b["logicalName"])
+        assert planned.inputs["bucket"] == b["id"]  # the stack would create exactly this name
+        assert doc["nameTable"][b["provider"]] == planned.provider_urn
+        provider = plan.get(planned.provider_urn)
+        assert provider is not None and provider.inputs["region"] == DR
+        parent = by_name[b["parent"]]
+        assert parent["component"] and plan.get(planned.parent).name == parent["logicalName"]
+        assert f"pulumi up --stack prod-dr --yes --target '{planned.provider_urn}'" in out
+    assert "pulumi import --stack prod-dr --file" in out
 
 
 # ---- fixtures ---------------------------------------------------------------------------------
@@ -262,9 +286,13 @@ def test_dr_drill_in_process(capsys, stacks_dir, tmp_path) -> None:
     assert code == 0, err
     assert (stacks_dir / "Pulumi.prod-dr.yaml").is_file()
 
-    # failover: restore the MLflow DB in the DR region
-    code, out, err = _cli(capsys, "ops", "dr", "failover", *sd, "--kms-key-id", account["dr_key"], "--json", str(tmp_path / "f.json"))
+    # failover: restore the MLflow DB in the DR region; the new stack adopts the replica buckets
+    imports = tmp_path / "import.json"
+    code, out, err = _cli(
+        capsys, "ops", "dr", "failover", *sd, "--kms-key-id", account["dr_key"], "--json", str(tmp_path / "f.json"), "--import-file", str(imports)
+    )
     assert code == 0, err
+    check_adoption(json.loads(imports.read_text()), out, stacks_dir)
     result = json.loads((tmp_path / "f.json").read_text())
     assert result["method"] == f"snapshot copied from {PRIMARY}, then restored"
     restored = client("rds", DR).describe_db_instances(DBInstanceIdentifier=f"{DB_ID}-{DR}")["DBInstances"][0]
@@ -275,7 +303,7 @@ def test_dr_drill_in_process(capsys, stacks_dir, tmp_path) -> None:
     assert client("rds", PRIMARY).describe_db_instances(DBInstanceIdentifier=DB_ID)["DBInstances"]  # source untouched
 
     # failover again: idempotent; status is now healthy with a finite RPO
-    code, out, _ = _cli(capsys, "ops", "dr", "failover", *sd, "--kms-key-id", account["dr_key"])
+    code, out, _ = _cli(capsys, "ops", "dr", "failover", *sd, "--kms-key-id", account["dr_key"], "--import-file", str(imports))
     assert code == 0 and "already restored" in out
     code, out, _ = _cli(capsys, "ops", "dr", "status", *sd, "--json", str(tmp_path / "status2.json"))
     status = json.loads((tmp_path / "status2.json").read_text())
@@ -337,10 +365,12 @@ def test_dr_drill_against_moto_server(moto_server, stacks_dir) -> None:
 
     prepare = _cli_process(moto_server, "ops", "dr", "prepare", "--from", "prod", "--region", DR, "--stack", "prod-dr", "--stacks-dir", str(stacks_dir))
     assert prepare.returncode == 0, prepare.stderr
-    failover = _cli_process(moto_server, "ops", "dr", "failover", *sd, "--kms-key-id", account["dr_key"])
+    imports = stacks_dir / "import.json"
+    failover = _cli_process(moto_server, "ops", "dr", "failover", *sd, "--kms-key-id", account["dr_key"], "--import-file", str(imports))
     assert failover.returncode == 0, failover.stderr
     assert client("rds", DR).describe_db_instances(DBInstanceIdentifier=f"{DB_ID}-{DR}")["DBInstances"]
     assert "pulumi up --stack prod-dr" in failover.stdout
+    check_adoption(json.loads(imports.read_text()), failover.stdout, stacks_dir)
 
     missing = _cli_process(moto_server, "ops", "dr", "verify", *sd, "--source-bucket", "no-such-bucket-xyz", "--dest-bucket", bucket_names("raw")[1])
     assert missing.returncode == 1

@@ -62,6 +62,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--dr-region", help="DR region of the new stack (default: DR off)")
     p.add_argument("--stacks-dir", metavar="DIR", help="where stack files live (default: stacks/)")
     p.add_argument("--force", action="store_true", help="overwrite an existing stack file")
+    a = drs.add_parser("adopt", parents=[common], help="write the pulumi import file adopting the replica buckets")
+    a.add_argument("--stack", required=True, help="the stack made by `dr prepare` (e.g. prod-dr)")
+    a.add_argument("--stacks-dir", metavar="DIR", help="where stack files live (default: stacks/)")
+    a.add_argument("--out", metavar="PATH", help="import file (default: build/import-<stack>.json)")
     f = drs.add_parser("failover", parents=[common, stack_args], help="restore the MLflow DB in the DR region")
     f.add_argument("--region", help="region to restore into (default: the stack's dr.region)")
     f.add_argument("--new-stack", help="stack to bring up there (default: <stack>-dr)")
@@ -72,6 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     f.add_argument("--kms-key-id", help="KMS key in the DR region for copying an encrypted snapshot")
     f.add_argument("--backend-url", help="pulumi login URL of the replicated state bucket")
     f.add_argument("--secrets-provider", help="secrets provider URL in the DR region")
+    f.add_argument("--import-file", metavar="PATH", help="where to write the adoption import file (default: build/import-<new stack>.json)")
 
 
 def _clients(args: argparse.Namespace) -> Any:
@@ -107,6 +112,7 @@ def run(args: argparse.Namespace, clients: Any = None) -> int:
             "verify": _sync,
             "backfill": _sync,
             "prepare": _prepare,
+            "adopt": _adopt,
             "failover": _failover,
         }[args.dr_command](args, clients)
     except config.ConfigError as err:
@@ -231,7 +237,26 @@ def _prepare(args: argparse.Namespace, clients: Any) -> int:
     return EXIT_OK
 
 
+def _adopt(args: argparse.Namespace, clients: Any) -> int:
+    from infra.ops import dr
+
+    path, providers = dr.write_adoption(
+        clients,
+        args.stack,
+        stacks_dir=Path(args.stacks_dir) if args.stacks_dir else None,
+        path=Path(args.out) if args.out else None,
+        log=_out,
+    )
+    _out("then:")
+    for urn in providers:
+        _out(f"  pulumi up --stack {args.stack} --yes --target '{urn}'")
+    _out(f"  pulumi import --stack {args.stack} --file {path} --generate-code=false")
+    _write_json(args, {"import_file": str(path), "providers": providers})
+    return EXIT_OK
+
+
 def _failover(args: argparse.Namespace, clients: Any) -> int:
+    from infra import config
     from infra.ops import dr
     from infra.ops.aws import OpsError
 
@@ -253,13 +278,16 @@ def _failover(args: argparse.Namespace, clients: Any) -> int:
         kms_key_id=args.kms_key_id,
         backend_url=args.backend_url,
         secrets_provider=args.secrets_provider,
+        stacks_dir=Path(args.stacks_dir) if args.stacks_dir else None,
+        import_path=Path(args.import_file) if args.import_file else None,
         log=_out,
     )
     _out(f"MLflow database {result.source} -> {result.target} in {result.region}: {result.method}")
     _out(f"  restore point: {result.restore_point or '?'}, status: {result.status or '?'} {result.endpoint}")
     _out("Bring the platform up there:")
     new_stack = args.new_stack or f"{args.stack}-dr"
-    _out(f"  python -m infra ops dr prepare --from {args.stack} --region {region} --stack {new_stack}")
+    if not config.stack_file(new_stack, Path(args.stacks_dir) if args.stacks_dir else None).is_file():
+        _out(f"  python -m infra ops dr prepare --from {args.stack} --region {region} --stack {new_stack}")
     for command in result.commands:
         _out(f"  {command}")
     _write_json(args, result.to_json())

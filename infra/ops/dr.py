@@ -280,6 +280,8 @@ def failover(
     kms_key_id: str | None = None,
     backend_url: str | None = None,
     secrets_provider: str | None = None,
+    stacks_dir: Path | None = None,
+    import_path: Path | None = None,
     log: Any = print,
 ) -> Failover:
     """Restore the MLflow database in ``region``; return what was done and the commands to run next.
@@ -324,8 +326,32 @@ def failover(
         result.endpoint = (existing.get("Endpoint") or {}).get("Address", "")
     else:
         _restore(clients, result, source_db, primary, region, common, kms_key_id, log)
-    result.commands = pulumi_commands(new_stack, region, backend_url=backend_url, secrets_provider=secrets_provider)
+    import_file, providers = None, None
+    if cfgmod.stack_file(new_stack, stacks_dir).is_file():
+        adoption = write_adoption(clients, new_stack, stacks_dir=stacks_dir, path=import_path, log=log)
+        import_file, providers = str(adoption[0]), adoption[1]
+    result.commands = pulumi_commands(
+        new_stack, region, backend_url=backend_url, secrets_provider=secrets_provider, import_file=import_file, providers=providers
+    )
     return result
+
+
+def write_adoption(
+    clients: Clients, new_stack: str, *, stacks_dir: Path | None = None, path: Path | None = None, log: Any = print
+) -> tuple[Path, list[str]]:
+    """Write the ``pulumi import`` file adopting the existing buckets; return it and the provider URNs."""
+    import json
+
+    from infra.ops import adopt
+
+    found = adopt.adoption(clients, new_stack, stacks_dir=stacks_dir)
+    path = path or Path("build") / f"import-{new_stack}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(found.import_file, indent=2) + "\n")
+    for logical, bucket in sorted(found.buckets.items()):
+        log(f"  adopt {bucket} as {logical}")
+    log(f"wrote {path}: {len(found.buckets)} existing bucket(s) for {new_stack} to import")
+    return path, found.providers
 
 
 def _tags_of(db: dict[str, Any]) -> dict[str, str]:
@@ -405,15 +431,35 @@ def _copy_newest_snapshot(
     return copied
 
 
-def pulumi_commands(new_stack: str, region: str, *, backend_url: str | None, secrets_provider: str | None) -> list[str]:
-    """The exact Pulumi commands that bring the platform up as ``new_stack`` in ``region``."""
+def pulumi_commands(
+    new_stack: str,
+    region: str,
+    *,
+    backend_url: str | None,
+    secrets_provider: str | None,
+    import_file: str | None = None,
+    providers: list[str] | None = None,
+) -> list[str]:
+    """The exact Pulumi commands that bring the platform up as ``new_stack`` in ``region``.
+
+    With ``import_file`` (from :mod:`infra.ops.adopt`) the stack first creates its AWS providers,
+    then imports the old replica buckets, which become its primary buckets.
+    """
     backend = backend_url or f"s3://<state-bucket>-{region}?region={region}"
     secrets = secrets_provider or f"awskms://alias/mlp-pulumi-state?region={region}"
     packs = " ".join(f"--policy-pack {p}" for p in POLICY_PACKS)
-    return [
+    commands = [
         f"pulumi login '{backend}'",
         f"pulumi stack select --create {new_stack} --secrets-provider '{secrets}'",
+    ]
+    if import_file:
+        commands += [f"pulumi up --stack {new_stack} --yes --target '{urn}'" for urn in providers or []]
+        commands.append(f"pulumi import --stack {new_stack} --file {import_file} --generate-code=false")
+    else:
+        commands.append(f"python -m infra ops dr adopt --stack {new_stack}  # then the commands it prints")
+    commands += [
         f"pulumi preview --stack {new_stack} {packs}",
         f"pulumi up --stack {new_stack} {packs}",
         f"python -m infra ops dr status --stack {new_stack}",
     ]
+    return commands
