@@ -120,6 +120,9 @@ def estimate_config(cfg: config.PlatformConfig, resources: list[Any]) -> dict[st
 
     by_team = cost_model.allocate_to_teams(items, gpu_quota_equivalents(cfg))
     by_team = {t: {k: (_round(v) if k.startswith("monthly") else round(v, 4)) for k, v in e.items()} for t, e in by_team.items()}
+    for team in cfg.teams:
+        if team.budget_usd is not None:
+            by_team[team.name]["budget_usd"] = team.budget_usd
     return {
         "monthly_usd": _round(ceiling),
         "monthly_usd_idle": _round(idle),

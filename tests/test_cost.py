@@ -383,3 +383,7 @@ def test_prod_plan_json_and_markdown_show_the_figures(plan_of: Any) -> None:
         assert f"| {pool} | ${v['idle']:,.0f} | ${v['ceiling']:,.0f} |" in md
     for team, v in c["by_team"].items():
         assert f"| {team} | ${v['monthly_usd']:,.0f} |" in md
+    for item in c["by_item"]:  # every priced resource with its arithmetic, in a collapsed section
+        assert f"| `{item['urn'].rsplit('::', 1)[-1]}` | ${item['monthly_usd']:,.0f} | ${item['monthly_usd_idle']:,.0f} | {item['basis']} |" in md
+    for team in plan.config.teams:
+        assert c["by_team"][team.name]["budget_usd"] == team.budget_usd

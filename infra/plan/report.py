@@ -126,6 +126,13 @@ def markdown(plan: Plan) -> str:
             f"{plan.cost.get('hours_per_month', 730)} h/month, spot price for spot and spot-with-fallback pools; "
             "idle = pools at min nodes, at ceiling = pools at max nodes / GPU limit (docs/cost.md).",
         ]
+    items = sorted(plan.cost.get("by_item", []), key=lambda i: -i.get("monthly_usd", 0.0))
+    if items:
+        lines += ["", "<details><summary>Cost by resource</summary>", "", "| resource | at ceiling | idle | basis |", "|---|---:|---:|---|"]
+        for i in items:
+            basis = str(i.get("basis", "")).replace("|", "\\|")
+            lines.append(f"| `{i['urn'].rsplit('::', 1)[-1]}` | {_usd(i['monthly_usd'])} | {_usd(i.get('monthly_usd_idle', i['monthly_usd']))} | {basis} |")
+        lines += ["", "</details>"]
     return "\n".join(lines) + "\n"
 
 
