@@ -530,3 +530,42 @@ def test_dr_tooling_refuses_non_aws_stacks(capsys) -> None:
     assert code == 1 and "not an AWS stack" in err
     code, _, err = _cli(capsys, "ops", "dr", "status", "--stack", "nope")
     assert code == 2 and "no such stack file" in err
+
+
+@mock_aws
+def test_status_flags_broken_replication(capsys, stacks_dir, tmp_path) -> None:
+    client = _boto()
+    build_account(client)
+    _raw_primary, raw_replica = bucket_names("raw")
+    # curated: the rule is disabled; raw: the destination bucket is gone
+    s3 = client("s3", PRIMARY)
+    conf = s3.get_bucket_replication(Bucket=bucket_names("curated")[0])["ReplicationConfiguration"]
+    conf["Rules"][0]["Status"] = "Disabled"
+    s3.put_bucket_replication(Bucket=bucket_names("curated")[0], ReplicationConfiguration=conf)
+    dr_s3 = client("s3", DR)
+    for version in dr_s3.list_object_versions(Bucket=raw_replica).get("Versions", []):
+        dr_s3.delete_object(Bucket=raw_replica, Key=version["Key"], VersionId=version["VersionId"])
+    dr_s3.delete_bucket(Bucket=raw_replica)
+    code, _out, _ = _cli(capsys, "ops", "dr", "status", "--stack", "prod", "--stacks-dir", str(stacks_dir), "--json", str(tmp_path / "s.json"))
+    checks = {c["what"]: c for c in json.loads((tmp_path / "s.json").read_text())["checks"]}
+    assert code == 1
+    assert not checks["lake zone raw"]["ok"] and f"{raw_replica} does not exist" in checks["lake zone raw"]["detail"]
+    assert not checks["lake zone curated"]["ok"] and "is Disabled" in checks["lake zone curated"]["detail"]
+    assert checks["lake zone features"]["ok"] and checks["lake zone models"]["ok"]
+    assert "no state bucket" in checks["pulumi state"]["detail"]
+    # verify names the zone whose replica is missing instead of crashing
+    code, _, err = _cli(capsys, "ops", "dr", "verify", "--stack", "prod", "--stacks-dir", str(stacks_dir), "--zone", "raw")
+    assert code == 1 and f"{raw_replica} does not exist" in err and "Traceback" not in err
+
+
+def test_discovery_skips_buckets_it_may_not_read_but_not_all(capsys) -> None:
+    s3 = boto3.client("s3", region_name=PRIMARY)
+    clients = Clients()
+    clients._cache.update({("s3", None): s3, ("s3", PRIMARY): s3})
+    with Stubber(s3) as stub:
+        stub.add_response("list_buckets", {"Buckets": [{"Name": "locked", "BucketRegion": PRIMARY}]})
+        stub.add_client_error("get_bucket_tagging", service_error_code="AccessDenied", http_status_code=403)
+        args = cli.build_parser().parse_args(["ops", "dr", "verify", "--stack", "prod"])
+        assert ops_cli.run(args, clients) == 1
+    err = capsys.readouterr().err
+    assert "could not read the tags of 1 bucket(s)" in err and "s3:GetBucketTagging" in err

@@ -189,6 +189,8 @@ def _pairs(args: argparse.Namespace, clients: Any) -> list[tuple[str, str, str, 
     for p in pairs:
         if p.replica is None:
             raise OpsError(f"lake zone {p.zone}: {p.primary.name} has no replica bucket (no replication rule, no replica tag)")
+        if not p.replica.exists:
+            raise OpsError(f"lake zone {p.zone}: replica bucket {p.replica.name} does not exist; recreate it (pulumi up) first")
         out.append((f"zone {p.zone}", p.primary.name, p.primary.region, p.replica.name, p.replica.region))
     return out
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from catalog import conventions as cv
-from infra.ops.aws import Clients, error_code
+from infra.ops.aws import DENIED_CODES, Clients, OpsError, error_code
 
 ROLE_PRIMARY, ROLE_REPLICA, ROLE_LOGS = "primary", "replica", "logs"
 
@@ -30,6 +30,10 @@ class Bucket:
     @property
     def role(self) -> str:
         return self.tags.get(cv.TAG_LAKE_ROLE, "")
+
+    @property
+    def exists(self) -> bool:
+        return bool(self.region)
 
     @property
     def arn(self) -> str:
@@ -54,19 +58,32 @@ def bucket_tags(clients: Clients, name: str, region: str) -> dict[str, str]:
 def tagged_buckets(clients: Clients, wanted: dict[str, str]) -> list[Bucket]:
     """Every bucket of the account whose tags include all of ``wanted``."""
     found: list[Bucket] = []
+    denied: list[str] = []
     s3 = clients.s3()
     token: str | None = None
     while True:
         page = s3.list_buckets(**({"ContinuationToken": token} if token else {}))
         for entry in page.get("Buckets", []):
             name = entry["Name"]
-            region = entry.get("BucketRegion") or bucket_region(clients, name)
-            tags = bucket_tags(clients, name, region)
+            try:
+                region = entry.get("BucketRegion") or bucket_region(clients, name)
+                tags = bucket_tags(clients, name, region)
+            except Exception as exc:  # another team's locked-down bucket must not stop the search
+                if error_code(exc) not in DENIED_CODES:
+                    raise
+                denied.append(name)
+                continue
             if all(tags.get(k) == v for k, v in wanted.items()):
                 found.append(Bucket(name=name, region=region, tags=tags))
         token = page.get("ContinuationToken")
         if not token:
-            return found
+            break
+    if denied and not found:
+        raise OpsError(
+            f"could not read the tags of {len(denied)} bucket(s) (access denied, e.g. {denied[0]}); "
+            "the credentials need s3:GetBucketTagging and s3:GetBucketLocation"
+        )
+    return found
 
 
 def lake_buckets(clients: Clients, environment: str) -> list[Bucket]:
@@ -108,7 +125,12 @@ def lake_pairs(clients: Clients, environment: str) -> list[LakePair]:
         conf, dest = replication_destination(clients, primary)
         replica = by_name.get(dest) if dest else None
         if replica is None and dest:
-            replica = Bucket(name=dest, region=bucket_region(clients, dest))
+            try:
+                replica = Bucket(name=dest, region=bucket_region(clients, dest))
+            except Exception as exc:
+                if error_code(exc) not in ("NoSuchBucket", "404", "NotFound"):
+                    raise
+                replica = Bucket(name=dest, region="")  # named by the rule, but gone
         if replica is None:
             replica = next((r for r in replicas if r.zone == primary.zone), None)
         pairs.append(LakePair(zone=primary.zone, primary=primary, replica=replica, replication=conf))
