@@ -31,6 +31,7 @@ class PostgresArgs:
     :param deletion_protection: refuse deletes and take a final snapshot when destroyed.
     :param backup_replication_kms_key_arn: with ``dr_provider``, replicate automated backups to
         the DR provider's region, encrypted with this key there.
+    :param tags: extra tags on the DB instance (and its snapshots).
     """
 
     vpc_id: pulumi.Input[str]
@@ -90,7 +91,6 @@ class PostgresDatabase(pulumi.ComponentResource):
             retain_on_delete=args.deletion_protection,
         )
         tags = args.tags or None
-
         password = random.RandomPassword(
             f"{name}-password",
             length=32,
@@ -101,13 +101,12 @@ class PostgresDatabase(pulumi.ComponentResource):
         self.password: pulumi.Output[str] = pulumi.Output.secret(password.result)
 
         self.subnet_group = aws.rds.SubnetGroup(
-            name, subnet_ids=args.subnet_ids, description=f"{name}: private subnets", tags=tags, opts=child
+            name, subnet_ids=args.subnet_ids, description=f"{name}: private subnets", opts=child
         )
         self.security_group = aws.ec2.SecurityGroup(
             name,
             vpc_id=args.vpc_id,
             description=f"{name}: PostgreSQL from the cluster only",
-            tags=tags,
             opts=child,
         )
         for i, sg in enumerate(args.client_security_group_ids):
@@ -127,7 +126,6 @@ class PostgresDatabase(pulumi.ComponentResource):
             family=f"postgres{major}",
             description=f"{name}: TLS only",
             parameters=[aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1")],
-            tags=tags,
             opts=child,
         )
         protected = args.deletion_protection

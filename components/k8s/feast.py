@@ -1,0 +1,310 @@
+"""Feast feature store: the feature server chart, with ``feature_store.yaml`` generated into a Secret.
+
+``feature_store.yaml`` holds the Redis AUTH token (and with a SQL registry the database
+password), so it is rendered from Pulumi secrets into a Kubernetes Secret mounted by the pods;
+the chart's ``feature_store_yaml_base64`` value stays empty and the server is started with
+``feast -c <mount> serve``. A SQL registry gets its own database on the given PostgreSQL server,
+created if missing by an idempotent Job.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+
+CHART = "feast-feature-server"
+CHART_VERSION = "0.66.0"
+"""Pinned feast-dev/feast feature-server chart version."""
+CHART_REPO = "https://feast-helm-charts.storage.googleapis.com"
+RELEASE = "feast"
+SERVICE_ACCOUNT = "feast-feature-server"
+CONFIG_SECRET = "feast-feature-store"
+REGISTRY_DB_SECRET = "feast-registry-database"
+REPO_DIR = "/feast/repo"
+DATA_DIR = "/feast/data"
+PORT = 80
+PG_IMAGE = "postgres:17.6-alpine"
+_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+
+@dataclass
+class FeastRedis:
+    """The online store: a Redis endpoint, TLS and AUTH (``password`` a Pulumi secret or ``None``)."""
+
+    host: pulumi.Input[str]
+    port: pulumi.Input[int] = 6379
+    password: pulumi.Output[str] | None = None
+    tls: bool = True
+
+
+@dataclass
+class FeastSqlRegistry:
+    """A SQL registry: database ``database`` on a PostgreSQL server (created by a Job if missing).
+
+    :param bootstrap_database: an existing database on the server to connect to while creating it.
+    """
+
+    host: pulumi.Input[str]
+    password: pulumi.Output[str]
+    port: pulumi.Input[int] = 5432
+    username: pulumi.Input[str] = "mlflow"
+    database: str = "feast_registry"
+    bootstrap_database: str = "mlflow"
+    require_tls: bool = True
+
+    def __post_init__(self) -> None:
+        for what, value in (("database", self.database), ("bootstrap_database", self.bootstrap_database)):
+            if not re.match(r"^[a-z][a-z0-9_]{0,62}$", value):
+                raise ValueError(f"{what} {value!r} must be a lowercase identifier")
+
+
+@dataclass
+class FeastArgs:
+    """Arguments of :class:`Feast`.
+
+    :param project: Feast project name (letters, digits, underscores).
+    :param provider: Feast provider: ``aws``, ``gcp`` or ``local``.
+    :param registry: ``FeastSqlRegistry``, or an object-store URI (``s3://b/feast/registry.db``), or
+        ``None`` for a file registry on a ReadWriteMany volume.
+    :param offline_root: where the offline (Parquet) data lives, e.g. ``s3://<features>/offline``.
+    :param service_account_annotations: workload identity of the feature server.
+    """
+
+    project: str
+    online_store: FeastRedis
+    provider: Literal["aws", "gcp", "local"] = "local"
+    registry: FeastSqlRegistry | pulumi.Input[str] | None = None
+    offline_root: pulumi.Input[str] | None = None
+    namespace: str = "feast"
+    replicas: int = 1
+    service_account_annotations: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    region: str | None = None
+    data_volume_size: str = "10Gi"
+    resources: dict[str, Any] = field(
+        default_factory=lambda: {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "2Gi"}}
+    )
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not re.match(r"^[A-Za-z0-9_]+$", self.project):
+            raise ValueError(f"project {self.project!r} may hold only letters, digits and underscores")
+        if not re.match(_NAME, self.namespace):
+            raise ValueError(f"namespace {self.namespace!r} is not a Kubernetes namespace name")
+        if self.replicas < 1:
+            raise ValueError("replicas must be at least 1")
+
+
+def _sql_url(reg: FeastSqlRegistry, host: str, port: Any, user: str, password: str) -> str:
+    tls = "?sslmode=require" if reg.require_tls else ""
+    return f"postgresql+psycopg://{user}:{password}@{host}:{port}/{reg.database}{tls}"
+
+
+def feature_store_yaml(args: FeastArgs) -> pulumi.Output[str]:
+    """``feature_store.yaml`` for ``args``; a Pulumi secret when it holds credentials."""
+    redis = args.online_store
+    reg = args.registry
+    sql = isinstance(reg, FeastSqlRegistry)
+    parts: dict[str, Any] = {
+        "redis_host": redis.host,
+        "redis_port": redis.port,
+        "redis_password": redis.password or "",
+        "registry": reg if not sql and reg is not None else "",
+    }
+    if sql:
+        parts.update(pg_host=reg.host, pg_port=reg.port, pg_user=reg.username, pg_password=reg.password)
+
+    def render(v: dict[str, Any]) -> str:
+        conn = f"{v['redis_host']}:{v['redis_port']}"
+        if redis.tls:
+            conn += ",ssl=true"
+        if v["redis_password"]:
+            conn += f",password={v['redis_password']}"
+        if sql:
+            registry: dict[str, Any] = {
+                "registry_type": "sql",
+                "path": _sql_url(reg, v["pg_host"], v["pg_port"], v["pg_user"], v["pg_password"]),
+                "cache_ttl_seconds": 60,
+                "sqlalchemy_config_kwargs": {"pool_pre_ping": True},
+            }
+        else:
+            registry = {"registry_type": "file", "path": v["registry"] or f"{DATA_DIR}/registry.db", "cache_ttl_seconds": 60}
+        doc = {
+            "project": args.project,
+            "provider": args.provider,
+            "registry": registry,
+            "online_store": {"type": "redis", "redis_type": "redis", "connection_string": conn},
+            "offline_store": {"type": "file"},
+            "entity_key_serialization_version": 3,
+        }
+        return yaml.safe_dump(doc, sort_keys=False)
+
+    out = pulumi.Output.all(**parts).apply(render)
+    return pulumi.Output.secret(out) if (redis.password is not None or sql) else out
+
+
+def chart_values(args: FeastArgs) -> dict[str, Any]:
+    """Helm values for the feature server: Secret and volume references only."""
+    volumes: list[dict[str, Any]] = [{"name": "feature-store", "secret": {"secretName": CONFIG_SECRET}}]
+    mounts: list[dict[str, Any]] = [{"name": "feature-store", "mountPath": REPO_DIR, "readOnly": True}]
+    if args.registry is None:
+        volumes.append({"name": "data", "persistentVolumeClaim": {"claimName": f"{RELEASE}-data"}})
+        mounts.append({"name": "data", "mountPath": DATA_DIR})
+    env = [{"name": "AWS_DEFAULT_REGION", "value": args.region}] if args.provider == "aws" and args.region else []
+    values: dict[str, Any] = {
+        "replicaCount": args.replicas,
+        "fullnameOverride": RELEASE,
+        "feast_mode": "online",
+        "commandArgs": ["feast", "-c", REPO_DIR, "serve", "-h", "0.0.0.0"],
+        "serviceAccount": {"name": SERVICE_ACCOUNT},
+        "volumes": volumes,
+        "volumeMounts": mounts,
+        "resources": args.resources,
+        "podSecurityContext": {"runAsNonRoot": True, "runAsUser": 1000, "fsGroup": 1000},
+        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+    }
+    if env:
+        values["extraEnvs"] = env
+    if args.replicas > 1:
+        values["affinity"] = {
+            "podAntiAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "weight": 100,
+                        "podAffinityTerm": {"topologyKey": "topology.kubernetes.io/zone", "labelSelector": {"matchLabels": selector_labels()}},
+                    }
+                ]
+            }
+        }
+    return values
+
+
+def selector_labels() -> dict[str, str]:
+    return {"app.kubernetes.io/name": CHART, "app.kubernetes.io/instance": RELEASE}
+
+
+class Feast(pulumi.ComponentResource):
+    """Namespace, service account, ``feature_store.yaml`` Secret, optional SQL-registry database Job,
+    the feature-server Helm release and (2+ replicas) a PodDisruptionBudget.
+
+    Outputs: ``namespace``, ``service_account``, ``endpoint`` (in-cluster URL).
+    """
+
+    def __init__(self, name: str, args: FeastArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:k8s:Feast", name, None, opts)
+        provider = opts.provider if opts else None
+        child = pulumi.ResourceOptions(parent=self, provider=provider)
+        labels = {"app.kubernetes.io/part-of": "ml-platform", **args.labels}
+
+        self.namespace = k8s.core.v1.Namespace(
+            name, metadata={"name": args.namespace, "labels": {**labels, "kubernetes.io/metadata.name": args.namespace}}, opts=child
+        )
+        ns = self.namespace.metadata["name"]
+        in_ns = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.namespace])
+        needs: list[pulumi.Resource] = [self.namespace]
+
+        needs.append(
+            k8s.core.v1.ServiceAccount(
+                f"{name}-sa",
+                metadata={"name": SERVICE_ACCOUNT, "namespace": ns, "labels": labels, "annotations": dict(args.service_account_annotations)},
+                automount_service_account_token=False,
+                opts=in_ns,
+            )
+        )
+        needs.append(
+            k8s.core.v1.Secret(
+                f"{name}-config",
+                metadata={"name": CONFIG_SECRET, "namespace": ns, "labels": labels},
+                type="Opaque",
+                string_data={"feature_store.yaml": feature_store_yaml(args)},
+                opts=in_ns,
+            )
+        )
+        if isinstance(args.registry, FeastSqlRegistry):
+            needs.append(self._registry_database(name, args.registry, ns, labels, in_ns))
+        elif args.registry is None:
+            needs.append(
+                k8s.core.v1.PersistentVolumeClaim(
+                    f"{name}-data",
+                    metadata={"name": f"{RELEASE}-data", "namespace": ns, "labels": labels},
+                    spec={"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": args.data_volume_size}}},
+                    opts=in_ns,
+                )
+            )
+        self.release = k8s.helm.v3.Release(
+            name,
+            name=RELEASE,
+            chart=CHART,
+            version=CHART_VERSION,
+            namespace=ns,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
+            values=chart_values(args),
+            atomic=True,
+            cleanup_on_fail=True,
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=needs),
+        )
+        if args.replicas > 1:
+            k8s.policy.v1.PodDisruptionBudget(
+                f"{name}-pdb",
+                metadata={"name": RELEASE, "namespace": ns, "labels": labels},
+                spec={"maxUnavailable": 1, "selector": {"matchLabels": selector_labels()}},
+                opts=in_ns,
+            )
+        self.service_account = SERVICE_ACCOUNT
+        self.endpoint: pulumi.Output[str] = pulumi.Output.concat("http://", RELEASE, ".", ns, ".svc.cluster.local:", str(PORT))
+        self.register_outputs({"namespace": ns, "endpoint": self.endpoint})
+
+    def _registry_database(
+        self, name: str, reg: FeastSqlRegistry, ns: pulumi.Input[str], labels: dict[str, str], opts: pulumi.ResourceOptions
+    ) -> pulumi.Resource:
+        secret = k8s.core.v1.Secret(
+            f"{name}-registry-db",
+            metadata={"name": REGISTRY_DB_SECRET, "namespace": ns, "labels": labels},
+            type="Opaque",
+            string_data={"PGPASSWORD": pulumi.Output.secret(reg.password)},
+            opts=opts,
+        )
+        script = (
+            f"psql -tAc \"SELECT 1 FROM pg_database WHERE datname = '{reg.database}'\" | grep -q 1"
+            f" || psql -v ON_ERROR_STOP=1 -c 'CREATE DATABASE {reg.database}'"
+        )
+        env = [
+            {"name": "PGHOST", "value": reg.host},
+            {"name": "PGPORT", "value": pulumi.Output.from_input(reg.port).apply(str)},
+            {"name": "PGUSER", "value": reg.username},
+            {"name": "PGDATABASE", "value": reg.bootstrap_database},
+            {"name": "PGPASSWORD", "valueFrom": {"secretKeyRef": {"name": REGISTRY_DB_SECRET, "key": "PGPASSWORD"}}},
+        ]
+        if reg.require_tls:
+            env.append({"name": "PGSSLMODE", "value": "require"})
+        return k8s.batch.v1.Job(
+            f"{name}-registry-db",
+            metadata={"name": "feast-registry-database", "namespace": ns, "labels": labels},
+            spec={
+                "backoffLimit": 6,
+                "ttlSecondsAfterFinished": 86400,
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "restartPolicy": "OnFailure",
+                        "automountServiceAccountToken": False,
+                        "securityContext": {"runAsNonRoot": True, "runAsUser": 70},
+                        "containers": [
+                            {
+                                "name": "create-database",
+                                "image": PG_IMAGE,
+                                "command": ["sh", "-c", script],
+                                "env": env,
+                                "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
+                                "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                            }
+                        ],
+                    },
+                },
+            },
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[secret])),
+        )

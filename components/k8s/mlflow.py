@@ -1,0 +1,266 @@
+"""MLflow tracking server and model registry: the community Helm chart on PostgreSQL.
+
+Credentials reach the chart only by Secret reference (``existingDatabaseSecret``,
+``existingAdminSecret``); the Helm values carry no secret material. Artifacts are proxied by
+the tracking server (``--serve-artifacts``) to an object-store prefix, so clients need no
+bucket access of their own; the server's identity comes from its service-account annotations.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+CHART = "mlflow"
+CHART_VERSION = "1.11.5"
+"""Pinned community-charts/mlflow chart version."""
+CHART_REPO = "https://community-charts.github.io/helm-charts"
+RELEASE = "mlflow"
+SERVICE_ACCOUNT = "mlflow"
+DB_SECRET = "mlflow-database"
+ADMIN_SECRET = "mlflow-admin"
+PORT = 80
+_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+
+@dataclass
+class MlflowDatabase:
+    """The PostgreSQL backend store.
+
+    Either ``password`` (a Pulumi secret; a Kubernetes Secret is created from it) or
+    ``existing_secret``: a Secret in the namespace holding the libpq variables ``PGHOST``,
+    ``PGPORT``, ``PGDATABASE``, ``PGUSER`` and ``PGPASSWORD``.
+    """
+
+    host: pulumi.Input[str] | None = None
+    port: pulumi.Input[int] = 5432
+    database: str = "mlflow"
+    username: pulumi.Input[str] = "mlflow"
+    password: pulumi.Output[str] | None = None
+    existing_secret: str | None = None
+    require_tls: bool = True
+
+    def __post_init__(self) -> None:
+        if (self.password is None) == (self.existing_secret is None):
+            raise ValueError("give exactly one of password or existing_secret")
+        if self.password is not None and self.host is None:
+            raise ValueError("host is required with password")
+        if self.existing_secret is not None and not re.match(_NAME, self.existing_secret):
+            raise ValueError(f"existing_secret {self.existing_secret!r} is not a Kubernetes object name")
+
+
+@dataclass
+class MlflowArgs:
+    """Arguments of :class:`Mlflow`.
+
+    :param object_store: ``s3`` or ``gs`` with ``artifact_bucket``; ``None`` keeps artifacts on a
+        ReadWriteMany volume of ``artifact_volume_size`` (clusters without an object store).
+    :param service_account_annotations: workload identity of the server (IRSA / GKE WI).
+    :param replicas: server pods; 2+ adds a PodDisruptionBudget and spreads pods over nodes.
+    :param auth: MLflow basic auth; the admin password is generated into a Secret.
+    """
+
+    database: MlflowDatabase
+    namespace: str = "mlflow"
+    object_store: Literal["s3", "gs"] | None = None
+    artifact_bucket: pulumi.Input[str] | None = None
+    artifact_prefix: str = "mlflow"
+    artifact_volume_size: str = "100Gi"
+    region: str | None = None
+    service_account_annotations: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    replicas: int = 1
+    auth: bool = True
+    resources: dict[str, Any] = field(
+        default_factory=lambda: {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "2Gi"}}
+    )
+    labels: dict[str, str] = field(default_factory=dict)
+    priority_class: str | None = None
+
+    def __post_init__(self) -> None:
+        if not re.match(_NAME, self.namespace):
+            raise ValueError(f"namespace {self.namespace!r} is not a Kubernetes namespace name")
+        if self.replicas < 1:
+            raise ValueError("replicas must be at least 1")
+        if (self.object_store is None) != (self.artifact_bucket is None):
+            raise ValueError("object_store and artifact_bucket go together")
+        if not re.match(r"^[a-z0-9][-a-z0-9_/]*[a-z0-9]$", self.artifact_prefix):
+            raise ValueError(f"artifact_prefix {self.artifact_prefix!r} must be a relative path such as mlflow")
+
+
+def artifact_destination(args: MlflowArgs) -> pulumi.Output[str]:
+    """Where the server writes artifacts (``s3://<bucket>/mlflow`` and so on)."""
+    if args.object_store is None:
+        return pulumi.Output.from_input("/mlartifacts")
+    return pulumi.Output.concat(f"{args.object_store}://", args.artifact_bucket, f"/{args.artifact_prefix}")
+
+
+def chart_values(args: MlflowArgs, *, db_secret: str = DB_SECRET, admin_secret: str = ADMIN_SECRET) -> dict[str, Any]:
+    """The Helm values for ``args``: no secret values, only Secret names."""
+    db = args.database
+    existing = db.existing_secret is not None
+    postgres = {
+        "enabled": True,
+        # with an existing Secret its PGHOST/PGPORT/PGDATABASE override these (envFrom comes later)
+        "host": db.host if db.host is not None else "from-existing-secret",
+        "port": db.port,
+        "database": db.database,
+        "user": "",
+        "password": "",
+        "driver": "psycopg2",
+    }
+    values: dict[str, Any] = {
+        "replicaCount": args.replicas,
+        "fullnameOverride": RELEASE,
+        "serviceAccount": {"create": True, "automount": True, "name": SERVICE_ACCOUNT, "annotations": dict(args.service_account_annotations)},
+        "backendStore": {
+            "databaseMigration": True,
+            "databaseConnectionCheck": True,
+            "postgres": postgres,
+            "existingDatabaseSecret": {
+                "name": db.existing_secret or db_secret,
+                "usernameKey": "PGUSER" if existing else "username",
+                "passwordKey": "PGPASSWORD" if existing else "password",
+            },
+        },
+        "postgresql": {"enabled": False},
+        "mysql": {"enabled": False},
+        "resources": args.resources,
+        "extraPodLabels": dict(args.labels),
+    }
+    env: dict[str, str] = {}
+    if db.require_tls and not existing:
+        env["PGSSLMODE"] = "require"
+    if existing:
+        values["extraSecretNamesForEnvFrom"] = [db.existing_secret]
+    artifact_root: dict[str, Any] = {"proxiedArtifactStorage": True}
+    if args.object_store == "s3":
+        artifact_root["s3"] = {"enabled": True, "bucket": args.artifact_bucket, "path": args.artifact_prefix}
+        if args.region:
+            env["AWS_DEFAULT_REGION"] = args.region
+    elif args.object_store == "gs":
+        artifact_root["gcs"] = {"enabled": True, "bucket": args.artifact_bucket, "path": args.artifact_prefix}
+    else:
+        artifact_root["defaultArtifactsDestination"] = "/mlartifacts"
+        values["extraVolumes"] = [{"name": "artifacts", "persistentVolumeClaim": {"claimName": f"{RELEASE}-artifacts"}}]
+        values["extraVolumeMounts"] = [{"name": "artifacts", "mountPath": "/mlartifacts"}]
+    values["artifactRoot"] = artifact_root
+    if env:
+        values["extraEnvVars"] = env
+    if args.auth:
+        auth: dict[str, Any] = {
+            "enabled": True,
+            "defaultPermission": "READ",
+            "existingAdminSecret": {"name": admin_secret, "usernameKey": "username", "passwordKey": "password"},
+        }
+        if not existing:
+            # users and permissions live next to the tracking tables (own alembic version table)
+            auth["postgres"] = {
+                **{k: v for k, v in postgres.items() if k != "enabled"},
+                "enabled": True,
+                "existingSecret": {"name": db_secret, "usernameKey": "username", "passwordKey": "password"},
+            }
+        values["auth"] = auth
+    if args.replicas > 1:
+        values["affinity"] = {
+            "podAntiAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "weight": 100,
+                        "podAffinityTerm": {
+                            "topologyKey": "topology.kubernetes.io/zone",
+                            "labelSelector": {"matchLabels": selector_labels()},
+                        },
+                    }
+                ]
+            }
+        }
+    if args.priority_class:
+        values["priorityClassName"] = args.priority_class
+    return values
+
+
+def selector_labels() -> dict[str, str]:
+    """The chart's pod selector labels for our release."""
+    return {"app.kubernetes.io/name": CHART, "app.kubernetes.io/instance": RELEASE}
+
+
+class Mlflow(pulumi.ComponentResource):
+    """Namespace, credential Secrets, the MLflow Helm release and (2+ replicas) a PodDisruptionBudget.
+
+    Outputs: ``namespace``, ``service_account``, ``tracking_uri`` (in-cluster URL),
+    ``artifact_destination``.
+    """
+
+    def __init__(self, name: str, args: MlflowArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:k8s:Mlflow", name, None, opts)
+        provider = opts.provider if opts else None
+        child = pulumi.ResourceOptions(parent=self, provider=provider)
+        labels = {"app.kubernetes.io/part-of": "ml-platform", **args.labels}
+
+        self.namespace = k8s.core.v1.Namespace(
+            name, metadata={"name": args.namespace, "labels": {**labels, "kubernetes.io/metadata.name": args.namespace}}, opts=child
+        )
+        ns = self.namespace.metadata["name"]
+        in_ns = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.namespace])
+        needs: list[pulumi.Resource] = [self.namespace]
+
+        db = args.database
+        if db.password is not None:
+            needs.append(
+                k8s.core.v1.Secret(
+                    f"{name}-database",
+                    metadata={"name": DB_SECRET, "namespace": ns, "labels": labels},
+                    type="Opaque",
+                    string_data={"username": db.username, "password": pulumi.Output.secret(db.password)},
+                    opts=in_ns,
+                )
+            )
+        if args.auth:
+            admin = random.RandomPassword(f"{name}-admin", length=32, special=False, opts=pulumi.ResourceOptions(parent=self))
+            self.admin_password = pulumi.Output.secret(admin.result)
+            needs.append(
+                k8s.core.v1.Secret(
+                    f"{name}-admin",
+                    metadata={"name": ADMIN_SECRET, "namespace": ns, "labels": labels},
+                    type="Opaque",
+                    string_data={"username": "admin", "password": self.admin_password},
+                    opts=in_ns,
+                )
+            )
+        if args.object_store is None:
+            needs.append(
+                k8s.core.v1.PersistentVolumeClaim(
+                    f"{name}-artifacts",
+                    metadata={"name": f"{RELEASE}-artifacts", "namespace": ns, "labels": labels},
+                    spec={"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": args.artifact_volume_size}}},
+                    opts=in_ns,
+                )
+            )
+        self.release = k8s.helm.v3.Release(
+            name,
+            name=RELEASE,
+            chart=CHART,
+            version=CHART_VERSION,
+            namespace=ns,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
+            values=chart_values(args),
+            atomic=True,
+            cleanup_on_fail=True,
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=needs),
+        )
+        if args.replicas > 1:
+            k8s.policy.v1.PodDisruptionBudget(
+                f"{name}-pdb",
+                metadata={"name": RELEASE, "namespace": ns, "labels": labels},
+                spec={"maxUnavailable": 1, "selector": {"matchLabels": selector_labels()}},
+                opts=in_ns,
+            )
+        self.service_account = SERVICE_ACCOUNT
+        self.tracking_uri: pulumi.Output[str] = pulumi.Output.concat("http://", RELEASE, ".", ns, ".svc.cluster.local:", str(PORT))
+        self.artifact_destination = artifact_destination(args)
+        self.register_outputs({"namespace": ns, "trackingUri": self.tracking_uri, "artifactDestination": self.artifact_destination})
