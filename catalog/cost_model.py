@@ -280,6 +280,10 @@ def _get(data: Any, *path: str) -> Any:
     return data
 
 
+def _nodes(count: int) -> str:
+    return f"{count} node" if count == 1 else f"{count} nodes"
+
+
 def _fixed(urn: str, type_: str, category: str, usd_month: float, basis: str) -> CostItem:
     return CostItem(urn, type_, category, usd_month, usd_month, basis)
 
@@ -340,8 +344,8 @@ def pool_item(
         basis = f"owned {ref.gpu} nodes ({ceiling_nodes} x {ref.gpus} GPUs, {gpus_ceiling * HOURS_PER_MONTH} GPU-h/month): no cloud bill"
     else:
         basis = (
-            f"{ref.name} {capacity} ${price:.4f}/h x {HOURS_PER_MONTH} h; idle {min_nodes} nodes, "
-            f"ceiling {ceiling_nodes} nodes ({gpus_ceiling} GPUs)"
+            f"{ref.name} {capacity} ${price:.4f}/h x {HOURS_PER_MONTH} h; idle {_nodes(min_nodes)}, "
+            f"ceiling {_nodes(ceiling_nodes)} ({gpus_ceiling} GPUs)"
         )
     if note:
         basis += f"; {note}"
@@ -367,7 +371,7 @@ def _cpu_pool_item(urn: str, type_: str, *, table: Mapping[str, float], pool: st
     price, name = priced[0]
     ceiling = max(max_nodes if max_nodes is not None else min_nodes, min_nodes)
     note = " (on-demand price; spot not modelled for CPU nodes)" if spot else ""
-    basis = f"{name} ${price:g}/h x {HOURS_PER_MONTH} h; idle {min_nodes} nodes, ceiling {ceiling} nodes{note}"
+    basis = f"{name} ${price:g}/h x {HOURS_PER_MONTH} h; idle {_nodes(min_nodes)}, ceiling {_nodes(ceiling)}{note}"
     return CostItem(urn, type_, "compute", price * min_nodes * HOURS_PER_MONTH, price * ceiling * HOURS_PER_MONTH, basis, pool=pool, node_type=name)
 
 
@@ -400,7 +404,8 @@ def _karpenter(urn: str, type_: str, inputs: Mapping[str, Any]) -> CostItem:
     # Karpenter enforces spec.limits only: the max-nodes annotation records intent, the GPU limit binds.
     note = ""
     if gpu_limit is None:
-        note = "no nvidia.com/gpu limit: Karpenter is unbounded, priced at the max-nodes annotation"
+        bound = "the max-nodes annotation" if max_nodes is not None else "the baseline (no max-nodes annotation either)"
+        note = f"no nvidia.com/gpu limit: Karpenter is unbounded, priced at {bound}"
     else:
         item = pool_item(urn, type_, cloud="aws", pool=pool, node_types=names, spot=spot, min_nodes=min_nodes, max_nodes=None, gpu_limit=gpu_limit)
         if max_nodes is not None and item.node_type and item.gpus_ceiling > max_nodes * gpu_catalog.node_type("aws", item.node_type).gpus:
