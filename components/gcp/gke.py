@@ -177,6 +177,7 @@ class GkeCluster(pulumi.ComponentResource):
             name="system",
             cluster=self.cluster.id,
             location=args.region,
+            initial_node_count=-(-args.system_min // 3),  # per zone (3 zones in most regions)
             autoscaling={
                 "total_min_node_count": args.system_min,
                 "total_max_node_count": args.system_max,

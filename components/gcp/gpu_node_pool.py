@@ -126,7 +126,8 @@ class GpuNodePool(pulumi.ComponentResource):
             name=args.pool,
             cluster=args.cluster,
             location=args.location,
-            initial_node_count=args.min_nodes or None,
+            # per zone; a regional pool usually spans 3 zones, the autoscaler keeps the total in bounds
+            initial_node_count=-(-args.min_nodes // 3),
             autoscaling={
                 "total_min_node_count": args.min_nodes,
                 "total_max_node_count": args.max_nodes,

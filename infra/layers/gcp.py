@@ -157,7 +157,14 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
         object_store="gs",
         buckets=buckets,
         region=region,
-        extras={"project": project, "workload_pool": f"{project}.svc.id.goog", "log_bucket": lake.log_bucket.name},
+        extras={
+            "project": project,
+            "workload_pool": f"{project}.svc.id.goog",
+            "log_bucket": lake.log_bucket.name,
+            # GKE partitions MIG GPUs itself and advertises each slice as nvidia.com/gpu
+            # (node label cloud.google.com/gke-gpu-partition-size), not nvidia.com/mig-<profile>
+            "mig_resource": cv.GPU_RESOURCE,
+        },
         depends_on=[cluster.system_pool, *pools],
     )
 
