@@ -461,8 +461,9 @@ def test_failover_prefers_point_in_time_restore_from_replicated_backups(stacks_d
     backup_arn = f"arn:aws:rds:{DR}:123456789012:auto-backup:ab-xyz"
     latest = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
     tags = [{"Key": cv.TAG_ROLE, "Value": cv.ROLE_MLFLOW_DB}, {"Key": cv.TAG_PROJECT, "Value": cv.PROJECT}, {"Key": cv.TAG_ENVIRONMENT, "Value": "prod"}]
+    source_tags = [*tags, {"Key": "aws:cloudformation:stack-name", "Value": "x"}]
     with Stubber(primary) as p, Stubber(dr_rds) as d:
-        p.add_response("describe_db_instances", {"DBInstances": [{"DBInstanceIdentifier": DB_ID, "DBInstanceArn": source_arn, "TagList": tags}]})
+        p.add_response("describe_db_instances", {"DBInstances": [{"DBInstanceIdentifier": DB_ID, "DBInstanceArn": source_arn, "TagList": source_tags}]})
         d.add_client_error("describe_db_instances", service_error_code="DBInstanceNotFound", http_status_code=404)
         d.add_response(
             "describe_db_instance_automated_backups",

@@ -355,7 +355,8 @@ def write_adoption(
 
 
 def _tags_of(db: dict[str, Any]) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in db.get("TagList", [])}
+    """The source DB's tags (AWS-reserved ``aws:`` tags cannot be set, so they are left out)."""
+    return {t["Key"]: t["Value"] for t in db.get("TagList", []) if not t["Key"].startswith("aws:")}
 
 
 def _restore(
