@@ -15,9 +15,10 @@ The stable entry point is :func:`estimate_items`; see its docstring for the reco
 
 from __future__ import annotations
 
+import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -177,6 +178,15 @@ GCS_BUCKET = "gcp:storage/bucket:Bucket"
 CLOUD_NAT = "gcp:compute/routerNat:RouterNat"
 CLOUD_KMS_KEY = "gcp:kms/cryptoKey:CryptoKey"
 
+PRICED_TYPES = frozenset(
+    {
+        KARPENTER_NODEPOOL, EKS_NODE_GROUP, EKS_CLUSTER, NAT_GATEWAY, ELASTIC_IP, VPC_ENDPOINT, RDS_INSTANCE,
+        ELASTICACHE_REPLICATION_GROUP, ELASTICACHE_CLUSTER, S3_BUCKET, KMS_KEY, SECRET, GKE_NODE_POOL, GKE_CLUSTER,
+        CLOUD_SQL, MEMORYSTORE, GCS_BUCKET, CLOUD_NAT, CLOUD_KMS_KEY,
+    }
+)
+"""Resource types :func:`estimate_items` prices (others are skipped)."""
+
 MIN_NODES_ANNOTATION = conventions.MIN_NODES_ANNOTATION
 MAX_NODES_ANNOTATION = conventions.MAX_NODES_ANNOTATION
 """Annotations on a Karpenter NodePool recording the configured node bounds (Karpenter enforces neither)."""
@@ -193,7 +203,7 @@ class CostItem:
     :param urn: The resource's URN; ``config:...`` for an item derived from config alone.
     :param type: The resource type (``aws:rds/instance:Instance``).
     :param category: ``gpu``, ``compute``, ``network``, ``control-plane``, ``database``, ``cache``,
-        ``storage`` or ``security``.
+        ``storage``, ``security``, or ``unknown`` (inputs a preview cannot know yet; priced 0).
     :param monthly_usd_idle: Cost at the baseline (GPU pools at their minimum nodes).
     :param monthly_usd_ceiling: Cost at the ceiling (pools at max nodes / GPU limit). Equal to idle for fixed items.
     :param basis: The arithmetic in words (prices, counts, hours), for reports.
@@ -262,18 +272,31 @@ def _int(value: Any, default: int | None = None) -> int | None:
     return default if num is None else int(num)
 
 
-def _list(value: Any) -> list[Any]:
-    """A list input; anything else (``[unknown]`` in a preview, ``None``) is empty."""
-    return value if isinstance(value, list) else []
+def _decoded(value: Any) -> Any:
+    """A JSON-encoded object / array string decoded (some provider inputs arrive that way)."""
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _list(value: Any) -> Sequence[Any]:
+    """A list input (lists, or ``pulumi_policy``'s read-only sequence proxies); anything else is empty."""
+    value = _decoded(value)
+    return value if isinstance(value, Sequence) and not isinstance(value, (str, bytes)) else []
 
 
 def _map(value: Any) -> Mapping[str, Any]:
-    """A mapping input; anything else (``[unknown]`` in a preview, ``None``) is empty."""
+    """A mapping input (dicts, or ``pulumi_policy``'s proxies); anything else (``[unknown]``, ``None``) is empty."""
+    value = _decoded(value)
     return value if isinstance(value, Mapping) else {}
 
 
 def _get(data: Any, *path: str) -> Any:
     for key in path:
+        data = _decoded(data)
         if not isinstance(data, Mapping):
             return None
         data = data.get(key)
@@ -588,47 +611,58 @@ def estimate_items(
     items: list[CostItem] = []
     for res in resources:
         urn, type_, inputs = _record(res)
-        item: CostItem | None = None
-        if type_ == KARPENTER_NODEPOOL:
-            item = _karpenter(urn, type_, inputs)
-        elif type_ == EKS_NODE_GROUP:
-            item = _eks_node_group(urn, type_, inputs)
-        elif type_ == GKE_NODE_POOL:
-            item = _gke_node_pool(urn, type_, inputs)
-        elif type_ == NAT_GATEWAY:
-            monthly = NAT_GATEWAY_USD_HOUR * HOURS_PER_MONTH + NAT_GATEWAY_USD_GB * nat_gb_month
-            item = _fixed(urn, type_, "network", monthly, f"${NAT_GATEWAY_USD_HOUR}/h x {HOURS_PER_MONTH} h + {nat_gb_month:g} GB x ${NAT_GATEWAY_USD_GB}/GB processed")
-        elif type_ == ELASTIC_IP:
-            item = _hourly(urn, type_, "network", PUBLIC_IPV4_USD_HOUR, 1, "public IPv4")
-        elif type_ == VPC_ENDPOINT and str(inputs.get("vpcEndpointType") or "Gateway") == "Interface":
-            azs = len(_list(inputs.get("subnetIds"))) or 1
-            item = _hourly(urn, type_, "network", INTERFACE_ENDPOINT_USD_HOUR, azs, "interface endpoint AZ")
-        elif type_ == CLOUD_NAT:
-            item = _hourly(urn, type_, "network", CLOUD_NAT_USD_HOUR, 1, "Cloud NAT gateway (32+ VM cap)")
-        elif type_ == EKS_CLUSTER:
-            item = _hourly(urn, type_, "control-plane", EKS_CONTROL_PLANE_USD_HOUR, 1, "EKS control plane")
-        elif type_ == GKE_CLUSTER:
-            item = _hourly(urn, type_, "control-plane", GKE_CLUSTER_USD_HOUR, 1, "GKE cluster fee")
-        elif type_ == RDS_INSTANCE:
-            item = _rds(urn, type_, inputs)
-        elif type_ in (ELASTICACHE_REPLICATION_GROUP, ELASTICACHE_CLUSTER):
-            if type_ == ELASTICACHE_REPLICATION_GROUP or not inputs.get("replicationGroupId"):
-                item = _elasticache(urn, type_, inputs)
-        elif type_ == CLOUD_SQL:
-            item = _cloud_sql(urn, type_, inputs)
-        elif type_ == MEMORYSTORE:
-            item = _memorystore(urn, type_, inputs)
-        elif type_ in (S3_BUCKET, GCS_BUCKET):
-            item = _bucket(urn, type_, inputs, storage_gb)
-        elif type_ == KMS_KEY:
-            item = _fixed(urn, type_, "security", KMS_KEY_USD_MONTH, f"KMS key ${KMS_KEY_USD_MONTH}/month")
-        elif type_ == CLOUD_KMS_KEY:
-            item = _fixed(urn, type_, "security", CLOUD_KMS_KEY_USD_MONTH, f"Cloud KMS key version ${CLOUD_KMS_KEY_USD_MONTH}/month")
-        elif type_ == SECRET:
-            item = _fixed(urn, type_, "security", SECRET_USD_MONTH, f"secret ${SECRET_USD_MONTH}/month")
+        try:
+            item = _price(urn, type_, inputs, storage_gb, nat_gb_month)
+        except Exception as exc:
+            # pulumi_policy raises UnknownValueError when a rule reads a value a preview cannot know yet
+            if type(exc).__name__ != "UnknownValueError":
+                raise
+            item = _fixed(urn, type_, "unknown", 0.0, f"not priced: {getattr(exc, 'message', exc)}") if type_ in PRICED_TYPES else None
         if item is not None:
             items.append(item)
     return _fold_fallback_twins(items)
+
+
+def _price(urn: str, type_: str, inputs: Mapping[str, Any], storage_gb: Mapping[str, float], nat_gb_month: float) -> CostItem | None:
+    item: CostItem | None = None
+    if type_ == KARPENTER_NODEPOOL:
+        item = _karpenter(urn, type_, inputs)
+    elif type_ == EKS_NODE_GROUP:
+        item = _eks_node_group(urn, type_, inputs)
+    elif type_ == GKE_NODE_POOL:
+        item = _gke_node_pool(urn, type_, inputs)
+    elif type_ == NAT_GATEWAY:
+        monthly = NAT_GATEWAY_USD_HOUR * HOURS_PER_MONTH + NAT_GATEWAY_USD_GB * nat_gb_month
+        item = _fixed(urn, type_, "network", monthly, f"${NAT_GATEWAY_USD_HOUR}/h x {HOURS_PER_MONTH} h + {nat_gb_month:g} GB x ${NAT_GATEWAY_USD_GB}/GB processed")
+    elif type_ == ELASTIC_IP:
+        item = _hourly(urn, type_, "network", PUBLIC_IPV4_USD_HOUR, 1, "public IPv4")
+    elif type_ == VPC_ENDPOINT and str(inputs.get("vpcEndpointType") or "Gateway") == "Interface":
+        azs = len(_list(inputs.get("subnetIds"))) or 1
+        item = _hourly(urn, type_, "network", INTERFACE_ENDPOINT_USD_HOUR, azs, "interface endpoint AZ")
+    elif type_ == CLOUD_NAT:
+        item = _hourly(urn, type_, "network", CLOUD_NAT_USD_HOUR, 1, "Cloud NAT gateway (32+ VM cap)")
+    elif type_ == EKS_CLUSTER:
+        item = _hourly(urn, type_, "control-plane", EKS_CONTROL_PLANE_USD_HOUR, 1, "EKS control plane")
+    elif type_ == GKE_CLUSTER:
+        item = _hourly(urn, type_, "control-plane", GKE_CLUSTER_USD_HOUR, 1, "GKE cluster fee")
+    elif type_ == RDS_INSTANCE:
+        item = _rds(urn, type_, inputs)
+    elif type_ in (ELASTICACHE_REPLICATION_GROUP, ELASTICACHE_CLUSTER):
+        if type_ == ELASTICACHE_REPLICATION_GROUP or not inputs.get("replicationGroupId"):
+            item = _elasticache(urn, type_, inputs)
+    elif type_ == CLOUD_SQL:
+        item = _cloud_sql(urn, type_, inputs)
+    elif type_ == MEMORYSTORE:
+        item = _memorystore(urn, type_, inputs)
+    elif type_ in (S3_BUCKET, GCS_BUCKET):
+        item = _bucket(urn, type_, inputs, storage_gb)
+    elif type_ == KMS_KEY:
+        item = _fixed(urn, type_, "security", KMS_KEY_USD_MONTH, f"KMS key ${KMS_KEY_USD_MONTH}/month")
+    elif type_ == CLOUD_KMS_KEY:
+        item = _fixed(urn, type_, "security", CLOUD_KMS_KEY_USD_MONTH, f"Cloud KMS key version ${CLOUD_KMS_KEY_USD_MONTH}/month")
+    elif type_ == SECRET:
+        item = _fixed(urn, type_, "security", SECRET_USD_MONTH, f"secret ${SECRET_USD_MONTH}/month")
+    return item
 
 
 def _fold_fallback_twins(items: list[CostItem]) -> list[CostItem]:

@@ -350,6 +350,18 @@ def test_policy_resource_shape_and_unknown_inputs() -> None:
     assert math.isfinite(unknown[0].monthly_usd)
 
 
+def test_policy_proxies_price_like_plain_inputs() -> None:
+    """Under ``pulumi preview`` a pack reads props through read-only proxies that raise on unknowns."""
+    from pulumi_policy import proxy
+
+    resources = [(r.urn, r.type, r.inputs) for r in _synthetic_resources()]
+    proxied = [SimpleNamespace(urn=u, resource_type=t, props=proxy.unknown_checking_proxy(i)) for u, t, i in resources]
+    assert cost_model.estimate_items(proxied, storage_gb={"raw": 1000}) == cost_model.estimate_items(resources, storage_gb={"raw": 1000})
+    unknown = {"instanceClass": proxy.UNKNOWN_STRING_VALUE, "allocatedStorage": 20}
+    [item] = cost_model.estimate_items([SimpleNamespace(urn="urn:db", resource_type=cost_model.RDS_INSTANCE, props=proxy.unknown_checking_proxy(unknown))])
+    assert item.monthly_usd == 0 and item.category == "unknown" and "instanceClass" in item.basis
+
+
 PRICED_INPUT_KEYS = {
     cost_model.KARPENTER_NODEPOOL: ("metadata", "spec"),
     cost_model.EKS_NODE_GROUP: ("instanceTypes", "scalingConfig", "capacityType", "labels"),
