@@ -1,0 +1,50 @@
+"""MLP-COST-007: every team has a budget filtered on its team tag / label."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pulumi_policy import ReportViolation, Severity, StackValidationArgs
+
+from catalog import conventions as cv
+from policies.common import k8s
+from policies.common.base import get, items, k8s_meta, plain, schema, stack_policy
+
+AWS_BUDGET = "aws:budgets/budget:Budget"
+GCP_BUDGET = "gcp:billing/budget:Budget"
+
+
+def budgeted_teams(resources: list[Any]) -> set[str]:
+    """Teams some budget filters on: AWS ``TagKeyValue`` ``user:team$<team>``, GCP ``labels.team``."""
+    teams: set[str] = set()
+    prefix = f"user:{cv.TAG_TEAM}$"
+    for res in resources:
+        if res.resource_type == AWS_BUDGET:
+            for flt in items(get(res.props, "costFilters")):
+                if get(flt, "name") == "TagKeyValue":
+                    teams.update(str(v)[len(prefix):] for v in items(get(flt, "values")) if str(v).startswith(prefix))
+        elif res.resource_type == GCP_BUDGET:
+            labels = plain(get(res.props, "budgetFilter", "labels", default={})) or {}
+            value = labels.get(cv.TAG_TEAM)
+            teams.update(str(v) for v in items(value))
+    return teams
+
+
+def check(args: StackValidationArgs, report: ReportViolation, cfg: dict[str, Any]) -> None:
+    clouds = {r.resource_type.split(":")[2] for r in args.resources if r.resource_type.startswith("pulumi:providers:")}
+    if not clouds & {"aws", "gcp"}:
+        args.not_applicable("no cloud provider in the stack: budgets live in the cloud's billing")
+    covered = budgeted_teams(args.resources)
+    for ns, name in k8s.team_namespaces(args.resources, cfg["platformNamespaces"]):
+        team = k8s_meta(ns.props)[2].get(cv.TEAM_LABEL) or name
+        if team not in covered:
+            report(f"team {team!r} has no budget filtered on its {cv.TAG_TEAM} tag; set teams[].budgetUsd", ns.urn)
+
+
+POLICY = stack_policy(
+    name="mlp-cost-007",
+    description="Every team has a cloud budget filtered on its team tag (AWS Budgets / GCP billing budgets).",
+    severity=Severity.MEDIUM,
+    check=check,
+    config=schema({"platformNamespaces": k8s.PLATFORM_NAMESPACES_PROPERTY}),
+)

@@ -1,0 +1,32 @@
+"""MLP-TAG-002: every labelled GCP resource carries the required labels (own labels + provider default labels)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
+
+from policies.common import tags as tagcfg
+from policies.common.base import gcp_labels, resource_policy, schema
+from policies.common.taggable import gcp_label_property
+
+LABELLED = gcp_label_property()
+
+
+def check(args: ResourceValidationArgs, report: ReportViolation, cfg: dict[str, Any]) -> None:
+    provider = args.provider.props if args.provider is not None else None
+    prop = LABELLED[args.resource_type]
+    found = tagcfg.problems(gcp_labels(args.props, provider, prop), cfg, normalise=True)
+    if found:
+        report(f"{prop} (with provider default labels): {'; '.join(found)}")
+
+
+POLICY = resource_policy(
+    name="mlp-tag-002",
+    description="GCP resources that take labels carry the required labels with allowed values.",
+    severity=Severity.MEDIUM,
+    types=LABELLED.__contains__,
+    check=check,
+    config=schema({"requiredTags": tagcfg.REQUIRED_PROPERTY, "allowedValues": tagcfg.ALLOWED_PROPERTY}),
+    remediation="Register infra.tagging.gcp_label_transform(cfg) as a stack transform, or set labels.",
+)
