@@ -177,7 +177,14 @@ class PostgresDatabase(pulumi.ComponentResource):
         self.database = args.database
         document = pulumi.Output.all(self.password, self.instance.address).apply(
             lambda v: json.dumps(
-                {"engine": "postgres", "username": args.username, "password": v[0], "host": v[1], "port": PORT, "dbname": args.database}
+                {
+                    "engine": "postgres",
+                    "username": args.username,
+                    "password": v[0],
+                    "host": v[1],
+                    "port": PORT,
+                    "dbname": args.database,
+                }
             )
         )
         self.secret = StoredSecret(

@@ -66,9 +66,7 @@ class RedisCache(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self, provider=provider)
         tags = args.tags or None
 
-        token = random.RandomPassword(
-            f"{name}-auth-token", length=48, special=False, opts=pulumi.ResourceOptions(parent=self)
-        )
+        token = random.RandomPassword(f"{name}-auth-token", length=48, special=False, opts=pulumi.ResourceOptions(parent=self))
         self.password: pulumi.Output[str] = pulumi.Output.secret(token.result)
 
         self.subnet_group = aws.elasticache.SubnetGroup(

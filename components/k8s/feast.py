@@ -175,7 +175,10 @@ def chart_values(args: FeastArgs) -> dict[str, Any]:
                 "preferredDuringSchedulingIgnoredDuringExecution": [
                     {
                         "weight": 100,
-                        "podAffinityTerm": {"topologyKey": "topology.kubernetes.io/zone", "labelSelector": {"matchLabels": selector_labels()}},
+                        "podAffinityTerm": {
+                            "topologyKey": "topology.kubernetes.io/zone",
+                            "labelSelector": {"matchLabels": selector_labels()},
+                        },
                     }
                 ]
             }
@@ -201,7 +204,9 @@ class Feast(pulumi.ComponentResource):
         labels = {"app.kubernetes.io/part-of": "ml-platform", **args.labels}
 
         self.namespace = k8s.core.v1.Namespace(
-            name, metadata={"name": args.namespace, "labels": {**labels, "kubernetes.io/metadata.name": args.namespace}}, opts=child
+            name,
+            metadata={"name": args.namespace, "labels": {**labels, "kubernetes.io/metadata.name": args.namespace}},
+            opts=child,
         )
         ns = self.namespace.metadata["name"]
         in_ns = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.namespace])
@@ -210,7 +215,12 @@ class Feast(pulumi.ComponentResource):
         needs.append(
             k8s.core.v1.ServiceAccount(
                 f"{name}-sa",
-                metadata={"name": SERVICE_ACCOUNT, "namespace": ns, "labels": labels, "annotations": dict(args.service_account_annotations)},
+                metadata={
+                    "name": SERVICE_ACCOUNT,
+                    "namespace": ns,
+                    "labels": labels,
+                    "annotations": dict(args.service_account_annotations),
+                },
                 automount_service_account_token=False,
                 opts=in_ns,
             )

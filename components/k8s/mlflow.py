@@ -116,7 +116,12 @@ def chart_values(args: MlflowArgs, *, db_secret: str = DB_SECRET, admin_secret: 
     values: dict[str, Any] = {
         "replicaCount": args.replicas,
         "fullnameOverride": RELEASE,
-        "serviceAccount": {"create": True, "automount": True, "name": SERVICE_ACCOUNT, "annotations": dict(args.service_account_annotations)},
+        "serviceAccount": {
+            "create": True,
+            "automount": True,
+            "name": SERVICE_ACCOUNT,
+            "annotations": dict(args.service_account_annotations),
+        },
         "backendStore": {
             "databaseMigration": True,
             "databaseConnectionCheck": True,
@@ -203,7 +208,9 @@ class Mlflow(pulumi.ComponentResource):
         labels = {"app.kubernetes.io/part-of": "ml-platform", **args.labels}
 
         self.namespace = k8s.core.v1.Namespace(
-            name, metadata={"name": args.namespace, "labels": {**labels, "kubernetes.io/metadata.name": args.namespace}}, opts=child
+            name,
+            metadata={"name": args.namespace, "labels": {**labels, "kubernetes.io/metadata.name": args.namespace}},
+            opts=child,
         )
         ns = self.namespace.metadata["name"]
         in_ns = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.namespace])
@@ -261,6 +268,10 @@ class Mlflow(pulumi.ComponentResource):
                 opts=in_ns,
             )
         self.service_account = SERVICE_ACCOUNT
-        self.tracking_uri: pulumi.Output[str] = pulumi.Output.concat("http://", RELEASE, ".", ns, ".svc.cluster.local:", str(PORT))
+        self.tracking_uri: pulumi.Output[str] = pulumi.Output.concat(
+            "http://", RELEASE, ".", ns, ".svc.cluster.local:", str(PORT)
+        )
         self.artifact_destination = artifact_destination(args)
-        self.register_outputs({"namespace": ns, "trackingUri": self.tracking_uri, "artifactDestination": self.artifact_destination})
+        self.register_outputs(
+            {"namespace": ns, "trackingUri": self.tracking_uri, "artifactDestination": self.artifact_destination}
+        )

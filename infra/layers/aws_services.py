@@ -54,7 +54,13 @@ def mlflow_policy(bucket_arn: str, key_arn: str, region: str) -> str:
                 {
                     "Sid": "ReadWriteArtifacts",
                     "Effect": "Allow",
-                    "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+                    "Action": [
+                        "s3:GetObject",
+                        "s3:PutObject",
+                        "s3:DeleteObject",
+                        "s3:AbortMultipartUpload",
+                        "s3:ListMultipartUploadParts",
+                    ],
                     "Resource": f"{bucket_arn}/{MLFLOW_PREFIX}/*",
                 },
                 _kms_statement(key_arn, region, ["kms:Decrypt", "kms:GenerateDataKey"]),
@@ -69,7 +75,12 @@ def feast_policy(bucket_arn: str, key_arn: str, region: str) -> str:
         {
             "Version": "2012-10-17",
             "Statement": [
-                {"Sid": "ListFeatures", "Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation"], "Resource": bucket_arn},
+                {
+                    "Sid": "ListFeatures",
+                    "Effect": "Allow",
+                    "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+                    "Resource": bucket_arn,
+                },
                 {"Sid": "ReadFeatures", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": f"{bucket_arn}/*"},
                 _kms_statement(key_arn, region, ["kms:Decrypt"]),
             ],
@@ -100,8 +111,10 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
     needs_db = cfg.mlflow.enabled or (cfg.feast.enabled and cfg.feast.registry == "sql")
     if needs_db:
         dr = cfg.is_prod and cfg.dr.enabled and foundation.dr_provider is not None
+        # without MLflow the server only holds the Feast registry: nothing is named after MLflow
+        db_name = "mlflow-db" if cfg.mlflow.enabled else "feast-registry-db"
         db = PostgresDatabase(
-            "mlflow-db",
+            db_name,
             PostgresArgs(
                 vpc_id=foundation.vpc.vpc_id,
                 subnet_ids=foundation.vpc.private_subnet_ids,
@@ -114,14 +127,18 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
                 deletion_protection=cfg.is_prod,
                 dr_provider=foundation.dr_provider if dr else None,
                 backup_replication_kms_key_arn=foundation.dr_key.arn if dr else None,
-                tags={cv.TAG_ROLE: cv.ROLE_MLFLOW_DB},
+                database="mlflow" if cfg.mlflow.enabled else FEAST_REGISTRY_DATABASE,
+                username="mlflow" if cfg.mlflow.enabled else "feast",
+                tags={cv.TAG_ROLE: cv.ROLE_MLFLOW_DB} if cfg.mlflow.enabled else {},
             ),
             opts=aws_opts,
         )
-        pulumi.export("mlflowDatabaseSecretArn", db.secret_arn)
+        pulumi.export("mlflowDatabaseSecretArn" if cfg.mlflow.enabled else "feastRegistryDatabaseSecretArn", db.secret_arn)
 
     if cfg.mlflow.enabled and db is not None:
-        layer.mlflow_db = DatabaseInfo(host=db.address, port=db.port, username=db.username, password=db.password, database=db.database)
+        layer.mlflow_db = DatabaseInfo(
+            host=db.address, port=db.port, username=db.username, password=db.password, database=db.database
+        )
         bucket_arn = foundation.lake.bucket_arns["models"]
         role = IrsaRole(
             "mlflow",
@@ -136,7 +153,12 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
     if cfg.feast.enabled:
         if cfg.feast.registry == "sql" and db is not None:
             layer.feast_registry_db = DatabaseInfo(
-                host=db.address, port=db.port, username=db.username, password=db.password, database=FEAST_REGISTRY_DATABASE
+                host=db.address,
+                port=db.port,
+                username=db.username,
+                password=db.password,
+                database=FEAST_REGISTRY_DATABASE,
+                bootstrap_database=db.database,
             )
         online = cfg.feast.online_store
         ha = cfg.is_prod and online.replicas >= 1

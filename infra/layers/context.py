@@ -25,6 +25,8 @@ class DatabaseInfo:
     """A Pulumi secret; ``None`` when ``existing_secret`` names a Kubernetes Secret instead."""
     database: str = "mlflow"
     existing_secret: str | None = None
+    bootstrap_database: str | None = None
+    """A database that already exists on the server (to connect to while creating ``database``)."""
 
 
 @dataclass

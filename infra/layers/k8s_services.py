@@ -77,15 +77,26 @@ def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
         registry: FeastSqlRegistry | pulumi.Input[str] | None
         if cfg.feast.registry == "sql":
             info = cloud.feast_registry_db
-            registry = None if info is None or info.password is None else FeastSqlRegistry(
-                host=info.host, port=info.port, username=info.username, password=info.password, database=info.database
+            registry = (
+                None
+                if info is None or info.password is None
+                else FeastSqlRegistry(
+                    host=info.host,
+                    port=info.port,
+                    username=info.username,
+                    password=info.password,
+                    database=info.database,
+                    bootstrap_database=info.bootstrap_database or info.database,
+                )
             )
             if registry is None:
                 redis = None  # cannot honour the configured registry
         else:
             registry = pulumi.Output.concat(f"{store}://", features, "/feast/registry.db") if features is not None else None
         if redis is None:
-            pulumi.log.warn(f"feast: the {cfg.cloud} layer provides no online store or registry database yet; Feast is not deployed")
+            pulumi.log.warn(
+                f"feast: the {cfg.cloud} layer provides no online store or registry database yet; Feast is not deployed"
+            )
             return
         feast = Feast(
             "feast",
