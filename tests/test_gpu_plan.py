@@ -391,6 +391,31 @@ def test_priority_classes_match_the_shared_table(plan_of: PlanOf, stack: str) ->
     assert not any(v.get("globalDefault") for v in classes.values())
 
 
+def test_later_platform_components_wait_for_the_priority_classes(plan_of: PlanOf) -> None:
+    """Pods naming a PriorityClass are rejected until it exists, so what the later layers build waits."""
+    plan = plan_of("prod")
+    classes = {r.urn for r in plan.by_type(PRIORITY)}
+    mine = {"ml-platform:k8s:PriorityClasses", "ml-platform:k8s:GpuOperator", "ml-platform:k8s:GpuMonitoring"}
+    later = [r for r in plan.resources if r.type.startswith("ml-platform:k8s:") and r.type not in mine]
+    assert later, "the services layer builds Kubernetes components after the GPU layer"
+    for component in later:
+        assert classes <= set(component.dependencies), component.urn
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_gpu_kubernetes_objects_wait_for_the_system_nodes(plan_of: PlanOf, stack: str) -> None:
+    plan = plan_of(stack)
+    (system,) = [r for r in plan.by_type(NODEGROUP) if r.inputs.get("nodeGroupName") == "system"]
+    parents = {r.urn for r in plan.resources if r.type in ("ml-platform:aws:Karpenter", "ml-platform:k8s:GpuOperator", "ml-platform:k8s:PriorityClasses", "ml-platform:k8s:GpuMonitoring")}
+    children = [r for r in plan.resources if r.custom and r.parent in parents and r.type.startswith("kubernetes:")]
+    assert len(children) > 10
+    for res in children:
+        assert system.urn in res.dependencies, res.urn
+    for group in plan.by_type(NODEGROUP):
+        if cv.POOL_LABEL in group.inputs.get("labels", {}):
+            assert system.urn in group.dependencies
+
+
 @pytest.mark.parametrize("stack", OPERATOR_STACKS)
 def test_gpu_alerts(plan_of: PlanOf, stack: str) -> None:
     (rule,) = plan_of(stack).by_type(PROMRULE)

@@ -84,6 +84,15 @@ class GpuNodeGroupArgs:
                 raise ValueError(f"{where}: taint effect must be one of {tuple(TAINT_EFFECTS)}")
 
 
+def _inherited_depends_on(opts: pulumi.ResourceOptions | None) -> list[pulumi.Resource]:
+    """The component's own ``depends_on``: Pulumi does not pass it to children, so children that
+    need the cluster ready (add-ons, system nodes) get it explicitly."""
+    deps = opts.depends_on if opts is not None else None
+    if deps is None:
+        return []
+    return [d for d in (deps if isinstance(deps, (list, tuple)) else [deps]) if isinstance(d, pulumi.Resource)]
+
+
 class GpuNodeGroup(pulumi.ComponentResource):
     """An EKS managed node group of GPU nodes.
 
@@ -149,7 +158,8 @@ class GpuNodeGroup(pulumi.ComponentResource):
             launch_template={"id": self.launch_template.id, "version": self.launch_template.latest_version.apply(str)},
             tags=tags,
             opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(depends_on=attachments, ignore_changes=["scalingConfig.desiredSize"])
+                child,
+                pulumi.ResourceOptions(depends_on=[*attachments, *_inherited_depends_on(opts)], ignore_changes=["scalingConfig.desiredSize"]),
             ),
         )
         self.register_outputs({"node_group_name": self.node_group.node_group_name, "node_role_arn": role_arn})

@@ -64,6 +64,15 @@ def gpu_rules(*, idle_percent: int = 30, idle_for: str = "1h", memory_full_ratio
     ]
 
 
+def _inherited_depends_on(opts: pulumi.ResourceOptions | None) -> list[pulumi.Resource]:
+    """The component's own ``depends_on``: Pulumi does not pass it to children, so children that
+    need the cluster ready (add-ons, system nodes) get it explicitly."""
+    deps = opts.depends_on if opts is not None else None
+    if deps is None:
+        return []
+    return [d for d in (deps if isinstance(deps, (list, tuple)) else [deps]) if isinstance(d, pulumi.Resource)]
+
+
 class GpuMonitoring(pulumi.ComponentResource):
     """A ``PrometheusRule`` with the GPU alerts (and optionally the namespace it lives in).
 
@@ -88,7 +97,7 @@ class GpuMonitoring(pulumi.ComponentResource):
         if not 0 < idle_percent < 100:
             raise ValueError(f"GpuMonitoring: idle_percent must be 1-99, got {idle_percent}")
         super().__init__("ml-platform:k8s:GpuMonitoring", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, provider=k8s_provider)
+        child = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=_inherited_depends_on(opts))
         labels = {cv.MANAGED_BY_LABEL: cv.MANAGED_BY, **(rule_labels or {})}
         depends: list[pulumi.Resource] = []
         ns: pulumi.Input[str] = namespace

@@ -13,6 +13,15 @@ USER_PRIORITY_MAX = 1_000_000_000
 """Kubernetes reserves values above this for system classes."""
 
 
+def _inherited_depends_on(opts: pulumi.ResourceOptions | None) -> list[pulumi.Resource]:
+    """The component's own ``depends_on``: Pulumi does not pass it to children, so children that
+    need the cluster ready (add-ons, system nodes) get it explicitly."""
+    deps = opts.depends_on if opts is not None else None
+    if deps is None:
+        return []
+    return [d for d in (deps if isinstance(deps, (list, tuple)) else [deps]) if isinstance(d, pulumi.Resource)]
+
+
 class PriorityClasses(pulumi.ComponentResource):
     """One cluster-wide ``PriorityClass`` per entry of ``classes``.
 
@@ -41,7 +50,7 @@ class PriorityClasses(pulumi.ComponentResource):
         if unknown:
             raise ValueError(f"PriorityClasses: non_preempting names unknown classes {sorted(unknown)}")
         super().__init__("ml-platform:k8s:PriorityClasses", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, provider=k8s_provider)
+        child = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=_inherited_depends_on(opts))
         descriptions = dict(descriptions or {})
         self.classes: dict[str, k8s.scheduling.v1.PriorityClass] = {}
         for cls, value in classes.items():

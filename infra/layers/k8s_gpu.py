@@ -67,7 +67,10 @@ def operator_args(cfg: config.PlatformConfig, cloud: CloudLayer) -> GpuOperatorA
 
 def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
     opts = pulumi.ResourceOptions(depends_on=list(cloud.depends_on)) if cloud.depends_on else None
-    PriorityClasses("priorities", k8s_provider=cloud.k8s_provider, opts=opts)
+    priorities = PriorityClasses("priorities", k8s_provider=cloud.k8s_provider, opts=opts)
+    # pods naming a PriorityClass are rejected until it exists: later workloads wait for them
+    cloud.depends_on.append(priorities)
+    cloud.extras["priority_classes"] = priorities
     if not operator_enabled(cfg):
         return
     operator = GpuOperator("gpu-operator", operator_args(cfg, cloud), k8s_provider=cloud.k8s_provider, opts=opts)
