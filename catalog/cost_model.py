@@ -193,6 +193,7 @@ MAX_NODES_ANNOTATION = conventions.MAX_NODES_ANNOTATION
 
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 INSTANCE_FAMILY_LABEL = "karpenter.k8s.aws/instance-family"
+GPU_NAME_LABEL = "karpenter.k8s.aws/instance-gpu-name"
 CAPACITY_TYPE_LABEL = "karpenter.sh/capacity-type"
 
 
@@ -416,6 +417,9 @@ def _karpenter(urn: str, type_: str, inputs: Mapping[str, Any]) -> CostItem:
     if not names:
         fams = set(_requirement(reqs, INSTANCE_FAMILY_LABEL))
         names = [n.name for (c, _), n in gpu_catalog.NODE_TYPES.items() if c == "aws" and n.family in fams]
+    if not names:  # karpenter.k8s.aws/instance-gpu-name: a100, h100, l4, a10g, l40s, ...
+        gpu_names = {v.lower() for v in _requirement(reqs, GPU_NAME_LABEL)}
+        names = [n.name for (c, _), n in gpu_catalog.NODE_TYPES.items() if c == "aws" and n.gpu.split("-")[0].lower() in gpu_names]
     capacity = _requirement(reqs, CAPACITY_TYPE_LABEL) or ["on-demand"]
     spot = "spot" in capacity  # spot-with-fallback lists both: the estimate assumes spot
     limits = _map(_get(inputs, "spec", "limits"))

@@ -192,6 +192,9 @@ def test_karpenter_instance_family_requirement_is_priced() -> None:
     p5 = gpu_catalog.node_type("aws", "p5.48xlarge")
     assert item.node_type == p5.name
     assert item.monthly_usd_ceiling == pytest.approx(p5.on_demand_usd_hour * H)
+    pool.inputs["spec"]["template"]["spec"]["requirements"][0] = {"key": cost_model.GPU_NAME_LABEL, "operator": "In", "values": ["l4"]}
+    [by_gpu] = cost_model.estimate_items([pool])
+    assert by_gpu.node_type == min(gpu_catalog.node_types("aws", gpu="L4"), key=lambda n: n.on_demand_usd_hour / n.gpus).name
 
 
 @pytest.mark.parametrize("stack", STACKS)
