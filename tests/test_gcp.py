@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import pulumi
 import pytest
 
 from catalog import conventions as cv
@@ -543,3 +544,43 @@ def test_gcp_defaults_replace_aws_sizes_when_unset(write_stack: Callable[..., An
     assert redis.inputs["tier"] == "BASIC"
     system = next(p for p in _of(plan, "gcp:container/nodePool:NodePool") if p.inputs["name"] == "system")
     assert system.inputs["nodeConfig"]["machineType"] == "e2-standard-4"
+
+
+# ---- what the Kubernetes layer receives ------------------------------------------------------
+
+
+def test_cloud_layer_hands_the_kubernetes_layer_what_it_needs() -> None:
+    from infra.layers import gcp as gcp_layer
+
+    raw = raw_config("gcp-prod")
+    cfg = config.parse(raw)
+    seen: dict[str, Any] = {}
+
+    def program() -> None:
+        layer = gcp_layer.build(cfg)
+        seen["layer"] = layer
+        team_emails = {t: ann["iam.gke.io/gcp-service-account"] for t, ann in layer.team_identity.items()}
+        pulumi_outputs = {
+            "buckets": layer.buckets,
+            "teams": team_emails,
+            "mlflow": layer.service_identity["mlflow"]["iam.gke.io/gcp-service-account"],
+            "db_host": layer.mlflow_db.host,
+            "redis_ca": layer.feast_redis.ca_certificate,
+        }
+        pulumi.Output.from_input(pulumi_outputs).apply(seen.update)
+
+    engine.run_program("gcp-prod", raw, [], program=program)
+    layer = seen["layer"]
+    assert layer.cloud == "gcp" and layer.object_store == "gs" and layer.driver_preinstalled is True
+    assert set(seen["buckets"]) == set(cfg.data_lake.zones)
+    assert seen["buckets"]["models"] == f"{cfg.gcp.project}-prod-models"
+    assert set(seen["teams"]) == {t.name for t in cfg.teams}
+    for team, email in seen["teams"].items():
+        assert email.endswith(".iam.gserviceaccount.com") and email.startswith(f"mlp-prod-{team}@")
+    assert seen["mlflow"].endswith(".iam.gserviceaccount.com")
+    assert layer.mlflow_db.username == "mlflow" and layer.mlflow_db.database == "mlflow" and layer.mlflow_db.password is not None
+    assert seen["db_host"]  # Cloud SQL's private IP
+    assert layer.feast_registry_db is not None and layer.feast_registry_db.database == "feast_registry"
+    assert layer.feast_registry_db.password is not layer.mlflow_db.password  # a user of its own
+    assert layer.feast_redis.tls is True and seen["redis_ca"]
+    assert layer.depends_on  # node pools the workloads wait for
