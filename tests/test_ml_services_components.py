@@ -1,0 +1,216 @@
+"""ML services components in isolation: argument checks, what they register, ``feature_store.yaml``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+import pytest
+import yaml
+
+from components.aws.postgres import PostgresArgs, PostgresDatabase
+from components.aws.redis import RedisArgs
+from components.aws.secret import StoredSecretArgs
+from components.k8s import feast as feast_k8s
+from components.k8s import mlflow as mlflow_k8s
+from infra.plan import engine
+from infra.plan.recorder import SECRET, RecordedResource
+
+PG = {
+    "vpc_id": "vpc-1",
+    "subnet_ids": ["subnet-a", "subnet-b"],
+    "client_security_group_ids": ["sg-cluster"],
+    "kms_key_arn": "arn:kms:main",
+}
+REDIS = {
+    "vpc_id": "vpc-1",
+    "subnet_ids": ["subnet-a"],
+    "client_security_group_ids": ["sg-cluster"],
+    "kms_key_arn": "arn:kms:main",
+}
+
+
+def run(program: Any) -> tuple[list[RecordedResource], dict[str, Any]]:
+    return engine.run_program("unit", {}, [], program=program)
+
+
+def of_type(resources: list[RecordedResource], type_: str) -> list[RecordedResource]:
+    return [r for r in resources if r.type == type_]
+
+
+# ---- argument checks ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: PostgresArgs(**{**PG, "client_security_group_ids": []}), "client_security_group_ids"),
+        (lambda: PostgresArgs(**PG, instance_class="m6i.large"), "instance_class"),
+        (lambda: PostgresArgs(**PG, backup_retention_days=0), "backup_retention_days"),
+        (lambda: PostgresArgs(**PG, database="ML-flow"), "database"),
+        (lambda: PostgresArgs(**PG, backup_replication_kms_key_arn="arn:kms:dr"), "dr_provider"),
+        (lambda: RedisArgs(**REDIS, replicas=0, high_availability=True), "replicas >= 1"),
+        (lambda: RedisArgs(**REDIS, node_type="db.t4g.small"), "node_type"),
+        (lambda: StoredSecretArgs(secret_string="x", kms_key_arn="k", recovery_window_days=3), "recovery_window_days"),
+        (lambda: mlflow_k8s.MlflowDatabase(host="h"), "exactly one"),
+        (lambda: mlflow_k8s.MlflowDatabase(host="h", password=pulumi.Output.secret("p"), existing_secret="s"), "exactly one"),
+        (
+            lambda: mlflow_k8s.MlflowArgs(database=mlflow_k8s.MlflowDatabase(existing_secret="s"), object_store="s3"),
+            "artifact_bucket",
+        ),
+        (lambda: feast_k8s.FeastArgs(project="ml-platform", online_store=feast_k8s.FeastRedis(host="r")), "project"),
+        (lambda: feast_k8s.FeastSqlRegistry(host="h", password=pulumi.Output.secret("p"), database="Feast"), "database"),
+    ],
+)
+def test_bad_arguments_fail_early_with_the_argument_named(make: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+# ---- PostgreSQL --------------------------------------------------------------------------------
+
+
+def test_postgres_uses_the_given_providers_and_replicates_backups_with_the_dr_key() -> None:
+    def program() -> None:
+        main = aws.Provider("main", region="eu-west-1")
+        dr = aws.Provider("dr", region="eu-central-1")
+        PostgresDatabase(
+            "db",
+            PostgresArgs(**PG, deletion_protection=True, dr_provider=dr, backup_replication_kms_key_arn="arn:kms:dr"),
+            opts=pulumi.ResourceOptions(provider=main),
+        )
+
+    resources, _ = run(program)
+    providers = {r.urn: r.inputs["region"] for r in resources if r.type == "pulumi:providers:aws"}
+    region = {r.name: providers.get(r.provider_urn) for r in resources if r.type.startswith("aws:")}
+    assert region and all(region[n] for n in region), "an AWS resource uses the default provider"
+    (rep,) = of_type(resources, "aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication")
+    assert providers[rep.provider_urn] == "eu-central-1" and rep.inputs["kmsKeyId"] == "arn:kms:dr"
+    assert {r.type for r in resources if providers.get(r.provider_urn) == "eu-central-1"} == {rep.type}
+    (db,) = of_type(resources, "aws:rds/instance:Instance")
+    assert db.protect and db.retain_on_delete and db.inputs["deletionProtection"]
+
+
+def test_postgres_without_protection_can_be_destroyed_cleanly() -> None:
+    def program() -> None:
+        PostgresDatabase("db", PostgresArgs(**PG), opts=pulumi.ResourceOptions(provider=aws.Provider("main", region="eu-west-1")))
+
+    resources, _ = run(program)
+    (db,) = of_type(resources, "aws:rds/instance:Instance")
+    assert not db.protect and db.inputs["skipFinalSnapshot"] is True and db.inputs["deletionProtection"] is False
+    assert not of_type(resources, "aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication")
+
+
+# ---- MLflow ------------------------------------------------------------------------------------
+
+
+def _mlflow(args: mlflow_k8s.MlflowArgs) -> list[RecordedResource]:
+    def program() -> None:
+        mlflow_k8s.Mlflow("mlflow", args, opts=pulumi.ResourceOptions(provider=k8s.Provider("k")))
+
+    return run(program)[0]
+
+
+def test_mlflow_with_an_existing_secret_creates_no_credentials_of_its_own() -> None:
+    resources = _mlflow(mlflow_k8s.MlflowArgs(database=mlflow_k8s.MlflowDatabase(existing_secret="pg-conn"), auth=False))
+    assert not of_type(resources, "kubernetes:core/v1:Secret")
+    (rel,) = of_type(resources, "kubernetes:helm.sh/v3:Release")
+    values = rel.inputs["values"]
+    assert values["backendStore"]["existingDatabaseSecret"] == {
+        "name": "pg-conn",
+        "usernameKey": "PGUSER",
+        "passwordKey": "PGPASSWORD",
+    }
+    assert values["extraSecretNamesForEnvFrom"] == ["pg-conn"]
+    assert "auth" not in values
+    # no object store: artifacts on a shared volume every replica mounts
+    (pvc,) = of_type(resources, "kubernetes:core/v1:PersistentVolumeClaim")
+    assert pvc.inputs["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert values["artifactRoot"]["defaultArtifactsDestination"] == "/mlartifacts"
+
+
+def test_mlflow_on_a_managed_database_requires_tls_and_stores_auth_users_there() -> None:
+    db = mlflow_k8s.MlflowDatabase(host="db.internal", password=pulumi.Output.secret("pw-unit-test"))
+    resources = _mlflow(mlflow_k8s.MlflowArgs(database=db, object_store="gs", artifact_bucket="models-bkt", replicas=3))
+    (rel,) = of_type(resources, "kubernetes:helm.sh/v3:Release")
+    values = rel.inputs["values"]
+    assert values["extraEnvVars"]["PGSSLMODE"] == "require"
+    assert values["auth"]["postgres"]["enabled"] is True and values["auth"]["postgres"]["host"] == "db.internal"
+    assert values["auth"]["postgres"]["existingSecret"]["name"] == mlflow_k8s.DB_SECRET
+    assert values["artifactRoot"]["gcs"] == {"enabled": True, "bucket": "models-bkt", "path": "mlflow"}
+    assert "pw-unit-test" not in json.dumps([r.inputs for r in resources])
+    (pdb,) = of_type(resources, "kubernetes:policy/v1:PodDisruptionBudget")
+    assert pdb.inputs["spec"]["selector"]["matchLabels"] == mlflow_k8s.selector_labels()
+
+
+# ---- Feast -------------------------------------------------------------------------------------
+
+
+def _feast(args: feast_k8s.FeastArgs) -> tuple[list[RecordedResource], dict[str, Any]]:
+    def program() -> None:
+        feast_k8s.Feast("feast", args, opts=pulumi.ResourceOptions(provider=k8s.Provider("k")))
+        pulumi.export("yaml", pulumi.Output.unsecret(feast_k8s.feature_store_yaml(args)))
+
+    return run(program)
+
+
+def test_feature_store_yaml_for_a_lake_registry_and_a_tls_redis() -> None:
+    args = feast_k8s.FeastArgs(
+        project="ml_platform",
+        provider="aws",
+        online_store=feast_k8s.FeastRedis(host="master.redis", port=6379, password=pulumi.Output.secret("tok123")),
+        registry="s3://features-bkt/feast/registry.db",
+    )
+    resources, outputs = _feast(args)
+    doc = yaml.safe_load(outputs["yaml"])
+    assert doc["registry"]["path"] == "s3://features-bkt/feast/registry.db"
+    assert doc["online_store"] == {
+        "type": "redis",
+        "redis_type": "redis",
+        "connection_string": "master.redis:6379,ssl=true,password=tok123",
+    }
+    assert doc["offline_store"]["type"] == "file" and doc["provider"] == "aws"
+    (secret,) = [
+        r for r in of_type(resources, "kubernetes:core/v1:Secret") if r.inputs["metadata"]["name"] == feast_k8s.CONFIG_SECRET
+    ]
+    assert SECRET in json.dumps(secret.inputs["stringData"])
+    assert "tok123" not in json.dumps([r.inputs for r in resources])
+    assert not of_type(resources, "kubernetes:batch/v1:Job")
+
+
+def test_sql_registry_gets_its_own_database_created_by_an_idempotent_job() -> None:
+    reg = feast_k8s.FeastSqlRegistry(host="pg.internal", password=pulumi.Output.secret("pgpw9"), bootstrap_database="mlflow")
+    args = feast_k8s.FeastArgs(project="p", online_store=feast_k8s.FeastRedis(host="r", password=None, tls=False), registry=reg)
+    resources, outputs = _feast(args)
+    doc = yaml.safe_load(outputs["yaml"])
+    assert doc["registry"]["registry_type"] == "sql"
+    assert doc["registry"]["path"] == "postgresql+psycopg://mlflow:pgpw9@pg.internal:5432/feast_registry?sslmode=require"
+    assert doc["online_store"]["connection_string"] == "r:6379"
+    (job,) = of_type(resources, "kubernetes:batch/v1:Job")
+    container = job.inputs["spec"]["template"]["spec"]["containers"][0]
+    script = container["command"][-1]
+    assert "CREATE DATABASE feast_registry" in script and "pg_database" in script  # only when missing
+    env = {e["name"]: e for e in container["env"]}
+    assert env["PGDATABASE"]["value"] == "mlflow" and env["PGSSLMODE"]["value"] == "require"
+    assert env["PGPASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == feast_k8s.REGISTRY_DB_SECRET
+    assert "pgpw9" not in json.dumps([r.inputs for r in resources])
+
+
+def test_feast_service_account_carries_the_workload_identity() -> None:
+    args = feast_k8s.FeastArgs(
+        project="p",
+        online_store=feast_k8s.FeastRedis(host="r"),
+        registry="gs://f/feast/registry.db",
+        service_account_annotations={"iam.gke.io/gcp-service-account": "feast@p.iam.gserviceaccount.com"},
+        replicas=2,
+    )
+    resources, _ = _feast(args)
+    (sa,) = of_type(resources, "kubernetes:core/v1:ServiceAccount")
+    assert sa.inputs["metadata"]["annotations"] == {"iam.gke.io/gcp-service-account": "feast@p.iam.gserviceaccount.com"}
+    (rel,) = of_type(resources, "kubernetes:helm.sh/v3:Release")
+    assert rel.inputs["values"]["serviceAccount"]["name"] == sa.inputs["metadata"]["name"]
+    assert rel.inputs["values"]["commandArgs"][:3] == ["feast", "-c", feast_k8s.REPO_DIR]
+    assert len(of_type(resources, "kubernetes:policy/v1:PodDisruptionBudget")) == 1
