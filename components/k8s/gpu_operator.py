@@ -201,6 +201,7 @@ class GpuOperator(pulumi.ComponentResource):
             values=helm_values(args, device_plugin_cm=DEVICE_PLUGIN_CONFIG, mig_cm=MIG_PARTED_CONFIG),
             atomic=True,
             cleanup_on_fail=True,
+            timeout=900,  # node feature discovery and validators take minutes on a fresh cluster
             opts=pulumi.ResourceOptions.merge(
                 child, pulumi.ResourceOptions(depends_on=[self.device_plugin_config, self.mig_parted_config])
             ),
