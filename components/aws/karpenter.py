@@ -484,7 +484,8 @@ def node_pool_body(pool: NodePoolSpec) -> dict[str, Any]:
         "limits": {"cpu": pool.cpu_limit, cv.GPU_RESOURCE: pool.gpu_limit},
     }
     if pool.max_nodes is not None:
-        # a ResourceList key Karpenter counts like cpu: provisioning stops at max_nodes
+        # Karpenter tracks "nodes" in the NodePool's resources and checks it like cpu when it
+        # provisions (a burst may overshoot by the nodes launched in one batch)
         spec["limits"]["nodes"] = pool.max_nodes
     if pool.weight is not None:
         spec["weight"] = pool.weight
