@@ -1,0 +1,162 @@
+"""``python -m infra check FILE [--stack S]``: evaluate the policy packs against a saved plan.
+
+``FILE`` is a plan JSON of ours (``python -m infra plan --json``) or the output of
+``pulumi preview --json`` (each step's ``newState``: type, URN, inputs, provider, parent,
+dependencies). The environment (which pack config applies) and the budget come from ``--stack``
+(``stacks/Pulumi.<stack>.yaml``), else from the file's own config. Exit codes as ``plan``:
+0 clean, 1 mandatory violations, 2 unreadable file or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from catalog import conventions as cv
+from infra import config as cfgmod
+from infra import policy_hook
+from infra.plan.engine import PlanError, Violation
+from infra.plan.recorder import RecordedResource
+
+EXIT_OK, EXIT_VIOLATIONS, EXIT_USAGE = 0, 1, 2
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+class CheckInputError(ValueError):
+    """The file is not a plan JSON of ours nor ``pulumi preview --json`` output."""
+
+
+def _record(state: dict[str, Any]) -> RecordedResource:
+    urn = str(state["urn"])
+    type_ = str(state.get("type") or urn.split("::")[2].split("$")[-1])
+    return RecordedResource(
+        urn=urn,
+        type=type_,
+        name=str(state.get("name") or urn.rsplit("::", 1)[-1]),
+        custom=bool(state.get("custom", True)),
+        parent=str(state.get("parent") or ""),
+        provider=str(state.get("provider") or ""),
+        protect=bool(state.get("protect", False)),
+        retain_on_delete=bool(state.get("retain_on_delete", state.get("retainOnDelete", False))),
+        dependencies=[str(d) for d in state.get("dependencies") or []],
+        inputs=dict(state.get("inputs") or {}),
+        additional_secret_outputs=[str(k) for k in state.get("additionalSecretOutputs") or []],
+    )
+
+
+def _config_value(config: dict[str, Any], key: str) -> Any:
+    """A ``ml-platform:`` config value of a preview (strings; objects may be JSON-encoded)."""
+    value = config.get(f"{cfgmod.NAMESPACE}:{key}")
+    if isinstance(value, dict) and "value" in value:  # {"value": ..., "secret": false} shapes
+        value = value["value"]
+    if isinstance(value, str) and value[:1] in "{[":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def load(doc: Any) -> tuple[list[RecordedResource], dict[str, Any]]:
+    """``(resources, facts)`` from a plan JSON or preview JSON; ``facts`` may hold environment/budget/sizes."""
+    if not isinstance(doc, dict):
+        raise CheckInputError("expected a JSON object")
+    if isinstance(doc.get("resources"), list) and not isinstance(doc.get("steps"), list):
+        try:
+            resources = [_record(r) for r in doc["resources"] if r.get("type") != STACK_TYPE]
+        except (KeyError, TypeError, AttributeError) as err:
+            raise CheckInputError(f"a plan resource lacks {err}") from None
+        config = doc.get("config") or {}
+        facts = {
+            "environment": config.get("environment"),
+            "budget": (config.get("budget") or {}).get("monthlyUsd"),
+            "sizes": (config.get("dataLake") or {}).get("sizeGb") or {},
+        }
+        return resources, facts
+    if isinstance(doc.get("steps"), list):
+        resources = []
+        for step in doc["steps"]:
+            state = step.get("newState") if isinstance(step, dict) else None
+            if not isinstance(state, dict) or step.get("op") in ("delete", "discard", "remove-pending-replace"):
+                continue
+            try:
+                rec = _record(state)
+            except (KeyError, TypeError, AttributeError) as err:
+                raise CheckInputError(f"a preview step's newState lacks {err}") from None
+            if rec.type != STACK_TYPE:
+                resources.append(rec)
+        config = doc.get("config") or {}
+        budget, lake = _config_value(config, "budget"), _config_value(config, "dataLake")
+        facts = {
+            "environment": _config_value(config, "environment"),
+            "budget": budget.get("monthlyUsd") if isinstance(budget, dict) else None,
+            "sizes": (lake.get("sizeGb") or {}) if isinstance(lake, dict) else {},
+        }
+        return resources, facts
+    raise CheckInputError("neither a plan JSON (with 'resources') nor `pulumi preview --json` output (with 'steps')")
+
+
+def evaluate_file(path: Path, stack: str | None = None, stacks_dir: Path | None = None) -> tuple[list[Violation], str]:
+    """Violations of the file at ``path`` and the environment they were judged for."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise CheckInputError(f"cannot read {path}: {err.strerror or err}") from None
+    except ValueError as err:
+        raise CheckInputError(f"{path} is not JSON: {err}") from None
+    resources, facts = load(doc)
+    if stack:
+        raw, _ = cfgmod.read_stack_file(cfgmod.stack_file(stack, stacks_dir))
+        cfg = cfgmod.parse(raw)
+        environment = cfg.environment
+        overrides = policy_hook.plan_overrides(cfg)
+    else:
+        environment = facts.get("environment")
+        if environment not in cv.ENVIRONMENTS:
+            raise CheckInputError(f"{path} does not say its environment ({', '.join(cv.ENVIRONMENTS)}); pass --stack")
+        budget: dict[str, Any] = {}
+        if facts.get("budget") is not None:
+            budget["monthlyBudgetUsd"] = float(facts["budget"])
+        if facts.get("sizes"):
+            budget["storageGb"] = {str(k): float(v) for k, v in facts["sizes"].items()}
+        overrides = {policy_hook.BUDGET_POLICY: budget} if budget else {}
+    return policy_hook.evaluate_resources(resources, str(environment), overrides=overrides), str(environment)
+
+
+def print_violations(violations: list[Violation], console: Console) -> None:
+    if not violations:
+        console.print("policy violations: none")
+        return
+    mandatory = sum(v.enforcement == "mandatory" for v in violations)
+    table = Table(title=f"policy violations ({mandatory} mandatory)")
+    for col in ("pack", "policy", "enforcement", "resource", "message"):
+        table.add_column(col)
+    for v in violations:
+        table.add_row(v.pack, v.policy, v.enforcement, v.urn.rsplit("::", 1)[-1] or "(stack)", v.message)
+    console.print(table)
+
+
+def run(args: argparse.Namespace) -> int:
+    err = Console(stderr=True, highlight=False)
+    try:
+        violations, environment = evaluate_file(Path(args.file), args.stack, getattr(args, "stacks_dir", None))
+    except CheckInputError as exc:
+        err.print(f"error: {exc}", markup=False)
+        return EXIT_USAGE
+    except cfgmod.ConfigError as exc:
+        err.print(f"invalid stack config for {args.stack!r}:")
+        for key, reason in exc.problems:
+            err.print(f"  {key}: {reason}", markup=False)
+        return EXIT_USAGE
+    except PlanError as exc:
+        err.print(f"check failed: {exc}", markup=False)
+        return EXIT_VIOLATIONS
+    console = Console(highlight=False)
+    console.print(f"policy packs evaluated with the {environment} pack config")
+    print_violations(violations, console)
+    return EXIT_VIOLATIONS if any(v.enforcement == "mandatory" for v in violations) else EXIT_OK
