@@ -177,6 +177,18 @@ class TeamConfig(_Model):
     gpu_borrowing_limit: int | None = Field(None, ge=0)
     pod_security: Literal["baseline", "restricted"] = "baseline"
     internet_egress: bool = False
+    owner_role_arns: list[str] = Field(default_factory=list)
+    """EKS: IAM roles (e.g. SSO permission-set roles) whose users join the ``owners`` group (access entries)."""
+    viewer_role_arns: list[str] = Field(default_factory=list)
+    """EKS: IAM roles whose users join the ``viewers`` group (requires ``viewers``)."""
+
+    @field_validator("owner_role_arns", "viewer_role_arns")
+    @classmethod
+    def _role_arns(cls, value: list[str]) -> list[str]:
+        for arn in value:
+            if not re.match(r"^arn:aws[-a-z]*:iam::[0-9]{12}:(role|user)/[\w+=,.@/-]+$", arn):
+                raise ValueError(f"{arn!r} is not an IAM role or user ARN (arn:aws:iam::<account>:role/<name>)")
+        return value
 
 
 class LifecycleConfig(_Model):
@@ -477,6 +489,12 @@ def _team_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
         if team.name in RESERVED_NAMESPACES:
             yield f"{key}.name", f"{team.name!r} is a platform namespace; reserved: {', '.join(sorted(RESERVED_NAMESPACES))}"
         seen.add(team.name)
+        if (team.owner_role_arns or team.viewer_role_arns) and cfg.cloud != "aws":
+            yield f"{key}.ownerRoleArns", f"EKS access entries; on cloud {cfg.cloud!r} map the groups in your identity provider"
+        if team.viewer_role_arns and not team.viewers:
+            yield f"{key}.viewerRoleArns", "needs viewers (the group these roles join)"
+        for arn in {*team.owner_role_arns, *team.viewer_role_arns} & set(cfg.cluster.admin_role_arns):
+            yield f"{key}.ownerRoleArns", f"{arn!r} is already a cluster admin (cluster.adminRoleArns); one access entry per principal"
         for profile in team.quotas.mig:
             if profile not in profiles:
                 allowed = ", ".join(sorted(profiles)) or "none (no pool sets migProfile)"

@@ -1,15 +1,78 @@
-"""Per-team AWS IAM roles and budgets (issue: multi-tenancy)."""
+"""Per-team AWS IAM roles, EKS access entries for the teams' humans, and budgets (issue: multi-tenancy).
+
+Each team's IRSA role is handed to the Kubernetes layer as the annotations of its
+``<team>-workloads`` service account (``layer.team_identity``).
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from infra import config
+from catalog import conventions as cv
+from components.aws.access_entries import GroupAccessEntries
+from components.aws.budgets import CostBudget
+from components.aws.team_iam import TeamIam
+from infra import config, tagging
 from infra.layers.context import CloudLayer
 
 if TYPE_CHECKING:
     from infra.layers.aws_foundation import AwsFoundation
 
 
+def groups_by_principal(cfg: config.PlatformConfig) -> dict[str, list[str]]:
+    """IAM principal -> the Kubernetes groups it joins (owners / viewers of every team that lists it)."""
+    out: dict[str, set[str]] = {}
+    for team in cfg.teams:
+        for arn in team.owner_role_arns:
+            out.setdefault(arn, set()).add(team.owners)
+        if team.viewers:
+            for arn in team.viewer_role_arns:
+                out.setdefault(arn, set()).add(team.viewers)
+    return {arn: sorted(groups) for arn, groups in out.items()}
+
+
+def budget_emails(cfg: config.PlatformConfig, team: config.TeamConfig | None) -> list[str]:
+    """The team's address, else the platform's alert addresses."""
+    if team is not None and team.email:
+        return [team.email]
+    return list(cfg.budget.alert_emails)
+
+
 def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLayer) -> None:
-    return None
+    provider = foundation.provider
+    names = [t.name for t in cfg.teams]
+    for team in cfg.teams:
+        iam = TeamIam(
+            f"team-{team.name}",
+            team=team.name,
+            bucket_arns=dict(foundation.lake.bucket_arns),
+            shared_zones=cfg.data_lake.shared_zones,
+            other_teams=[n for n in names if n != team.name],
+            kms_key_arn=foundation.key.arn,
+            region=foundation.region,
+            oidc_provider_arn=foundation.cluster.oidc_provider_arn,
+            oidc_issuer=foundation.cluster.oidc_issuer,
+            tags=tagging.platform_tags(cfg, team=team.name, cost_center=team.cost_center),
+            provider=provider,
+        )
+        layer.team_identity[team.name] = dict(iam.annotations)
+        if team.budget_usd is not None:
+            CostBudget(
+                f"budget-{team.name}",
+                budget_name=f"{cfg.cluster_name}-team-{team.name}",
+                limit_usd=team.budget_usd,
+                emails=budget_emails(cfg, team),
+                tag=(cv.TAG_TEAM, team.name),
+                provider=provider,
+            )
+    access = groups_by_principal(cfg)
+    if access:
+        GroupAccessEntries("team-access", cluster_name=foundation.cluster.name, groups_by_principal=access, provider=provider)
+    if cfg.budget.monthly_usd is not None:
+        CostBudget(
+            "budget-platform",
+            budget_name=f"{cfg.cluster_name}-platform",
+            limit_usd=cfg.budget.monthly_usd,
+            emails=budget_emails(cfg, None),
+            provider=provider,
+        )

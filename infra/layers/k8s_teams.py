@@ -1,10 +1,162 @@
-"""Team namespaces, quotas, network policies, RBAC, Kueue (issue: multi-tenancy)."""
+"""Team namespaces, quotas, policies, RBAC, Kueue (issue: multi-tenancy). The same on every cloud.
+
+GPU quotas: a team's ``quotas.gpu`` is its guaranteed (nominal) share of ``nvidia.com/gpu`` and
+``quotas.mig`` its MIG slices; ``gpuBorrowingLimit`` (default 0) is how much more it may borrow
+from idle quota of the other teams through Kueue's cohort. The namespace ResourceQuota is the
+hard ceiling, nominal + borrowing limit per GPU resource, so it never refuses what Kueue admits.
+In Kueue a team's nominal GPUs are split over the pools that offer the resource in proportion to
+the pools' GPU ceilings (the parts add up to the configured quota).
+"""
 
 from __future__ import annotations
 
+from typing import Literal
+
+import pulumi
+
+from catalog import conventions as cv
+from catalog import gpus as catalog
+from components.k8s.kueue import Flavor, Kueue, KueueQueues, Quota, ResourceGroup, TeamQueue, split
+from components.k8s.team import Team, TeamArgs
 from infra import config
 from infra.layers.context import CloudLayer
 
+GPU_TOLERATION = {"key": cv.GPU_TAINT_KEY, "operator": "Exists", "effect": cv.GPU_TAINT_EFFECT}
+CPU_FLAVOR = "default"
+COHORT = "teams"
+
+
+def mig_strategy(cfg: config.PlatformConfig, cloud: CloudLayer) -> Literal["single", "mixed"]:
+    """How MIG slices appear: GKE always exposes them as ``nvidia.com/gpu``; elsewhere ``gpuOperator.migStrategy``."""
+    return "single" if cloud.cloud == "gcp" else cfg.gpu_operator.mig_strategy
+
+
+def flavor_name(pool: config.GpuPoolConfig) -> str:
+    return f"gpu-{pool.name}"
+
+
+def pool_resource(pool: config.GpuPoolConfig, strategy: str) -> str:
+    """The extended resource a pool's nodes offer."""
+    if pool.mig_profile and strategy == "mixed":
+        return catalog.mig_resource_name(pool.mig_profile)
+    return cv.GPU_RESOURCE
+
+
+def team_demand(team: config.TeamConfig, pool: config.GpuPoolConfig) -> tuple[str | None, int]:
+    """Which of the team's quotas a pool serves: ``(None, gpu)`` for whole GPUs, ``(profile, n)`` for MIG."""
+    if pool.mig_profile:
+        return pool.mig_profile, team.quotas.mig.get(pool.mig_profile, 0)
+    return None, team.quotas.gpu
+
+
+def pool_nominals(cfg: config.PlatformConfig, team: config.TeamConfig) -> dict[str, int]:
+    """Pool name -> the team's nominal quota on it (whole GPUs, or MIG slices of the pool's profile)."""
+    out: dict[str, int] = {}
+    classes: dict[str | None, list[config.GpuPoolConfig]] = {}
+    for pool in cfg.gpu_pools:
+        classes.setdefault(pool.mig_profile, []).append(pool)
+    for profile, pools in classes.items():
+        total = team.quotas.gpu if profile is None else team.quotas.mig.get(profile, 0)
+        out.update(split(total, {p.name: cfg.pool_gpu_ceiling(p) for p in pools}))
+    return out
+
+
+def borrowing(team: config.TeamConfig) -> int:
+    return team.gpu_borrowing_limit or 0
+
+
+def accelerator_hard(cfg: config.PlatformConfig, team: config.TeamConfig, strategy: str) -> dict[str, int]:
+    """Namespace quota per GPU resource: nominal + borrowing limit; every offered resource is listed."""
+    hard: dict[str, int] = {cv.GPU_RESOURCE: team.quotas.gpu}
+    if strategy == "mixed":
+        for profile, count in team.quotas.mig.items():
+            hard[catalog.mig_resource_name(profile)] = count
+    else:
+        hard[cv.GPU_RESOURCE] += sum(team.quotas.mig.values())
+    for pool in cfg.gpu_pools:
+        hard.setdefault(pool_resource(pool, strategy), 0)
+    return {r: n + borrowing(team) for r, n in hard.items()}
+
+
+def flavors(cfg: config.PlatformConfig) -> list[Flavor]:
+    return [Flavor(name=CPU_FLAVOR)] + [
+        Flavor(name=flavor_name(p), node_labels={cv.POOL_LABEL: p.name}, tolerations=[GPU_TOLERATION]) for p in cfg.gpu_pools
+    ]
+
+
+def resource_groups(cfg: config.PlatformConfig, team: config.TeamConfig, strategy: str) -> list[ResourceGroup]:
+    """CPU/memory on the default flavor; GPUs (and MIG slices under ``mixed``) on the pools' flavors."""
+    groups = [
+        ResourceGroup(
+            resources=("cpu", "memory"),
+            flavors={CPU_FLAVOR: {"cpu": Quota(team.quotas.cpu, 0), "memory": Quota(team.quotas.memory, 0)}},
+        )
+    ]
+    nominal = pool_nominals(cfg, team)
+    by_resource: dict[str, list[config.GpuPoolConfig]] = {}
+    for pool in cfg.gpu_pools:
+        by_resource.setdefault(pool_resource(pool, strategy), []).append(pool)
+    gpu_pools = by_resource.pop(cv.GPU_RESOURCE, [])
+    if gpu_pools:
+        groups.append(
+            ResourceGroup(
+                resources=(cv.GPU_RESOURCE,),
+                flavors={flavor_name(p): {cv.GPU_RESOURCE: Quota(nominal[p.name], borrowing(team))} for p in gpu_pools},
+            )
+        )
+    if by_resource:  # MIG slices under the mixed strategy: one group, each flavor lists every profile
+        resources = tuple(sorted(by_resource))
+        flavors_: dict[str, dict[str, Quota]] = {}
+        for resource in resources:
+            for pool in by_resource[resource]:
+                flavors_[flavor_name(pool)] = {
+                    r: Quota(nominal[pool.name], borrowing(team)) if r == resource else Quota(0, 0) for r in resources
+                }
+        groups.append(ResourceGroup(resources=resources, flavors=flavors_))
+    return groups
+
+
+def team_args(cfg: config.PlatformConfig, cloud: CloudLayer, team: config.TeamConfig) -> TeamArgs:
+    platform = [ns for ns, on in ((cv.NS_MLFLOW, cfg.mlflow.enabled), (cv.NS_FEAST, cfg.feast.enabled)) if on]
+    return TeamArgs(
+        name=team.name,
+        cost_center=team.cost_center,
+        owners=team.owners,
+        viewers=team.viewers,
+        pod_security=team.pod_security,
+        cpu=team.quotas.cpu,
+        memory=team.quotas.memory,
+        accelerators=accelerator_hard(cfg, team, mig_strategy(cfg, cloud)),
+        pods=team.quotas.pods,
+        storage=team.quotas.storage,
+        internet_egress=team.internet_egress,
+        platform_namespaces=tuple(platform),
+        service_account_annotations=dict(cloud.team_identity.get(team.name, {})),
+    )
+
 
 def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
-    return None
+    if not cfg.teams:
+        return
+    opts = pulumi.ResourceOptions(depends_on=list(cloud.depends_on)) if cloud.depends_on else None
+    teams = {t.name: Team(f"team-{t.name}", team_args(cfg, cloud, t), k8s_provider=cloud.k8s_provider, opts=opts) for t in cfg.teams}
+    if not cfg.kueue.enabled:
+        return
+    kueue = Kueue("kueue", replicas=2 if cfg.is_prod else 1, k8s_provider=cloud.k8s_provider, opts=opts)
+    strategy = mig_strategy(cfg, cloud)
+    KueueQueues(
+        "kueue-queues",
+        flavors=flavors(cfg),
+        queues=[
+            TeamQueue(
+                team=t.name,
+                namespace=teams[t.name].namespace_name,
+                groups=resource_groups(cfg, t, strategy),
+                namespace_selector={cv.TEAM_LABEL: t.name},
+            )
+            for t in cfg.teams
+        ],
+        cohort=COHORT,
+        k8s_provider=cloud.k8s_provider,
+        opts=pulumi.ResourceOptions(depends_on=[kueue, *cloud.depends_on]),
+    )

@@ -1,0 +1,367 @@
+"""Kueue: GPU queueing and fair sharing between teams, beyond what namespace quotas can do.
+
+:class:`Kueue` installs the pinned chart, configured to manage every job and pod of the team
+namespaces (those labelled ``ml-platform.io/team``; a job without a queue goes to the
+namespace's LocalQueue ``default``). :class:`KueueQueues` declares the queues: a ResourceFlavor
+per node pool, one ClusterQueue per team with its nominal quotas, all in one cohort so idle
+quota is lent and reclaimed by preemption, a LocalQueue in each team namespace, and the
+WorkloadPriorityClasses.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+
+from catalog import conventions as cv
+
+CHART = "oci://registry.k8s.io/kueue/charts/kueue"
+CHART_VERSION = "0.19.2"
+"""Pinned chart version (a test compares it with the pinned upstream ``Chart.yaml``)."""
+IMAGE_REPOSITORY = "registry.k8s.io/kueue/kueue"
+IMAGE_TAG = f"v{CHART_VERSION}"
+API_VERSION = "kueue.x-k8s.io/v1beta2"
+DEFAULT_LOCAL_QUEUE = "default"
+"""Kueue puts jobs without a ``kueue.x-k8s.io/queue-name`` label into the LocalQueue of this name."""
+QUEUE_NAME_LABEL = "kueue.x-k8s.io/queue-name"
+PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
+FRAMEWORKS = (
+    "batch/job",
+    "kubeflow.org/mpijob",
+    "ray.io/rayjob",
+    "ray.io/rayservice",
+    "ray.io/raycluster",
+    "jobset.x-k8s.io/jobset",
+    "workload.codeflare.dev/appwrapper",
+    "trainer.kubeflow.org/trainjob",
+    "pod",
+    "deployment",
+    "statefulset",
+    "leaderworkerset.x-k8s.io/leaderworkerset",
+)
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|Pi|Ei|M|G|T|P|E)?$")
+
+
+# ---- the installation -------------------------------------------------------------------------
+
+
+def manager_config(managed_namespace_label: str) -> dict[str, Any]:
+    """Kueue's ``Configuration``: the chart's defaults plus managing every job of the team namespaces."""
+    return {
+        "apiVersion": "config.kueue.x-k8s.io/v1beta2",
+        "kind": "Configuration",
+        "health": {"healthProbeBindAddress": ":8081"},
+        "metrics": {"bindAddress": ":8443"},
+        "webhook": {"port": 9443},
+        "leaderElection": {"leaderElect": True, "resourceName": "c1f6bfd2.kueue.x-k8s.io"},
+        "controller": {
+            "groupKindConcurrency": {
+                "Job.batch": 5,
+                "Pod": 5,
+                "Workload.kueue.x-k8s.io": 10,
+                "LocalQueue.kueue.x-k8s.io": 5,
+                "ClusterQueue.kueue.x-k8s.io": 5,
+                "ResourceFlavor.kueue.x-k8s.io": 1,
+            }
+        },
+        "clientConnection": {"qps": 300, "burst": 500},
+        # a GPU job without a queue label must not bypass the queues: Kueue manages every job and
+        # pod of the team namespaces (and only those) and defaults them to the LocalQueue "default"
+        "manageJobsWithoutQueueName": True,
+        "managedJobsNamespaceSelector": {"matchExpressions": [{"key": managed_namespace_label, "operator": "Exists"}]},
+        "integrations": {"frameworks": list(FRAMEWORKS)},
+    }
+
+
+def helm_values(*, replicas: int, managed_namespace_label: str) -> dict[str, Any]:
+    """The chart values (every key exists in the chart's ``values.yaml``; a test checks it)."""
+    return {
+        "controllerManager": {
+            "replicas": replicas,
+            "manager": {
+                # the chart defaults to a moving staging tag; pin the released image
+                "image": {"repository": IMAGE_REPOSITORY, "tag": IMAGE_TAG, "pullPolicy": "IfNotPresent"},
+            },
+            "podDisruptionBudget": {"enabled": replicas > 1, "minAvailable": 1},
+        },
+        "managerConfig": {"controllerManagerConfigYaml": yaml.safe_dump(manager_config(managed_namespace_label), sort_keys=False)},
+    }
+
+
+class Kueue(pulumi.ComponentResource):
+    """The Kueue controller (pinned chart) in its own namespace.
+
+    :param name: Component name.
+    :param namespace: where the controller runs.
+    :param replicas: controller replicas (leader election; more than one adds a PodDisruptionBudget).
+    :param managed_namespace_label: Kueue manages every job of namespaces carrying this label key.
+    :param k8s_provider: Provider of the cluster.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        k8s_provider: k8s.Provider,
+        namespace: str = cv.NS_KUEUE,
+        replicas: int = 1,
+        managed_namespace_label: str = cv.TEAM_LABEL,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        if replicas < 1:
+            raise ValueError(f"Kueue: replicas must be at least 1, got {replicas}")
+        if not _NAME.match(namespace):
+            raise ValueError(f"Kueue: {namespace!r} is not a namespace name")
+        if k8s_provider is None:
+            raise ValueError("Kueue: k8s_provider is required")
+        super().__init__("ml-platform:k8s:Kueue", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, provider=k8s_provider)
+        self.namespace = k8s.core.v1.Namespace(
+            f"{name}-ns",
+            metadata={
+                "name": namespace,
+                "labels": {cv.MANAGED_BY_LABEL: cv.MANAGED_BY, "pod-security.kubernetes.io/enforce": "restricted"},
+            },
+            opts=child,
+        )
+        self.release = k8s.helm.v3.Release(
+            name,
+            name="kueue",
+            chart=CHART,
+            version=CHART_VERSION,
+            namespace=self.namespace.metadata["name"],
+            values=helm_values(replicas=replicas, managed_namespace_label=managed_namespace_label),
+            atomic=True,
+            cleanup_on_fail=True,
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.namespace])),
+        )
+        self.register_outputs({"namespace": self.namespace.metadata["name"], "release": self.release.name})
+
+
+# ---- the queues -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Flavor:
+    """A ResourceFlavor: the nodes a quota lives on.
+
+    :param name: flavor name.
+    :param node_labels: labels of those nodes (Kueue adds them as node affinity to admitted pods).
+    :param tolerations: tolerations added to admitted pods (the nodes' taints).
+    """
+
+    name: str
+    node_labels: Mapping[str, str] = field(default_factory=dict)
+    tolerations: Sequence[Mapping[str, str]] = ()
+
+
+@dataclass(frozen=True)
+class Quota:
+    """Nominal quota of one resource on one flavor, and how much more may be borrowed (``None``: no limit)."""
+
+    nominal: int | str
+    borrowing_limit: int | str | None = 0
+
+
+@dataclass(frozen=True)
+class ResourceGroup:
+    """Resources whose quotas come from the same flavors: flavor name -> resource -> :class:`Quota`."""
+
+    resources: tuple[str, ...]
+    flavors: Mapping[str, Mapping[str, Quota]]
+
+
+@dataclass(frozen=True)
+class TeamQueue:
+    """A team's ClusterQueue (named after the team) and the LocalQueue ``default`` in its namespace.
+
+    :param team: team name.
+    :param namespace: the team namespace (an ``Output`` makes the LocalQueue wait for it).
+    :param groups: the quotas.
+    :param namespace_selector: labels a namespace needs to submit to this ClusterQueue.
+    """
+
+    team: str
+    namespace: pulumi.Input[str]
+    groups: Sequence[ResourceGroup]
+    namespace_selector: Mapping[str, str] = field(default_factory=dict)
+
+
+def split(total: int, weights: Mapping[str, int]) -> dict[str, int]:
+    """Split ``total`` over ``weights`` proportionally (largest remainder): the parts add up to ``total``."""
+    if not weights:
+        return {}
+    keys = sorted(weights)
+    weight_sum = sum(max(w, 0) for w in weights.values())
+    if weight_sum == 0:
+        weights, weight_sum = dict.fromkeys(keys, 1), len(keys)
+    exact = {k: total * max(weights[k], 0) / weight_sum for k in keys}
+    parts = {k: int(exact[k]) for k in keys}
+    for k in sorted(keys, key=lambda k: (-(exact[k] - parts[k]), k))[: total - sum(parts.values())]:
+        parts[k] += 1
+    return parts
+
+
+def resource_flavor_spec(flavor: Flavor) -> dict[str, Any]:
+    spec: dict[str, Any] = {}
+    if flavor.node_labels:
+        spec["nodeLabels"] = dict(flavor.node_labels)
+    if flavor.tolerations:
+        spec["tolerations"] = [dict(t) for t in flavor.tolerations]
+    return spec
+
+
+def cluster_queue_spec(queue: TeamQueue, cohort: str) -> dict[str, Any]:
+    """ClusterQueue spec: the team's quotas in the shared cohort, reclaim lent quota, priority wins within the team."""
+    groups = []
+    for group in queue.groups:
+        flavors = []
+        for flavor, quotas in group.flavors.items():
+            resources = []
+            for resource in group.resources:
+                q = quotas[resource]
+                entry: dict[str, Any] = {"name": resource, "nominalQuota": q.nominal}
+                if q.borrowing_limit is not None:
+                    entry["borrowingLimit"] = q.borrowing_limit
+                resources.append(entry)
+            flavors.append({"name": flavor, "resources": resources})
+        groups.append({"coveredResources": list(group.resources), "flavors": flavors})
+    return {
+        "cohortName": cohort,
+        "namespaceSelector": {"matchLabels": dict(queue.namespace_selector)},
+        "queueingStrategy": "BestEffortFIFO",
+        "preemption": {
+            # lent quota comes back: a team within its nominal quota preempts borrowers
+            "reclaimWithinCohort": "Any",
+            # a borrowing job may preempt lower-priority borrowers elsewhere
+            "borrowWithinCohort": {"policy": "LowerPriority"},
+            # inside the team, higher priority wins
+            "withinClusterQueue": "LowerPriority",
+        },
+        "resourceGroups": groups,
+    }
+
+
+def _validate_queue(queue: TeamQueue, flavors: set[str]) -> None:
+    if not _NAME.match(queue.team):
+        raise ValueError(f"KueueQueues: team {queue.team!r} is not a DNS label")
+    seen_resources: set[str] = set()
+    seen_flavors: set[str] = set()
+    for group in queue.groups:
+        if not group.resources or not group.flavors:
+            raise ValueError(f"KueueQueues: {queue.team}: a resource group needs resources and flavors")
+        if seen_resources & set(group.resources) or seen_flavors & set(group.flavors):
+            raise ValueError(f"KueueQueues: {queue.team}: a resource or flavor is in two resource groups")
+        seen_resources |= set(group.resources)
+        seen_flavors |= set(group.flavors)
+        for flavor, quotas in group.flavors.items():
+            if flavor not in flavors:
+                raise ValueError(f"KueueQueues: {queue.team}: flavor {flavor!r} is not declared")
+            if set(quotas) != set(group.resources):
+                raise ValueError(f"KueueQueues: {queue.team}: flavor {flavor!r} must list exactly {list(group.resources)}")
+            for resource, q in quotas.items():
+                for value in (q.nominal, q.borrowing_limit):
+                    if value is not None and not _QUANTITY.match(str(value)):
+                        raise ValueError(f"KueueQueues: {queue.team}: {flavor}/{resource}: {value!r} is not a quantity")
+
+
+class _KueueObject(pulumi.CustomResource):
+    """A Kueue object with top-level fields besides ``spec`` (WorkloadPriorityClass has ``value``)."""
+
+    def __init__(self, name: str, kind: str, fields: Mapping[str, Any], opts: pulumi.ResourceOptions) -> None:
+        props = {"apiVersion": API_VERSION, "kind": kind, **fields}
+        super().__init__(f"kubernetes:{API_VERSION}:{kind}", name, props, opts)
+
+
+class KueueQueues(pulumi.ComponentResource):
+    """ResourceFlavors, the cohort, a ClusterQueue and LocalQueue per team, and WorkloadPriorityClasses.
+
+    :param name: Component name.
+    :param flavors: every flavor the queues use.
+    :param queues: one :class:`TeamQueue` per team.
+    :param cohort: the cohort every team's ClusterQueue joins.
+    :param priority_classes: WorkloadPriorityClass name -> value (default: the platform's PriorityClasses).
+    :param k8s_provider: Provider of the cluster (Kueue's CRDs must exist: depend on :class:`Kueue`).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        flavors: Sequence[Flavor],
+        queues: Sequence[TeamQueue],
+        k8s_provider: k8s.Provider,
+        cohort: str = "teams",
+        priority_classes: Mapping[str, int] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        names = [f.name for f in flavors]
+        if len(set(names)) != len(names):
+            raise ValueError(f"KueueQueues: duplicate flavor names {names}")
+        for n in (*names, cohort):
+            if not _NAME.match(n):
+                raise ValueError(f"KueueQueues: {n!r} is not a DNS label")
+        teams = [q.team for q in queues]
+        if len(set(teams)) != len(teams):
+            raise ValueError(f"KueueQueues: duplicate teams {teams}")
+        for queue in queues:
+            _validate_queue(queue, set(names))
+        if k8s_provider is None:
+            raise ValueError("KueueQueues: k8s_provider is required")
+        super().__init__("ml-platform:k8s:KueueQueues", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, provider=k8s_provider)
+        labels = {cv.MANAGED_BY_LABEL: cv.MANAGED_BY}
+
+        self.flavors = {
+            f.name: k8s.apiextensions.CustomResource(
+                f"{name}-flavor-{f.name}",
+                api_version=API_VERSION,
+                kind="ResourceFlavor",
+                metadata={"name": f.name, "labels": labels},
+                spec=resource_flavor_spec(f),
+                opts=child,
+            )
+            for f in flavors
+        }
+        self.cohort = k8s.apiextensions.CustomResource(
+            f"{name}-cohort", api_version=API_VERSION, kind="Cohort", metadata={"name": cohort, "labels": labels}, spec={}, opts=child
+        )
+        after_flavors = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[*self.flavors.values(), self.cohort])
+        self.cluster_queues: dict[str, k8s.apiextensions.CustomResource] = {}
+        self.local_queues: dict[str, k8s.apiextensions.CustomResource] = {}
+        for queue in queues:
+            cq = k8s.apiextensions.CustomResource(
+                f"{name}-{queue.team}",
+                api_version=API_VERSION,
+                kind="ClusterQueue",
+                metadata={"name": queue.team, "labels": {**labels, cv.TEAM_LABEL: queue.team}},
+                spec=cluster_queue_spec(queue, cohort),
+                opts=after_flavors,
+            )
+            self.cluster_queues[queue.team] = cq
+            self.local_queues[queue.team] = k8s.apiextensions.CustomResource(
+                f"{name}-{queue.team}-local",
+                api_version=API_VERSION,
+                kind="LocalQueue",
+                metadata={"name": DEFAULT_LOCAL_QUEUE, "namespace": queue.namespace, "labels": {**labels, cv.TEAM_LABEL: queue.team}},
+                spec={"clusterQueue": queue.team},
+                opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[cq]),
+            )
+        classes = dict(cv.PRIORITY_CLASSES if priority_classes is None else priority_classes)
+        self.priority_classes = {
+            cls: _KueueObject(
+                f"{name}-priority-{cls}",
+                "WorkloadPriorityClass",
+                {"metadata": {"name": cls, "labels": labels}, "value": value, "description": f"{cls} (same value as the PriorityClass)"},
+                child,
+            )
+            for cls, value in classes.items()
+        }
+        self.register_outputs({"clusterQueues": list(self.cluster_queues), "flavors": names})
