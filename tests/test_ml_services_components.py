@@ -214,3 +214,19 @@ def test_feast_service_account_carries_the_workload_identity() -> None:
     assert rel.inputs["values"]["serviceAccount"]["name"] == sa.inputs["metadata"]["name"]
     assert rel.inputs["values"]["commandArgs"][:3] == ["feast", "-c", feast_k8s.REPO_DIR]
     assert len(of_type(resources, "kubernetes:policy/v1:PodDisruptionBudget")) == 1
+
+
+@pytest.mark.parametrize(
+    ("instance_class", "insights"), [("db.t4g.small", False), ("db.t4g.micro", False), ("db.r6g.large", True)]
+)
+def test_performance_insights_only_where_rds_offers_it(instance_class: str, insights: bool) -> None:
+    def program() -> None:
+        PostgresDatabase(
+            "db",
+            PostgresArgs(**PG, instance_class=instance_class),
+            opts=pulumi.ResourceOptions(provider=aws.Provider("main", region="eu-west-1")),
+        )
+
+    (db,) = of_type(run(program)[0], "aws:rds/instance:Instance")
+    assert db.inputs["performanceInsightsEnabled"] is insights
+    assert (db.inputs.get("performanceInsightsKmsKeyId") == "arn:kms:main") is insights

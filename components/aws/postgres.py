@@ -129,6 +129,8 @@ class PostgresDatabase(pulumi.ComponentResource):
             opts=child,
         )
         protected = args.deletion_protection
+        # Performance Insights is not offered on the micro / small burstable classes
+        insights = not args.instance_class.endswith((".micro", ".small"))
         self.instance = aws.rds.Instance(
             name,
             engine="postgres",
@@ -154,8 +156,8 @@ class PostgresDatabase(pulumi.ComponentResource):
             skip_final_snapshot=not protected,
             final_snapshot_identifier=f"{name}-final" if protected else None,
             delete_automated_backups=not protected,
-            performance_insights_enabled=True,
-            performance_insights_kms_key_id=args.kms_key_arn,
+            performance_insights_enabled=insights,
+            performance_insights_kms_key_id=args.kms_key_arn if insights else None,
             auto_minor_version_upgrade=True,
             apply_immediately=not protected,
             tags=tags,
