@@ -584,3 +584,31 @@ def test_cloud_layer_hands_the_kubernetes_layer_what_it_needs() -> None:
     assert layer.feast_registry_db.password is not layer.mlflow_db.password  # a user of its own
     assert layer.feast_redis.tls is True and seen["redis_ca"]
     assert layer.depends_on  # node pools the workloads wait for
+
+
+def test_kubernetes_service_accounts_impersonate_exactly_the_bound_google_accounts(gcp_plan: engine.Plan) -> None:
+    """End to end: the KSA the WI binding names carries the annotation of the GSA that binding is on."""
+    project = gcp_plan.config.gcp.project
+    accounts = {r.urn: r for r in _of(gcp_plan, "gcp:serviceaccount/account:Account")}
+    bound: dict[tuple[str, str], str] = {}  # (namespace, ksa) -> GSA account id
+    for binding in _of(gcp_plan, "gcp:serviceaccount/iAMMember:IAMMember"):
+        member = binding.inputs["member"]
+        ns, ksa = re.fullmatch(rf"serviceAccount:{re.escape(project)}\.svc\.id\.goog\[([^/]+)/([^\]]+)\]", member).groups()
+        gsa = next(a for a in accounts.values() if a.parent == binding.parent)
+        bound[(ns, ksa)] = gsa.inputs["accountId"]
+    annotated: dict[tuple[str, str], str] = {}
+    for sa in _of(gcp_plan, "kubernetes:core/v1:ServiceAccount"):
+        meta = sa.inputs["metadata"]
+        annotation = (meta.get("annotations") or {}).get("iam.gke.io/gcp-service-account")
+        if annotation:
+            annotated[(meta["namespace"], meta["name"])] = annotation
+    for release in _of(gcp_plan, "kubernetes:helm.sh/v3:Release"):
+        sa = (release.inputs.get("values") or {}).get("serviceAccount") or {}
+        annotation = (sa.get("annotations") or {}).get("iam.gke.io/gcp-service-account")
+        if annotation:
+            annotated[(release.inputs["namespace"], sa["name"])] = annotation
+    teams = {(t.name, f"{t.name}-workloads") for t in gcp_plan.config.teams}
+    assert teams <= set(bound)
+    assert set(annotated) == set(bound), "every bound KSA is annotated and nothing else impersonates"
+    for key, account in bound.items():
+        assert annotated[key].split("@")[0] == account, key

@@ -48,7 +48,9 @@ def onprem(plan_of: Callable[[str], engine.Plan]) -> engine.Plan:
 
 
 def _release(plan: engine.Plan, chart: str) -> dict[str, Any]:
-    releases = [r.inputs for r in plan.by_type("kubernetes:helm.sh/v3:Release") if r.inputs.get("chart") == chart]
+    releases = [
+        r.inputs for r in plan.by_type("kubernetes:helm.sh/v3:Release") if str(r.inputs.get("chart")).rsplit("/", 1)[-1] == chart
+    ]
     assert len(releases) == 1, f"expected one {chart} release"
     return releases[0]
 
@@ -99,13 +101,31 @@ def test_mlflow_and_feast_use_the_configured_external_stores(onprem: engine.Plan
     assert not [r for r in onprem.resources if "postgres" in r.type.lower() or "sql" in r.type.lower()]
 
 
-def test_team_namespaces_when_the_tenancy_layer_is_present(onprem: engine.Plan) -> None:
-    namespaces = {r.inputs["metadata"]["name"]: r.inputs["metadata"] for r in onprem.by_type("kubernetes:core/v1:Namespace")}
-    teams = [t.name for t in onprem.config.teams]
-    if not set(teams) & set(namespaces):
-        pytest.skip("the tenancy layer (team namespaces) has not landed yet")
-    for team in teams:
-        assert namespaces[team]["labels"][cv.TEAM_LABEL] == team
+def test_each_team_gets_its_namespace_quota_isolation_identity_and_queue(onprem: engine.Plan) -> None:
+    def named(type_: str) -> dict[tuple[str | None, str], dict[str, Any]]:
+        return {(r.inputs["metadata"].get("namespace"), r.inputs["metadata"]["name"]): r.inputs for r in onprem.by_type(type_)}
+
+    namespaces = named("kubernetes:core/v1:Namespace")
+    quotas = {ns: q for (ns, _), q in named("kubernetes:core/v1:ResourceQuota").items()}
+    accounts = named("kubernetes:core/v1:ServiceAccount")
+    local_queues = {ns: q for (ns, _), q in named("kubernetes:kueue.x-k8s.io/v1beta2:LocalQueue").items()}
+    cluster_queues = {name for (_, name) in named("kubernetes:kueue.x-k8s.io/v1beta2:ClusterQueue")}
+    policies: dict[str, list[dict[str, Any]]] = {}
+    for (ns, _), pol in named("kubernetes:networking.k8s.io/v1:NetworkPolicy").items():
+        policies.setdefault(str(ns), []).append(pol)
+    assert onprem.config.teams
+    for team in onprem.config.teams:
+        assert namespaces[(None, team.name)]["metadata"]["labels"][cv.TEAM_LABEL] == team.name
+        assert int(quotas[team.name]["spec"]["hard"]["requests.nvidia.com/gpu"]) >= team.quotas.gpu
+        assert (team.name, f"{team.name}-workloads") in accounts
+        deny_all = [
+            p
+            for p in policies[team.name]
+            if p["spec"]["podSelector"] == {} and set(p["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+        ]
+        assert deny_all, f"{team.name} has no default-deny policy"
+        assert local_queues[team.name]["spec"]["clusterQueue"] in cluster_queues
+    _release(onprem, "kueue")
 
 
 def _python_patterns(node: Any) -> Any:
@@ -150,7 +170,7 @@ def test_every_custom_resource_validates_against_its_pinned_crd(
             continue
         schema = schemas.get((group, version, kind))
         assert schema is not None, f"{res.urn}: no pinned upstream CRD for {group}/{version} {kind}"
-        body = {k: v for k, v in res.inputs.items() if k in ("apiVersion", "kind", "spec", "metadata")}
+        body = dict(res.inputs)  # the whole object: some kinds (WorkloadPriorityClass) have top-level fields
         body.setdefault("apiVersion", f"{group}/{version}")
         body.setdefault("kind", kind)
         jsonschema.validate(body, schema)
