@@ -531,6 +531,9 @@ def _gcp_and_existing_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
             yield ns + "dr.region", f"{cfg.dr.region!r} and {cfg.region!r} must be on one continent (the lake is a dual-region bucket)"
     if data_lake.LOG_SUFFIX in cfg.data_lake.zones:
         yield ns + "dataLake.zones", f"{data_lake.LOG_SUFFIX!r} is reserved for the lake's access-log bucket on gcp"
+    account = cfg.gcp.billing_account
+    if account is not None and not re.match(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$", account):
+        yield ns + "gcp.billingAccount", f"{account!r} is not a billing account id such as 012345-6789AB-CDEF01"
     system = cfg.cluster.system_nodes
     if "instance_type" in system.model_fields_set and "." in system.instance_type:
         yield ns + "cluster.systemNodes.instanceType", f"{system.instance_type!r} is an EC2 type; on gcp use a GCE machine type such as e2-standard-4"
