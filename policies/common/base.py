@@ -289,17 +289,26 @@ def of_type(resources: Iterable[PolicyResource], *types: str) -> list[PolicyReso
     return [r for r in resources if r.resource_type in types]
 
 
+def known(obj: Any, *path: str | int) -> Any:
+    """Like :func:`get`, but ``None`` where the value is unknown during preview."""
+    try:
+        return get(obj, *path)
+    except UnknownValueError:
+        return None
+
+
 def linked(resource: PolicyResource, target: PolicyResource, *props: str) -> bool:
-    """Whether ``resource`` points at ``target``: depends on it, or one of ``props`` equals its id/name."""
-    if any(dep.urn == target.urn for dep in resource.dependencies):
-        return True
+    """Whether ``resource`` configures ``target`` through one of ``props`` (``bucket``).
+
+    A known prop value is compared with the target's name / id (an S3 bucket's id is its name);
+    where the value is unknown (preview of a new resource), the resource's dependencies decide.
+    """
+    names = {v for key in ("bucket", "name", "id") if isinstance(v := known(target.props, key), str) and v}
     deps = resource.property_dependencies or {}
     for prop in props:
+        value = known(resource.props, prop)
+        if isinstance(value, str) and value and names:
+            return value in names
         if any(dep.urn == target.urn for dep in deps.get(prop, [])):
             return True
-    names: set[str] = set()
-    for key in ("bucket", "name", "id"):
-        value = get(target.props, key)
-        if isinstance(value, str):
-            names.add(value)
-    return any(get(resource.props, p) in names for p in props)
+    return any(dep.urn == target.urn for dep in resource.dependencies)
