@@ -337,6 +337,11 @@ def test_mlflow_identity_is_scoped_to_the_models_mlflow_prefix(stack: str, plan_
     values = release(plan, mlflow_k8s.CHART).inputs["values"]
     assert values["serviceAccount"]["annotations"][ROLE_ARN_ANNOTATION] == role_arn(plan, "mlflow")
     assert values["artifactRoot"]["proxiedArtifactStorage"] is True
+    tracking_host = plan.outputs["mlflowTrackingUri"].removeprefix("http://")
+    assert (
+        tracking_host.split(":")[0] in values["serverAllowedHosts"]
+        and f"{tracking_host.split(':')[0]}:*" in values["serverAllowedHosts"]
+    )
     assert values["artifactRoot"]["s3"] == {"enabled": True, "bucket": lake_bucket(plan, "models"), "path": "mlflow"}
 
 

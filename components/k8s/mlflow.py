@@ -136,6 +136,8 @@ def chart_values(args: MlflowArgs, *, db_secret: str = DB_SECRET, admin_secret: 
         "mysql": {"enabled": False},
         "resources": args.resources,
         "extraPodLabels": dict(args.labels),
+        # MLflow's DNS-rebinding guard admits only these Host headers (health probes are exempt)
+        "serverAllowedHosts": allowed_hosts(args.namespace),
     }
     env: dict[str, str] = {}
     if db.require_tls and not existing:
@@ -187,6 +189,18 @@ def chart_values(args: MlflowArgs, *, db_secret: str = DB_SECRET, admin_secret: 
     if args.priority_class:
         values["priorityClassName"] = args.priority_class
     return values
+
+
+def allowed_hosts(namespace: str) -> list[str]:
+    """The in-cluster names of the tracking service, with and without a port."""
+    names = [
+        RELEASE,
+        f"{RELEASE}.{namespace}",
+        f"{RELEASE}.{namespace}.svc",
+        f"{RELEASE}.{namespace}.svc.cluster.local",
+        "localhost",
+    ]
+    return [h for n in names for h in (n, f"{n}:*")]
 
 
 def selector_labels() -> dict[str, str]:
