@@ -173,9 +173,11 @@ def status(clients: Clients, stack: str, cfg: cfgmod.PlatformConfig, *, db_ident
     for pair in pairs:
         result.checks.append(_replication_check(clients, f"lake zone {pair.zone}", pair.primary, cfg.dr_region))
     result.checks.extend(_database_checks(clients, cfg, db_identifier))
-    states = [b for b in discovery.state_buckets(clients) if b.region == cfg.region]
+    found = discovery.state_buckets(clients)
+    replicas = {discovery.replication_destination(clients, b)[1] for b in found}
+    states = [b for b in found if b.name not in replicas]  # the primaries: not another state bucket's replica
     if not states:
-        result.checks.append(Check("pulumi state", False, f"no state bucket from `ops bootstrap-backend` in {cfg.region}"))
+        result.checks.append(Check("pulumi state", False, "no state bucket from `ops bootstrap-backend` in this account"))
     for bucket in states:
         result.checks.append(_replication_check(clients, "pulumi state", bucket, cfg.dr_region))
     return result
