@@ -489,15 +489,24 @@ def test_mlflow_and_feast_off_leave_no_managed_stores(write_stack: Callable[...,
     ]
 
 
-def test_gpu_operator_driver_turns_gke_driver_installation_off(write_stack: Callable[..., Any]) -> None:
+def test_with_the_gpu_operator_gke_leaves_driver_plugin_mig_and_sharing_to_it(write_stack: Callable[..., Any]) -> None:
     path = write_stack("gcp-dev", gpuOperator={"enabled": True, "driver": True})
     plan = engine.plan("case", stack_path=path)
-    gpu_pools = [p for p in _of(plan, "gcp:container/nodePool:NodePool") if p.inputs["nodeConfig"].get("guestAccelerators")]
-    assert gpu_pools
-    for pool in gpu_pools:
-        assert pool.inputs["nodeConfig"]["guestAccelerators"][0]["gpuDriverInstallationConfig"] == {
-            "gpuDriverVersion": "INSTALLATION_DISABLED"
-        }
+    pools = {
+        p.inputs["name"]: p.inputs["nodeConfig"]
+        for p in _of(plan, "gcp:container/nodePool:NodePool")
+        if p.inputs["nodeConfig"].get("guestAccelerators")
+    }
+    assert set(pools) == {p.name for p in plan.config.gpu_pools}
+    for cfg_pool in plan.config.gpu_pools:
+        node = pools[cfg_pool.name]
+        (acc,) = node["guestAccelerators"]
+        assert acc["gpuDriverInstallationConfig"] == {"gpuDriverVersion": "INSTALLATION_DISABLED"}
+        assert "gpuPartitionSize" not in acc and "gpuSharingConfig" not in acc
+        assert node["labels"]["gke-no-default-nvidia-gpu-device-plugin"] == "true"
+        if cfg_pool.mig_profile:
+            assert node["labels"][cv.MIG_CONFIG_LABEL] == catalog.mig_config_name(cfg_pool.mig_profile)
+    assert plan.by_type("ml-platform:k8s:GpuOperator")
 
 
 # ---- config errors (exit 2 naming the key) -------------------------------------------------------

@@ -24,6 +24,7 @@ from components.k8s import feast as feast_k8s
 from components.k8s import mlflow as mlflow_k8s
 from infra import config, tagging
 from infra.layers.context import CloudLayer, DatabaseInfo, RedisInfo
+from infra.layers.k8s_gpu import operator_enabled, pool_node_labels
 
 TEAM_PREFIX = "teams/{team}/"
 """Where a team's objects live in every lake bucket."""
@@ -37,6 +38,8 @@ DEFAULT_SYSTEM_MACHINE = "e2-standard-4"
 DEFAULT_SQL_TIER = {"dev": "db-custom-1-3840", "staging": "db-custom-2-7680", "prod": "db-custom-4-15360"}
 REDIS_MEMORY_GB = {"dev": 1, "staging": 2, "prod": 5}
 KEY_ROTATION_DAYS = 90
+NO_GKE_DEVICE_PLUGIN = "gke-no-default-nvidia-gpu-device-plugin"
+"""Node label that keeps GKE's own device plugin off, for nodes the GPU operator manages."""
 
 
 def team_service_account(team: str) -> str:
@@ -140,7 +143,8 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
         opts,
     )
     gke_driver = cfg.gpu_operator.driver is not True
-    pools = _gpu_pools(cfg, cluster, labels, gke_driver, opts)
+    operator = operator_enabled(cfg)
+    pools = _gpu_pools(cfg, cluster, labels, gke_driver, operator, opts)
 
     k8s_provider = k8s.Provider(
         "gke",
@@ -161,12 +165,13 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
             "project": project,
             "workload_pool": f"{project}.svc.id.goog",
             "log_bucket": lake.log_bucket.name,
-            # GKE partitions MIG GPUs itself and advertises each slice as nvidia.com/gpu
-            # (node label cloud.google.com/gke-gpu-partition-size), not nvidia.com/mig-<profile>
-            "mig_resource": cv.GPU_RESOURCE,
         },
         depends_on=[cluster.system_pool, *pools],
     )
+    if not operator:
+        # GKE partitions MIG GPUs itself and advertises each slice as nvidia.com/gpu
+        # (node label cloud.google.com/gke-gpu-partition-size), not nvidia.com/mig-<profile>
+        layer.extras["mig_resource"] = cv.GPU_RESOURCE
 
     # ---- identities: one per team, one per platform service ----
     for team in cfg.teams:
@@ -234,9 +239,19 @@ def _lake_args(
 
 
 def _gpu_pools(
-    cfg: config.PlatformConfig, cluster: GkeCluster, labels: dict[str, str], gke_driver: bool, opts: pulumi.ResourceOptions
+    cfg: config.PlatformConfig,
+    cluster: GkeCluster,
+    labels: dict[str, str],
+    gke_driver: bool,
+    operator: bool,
+    opts: pulumi.ResourceOptions,
 ) -> list[pulumi.Resource]:
-    """One GKE node pool per configured pool; ``spot-with-fallback`` adds an on-demand twin."""
+    """One GKE node pool per configured pool; ``spot-with-fallback`` adds an on-demand twin.
+
+    Without the GPU operator (the GKE default) GKE partitions MIG GPUs and time-shares them; with
+    it, GKE's device plugin is switched off on the pools and the operator applies the MIG and
+    time-slicing configs named by the nodes' labels.
+    """
     pools: list[pulumi.Resource] = []
     for pool in cfg.gpu_pools:
         node = cfg.pool_node_types(pool)[0]  # the listed machine type, or the cheapest carrying the GPU
@@ -244,6 +259,9 @@ def _gpu_pools(
         variants = [(pool.name, pool.capacity != "on-demand")]
         if pool.capacity == "spot-with-fallback":
             variants.append((f"{pool.name}-ondemand", False))
+        node_labels = pool_node_labels(cfg, pool)  # the fallback twin keeps the pool label: one Kueue flavor
+        if operator:
+            node_labels[NO_GKE_DEVICE_PLUGIN] = "true"
         for i, (pool_name, spot) in enumerate(variants):
             built = GpuNodePool(
                 f"gpu-{pool_name}",
@@ -259,14 +277,15 @@ def _gpu_pools(
                     min_nodes=pool.min_nodes if i == 0 else 0,
                     max_nodes=int(pool.max_nodes or 1),
                     spot=spot,
-                    partition_size=pool.mig_profile,
-                    time_sharing_clients=pool.time_slicing_replicas if (pool.time_slicing_replicas or 0) > 1 else None,
+                    partition_size=None if operator else pool.mig_profile,
+                    time_sharing_clients=None
+                    if operator or (pool.time_slicing_replicas or 0) < 2
+                    else pool.time_slicing_replicas,
                     driver_version="LATEST" if gke_driver else "INSTALLATION_DISABLED",
                     disk_gb=pool.disk_gb,
                     service_account=cluster.node_service_account.email,
                     labels=labels,
-                    # the fallback twin carries the configured pool's name so Kueue flavors match both
-                    node_labels={cv.POOL_LABEL: pool.name},
+                    node_labels=node_labels,
                 ),
                 opts,
             )
