@@ -242,3 +242,11 @@ def test_queues_reject_undeclared_flavors_and_incomplete_groups() -> None:
     with pytest.raises(engine.PlanError, match="duplicate teams"):
         q = kueue.TeamQueue("t", "t", [kueue.ResourceGroup(("cpu",), {"default": {"cpu": kueue.Quota(1)}})])
         _queues(queues=[q, q])
+
+
+def test_queues_wait_for_the_kueue_release_and_its_crds(plan_of) -> None:
+    plan = plan_of("prod")
+    release = _release(plan).urn
+    for kind in KINDS:
+        for obj in _objects(plan, kind):
+            assert release in obj.dependencies, (kind, obj.name)

@@ -95,6 +95,14 @@ def helm_values(*, replicas: int, managed_namespace_label: str) -> dict[str, Any
     }
 
 
+def _inherited_depends_on(opts: pulumi.ResourceOptions | None) -> list[pulumi.Resource]:
+    """The component's own ``depends_on``: Pulumi does not pass it to children, so they get it explicitly."""
+    deps = opts.depends_on if opts is not None else None
+    if deps is None:
+        return []
+    return [d for d in (deps if isinstance(deps, (list, tuple)) else [deps]) if isinstance(d, pulumi.Resource)]
+
+
 class Kueue(pulumi.ComponentResource):
     """The Kueue controller (pinned chart) in its own namespace.
 
@@ -122,7 +130,8 @@ class Kueue(pulumi.ComponentResource):
         if k8s_provider is None:
             raise ValueError("Kueue: k8s_provider is required")
         super().__init__("ml-platform:k8s:Kueue", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, provider=k8s_provider)
+        inherited = _inherited_depends_on(opts)
+        child = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=inherited)
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-ns",
             metadata={
@@ -140,7 +149,7 @@ class Kueue(pulumi.ComponentResource):
             values=helm_values(replicas=replicas, managed_namespace_label=managed_namespace_label),
             atomic=True,
             cleanup_on_fail=True,
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.namespace])),
+            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[*inherited, self.namespace]),
         )
         self.register_outputs({"namespace": self.namespace.metadata["name"], "release": self.release.name})
 
@@ -316,7 +325,8 @@ class KueueQueues(pulumi.ComponentResource):
         if k8s_provider is None:
             raise ValueError("KueueQueues: k8s_provider is required")
         super().__init__("ml-platform:k8s:KueueQueues", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, provider=k8s_provider)
+        inherited = _inherited_depends_on(opts)
+        child = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=inherited)
         labels = {cv.MANAGED_BY_LABEL: cv.MANAGED_BY}
 
         self.flavors = {
@@ -333,7 +343,7 @@ class KueueQueues(pulumi.ComponentResource):
         self.cohort = k8s.apiextensions.CustomResource(
             f"{name}-cohort", api_version=API_VERSION, kind="Cohort", metadata={"name": cohort, "labels": labels}, spec={}, opts=child
         )
-        after_flavors = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[*self.flavors.values(), self.cohort])
+        after_flavors = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[*inherited, *self.flavors.values(), self.cohort])
         self.cluster_queues: dict[str, k8s.apiextensions.CustomResource] = {}
         self.local_queues: dict[str, k8s.apiextensions.CustomResource] = {}
         for queue in queues:
@@ -352,7 +362,7 @@ class KueueQueues(pulumi.ComponentResource):
                 kind="LocalQueue",
                 metadata={"name": DEFAULT_LOCAL_QUEUE, "namespace": queue.namespace, "labels": {**labels, cv.TEAM_LABEL: queue.team}},
                 spec={"clusterQueue": queue.team},
-                opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[cq]),
+                opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[*inherited, cq]),
             )
         classes = dict(cv.PRIORITY_CLASSES if priority_classes is None else priority_classes)
         self.priority_classes = {
