@@ -230,3 +230,22 @@ def test_performance_insights_only_where_rds_offers_it(instance_class: str, insi
     (db,) = of_type(run(program)[0], "aws:rds/instance:Instance")
     assert db.inputs["performanceInsightsEnabled"] is insights
     assert (db.inputs.get("performanceInsightsKmsKeyId") == "arn:kms:main") is insights
+
+
+def test_a_private_redis_ca_is_shipped_with_the_config_and_trusted() -> None:
+    args = feast_k8s.FeastArgs(
+        project="p",
+        provider="gcp",
+        online_store=feast_k8s.FeastRedis(
+            host="10.0.0.4", port=6378, password=pulumi.Output.secret("t"), ca_certificate="PEM-CA"
+        ),
+        registry="gs://f/feast/registry.db",
+    )
+    resources, outputs = _feast(args)
+    conn = yaml.safe_load(outputs["yaml"])["online_store"]["connection_string"]
+    assert conn == f"10.0.0.4:6378,ssl=true,ssl_ca_certs={feast_k8s.REPO_DIR}/{feast_k8s.CA_FILE},password=t"
+    (secret,) = [
+        r for r in of_type(resources, "kubernetes:core/v1:Secret") if r.inputs["metadata"]["name"] == feast_k8s.CONFIG_SECRET
+    ]
+    data = secret.inputs["stringData"]
+    assert data == SECRET or data[feast_k8s.CA_FILE] == "PEM-CA"

@@ -26,6 +26,7 @@ SERVICE_ACCOUNT = "feast-feature-server"
 CONFIG_SECRET = "feast-feature-store"
 REGISTRY_DB_SECRET = "feast-registry-database"
 REPO_DIR = "/feast/repo"
+CA_FILE = "redis-ca.crt"
 DATA_DIR = "/feast/data"
 PORT = 80
 PG_IMAGE = "postgres:17.6-alpine"
@@ -34,12 +35,20 @@ _NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
 @dataclass
 class FeastRedis:
-    """The online store: a Redis endpoint, TLS and AUTH (``password`` a Pulumi secret or ``None``)."""
+    """The online store: a Redis endpoint, TLS and AUTH (``password`` a Pulumi secret or ``None``).
+
+    :param ca_certificate: PEM of the server CA to trust (Memorystore); ``None``: system trust store.
+    """
 
     host: pulumi.Input[str]
     port: pulumi.Input[int] = 6379
     password: pulumi.Output[str] | None = None
     tls: bool = True
+    ca_certificate: pulumi.Input[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.ca_certificate is not None and not self.tls:
+            raise ValueError("ca_certificate needs tls")
 
 
 @dataclass
@@ -122,6 +131,8 @@ def feature_store_yaml(args: FeastArgs) -> pulumi.Output[str]:
         conn = f"{v['redis_host']}:{v['redis_port']}"
         if redis.tls:
             conn += ",ssl=true"
+            if redis.ca_certificate is not None:
+                conn += f",ssl_ca_certs={REPO_DIR}/{CA_FILE}"
         if v["redis_password"]:
             conn += f",password={v['redis_password']}"
         if sql:
@@ -230,7 +241,10 @@ class Feast(pulumi.ComponentResource):
                 f"{name}-config",
                 metadata={"name": CONFIG_SECRET, "namespace": ns, "labels": labels},
                 type="Opaque",
-                string_data={"feature_store.yaml": feature_store_yaml(args)},
+                string_data={
+                    "feature_store.yaml": feature_store_yaml(args),
+                    **({CA_FILE: args.online_store.ca_certificate} if args.online_store.ca_certificate is not None else {}),
+                },
                 opts=in_ns,
             )
         )

@@ -43,7 +43,7 @@ def _feast_redis(cfg: config.PlatformConfig, cloud: CloudLayer) -> FeastRedis | 
     info = cloud.feast_redis
     if info is None:
         return None
-    return FeastRedis(host=info.host, port=info.port, password=info.password, tls=info.tls)
+    return FeastRedis(host=info.host, port=info.port, password=info.password, tls=info.tls, ca_certificate=info.ca_certificate)
 
 
 def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
