@@ -156,13 +156,31 @@ def _tls_policy_removed(resources: list[RecordedResource]) -> str | None:
     return pol.urn
 
 
-def _privileged_team_pod(resources: list[RecordedResource]) -> str | None:
-    dep = _first(resources, "kubernetes:apps/v1:Deployment",
-                 lambda r: (r.inputs.get("metadata") or {}).get("namespace") not in (cv.NS_GPU_OPERATOR, None))
-    if dep is None:
+def _privileged_pod(resources: list[RecordedResource]) -> str | None:
+    """Make the first planned workload outside the GPU operator's namespace privileged."""
+    paths = {
+        "kubernetes:apps/v1:Deployment": ("spec", "template", "spec"),
+        "kubernetes:apps/v1:StatefulSet": ("spec", "template", "spec"),
+        "kubernetes:apps/v1:DaemonSet": ("spec", "template", "spec"),
+        "kubernetes:batch/v1:Job": ("spec", "template", "spec"),
+    }
+    for res in resources:
+        if res.type in paths and (res.inputs.get("metadata") or {}).get("namespace") != cv.NS_GPU_OPERATOR:
+            spec: Any = res.inputs
+            for key in paths[res.type]:
+                spec = spec.get(key) or {}
+            if spec.get("containers"):
+                spec["containers"][0].setdefault("securityContext", {})["privileged"] = True
+                return res.urn
+    return None
+
+
+def _config_map_literal_token(resources: list[RecordedResource]) -> str | None:
+    cm = _first(resources, "kubernetes:core/v1:ConfigMap")
+    if cm is None:
         return None
-    dep.inputs["spec"]["template"]["spec"]["containers"][0].setdefault("securityContext", {})["privileged"] = True
-    return dep.urn
+    cm.inputs.setdefault("data", {})["HF_TOKEN"] = "hf_literal"
+    return cm.urn
 
 
 # (case id, stack, environment to judge with (None: the stack's), mutation, expected policy id)
@@ -199,7 +217,8 @@ MUTATIONS: list[tuple[str, str, str | None, Mutator, str]] = [
     ("helm-literal-password", "prod", None, _helm_literal_secret, "mlp-sec-016"),
     ("team-without-quota", "prod", None, _drop_in_team_ns("kubernetes:core/v1:ResourceQuota"), "mlp-sec-017"),
     ("team-without-default-deny", "prod", None, _drop_in_team_ns("kubernetes:networking.k8s.io/v1:NetworkPolicy"), "mlp-sec-018"),
-    ("privileged-team-pod", "prod", None, _privileged_team_pod, "mlp-sec-019"),
+    ("privileged-pod", "prod", None, _privileged_pod, "mlp-sec-019"),
+    ("config-map-literal-token", "prod", None, _config_map_literal_token, "mlp-sec-016"),
     ("gcs-google-managed-key", "gcp-dev", None, _set(("encryption",), None, "gcp:storage/bucket:Bucket"), "mlp-sec-020"),
     ("gcs-public-access", "gcp-dev", None, _set(("publicAccessPrevention",), "inherited", "gcp:storage/bucket:Bucket"), "mlp-sec-021"),
     ("gcs-object-acls", "gcp-dev", None, _set(("uniformBucketLevelAccess",), False, "gcp:storage/bucket:Bucket"), "mlp-sec-022"),
