@@ -165,6 +165,7 @@ def test_prod_with_dr_replicates_automated_backups_to_the_dr_region(stack: str, 
     reps = plan.by_type("aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication")
     if not (plan.config.is_prod and plan.config.dr.enabled):
         assert reps == []
+        assert not one(plan, "aws:secretsmanager/secret:Secret", lambda r: r.name == "mlflow-db").inputs.get("replicas")
         return
     (rep,) = reps
     db = one(plan, RDS)
@@ -172,6 +173,9 @@ def test_prod_with_dr_replicates_automated_backups_to_the_dr_region(stack: str, 
     assert rep.inputs["kmsKeyId"] == plan.outputs["drKmsKeyArn"]
     assert rep.inputs["sourceDbInstanceArn"].endswith(":db:" + mocks.FILLERS[RDS](db.name, db.inputs, None)["identifier"])
     assert rep.inputs["retentionPeriod"] == db.inputs["backupRetentionPeriod"]
+    # the credentials follow, so the restored database can be opened there
+    secret = one(plan, "aws:secretsmanager/secret:Secret", lambda r: r.name == "mlflow-db")
+    assert secret.inputs["replicas"] == [{"region": plan.config.dr_region, "kmsKeyId": plan.outputs["drKmsKeyArn"]}]
 
 
 @pytest.mark.parametrize("stack", AWS_STACKS)

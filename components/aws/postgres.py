@@ -32,6 +32,8 @@ class PostgresArgs:
     :param backup_replication_kms_key_arn: with ``dr_provider``, replicate automated backups to
         the DR provider's region, encrypted with this key there.
     :param tags: extra tags on the DB instance (and its snapshots).
+    :param dr_region: with backup replication, also replicate the credentials secret to this region
+        (the DR provider's), so a restore there can be opened with the same password.
     """
 
     vpc_id: pulumi.Input[str]
@@ -50,6 +52,7 @@ class PostgresArgs:
     dr_provider: pulumi.ProviderResource | None = None
     backup_replication_kms_key_arn: pulumi.Input[str] | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    dr_region: str | None = None
 
     def __post_init__(self) -> None:
         if not self.client_security_group_ids:
@@ -65,6 +68,8 @@ class PostgresArgs:
             raise ValueError("backup_retention_days must be between 1 and 35")
         if (self.dr_provider is None) != (self.backup_replication_kms_key_arn is None):
             raise ValueError("backup replication needs both dr_provider and backup_replication_kms_key_arn")
+        if self.dr_region is not None and self.dr_provider is None:
+            raise ValueError("dr_region needs dr_provider and backup_replication_kms_key_arn")
         if not re.match(r"^[0-9]{2}(\.[0-9]+)?$", self.engine_version):
             raise ValueError(f"engine_version {self.engine_version!r} must look like 17 or 16.4")
 
@@ -195,6 +200,8 @@ class PostgresDatabase(pulumi.ComponentResource):
                 secret_string=document,
                 kms_key_arn=args.kms_key_arn,
                 description=f"{name}: PostgreSQL master credentials",
+                replica_region=args.dr_region,
+                replica_kms_key_arn=args.backup_replication_kms_key_arn if args.dr_region else None,
             ),
             opts=pulumi.ResourceOptions(parent=self, provider=provider),
         )

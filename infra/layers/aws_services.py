@@ -127,6 +127,7 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
                 deletion_protection=cfg.is_prod,
                 dr_provider=foundation.dr_provider if dr else None,
                 backup_replication_kms_key_arn=foundation.dr_key.arn if dr else None,
+                dr_region=foundation.dr_region if dr else None,
                 database="mlflow" if cfg.mlflow.enabled else FEAST_REGISTRY_DATABASE,
                 username="mlflow" if cfg.mlflow.enabled else "feast",
                 tags={cv.TAG_ROLE: cv.ROLE_MLFLOW_DB} if cfg.mlflow.enabled else {},
