@@ -622,3 +622,25 @@ def test_kubernetes_service_accounts_impersonate_exactly_the_bound_google_accoun
     assert set(annotated) == set(bound), "every bound KSA is annotated and nothing else impersonates"
     for key, account in bound.items():
         assert annotated[key].split("@")[0] == account, key
+
+
+def test_encrypted_resources_wait_for_the_agent_grant_on_their_key(gcp_plan: engine.Plan) -> None:
+    """Creating a CMEK bucket / cluster / database fails while the service agent may not use the key."""
+    grants = {g.urn: g.inputs["cryptoKeyId"] for g in _of(gcp_plan, "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember")}
+    key_paths = {
+        "gcp:storage/bucket:Bucket": ("encryption", "defaultKmsKeyName"),
+        "gcp:container/cluster:Cluster": ("databaseEncryption", "keyName"),
+        "gcp:sql/databaseInstance:DatabaseInstance": ("encryptionKeyName",),
+        "gcp:redis/instance:Instance": ("customerManagedKey",),
+    }
+    checked = 0
+    for res in gcp_plan.resources:
+        path = key_paths.get(res.type)
+        if not path:
+            continue
+        key: Any = res.inputs
+        for part in path:
+            key = key[part]
+        assert any(grants.get(dep) == key for dep in res.dependencies), f"{res.urn} does not wait for the grant on {key}"
+        checked += 1
+    assert checked >= 8

@@ -58,7 +58,7 @@ class KmsKeys(pulumi.ComponentResource):
     """A key ring, its keys (rotated every ``rotation_days``) and the agents allowed to use each."""
 
     key_ids: dict[str, pulumi.Output[str]]
-    """Key name -> full key id (``projects/p/locations/l/keyRings/r/cryptoKeys/k``)."""
+    """Key name -> full key id (``projects/p/locations/l/keyRings/r/cryptoKeys/k``); depends on the key's grants."""
 
     def __init__(self, name: str, args: KmsKeysArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("ml-platform:gcp:KmsKeys", name, None, opts)
@@ -75,8 +75,7 @@ class KmsKeys(pulumi.ComponentResource):
                 labels=dict(args.labels),
                 opts=keep,
             )
-            self.key_ids[key_name] = key.id
-            for label, member in members.items():
+            grants = [
                 gcp.kms.CryptoKeyIAMMember(
                     f"{name}-{key_name}-{label}",
                     crypto_key_id=key.id,
@@ -84,6 +83,10 @@ class KmsKeys(pulumi.ComponentResource):
                     member=member,
                     opts=pulumi.ResourceOptions(parent=self),
                 )
+                for label, member in members.items()
+            ]
+            # resolves once the agents may use the key, so whatever encrypts with it waits for the grants
+            self.key_ids[key_name] = pulumi.Output.all(key.id, *[g.id for g in grants]).apply(lambda ids: ids[0])
         self.register_outputs({"key_ids": self.key_ids})
 
 
