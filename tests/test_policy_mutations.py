@@ -183,6 +183,11 @@ def _config_map_literal_token(resources: list[RecordedResource]) -> str | None:
     return cm.urn
 
 
+def _gke_training(r: RecordedResource) -> bool:
+    node_config = r.inputs.get("nodeConfig") or {}
+    return (node_config.get("labels") or {}).get(cv.PURPOSE_LABEL) == "training"
+
+
 # (case id, stack, environment to judge with (None: the stack's), mutation, expected policy id)
 MUTATIONS: list[tuple[str, str, str | None, Mutator, str]] = [
     ("drop-bucket-encryption", "prod", None,
@@ -224,6 +229,14 @@ MUTATIONS: list[tuple[str, str, str | None, Mutator, str]] = [
     ("gcs-object-acls", "gcp-dev", None, _set(("uniformBucketLevelAccess",), False, "gcp:storage/bucket:Bucket"), "mlp-sec-022"),
     ("cloud-sql-public-ip", "gcp-dev", None,
      _set(("settings", "ipConfiguration", "ipv4Enabled"), True, "gcp:sql/databaseInstance:DatabaseInstance"), "mlp-sec-010"),
+    ("memorystore-plaintext", "gcp-dev", None,
+     _set(("transitEncryptionMode",), "DISABLED", "gcp:redis/instance:Instance"), "mlp-sec-012"),
+    ("gke-a3-in-dev", "gcp-dev", None, _set(("nodeConfig", "machineType"), "a3-highgpu-8g", "gcp:container/nodePool:NodePool", _gke_training),
+     "mlp-cost-001"),
+    ("gke-training-on-demand", "gcp-dev", None, _set(("nodeConfig", "spot"), False, "gcp:container/nodePool:NodePool", _gke_training),
+     "mlp-cost-004"),
+    ("gke-gpu-min-above-zero", "gcp-dev", None,
+     _set(("autoscaling", "totalMinNodeCount"), 1, "gcp:container/nodePool:NodePool", _gke_training), "mlp-cost-006"),
     ("remove-cost-center-tag", "prod", None, _provider_tags_without(cv.TAG_COST_CENTER), "mlp-tag-001"),
     ("remove-gcs-labels", "gcp-dev", None, _set(("labels", cv.TAG_MANAGED_BY), "terraform", "gcp:storage/bucket:Bucket"), "mlp-tag-002"),
     ("remove-team-label", "prod", None,
