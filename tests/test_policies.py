@@ -63,6 +63,27 @@ def test_pack_main_only_builds_the_policy_pack_from_the_rule_list(pack: str, mon
     assert built[0]["enforcement_level"] == EnforcementLevel.MANDATORY
 
 
+def test_pack_mains_import_the_rules_from_outside_the_repo(tmp_path: Path) -> None:
+    """As the CLI runs a pack: another working directory, the repo not on sys.path until __main__ adds it."""
+    import os
+    import subprocess
+
+    script = (
+        "import runpy, sys, pulumi_policy\n"
+        "built = []\n"
+        "pulumi_policy.PolicyPack = lambda **kw: built.append((kw['name'], len(kw['policies'])))\n"
+        "assert 'policies' not in sys.modules\n"
+        f"for pack in {list(policies.PACKS)!r}:\n"
+        f"    runpy.run_path({str(ROOT / 'policies')!r} + '/' + pack + '/__main__.py', run_name='__main__')\n"
+        "print(built)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, "-P", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    expected = [(policies.load_pack(p).NAME, len(policies.load_pack(p).POLICIES)) for p in policies.PACKS]
+    assert result.stdout.strip() == repr(expected)
+
+
 def test_policy_pack_is_constructed_only_in_pack_mains() -> None:
     offenders = []
     for path in ROOT.rglob("*.py"):
