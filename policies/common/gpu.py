@@ -89,7 +89,7 @@ def pool_of(resource_type: str, props: Mapping[str, Any], name: str) -> Pool | N
         types = _requirement(reqs, INSTANCE_TYPE_LABEL)
         if types is None and _requirement(reqs, INSTANCE_FAMILY_LABEL) is not None:
             fams = set(_requirement(reqs, INSTANCE_FAMILY_LABEL) or [])
-            types = [t for t in _aws_types_by(lambda n: n.family in fams)] + [f"{f}.*" for f in sorted(fams)]
+            types = [*_aws_types_by(lambda n: n.family in fams), *(f"{f}.*" for f in sorted(fams))]
         if types is None and _requirement(reqs, GPU_NAME_LABEL) is not None:
             gpu_names = {g.lower() for g in _requirement(reqs, GPU_NAME_LABEL) or []}
             types = _aws_types_by(lambda n: n.gpu.split("-")[0].lower() in gpu_names)

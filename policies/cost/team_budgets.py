@@ -38,7 +38,8 @@ def check(args: StackValidationArgs, report: ReportViolation, cfg: dict[str, Any
     for ns, name in k8s.team_namespaces(args.resources, cfg["platformNamespaces"]):
         team = k8s_meta(ns.props)[2].get(cv.TEAM_LABEL) or name
         if team not in covered:
-            report(f"team {team!r} has no budget filtered on its {cv.TAG_TEAM} tag; set teams[].budgetUsd", ns.urn)
+            report(f"team {team!r} has no budget filtered on its {cv.TAG_TEAM} tag/label; set teams[].budgetUsd "
+                   "(on GCP budgets also need gcp.billingAccount)", ns.urn)
 
 
 POLICY = stack_policy(
