@@ -25,6 +25,8 @@ from infra.plan.recorder import RecordedResource
 
 EXIT_OK, EXIT_VIOLATIONS, EXIT_USAGE = 0, 1, 2
 STACK_TYPE = "pulumi:pulumi:Stack"
+GONE_OPS = ("delete", "delete-replaced", "discard", "discard-replaced", "remove-pending-replace", "read-discard")
+"""Preview step operations whose resource will not exist after the update."""
 
 
 class CheckInputError(ValueError):
@@ -79,16 +81,17 @@ def load(doc: Any) -> tuple[list[RecordedResource], dict[str, Any]]:
         }
         return resources, facts
     if isinstance(doc.get("steps"), list):
-        resources = []
+        resources, seen = [], set()
         for step in doc["steps"]:
             state = step.get("newState") if isinstance(step, dict) else None
-            if not isinstance(state, dict) or step.get("op") in ("delete", "discard", "remove-pending-replace"):
+            if not isinstance(state, dict) or step.get("op") in GONE_OPS:
                 continue
             try:
                 rec = _record(state)
             except (KeyError, TypeError, AttributeError) as err:
                 raise CheckInputError(f"a preview step's newState lacks {err}") from None
-            if rec.type != STACK_TYPE:
+            if rec.type != STACK_TYPE and rec.urn not in seen:  # a replacement lists its URN twice
+                seen.add(rec.urn)
                 resources.append(rec)
         config = doc.get("config") or {}
         budget, lake = _config_value(config, "budget"), _config_value(config, "dataLake")

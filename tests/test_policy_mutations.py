@@ -392,3 +392,23 @@ def test_check_rejects_bad_files_with_exit_2(tmp_path: Path, content: str) -> No
 def test_check_of_a_missing_file_exits_2(tmp_path: Path) -> None:
     result = run_cli("check", str(tmp_path / "none.json"))
     assert result.returncode == 2 and "cannot read" in result.stderr
+
+
+def test_check_reads_preview_steps_as_the_engine_lists_them() -> None:
+    from infra import check
+
+    bucket = {"urn": "urn:pulumi:prod::ml-platform::aws:s3/bucket:Bucket::b", "type": "aws:s3/bucket:Bucket", "custom": True,
+              "inputs": {"bucket": "b"}, "provider": "urn:pulumi:prod::ml-platform::pulumi:providers:aws::aws::id"}
+    doc = {
+        "config": {"ml-platform:environment": "staging", "ml-platform:budget": json.dumps({"monthlyUsd": 5000})},
+        "steps": [
+            {"op": "same", "urn": "s", "newState": {"urn": "urn:pulumi:prod::ml-platform::pulumi:pulumi:Stack::ml-platform-prod", "type": "pulumi:pulumi:Stack"}},
+            {"op": "create-replacement", "urn": bucket["urn"], "newState": bucket},
+            {"op": "delete-replaced", "urn": bucket["urn"], "newState": bucket},
+            {"op": "delete", "urn": "gone", "oldState": {"urn": "gone", "type": "aws:s3/bucket:Bucket"}},
+        ],
+    }
+    resources, facts = check.load(doc)
+    assert [r.urn for r in resources] == [bucket["urn"]]
+    assert resources[0].provider_urn.endswith("pulumi:providers:aws::aws") and resources[0].name == "b"
+    assert facts["environment"] == "staging" and facts["budget"] == 5000
