@@ -419,11 +419,13 @@ def _budgets(cfg: config.PlatformConfig, project: str, invoke: pulumi.InvokeOutp
 
 
 def _register_label_transform(cfg: config.PlatformConfig) -> None:
-    """Label every GCP resource in a real run (components also set labels explicitly)."""
-    factory = getattr(tagging, "gcp_label_transform", None)
-    if factory is None or _under_mocks():
+    """Label every GCP resource in a real run (components also set labels explicitly).
+
+    The mock engine of the offline plan has no transform callbacks, so it is skipped there.
+    """
+    if _under_mocks():
         return
-    pulumi.runtime.register_resource_transform(factory(cfg))
+    pulumi.runtime.register_resource_transform(tagging.gcp_label_transform(cfg))
 
 
 def _under_mocks() -> bool:
