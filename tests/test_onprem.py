@@ -210,3 +210,21 @@ def test_switching_mlflow_and_feast_off_needs_no_external_stores() -> None:
     raw["feast"] = {"enabled": False}
     cfg = config.parse(raw)
     assert not cfg.mlflow.enabled and not cfg.feast.enabled
+
+
+def test_existing_layer_hands_over_the_external_stores_and_driver_install() -> None:
+    raw = raw_config("onprem")
+    cfg = config.parse(raw)
+    seen: dict[str, Any] = {}
+
+    def program() -> None:
+        seen["layer"] = existing.build(cfg)
+
+    resources, _ = engine.run_program("onprem", raw, [], program=program)
+    layer = seen["layer"]
+    assert [r.type for r in resources] == ["pulumi:providers:kubernetes"]
+    assert layer.cloud == "existing" and layer.object_store is None and layer.driver_preinstalled is False
+    assert layer.mlflow_db.existing_secret == cfg.mlflow.existing_database_secret and layer.mlflow_db.password is None
+    host, port = str(cfg.feast.online_store.existing_endpoint).rsplit(":", 1)
+    assert (layer.feast_redis.host, layer.feast_redis.port, layer.feast_redis.password) == (host, int(port), None)
+    assert layer.team_identity == {} and layer.service_identity == {}
