@@ -248,6 +248,13 @@ EKS_GOOD = {
     "enabledClusterLogTypes": ["api", "audit", "authenticator"],
     "vpcConfig": {"endpointPrivateAccess": True, "endpointPublicAccess": True, "publicAccessCidrs": ["203.0.113.0/24"]},
 }
+GKE = "gcp:container/cluster:Cluster"
+GKE_GOOD = {
+    "databaseEncryption": {"state": "ENCRYPTED", "keyName": "projects/p/locations/us-central1/keyRings/r/cryptoKeys/gke"},
+    "privateClusterConfig": {"enablePrivateNodes": True, "enablePrivateEndpoint": True},
+    "masterAuthorizedNetworksConfig": {"cidrBlocks": []},
+    "resourceLabels": {k: v.lower() for k, v in tags("dev").items()},
+}
 RDS = "aws:rds/instance:Instance"
 RDS_GOOD = {"instanceClass": "db.t4g.small", "storageEncrypted": True, "kmsKeyId": KEY_ARN, "publiclyAccessible": False, "deletionProtection": True}
 CACHE = "aws:elasticache/replicationGroup:ReplicationGroup"
@@ -298,6 +305,13 @@ def cases() -> list[Case]:
              _with(p, res(EKS, "c", _patch(EKS_GOOD, vpcConfig={"endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]})))),
         Case("mlp-sec-008", p, _with(p, res(EKS, "c", _patch(EKS_GOOD, vpcConfig={"endpointPublicAccess": False}))),
              _with(p, res(EKS, "c", _patch(EKS_GOOD, vpcConfig={"endpointPublicAccess": True})))),
+        Case("mlp-sec-006", "dev", _with("dev", res(GKE, "gke", GKE_GOOD)),
+             _with("dev", res(GKE, "gke", _patch(GKE_GOOD, databaseEncryption={"state": "DECRYPTED"})))),
+        Case("mlp-sec-008", "dev", _with("dev", res(GKE, "gke", GKE_GOOD)),
+             _with("dev", res(GKE, "gke", _patch(GKE_GOOD, privateClusterConfig={"enablePrivateNodes": True}, masterAuthorizedNetworksConfig=None)))),
+        Case("mlp-sec-008", "dev",
+             _with("dev", res(GKE, "gke", _patch(GKE_GOOD, privateClusterConfig={}, masterAuthorizedNetworksConfig={"cidrBlocks": [{"cidrBlock": "203.0.113.0/24"}]}))),
+             _with("dev", res(GKE, "gke", _patch(GKE_GOOD, privateClusterConfig={}, masterAuthorizedNetworksConfig={"cidrBlocks": [{"cidrBlock": "0.0.0.0/0"}]})))),
         # ---- security: databases, caches
         Case("mlp-sec-009", p, _with(p, res(RDS, "db", RDS_GOOD)), _with(p, res(RDS, "db", _patch(RDS_GOOD, storageEncrypted=False)))),
         Case("mlp-sec-010", p, _with(p, res(RDS, "db", RDS_GOOD)), _with(p, res(RDS, "db", _patch(RDS_GOOD, publiclyAccessible=True)))),

@@ -183,6 +183,16 @@ def _config_map_literal_token(resources: list[RecordedResource]) -> str | None:
     return cm.urn
 
 
+def _open_gke_endpoint(resources: list[RecordedResource]) -> str | None:
+    """Turn the private-only control plane into a public endpoint without authorized networks."""
+    cluster = _first(resources, "gcp:container/cluster:Cluster")
+    if cluster is None:
+        return None
+    cluster.inputs.setdefault("privateClusterConfig", {})["enablePrivateEndpoint"] = False
+    cluster.inputs.pop("masterAuthorizedNetworksConfig", None)
+    return cluster.urn
+
+
 def _gke_training(r: RecordedResource) -> bool:
     node_config = r.inputs.get("nodeConfig") or {}
     return (node_config.get("labels") or {}).get(cv.PURPOSE_LABEL) == "training"
@@ -229,6 +239,10 @@ MUTATIONS: list[tuple[str, str, str | None, Mutator, str]] = [
     ("gcs-object-acls", "gcp-dev", None, _set(("uniformBucketLevelAccess",), False, "gcp:storage/bucket:Bucket"), "mlp-sec-022"),
     ("cloud-sql-public-ip", "gcp-dev", None,
      _set(("settings", "ipConfiguration", "ipv4Enabled"), True, "gcp:sql/databaseInstance:DatabaseInstance"), "mlp-sec-010"),
+    ("gke-secrets-unencrypted", "gcp-dev", None,
+     _set(("databaseEncryption",), {"state": "DECRYPTED"}, "gcp:container/cluster:Cluster"), "mlp-sec-006"),
+    ("gke-public-endpoint", "gcp-dev", None,
+     _open_gke_endpoint, "mlp-sec-008"),
     ("memorystore-plaintext", "gcp-dev", None,
      _set(("transitEncryptionMode",), "DISABLED", "gcp:redis/instance:Instance"), "mlp-sec-012"),
     ("gke-a3-in-dev", "gcp-dev", None, _set(("nodeConfig", "machineType"), "a3-highgpu-8g", "gcp:container/nodePool:NodePool", _gke_training),
