@@ -426,3 +426,10 @@ def test_check_reads_preview_steps_as_the_engine_lists_them() -> None:
     assert [r.urn for r in resources] == [bucket["urn"]]
     assert resources[0].provider_urn.endswith("pulumi:providers:aws::aws") and resources[0].name == "b"
     assert facts["environment"] == "staging" and facts["budget"] == 5000
+
+
+def test_check_with_an_unknown_stack_exits_2(tmp_path: Path, prod_json: dict[str, Any]) -> None:
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(prod_json))
+    result = run_cli("check", str(path), "--stack", "no-such-stack")
+    assert result.returncode == 2 and "no such stack file" in result.stderr and "Traceback" not in result.stderr
