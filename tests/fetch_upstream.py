@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import posixpath
 import sys
 import urllib.request
 from pathlib import Path
 
 # local path, repository, commit, path in the repository
 PINNED = [
-    ("karpenter/crds/karpenter.sh_nodepools.yaml", "aws/karpenter-provider-aws", "bde00654cd316fddb3dccfba3f5ac07039865429", "charts/karpenter/crds/karpenter.sh_nodepools.yaml"),
-    ("karpenter/crds/karpenter.k8s.aws_ec2nodeclasses.yaml", "aws/karpenter-provider-aws", "bde00654cd316fddb3dccfba3f5ac07039865429", "charts/karpenter/crds/karpenter.k8s.aws_ec2nodeclasses.yaml"),
+    # charts/karpenter/crds/*.yaml are git symlinks to these files; fetch the targets themselves
+    ("karpenter/crds/karpenter.sh_nodepools.yaml", "aws/karpenter-provider-aws", "bde00654cd316fddb3dccfba3f5ac07039865429", "pkg/apis/crds/karpenter.sh_nodepools.yaml"),
+    ("karpenter/crds/karpenter.k8s.aws_ec2nodeclasses.yaml", "aws/karpenter-provider-aws", "bde00654cd316fddb3dccfba3f5ac07039865429", "pkg/apis/crds/karpenter.k8s.aws_ec2nodeclasses.yaml"),
     ("karpenter/values.yaml", "aws/karpenter-provider-aws", "bde00654cd316fddb3dccfba3f5ac07039865429", "charts/karpenter/values.yaml"),
     ("karpenter/Chart.yaml", "aws/karpenter-provider-aws", "bde00654cd316fddb3dccfba3f5ac07039865429", "charts/karpenter/Chart.yaml"),
     ("gpu-operator/values.yaml", "NVIDIA/gpu-operator", "10ee5b3638b89e11e949412aafa5ba99279c3721", "deployments/gpu-operator/values.yaml"),
@@ -42,6 +44,19 @@ PINNED = [
 ]
 
 
+def _fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=60) as resp:
+        return resp.read()
+
+
+def _symlink_target(body: bytes) -> str | None:
+    """The relative path a git symlink stores, or None for a regular file."""
+    text = body.decode("utf-8", "replace").strip()
+    if "\n" not in text and text.startswith("../") and len(text) < 300:
+        return text
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     default = os.environ.get("ML_PLATFORM_UPSTREAM", str(Path(__file__).resolve().parent.parent.parent / "shared" / "upstream"))
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -54,11 +69,16 @@ def main(argv: list[str] | None = None) -> int:
         target = dest / local
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            with urllib.request.urlopen(url, timeout=60) as resp:
-                target.write_bytes(resp.read())
+            body = _fetch(url)
+            link = _symlink_target(body)
+            if link is not None:  # raw.githubusercontent serves a git symlink as its target path
+                path = posixpath.normpath(posixpath.join(posixpath.dirname(path), link))
+                url = f"https://raw.githubusercontent.com/{repo}/{commit}/{path}"
+                body = _fetch(url)
         except OSError as err:
             print(f"error: could not fetch {url}: {err}", file=sys.stderr)
             return 1
+        target.write_bytes(body)
         lines.append(f"{local}\t{repo}\t{commit}\t{path}")
         print(f"fetched {local}")
     (dest / "SOURCES.tsv").write_text("\n".join(lines) + "\n")
