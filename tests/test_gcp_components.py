@@ -63,6 +63,8 @@ POOL = {
         (lambda: GpuNodePoolArgs(**{**POOL, "accelerator_type": "tpu-v5"}), "accelerator"),
         (lambda: BucketGrant(key="raw", bucket="b"), "whole bucket"),
         (lambda: BucketGrant(key="raw", bucket="b", prefix="teams/a"), "end with '/'"),
+        (lambda: BucketGrant(key="raw", bucket="b", prefix="teams/a/", exclude_prefix="teams/"), "whole-bucket grant"),
+        (lambda: BucketGrant(key="raw", bucket="b", read_only=True, exclude_prefix="teams"), "end with '/'"),
         (lambda: WorkloadIdentityArgs(account_id="x", project="p", namespace="a", service_account="b"), "account_id"),
         (
             lambda: CloudSqlPostgresArgs(

@@ -3,7 +3,7 @@
 Used for every team (``<team>/<team>-workloads``) and for the platform services. Bucket
 access is granted per grant: read/write limited to an object prefix with an IAM condition
 (objects whose name starts with the prefix, and listings whose ``prefix`` parameter does), or
-read-only on a whole bucket. Buckets are CMEK-encrypted by the GCS service agent, so the
+read-only on a whole bucket, optionally except one prefix (a shared zone minus ``teams/``). Buckets are CMEK-encrypted by the GCS service agent, so the
 identity needs no KMS permission at all.
 """
 
@@ -42,6 +42,20 @@ def prefix_condition(bucket: str, prefix: str) -> str:
     )
 
 
+def excluded_prefix_condition(bucket: str, prefix: str) -> str:
+    """CEL condition: everything in ``bucket`` except objects under ``prefix`` and listings into it.
+
+    A listing whose ``prefix`` parameter starts with ``prefix`` without its trailing ``/`` is
+    refused too (``teams`` as well as ``teams/x/``); a listing of the bucket root still shows
+    the names under ``prefix``, never their content.
+    """
+    stem = prefix.rstrip("/")
+    return (
+        f'!resource.name.startsWith("projects/_/buckets/{bucket}/objects/{prefix}") && '
+        f'!api.getAttribute("storage.googleapis.com/objectListPrefix", "").startsWith("{stem}")'
+    )
+
+
 @dataclass(frozen=True)
 class BucketGrant:
     """Access to one bucket: read/write under ``prefix``, or read-only everywhere (``prefix=None``).
@@ -50,12 +64,14 @@ class BucketGrant:
     :param bucket: Bucket name.
     :param prefix: Object prefix ending in ``/``; ``None`` for the whole bucket.
     :param read_only: Read-only (objectViewer) instead of read/write (objectUser).
+    :param exclude_prefix: With ``prefix=None``: the whole bucket except this prefix (ending in ``/``).
     """
 
     key: str
     bucket: pulumi.Input[str]
     prefix: str | None = None
     read_only: bool = False
+    exclude_prefix: str | None = None
 
     def __post_init__(self) -> None:
         if not _DNS.match(self.key):
@@ -64,6 +80,12 @@ class BucketGrant:
             raise ValueError(f"prefix {self.prefix!r} must be relative and end with '/'")
         if self.prefix is None and not self.read_only:
             raise ValueError(f"grant {self.key!r}: read/write on a whole bucket is not allowed; give a prefix")
+        if self.exclude_prefix is not None:
+            if self.prefix is not None:
+                raise ValueError(f"grant {self.key!r}: exclude_prefix only applies to a whole-bucket grant (prefix=None)")
+            bad = self.exclude_prefix
+            if not bad.endswith("/") or bad.startswith("/") or '"' in bad or len(bad) < 2:
+                raise ValueError(f"exclude_prefix {bad!r} must be relative and end with '/'")
 
 
 @dataclass(frozen=True)
@@ -134,6 +156,15 @@ class WorkloadIdentity(pulumi.ComponentResource):
                     "title": f"prefix-{grant.key}",
                     "description": f"only objects under {prefix}",
                     "expression": pulumi.Output.from_input(grant.bucket).apply(lambda b, p=prefix: prefix_condition(b, p)),
+                }
+            elif grant.exclude_prefix is not None:
+                excluded = grant.exclude_prefix
+                condition = {
+                    "title": f"except-{grant.key}",
+                    "description": f"everything but objects under {excluded}",
+                    "expression": pulumi.Output.from_input(grant.bucket).apply(
+                        lambda b, p=excluded: excluded_prefix_condition(b, p)
+                    ),
                 }
             gcp.storage.BucketIAMMember(
                 f"{name}-{grant.key}",

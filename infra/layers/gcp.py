@@ -26,7 +26,9 @@ from infra import config, tagging
 from infra.layers.context import CloudLayer, DatabaseInfo, RedisInfo
 from infra.layers.k8s_gpu import operator_enabled, pool_node_labels
 
-TEAM_PREFIX = "teams/{team}/"
+TEAMS_ROOT = "teams/"
+"""Where the teams' prefixes live; not readable through a shared zone's read-only grant."""
+TEAM_PREFIX = TEAMS_ROOT + "{team}/"
 """Where a team's objects live in every lake bucket."""
 MLFLOW_PREFIX = "mlflow/"
 """MLflow's artifact prefix in the ``models`` bucket."""
@@ -177,7 +179,11 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
     for team in cfg.teams:
         prefix = TEAM_PREFIX.format(team=team.name)
         grants = [BucketGrant(key=zone, bucket=bucket, prefix=prefix) for zone, bucket in buckets.items()]
-        grants += [BucketGrant(key=f"{zone}-shared", bucket=buckets[zone], read_only=True) for zone in cfg.data_lake.shared_zones]
+        # shared zones are readable by every team, except the other teams' prefixes in them
+        grants += [
+            BucketGrant(key=f"{zone}-shared", bucket=buckets[zone], read_only=True, exclude_prefix=TEAMS_ROOT)
+            for zone in cfg.data_lake.shared_zones
+        ]
         identity = WorkloadIdentity(
             f"team-{team.name}",
             WorkloadIdentityArgs(
