@@ -453,3 +453,61 @@ def test_bad_ml_services_config_names_the_key(stack: str, mutate: Callable[[dict
     with pytest.raises(config.ConfigError) as err:
         config.parse(raw)
     assert f"ml-platform:{key}" in [p for p, _ in err.value.problems]
+
+
+# ---- GCP: Feast trusts the Memorystore server CA -------------------------------------------------
+
+
+def _unwrap(value: Any) -> Any:
+    """Mock-engine inputs with Pulumi's secret envelopes removed."""
+    from pulumi.runtime import rpc
+
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            return _unwrap(value["value"])
+        return {k: _unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap(v) for v in value]
+    return value
+
+
+def test_feast_on_gcp_trusts_every_memorystore_server_ca_over_tls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real program for gcp-dev: the CAs Memorystore reports (two during a rotation) reach the
+    pods as a file the Redis connection string names, next to the AUTH string, on the TLS port."""
+    old_ca, new_ca = (
+        "-----BEGIN CERTIFICATE-----\nOLD\n-----END CERTIFICATE-----",
+        "-----BEGIN CERTIFICATE-----\nNEW\n-----END CERTIFICATE-----",
+    )
+    instance = {
+        "host": "10.9.8.7",
+        "port": 6378,
+        "serverCaCerts": [{"cert": old_ca}, {"cert": new_ca}],
+        "authString": "auth-0b5e",
+    }
+    monkeypatch.setitem(mocks.FILLERS, "gcp:redis/instance:Instance", lambda name, inputs, region: dict(instance))
+    seen: dict[str, dict[str, Any]] = {}
+    real_new_resource = mocks.PlanMocks.new_resource
+
+    def spy(self: mocks.PlanMocks, args: Any) -> Any:
+        if args.typ == "kubernetes:core/v1:Secret":
+            seen[args.name] = _unwrap(dict(args.inputs))
+        return real_new_resource(self, args)
+
+    monkeypatch.setattr(mocks.PlanMocks, "new_resource", spy)
+    recorded, outputs = engine.run_program("gcp-dev", raw_config("gcp-dev"), [])
+
+    data = seen["feast-config"]["stringData"]
+    bundle = data[feast_k8s.CA_FILE]
+    assert old_ca in bundle and new_ca in bundle
+    conn = yaml.safe_load(data["feature_store.yaml"])["online_store"]["connection_string"]
+    nodes = [p for p in conn.split(",") if "=" not in p]
+    params = dict(p.split("=", 1) for p in conn.split(",") if "=" in p)
+    assert nodes == ["10.9.8.7:6378"]
+    assert params == {"ssl": "true", "ssl_ca_certs": f"{feast_k8s.REPO_DIR}/{feast_k8s.CA_FILE}", "password": "auth-0b5e"}
+    # the Secret holding both files is what the feature server mounts at REPO_DIR
+    (rel,) = [r for r in recorded if r.type == RELEASE and r.inputs["chart"] == feast_k8s.CHART]
+    volumes = {v["name"]: v for v in rel.inputs["values"]["volumes"]}
+    mount = next(m for m in rel.inputs["values"]["volumeMounts"] if m["mountPath"] == feast_k8s.REPO_DIR)
+    assert volumes[mount["name"]]["secret"]["secretName"] == seen["feast-config"]["metadata"]["name"]
+    # and the AUTH string travelled only inside secrets
+    assert "auth-0b5e" not in json.dumps([r.inputs for r in recorded]) + json.dumps(outputs)
