@@ -108,6 +108,7 @@ def test_every_lake_bucket_is_encrypted_private_versioned_logged(stack: str, pla
 
         logging = config_of(plan, bucket, "aws:s3/bucketLogging:BucketLogging").inputs
         assert logging["targetBucket"] == logs_by_region[region_of(plan, bucket)].inputs["bucket"]
+        assert logging["targetPrefix"] == f"{bucket.inputs['tags'][cv.TAG_LAKE_ZONE]}/"
         assert region_of(plan, bucket) == (cfg.dr_region if replica else cfg.region)
 
 
@@ -163,6 +164,69 @@ def test_access_log_buckets_accept_only_our_lake_logs(stack: str, plan_of: PlanO
             f"arn:aws:s3:::{b.inputs['bucket']}" for b in lake_buckets(plan) if region_of(plan, b) == region and b is not log
         }
         assert set(allow["Condition"]["ArnLike"]["aws:SourceArn"]) == sources
+
+
+def test_lake_zones_and_lifecycle_come_from_the_config() -> None:
+    """Non-default zones and day counts reach every bucket (the stacks only use the defaults)."""
+    raw = raw_config("prod")
+    zones = ["raw", "curated", "features", "models", "scratch"]
+    days = {"rawInfrequentAccessDays": 45, "rawGlacierIrDays": 200, "noncurrentExpiryDays": 14, "abortMultipartDays": 3}
+    raw["dataLake"] = {**raw["dataLake"], "zones": zones, "lifecycle": days}
+    cfg = config.parse(raw)
+    resources, _ = engine.run_program("lake", raw, [], program=lambda: aws_foundation.build(cfg))
+    buckets = [r for r in resources if r.type == BUCKET and cv.TAG_LAKE_ROLE in (r.inputs.get("tags") or {})]
+    by_role: dict[str, list[str]] = {}
+    for b in buckets:
+        by_role.setdefault(b.inputs["tags"][cv.TAG_LAKE_ROLE], []).append(b.inputs["tags"][cv.TAG_LAKE_ZONE])
+    assert sorted(by_role["primary"]) == sorted(by_role["replica"]) == sorted(zones)
+    lifecycles = {
+        r.inputs["bucket"]: {rule["id"]: rule for rule in r.inputs["rules"]}
+        for r in resources
+        if r.type == "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+    }
+    for b in buckets:
+        if b.inputs["tags"][cv.TAG_LAKE_ROLE] == "logs":
+            continue
+        rules = lifecycles[b.inputs["bucket"]]
+        assert rules["housekeeping"]["noncurrentVersionExpiration"] == {"noncurrentDays": 14}
+        assert rules["housekeeping"]["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 3}
+        if b.inputs["tags"][cv.TAG_LAKE_ZONE] == "raw":
+            assert rules["tiering"]["transitions"] == [
+                {"days": 45, "storageClass": "STANDARD_IA"},
+                {"days": 200, "storageClass": "GLACIER_IR"},
+            ]
+        else:
+            assert "tiering" not in rules
+
+
+def _deprecated_inputs(args_cls: type) -> set[str]:
+    """Input names the SDK marks deprecated on ``args_cls`` (``pulumi_aws._utilities.deprecated``)."""
+    return {
+        prop.fget._pulumi_name
+        for prop in vars(args_cls).values()
+        if isinstance(prop, property) and "_pulumi_deprecated_callable" in vars(prop.fget)
+    }
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_lake_uses_current_s3_resources_not_deprecated_v2_classes_or_inline_settings(stack: str, plan_of: PlanOf) -> None:
+    import inspect
+
+    import pulumi_aws as aws
+
+    plan = plan_of(stack)
+    s3_types = {r.type for r in plan.resources if r.type.startswith("aws:s3/")}
+    assert BUCKET in s3_types
+    for type_ in s3_types:
+        cls = getattr(aws.s3, type_.rsplit(":", 1)[1])
+        assert cls.pulumi_type == type_
+        # pulumi-aws marks deprecated resource classes (BucketV2, BucketLoggingV2...) in the class body.
+        head = inspect.getsource(cls).split("    def ", 1)[0]
+        assert "deprecated" not in head, f"{type_} is deprecated in pulumi-aws"
+    deprecated = _deprecated_inputs(aws.s3.BucketArgs)
+    assert {"versioning", "serverSideEncryptionConfiguration", "lifecycleRules"} <= deprecated  # the SDK still marks them
+    for bucket in plan.by_type(BUCKET):
+        assert not deprecated & set(bucket.inputs), f"{bucket.urn} uses inline {sorted(deprecated & set(bucket.inputs))}"
 
 
 def test_prod_replicates_every_zone_to_the_dr_region_with_the_dr_key(plan_of: PlanOf) -> None:
@@ -267,6 +331,26 @@ def test_kms_key_rotates_and_admits_only_the_account_and_its_services(stack: str
         assert stmt["Effect"] == "Allow" and stmt["Principal"] != "*" and stmt["Principal"] != {"AWS": "*"}
 
 
+def test_every_key_rotates_and_is_scoped_to_its_own_region(plan_of: PlanOf) -> None:
+    """The DR key as well: rotation, its own alias, and a policy naming the DR region's services."""
+    plan = plan_of("prod")
+    keys = plan.by_type("aws:kms/key:Key")
+    assert {k.name for k in keys} == {"platform-key", "platform-key-dr"}
+    aliases = {a.name: a for a in plan.by_type("aws:kms/alias:Alias")}
+    for key in keys:
+        region = region_of(plan, key)
+        assert region == (plan.config.dr_region if key.name.endswith("-dr") else plan.config.region)
+        assert key.inputs["enableKeyRotation"] is True and key.inputs["customerMasterKeySpec"] == "SYMMETRIC_DEFAULT"
+        alias = aliases[key.name]
+        assert alias.inputs["name"] == "alias/ml-platform-prod" + ("-dr" if key.name.endswith("-dr") else "")
+        assert region_of(plan, alias) == region and alias.inputs["targetKeyId"]
+        by_sid = {s["Sid"]: s for s in json.loads(key.inputs["policy"])["Statement"]}
+        assert by_sid["AccountAdministers"]["Principal"] == {"AWS": f"arn:aws:iam::{mocks.ACCOUNT_ID}:root"}
+        via = by_sid["AccountUsesViaServices"]["Condition"]["StringEquals"]["kms:ViaService"]
+        assert f"s3.{region}.amazonaws.com" in via and all(v.endswith(f".{region}.amazonaws.com") for v in via)
+        assert by_sid["CloudWatchLogs"]["Principal"] == {"Service": f"logs.{region}.amazonaws.com"}
+
+
 # ---- network ----------------------------------------------------------------------------------
 
 
@@ -357,6 +441,19 @@ def test_eks_encrypts_secrets_logs_audit_and_keeps_a_private_endpoint(stack: str
     assert log_group.urn in cluster.dependencies
 
 
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_access_entries_and_irsa_replace_aws_auth_and_pod_identity(stack: str, plan_of: PlanOf) -> None:
+    """API-only authentication (no aws-auth ConfigMap), IRSA chosen over Pod Identity (docs/aws.md)."""
+    plan = plan_of(stack)
+    access = only(plan, "aws:eks/cluster:Cluster").inputs["accessConfig"]
+    assert access["authenticationMode"] == "API"  # not API_AND_CONFIG_MAP: aws-auth is ignored by EKS
+    config_maps = [r for r in plan.resources if r.type == "kubernetes:core/v1:ConfigMap"]
+    assert not [r for r in config_maps if (r.inputs.get("metadata") or {}).get("name") == "aws-auth"]
+    assert only(plan, "aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+    assert not plan.by_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    assert "eks-pod-identity-agent" not in {a.inputs["addonName"] for a in plan.by_type("aws:eks/addon:Addon")}
+
+
 def test_prod_public_endpoint_is_limited_to_the_configured_cidrs(plan_of: PlanOf) -> None:
     vpc = only(plan_of("prod"), "aws:eks/cluster:Cluster").inputs["vpcConfig"]
     assert vpc["endpointPublicAccess"] is True and vpc["publicAccessCidrs"] == ["203.0.113.0/24"]
@@ -398,6 +495,8 @@ def test_system_node_group_is_on_demand_imdsv2_encrypted(stack: str, plan_of: Pl
     sys_cfg = plan.config.cluster.system_nodes
     nodes = only(plan, "aws:eks/nodeGroup:NodeGroup", "eks-system")
     assert nodes.inputs["capacityType"] == "ON_DEMAND"
+    ami_type = nodes.inputs["amiType"]
+    assert ami_type.startswith("AL2023_") and not any(w in ami_type for w in ("NVIDIA", "NEURON", "GPU"))  # CPU nodes
     assert nodes.inputs["instanceTypes"] == [sys_cfg.instance_type]
     assert (
         nodes.inputs["scalingConfig"]["minSize"] == sys_cfg.min_nodes
@@ -482,23 +581,31 @@ def _write(tmp_path: Path, mutate: Callable[[dict[str, Any]], None]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("mutate", "key"),
+    ("mutate", "key", "value", "allowed"),
     [
-        (lambda c: c["ml-platform:dr"].__setitem__("region", c["ml-platform:region"]), "ml-platform:dr.region"),
+        (
+            lambda c: c["ml-platform:dr"].__setitem__("region", c["ml-platform:region"]),
+            "ml-platform:dr.region",
+            "'us-east-1'",
+            "must differ from region",
+        ),
         (
             lambda c: c["ml-platform:dataLake"].__setitem__("lifecycle", {"noncurrentExpiryDays": -5}),
             "ml-platform:dataLake.lifecycle.noncurrentExpiryDays",
+            "-5",
+            "greater than or equal to 1",
         ),
     ],
     ids=["dr-region-equals-region", "negative-lifecycle-days"],
 )
 def test_cli_rejects_bad_foundation_config_with_exit_2(
-    tmp_path: Path, mutate: Callable[[dict[str, Any]], None], key: str
+    tmp_path: Path, mutate: Callable[[dict[str, Any]], None], key: str, value: str, allowed: str
 ) -> None:
     _write(tmp_path, mutate)
     out = run_cli("plan", "--stack", "bad", "--stacks-dir", str(tmp_path))
     assert out.returncode == 2, out.stdout + out.stderr
-    assert key in out.stderr
+    message = " ".join(out.stderr.split())  # the report wraps long lines
+    assert key in message and value in message and allowed in message, message
     assert "Traceback" not in out.stderr + out.stdout
 
 
@@ -517,8 +624,26 @@ def test_cli_rejects_bad_foundation_config_with_exit_2(
             "ml-platform:dataLake.lifecycle.rawInfrequentAccessDays",
         ),
         (lambda r: r["network"].__setitem__("cidr", "10.0.0.0/33"), "ml-platform:network.cidr"),
+        *(
+            (
+                lambda r, k=k: r["dataLake"].__setitem__("lifecycle", {k: -1}),
+                f"ml-platform:dataLake.lifecycle.{k}",
+            )
+            for k in ("rawInfrequentAccessDays", "rawGlacierIrDays", "noncurrentExpiryDays", "abortMultipartDays")
+        ),
     ],
-    ids=["force-destroy-in-prod", "reserved-zone", "bad-admin-arn", "open-endpoint", "ia-too-early", "bad-cidr"],
+    ids=[
+        "force-destroy-in-prod",
+        "reserved-zone",
+        "bad-admin-arn",
+        "open-endpoint",
+        "ia-too-early",
+        "bad-cidr",
+        "negative-ia-days",
+        "negative-glacier-days",
+        "negative-noncurrent-days",
+        "negative-multipart-days",
+    ],
 )
 def test_bad_foundation_config_names_the_key(mutate: Callable[[dict[str, Any]], None], key: str) -> None:
     raw = raw_config("prod")
