@@ -6,6 +6,7 @@ import ipaddress
 import json
 from typing import Any
 
+import pulumi
 import pulumi_aws as aws
 import pytest
 
@@ -222,6 +223,41 @@ def test_data_lake_without_replica_has_no_replication_and_names_buckets_by_accou
     assert set(buckets) == {f"mlp-dev-{z}-123456789012-eu-west-1" for z in ("raw", "models", "access-logs")}
     assert all(b.inputs["forceDestroy"] is True and not b.protect for b in buckets.values())
     assert not [r for r in res if "replication" in r.type.lower() or r.type == "aws:iam/role:Role"]
+
+
+@pytest.mark.parametrize("rtc", [False, True])
+def test_data_lake_replica_twins_every_zone_in_the_dr_region_with_the_dr_key(rtc: bool) -> None:
+    dr_key = "arn:aws:kms:eu-central-1:123456789012:key/dr"
+    seen: dict[str, Any] = {}
+
+    def build(p: aws.Provider) -> None:
+        dr = aws.Provider("dr", region="eu-central-1")
+        replica = data_lake.LakeReplica(region="eu-central-1", kms_key_arn=dr_key, provider=dr, replication_time_control=rtc)
+        lake = data_lake.DataLake("lake", **_lake_args(provider=p, protect=True, replica=replica))
+        pulumi.Output.all(lake.bucket_names, lake.bucket_arns).apply(lambda a: seen.update(names=a[0], arns=a[1]))
+
+    res = _run(build)
+    dr_urn = _one(res, "pulumi:providers:aws", "dr").urn
+    buckets = {r.inputs["bucket"]: r for r in res if r.type == "aws:s3/bucket:Bucket"}
+    assert all(b.protect and b.retain_on_delete and not b.inputs.get("forceDestroy") for b in buckets.values())
+    assert seen["arns"] == {z: f"arn:aws:s3:::{n}" for z, n in seen["names"].items()}
+    sse = {r.inputs["bucket"]: r.inputs["rules"][0] for r in res if "ServerSideEncryption" in r.type}
+    configs = {r.inputs["bucket"]: r for r in res if r.type == "aws:s3/bucketReplicationConfig:BucketReplicationConfig"}
+    assert set(configs) == {f"mlp-dev-{z}-123456789012-eu-west-1" for z in ("raw", "models")}
+    for zone in ("raw", "models"):
+        twin = buckets[f"mlp-dev-{zone}-123456789012-eu-central-1"]
+        assert twin.provider.startswith(dr_urn) and twin.inputs["tags"]["lake-role"] == "replica"
+        by_default = sse[twin.inputs["bucket"]]["applyServerSideEncryptionByDefault"]
+        assert by_default == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": dr_key}
+        [rule] = configs[f"mlp-dev-{zone}-123456789012-eu-west-1"].inputs["rules"]
+        dest = rule["destination"]
+        assert dest["bucket"] == f"arn:aws:s3:::{twin.inputs['bucket']}"
+        assert dest["encryptionConfiguration"] == {"replicaKmsKeyId": dr_key}
+        assert rule["deleteMarkerReplication"] == {"status": "Enabled"}
+        if rtc:
+            assert dest["replicationTime"] == {"status": "Enabled", "time": {"minutes": 15}}
+        else:
+            assert "replicationTime" not in dest and "metrics" not in dest
 
 
 def test_bucket_policy_is_deny_only() -> None:

@@ -287,6 +287,7 @@ class DataLake(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "bucket_names": self.bucket_names,
+                "bucket_arns": self.bucket_arns,
                 "replica_bucket_names": self.replica_bucket_names,
                 "log_bucket": self.log_bucket.bucket,
             }
