@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pulumi
@@ -249,3 +250,19 @@ def test_a_private_redis_ca_is_shipped_with_the_config_and_trusted() -> None:
     ]
     data = secret.inputs["stringData"]
     assert data == SECRET or data[feast_k8s.CA_FILE] == "PEM-CA"
+
+
+def test_sql_registry_url_keeps_a_password_with_url_characters_intact() -> None:
+    """RDS passwords may hold ``%``, ``#``, ``?``, ``:`` and ``$``; SQLAlchemy percent-decodes the password."""
+    from urllib.parse import unquote
+
+    password = "a%41b#c?d:e$HOME{f}"
+    reg = feast_k8s.FeastSqlRegistry(host="pg.internal", password=pulumi.Output.secret(password))
+    args = feast_k8s.FeastArgs(project="p", online_store=feast_k8s.FeastRedis(host="r", tls=False), registry=reg)
+    _, outputs = _feast(args)
+    url = yaml.safe_load(outputs["yaml"])["registry"]["path"]
+    credentials, _, rest = url.removeprefix("postgresql+psycopg://").rpartition("@")
+    user, _, encoded = credentials.partition(":")
+    assert (unquote(user), unquote(encoded)) == ("mlflow", password)
+    assert rest == "pg.internal:5432/feast_registry?sslmode=require"
+    assert re.fullmatch(r"[A-Za-z0-9._~-]*(%[0-9A-F]{2}[A-Za-z0-9._~-]*)*", encoded), encoded  # no raw URL syntax

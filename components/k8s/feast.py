@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import quote
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -109,8 +110,10 @@ class FeastArgs:
 
 
 def _sql_url(reg: FeastSqlRegistry, host: str, port: Any, user: str, password: str) -> str:
+    """SQLAlchemy URL of the registry; user and password percent-encoded (SQLAlchemy decodes them),
+    so generated passwords with ``%``, ``#``, ``?``, ``$`` or ``:`` survive intact."""
     tls = "?sslmode=require" if reg.require_tls else ""
-    return f"postgresql+psycopg://{user}:{password}@{host}:{port}/{reg.database}{tls}"
+    return f"postgresql+psycopg://{quote(str(user), safe='')}:{quote(str(password), safe='')}@{host}:{port}/{reg.database}{tls}"
 
 
 def feature_store_yaml(args: FeastArgs) -> pulumi.Output[str]:
