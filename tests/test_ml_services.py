@@ -291,6 +291,17 @@ def test_feast_chart_is_pinned_and_value_keys_exist_upstream(stack: str, plan_of
         assert secret_entry(config_secret, "feature_store.yaml") == SECRET
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_feast_offline_store_is_the_lake_features_zone(stack: str, plan_of: PlanOf) -> None:
+    """Parquet in the features zone on the cloud stacks (exported for feature repos); local files on ``existing``."""
+    plan = plan_of(stack)
+    if plan.config.cloud == "existing":
+        assert "feastOfflineRoot" not in plan.outputs
+        return
+    scheme = {"aws": "s3", "gcp": "gs"}[plan.config.cloud]
+    assert plan.outputs["feastOfflineRoot"] == f"{scheme}://{lake_bucket(plan, 'features')}/offline"
+
+
 # ---- identities ----------------------------------------------------------------------------------
 
 

@@ -208,7 +208,8 @@ class Feast(pulumi.ComponentResource):
     """Namespace, service account, ``feature_store.yaml`` Secret, optional SQL-registry database Job,
     the feature-server Helm release and (2+ replicas) a PodDisruptionBudget.
 
-    Outputs: ``namespace``, ``service_account``, ``endpoint`` (in-cluster URL).
+    Outputs: ``namespace``, ``service_account``, ``endpoint`` (in-cluster URL), ``offline_root``
+    (where the offline store's Parquet data lives, or ``None``).
     """
 
     def __init__(self, name: str, args: FeastArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -283,7 +284,10 @@ class Feast(pulumi.ComponentResource):
             )
         self.service_account = SERVICE_ACCOUNT
         self.endpoint: pulumi.Output[str] = pulumi.Output.concat("http://", RELEASE, ".", ns, ".svc.cluster.local:", str(PORT))
-        self.register_outputs({"namespace": ns, "endpoint": self.endpoint})
+        self.offline_root: pulumi.Output[str] | None = (
+            pulumi.Output.from_input(args.offline_root) if args.offline_root is not None else None
+        )
+        self.register_outputs({"namespace": ns, "endpoint": self.endpoint, "offlineRoot": self.offline_root})
 
     def _registry_database(
         self, name: str, reg: FeastSqlRegistry, ns: pulumi.Input[str], labels: dict[str, str], opts: pulumi.ResourceOptions

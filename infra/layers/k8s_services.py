@@ -115,3 +115,5 @@ def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
             opts=opts,
         )
         pulumi.export("feastEndpoint", feast.endpoint)
+        if feast.offline_root is not None:
+            pulumi.export("feastOfflineRoot", feast.offline_root)
