@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from catalog import gpus as catalog
 from components.aws import karpenter as karpenter_mod
 from components.k8s import gpu_operator as operator_mod
 from infra import config
+from infra.layers import k8s_gpu
 from infra.plan.engine import Plan, RecordedResource
 from tests.chart_values import assert_keys_exist, chart_version, crd_validator, schema_errors
 from tests.conftest import STACKS
@@ -91,8 +93,12 @@ def test_nodepools_capacity_taint_limits_disruption(plan_of: PlanOf, stack: str)
             assert sorted(types) == sorted(cfg_pool.instance_types)
         # GPU ceiling: gpuLimit, else maxNodes x the biggest node's GPUs
         per_node = max(catalog.node_type("aws", t).gpus for t in types)
-        assert spec["limits"][cv.GPU_RESOURCE] == (cfg_pool.gpu_limit or cfg_pool.max_nodes * per_node)
-        assert spec["limits"]["cpu"] >= 1
+        gpu_limit = spec["limits"][cv.GPU_RESOURCE]
+        assert gpu_limit == (cfg_pool.gpu_limit or cfg_pool.max_nodes * per_node)
+        # the CPU ceiling lets the pool reach its GPU ceiling on whichever type it launches, and no further
+        shapes = [catalog.node_type("aws", t) for t in types]
+        needed = [math.ceil(gpu_limit / n.gpus) * n.vcpu for n in shapes]
+        assert spec["limits"]["cpu"] == max(needed), (spec["limits"]["cpu"], needed)
         assert spec["limits"]["nodes"] == cfg_pool.max_nodes
         policy = spec["disruption"]["consolidationPolicy"]
         assert policy == ("WhenEmpty" if cfg_pool.purpose == "training" else "WhenEmptyOrUnderutilized")
@@ -100,6 +106,10 @@ def test_nodepools_capacity_taint_limits_disruption(plan_of: PlanOf, stack: str)
         labels = spec["template"]["metadata"]["labels"]
         assert labels[cv.POOL_LABEL] == cfg_pool.name and labels[cv.PURPOSE_LABEL] == cfg_pool.purpose
         assert labels[cv.GPU_MODEL_LABEL] == gpu.key
+        if cfg_pool.mig_profile:
+            assert labels[cv.MIG_CONFIG_LABEL] == catalog.mig_config_name(cfg_pool.mig_profile)
+        else:
+            assert cv.MIG_CONFIG_LABEL not in labels
         annotations = res.inputs["metadata"]["annotations"]
         assert annotations[cv.MIN_NODES_ANNOTATION] == str(cfg_pool.min_nodes)
         assert annotations[cv.MAX_NODES_ANNOTATION] == str(cfg_pool.max_nodes)
@@ -111,6 +121,20 @@ def test_known_gpu_ceilings(plan_of: PlanOf) -> None:
     assert dev["train-l4"].inputs["spec"]["limits"][cv.GPU_RESOURCE] == 4  # gpuLimit: 4
     assert prod["train-h100"].inputs["spec"]["limits"][cv.GPU_RESOURCE] == 32  # 4 x p5.48xlarge (8 GPUs)
     assert prod["train-a100-mig"].inputs["spec"]["limits"][cv.GPU_RESOURCE] == 16  # 2 x p4d.24xlarge
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_spot_pools_always_outweigh_costlier_ones(plan_of: PlanOf, stack: str) -> None:
+    """Where a pod fits several pools, Karpenter tries the higher weight first: spot before fallback before on-demand."""
+    plan = plan_of(stack)
+    spotness = {"spot": 2, "spot-with-fallback": 1, "on-demand": 0}
+    weights = {name: res.inputs["spec"]["weight"] for name, res in _pools(plan).items()}
+    pools = [p for p in plan.config.gpu_pools if p.mode == "karpenter"]
+    for a in pools:
+        assert 1 <= weights[a.name] <= 100
+        for b in pools:
+            if spotness[a.capacity] > spotness[b.capacity]:
+                assert weights[a.name] > weights[b.name], (a.name, b.name, weights)
 
 
 def test_spot_pools_are_preferred_by_weight(plan_of: PlanOf) -> None:
@@ -128,7 +152,12 @@ def test_dev_gpu_pools_scale_to_zero(plan_of: PlanOf) -> None:
     assert pools, "dev has Karpenter GPU pools"
     for res in pools.values():
         assert res.inputs["metadata"]["annotations"][cv.MIN_NODES_ANNOTATION] == "0"
-        assert res.inputs["spec"]["disruption"]["consolidationPolicy"] in ("WhenEmpty", "WhenEmptyOrUnderutilized")
+        spec = res.inputs["spec"]
+        # empty nodes are removed (both policies remove empty nodes; "Never" would keep them) ...
+        assert spec["disruption"]["consolidateAfter"] != "Never"
+        assert all(b.get("nodes") not in ("0", "0%") for b in spec["disruption"]["budgets"])
+        # ... and no static capacity holds nodes up
+        assert "replicas" not in spec
     for group in plan.by_type(NODEGROUP):
         if cv.POOL_LABEL in group.inputs.get("labels", {}):
             assert group.inputs["scalingConfig"]["minSize"] == 0
@@ -171,8 +200,9 @@ def test_known_mig_slice_counts(plan_of: PlanOf) -> None:
     assert overlay.inputs["spec"]["capacity"] == {"nvidia.com/mig-3g.20gb": "16"}  # 8 x 2
 
 
-def test_nodes_launch_encrypted_imdsv2_only_in_discovered_subnets(plan_of: PlanOf) -> None:
-    plan = plan_of("prod")
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_nodes_launch_encrypted_imdsv2_only_in_discovered_subnets(plan_of: PlanOf, stack: str) -> None:
+    plan = plan_of(stack)
     classes = plan.by_type(NODECLASS)
     assert classes
     for res in classes:
@@ -189,11 +219,19 @@ def test_nodes_launch_encrypted_imdsv2_only_in_discovered_subnets(plan_of: PlanO
         assert set(cv.REQUIRED_TAGS) <= set(spec["tags"])
     # each pool's node class sizes its volume from the pool's diskGb
     by_name = {r.inputs["metadata"]["name"]: r for r in classes}
-    for pool in _pools(plan).values():
+    pools = _pools(plan)
+    for cfg_pool in plan.config.gpu_pools:
+        if cfg_pool.mode != "karpenter":
+            continue
+        pool = pools[cfg_pool.name]
         ref = pool.inputs["spec"]["template"]["spec"]["nodeClassRef"]
         assert ref["group"] == "karpenter.k8s.aws" and ref["kind"] == "EC2NodeClass"
         assert ref["name"] in by_name
         assert by_name[ref["name"]].urn in pool.dependencies
+        node_class = by_name[ref["name"]].inputs["spec"]
+        assert node_class["amiSelectorTerms"] == [{"alias": f"{cfg_pool.ami_family}@{cfg_pool.ami_version}"}]
+        (root,) = [b for b in node_class["blockDeviceMappings"] if b.get("rootVolume")]
+        assert root["ebs"]["volumeSize"] == f"{cfg_pool.disk_gb}Gi", cfg_pool.name
 
 
 def test_the_security_group_is_tagged_for_discovery(plan_of: PlanOf) -> None:
@@ -225,6 +263,8 @@ def test_controller_policy_is_scoped_to_this_cluster(plan_of: PlanOf) -> None:
         if writes & set(actions):
             conditions = json.dumps(st["Condition"])
             assert f"kubernetes.io/cluster/{cluster}" in conditions, st["Sid"]
+        if st["Resource"] == "*":  # account-wide only for reads
+            assert all(a.split(":")[1].startswith(("Describe", "Get", "List")) for a in actions), st["Sid"]
     pass_role = [st for st in statements if st["Action"] == "iam:PassRole"]
     (entry,) = [r for r in plan.by_type("aws:eks/accessEntry:AccessEntry") if r.name == "karpenter-node"]
     assert len(pass_role) == 1 and pass_role[0]["Resource"] == entry.inputs["principalArn"]  # the node role only
@@ -303,6 +343,30 @@ def test_managed_pool_is_an_nvidia_node_group_with_imdsv2_and_encrypted_volumes(
     assert int(bdm["ebs"]["volumeSize"]) == 200
 
 
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_every_managed_pool_is_a_node_group_as_configured(plan_of: PlanOf, stack: str) -> None:
+    plan = plan_of(stack)
+    groups = {r.inputs["labels"][cv.POOL_LABEL]: r for r in plan.by_type(NODEGROUP) if cv.POOL_LABEL in r.inputs.get("labels", {})}
+    templates = {r.urn: r for r in plan.by_type("aws:ec2/launchTemplate:LaunchTemplate")}
+    for pool in plan.config.gpu_pools:
+        if pool.mode != "managed":
+            continue
+        group = groups[pool.name]
+        assert group.inputs["labels"] == k8s_gpu.pool_node_labels(plan.config, pool)  # same labels as a NodePool's nodes
+        assert {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"} in group.inputs["taints"]
+        assert group.inputs["amiType"] == {"al2023": "AL2023_x86_64_NVIDIA", "bottlerocket": "BOTTLEROCKET_x86_64_NVIDIA"}[pool.ami_family]
+        assert group.inputs["capacityType"] == {"spot": "SPOT", "on-demand": "ON_DEMAND"}[pool.capacity]
+        scaling = group.inputs["scalingConfig"]
+        assert (scaling["minSize"], scaling["maxSize"]) == (pool.min_nodes, pool.max_nodes)
+        assert sorted(group.inputs["instanceTypes"]) == sorted(n.name for n in plan.config.pool_node_types(pool))
+        (lt,) = [templates[d] for d in group.dependencies if d in templates]
+        assert lt.inputs["metadataOptions"]["httpTokens"] == "required"
+        assert lt.inputs["metadataOptions"]["httpPutResponseHopLimit"] == 1
+        for bdm in lt.inputs["blockDeviceMappings"]:
+            assert bdm["ebs"]["encrypted"] == "true" and bdm["ebs"]["kmsKeyId"].startswith("arn:aws:kms:")
+            assert int(bdm["ebs"]["volumeSize"]) == pool.disk_gb
+
+
 # ---- GPU operator ------------------------------------------------------------------------------
 
 
@@ -315,7 +379,18 @@ def _mig_configs(plan: Plan) -> dict[str, list[dict[str, Any]]]:
 def test_mig_parted_config_lists_exactly_the_configured_profiles(plan_of: PlanOf, stack: str) -> None:
     plan = plan_of(stack)
     configured = {catalog.mig_config_name(p.mig_profile) for p in plan.config.gpu_pools if p.mig_profile}
-    assert set(_mig_configs(plan)) == {"all-disabled"} | configured
+    configs = _mig_configs(plan)
+    assert set(configs) == {"all-disabled"} | configured
+    for pool in plan.config.gpu_pools:
+        if not pool.mig_profile:
+            continue
+        # each layout lists exactly the GPU models that pools cut into that profile, with the catalog's slice count
+        gpus = {plan.config.pool_gpu(p).key for p in plan.config.gpu_pools if p.mig_profile == pool.mig_profile}
+        want = sorted((catalog.gpu_model(g).pci_device_ids, catalog.gpu_model(g).mig_profiles[pool.mig_profile]) for g in gpus)
+        entries = configs[catalog.mig_config_name(pool.mig_profile)]
+        got = sorted((tuple(e["device-filter"]), e["mig-devices"][pool.mig_profile]) for e in entries)
+        assert got == want
+        assert all(e["mig-enabled"] is True and list(e["mig-devices"]) == [pool.mig_profile] for e in entries)
     values = _release(plan, "gpu-operator").inputs["values"]
     assert values["migManager"]["config"] == {"create": False, "name": operator_mod.MIG_PARTED_CONFIG, "default": "all-disabled"}
     assert values["mig"]["strategy"] == plan.config.gpu_operator.mig_strategy
@@ -338,6 +413,31 @@ def test_mig_parted_entries_match_nvidia_default_config(plan_of: PlanOf, upstrea
             )
             assert theirs is not None, f"{name}: NVIDIA has no entry for {device}"
             assert entry["mig-devices"] == theirs["mig-devices"], name
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_gpu_nodes_select_operator_config_entries_that_exist(plan_of: PlanOf, stack: str) -> None:
+    """A node label naming a missing device-plugin or mig-parted entry leaves the node's GPUs unconfigured."""
+    plan = plan_of(stack)
+    device_plugin = _configmap(plan, operator_mod.DEVICE_PLUGIN_CONFIG).inputs["data"]
+    mig = _mig_configs(plan)
+    node_labels = {name: res.inputs["spec"]["template"]["metadata"]["labels"] for name, res in _pools(plan).items()}
+    node_labels |= {r.inputs["labels"][cv.POOL_LABEL]: r.inputs["labels"] for r in plan.by_type(NODEGROUP) if cv.POOL_LABEL in r.inputs.get("labels", {})}
+    assert sorted(node_labels) == sorted(p.name for p in plan.config.gpu_pools)
+    for pool in plan.config.gpu_pools:
+        labels = node_labels[pool.name]
+        entry = labels.get(cv.DEVICE_PLUGIN_CONFIG_LABEL)
+        if pool.time_slicing_replicas:
+            sharing = yaml.safe_load(device_plugin[entry])["sharing"]["timeSlicing"]["resources"]
+            assert sharing == [{"name": cv.GPU_RESOURCE, "replicas": pool.time_slicing_replicas}]
+        else:
+            assert entry is None
+        layout = labels.get(cv.MIG_CONFIG_LABEL)
+        if pool.mig_profile:
+            devices = {d for e in mig[layout] for d in e["device-filter"]}
+            assert set(plan.config.pool_gpu(pool).pci_device_ids) <= devices, pool.name
+        else:
+            assert layout is None
 
 
 @pytest.mark.parametrize("stack", OPERATOR_STACKS)
@@ -389,6 +489,9 @@ def test_priority_classes_match_the_shared_table(plan_of: PlanOf, stack: str) ->
     assert lowest == "experiments-low" and classes[lowest]["preemptionPolicy"] == "Never"
     assert all(v["preemptionPolicy"] == "PreemptLowerPriority" for k, v in classes.items() if k != lowest)
     assert not any(v.get("globalDefault") for v in classes.values())
+    ranked = ["platform-critical", "serving-high", "training-medium", "experiments-low"]
+    values = [classes[c]["value"] for c in ranked]
+    assert values == sorted(values, reverse=True) and len(set(values)) == len(values)
 
 
 def test_later_platform_components_wait_for_the_priority_classes(plan_of: PlanOf) -> None:
@@ -437,23 +540,36 @@ def _cr(res: RecordedResource) -> dict[str, Any]:
 
 
 @pytest.mark.upstream
-def test_chart_versions_are_the_pinned_ones(upstream: Path) -> None:
+def test_chart_versions_are_the_pinned_ones(plan_of: PlanOf, upstream: Path) -> None:
     assert karpenter_mod.CHART_VERSION == chart_version(upstream / "karpenter" / "Chart.yaml")
     sources = (upstream / "SOURCES.tsv").read_text().splitlines()
     refs = {line.split("\t")[0]: line.split("\t")[2] for line in sources[1:]}
     assert operator_mod.CHART_VERSION == refs["gpu-operator/values.yaml"]
+    # what the plans install
+    for stack in AWS_STACKS:
+        release = _release(plan_of(stack), "karpenter/karpenter")
+        assert release.inputs["chart"] == "oci://public.ecr.aws/karpenter/karpenter"
+        assert release.inputs["version"] == chart_version(upstream / "karpenter" / "Chart.yaml")
+    for stack in OPERATOR_STACKS:
+        release = _release(plan_of(stack), "gpu-operator")
+        assert release.inputs["version"] == refs["gpu-operator/values.yaml"], stack
 
 
 @pytest.mark.upstream
 @pytest.mark.parametrize("stack", STACKS)
 def test_helm_values_exist_upstream(plan_of: PlanOf, upstream: Path, stack: str) -> None:
     plan = plan_of(stack)
+    checked = set()
     for res in plan.by_type(RELEASE):
         chart = str(res.inputs["chart"])
         if chart == karpenter_mod.CHART:
             assert_keys_exist(res.inputs["values"], upstream / "karpenter" / "values.yaml", free_form={"nodeSelector"})
+            checked.add("karpenter")
         elif chart == operator_mod.CHART:
             assert_keys_exist(res.inputs["values"], upstream / "gpu-operator" / "values.yaml")
+            checked.add("gpu-operator")
+    want = {"karpenter"} if stack in AWS_STACKS else set()
+    assert checked == want | ({"gpu-operator"} if stack in OPERATOR_STACKS else set())
 
 
 @pytest.mark.upstream
