@@ -9,13 +9,17 @@ passwords never leave secrets, and budgets per team when billing is configured.
 
 from __future__ import annotations
 
+import collections.abc
+import importlib
 import json
 import re
+import typing
 from collections.abc import Callable
 from typing import Any
 
 import pulumi
 import pytest
+from pulumi import _types as pulumi_types
 
 from catalog import conventions as cv
 from catalog import gpus as catalog
@@ -84,6 +88,43 @@ def _listing(bucket: str, prefix: str | None) -> tuple[str, str, str | None]:
     return f"projects/_/buckets/{bucket}", "storage.googleapis.com/Bucket", prefix
 
 
+def _args_class(type_token: str) -> type:
+    """The pinned SDK's ``<Resource>Args`` input type for ``gcp:<module>/<x>:<Resource>``."""
+    _, module_path, resource = type_token.split(":")
+    module = importlib.import_module(f"pulumi_gcp.{module_path.split('/')[0]}")
+    return getattr(module, f"{resource}Args")
+
+
+def _nested_type(hint: Any) -> Any:
+    """The input type (or ``("list", type)``) a property hint holds, or ``None`` for scalars and free maps."""
+    origin = typing.get_origin(hint)
+    if origin is typing.Union:
+        return next((t for t in map(_nested_type, typing.get_args(hint)) if t is not None), None)
+    if isinstance(hint, type) and pulumi_types.is_input_type(hint):
+        return hint
+    if origin in (list, collections.abc.Sequence):
+        inner = _nested_type(typing.get_args(hint)[0])
+        return ("list", inner) if inner is not None else None
+    return None  # str, int, bool, Mapping[str, str] (labels)...
+
+
+def _unknown_properties(input_type: Any, value: Any, path: str) -> list[str]:
+    """Recorded (wire-name) keys that ``input_type`` of the pinned SDK does not declare, recursively."""
+    if isinstance(input_type, tuple):
+        items = value if isinstance(value, list) else []
+        return [u for i, v in enumerate(items) for u in _unknown_properties(input_type[1], v, f"{path}[{i}]")]
+    if not isinstance(value, dict):
+        return []
+    declared = pulumi_types.input_type_types(input_type)  # wire name -> type hint
+    unknown = []
+    for key, item in value.items():
+        if key not in declared:
+            unknown.append(f"{path}.{key} ({input_type.__name__} has no such property)")
+        elif (nested := _nested_type(declared[key])) is not None:
+            unknown += _unknown_properties(nested, item, f"{path}.{key}")
+    return unknown
+
+
 @pytest.fixture(params=GCP_STACKS)
 def gcp_plan(request: pytest.FixtureRequest, plan_of: Callable[[str], engine.Plan]) -> engine.Plan:
     return plan_of(request.param)
@@ -139,6 +180,40 @@ def test_labels_carry_the_required_tags(gcp_plan: engine.Plan) -> None:
         assert value[cv.TAG_ENVIRONMENT] == gcp_plan.config.environment
         seen += 1
     assert seen >= 10
+
+
+def test_every_gcp_property_we_set_exists_in_the_pinned_sdk(gcp_plan: engine.Plan) -> None:
+    """A misspelt key in a nested dict (``{"enable_privat_nodes": True}``) reaches the provider untranslated and
+    is ignored or rejected at deploy time; here it fails against the pinned pulumi-gcp input types."""
+    unknown: list[str] = []
+    checked = set()
+    for res in gcp_plan.resources:
+        if res.type.startswith("gcp:"):
+            unknown += _unknown_properties(_args_class(res.type), res.inputs, res.type)
+            checked.add(res.type)
+    assert unknown == []
+    assert {
+        "gcp:container/cluster:Cluster",
+        "gcp:container/nodePool:NodePool",
+        "gcp:storage/bucket:Bucket",
+        "gcp:sql/databaseInstance:DatabaseInstance",
+        "gcp:redis/instance:Instance",
+        "gcp:kms/cryptoKey:CryptoKey",
+        "gcp:compute/subnetwork:Subnetwork",
+    } <= checked
+
+
+def test_the_sdk_property_check_catches_a_misspelt_nested_key(plan_of: Callable[[str], engine.Plan]) -> None:
+    (cluster,) = _of(plan_of("gcp-dev"), "gcp:container/cluster:Cluster")
+    inputs = json.loads(json.dumps(cluster.inputs))
+    inputs["privateClusterConfig"]["enable_privat_nodes"] = True
+    inputs["masterAuthorizedNetworksConfig"]["cidrBlocks"] = [{"cidrBlock": "10.0.0.0/8", "displayNme": "x"}]
+    found = _unknown_properties(_args_class(cluster.type), inputs, "cluster")
+    assert found == [
+        "cluster.privateClusterConfig.enable_privat_nodes (ClusterPrivateClusterConfigArgs has no such property)",
+        "cluster.masterAuthorizedNetworksConfig.cidrBlocks[0].displayNme "
+        "(ClusterMasterAuthorizedNetworksConfigCidrBlockArgs has no such property)",
+    ]
 
 
 # ---- network -----------------------------------------------------------------------------------
