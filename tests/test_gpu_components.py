@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pulumi_aws as aws
@@ -153,7 +154,14 @@ def test_karpenter_component_one_node_class_per_family_and_disk() -> None:
     aliases = {r.inputs["metadata"]["name"]: r.inputs["spec"]["amiSelectorTerms"] for r in resources if r.type.endswith(":EC2NodeClass")}
     assert aliases["gpu-al2023-v20250715-200g"] == [{"alias": "al2023@v20250715"}]
     assert aliases["gpu-bottlerocket-200g"] == [{"alias": "bottlerocket@latest"}]
+    roots = {
+        r.inputs["metadata"]["name"]: [b["ebs"]["volumeSize"] for b in r.inputs["spec"]["blockDeviceMappings"] if b.get("rootVolume")]
+        for r in resources
+        if r.type.endswith(":EC2NodeClass")
+    }
+    assert roots["gpu-al2023-500g"] == ["500Gi"] and roots["gpu-al2023-200g"] == ["200Gi"]
     nodepools = {r.inputs["metadata"]["name"]: r for r in resources if r.type == "kubernetes:karpenter.sh/v1:NodePool"}
+    assert nodepools["d"].inputs["spec"]["template"]["spec"]["nodeClassRef"]["name"] == "gpu-al2023-500g"
     assert nodepools["c"].inputs["spec"]["template"]["spec"]["nodeClassRef"]["name"] == "gpu-bottlerocket-200g"
     # every resource is a child of the component, with an explicit provider
     for r in resources:
@@ -201,6 +209,7 @@ def test_bottlerocket_spot_node_group_scales_from_zero() -> None:
     (lt,) = [r for r in resources if r.type == "aws:ec2/launchTemplate:LaunchTemplate"]
     (bdm,) = lt.inputs["blockDeviceMappings"]
     assert bdm["deviceName"] == "/dev/xvdb" and bdm["ebs"]["encrypted"] == "true"
+    assert int(bdm["ebs"]["volumeSize"]) == 100 and bdm["ebs"]["volumeType"] == "gp3"
     assert lt.inputs["metadataOptions"]["httpTokens"] == "required"
     # no role given: the group gets its own with the worker policies
     attached = {r.inputs["policyArn"].rsplit("/", 1)[-1] for r in resources if r.type == "aws:iam/rolePolicyAttachment:RolePolicyAttachment"}
@@ -282,18 +291,37 @@ def _pools_with(**changes: Any) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize(
-    ("changes", "key"),
+    ("changes", "key", "says"),
     [
-        ({"migProfile": "1g.10gb"}, "ml-platform:gpuPools[0].migProfile"),  # L4 has no MIG
-        ({"timeSlicingReplicas": 0}, "ml-platform:gpuPools[0].timeSlicingReplicas"),
+        # L4 has no MIG: the message names the bad profile and what is allowed
+        ({"migProfile": "1g.10gb"}, "ml-platform:gpuPools[0].migProfile", ["'1g.10gb'", "allowed: none (L4 has no MIG)"]),
+        ({"timeSlicingReplicas": 0}, "ml-platform:gpuPools[0].timeSlicingReplicas", ["greater than or equal to 1", "got 0"]),
     ],
 )
-def test_cli_rejects_bad_gpu_sharing(write_stack: Callable[..., Path], changes: dict[str, Any], key: str) -> None:
+def test_cli_rejects_bad_gpu_sharing(write_stack: Callable[..., Path], changes: dict[str, Any], key: str, says: list[str]) -> None:
     path = write_stack("dev", gpuPools=_pools_with(**changes))
     result = run_cli("plan", "--stack", "case", "--stacks-dir", str(path.parent))
     assert result.returncode == 2, result.stderr
-    assert key in result.stderr
+    message = " ".join(result.stderr.split())  # the console wraps long lines
+    assert key in message
+    for part in says:
+        assert part in message, message
     assert "Traceback" not in result.stderr
+
+
+def test_pool_disk_and_ami_settings_reach_the_node_class_and_launch_template() -> None:
+    raw = raw_config("prod")
+    managed = next(i for i, p in enumerate(raw["gpuPools"]) if p.get("mode") == "managed")
+    raw["gpuPools"][0].update({"diskGb": 500, "amiVersion": "v20250715"})
+    raw["gpuPools"][managed].update({"diskGb": 300, "amiFamily": "bottlerocket"})
+    cfg = config.parse(raw)
+    spec = aws_gpu.node_pool_spec(cfg, cfg.gpu_pools[0])
+    assert (spec.disk_gb, spec.ami_alias, spec.node_class) == (500, "al2023@v20250715", "gpu-al2023-v20250715-500g")
+    foundation = SimpleNamespace(
+        cluster=SimpleNamespace(name="c1"), vpc=SimpleNamespace(private_subnet_ids=["subnet-1"]), key=SimpleNamespace(arn="arn:k")
+    )
+    group = aws_gpu.node_group_args(cfg, cfg.gpu_pools[managed], foundation)  # type: ignore[arg-type]
+    assert (group.disk_gb, group.ami_family, group.kms_key_arn) == (300, "bottlerocket", "arn:k")
 
 
 def test_single_strategy_needs_no_node_overlays() -> None:
