@@ -500,17 +500,43 @@ def _team_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
                 allowed = ", ".join(sorted(profiles)) or "none (no pool sets migProfile)"
                 yield f"{key}.quotas.mig.{profile}", f"no GPU pool offers MIG profile {profile!r}; allowed: {allowed}"
     try:
-        ceiling = cfg.gpu_ceiling
-    except catalog.CatalogError:
+        capacity = gpu_capacity(cfg)
+    except (catalog.CatalogError, IndexError):
         return  # already reported by the pool checks
     wanted = sum(t.quotas.gpu for t in cfg.teams)
-    allowed = int(ceiling * cfg.gpu_overcommit)
+    allowed = int(capacity.get(None, 0) * cfg.gpu_overcommit)
     if wanted > allowed:
         yield (
             f"{ns}teams[*].quotas.gpu",
-            f"team GPU quotas add up to {wanted}, above the pools' GPU ceiling {ceiling} x gpuOvercommit "
-            f"{cfg.gpu_overcommit:g} = {allowed}; lower the quotas, raise the pools or gpuOvercommit",
+            f"team GPU quotas add up to {wanted}, above the GPU ceiling {capacity.get(None, 0)} of the pools without "
+            f"migProfile x gpuOvercommit {cfg.gpu_overcommit:g} = {allowed}; lower the quotas, raise the pools or gpuOvercommit",
         )
+    for profile in sorted(p for p in capacity if p is not None):
+        wanted = sum(t.quotas.mig.get(profile, 0) for t in cfg.teams)
+        allowed = int(capacity[profile] * cfg.gpu_overcommit)
+        if wanted > allowed:
+            yield (
+                f"{ns}teams[*].quotas.mig.{profile}",
+                f"team MIG quotas add up to {wanted} slices, above the {capacity[profile]} {profile} slices the pools can "
+                f"hold x gpuOvercommit {cfg.gpu_overcommit:g} = {allowed}; lower the quotas, raise the pools or gpuOvercommit",
+            )
+
+
+def gpu_capacity(cfg: PlatformConfig) -> dict[str | None, int]:
+    """What team quotas draw on: ``None`` -> whole GPUs of the pools without ``migProfile``,
+    MIG profile -> slices of the pools partitioned with it (GPU ceiling x slices per GPU).
+
+    A MIG-partitioned pool offers no whole GPUs, so its GPUs never back ``quotas.gpu``.
+
+    :raises catalog.CatalogError: a pool's GPU does not offer its ``migProfile``.
+    """
+    out: dict[str | None, int] = {None: 0}
+    for pool in cfg.gpu_pools:
+        per_gpu = cfg.pool_gpu(pool).mig_profiles.get(pool.mig_profile) if pool.mig_profile else 1
+        if not per_gpu:
+            raise catalog.CatalogError(f"pool {pool.name!r}: its GPU has no MIG profile {pool.mig_profile!r}")
+        out[pool.mig_profile] = out.get(pool.mig_profile, 0) + cfg.pool_gpu_ceiling(pool) * per_gpu
+    return out
 
 
 def _gcp_and_existing_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:

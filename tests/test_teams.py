@@ -256,6 +256,64 @@ def test_gpu_quotas_above_the_ceiling_exit_2(tmp_path) -> None:
     assert "ml-platform:teams[*].quotas.gpu" in text and "gpuOvercommit" in text
 
 
+def _capacity_problems(raw: dict[str, Any]) -> list[tuple[str, str]]:
+    from infra import config
+
+    with pytest.raises(config.ConfigError) as exc:
+        config.parse(raw)
+    return exc.value.problems
+
+
+def _pool_gpus(raw: dict[str, Any], pool: dict[str, Any]) -> tuple[int, str]:
+    """(GPU ceiling, GPU model) of a stack pool, from its gpuLimit or maxNodes x the catalog's GPUs per node."""
+    cloud = "gcp" if raw.get("cloud") == "gcp" else "aws"
+    shapes = [catalog.node_type(cloud, n) for n in pool["instanceTypes"]] if pool.get("instanceTypes") else catalog.node_types(cloud, gpu=pool["gpu"])
+    ceiling = pool.get("gpuLimit", pool["maxNodes"] * max(n.gpus for n in shapes))
+    return ceiling, shapes[0].gpu
+
+
+def test_mig_partitioned_pools_do_not_back_whole_gpu_quotas() -> None:
+    """Whole-GPU quotas that fit all pools together but not the pools without migProfile are refused."""
+    raw = raw_config("prod")
+    whole = sum(_pool_gpus(raw, p)[0] for p in raw["gpuPools"] if not p.get("migProfile"))
+    mig = sum(_pool_gpus(raw, p)[0] for p in raw["gpuPools"] if p.get("migProfile"))
+    assert mig > 0
+    over = raw["gpuOvercommit"]
+    others = sum(t["quotas"].get("gpu", 0) for t in raw["teams"][1:])
+    raw["teams"][0]["quotas"]["gpu"] = int(whole * over) - others + 1  # fits (whole + mig) x overcommit
+    assert others + raw["teams"][0]["quotas"]["gpu"] <= int((whole + mig) * over)
+    [(key, reason)] = _capacity_problems(raw)
+    assert key == "ml-platform:teams[*].quotas.gpu" and f"ceiling {whole} " in reason and "gpuOvercommit" in reason
+
+
+def test_mig_quotas_above_the_slices_the_pools_hold_exit_2_naming_the_profile(tmp_path) -> None:
+    from infra import config
+
+    raw = raw_config("prod")
+    [pool] = [p for p in raw["gpuPools"] if p.get("migProfile")]
+    profile = pool["migProfile"]
+    gpus, model = _pool_gpus(raw, pool)
+    slices = gpus * catalog.gpu_model(model).mig_profiles[profile]
+    allowed = int(slices * raw["gpuOvercommit"])
+    holders = [t for t in raw["teams"] if profile in t["quotas"].get("mig", {})]
+    others = sum(t["quotas"]["mig"][profile] for t in holders[1:])
+    holders[0]["quotas"]["mig"][profile] = allowed - others
+    config.parse(raw)  # exactly at the ceiling x overcommit: fine
+    holders[0]["quotas"]["mig"][profile] += 1
+    [(key, reason)] = _capacity_problems(raw)
+    assert key == f"ml-platform:teams[*].quotas.mig.{profile}"
+    assert f"{allowed + 1} slices" in reason and f"{slices} {profile} slices" in reason
+
+    def mutate(cfg: dict[str, Any]) -> None:
+        for team in cfg["ml-platform:teams"]:
+            if profile in team["quotas"].get("mig", {}):
+                team["quotas"]["mig"][profile] = 10_000
+
+    out = _cli_with_teams(tmp_path, mutate)
+    assert out.returncode == 2, out.stderr
+    assert f"ml-platform:teams[*].quotas.mig.{profile}" in out.stderr + out.stdout and "Traceback" not in out.stderr
+
+
 def test_team_role_arns_must_be_iam_arns_exit_2(tmp_path) -> None:
     def mutate(cfg: dict[str, Any]) -> None:
         cfg["ml-platform:teams"][0]["ownerRoleArns"] = ["ml-engineers"]
