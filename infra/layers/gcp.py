@@ -77,7 +77,7 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
 
     # ---- keys: one ring in the region, one where the (dual-region) lake lives ----
     services = ["container.googleapis.com"]
-    if cfg.mlflow.enabled:
+    if _needs_database(cfg):
         services.append("sqladmin.googleapis.com")
     if cfg.feast.enabled:
         services.append("redis.googleapis.com")
@@ -85,7 +85,7 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
     gcs_agent = gcp.storage.get_project_service_account_output(project=project, opts=invoke).member
     lake_args = _lake_args(cfg, name, project, labels, kms_key_id="")
     regional_keys: dict[str, dict[str, pulumi.Input[str]]] = {"gke-secrets": {"gke": agents.members["container.googleapis.com"]}}
-    if cfg.mlflow.enabled:
+    if _needs_database(cfg):
         regional_keys["cloudsql"] = {"cloudsql": agents.members["sqladmin.googleapis.com"]}
     if cfg.feast.enabled:
         regional_keys["redis"] = {"redis": agents.members["redis.googleapis.com"]}
@@ -207,7 +207,7 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
         )
 
     # ---- managed stores ----
-    if cfg.mlflow.enabled:
+    if _needs_database(cfg):
         _cloud_sql(cfg, layer, network, keys.key_ids["cloudsql"], labels, opts)
     if cfg.feast.enabled:
         _memorystore(cfg, layer, network, keys.key_ids["redis"], labels, opts)
@@ -318,6 +318,11 @@ def _service_identity(
     layer.service_identity[service] = dict(identity.annotations)
 
 
+def _needs_database(cfg: config.PlatformConfig) -> bool:
+    """Cloud SQL serves MLflow and, with ``feast.registry: sql``, the Feast registry (also alone)."""
+    return cfg.mlflow.enabled or (cfg.feast.enabled and cfg.feast.registry == "sql")
+
+
 def _cloud_sql(
     cfg: config.PlatformConfig,
     layer: CloudLayer,
@@ -327,11 +332,15 @@ def _cloud_sql(
     opts: pulumi.ResourceOptions,
 ) -> None:
     db = cfg.mlflow.database
-    databases = ["mlflow"] + (["feast_registry"] if cfg.feast.enabled and cfg.feast.registry == "sql" else [])
+    databases = (["mlflow"] if cfg.mlflow.enabled else []) + (
+        ["feast_registry"] if cfg.feast.enabled and cfg.feast.registry == "sql" else []
+    )
+    # without MLflow the server only holds the Feast registry: nothing is named after MLflow
+    owner = "mlflow" if cfg.mlflow.enabled else "feast-registry"
     sql = CloudSqlPostgres(
-        "mlflow-db",
+        f"{owner}-db",
         CloudSqlPostgresArgs(
-            instance_name=f"{cfg.cluster_name}-mlflow",
+            instance_name=f"{cfg.cluster_name}-{owner}",
             region=str(cfg.region),
             network=network.network.id,
             databases=tuple(databases),
@@ -347,16 +356,17 @@ def _cloud_sql(
         ),
         pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[network.private_services])),
     )
-    mlflow = sql.credentials["mlflow"]
-    layer.mlflow_db = DatabaseInfo(
-        host=sql.host, port=5432, username=mlflow.username, password=mlflow.password, database="mlflow"
-    )
+    mlflow = sql.credentials.get("mlflow")
+    if mlflow is not None:
+        layer.mlflow_db = DatabaseInfo(
+            host=sql.host, port=5432, username=mlflow.username, password=mlflow.password, database="mlflow"
+        )
+        layer.extras["mlflow_db_secret"] = mlflow.secret_id
     if "feast_registry" in sql.credentials:
         reg = sql.credentials["feast_registry"]
         layer.feast_registry_db = DatabaseInfo(
             host=sql.host, port=5432, username=reg.username, password=reg.password, database=reg.database
         )
-    layer.extras["mlflow_db_secret"] = mlflow.secret_id
 
 
 def _memorystore(
