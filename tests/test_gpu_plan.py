@@ -589,6 +589,39 @@ def test_nodeclasses_validate_against_the_upstream_crd(plan_of: PlanOf, upstream
 
 
 @pytest.mark.upstream
+def test_karpenter_crd_checks_catch_v1beta1_and_malformed_fields(upstream: Path) -> None:
+    """The CRD checks above are not vacuous: the v1 schemas reject what a v1beta1-era or malformed
+    object would carry (``x-kubernetes-validations`` CEL rules are not evaluated here)."""
+    crds = upstream / "karpenter" / "crds"
+    pools = crd_validator(crds / "karpenter.sh_nodepools.yaml", "v1")
+    pool_spec = karpenter_mod.NodePoolSpec(
+        name="p", instance_types=["g6.xlarge"], capacity_types=["spot"], labels={}, gpu_limit=1, cpu_limit=4, weight=10
+    )
+    body = karpenter_mod.node_pool_body(pool_spec)
+    pool = {"apiVersion": "karpenter.sh/v1", "kind": "NodePool", **body}
+    assert not schema_errors(pools, pool)
+    pool["spec"]["disruption"]["consolidationPolicy"] = "WhenUnderutilized"  # the v1beta1 name
+    del pool["spec"]["disruption"]["consolidateAfter"]  # required in v1
+    del pool["spec"]["template"]["spec"]["nodeClassRef"]["group"]  # required in v1
+    pool["spec"]["weight"] = 0
+    errors = schema_errors(pools, pool)
+    assert len(errors) == 4, errors
+
+    classes = crd_validator(crds / "karpenter.k8s.aws_ec2nodeclasses.yaml", "v1")
+    spec = karpenter_mod.node_class_spec(
+        ami_family="bottlerocket", ami_alias="bottlerocket@latest", disk_gb=100, role="r",
+        discovery_value="c", tags={"team": "t"}, kms_key_arn=None,
+    )
+    node_class = {"apiVersion": "karpenter.k8s.aws/v1", "kind": "EC2NodeClass", "metadata": {"name": "c"}, "spec": spec}
+    assert not schema_errors(classes, node_class)
+    spec["blockDeviceMappings"][1]["ebs"]["volumeSize"] = "100"  # no unit
+    spec["metadataOptions"]["httpPutResponseHopLimit"] = 0
+    del spec["subnetSelectorTerms"]
+    errors = schema_errors(classes, node_class)
+    assert len(errors) == 3, errors
+
+
+@pytest.mark.upstream
 @pytest.mark.parametrize("stack", OPERATOR_STACKS)
 def test_prometheus_rules_validate_against_the_upstream_crd(plan_of: PlanOf, upstream: Path, stack: str) -> None:
     validator = crd_validator(upstream / "prometheus-operator" / "crds" / "crd-prometheusrules.yaml", "v1")
