@@ -519,9 +519,11 @@ def test_feast_on_gcp_trusts_every_memorystore_server_ca_over_tls(monkeypatch: p
     recorded, outputs = engine.run_program("gcp-dev", raw_config("gcp-dev"), [])
 
     data = seen["feast-config"]["stringData"]
+    doc = yaml.safe_load(data["feature_store.yaml"])
+    assert doc["registry"]["path"] == f"gs://{outputs['lakeBuckets']['features']}/feast/registry.db"  # the lake registry
     bundle = data[feast_k8s.CA_FILE]
     assert old_ca in bundle and new_ca in bundle
-    conn = yaml.safe_load(data["feature_store.yaml"])["online_store"]["connection_string"]
+    conn = doc["online_store"]["connection_string"]
     nodes = [p for p in conn.split(",") if "=" not in p]
     params = dict(p.split("=", 1) for p in conn.split(",") if "=" in p)
     assert nodes == ["10.9.8.7:6378"]
