@@ -85,15 +85,40 @@ def test_prod_gpu_quotas_equal_the_configured_numbers(plan_of) -> None:
     assert gpu["llm"] == cfg["llm"].quotas.gpu + cfg["llm"].gpu_borrowing_limit == 40
 
 
+_SUFFIX = {"m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
+_SUFFIX.update({f"{k}i": 1024 ** (i + 1) for i, k in enumerate("KMGTPE")})
+
+
+def _qty(value: str | int) -> float:
+    """A Kubernetes quantity as a number (``500m`` -> 0.5, ``512Mi`` -> 536870912)."""
+    text = str(value)
+    for suffix in sorted(_SUFFIX, key=len, reverse=True):
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * _SUFFIX[suffix]
+    return float(text)
+
+
 @pytest.mark.parametrize("stack", TEAM_STACKS)
 def test_limit_range_gives_pods_without_requests_defaults(plan_of, stack: str) -> None:
+    """A quota on requests/limits refuses pods that do not set them; the LimitRange defaults every
+    dimension the quota counts, with a valid limit >= request, and such a pod fits the quota."""
     plan = plan_of(stack)
     for team in plan.config.teams:
         [lr] = _in_ns(plan, LIMITS, team.name)
         [container] = [limit for limit in lr.inputs["spec"]["limits"] if limit["type"] == "Container"]
+        [quota] = _in_ns(plan, QUOTA, team.name)
+        hard = quota.inputs["spec"]["hard"]
+        counted = [(kind, res) for kind, _, res in (k.partition(".") for k in hard) if kind in ("requests", "limits") and res in ("cpu", "memory")]
+        assert len(counted) == 4, counted
+        for kind, resource in counted:
+            default = container["defaultRequest" if kind == "requests" else "default"][resource]
+            assert _qty(default) <= _qty(hard[f"{kind}.{resource}"]), (team.name, kind, resource)
         for resource in ("cpu", "memory"):
-            assert container["defaultRequest"][resource]
-            assert container["default"][resource]
+            assert _qty(container["defaultRequest"][resource]) <= _qty(container["default"][resource])
+
+
+def test_quantity_parser() -> None:
+    assert _qty("500m") == 0.5 and _qty("512Mi") == 512 * 2**20 and _qty("4Ti") == 4 * 2**40 and _qty(8) == 8
 
 
 @pytest.mark.parametrize("stack", TEAM_STACKS)
