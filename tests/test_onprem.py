@@ -155,12 +155,35 @@ def _crd_schemas(upstream: Path) -> dict[tuple[str, str, str], dict[str, Any]]:
     return schemas
 
 
+def _pruned_fields(body: Any, schema: dict[str, Any], path: str = "") -> list[str]:
+    """Fields of ``body`` the API server would silently drop: not declared by the structural schema.
+
+    ``jsonschema`` accepts them (CRD schemas rarely say ``additionalProperties: false``), but the
+    API server prunes undeclared fields, so a misspelt field would vanish without an error.
+    """
+    if isinstance(body, list) and isinstance(schema.get("items"), dict):
+        return [f for i, item in enumerate(body) for f in _pruned_fields(item, schema["items"], f"{path}[{i}]")]
+    if not isinstance(body, dict) or schema.get("x-kubernetes-preserve-unknown-fields"):
+        return []
+    declared = schema.get("properties")
+    extra = schema.get("additionalProperties")
+    found = []
+    for key, value in body.items():
+        if declared is not None and key in declared:
+            found += _pruned_fields(value, declared[key], f"{path}.{key}")
+        elif isinstance(extra, dict):
+            found += _pruned_fields(value, extra, f"{path}.{key}")
+        elif declared is not None or extra is False:
+            found.append(f"{path}.{key}")
+    return found
+
+
 @pytest.mark.parametrize("stack", ["onprem", "gcp-dev", "gcp-prod"])
 def test_every_custom_resource_validates_against_its_pinned_crd(
     stack: str, plan_of: Callable[[str], engine.Plan], upstream: Path
 ) -> None:
     schemas = _crd_schemas(upstream)
-    checked = 0
+    checked: set[str] = set()
     for res in plan_of(stack).resources:
         if not res.type.startswith("kubernetes:") or not res.custom:
             continue
@@ -174,9 +197,27 @@ def test_every_custom_resource_validates_against_its_pinned_crd(
         body.setdefault("apiVersion", f"{group}/{version}")
         body.setdefault("kind", kind)
         jsonschema.validate(body, schema)
-        checked += 1
+        assert _pruned_fields(body, schema) == [], f"{res.urn}: fields the API server would drop"
+        checked.add(kind)
+    # the whole Kubernetes layer's custom resources: Kueue's queues, flavors and priorities (and, with the GPU
+    # operator's DCGM exporter, the GPU alerts)
+    expected = {"ResourceFlavor", "ClusterQueue", "LocalQueue", "WorkloadPriorityClass"}
     if stack == "onprem":
-        assert checked >= 1  # at least the GPU alerting rules
+        expected.add("PrometheusRule")
+    assert expected <= checked
+
+
+def test_pruned_field_check_catches_a_misspelt_field(onprem: engine.Plan, upstream: Path) -> None:
+    schema = _crd_schemas(upstream)[("kueue.x-k8s.io", "v1beta2", "ClusterQueue")]
+    (queue, *_) = onprem.by_type("kubernetes:kueue.x-k8s.io/v1beta2:ClusterQueue")
+    body = json.loads(json.dumps(queue.inputs))
+    body["spec"]["resourceGroups"][0]["flavors"][0]["resources"][0]["nominalQota"] = 1
+    body["spec"]["namespaceSelectr"] = {}
+    jsonschema.validate(body, schema)  # what schema validation alone lets through
+    assert sorted(_pruned_fields(body, schema)) == [
+        ".spec.namespaceSelectr",
+        ".spec.resourceGroups[0].flavors[0].resources[0].nominalQota",
+    ]
 
 
 def test_redis_endpoint_parsing() -> None:
