@@ -122,6 +122,16 @@ def test_controller_policy_uses_our_key_only_when_given() -> None:
     assert reads["Condition"]["StringEquals"]["aws:RequestedRegion"] == "us-east-1"
 
 
+def test_spot_pools_let_ec2_create_only_the_spot_service_linked_role() -> None:
+    """A first spot launch in an account needs AWSServiceRoleForEC2Spot; EC2 creates it with the caller's rights."""
+    kw = {"cluster": "c1", "region": "us-east-1", "account": "123456789012", "partition": "aws", "queue_arn": "arn:q", "node_role_arn": "arn:r"}
+    creating = [s for s in controller_policy(**kw)["Statement"] if "iam:CreateServiceLinkedRole" in json.dumps(s["Action"])]
+    assert creating == []
+    (slr,) = [s for s in controller_policy(**kw, spot=True)["Statement"] if "iam:CreateServiceLinkedRole" in json.dumps(s["Action"])]
+    assert slr["Resource"] == "arn:aws:iam::123456789012:role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot"
+    assert slr["Condition"] == {"StringEquals": {"iam:AWSServiceName": "spot.amazonaws.com"}}
+
+
 def test_bottlerocket_node_class_keeps_os_and_data_volumes_apart() -> None:
     spec = node_class_spec(ami_family="bottlerocket", ami_alias="bottlerocket@latest", disk_gb=300, role="r", discovery_value="c1", tags={}, kms_key_arn=None)
     assert spec["amiSelectorTerms"] == [{"alias": "bottlerocket@latest"}]

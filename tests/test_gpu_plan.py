@@ -273,6 +273,18 @@ def test_controller_policy_is_scoped_to_this_cluster(plan_of: PlanOf) -> None:
     assert len(sqs) == 1 and sqs[0]["Resource"].endswith(":" + queue.inputs["name"])
 
 
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_controller_may_have_the_spot_service_linked_role_created_only_with_spot_pools(plan_of: PlanOf, stack: str) -> None:
+    plan = plan_of(stack)
+    statements = _inline_policy(plan, "karpenter-controller")["Statement"]
+    slr = [st for st in statements if st["Action"] == "iam:CreateServiceLinkedRole"]
+    uses_spot = any(p.capacity != "on-demand" for p in plan.config.gpu_pools if p.mode == "karpenter")
+    assert len(slr) == int(uses_spot)
+    for st in slr:
+        assert st["Resource"].endswith(":role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot")
+        assert st["Condition"]["StringEquals"]["iam:AWSServiceName"] == "spot.amazonaws.com"
+
+
 def test_controller_role_trusts_only_the_karpenter_service_account(plan_of: PlanOf) -> None:
     plan = plan_of("dev")
     role = next(r for r in plan.by_type("aws:iam/role:Role") if r.name == "karpenter-controller")

@@ -220,8 +220,13 @@ def controller_policy(
     queue_arn: str,
     node_role_arn: str,
     kms_key_arn: str | None = None,
+    spot: bool = False,
 ) -> dict[str, Any]:
-    """Least-privilege controller policy: EC2 writes only on resources tagged for this cluster."""
+    """Least-privilege controller policy: EC2 writes only on resources tagged for this cluster.
+
+    With ``spot``, EC2 may create the account's Spot service-linked role on the controller's behalf:
+    the first spot launch in an account fails without it (``ServiceLinkedRoleCreationNotPermitted``).
+    """
     ec2 = f"arn:{partition}:ec2:{region}"
     owned = {f"aws:RequestTag/kubernetes.io/cluster/{cluster}": "owned", "aws:RequestTag/eks:eks-cluster-name": cluster}
     owned_resource = {f"aws:ResourceTag/kubernetes.io/cluster/{cluster}": "owned"}
@@ -360,6 +365,16 @@ def controller_policy(
             "Resource": f"arn:{partition}:eks:{region}:{account}:cluster/{cluster}",
         },
     ]
+    if spot:
+        statements.append(
+            {
+                "Sid": "CreateSpotServiceLinkedRole",
+                "Effect": "Allow",
+                "Action": "iam:CreateServiceLinkedRole",
+                "Resource": f"arn:{partition}:iam::{account}:role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot",
+                "Condition": {"StringEquals": {"iam:AWSServiceName": "spot.amazonaws.com"}},
+            }
+        )
     if kms_key_arn:
         statements.append(
             {
@@ -588,6 +603,7 @@ class Karpenter(pulumi.ComponentResource):
             self.rules[event] = rule
 
         # -- controller role (IRSA) ---------------------------------------------------------------
+        spot = any("spot" in pool.capacity_types for pool in args.node_pools)
         policy = pulumi.Output.all(cluster, args.account_id, self.queue.arn, self.node_role.arn, args.kms_key_arn).apply(
             lambda v: json.dumps(
                 controller_policy(
@@ -598,6 +614,7 @@ class Karpenter(pulumi.ComponentResource):
                     queue_arn=v[2],
                     node_role_arn=v[3],
                     kms_key_arn=v[4],
+                    spot=spot,
                 ),
                 separators=(",", ":"),
             )
