@@ -123,6 +123,51 @@ def test_a_flavor_per_gpu_pool_with_its_labels_and_toleration(plan_of, stack: st
     assert not flavors[k8s_teams.CPU_FLAVOR].get("nodeLabels")
 
 
+_EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
+
+
+def _gpu_nodes(plan: engine.Plan) -> list[tuple[dict[str, str], list[dict[str, str]]]]:
+    """(labels, taints) of every node shape the plan creates: Karpenter NodePools, EKS node groups, GKE node pools."""
+    out = []
+    for r in plan.resources:
+        if r.type == "kubernetes:karpenter.sh/v1:NodePool":
+            template = r.inputs["spec"]["template"]
+            out.append((template["metadata"].get("labels") or {}, template["spec"].get("taints") or []))
+        elif r.type in ("aws:eks/nodeGroup:NodeGroup", "gcp:container/nodePool:NodePool"):
+            labels = r.inputs.get("labels") if r.type.startswith("aws") else (r.inputs.get("nodeConfig") or {}).get("labels")
+            taints = r.inputs.get("taints") if r.type.startswith("aws") else (r.inputs.get("nodeConfig") or {}).get("taints")
+            out.append((labels or {}, [{**t, "effect": _EFFECTS.get(t["effect"], t["effect"])} for t in taints or []]))
+    return out
+
+
+def _tolerates(tolerations: list[dict[str, str]], taint: dict[str, str]) -> bool:
+    for t in tolerations:
+        if t.get("effect") not in (None, "", taint["effect"]) or t.get("key") != taint["key"]:
+            continue
+        if t.get("operator") == "Exists" or t.get("value") == taint.get("value"):
+            return True
+    return False
+
+
+@pytest.mark.parametrize("stack", ["prod", "staging", "gcp-prod", "gcp-dev"])
+def test_each_gpu_flavor_lands_on_its_pool_nodes_and_tolerates_their_taints(plan_of, stack: str) -> None:
+    """Kueue puts a flavor's nodeLabels and tolerations on admitted pods: they must select the pool's
+    nodes (every node shape of the pool, fallback twins included) and tolerate their taints."""
+    plan = plan_of(stack)
+    nodes = _gpu_nodes(plan)
+    for flavor in _objects(plan, "ResourceFlavor"):
+        spec = flavor.inputs.get("spec") or {}
+        if not spec.get("nodeLabels"):
+            continue
+        matching = [(labels, taints) for labels, taints in nodes if spec["nodeLabels"].items() <= labels.items()]
+        assert matching, (stack, flavor.name)
+        for labels, taints in matching:
+            assert labels[cv.POOL_LABEL] == flavor.inputs["metadata"]["name"].removeprefix("gpu-")
+            assert taints, "GPU nodes are tainted"
+            for taint in taints:
+                assert _tolerates(spec.get("tolerations") or [], taint), (stack, flavor.name, taint)
+
+
 def _quotas(cq: RecordedResource) -> dict[str, dict[str, tuple[Any, Any]]]:
     """resource -> flavor -> (nominal, borrowingLimit)."""
     out: dict[str, dict[str, tuple[Any, Any]]] = defaultdict(dict)
