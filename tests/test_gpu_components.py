@@ -261,6 +261,20 @@ def test_device_plugin_config_default_has_no_sharing() -> None:
     assert nb["sharing"]["timeSlicing"]["failRequestsGreaterThanOne"] is True
 
 
+def test_driver_follows_the_node_image_unless_configured() -> None:
+    """aws: the EKS NVIDIA AMIs ship driver and toolkit; gpuOperator.driver: true forces the operator's own."""
+    cfg = config.load_stack("dev")
+    eks = SimpleNamespace(cloud="aws", driver_preinstalled=True)
+    default = k8s_gpu.operator_args(cfg, eks)  # type: ignore[arg-type]
+    assert (default.install_driver, default.install_toolkit) == (False, False)
+    forced = cfg.model_copy(update={"gpu_operator": config.GpuOperatorConfig(driver=True)})
+    args = k8s_gpu.operator_args(forced, eks)  # type: ignore[arg-type]
+    assert (args.install_driver, args.install_toolkit) == (True, True)
+    bare = SimpleNamespace(cloud="existing", driver_preinstalled=False)
+    kept = k8s_gpu.operator_args(cfg.model_copy(update={"gpu_operator": config.GpuOperatorConfig(driver=False)}), bare)  # type: ignore[arg-type]
+    assert (kept.install_driver, kept.install_toolkit) == (False, True)  # the operator still configures the runtime
+
+
 def test_operator_defaults_by_cloud() -> None:
     gcp = config.load_stack("gcp-dev")
     assert not k8s_gpu.operator_enabled(gcp)
