@@ -1,4 +1,5 @@
-"""Disaster-recovery drills against moto (in-process and a ``moto_server`` process the test starts).
+"""Disaster recovery against moto: the drill runs against a ``moto_server`` process the test starts
+(and stops by its PID); status, prepare, failover and error cases also run in-process (``mock_aws``).
 
 The drill account is prod-like: lake buckets with objects (some written before replication was
 turned on), replication rules, a stale replica object, replica-only objects, an MLflow database
@@ -10,16 +11,20 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
@@ -228,9 +233,28 @@ def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
 
 
+_LOADER = botocore.loaders.create_loader()
+
+
+@pytest.fixture(autouse=True)
+def _shared_aws_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One botocore data loader for every session of this module.
+
+    Each ``python -m infra ops`` run builds its own boto3 session, which re-parses the AWS service
+    models and ``endpoints.json`` (most of a command's time in these tests). The parsed JSON is
+    read-only, so sharing it changes nothing the commands do; credentials stay per session.
+    """
+    monkeypatch.setattr(botocore.session, "create_loader", lambda *_a, **_k: _LOADER)
+
+
 def _boto(endpoint: str | None = None) -> Factory:
+    """A (service, region) -> client factory that reuses its clients (building one is slow)."""
+    cache: dict[tuple[str, str], Any] = {}
+
     def client(service: str, region: str) -> Any:
-        return boto3.client(service, region_name=region, endpoint_url=endpoint)
+        if (service, region) not in cache:
+            cache[(service, region)] = boto3.client(service, region_name=region, endpoint_url=endpoint)
+        return cache[(service, region)]
 
     return client
 
@@ -249,13 +273,59 @@ def stacks_dir(tmp_path: Path) -> Path:
     return d
 
 
-# ---- the in-process drill ---------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
-@mock_aws
-def test_dr_drill_in_process(capsys, stacks_dir, tmp_path, monkeypatch) -> None:
+@pytest.fixture(scope="module")
+def _moto_process() -> Iterator[str]:
+    """One ``moto_server`` per module on 127.0.0.1 and a free port; stopped by its PID (only that process)."""
+    port = _free_port()
+    exe = Path(sys.executable).with_name("moto_server")
+    proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):  # wait until it accepts connections
+            if proc.poll() is not None:
+                pytest.fail(f"moto_server exited with {proc.returncode}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            pytest.fail("moto_server did not start")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture
+def moto_server(_moto_process: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The module's ``moto_server``, emptied, with every boto3 client of the test pointed at it."""
+    urllib.request.urlopen(urllib.request.Request(f"{_moto_process}/moto-api/reset", method="POST"), timeout=10).close()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", _moto_process)
+    return _moto_process
+
+
+def _cli_process(*argv: str) -> subprocess.CompletedProcess[str]:
+    """``python -m infra`` in its own process (exit code and stderr as an operator sees them)."""
+    return subprocess.run([sys.executable, "-m", "infra", *argv], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+# ---- the drill, against a moto_server process --------------------------------------------------
+
+
+def test_dr_drill(moto_server, capsys, stacks_dir, tmp_path, monkeypatch) -> None:
+    """The runbook end to end against a real HTTP endpoint (the ``moto_server`` process)."""
     monkeypatch.setattr(engine, "plan", plan_prepared)  # failover's adoption plan, shared with the checks
-    client = _boto()
+    client = _boto(moto_server)
     account = build_account(client)
     sd = ["--stack", "prod", "--stacks-dir", str(stacks_dir)]
     assert _cli(capsys, "ops", "bootstrap-backend", "--region", PRIMARY, "--dr-region", DR)[0] == 0
@@ -274,7 +344,8 @@ def test_dr_drill_in_process(capsys, stacks_dir, tmp_path, monkeypatch) -> None:
     # verify finds what S3 replication never copied
     code, out, _ = _cli(capsys, "ops", "dr", "verify", *sd, "--json", str(tmp_path / "verify.json"))
     report = json.loads((tmp_path / "verify.json").read_text())
-    assert code == 1 and not report["in_sync"]
+    assert code == 1 and not report["in_sync"] and "not in sync: run `ops dr backfill`" in out
+    assert sorted(p["label"] for p in report["pairs"]) == sorted(f"zone {z}" for z in ZONES)
     for pair in report["pairs"]:
         before = pair["before"]
         zone = pair["label"].split()[-1]
@@ -288,7 +359,7 @@ def test_dr_drill_in_process(capsys, stacks_dir, tmp_path, monkeypatch) -> None:
     assert code == 1 and all(p["backfill"]["copied"] == 1 and p["after"]["missing"] + p["after"]["different"] == 3 for p in first["pairs"])
     code, out, _ = _cli(capsys, "ops", "dr", "backfill", *sd, "--json", str(tmp_path / "b2.json"))
     second = json.loads((tmp_path / "b2.json").read_text())
-    assert code == 0 and second["in_sync"]
+    assert code == 0 and second["in_sync"] and out.strip().endswith("in sync")
     assert all(p["backfill"]["copied"] == 3 and p["after"]["equal"] == 6 for p in second["pairs"])
     copied_bytes = sum(p["backfill"]["copied_bytes"] for p in first["pairs"] + second["pairs"])
     assert copied_bytes == sum(len(b) for z in ZONES for k, b in account["expected"][z].items() if "/before/" in k or "stale" in k)
@@ -327,73 +398,16 @@ def test_dr_drill_in_process(capsys, stacks_dir, tmp_path, monkeypatch) -> None:
     code, out, _ = _cli(capsys, "ops", "dr", "status", *sd, "--json", str(tmp_path / "status2.json"))
     status = json.loads((tmp_path / "status2.json").read_text())
     assert code == 0 and status["healthy"] and status["rpo_minutes"] is not None and status["rpo_minutes"] >= 15
+    check_drill(client, account)  # still: nothing was deleted by prepare, failover or status
 
-
-# ---- the same drill against a moto_server process ----------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def moto_server() -> Iterator[str]:
-    """A ``moto_server`` on 127.0.0.1 and a free port; stopped by its PID (only that process)."""
-    port = _free_port()
-    exe = Path(sys.executable).with_name("moto_server")
-    proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(300):  # wait until it accepts connections
-            if proc.poll() is not None:
-                pytest.fail(f"moto_server exited with {proc.returncode}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        else:
-            pytest.fail("moto_server did not start")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        os.kill(proc.pid, 15)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, 9)
-            proc.wait()
-
-
-def _cli_process(endpoint: str, *argv: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "AWS_ENDPOINT_URL": endpoint}
-    return subprocess.run([sys.executable, "-m", "infra", *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-
-
-def test_dr_drill_against_moto_server(moto_server, stacks_dir) -> None:
-    client = _boto(moto_server)
-    account = build_account(client)
-    sd = ["--stack", "prod", "--stacks-dir", str(stacks_dir)]
-
-    verify = _cli_process(moto_server, "ops", "dr", "verify", *sd)
-    assert verify.returncode == 1 and "3 missing" in verify.stdout and "Traceback" not in verify.stderr
-    backfill = _cli_process(moto_server, "ops", "dr", "backfill", *sd)
-    assert backfill.returncode == 0, backfill.stderr  # 0 only when the re-comparison is in sync
-    assert backfill.stdout.strip().endswith("in sync")
-    check_drill(client, account)
-
-    prepare = _cli_process(moto_server, "ops", "dr", "prepare", "--from", "prod", "--region", DR, "--stack", "prod-dr", "--stacks-dir", str(stacks_dir))
-    assert prepare.returncode == 0, prepare.stderr
-    imports = stacks_dir / "import.json"
-    failover = _cli_process(moto_server, "ops", "dr", "failover", *sd, "--kms-key-id", account["dr_key"], "--import-file", str(imports))
-    assert failover.returncode == 0, failover.stderr
-    assert client("rds", DR).describe_db_instances(DBInstanceIdentifier=f"{DB_ID}-{DR}")["DBInstances"]
-    assert "pulumi up --stack prod-dr" in failover.stdout
-    check_adoption(json.loads(imports.read_text()), failover.stdout, stacks_dir)
-
-    missing = _cli_process(moto_server, "ops", "dr", "verify", *sd, "--source-bucket", "no-such-bucket-xyz", "--dest-bucket", bucket_names("raw")[1])
+    # an operator's own process, pointed at the server by --endpoint-url: a missing bucket is one line, exit 1
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    missing = _cli_process(
+        "ops", "dr", "verify", *sd, "--endpoint-url", moto_server, "--source-bucket", "no-such-bucket-xyz", "--dest-bucket", bucket_names("raw")[1]
+    )
     assert missing.returncode == 1
     assert "no-such-bucket-xyz does not exist" in missing.stderr and "Traceback" not in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
 
 
 # ---- prepare: the new stack is valid and plans with everything in the new region --------------
@@ -430,7 +444,7 @@ def test_prepare_with_a_new_dr_region(stacks_dir, capsys) -> None:
     )
     assert code == 0, err
     plan = engine.plan("prod-dr", stacks_dir=stacks_dir)
-    assert plan.config.dr_region == "eu-west-1"
+    assert plan.config.dr_region == "eu-west-1" and not plan.mandatory_violations
     regions = _aws_regions(plan)
     assert DR in regions and regions <= {DR, "eu-west-1"} and PRIMARY not in regions
     # the rest of the config is prod's
@@ -465,6 +479,47 @@ def test_prepare_keeps_secrets_and_moves_the_kms_secrets_provider(stacks_dir, ca
     assert new["encryptedkey"] == "AQICAHh0ZXN0"
     assert new["config"]["ml-platform:tags"]["note"] == "kept"
     assert new["config"]["ml-platform:region"] == DR and new["config"]["ml-platform:dr"] == {"enabled": False}
+
+
+# ---- status: the DB's newest restorable point in the DR region (Stubber: moto lacks backup replication)
+
+
+@pytest.mark.parametrize("age_minutes", [7, 180])
+@mock_aws
+def test_status_reports_replicated_backups_and_their_age_as_the_rpo(age_minutes, stacks_dir, tmp_path, capsys) -> None:
+    import datetime as dt
+
+    primary, dr_rds = boto3.client("rds", region_name=PRIMARY), boto3.client("rds", region_name=DR)
+    clients = Clients()
+    clients._cache.update({("rds", PRIMARY): primary, ("rds", DR): dr_rds})
+    source_arn = f"arn:aws:rds:{PRIMARY}:{ACCOUNT}:db:{DB_ID}"
+    latest = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=age_minutes)
+    tags = [{"Key": cv.TAG_ROLE, "Value": cv.ROLE_MLFLOW_DB}, {"Key": cv.TAG_PROJECT, "Value": cv.PROJECT}, {"Key": cv.TAG_ENVIRONMENT, "Value": "prod"}]
+    db = {
+        "DBInstanceIdentifier": DB_ID,
+        "DBInstanceArn": source_arn,
+        "BackupRetentionPeriod": 14,
+        "TagList": tags,
+        "DBInstanceAutomatedBackupsReplications": [{"DBInstanceAutomatedBackupsArn": f"arn:aws:rds:{DR}:{ACCOUNT}:auto-backup:ab-1"}],
+    }
+    backup = {
+        "DBInstanceArn": source_arn,
+        "DBInstanceAutomatedBackupsArn": f"arn:aws:rds:{DR}:{ACCOUNT}:auto-backup:ab-1",
+        "RestoreWindow": {"EarliestTime": latest - dt.timedelta(days=14), "LatestTime": latest},
+    }
+    # an older snapshot in the DR region must not win over the newer restorable time
+    old_snapshot = {"DBSnapshotIdentifier": "old", "DBInstanceIdentifier": DB_ID, "Status": "available", "SnapshotCreateTime": latest - dt.timedelta(days=1)}
+    with Stubber(primary) as p, Stubber(dr_rds) as d:
+        p.add_response("describe_db_instances", {"DBInstances": [db]})
+        d.add_response("describe_db_instance_automated_backups", {"DBInstanceAutomatedBackups": [backup]})
+        d.add_response("describe_db_snapshots", {"DBSnapshots": [old_snapshot]})
+        args = cli.build_parser().parse_args(["ops", "dr", "status", "--stack", "prod", "--stacks-dir", str(stacks_dir), "--json", str(tmp_path / "s.json")])
+        assert ops_cli.run(args, clients) == 1  # the (empty) account has no lake or state buckets
+        d.assert_no_pending_responses()
+    check = next(c for c in json.loads((tmp_path / "s.json").read_text())["checks"] if c["what"] == f"mlflow database {DB_ID}")
+    assert check["ok"] and "backup replication on" in check["detail"] and latest.isoformat() in check["detail"]
+    assert age_minutes <= check["rpo_minutes"] < age_minutes + 1  # the real age of the newest restorable point
+    assert f"[RPO ~{check['rpo_minutes']:g} min]" in capsys.readouterr().out
 
 
 # ---- failover from replicated automated backups (botocore Stubber: moto lacks the replication) --
