@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -641,16 +641,37 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
     return sorted(f.alias or n for n, f in model.model_fields.items())
 
 
-def parse(raw: Mapping[str, Any]) -> PlatformConfig:
+SECRET_ONLY_KEYS = ("cluster.kubeconfig",)
+"""Config paths whose value must be a Pulumi secret (``pulumi config set --secret --path ...``)."""
+
+
+def _plain_text_secrets(raw: Mapping[str, Any], secret_keys: Collection[str]) -> Iterator[tuple[str, str]]:
+    for path in SECRET_ONLY_KEYS:
+        top, *rest = path.split(".")
+        value: Any = raw.get(top)
+        for part in rest:
+            value = value.get(part) if isinstance(value, Mapping) else None
+        if value is not None and value != SECRET_PLACEHOLDER and top not in secret_keys:
+            yield (
+                f"{NAMESPACE}:{path}",
+                f"is plain text in the stack config (value not shown); it must be a secret: "
+                f"pulumi config set --secret --path {NAMESPACE}:{path} ...",
+            )
+
+
+def parse(raw: Mapping[str, Any], *, secret_keys: Collection[str] | None = None) -> PlatformConfig:
     """Validate the ``ml-platform:`` keys (prefix stripped) and return the typed config.
 
+    :param secret_keys: The top-level keys (prefix stripped) that hold secure values; when given,
+        a plain-text value of a :data:`SECRET_ONLY_KEYS` path is an error.
     :raises ConfigError: naming every bad key path, its value and what is allowed.
     """
     try:
         cfg = PlatformConfig.model_validate(dict(raw))
     except ValidationError as err:
         raise ConfigError(_pydantic_problems(err)) from None
-    problems = list(_cross_checks(cfg))
+    problems = list(_plain_text_secrets(raw, secret_keys)) if secret_keys is not None else []
+    problems += _cross_checks(cfg)
     if problems:
         raise ConfigError(problems)
     return cfg
@@ -676,7 +697,12 @@ def raw_from_pulumi() -> dict[str, Any]:
 
 def from_pulumi() -> PlatformConfig:
     """Load and validate the config of the running Pulumi program."""
-    return parse(raw_from_pulumi())
+    from pulumi.runtime import config as rc
+
+    raw = raw_from_pulumi()
+    secure = set(rc.get_config_secret_keys_env())
+    secret_keys = [k for k in raw if f"{NAMESPACE}:{k}" in secure or rc.is_config_secret(f"{NAMESPACE}:{k}")]
+    return parse(raw, secret_keys=secret_keys)
 
 
 def stack_file(stack: str, stacks_dir: Path | None = None) -> Path:
@@ -730,5 +756,5 @@ def _strip_secure(value: Any) -> tuple[Any, bool]:
 
 def load_stack(stack: str, stacks_dir: Path | None = None) -> PlatformConfig:
     """Read and validate ``stacks/Pulumi.<stack>.yaml``."""
-    raw, _ = read_stack_file(stack_file(stack, stacks_dir))
-    return parse(raw)
+    raw, secret_keys = read_stack_file(stack_file(stack, stacks_dir))
+    return parse(raw, secret_keys=secret_keys)

@@ -79,6 +79,29 @@ def test_kubeconfig_secret_reaches_the_provider_only_as_a_secret(write_stack: Ca
     assert provider.inputs["kubeconfig"] == SECRET
 
 
+PLAIN_KUBECONFIG = "apiVersion: v1\nkind: Config\nusers:\n- name: admin\n  user: {token: plain-token-123}\n"
+
+
+def test_a_plain_text_kubeconfig_is_refused_naming_the_key_without_echoing_it(write_stack: Callable[..., Path]) -> None:
+    path = write_stack("onprem", cluster={"context": "onprem-gpu", "kubeconfig": PLAIN_KUBECONFIG})
+    with pytest.raises(config.ConfigError) as err:
+        engine.plan("case", stack_path=path)
+    problems = dict(err.value.problems)
+    assert "--secret" in problems["ml-platform:cluster.kubeconfig"]
+    assert "plain-token-123" not in str(err.value)
+
+
+def test_the_running_program_refuses_a_kubeconfig_pulumi_does_not_hold_as_a_secret() -> None:
+    raw = raw_config("onprem")
+    raw["cluster"]["kubeconfig"] = PLAIN_KUBECONFIG
+    resources, _ = engine.run_program("onprem", raw, ["cluster"])  # set with --secret: accepted
+    (provider,) = [r for r in resources if r.type == "pulumi:providers:kubernetes"]
+    assert provider.inputs["kubeconfig"] == SECRET
+    with pytest.raises(engine.PlanError, match=r"ml-platform:cluster\.kubeconfig") as err:
+        engine.run_program("onprem", raw, [])  # plain text in the stack: the program stops before any resource
+    assert "plain-token-123" not in str(err.value)
+
+
 def test_gpu_operator_installs_the_driver(onprem: engine.Plan) -> None:
     values = _release(onprem, "gpu-operator")["values"]
     assert values["driver"]["enabled"] is True

@@ -143,7 +143,7 @@ def plan(stack: str, *, stacks_dir: Path | None = None, stack_path: Path | None 
 
     path = stack_path or cfgmod.stack_file(stack, stacks_dir)
     raw, secret_keys = cfgmod.read_stack_file(path)
-    cfg = cfgmod.parse(raw)  # fail before anything is registered
+    cfg = cfgmod.parse(raw, secret_keys=secret_keys)  # fail before anything is registered
     resources, outputs = run_program(stack, raw, secret_keys)
     result = Plan(project=project_name(), stack=stack, config=cfg, resources=resources, outputs=outputs)
     result.cost = cost.estimate(result)
