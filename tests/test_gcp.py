@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections.abc
 import importlib
+import ipaddress
 import json
 import re
 import typing
@@ -222,12 +223,27 @@ def test_the_sdk_property_check_catches_a_misspelt_nested_key(plan_of: Callable[
 def test_network_has_secondary_ranges_private_google_access_nat_and_private_services(gcp_plan: engine.Plan) -> None:
     cfg = gcp_plan.config
     subnets = {s.inputs["region"]: s for s in _of(gcp_plan, "gcp:compute/subnetwork:Subnetwork")}
-    primary = subnets[cfg.region]
-    ranges = {r["rangeName"]: r["ipCidrRange"] for r in primary.inputs["secondaryIpRanges"]}
-    assert ranges == {"pods": cfg.network.pods_cidr, "services": cfg.network.services_cidr}
-    assert all(s.inputs["privateIpGoogleAccess"] for s in subnets.values())
     regions = {cfg.region} | ({cfg.dr_region} if cfg.dr_region else set())
     assert set(subnets) == regions
+    assert all(s.inputs["privateIpGoogleAccess"] for s in subnets.values())
+    # every region's subnet can host a cluster: pods and services ranges inside the configured ones, no overlaps
+    configured = {
+        "pods": ipaddress.ip_network(cfg.network.pods_cidr),
+        "services": ipaddress.ip_network(cfg.network.services_cidr),
+    }
+    used = [ipaddress.ip_network(s.inputs["ipCidrRange"]) for s in subnets.values()]
+    for subnet in subnets.values():
+        ranges = {r["rangeName"]: ipaddress.ip_network(r["ipCidrRange"]) for r in subnet.inputs["secondaryIpRanges"]}
+        assert set(ranges) == set(configured), subnet.urn
+        for name, net in ranges.items():
+            assert net.subnet_of(configured[name]), f"{subnet.urn}: {name} {net} outside {configured[name]}"
+        used += ranges.values()
+    assert not [(a, b) for i, a in enumerate(used) for b in used[i + 1 :] if a.overlaps(b)]
+    if not cfg.dr_region:  # a single region gets the whole configured ranges
+        primary = {r["rangeName"]: r["ipCidrRange"] for r in subnets[cfg.region].inputs["secondaryIpRanges"]}
+        assert primary == {"pods": cfg.network.pods_cidr, "services": cfg.network.services_cidr}
+    (cluster,) = _of(gcp_plan, "gcp:container/cluster:Cluster")
+    assert cluster.inputs["ipAllocationPolicy"] == {"clusterSecondaryRangeName": "pods", "servicesSecondaryRangeName": "services"}
     assert {n.inputs["region"] for n in _of(gcp_plan, "gcp:compute/routerNat:RouterNat")} == regions
     (psa,) = _of(gcp_plan, "gcp:servicenetworking/connection:Connection")
     assert psa.inputs["service"] == "servicenetworking.googleapis.com"

@@ -127,6 +127,14 @@ def test_network_splits_the_range_between_regions_with_dr() -> None:
         dr_region="us-east1",
     )
     assert args.subnet_cidrs() == ("10.50.0.0/17", "10.50.128.0/17")
+    assert args.secondary_ranges() == (
+        {"pods": "10.80.0.0/15", "services": "10.84.0.0/21"},
+        {"pods": "10.82.0.0/15", "services": "10.84.8.0/21"},
+    )
+    single = NetworkArgs(
+        name="n", region="us-central1", cidr="10.50.0.0/16", pods_cidr="10.80.0.0/14", services_cidr="10.84.0.0/20"
+    )
+    assert single.secondary_ranges() == ({"pods": "10.80.0.0/14", "services": "10.84.0.0/20"}, None)
 
 
 def test_gpu_pool_labels_cannot_be_overridden_by_accident_but_can_on_purpose() -> None:

@@ -1,8 +1,10 @@
 """GCP network: a VPC, a subnet per region, Cloud Router + NAT and private services access.
 
-The primary subnet carries the GKE secondary ranges for pods and services; Private Google
-Access lets private nodes reach Google APIs; a reserved range peered with
-``servicenetworking.googleapis.com`` gives Cloud SQL and Memorystore private IPs.
+Every subnet carries GKE secondary ranges for pods and services (with a DR region, each range
+is split in halves: the first for the primary region's cluster, the second kept free for a
+standby cluster in the DR region); Private Google Access lets private nodes reach Google APIs;
+a reserved range peered with ``servicenetworking.googleapis.com`` gives Cloud SQL and
+Memorystore private IPs.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ class NetworkArgs:
     :param name: Prefix of every resource name (a DNS label).
     :param region: Primary region (the GKE cluster's).
     :param cidr: Primary range of the VPC; split in two halves when ``dr_region`` is set.
-    :param pods_cidr: Secondary range for pods on the primary subnet.
-    :param services_cidr: Secondary range for services on the primary subnet.
-    :param dr_region: Optional second region that gets its own subnet (standby workloads).
+    :param pods_cidr: Secondary range for pods; split in two halves when ``dr_region`` is set.
+    :param services_cidr: Secondary range for services; split in two halves when ``dr_region`` is set.
+    :param dr_region: Optional second region that gets its own subnet, with its own secondary
+        ranges (a standby cluster).
     :param private_services_prefix: Prefix length of the range reserved for Google managed services.
     :param flow_log_sampling: Share of VPC flow logs kept (0 turns flow logs off).
     """
@@ -58,8 +61,10 @@ class NetworkArgs:
                     raise ValueError(f"{a} {nets[a]} overlaps {b} {nets[b]}")
         if self.dr_region == self.region:
             raise ValueError("dr_region must differ from region")
-        if self.dr_region and nets["cidr"].prefixlen >= 29:
-            raise ValueError(f"cidr {self.cidr} is too small to split between two regions")
+        if self.dr_region:
+            for field in names:
+                if nets[field].prefixlen >= 29:
+                    raise ValueError(f"{field} {getattr(self, field)} is too small to split between two regions")
         if not 8 <= self.private_services_prefix <= 24:
             raise ValueError("private_services_prefix must be between 8 and 24")
         if not 0 <= self.flow_log_sampling <= 1:
@@ -67,10 +72,19 @@ class NetworkArgs:
 
     def subnet_cidrs(self) -> tuple[str, str | None]:
         """The primary and DR subnets' ranges: the whole ``cidr``, or its two halves with DR."""
-        if not self.dr_region:
-            return self.cidr, None
-        first, second = ipaddress.ip_network(self.cidr).subnets(prefixlen_diff=1)
-        return str(first), str(second)
+        return _halves(self.cidr) if self.dr_region else (self.cidr, None)
+
+    def secondary_ranges(self) -> tuple[dict[str, str], dict[str, str] | None]:
+        """Range name -> CIDR of the primary and DR subnets' secondary ranges (halves with DR)."""
+        pods, dr_pods = _halves(self.pods_cidr) if self.dr_region else (self.pods_cidr, None)
+        services, dr_services = _halves(self.services_cidr) if self.dr_region else (self.services_cidr, None)
+        primary = {PODS_RANGE: pods, SERVICES_RANGE: services}
+        return primary, ({PODS_RANGE: dr_pods, SERVICES_RANGE: dr_services} if dr_pods and dr_services else None)
+
+
+def _halves(cidr: str) -> tuple[str, str]:
+    first, second = ipaddress.ip_network(cidr).subnets(prefixlen_diff=1)
+    return str(first), str(second)
 
 
 class Network(pulumi.ComponentResource):
@@ -85,6 +99,7 @@ class Network(pulumi.ComponentResource):
         super().__init__("ml-platform:gcp:Network", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         primary_cidr, dr_cidr = args.subnet_cidrs()
+        primary_ranges, dr_ranges = args.secondary_ranges()
         log_config = (
             {
                 "aggregation_interval": "INTERVAL_5_SEC",
@@ -109,16 +124,13 @@ class Network(pulumi.ComponentResource):
             region=args.region,
             ip_cidr_range=primary_cidr,
             private_ip_google_access=True,
-            secondary_ip_ranges=[
-                {"range_name": PODS_RANGE, "ip_cidr_range": args.pods_cidr},
-                {"range_name": SERVICES_RANGE, "ip_cidr_range": args.services_cidr},
-            ],
+            secondary_ip_ranges=[{"range_name": n, "ip_cidr_range": c} for n, c in primary_ranges.items()],
             log_config=log_config,
             opts=child,
         )
         self.dr_subnet = None
         regions = [args.region]
-        if args.dr_region and dr_cidr:
+        if args.dr_region and dr_cidr and dr_ranges:
             regions.append(args.dr_region)
             self.dr_subnet = gcp.compute.Subnetwork(
                 f"{name}-{args.dr_region}",
@@ -127,6 +139,7 @@ class Network(pulumi.ComponentResource):
                 region=args.dr_region,
                 ip_cidr_range=dr_cidr,
                 private_ip_google_access=True,
+                secondary_ip_ranges=[{"range_name": n, "ip_cidr_range": c} for n, c in dr_ranges.items()],
                 log_config=log_config,
                 opts=child,
             )
