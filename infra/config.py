@@ -362,6 +362,14 @@ def _cross_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
         yield ns + "cluster.kubeconfig", f"only for cloud 'existing'; cloud {cfg.cloud!r} builds its own cluster"
     if cfg.cluster.system_nodes.min_nodes > cfg.cluster.system_nodes.max_nodes:
         yield ns + "cluster.systemNodes.minNodes", "must not exceed maxNodes"
+    operator = cfg.gpu_operator.enabled if cfg.gpu_operator.enabled is not None else cfg.cloud != "gcp"
+    if cfg.gpu_operator.driver and not operator:
+        # on gcp it would also turn GKE's driver installation off: GPU nodes without a driver
+        yield (
+            ns + "gpuOperator.driver",
+            f"true has the GPU operator install the driver, but the operator is off on cloud {cfg.cloud!r} "
+            "(gpuOperator.enabled); set gpuOperator.enabled: true, or drop gpuOperator.driver",
+        )
     lc = cfg.data_lake.lifecycle
     if lc.raw_glacier_ir_days <= lc.raw_infrequent_access_days:
         yield (

@@ -641,6 +641,8 @@ def _problems(raw: dict[str, Any]) -> dict[str, str]:
         (lambda r: r["gpuPools"][0].update(migProfile="4g.20gb"), "ml-platform:gpuPools[0].migProfile"),
         (lambda r: r["dataLake"].update(zones=["raw", "logs", "features", "models"]), "ml-platform:dataLake.zones"),
         (lambda r: r["gcp"].update(billingAccount="billingAccounts/123"), "ml-platform:gcp.billingAccount"),
+        # the operator is off by default on gcp: nobody would install the driver GKE was told to skip
+        (lambda r: r.update(gpuOperator={"driver": True}), "ml-platform:gpuOperator.driver"),
     ],
 )
 def test_gcp_config_mistakes_name_the_key(mutate: Callable[[dict[str, Any]], None], key: str) -> None:
