@@ -388,6 +388,9 @@ def test_dr_drill(moto_server, capsys, stacks_dir, tmp_path, monkeypatch) -> Non
     assert restored["KmsKeyId"] == account["dr_key"]
     assert f"pulumi stack select --create prod-dr --secrets-provider 'awskms://alias/mlp-pulumi-state?region={DR}'" in out
     assert "pulumi up --stack prod-dr --policy-pack policies/tagging" in out
+    # the login is the state bucket's replica that bootstrap-backend made in the DR region
+    (state_replica,) = [b for b in client("s3", DR).list_buckets()["Buckets"] if b["Name"].startswith("mlp-pulumi-state-") and b["Name"].endswith(DR)]
+    assert f"pulumi login 's3://{state_replica['Name']}?region={DR}'" in out and "<state-bucket>" not in out
     assert client("rds", PRIMARY).describe_db_instances(DBInstanceIdentifier=DB_ID)["DBInstances"]  # source untouched
 
     # failover again: idempotent (a new-stack name without a stack file: prints `dr prepare` first)
@@ -428,6 +431,7 @@ def test_prepare_moves_prod_to_the_dr_region_and_plans_there(stacks_dir, capsys,
     plan = plan_prepared("prod-dr", stacks_dir)
     assert plan.config.region == DR and not plan.config.dr.enabled
     assert _aws_regions(plan) == {DR}
+    assert not [r.urn for r in plan.resources if PRIMARY in json.dumps(r.inputs, default=str)]  # no AZ, ARN or URL of the old region
     assert not plan.mandatory_violations
     prod = plan_of("prod")  # the same file as stacks_dir's copy
     # the same platform, moved: the in-cluster platform is identical, nothing new appears on AWS
@@ -447,6 +451,7 @@ def test_prepare_with_a_new_dr_region(stacks_dir, capsys) -> None:
     assert plan.config.dr_region == "eu-west-1" and not plan.mandatory_violations
     regions = _aws_regions(plan)
     assert DR in regions and regions <= {DR, "eu-west-1"} and PRIMARY not in regions
+    assert not [r.urn for r in plan.resources if PRIMARY in json.dumps(r.inputs, default=str)]
     # the rest of the config is prod's
     prod = config.load_stack("prod", stacks_dir)
     assert plan.config.model_dump(exclude={"region", "dr"}) == prod.model_dump(exclude={"region", "dr"})
@@ -565,11 +570,13 @@ def test_failover_prefers_point_in_time_restore_from_replicated_backups(stacks_d
                 "Tags": tags,
             },
         )
-        args = cli.build_parser().parse_args(["ops", "dr", "failover", "--stack", "prod", "--stacks-dir", str(stacks_dir)])
+        backend = ["--backend-url", f"s3://state-replica?region={DR}"]  # no S3 here: the login is given
+        args = cli.build_parser().parse_args(["ops", "dr", "failover", "--stack", "prod", "--stacks-dir", str(stacks_dir), *backend])
         assert ops_cli.run(args, clients) == 0
         d.assert_no_pending_responses()
     out = capsys.readouterr().out
     assert "point-in-time restore from replicated automated backups" in out and latest.isoformat() in out
+    assert f"pulumi login 's3://state-replica?region={DR}'" in out
 
 
 # ---- AWS errors: one line, exit 1, no traceback -----------------------------------------------

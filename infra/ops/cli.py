@@ -74,7 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     f.add_argument("--subnet-group", help="DB subnet group in the DR region")
     f.add_argument("--security-group", action="append", help="VPC security group id in the DR region (repeatable)")
     f.add_argument("--kms-key-id", help="KMS key in the DR region for copying an encrypted snapshot")
-    f.add_argument("--backend-url", help="pulumi login URL of the replicated state bucket")
+    f.add_argument("--backend-url", help="pulumi login URL (default: the state bucket in --region, found by its tag)")
     f.add_argument("--secrets-provider", help="secrets provider URL in the DR region")
     f.add_argument("--import-file", metavar="PATH", help="where to write the adoption import file (default: build/import-<new stack>.json)")
 

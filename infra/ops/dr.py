@@ -16,7 +16,7 @@ import yaml
 
 from infra import config as cfgmod
 from infra.ops import discovery
-from infra.ops.aws import Clients, OpsError, error_code
+from infra.ops.aws import Clients, OpsError, describe_error, error_code
 
 S3_RTC_MINUTES = 15
 """S3 Replication Time Control replicates 99.99% of objects within 15 minutes."""
@@ -329,6 +329,8 @@ def failover(
     else:
         _restore(clients, result, source_db, primary, region, common, kms_key_id, log)
     import_file, providers = None, None
+    if backend_url is None:
+        backend_url = state_backend_in(clients, region, log=log)
     if cfgmod.stack_file(new_stack, stacks_dir).is_file():
         adoption = write_adoption(clients, new_stack, stacks_dir=stacks_dir, path=import_path, log=log)
         import_file, providers = str(adoption[0]), adoption[1]
@@ -336,6 +338,27 @@ def failover(
         new_stack, region, backend_url=backend_url, secrets_provider=secrets_provider, import_file=import_file, providers=providers
     )
     return result
+
+
+def state_backend_in(clients: Clients, region: str, *, log: Any = print) -> str | None:
+    """``pulumi login`` URL of the (replicated) state bucket in ``region``, if exactly one is found.
+
+    The buckets are those ``ops bootstrap-backend`` tagged; ``None`` when there is none or several
+    in ``region`` (then the operator passes ``--backend-url``).
+    """
+    try:
+        found = [b for b in discovery.state_buckets(clients) if b.region == region]
+    except Exception as exc:  # the database is restored already: report, do not fail the command
+        reason = str(exc) if isinstance(exc, OpsError) else describe_error(exc)
+        if reason is None:
+            raise
+        log(f"could not look for the state bucket in {region} ({reason}); pass --backend-url")
+        return None
+    if len(found) != 1:
+        names = ", ".join(b.name for b in found) or "none"
+        log(f"state bucket in {region}: {names}; pass --backend-url to print the exact login")
+        return None
+    return f"s3://{found[0].name}?region={region}"
 
 
 def write_adoption(
