@@ -353,6 +353,10 @@ def test_cluster_is_private_with_workload_identity_dataplane_v2_and_secret_encry
     assert secrets_key == _key_named(gcp_plan, "gke-secrets") and _ring_location(secrets_key) == cfg.region
     assert i["location"] == cfg.region
     assert cluster.protect is cfg.is_prod and i["deletionProtection"] is cfg.is_prod
+    # no GPU operator (GKE's default here): GKE exports the GPUs' DCGM metrics to Managed Prometheus itself
+    assert cfg.gpu_pools and cfg.gpu_operator.enabled is None
+    assert i["monitoringConfig"]["managedPrometheus"] == {"enabled": True}
+    assert set(i["monitoringConfig"]["enableComponents"]) == {"SYSTEM_COMPONENTS", "DCGM"}
     gke_agent = f"serviceAccount:service-{GCP_PROJECT_NUMBER}@container-engine-robot.iam.gserviceaccount.com"
     assert any(
         g.inputs["cryptoKeyId"] == secrets_key and g.inputs["member"] == gke_agent
@@ -613,6 +617,10 @@ def test_with_the_gpu_operator_gke_leaves_driver_plugin_mig_and_sharing_to_it(wr
         if cfg_pool.mig_profile:
             assert node["labels"][cv.MIG_CONFIG_LABEL] == catalog.mig_config_name(cfg_pool.mig_profile)
     assert plan.by_type("ml-platform:k8s:GpuOperator")
+    # the operator's DCGM exporter (and its alert rules) take over GPU metrics from GKE
+    (cluster,) = _of(plan, "gcp:container/cluster:Cluster")
+    assert cluster.inputs["monitoringConfig"]["enableComponents"] == ["SYSTEM_COMPONENTS"]
+    assert plan.by_type("kubernetes:monitoring.coreos.com/v1:PrometheusRule")
 
 
 # ---- config errors (exit 2 naming the key) -------------------------------------------------------

@@ -57,6 +57,8 @@ class GkeClusterArgs:
     :param master_cidr: /28 for the control plane's private endpoint.
     :param authorized_cidrs: CIDRs allowed to reach the API server; empty keeps the endpoint private only.
     :param system_machine_type: Machine type of the system pool; ``system_min``/``system_max`` its size.
+    :param gpu_metrics: Have GKE collect the GPUs' DCGM metrics into Managed Prometheus (GKE-managed
+        drivers; without the GPU operator's DCGM exporter).
     :param deletion_protection: Refuse to delete the cluster (prod).
     :param labels: GCP labels of the cluster and its nodes.
     """
@@ -76,6 +78,7 @@ class GkeClusterArgs:
     system_min: int = 1
     system_max: int = 3
     system_disk_gb: int = 50
+    gpu_metrics: bool = False
     deletion_protection: bool = False
     labels: Mapping[str, str] = field(default_factory=dict)
 
@@ -159,7 +162,10 @@ class GkeCluster(pulumi.ComponentResource):
             master_auth={"client_certificate_config": {"issue_client_certificate": False}},
             enable_legacy_abac=False,
             logging_config={"enable_components": ["SYSTEM_COMPONENTS", "WORKLOADS", "APISERVER"]},
-            monitoring_config={"enable_components": ["SYSTEM_COMPONENTS"], "managed_prometheus": {"enabled": True}},
+            monitoring_config={
+                "enable_components": ["SYSTEM_COMPONENTS", *(["DCGM"] if args.gpu_metrics else [])],
+                "managed_prometheus": {"enabled": True},
+            },
             addons_config={
                 "gce_persistent_disk_csi_driver_config": {"enabled": True},
                 "gcs_fuse_csi_driver_config": {"enabled": True},

@@ -121,6 +121,8 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
 
     # ---- cluster and GPU pools ----
     system = cfg.cluster.system_nodes
+    gke_driver = cfg.gpu_operator.driver is not True
+    operator = operator_enabled(cfg)
     cluster = GkeCluster(
         "gke",
         GkeClusterArgs(
@@ -139,13 +141,13 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
             system_min=system.min_nodes,
             system_max=system.max_nodes,
             system_disk_gb=system.disk_gb,
+            # without the operator's DCGM exporter, GKE itself exports the GPU metrics
+            gpu_metrics=bool(cfg.gpu_pools) and not operator,
             deletion_protection=prod,
             labels=labels,
         ),
         opts,
     )
-    gke_driver = cfg.gpu_operator.driver is not True
-    operator = operator_enabled(cfg)
     pools = _gpu_pools(cfg, cluster, labels, gke_driver, operator, opts)
 
     k8s_provider = k8s.Provider(
