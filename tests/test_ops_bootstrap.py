@@ -51,6 +51,11 @@ def test_bootstrap_creates_hardened_replicated_backend_and_is_idempotent(capsys,
     code, first_out, err = _run(capsys, "ops", "bootstrap-backend", "--region", REGION, "--dr-region", DR, "--json", str(tmp_path / "b.json"))
     assert code == 0, err
     before = (_state(REGION), _state(DR))
+    # drift between the runs (someone suspended versioning, removed the public access block): the re-run repairs it
+    drifted = json.loads((tmp_path / "b.json").read_text())["bucket"]
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.put_bucket_versioning(Bucket=drifted, VersioningConfiguration={"Status": "Suspended"})
+    s3.delete_public_access_block(Bucket=drifted)
     code, second_out, err = _run(capsys, "ops", "bootstrap-backend", "--region", REGION, "--dr-region", DR)
     assert code == 0, err
     assert (_state(REGION), _state(DR)) == before  # nothing new the second time
@@ -59,7 +64,6 @@ def test_bootstrap_creates_hardened_replicated_backend_and_is_idempotent(capsys,
     info = json.loads((tmp_path / "b.json").read_text())
     bucket, replica = info["bucket"], info["replica_bucket"]
     assert before[0]["buckets"] == sorted([bucket, replica])  # one account-wide bucket list
-    s3 = boto3.client("s3", region_name=REGION)
     kms = boto3.client("kms", region_name=REGION)
     key = kms.describe_key(KeyId=bootstrap.DEFAULT_ALIAS)["KeyMetadata"]
     assert key["MultiRegion"] and key["KeyManager"] == "CUSTOMER"

@@ -122,6 +122,9 @@ def test_preview_runs_pulumi_preview_only_with_credentials() -> None:
     step = pulumi_step(job)
     assert step["with"]["command"] == "preview"
     assert step["with"]["comment-on-pr"] is True and step["with"]["refresh"] is True
+    # least privilege: read the code, assume the role by OIDC, write its PR comment - nothing else
+    assert job["permissions"] == {"contents": "read", "id-token": "write", "pull-requests": "write"}
+    assert "vars.AWS_PREVIEW_ROLE_ARN != ''" in job["if"]  # no role configured: skipped, not failed
 
 
 def test_deploy_goes_dev_then_staging_then_prod_with_approval() -> None:
