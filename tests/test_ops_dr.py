@@ -624,6 +624,13 @@ def test_status_flags_broken_replication(capsys, stacks_dir, tmp_path) -> None:
     conf = s3.get_bucket_replication(Bucket=bucket_names("curated")[0])["ReplicationConfiguration"]
     conf["Rules"][0]["Status"] = "Disabled"
     s3.put_bucket_replication(Bucket=bucket_names("curated")[0], ReplicationConfiguration=conf)
+    # features: replicates into a bucket outside the DR region, and its source versioning was suspended
+    elsewhere = f"mlp-prod-features-{ACCOUNT}-eu-west-1"
+    _bucket(client, elsewhere, "eu-west-1", None)
+    conf = s3.get_bucket_replication(Bucket=bucket_names("features")[0])["ReplicationConfiguration"]
+    conf["Rules"][0]["Destination"]["Bucket"] = f"arn:aws:s3:::{elsewhere}"
+    s3.put_bucket_replication(Bucket=bucket_names("features")[0], ReplicationConfiguration=conf)
+    s3.put_bucket_versioning(Bucket=bucket_names("features")[0], VersioningConfiguration={"Status": "Suspended"})
     dr_s3 = client("s3", DR)
     for version in dr_s3.list_object_versions(Bucket=raw_replica).get("Versions", []):
         dr_s3.delete_object(Bucket=raw_replica, Key=version["Key"], VersionId=version["VersionId"])
@@ -633,7 +640,11 @@ def test_status_flags_broken_replication(capsys, stacks_dir, tmp_path) -> None:
     assert code == 1
     assert not checks["lake zone raw"]["ok"] and f"{raw_replica} does not exist" in checks["lake zone raw"]["detail"]
     assert not checks["lake zone curated"]["ok"] and "is Disabled" in checks["lake zone curated"]["detail"]
-    assert checks["lake zone features"]["ok"] and checks["lake zone models"]["ok"]
+    features = checks["lake zone features"]
+    assert not features["ok"] and features["rpo_minutes"] is None
+    assert f"{elsewhere} is in eu-west-1, not the DR region {DR}" in features["detail"]
+    assert "source versioning is not enabled" in features["detail"]
+    assert checks["lake zone models"]["ok"]  # the healthy zone stays healthy
     assert "no state bucket" in checks["pulumi state"]["detail"]
     # verify names the zone whose replica is missing instead of crashing
     code, _, err = _cli(capsys, "ops", "dr", "verify", "--stack", "prod", "--stacks-dir", str(stacks_dir), "--zone", "raw")
