@@ -579,6 +579,50 @@ def test_failover_prefers_point_in_time_restore_from_replicated_backups(stacks_d
     assert f"pulumi login 's3://state-replica?region={DR}'" in out
 
 
+def test_failover_with_the_primary_region_down_restores_from_what_the_dr_region_holds(stacks_dir, capsys) -> None:
+    import datetime as dt
+
+    primary, dr_rds, sts = (boto3.client(s, region_name=r) for s, r in (("rds", PRIMARY), ("rds", DR), ("sts", DR)))
+    clients = Clients()
+    clients._cache.update({("rds", PRIMARY): primary, ("rds", DR): dr_rds, ("sts", DR): sts})
+    source_arn = f"arn:aws:rds:{PRIMARY}:{ACCOUNT}:db:{DB_ID}"
+    backup_arn = f"arn:aws:rds:{DR}:{ACCOUNT}:auto-backup:ab-xyz"
+    latest = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
+    with Stubber(primary) as p, Stubber(dr_rds) as d, Stubber(sts) as st:
+        p.add_client_error("describe_db_instances", service_error_code="InternalFailure", http_status_code=503)
+        st.add_response("get_caller_identity", {"Account": ACCOUNT, "Arn": f"arn:aws:iam::{ACCOUNT}:user/dr", "UserId": "dr"})
+        d.add_client_error("describe_db_instances", service_error_code="DBInstanceNotFound", http_status_code=404)
+        d.add_response(
+            "describe_db_instance_automated_backups",
+            {
+                "DBInstanceAutomatedBackups": [
+                    {"DBInstanceArn": f"arn:aws:rds:{PRIMARY}:{ACCOUNT}:db:another-db", "DBInstanceAutomatedBackupsArn": "other"},
+                    {"DBInstanceArn": source_arn, "DBInstanceAutomatedBackupsArn": backup_arn, "RestoreWindow": {"LatestTime": latest}},
+                ]
+            },
+        )
+        d.add_response(
+            "restore_db_instance_to_point_in_time",
+            {"DBInstance": {"DBInstanceIdentifier": f"{DB_ID}-{DR}", "DBInstanceStatus": "creating"}},
+            {
+                "SourceDBInstanceAutomatedBackupsArn": backup_arn,  # the backups of this DB, found by its ARN
+                "TargetDBInstanceIdentifier": f"{DB_ID}-{DR}",
+                "UseLatestRestorableTime": True,
+                "DBInstanceClass": "db.r6g.large",
+                "MultiAZ": True,
+                "CopyTagsToSnapshot": True,
+                "DeletionProtection": True,
+            },
+        )
+        argv = ["ops", "dr", "failover", "--stack", "prod", "--stacks-dir", str(stacks_dir), "--db-identifier", DB_ID]
+        args = cli.build_parser().parse_args([*argv, "--backend-url", f"s3://state-replica?region={DR}"])
+        assert ops_cli.run(args, clients) == 0
+        d.assert_no_pending_responses()
+    out = capsys.readouterr().out
+    assert f"primary region {PRIMARY} did not answer" in out
+    assert "point-in-time restore from replicated automated backups" in out and latest.isoformat() in out
+
+
 # ---- AWS errors: one line, exit 1, no traceback -----------------------------------------------
 
 
