@@ -10,6 +10,8 @@ passwords never leave secrets, and budgets per team when billing is configured.
 from __future__ import annotations
 
 import collections.abc
+import copy
+import dataclasses
 import importlib
 import ipaddress
 import json
@@ -215,6 +217,41 @@ def test_the_sdk_property_check_catches_a_misspelt_nested_key(plan_of: Callable[
         "cluster.masterAuthorizedNetworksConfig.cidrBlocks[0].displayNme "
         "(ClusterMasterAuthorizedNetworksConfigCidrBlockArgs has no such property)",
     ]
+
+
+def test_the_label_policy_catches_a_gcp_resource_without_a_required_label(plan_of: Callable[[str], engine.Plan]) -> None:
+    """Drop ``cost-center`` from the provider's default labels and every resource's own labels: mlp-tag-002 fires."""
+    from infra import policy_hook
+
+    plan = plan_of("gcp-prod")
+    resources = [dataclasses.replace(r, inputs=copy.deepcopy(r.inputs)) for r in plan.resources]
+    for res in resources:
+        if res.type == "pulumi:providers:gcp":
+            labels = json.loads(res.inputs["defaultLabels"])
+            labels.pop(cv.TAG_COST_CENTER)
+            res.inputs["defaultLabels"] = json.dumps(labels)
+        for path in (("labels",), ("resourceLabels",), ("nodeConfig", "resourceLabels"), ("settings", "userLabels")):
+            holder: Any = res.inputs
+            for part in path[:-1]:
+                holder = holder.get(part) if isinstance(holder, dict) else None
+            if isinstance(holder, dict) and isinstance(holder.get(path[-1]), dict):
+                holder[path[-1]].pop(cv.TAG_COST_CENTER, None)
+    overrides = policy_hook.plan_overrides(plan.config)
+    before = {
+        v.urn for v in policy_hook.evaluate_resources(plan.resources, "prod", overrides=overrides) if v.policy == "mlp-tag-002"
+    }
+    after = [v for v in policy_hook.evaluate_resources(resources, "prod", overrides=overrides) if v.policy == "mlp-tag-002"]
+    assert before == set()
+    caught = {v.urn.split("::")[-2].split("$")[-1] for v in after}
+    assert {
+        "gcp:storage/bucket:Bucket",
+        "gcp:container/cluster:Cluster",
+        "gcp:sql/databaseInstance:DatabaseInstance",  # settings.userLabels
+        "gcp:container/nodePool:NodePool",  # nodeConfig.resourceLabels
+        "gcp:redis/instance:Instance",
+    } <= caught
+    assert {v.enforcement for v in after} == {"mandatory"}
+    assert all(cv.TAG_COST_CENTER in v.message for v in after)
 
 
 # ---- network -----------------------------------------------------------------------------------
