@@ -254,6 +254,22 @@ def test_the_label_policy_catches_a_gcp_resource_without_a_required_label(plan_o
     assert all(cv.TAG_COST_CENTER in v.message for v in after)
 
 
+def test_the_rotation_policy_catches_a_cloud_kms_key_that_never_rotates(plan_of: Callable[[str], engine.Plan]) -> None:
+    from infra import policy_hook
+
+    plan = plan_of("gcp-prod")
+    resources = [dataclasses.replace(r, inputs=copy.deepcopy(r.inputs)) for r in plan.resources]
+    keys = [r for r in resources if r.type == "gcp:kms/cryptoKey:CryptoKey"]
+    assert keys
+    overrides = policy_hook.plan_overrides(plan.config)
+    assert [v for v in policy_hook.evaluate_resources(resources, "prod", overrides=overrides) if v.policy == "mlp-sec-005"] == []
+    for key in keys:
+        key.inputs.pop("rotationPeriod")
+    caught = [v for v in policy_hook.evaluate_resources(resources, "prod", overrides=overrides) if v.policy == "mlp-sec-005"]
+    assert sorted(v.urn for v in caught) == sorted(k.urn for k in keys)
+    assert {v.enforcement for v in caught} == {"mandatory"}
+
+
 # ---- network -----------------------------------------------------------------------------------
 
 
