@@ -7,6 +7,7 @@ stores the stack names, and every custom resource validates against the pinned u
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -164,6 +165,7 @@ def _python_patterns(node: Any) -> Any:
     return node
 
 
+@functools.cache  # parsing every pinned CRD takes seconds; the tests only read the schemas
 def _crd_schemas(upstream: Path) -> dict[tuple[str, str, str], dict[str, Any]]:
     schemas = {}
     for path in upstream.glob("*/crds/*.yaml"):
