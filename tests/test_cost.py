@@ -215,6 +215,21 @@ def test_every_configured_pool_is_reported(plan_of: Any, stack: str) -> None:
         assert 0 < plan.cost["by_pool"][pool.name]["gpus_ceiling"] <= plan.config.pool_gpu_ceiling(pool), pool.name
 
 
+def test_prod_gpu_pools_stop_at_the_size_their_stack_file_states(plan_of: Any) -> None:
+    """A Karpenter pool without ``gpuLimit`` may hold ``maxNodes`` x the GPUs of its *biggest* type
+    (``gpu: L4``, ``maxNodes: 8`` -> 64 GPUs, 64 one-GPU nodes): prod bounds every pool explicitly,
+    so its ceiling is at most ``maxNodes`` nodes of the type it is priced at."""
+    plan = plan_of("prod")
+    for pool in plan.config.gpu_pools:
+        entry = plan.cost["by_pool"][pool.name]
+        per_node = gpu_catalog.node_type("aws", entry["node_type"]).gpus
+        assert pool.max_nodes is not None
+        assert entry["gpus_ceiling"] <= pool.max_nodes * per_node, (pool.name, entry["gpus_ceiling"], entry["node_type"])
+        if pool.mode == "karpenter":
+            assert pool.gpu_limit is not None, f"prod pool {pool.name} has no explicit gpuLimit"
+    assert not [i["basis"] for i in plan.cost["by_item"] if "does not enforce" in i["basis"]]
+
+
 def test_dev_gpu_pools_cost_nothing_idle(plan_of: Any) -> None:
     plan = plan_of("dev")
     assert all(p.min_nodes == 0 for p in plan.config.gpu_pools)

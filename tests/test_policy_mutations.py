@@ -281,12 +281,21 @@ def _evaluate(plan: engine.Plan, resources: list[RecordedResource], env: str | N
     return policy_hook.evaluate_resources(resources, env or plan.config.environment, overrides=overrides)
 
 
+def _fingerprint(resources: list[RecordedResource]) -> str:
+    return json.dumps([r.to_json() for r in resources], sort_keys=True, default=str)
+
+
 @pytest.mark.parametrize(("stack", "env", "mutate", "policy"), [m[1:] for m in MUTATIONS], ids=[m[0] for m in MUTATIONS])
 def test_mutation_is_caught_by_the_right_policy(plan_of: Callable[[str], engine.Plan], stack: str, env: str | None, mutate: Mutator, policy: str) -> None:
     plan = plan_of(stack)
+    shared = _fingerprint(plan.resources)
     baseline = [v for v in _evaluate(plan, plan.resources, env) if v.policy == policy]
-    resources = [dataclasses.replace(r, inputs=copy.deepcopy(r.inputs)) for r in plan.resources]
+    # Private copies, in URN order: the mock engine registers concurrent resources in a different
+    # order on every run, and "the first bucket" must be the same bucket each time.
+    resources = sorted((dataclasses.replace(r, inputs=copy.deepcopy(r.inputs), dependencies=list(r.dependencies)) for r in plan.resources),
+                       key=lambda r: r.urn)
     target = mutate(resources)
+    assert _fingerprint(plan.resources) == shared, f"the mutation leaked into the session's shared {stack} plan"
     if target is None:
         pytest.skip(f"{policy}: the {stack} plan has no target for this mutation yet (its component is not planned)")
     assert [v.message for v in baseline] == []
@@ -309,7 +318,7 @@ def _write_stack(tmp_path: Path, name: str, raw: dict[str, Any]) -> Path:
 def test_plan_exits_1_when_a_stack_violates_a_mandatory_policy(tmp_path: Path) -> None:
     raw = raw_config("prod")
     h100 = next(p for p in raw["gpuPools"] if p["name"] == "train-h100")
-    h100["maxNodes"] = 20  # 160 H100s: past the prod per-pool GPU ceiling (64)
+    h100["maxNodes"], h100["gpuLimit"] = 20, 160  # 160 H100s: past the prod per-pool GPU ceiling (64)
     _write_stack(tmp_path, "greedy", raw)
     result = run_cli("plan", "--stack", "greedy", "--stacks-dir", str(tmp_path))
     assert result.returncode == 1, result.stderr
@@ -356,7 +365,7 @@ def _as_preview(plan_json: dict[str, Any]) -> dict[str, Any]:
 def prod_json(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from tests.conftest import plan_stack
 
-    return plan_stack("prod").to_json()
+    return copy.deepcopy(plan_stack("prod").to_json())  # to_json shares the inputs with the cached plan
 
 
 def test_check_accepts_our_plan_json_and_preview_json(tmp_path: Path, prod_json: dict[str, Any]) -> None:
