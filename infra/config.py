@@ -590,6 +590,16 @@ def _gcp_and_existing_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
             yield f"{key}.migProfile", f"GKE does not offer MIG partition {pool.mig_profile!r} on {accelerator}; allowed: {', '.join(sizes) or 'none'}"
         if pool.time_slicing_replicas is not None and pool.time_slicing_replicas > 48:
             yield f"{key}.timeSlicingReplicas", "GKE time-sharing allows at most 48 clients per GPU"
+        nodes = cfg.pool_node_types(pool)
+        if pool.gpu_limit is not None and nodes:
+            # a GKE node pool is bounded by its node count: gpuLimit caps maxNodes at gpuLimit // GPUs per node
+            least = max(1, pool.min_nodes) * nodes[0].gpus
+            if pool.gpu_limit < least:
+                yield (
+                    f"{key}.gpuLimit",
+                    f"{pool.gpu_limit} is below {least}: a GKE pool scales in whole {nodes[0].name} nodes of "
+                    f"{nodes[0].gpus} GPU(s) (minNodes {pool.min_nodes}); allowed: {least} or more",
+                )
 
 
 RESERVED_NAMESPACES = frozenset(

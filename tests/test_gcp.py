@@ -459,8 +459,21 @@ def test_gpu_pools_carry_the_configured_accelerators_partitions_and_spot(gcp_pla
             assert node["labels"][cv.POOL_LABEL] == pool.name  # the fallback twin too: one Kueue flavor
             assert node["labels"][cv.PURPOSE_LABEL] == pool.purpose
             scaling = pools[name].inputs["autoscaling"]
-            assert scaling["totalMaxNodeCount"] == pool.max_nodes
+            per_node = catalog.node_type("gcp", machine).gpus
+            assert scaling["totalMaxNodeCount"] == min(pool.max_nodes, (pool.gpu_limit or 10**6) // per_node)
             assert scaling["totalMinNodeCount"] == (pool.min_nodes if name == pool.name else 0)
+
+
+def test_gpu_limit_caps_a_gke_pool_in_whole_nodes(write_stack: Callable[..., Any]) -> None:
+    """GKE bounds a pool by nodes: ``gpuLimit`` must still hold, so maxNodes shrinks to what fits under it."""
+    raw = raw_config("gcp-dev")
+    notebooks = next(p for p in raw["gpuPools"] if p["name"] == "notebooks")
+    notebooks.update(instanceTypes=["g2-standard-24"], maxNodes=4, gpuLimit=5)  # 2 L4s per node
+    path = write_stack("gcp-dev", gpuPools=raw["gpuPools"])
+    plan = engine.plan("case", stack_path=path)
+    pool = next(p for p in _of(plan, "gcp:container/nodePool:NodePool") if p.inputs["name"] == "notebooks")
+    assert pool.inputs["nodeConfig"]["guestAccelerators"][0]["count"] == 2
+    assert pool.inputs["autoscaling"]["totalMaxNodeCount"] == 2  # 2 nodes x 2 GPUs <= 5 < 3 nodes x 2 GPUs
 
 
 def test_prod_has_mig_spot_fallback_and_on_demand_serving(plan_of: Callable[[str], engine.Plan]) -> None:
@@ -702,6 +715,11 @@ def _problems(raw: dict[str, Any]) -> dict[str, str]:
         (lambda r: r["gpuPools"][0].update(migProfile="4g.20gb"), "ml-platform:gpuPools[0].migProfile"),
         (lambda r: r["dataLake"].update(zones=["raw", "logs", "features", "models"]), "ml-platform:dataLake.zones"),
         (lambda r: r["gcp"].update(billingAccount="billingAccounts/123"), "ml-platform:gcp.billingAccount"),
+        # 2 A100s cannot hold one a2-highgpu-4g (4 GPUs): GKE pools scale in whole nodes
+        (
+            lambda r: r["gpuPools"][0].update(instanceTypes=["a2-highgpu-4g"], gpuLimit=2, migProfile=None),
+            "ml-platform:gpuPools[0].gpuLimit",
+        ),
         # the operator is off by default on gcp: nobody would install the driver GKE was told to skip
         (lambda r: r.update(gpuOperator={"driver": True}), "ml-platform:gpuOperator.driver"),
     ],

@@ -268,6 +268,9 @@ def _gpu_pools(
         if pool.capacity == "spot-with-fallback":
             variants.append((f"{pool.name}-ondemand", False))
         node_labels = pool_node_labels(cfg, pool)  # the fallback twin keeps the pool label: one Kueue flavor
+        max_nodes = int(pool.max_nodes or 1)
+        if pool.gpu_limit is not None:  # GKE bounds nodes, not GPUs: honour the GPU ceiling in whole nodes
+            max_nodes = min(max_nodes, pool.gpu_limit // node.gpus)
         if operator:
             node_labels[NO_GKE_DEVICE_PLUGIN] = "true"
         for i, (pool_name, spot) in enumerate(variants):
@@ -283,7 +286,7 @@ def _gpu_pools(
                     accelerator_type=str(gpu.gcp_accelerator),
                     accelerator_count=node.gpus,
                     min_nodes=pool.min_nodes if i == 0 else 0,
-                    max_nodes=int(pool.max_nodes or 1),
+                    max_nodes=max_nodes,
                     spot=spot,
                     partition_size=None if operator else pool.mig_profile,
                     time_sharing_clients=None
