@@ -417,3 +417,21 @@ def test_prod_plan_json_and_markdown_show_the_figures(plan_of: Any) -> None:
         assert f"| `{item['urn'].rsplit('::', 1)[-1]}` | ${item['monthly_usd']:,.0f} | ${item['monthly_usd_idle']:,.0f} | {item['basis']} |" in md
     for team in plan.config.teams:
         assert c["by_team"][team.name]["budget_usd"] == team.budget_usd
+
+
+def test_console_summary_shows_idle_and_ceiling_by_pool_and_by_team(plan_of: Any) -> None:
+    import io
+
+    from rich.console import Console
+
+    plan = plan_of("prod")
+    out = io.StringIO()
+    report.print_summary(plan, Console(file=out, width=240, color_system=None))
+    text = out.getvalue()
+    c = plan.cost
+    assert f"estimated monthly cost: ${c['monthly_usd']:,.0f} at ceiling, ${c['monthly_usd_idle']:,.0f} idle" in text
+    rows = {line.split("│")[1].strip(): [cell.strip() for cell in line.split("│")[2:-1]] for line in text.splitlines() if line.count("│") == 4}
+    for pool, v in c["by_pool"].items():
+        assert rows[pool] == [f"${v['idle']:,.0f}", f"${v['ceiling']:,.0f}"], pool
+    for team, v in c["by_team"].items():
+        assert rows[team] == [f"${v['monthly_usd_idle']:,.0f}", f"${v['monthly_usd']:,.0f}"], team

@@ -125,3 +125,34 @@ def test_transformed_labels_satisfy_the_tagging_policy(transform: pulumi.Resourc
     found = [v for v in policy_hook.evaluate_resources([*gcp_provider, bucket], "dev") if v.policy == "mlp-tag-002"]
     missing = [v for v in policy_hook.evaluate_resources([*gcp_provider, unlabelled], "dev") if v.policy == "mlp-tag-002"]
     assert found == [] and missing
+
+
+def test_the_gcp_layer_registers_the_label_transform_in_a_real_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``build`` registers the transform before its first resource (the mock engine, which runs no
+    transforms, skips it); the registered transform labels from the stack's config."""
+    from infra.layers import gcp as gcp_layer
+
+    class RegisteredError(Exception):
+        pass
+
+    registered: list[pulumi.ResourceTransform] = []
+
+    def register(transform: pulumi.ResourceTransform) -> None:
+        registered.append(transform)
+        raise RegisteredError  # stop build() before it registers resources (no engine here)
+
+    monkeypatch.setattr(pulumi.runtime, "register_resource_transform", register)
+    monkeypatch.setattr(gcp_layer, "_under_mocks", lambda: False)
+    cfg = _cfg("gcp-dev", tags={"owner": "data-eng"})
+    with pytest.raises(RegisteredError):
+        gcp_layer.build(cfg)
+    (transform,) = registered
+    result = transform(_args("gcp:storage/bucket:Bucket", {"name": "lake"}))
+    assert isinstance(result, pulumi.ResourceTransformResult)
+    assert result.props["labels"] == tagging.gcp_labels(tagging.platform_tags(cfg))
+    assert result.props["labels"]["owner"] == "data-eng"
+
+    monkeypatch.setattr(gcp_layer, "_under_mocks", lambda: True)
+    registered.clear()
+    gcp_layer._register_label_transform(cfg)
+    assert registered == []
