@@ -125,12 +125,14 @@ def test_every_stack_plans_and_json_keeps_the_contract(stack: str, plan_of) -> N
         assert set(v) >= {"pack", "policy", "enforcement", "urn", "message"}
 
 
-def test_cli_plan_writes_json_markdown_and_manifests(tmp_path: Path) -> None:
+def test_cli_plan_writes_json_markdown_and_manifests(tmp_path: Path, plan_of) -> None:
     out = run_cli("plan", "--stack", "dev", "--json", str(tmp_path / "p.json"), "--markdown", str(tmp_path / "p.md"),
                   "--manifests", str(tmp_path / "m"))
     assert out.returncode == 0, out.stderr
     doc = json.loads((tmp_path / "p.json").read_text())
     assert doc["stack"] == "dev" and PLAN_KEYS <= set(doc)
+    # an independent run of the same config gives the same JSON, order included (clean PR diffs)
+    assert doc == json.loads(json.dumps(plan_of("dev").to_json()))
     assert (tmp_path / "p.md").read_text().startswith("## ml-platform plan: `dev`")
     assert "dev" in out.stdout
 

@@ -145,7 +145,10 @@ def plan(stack: str, *, stacks_dir: Path | None = None, stack_path: Path | None 
     raw, secret_keys = cfgmod.read_stack_file(path)
     cfg = cfgmod.parse(raw, secret_keys=secret_keys)  # fail before anything is registered
     resources, outputs = run_program(stack, raw, secret_keys)
+    # registration order depends on how the engine's tasks interleave; sort so that two plans of
+    # the same config give the same JSON (clean diffs between pull-request previews)
+    resources = sorted(resources, key=lambda r: r.urn)
     result = Plan(project=project_name(), stack=stack, config=cfg, resources=resources, outputs=outputs)
     result.cost = cost.estimate(result)
-    result.violations = policy_hook.evaluate(result)
+    result.violations = sorted(policy_hook.evaluate(result), key=lambda v: (v.pack, v.policy, v.urn, v.message))
     return result

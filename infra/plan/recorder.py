@@ -107,7 +107,7 @@ class RecordingMonitor(_mocks.MockMonitor):
                 provider=request.provider,
                 protect=bool(request.protect),
                 retain_on_delete=bool(request.retainOnDelete),
-                dependencies=list(request.dependencies),
+                dependencies=sorted(set(request.dependencies)),
                 inputs=inputs,
                 additional_secret_outputs=list(request.additionalSecretOutputs),
             )
