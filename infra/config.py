@@ -408,8 +408,11 @@ def _ml_services_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
         yield ns + "feast.onlineStore.existingEndpoint", "required for cloud 'existing' (host:port of your Redis)"
     if endpoint and not existing:
         yield ns + "feast.onlineStore.existingEndpoint", f"only for cloud 'existing'; cloud {cfg.cloud!r} builds its own Redis"
-    if endpoint and not re.match(r"^[A-Za-z0-9.-]+:[0-9]{1,5}$", endpoint):
-        yield ns + "feast.onlineStore.existingEndpoint", f"{endpoint!r} must be host:port such as redis.data.svc.cluster.local:6379"
+    if endpoint and not re.match(r"^(rediss?://)?[A-Za-z0-9.-]+:[0-9]{1,5}$", endpoint):
+        yield (
+            ns + "feast.onlineStore.existingEndpoint",
+            f"{endpoint!r} must be host:port such as redis.data.svc.cluster.local:6379, or rediss://host:port for TLS",
+        )
     if feast.enabled and feast.registry == "sql" and existing:
         yield ns + "feast.registry", "'sql' lives on the platform's MLflow database server, which cloud 'existing' does not build; allowed: lake"
     if cfg.is_prod:

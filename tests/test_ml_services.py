@@ -22,7 +22,7 @@ from infra.plan import engine, mocks, report
 from infra.plan.recorder import SECRET, RecordedResource
 from tests.chart_values import assert_keys_exist, chart_version
 from tests.conftest import STACKS
-from tests.helpers import raw_config
+from tests.helpers import raw_config, unwrap_secrets
 
 PlanOf = Callable[[str], engine.Plan]
 AWS_STACKS = ["dev", "staging", "prod"]
@@ -480,19 +480,6 @@ def test_bad_ml_services_config_names_the_key(stack: str, mutate: Callable[[dict
 # ---- GCP: Feast trusts the Memorystore server CA -------------------------------------------------
 
 
-def _unwrap(value: Any) -> Any:
-    """Mock-engine inputs with Pulumi's secret envelopes removed."""
-    from pulumi.runtime import rpc
-
-    if isinstance(value, dict):
-        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
-            return _unwrap(value["value"])
-        return {k: _unwrap(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_unwrap(v) for v in value]
-    return value
-
-
 def test_feast_on_gcp_trusts_every_memorystore_server_ca_over_tls(monkeypatch: pytest.MonkeyPatch) -> None:
     """The real program for gcp-dev: the CAs Memorystore reports (two during a rotation) reach the
     pods as a file the Redis connection string names, next to the AUTH string, on the TLS port."""
@@ -512,7 +499,7 @@ def test_feast_on_gcp_trusts_every_memorystore_server_ca_over_tls(monkeypatch: p
 
     def spy(self: mocks.PlanMocks, args: Any) -> Any:
         if args.typ == "kubernetes:core/v1:Secret":
-            seen[args.name] = _unwrap(dict(args.inputs))
+            seen[args.name] = unwrap_secrets(dict(args.inputs))
         return real_new_resource(self, args)
 
     monkeypatch.setattr(mocks.PlanMocks, "new_resource", spy)

@@ -22,7 +22,7 @@ from infra import config
 from infra.layers import existing
 from infra.plan import engine
 from infra.plan.recorder import SECRET
-from tests.helpers import raw_config
+from tests.helpers import raw_config, unwrap_secrets
 
 BUILTIN_GROUPS = {
     "core",
@@ -294,3 +294,48 @@ def test_existing_layer_hands_over_the_external_stores_and_driver_install() -> N
     host, port = str(cfg.feast.online_store.existing_endpoint).rsplit(":", 1)
     assert (layer.feast_redis.host, layer.feast_redis.port, layer.feast_redis.password) == (host, int(port), None)
     assert layer.team_identity == {} and layer.service_identity == {}
+
+
+def _feast_connection(raw: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> str:
+    """The Redis connection string the feature server gets, from a real run of the onprem program."""
+    from infra.plan import mocks
+
+    seen: dict[str, Any] = {}
+    real_new_resource = mocks.PlanMocks.new_resource
+
+    def spy(self: mocks.PlanMocks, args: Any) -> Any:
+        data = unwrap_secrets(dict(args.inputs)).get("stringData") or {}
+        if args.typ == "kubernetes:core/v1:Secret" and "feature_store.yaml" in data:
+            seen["yaml"] = data["feature_store.yaml"]
+        return real_new_resource(self, args)
+
+    monkeypatch.setattr(mocks.PlanMocks, "new_resource", spy)
+    engine.run_program("onprem", raw, [])
+    return str(yaml.safe_load(seen["yaml"])["online_store"]["connection_string"])
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "expected"),
+    [
+        ("redis.data.svc.cluster.local:6379", "redis.data.svc.cluster.local:6379"),
+        ("redis://redis.data.svc.cluster.local:6379", "redis.data.svc.cluster.local:6379"),
+        ("rediss://cache.example.com:6380", "cache.example.com:6380,ssl=true"),
+    ],
+)
+def test_existing_redis_endpoint_reaches_feast_with_tls_when_asked(
+    endpoint: str, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = raw_config("onprem")
+    raw["feast"]["onlineStore"]["existingEndpoint"] = endpoint
+    assert _feast_connection(raw, monkeypatch) == expected
+
+
+@pytest.mark.parametrize("endpoint", ["http://cache:6379", "rediss://cache", "cache"])
+def test_existing_redis_endpoint_must_be_host_port(endpoint: str) -> None:
+    raw = raw_config("onprem")
+    raw["feast"]["onlineStore"]["existingEndpoint"] = endpoint
+    with pytest.raises(config.ConfigError) as err:
+        config.parse(raw)
+    problems = dict(err.value.problems)
+    assert endpoint in problems["ml-platform:feast.onlineStore.existingEndpoint"]
+    assert "rediss://host:port" in problems["ml-platform:feast.onlineStore.existingEndpoint"]

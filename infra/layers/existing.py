@@ -18,7 +18,8 @@ from infra.layers.context import CloudLayer, DatabaseInfo, RedisInfo
 
 
 def redis_endpoint(endpoint: str) -> RedisInfo:
-    """``host:port`` (plain) or ``rediss://host:port`` (TLS) as a :class:`RedisInfo` without a password."""
+    """``host:port`` or ``redis://host:port`` (plain), ``rediss://host:port`` (TLS, trusting the
+    system CAs) as a :class:`RedisInfo` without a password."""
     tls = endpoint.startswith("rediss://")
     hostport = endpoint.split("://", 1)[-1]
     host, _, port = hostport.rpartition(":")

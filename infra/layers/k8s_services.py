@@ -36,11 +36,7 @@ def _mlflow_database(cfg: config.PlatformConfig, cloud: CloudLayer) -> MlflowDat
 
 
 def _feast_redis(cfg: config.PlatformConfig, cloud: CloudLayer) -> FeastRedis | None:
-    endpoint = cfg.feast.online_store.existing_endpoint
-    if endpoint:
-        host, _, port = endpoint.rpartition(":")
-        return FeastRedis(host=host, port=int(port), password=None, tls=False)
-    info = cloud.feast_redis
+    info = cloud.feast_redis  # on `existing`, the configured endpoint (see infra.layers.existing)
     if info is None:
         return None
     return FeastRedis(host=info.host, port=info.port, password=info.password, tls=info.tls, ca_certificate=info.ca_certificate)
