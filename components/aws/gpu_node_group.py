@@ -17,6 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from catalog import conventions as cv
+from components.options import inherited_depends_on
 
 AMI_TYPES = {"al2023": "AL2023_x86_64_NVIDIA", "bottlerocket": "BOTTLEROCKET_x86_64_NVIDIA"}
 """EKS AMI types that ship the NVIDIA driver, per AMI family."""
@@ -82,15 +83,6 @@ class GpuNodeGroupArgs:
         for taint in self.taints:
             if taint.get("effect") not in TAINT_EFFECTS:
                 raise ValueError(f"{where}: taint effect must be one of {tuple(TAINT_EFFECTS)}")
-
-
-def _inherited_depends_on(opts: pulumi.ResourceOptions | None) -> list[pulumi.Resource]:
-    """The component's own ``depends_on``: Pulumi does not pass it to children, so children that
-    need the cluster ready (add-ons, system nodes) get it explicitly."""
-    deps = opts.depends_on if opts is not None else None
-    if deps is None:
-        return []
-    return [d for d in (deps if isinstance(deps, (list, tuple)) else [deps]) if isinstance(d, pulumi.Resource)]
 
 
 class GpuNodeGroup(pulumi.ComponentResource):
@@ -159,7 +151,7 @@ class GpuNodeGroup(pulumi.ComponentResource):
             tags=tags,
             opts=pulumi.ResourceOptions.merge(
                 child,
-                pulumi.ResourceOptions(depends_on=[*attachments, *_inherited_depends_on(opts)], ignore_changes=["scalingConfig.desiredSize"]),
+                pulumi.ResourceOptions(depends_on=[*attachments, *inherited_depends_on(opts)], ignore_changes=["scalingConfig.desiredSize"]),
             ),
         )
         self.register_outputs({"node_group_name": self.node_group.node_group_name, "node_role_arn": role_arn})

@@ -28,6 +28,7 @@ import pulumi_kubernetes as k8s
 
 from catalog import conventions as cv
 from components.aws.irsa import IrsaRole
+from components.options import inherited_depends_on
 
 CHART = "oci://public.ecr.aws/karpenter/karpenter"
 CHART_VERSION = "1.13.0"
@@ -530,15 +531,6 @@ def node_overlays(pool: NodePoolSpec) -> list[dict[str, Any]]:
     return overlays
 
 
-def _inherited_depends_on(opts: pulumi.ResourceOptions | None) -> list[pulumi.Resource]:
-    """The component's own ``depends_on``: Pulumi does not pass it to children, so children that
-    need the cluster ready (add-ons, system nodes) get it explicitly."""
-    deps = opts.depends_on if opts is not None else None
-    if deps is None:
-        return []
-    return [d for d in (deps if isinstance(deps, (list, tuple)) else [deps]) if isinstance(d, pulumi.Resource)]
-
-
 class Karpenter(pulumi.ComponentResource):
     """Karpenter with GPU NodePools on an EKS cluster.
 
@@ -560,7 +552,7 @@ class Karpenter(pulumi.ComponentResource):
         args.validate()
         super().__init__("ml-platform:aws:Karpenter", name, None, opts)
         aws_opts = pulumi.ResourceOptions(parent=self, provider=aws_provider)
-        k8s_opts = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=_inherited_depends_on(opts))
+        k8s_opts = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=inherited_depends_on(opts))
         cluster = pulumi.Output.from_input(args.cluster_name)
         tags = dict(args.tags)
         arn = f"arn:{args.partition}:iam::aws:policy/"

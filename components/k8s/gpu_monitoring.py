@@ -14,6 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from catalog import conventions as cv
+from components.options import inherited_depends_on
 
 RULE_NAME = "ml-platform-gpu"
 
@@ -64,15 +65,6 @@ def gpu_rules(*, idle_percent: int = 30, idle_for: str = "1h", memory_full_ratio
     ]
 
 
-def _inherited_depends_on(opts: pulumi.ResourceOptions | None) -> list[pulumi.Resource]:
-    """The component's own ``depends_on``: Pulumi does not pass it to children, so children that
-    need the cluster ready (add-ons, system nodes) get it explicitly."""
-    deps = opts.depends_on if opts is not None else None
-    if deps is None:
-        return []
-    return [d for d in (deps if isinstance(deps, (list, tuple)) else [deps]) if isinstance(d, pulumi.Resource)]
-
-
 class GpuMonitoring(pulumi.ComponentResource):
     """A ``PrometheusRule`` with the GPU alerts (and optionally the namespace it lives in).
 
@@ -97,7 +89,7 @@ class GpuMonitoring(pulumi.ComponentResource):
         if not 0 < idle_percent < 100:
             raise ValueError(f"GpuMonitoring: idle_percent must be 1-99, got {idle_percent}")
         super().__init__("ml-platform:k8s:GpuMonitoring", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=_inherited_depends_on(opts))
+        child = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=inherited_depends_on(opts))
         labels = {cv.MANAGED_BY_LABEL: cv.MANAGED_BY, **(rule_labels or {})}
         depends: list[pulumi.Resource] = []
         ns: pulumi.Input[str] = namespace

@@ -24,6 +24,7 @@ import yaml
 
 from catalog import conventions as cv
 from catalog import gpus as catalog
+from components.options import inherited_depends_on
 
 CHART = "gpu-operator"
 REPOSITORY = "https://helm.ngc.nvidia.com/nvidia"
@@ -145,15 +146,6 @@ def helm_values(args: GpuOperatorArgs, *, device_plugin_cm: str | None, mig_cm: 
     return values
 
 
-def _inherited_depends_on(opts: pulumi.ResourceOptions | None) -> list[pulumi.Resource]:
-    """The component's own ``depends_on``: Pulumi does not pass it to children, so children that
-    need the cluster ready (add-ons, system nodes) get it explicitly."""
-    deps = opts.depends_on if opts is not None else None
-    if deps is None:
-        return []
-    return [d for d in (deps if isinstance(deps, (list, tuple)) else [deps]) if isinstance(d, pulumi.Resource)]
-
-
 class GpuOperator(pulumi.ComponentResource):
     """The NVIDIA GPU operator in its own namespace, with our device-plugin and mig-parted configs.
 
@@ -167,7 +159,7 @@ class GpuOperator(pulumi.ComponentResource):
     ) -> None:
         args.validate()
         super().__init__("ml-platform:k8s:GpuOperator", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=_inherited_depends_on(opts))
+        child = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=inherited_depends_on(opts))
         labels = {cv.MANAGED_BY_LABEL: cv.MANAGED_BY}
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-ns",

@@ -20,6 +20,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from catalog import conventions as cv
+from components.options import inherited_depends_on
 
 CHART = "oci://registry.k8s.io/kueue/charts/kueue"
 CHART_VERSION = "0.19.2"
@@ -95,14 +96,6 @@ def helm_values(*, replicas: int, managed_namespace_label: str) -> dict[str, Any
     }
 
 
-def _inherited_depends_on(opts: pulumi.ResourceOptions | None) -> list[pulumi.Resource]:
-    """The component's own ``depends_on``: Pulumi does not pass it to children, so they get it explicitly."""
-    deps = opts.depends_on if opts is not None else None
-    if deps is None:
-        return []
-    return [d for d in (deps if isinstance(deps, (list, tuple)) else [deps]) if isinstance(d, pulumi.Resource)]
-
-
 class Kueue(pulumi.ComponentResource):
     """The Kueue controller (pinned chart) in its own namespace.
 
@@ -130,7 +123,7 @@ class Kueue(pulumi.ComponentResource):
         if k8s_provider is None:
             raise ValueError("Kueue: k8s_provider is required")
         super().__init__("ml-platform:k8s:Kueue", name, None, opts)
-        inherited = _inherited_depends_on(opts)
+        inherited = inherited_depends_on(opts)
         child = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=inherited)
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-ns",
@@ -325,7 +318,7 @@ class KueueQueues(pulumi.ComponentResource):
         if k8s_provider is None:
             raise ValueError("KueueQueues: k8s_provider is required")
         super().__init__("ml-platform:k8s:KueueQueues", name, None, opts)
-        inherited = _inherited_depends_on(opts)
+        inherited = inherited_depends_on(opts)
         child = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=inherited)
         labels = {cv.MANAGED_BY_LABEL: cv.MANAGED_BY}
 

@@ -8,18 +8,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from catalog import conventions as cv
+from components.options import inherited_depends_on
 
 USER_PRIORITY_MAX = 1_000_000_000
 """Kubernetes reserves values above this for system classes."""
-
-
-def _inherited_depends_on(opts: pulumi.ResourceOptions | None) -> list[pulumi.Resource]:
-    """The component's own ``depends_on``: Pulumi does not pass it to children, so children that
-    need the cluster ready (add-ons, system nodes) get it explicitly."""
-    deps = opts.depends_on if opts is not None else None
-    if deps is None:
-        return []
-    return [d for d in (deps if isinstance(deps, (list, tuple)) else [deps]) if isinstance(d, pulumi.Resource)]
 
 
 class PriorityClasses(pulumi.ComponentResource):
@@ -50,7 +42,7 @@ class PriorityClasses(pulumi.ComponentResource):
         if unknown:
             raise ValueError(f"PriorityClasses: non_preempting names unknown classes {sorted(unknown)}")
         super().__init__("ml-platform:k8s:PriorityClasses", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=_inherited_depends_on(opts))
+        child = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=inherited_depends_on(opts))
         descriptions = dict(descriptions or {})
         self.classes: dict[str, k8s.scheduling.v1.PriorityClass] = {}
         for cls, value in classes.items():

@@ -15,6 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from catalog import conventions as cv
+from components.options import inherited_depends_on
 
 PSA = "pod-security.kubernetes.io"
 NS_NAME_LABEL = "kubernetes.io/metadata.name"
@@ -185,14 +186,6 @@ def network_policies(args: TeamArgs) -> dict[str, dict[str, Any]]:
     return policies
 
 
-def _inherited_depends_on(opts: pulumi.ResourceOptions | None) -> list[pulumi.Resource]:
-    """The component's own ``depends_on``: Pulumi does not pass it to children, so they get it explicitly."""
-    deps = opts.depends_on if opts is not None else None
-    if deps is None:
-        return []
-    return [d for d in (deps if isinstance(deps, (list, tuple)) else [deps]) if isinstance(d, pulumi.Resource)]
-
-
 class Team(pulumi.ComponentResource):
     """Namespace, ResourceQuota, LimitRange, NetworkPolicies, RoleBindings and the workload service account.
 
@@ -208,7 +201,7 @@ class Team(pulumi.ComponentResource):
         if k8s_provider is None:
             raise ValueError("Team: k8s_provider is required")
         super().__init__("ml-platform:k8s:Team", name, None, opts)
-        inherited = _inherited_depends_on(opts)
+        inherited = inherited_depends_on(opts)
         child = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=inherited)
         labels = {cv.TEAM_LABEL: args.name, cv.MANAGED_BY_LABEL: cv.MANAGED_BY}
         self.namespace = k8s.core.v1.Namespace(f"{name}-ns", metadata={"name": args.name, "labels": namespace_labels(args)}, opts=child)
