@@ -530,6 +530,27 @@ def test_status_reports_replicated_backups_and_their_age_as_the_rpo(age_minutes,
 # ---- failover from replicated automated backups (botocore Stubber: moto lacks the replication) --
 
 
+def _expect_point_in_time_restore(stub: Stubber, backup_arn: str, *, tags: list[dict[str, str]] | None = None) -> None:
+    """Expect failover's restore of the prod DB in the DR region from ``backup_arn``, as a prod
+    instance (class, Multi-AZ, deletion protection), tagged with ``tags`` when given."""
+    params: dict[str, Any] = {
+        "SourceDBInstanceAutomatedBackupsArn": backup_arn,
+        "TargetDBInstanceIdentifier": f"{DB_ID}-{DR}",
+        "UseLatestRestorableTime": True,
+        "DBInstanceClass": "db.r6g.large",
+        "MultiAZ": True,
+        "CopyTagsToSnapshot": True,
+        "DeletionProtection": True,
+    }
+    if tags is not None:
+        params["Tags"] = tags
+    stub.add_response(
+        "restore_db_instance_to_point_in_time",
+        {"DBInstance": {"DBInstanceIdentifier": f"{DB_ID}-{DR}", "DBInstanceStatus": "creating"}},
+        params,
+    )
+
+
 def test_failover_prefers_point_in_time_restore_from_replicated_backups(stacks_dir, capsys) -> None:
     import datetime as dt
 
@@ -556,20 +577,7 @@ def test_failover_prefers_point_in_time_restore_from_replicated_backups(stacks_d
                 ]
             },
         )
-        d.add_response(
-            "restore_db_instance_to_point_in_time",
-            {"DBInstance": {"DBInstanceIdentifier": f"{DB_ID}-{DR}", "DBInstanceStatus": "creating"}},
-            {
-                "SourceDBInstanceAutomatedBackupsArn": backup_arn,
-                "TargetDBInstanceIdentifier": f"{DB_ID}-{DR}",
-                "UseLatestRestorableTime": True,
-                "DBInstanceClass": "db.r6g.large",
-                "MultiAZ": True,
-                "CopyTagsToSnapshot": True,
-                "DeletionProtection": True,
-                "Tags": tags,
-            },
-        )
+        _expect_point_in_time_restore(d, backup_arn, tags=tags)
         backend = ["--backend-url", f"s3://state-replica?region={DR}"]  # no S3 here: the login is given
         args = cli.build_parser().parse_args(["ops", "dr", "failover", "--stack", "prod", "--stacks-dir", str(stacks_dir), *backend])
         assert ops_cli.run(args, clients) == 0
@@ -601,19 +609,7 @@ def test_failover_with_the_primary_region_down_restores_from_what_the_dr_region_
                 ]
             },
         )
-        d.add_response(
-            "restore_db_instance_to_point_in_time",
-            {"DBInstance": {"DBInstanceIdentifier": f"{DB_ID}-{DR}", "DBInstanceStatus": "creating"}},
-            {
-                "SourceDBInstanceAutomatedBackupsArn": backup_arn,  # the backups of this DB, found by its ARN
-                "TargetDBInstanceIdentifier": f"{DB_ID}-{DR}",
-                "UseLatestRestorableTime": True,
-                "DBInstanceClass": "db.r6g.large",
-                "MultiAZ": True,
-                "CopyTagsToSnapshot": True,
-                "DeletionProtection": True,
-            },
-        )
+        _expect_point_in_time_restore(d, backup_arn)  # the backups of this DB, found by its ARN
         argv = ["ops", "dr", "failover", "--stack", "prod", "--stacks-dir", str(stacks_dir), "--db-identifier", DB_ID]
         args = cli.build_parser().parse_args([*argv, "--backend-url", f"s3://state-replica?region={DR}"])
         assert ops_cli.run(args, clients) == 0
