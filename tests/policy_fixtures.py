@@ -222,6 +222,7 @@ def gcs(**changes: Any) -> RecordedResource:
         "encryption": {"defaultKmsKeyName": "projects/p/locations/us-central1/keyRings/r/cryptoKeys/k"},
         "publicAccessPrevention": "enforced",
         "uniformBucketLevelAccess": True,
+        "versioning": {"enabled": True},
         "labels": {k: v.lower() for k, v in tags("dev").items()},
     }
     inputs.update(changes)
@@ -356,6 +357,8 @@ def cases() -> list[Case]:
         Case("mlp-sec-020", "dev", _with("dev", gcs()), _with("dev", gcs(encryption=None))),
         Case("mlp-sec-021", "dev", _with("dev", gcs()), _with("dev", gcs(publicAccessPrevention="inherited"))),
         Case("mlp-sec-022", "dev", _with("dev", gcs()), _with("dev", gcs(uniformBucketLevelAccess=False))),
+        Case("mlp-sec-023", "dev", _with("dev", gcs()), _with("dev", gcs(versioning={"enabled": False}))),
+        Case("mlp-sec-023", "dev", _with("dev", gcs()), _with("dev", gcs(versioning=None))),
         # ---- cost
         Case("mlp-cost-001", "dev", _with("dev", node_pool(types=["g6.xlarge", "g6.2xlarge"])), _with("dev", node_pool(types=["g6.xlarge", "p5.48xlarge"]))),
         Case("mlp-cost-001", "dev", _with("dev", gke_pool()), _with("dev", gke_pool(machine="a3-highgpu-8g"))),

@@ -237,6 +237,7 @@ MUTATIONS: list[tuple[str, str, str | None, Mutator, str]] = [
     ("gcs-google-managed-key", "gcp-dev", None, _set(("encryption",), None, "gcp:storage/bucket:Bucket"), "mlp-sec-020"),
     ("gcs-public-access", "gcp-dev", None, _set(("publicAccessPrevention",), "inherited", "gcp:storage/bucket:Bucket"), "mlp-sec-021"),
     ("gcs-object-acls", "gcp-dev", None, _set(("uniformBucketLevelAccess",), False, "gcp:storage/bucket:Bucket"), "mlp-sec-022"),
+    ("gcs-unversioned", "gcp-prod", None, _set(("versioning", "enabled"), False, "gcp:storage/bucket:Bucket"), "mlp-sec-023"),
     ("cloud-sql-public-ip", "gcp-dev", None,
      _set(("settings", "ipConfiguration", "ipv4Enabled"), True, "gcp:sql/databaseInstance:DatabaseInstance"), "mlp-sec-010"),
     ("gke-secrets-unencrypted", "gcp-dev", None,

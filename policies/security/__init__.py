@@ -20,6 +20,7 @@ from policies.security import (
     gcs_cmek,
     gcs_public_access_prevention,
     gcs_uniform_access,
+    gcs_versioning,
     iam_wildcard_actions,
     iam_wildcard_resources,
     imdsv2,
@@ -62,5 +63,6 @@ POLICIES = [
         gcs_cmek,
         gcs_public_access_prevention,
         gcs_uniform_access,
+        gcs_versioning,
     )
 ]
