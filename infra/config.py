@@ -31,6 +31,9 @@ from catalog import gpus as catalog
 NAMESPACE = "ml-platform"
 SECRET_PLACEHOLDER = "[secret]"
 DNS_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+LABEL_NAME = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+LABEL_VALUE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|Pi|M|G|T|P)?$"
 
 Environment = Literal["dev", "staging", "prod"]
@@ -254,6 +257,9 @@ class GpuOperatorConfig(_Model):
     driver: bool | None = None
     """Install the driver; default off where the node image ships it (EKS NVIDIA AMIs, GKE)."""
     mig_strategy: Literal["single", "mixed"] = "mixed"
+    monitoring_labels: dict[str, str] = Field(default_factory=dict)
+    """Labels on the DCGM exporter's ServiceMonitor and the GPU alert rules, for a Prometheus
+    ``serviceMonitorSelector`` / ``ruleSelector`` (kube-prometheus-stack: ``release: <its release>``)."""
 
 
 class KueueConfig(_Model):
@@ -389,6 +395,13 @@ def _cross_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
     for needed, user in (("models", cfg.mlflow.enabled), ("features", cfg.feast.enabled)):
         if user and needed not in cfg.data_lake.zones:
             yield ns + "dataLake.zones", f"needs a {needed!r} zone while {'mlflow' if needed == 'models' else 'feast'} is enabled"
+
+    for key, value in cfg.gpu_operator.monitoring_labels.items():
+        name = key.rsplit("/", 1)[-1]
+        if not re.match(LABEL_NAME, name) or len(name) > 63 or ("/" in key and not re.match(DNS_SUBDOMAIN, key.rsplit("/", 1)[0])):
+            yield ns + f"gpuOperator.monitoringLabels.{key}", f"{key!r} is not a Kubernetes label key ([prefix/]name, name up to 63 of [A-Za-z0-9_.-])"
+        if len(value) > 63 or not re.match(LABEL_VALUE, value):
+            yield ns + f"gpuOperator.monitoringLabels.{key}", f"{value!r} is not a Kubernetes label value (up to 63 of [A-Za-z0-9_.-], alphanumeric at both ends)"
 
     yield from _ml_services_checks(cfg)
     yield from _pool_checks(cfg)

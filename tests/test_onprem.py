@@ -339,3 +339,28 @@ def test_existing_redis_endpoint_must_be_host_port(endpoint: str) -> None:
     problems = dict(err.value.problems)
     assert endpoint in problems["ml-platform:feast.onlineStore.existingEndpoint"]
     assert "rediss://host:port" in problems["ml-platform:feast.onlineStore.existingEndpoint"]
+
+
+def test_monitoring_labels_reach_the_service_monitor_and_the_alert_rules() -> None:
+    """A kube-prometheus-stack only picks up ServiceMonitors / rules carrying its selector label."""
+    raw = raw_config("onprem")
+    raw.setdefault("gpuOperator", {})["monitoringLabels"] = {"release": "kube-prometheus-stack"}
+    resources, _ = engine.run_program("onprem", raw, [])
+    (rule,) = [r for r in resources if r.type == "kubernetes:monitoring.coreos.com/v1:PrometheusRule"]
+    assert rule.inputs["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    (operator,) = [r for r in resources if r.type == "kubernetes:helm.sh/v3:Release" and r.inputs["chart"] == "gpu-operator"]
+    monitor = operator.inputs["values"]["dcgmExporter"]["serviceMonitor"]
+    assert monitor["enabled"] is True and monitor["additionalLabels"] == {"release": "kube-prometheus-stack"}
+
+
+@pytest.mark.parametrize(
+    ("labels", "bad"),
+    [({"release": "kube prometheus"}, "kube prometheus"), ({"-release": "x"}, "-release"), ({"release": "x" * 64}, "x" * 64)],
+)
+def test_monitoring_labels_must_be_kubernetes_labels(labels: dict[str, str], bad: str) -> None:
+    raw = raw_config("onprem")
+    raw.setdefault("gpuOperator", {})["monitoringLabels"] = labels
+    with pytest.raises(config.ConfigError) as err:
+        config.parse(raw)
+    ((path, reason),) = err.value.problems
+    assert path == f"ml-platform:gpuOperator.monitoringLabels.{next(iter(labels))}" and bad in reason

@@ -62,6 +62,7 @@ def operator_args(cfg: config.PlatformConfig, cloud: CloudLayer) -> GpuOperatorA
         mig_strategy=cfg.gpu_operator.mig_strategy,
         time_slicing={p.name: p.time_slicing_replicas for p in cfg.gpu_pools if p.time_slicing_replicas},
         mig_layouts=[MigLayout(gpu=cfg.pool_gpu(p).key, profile=p.mig_profile) for p in cfg.gpu_pools if p.mig_profile],
+        service_monitor_labels=dict(cfg.gpu_operator.monitoring_labels),
     )
 
 
@@ -77,5 +78,6 @@ def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
     GpuMonitoring(
         "gpu-monitoring",
         k8s_provider=cloud.k8s_provider,
+        rule_labels=dict(cfg.gpu_operator.monitoring_labels),
         opts=pulumi.ResourceOptions(depends_on=[operator, *cloud.depends_on]),
     )
