@@ -63,6 +63,14 @@ def pulumi_step(job: dict[str, Any]) -> dict[str, Any]:
     existing = {str(p.parent.relative_to(ROOT)) for p in ROOT.glob("policies/*/PulumiPolicy.yaml")}
     if existing:
         assert set(packs) == existing
+    # the config of each pack, in the same order, for the stack's environment (cost is advisory in dev)
+    configs = step["with"]["policyPackConfigs"].splitlines()
+    assert configs == [f"{p}/config/${{{{ matrix.env }}}}.json" for p in packs]
+    for entry in job["strategy"]["matrix"]["include"]:
+        doc = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{entry['stack']}.yaml").read_text())
+        assert entry["env"] == doc["config"]["ml-platform:environment"], entry
+        for pack in packs:
+            assert (ROOT / pack / "config" / f"{entry['env']}.json").is_file(), (pack, entry)
     return step
 
 
