@@ -164,3 +164,16 @@ def test_cli_usage_error_exits_2() -> None:
 def test_cli_missing_stack_file_exits_2() -> None:
     out = run_cli("plan", "--stack", "no-such-stack")
     assert out.returncode == 2 and "no such stack file" in out.stderr
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_helm_release_is_pinned_and_atomic(stack: str, plan_of) -> None:
+    """A chart without a version follows upstream on every `pulumi up`; a non-atomic release that
+    fails half-way leaves a broken add-on behind."""
+    releases = plan_of(stack).by_type("kubernetes:helm.sh/v3:Release")
+    assert releases
+    for rel in releases:
+        inputs = rel.inputs
+        assert inputs.get("version"), f"{rel.urn}: chart {inputs.get('chart')} has no pinned version"
+        assert inputs.get("atomic") is True and inputs.get("cleanupOnFail") is True, rel.urn
+        assert inputs["chart"].startswith("oci://") or inputs.get("repositoryOpts", {}).get("repo"), rel.urn

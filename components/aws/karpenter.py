@@ -28,6 +28,7 @@ import pulumi_kubernetes as k8s
 
 from catalog import conventions as cv
 from components.aws.irsa import IrsaRole
+from components.k8s.helm import pinned_release
 from components.options import inherited_depends_on
 
 CHART = "oci://public.ecr.aws/karpenter/karpenter"
@@ -657,15 +658,13 @@ class Karpenter(pulumi.ComponentResource):
         }
         if args.controller_node_selector:
             values["nodeSelector"] = dict(args.controller_node_selector)
-        self.release = k8s.helm.v3.Release(
-            f"{name}",
-            name="karpenter",
+        self.release = pinned_release(
+            name,
+            release="karpenter",
             chart=CHART,
             version=CHART_VERSION,
             namespace=self.namespace.metadata["name"],
             values=values,
-            atomic=True,
-            cleanup_on_fail=True,
             opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[self.access_entry])),
         )
 

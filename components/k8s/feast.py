@@ -18,6 +18,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
+from components.k8s.helm import disruption_budget, pinned_release
+
 CHART = "feast-feature-server"
 CHART_VERSION = "0.66.0"
 """Pinned feast-dev/feast feature-server chart version."""
@@ -263,25 +265,18 @@ class Feast(pulumi.ComponentResource):
                     opts=in_ns,
                 )
             )
-        self.release = k8s.helm.v3.Release(
+        self.release = pinned_release(
             name,
-            name=RELEASE,
+            release=RELEASE,
             chart=CHART,
             version=CHART_VERSION,
             namespace=ns,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
+            repo=CHART_REPO,
             values=chart_values(args),
-            atomic=True,
-            cleanup_on_fail=True,
             opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=needs),
         )
         if args.replicas > 1:
-            k8s.policy.v1.PodDisruptionBudget(
-                f"{name}-pdb",
-                metadata={"name": RELEASE, "namespace": ns, "labels": labels},
-                spec={"maxUnavailable": 1, "selector": {"matchLabels": selector_labels()}},
-                opts=in_ns,
-            )
+            disruption_budget(f"{name}-pdb", name=RELEASE, namespace=ns, labels=labels, selector=selector_labels(), opts=in_ns)
         self.service_account = SERVICE_ACCOUNT
         self.endpoint: pulumi.Output[str] = pulumi.Output.concat("http://", RELEASE, ".", ns, ".svc.cluster.local:", str(PORT))
         self.offline_root: pulumi.Output[str] | None = (

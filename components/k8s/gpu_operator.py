@@ -24,6 +24,7 @@ import yaml
 
 from catalog import conventions as cv
 from catalog import gpus as catalog
+from components.k8s.helm import pinned_release
 from components.options import inherited_depends_on
 
 CHART = "gpu-operator"
@@ -183,16 +184,14 @@ class GpuOperator(pulumi.ComponentResource):
             data={"config.yaml": yaml.safe_dump(mig_parted_config(args.mig_layouts), sort_keys=False)},
             opts=child,
         )
-        self.release = k8s.helm.v3.Release(
+        self.release = pinned_release(
             name,
-            name="gpu-operator",
+            release="gpu-operator",
             chart=CHART,
             version=CHART_VERSION,
-            repository_opts={"repo": REPOSITORY},
+            repo=REPOSITORY,
             namespace=ns,
             values=helm_values(args, device_plugin_cm=DEVICE_PLUGIN_CONFIG, mig_cm=MIG_PARTED_CONFIG),
-            atomic=True,
-            cleanup_on_fail=True,
             timeout=900,  # node feature discovery and validators take minutes on a fresh cluster
             opts=pulumi.ResourceOptions.merge(
                 child, pulumi.ResourceOptions(depends_on=[self.device_plugin_config, self.mig_parted_config])

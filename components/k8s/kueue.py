@@ -20,6 +20,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from catalog import conventions as cv
+from components.k8s.helm import pinned_release
 from components.options import inherited_depends_on
 
 CHART = "oci://registry.k8s.io/kueue/charts/kueue"
@@ -133,15 +134,13 @@ class Kueue(pulumi.ComponentResource):
             },
             opts=child,
         )
-        self.release = k8s.helm.v3.Release(
+        self.release = pinned_release(
             name,
-            name="kueue",
+            release="kueue",
             chart=CHART,
             version=CHART_VERSION,
             namespace=self.namespace.metadata["name"],
             values=helm_values(replicas=replicas, managed_namespace_label=managed_namespace_label),
-            atomic=True,
-            cleanup_on_fail=True,
             opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[*inherited, self.namespace]),
         )
         self.register_outputs({"namespace": self.namespace.metadata["name"], "release": self.release.name})

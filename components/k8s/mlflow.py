@@ -16,6 +16,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from components.k8s.helm import disruption_budget, pinned_release
+
 CHART = "mlflow"
 CHART_VERSION = "1.11.5"
 """Pinned community-charts/mlflow chart version."""
@@ -262,25 +264,18 @@ class Mlflow(pulumi.ComponentResource):
                     opts=in_ns,
                 )
             )
-        self.release = k8s.helm.v3.Release(
+        self.release = pinned_release(
             name,
-            name=RELEASE,
+            release=RELEASE,
             chart=CHART,
             version=CHART_VERSION,
             namespace=ns,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
+            repo=CHART_REPO,
             values=chart_values(args),
-            atomic=True,
-            cleanup_on_fail=True,
             opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=needs),
         )
         if args.replicas > 1:
-            k8s.policy.v1.PodDisruptionBudget(
-                f"{name}-pdb",
-                metadata={"name": RELEASE, "namespace": ns, "labels": labels},
-                spec={"maxUnavailable": 1, "selector": {"matchLabels": selector_labels()}},
-                opts=in_ns,
-            )
+            disruption_budget(f"{name}-pdb", name=RELEASE, namespace=ns, labels=labels, selector=selector_labels(), opts=in_ns)
         self.service_account = SERVICE_ACCOUNT
         self.tracking_uri: pulumi.Output[str] = pulumi.Output.concat(
             "http://", RELEASE, ".", ns, ".svc.cluster.local:", str(PORT)
