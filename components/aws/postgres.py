@@ -101,7 +101,7 @@ class PostgresDatabase(pulumi.ComponentResource):
             length=32,
             special=True,
             override_special="!#$%^&*()-_=+[]{}<>:?",  # RDS forbids / @ " and space
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.deletion_protection),
         )
         self.password: pulumi.Output[str] = pulumi.Output.secret(password.result)
 
@@ -202,6 +202,7 @@ class PostgresDatabase(pulumi.ComponentResource):
                 description=f"{name}: PostgreSQL master credentials",
                 replica_region=args.dr_region,
                 replica_kms_key_arn=args.backup_replication_kms_key_arn if args.dr_region else None,
+                protect=args.deletion_protection,
             ),
             opts=pulumi.ResourceOptions(parent=self, provider=provider),
         )

@@ -25,6 +25,8 @@ class RedisArgs:
     :param replicas: read replicas besides the primary (0-5).
     :param high_availability: multi-AZ with automatic failover (needs ``replicas >= 1``).
     :param snapshot_retention_days: daily snapshots kept (0: none).
+    :param protect: protect (and retain on delete) the cache, its AUTH token and the stored secret (prod):
+        replacing any of them would cut every feature server off the online store.
     """
 
     vpc_id: pulumi.Input[str]
@@ -37,6 +39,7 @@ class RedisArgs:
     engine_version: str = "7.1"
     snapshot_retention_days: int = 1
     tags: dict[str, str] = field(default_factory=dict)
+    protect: bool = False
 
     def __post_init__(self) -> None:
         if not self.client_security_group_ids:
@@ -66,7 +69,13 @@ class RedisCache(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self, provider=provider)
         tags = args.tags or None
 
-        token = random.RandomPassword(f"{name}-auth-token", length=48, special=False, opts=pulumi.ResourceOptions(parent=self))
+        keep = pulumi.ResourceOptions(parent=self, provider=provider, protect=args.protect, retain_on_delete=args.protect)
+        token = random.RandomPassword(
+            f"{name}-auth-token",
+            length=48,
+            special=False,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+        )
         self.password: pulumi.Output[str] = pulumi.Output.secret(token.result)
 
         self.subnet_group = aws.elasticache.SubnetGroup(
@@ -106,7 +115,7 @@ class RedisCache(pulumi.ComponentResource):
             auto_minor_version_upgrade=True,
             apply_immediately=not args.high_availability,
             tags=tags,
-            opts=child,
+            opts=keep,
         )
         self.host: pulumi.Output[str] = self.group.primary_endpoint_address
         self.port: pulumi.Output[int] = self.group.port.apply(lambda p: p or PORT)
@@ -115,7 +124,9 @@ class RedisCache(pulumi.ComponentResource):
         )
         self.secret = StoredSecret(
             name,
-            StoredSecretArgs(secret_string=document, kms_key_arn=args.kms_key_arn, description=f"{name}: Redis AUTH token"),
+            StoredSecretArgs(
+                secret_string=document, kms_key_arn=args.kms_key_arn, description=f"{name}: Redis AUTH token", protect=args.protect
+            ),
             opts=pulumi.ResourceOptions(parent=self, provider=provider),
         )
         self.secret_arn: pulumi.Output[str] = self.secret.arn

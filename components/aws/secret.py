@@ -17,6 +17,7 @@ class StoredSecretArgs:
     :param description: shown in the console.
     :param replica_region: copy the secret to this region (DR), encrypted with ``replica_kms_key_arn``.
     :param recovery_window_days: days a deleted secret can be restored (0 deletes at once).
+    :param protect: protect the secret and retain it on delete (prod).
     """
 
     secret_string: pulumi.Input[str]
@@ -25,6 +26,7 @@ class StoredSecretArgs:
     replica_region: str | None = None
     replica_kms_key_arn: pulumi.Input[str] | None = None
     recovery_window_days: int = 30
+    protect: bool = False
 
     def __post_init__(self) -> None:
         if self.recovery_window_days != 0 and not 7 <= self.recovery_window_days <= 30:
@@ -42,6 +44,7 @@ class StoredSecret(pulumi.ComponentResource):
     def __init__(self, name: str, args: StoredSecretArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("ml-platform:aws:StoredSecret", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=opts.provider if opts else None)
+        keep = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=args.protect, retain_on_delete=args.protect))
         replicas = None
         if args.replica_region:
             replicas = [aws.secretsmanager.SecretReplicaArgs(region=args.replica_region, kms_key_id=args.replica_kms_key_arn)]
@@ -51,7 +54,7 @@ class StoredSecret(pulumi.ComponentResource):
             kms_key_id=args.kms_key_arn,
             recovery_window_in_days=args.recovery_window_days,
             replicas=replicas,
-            opts=child,
+            opts=keep,
         )
         self.version = aws.secretsmanager.SecretVersion(
             name,

@@ -151,7 +151,12 @@ class CloudSqlPostgres(pulumi.ComponentResource):
         self.credentials = {}
         for db in args.databases:
             database = gcp.sql.Database(f"{name}-{db}", name=db, instance=self.instance.name, opts=child)
-            password = random.RandomPassword(f"{name}-{db}-password", length=40, special=False, opts=child)
+            password = random.RandomPassword(
+                f"{name}-{db}-password",
+                length=40,
+                special=False,
+                opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=args.deletion_protection)),
+            )
             secret_value = pulumi.Output.secret(password.result)
             gcp.sql.User(
                 f"{name}-{db}-user",

@@ -174,6 +174,7 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
                 replicas=online.replicas,
                 high_availability=ha,
                 snapshot_retention_days=7 if cfg.is_prod else 1,
+                protect=cfg.is_prod,
             ),
             opts=aws_opts,
         )
