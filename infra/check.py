@@ -145,7 +145,7 @@ def print_violations(violations: list[Violation], console: Console) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         violations, environment = evaluate_file(Path(args.file), args.stack, getattr(args, "stacks_dir", None))
     except CheckInputError as exc:

@@ -13,7 +13,7 @@ from rich.console import Console
 
 EXIT_OK, EXIT_VIOLATIONS, EXIT_USAGE = 0, 1, 2
 
-err_console = Console(stderr=True, highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)  # one line per problem, whatever the width
 
 
 class _Parser(argparse.ArgumentParser):

@@ -152,7 +152,11 @@ def test_cli_bad_config_exits_2_naming_the_key(tmp_path: Path, mutate, key: str)
     (tmp_path / "Pulumi.bad.yaml").write_text(yaml.safe_dump(doc))
     out = run_cli("plan", "--stack", "bad", "--stacks-dir", str(tmp_path))
     assert out.returncode == 2
-    assert key in out.stderr
+    # one line per mistake, however long: the key, then the reason (allowed values included)
+    (line,) = [ln for ln in out.stderr.splitlines() if key in ln]
+    assert line.strip().startswith(key + ":") and len(line.split(":", 2)[-1].strip()) > 10, line
+    if "unknown" in line:
+        assert "allowed:" in line and line.rstrip().endswith("teams"), line
     assert "Traceback" not in out.stderr + out.stdout
 
 
