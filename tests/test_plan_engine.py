@@ -181,3 +181,33 @@ def test_every_helm_release_is_pinned_and_atomic(stack: str, plan_of) -> None:
         assert inputs.get("version"), f"{rel.urn}: chart {inputs.get('chart')} has no pinned version"
         assert inputs.get("atomic") is True and inputs.get("cleanupOnFail") is True, rel.urn
         assert inputs["chart"].startswith("oci://") or inputs.get("repositoryOpts", {}).get("repo"), rel.urn
+
+
+def test_the_engine_entry_runs_the_program_not_the_cli() -> None:
+    """`pulumi up` runs the `main: infra/` directory as a script (``runpy.run_path``) under a live
+    engine: the entry must build the stack there (the CLI would exit instead)."""
+    import runpy
+
+    from tests.helpers import raw_config
+
+    root = Path(__file__).resolve().parent.parent
+    recorded, outputs = engine.run_program(
+        "onprem", raw_config("onprem"), [], program=lambda: runpy.run_path(str(root / "infra"), run_name="__main__")
+    )
+    types = {r.type for r in recorded}
+    assert "kubernetes:helm.sh/v3:Release" in types and "ml-platform:k8s:Team" in types
+    assert outputs, "the program's stack outputs are exported"
+
+
+def test_the_entry_directory_runs_as_a_script_from_anywhere(tmp_path: Path) -> None:
+    """Run as the engine does (the directory as a script, so only ``infra/`` is on sys.path): the
+    entry puts the project root on the path itself."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run(
+        [sys.executable, str(root / "infra"), "plan", "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert "--stack" in out.stdout
