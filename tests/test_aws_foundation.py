@@ -116,7 +116,10 @@ def test_every_lake_bucket_is_encrypted_private_versioned_logged(stack: str, pla
 def test_lifecycle_rules_follow_the_config(stack: str, plan_of: PlanOf) -> None:
     plan = plan_of(stack)
     lc = plan.config.data_lake.lifecycle
-    for bucket in lake_buckets(plan, "primary") + lake_buckets(plan, "replica"):
+    zone_buckets = lake_buckets(plan, "primary") + lake_buckets(plan, "replica")
+    copies = 2 if plan.config.dr.enabled else 1
+    assert sorted(b.inputs["tags"][cv.TAG_LAKE_ZONE] for b in zone_buckets) == sorted(list(plan.config.data_lake.zones) * copies)
+    for bucket in zone_buckets:
         rules = {
             r["id"]: r
             for r in config_of(plan, bucket, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs["rules"]
@@ -261,9 +264,8 @@ def test_replication_role_is_least_privilege(plan_of: PlanOf) -> None:
     by_sid = {s["Sid"]: s for s in policy["Statement"]}
     for stmt in policy["Statement"]:
         resources = stmt["Resource"] if isinstance(stmt["Resource"], list) else [stmt["Resource"]]
-        assert "*" not in resources and all(
-            a != "s3:*" and a != "kms:*" for a in stmt["Action"] if isinstance(stmt["Action"], list)
-        )
+        actions = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
+        assert "*" not in resources and not [a for a in actions if a.endswith("*")], stmt["Sid"]
     assert set(by_sid["ReadSourceConfig"]["Resource"]) == sources
     assert set(by_sid["ReadSourceVersions"]["Resource"]) == {f"{s}/*" for s in sources}
     assert set(by_sid["WriteReplicas"]["Resource"]) == {f"{r}/*" for r in replicas}
@@ -302,7 +304,9 @@ def test_prod_stateful_resources_are_protected_and_retained(plan_of: PlanOf) -> 
 
 def test_dev_is_not_protected(plan_of: PlanOf) -> None:
     plan = plan_of("dev")
-    for res in lake_buckets(plan) + plan.by_type("aws:kms/key:Key"):
+    stateful = lake_buckets(plan) + plan.by_type("aws:kms/key:Key")
+    assert len(stateful) == len(plan.config.data_lake.zones) + 1 + 1  # zones + access logs + the key
+    for res in stateful:
         assert not res.protect and not res.retain_on_delete, res.urn
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 
-from catalog import gpus
+from catalog import cost_model, gpus
+from infra.plan import engine, report
 
 
 def test_required_aws_families_present() -> None:
@@ -47,9 +50,13 @@ def test_lookup_errors_name_known_values() -> None:
         gpus.node_type("aws", "p9.huge")
 
 
-def test_price_date_is_cited() -> None:
-    assert gpus.PRICE_DATE[:4].isdigit()
-    assert "PRICE_DATE" in Path(gpus.__file__).read_text()
+def test_price_date_is_cited(plan_of: Callable[[str], engine.Plan]) -> None:
+    """The catalogs' reference date is a real past date, and every estimate states it to its reader."""
+    for recorded in (gpus.PRICE_DATE, cost_model.PRICE_DATE):
+        assert datetime.date.fromisoformat(recorded) <= datetime.date.today(), recorded
+    plan = plan_of("dev")
+    assert (plan.cost["price_date"], plan.cost["gpu_price_date"]) == (cost_model.PRICE_DATE, gpus.PRICE_DATE)
+    assert f"List prices of {cost_model.PRICE_DATE}" in report.markdown(plan)
 
 
 def _mig_configs(upstream: Path) -> dict:
