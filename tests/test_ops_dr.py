@@ -8,6 +8,7 @@ with automated backups, and look-alike buckets the tooling must leave alone.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -702,3 +703,18 @@ def test_discovery_skips_buckets_it_may_not_read_but_not_all(capsys) -> None:
         assert ops_cli.run(args, clients) == 1
     err = capsys.readouterr().err
     assert "could not read the tags of 1 bucket(s)" in err and "s3:GetBucketTagging" in err
+
+
+def test_ops_help_names_every_dr_subcommand(capsys) -> None:
+    """``python -m infra ops --help`` lists each ``dr`` sub-command the parser really has."""
+
+    def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+        action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        return dict(action.choices)
+
+    ops_parser = subcommands(cli.build_parser())["ops"]
+    real = set(subcommands(subcommands(ops_parser)["dr"]))
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["ops", "--help"])
+    listed = capsys.readouterr().out.split("disaster recovery:", 1)[1].split("\n\n", 1)[0]
+    assert {name for name in real if name not in listed} == set()

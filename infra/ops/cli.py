@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DR_COMMANDS = ("status", "verify", "backfill", "prepare", "adopt", "failover")
+"""The ``ops dr`` sub-commands, in runbook order (named in ``ops --help``)."""
 
 
 def _out(text: str = "") -> None:
@@ -40,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--name", help="state bucket name (default: mlp-pulumi-state-<account>-<region>)")
     b.add_argument("--key-alias", default="alias/mlp-pulumi-state", help="KMS alias (default: %(default)s)")
 
-    dr = sub.add_parser("dr", help="disaster recovery: status, verify, backfill, prepare, failover")
+    dr = sub.add_parser("dr", help="disaster recovery: " + ", ".join(DR_COMMANDS))
     drs = dr.add_subparsers(dest="dr_command", required=True, parser_class=type(parser))
     s = drs.add_parser("status", parents=[common, stack_args], help="replication health and an RPO estimate")
     s.add_argument("--db-identifier", help="MLflow RDS instance (default: found by its tags)")
