@@ -2,7 +2,8 @@
 
 Each mutation finds its target in the planned resources (the prod plan unless it says otherwise),
 changes one thing and re-evaluates the packs with the stack's environment config. A mutation whose
-target is not planned (yet) skips with the reason - it never passes silently. Also here: the exit
+target is not planned fails: every component these mutations aim at is planned, so a missing target
+means the plan lost it (a skip would hide that). Also here: the exit
 codes of ``plan`` on a stack file that violates a mandatory policy, and ``check`` on saved plans and
 on ``pulumi preview --json`` output.
 """
@@ -26,7 +27,7 @@ from infra.plan.recorder import RecordedResource
 from tests.helpers import raw_config, run_cli
 
 Mutator = Callable[[list[RecordedResource]], str | None]
-"""Changes the resources in place; returns None when its target is missing (the test then skips)."""
+"""Changes the resources in place; returns None when its target is missing (the test then fails)."""
 
 
 def _first(resources: list[RecordedResource], type_: str, pred: Callable[[RecordedResource], bool] = lambda r: True) -> RecordedResource | None:
@@ -297,8 +298,7 @@ def test_mutation_is_caught_by_the_right_policy(plan_of: Callable[[str], engine.
                        key=lambda r: r.urn)
     target = mutate(resources)
     assert _fingerprint(plan.resources) == shared, f"the mutation leaked into the session's shared {stack} plan"
-    if target is None:
-        pytest.skip(f"{policy}: the {stack} plan has no target for this mutation yet (its component is not planned)")
+    assert target is not None, f"{policy}: the {stack} plan has no target for this mutation (its component is not planned)"
     assert [v.message for v in baseline] == []
     caught = [v for v in _evaluate(plan, resources, env) if v.policy == policy]
     assert caught, f"{policy} missed the mutation of {target}"
@@ -383,8 +383,7 @@ def test_check_accepts_our_plan_json_and_preview_json(tmp_path: Path, prod_json:
 def test_check_exits_1_on_a_mandatory_violation_in_a_preview(tmp_path: Path, prod_json: dict[str, Any]) -> None:
     doc = _as_preview(prod_json)
     key = next((s for s in doc["steps"] if s["newState"]["type"] == "aws:kms/key:Key"), None)
-    if key is None:
-        pytest.skip("the prod plan has no KMS key yet")
+    assert key is not None, "the prod plan has no KMS key"
     key["newState"]["inputs"]["enableKeyRotation"] = False
     path = tmp_path / "preview.json"
     path.write_text(json.dumps(doc))
