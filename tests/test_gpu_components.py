@@ -113,9 +113,14 @@ def test_duplicate_nodepool_names_are_rejected() -> None:
 def test_controller_policy_uses_our_key_only_when_given() -> None:
     kw = {"cluster": "c1", "region": "us-east-1", "account": "123456789012", "partition": "aws", "queue_arn": "arn:q", "node_role_arn": "arn:r"}
     without = controller_policy(**kw)
-    assert not [s for s in without["Statement"] if str(s["Action"]).startswith("['kms")]
+
+    def kms_actions(policy: dict[str, Any]) -> list[str]:
+        return [a for s in policy["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]) if a.startswith("kms:")]
+
+    assert kms_actions(without) == []
     with_key = controller_policy(**kw, kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k")
     (kms,) = [s for s in with_key["Statement"] if s["Sid"] == "EncryptNodeVolumes"]
+    assert kms_actions(with_key)
     assert kms["Resource"] == "arn:aws:kms:us-east-1:123456789012:key/k"
     assert kms["Condition"]["StringEquals"]["kms:ViaService"] == "ec2.us-east-1.amazonaws.com"
     reads = next(s for s in without["Statement"] if s["Sid"] == "RegionalReads")

@@ -413,11 +413,14 @@ def test_mig_parted_config_lists_exactly_the_configured_profiles(plan_of: PlanOf
 def test_mig_parted_entries_match_nvidia_default_config(plan_of: PlanOf, upstream: Path, stack: str) -> None:
     cm = yaml.safe_load((upstream / "gpu-operator" / "default-mig-parted-config.yaml").read_text())
     nvidia = yaml.safe_load(cm["data"]["config.yaml"])["mig-configs"]
-    for name, entries in _mig_configs(plan_of(stack)).items():
+    plan = plan_of(stack)
+    checked = set()
+    for name, entries in _mig_configs(plan).items():
         assert name in nvidia
         for entry in entries:
             if not entry["mig-enabled"]:
                 continue
+            checked.add((name, entry["device-filter"][0]))
             device = entry["device-filter"][0]
             theirs = next(
                 (e for e in nvidia[name] if device in ([e["device-filter"]] if isinstance(e.get("device-filter"), str) else e.get("device-filter", []))),
@@ -425,6 +428,11 @@ def test_mig_parted_entries_match_nvidia_default_config(plan_of: PlanOf, upstrea
             )
             assert theirs is not None, f"{name}: NVIDIA has no entry for {device}"
             assert entry["mig-devices"] == theirs["mig-devices"], name
+    # every MIG pool of the config was among the entries compared
+    configured = {
+        (catalog.mig_config_name(p.mig_profile), plan.config.pool_gpu(p).pci_device_ids[0]) for p in plan.config.gpu_pools if p.mig_profile
+    }
+    assert configured <= checked, configured - checked
 
 
 @pytest.mark.parametrize("stack", AWS_STACKS)
@@ -587,16 +595,20 @@ def test_helm_values_exist_upstream(plan_of: PlanOf, upstream: Path, stack: str)
 @pytest.mark.upstream
 @pytest.mark.parametrize("stack", AWS_STACKS)
 def test_nodepools_validate_against_the_upstream_crd(plan_of: PlanOf, upstream: Path, stack: str) -> None:
+    pools = plan_of(stack).by_type(NODEPOOL)
+    assert pools, f"{stack} plans no NodePool to validate"
     validator = crd_validator(upstream / "karpenter" / "crds" / "karpenter.sh_nodepools.yaml", "v1")
-    for res in plan_of(stack).by_type(NODEPOOL):
+    for res in pools:
         assert not schema_errors(validator, _cr(res)), res.name
 
 
 @pytest.mark.upstream
 @pytest.mark.parametrize("stack", AWS_STACKS)
 def test_nodeclasses_validate_against_the_upstream_crd(plan_of: PlanOf, upstream: Path, stack: str) -> None:
+    classes = plan_of(stack).by_type(NODECLASS)
+    assert classes, f"{stack} plans no EC2NodeClass to validate"
     validator = crd_validator(upstream / "karpenter" / "crds" / "karpenter.k8s.aws_ec2nodeclasses.yaml", "v1")
-    for res in plan_of(stack).by_type(NODECLASS):
+    for res in classes:
         assert not schema_errors(validator, _cr(res)), res.name
 
 

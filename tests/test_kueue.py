@@ -155,10 +155,12 @@ def test_each_gpu_flavor_lands_on_its_pool_nodes_and_tolerates_their_taints(plan
     nodes (every node shape of the pool, fallback twins included) and tolerate their taints."""
     plan = plan_of(stack)
     nodes = _gpu_nodes(plan)
+    checked = set()
     for flavor in _objects(plan, "ResourceFlavor"):
         spec = flavor.inputs.get("spec") or {}
         if not spec.get("nodeLabels"):
             continue
+        checked.add(flavor.inputs["metadata"]["name"])
         matching = [(labels, taints) for labels, taints in nodes if spec["nodeLabels"].items() <= labels.items()]
         assert matching, (stack, flavor.name)
         for labels, taints in matching:
@@ -166,6 +168,7 @@ def test_each_gpu_flavor_lands_on_its_pool_nodes_and_tolerates_their_taints(plan
             assert taints, "GPU nodes are tainted"
             for taint in taints:
                 assert _tolerates(spec.get("tolerations") or [], taint), (stack, flavor.name, taint)
+    assert checked == {f"gpu-{p.name}" for p in plan.config.gpu_pools}, "every GPU pool's flavor selects its nodes"
 
 
 def _quotas(cq: RecordedResource) -> dict[str, dict[str, tuple[Any, Any]]]:
@@ -293,5 +296,6 @@ def test_queues_wait_for_the_kueue_release_and_its_crds(plan_of) -> None:
     plan = plan_of("prod")
     release = _release(plan).urn
     for kind in KINDS:
+        assert _objects(plan, kind), kind
         for obj in _objects(plan, kind):
             assert release in obj.dependencies, (kind, obj.name)
