@@ -145,11 +145,12 @@ def test_default_deny_and_no_ingress_from_other_namespaces(plan_of, stack: str) 
         assert cv.NS_FEAST in targets or not plan.config.feast.enabled
         # public egress other than HTTPS only where the config allows; never to private ranges
         assert ("allow-internet-egress" in policies) is team.internet_egress
-        for spec in policies.values():
-            for rule in spec.get("egress", []):
-                for peer in rule.get("to", []):
-                    if "ipBlock" in peer:
-                        assert set(team_mod.PRIVATE_RANGES) <= set(peer["ipBlock"]["except"])
+        blocks = [peer["ipBlock"] for spec in policies.values() for rule in spec.get("egress", []) for peer in rule.get("to", []) if "ipBlock" in peer]
+        for spec in policies.values():  # any rule without a destination would reach every address
+            assert all(rule.get("to") for rule in spec.get("egress", [])), (team.name, spec)
+        assert blocks, f"{team.name}: public egress (HTTPS at least) goes through ipBlock peers"
+        for block in blocks:
+            assert set(team_mod.PRIVATE_RANGES) <= set(block["except"]), (team.name, block)
 
 
 def test_internet_egress_only_for_teams_that_ask(plan_of) -> None:
@@ -191,12 +192,16 @@ def test_service_account_annotations_follow_the_cloud(plan_of) -> None:
 
 def test_team_resources_are_children_of_the_team_component_with_the_cluster_provider(plan_of) -> None:
     plan = plan_of("prod")
+    teams = {t.name for t in plan.config.teams}
     for type_ in (NS, QUOTA, LIMITS, NETPOL, ROLE_BINDING):
+        seen = set()
         for r in plan.by_type(type_):
             ns = r.inputs["metadata"].get("namespace") or r.inputs["metadata"]["name"]
-            if ns in {t.name for t in plan.config.teams}:
+            if ns in teams:
+                seen.add(ns)
                 assert r.parent.endswith(f"ml-platform:k8s:Team::team-{ns}"), r.urn
                 assert r.provider and "pulumi:providers:kubernetes" in r.provider
+        assert seen == teams, (type_, teams - seen)
 
 
 # ---- the component's own validation ---------------------------------------------------------------
