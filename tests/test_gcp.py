@@ -361,7 +361,9 @@ def test_prod_lake_is_dual_region_turbo_and_protected(plan_of: Callable[[str], e
     prod = plan_of("gcp-prod")
     cfg = prod.config
     assert cfg.dr_region
-    for bucket in _of(prod, "gcp:storage/bucket:Bucket"):
+    buckets = _of(prod, "gcp:storage/bucket:Bucket")
+    assert len(buckets) == len(cfg.data_lake.zones) + 1  # + the access-log bucket
+    for bucket in buckets:
         assert bucket.inputs["location"] == "US"
         assert bucket.inputs["customPlacementConfig"]["dataLocations"] == [cfg.region.upper(), cfg.dr_region.upper()]
         assert bucket.inputs["rpo"] == "ASYNC_TURBO"
@@ -380,7 +382,9 @@ def test_prod_lake_is_dual_region_turbo_and_protected(plan_of: Callable[[str], e
 
 def test_dev_lake_is_regional_and_unprotected(plan_of: Callable[[str], engine.Plan]) -> None:
     dev = plan_of("gcp-dev")
-    for bucket in _of(dev, "gcp:storage/bucket:Bucket"):
+    buckets = _of(dev, "gcp:storage/bucket:Bucket")
+    assert len(buckets) == len(dev.config.data_lake.zones) + 1  # + the access-log bucket
+    for bucket in buckets:
         assert bucket.inputs["location"] == dev.config.region.upper()
         assert "customPlacementConfig" not in bucket.inputs and "rpo" not in bucket.inputs
         assert not bucket.protect

@@ -61,8 +61,7 @@ def pulumi_step(job: dict[str, Any]) -> dict[str, Any]:
     assert packs and all(re.fullmatch(r"policies/[a-z][a-z0-9-]*", p) for p in packs), packs
     # every policy pack of the repository (a directory with a PulumiPolicy.yaml) runs, and only those
     existing = {str(p.parent.relative_to(ROOT)) for p in ROOT.glob("policies/*/PulumiPolicy.yaml")}
-    if existing:
-        assert set(packs) == existing
+    assert existing and set(packs) == existing, (packs, existing)
     # the config of each pack, in the same order, for the stack's environment (cost is advisory in dev)
     configs = step["with"]["policyPackConfigs"].splitlines()
     assert configs == [f"{p}/config/${{{{ matrix.env }}}}.json" for p in packs]
