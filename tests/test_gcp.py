@@ -459,7 +459,8 @@ def test_gpu_pools_carry_the_configured_accelerators_partitions_and_spot(gcp_pla
                 assert "gpuSharingConfig" not in acc
             assert acc["gpuDriverInstallationConfig"]["gpuDriverVersion"] == "LATEST"
             assert node["spot"] is spot
-            assert {"key": cv.GPU_TAINT_KEY, "value": cv.GPU_TAINT_VALUE, "effect": "NO_SCHEDULE"} in node["taints"]
+            # GKE's own GPU taint value: the same key and effect with another value would clash with it
+            assert node["taints"] == [{"key": cv.GPU_TAINT_KEY, "value": "present", "effect": "NO_SCHEDULE"}]
             assert node["labels"][cv.POOL_LABEL] == pool.name  # the fallback twin too: one Kueue flavor
             assert node["labels"][cv.PURPOSE_LABEL] == pool.purpose
             scaling = pools[name].inputs["autoscaling"]

@@ -23,6 +23,12 @@ GKE_PARTITION_SIZES = {
     "nvidia-h100-80gb": ("1g.10gb", "1g.20gb", "2g.20gb", "3g.40gb", "7g.80gb"),
 }
 """MIG partition sizes GKE accepts per accelerator type."""
+
+GKE_GPU_TAINT_VALUE = "present"
+"""GKE taints GPU nodes ``nvidia.com/gpu=present:NoSchedule`` itself; a taint with the same key and
+effect but another value would clash with it (taints are unique per key and effect), so GKE pools
+carry GKE's own value. Tolerations use ``operator: Exists`` and match either value."""
+
 GKE_TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
 DRIVER_VERSIONS = ("DEFAULT", "LATEST", "INSTALLATION_DISABLED")
 
@@ -144,9 +150,7 @@ class GpuNodePool(pulumi.ComponentResource):
                 "spot": args.spot,
                 "guest_accelerators": [args.accelerator()],
                 "labels": args.kubernetes_labels,
-                "taints": [
-                    {"key": cv.GPU_TAINT_KEY, "value": cv.GPU_TAINT_VALUE, "effect": GKE_TAINT_EFFECTS[cv.GPU_TAINT_EFFECT]}
-                ],
+                "taints": [{"key": cv.GPU_TAINT_KEY, "value": GKE_GPU_TAINT_VALUE, "effect": GKE_TAINT_EFFECTS[cv.GPU_TAINT_EFFECT]}],
                 "gvnic": {"enabled": True},
             },
             opts=pulumi.ResourceOptions(parent=self),
