@@ -313,6 +313,21 @@ class PlatformConfig(_Model):
     def cluster_name(self) -> str:
         return self.cluster.name or f"mlp-{self.environment}"
 
+    @property
+    def gpu_operator_enabled(self) -> bool:
+        """``gpuOperator.enabled``; default on for aws / existing, off on gcp (GKE installs drivers and plugin)."""
+        return self.gpu_operator.enabled if self.gpu_operator.enabled is not None else self.cloud != "gcp"
+
+    @property
+    def feast_sql_registry(self) -> bool:
+        """Feast keeps its registry in a database on the platform's PostgreSQL server."""
+        return self.feast.enabled and self.feast.registry == "sql"
+
+    @property
+    def needs_database(self) -> bool:
+        """The platform's PostgreSQL server serves MLflow and/or the Feast SQL registry (also alone)."""
+        return self.mlflow.enabled or self.feast_sql_registry
+
     def pool_gpu(self, pool: GpuPoolConfig) -> catalog.GpuModel:
         """The GPU model a pool carries (validated to be unique)."""
         return catalog.gpu_model(pool_gpu_key(self, pool))
@@ -368,8 +383,7 @@ def _cross_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
         yield ns + "cluster.kubeconfig", f"only for cloud 'existing'; cloud {cfg.cloud!r} builds its own cluster"
     if cfg.cluster.system_nodes.min_nodes > cfg.cluster.system_nodes.max_nodes:
         yield ns + "cluster.systemNodes.minNodes", "must not exceed maxNodes"
-    operator = cfg.gpu_operator.enabled if cfg.gpu_operator.enabled is not None else cfg.cloud != "gcp"
-    if cfg.gpu_operator.driver and not operator:
+    if cfg.gpu_operator.driver and not cfg.gpu_operator_enabled:
         # on gcp it would also turn GKE's driver installation off: GPU nodes without a driver
         yield (
             ns + "gpuOperator.driver",
@@ -426,7 +440,7 @@ def _ml_services_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
             ns + "feast.onlineStore.existingEndpoint",
             f"{endpoint!r} must be host:port such as redis.data.svc.cluster.local:6379, or rediss://host:port for TLS",
         )
-    if feast.enabled and feast.registry == "sql" and existing:
+    if cfg.feast_sql_registry and existing:
         yield ns + "feast.registry", "'sql' lives on the platform's MLflow database server, which cloud 'existing' does not build; allowed: lake"
     if cfg.is_prod:
         retention = mlflow.database.backup_retention_days

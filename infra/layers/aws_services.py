@@ -108,8 +108,7 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
     key_arn = foundation.key.arn
 
     db: PostgresDatabase | None = None
-    needs_db = cfg.mlflow.enabled or (cfg.feast.enabled and cfg.feast.registry == "sql")
-    if needs_db:
+    if cfg.needs_database:
         dr = cfg.is_prod and cfg.dr.enabled and foundation.dr_provider is not None
         # without MLflow the server only holds the Feast registry: nothing is named after MLflow
         db_name = "mlflow-db" if cfg.mlflow.enabled else "feast-registry-db"

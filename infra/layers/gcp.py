@@ -77,7 +77,7 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
 
     # ---- keys: one ring in the region, one where the (dual-region) lake lives ----
     services = ["container.googleapis.com"]
-    if _needs_database(cfg):
+    if cfg.needs_database:
         services.append("sqladmin.googleapis.com")
     if cfg.feast.enabled:
         services.append("redis.googleapis.com")
@@ -85,7 +85,7 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
     gcs_agent = gcp.storage.get_project_service_account_output(project=project, opts=invoke).member
     lake_args = _lake_args(cfg, name, project, labels, kms_key_id="")
     regional_keys: dict[str, dict[str, pulumi.Input[str]]] = {"gke-secrets": {"gke": agents.members["container.googleapis.com"]}}
-    if _needs_database(cfg):
+    if cfg.needs_database:
         regional_keys["cloudsql"] = {"cloudsql": agents.members["sqladmin.googleapis.com"]}
     if cfg.feast.enabled:
         regional_keys["redis"] = {"redis": agents.members["redis.googleapis.com"]}
@@ -209,7 +209,7 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
         )
 
     # ---- managed stores ----
-    if _needs_database(cfg):
+    if cfg.needs_database:
         _cloud_sql(cfg, layer, network, keys.key_ids["cloudsql"], labels, opts)
     if cfg.feast.enabled:
         _memorystore(cfg, layer, network, keys.key_ids["redis"], labels, opts)
@@ -323,11 +323,6 @@ def _service_identity(
     layer.service_identity[service] = dict(identity.annotations)
 
 
-def _needs_database(cfg: config.PlatformConfig) -> bool:
-    """Cloud SQL serves MLflow and, with ``feast.registry: sql``, the Feast registry (also alone)."""
-    return cfg.mlflow.enabled or (cfg.feast.enabled and cfg.feast.registry == "sql")
-
-
 def _cloud_sql(
     cfg: config.PlatformConfig,
     layer: CloudLayer,
@@ -337,9 +332,7 @@ def _cloud_sql(
     opts: pulumi.ResourceOptions,
 ) -> None:
     db = cfg.mlflow.database
-    databases = (["mlflow"] if cfg.mlflow.enabled else []) + (
-        ["feast_registry"] if cfg.feast.enabled and cfg.feast.registry == "sql" else []
-    )
+    databases = (["mlflow"] if cfg.mlflow.enabled else []) + (["feast_registry"] if cfg.feast_sql_registry else [])
     # without MLflow the server only holds the Feast registry: nothing is named after MLflow
     owner = "mlflow" if cfg.mlflow.enabled else "feast-registry"
     sql = CloudSqlPostgres(

@@ -46,10 +46,8 @@ def pool_node_labels(cfg: config.PlatformConfig, pool: config.GpuPoolConfig) -> 
 
 
 def operator_enabled(cfg: config.PlatformConfig) -> bool:
-    """``gpuOperator.enabled``; default on for aws / existing, off on gcp (GKE installs drivers and plugin)."""
-    if cfg.gpu_operator.enabled is not None:
-        return cfg.gpu_operator.enabled
-    return cfg.cloud != "gcp"
+    """Whether the GPU operator is installed: :attr:`infra.config.PlatformConfig.gpu_operator_enabled`."""
+    return cfg.gpu_operator_enabled
 
 
 def operator_args(cfg: config.PlatformConfig, cloud: CloudLayer) -> GpuOperatorArgs:
