@@ -1,6 +1,7 @@
-"""``python -m infra``: the offline plan, the saved-plan check and the ops tooling.
+"""``python -m infra``: the offline plan, the saved-plan check, the plan diff and the ops tooling.
 
-Exit codes: 0 clean, 1 mandatory policy violations (or a failed operation), 2 bad config or usage.
+Exit codes: 0 clean, 1 mandatory policy violations (or a failed operation, or ``diff --fail-on``
+tripped), 2 bad config or usage.
 """
 
 from __future__ import annotations
@@ -56,6 +57,33 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return check.run(args)
 
 
+def _cmd_diff(args: argparse.Namespace) -> int:
+    import json
+
+    from infra.plan import diff
+
+    try:
+        result = diff.diff(diff.load(Path(args.base)), diff.load(Path(args.head)))
+    except diff.DiffInputError as err:
+        err_console.print(f"error: {err}", markup=False)
+        return EXIT_USAGE
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    text = diff.markdown(result)
+    if args.markdown:
+        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.markdown).write_text(text)
+    console = Console(highlight=False)
+    console.print(f"{result['stack']}: " + ("no change" if result["empty"] else diff.headline(result)), markup=False)
+    for p in result["protected"]:
+        console.print(f"  PROTECTED {p['action']}: {p['urn']}", markup=False)
+    if args.fail_on == "replace-protected" and result["protected"]:
+        err_console.print(f"{len(result['protected'])} protected resource(s) would be deleted or replaced", markup=False)
+        return EXIT_VIOLATIONS
+    return EXIT_OK
+
+
 def _cmd_ops(args: argparse.Namespace) -> int:
     from infra.ops import cli as ops_cli
 
@@ -78,6 +106,16 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("file", help="plan JSON of ours, or the output of `pulumi preview --json`")
     c.add_argument("--stack", help="stack whose config sets environment and budget (default: from the file)")
     c.set_defaults(func=_cmd_check)
+
+    d = sub.add_parser("diff", help="what changes between two plan JSONs: resources, replacements, cost, violations")
+    d.add_argument("base", help="plan JSON of the base (e.g. the target branch)")
+    d.add_argument("head", help="plan JSON of the head (the pull request)")
+    d.add_argument("--markdown", metavar="PATH", help="write a pull-request comment here")
+    d.add_argument("--json", metavar="PATH", help="write the diff as JSON here")
+    d.add_argument(
+        "--fail-on", choices=["replace-protected"], help="exit 1 when a protected resource would be replaced or deleted"
+    )
+    d.set_defaults(func=_cmd_diff)
 
     try:
         from infra.ops import cli as ops_cli
