@@ -130,8 +130,8 @@ AWS: dict[str, tuple[str, list[str]]] = {
     "aws:rds/instance:Instance": (
         "db_instance",
         ["availabilityZone", "characterSetName", "customIamInstanceProfile", "dbName", "engine", "identifier", "identifierPrefix", "kmsKeyId",
-         "ncharCharacterSetName", "replicateSourceDb", "restoreToPointInTime", "s3Import", "snapshotIdentifier", "storageEncrypted", "timezone",
-         "username"],
+         "ncharCharacterSetName", "restoreToPointInTime", "s3Import.bucketName", "s3Import.bucketPrefix", "s3Import.ingestionRole",
+         "s3Import.sourceEngine", "s3Import.sourceEngineVersion", "snapshotIdentifier", "storageEncrypted", "timezone", "username"],
     ),
     "aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication": (
         "db_instance_automated_backups_replication",
@@ -156,6 +156,14 @@ AWS: dict[str, tuple[str, list[str]]] = {
     "aws:sqs/queue:Queue": ("sqs_queue", ["fifoQueue", "name", "namePrefix"]),
     "aws:sqs/queuePolicy:QueuePolicy": ("sqs_queue_policy", ["queueUrl"]),
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": ("vpc_security_group_ingress_rule", ["securityGroupId"]),
+}
+
+# The AWS entries read against terraform-provider-aws source in the public code index (file@commit);
+# the others are from the registry pages and not checked against a schema here.
+AWS_CHECKED = {
+    "aws:rds/instance:Instance": "internal/service/rds/instance.go@00e4b23838859616dd0ebc9d1fd9364c0f6bff22",
+    "aws:eks/cluster:Cluster": "internal/service/eks/cluster.go@e33a89d079930e92c79a986c9c041c5ed5191639 (name, role_arn, "
+    "kubernetes_network_config.*; encryption_config from the registry page)",
 }
 
 RANDOM = {
@@ -465,7 +473,9 @@ def main(google_dir: str, kubernetes_dir: str) -> None:
             table[type_] = {"properties": GOOGLE_BETA_ONLY[type_], "source": "hand: google_project_service_identity (google-beta) project, service"}
         elif type_ in AWS:
             page, props = AWS[type_]
-            table[type_] = {"properties": sorted(props), "source": f"hand, from {_R}{page}"}
+            checked = AWS_CHECKED.get(type_)
+            how = f"checked against terraform-provider-aws {checked}" if checked else "not checked against the schema here"
+            table[type_] = {"properties": sorted(props), "source": f"hand, from {_R}{page}; {how}"}
         elif type_ in RANDOM:
             table[type_] = {"properties": RANDOM[type_], "source": "hand: terraform-provider-random password (every argument RequiresReplace)"}
         elif type_.startswith("kubernetes:"):

@@ -64,7 +64,7 @@ def test_two_plans_of_the_same_config_give_an_empty_diff(write_stack: Any, tmp_p
     assert d["empty"] and not (d["added"] or d["deleted"] or d["changed"] or d["protected"])
     assert d["summary"] == {"added": 0, "changed": 0, "replaced": 0, "deleted": 0}
     md = diff.markdown(d)
-    assert "No change" in md and len(md.strip().splitlines()) == 3
+    assert "no change" in md and len(md.strip().splitlines()) == 1
     (tmp_path / "b.json").write_text(json.dumps(base))
     (tmp_path / "h.json").write_text(json.dumps(head))
     rc = cli.main(["diff", str(tmp_path / "b.json"), str(tmp_path / "h.json"), "--fail-on", "replace-protected"])

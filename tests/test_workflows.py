@@ -109,14 +109,35 @@ def test_preview_runs_tests_then_offline_plan_of_every_stack() -> None:
 
     (comment,) = steps_using(plan, "marocchino/sticky-pull-request-comment")
     assert "${{ matrix.stack }}" in comment["with"]["header"]  # one sticky comment per stack
-    assert comment["with"]["path"] == md_path
+    assert comment["with"]["path"] == "build/comment-${{ matrix.stack }}.md"
     assert "head.repo.full_name == github.repository" in comment["if"]
     (upload,) = steps_using(plan, "actions/upload-artifact")
     assert json_path in upload["with"]["path"].splitlines() and upload["if"] == "always()"
+    assert "build/diff-${{ matrix.stack }}.json" in upload["with"]["path"].splitlines()  # the full diff too
     assert "${{ matrix.stack }}" in upload["with"]["name"]
     # the job still fails on violations, after the comment and the artifact
     last = plan["steps"][-1]
     assert "steps.plan.outputs.rc" in last["if"] and "exit" in last["run"]
+
+
+def test_preview_comments_the_diff_against_the_base_branchs_plan() -> None:
+    """The comment is the diff of the base commit's plan and the head's (the whole plan when the base has none)."""
+    plan = load("preview.yml")["jobs"]["plan"]
+    names = [s.get("name", s.get("uses", "")) for s in plan["steps"]]
+    step = next(s for s in plan["steps"] if "python -m infra diff" in s.get("run", ""))
+    # after the head's plan, before the comment; no extra action (other changes pin the actions' SHAs)
+    assert names.index("Offline plan") < names.index(step["name"]) < names.index("Sticky PR comment (one per stack)")
+    assert "uses" not in step and step["env"]["BASE_SHA"] == "${{ github.event.pull_request.base.sha }}"
+    assert step["env"]["STACK"] == "${{ matrix.stack }}"
+    script = " ".join(step["run"].replace("\\\n", " ").split())
+    # the base commit is checked out as its own tree and planned by its own code
+    assert 'git fetch --no-tags --depth=1 origin "$BASE_SHA"' in script and "git worktree add --detach build/base-src FETCH_HEAD" in script
+    assert '(cd build/base-src && python -m infra plan --stack "$STACK" --json "../base-$STACK.json"' in script
+    diff_cmd = 'python -m infra diff "build/base-$STACK.json" "build/plan-$STACK.json" --markdown "build/comment-$STACK.md" --json "build/diff-$STACK.json"'
+    assert diff_cmd in script
+    # no base plan (a new stack, or the base fails): the comment is the whole plan
+    assert 'cat "build/plan-$STACK.md"; } > "build/comment-$STACK.md"' in script
+    assert "build/plan-{0}.json" in step["if"]  # only when the head planned
 
 
 def test_preview_runs_pulumi_preview_only_with_credentials() -> None:

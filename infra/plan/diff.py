@@ -420,9 +420,9 @@ def _changed_section(title: str, rows: list[dict[str, Any]], *, compact: bool, o
 
 
 def _markdown(d: dict[str, Any], *, compact: bool) -> str:
+    if d["empty"]:  # one line: nothing to review for this stack
+        return f"**ml-platform plan `{d['stack']}`: no change** (the same resources, cost, violations as the base branch).\n"
     title = f"## ml-platform plan diff: `{d['stack']}`"
-    if d["empty"]:
-        return f"{title}\n\nNo change: the plan of this pull request is identical to the base branch's.\n"
     lines = [title, "", f"**{headline(d)}**", ""]
     total = d["cost"]["total"]
     lines += [
