@@ -299,3 +299,41 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureF
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and needle in err[0] and "Traceback" not in err[0]
     assert not (tmp_path / "out.md").exists()  # nothing half-written
+
+
+def test_generator_reads_force_new_from_a_terraform_schema() -> None:
+    """bench/gen_replace_on_changes.py: ForceNew fields, nested blocks (MaxItems 1 = object, else [*]), not Identity."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen_roc", ROOT / "bench" / "gen_replace_on_changes.py")
+    assert spec and spec.loader
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    go = """
+func ResourceThing() *schema.Resource {
+	return &schema.Resource{
+		Identity: &schema.ResourceIdentity{SchemaFunc: func() map[string]*schema.Schema {
+			return map[string]*schema.Schema{"identity_only": {Type: schema.TypeString, ForceNew: true}}
+		}},
+		Schema: map[string]*schema.Schema{
+			"name": {Type: schema.TypeString, Required: true, ForceNew: true, Description: `a "quoted" {brace}`},
+			"labels": {Type: schema.TypeMap, Optional: true},
+			"network_config": {
+				Type: schema.TypeList, MaxItems: 1, Optional: true,
+				Elem: &schema.Resource{Schema: map[string]*schema.Schema{
+					"pod_range": {Type: schema.TypeString, ForceNew: true},
+					"enable": {Type: schema.TypeBool},
+				}},
+			},
+			"rule": {
+				Type: schema.TypeList, Optional: true,
+				Elem: &schema.Resource{Schema: map[string]*schema.Schema{
+					"action_type": {Type: schema.TypeString, ForceNew: true},
+				}},
+			},
+		},
+	}
+}
+"""
+    props = gen.schema_entries(go, gen.resource_schema_open(go, "ResourceThing"))
+    assert sorted(props) == ["name", "networkConfig.podRange", "rule[*].actionType"]
