@@ -225,6 +225,22 @@ def test_replace_marker_only_on_replace_on_change_properties() -> None:
     assert diff.diff(a, b)["changed"][0]["replace"] is True
 
 
+def test_deleting_a_protected_resource_is_called_out_and_fails_ci(tmp_path: Path) -> None:
+    bucket = "urn:pulumi:dev::ml-platform::aws:s3/bucket:Bucket::lake-raw"
+    policy = "urn:pulumi:dev::ml-platform::aws:s3/bucketPolicy:BucketPolicy::lake-raw"
+    old = _plan([_res(bucket, "aws:s3/bucket:Bucket", {"bucket": "b"}, protect=True), _res(policy, "aws:s3/bucketPolicy:BucketPolicy", {"bucket": "b"})])
+    new = _plan([])
+    d = diff.diff(old, new)
+    assert d["protected"] == [{"urn": bucket, "type": "aws:s3/bucket:Bucket", "action": "delete", "retain_on_delete": False, "paths": []}]
+    assert diff.headline(d).startswith("+0 ~0 -2")
+    md = diff.markdown(d)
+    assert "> - **delete** `aws:s3/bucket:Bucket::lake-raw`" in md and "`aws:s3/bucket:Bucket::lake-raw` **(protected)**" in md
+    (tmp_path / "b.json").write_text(json.dumps(old))
+    (tmp_path / "h.json").write_text(json.dumps(new))
+    assert cli.main(["diff", str(tmp_path / "b.json"), str(tmp_path / "h.json"), "--fail-on", "replace-protected"]) == 1
+    assert cli.main(["diff", str(tmp_path / "h.json"), str(tmp_path / "b.json"), "--fail-on", "replace-protected"]) == 0  # adding it back
+
+
 def test_secrets_never_printed_even_if_one_side_is_plain() -> None:
     urn = "urn:pulumi:dev::ml-platform::kubernetes:core/v1:Secret::s"
     old = _plan([_res(urn, "kubernetes:core/v1:Secret", {"stringData": {"password": "[secret]"}, "extra": ["[secret]"]})])

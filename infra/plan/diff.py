@@ -79,9 +79,6 @@ def changes(old: Any, new: Any, path: str = "") -> Iterator[dict[str, Any]]:
     """
     if old == new:
         return
-    if _is_secret(old) or _is_secret(new):
-        yield {"path": path, "old": SECRET if old is not None else None, "new": SECRET if new is not None else None, "secret": True}
-        return
     old, new = _decoded(old), _decoded(new)
     if old == new:  # the same JSON document written with another key order (provider config, policies)
         return
@@ -93,7 +90,7 @@ def changes(old: Any, new: Any, path: str = "") -> Iterator[dict[str, Any]]:
         for i, (a, b) in enumerate(zip(old, new, strict=True)):
             yield from changes(a, b, f"{path}[{i}]")
         return
-    if _holds_secret(old) or _holds_secret(new):  # e.g. a list that grew: its items cannot be paired
+    if _holds_secret(old) or _holds_secret(new):  # secret on either side, or a list that grew holding one
         yield {"path": path, "old": SECRET if old is not None else None, "new": SECRET if new is not None else None, "secret": True}
         return
     yield {"path": path, "old": old, "new": new}
