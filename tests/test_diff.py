@@ -87,6 +87,7 @@ def test_adding_a_team(write_stack: Any) -> None:
     assert d["cost"]["by_team"]["nlp"]["status"] == "added"
     assert_cost(d, base, head)
     assert diff.headline(d).startswith(f"+{d['summary']['added']} ~0 -0, ")
+    assert f"<details><summary>Added ({d['summary']['added']})</summary>" in diff.markdown(d)  # as many as the headline
 
 
 def test_raising_a_pools_max_nodes(write_stack: Any) -> None:
@@ -292,6 +293,22 @@ def test_markdown_headline_sections_and_team_chart() -> None:
     assert "**+1 ~0 -0, +$4,120/month at ceiling**" in md
     assert "<details><summary>Added (1)</summary>" in md
     assert "```mermaid\nxychart-beta" in md and 'x-axis ["a"]' in md and "bar [4120]" in md
+
+
+def test_a_diff_too_long_for_a_github_comment_is_shortened() -> None:
+    base = _plan([_res(f"urn:pulumi:dev::ml-platform::aws:iam/role:Role::r{i}", "aws:iam/role:Role", {"name": f"r{i}", "path": "/a/" + "x" * 200}) for i in range(60)])
+    head = copy.deepcopy(base)
+    for r in head["resources"]:
+        r["inputs"]["path"] = "/b/" + "y" * 200
+        r["inputs"]["description"] = "z" * 200
+    d = diff.diff(base, head)
+    full = diff.markdown(d)
+    assert "| `path` |" in full and len(full) > 20_000
+    compact = diff.markdown(d, max_chars=20_000)  # changed paths without values
+    assert len(compact) <= 20_000 and "**`aws:iam/role:Role::r59`**: `description`, `path` **(replace)**" in compact
+    cut = diff.markdown(d, max_chars=3_000)
+    assert len(cut) <= 3_000 and "artifact" in cut and cut.count("<details") == cut.count("</details>")
+    assert cut.startswith("## ml-platform plan diff: `dev`\n\n**+0 ~60 -0, +$0/month at ceiling**")
 
 
 @pytest.mark.parametrize(

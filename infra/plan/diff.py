@@ -452,12 +452,15 @@ def _markdown(d: dict[str, Any], *, compact: bool) -> str:
         lines += _changed_section("Replaced", replaced, compact=compact, open_=True)
     if updated:
         lines += _changed_section("Updated in place", updated, compact=compact)
-    if d["added"]:
-        lines += _details(f"Added ({len(d['added'])})", [f"- `{_short(a['urn'])}`" for a in d["added"]])
-    if d["deleted"]:
+    # resources a provider creates or deletes (components are groupings: the JSON lists them too)
+    added = [a for a in d["added"] if a["custom"]]
+    deleted = [x for x in d["deleted"] if x["custom"]]
+    if added:
+        lines += _details(f"Added ({len(added)})", [f"- `{_short(a['urn'])}`" for a in added])
+    if deleted:
         lines += _details(
-            f"Deleted ({len(d['deleted'])})",
-            [f"- `{_short(x['urn'])}`" + (" **(protected)**" if x["protect"] else "") for x in d["deleted"]],
+            f"Deleted ({len(deleted)})",
+            [f"- `{_short(x['urn'])}`" + (" **(protected)**" if x["protect"] else "") for x in deleted],
         )
     cost = d["cost"]
     body = []
