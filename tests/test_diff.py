@@ -154,7 +154,7 @@ def test_renaming_the_prod_lake_buckets_replaces_protected_resources(write_stack
     # every protected entry is a protected resource of the base, replaced by a replace-on-change property
     by_urn = {r["urn"]: r for r in base["resources"]}
     assert all(by_urn[p["urn"]]["protect"] and p["paths"] for p in d["protected"])
-    assert {name_of(p["urn"]) for p in d["protected"]} - set(buckets) == {"eks", "mlflow-db", "feast-online"}  # KMS ARNs move
+    assert {name_of(p["urn"]) for p in d["protected"]} - set(buckets) == {"mlflow-db", "feast-online"}  # their KMS key ARNs move
     assert_cost(d, base, head)
     md = diff.markdown(d)
     assert md.index("[!CAUTION]") < md.index("<details")  # called out before anything else
