@@ -164,6 +164,7 @@ AWS: dict[str, tuple[str, list[str]]] = {
 # the others are from the registry pages and not checked against a schema here.
 AWS_CHECKED = {
     "aws:rds/instance:Instance": "internal/service/rds/instance.go@00e4b23838859616dd0ebc9d1fd9364c0f6bff22",
+    "aws:s3/bucket:Bucket": "internal/service/s3/bucket.go (a v5 version: bucket, bucket_prefix, object_lock_enabled ForceNew)",
     "aws:eks/cluster:Cluster": "internal/service/eks/cluster.go@e33a89d079930e92c79a986c9c041c5ed5191639 (name, role_arn, "
     "kubernetes_network_config.*; an older version: the newer arguments are from the registry page)",
 }
