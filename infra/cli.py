@@ -67,13 +67,16 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     except diff.DiffInputError as err:
         err_console.print(f"error: {err}", markup=False)
         return EXIT_USAGE
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
-    text = diff.markdown(result)
-    if args.markdown:
-        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.markdown).write_text(text)
+    outputs = {args.json: json.dumps(result, indent=2) + "\n", args.markdown: diff.markdown(result)}
+    for path, text in outputs.items():
+        if not path:
+            continue
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(text)
+        except OSError as err:
+            err_console.print(f"error: cannot write {path}: {err.strerror or err}", markup=False)
+            return EXIT_USAGE
     console = Console(highlight=False)
     console.print(f"{result['stack']}: " + ("no change" if result["empty"] else diff.headline(result)), markup=False)
     for p in result["protected"]:

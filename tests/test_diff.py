@@ -334,6 +334,14 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureF
     assert not (tmp_path / "out.md").exists()  # nothing half-written
 
 
+def test_an_unwritable_output_path_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(_plan([])))
+    assert cli.main(["diff", str(plan), str(plan), "--markdown", str(plan / "comment.md")]) == 2  # under a file
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: cannot write {plan / 'comment.md'}")
+
+
 def test_generator_reads_force_new_from_a_terraform_schema() -> None:
     """bench/gen_replace_on_changes.py: ForceNew fields, nested blocks (MaxItems 1 = object, else [*]), not Identity."""
     import importlib.util
