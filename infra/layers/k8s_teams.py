@@ -48,9 +48,12 @@ def pool_resource(pool: config.GpuPoolConfig, strategy: str) -> str:
 
 
 def _is_neuron(pool: config.GpuPoolConfig) -> bool:
-    return catalog.gpu_model(pool.gpu).is_neuron if pool.gpu else any(
-        catalog.gpu_model(catalog.node_type("aws", n).gpu).is_neuron for n in pool.instance_types[:1]
-    )
+    """A Trainium / Inferentia pool (its ``gpu``, or its first instance type's model; types are unique per cloud)."""
+    if pool.gpu:
+        return catalog.gpu_model(pool.gpu).is_neuron
+    name = pool.instance_types[0]
+    cloud = catalog.cloud_of(name)
+    return bool(cloud) and (cloud, name) in catalog.NODE_TYPES and catalog.gpu_model(catalog.node_type(cloud, name).gpu).is_neuron
 
 
 def neuron_cores_per_device(cfg: config.PlatformConfig) -> int:
