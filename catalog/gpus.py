@@ -216,9 +216,12 @@ NODE_TYPES: dict[tuple[str, str], NodeType] = {
         _gcp("a2-ultragpu-8g", "A100-80GB", 8, 96, 1360, 40.550, 0.65),
         _gcp("a3-highgpu-8g", "H100-80GB", 8, 208, 1872, 88.490, 0.60),
         # A3 Mega (H100 80 GB, GPUDirect-TCPXO), A3 Ultra (H200 141 GB), A4 (B200), G4 (RTX PRO 6000)
-        _gcp("a3-megagpu-8g", "H100-80GB", 8, 208, 1872, 88.490, 0.60, nics=8),
+        # A3 Mega: 8 x the "H100 80GB Plus" GPU SKU (10.344) + the A3 High's vCPU / memory share (88.49 - 8 x 9.797);
+        # A4: 8 x the "A4 Nvidia B200 (1 gpu slice)" SKU (16.11) + the A3 Ultra's vCPU / memory share
+        # (84.806 - 8 x 9.312, the "H200 141GB GPU" SKU); Americas GPU SKUs, see docs/cost.md
+        _gcp("a3-megagpu-8g", "H100-80GB", 8, 208, 1872, 92.870, 0.60, nics=8),
         _gcp("a3-ultragpu-8g", "H200-141GB", 8, 224, 2952, 84.806, 0.60, nics=8),
-        _gcp("a4-highgpu-8g", "B200", 8, 224, 3968, 152.650, 0.60, nics=8),
+        _gcp("a4-highgpu-8g", "B200", 8, 224, 3968, 139.190, 0.60, nics=8),
         _gcp("g4-standard-48", "RTX-PRO-6000", 1, 48, 180, 4.500, 0.60),
         _gcp("g4-standard-96", "RTX-PRO-6000", 2, 96, 360, 9.000, 0.60),
         _gcp("g4-standard-192", "RTX-PRO-6000", 4, 192, 720, 18.000, 0.60),

@@ -198,3 +198,37 @@ def test_accelerator_stack_is_priced_in_its_region(accel_plan: engine.Plan) -> N
     assert trn["ceiling"] == pytest.approx(expected, rel=1e-3)
     assert trn["ceiling"] > node.hourly_usd(spot=False) * 2 * 730 * 1.1  # not the us-east-1 price
     assert any("eu-central-1" in i["basis"] for i in cost["by_item"] if i.get("pool") == "train-trn2")
+
+
+GCP_POOLS = [
+    {"name": "train-b200", "purpose": "training", "gpu": "B200", "capacity": "spot", "maxNodes": 1},
+    {"name": "train-h200", "purpose": "training", "instanceTypes": ["a3-ultragpu-8g"], "capacity": "spot", "maxNodes": 1},
+    {"name": "serve-rtx", "purpose": "serving", "instanceTypes": ["g4-standard-48"], "capacity": "spot", "maxNodes": 2},
+]
+
+
+@pytest.fixture(scope="module")
+def gcp_accel_plan(tmp_path_factory: pytest.TempPathFactory) -> engine.Plan:
+    """One small GKE stack in europe-west4 with an A4 (B200), an A3 Ultra (H200) and a G4 (RTX PRO 6000) pool."""
+    doc = yaml.safe_load((ROOT / "stacks" / "Pulumi.gcp-dev.yaml").read_text())
+    cfg = doc["config"]
+    cfg["ml-platform:region"] = "europe-west4"
+    cfg["ml-platform:gpuPools"] = GCP_POOLS
+    cfg["ml-platform:teams"][0]["quotas"] = {"cpu": 32, "memory": "128Gi", "gpu": 8}
+    cfg["ml-platform:budget"]["monthlyUsd"] = 500_000
+    d = tmp_path_factory.mktemp("gcpaccel")
+    (d / "Pulumi.gcpaccel.yaml").write_text(yaml.safe_dump(doc))
+    return engine.plan("gcpaccel", stacks_dir=d)
+
+
+def test_gke_blackwell_h200_and_rtx_pools_plan_and_are_priced_in_region(gcp_accel_plan: engine.Plan) -> None:
+    assert not gcp_accel_plan.mandatory_violations, gcp_accel_plan.mandatory_violations
+    pools = {r.inputs["nodeConfig"]["machineType"]: r.inputs for r in gcp_accel_plan.resources if r.type == "gcp:container/nodePool:NodePool"}
+    for machine, accelerator, count in (("a4-highgpu-8g", "nvidia-b200", 8), ("a3-ultragpu-8g", "nvidia-h200-141gb", 8), ("g4-standard-48", "nvidia-rtx-pro-6000", 1)):
+        acc = pools[machine]["nodeConfig"]["guestAccelerators"][0]
+        assert (acc["type"], acc["count"]) == (accelerator, count), machine
+    cost = gcp_accel_plan.cost
+    factor = gpus.region_multiplier("gcp", "europe-west4")
+    assert cost["region"] == "europe-west4" and factor > 1
+    b200 = gpus.node_type("gcp", "a4-highgpu-8g")
+    assert cost["by_pool"]["train-b200"]["ceiling"] == pytest.approx(b200.hourly_usd(spot=True, region="europe-west4") * 730, rel=1e-3)

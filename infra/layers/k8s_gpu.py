@@ -56,9 +56,18 @@ def pool_node_labels(cfg: config.PlatformConfig, pool: config.GpuPoolConfig) -> 
 
 def neuron_instance_types(cfg: config.PlatformConfig) -> list[str]:
     """Instance types of the Trainium / Inferentia pools (the Neuron device plugin's node affinity)."""
-    if cfg.cloud != "aws":
+    if cfg.cloud == "gcp":
         return []
-    return sorted({n.name for p in cfg.gpu_pools if cfg.pool_gpu(p).is_neuron for n in cfg.pool_node_types(p)})
+    names: set[str] = set()
+    for pool in cfg.gpu_pools:
+        model = cfg.pool_gpu(pool)
+        if not model.is_neuron:
+            continue
+        if pool.instance_types:
+            names.update(pool.instance_types)
+        else:  # every type of the model: on a cluster you bring the nodes may be of any of them
+            names.update(n.name for n in (cfg.pool_node_types(pool) if cfg.cloud == "aws" else catalog.node_types("aws", gpu=model.key)))
+    return sorted(names)
 
 
 def operator_enabled(cfg: config.PlatformConfig) -> bool:
