@@ -232,3 +232,22 @@ def test_gke_blackwell_h200_and_rtx_pools_plan_and_are_priced_in_region(gcp_acce
     assert cost["region"] == "europe-west4" and factor > 1
     b200 = gpus.node_type("gcp", "a4-highgpu-8g")
     assert cost["by_pool"]["train-b200"]["ceiling"] == pytest.approx(b200.hourly_usd(spot=True, region="europe-west4") * 730, rel=1e-3)
+
+
+def test_budget_policy_prices_in_the_stack_region_offline_and_from_a_saved_plan(accel_plan: engine.Plan, tmp_path: Path) -> None:
+    """The cost policy (mlp-cost-008) gets the region from the stack config and from a saved plan JSON."""
+    import json
+
+    from catalog import cost_model
+    from infra import check, policy_hook
+    from infra.plan import report
+
+    overrides = policy_hook.plan_overrides(accel_plan.config)
+    assert overrides[policy_hook.BUDGET_POLICY]["region"] == "eu-central-1"
+    out = tmp_path / "plan.json"
+    report.write_json(accel_plan, out)
+    _, facts = check.load(json.loads(out.read_text()))
+    assert facts["region"] == "eu-central-1"
+    here = cost_model.totals(cost_model.estimate_items(accel_plan.resources, region="eu-central-1"))[1]
+    there = cost_model.totals(cost_model.estimate_items(accel_plan.resources))[1]
+    assert here > there * 1.2
