@@ -62,7 +62,10 @@ def neuron_cores_per_device(cfg: config.PlatformConfig) -> int:
 
 
 def team_demand(team: config.TeamConfig, pool: config.GpuPoolConfig) -> tuple[str | None, int]:
-    """Which of the team's quotas a pool serves: ``(None, gpu)`` for whole GPUs, ``(profile, n)`` for MIG."""
+    """Which of the team's quotas a pool serves: ``(None, gpu)`` for whole GPUs, ``(profile, n)`` for MIG,
+    ``("aws.amazon.com/neuron", neuron)`` for a Trainium / Inferentia pool."""
+    if _is_neuron(pool):
+        return catalog.NEURON_RESOURCE, team.quotas.neuron
     if pool.mig_profile:
         return pool.mig_profile, team.quotas.mig.get(pool.mig_profile, 0)
     return None, team.quotas.gpu
@@ -127,14 +130,15 @@ def resource_groups(cfg: config.PlatformConfig, team: config.TeamConfig, strateg
     gpu_pools = by_resource.pop(cv.GPU_RESOURCE, [])
     neuron_pools = by_resource.pop(catalog.NEURON_RESOURCE, [])
     if neuron_pools:  # devices and their cores in one group: a workload may request either
-        cores = neuron_cores_per_device(cfg)
         groups.append(
             ResourceGroup(
                 resources=(catalog.NEURON_RESOURCE, catalog.NEURONCORE_RESOURCE),
                 flavors={
                     flavor_name(p): {
                         catalog.NEURON_RESOURCE: Quota(nominal[p.name], borrowing(team)),
-                        catalog.NEURONCORE_RESOURCE: Quota(nominal[p.name] * cores, borrowing(team) * cores),
+                        catalog.NEURONCORE_RESOURCE: Quota(
+                            nominal[p.name] * cfg.pool_gpu(p).neuron_cores, borrowing(team) * cfg.pool_gpu(p).neuron_cores
+                        ),
                     }
                     for p in neuron_pools
                 },
