@@ -251,3 +251,15 @@ def test_budget_policy_prices_in_the_stack_region_offline_and_from_a_saved_plan(
     here = cost_model.totals(cost_model.estimate_items(accel_plan.resources, region="eu-central-1"))[1]
     there = cost_model.totals(cost_model.estimate_items(accel_plan.resources))[1]
     assert here > there * 1.2
+
+
+def test_console_summary_shows_bracketed_keys_of_violation_messages(accel_plan: engine.Plan) -> None:
+    """The summary table prints messages as text: ``spec.limits[aws.amazon.com/neuron]`` is not Rich markup."""
+    from rich.console import Console
+
+    from infra.plan import report
+
+    assert any("[aws.amazon.com/neuron]" in v.message for v in accel_plan.violations)
+    console = Console(record=True, width=400)
+    report.print_summary(accel_plan, console)
+    assert "spec.limits[aws.amazon.com/neuron]" in console.export_text()
