@@ -46,6 +46,7 @@ CATALOG_MISTAKES: dict[str, tuple[str, dict[str, Any], str, tuple[str, ...]]] = 
     "GB200 refused": ("dev", {"gpu": "GB200", "gpuLimit": None}, "gpu", ("refused", "ComputeDomains", "use instead", "B200")),
     "p6e-gb200 refused": ("dev", {"gpu": None, "instanceTypes": ["p6e-gb200.36xlarge"]}, "instanceTypes[0]", ("refused", "Capacity Blocks", "p6-b200.48xlarge")),
     "a4x refused": ("gcp-dev", {"gpu": None, "migProfile": None, "instanceTypes": ["a4x-highgpu-4g"]}, "instanceTypes[0]", ("refused", "a4-highgpu-8g")),
+    "A4 on demand": ("gcp-dev", {"gpu": "B200", "instanceTypes": None, "migProfile": None, "capacity": "on-demand"}, "capacity", ("not sold on demand", "allowed: spot")),
     "MIG profile B200 lacks": ("dev", {"gpu": "B200", "migProfile": "1g.10gb"}, "migProfile", ("'1g.10gb'", "1g.23gb")),
     "time-slicing a Trainium": ("dev", {"gpu": "Trainium2", "gpuLimit": None}, "timeSlicingReplicas", ("NVIDIA device-plugin", "neuroncore")),
 }
