@@ -264,3 +264,16 @@ def test_console_summary_shows_bracketed_keys_of_violation_messages(accel_plan: 
     console = Console(record=True, width=400)
     report.print_summary(accel_plan, console)
     assert "spec.limits[aws.amazon.com/neuron]" in console.export_text()
+
+
+def test_neuron_chart_on_a_cluster_you_bring_covers_every_type_of_the_model() -> None:
+    """cloud: existing: the nodes may be any inf2 size, so the device plugin's affinity lists them all."""
+    from infra import config
+    from infra.layers import k8s_gpu
+
+    raw = {k.split(":", 1)[1]: v for k, v in yaml.safe_load((ROOT / "stacks" / "Pulumi.onprem.yaml").read_text())["config"].items()}
+    raw["gpuPools"] = [{"name": "serve-inf2", "purpose": "serving", "gpu": "Inferentia2", "existingNodes": 2}]
+    raw["teams"] = []
+    cfg = config.parse(raw)
+    assert k8s_gpu.neuron_instance_types(cfg) == sorted(n.name for n in gpus.node_types("aws", gpu="Inferentia2"))
+    assert k8s_gpu.pool_node_labels(cfg, cfg.gpu_pools[0])[k8s_gpu.GPU_OPERATOR_OPERANDS_LABEL] == "false"

@@ -21,7 +21,8 @@ from infra.layers.context import CloudLayer
 GPU_TAINT = {"key": cv.GPU_TAINT_KEY, "value": cv.GPU_TAINT_VALUE, "effect": cv.GPU_TAINT_EFFECT}
 NEURON_TAINT = {"key": catalog.NEURON_TAINT_KEY, "value": "true", "effect": cv.GPU_TAINT_EFFECT}
 GPU_OPERATOR_OPERANDS_LABEL = "nvidia.com/gpu.deploy.operands"
-"""``false`` on a node keeps every GPU-operator operand off it (the operator's node-label switch)."""
+"""``false`` on a node keeps every GPU-operator operand off it (the operator's master switch, NVIDIA GPU operator
+docs, getting-started "Operands": https://docs.nvidia.com/datacenter/cloud-native/gpu-operator/latest/getting-started.html#operands)."""
 BOTTLEROCKET_SKIPPED_OPERANDS = ("device-plugin", "mig-manager")
 
 
