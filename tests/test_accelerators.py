@@ -172,6 +172,8 @@ def test_neuron_chart_is_pinned_and_covers_every_neuron_type(accel_plan: engine.
     values = release["values"]
     assert set(values["neuronInstances"]) == {"trn2.48xlarge", "inf2.xlarge", "inf2.8xlarge"}
     assert values["scheduler"]["enabled"] is True
+    # the second scheduler matches the 1.33 control plane (the chart's own image is v1.31)
+    assert values["scheduler"]["customScheduler"]["image"]["tag"].startswith("v1.33.")
     assert_keys_exist(values, upstream / "neuron" / "values.yaml")
     chart_default = yaml.safe_load((upstream / "neuron" / "values.yaml").read_text())
     # the toleration of the platform's Neuron taint comes with the chart's device plugin

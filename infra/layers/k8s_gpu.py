@@ -99,7 +99,10 @@ def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
     neuron_types = neuron_instance_types(cfg)
     if neuron_types:
         cloud.extras["neuron"] = NeuronDevicePlugin(
-            "neuron", NeuronArgs(instance_types=neuron_types), k8s_provider=cloud.k8s_provider, opts=opts
+            "neuron",
+            NeuronArgs(instance_types=neuron_types, cluster_version=cfg.cluster.version if cfg.cloud == "aws" else None),
+            k8s_provider=cloud.k8s_provider,
+            opts=opts,
         )
     only_neuron = bool(cfg.gpu_pools) and all(cfg.pool_gpu(p).is_neuron for p in cfg.gpu_pools)
     if not operator_enabled(cfg) or only_neuron:  # no NVIDIA GPU to serve
