@@ -423,7 +423,7 @@ def _karpenter(urn: str, type_: str, inputs: Mapping[str, Any]) -> CostItem:
     capacity = _requirement(reqs, CAPACITY_TYPE_LABEL) or ["on-demand"]
     spot = "spot" in capacity  # spot-with-fallback lists both: the estimate assumes spot
     limits = _map(_get(inputs, "spec", "limits"))
-    gpu_limit = _int(limits.get(conventions.GPU_RESOURCE))
+    gpu_limit = _int(limits.get(conventions.GPU_RESOURCE), _int(limits.get(gpu_catalog.NEURON_RESOURCE)))
     min_nodes = _int(annotations.get(MIN_NODES_ANNOTATION), 0) or 0
     max_nodes = _int(annotations.get(MAX_NODES_ANNOTATION))
     if names and not any(("aws", n) in gpu_catalog.NODE_TYPES for n in names):
@@ -593,11 +593,37 @@ def _record(res: Any) -> tuple[str, str, Mapping[str, Any]]:
     return str(urn), str(type_), _map(inputs)
 
 
+def in_region(item: CostItem, *, cloud: str, region: str | None) -> CostItem:
+    """``item`` priced in ``region``: GPU and CPU node items scaled by :func:`catalog.gpus.region_multiplier`.
+
+    Managed services, storage, network and control-plane items keep their reference-region price
+    (their regional differences are small next to compute; ``docs/cost.md``). A region the
+    multiplier table lacks keeps the reference price and says so in the basis.
+    """
+    if item.category not in ("gpu", "compute") or not region or region == REFERENCE_REGION.get(cloud):
+        return item
+    if not gpu_catalog.region_priced(cloud, region):
+        return replace(item, basis=f"{item.basis}; {region} not in the regional price table: {REFERENCE_REGION.get(cloud)} prices")
+    factor = gpu_catalog.region_multiplier(cloud, region)
+    return replace(
+        item,
+        monthly_usd_idle=item.monthly_usd_idle * factor,
+        monthly_usd_ceiling=item.monthly_usd_ceiling * factor,
+        basis=f"{item.basis}; x {factor:g} for {region} (regional price factor)",
+    )
+
+
+def _cloud_of_type(type_: str) -> str | None:
+    head = type_.split(":", 1)[0]
+    return head if head in ("aws", "gcp") else ("aws" if type_ == KARPENTER_NODEPOOL else None)
+
+
 def estimate_items(
     resources: Iterable[Any],
     *,
     storage_gb: Mapping[str, float] | None = None,
     nat_gb_month: float = 0.0,
+    region: str | None = None,
 ) -> list[CostItem]:
     """Monthly cost items of the priced resources among ``resources`` (others are skipped).
 
@@ -609,6 +635,8 @@ def estimate_items(
     :param storage_gb: Lake zone -> stored GB (``dataLake.sizeGb``); buckets tagged with that
         ``lake-zone`` (primary and DR replica) are priced at it. Without it buckets cost nothing.
     :param nat_gb_month: GB each NAT gateway processes a month (default 0: traffic is unknown).
+    :param region: The stack's region; GPU and CPU nodes are priced there (:func:`in_region`).
+        Default: the reference regions.
     :returns: One :class:`CostItem` per priced resource, in input order.
     """
     storage_gb = storage_gb or {}
@@ -623,7 +651,8 @@ def estimate_items(
                 raise
             item = _fixed(urn, type_, "unknown", 0.0, f"not priced: {getattr(exc, 'message', exc)}") if type_ in PRICED_TYPES else None
         if item is not None:
-            items.append(item)
+            cloud = _cloud_of_type(type_)
+            items.append(in_region(item, cloud=cloud, region=region) if cloud else item)
     return _fold_fallback_twins(items)
 
 

@@ -78,6 +78,7 @@ def load(doc: Any) -> tuple[list[RecordedResource], dict[str, Any]]:
             "environment": config.get("environment"),
             "budget": (config.get("budget") or {}).get("monthlyUsd"),
             "sizes": (config.get("dataLake") or {}).get("sizeGb") or {},
+            "region": config.get("region") if config.get("cloud") != "existing" else None,
         }
         return resources, facts
     if isinstance(doc.get("steps"), list):
@@ -99,6 +100,7 @@ def load(doc: Any) -> tuple[list[RecordedResource], dict[str, Any]]:
             "environment": _config_value(config, "environment"),
             "budget": budget.get("monthlyUsd") if isinstance(budget, dict) else None,
             "sizes": (lake.get("sizeGb") or {}) if isinstance(lake, dict) else {},
+            "region": _config_value(config, "region") if _config_value(config, "cloud") != "existing" else None,
         }
         return resources, facts
     raise CheckInputError("neither a plan JSON (with 'resources') nor `pulumi preview --json` output (with 'steps')")
@@ -127,6 +129,8 @@ def evaluate_file(path: Path, stack: str | None = None, stacks_dir: Path | None 
             budget["monthlyBudgetUsd"] = float(facts["budget"])
         if facts.get("sizes"):
             budget["storageGb"] = {str(k): float(v) for k, v in facts["sizes"].items()}
+        if budget and isinstance(facts.get("region"), str):
+            budget["region"] = facts["region"]  # nodes priced in the stack's region, as the plan's estimate
         overrides = {policy_hook.BUDGET_POLICY: budget} if budget else {}
     return policy_hook.evaluate_resources(resources, str(environment), overrides=overrides), str(environment)
 

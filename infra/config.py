@@ -164,6 +164,9 @@ class TeamQuotas(_Model):
     gpu: int = Field(0, ge=0)
     mig: dict[str, int] = Field(default_factory=dict)
     """MIG slices per profile the team may request (mixed strategy)."""
+    neuron: int = Field(0, ge=0)
+    """Trainium / Inferentia devices (``aws.amazon.com/neuron``) the team may request; its
+    ``aws.amazon.com/neuroncore`` quota is these devices' NeuronCores."""
     pods: int = Field(200, ge=1)
     storage: str = Field("1Ti", pattern=QUANTITY)
 
@@ -345,7 +348,7 @@ class PlatformConfig(_Model):
         """Most ``nvidia.com/gpu`` the pool can ever hold."""
         if pool.gpu_limit is not None:
             return pool.gpu_limit
-        per_node = max(n.gpus for n in self.pool_node_types(pool))
+        per_node = max((n.gpus for n in self.pool_node_types(pool)), default=0)  # 0: reported by the pool checks
         if self.cloud == "existing":
             nodes = pool.nodes_count_for_existing or 0
         else:
@@ -418,8 +421,10 @@ def _cross_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
             yield ns + f"gpuOperator.monitoringLabels.{key}", f"{value!r} is not a Kubernetes label value (up to 63 of [A-Za-z0-9_.-], alphanumeric at both ends)"
 
     yield from _ml_services_checks(cfg)
-    yield from _pool_checks(cfg)
-    yield from _team_checks(cfg)
+    pool_problems = list(_pool_checks(cfg))
+    yield from pool_problems
+    # quota totals need every pool's shape: with a bad pool they would only echo its problem
+    yield from _team_checks(cfg, totals=not pool_problems)
 
 
 def _ml_services_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
@@ -465,21 +470,26 @@ def _pool_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
         if pool.name in seen:
             yield f"{key}.name", f"duplicate pool name {pool.name!r}; pool names must be unique"
         seen.add(pool.name)
+        offered = sorted({n.gpu for n in catalog.node_types(cloud)} - set(catalog.UNSUPPORTED_GPUS))
         if not pool.gpu and not pool.instance_types:
-            yield f"{key}.gpu", f"set gpu ({', '.join(catalog.GPU_MODELS)}) or instanceTypes"
+            yield f"{key}.gpu", f"set gpu ({', '.join(offered)}) or instanceTypes"
             continue
         if pool.gpu and pool.gpu not in catalog.GPU_MODELS:
-            yield f"{key}.gpu", f"unknown GPU {pool.gpu!r}; allowed: {', '.join(catalog.GPU_MODELS)}"
+            yield f"{key}.gpu", f"unknown GPU {pool.gpu!r}; allowed on {cloud}: {', '.join(offered)}"
+            continue
+        if pool.gpu in catalog.UNSUPPORTED_GPUS:
+            refused = catalog.UNSUPPORTED_GPUS[pool.gpu]
+            yield f"{key}.gpu", f"{pool.gpu!r} is refused: {refused.reason}; use instead: {refused.instead}"
             continue
         models: set[str] = set()
         bad_type = False
         for j, name in enumerate(pool.instance_types):
-            try:
-                models.add(catalog.node_type(cloud, name).gpu)
-            except catalog.CatalogError:
-                allowed = ", ".join(n.name for n in catalog.node_types(cloud, gpu=pool.gpu))
-                yield f"{key}.instanceTypes[{j}]", f"{name!r} is not a {cloud} GPU node type in the catalog; allowed: {allowed}"
+            problem = _instance_type_problem(cloud, name, pool.gpu)
+            if problem:
+                yield f"{key}.instanceTypes[{j}]", problem
                 bad_type = True
+            else:
+                models.add(catalog.node_type(cloud, name).gpu)
         if bad_type:
             continue
         if pool.gpu:
@@ -489,8 +499,17 @@ def _pool_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
             continue
         gpu = catalog.gpu_model(models.pop())
         if cfg.cloud != "existing" and not cfg.pool_node_types(pool):
-            yield f"{key}.gpu", f"{gpu.key} is not offered on {cloud}; allowed: {', '.join(sorted({n.gpu for n in catalog.node_types(cloud)}))}"
+            yield f"{key}.gpu", f"{gpu.key} is not offered on {cloud}; allowed: {', '.join(offered)}"
             continue
+        if gpu.is_neuron:
+            yield from _neuron_pool_checks(cfg, pool, key, gpu)
+        spot_only = [n.name for n in cfg.pool_node_types(pool) if (n.cloud, n.name) in catalog.SPOT_ONLY]
+        if cfg.cloud != "existing" and spot_only and pool.capacity != "spot":
+            yield (
+                f"{key}.capacity",
+                f"{pool.capacity!r}: {', '.join(spot_only)} is not sold on demand on {cloud} (spot, flex-start or a "
+                "reservation only; reservations are not built here); allowed: spot",
+            )
         if pool.mig_profile is not None and pool.mig_profile not in gpu.mig_profiles:
             allowed = ", ".join(gpu.mig_profiles) if gpu.mig_profiles else f"none ({gpu.key} has no MIG)"
             yield f"{key}.migProfile", f"{pool.mig_profile!r} is not a MIG profile of {gpu.key}; allowed: {allowed}"
@@ -516,7 +535,38 @@ def _pool_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
             yield f"{key}.existingNodes", "required for cloud 'existing': how many such nodes the cluster has"
 
 
-def _team_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
+def _instance_type_problem(cloud: str, name: str, gpu: str | None) -> str | None:
+    """Why ``name`` cannot be a pool's instance type on ``cloud`` (``None``: it can)."""
+    if (cloud, name) in catalog.NODE_TYPES:
+        return None
+    refused = catalog.UNSUPPORTED.get((cloud, name))
+    if refused:
+        return f"{name!r} is refused: {refused.reason}; use instead: {refused.instead}"
+    allowed = ", ".join(n.name for n in catalog.node_types(cloud, gpu=gpu if gpu in catalog.GPU_MODELS else None))
+    other = catalog.cloud_of(name)
+    if other and other != cloud:
+        kind = "an EC2 instance type" if other == "aws" else "a GCE machine type"
+        return f"{name!r} is {kind} ({other}), but this stack's cloud is {cloud}; allowed: {allowed}"
+    return f"{name!r} is not a {cloud} GPU node type in the catalog; allowed: {allowed}"
+
+
+def _neuron_pool_checks(cfg: PlatformConfig, pool: GpuPoolConfig, key: str, gpu: catalog.GpuModel) -> Iterator[tuple[str, str]]:
+    """What a Trainium / Inferentia pool cannot do: NVIDIA-only features and the NVIDIA node group AMI."""
+    if pool.time_slicing_replicas:
+        yield (
+            f"{key}.timeSlicingReplicas",
+            f"time-slicing is an NVIDIA device-plugin feature; {gpu.key} is shared by requesting "
+            f"{catalog.NEURONCORE_RESOURCE} ({gpu.neuron_cores} per device) instead; allowed: unset",
+        )
+    if pool.mode == "managed":
+        yield (
+            f"{key}.mode",
+            f"an EKS managed node group here launches the NVIDIA AMI, which has no Neuron driver; allowed for {gpu.key}: karpenter "
+            "(Karpenter picks the Neuron variant of the AMI family per instance type)",
+        )
+
+
+def _team_checks(cfg: PlatformConfig, *, totals: bool = True) -> Iterator[tuple[str, str]]:
     ns = NAMESPACE + ":"
     seen: set[str] = set()
     profiles = {p.mig_profile for p in cfg.gpu_pools if p.mig_profile}
@@ -534,13 +584,23 @@ def _team_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
         for arn in {*team.owner_role_arns, *team.viewer_role_arns} & set(cfg.cluster.admin_role_arns):
             yield f"{key}.ownerRoleArns", f"{arn!r} is already a cluster admin (cluster.adminRoleArns); one access entry per principal"
         for profile in team.quotas.mig:
-            if profile not in profiles:
+            if totals and profile not in profiles:  # with a bad pool its profile may be what is missing
                 allowed = ", ".join(sorted(profiles)) or "none (no pool sets migProfile)"
                 yield f"{key}.quotas.mig.{profile}", f"no GPU pool offers MIG profile {profile!r}; allowed: {allowed}"
+    if not totals:
+        return
     try:
         capacity = gpu_capacity(cfg)
-    except (catalog.CatalogError, IndexError):
+    except (catalog.CatalogError, IndexError, ValueError):
         return  # already reported by the pool checks
+    neuron = capacity.pop(catalog.NEURON_RESOURCE, 0)
+    wanted = sum(t.quotas.neuron for t in cfg.teams)
+    if wanted > int(neuron * cfg.gpu_overcommit):
+        yield (
+            f"{ns}teams[*].quotas.neuron",
+            f"team Neuron quotas add up to {wanted} devices, above the {neuron} Neuron devices of the Trainium / Inferentia "
+            f"pools x gpuOvercommit {cfg.gpu_overcommit:g} = {int(neuron * cfg.gpu_overcommit)}; lower the quotas or raise the pools",
+        )
     wanted = sum(t.quotas.gpu for t in cfg.teams)
     allowed = int(capacity.get(None, 0) * cfg.gpu_overcommit)
     if wanted > allowed:
@@ -562,7 +622,8 @@ def _team_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
 
 def gpu_capacity(cfg: PlatformConfig) -> dict[str | None, int]:
     """What team quotas draw on: ``None`` -> whole GPUs of the pools without ``migProfile``,
-    MIG profile -> slices of the pools partitioned with it (GPU ceiling x slices per GPU).
+    MIG profile -> slices of the pools partitioned with it (GPU ceiling x slices per GPU),
+    ``aws.amazon.com/neuron`` -> Neuron devices of the Trainium / Inferentia pools.
 
     A MIG-partitioned pool offers no whole GPUs, so its GPUs never back ``quotas.gpu``.
 
@@ -570,6 +631,9 @@ def gpu_capacity(cfg: PlatformConfig) -> dict[str | None, int]:
     """
     out: dict[str | None, int] = {None: 0}
     for pool in cfg.gpu_pools:
+        if cfg.pool_gpu(pool).is_neuron:  # Neuron devices back quotas.neuron, never quotas.gpu
+            out[catalog.NEURON_RESOURCE] = out.get(catalog.NEURON_RESOURCE, 0) + cfg.pool_gpu_ceiling(pool)
+            continue
         per_gpu = cfg.pool_gpu(pool).mig_profiles.get(pool.mig_profile) if pool.mig_profile else 1
         if not per_gpu:
             raise catalog.CatalogError(f"pool {pool.name!r}: its GPU has no MIG profile {pool.mig_profile!r}")
@@ -616,7 +680,7 @@ def _gcp_and_existing_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
         except (catalog.CatalogError, IndexError):
             continue  # reported by the pool checks
         sizes = gpu_node_pool.GKE_PARTITION_SIZES.get(accelerator or "", ())
-        if pool.mig_profile and pool.mig_profile not in sizes:
+        if pool.mig_profile and accelerator and pool.mig_profile not in sizes:
             yield f"{key}.migProfile", f"GKE does not offer MIG partition {pool.mig_profile!r} on {accelerator}; allowed: {', '.join(sizes) or 'none'}"
         if pool.time_slicing_replicas is not None and pool.time_slicing_replicas > 48:
             yield f"{key}.timeSlicingReplicas", "GKE time-sharing allows at most 48 clients per GPU"

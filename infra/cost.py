@@ -73,21 +73,23 @@ def gpu_quota_equivalents(cfg: config.PlatformConfig) -> dict[str, float]:
     out = {}
     for team in cfg.teams:
         mig = sum(n / per_gpu[p] for p, n in team.quotas.mig.items() if per_gpu.get(p))
-        out[team.name] = team.quotas.gpu + mig
+        out[team.name] = team.quotas.gpu + mig + team.quotas.neuron  # a Neuron device counts as one accelerator
     return out
 
 
 def estimate_config(cfg: config.PlatformConfig, resources: list[Any]) -> dict[str, Any]:
     """The estimate for ``resources`` (records :func:`catalog.cost_model.estimate_items` accepts) under ``cfg``."""
     sizes = {} if cfg.cloud == "existing" else dict(cfg.data_lake.size_gb)
-    items = cost_model.estimate_items(resources, storage_gb=sizes)
+    region = cfg.region if cfg.cloud != "existing" else None
+    items = cost_model.estimate_items(resources, storage_gb=sizes, region=region)
     names = [p.name for p in cfg.gpu_pools]
     items = [
         dataclasses.replace(i, pool=_pool_name(i.pool, names)) if i.pool else i for i in items
     ]
     # Configured pools the plan has no resource for (and every pool of an existing cluster).
     planned = {i.pool for i in items if i.category == "gpu"}
-    items += [config_pool_item(cfg, p) for p in cfg.gpu_pools if p.name not in planned]
+    cloud = "gcp" if cfg.cloud == "gcp" else "aws"
+    items += [cost_model.in_region(config_pool_item(cfg, p), cloud=cloud, region=region) for p in cfg.gpu_pools if p.name not in planned]
     # Lake zones with a configured size but no bucket tagged with the zone.
     priced_zones = {i.zone for i in items if i.zone}
     copies = 2 if cfg.dr_region else 1  # a DR replica (S3) or dual-region placement (GCS) stores it twice
@@ -131,6 +133,8 @@ def estimate_config(cfg: config.PlatformConfig, resources: list[Any]) -> dict[st
         "price_date": cost_model.PRICE_DATE,
         "gpu_price_date": gpu_catalog.PRICE_DATE,
         "reference_region": dict(cost_model.REFERENCE_REGION),
+        "region": region,
+        "region_multiplier": gpu_catalog.region_multiplier(cloud, region) if region else 1.0,
         "by_team": by_team,
         "by_pool": by_pool,
         "by_item": [

@@ -183,6 +183,8 @@ def plan_overrides(cfg: Any) -> dict[str, dict[str, Any]]:
         budget["monthlyBudgetUsd"] = cfg.budget.monthly_usd
     if cfg.data_lake.size_gb:
         budget["storageGb"] = dict(cfg.data_lake.size_gb)
+    if budget and cfg.cloud != "existing" and cfg.region:
+        budget["region"] = cfg.region  # GPU / CPU nodes priced in the stack's region, as the plan's estimate
     return {BUDGET_POLICY: budget} if budget else {}
 
 

@@ -146,9 +146,9 @@ def test_unknown_instance_type() -> None:
 
 def test_unknown_gpu_model() -> None:
     raw = raw_config("dev")
-    raw["gpuPools"][0]["gpu"] = "B200"
+    raw["gpuPools"][0]["gpu"] = "B300"
     path, reason = only(raw)
-    assert path == "ml-platform:gpuPools[0].gpu" and "H100-80GB" in reason
+    assert path == "ml-platform:gpuPools[0].gpu" and "H100-80GB" in reason and "B200" in reason
 
 
 def test_wrong_type_names_value() -> None:

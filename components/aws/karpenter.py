@@ -36,7 +36,11 @@ CHART_VERSION = "1.13.0"
 """Pinned chart version (the pinned upstream ``Chart.yaml``; a test compares them)."""
 SERVICE_ACCOUNT = "karpenter"
 AMI_FAMILIES = ("al2023", "bottlerocket")
-"""EKS-optimized AMI families (alias ``<family>@<version>``); for GPU instance types Karpenter picks the NVIDIA variant."""
+"""EKS-optimized AMI families (alias ``<family>@<version>``); for GPU instance types Karpenter picks the NVIDIA variant,
+for Trainium / Inferentia types the Neuron one. The v1 EC2NodeClass CRD allows only the aliases al2, al2023,
+bottlerocket and windows*: there is no ``neuron`` alias. Karpenter's AL2023 family resolves the standard, nvidia
+and neuron x86_64 variants (``pkg/providers/amifamily/al2023.go``, ``DescribeImageQuery``), and Bottlerocket's
+standard x86_64 image carries the Neuron driver."""
 _AMI_VERSION = re.compile(r"^(latest|v[0-9]+(\.[0-9]+)*)$")
 CAPACITY_TYPES = ("spot", "on-demand")
 CONSOLIDATION_POLICIES = ("WhenEmpty", "WhenEmptyOrUnderutilized")
@@ -101,6 +105,9 @@ class NodePoolSpec:
     taints: Sequence[Mapping[str, str]] = field(
         default_factory=lambda: [{"key": cv.GPU_TAINT_KEY, "value": cv.GPU_TAINT_VALUE, "effect": cv.GPU_TAINT_EFFECT}]
     )
+    accelerator_resource: str = cv.GPU_RESOURCE
+    """The resource ``gpu_limit`` limits: ``nvidia.com/gpu``, or ``aws.amazon.com/neuron`` for a
+    Trainium / Inferentia pool (Karpenter knows both from the instance types it launches)."""
     extended_capacity: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     """Instance type -> extended resources its nodes will advertise that EC2 does not report
     (MIG slices: ``{"p4d.24xlarge": {"nvidia.com/mig-1g.5gb": 56}}``); becomes NodeOverlays."""
@@ -498,7 +505,7 @@ def node_pool_body(pool: NodePoolSpec) -> dict[str, Any]:
             "consolidateAfter": pool.consolidate_after,
             "budgets": [dict(b) for b in pool.budgets],
         },
-        "limits": {"cpu": pool.cpu_limit, cv.GPU_RESOURCE: pool.gpu_limit},
+        "limits": {"cpu": pool.cpu_limit, pool.accelerator_resource: pool.gpu_limit},
     }
     if pool.max_nodes is not None:
         # Karpenter tracks "nodes" in the NodePool's resources and checks it like cpu when it

@@ -7,6 +7,8 @@ Decisions visible in the plan:
 * NodePool weights prefer spot pools when a pod could land on several pools;
 * disruption by purpose: training pools consolidate only when empty (running jobs are never
   evicted to save money), serving and notebooks also when under-utilized;
+* Trainium / Inferentia pools: the ``aws.amazon.com/neuron`` taint and limit instead of the NVIDIA
+  ones (the Neuron chart's device plugin tolerates the taint; the GPU operator's operands do not);
 * limits: ``nvidia.com/gpu`` = the pool's GPU ceiling (``gpuLimit`` or ``maxNodes`` x GPUs per
   node), CPU = the most vCPUs that many GPUs can bring;
 * MIG pools (``mixed`` strategy): a NodeOverlay per instance type tells Karpenter how many
@@ -27,7 +29,7 @@ from components.aws.gpu_node_group import GpuNodeGroup, GpuNodeGroupArgs
 from components.aws.karpenter import Karpenter, KarpenterArgs, NodePoolSpec, capacity_types_for, cpu_limit_for
 from infra import config, tagging
 from infra.layers.context import CloudLayer
-from infra.layers.k8s_gpu import GPU_TAINT, pool_node_labels
+from infra.layers.k8s_gpu import GPU_TAINT, NEURON_TAINT, pool_node_labels
 
 if TYPE_CHECKING:
     from infra.layers.aws_foundation import AwsFoundation
@@ -61,6 +63,7 @@ def node_pool_spec(cfg: config.PlatformConfig, pool: config.GpuPoolConfig) -> No
     """The Karpenter NodePool for a ``mode: karpenter`` pool."""
     node_types = cfg.pool_node_types(pool)
     gpu_limit = cfg.pool_gpu_ceiling(pool)
+    model = cfg.pool_gpu(pool)
     return NodePoolSpec(
         name=pool.name,
         instance_types=[n.name for n in node_types],
@@ -75,7 +78,8 @@ def node_pool_spec(cfg: config.PlatformConfig, pool: config.GpuPoolConfig) -> No
         weight=POOL_WEIGHTS[pool.capacity],
         min_nodes=pool.min_nodes,
         max_nodes=pool.max_nodes,
-        taints=[GPU_TAINT],
+        taints=[NEURON_TAINT if model.is_neuron else GPU_TAINT],
+        accelerator_resource=model.resource,
         extended_capacity=extended_capacity(cfg, pool),
         **DISRUPTION[pool.purpose],
     )

@@ -13,11 +13,16 @@ from catalog import conventions as cv
 from catalog import gpus as catalog
 from components.k8s.gpu_monitoring import GpuMonitoring
 from components.k8s.gpu_operator import GpuOperator, GpuOperatorArgs, MigLayout
+from components.k8s.neuron import NeuronArgs, NeuronDevicePlugin
 from components.k8s.scheduling import PriorityClasses
 from infra import config
 from infra.layers.context import CloudLayer
 
 GPU_TAINT = {"key": cv.GPU_TAINT_KEY, "value": cv.GPU_TAINT_VALUE, "effect": cv.GPU_TAINT_EFFECT}
+NEURON_TAINT = {"key": catalog.NEURON_TAINT_KEY, "value": "true", "effect": cv.GPU_TAINT_EFFECT}
+GPU_OPERATOR_OPERANDS_LABEL = "nvidia.com/gpu.deploy.operands"
+"""``false`` on a node keeps every GPU-operator operand off it (the operator's master switch, NVIDIA GPU operator
+docs, getting-started "Operands": https://docs.nvidia.com/datacenter/cloud-native/gpu-operator/latest/getting-started.html#operands)."""
 BOTTLEROCKET_SKIPPED_OPERANDS = ("device-plugin", "mig-manager")
 
 
@@ -33,6 +38,11 @@ def pool_node_labels(cfg: config.PlatformConfig, pool: config.GpuPoolConfig) -> 
         cv.PURPOSE_LABEL: pool.purpose,
         cv.GPU_MODEL_LABEL: cfg.pool_gpu(pool).key,
     }
+    if cfg.pool_gpu(pool).is_neuron:
+        # Trainium / Inferentia: no NVIDIA device; the GPU operator stays off (its operands also lack
+        # the Neuron taint's toleration), the Neuron device plugin serves the node
+        labels[GPU_OPERATOR_OPERANDS_LABEL] = "false"
+        return labels
     if pool.mig_profile:
         labels[cv.MIG_CONFIG_LABEL] = catalog.mig_config_name(pool.mig_profile)
     entry = time_slicing_entry(pool)
@@ -43,6 +53,22 @@ def pool_node_labels(cfg: config.PlatformConfig, pool: config.GpuPoolConfig) -> 
         for operand in BOTTLEROCKET_SKIPPED_OPERANDS:
             labels[cv.GPU_OPERATOR_DEPLOY_LABEL.format(operand=operand)] = "false"
     return labels
+
+
+def neuron_instance_types(cfg: config.PlatformConfig) -> list[str]:
+    """Instance types of the Trainium / Inferentia pools (the Neuron device plugin's node affinity)."""
+    if cfg.cloud == "gcp":
+        return []
+    names: set[str] = set()
+    for pool in cfg.gpu_pools:
+        model = cfg.pool_gpu(pool)
+        if not model.is_neuron:
+            continue
+        if pool.instance_types:
+            names.update(pool.instance_types)
+        else:  # every type of the model: on a cluster you bring the nodes may be of any of them
+            names.update(n.name for n in (cfg.pool_node_types(pool) if cfg.cloud == "aws" else catalog.node_types("aws", gpu=model.key)))
+    return sorted(names)
 
 
 def operator_enabled(cfg: config.PlatformConfig) -> bool:
@@ -70,7 +96,16 @@ def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
     # pods naming a PriorityClass are rejected until it exists: later workloads wait for them
     cloud.depends_on.append(priorities)
     cloud.extras["priority_classes"] = priorities
-    if not operator_enabled(cfg):
+    neuron_types = neuron_instance_types(cfg)
+    if neuron_types:
+        cloud.extras["neuron"] = NeuronDevicePlugin(
+            "neuron",
+            NeuronArgs(instance_types=neuron_types, cluster_version=cfg.cluster.version if cfg.cloud == "aws" else None),
+            k8s_provider=cloud.k8s_provider,
+            opts=opts,
+        )
+    only_neuron = bool(cfg.gpu_pools) and all(cfg.pool_gpu(p).is_neuron for p in cfg.gpu_pools)
+    if not operator_enabled(cfg) or only_neuron:  # no NVIDIA GPU to serve
         return
     operator = GpuOperator("gpu-operator", operator_args(cfg, cloud), k8s_provider=cloud.k8s_provider, opts=opts)
     GpuMonitoring(

@@ -22,6 +22,9 @@ from infra import config
 from infra.layers.context import CloudLayer
 
 GPU_TOLERATION = {"key": cv.GPU_TAINT_KEY, "operator": "Exists", "effect": cv.GPU_TAINT_EFFECT}
+NEURON_TOLERATION = {"key": catalog.NEURON_TAINT_KEY, "operator": "Exists", "effect": cv.GPU_TAINT_EFFECT}
+_NEURON_CLASS = "(neuron)"
+"""Quota class of the Trainium / Inferentia pools in :func:`pool_nominals` (MIG classes are profile names)."""
 CPU_FLAVOR = "default"
 COHORT = "teams"
 
@@ -39,11 +42,30 @@ def pool_resource(pool: config.GpuPoolConfig, strategy: str) -> str:
     """The extended resource a pool's nodes offer."""
     if pool.mig_profile and strategy == "mixed":
         return catalog.mig_resource_name(pool.mig_profile)
+    if _is_neuron(pool):
+        return catalog.NEURON_RESOURCE
     return cv.GPU_RESOURCE
 
 
+def _is_neuron(pool: config.GpuPoolConfig) -> bool:
+    """A Trainium / Inferentia pool (its ``gpu``, or its first instance type's model; types are unique per cloud)."""
+    if pool.gpu:
+        return catalog.gpu_model(pool.gpu).is_neuron
+    name = pool.instance_types[0]
+    cloud = catalog.cloud_of(name)
+    return bool(cloud) and (cloud, name) in catalog.NODE_TYPES and catalog.gpu_model(catalog.node_type(cloud, name).gpu).is_neuron
+
+
+def neuron_cores_per_device(cfg: config.PlatformConfig) -> int:
+    """NeuronCores per device of the Neuron pools (the most, when Trainium and Inferentia pools mix)."""
+    return max((cfg.pool_gpu(p).neuron_cores for p in cfg.gpu_pools if _is_neuron(p)), default=0)
+
+
 def team_demand(team: config.TeamConfig, pool: config.GpuPoolConfig) -> tuple[str | None, int]:
-    """Which of the team's quotas a pool serves: ``(None, gpu)`` for whole GPUs, ``(profile, n)`` for MIG."""
+    """Which of the team's quotas a pool serves: ``(None, gpu)`` for whole GPUs, ``(profile, n)`` for MIG,
+    ``("aws.amazon.com/neuron", neuron)`` for a Trainium / Inferentia pool."""
+    if _is_neuron(pool):
+        return catalog.NEURON_RESOURCE, team.quotas.neuron
     if pool.mig_profile:
         return pool.mig_profile, team.quotas.mig.get(pool.mig_profile, 0)
     return None, team.quotas.gpu
@@ -54,9 +76,12 @@ def pool_nominals(cfg: config.PlatformConfig, team: config.TeamConfig) -> dict[s
     out: dict[str, int] = {}
     classes: dict[str | None, list[config.GpuPoolConfig]] = {}
     for pool in cfg.gpu_pools:
-        classes.setdefault(pool.mig_profile, []).append(pool)
+        classes.setdefault(_NEURON_CLASS if _is_neuron(pool) else pool.mig_profile, []).append(pool)
     for profile, pools in classes.items():
-        total = team.quotas.gpu if profile is None else team.quotas.mig.get(profile, 0)
+        if profile == _NEURON_CLASS:
+            total = team.quotas.neuron
+        else:
+            total = team.quotas.gpu if profile is None else team.quotas.mig.get(profile, 0)
         out.update(split(total, {p.name: cfg.pool_gpu_ceiling(p) for p in pools}))
     return out
 
@@ -73,14 +98,20 @@ def accelerator_hard(cfg: config.PlatformConfig, team: config.TeamConfig, strate
             hard[catalog.mig_resource_name(profile)] = count
     else:
         hard[cv.GPU_RESOURCE] += sum(team.quotas.mig.values())
+    if any(_is_neuron(p) for p in cfg.gpu_pools):
+        hard[catalog.NEURON_RESOURCE] = team.quotas.neuron
     for pool in cfg.gpu_pools:
         hard.setdefault(pool_resource(pool, strategy), 0)
-    return {r: n + borrowing(team) for r, n in hard.items()}
+    out = {r: n + borrowing(team) for r, n in hard.items()}
+    if catalog.NEURON_RESOURCE in out:  # a device's cores: pods may ask for whole devices or single cores
+        out[catalog.NEURONCORE_RESOURCE] = out[catalog.NEURON_RESOURCE] * neuron_cores_per_device(cfg)
+    return out
 
 
 def flavors(cfg: config.PlatformConfig) -> list[Flavor]:
     return [Flavor(name=CPU_FLAVOR)] + [
-        Flavor(name=flavor_name(p), node_labels={cv.POOL_LABEL: p.name}, tolerations=[GPU_TOLERATION]) for p in cfg.gpu_pools
+        Flavor(name=flavor_name(p), node_labels={cv.POOL_LABEL: p.name}, tolerations=[NEURON_TOLERATION if _is_neuron(p) else GPU_TOLERATION])
+        for p in cfg.gpu_pools
     ]
 
 
@@ -97,6 +128,22 @@ def resource_groups(cfg: config.PlatformConfig, team: config.TeamConfig, strateg
     for pool in cfg.gpu_pools:
         by_resource.setdefault(pool_resource(pool, strategy), []).append(pool)
     gpu_pools = by_resource.pop(cv.GPU_RESOURCE, [])
+    neuron_pools = by_resource.pop(catalog.NEURON_RESOURCE, [])
+    if neuron_pools:  # devices and their cores in one group: a workload may request either
+        groups.append(
+            ResourceGroup(
+                resources=(catalog.NEURON_RESOURCE, catalog.NEURONCORE_RESOURCE),
+                flavors={
+                    flavor_name(p): {
+                        catalog.NEURON_RESOURCE: Quota(nominal[p.name], borrowing(team)),
+                        catalog.NEURONCORE_RESOURCE: Quota(
+                            nominal[p.name] * cfg.pool_gpu(p).neuron_cores, borrowing(team) * cfg.pool_gpu(p).neuron_cores
+                        ),
+                    }
+                    for p in neuron_pools
+                },
+            )
+        )
     if gpu_pools:
         groups.append(
             ResourceGroup(

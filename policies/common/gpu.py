@@ -112,7 +112,8 @@ def pool_of(resource_type: str, props: Mapping[str, Any], name: str) -> Pool | N
             capacity=_requirement(reqs, CAPACITY_TYPE_LABEL) or ["on-demand"],
             min_nodes=int(as_number(annotations.get(cost_model.MIN_NODES_ANNOTATION)) or 0),
             max_nodes=int(max_nodes) if max_nodes is not None else None,
-            gpu_limit=as_number(limits.get(cv.GPU_RESOURCE)),
+            # a Trainium / Inferentia NodePool limits its Neuron devices instead
+            gpu_limit=as_number(limits.get(cv.GPU_RESOURCE, limits.get(catalog.NEURON_RESOURCE))),
             limits=limits,
         )
     if resource_type == NODE_GROUP:

@@ -36,7 +36,8 @@ def check(args: StackValidationArgs, report: ReportViolation, cfg: dict[str, Any
         args.not_applicable("no monthlyBudgetUsd in the pack config and no platform budget resource in the stack")
     records = [(r.urn, r.resource_type, plain_lenient(r.props)) for r in args.resources]
     storage = {str(k): float(v) for k, v in (cfg.get("storageGb") or {}).items()}
-    idle, ceiling = cost_model.totals(cost_model.estimate_items(records, storage_gb=storage))
+    region = str(cfg["region"]) if cfg.get("region") else None
+    idle, ceiling = cost_model.totals(cost_model.estimate_items(records, storage_gb=storage, region=region))
     estimate = ceiling if cfg["basis"] == "ceiling" else idle
     if estimate > budget:
         env = stack_environment(cfg, args.resources)
@@ -57,6 +58,8 @@ POLICY = stack_policy(
                       "description": "Compare the cost with pools at their ceiling or at their baseline."},
             "storageGb": {"type": "object", "additionalProperties": {"type": "number"}, "default": {},
                           "description": "Stored GB per lake zone, to price the buckets."},
+            "region": {"type": "string", "description": "The stack's region: GPU and CPU nodes are priced there "
+                       "(regional price factors of the catalog); default: the reference regions."},
         },
         env=True,
     ),
