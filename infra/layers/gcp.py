@@ -216,7 +216,7 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
 
     # ---- budgets ----
     if cfg.gcp.billing_account:
-        _budgets(cfg, project, invoke, opts)
+        _budgets(cfg, project, labels, invoke, opts)
 
     pulumi.export("gcpProject", project)
     pulumi.export("lakeBuckets", buckets)
@@ -400,7 +400,13 @@ def _memorystore(
     )
 
 
-def _budgets(cfg: config.PlatformConfig, project: str, invoke: pulumi.InvokeOutputOptions, opts: pulumi.ResourceOptions) -> None:
+def _budgets(
+    cfg: config.PlatformConfig,
+    project: str,
+    labels: dict[str, str],
+    invoke: pulumi.InvokeOutputOptions,
+    opts: pulumi.ResourceOptions,
+) -> None:
     number = gcp.organizations.get_project_output(project_id=project, opts=invoke).number
     account = str(cfg.gcp.billing_account)
     for team in cfg.teams:
@@ -415,6 +421,7 @@ def _budgets(cfg: config.PlatformConfig, project: str, invoke: pulumi.InvokeOutp
                 amount_usd=team.budget_usd,
                 label_filter=tagging.gcp_labels({cv.TAG_TEAM: team.name}),
                 emails=tuple(e for e in (team.email,) if e),
+                labels=tagging.gcp_labels(tagging.platform_tags(cfg, team=team.name, cost_center=team.cost_center)),
             ),
             opts,
         )
@@ -427,22 +434,16 @@ def _budgets(cfg: config.PlatformConfig, project: str, invoke: pulumi.InvokeOutp
                 display_name=f"{cfg.cluster_name} platform",
                 amount_usd=cfg.budget.monthly_usd,
                 emails=tuple(cfg.budget.alert_emails),
+                labels=labels,
             ),
             opts,
         )
 
 
 def _register_label_transform(cfg: config.PlatformConfig) -> None:
-    """Label every GCP resource in a real run (components also set labels explicitly).
+    """Label every GCP resource registered after this call (components also set labels explicitly).
 
-    The mock engine of the offline plan has no transform callbacks, so it is skipped there.
+    Registered the same way in every run: the offline plan's mock monitor records the transform
+    (it does not run it), and the tests call the recorded transform on every resource the plan emits.
     """
-    if _under_mocks():
-        return
     pulumi.runtime.register_resource_transform(tagging.gcp_label_transform(cfg))
-
-
-def _under_mocks() -> bool:
-    from pulumi.runtime import mocks, settings
-
-    return isinstance(settings.SETTINGS.monitor, mocks.MockMonitor)
