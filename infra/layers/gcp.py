@@ -195,17 +195,31 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
                 service_account=team_service_account(team.name),
                 grants=tuple(grants),
                 display_name=f"team {team.name} workloads ({name})",
+                # team workloads run on the system and GPU pools
+                identity_pool=(cluster.cluster, cluster.system_pool, *pools),
             ),
             opts,
         )
         layer.team_identity[team.name] = dict(identity.annotations)
     if cfg.mlflow.enabled:
         _service_identity(
-            layer, "mlflow", name, project, (BucketGrant(key="models", bucket=buckets["models"], prefix=MLFLOW_PREFIX),), opts
+            layer,
+            "mlflow",
+            name,
+            project,
+            (BucketGrant(key="models", bucket=buckets["models"], prefix=MLFLOW_PREFIX),),
+            (cluster.cluster, cluster.system_pool),
+            opts,
         )
     if cfg.feast.enabled:
         _service_identity(
-            layer, "feast", name, project, (BucketGrant(key="features", bucket=buckets["features"], read_only=True),), opts
+            layer,
+            "feast",
+            name,
+            project,
+            (BucketGrant(key="features", bucket=buckets["features"], read_only=True),),
+            (cluster.cluster, cluster.system_pool),
+            opts,
         )
 
     # ---- managed stores ----
@@ -305,8 +319,15 @@ def _gpu_pools(
 
 
 def _service_identity(
-    layer: CloudLayer, service: str, name: str, project: str, grants: tuple[BucketGrant, ...], opts: pulumi.ResourceOptions
+    layer: CloudLayer,
+    service: str,
+    name: str,
+    project: str,
+    grants: tuple[BucketGrant, ...],
+    identity_pool: tuple[pulumi.Resource, ...],
+    opts: pulumi.ResourceOptions,
 ) -> None:
+    """The service's Google identity; its pods run on the system pool."""
     namespace, ksa = SERVICE_ACCOUNTS[service]
     identity = WorkloadIdentity(
         f"svc-{service}",
@@ -317,6 +338,7 @@ def _service_identity(
             service_account=ksa,
             grants=grants,
             display_name=f"{service} ({name})",
+            identity_pool=identity_pool,
         ),
         opts,
     )

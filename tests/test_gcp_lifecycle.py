@@ -1,0 +1,65 @@
+"""GCP stacks as the real engine and Google's APIs would run them, on a project that never saw them.
+
+The mock engine accepts anything in any order; these tests check what it cannot see: what each
+resource needs to exist before it is created (the workload pool, the APIs, the network path from
+the control plane to the webhooks), and what a ``pulumi destroy`` of dev then a re-create need
+(nothing left that blocks a delete, no name that cannot be reused).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from infra.plan import engine
+from infra.plan.recorder import RecordedResource
+
+GCP_STACKS = ["gcp-dev", "gcp-prod"]
+CLUSTER = "gcp:container/cluster:Cluster"
+NODE_POOL = "gcp:container/nodePool:NodePool"
+
+
+@pytest.fixture(params=GCP_STACKS)
+def gcp_plan(request: pytest.FixtureRequest, plan_of: Callable[[str], engine.Plan]) -> engine.Plan:
+    return plan_of(request.param)
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def _system_pool(plan: engine.Plan) -> RecordedResource:
+    (pool,) = [p for p in plan.by_type(NODE_POOL) if p.inputs["name"] == "system"]
+    return pool
+
+
+# ---- Workload Identity ---------------------------------------------------------------------------
+
+
+def test_workload_identity_members_wait_for_the_cluster_and_its_metadata_server(gcp_plan: engine.Plan) -> None:
+    """``PROJECT.svc.id.goog[ns/ksa]`` is a valid IAM member only once a cluster with Workload
+    Identity exists (it creates the pool); pods get tokens from the GKE metadata server of their
+    node pool. Every resource naming such a member depends on the cluster and the system pool,
+    and a team's on the GPU pools its jobs run on too."""
+    (cluster,) = gcp_plan.by_type(CLUSTER)
+    pool = cluster.inputs["workloadIdentityConfig"]["workloadPool"]
+    system = _system_pool(gcp_plan)
+    gpu_pools = {p.urn for p in gcp_plan.by_type(NODE_POOL)} - {system.urn}
+    assert all(p.inputs["nodeConfig"]["workloadMetadataConfig"]["mode"] == "GKE_METADATA" for p in gcp_plan.by_type(NODE_POOL))
+    members = [r for r in gcp_plan.resources if any(f"{pool}[" in s for s in _strings(r.inputs))]
+    assert len(members) >= len(gcp_plan.config.teams) + 1
+    for res in members:
+        assert cluster.urn in res.dependencies, f"{res.urn} names a workload-pool member before the pool exists"
+        assert system.urn in res.dependencies, f"{res.urn} does not wait for the system pool (GKE metadata server)"
+        if "team-" in res.name:
+            assert gpu_pools <= set(res.dependencies), f"{res.urn} does not wait for the GPU pools"
