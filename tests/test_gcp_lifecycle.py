@@ -63,3 +63,50 @@ def test_workload_identity_members_wait_for_the_cluster_and_its_metadata_server(
         assert system.urn in res.dependencies, f"{res.urn} does not wait for the system pool (GKE metadata server)"
         if "team-" in res.name:
             assert gpu_pools <= set(res.dependencies), f"{res.urn} does not wait for the GPU pools"
+
+
+# ---- the private control plane reaches the webhooks ----------------------------------------------
+
+
+def _closure(plan: engine.Plan, res: RecordedResource) -> set[str]:
+    """Every URN ``res`` waits for, directly or through what it waits for."""
+    seen: set[str] = set()
+    todo = list(res.dependencies)
+    while todo:
+        urn = todo.pop()
+        if urn in seen:
+            continue
+        seen.add(urn)
+        dep = plan.get(urn)
+        if dep is not None:
+            todo += dep.dependencies
+    return seen
+
+
+def test_the_private_control_plane_may_reach_every_webhook_port_before_any_release(gcp_plan: engine.Plan) -> None:
+    """A private GKE control plane reaches the nodes on 443 and 10250 only. Kueue's admission
+    webhook (the port its manager config sets) and its visibility API server (8082) need a
+    firewall rule from the control plane's /28 to the nodes, created before any Helm release."""
+    import yaml
+
+    from components.k8s import kueue
+
+    (cluster,) = gcp_plan.by_type(CLUSTER)
+    master = ipaddress.ip_network(cluster.inputs["privateClusterConfig"]["masterIpv4CidrBlock"])
+    node_accounts = {p.inputs["nodeConfig"]["serviceAccount"] for p in gcp_plan.by_type(NODE_POOL)}
+    (release,) = [r for r in gcp_plan.by_type("kubernetes:helm.sh/v3:Release") if r.inputs["name"] == "kueue"]
+    manager = yaml.safe_load(release.inputs["values"]["managerConfig"]["controllerManagerConfigYaml"])
+    needed = {int(manager["webhook"]["port"]), kueue.VISIBILITY_PORT}
+    rules = [
+        fw
+        for fw in gcp_plan.by_type("gcp:compute/firewall:Firewall")
+        if fw.inputs.get("direction", "INGRESS") == "INGRESS"
+        and any(ipaddress.ip_network(c).supernet_of(master) for c in fw.inputs.get("sourceRanges", []))
+        and node_accounts <= set(fw.inputs.get("targetServiceAccounts", []))
+    ]
+    opened = {int(p) for fw in rules for a in fw.inputs["allows"] if a["protocol"] == "tcp" for p in a["ports"]}
+    assert needed <= opened, f"the control plane cannot reach ports {sorted(needed - opened)} on the nodes"
+    releases = gcp_plan.by_type("kubernetes:helm.sh/v3:Release")
+    assert releases
+    for rel in releases:
+        assert {fw.urn for fw in rules} & _closure(gcp_plan, rel), f"{rel.urn} may be installed before the firewall rule"

@@ -17,6 +17,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.k8s.helm import disruption_budget, pinned_release
+from components.options import inherited_depends_on
 
 CHART = "mlflow"
 CHART_VERSION = "1.11.5"
@@ -220,7 +221,9 @@ class Mlflow(pulumi.ComponentResource):
     def __init__(self, name: str, args: MlflowArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("ml-platform:k8s:Mlflow", name, None, opts)
         provider = opts.provider if opts else None
-        child = pulumi.ResourceOptions(parent=self, provider=provider)
+        # children wait for what the component waits for (nodes, the control plane's path to the
+        # webhooks): a component's depends_on does not reach its children by itself
+        child = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=inherited_depends_on(opts))
         labels = {"app.kubernetes.io/part-of": "ml-platform", **args.labels}
 
         self.namespace = k8s.core.v1.Namespace(

@@ -21,6 +21,7 @@ from components.gcp.memorystore import Memorystore, MemorystoreArgs
 from components.gcp.network import PODS_RANGE, SERVICES_RANGE, Network, NetworkArgs
 from components.gcp.team_iam import BucketGrant, WorkloadIdentity, WorkloadIdentityArgs, account_id
 from components.k8s import feast as feast_k8s
+from components.k8s import kueue
 from components.k8s import mlflow as mlflow_k8s
 from infra import config, tagging
 from infra.layers.context import CloudLayer, DatabaseInfo, RedisInfo
@@ -143,6 +144,9 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
             system_disk_gb=system.disk_gb,
             # without the operator's DCGM exporter, GKE itself exports the GPU metrics
             gpu_metrics=bool(cfg.gpu_pools) and not operator,
+            # Kueue's webhook and visibility API; MLflow's and Feast's charts serve no webhook, the
+            # pinned GPU operator chart neither (newer ones add an optional one on 9443, covered)
+            control_plane_ports=kueue.CONTROL_PLANE_PORTS,
             deletion_protection=prod,
             labels=labels,
         ),
@@ -170,7 +174,8 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
             "workload_pool": f"{project}.svc.id.goog",
             "log_bucket": lake.log_bucket.name,
         },
-        depends_on=[cluster.system_pool, *pools],
+        # the releases wait for the nodes and for the control plane's path to their webhooks
+        depends_on=[cluster.system_pool, *pools, *([cluster.control_plane_firewall] if cluster.control_plane_firewall else [])],
     )
     if not operator:
         # GKE partitions MIG GPUs itself and advertises each slice as nvidia.com/gpu
