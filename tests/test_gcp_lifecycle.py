@@ -110,3 +110,62 @@ def test_the_private_control_plane_may_reach_every_webhook_port_before_any_relea
     assert releases
     for rel in releases:
         assert {fw.urn for fw in rules} & _closure(gcp_plan, rel), f"{rel.urn} may be installed before the firewall rule"
+
+
+# ---- destroy, and create again -------------------------------------------------------------------
+
+
+def test_private_services_access_does_not_block_destroying_dev_and_stays_in_prod(gcp_plan: engine.Plan) -> None:
+    (conn,) = gcp_plan.by_type("gcp:servicenetworking/connection:Connection")
+    expected = "ABANDON" if gcp_plan.config.is_prod else "REMOVE_PEERING"
+    assert conn.inputs.get("deletionPolicy") == expected
+    # and the managed stores using the peering are deleted before it
+    for t in ("gcp:sql/databaseInstance:DatabaseInstance", "gcp:redis/instance:Instance"):
+        for res in gcp_plan.by_type(t):
+            assert conn.urn in res.dependencies, f"{res.urn} does not depend on the private services connection"
+
+
+def test_cloud_sql_users_and_databases_owning_objects_do_not_fail_the_destroy(gcp_plan: engine.Plan) -> None:
+    """A PostgreSQL role owning tables cannot be dropped (the API refuses), nor a database with
+    connections: both are abandoned and go with the instance."""
+    users = gcp_plan.by_type("gcp:sql/user:User")
+    databases = gcp_plan.by_type("gcp:sql/database:Database")
+    assert users and databases
+    for res in [*users, *databases]:
+        assert res.inputs.get("deletionPolicy") == "ABANDON", res.urn
+
+
+def test_dev_buckets_can_be_deleted_and_prod_buckets_are_kept(gcp_plan: engine.Plan) -> None:
+    buckets = gcp_plan.by_type("gcp:storage/bucket:Bucket")
+    assert any(b.inputs["name"].endswith("-logs") for b in buckets) and len(buckets) >= 2
+    for b in buckets:
+        if gcp_plan.config.is_prod:
+            assert not b.inputs.get("forceDestroy") and b.protect and b.retain_on_delete, b.urn
+        else:
+            assert b.inputs.get("forceDestroy") is True, f"{b.urn}: a versioned, logged bucket is never empty on destroy"
+
+
+def test_a_dev_stack_may_keep_its_buckets_on_destroy(write_stack: Callable[..., Any]) -> None:
+    path = write_stack("gcp-dev", dataLake={"forceDestroy": False})
+    plan = engine.plan("case", stack_path=path)
+    assert all(not b.inputs.get("forceDestroy") for b in plan.by_type("gcp:storage/bucket:Bucket"))
+
+
+def test_key_rings_outside_prod_get_a_fresh_name_and_prod_keeps_its_own(gcp_plan: engine.Plan) -> None:
+    """Key rings and keys are never deleted by Cloud KMS: dev destroyed and created again under a
+    fixed ring name fails with "already exists". Outside prod the name carries a random suffix;
+    prod keeps its stable, protected name (a new name would replace every key)."""
+    rings = gcp_plan.by_type("gcp:kms/keyRing:KeyRing")
+    assert rings
+    name = gcp_plan.config.cluster_name
+    randoms = {r.urn: r for r in gcp_plan.by_type("random:index/randomString:RandomString")}
+    for ring in rings:
+        stem = ring.inputs["name"]
+        if gcp_plan.config.is_prod:
+            assert stem in (name, f"{name}-lake") and ring.protect and ring.retain_on_delete, ring.urn
+            assert not set(ring.dependencies) & set(randoms)
+        else:
+            suffixes = [randoms[d] for d in ring.dependencies if d in randoms]
+            assert len(suffixes) == 1, f"{ring.urn} has a fixed name {stem!r}"
+            assert stem.startswith(f"{name}-") and stem not in (name, f"{name}-lake"), stem
+            assert not ring.protect

@@ -16,6 +16,8 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_random as random
 
+from components.options import inherited_depends_on
+
 _TIER = re.compile(r"^db-(custom-[0-9]+-[0-9]+|f1-micro|g1-small|perf-optimized-N-[0-9]+|n1-(standard|highmem)-[0-9]+)$")
 _DB = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -43,7 +45,8 @@ class CloudSqlPostgresArgs:
 
     :param instance_name: Instance name (unique per project for a week after deletion).
     :param region: Region of the instance.
-    :param network: VPC id with private services access to ``servicenetworking``.
+    :param network: VPC id with private services access to ``servicenetworking``; pass the
+        connection in the component's ``depends_on`` (the instance waits for it).
     :param databases: Database names; each gets a user of the same name.
     :param tier: Machine tier, e.g. ``db-custom-2-7680``.
     :param disk_gb: Initial SSD size (grows automatically).
@@ -101,6 +104,9 @@ class CloudSqlPostgres(pulumi.ComponentResource):
         super().__init__("ml-platform:gcp:CloudSqlPostgres", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         keep = pulumi.ResourceOptions(parent=self, protect=args.deletion_protection, retain_on_delete=args.deletion_protection)
+        # the instance waits for what the component waits for: the private services connection
+        # its private IP comes from (created before it, deleted after it)
+        after = pulumi.ResourceOptions(depends_on=inherited_depends_on(opts))
         backup: dict = {
             "enabled": True,
             "point_in_time_recovery_enabled": True,
@@ -140,7 +146,7 @@ class CloudSqlPostgres(pulumi.ComponentResource):
                 ],
                 "user_labels": dict(args.labels),
             },
-            opts=keep,
+            opts=pulumi.ResourceOptions.merge(keep, after),
         )
         self.host = self.instance.private_ip_address
         replication = (
@@ -150,7 +156,12 @@ class CloudSqlPostgres(pulumi.ComponentResource):
         )
         self.credentials = {}
         for db in args.databases:
-            database = gcp.sql.Database(f"{name}-{db}", name=db, instance=self.instance.name, opts=child)
+            # PostgreSQL refuses to drop a database with open connections or a role owning objects
+            # (the services' tables): on destroy both are left to the instance's deletion
+            # (dev) or kept with the retained instance (prod) instead of failing the destroy
+            database = gcp.sql.Database(
+                f"{name}-{db}", name=db, instance=self.instance.name, deletion_policy="ABANDON", opts=child
+            )
             password = random.RandomPassword(
                 f"{name}-{db}-password",
                 length=40,
@@ -163,6 +174,7 @@ class CloudSqlPostgres(pulumi.ComponentResource):
                 name=db,
                 instance=self.instance.name,
                 password=secret_value,
+                deletion_policy="ABANDON",
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[database]),
             )
             secret = gcp.secretmanager.Secret(

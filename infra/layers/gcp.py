@@ -72,6 +72,10 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
             pods_cidr=cfg.network.pods_cidr,
             services_cidr=cfg.network.services_cidr,
             dr_region=cfg.dr_region,
+            # outside prod the peering is removed on destroy even while Google still holds the
+            # service producer network of deleted instances (the VPC can then be deleted); in prod
+            # it stays with the retained database and Redis
+            keep_private_services=prod,
         ),
         opts,
     )
@@ -96,7 +100,13 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
     keys = KmsKeys(
         "kms",
         KmsKeysArgs(
-            key_ring=name, location=region, keys=regional_keys, rotation_days=KEY_ROTATION_DAYS, protect=prod, labels=labels
+            key_ring=name,
+            location=region,
+            keys=regional_keys,
+            rotation_days=KEY_ROTATION_DAYS,
+            protect=prod,
+            unique_suffix=not prod,
+            labels=labels,
         ),
         opts,
     )
@@ -111,6 +121,7 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
                 keys={"lake": {"gcs": gcs_agent}},
                 rotation_days=KEY_ROTATION_DAYS,
                 protect=prod,
+                unique_suffix=not prod,
                 labels=labels,
             ),
             opts,
@@ -259,10 +270,19 @@ def _lake_args(
         noncurrent_expiry_days=lc.noncurrent_expiry_days,
         abort_multipart_days=lc.abort_multipart_days,
         log_retention_days=365 if cfg.is_prod else 90,
-        force_destroy=cfg.data_lake.force_destroy and not cfg.is_prod,
+        force_destroy=_force_destroy(cfg),
         protect=cfg.is_prod,
         labels=labels,
     )
+
+
+def _force_destroy(cfg: config.PlatformConfig) -> bool:
+    """Outside prod ``pulumi destroy`` empties the lake and log buckets unless the stack sets
+    ``dataLake.forceDestroy: false``: versioned buckets receiving access logs are never empty, and
+    GCS refuses to delete a bucket that is not. Prod buckets are protected and retained."""
+    if cfg.is_prod:
+        return False
+    return cfg.data_lake.force_destroy if "force_destroy" in cfg.data_lake.model_fields_set else True
 
 
 def _gpu_pools(
