@@ -142,14 +142,16 @@ def test_gcp_stacks_plan_without_mandatory_violations(gcp_plan: engine.Plan) -> 
 
 
 def test_every_gcp_resource_uses_the_explicit_provider_inside_a_component(gcp_plan: engine.Plan) -> None:
-    providers = {r.urn: r for r in _of(gcp_plan, "pulumi:providers:gcp")}
-    assert len(providers) == 1
-    (provider,) = providers.values()
-    assert provider.inputs["project"] == gcp_plan.config.gcp.project
-    assert provider.inputs["region"] == gcp_plan.config.region
+    """One provider for everything, and one for enabling the APIs the first waits for."""
+    providers = {r.name: r for r in _of(gcp_plan, "pulumi:providers:gcp")}
+    assert set(providers) == {"gcp", "gcp-apis"}
+    for provider in providers.values():
+        assert provider.inputs["project"] == gcp_plan.config.gcp.project
+        assert provider.inputs["region"] == gcp_plan.config.region
     for res in gcp_plan.resources:
         if res.type.startswith("gcp:"):
-            assert res.provider_urn in providers, f"{res.urn} uses the default provider"
+            expected = "gcp-apis" if res.type == "gcp:projects/service:Service" else "gcp"
+            assert res.provider_urn == providers[expected].urn, f"{res.urn} does not use the {expected} provider"
             parent = gcp_plan.get(res.parent)
             assert parent is not None and not parent.custom, f"{res.urn} is not inside a component"
 

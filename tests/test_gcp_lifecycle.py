@@ -169,3 +169,59 @@ def test_key_rings_outside_prod_get_a_fresh_name_and_prod_keeps_its_own(gcp_plan
             assert len(suffixes) == 1, f"{ring.urn} has a fixed name {stem!r}"
             assert stem.startswith(f"{name}-") and stem not in (name, f"{name}-lake"), stem
             assert not ring.protect
+
+
+# ---- APIs -----------------------------------------------------------------------------------------
+
+API_OF_MODULE = {
+    "compute": "compute.googleapis.com",
+    "container": "container.googleapis.com",
+    "kms": "cloudkms.googleapis.com",
+    "storage": "storage.googleapis.com",
+    "serviceaccount": "iam.googleapis.com",
+    "servicenetworking": "servicenetworking.googleapis.com",
+    "sql": "sqladmin.googleapis.com",
+    "secretmanager": "secretmanager.googleapis.com",
+    "redis": "redis.googleapis.com",
+    "billing": "billingbudgets.googleapis.com",
+    "monitoring": "monitoring.googleapis.com",
+    "projects": "cloudresourcemanager.googleapis.com",
+}
+"""The API a resource of each ``gcp:<module>/...`` type is created through."""
+
+
+def test_every_gcp_resource_waits_for_its_api_to_be_enabled(gcp_plan: engine.Plan) -> None:
+    """A new project has few APIs on; a resource of a disabled API fails with SERVICE_DISABLED.
+    Each API the plan's resources use is enabled (and kept on destroy) by a ``projects.Service``
+    that the provider those resources use waits for."""
+    services = {s.inputs["service"]: s for s in gcp_plan.by_type("gcp:projects/service:Service")}
+    for svc in services.values():
+        assert svc.inputs.get("disableOnDestroy") is False, svc.urn
+    checked = 0
+    for res in gcp_plan.resources:
+        if not res.type.startswith("gcp:") or res.type == "gcp:projects/service:Service":
+            continue
+        module = res.type.split(":")[1].split("/")[0]
+        needed = [API_OF_MODULE[module]]
+        if res.type == "gcp:projects/serviceIdentity:ServiceIdentity":
+            needed = ["serviceusage.googleapis.com", res.inputs["service"]]
+        provider = gcp_plan.provider_of(res)
+        assert provider is not None
+        for api in needed:
+            assert api in services, f"{res.urn} needs {api}, which the stack does not enable"
+            assert services[api].urn in provider.dependencies, f"{res.urn} may be created before {api} is enabled"
+        checked += 1
+    assert checked > 30
+
+
+def test_the_required_apis_match_what_the_plan_uses() -> None:
+    from infra import config
+    from infra.layers import gcp as gcp_layer
+    from tests.helpers import raw_config
+
+    for stack in GCP_STACKS:
+        cfg = config.parse(raw_config(stack))
+        apis = gcp_layer.required_apis(cfg)
+        assert len(set(apis)) == len(apis)
+        assert ("billingbudgets.googleapis.com" in apis) == bool(cfg.gcp.billing_account)
+        assert "iamcredentials.googleapis.com" in apis  # Workload Identity token exchange

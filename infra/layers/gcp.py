@@ -11,6 +11,7 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from catalog import conventions as cv
+from components.gcp.apis import ProjectApis, ProjectApisArgs
 from components.gcp.budgets import Budget, BudgetArgs
 from components.gcp.cloudsql import CloudSqlPostgres, CloudSqlPostgresArgs
 from components.gcp.data_lake import DataLake, DataLakeArgs
@@ -50,15 +51,51 @@ def team_service_account(team: str) -> str:
     return f"{team}-workloads"
 
 
+def required_apis(cfg: config.PlatformConfig) -> tuple[str, ...]:
+    """The Google APIs the stack's resources need enabled in its project (also checked by
+    ``python -m infra ops preflight``)."""
+    apis = [
+        "serviceusage.googleapis.com",  # enabling the others
+        "cloudresourcemanager.googleapis.com",  # project lookups, IAM on the project
+        "compute.googleapis.com",
+        "container.googleapis.com",
+        "cloudkms.googleapis.com",
+        "storage.googleapis.com",
+        "iam.googleapis.com",
+        "iamcredentials.googleapis.com",  # Workload Identity tokens for the pods
+        "servicenetworking.googleapis.com",
+        "logging.googleapis.com",
+        "monitoring.googleapis.com",
+    ]
+    if cfg.needs_database:
+        apis += ["sqladmin.googleapis.com", "secretmanager.googleapis.com"]
+    if cfg.feast.enabled:
+        apis.append("redis.googleapis.com")
+    if cfg.gcp.billing_account:
+        apis.append("billingbudgets.googleapis.com")
+    return tuple(apis)
+
+
 def build(cfg: config.PlatformConfig) -> CloudLayer:
     project = str(cfg.gcp.project)
     region = str(cfg.region)
     prod = cfg.is_prod
     labels = tagging.gcp_labels(tagging.platform_tags(cfg))
     _register_label_transform(cfg)
-    provider = gcp.Provider(
-        "gcp", project=project, region=region, default_labels=labels, billing_project=project, user_project_override=True
+    settings = {
+        "project": project,
+        "region": region,
+        "default_labels": labels,
+        "billing_project": project,
+        "user_project_override": True,
+    }
+    # the APIs come first: every other resource and invoke uses a provider that waits for them
+    apis = ProjectApis(
+        "apis",
+        ProjectApisArgs(project=project, apis=required_apis(cfg)),
+        pulumi.ResourceOptions(provider=gcp.Provider("gcp-apis", **settings)),
     )
+    provider = gcp.Provider("gcp", **settings, opts=pulumi.ResourceOptions(depends_on=apis.services))
     opts = pulumi.ResourceOptions(provider=provider)
     invoke = pulumi.InvokeOutputOptions(provider=provider)
     name = cfg.cluster_name
