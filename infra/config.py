@@ -383,7 +383,17 @@ def _cross_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
         yield ns + "cluster.kubeconfig", f"only for cloud 'existing'; cloud {cfg.cloud!r} builds its own cluster"
     if cfg.cluster.system_nodes.min_nodes > cfg.cluster.system_nodes.max_nodes:
         yield ns + "cluster.systemNodes.minNodes", "must not exceed maxNodes"
-    if cfg.gpu_operator.driver and not cfg.gpu_operator_enabled:
+    if cfg.cloud == "gcp" and cfg.gpu_operator.driver:
+        # GKE's node image is Container-Optimized OS; NVIDIA's GKE guide supports operator-installed
+        # drivers (its driver manager) only on Ubuntu node images, which this platform does not
+        # build. GKE installs the driver itself (gpu_driver_installation_config) and the operator
+        # runs on top of it.
+        yield (
+            ns + "gpuOperator.driver",
+            "true is not supported on cloud 'gcp': GKE installs the NVIDIA driver on its Container-Optimized OS "
+            "nodes, where the GPU operator cannot; allowed: false or unset",
+        )
+    elif cfg.gpu_operator.driver and not cfg.gpu_operator_enabled:
         # on gcp it would also turn GKE's driver installation off: GPU nodes without a driver
         yield (
             ns + "gpuOperator.driver",

@@ -673,7 +673,7 @@ def test_mlflow_and_feast_off_leave_no_managed_stores(write_stack: Callable[...,
 
 
 def test_with_the_gpu_operator_gke_leaves_driver_plugin_mig_and_sharing_to_it(write_stack: Callable[..., Any]) -> None:
-    path = write_stack("gcp-dev", gpuOperator={"enabled": True, "driver": True})
+    path = write_stack("gcp-dev", gpuOperator={"enabled": True})
     plan = engine.plan("case", stack_path=path)
     pools = {
         p.inputs["name"]: p.inputs["nodeConfig"]
@@ -684,7 +684,8 @@ def test_with_the_gpu_operator_gke_leaves_driver_plugin_mig_and_sharing_to_it(wr
     for cfg_pool in plan.config.gpu_pools:
         node = pools[cfg_pool.name]
         (acc,) = node["guestAccelerators"]
-        assert acc["gpuDriverInstallationConfig"] == {"gpuDriverVersion": "INSTALLATION_DISABLED"}
+        # GKE keeps installing the driver (COS nodes); the operator runs everything else on top
+        assert acc["gpuDriverInstallationConfig"] == {"gpuDriverVersion": "LATEST"}
         assert "gpuPartitionSize" not in acc and "gpuSharingConfig" not in acc
         assert node["labels"]["gke-no-default-nvidia-gpu-device-plugin"] == "true"
         if cfg_pool.mig_profile:
@@ -729,6 +730,8 @@ def _problems(raw: dict[str, Any]) -> dict[str, str]:
         ),
         # the operator is off by default on gcp: nobody would install the driver GKE was told to skip
         (lambda r: r.update(gpuOperator={"driver": True}), "ml-platform:gpuOperator.driver"),
+        # GKE's COS nodes take no operator-installed driver, even with the operator on
+        (lambda r: r.update(gpuOperator={"enabled": True, "driver": True}), "ml-platform:gpuOperator.driver"),
     ],
 )
 def test_gcp_config_mistakes_name_the_key(mutate: Callable[[dict[str, Any]], None], key: str) -> None:
