@@ -373,8 +373,9 @@ def controller_policy(
                 "StringLike": {"aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*"},
             },
         },
-        {"Sid": "ListInstanceProfiles", "Effect": "Allow", "Action": "iam:ListInstanceProfiles", "Resource": "*"},
-        {"Sid": "ReadInstanceProfiles", "Effect": "Allow", "Action": "iam:GetInstanceProfile", "Resource": profile},
+        # upstream grants ListInstanceProfiles on "*"; IAM evaluates it against the listed path's
+        # instance-profile ARN (arn:...:instance-profile/karpenter/<region>/...), which this matches
+        {"Sid": "ReadInstanceProfiles", "Effect": "Allow", "Action": ["iam:GetInstanceProfile", "iam:ListInstanceProfiles"], "Resource": profile},
         {
             "Sid": "DescribeCluster",
             "Effect": "Allow",
