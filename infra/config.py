@@ -277,6 +277,16 @@ class GcpConfig(_Model):
     billing_account: str | None = None
 
 
+class AwsConfig(_Model):
+    """``cloud: aws`` account-level facts."""
+
+    autoscaling_service_linked_role: Literal["create", "existing"] = "create"
+    """``create``: the stack creates ``AWSServiceRoleForAutoScaling`` (a new account has none and the
+    KMS key policy names it; kept on destroy). ``existing``: the account has it already (any Auto
+    Scaling group or EKS node group ever made it; another stack created it; this stack was
+    destroyed and is being re-created) - ``python -m infra ops preflight`` tells which."""
+
+
 class PlatformConfig(_Model):
     """Everything one stack sets under ``ml-platform:``."""
 
@@ -298,6 +308,7 @@ class PlatformConfig(_Model):
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     tags: dict[str, str] = Field(default_factory=dict)
     gcp: GcpConfig = Field(default_factory=GcpConfig)
+    aws: AwsConfig = Field(default_factory=AwsConfig)
 
     # ---- derived facts shared by the components' args builders -------------------------------
 
@@ -379,6 +390,8 @@ def _cross_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
         yield ns + "dr.enabled", "DR replication needs a cloud; set cloud to aws or gcp, or turn dr off"
     if cfg.cloud == "gcp" and not cfg.gcp.project:
         yield ns + "gcp.project", "required for cloud 'gcp'"
+    if cfg.cloud != "aws" and "aws" in cfg.model_fields_set:
+        yield ns + "aws", f"only for cloud 'aws'; this stack is cloud {cfg.cloud!r}"
     if cfg.cloud != "existing" and (cfg.cluster.kubeconfig is not None or cfg.cluster.context):
         yield ns + "cluster.kubeconfig", f"only for cloud 'existing'; cloud {cfg.cloud!r} builds its own cluster"
     if cfg.cluster.system_nodes.min_nodes > cfg.cluster.system_nodes.max_nodes:
