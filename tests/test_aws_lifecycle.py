@@ -234,3 +234,16 @@ def test_every_kubernetes_object_waits_for_the_nodes_and_core_addons(plan_of: Pl
     assert {"ml-platform:k8s:Mlflow", "ml-platform:k8s:Feast"} <= components, components
     late = {r.urn: sorted(ready - set(r.dependencies)) for r in objects if not ready <= set(r.dependencies)}
     assert not late, f"{len(late)} objects do not wait for the cluster: {json.dumps(late, indent=1)[:3000]}"
+
+
+def test_kubernetes_provider_keeps_the_admin_access_entries_until_its_objects_are_gone() -> None:
+    """A CI role listed in ``cluster.adminRoleArns`` deploys through its access entry: the provider
+    (and so every Kubernetes object) is created after the entry and its admin policy, and
+    destroyed before them."""
+    raw = raw_config("staging")
+    raw["cluster"]["adminRoleArns"] = ["arn:aws:iam::123456789012:role/ci-deployer", "arn:aws:iam::123456789012:role/admins"]
+    resources, _ = engine.run_program("admins", raw, [])
+    access = {r.urn for r in resources if r.type in ("aws:eks/accessEntry:AccessEntry", "aws:eks/accessPolicyAssociation:AccessPolicyAssociation") and "-admin-" in r.name}
+    assert len(access) == 4
+    [provider] = [r for r in resources if r.type == "pulumi:providers:kubernetes"]
+    assert access <= set(provider.dependencies), sorted(access - set(provider.dependencies))
