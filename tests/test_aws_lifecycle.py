@@ -203,3 +203,47 @@ def test_controller_policy_grants_every_action_of_the_upstream_v1_14_reference()
     # IAM checks the list call against the path's ARN (arn:aws:iam::<acct>:instance-profile/karpenter/...,
     # as AccessDenied messages show); upstream's "*" is narrowed to instance profiles (policy mlp-sec-014)
     assert listing["Resource"] == "arn:aws:iam::123456789012:instance-profile/*"
+
+
+# ---- every in-cluster object waits for running nodes and the core add-ons ------------------------
+
+
+def _cluster_readiness(plan: engine.Plan) -> set[str]:
+    """What in-cluster objects must wait for: the system nodes and every core add-on (CoreDNS,
+    VPC CNI, kube-proxy, EBS CSI) on EKS; the node pools on GKE."""
+    if plan.config.cloud == "aws":
+        [system] = [r for r in plan.by_type("aws:eks/nodeGroup:NodeGroup") if r.inputs.get("nodeGroupName") == "system"]
+        addons = {r.urn for r in plan.by_type("aws:eks/addon:Addon")}
+        assert {"coredns", "vpc-cni", "kube-proxy", "aws-ebs-csi-driver"} <= {plan.get(u).inputs["addonName"] for u in addons}
+        return {system.urn, *addons}
+    if plan.config.cloud == "gcp":
+        return {r.urn for r in plan.by_type("gcp:container/nodePool:NodePool")}
+    return set()
+
+
+@pytest.mark.parametrize("stack", [s for s in STACKS if config.load_stack(s).cloud != "existing"])
+def test_every_kubernetes_object_waits_for_the_nodes_and_core_addons(plan_of: PlanOf, stack: str) -> None:
+    """A Helm release with atomic/wait times out and rolls back if its pods cannot schedule or
+    resolve names; so every Kubernetes object of every component (MLflow, Feast, Karpenter, GPU
+    operator, Kueue, teams...) depends directly on the system nodes and the core add-ons."""
+    plan = plan_of(stack)
+    ready = _cluster_readiness(plan)
+    assert ready
+    objects = [r for r in plan.resources if r.custom and r.type.startswith("kubernetes:") and not r.type.startswith("pulumi:providers:")]
+    components = {plan.get(r.parent).type for r in objects if plan.get(r.parent) is not None}
+    assert {"ml-platform:k8s:Mlflow", "ml-platform:k8s:Feast"} <= components, components
+    late = {r.urn: sorted(ready - set(r.dependencies)) for r in objects if not ready <= set(r.dependencies)}
+    assert not late, f"{len(late)} objects do not wait for the cluster: {json.dumps(late, indent=1)[:3000]}"
+
+
+def test_kubernetes_provider_keeps_the_admin_access_entries_until_its_objects_are_gone() -> None:
+    """A CI role listed in ``cluster.adminRoleArns`` deploys through its access entry: the provider
+    (and so every Kubernetes object) is created after the entry and its admin policy, and
+    destroyed before them."""
+    raw = raw_config("staging")
+    raw["cluster"]["adminRoleArns"] = ["arn:aws:iam::123456789012:role/ci-deployer", "arn:aws:iam::123456789012:role/admins"]
+    resources, _ = engine.run_program("admins", raw, [])
+    access = {r.urn for r in resources if r.type in ("aws:eks/accessEntry:AccessEntry", "aws:eks/accessPolicyAssociation:AccessPolicyAssociation") and "-admin-" in r.name}
+    assert len(access) == 4
+    [provider] = [r for r in resources if r.type == "pulumi:providers:kubernetes"]
+    assert access <= set(provider.dependencies), sorted(access - set(provider.dependencies))
