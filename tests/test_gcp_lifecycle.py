@@ -225,3 +225,38 @@ def test_the_required_apis_match_what_the_plan_uses() -> None:
         assert len(set(apis)) == len(apis)
         assert ("billingbudgets.googleapis.com" in apis) == bool(cfg.gcp.billing_account)
         assert "iamcredentials.googleapis.com" in apis  # Workload Identity token exchange
+
+
+# ---- reachability from the pods --------------------------------------------------------------------
+
+
+def _allows_egress(policy: dict[str, Any], ip: str, port: int) -> bool:
+    for rule in policy.get("egress", []) or []:
+        ports = rule.get("ports")
+        if ports and not any(p.get("protocol", "TCP") == "TCP" and int(p.get("port", -1)) == port for p in ports):
+            continue
+        for peer in rule.get("to", []) or []:
+            block = peer.get("ipBlock")
+            if not block:
+                continue
+            if ipaddress.ip_address(ip) in ipaddress.ip_network(block["cidr"]) and not any(
+                ipaddress.ip_address(ip) in ipaddress.ip_network(e) for e in block.get("except", [])
+            ):
+                return True
+    return False
+
+
+def test_team_pods_reach_the_gke_metadata_server_for_their_tokens(gcp_plan: engine.Plan) -> None:
+    """Team namespaces deny all egress but what they list; with Dataplane V2 the GKE metadata
+    server that hands out Workload Identity tokens is 169.254.169.252:988, a link-local address the
+    public-egress rules exclude. Every team namespace must allow it, or no pod gets credentials."""
+    policies = gcp_plan.by_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+    by_ns: dict[str, list[dict[str, Any]]] = {}
+    for pol in policies:
+        by_ns.setdefault(pol.inputs["metadata"]["namespace"], []).append(pol.inputs["spec"])
+    teams = [t.name for t in gcp_plan.config.teams]
+    assert teams
+    for team in teams:
+        specs = by_ns.get(team, [])
+        assert any("Egress" in s.get("policyTypes", []) and not s.get("egress") for s in specs), f"{team}: no default-deny"
+        assert any(_allows_egress(s, "169.254.169.252", 988) for s in specs), f"{team}: pods cannot reach the GKE metadata server"

@@ -42,6 +42,9 @@ DEFAULT_SYSTEM_MACHINE = "e2-standard-4"
 DEFAULT_SQL_TIER = {"dev": "db-custom-1-3840", "staging": "db-custom-2-7680", "prod": "db-custom-4-15360"}
 REDIS_MEMORY_GB = {"dev": 1, "staging": 2, "prod": 5}
 KEY_ROTATION_DAYS = 90
+GKE_METADATA_SERVER = "169.254.169.252/32"
+GKE_METADATA_PORT = 988
+"""Where pods on a Dataplane V2 cluster reach the GKE metadata server (Workload Identity tokens)."""
 NO_GKE_DEVICE_PLUGIN = "gke-no-default-nvidia-gpu-device-plugin"
 """Node label that keeps GKE's own device plugin off, for nodes the GPU operator manages."""
 
@@ -225,6 +228,9 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
         # the releases wait for the nodes and for the control plane's path to their webhooks
         depends_on=[cluster.system_pool, *pools, *([cluster.control_plane_firewall] if cluster.control_plane_firewall else [])],
     )
+    # pods get Workload Identity tokens from the GKE metadata server on their node; with
+    # Dataplane V2 NetworkPolicies see it as 169.254.169.252:988 (GKE Workload Identity docs)
+    layer.identity_egress.append((GKE_METADATA_SERVER, GKE_METADATA_PORT))
     if not operator:
         # GKE partitions MIG GPUs itself and advertises each slice as nvidia.com/gpu
         # (node label cloud.google.com/gke-gpu-partition-size), not nvidia.com/mig-<profile>
