@@ -260,3 +260,19 @@ def test_team_pods_reach_the_gke_metadata_server_for_their_tokens(gcp_plan: engi
         specs = by_ns.get(team, [])
         assert any("Egress" in s.get("policyTypes", []) and not s.get("egress") for s in specs), f"{team}: no default-deny"
         assert any(_allows_egress(s, "169.254.169.252", 988) for s in specs), f"{team}: pods cannot reach the GKE metadata server"
+
+
+def test_nodes_boot_after_their_service_account_holds_its_roles(gcp_plan: engine.Plan) -> None:
+    """Nodes write logs and metrics and pull images as the node service account from the first
+    boot; every node pool waits for the account's project roles (and outlives them on destroy)."""
+    (cluster,) = gcp_plan.by_type(CLUSTER)
+    account = cluster.inputs["nodeConfig"]["serviceAccount"]
+    roles = {
+        m.urn
+        for m in gcp_plan.by_type("gcp:projects/iAMMember:IAMMember")
+        if m.inputs["member"] == f"serviceAccount:{account}"
+    }
+    assert len(roles) >= 5
+    for pool in gcp_plan.by_type(NODE_POOL):
+        missing = roles - _closure(gcp_plan, pool)
+        assert not missing, f"{pool.urn} may boot before {sorted(missing)}"

@@ -119,6 +119,8 @@ class GkeCluster(pulumi.ComponentResource):
     cluster: gcp.container.Cluster
     system_pool: gcp.container.NodePool
     node_service_account: gcp.serviceaccount.Account
+    node_roles: list[gcp.projects.IAMMember]
+    """The node service account's project roles (:data:`NODE_ROLES`)."""
     control_plane_firewall: gcp.compute.Firewall | None
     """Lets the control plane reach ``control_plane_ports`` on the nodes (``None`` without ports)."""
     kubeconfig: pulumi.Output[str]
@@ -133,7 +135,9 @@ class GkeCluster(pulumi.ComponentResource):
             display_name=f"GKE nodes of {args.name}",
             opts=child,
         )
-        for role in NODE_ROLES:
+        # nodes boot writing logs and metrics and pulling images as this account: the cluster (and
+        # through it every pool) waits for its roles, and on destroy they go after the nodes
+        self.node_roles = [
             gcp.projects.IAMMember(
                 f"{name}-nodes-{role.split('/')[-1].replace('.', '-').lower()}",
                 project=args.project,
@@ -141,6 +145,8 @@ class GkeCluster(pulumi.ComponentResource):
                 member=self.node_service_account.member,
                 opts=child,
             )
+            for role in NODE_ROLES
+        ]
         self.control_plane_firewall = None
         if args.control_plane_ports:
             # GKE's own rule for a private cluster opens only 443 and 10250 from the control plane's
@@ -202,7 +208,7 @@ class GkeCluster(pulumi.ComponentResource):
             node_config=shielded_node_config(self.node_service_account.email, args.labels),
             resource_labels=dict(args.labels),
             deletion_protection=args.deletion_protection,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.deletion_protection),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.deletion_protection, depends_on=self.node_roles),
         )
         self.system_pool = gcp.container.NodePool(
             f"{name}-system",
