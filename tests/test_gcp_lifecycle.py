@@ -276,3 +276,16 @@ def test_nodes_boot_after_their_service_account_holds_its_roles(gcp_plan: engine
     for pool in gcp_plan.by_type(NODE_POOL):
         missing = roles - _closure(gcp_plan, pool)
         assert not missing, f"{pool.urn} may boot before {sorted(missing)}"
+
+
+def test_a_dev_database_instance_can_be_created_again_after_destroy(gcp_plan: engine.Plan) -> None:
+    """Cloud SQL keeps a deleted instance's name reserved for up to a week: outside prod the name
+    carries a random suffix; prod keeps its stable, protected instance."""
+    instances = gcp_plan.by_type("gcp:sql/databaseInstance:DatabaseInstance")
+    assert instances
+    randoms = {r.urn for r in gcp_plan.by_type("random:index/randomString:RandomString")}
+    for inst in instances:
+        suffixed = bool(set(inst.dependencies) & randoms)
+        assert suffixed is (not gcp_plan.config.is_prod), inst.urn
+        if gcp_plan.config.is_prod:
+            assert inst.protect and inst.inputs["deletionProtection"] is True

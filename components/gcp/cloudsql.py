@@ -44,6 +44,9 @@ class CloudSqlPostgresArgs:
     """Arguments of :class:`CloudSqlPostgres`.
 
     :param instance_name: Instance name (unique per project for a week after deletion).
+    :param unique_suffix: Append a random suffix to the instance's name: Cloud SQL does not let a
+        deleted instance's name be reused for up to a week, so a dev stack destroyed and created
+        again under a fixed name fails. Outside prod; prod keeps its stable name.
     :param region: Region of the instance.
     :param network: VPC id with private services access to ``servicenetworking``; pass the
         connection in the component's ``depends_on`` (the instance waits for it).
@@ -73,6 +76,7 @@ class CloudSqlPostgresArgs:
     secret_regions: Sequence[str] = ()
     deletion_protection: bool = False
     version: str = "POSTGRES_16"
+    unique_suffix: bool = False
     labels: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -91,6 +95,8 @@ class CloudSqlPostgresArgs:
             raise ValueError("backup_retention_days must be between 1 and 365")
         if not self.version.startswith("POSTGRES_"):
             raise ValueError(f"version {self.version!r} is not PostgreSQL")
+        if self.unique_suffix and self.deletion_protection:
+            raise ValueError("a protected instance keeps its stable name (unique_suffix is for instances torn down)")
 
 
 class CloudSqlPostgres(pulumi.ComponentResource):
@@ -116,9 +122,15 @@ class CloudSqlPostgres(pulumi.ComponentResource):
         }
         if args.backup_location:
             backup["location"] = args.backup_location
+        instance_name: pulumi.Input[str] = args.instance_name
+        if args.unique_suffix:
+            suffix = random.RandomString(
+                f"{name}-name-suffix", length=6, special=False, upper=False, opts=pulumi.ResourceOptions(parent=self)
+            )
+            instance_name = pulumi.Output.concat(args.instance_name, "-", suffix.result)
         self.instance = gcp.sql.DatabaseInstance(
             name,
-            name=args.instance_name,
+            name=instance_name,
             region=args.region,
             database_version=args.version,
             encryption_key_name=args.kms_key_id,

@@ -440,6 +440,7 @@ def _cloud_sql(
             backup_location=cfg.dr_region,
             secret_regions=tuple(r for r in (cfg.region, cfg.dr_region) if r),
             deletion_protection=cfg.is_prod,
+            unique_suffix=not cfg.is_prod,
             labels=labels,
         ),
         pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[network.private_services])),
