@@ -691,6 +691,22 @@ def test_with_the_gpu_operator_gke_leaves_driver_plugin_mig_and_sharing_to_it(wr
         if cfg_pool.mig_profile:
             assert node["labels"][cv.MIG_CONFIG_LABEL] == catalog.mig_config_name(cfg_pool.mig_profile)
     assert plan.by_type("ml-platform:k8s:GpuOperator")
+    # NVIDIA's GKE guide (Google driver installer): driver and toolkit under /home/kubernetes/bin/nvidia,
+    # the toolkit on; GKE admits the operands' system-node-critical pods only with a quota for them
+    (release,) = [r for r in plan.by_type("kubernetes:helm.sh/v3:Release") if r.inputs["name"] == "gpu-operator"]
+    values = release.inputs["values"]
+    assert values["driver"]["enabled"] is False
+    assert values["hostPaths"]["driverInstallDir"] == "/home/kubernetes/bin/nvidia"
+    assert values["toolkit"]["enabled"] is True and values["toolkit"]["installDir"] == "/home/kubernetes/bin/nvidia"
+    quotas = [
+        q
+        for q in plan.by_type("kubernetes:core/v1:ResourceQuota")
+        if q.inputs["metadata"]["namespace"] == cv.NS_GPU_OPERATOR
+    ]
+    assert quotas and any(
+        "system-node-critical" in e["values"] for q in quotas for e in q.inputs["spec"]["scopeSelector"]["matchExpressions"]
+    )
+    assert {q.urn for q in quotas} <= set(release.dependencies)
     # the operator's DCGM exporter (and its alert rules) take over GPU metrics from GKE
     (cluster,) = _of(plan, "gcp:container/cluster:Cluster")
     assert cluster.inputs["monitoringConfig"]["enableComponents"] == ["SYSTEM_COMPONENTS"]

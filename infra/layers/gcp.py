@@ -42,6 +42,8 @@ DEFAULT_SYSTEM_MACHINE = "e2-standard-4"
 DEFAULT_SQL_TIER = {"dev": "db-custom-1-3840", "staging": "db-custom-2-7680", "prod": "db-custom-4-15360"}
 REDIS_MEMORY_GB = {"dev": 1, "staging": 2, "prod": 5}
 KEY_ROTATION_DAYS = 90
+GKE_DRIVER_DIR = "/home/kubernetes/bin/nvidia"
+"""Where GKE installs the NVIDIA driver on its nodes (writable, survives reboots)."""
 GKE_METADATA_SERVER = "169.254.169.252/32"
 GKE_METADATA_PORT = 988
 """Where pods on a Dataplane V2 cluster reach the GKE metadata server (Workload Identity tokens)."""
@@ -224,6 +226,8 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
             "project": project,
             "workload_pool": f"{project}.svc.id.goog",
             "log_bucket": lake.log_bucket.name,
+            # where GKE's driver installer puts the driver (the GPU operator runs on top of it)
+            "host_driver_dir": GKE_DRIVER_DIR,
         },
         # the releases wait for the nodes and for the control plane's path to their webhooks
         depends_on=[cluster.system_pool, *pools, *([cluster.control_plane_firewall] if cluster.control_plane_firewall else [])],
