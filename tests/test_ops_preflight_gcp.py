@@ -44,6 +44,17 @@ class RecordedApi:
         return self._answer(f"POST {url}", body)
 
 
+@pytest.fixture(autouse=True)
+def auth_plugin(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A ``gke-gcloud-auth-plugin`` on the PATH (the machine running the tests has none)."""
+    plugin = tmp_path / "bin" / preflight_gcp.AUTH_PLUGIN
+    plugin.parent.mkdir()
+    plugin.write_text("#!/bin/sh\n")
+    plugin.chmod(0o755)
+    monkeypatch.setenv("PATH", str(plugin.parent))
+    return plugin
+
+
 def _cfg(stack: str) -> config.PlatformConfig:
     return config.parse(raw_config(stack))
 
@@ -59,7 +70,7 @@ def test_a_ready_project_has_no_missing_finding() -> None:
     findings = preflight_gcp.run(_cfg("gcp-prod"), clients=api, backend_url="gs://acme-pulumi-state")
     assert [f for f in findings if not f.ok] == []
     by = _by_check(findings)
-    assert {"apis.bootstrap", "apis", "billing", "permissions", "permissions.billing", "backend"} <= set(by)
+    assert {"apis.bootstrap", "apis", "billing", "permissions", "permissions.billing", "backend", "auth-plugin"} <= set(by)
     # the stack's GPU ceiling per quota metric: spot H100 on the preemptible quota, its on-demand twin on the standard one
     assert "quota.gcp.PREEMPTIBLE_NVIDIA_H100_GPUS" in by and "quota.gcp.NVIDIA_H100_GPUS" in by
     assert "the stack's pools can use 16" in by["quota.gcp.NVIDIA_H100_GPUS"].message
@@ -130,3 +141,9 @@ def test_no_credentials_is_one_finding(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(google.auth, "default", no_credentials)
     (finding,) = preflight_gcp.run(_cfg("gcp-dev"))
     assert finding.check == "credentials" and not finding.ok and "application-default login" in finding.message
+
+
+def test_a_missing_auth_plugin_is_reported(auth_plugin: Path) -> None:
+    auth_plugin.unlink()
+    findings = preflight_gcp.run(_cfg("gcp-prod"), clients=RecordedApi("acme-ml-prod-ready"), backend_url="gs://acme-pulumi-state")
+    assert [f.check for f in findings if not f.ok] == ["auth-plugin"]

@@ -12,6 +12,8 @@ Checks, one :class:`~infra.ops.preflight.Finding` each:
 - ``permissions``: the caller holds the permissions creating the stack takes
   (``projects.testIamPermissions``; on the billing account for budgets).
 - ``backend``: a ``gs://`` state backend bucket exists and is versioned.
+- ``auth-plugin``: ``gke-gcloud-auth-plugin`` is on the ``PATH`` (the stack's kubeconfig runs it
+  to reach the cluster; without it every Kubernetes resource fails).
 
 REST calls through ``google-auth``'s :class:`~google.auth.transport.requests.AuthorizedSession`
 (Application Default Credentials); the tests pass a fake with recorded responses instead.
@@ -194,7 +196,25 @@ def run(cfg: Any, *, clients: GcpApi | None = None, backend_url: str | None = No
     findings += _quotas(api, cfg, project)
     findings += _permissions(api, cfg, project)
     findings += _backend(api, backend_url)
+    findings.append(_auth_plugin())
     return findings
+
+
+AUTH_PLUGIN = "gke-gcloud-auth-plugin"
+
+
+def _auth_plugin() -> Finding:
+    import shutil
+
+    path = shutil.which(AUTH_PLUGIN)
+    if path is None:
+        return Finding(
+            "auth-plugin",
+            False,
+            f"{AUTH_PLUGIN} not on PATH: the kubeconfig the stack builds runs it "
+            "(`gcloud components install gke-gcloud-auth-plugin` or the google-cloud-cli-gke-gcloud-auth-plugin package)",
+        )
+    return Finding("auth-plugin", True, f"{AUTH_PLUGIN} at {path}")
 
 
 def _failed(check: str, what: str, err: GcpApiError) -> Finding:
