@@ -209,6 +209,9 @@ class DataLakeConfig(_Model):
     size_gb: dict[str, int] = Field(default_factory=dict)
     """Expected stored GB per zone, for the cost estimate."""
     force_destroy: bool = False
+    """Let ``pulumi destroy`` empty the buckets (every object version) before deleting them; ``true``
+    is refused in prod. On AWS, when not set, on outside prod (see
+    :attr:`PlatformConfig.lake_force_destroy`)."""
 
     @field_validator("zones")
     @classmethod
@@ -315,6 +318,20 @@ class PlatformConfig(_Model):
     @property
     def is_prod(self) -> bool:
         return self.environment == "prod"
+
+    @property
+    def lake_force_destroy(self) -> bool:
+        """``dataLake.forceDestroy`` as set, else on outside prod; never in prod.
+
+        dev / staging must tear down cleanly: the buckets are versioned (a deleted object leaves
+        versions behind) and S3 keeps delivering server access logs for a while after the last
+        request, so neither a lake nor an access-log bucket is ever empty on its own.
+        """
+        if self.is_prod:
+            return False
+        if "force_destroy" in self.data_lake.model_fields_set:
+            return self.data_lake.force_destroy
+        return True
 
     @property
     def dr_region(self) -> str | None:
