@@ -281,3 +281,27 @@ def test_lake_force_destroy_default_follows_the_environment(env: str, value: boo
     if value is not None:
         raw["dataLake"]["forceDestroy"] = value
     assert config.parse(raw).lake_force_destroy is expected
+
+
+# ---- generated secrets are safe wherever they land --------------------------------------------------
+
+URL_AND_SED_SAFE = set("-_.~")
+"""Besides letters and digits: URL-unreserved (RFC 3986), not special in a sed replacement, in
+configparser interpolation, in a double-quoted shell word or in a Redis connection string."""
+
+
+@pytest.mark.parametrize("stack", [s for s in STACKS if config.load_stack(s).cloud != "existing"])
+def test_generated_passwords_survive_every_template_they_land_in(plan_of: PlanOf, stack: str) -> None:
+    """The RDS master password reaches the MLflow chart's auth init container (sed into a
+    postgresql:// URL, then an ini file), Feast's SQLAlchemy URL and Secrets Manager JSON; the
+    ElastiCache AUTH token reaches Feast's `host:port,ssl=true,password=...` string. RDS forbids
+    / @ " and space; ElastiCache AUTH takes 16-128 printable characters without / @ " or space."""
+    plan = plan_of(stack)
+    passwords = plan.by_type("random:index/randomPassword:RandomPassword")
+    assert passwords
+    for pw in passwords:
+        specials = set(pw.inputs.get("overrideSpecial") or "!@#$%&*()-_=+[]{}<>:?") if pw.inputs.get("special", True) else set()
+        assert specials <= URL_AND_SED_SAFE, f"{pw.urn} may generate {''.join(sorted(specials - URL_AND_SED_SAFE))}"
+        assert pw.inputs["length"] >= 16, pw.urn
+        if "auth-token" in pw.name:
+            assert pw.inputs["length"] <= 128, pw.urn
