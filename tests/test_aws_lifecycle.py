@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from catalog import conventions as cv
 from infra import config
 from infra.plan import engine
 from infra.plan.recorder import RecordedResource
@@ -247,3 +248,60 @@ def test_kubernetes_provider_keeps_the_admin_access_entries_until_its_objects_ar
     assert len(access) == 4
     [provider] = [r for r in resources if r.type == "pulumi:providers:kubernetes"]
     assert access <= set(provider.dependencies), sorted(access - set(provider.dependencies))
+
+
+# ---- dev / staging tear down cleanly; prod keeps its data ------------------------------------------
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_non_prod_buckets_are_emptied_on_destroy_and_prod_buckets_are_kept(plan_of: PlanOf, stack: str) -> None:
+    """Versioned lake buckets and the access-log buckets S3 keeps delivering to are never empty by
+    themselves: outside prod ``pulumi destroy`` must empty them (force_destroy), in prod never."""
+    plan = plan_of(stack)
+    buckets = plan.by_type("aws:s3/bucket:Bucket")
+    roles = {b.inputs["tags"].get(cv.TAG_LAKE_ROLE) for b in buckets}
+    assert {"primary", "logs"} <= roles, roles
+    for bucket in buckets:
+        if plan.config.is_prod:
+            assert not bucket.inputs.get("forceDestroy") and bucket.protect and bucket.retain_on_delete, bucket.urn
+        else:
+            assert bucket.inputs.get("forceDestroy") is True and not bucket.protect, bucket.urn
+    # what writes logs into a log bucket is removed before it: the logging configs and the
+    # delivery grant depend on it (and the grant on the buckets it admits)
+    by_id = {b.urn: b for b in buckets}
+    for logging in plan.by_type("aws:s3/bucketLogging:BucketLogging"):
+        targets = [u for u in logging.dependencies if u in by_id and by_id[u].inputs["tags"].get(cv.TAG_LAKE_ROLE) == "logs"]
+        assert targets, logging.urn
+
+
+@pytest.mark.parametrize(("env", "value", "expected"), [("dev", None, True), ("staging", None, True), ("dev", False, False), ("prod", None, False)])
+def test_lake_force_destroy_default_follows_the_environment(env: str, value: bool | None, expected: bool) -> None:
+    raw = raw_config("staging")
+    raw["environment"] = env
+    if value is not None:
+        raw["dataLake"]["forceDestroy"] = value
+    assert config.parse(raw).lake_force_destroy is expected
+
+
+# ---- generated secrets are safe wherever they land --------------------------------------------------
+
+URL_AND_SED_SAFE = set("-_.~")
+"""Besides letters and digits: URL-unreserved (RFC 3986), not special in a sed replacement, in
+configparser interpolation, in a double-quoted shell word or in a Redis connection string."""
+
+
+@pytest.mark.parametrize("stack", [s for s in STACKS if config.load_stack(s).cloud != "existing"])
+def test_generated_passwords_survive_every_template_they_land_in(plan_of: PlanOf, stack: str) -> None:
+    """The RDS master password reaches the MLflow chart's auth init container (sed into a
+    postgresql:// URL, then an ini file), Feast's SQLAlchemy URL and Secrets Manager JSON; the
+    ElastiCache AUTH token reaches Feast's `host:port,ssl=true,password=...` string. RDS forbids
+    / @ " and space; ElastiCache AUTH takes 16-128 printable characters without / @ " or space."""
+    plan = plan_of(stack)
+    passwords = plan.by_type("random:index/randomPassword:RandomPassword")
+    assert passwords
+    for pw in passwords:
+        specials = set(pw.inputs.get("overrideSpecial") or "!@#$%&*()-_=+[]{}<>:?") if pw.inputs.get("special", True) else set()
+        assert specials <= URL_AND_SED_SAFE, f"{pw.urn} may generate {''.join(sorted(specials - URL_AND_SED_SAFE))}"
+        assert pw.inputs["length"] >= 16, pw.urn
+        if "auth-token" in pw.name:
+            assert pw.inputs["length"] <= 128, pw.urn

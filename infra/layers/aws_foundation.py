@@ -140,7 +140,8 @@ def build(cfg: config.PlatformConfig) -> AwsFoundation:
         lifecycle=lake_lifecycle(cfg),
         replica=replica,
         protect=prod,
-        force_destroy=cfg.data_lake.force_destroy and not prod,
+        # lake AND access-log buckets: S3 delivers logs for a while after the last request
+        force_destroy=cfg.lake_force_destroy,
         tags={k: tags[k] for k in (cv.TAG_ENVIRONMENT, cv.TAG_PROJECT)},
         provider=provider,
     )

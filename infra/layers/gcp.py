@@ -317,19 +317,10 @@ def _lake_args(
         noncurrent_expiry_days=lc.noncurrent_expiry_days,
         abort_multipart_days=lc.abort_multipart_days,
         log_retention_days=365 if cfg.is_prod else 90,
-        force_destroy=_force_destroy(cfg),
+        force_destroy=cfg.lake_force_destroy,
         protect=cfg.is_prod,
         labels=labels,
     )
-
-
-def _force_destroy(cfg: config.PlatformConfig) -> bool:
-    """Outside prod ``pulumi destroy`` empties the lake and log buckets unless the stack sets
-    ``dataLake.forceDestroy: false``: versioned buckets receiving access logs are never empty, and
-    GCS refuses to delete a bucket that is not. Prod buckets are protected and retained."""
-    if cfg.is_prod:
-        return False
-    return cfg.data_lake.force_destroy if "force_destroy" in cfg.data_lake.model_fields_set else True
 
 
 def _gpu_pools(
