@@ -50,6 +50,7 @@ GPU_QUOTA_METRIC = {
 
 BASE_PERMISSIONS = (
     "serviceusage.services.enable",
+    "serviceusage.services.use",  # the provider bills every call to the project (user_project_override)
     "resourcemanager.projects.get",
     "resourcemanager.projects.setIamPolicy",
     "compute.networks.create",
