@@ -68,10 +68,21 @@ def test_kms_keys_wait_for_the_autoscaling_service_linked_role_they_name(plan_of
         assert slr.urn in key.dependencies, f"{key.urn} would be created before the role its policy names"
 
 
+_VARIANT: list[list[RecordedResource]] = []
+
+
+def variant() -> list[RecordedResource]:
+    """staging with an account that has the Auto Scaling role and two admin roles (planned once)."""
+    if not _VARIANT:
+        raw = raw_config("staging")
+        raw["aws"] = {"autoscalingServiceLinkedRole": "existing"}
+        raw["cluster"]["adminRoleArns"] = ["arn:aws:iam::123456789012:role/ci-deployer", "arn:aws:iam::123456789012:role/admins"]
+        _VARIANT.append(engine.run_program("variant", raw, [])[0])
+    return _VARIANT[0]
+
+
 def test_an_account_that_has_the_role_uses_it_without_creating_it() -> None:
-    raw = raw_config("dev")
-    raw["aws"] = {"autoscalingServiceLinkedRole": "existing"}
-    resources, _ = engine.run_program("slr", raw, [])
+    resources = variant()
     assert not [r for r in resources if r.type == SLR]
     [key] = [r for r in resources if r.type == KEY]
     assert any(p.endswith(AUTOSCALING_SLR) for p in principals(json.loads(key.inputs["policy"])))
@@ -241,9 +252,7 @@ def test_kubernetes_provider_keeps_the_admin_access_entries_until_its_objects_ar
     """A CI role listed in ``cluster.adminRoleArns`` deploys through its access entry: the provider
     (and so every Kubernetes object) is created after the entry and its admin policy, and
     destroyed before them."""
-    raw = raw_config("staging")
-    raw["cluster"]["adminRoleArns"] = ["arn:aws:iam::123456789012:role/ci-deployer", "arn:aws:iam::123456789012:role/admins"]
-    resources, _ = engine.run_program("admins", raw, [])
+    resources = variant()
     access = {r.urn for r in resources if r.type in ("aws:eks/accessEntry:AccessEntry", "aws:eks/accessPolicyAssociation:AccessPolicyAssociation") and "-admin-" in r.name}
     assert len(access) == 4
     [provider] = [r for r in resources if r.type == "pulumi:providers:kubernetes"]

@@ -12,7 +12,6 @@ import pytest
 import yaml
 
 from infra import config
-from infra.plan import engine
 from tests.helpers import ROOT, raw_config
 
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -84,12 +83,6 @@ def test_the_program_stops_before_registering_anything_on_an_unreachable_runner(
     text = out.stdout + out.stderr
     assert out.returncode == 3, text
     assert "cluster.deployFrom" in text and "REGISTERED" not in text
-
-
-def test_plan_keeps_working_without_the_runner_variable() -> None:
-    assert os.environ.get(config.RUNNER_ENV) in (None, "")
-    resources, _ = engine.run_program("prod", raw_config("onprem"), [])
-    assert resources
 
 
 # ---- workflows: deploy / preview jobs pick a runner per stack and tell the program which -----------
