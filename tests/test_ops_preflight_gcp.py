@@ -147,3 +147,47 @@ def test_a_missing_auth_plugin_is_reported(auth_plugin: Path) -> None:
     auth_plugin.unlink()
     findings = preflight_gcp.run(_cfg("gcp-prod"), clients=RecordedApi("acme-ml-prod-ready"), backend_url="gs://acme-pulumi-state")
     assert [f.check for f in findings if not f.ok] == ["auth-plugin"]
+
+
+def test_the_authorized_client_turns_http_errors_into_api_errors() -> None:
+    """The real client: a Google error body becomes a GcpApiError naming the ErrorInfo reason;
+    a connection failure is one too (never a traceback on the command line)."""
+    import requests
+
+    class Response:
+        def __init__(self, status: int, body: Any) -> None:
+            self.status_code, self._body = status, body
+
+        def json(self) -> Any:
+            if self._body is None:
+                raise ValueError("no JSON")
+            return self._body
+
+    answers: list[Any] = [
+        Response(403, json.loads((FIXTURES / "acme-ml-dev-serviceusage-disabled.json").read_text())[
+            "GET https://serviceusage.googleapis.com/v1/projects/acme-ml-dev/services?filter=state:ENABLED&pageSize=200"
+        ]),
+        Response(200, {"permissions": ["a"]}),
+        requests.ConnectionError("name resolution failed"),
+        Response(502, None),
+    ]
+
+    class Session:
+        def request(self, method: str, url: str, json: Any = None, timeout: int = 0) -> Any:
+            answer = answers.pop(0)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+    api = preflight_gcp.AuthorizedApi.__new__(preflight_gcp.AuthorizedApi)
+    api._session = Session()  # type: ignore[attr-defined]
+    with pytest.raises(preflight_gcp.GcpApiError) as err:
+        api.get("https://serviceusage.googleapis.com/v1/projects/p/services")
+    assert err.value.status == 403 and err.value.reason == "SERVICE_DISABLED"
+    assert api.post("https://x", {"permissions": ["a"]}) == {"permissions": ["a"]}
+    with pytest.raises(preflight_gcp.GcpApiError) as err:
+        api.get("https://x")
+    assert err.value.status == 0 and err.value.reason == "UNREACHABLE"
+    with pytest.raises(preflight_gcp.GcpApiError) as err:
+        api.get("https://x")
+    assert err.value.status == 502
