@@ -289,3 +289,51 @@ def test_a_dev_database_instance_can_be_created_again_after_destroy(gcp_plan: en
         assert suffixed is (not gcp_plan.config.is_prod), inst.urn
         if gcp_plan.config.is_prod:
             assert inst.protect and inst.inputs["deletionProtection"] is True
+
+
+def test_existing_non_prod_stacks_keep_their_ring_and_instance_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suffix is for stacks created from now on: on a stack created before it, a new ring or
+    instance name would replace the ring, its keys and the database. ``ignore_changes: [name]``
+    keeps what exists; prod has no suffix and nothing to ignore."""
+    import pulumi
+
+    from components.gcp.cloudsql import CloudSqlPostgres, CloudSqlPostgresArgs
+    from components.gcp.kms import KmsKeys, KmsKeysArgs
+    from infra.plan import recorder
+
+    ignored: dict[str, list[str]] = {}
+
+    class Capturing(recorder.RecordingMonitor):
+        def RegisterResource(self, request: Any) -> Any:  # noqa: N802
+            ignored[f"{request.type}::{request.name}"] = list(request.ignoreChanges)
+            return super().RegisterResource(request)
+
+    monkeypatch.setattr(engine, "RecordingMonitor", Capturing)
+
+    def program() -> None:
+        opts = pulumi.ResourceOptions(provider=pulumi.ProviderResource("gcp", "gcp", props={"project": "p"}))
+        for env, suffix in (("dev", True), ("prod", False)):
+            keys = KmsKeys(
+                f"kms-{env}",
+                KmsKeysArgs(key_ring=f"mlp-{env}", location="us-central1", keys={"k": {}}, protect=not suffix, unique_suffix=suffix),
+                opts,
+            )
+            CloudSqlPostgres(
+                f"db-{env}",
+                CloudSqlPostgresArgs(
+                    instance_name=f"mlp-{env}-mlflow",
+                    region="us-central1",
+                    network="net",
+                    databases=["mlflow"],
+                    kms_key_id=keys.key_ids["k"],
+                    deletion_protection=not suffix,
+                    unique_suffix=suffix,
+                ),
+                opts,
+            )
+
+    engine.run_program("unit", {"cloud": "gcp", "environment": "dev"}, [], program=program)
+    assert ignored["gcp:kms/keyRing:KeyRing::kms-dev-ring"] == ["name"]
+    assert ignored["gcp:sql/databaseInstance:DatabaseInstance::db-dev"] == ["name"]
+    assert ignored["gcp:kms/keyRing:KeyRing::kms-prod-ring"] == []
+    assert ignored["gcp:sql/databaseInstance:DatabaseInstance::db-prod"] == []

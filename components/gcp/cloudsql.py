@@ -158,7 +158,11 @@ class CloudSqlPostgres(pulumi.ComponentResource):
                 ],
                 "user_labels": dict(args.labels),
             },
-            opts=pulumi.ResourceOptions.merge(keep, after),
+            # an instance created before the suffix existed keeps its name (a new one would replace it)
+            opts=pulumi.ResourceOptions.merge(
+                pulumi.ResourceOptions.merge(keep, after),
+                pulumi.ResourceOptions(ignore_changes=["name"] if args.unique_suffix else None),
+            ),
         )
         self.host = self.instance.private_ip_address
         replication = (

@@ -80,7 +80,10 @@ class KmsKeys(pulumi.ComponentResource):
                 f"{name}-ring-suffix", length=SUFFIX_LENGTH, special=False, upper=False, opts=pulumi.ResourceOptions(parent=self)
             )
             ring_name = pulumi.Output.concat(args.key_ring, "-", suffix.result)
-        ring = gcp.kms.KeyRing(f"{name}-ring", name=ring_name, location=args.location, opts=keep)
+        # a stack created before the suffix existed keeps its ring (a new name would replace the
+        # ring, every key and everything encrypted with them); it gets the suffix when re-created
+        ring_opts = pulumi.ResourceOptions.merge(keep, pulumi.ResourceOptions(ignore_changes=["name"])) if args.unique_suffix else keep
+        ring = gcp.kms.KeyRing(f"{name}-ring", name=ring_name, location=args.location, opts=ring_opts)
         self.key_ids = {}
         for key_name, members in args.keys.items():
             key = gcp.kms.CryptoKey(
