@@ -29,6 +29,11 @@ from pydantic.alias_generators import to_camel
 from catalog import gpus as catalog
 
 NAMESPACE = "ml-platform"
+DOCUMENTATION_NETS = tuple(
+    ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+)
+RUNNER_ENV = "ML_PLATFORM_RUNNER"
+"""Set by the workflows to ``${{ runner.environment }}`` (``github-hosted`` or ``self-hosted``)."""
 SECRET_PLACEHOLDER = "[secret]"
 DNS_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 LABEL_NAME = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
@@ -94,6 +99,11 @@ class ClusterConfig(_Model):
     version: str = Field("1.33", pattern=r"^1\.[0-9]{2}$")
     public_access_cidrs: list[str] = Field(default_factory=list)
     """CIDRs allowed to reach a public API endpoint; empty keeps the endpoint private only."""
+    deploy_from: Literal["vpc", "githubHosted", "publicCidrs"] = "vpc"
+    """Where ``pulumi up`` runs, which must reach the API endpoint: ``vpc`` (a machine with a network
+    path into the VPC: a self-hosted CI runner there, a VPN, a bastion), ``githubHosted`` (GitHub's
+    runners; needs ``publicAccessCidrs`` listing their static egress IPs) or ``publicCidrs``
+    (anywhere else through the public endpoint; needs ``publicAccessCidrs``)."""
     system_nodes: SystemNodesConfig = Field(default_factory=SystemNodesConfig)
     admin_role_arns: list[str] = Field(default_factory=list)
     """EKS: IAM roles/users granted cluster-admin through access entries (besides the creator)."""
@@ -113,6 +123,11 @@ class ClusterConfig(_Model):
                 raise ValueError(f"{cidr!r} is not a CIDR block") from None
             if net.prefixlen == 0:
                 raise ValueError(f"{cidr!r} opens the API endpoint to the whole internet; list your own ranges")
+            if any(net.subnet_of(doc) for doc in DOCUMENTATION_NETS if doc.version == net.version):
+                raise ValueError(
+                    f"{cidr!r} is a documentation range (RFC 5737 / RFC 3849): no deployer has such an address; "
+                    "list your runners' or office egress CIDRs, or leave it empty (private endpoint only)"
+                )
         return value
 
     @field_validator("admin_role_arns")
@@ -212,6 +227,9 @@ class DataLakeConfig(_Model):
     size_gb: dict[str, int] = Field(default_factory=dict)
     """Expected stored GB per zone, for the cost estimate."""
     force_destroy: bool = False
+    """Let ``pulumi destroy`` empty the buckets (every object version) before deleting them; ``true``
+    is refused in prod. When not set, on outside prod (AWS and GCP; see
+    :attr:`PlatformConfig.lake_force_destroy`)."""
 
     @field_validator("zones")
     @classmethod
@@ -280,6 +298,16 @@ class GcpConfig(_Model):
     billing_account: str | None = None
 
 
+class AwsConfig(_Model):
+    """``cloud: aws`` account-level facts."""
+
+    autoscaling_service_linked_role: Literal["create", "existing"] = "create"
+    """``create``: the stack creates ``AWSServiceRoleForAutoScaling`` (a new account has none and the
+    KMS key policy names it; kept on destroy). ``existing``: the account has it already (any Auto
+    Scaling group or EKS node group ever made it; another stack created it; this stack was
+    destroyed and is being re-created) - ``python -m infra ops preflight`` tells which."""
+
+
 class PlatformConfig(_Model):
     """Everything one stack sets under ``ml-platform:``."""
 
@@ -301,12 +329,27 @@ class PlatformConfig(_Model):
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     tags: dict[str, str] = Field(default_factory=dict)
     gcp: GcpConfig = Field(default_factory=GcpConfig)
+    aws: AwsConfig = Field(default_factory=AwsConfig)
 
     # ---- derived facts shared by the components' args builders -------------------------------
 
     @property
     def is_prod(self) -> bool:
         return self.environment == "prod"
+
+    @property
+    def lake_force_destroy(self) -> bool:
+        """``dataLake.forceDestroy`` as set, else on outside prod; never in prod.
+
+        dev / staging must tear down cleanly: the buckets are versioned (a deleted object leaves
+        versions behind) and S3 keeps delivering server access logs for a while after the last
+        request, so neither a lake nor an access-log bucket is ever empty on its own.
+        """
+        if self.is_prod:
+            return False
+        if "force_destroy" in self.data_lake.model_fields_set:
+            return self.data_lake.force_destroy
+        return True
 
     @property
     def dr_region(self) -> str | None:
@@ -370,6 +413,47 @@ def pool_gpu_key(cfg: PlatformConfig, pool: GpuPoolConfig) -> str:
     return catalog.node_type(cloud, pool.instance_types[0]).gpu
 
 
+def _deployer_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
+    """Can ``pulumi up`` reach the API endpoint from where ``cluster.deployFrom`` says it runs?"""
+    ns = NAMESPACE + ":cluster."
+    cluster = cfg.cluster
+    if cfg.cloud == "existing":
+        if "deploy_from" in cluster.model_fields_set:
+            yield ns + "deployFrom", "only for cloud 'aws' or 'gcp' (the cluster you bring is reached through its kubeconfig)"
+        return
+    if cluster.deploy_from != "vpc" and not cluster.public_access_cidrs:
+        yield (
+            ns + "deployFrom",
+            f"{cluster.deploy_from!r} runs outside the VPC, but cluster.publicAccessCidrs is empty, so the API endpoint "
+            "is private only and unreachable from there; allowed: 'vpc' (a self-hosted runner in the VPC, see "
+            "docs/ci.md), or list the deployer's egress CIDRs in cluster.publicAccessCidrs",
+        )
+    if cfg.cloud == "aws":
+        for i, cidr in enumerate(cluster.public_access_cidrs):
+            if not ipaddress.ip_network(cidr).is_global:
+                yield (
+                    f"{ns}publicAccessCidrs[{i}]",
+                    f"{cidr!r} is not a public range; the EKS public endpoint only sees public source addresses "
+                    "(reach it privately from inside the VPC instead: cluster.deployFrom: vpc)",
+                )
+
+
+def runner_problems(cfg: PlatformConfig, runner: str | None) -> list[tuple[str, str]]:
+    """Problems of deploying ``cfg`` from a CI runner of kind ``runner`` (``github-hosted`` /
+    ``self-hosted``, GitHub's ``runner.environment``; ``None``: not in CI, nothing to check)."""
+    if runner != "github-hosted" or cfg.cloud == "existing" or cfg.cluster.deploy_from != "vpc":
+        return []
+    return [
+        (
+            f"{NAMESPACE}:cluster.deployFrom",
+            "'vpc' (the default): the API endpoint is reached from inside the VPC, but this job runs on a GitHub-hosted "
+            "runner; route the stack to a self-hosted runner in the VPC (repository variable DEPLOY_RUNNERS, "
+            "docs/ci.md), or set cluster.deployFrom: githubHosted with cluster.publicAccessCidrs listing the "
+            "runners' static egress IPs",
+        )
+    ]
+
+
 def _cross_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
     ns = NAMESPACE + ":"
     if cfg.cloud in ("aws", "gcp") and not cfg.region:
@@ -382,11 +466,24 @@ def _cross_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
         yield ns + "dr.enabled", "DR replication needs a cloud; set cloud to aws or gcp, or turn dr off"
     if cfg.cloud == "gcp" and not cfg.gcp.project:
         yield ns + "gcp.project", "required for cloud 'gcp'"
+    yield from _deployer_checks(cfg)
+    if cfg.cloud != "aws" and "aws" in cfg.model_fields_set:
+        yield ns + "aws", f"only for cloud 'aws'; this stack is cloud {cfg.cloud!r}"
     if cfg.cloud != "existing" and (cfg.cluster.kubeconfig is not None or cfg.cluster.context):
         yield ns + "cluster.kubeconfig", f"only for cloud 'existing'; cloud {cfg.cloud!r} builds its own cluster"
     if cfg.cluster.system_nodes.min_nodes > cfg.cluster.system_nodes.max_nodes:
         yield ns + "cluster.systemNodes.minNodes", "must not exceed maxNodes"
-    if cfg.gpu_operator.driver and not cfg.gpu_operator_enabled:
+    if cfg.cloud == "gcp" and cfg.gpu_operator.driver:
+        # GKE's node image is Container-Optimized OS; NVIDIA's GKE guide supports operator-installed
+        # drivers (its driver manager) only on Ubuntu node images, which this platform does not
+        # build. GKE installs the driver itself (gpu_driver_installation_config) and the operator
+        # runs on top of it.
+        yield (
+            ns + "gpuOperator.driver",
+            "true is not supported on cloud 'gcp': GKE installs the NVIDIA driver on its Container-Optimized OS "
+            "nodes, where the GPU operator cannot; allowed: false or unset",
+        )
+    elif cfg.gpu_operator.driver and not cfg.gpu_operator_enabled:
         # on gcp it would also turn GKE's driver installation off: GPU nodes without a driver
         yield (
             ns + "gpuOperator.driver",
@@ -809,12 +906,18 @@ def raw_from_pulumi() -> dict[str, Any]:
 
 def from_pulumi() -> PlatformConfig:
     """Load and validate the config of the running Pulumi program."""
+    import os
+
     from pulumi.runtime import config as rc
 
     raw = raw_from_pulumi()
     secure = set(rc.get_config_secret_keys_env())
     secret_keys = [k for k in raw if f"{NAMESPACE}:{k}" in secure or rc.is_config_secret(f"{NAMESPACE}:{k}")]
-    return parse(raw, secret_keys=secret_keys)
+    cfg = parse(raw, secret_keys=secret_keys)
+    problems = runner_problems(cfg, os.environ.get(RUNNER_ENV) or None)
+    if problems:  # before anything is registered: a runner that cannot reach the cluster creates nothing
+        raise ConfigError(problems)
+    return cfg
 
 
 def stack_file(stack: str, stacks_dir: Path | None = None) -> Path:

@@ -67,13 +67,15 @@ def chart_version(chart_yaml: Path) -> str:
 def crd_validator(path: Path, version: str) -> jsonschema.protocols.Validator:
     """A validator for ``version`` of the CRD in ``path``.
 
-    Skips the calling test when the file is not a CRD, for example a git symlink stored as its
-    target path (``../../../pkg/apis/crds/...``), so the pinned data needs re-fetching.
+    Fails the calling test when the file is not a CRD, for example a git symlink stored as its
+    target path (``../../../pkg/apis/crds/...``): the pinned data is present (the ``upstream``
+    fixture skips only when it is absent altogether) but wrong, so it must be re-fetched - a
+    schema check that silently skips would pass on any object.
     """
     text = path.read_text()
     doc = yaml.safe_load(text)
     if not isinstance(doc, Mapping) or doc.get("kind") != "CustomResourceDefinition":
-        pytest.skip(f"{path} is not a CRD (content {text.strip()[:80]!r}: a git symlink?); "
+        pytest.fail(f"{path} is not a CRD (content {text.strip()[:80]!r}: a git symlink?); "
                     "fetch the pinned CRD into another directory with `python tests/fetch_upstream.py --dest DIR` "
                     "and set ML_PLATFORM_UPSTREAM=DIR")
     for v in doc["spec"]["versions"]:

@@ -460,7 +460,14 @@ def test_access_entries_and_irsa_replace_aws_auth_and_pod_identity(stack: str, p
 
 def test_prod_public_endpoint_is_limited_to_the_configured_cidrs(plan_of: PlanOf) -> None:
     vpc = only(plan_of("prod"), "aws:eks/cluster:Cluster").inputs["vpcConfig"]
-    assert vpc["endpointPublicAccess"] is True and vpc["publicAccessCidrs"] == ["203.0.113.0/24"]
+    assert vpc["endpointPublicAccess"] is False and not vpc.get("publicAccessCidrs")  # deployed from the VPC
+    raw = raw_config("prod")
+    raw["cluster"] |= {"deployFrom": "publicCidrs", "publicAccessCidrs": ["52.10.20.0/28"]}
+    resources, _ = engine.run_program("public", raw, [])
+    [cluster] = [r for r in resources if r.type == "aws:eks/cluster:Cluster"]
+    vpc = cluster.inputs["vpcConfig"]
+    assert vpc["endpointPublicAccess"] is True and vpc["publicAccessCidrs"] == ["52.10.20.0/28"]
+    assert vpc["endpointPrivateAccess"] is True
 
 
 @pytest.mark.parametrize("stack", AWS_STACKS)

@@ -142,14 +142,16 @@ def test_gcp_stacks_plan_without_mandatory_violations(gcp_plan: engine.Plan) -> 
 
 
 def test_every_gcp_resource_uses_the_explicit_provider_inside_a_component(gcp_plan: engine.Plan) -> None:
-    providers = {r.urn: r for r in _of(gcp_plan, "pulumi:providers:gcp")}
-    assert len(providers) == 1
-    (provider,) = providers.values()
-    assert provider.inputs["project"] == gcp_plan.config.gcp.project
-    assert provider.inputs["region"] == gcp_plan.config.region
+    """One provider for everything, and one for enabling the APIs the first waits for."""
+    providers = {r.name: r for r in _of(gcp_plan, "pulumi:providers:gcp")}
+    assert set(providers) == {"gcp", "gcp-apis"}
+    for provider in providers.values():
+        assert provider.inputs["project"] == gcp_plan.config.gcp.project
+        assert provider.inputs["region"] == gcp_plan.config.region
     for res in gcp_plan.resources:
         if res.type.startswith("gcp:"):
-            assert res.provider_urn in providers, f"{res.urn} uses the default provider"
+            expected = "gcp-apis" if res.type == "gcp:projects/service:Service" else "gcp"
+            assert res.provider_urn == providers[expected].urn, f"{res.urn} does not use the {expected} provider"
             parent = gcp_plan.get(res.parent)
             assert parent is not None and not parent.custom, f"{res.urn} is not inside a component"
 
@@ -671,7 +673,7 @@ def test_mlflow_and_feast_off_leave_no_managed_stores(write_stack: Callable[...,
 
 
 def test_with_the_gpu_operator_gke_leaves_driver_plugin_mig_and_sharing_to_it(write_stack: Callable[..., Any]) -> None:
-    path = write_stack("gcp-dev", gpuOperator={"enabled": True, "driver": True})
+    path = write_stack("gcp-dev", gpuOperator={"enabled": True})
     plan = engine.plan("case", stack_path=path)
     pools = {
         p.inputs["name"]: p.inputs["nodeConfig"]
@@ -682,12 +684,29 @@ def test_with_the_gpu_operator_gke_leaves_driver_plugin_mig_and_sharing_to_it(wr
     for cfg_pool in plan.config.gpu_pools:
         node = pools[cfg_pool.name]
         (acc,) = node["guestAccelerators"]
-        assert acc["gpuDriverInstallationConfig"] == {"gpuDriverVersion": "INSTALLATION_DISABLED"}
+        # GKE keeps installing the driver (COS nodes); the operator runs everything else on top
+        assert acc["gpuDriverInstallationConfig"] == {"gpuDriverVersion": "LATEST"}
         assert "gpuPartitionSize" not in acc and "gpuSharingConfig" not in acc
         assert node["labels"]["gke-no-default-nvidia-gpu-device-plugin"] == "true"
         if cfg_pool.mig_profile:
             assert node["labels"][cv.MIG_CONFIG_LABEL] == catalog.mig_config_name(cfg_pool.mig_profile)
     assert plan.by_type("ml-platform:k8s:GpuOperator")
+    # NVIDIA's GKE guide (Google driver installer): driver and toolkit under /home/kubernetes/bin/nvidia,
+    # the toolkit on; GKE admits the operands' system-node-critical pods only with a quota for them
+    (release,) = [r for r in plan.by_type("kubernetes:helm.sh/v3:Release") if r.inputs["name"] == "gpu-operator"]
+    values = release.inputs["values"]
+    assert values["driver"]["enabled"] is False
+    assert values["hostPaths"]["driverInstallDir"] == "/home/kubernetes/bin/nvidia"
+    assert values["toolkit"]["enabled"] is True and values["toolkit"]["installDir"] == "/home/kubernetes/bin/nvidia"
+    quotas = [
+        q
+        for q in plan.by_type("kubernetes:core/v1:ResourceQuota")
+        if q.inputs["metadata"]["namespace"] == cv.NS_GPU_OPERATOR
+    ]
+    assert quotas and any(
+        "system-node-critical" in e["values"] for q in quotas for e in q.inputs["spec"]["scopeSelector"]["matchExpressions"]
+    )
+    assert {q.urn for q in quotas} <= set(release.dependencies)
     # the operator's DCGM exporter (and its alert rules) take over GPU metrics from GKE
     (cluster,) = _of(plan, "gcp:container/cluster:Cluster")
     assert cluster.inputs["monitoringConfig"]["enableComponents"] == ["SYSTEM_COMPONENTS"]
@@ -727,6 +746,8 @@ def _problems(raw: dict[str, Any]) -> dict[str, str]:
         ),
         # the operator is off by default on gcp: nobody would install the driver GKE was told to skip
         (lambda r: r.update(gpuOperator={"driver": True}), "ml-platform:gpuOperator.driver"),
+        # GKE's COS nodes take no operator-installed driver, even with the operator on
+        (lambda r: r.update(gpuOperator={"enabled": True, "driver": True}), "ml-platform:gpuOperator.driver"),
     ],
 )
 def test_gcp_config_mistakes_name_the_key(mutate: Callable[[dict[str, Any]], None], key: str) -> None:

@@ -18,7 +18,7 @@ from components.k8s import gpu_operator as operator_mod
 from infra import config
 from infra.layers import k8s_gpu
 from infra.plan.engine import Plan, RecordedResource
-from tests.chart_values import assert_keys_exist, chart_version, crd_validator, schema_errors
+from tests.chart_values import assert_keys_exist, crd_validator, schema_errors
 from tests.conftest import STACKS
 
 NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
@@ -297,7 +297,8 @@ def test_controller_role_trusts_only_the_karpenter_service_account(plan_of: Plan
     assert values["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::123456789012:role/karpenter-controller")
 
 
-def test_interruption_queue_is_encrypted_and_fed_by_all_four_event_types(plan_of: PlanOf) -> None:
+def test_interruption_queue_is_encrypted_and_fed_by_every_upstream_event_type(plan_of: PlanOf) -> None:
+    """The five rules of upstream's v1.14 reference template (getting-started cloudformation.yaml)."""
     plan = plan_of("prod")
     queue = next(r for r in plan.by_type("aws:sqs/queue:Queue") if r.name == "karpenter-interruption")
     assert queue.inputs["sqsManagedSseEnabled"] is True
@@ -308,9 +309,10 @@ def test_interruption_queue_is_encrypted_and_fed_by_all_four_event_types(plan_of
         "EC2 Instance Rebalance Recommendation",
         "EC2 Instance State-change Notification",
         "AWS Health Event",
+        "EC2 Capacity Reservation Instance Interruption Warning",
     }
     targets = [r for r in plan.by_type("aws:cloudwatch/eventTarget:EventTarget") if r.name.startswith("karpenter-")]
-    assert len(targets) == 4 and all(t.inputs["arn"].endswith(":" + queue.inputs["name"]) for t in targets)
+    assert len(targets) == 5 and all(t.inputs["arn"].endswith(":" + queue.inputs["name"]) for t in targets)
     settings = _release(plan, "karpenter/karpenter").inputs["values"]["settings"]
     assert settings["interruptionQueue"] == queue.inputs["name"]
     assert settings["clusterName"] == plan.config.cluster_name
@@ -561,15 +563,18 @@ def _cr(res: RecordedResource) -> dict[str, Any]:
 
 @pytest.mark.upstream
 def test_chart_versions_are_the_pinned_ones(plan_of: PlanOf, upstream: Path) -> None:
-    assert karpenter_mod.CHART_VERSION == chart_version(upstream / "karpenter" / "Chart.yaml")
     sources = (upstream / "SOURCES.tsv").read_text().splitlines()
     refs = {line.split("\t")[0]: line.split("\t")[2] for line in sources[1:]}
+    # Karpenter publishes its chart as `helm package --version <tag>`: the published version is the
+    # pinned tag (v1.14.1 -> 1.14.1), not the stale `version:` in the tag's Chart.yaml
+    karpenter_version = refs["karpenter/Chart.yaml"].removeprefix("v")
+    assert karpenter_mod.CHART_VERSION == karpenter_version
     assert operator_mod.CHART_VERSION == refs["gpu-operator/values.yaml"]
     # what the plans install
     for stack in AWS_STACKS:
         release = _release(plan_of(stack), "karpenter/karpenter")
         assert release.inputs["chart"] == "oci://public.ecr.aws/karpenter/karpenter"
-        assert release.inputs["version"] == chart_version(upstream / "karpenter" / "Chart.yaml")
+        assert release.inputs["version"] == karpenter_version
     for stack in OPERATOR_STACKS:
         release = _release(plan_of(stack), "gpu-operator")
         assert release.inputs["version"] == refs["gpu-operator/values.yaml"], stack
@@ -653,3 +658,50 @@ def test_prometheus_rules_validate_against_the_upstream_crd(plan_of: PlanOf, ups
     assert rules
     for res in rules:
         assert not schema_errors(validator, _cr(res)), res.name
+
+
+NODEOVERLAY = "kubernetes:karpenter.sh/v1alpha1:NodeOverlay"
+KARPENTER_OWN_LABELS = {"karpenter.sh/capacity-type", "karpenter.sh/nodepool"}
+
+
+@pytest.mark.upstream
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_nodeoverlays_validate_against_the_upstream_crd_and_stay_in_their_pool(plan_of: PlanOf, upstream: Path, stack: str) -> None:
+    """NodeOverlays (v1alpha1, behind the ``nodeOverlay`` feature gate) match the pinned CRD, exist
+    only with the gate on, and promise extended resources only on their own pool's nodes."""
+    plan = plan_of(stack)
+    overlays = plan.by_type(NODEOVERLAY)
+    settings = _release(plan, "karpenter/karpenter").inputs["values"]["settings"]
+    assert bool(overlays) == bool(settings.get("featureGates", {}).get("nodeOverlay")), stack
+    validator = crd_validator(upstream / "karpenter" / "crds" / "karpenter.sh_nodeoverlays.yaml", "v1alpha1")
+    pools = _pools(plan)
+    for res in overlays:
+        assert not schema_errors(validator, _cr(res)), res.name
+        spec = res.inputs["spec"]
+        # the CRD's CEL rules (not evaluated by jsonschema): no core resources, restricted label domains
+        assert not set(spec["capacity"]) & {"cpu", "memory", "ephemeral-storage", "pods"}
+        for req in spec["requirements"]:
+            domain = req["key"].split("/")[0] if "/" in req["key"] else ""
+            assert not domain.endswith("karpenter.sh") or req["key"] in KARPENTER_OWN_LABELS, req
+        [pool_req] = [r for r in spec["requirements"] if r["key"] == "karpenter.sh/nodepool"]
+        [pool_name] = pool_req["values"]
+        [types] = [r["values"] for r in spec["requirements"] if r["key"] == "node.kubernetes.io/instance-type"]
+        assert set(types) <= set(_req(pools[pool_name], "node.kubernetes.io/instance-type")), res.name
+    if stack == "prod":
+        assert overlays, "prod's mixed-strategy MIG pool needs NodeOverlays (the check above is not vacuous)"
+
+
+@pytest.mark.upstream
+def test_nodeoverlay_check_catches_an_unscoped_or_malformed_overlay(upstream: Path) -> None:
+    validator = crd_validator(upstream / "karpenter" / "crds" / "karpenter.sh_nodeoverlays.yaml", "v1alpha1")
+    pool = karpenter_mod.NodePoolSpec(
+        name="mig", instance_types=["p4d.24xlarge"], capacity_types=["spot"], labels={}, gpu_limit=8, cpu_limit=96,
+        extended_capacity={"p4d.24xlarge": {"nvidia.com/mig-1g.5gb": 56}},
+    )
+    [body] = karpenter_mod.node_overlays(pool)
+    overlay = {"apiVersion": "karpenter.sh/v1alpha1", "kind": "NodeOverlay", **body}
+    assert not schema_errors(validator, overlay)
+    assert {"key": "karpenter.sh/nodepool", "operator": "In", "values": ["mig"]} in body["spec"]["requirements"]
+    del overlay["spec"]["requirements"]  # required
+    overlay["spec"]["capacity"]["nvidia.com/mig-1g.5gb"] = "many"  # not a quantity
+    assert len(schema_errors(validator, overlay)) == 2

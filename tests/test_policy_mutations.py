@@ -215,8 +215,9 @@ MUTATIONS: list[tuple[str, str, str | None, Mutator, str]] = [
     ("kms-rotation-off", "prod", None, _set(("enableKeyRotation",), False, "aws:kms/key:Key"), "mlp-sec-005"),
     ("eks-secrets-unencrypted", "prod", None, _set(("encryptionConfig",), None, "aws:eks/cluster:Cluster"), "mlp-sec-006"),
     ("eks-no-audit-log", "prod", None, _set(("enabledClusterLogTypes",), ["api"], "aws:eks/cluster:Cluster"), "mlp-sec-007"),
-    ("eks-open-endpoint", "prod", None,
-     _set(("vpcConfig", "publicAccessCidrs"), ["0.0.0.0/0"], "aws:eks/cluster:Cluster"), "mlp-sec-008"),
+    ("eks-open-endpoint", "prod", None,  # prod's endpoint is private: open it to the internet
+     lambda rs: (_set(("vpcConfig", "endpointPublicAccess"), True, "aws:eks/cluster:Cluster")(rs),
+                 _set(("vpcConfig", "publicAccessCidrs"), ["0.0.0.0/0"], "aws:eks/cluster:Cluster")(rs))[1], "mlp-sec-008"),
     ("rds-unencrypted", "prod", None, _set(("storageEncrypted",), False, "aws:rds/instance:Instance"), "mlp-sec-009"),
     ("rds-public", "prod", None, _set(("publiclyAccessible",), True, "aws:rds/instance:Instance"), "mlp-sec-010"),
     ("rds-no-deletion-protection", "prod", None, _set(("deletionProtection",), False, "aws:rds/instance:Instance"), "mlp-sec-011"),

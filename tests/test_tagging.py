@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from catalog import conventions as cv
 from infra import config, tagging
 from infra.plan import engine
+from policies.common import taggable
 from tests.helpers import raw_config
 
 AWS_STACKS = ("dev", "staging", "prod")
@@ -81,6 +83,9 @@ def transform() -> pulumi.ResourceTransform:
     return tagging.gcp_label_transform(_cfg("gcp-dev"))
 
 
+NOTIFICATION_CHANNEL = "gcp:monitoring/notificationChannel:NotificationChannel"
+
+
 def _args(type_: str, props: dict[str, Any], custom: bool = True) -> pulumi.ResourceTransformArgs:
     return pulumi.ResourceTransformArgs(custom=custom, type_=type_, name="x", props=props, opts=pulumi.ResourceOptions())
 
@@ -127,32 +132,65 @@ def test_transformed_labels_satisfy_the_tagging_policy(transform: pulumi.Resourc
     assert found == [] and missing
 
 
-def test_the_gcp_layer_registers_the_label_transform_in_a_real_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``build`` registers the transform before its first resource (the mock engine, which runs no
-    transforms, skips it); the registered transform labels from the stack's config."""
+@pytest.mark.parametrize("stack", ["gcp-dev", "gcp-prod"])
+def test_the_gcp_program_registers_the_label_transform(plan_of: Callable[[str], engine.Plan], stack: str) -> None:
+    """The program registers the transform the same way under the mock engine as in a real run
+    (it never asks whether it is mocked); the mock monitor records it without running it."""
+    plan = plan_of(stack)
+    assert len(plan.transforms) == 1, plan.transforms
+    (registered,) = plan.transforms
+    result = registered(_args("gcp:storage/bucket:Bucket", {"name": "lake"}))
+    assert isinstance(result, pulumi.ResourceTransformResult)
+    assert result.props["labels"] == tagging.gcp_labels(tagging.platform_tags(plan.config))
+
+
+def test_the_gcp_layer_does_not_detect_the_mock_engine() -> None:
+    import inspect
+
     from infra.layers import gcp as gcp_layer
 
-    class RegisteredError(Exception):
-        pass
+    source = inspect.getsource(gcp_layer)
+    assert "MockMonitor" not in source and "_under_mocks" not in source
 
-    registered: list[pulumi.ResourceTransform] = []
 
-    def register(transform: pulumi.ResourceTransform) -> None:
-        registered.append(transform)
-        raise RegisteredError  # stop build() before it registers resources (no engine here)
+@pytest.mark.parametrize("stack", ["gcp-dev", "gcp-prod"])
+def test_the_registered_transform_on_every_resource_the_plan_emits(plan_of: Callable[[str], engine.Plan], stack: str) -> None:
+    """Run the registered transform on every recorded resource, as the real engine would: it only
+    ever changes the type's resource-label property, labels every type that has one, and leaves
+    maps that are not resource labels (a notification channel's ``labels`` = its config) alone."""
+    plan = plan_of(stack)
+    (registered,) = plan.transforms
+    label_property = taggable.gcp_label_property()
+    labelled_types = set()
+    for res in plan.resources:
+        props = copy.deepcopy(res.inputs)
+        result = registered(
+            pulumi.ResourceTransformArgs(custom=res.custom, type_=res.type, name=res.name, props=props, opts=pulumi.ResourceOptions())
+        )
+        if result is None:
+            assert not (res.custom and res.type in label_property), f"{res.urn} takes labels but was not labelled"
+            continue
+        prop = label_property[res.type]
+        changed = {k for k in set(result.props) | set(res.inputs) if result.props.get(k) != res.inputs.get(k)}
+        assert changed <= {prop}, f"{res.urn}: the transform changed {sorted(changed)}, not only {prop}"
+        assert set(cv.REQUIRED_TAGS) <= set(result.props[prop]), res.urn
+        labelled_types.add(res.type)
+    channels = plan.by_type(NOTIFICATION_CHANNEL)
+    if plan.config.gcp.billing_account:
+        assert channels and NOTIFICATION_CHANNEL in labelled_types
+    for channel in channels:
+        result = registered(
+            pulumi.ResourceTransformArgs(
+                custom=True, type_=channel.type, name=channel.name, props=dict(channel.inputs), opts=pulumi.ResourceOptions()
+            )
+        )
+        assert result is not None
+        assert result.props["labels"] == channel.inputs["labels"] == {"email_address": channel.inputs["labels"]["email_address"]}
+        assert set(cv.REQUIRED_TAGS) <= set(result.props["userLabels"])
 
-    monkeypatch.setattr(pulumi.runtime, "register_resource_transform", register)
-    monkeypatch.setattr(gcp_layer, "_under_mocks", lambda: False)
-    cfg = _cfg("gcp-dev", tags={"owner": "data-eng"})
-    with pytest.raises(RegisteredError):
-        gcp_layer.build(cfg)
-    (transform,) = registered
-    result = transform(_args("gcp:storage/bucket:Bucket", {"name": "lake"}))
+
+def test_a_notification_channel_keeps_its_config_labels(transform: pulumi.ResourceTransform) -> None:
+    result = transform(_args(NOTIFICATION_CHANNEL, {"type": "email", "labels": {"email_address": "a@example.com"}}))
     assert isinstance(result, pulumi.ResourceTransformResult)
-    assert result.props["labels"] == tagging.gcp_labels(tagging.platform_tags(cfg))
-    assert result.props["labels"]["owner"] == "data-eng"
-
-    monkeypatch.setattr(gcp_layer, "_under_mocks", lambda: True)
-    registered.clear()
-    gcp_layer._register_label_transform(cfg)
-    assert registered == []
+    assert result.props["labels"] == {"email_address": "a@example.com"}
+    assert result.props["userLabels"]["environment"] == "dev"

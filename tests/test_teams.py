@@ -145,7 +145,18 @@ def test_default_deny_and_no_ingress_from_other_namespaces(plan_of, stack: str) 
         assert cv.NS_FEAST in targets or not plan.config.feast.enabled
         # public egress other than HTTPS only where the config allows; never to private ranges
         assert ("allow-internet-egress" in policies) is team.internet_egress
-        blocks = [peer["ipBlock"] for spec in policies.values() for rule in spec.get("egress", []) for peer in rule.get("to", []) if "ipBlock" in peer]
+        # the one private destination: the cloud's credential endpoint (GKE metadata server), one
+        # address and one port
+        for rule in policies.get("allow-cloud-identity", {}).get("egress", []):
+            assert [p["ipBlock"]["cidr"].endswith("/32") for p in rule["to"]] == [True] and len(rule["ports"]) == 1
+        blocks = [
+            peer["ipBlock"]
+            for name, spec in policies.items()
+            if name != "allow-cloud-identity"
+            for rule in spec.get("egress", [])
+            for peer in rule.get("to", [])
+            if "ipBlock" in peer
+        ]
         for spec in policies.values():  # any rule without a destination would reach every address
             assert all(rule.get("to") for rule in spec.get("egress", [])), (team.name, spec)
         assert blocks, f"{team.name}: public egress (HTTPS at least) goes through ipBlock peers"

@@ -237,11 +237,12 @@ class EksCluster(pulumi.ComponentResource):
 
         # ---- identity: access entries and IRSA --------------------------------------------------
         self.access_entries: list[aws.eks.AccessEntry] = []
+        self.admin_access: list[pulumi.Resource] = []
         for i, arn in enumerate(admin_principal_arns):
             entry = aws.eks.AccessEntry(
                 f"{resource_name}-admin-{i}", cluster_name=self.cluster.name, principal_arn=arn, type="STANDARD", opts=child
             )
-            aws.eks.AccessPolicyAssociation(
+            assoc = aws.eks.AccessPolicyAssociation(
                 f"{resource_name}-admin-{i}",
                 cluster_name=self.cluster.name,
                 principal_arn=entry.principal_arn,
@@ -250,6 +251,7 @@ class EksCluster(pulumi.ComponentResource):
                 opts=child,
             )
             self.access_entries.append(entry)
+            self.admin_access += [entry, assoc]
 
         issuer_url = self.cluster.identities[0].oidcs[0].issuer
         self.oidc_provider = aws.iam.OpenIdConnectProvider(
@@ -369,11 +371,14 @@ class EksCluster(pulumi.ComponentResource):
                 lambda a: kubeconfig(a[0], a[1], a[2], region)
             )
         )
+        # The deployer may be one of the admin principals (a CI role): every Kubernetes object is
+        # created after its access entry and policy association and deleted before them, or a
+        # destroy would lose cluster access halfway (Pulumi deletes a provider after its resources).
         self.k8s_provider = k8s.Provider(
             f"{resource_name}-k8s",
             kubeconfig=self.kubeconfig,
             enable_server_side_apply=True,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self.admin_access),
         )
         self.register_outputs(
             {

@@ -99,12 +99,21 @@ class IrsaRole(pulumi.ComponentResource):
             tags=dict(tags or {}),
             opts=child,
         )
+        self.permissions: list[pulumi.Resource] = []
+        """The inline policy and attachments: what the workload needs, at start and while it cleans up."""
         if policy_document is not None:
             self.policy = aws.iam.RolePolicy(resource_name, role=self.role.id, policy=policy_document, opts=child)
+            self.permissions.append(self.policy)
         for i, arn in enumerate(managed_policy_arns):
-            aws.iam.RolePolicyAttachment(f"{resource_name}-{i}", role=self.role.name, policy_arn=arn, opts=child)
+            self.permissions.append(
+                aws.iam.RolePolicyAttachment(f"{resource_name}-{i}", role=self.role.name, policy_arn=arn, opts=child)
+            )
 
-        self.arn = self.role.arn
+        # The ARN carries the permissions as dependencies: whatever is annotated with it (a Helm
+        # release, a service account) is created after the policies and deleted before them, so a
+        # controller never starts without its permissions nor loses them while it still cleans up
+        # (finalizers on destroy). Pulumi deletes in reverse dependency order.
+        self.arn = pulumi.Output.all(self.role.arn, *[p.urn for p in self.permissions]).apply(lambda v: str(v[0]))
         self.name = self.role.name
-        self.annotations = {ROLE_ARN_ANNOTATION: self.role.arn}
+        self.annotations = {ROLE_ARN_ANNOTATION: self.arn}
         self.register_outputs({"arn": self.arn, "name": self.name})

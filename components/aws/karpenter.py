@@ -32,8 +32,11 @@ from components.k8s.helm import pinned_release
 from components.options import inherited_depends_on
 
 CHART = "oci://public.ecr.aws/karpenter/karpenter"
-CHART_VERSION = "1.13.0"
-"""Pinned chart version (the pinned upstream ``Chart.yaml``; a test compares them)."""
+CHART_VERSION = "1.14.1"
+"""Pinned chart version: the chart published for Karpenter v1.14.1. Its release job packages the
+chart with ``helm package --version <tag>`` (hack/release/common.sh), so the published version is
+the tag, not the ``version: 1.13.0`` left in the tag's ``Chart.yaml``; a test compares it with the
+pinned upstream ref."""
 SERVICE_ACCOUNT = "karpenter"
 AMI_FAMILIES = ("al2023", "bottlerocket")
 """EKS-optimized AMI families (alias ``<family>@<version>``); for GPU instance types Karpenter picks the NVIDIA variant,
@@ -55,7 +58,12 @@ INTERRUPTION_EVENTS = {
     "rebalance": {"source": ["aws.ec2"], "detail-type": ["EC2 Instance Rebalance Recommendation"]},
     "instance-state-change": {"source": ["aws.ec2"], "detail-type": ["EC2 Instance State-change Notification"]},
     "scheduled-change": {"source": ["aws.health"], "detail-type": ["AWS Health Event"]},
+    "capacity-reservation": {"source": ["aws.ec2"], "detail-type": ["EC2 Capacity Reservation Instance Interruption Warning"]},
 }
+"""The EventBridge rules of upstream's v1.14 reference template (aws/karpenter-provider-aws
+``website/content/en/v1.14/getting-started/getting-started-with-karpenter/cloudformation.yaml``:
+ScheduledChangeRule, SpotInterruptionRule, RebalanceRule, InstanceStateChangeRule,
+CapacityReservationInterruptionRule)."""
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _DURATION = re.compile(r"^([0-9]+(s|m|h))+$|^Never$")
 
@@ -233,6 +241,11 @@ def controller_policy(
 ) -> dict[str, Any]:
     """Least-privilege controller policy: EC2 writes only on resources tagged for this cluster.
 
+    Statement for statement the v1.14 reference policies of upstream's getting-started template
+    (aws/karpenter-provider-aws ``website/content/en/v1.14/getting-started/getting-started-with-karpenter/cloudformation.yaml``:
+    NodeLifecyclePolicy, IAMIntegrationPolicy, EKSIntegrationPolicy, InterruptionPolicy,
+    ZonalShiftPolicy, ResourceDiscoveryPolicy), with the node role and queue of this stack.
+
     With ``spot``, EC2 may create the account's Spot service-linked role on the controller's behalf:
     the first spot launch in an account fails without it (``ServiceLinkedRoleCreationNotPermitted``).
     """
@@ -252,6 +265,7 @@ def controller_policy(
                 f"{ec2}:*:security-group/*",
                 f"{ec2}:*:subnet/*",
                 f"{ec2}:*:capacity-reservation/*",
+                f"{ec2}:*:placement-group/*",
             ],
         },
         {
@@ -301,10 +315,10 @@ def controller_policy(
             "Sid": "RegionalReads",
             "Effect": "Allow",
             "Action": [
-                "ec2:DescribeAvailabilityZones",
                 "ec2:DescribeCapacityReservations",
                 "ec2:DescribeImages",
                 "ec2:DescribeInstances",
+                "ec2:DescribeInstanceStatus",
                 "ec2:DescribeInstanceTypeOfferings",
                 "ec2:DescribeInstanceTypes",
                 "ec2:DescribeLaunchTemplates",
@@ -334,7 +348,7 @@ def controller_policy(
             "Effect": "Allow",
             "Action": "iam:PassRole",
             "Resource": node_role_arn,
-            "Condition": {"StringEquals": {"iam:PassedToService": ["ec2.amazonaws.com"]}},
+            "Condition": {"StringEquals": {"iam:PassedToService": ["ec2.amazonaws.com", "ec2.amazonaws.com.cn"]}},
         },
         {
             "Sid": "CreateInstanceProfiles",
@@ -366,12 +380,23 @@ def controller_policy(
                 "StringLike": {"aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*"},
             },
         },
+        # upstream grants ListInstanceProfiles on "*"; IAM evaluates it against the listed path's
+        # instance-profile ARN (arn:...:instance-profile/karpenter/<region>/...), which this matches
         {"Sid": "ReadInstanceProfiles", "Effect": "Allow", "Action": ["iam:GetInstanceProfile", "iam:ListInstanceProfiles"], "Resource": profile},
         {
             "Sid": "DescribeCluster",
             "Effect": "Allow",
             "Action": "eks:DescribeCluster",
             "Resource": f"arn:{partition}:eks:{region}:{account}:cluster/{cluster}",
+        },
+        {
+            "Sid": "ZonalShiftStatus",
+            "Effect": "Allow",
+            "Action": "arc-zonal-shift:GetManagedResource",
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"arc-zonal-shift:ResourceIdentifier": f"arn:{partition}:eks:{region}:{account}:cluster/{cluster}"}
+            },
         },
     ]
     if spot:
@@ -531,7 +556,12 @@ def node_overlays(pool: NodePoolSpec) -> list[dict[str, Any]]:
             {
                 "metadata": {"name": f"{pool.name}-{instance_type.replace('.', '-')}", "labels": {cv.POOL_LABEL: pool.name}},
                 "spec": {
-                    "requirements": [{"key": "node.kubernetes.io/instance-type", "operator": "In", "values": [instance_type]}],
+                    # the slices exist only on this pool's nodes (its MIG label): another pool
+                    # launching the same instance type must not be promised them
+                    "requirements": [
+                        {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": [instance_type]},
+                        {"key": "karpenter.sh/nodepool", "operator": "In", "values": [pool.name]},
+                    ],
                     "capacity": {k: str(v) for k, v in sorted(resources.items())},
                 },
             }
@@ -567,8 +597,10 @@ class Karpenter(pulumi.ComponentResource):
 
         # -- node role + access entry -------------------------------------------------------------
         self.node_role = aws.iam.Role(f"{name}-node", assume_role_policy=_ec2_trust(), tags=tags, opts=aws_opts)
-        for policy in NODE_POLICIES:
+        self.node_role_policies = [
             aws.iam.RolePolicyAttachment(f"{name}-node-{policy}", role=self.node_role.name, policy_arn=arn + policy, opts=aws_opts)
+            for policy in NODE_POLICIES
+        ]
         self.access_entry = aws.eks.AccessEntry(
             f"{name}-node", cluster_name=cluster, principal_arn=self.node_role.arn, type="EC2_LINUX", tags=tags, opts=aws_opts
         )
@@ -582,13 +614,14 @@ class Karpenter(pulumi.ComponentResource):
             tags=tags,
             opts=aws_opts,
         )
-        aws.sqs.QueuePolicy(
+        self.queue_policy = aws.sqs.QueuePolicy(
             f"{name}-interruption",
             queue_url=self.queue.url,
             policy=self.queue.arn.apply(lambda a: json.dumps(queue_policy(a))),
             opts=aws_opts,
         )
         self.rules: dict[str, aws.cloudwatch.EventRule] = {}
+        self.rule_targets: list[aws.cloudwatch.EventTarget] = []
         for event, pattern in INTERRUPTION_EVENTS.items():
             rule = aws.cloudwatch.EventRule(
                 f"{name}-{event}",
@@ -597,8 +630,10 @@ class Karpenter(pulumi.ComponentResource):
                 tags=tags,
                 opts=aws_opts,
             )
-            aws.cloudwatch.EventTarget(
-                f"{name}-{event}", rule=rule.name, arn=self.queue.arn, target_id="KarpenterInterruptionQueue", opts=aws_opts
+            self.rule_targets.append(
+                aws.cloudwatch.EventTarget(
+                    f"{name}-{event}", rule=rule.name, arn=self.queue.arn, target_id="KarpenterInterruptionQueue", opts=aws_opts
+                )
             )
             self.rules[event] = rule
 
@@ -633,14 +668,16 @@ class Karpenter(pulumi.ComponentResource):
 
         # -- discovery tag on the cluster security group (the subnets are tagged by the VPC) -------
         discovery = args.discovery_value if args.discovery_value is not None else cluster
+        self.discovery_tags: list[aws.ec2.Tag] = []
         if args.security_group_id is not None:
-            aws.ec2.Tag(
+            sg_tag = aws.ec2.Tag(
                 f"{name}-sg-discovery",
                 resource_id=args.security_group_id,
                 key=cv.KARPENTER_DISCOVERY_TAG,
                 value=discovery,
                 opts=aws_opts,
             )
+            self.discovery_tags.append(sg_tag)
 
         # -- Helm release -------------------------------------------------------------------------
         self.namespace = k8s.core.v1.Namespace(
@@ -665,6 +702,18 @@ class Karpenter(pulumi.ComponentResource):
         }
         if args.controller_node_selector:
             values["nodeSelector"] = dict(args.controller_node_selector)
+        # Destroy order matters as much as create order: Pulumi deletes a resource before what it
+        # depends on. The controller must keep its permissions (IRSA policy), its nodes' access
+        # entry and its interruption queue until every NodePool / EC2NodeClass is gone - their
+        # finalizers terminate the NodeClaims' instances and delete the instance profiles. So the
+        # release and the custom resources depend on all of them explicitly.
+        self.controller_permissions: list[pulumi.Resource] = [
+            *self.controller_role.permissions,
+            self.access_entry,
+            self.queue_policy,
+            *self.rules.values(),
+            *self.rule_targets,
+        ]
         self.release = pinned_release(
             name,
             release="karpenter",
@@ -672,11 +721,18 @@ class Karpenter(pulumi.ComponentResource):
             version=CHART_VERSION,
             namespace=self.namespace.metadata["name"],
             values=values,
-            opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[self.access_entry])),
+            opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=self.controller_permissions)),
         )
 
         # -- EC2NodeClasses + NodePools -----------------------------------------------------------
-        cr_opts = pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[self.release]))
+        # the node role's policies and the security-group discovery tag are what the nodes launched
+        # for these classes need (join, pull images; the SG selector): created first, deleted last
+        cr_opts = pulumi.ResourceOptions.merge(
+            k8s_opts,
+            pulumi.ResourceOptions(
+                depends_on=[self.release, *self.controller_permissions, *self.node_role_policies, *self.discovery_tags]
+            ),
+        )
         self.node_classes: dict[str, k8s.apiextensions.CustomResource] = {}
         for pool in args.node_pools:
             if pool.node_class in self.node_classes:

@@ -10,6 +10,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.options import inherited_depends_on
+
 _ALIAS = re.compile(r"^[a-zA-Z0-9/_-]+$")
 
 DEFAULT_VIA_SERVICES = ("s3", "ec2", "eks", "rds", "elasticache", "secretsmanager")
@@ -114,6 +116,10 @@ class KmsKey(pulumi.ComponentResource):
     :param protect: ``protect`` and ``retain_on_delete`` the key (prod).
     :param deletion_window_days: 7-30 days before a scheduled deletion happens.
     :param provider: the AWS provider of ``region``.
+
+    ``opts.depends_on`` reaches the key itself: give it whatever creates the principals the policy
+    names (the Auto Scaling service-linked role, :class:`components.aws.service_linked_roles.ServiceLinkedRoles`),
+    since ``CreateKey`` rejects a policy naming a principal that does not exist yet.
     """
 
     arn: pulumi.Output[str]
@@ -167,7 +173,9 @@ class KmsKey(pulumi.ComponentResource):
             customer_master_key_spec="SYMMETRIC_DEFAULT",
             policy=policy,
             tags=dict(tags or {}),
-            opts=child.merge(pulumi.ResourceOptions(protect=protect, retain_on_delete=protect)),
+            opts=child.merge(
+                pulumi.ResourceOptions(protect=protect, retain_on_delete=protect, depends_on=inherited_depends_on(opts))
+            ),
         )
         self.alias = aws.kms.Alias(resource_name, name=f"alias/{alias}", target_key_id=self.key.key_id, opts=child)
         self.arn = self.key.arn

@@ -96,11 +96,14 @@ class PostgresDatabase(pulumi.ComponentResource):
             retain_on_delete=args.deletion_protection,
         )
         tags = args.tags or None
+        # Letters and digits only: besides RDS (which forbids / @ " and space) the password lands
+        # in the MLflow chart's auth init container, which splices it into a postgresql:// URL with
+        # `sed "s/.../${DB_PASSWORD}/g"` (& / \ break sed; # ? % : [ ] break the URL) and then in an
+        # ini file read by configparser (% starts an interpolation). 40 alphanumerics ~ 238 bits.
         password = random.RandomPassword(
             f"{name}-password",
-            length=32,
-            special=True,
-            override_special="!#$%^&*()-_=+[]{}<>:?",  # RDS forbids / @ " and space
+            length=40,
+            special=False,
             opts=pulumi.ResourceOptions(parent=self, protect=args.deletion_protection),
         )
         self.password: pulumi.Output[str] = pulumi.Output.secret(password.result)

@@ -27,6 +27,8 @@ class BudgetArgs:
     :param label_filter: Only costs with these labels (one key at most, a billing API rule).
     :param emails: Who gets the alerts (an e-mail notification channel each).
     :param forecast_threshold: Share of the limit the forecast may reach before alerting.
+    :param labels: Resource labels of the notification channels (their ``user_labels``: a
+        channel's ``labels`` hold its configuration, e.g. ``email_address``).
     """
 
     billing_account: str
@@ -36,6 +38,7 @@ class BudgetArgs:
     label_filter: Mapping[str, str] = field(default_factory=dict)
     emails: Sequence[str] = ()
     forecast_threshold: float = 0.8
+    labels: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not re.match(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$", self.billing_account):
@@ -66,7 +69,8 @@ class Budget(pulumi.ComponentResource):
                 f"{name}-email-{i}",
                 display_name=f"{args.display_name} alerts ({email})",
                 type="email",
-                labels={"email_address": email},
+                labels={"email_address": email},  # the channel's config, not resource labels
+                user_labels=dict(args.labels),
                 opts=child,
             ).id
             for i, email in enumerate(args.emails)

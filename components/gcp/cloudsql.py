@@ -16,6 +16,8 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_random as random
 
+from components.options import inherited_depends_on
+
 _TIER = re.compile(r"^db-(custom-[0-9]+-[0-9]+|f1-micro|g1-small|perf-optimized-N-[0-9]+|n1-(standard|highmem)-[0-9]+)$")
 _DB = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -42,8 +44,12 @@ class CloudSqlPostgresArgs:
     """Arguments of :class:`CloudSqlPostgres`.
 
     :param instance_name: Instance name (unique per project for a week after deletion).
+    :param unique_suffix: Append a random suffix to the instance's name: Cloud SQL does not let a
+        deleted instance's name be reused for up to a week, so a dev stack destroyed and created
+        again under a fixed name fails. Outside prod; prod keeps its stable name.
     :param region: Region of the instance.
-    :param network: VPC id with private services access to ``servicenetworking``.
+    :param network: VPC id with private services access to ``servicenetworking``; pass the
+        connection in the component's ``depends_on`` (the instance waits for it).
     :param databases: Database names; each gets a user of the same name.
     :param tier: Machine tier, e.g. ``db-custom-2-7680``.
     :param disk_gb: Initial SSD size (grows automatically).
@@ -70,6 +76,7 @@ class CloudSqlPostgresArgs:
     secret_regions: Sequence[str] = ()
     deletion_protection: bool = False
     version: str = "POSTGRES_16"
+    unique_suffix: bool = False
     labels: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -88,6 +95,8 @@ class CloudSqlPostgresArgs:
             raise ValueError("backup_retention_days must be between 1 and 365")
         if not self.version.startswith("POSTGRES_"):
             raise ValueError(f"version {self.version!r} is not PostgreSQL")
+        if self.unique_suffix and self.deletion_protection:
+            raise ValueError("a protected instance keeps its stable name (unique_suffix is for instances torn down)")
 
 
 class CloudSqlPostgres(pulumi.ComponentResource):
@@ -101,6 +110,9 @@ class CloudSqlPostgres(pulumi.ComponentResource):
         super().__init__("ml-platform:gcp:CloudSqlPostgres", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         keep = pulumi.ResourceOptions(parent=self, protect=args.deletion_protection, retain_on_delete=args.deletion_protection)
+        # the instance waits for what the component waits for: the private services connection
+        # its private IP comes from (created before it, deleted after it)
+        after = pulumi.ResourceOptions(depends_on=inherited_depends_on(opts))
         backup: dict = {
             "enabled": True,
             "point_in_time_recovery_enabled": True,
@@ -110,9 +122,15 @@ class CloudSqlPostgres(pulumi.ComponentResource):
         }
         if args.backup_location:
             backup["location"] = args.backup_location
+        instance_name: pulumi.Input[str] = args.instance_name
+        if args.unique_suffix:
+            suffix = random.RandomString(
+                f"{name}-name-suffix", length=6, special=False, upper=False, opts=pulumi.ResourceOptions(parent=self)
+            )
+            instance_name = pulumi.Output.concat(args.instance_name, "-", suffix.result)
         self.instance = gcp.sql.DatabaseInstance(
             name,
-            name=args.instance_name,
+            name=instance_name,
             region=args.region,
             database_version=args.version,
             encryption_key_name=args.kms_key_id,
@@ -140,7 +158,11 @@ class CloudSqlPostgres(pulumi.ComponentResource):
                 ],
                 "user_labels": dict(args.labels),
             },
-            opts=keep,
+            # an instance created before the suffix existed keeps its name (a new one would replace it)
+            opts=pulumi.ResourceOptions.merge(
+                pulumi.ResourceOptions.merge(keep, after),
+                pulumi.ResourceOptions(ignore_changes=["name"] if args.unique_suffix else None),
+            ),
         )
         self.host = self.instance.private_ip_address
         replication = (
@@ -150,7 +172,12 @@ class CloudSqlPostgres(pulumi.ComponentResource):
         )
         self.credentials = {}
         for db in args.databases:
-            database = gcp.sql.Database(f"{name}-{db}", name=db, instance=self.instance.name, opts=child)
+            # PostgreSQL refuses to drop a database with open connections or a role owning objects
+            # (the services' tables): on destroy both are left to the instance's deletion
+            # (dev) or kept with the retained instance (prod) instead of failing the destroy
+            database = gcp.sql.Database(
+                f"{name}-{db}", name=db, instance=self.instance.name, deletion_policy="ABANDON", opts=child
+            )
             password = random.RandomPassword(
                 f"{name}-{db}-password",
                 length=40,
@@ -163,6 +190,7 @@ class CloudSqlPostgres(pulumi.ComponentResource):
                 name=db,
                 instance=self.instance.name,
                 password=secret_value,
+                deletion_policy="ABANDON",
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[database]),
             )
             secret = gcp.secretmanager.Secret(

@@ -59,6 +59,9 @@ class GkeClusterArgs:
     :param system_machine_type: Machine type of the system pool; ``system_min``/``system_max`` its size.
     :param gpu_metrics: Have GKE collect the GPUs' DCGM metrics into Managed Prometheus (GKE-managed
         drivers; without the GPU operator's DCGM exporter).
+    :param control_plane_ports: Pod ports the control plane must reach (admission webhooks,
+        aggregated APIs). A private cluster's control plane may only open 443 and 10250 to the nodes
+        by default; a firewall rule from ``master_cidr`` to the nodes opens these.
     :param deletion_protection: Refuse to delete the cluster (prod).
     :param labels: GCP labels of the cluster and its nodes.
     """
@@ -79,6 +82,7 @@ class GkeClusterArgs:
     system_max: int = 3
     system_disk_gb: int = 50
     gpu_metrics: bool = False
+    control_plane_ports: Sequence[int] = ()
     deletion_protection: bool = False
     labels: Mapping[str, str] = field(default_factory=dict)
 
@@ -100,6 +104,9 @@ class GkeClusterArgs:
             raise ValueError(f"system_machine_type {self.system_machine_type!r} is not a GCE machine type")
         if not 1 <= self.system_min <= self.system_max:
             raise ValueError("need 1 <= system_min <= system_max")
+        for port in self.control_plane_ports:
+            if not 1 <= port <= 65535:
+                raise ValueError(f"control_plane_ports: {port} is not a TCP port")
 
     @property
     def workload_pool(self) -> str:
@@ -112,6 +119,10 @@ class GkeCluster(pulumi.ComponentResource):
     cluster: gcp.container.Cluster
     system_pool: gcp.container.NodePool
     node_service_account: gcp.serviceaccount.Account
+    node_roles: list[gcp.projects.IAMMember]
+    """The node service account's project roles (:data:`NODE_ROLES`)."""
+    control_plane_firewall: gcp.compute.Firewall | None
+    """Lets the control plane reach ``control_plane_ports`` on the nodes (``None`` without ports)."""
     kubeconfig: pulumi.Output[str]
     """A kubeconfig (secret) using ``gke-gcloud-auth-plugin``."""
 
@@ -124,12 +135,33 @@ class GkeCluster(pulumi.ComponentResource):
             display_name=f"GKE nodes of {args.name}",
             opts=child,
         )
-        for role in NODE_ROLES:
+        # nodes boot writing logs and metrics and pulling images as this account: the cluster (and
+        # through it every pool) waits for its roles, and on destroy they go after the nodes
+        self.node_roles = [
             gcp.projects.IAMMember(
                 f"{name}-nodes-{role.split('/')[-1].replace('.', '-').lower()}",
                 project=args.project,
                 role=role,
                 member=self.node_service_account.member,
+                opts=child,
+            )
+            for role in NODE_ROLES
+        ]
+        self.control_plane_firewall = None
+        if args.control_plane_ports:
+            # GKE's own rule for a private cluster opens only 443 and 10250 from the control plane's
+            # /28 to the nodes; an admission webhook on another port times out ("failed calling
+            # webhook ... context deadline exceeded") and every object it intercepts is refused.
+            self.control_plane_firewall = gcp.compute.Firewall(
+                f"{name}-control-plane",
+                name=f"{args.name}-control-plane-to-webhooks",
+                network=args.network,
+                direction="INGRESS",
+                priority=1000,
+                source_ranges=[args.master_cidr],
+                target_service_accounts=[self.node_service_account.email],
+                allows=[{"protocol": "tcp", "ports": [str(p) for p in sorted(set(args.control_plane_ports))]}],
+                description="GKE control plane to admission webhooks and aggregated APIs served by pods",
                 opts=child,
             )
         private_endpoint = not args.authorized_cidrs
@@ -176,7 +208,7 @@ class GkeCluster(pulumi.ComponentResource):
             node_config=shielded_node_config(self.node_service_account.email, args.labels),
             resource_labels=dict(args.labels),
             deletion_protection=args.deletion_protection,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.deletion_protection),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.deletion_protection, depends_on=self.node_roles),
         )
         self.system_pool = gcp.container.NodePool(
             f"{name}-system",

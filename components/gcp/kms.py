@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_gcp as gcp
+import pulumi_random as random
 
 ENCRYPTER_DECRYPTER = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
 _NAME = re.compile(r"^[a-zA-Z0-9_-]{1,63}$")
+SUFFIX_LENGTH = 6
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,11 @@ class KmsKeysArgs:
     """Arguments of :class:`KmsKeys`.
 
     :param key_ring: Name of the key ring (unique per project and location; never deletable).
+    :param unique_suffix: Append a random suffix to the ring's name. Cloud KMS never deletes key
+        rings or keys (``pulumi destroy`` only forgets the ring and destroys the keys' versions), so a
+        stack torn down and created again under the same fixed name fails with "already exists".
+        Use it outside prod; prod keeps its stable, protected names (a suffix added to an existing
+        ring would replace it, and every key with it).
     :param location: KMS location: a region (``us-central1``) or a multi-region (``us``).
     :param keys: Key name -> {label -> IAM member} of the service agents that may use the key.
     :param rotation_days: Days between automatic key rotations (1-3650).
@@ -35,11 +42,15 @@ class KmsKeysArgs:
     keys: Mapping[str, Mapping[str, pulumi.Input[str]]]
     rotation_days: int = 90
     protect: bool = False
+    unique_suffix: bool = False
     labels: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not _NAME.match(self.key_ring):
-            raise ValueError(f"key_ring {self.key_ring!r} must be 1-63 letters, digits, '-' or '_'")
+        limit = 63 - (SUFFIX_LENGTH + 1 if self.unique_suffix else 0)
+        if not _NAME.match(self.key_ring) or len(self.key_ring) > limit:
+            raise ValueError(f"key_ring {self.key_ring!r} must be 1-{limit} letters, digits, '-' or '_'")
+        if self.protect and self.unique_suffix:
+            raise ValueError("a protected key ring keeps its stable name (unique_suffix is for rings torn down)")
         if not self.location:
             raise ValueError("location is required")
         if not self.keys:
@@ -63,7 +74,16 @@ class KmsKeys(pulumi.ComponentResource):
     def __init__(self, name: str, args: KmsKeysArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("ml-platform:gcp:KmsKeys", name, None, opts)
         keep = pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect)
-        ring = gcp.kms.KeyRing(f"{name}-ring", name=args.key_ring, location=args.location, opts=keep)
+        ring_name: pulumi.Input[str] = args.key_ring
+        if args.unique_suffix:
+            suffix = random.RandomString(
+                f"{name}-ring-suffix", length=SUFFIX_LENGTH, special=False, upper=False, opts=pulumi.ResourceOptions(parent=self)
+            )
+            ring_name = pulumi.Output.concat(args.key_ring, "-", suffix.result)
+        # a stack created before the suffix existed keeps its ring (a new name would replace the
+        # ring, every key and everything encrypted with them); it gets the suffix when re-created
+        ring_opts = pulumi.ResourceOptions.merge(keep, pulumi.ResourceOptions(ignore_changes=["name"])) if args.unique_suffix else keep
+        ring = gcp.kms.KeyRing(f"{name}-ring", name=ring_name, location=args.location, opts=ring_opts)
         self.key_ids = {}
         for key_name, members in args.keys.items():
             key = gcp.kms.CryptoKey(

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
+from components.options import inherited_depends_on
+
 TIERS = ("BASIC", "STANDARD_HA")
 
 
@@ -24,7 +26,8 @@ class MemorystoreArgs:
 
     :param instance_name: Instance name (lowercase letters, digits, '-').
     :param region: Region.
-    :param network: VPC id with private services access.
+    :param network: VPC id with private services access; pass the connection in the component's
+        ``depends_on`` (the instance waits for it).
     :param kms_key_id: CMEK key in ``region``.
     :param tier: ``BASIC`` (one node) or ``STANDARD_HA`` (replica + automatic failover).
     :param memory_gb: Memory size.
@@ -90,7 +93,12 @@ class Memorystore(pulumi.ComponentResource):
             maintenance_policy={"weekly_maintenance_windows": [{"day": "SUNDAY", "start_time": {"hours": 4, "minutes": 0}}]},
             labels=dict(args.labels),
             opts=pulumi.ResourceOptions(
-                parent=self, protect=args.protect, retain_on_delete=args.protect, additional_secret_outputs=["authString"]
+                parent=self,
+                protect=args.protect,
+                retain_on_delete=args.protect,
+                additional_secret_outputs=["authString"],
+                # the private services connection (the component's depends_on) comes first
+                depends_on=inherited_depends_on(opts),
             ),
         )
         self.host = self.instance.host

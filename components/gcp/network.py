@@ -34,6 +34,13 @@ class NetworkArgs:
         ranges (a standby cluster).
     :param private_services_prefix: Prefix length of the range reserved for Google managed services.
     :param flow_log_sampling: Share of VPC flow logs kept (0 turns flow logs off).
+    :param keep_private_services: On delete, leave the private services peering in place
+        (``deletion_policy: ABANDON``; prod, where the database is retained). Otherwise the
+        connection is deleted and, when Google refuses because the service producer network of
+        recently deleted Cloud SQL / Memorystore instances still uses it, the peering is removed
+        (``REMOVE_PEERING``) so that the VPC can be deleted; a plain delete fails for days after
+        such instances are gone and ``ABANDON`` leaves a peering that blocks deleting the VPC
+        (pulumi-gcp ``servicenetworking.Connection`` ``deletion_policy``).
     """
 
     name: str
@@ -44,6 +51,7 @@ class NetworkArgs:
     dr_region: str | None = None
     private_services_prefix: int = 20
     flow_log_sampling: float = 0.5
+    keep_private_services: bool = False
 
     def __post_init__(self) -> None:
         if not self.region:
@@ -175,6 +183,7 @@ class Network(pulumi.ComponentResource):
             network=self.network.id,
             service="servicenetworking.googleapis.com",
             reserved_peering_ranges=[reserved.name],
+            deletion_policy="ABANDON" if args.keep_private_services else "REMOVE_PEERING",
             opts=child,
         )
         self.register_outputs({"network": self.network.id, "subnet": self.subnet.id})

@@ -98,6 +98,10 @@ class WorkloadIdentityArgs:
     :param service_account: Kubernetes service-account name.
     :param grants: Bucket access.
     :param display_name: Human-readable description.
+    :param identity_pool: What must exist before ``<project>.svc.id.goog[ns/ksa]`` is a valid IAM
+        member: the workload pool exists only once a cluster with Workload Identity does (IAM
+        rejects the binding before that), and the pods' node pools serve the GKE metadata server
+        (``GKE_METADATA``) they get their tokens from. The binding depends on these resources.
     """
 
     account_id: str
@@ -106,6 +110,7 @@ class WorkloadIdentityArgs:
     service_account: str
     grants: Sequence[BucketGrant] = field(default_factory=tuple)
     display_name: str = ""
+    identity_pool: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         if not re.match(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$", self.account_id):
@@ -146,7 +151,7 @@ class WorkloadIdentity(pulumi.ComponentResource):
             service_account_id=self.account.name,
             role=WORKLOAD_IDENTITY_USER,
             member=args.member,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.identity_pool)),
         )
         for grant in args.grants:
             condition = None

@@ -19,6 +19,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from components.k8s.helm import disruption_budget, pinned_release
+from components.options import inherited_depends_on
 
 CHART = "feast-feature-server"
 CHART_VERSION = "0.66.0"
@@ -217,7 +218,10 @@ class Feast(pulumi.ComponentResource):
     def __init__(self, name: str, args: FeastArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("ml-platform:k8s:Feast", name, None, opts)
         provider = opts.provider if opts else None
-        child = pulumi.ResourceOptions(parent=self, provider=provider)
+        # what the component waits for (system nodes, CoreDNS and the other core add-ons) reaches
+        # every child: Pulumi does not pass a component's depends_on down by itself
+        waits = inherited_depends_on(opts)
+        child = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=waits)
         labels = {"app.kubernetes.io/part-of": "ml-platform", **args.labels}
 
         self.namespace = k8s.core.v1.Namespace(
@@ -226,7 +230,7 @@ class Feast(pulumi.ComponentResource):
             opts=child,
         )
         ns = self.namespace.metadata["name"]
-        in_ns = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.namespace])
+        in_ns = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[*waits, self.namespace])
         needs: list[pulumi.Resource] = [self.namespace]
 
         needs.append(
@@ -273,7 +277,7 @@ class Feast(pulumi.ComponentResource):
             namespace=ns,
             repo=CHART_REPO,
             values=chart_values(args),
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=needs),
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[*waits, *needs]),
         )
         if args.replicas > 1:
             disruption_budget(f"{name}-pdb", name=RELEASE, namespace=ns, labels=labels, selector=selector_labels(), opts=in_ns)

@@ -59,6 +59,11 @@ class GpuOperatorArgs:
     :param namespace: Namespace of the operator (created here).
     :param gpu_tolerations: Tolerations for the operands on GPU nodes; default: the platform GPU taint.
     :param service_monitor_labels: Extra labels on the DCGM exporter ServiceMonitor (for a Prometheus selector).
+    :param host_driver_dir: Where a driver the node image installed lives, when not at the chart's
+        default (GKE: ``/home/kubernetes/bin/nvidia``). The toolkit is installed there too, as
+        NVIDIA's GKE guide has it ("Using the Google driver installer"), and the namespace gets a
+        ResourceQuota admitting ``system-node-critical`` pods (GKE admits pods of the critical
+        priority classes outside ``kube-system`` only with one).
     """
 
     install_driver: bool
@@ -71,8 +76,11 @@ class GpuOperatorArgs:
         default_factory=lambda: [{"key": cv.GPU_TAINT_KEY, "operator": "Exists", "effect": cv.GPU_TAINT_EFFECT}]
     )
     service_monitor_labels: Mapping[str, str] = field(default_factory=dict)
+    host_driver_dir: str | None = None
 
     def validate(self) -> None:
+        if self.host_driver_dir is not None and (self.install_driver or not self.host_driver_dir.startswith("/")):
+            raise ValueError("GpuOperatorArgs: host_driver_dir is the absolute path of a preinstalled driver (install_driver off)")
         if self.mig_strategy not in ("single", "mixed"):
             raise ValueError(f"GpuOperatorArgs: mig_strategy must be single or mixed, got {self.mig_strategy!r}")
         for entry, replicas in self.time_slicing.items():
@@ -144,6 +152,17 @@ def helm_values(args: GpuOperatorArgs, *, device_plugin_cm: str | None, mig_cm: 
         values["devicePlugin"]["config"] = {"create": False, "name": device_plugin_cm, "default": DEFAULT_DEVICE_PLUGIN_ENTRY}
     if mig_cm:
         values["migManager"]["config"] = {"create": False, "name": mig_cm, "default": MIG_DISABLED}
+    if args.host_driver_dir:
+        # NVIDIA's GKE guide (google-gke, "Using the Google driver installer"): driver and toolkit
+        # under the node's writable /home/kubernetes/bin/nvidia; the toolkit reads containerd's
+        # config from its file (GKE 1.33+ known issue); MIG changes need a node reboot there
+        values["hostPaths"] = {"driverInstallDir": args.host_driver_dir}
+        values["toolkit"] = {
+            "enabled": True,
+            "installDir": args.host_driver_dir,
+            "env": [{"name": "RUNTIME_CONFIG_SOURCE", "value": "file"}],
+        }
+        values["migManager"]["env"] = [{"name": "WITH_REBOOT", "value": "true"}]
     return values
 
 
@@ -172,6 +191,27 @@ class GpuOperator(pulumi.ComponentResource):
             opts=child,
         )
         ns = self.namespace.metadata["name"]
+        needs: list[pulumi.Resource] = []
+        if args.host_driver_dir:
+            needs.append(
+                k8s.core.v1.ResourceQuota(
+                    f"{name}-critical-pods",
+                    metadata={"name": "critical-pods", "namespace": ns, "labels": labels},
+                    spec={
+                        "hard": {"pods": "1000"},
+                        "scopeSelector": {
+                            "matchExpressions": [
+                                {
+                                    "operator": "In",
+                                    "scopeName": "PriorityClass",
+                                    "values": ["system-node-critical", "system-cluster-critical"],
+                                }
+                            ]
+                        },
+                    },
+                    opts=child,
+                )
+            )
         self.device_plugin_config = k8s.core.v1.ConfigMap(
             f"{name}-device-plugin-config",
             metadata={"name": DEVICE_PLUGIN_CONFIG, "namespace": ns, "labels": labels},
@@ -194,7 +234,7 @@ class GpuOperator(pulumi.ComponentResource):
             values=helm_values(args, device_plugin_cm=DEVICE_PLUGIN_CONFIG, mig_cm=MIG_PARTED_CONFIG),
             timeout=900,  # node feature discovery and validators take minutes on a fresh cluster
             opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(depends_on=[self.device_plugin_config, self.mig_parted_config])
+                child, pulumi.ResourceOptions(depends_on=[self.device_plugin_config, self.mig_parted_config, *needs])
             ),
         )
         self.register_outputs({"namespace": ns, "release": self.release.name})

@@ -47,6 +47,14 @@ FRAMEWORKS = (
     "statefulset",
     "leaderworkerset.x-k8s.io/leaderworkerset",
 )
+WEBHOOK_PORT = 9443
+"""Port the Kueue manager serves its admission webhooks on (``managerConfig.webhook.port``)."""
+VISIBILITY_PORT = 8082
+"""Port of the visibility API server behind the ``v1beta*.visibility.kueue.x-k8s.io`` APIService
+(chart ``templates/visibility/service.yaml``: service port 443 -> targetPort 8082)."""
+CONTROL_PLANE_PORTS = (WEBHOOK_PORT, VISIBILITY_PORT)
+"""Pod ports the Kubernetes API server itself calls (webhooks, aggregated API): a private control
+plane must be allowed to reach them."""
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|Pi|Ei|M|G|T|P|E)?$")
 
@@ -61,7 +69,7 @@ def manager_config(managed_namespace_label: str) -> dict[str, Any]:
         "kind": "Configuration",
         "health": {"healthProbeBindAddress": ":8081"},
         "metrics": {"bindAddress": ":8443"},
-        "webhook": {"port": 9443},
+        "webhook": {"port": WEBHOOK_PORT},
         "leaderElection": {"leaderElect": True, "resourceName": "c1f6bfd2.kueue.x-k8s.io"},
         "controller": {
             "groupKindConcurrency": {

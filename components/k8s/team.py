@@ -48,6 +48,8 @@ class TeamArgs:
     :param internet_egress: allow egress to public addresses on every port (else HTTPS only).
     :param platform_namespaces: namespaces the team's pods may call (MLflow, Feast).
     :param metrics_namespaces: namespaces allowed to scrape the team's pods.
+    :param identity_egress: (CIDR, TCP port) of the endpoints the pods get cloud credentials from
+        when they are not public HTTPS endpoints (the GKE metadata server); egress to them is allowed.
     :param service_account_annotations: annotations of ``<name>-workloads`` (the cloud identity).
     :param labels: extra labels on the namespace.
     """
@@ -66,6 +68,7 @@ class TeamArgs:
     internet_egress: bool = False
     platform_namespaces: Sequence[str] = (cv.NS_MLFLOW, cv.NS_FEAST)
     metrics_namespaces: Sequence[str] = (cv.NS_MONITORING,)
+    identity_egress: Sequence[tuple[str, int]] = ()
     service_account_annotations: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
 
@@ -180,6 +183,17 @@ def network_policies(args: TeamArgs) -> dict[str, dict[str, Any]]:
             "podSelector": {},
             "policyTypes": ["Ingress"],
             "ingress": [{"from": [_ns(ns) for ns in args.metrics_namespaces]}],
+        }
+    if args.identity_egress:
+        # the link-local range is excluded from the public rules above: without this, default-deny
+        # leaves the pods without cloud credentials (GKE: Workload Identity tokens)
+        policies["allow-cloud-identity"] = {
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [
+                {"to": [{"ipBlock": {"cidr": cidr}}], "ports": [{"protocol": "TCP", "port": port}]}
+                for cidr, port in args.identity_egress
+            ],
         }
     if args.internet_egress:
         policies["allow-internet-egress"] = {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"to": [public]}]}

@@ -19,6 +19,7 @@ from components.aws.data_lake import DataLake, LakeLifecycle, LakeReplica
 from components.aws.eks import EksCluster, SystemNodes
 from components.aws.kms import KmsKey
 from components.aws.network import Vpc
+from components.aws.service_linked_roles import ServiceLinkedRoles
 from infra import config, tagging
 from infra.layers.context import CloudLayer
 
@@ -94,6 +95,14 @@ def build(cfg: config.PlatformConfig) -> AwsFoundation:
         cluster_name=cfg.cluster_name,
         provider=provider,
     )
+    # the key policies name the Auto Scaling service-linked role: it must exist before CreateKey
+    slr = ServiceLinkedRoles(
+        "service-linked-roles",
+        services=["autoscaling.amazonaws.com"],
+        mode=cfg.aws.autoscaling_service_linked_role,
+        provider=provider,
+    )
+    key_opts = pulumi.ResourceOptions(depends_on=slr.resources) if slr.resources else None
     key = KmsKey(
         "platform-key",
         alias=f"{cv.PROJECT}-{cfg.environment}",
@@ -103,6 +112,7 @@ def build(cfg: config.PlatformConfig) -> AwsFoundation:
         partition=PARTITION,
         protect=prod,
         provider=provider,
+        opts=key_opts,
     )
     dr_key = None
     replica = None
@@ -116,6 +126,7 @@ def build(cfg: config.PlatformConfig) -> AwsFoundation:
             partition=PARTITION,
             protect=prod,
             provider=dr_provider,
+            opts=key_opts,
         )
         replica = LakeReplica(region=dr_region, kms_key_arn=dr_key.arn, provider=dr_provider, replication_time_control=prod)
 
@@ -129,7 +140,8 @@ def build(cfg: config.PlatformConfig) -> AwsFoundation:
         lifecycle=lake_lifecycle(cfg),
         replica=replica,
         protect=prod,
-        force_destroy=cfg.data_lake.force_destroy and not prod,
+        # lake AND access-log buckets: S3 delivers logs for a while after the last request
+        force_destroy=cfg.lake_force_destroy,
         tags={k: tags[k] for k in (cv.TAG_ENVIRONMENT, cv.TAG_PROJECT)},
         provider=provider,
     )

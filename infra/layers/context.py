@@ -62,3 +62,6 @@ class CloudLayer:
     extras: dict[str, Any] = field(default_factory=dict)
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     """Resources the in-cluster workloads must wait for (node groups, add-ons)."""
+    identity_egress: list[tuple[str, int]] = field(default_factory=list)
+    """(CIDR, TCP port) of non-public endpoints the workloads get cloud credentials from (the GKE
+    metadata server); the teams' NetworkPolicies allow egress to them."""

@@ -11,6 +11,7 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from catalog import conventions as cv
+from components.gcp.apis import ProjectApis, ProjectApisArgs
 from components.gcp.budgets import Budget, BudgetArgs
 from components.gcp.cloudsql import CloudSqlPostgres, CloudSqlPostgresArgs
 from components.gcp.data_lake import DataLake, DataLakeArgs
@@ -21,6 +22,7 @@ from components.gcp.memorystore import Memorystore, MemorystoreArgs
 from components.gcp.network import PODS_RANGE, SERVICES_RANGE, Network, NetworkArgs
 from components.gcp.team_iam import BucketGrant, WorkloadIdentity, WorkloadIdentityArgs, account_id
 from components.k8s import feast as feast_k8s
+from components.k8s import kueue
 from components.k8s import mlflow as mlflow_k8s
 from infra import config, tagging
 from infra.layers.context import CloudLayer, DatabaseInfo, RedisInfo
@@ -40,6 +42,11 @@ DEFAULT_SYSTEM_MACHINE = "e2-standard-4"
 DEFAULT_SQL_TIER = {"dev": "db-custom-1-3840", "staging": "db-custom-2-7680", "prod": "db-custom-4-15360"}
 REDIS_MEMORY_GB = {"dev": 1, "staging": 2, "prod": 5}
 KEY_ROTATION_DAYS = 90
+GKE_DRIVER_DIR = "/home/kubernetes/bin/nvidia"
+"""Where GKE installs the NVIDIA driver on its nodes (writable, survives reboots)."""
+GKE_METADATA_SERVER = "169.254.169.252/32"
+GKE_METADATA_PORT = 988
+"""Where pods on a Dataplane V2 cluster reach the GKE metadata server (Workload Identity tokens)."""
 NO_GKE_DEVICE_PLUGIN = "gke-no-default-nvidia-gpu-device-plugin"
 """Node label that keeps GKE's own device plugin off, for nodes the GPU operator manages."""
 
@@ -49,15 +56,51 @@ def team_service_account(team: str) -> str:
     return f"{team}-workloads"
 
 
+def required_apis(cfg: config.PlatformConfig) -> tuple[str, ...]:
+    """The Google APIs the stack's resources need enabled in its project (also checked by
+    ``python -m infra ops preflight``)."""
+    apis = [
+        "serviceusage.googleapis.com",  # enabling the others
+        "cloudresourcemanager.googleapis.com",  # project lookups, IAM on the project
+        "compute.googleapis.com",
+        "container.googleapis.com",
+        "cloudkms.googleapis.com",
+        "storage.googleapis.com",
+        "iam.googleapis.com",
+        "iamcredentials.googleapis.com",  # Workload Identity tokens for the pods
+        "servicenetworking.googleapis.com",
+        "logging.googleapis.com",
+        "monitoring.googleapis.com",
+    ]
+    if cfg.needs_database:
+        apis += ["sqladmin.googleapis.com", "secretmanager.googleapis.com"]
+    if cfg.feast.enabled:
+        apis.append("redis.googleapis.com")
+    if cfg.gcp.billing_account:
+        apis.append("billingbudgets.googleapis.com")
+    return tuple(apis)
+
+
 def build(cfg: config.PlatformConfig) -> CloudLayer:
     project = str(cfg.gcp.project)
     region = str(cfg.region)
     prod = cfg.is_prod
     labels = tagging.gcp_labels(tagging.platform_tags(cfg))
     _register_label_transform(cfg)
-    provider = gcp.Provider(
-        "gcp", project=project, region=region, default_labels=labels, billing_project=project, user_project_override=True
+    settings = {
+        "project": project,
+        "region": region,
+        "default_labels": labels,
+        "billing_project": project,
+        "user_project_override": True,
+    }
+    # the APIs come first: every other resource and invoke uses a provider that waits for them
+    apis = ProjectApis(
+        "apis",
+        ProjectApisArgs(project=project, apis=required_apis(cfg)),
+        pulumi.ResourceOptions(provider=gcp.Provider("gcp-apis", **settings)),
     )
+    provider = gcp.Provider("gcp", **settings, opts=pulumi.ResourceOptions(depends_on=apis.services))
     opts = pulumi.ResourceOptions(provider=provider)
     invoke = pulumi.InvokeOutputOptions(provider=provider)
     name = cfg.cluster_name
@@ -71,6 +114,10 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
             pods_cidr=cfg.network.pods_cidr,
             services_cidr=cfg.network.services_cidr,
             dr_region=cfg.dr_region,
+            # outside prod the peering is removed on destroy even while Google still holds the
+            # service producer network of deleted instances (the VPC can then be deleted); in prod
+            # it stays with the retained database and Redis
+            keep_private_services=prod,
         ),
         opts,
     )
@@ -95,7 +142,13 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
     keys = KmsKeys(
         "kms",
         KmsKeysArgs(
-            key_ring=name, location=region, keys=regional_keys, rotation_days=KEY_ROTATION_DAYS, protect=prod, labels=labels
+            key_ring=name,
+            location=region,
+            keys=regional_keys,
+            rotation_days=KEY_ROTATION_DAYS,
+            protect=prod,
+            unique_suffix=not prod,
+            labels=labels,
         ),
         opts,
     )
@@ -110,6 +163,7 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
                 keys={"lake": {"gcs": gcs_agent}},
                 rotation_days=KEY_ROTATION_DAYS,
                 protect=prod,
+                unique_suffix=not prod,
                 labels=labels,
             ),
             opts,
@@ -143,6 +197,9 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
             system_disk_gb=system.disk_gb,
             # without the operator's DCGM exporter, GKE itself exports the GPU metrics
             gpu_metrics=bool(cfg.gpu_pools) and not operator,
+            # Kueue's webhook and visibility API; MLflow's and Feast's charts serve no webhook, the
+            # pinned GPU operator chart neither (newer ones add an optional one on 9443, covered)
+            control_plane_ports=kueue.CONTROL_PLANE_PORTS,
             deletion_protection=prod,
             labels=labels,
         ),
@@ -169,9 +226,15 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
             "project": project,
             "workload_pool": f"{project}.svc.id.goog",
             "log_bucket": lake.log_bucket.name,
+            # where GKE's driver installer puts the driver (the GPU operator runs on top of it)
+            "host_driver_dir": GKE_DRIVER_DIR,
         },
-        depends_on=[cluster.system_pool, *pools],
+        # the releases wait for the nodes and for the control plane's path to their webhooks
+        depends_on=[cluster.system_pool, *pools, *([cluster.control_plane_firewall] if cluster.control_plane_firewall else [])],
     )
+    # pods get Workload Identity tokens from the GKE metadata server on their node; with
+    # Dataplane V2 NetworkPolicies see it as 169.254.169.252:988 (GKE Workload Identity docs)
+    layer.identity_egress.append((GKE_METADATA_SERVER, GKE_METADATA_PORT))
     if not operator:
         # GKE partitions MIG GPUs itself and advertises each slice as nvidia.com/gpu
         # (node label cloud.google.com/gke-gpu-partition-size), not nvidia.com/mig-<profile>
@@ -195,17 +258,31 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
                 service_account=team_service_account(team.name),
                 grants=tuple(grants),
                 display_name=f"team {team.name} workloads ({name})",
+                # team workloads run on the system and GPU pools
+                identity_pool=(cluster.cluster, cluster.system_pool, *pools),
             ),
             opts,
         )
         layer.team_identity[team.name] = dict(identity.annotations)
     if cfg.mlflow.enabled:
         _service_identity(
-            layer, "mlflow", name, project, (BucketGrant(key="models", bucket=buckets["models"], prefix=MLFLOW_PREFIX),), opts
+            layer,
+            "mlflow",
+            name,
+            project,
+            (BucketGrant(key="models", bucket=buckets["models"], prefix=MLFLOW_PREFIX),),
+            (cluster.cluster, cluster.system_pool),
+            opts,
         )
     if cfg.feast.enabled:
         _service_identity(
-            layer, "feast", name, project, (BucketGrant(key="features", bucket=buckets["features"], read_only=True),), opts
+            layer,
+            "feast",
+            name,
+            project,
+            (BucketGrant(key="features", bucket=buckets["features"], read_only=True),),
+            (cluster.cluster, cluster.system_pool),
+            opts,
         )
 
     # ---- managed stores ----
@@ -216,7 +293,7 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
 
     # ---- budgets ----
     if cfg.gcp.billing_account:
-        _budgets(cfg, project, invoke, opts)
+        _budgets(cfg, project, labels, invoke, opts)
 
     pulumi.export("gcpProject", project)
     pulumi.export("lakeBuckets", buckets)
@@ -240,7 +317,7 @@ def _lake_args(
         noncurrent_expiry_days=lc.noncurrent_expiry_days,
         abort_multipart_days=lc.abort_multipart_days,
         log_retention_days=365 if cfg.is_prod else 90,
-        force_destroy=cfg.data_lake.force_destroy and not cfg.is_prod,
+        force_destroy=cfg.lake_force_destroy,
         protect=cfg.is_prod,
         labels=labels,
     )
@@ -305,8 +382,15 @@ def _gpu_pools(
 
 
 def _service_identity(
-    layer: CloudLayer, service: str, name: str, project: str, grants: tuple[BucketGrant, ...], opts: pulumi.ResourceOptions
+    layer: CloudLayer,
+    service: str,
+    name: str,
+    project: str,
+    grants: tuple[BucketGrant, ...],
+    identity_pool: tuple[pulumi.Resource, ...],
+    opts: pulumi.ResourceOptions,
 ) -> None:
+    """The service's Google identity; its pods run on the system pool."""
     namespace, ksa = SERVICE_ACCOUNTS[service]
     identity = WorkloadIdentity(
         f"svc-{service}",
@@ -317,6 +401,7 @@ def _service_identity(
             service_account=ksa,
             grants=grants,
             display_name=f"{service} ({name})",
+            identity_pool=identity_pool,
         ),
         opts,
     )
@@ -350,6 +435,7 @@ def _cloud_sql(
             backup_location=cfg.dr_region,
             secret_regions=tuple(r for r in (cfg.region, cfg.dr_region) if r),
             deletion_protection=cfg.is_prod,
+            unique_suffix=not cfg.is_prod,
             labels=labels,
         ),
         pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[network.private_services])),
@@ -400,7 +486,13 @@ def _memorystore(
     )
 
 
-def _budgets(cfg: config.PlatformConfig, project: str, invoke: pulumi.InvokeOutputOptions, opts: pulumi.ResourceOptions) -> None:
+def _budgets(
+    cfg: config.PlatformConfig,
+    project: str,
+    labels: dict[str, str],
+    invoke: pulumi.InvokeOutputOptions,
+    opts: pulumi.ResourceOptions,
+) -> None:
     number = gcp.organizations.get_project_output(project_id=project, opts=invoke).number
     account = str(cfg.gcp.billing_account)
     for team in cfg.teams:
@@ -415,6 +507,7 @@ def _budgets(cfg: config.PlatformConfig, project: str, invoke: pulumi.InvokeOutp
                 amount_usd=team.budget_usd,
                 label_filter=tagging.gcp_labels({cv.TAG_TEAM: team.name}),
                 emails=tuple(e for e in (team.email,) if e),
+                labels=tagging.gcp_labels(tagging.platform_tags(cfg, team=team.name, cost_center=team.cost_center)),
             ),
             opts,
         )
@@ -427,22 +520,16 @@ def _budgets(cfg: config.PlatformConfig, project: str, invoke: pulumi.InvokeOutp
                 display_name=f"{cfg.cluster_name} platform",
                 amount_usd=cfg.budget.monthly_usd,
                 emails=tuple(cfg.budget.alert_emails),
+                labels=labels,
             ),
             opts,
         )
 
 
 def _register_label_transform(cfg: config.PlatformConfig) -> None:
-    """Label every GCP resource in a real run (components also set labels explicitly).
+    """Label every GCP resource registered after this call (components also set labels explicitly).
 
-    The mock engine of the offline plan has no transform callbacks, so it is skipped there.
+    Registered the same way in every run: the offline plan's mock monitor records the transform
+    (it does not run it), and the tests call the recorded transform on every resource the plan emits.
     """
-    if _under_mocks():
-        return
     pulumi.runtime.register_resource_transform(tagging.gcp_label_transform(cfg))
-
-
-def _under_mocks() -> bool:
-    from pulumi.runtime import mocks, settings
-
-    return isinstance(settings.SETTINGS.monitor, mocks.MockMonitor)

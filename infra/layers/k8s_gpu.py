@@ -78,15 +78,18 @@ def operator_enabled(cfg: config.PlatformConfig) -> bool:
 
 def operator_args(cfg: config.PlatformConfig, cloud: CloudLayer) -> GpuOperatorArgs:
     install_driver = cfg.gpu_operator.driver if cfg.gpu_operator.driver is not None else not cloud.driver_preinstalled
+    # a preinstalled driver outside the chart's default path (GKE): the toolkit goes next to it
+    host_driver_dir = None if install_driver else (getattr(cloud, "extras", None) or {}).get("host_driver_dir")
     return GpuOperatorArgs(
         install_driver=install_driver,
-        # the EKS NVIDIA AMIs / GKE images ship the container toolkit with the driver; on a cluster
+        # the EKS NVIDIA AMIs ship the container toolkit with the driver; on a cluster
         # you bring the operator configures the runtime itself
-        install_toolkit=install_driver or cloud.cloud == "existing",
+        install_toolkit=install_driver or cloud.cloud == "existing" or host_driver_dir is not None,
         mig_strategy=cfg.gpu_operator.mig_strategy,
         time_slicing={p.name: p.time_slicing_replicas for p in cfg.gpu_pools if p.time_slicing_replicas},
         mig_layouts=[MigLayout(gpu=cfg.pool_gpu(p).key, profile=p.mig_profile) for p in cfg.gpu_pools if p.mig_profile],
         service_monitor_labels=dict(cfg.gpu_operator.monitoring_labels),
+        host_driver_dir=host_driver_dir,
     )
 
 

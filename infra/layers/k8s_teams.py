@@ -179,6 +179,7 @@ def team_args(cfg: config.PlatformConfig, cloud: CloudLayer, team: config.TeamCo
         internet_egress=team.internet_egress,
         platform_namespaces=tuple(platform),
         service_account_annotations=dict(cloud.team_identity.get(team.name, {})),
+        identity_egress=tuple(cloud.identity_egress),
     )
 
 

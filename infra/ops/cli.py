@@ -1,4 +1,4 @@
-"""``python -m infra ops``: state-backend bootstrap and disaster-recovery commands.
+"""``python -m infra ops``: state-backend bootstrap, the first-deploy preflight and disaster-recovery commands.
 
 Exit codes: 0 done / healthy / in sync, 1 a failed operation, an unhealthy status or objects
 still missing, 2 bad config or usage. AWS errors are reported in one line, never as a traceback.
@@ -41,6 +41,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--dr-region", help="replicate the bucket and key to this region")
     b.add_argument("--name", help="state bucket name (default: mlp-pulumi-state-<account>-<region>)")
     b.add_argument("--key-alias", default="alias/mlp-pulumi-state", help="KMS alias (default: %(default)s)")
+
+    pf = sub.add_parser(
+        "preflight",
+        parents=[common, stack_args],
+        help="check the account / project before the first deploy: GPU quotas, service-linked roles / APIs, state backend, permissions",
+    )
+    pf.add_argument(
+        "--backend-url",
+        help="Pulumi state backend to check (default: $PULUMI_BACKEND_URL, e.g. s3://bucket?region=... or gs://bucket)",
+    )
 
     dr = sub.add_parser("dr", help="disaster recovery: " + ", ".join(DR_COMMANDS))
     drs = dr.add_subparsers(dest="dr_command", required=True, parser_class=type(parser))
@@ -106,6 +116,8 @@ def run(args: argparse.Namespace, clients: Any = None) -> int:
     from infra.ops.aws import OpsError, describe_error
 
     try:
+        if args.ops_command == "preflight":
+            return _preflight(args, clients)
         clients = clients or _clients(args)
         if args.ops_command == "bootstrap-backend":
             return _bootstrap(args, clients)
@@ -131,6 +143,30 @@ def run(args: argparse.Namespace, clients: Any = None) -> int:
             raise
         _err(f"error: {message}")
         return EXIT_FAILED
+
+
+def _preflight(args: argparse.Namespace, clients: Any) -> int:
+    """Print one line per finding; exit 1 if anything is missing.
+
+    The AWS module gets an :class:`infra.ops.aws.Clients`; other clouds get ``clients`` as passed
+    (``None`` from the command line: the cloud module builds its own).
+    """
+    import os
+
+    from infra.ops import preflight
+
+    cfg = _load(args)
+    backend_url = args.backend_url or os.environ.get("PULUMI_BACKEND_URL") or None
+    if cfg.cloud == "aws":
+        clients = clients or _clients(args)
+    findings = preflight.run(cfg, clients=clients, backend_url=backend_url)
+    _out(f"preflight of stack {args.stack} (cloud {cfg.cloud}):")
+    for finding in findings:
+        _out("  " + preflight.format_line(finding))
+    missing = [f for f in findings if not f.ok]
+    _out(f"{len(missing)} missing" if missing else "ready for the first deploy")
+    _write_json(args, {"stack": args.stack, "cloud": cfg.cloud, "ok": not missing, "findings": [f.to_json() for f in findings]})
+    return EXIT_FAILED if missing else EXIT_OK
 
 
 def _bootstrap(args: argparse.Namespace, clients: Any) -> int:

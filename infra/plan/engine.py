@@ -48,6 +48,8 @@ class Plan:
     outputs: dict[str, Any] = field(default_factory=dict)
     violations: list[Violation] = field(default_factory=list)
     cost: dict[str, Any] = field(default_factory=lambda: {"monthly_usd": 0.0, "by_team": {}, "by_item": []})
+    transforms: list[Any] = field(default_factory=list)
+    """Stack transforms the program registered (not part of the JSON; the mock engine does not run them)."""
 
     def by_type(self, type_: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.type == type_]
@@ -107,8 +109,14 @@ async def _resolve_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
     return resolved
 
 
-def run_program(stack: str, raw: dict[str, Any], secret_keys: list[str], *, program: Any = None) -> tuple[list[RecordedResource], dict[str, Any]]:
-    """Run ``program`` (default: the real ``infra.program.main``) for ``stack`` under mocks."""
+def run_program(
+    stack: str, raw: dict[str, Any], secret_keys: list[str], *, program: Any = None, transforms: list[Any] | None = None
+) -> tuple[list[RecordedResource], dict[str, Any]]:
+    """Run ``program`` (default: the real ``infra.program.main``) for ``stack`` under mocks.
+
+    :param transforms: When given, receives the stack transforms the program registered (the
+        mock engine records them but does not run them; tests call them on the recorded resources).
+    """
     from infra import program as real_program
 
     program = program or real_program.main
@@ -130,6 +138,8 @@ def run_program(stack: str, raw: dict[str, Any], secret_keys: list[str], *, prog
     if mocks.unknown_invokes:
         raise PlanError(f"unknown invoke(s): {', '.join(sorted(set(mocks.unknown_invokes)))}")
     outputs = _sync_await(_resolve_outputs(getattr(root, "outputs", {}) or {}))
+    if transforms is not None:
+        transforms.extend(monitor.get_registered_transforms())
     return monitor.recorded, outputs
 
 
@@ -144,11 +154,14 @@ def plan(stack: str, *, stacks_dir: Path | None = None, stack_path: Path | None 
     path = stack_path or cfgmod.stack_file(stack, stacks_dir)
     raw, secret_keys = cfgmod.read_stack_file(path)
     cfg = cfgmod.parse(raw, secret_keys=secret_keys)  # fail before anything is registered
-    resources, outputs = run_program(stack, raw, secret_keys)
+    transforms: list[Any] = []
+    resources, outputs = run_program(stack, raw, secret_keys, transforms=transforms)
     # registration order depends on how the engine's tasks interleave; sort so that two plans of
     # the same config give the same JSON (clean diffs between pull-request previews)
     resources = sorted(resources, key=lambda r: r.urn)
-    result = Plan(project=project_name(), stack=stack, config=cfg, resources=resources, outputs=outputs)
+    result = Plan(
+        project=project_name(), stack=stack, config=cfg, resources=resources, outputs=outputs, transforms=transforms
+    )
     result.cost = cost.estimate(result)
     result.violations = sorted(policy_hook.evaluate(result), key=lambda v: (v.pack, v.policy, v.urn, v.message))
     return result

@@ -216,6 +216,12 @@ def _gcp_service_identity(name: str, inputs: dict[str, Any], region: str | None)
     return {"email": email, "member": f"serviceAccount:{email}"}
 
 
+def _slr_name(inputs: dict[str, Any]) -> str:
+    from components.aws.service_linked_roles import ROLE_NAMES
+
+    return ROLE_NAMES.get(str(inputs.get("awsServiceName")), "AWSServiceRoleFor" + str(inputs.get("awsServiceName")))
+
+
 def _random(kind: str) -> Filler:
     def fill(name: str, inputs: dict[str, Any], region: str | None) -> dict[str, Any]:
         length = int(inputs.get("length", 16))
@@ -235,6 +241,11 @@ FILLERS: dict[str, Filler] = {
     "aws:iam/role:Role": _named_arn("iam", "role/", regional=False),
     "aws:iam/policy:Policy": _named_arn("iam", "policy/", regional=False),
     "aws:iam/openIdConnectProvider:OpenIdConnectProvider": _oidc,
+    "aws:iam/serviceLinkedRole:ServiceLinkedRole": lambda name, inputs, region: {
+        "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/aws-service-role/{inputs.get('awsServiceName')}/{_slr_name(inputs)}",
+        "name": _slr_name(inputs),
+        "path": f"/aws-service-role/{inputs.get('awsServiceName')}/",
+    },
     "aws:sqs/queue:Queue": _sqs,
     "aws:rds/instance:Instance": _rds,
     "aws:rds/subnetGroup:SubnetGroup": _named_arn("rds", "subgrp:"),

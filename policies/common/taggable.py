@@ -47,6 +47,16 @@ def scan_sdk(package_dir: Path, props: tuple[str, ...]) -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
+LABEL_PROPERTY_OVERRIDES = {
+    # ``labels`` holds the channel's configuration (``email_address``, ``channel_name``...) as the
+    # channel type's descriptor defines it; its resource labels are ``user_labels`` (pulumi-gcp
+    # ``monitoring.NotificationChannel`` docs). Writing platform labels into ``labels`` would
+    # send the API config keys the channel type does not define.
+    "gcp:monitoring/notificationChannel:NotificationChannel": "user_labels",
+}
+"""Types whose first label-like map is not their resource labels -> the property that is."""
+
+
 def _camel(snake: str) -> str:
     head, *rest = snake.split("_")
     return head + "".join(p.title() for p in rest)
@@ -59,6 +69,7 @@ def generate() -> dict[str, object]:
 
     aws = scan_sdk(Path(pulumi_aws.__file__).parent, ("tags",))
     gcp = scan_sdk(Path(pulumi_gcp.__file__).parent, ("labels", "resource_labels"))
+    gcp.update({token: prop for token, prop in LABEL_PROPERTY_OVERRIDES.items() if token in gcp})
     return {
         "sdk": {"pulumi-aws": _version("pulumi_aws"), "pulumi-gcp": _version("pulumi_gcp")},
         "aws_tags": sorted(aws),
