@@ -15,6 +15,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from catalog import conventions as cv
+from components.aws.audit_trail import AuditTrail
 from components.aws.data_lake import DataLake, LakeLifecycle, LakeReplica
 from components.aws.eks import EksCluster, SystemNodes
 from components.aws.kms import KmsKey
@@ -44,6 +45,7 @@ class AwsFoundation:
     lake: DataLake
     cluster: EksCluster
     k8s_provider: k8s.Provider
+    audit: AuditTrail | None = None
 
     def cloud_layer(self) -> CloudLayer:
         return CloudLayer(
@@ -76,6 +78,18 @@ def lake_lifecycle(cfg: config.PlatformConfig) -> LakeLifecycle:
     )
 
 
+def trail_name(cfg: config.PlatformConfig) -> str:
+    """Our trail: the full audit trail, or the lake's data-events trail beside an organization trail."""
+    return f"mlp-{cfg.environment}-" + ("lake-data-events" if cfg.audit.organization_trail else "audit")
+
+
+def object_lock_days(cfg: config.PlatformConfig) -> int | None:
+    """Object Lock governance retention of the trail bucket: always in prod (default: the retention)."""
+    if cfg.is_prod:
+        return cfg.audit.object_lock_days or cfg.audit.retention_days
+    return cfg.audit.object_lock_days
+
+
 def build(cfg: config.PlatformConfig) -> AwsFoundation:
     assert cfg.region, "validated by config"
     tags = tagging.platform_tags(cfg)
@@ -101,6 +115,7 @@ def build(cfg: config.PlatformConfig) -> AwsFoundation:
         account_id=account_id,
         region=cfg.region,
         partition=PARTITION,
+        cloudtrail_trails=[trail_name(cfg)] if cfg.audit_enabled else (),
         protect=prod,
         provider=provider,
     )
@@ -147,10 +162,34 @@ def build(cfg: config.PlatformConfig) -> AwsFoundation:
         system_nodes=SystemNodes(
             instance_type=nodes.instance_type, min_nodes=nodes.min_nodes, max_nodes=nodes.max_nodes, disk_gb=nodes.disk_gb
         ),
-        log_retention_days=365 if prod else 90,
+        log_retention_days=cfg.control_plane_log_retention_days,
         protect=prod,
         provider=provider,
     )
+
+    audit = None
+    if cfg.audit_enabled:
+        lock_days = object_lock_days(cfg)
+        audit = AuditTrail(
+            "audit",
+            trail_name=trail_name(cfg),
+            bucket_name=account_id.apply(lambda acct: f"mlp-{cfg.environment}-audit-{acct}-{cfg.region}"),
+            account_id=account_id,
+            region=cfg.region,
+            kms_key=key.key,
+            kms_key_arn=key.arn,
+            lake_bucket_arns=[*lake.bucket_arns.values(), *(b.arn for b in lake.replica_buckets.values())],
+            retention_days=cfg.audit.retention_days,
+            object_lock_days=lock_days,
+            organization_trail=cfg.audit.organization_trail,
+            partition=PARTITION,
+            protect=prod,
+            force_destroy=cfg.environment == "dev" and lock_days is None,
+            tags={k: tags[k] for k in (cv.TAG_ENVIRONMENT, cv.TAG_PROJECT)},
+            provider=provider,
+        )
+        pulumi.export("auditTrailArn", audit.arn)
+        pulumi.export("auditLogBucket", audit.bucket_name)
 
     pulumi.export("kubeconfig", cluster.kubeconfig)
     pulumi.export("lakeBuckets", lake.bucket_names)
@@ -175,4 +214,5 @@ def build(cfg: config.PlatformConfig) -> AwsFoundation:
         lake=lake,
         cluster=cluster,
         k8s_provider=cluster.k8s_provider,
+        audit=audit,
     )
