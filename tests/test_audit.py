@@ -208,3 +208,54 @@ def test_bad_audit_config_exits_2_with_one_line_and_no_traceback(write_stack: Ca
     result = run_cli("plan", "--stack", "badaudit", "--stacks-dir", str(path.parent))
     assert result.returncode == 2, result.stderr
     assert "ml-platform:audit.enabled" in result.stderr + result.stdout and "Traceback" not in result.stderr
+
+
+# ---- GCP --------------------------------------------------------------------------------------
+
+AUDIT_CONFIG = "gcp:projects/iAMAuditConfig:IAMAuditConfig"
+LOG_BUCKET = "gcp:logging/projectBucketConfig:ProjectBucketConfig"
+
+
+def test_gcp_prod_turns_on_data_access_logs_for_the_four_data_services(plan_of: PlanOf) -> None:
+    plan = plan_of("gcp-prod")
+    configs = {r.inputs["service"]: r for r in plan.by_type(AUDIT_CONFIG)}
+    assert set(configs) == {"storage.googleapis.com", "cloudkms.googleapis.com", "secretmanager.googleapis.com", "cloudsql.googleapis.com"}
+    for service, res in configs.items():
+        assert res.inputs["project"] == plan.config.gcp.project
+        types = sorted(c["logType"] for c in res.inputs["auditLogConfigs"])
+        assert types == ["ADMIN_READ", "DATA_READ", "DATA_WRITE"], service
+        assert not any(c.get("exemptedMembers") for c in res.inputs["auditLogConfigs"]), f"{service}: nobody is exempt"
+
+
+def test_gcp_prod_routes_audit_and_gke_logs_to_a_locked_bucket_where_the_lake_lives(plan_of: PlanOf) -> None:
+    plan = plan_of("gcp-prod")
+    bucket = only(plan, LOG_BUCKET)
+    lake = [b for b in plan.by_type("gcp:storage/bucket:Bucket") if "access-logs" not in b.name]
+    assert lake and {b.inputs["location"].lower() for b in lake} == {bucket.inputs["location"]}
+    assert bucket.inputs["locked"] is True and bucket.protect and bucket.retain_on_delete
+    assert bucket.inputs["retentionDays"] == plan.config.audit.retention_days
+    sink = only(plan, "gcp:logging/projectSink:ProjectSink")
+    project, loc, bid = plan.config.gcp.project, bucket.inputs["location"], bucket.inputs["bucketId"]
+    assert sink.inputs["destination"] == f"logging.googleapis.com/projects/{project}/locations/{loc}/buckets/{bid}"
+    assert "cloudaudit.googleapis.com" in sink.inputs["filter"] and "k8s_control_plane_component" in sink.inputs["filter"]
+    assert bucket.urn in sink.dependencies
+
+
+def test_gcp_dev_audit_is_optional_and_unlocked(plan_of: PlanOf, write_stack: Callable[..., Path]) -> None:
+    assert plan_of("gcp-dev").by_type(AUDIT_CONFIG) == []
+    path = write_stack("gcp-dev", "gaud", audit={"enabled": True, "retentionDays": 30})
+    plan = engine.plan("gaud", stack_path=path)
+    assert len(plan.by_type(AUDIT_CONFIG)) == 4
+    bucket = only(plan, LOG_BUCKET)
+    assert bucket.inputs["locked"] is False and not bucket.protect and bucket.inputs["retentionDays"] == 30
+
+
+def test_gcp_audit_component_rejects_bad_args() -> None:
+    from components.gcp.audit_logs import AuditLogsArgs
+
+    with pytest.raises(ValueError, match="3650"):
+        AuditLogsArgs(project="p", location="us", bucket_id="audit", retention_days=4000)
+    with pytest.raises(ValueError, match="protect"):
+        AuditLogsArgs(project="p", location="us", bucket_id="audit", locked=True)
+    with pytest.raises(ValueError, match="service"):
+        AuditLogsArgs(project="p", location="us", bucket_id="audit", services=("storage",))
