@@ -11,9 +11,9 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from catalog import conventions as cv
+from components.gcp.audit_logs import AuditLogs, AuditLogsArgs
 from components.gcp.budgets import Budget, BudgetArgs
 from components.gcp.cloudsql import CloudSqlPostgres, CloudSqlPostgresArgs
-from components.gcp.audit_logs import AuditLogs, AuditLogsArgs
 from components.gcp.data_lake import DataLake, DataLakeArgs
 from components.gcp.gke import GkeCluster, GkeClusterArgs
 from components.gcp.gpu_node_pool import GpuNodePool, GpuNodePoolArgs

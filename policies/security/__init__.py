@@ -10,8 +10,8 @@ from __future__ import annotations
 from pulumi_policy import EnforcementLevel
 
 from policies.security import (
-    cache_encryption,
     audit_log_lock,
+    cache_encryption,
     db_deletion_protection,
     db_encrypted,
     db_private,
