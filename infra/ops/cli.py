@@ -42,6 +42,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--name", help="state bucket name (default: mlp-pulumi-state-<account>-<region>)")
     b.add_argument("--key-alias", default="alias/mlp-pulumi-state", help="KMS alias (default: %(default)s)")
 
+    au = sub.add_parser("audit", help="audit queries: who-read")
+    aus = au.add_subparsers(dest="audit_command", required=True, parser_class=type(parser))
+    w = aus.add_parser(
+        "who-read",
+        parents=[common, stack_args],
+        help="who read or wrote lake objects under a prefix (data events: Athena / CloudTrail Lake query; "
+        "bucket management events: LookupEvents)",
+    )
+    w.add_argument("--prefix", required=True, help="lake key prefix, e.g. teams/<team>/datasets/")
+    w.add_argument("--since", required=True, help="start: 2026-01-31, 2026-01-31T12:00:00Z, or 7d / 12h ago")
+    w.add_argument("--until", help="end (default: now)")
+    w.add_argument("--zone", action="append", help="only this lake zone (repeatable; default: every zone)")
+    w.add_argument("--athena-database", default="mlp_audit", help="database of the CloudTrail table (default: %(default)s)")
+    w.add_argument("--athena-table", default="cloudtrail_logs", help="the CloudTrail table (default: %(default)s)")
+    w.add_argument("--print-ddl", action="store_true", help="also print the CREATE TABLE for the trail bucket")
+    w.add_argument("--run-athena", action="store_true", help="run the Athena query and print the events found")
+    w.add_argument("--athena-output", help="s3:// location for Athena results (with --run-athena)")
+    w.add_argument("--workgroup", help="Athena workgroup (with --run-athena)")
+    w.add_argument("--event-data-store", help="CloudTrail Lake event data store id: also print the Lake query")
+    w.add_argument("--no-lookup", action="store_true", help="skip LookupEvents (management events on the buckets)")
+
     dr = sub.add_parser("dr", help="disaster recovery: " + ", ".join(DR_COMMANDS))
     drs = dr.add_subparsers(dest="dr_command", required=True, parser_class=type(parser))
     s = drs.add_parser("status", parents=[common, stack_args], help="replication health and an RPO estimate")
@@ -109,6 +130,8 @@ def run(args: argparse.Namespace, clients: Any = None) -> int:
         clients = clients or _clients(args)
         if args.ops_command == "bootstrap-backend":
             return _bootstrap(args, clients)
+        if args.ops_command == "audit":
+            return _who_read(args, clients)
         return {
             "status": _status,
             "verify": _sync,
@@ -151,6 +174,56 @@ def _bootstrap(args: argparse.Namespace, clients: Any) -> int:
     _out(f"  PULUMI_BACKEND_URL={info.login_url}")
     _out(f"  PULUMI_SECRETS_PROVIDER={info.secrets_provider}")
     _write_json(args, info.__dict__ | {"login_url": info.login_url, "secrets_provider": info.secrets_provider})
+    return EXIT_OK
+
+
+def _who_read(args: argparse.Namespace, clients: Any) -> int:
+    from infra.ops import audit
+    from infra.ops.aws import OpsError
+
+    cfg = _load(args)
+    if cfg.cloud != "aws":
+        raise OpsError(f"stack {args.stack!r} is on cloud {cfg.cloud!r}; who-read reads CloudTrail (AWS); on GCP query the audit log bucket (docs/security.md)")
+    prefix = audit.check_prefix(args.prefix, [t.name for t in cfg.teams])
+    since = audit.parse_since(args.since)
+    until = audit.parse_since(args.until) if args.until else None
+    zones = args.zone or list(cfg.data_lake.zones)
+    unknown = sorted(set(zones) - set(cfg.data_lake.zones))
+    if unknown:
+        raise OpsError(f"--zone {', '.join(unknown)}: not a lake zone; zones: {', '.join(cfg.data_lake.zones)}")
+    if args.run_athena and not args.athena_output:
+        raise OpsError("--run-athena needs --athena-output s3://<bucket>/<prefix>/ for the query results")
+    region = str(cfg.region)
+    regions = [region] + ([cfg.dr_region] if cfg.dr_region else [])
+    account = clients.account_id(region)
+    buckets = audit.lake_bucket_names(cfg.environment, zones, account, regions)
+    query = audit.athena_query(database=args.athena_database, table=args.athena_table, buckets=buckets, prefix=prefix, since=since, until=until)
+    lake = audit.lake_query(event_data_store=args.event_data_store, buckets=buckets, prefix=prefix, since=since) if args.event_data_store else None
+    result = audit.WhoRead(stack=args.stack, buckets=buckets, prefix=prefix, since=since.isoformat(), athena_query=query, lake_query=lake)
+    _out(f"who read / wrote s3://<lake>/{prefix}* in {args.stack} since {since:%Y-%m-%d %H:%M} UTC")
+    _out("Object reads and writes are CloudTrail data events: LookupEvents does not return them. Athena query:")
+    _out(query)
+    if args.print_ddl:
+        _out("Table over the trail bucket (run once):")
+        _out(audit.athena_ddl(database=args.athena_database, table=args.athena_table, bucket=f"mlp-{cfg.environment}-audit-{account}-{region}",
+                              account_id=account, regions=regions))
+    if lake:
+        _out("CloudTrail Lake query:")
+        _out(lake)
+    if not args.no_lookup:
+        result.management_events = audit.management_events(clients.client("cloudtrail", region), buckets, since, until)
+        _out(f"Bucket management events on the lake buckets (LookupEvents, last 90 days, {region}): {len(result.management_events)}")
+        for ev in result.management_events:
+            _out(f"  {ev.time}  {ev.principal}  {ev.event}  {ev.bucket}  {ev.source_ip}")
+    if args.run_athena:
+        exec_id, rows = audit.run_athena(clients.client("athena", region), query, output=args.athena_output, workgroup=args.workgroup)
+        result.query_execution_id, result.data_events = exec_id, rows
+        _out(f"Data events under the prefix (Athena {exec_id}): {len(rows)}")
+        for row in rows:
+            _out("  " + "  ".join(row.get(c, "") for c in ("eventtime", "principal", "eventname", "bucket", "objectkey", "sourceip")))
+    _out("Not covered: reads before the trail recorded data events, copies outside S3 (pod disks, caches, the online store), "
+         "the last ~15 minutes (delivery delay); presigned URLs show the signer.")
+    _write_json(args, result.to_json())
     return EXIT_OK
 
 
