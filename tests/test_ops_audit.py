@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -35,14 +35,14 @@ def _args(*extra: str) -> object:
 
 def _cloudtrail_event(bucket: str, name: str, arn: str) -> dict[str, object]:
     detail = {"userIdentity": {"arn": arn}, "sourceIPAddress": "198.51.100.7", "eventName": name}
-    return {"EventId": "e1", "EventName": name, "EventTime": datetime(2026, 11, 2, tzinfo=timezone.utc), "Username": "x",
+    return {"EventId": "e1", "EventName": name, "EventTime": datetime(2026, 11, 2, tzinfo=UTC), "Username": "x",
             "Resources": [{"ResourceType": "AWS::S3::Bucket", "ResourceName": bucket}], "CloudTrailEvent": json.dumps(detail)}
 
 
 def test_athena_query_restricts_to_the_lake_buckets_the_prefix_and_the_days_asked() -> None:
-    since = datetime(2026, 11, 1, 8, 30, tzinfo=timezone.utc)
+    since = datetime(2026, 11, 1, 8, 30, tzinfo=UTC)
     query = audit.athena_query(database="mlp_audit", table="cloudtrail_logs", buckets=["b1", "b2"], prefix="teams/llm/raw_data/",
-                               since=since, until=datetime(2026, 11, 3, tzinfo=timezone.utc))
+                               since=since, until=datetime(2026, 11, 3, tzinfo=UTC))
     assert "FROM mlp_audit.cloudtrail_logs" in query
     assert "eventsource = 's3.amazonaws.com'" in query
     assert "IN ('b1', 'b2')" in query
@@ -75,10 +75,10 @@ def test_bad_prefix_is_refused_before_any_query(prefix: str, says: str) -> None:
 
 
 def test_since_accepts_dates_times_and_spans_and_refuses_the_rest() -> None:
-    now = datetime(2026, 11, 30, 12, tzinfo=timezone.utc)
-    assert audit.parse_since("7d", now=now) == datetime(2026, 11, 23, 12, tzinfo=timezone.utc)
-    assert audit.parse_since("2026-11-01", now=now) == datetime(2026, 11, 1, tzinfo=timezone.utc)
-    assert audit.parse_since("2026-11-01T10:00:00Z", now=now) == datetime(2026, 11, 1, 10, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    assert audit.parse_since("7d", now=now) == datetime(2026, 11, 23, 12, tzinfo=UTC)
+    assert audit.parse_since("2026-11-01", now=now) == datetime(2026, 11, 1, tzinfo=UTC)
+    assert audit.parse_since("2026-11-01T10:00:00Z", now=now) == datetime(2026, 11, 1, 10, tzinfo=UTC)
     for bad in ("last week", "2027-01-01"):
         with pytest.raises(OpsError, match="--since"):
             audit.parse_since(bad, now=now)

@@ -24,7 +24,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from infra.ops.aws import OpsError
@@ -40,7 +40,7 @@ ATHENA_COLUMNS = ("eventtime", "principal", "identitytype", "eventname", "bucket
 
 def parse_since(text: str, *, now: datetime | None = None) -> datetime:
     """``2026-01-31``, ``2026-01-31T12:00:00Z`` or a relative ``7d`` / ``12h``, as an aware UTC datetime."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     rel = re.fullmatch(r"([0-9]{1,4})([dh])", text.strip())
     if rel:
         amount = int(rel.group(1))
@@ -49,10 +49,10 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         raise OpsError(f"--since {text!r}: give a date (2026-01-31), a UTC time (2026-01-31T12:00:00Z) or a span (7d, 12h)") from None
-    value = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    value = value if value.tzinfo else value.replace(tzinfo=UTC)
     if value > now:
         raise OpsError(f"--since {text!r} is in the future")
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 def check_prefix(prefix: str, teams: Iterable[str]) -> str:
@@ -85,7 +85,7 @@ def athena_query(*, database: str, table: str, buckets: Sequence[str], prefix: s
     for ident in (database, table):
         if not _IDENT.match(ident):
             raise OpsError(f"{ident!r} is not an Athena database / table name (letters, digits, _)")
-    end = until or datetime.now(timezone.utc)
+    end = until or datetime.now(UTC)
     return (
         "SELECT eventtime, useridentity.arn AS principal, useridentity.type AS identitytype, eventname,\n"
         "       json_extract_scalar(requestparameters, '$.bucketName') AS bucket,\n"
@@ -196,7 +196,7 @@ def management_events(cloudtrail: Any, buckets: Sequence[str], since: datetime, 
         kwargs: dict[str, Any] = {
             "LookupAttributes": [{"AttributeKey": "ResourceName", "AttributeValue": bucket}],
             "StartTime": since,
-            "EndTime": until or datetime.now(timezone.utc),
+            "EndTime": until or datetime.now(UTC),
         }
         for page in cloudtrail.get_paginator("lookup_events").paginate(**kwargs):
             for ev in page.get("Events", []):
