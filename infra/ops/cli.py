@@ -42,6 +42,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--name", help="state bucket name (default: mlp-pulumi-state-<account>-<region>)")
     b.add_argument("--key-alias", default="alias/mlp-pulumi-state", help="KMS alias (default: %(default)s)")
 
+    c = sub.add_parser("bootstrap-ci", parents=[common], help="GitHub OIDC provider and deploy / preview roles trusted for one repository")
+    c.add_argument("--repo", required=True, help="the GitHub repository, owner/name")
+    c.add_argument("--deploy-environment", action="append", help="GitHub environment the deploy jobs run in (repeatable; "
+                   "default: development, staging, production)")
+    c.add_argument("--deploy-policy-arn", action="append", default=[], help="managed policy to attach to the deploy role (repeatable)")
+    c.add_argument("--preview-policy-arn", action="append", default=[], help="managed policy to attach to the preview role (repeatable)")
+    c.add_argument("--gcp-project", help="also print the gcloud commands for this GCP project's workload identity federation")
+    c.add_argument("--gcp-project-number", help="its number (principal URIs use it)")
+    c.add_argument("--gcp-pool", default="github", help="workload identity pool id (default: %(default)s)")
+    c.add_argument("--gcp-deploy-sa", help="deploy service account email")
+    c.add_argument("--gcp-preview-sa", help="preview service account email")
+
     au = sub.add_parser("audit", help="audit queries: who-read")
     aus = au.add_subparsers(dest="audit_command", required=True, parser_class=type(parser))
     w = aus.add_parser(
@@ -130,6 +142,8 @@ def run(args: argparse.Namespace, clients: Any = None) -> int:
         clients = clients or _clients(args)
         if args.ops_command == "bootstrap-backend":
             return _bootstrap(args, clients)
+        if args.ops_command == "bootstrap-ci":
+            return _bootstrap_ci(args, clients)
         if args.ops_command == "audit":
             return _who_read(args, clients)
         return {
@@ -174,6 +188,45 @@ def _bootstrap(args: argparse.Namespace, clients: Any) -> int:
     _out(f"  PULUMI_BACKEND_URL={info.login_url}")
     _out(f"  PULUMI_SECRETS_PROVIDER={info.secrets_provider}")
     _write_json(args, info.__dict__ | {"login_url": info.login_url, "secrets_provider": info.secrets_provider})
+    return EXIT_OK
+
+
+def _bootstrap_ci(args: argparse.Namespace, clients: Any) -> int:
+    from infra.ops import ci_identity
+
+    gcp = None
+    if args.gcp_project:
+        missing = [f"--{k}" for k in ("gcp-project-number", "gcp-deploy-sa", "gcp-preview-sa") if not getattr(args, k.replace("-", "_"))]
+        if missing:
+            _err(f"error: --gcp-project needs {', '.join(missing)}")
+            return EXIT_USAGE
+        gcp = {"project": args.gcp_project, "project_number": args.gcp_project_number, "pool": args.gcp_pool,
+               "deploy_sa": args.gcp_deploy_sa, "preview_sa": args.gcp_preview_sa}
+    try:
+        ci_identity.check_repo(args.repo)
+        ci_identity.deploy_subjects(args.repo, args.deploy_environment or ci_identity.DEPLOY_ENVIRONMENTS)
+    except ValueError as err:
+        _err(f"error: {err}")
+        return EXIT_USAGE
+    info = ci_identity.bootstrap_ci(
+        clients,
+        repo=args.repo,
+        environments=args.deploy_environment or ci_identity.DEPLOY_ENVIRONMENTS,
+        deploy_policies=args.deploy_policy_arn,
+        preview_policies=args.preview_policy_arn,
+        gcp=gcp,
+        log=_out,
+    )
+    _out("GitHub repository variables for the workflows:")
+    _out(f"  AWS_DEPLOY_ROLE_ARN={info.deploy_role_arn}   (trusted for: {', '.join(info.deploy_subjects)})")
+    _out(f"  AWS_PREVIEW_ROLE_ARN={info.preview_role_arn}   (trusted for: {', '.join(info.preview_subjects)})")
+    if not args.deploy_policy_arn or not args.preview_policy_arn:
+        _out("note: a role without --deploy-policy-arn / --preview-policy-arn has no permissions yet; attach them")
+    if info.gcp_commands:
+        _out("GCP workload identity federation (run these):")
+        for cmd in info.gcp_commands:
+            _out(f"  {cmd}")
+    _write_json(args, info.__dict__)
     return EXIT_OK
 
 
