@@ -97,6 +97,8 @@ class ClusterConfig(_Model):
     system_nodes: SystemNodesConfig = Field(default_factory=SystemNodesConfig)
     admin_role_arns: list[str] = Field(default_factory=list)
     """EKS: IAM roles/users granted cluster-admin through access entries (besides the creator)."""
+    workload_identity: Literal["irsa", "podIdentity"] = "irsa"
+    """EKS: how pods get AWS credentials: IRSA (OIDC, service-account annotation) or EKS Pod Identity (agent add-on, associations)."""
     release_channel: Literal["RAPID", "REGULAR", "STABLE"] = "REGULAR"
     kubeconfig: SecretStr | None = None
     """``cloud: existing`` only: the kubeconfig of the cluster you bring (set it as a secret)."""
@@ -420,6 +422,8 @@ def _cross_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
         yield ns + "gcp.project", "required for cloud 'gcp'"
     if cfg.cloud != "existing" and (cfg.cluster.kubeconfig is not None or cfg.cluster.context):
         yield ns + "cluster.kubeconfig", f"only for cloud 'existing'; cloud {cfg.cloud!r} builds its own cluster"
+    if cfg.cluster.workload_identity == "podIdentity" and cfg.cloud != "aws":
+        yield ns + "cluster.workloadIdentity", f"'podIdentity' is EKS Pod Identity; cloud {cfg.cloud!r} allows: irsa (ignored there)"
     if cfg.cluster.system_nodes.min_nodes > cfg.cluster.system_nodes.max_nodes:
         yield ns + "cluster.systemNodes.minNodes", "must not exceed maxNodes"
     if cfg.gpu_operator.driver and not cfg.gpu_operator_enabled:

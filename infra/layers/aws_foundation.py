@@ -47,6 +47,12 @@ class AwsFoundation:
     k8s_provider: k8s.Provider
     audit: AuditTrail | None = None
 
+    def workload_identity_args(self) -> dict[str, pulumi.Input[str]]:
+        """How :class:`~components.aws.irsa.IrsaRole` trusts pods: the OIDC provider (IRSA) or the cluster (Pod Identity)."""
+        if self.cfg.cluster.workload_identity == "podIdentity":
+            return {"pod_identity_cluster": self.cluster.name}
+        return {"oidc_provider_arn": self.cluster.oidc_provider_arn, "oidc_issuer": self.cluster.oidc_issuer}
+
     def cloud_layer(self) -> CloudLayer:
         return CloudLayer(
             cloud="aws",
@@ -163,6 +169,7 @@ def build(cfg: config.PlatformConfig) -> AwsFoundation:
             instance_type=nodes.instance_type, min_nodes=nodes.min_nodes, max_nodes=nodes.max_nodes, disk_gb=nodes.disk_gb
         ),
         log_retention_days=cfg.control_plane_log_retention_days,
+        pod_identity_agent=cfg.cluster.workload_identity == "podIdentity",
         protect=prod,
         provider=provider,
     )
