@@ -283,6 +283,8 @@ class AuditConfig(_Model):
 
     enabled: bool | None = None
     """Default: on in staging and prod, off in dev."""
+    data_events_millions_per_month: float = Field(10.0, ge=0)
+    """Cost estimate only: S3 data events (object reads and writes of the lake) a month, in millions."""
     retention_days: int = Field(365, ge=1, le=3650)
     """How long audit log files are kept: the CloudTrail bucket's expiry, the GCP log bucket's retention."""
     object_lock_days: int | None = Field(None, ge=1, le=3650)
@@ -299,6 +301,21 @@ class AuditConfig(_Model):
         if value is not None and value not in CLOUDWATCH_RETENTION_DAYS:
             raise ValueError(f"{value} is not a CloudWatch Logs retention; allowed: {', '.join(map(str, CLOUDWATCH_RETENTION_DAYS))}")
         return value
+
+
+class GuardDutyConfig(_Model):
+    """Optional AWS GuardDuty features (off by default; they cost money, see the plan's cost)."""
+
+    eks_runtime_monitoring: bool = False
+    s3_protection: bool = False
+    existing_detector_id: str | None = Field(None, pattern=r"^[0-9a-f]{32}$")
+    """The account's GuardDuty detector if one exists already (e.g. organization-managed)."""
+    monitored_vcpus: int | None = Field(None, ge=1)
+    """Cost estimate only: vCPUs runtime monitoring covers; default: the system nodes at their maximum."""
+
+
+class SecurityConfig(_Model):
+    guard_duty: GuardDutyConfig = Field(default_factory=GuardDutyConfig)
 
 
 class GcpConfig(_Model):
@@ -326,6 +343,7 @@ class PlatformConfig(_Model):
     kueue: KueueConfig = Field(default_factory=KueueConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
+    security: SecurityConfig = Field(default_factory=SecurityConfig)
     tags: dict[str, str] = Field(default_factory=dict)
     gcp: GcpConfig = Field(default_factory=GcpConfig)
 
@@ -473,6 +491,9 @@ def _audit_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
         yield ns + "enabled", f"false is not allowed in {cfg.environment}: audit logging is on in staging and prod (optional in dev only)"
     if audit.object_lock_days is not None and audit.object_lock_days > audit.retention_days:
         yield ns + "objectLockDays", f"{audit.object_lock_days} exceeds retentionDays ({audit.retention_days}); locked logs cannot expire earlier"
+    gd = cfg.security.guard_duty
+    if cfg.cloud != "aws" and (gd.eks_runtime_monitoring or gd.s3_protection):
+        yield NAMESPACE + ":security.guardDuty", f"GuardDuty is AWS only; cloud {cfg.cloud!r}"
     if audit.organization_trail and cfg.cloud != "aws":
         yield ns + "organizationTrail", f"an AWS CloudTrail name; cloud {cfg.cloud!r} has no CloudTrail"
 

@@ -135,6 +135,15 @@ def test_trail_waits_for_the_bucket_policy_and_the_key_that_name_it(plan_of: Pla
     assert statements["CloudWatchLogs"]["Principal"] == {"Service": "logs.us-east-1.amazonaws.com"}
 
 
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_guardduty_is_off_by_default_and_costs_nothing(stack: str, plan_of: PlanOf) -> None:
+    plan = plan_of(stack)
+    assert plan.by_type("aws:guardduty/detector:Detector") == [] and plan.by_type("aws:guardduty/detectorFeature:DetectorFeature") == []
+    urns = {i["urn"] for i in plan.to_json()["cost"]["by_item"]}
+    assert not any("guardduty" in u for u in urns)
+    assert ("config:audit/cloudtrail-data-events" in urns) is plan.config.audit_enabled
+
+
 def test_dev_has_no_trail_by_default_and_its_key_names_none(plan_of: PlanOf) -> None:
     plan = plan_of("dev")
     assert plan.by_type(TRAIL) == []
@@ -152,10 +161,19 @@ def test_eks_control_plane_log_group_has_the_retention_and_our_key_before_the_cl
     assert group.urn in cluster.dependencies
 
 
-def test_organization_trail_gets_a_data_events_only_trail_in_dev(write_stack: Callable[..., Path]) -> None:
+def test_organization_trail_gets_a_data_events_only_trail_in_dev_and_guardduty_is_opt_in(write_stack: Callable[..., Path]) -> None:
     path = write_stack("dev", "org", audit={"enabled": True, "organizationTrail": "acme-org-trail", "retentionDays": 30,
-                                             "controlPlaneLogRetentionDays": 30})
+                                             "controlPlaneLogRetentionDays": 30, "dataEventsMillionsPerMonth": 50},
+                       security={"guardDuty": {"eksRuntimeMonitoring": True, "s3Protection": True}})
     plan = engine.plan("org", stack_path=path)
+    features = {r.inputs["name"]: r for r in plan.by_type("aws:guardduty/detectorFeature:DetectorFeature")}
+    assert set(features) == {"RUNTIME_MONITORING", "S3_DATA_EVENTS"} and all(f.inputs["status"] == "ENABLED" for f in features.values())
+    assert features["RUNTIME_MONITORING"].inputs["additionalConfigurations"] == [{"name": "EKS_ADDON_MANAGEMENT", "status": "ENABLED"}]
+    assert len(plan.by_type("aws:guardduty/detector:Detector")) == 1
+    costs = {i["urn"]: i["monthly_usd"] for i in plan.to_json()["cost"]["by_item"] if i["urn"].startswith("config:")}
+    assert costs["config:audit/cloudtrail-data-events"] == 50.0  # 50 M events x $0.10 / 100k
+    assert costs["config:guardduty/s3-protection"] == 40.0
+    assert costs["config:guardduty/eks-runtime-monitoring"] == plan.config.cluster.system_nodes.max_nodes * 2 * 1.5  # m6i.large: 2 vCPUs
     trail = only(plan, TRAIL)
     assert trail.inputs["name"] == "mlp-dev-lake-data-events"
     assert list(selectors(trail)) == ["Lake S3 data events"], "the organization trail already records management events"
@@ -259,3 +277,16 @@ def test_gcp_audit_component_rejects_bad_args() -> None:
         AuditLogsArgs(project="p", location="us", bucket_id="audit", locked=True)
     with pytest.raises(ValueError, match="service"):
         AuditLogsArgs(project="p", location="us", bucket_id="audit", services=("storage",))
+
+
+def test_guardduty_on_gcp_or_a_bad_detector_id_is_refused() -> None:
+    raw = raw_config("gcp-dev")
+    raw["security"] = {"guardDuty": {"s3Protection": True}}
+    with pytest.raises(config.ConfigError) as err:
+        config.parse(raw)
+    assert [p for p, _ in err.value.problems] == ["ml-platform:security.guardDuty"]
+    raw = raw_config("prod")
+    raw["security"] = {"guardDuty": {"s3Protection": True, "existingDetectorId": "not-an-id"}}
+    with pytest.raises(config.ConfigError) as err:
+        config.parse(raw)
+    assert [p for p, _ in err.value.problems] == ["ml-platform:security.guardDuty.existingDetectorId"]

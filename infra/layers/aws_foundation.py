@@ -18,6 +18,7 @@ from catalog import conventions as cv
 from components.aws.audit_trail import AuditTrail
 from components.aws.data_lake import DataLake, LakeLifecycle, LakeReplica
 from components.aws.eks import EksCluster, SystemNodes
+from components.aws.guardduty import GuardDuty
 from components.aws.kms import KmsKey
 from components.aws.network import Vpc
 from infra import config, tagging
@@ -197,6 +198,17 @@ def build(cfg: config.PlatformConfig) -> AwsFoundation:
         )
         pulumi.export("auditTrailArn", audit.arn)
         pulumi.export("auditLogBucket", audit.bucket_name)
+
+    gd = cfg.security.guard_duty
+    if gd.eks_runtime_monitoring or gd.s3_protection:
+        GuardDuty(
+            "guardduty",
+            runtime_monitoring=gd.eks_runtime_monitoring,
+            s3_protection=gd.s3_protection,
+            existing_detector_id=gd.existing_detector_id,
+            provider=provider,
+            opts=pulumi.ResourceOptions(depends_on=[cluster.cluster]),
+        )
 
     pulumi.export("kubeconfig", cluster.kubeconfig)
     pulumi.export("lakeBuckets", lake.bucket_names)
