@@ -32,7 +32,11 @@ REPO_DIR = "/feast/repo"
 CA_FILE = "redis-ca.crt"
 DATA_DIR = "/feast/data"
 PORT = 80
-PG_IMAGE = "postgres:17.6-alpine"
+PG_IMAGE = "postgres:17.6-alpine@sha256:ef257d85f76e48da1c64832459b59fcaba1a4dac97bf5d7450c77753542eee94"
+"""The registry-database Job's psql, pinned by digest (the multi-arch index of ``postgres:17.6-alpine``;
+check with ``docker buildx imagetools inspect postgres:17.6-alpine``)."""
+JOB_UID = 10001
+"""A high non-root UID (no collision with the image's ``postgres`` user, 70, or a node's users)."""
 _NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
 
@@ -318,17 +322,35 @@ class Feast(pulumi.ComponentResource):
                     "spec": {
                         "restartPolicy": "OnFailure",
                         "automountServiceAccountToken": False,
-                        "securityContext": {"runAsNonRoot": True, "runAsUser": 70},
+                        "securityContext": {
+                            "runAsNonRoot": True,
+                            "runAsUser": JOB_UID,
+                            "runAsGroup": JOB_UID,
+                            "seccompProfile": {"type": "RuntimeDefault"},
+                        },
                         "containers": [
                             {
                                 "name": "create-database",
                                 "image": PG_IMAGE,
+                                "imagePullPolicy": "IfNotPresent",
                                 "command": ["sh", "-c", script],
-                                "env": env,
-                                "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
-                                "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                                # PGPASSWORD stays an env var from the Secret: libpq ignores a password
+                                # file readable by its group, and a 0400 root-owned Secret file is
+                                # unreadable for a non-root UID without fsGroup (which adds group read)
+                                "env": [*env, {"name": "HOME", "value": "/tmp"}],
+                                "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}},
+                                "securityContext": {
+                                    "allowPrivilegeEscalation": False,
+                                    "capabilities": {"drop": ["ALL"]},
+                                    "readOnlyRootFilesystem": True,
+                                    "runAsNonRoot": True,
+                                    "runAsUser": JOB_UID,
+                                    "seccompProfile": {"type": "RuntimeDefault"},
+                                },
+                                "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
                             }
                         ],
+                        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "16Mi"}}],
                     },
                 },
             },
