@@ -89,3 +89,25 @@ def test_the_checker_catches_each_weakness() -> None:
         bad = copy.deepcopy(good)
         mutate(bad)
         assert any(says in p for p in problems(bad)), says
+
+
+def _release(plan: engine.Plan, chart: str) -> dict[str, Any]:
+    (rel,) = [r for r in plan.by_type("kubernetes:helm.sh/v3:Release") if r.inputs.get("chart") == chart]
+    return rel.inputs["values"]
+
+
+def test_chart_values_we_set_harden_the_feature_server_and_mlflow(plan_of: Callable[[str], engine.Plan], upstream) -> None:
+    import yaml
+
+    plan = plan_of("prod")
+    feast = _release(plan, "feast-feature-server")
+    pod, ctr = feast["podSecurityContext"], feast["securityContext"]
+    assert pod["runAsNonRoot"] is True and pod["runAsUser"] >= MIN_UID and pod["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert ctr["readOnlyRootFilesystem"] is True and ctr["allowPrivilegeEscalation"] is False and ctr["capabilities"] == {"drop": ["ALL"]}
+    assert {"name": "tmp", "mountPath": "/tmp"} in feast["volumeMounts"]  # the one writable scratch path
+    assert feast["resources"]["limits"].keys() >= {"cpu", "memory"}
+    mlflow = _release(plan, "mlflow")
+    assert mlflow["podSecurityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert "securityContext" not in mlflow  # the chart's default stays: read-only root, non-root, no capabilities
+    chart_default = yaml.safe_load((upstream / "mlflow" / "values.yaml").read_text())["securityContext"]
+    assert chart_default["readOnlyRootFilesystem"] is True and chart_default["runAsNonRoot"] is True

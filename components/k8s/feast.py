@@ -35,6 +35,8 @@ PORT = 80
 PG_IMAGE = "postgres:17.6-alpine@sha256:ef257d85f76e48da1c64832459b59fcaba1a4dac97bf5d7450c77753542eee94"
 """The registry-database Job's psql, pinned by digest (the multi-arch index of ``postgres:17.6-alpine``;
 check with ``docker buildx imagetools inspect postgres:17.6-alpine``)."""
+SERVER_UID = 10001
+"""The feature server's UID / GID / fsGroup (high, non-root; the data volume is group-writable by fsGroup)."""
 JOB_UID = 10001
 """A high non-root UID (no collision with the image's ``postgres`` user, 70, or a node's users)."""
 _NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -169,12 +171,22 @@ def feature_store_yaml(args: FeastArgs) -> pulumi.Output[str]:
 
 def chart_values(args: FeastArgs) -> dict[str, Any]:
     """Helm values for the feature server: Secret and volume references only."""
-    volumes: list[dict[str, Any]] = [{"name": "feature-store", "secret": {"secretName": CONFIG_SECRET}}]
-    mounts: list[dict[str, Any]] = [{"name": "feature-store", "mountPath": REPO_DIR, "readOnly": True}]
+    # feature_store.yaml (with the store credentials) is mounted as a file from its Secret; /tmp is the
+    # only writable path besides the data volume (read-only root filesystem)
+    volumes: list[dict[str, Any]] = [
+        {"name": "feature-store", "secret": {"secretName": CONFIG_SECRET}},
+        {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
+    ]
+    mounts: list[dict[str, Any]] = [
+        {"name": "feature-store", "mountPath": REPO_DIR, "readOnly": True},
+        {"name": "tmp", "mountPath": "/tmp"},
+    ]
     if args.registry is None:
         volumes.append({"name": "data", "persistentVolumeClaim": {"claimName": f"{RELEASE}-data"}})
         mounts.append({"name": "data", "mountPath": DATA_DIR})
-    env = [{"name": "AWS_DEFAULT_REGION", "value": args.region}] if args.provider == "aws" and args.region else []
+    env = [{"name": "HOME", "value": "/tmp"}, {"name": "FEAST_USAGE", "value": "False"}]
+    if args.provider == "aws" and args.region:
+        env.append({"name": "AWS_DEFAULT_REGION", "value": args.region})
     values: dict[str, Any] = {
         "replicaCount": args.replicas,
         "fullnameOverride": RELEASE,
@@ -184,8 +196,19 @@ def chart_values(args: FeastArgs) -> dict[str, Any]:
         "volumes": volumes,
         "volumeMounts": mounts,
         "resources": args.resources,
-        "podSecurityContext": {"runAsNonRoot": True, "runAsUser": 1000, "fsGroup": 1000},
-        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+        "podSecurityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": SERVER_UID,
+            "runAsGroup": SERVER_UID,
+            "fsGroup": SERVER_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "readOnlyRootFilesystem": True,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
     }
     if env:
         values["extraEnvs"] = env
