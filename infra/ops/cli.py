@@ -1,4 +1,4 @@
-"""``python -m infra ops``: state-backend bootstrap and disaster-recovery commands.
+"""``python -m infra ops``: state-backend and CI-identity bootstrap, audit queries and disaster-recovery commands.
 
 Exit codes: 0 done / healthy / in sync, 1 a failed operation, an unhealthy status or objects
 still missing, 2 bad config or usage. AWS errors are reported in one line, never as a traceback.
