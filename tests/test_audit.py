@@ -290,3 +290,11 @@ def test_guardduty_on_gcp_or_a_bad_detector_id_is_refused() -> None:
     with pytest.raises(config.ConfigError) as err:
         config.parse(raw)
     assert [p for p, _ in err.value.problems] == ["ml-platform:security.guardDuty.existingDetectorId"]
+
+
+def test_staging_trail_bucket_is_neither_locked_nor_protected_nor_force_destroyed(plan_of: PlanOf) -> None:
+    plan = plan_of("staging")
+    trail = only(plan, TRAIL)
+    bucket = audit_bucket(plan, trail)
+    assert not bucket.inputs.get("objectLockEnabled") and not bucket.protect and not bucket.inputs.get("forceDestroy")
+    assert plan.by_type("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration") == []
