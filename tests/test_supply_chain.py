@@ -71,7 +71,8 @@ def test_dependabot_updates_actions_and_pip_pins() -> None:
     updates = {u["package-ecosystem"]: u for u in doc["updates"]}
     assert updates["github-actions"]["directory"] == "/"
     pip_dirs = set(updates["pip"]["directories"])
-    reqs = [r for r in ROOT.glob("**/requirements*.txt") if ".venv" not in r.parts and "build" not in r.parts]
+    listed = subprocess.run(["git", "ls-files", "*requirements*.txt"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    reqs = [ROOT / line for line in listed.split()]
     assert reqs
     for req in reqs:
         rel = req.parent.relative_to(ROOT).as_posix()

@@ -213,7 +213,7 @@ class AuditTrail(pulumi.ComponentResource):
                     "expiration": {"days": retention_days},
                     "noncurrent_version_expiration": {"noncurrent_days": 1},
                 },
-                {"id": "abort-multipart", "status": "Enabled", "filter": {}, "abort_incomplete_multipart_upload": {"days_after_initiation": 7}},
+                {"id": "abort-multipart", "status": "Enabled", "filter": {"prefix": ""}, "abort_incomplete_multipart_upload": {"days_after_initiation": 7}},
             ],
             opts=child.merge(pulumi.ResourceOptions(depends_on=[versioning])),
         )
