@@ -135,7 +135,21 @@ def test_who_read_mistakes_are_one_line_errors(extra: list[str], says: str, caps
     assert says in err and "Traceback" not in err
 
 
-def test_who_read_refuses_a_gcp_stack(capsys: pytest.CaptureFixture[str]) -> None:
-    args = cli.build_parser().parse_args(["ops", "audit", "who-read", "--stack", "gcp-prod", "--prefix", "teams/llm/", "--since", "7d"])
-    assert ops_cli.run(args, Clients()) == 1
-    assert "docs/security.md" in capsys.readouterr().err
+def test_who_read_on_gcp_prints_the_query_of_the_locked_audit_bucket(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    args = cli.build_parser().parse_args(["ops", "audit", "who-read", "--stack", "gcp-prod", "--prefix", "teams/llm/", "--since", "2026-11-01",
+                                          "--zone", "raw", "--json", str(tmp_path / "g.json")])
+    assert ops_cli.run(args, Clients()) == 0, capsys.readouterr().err
+    out = json.loads((tmp_path / "g.json").read_text())
+    assert out["buckets"] == ["acme-ml-prod-prod-raw"]
+    assert 'protoPayload.resourceName:"projects/_/buckets/acme-ml-prod-prod-raw/objects/teams/llm/"' in out["filter"]
+    assert '"storage.objects.get"' in out["filter"] and 'timestamp>="2026-11-01T00:00:00Z"' in out["filter"]
+    # the bucket the sink fills, where the (dual-region) lake lives
+    assert "--bucket=mlp-prod-audit --location=us --view=_AllLogs" in out["command"]
+    assert "gcloud logging read" in capsys.readouterr().out
+
+
+def test_who_read_on_gcp_without_audit_logs_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    args = cli.build_parser().parse_args(["ops", "audit", "who-read", "--stack", "gcp-dev", "--prefix", "teams/research/", "--since", "7d"])
+    code = ops_cli.run(args, Clients())
+    err = capsys.readouterr().err
+    assert code == 1 and "audit logging off (audit.enabled)" in err and "Traceback" not in err, err

@@ -155,6 +155,32 @@ TBLPROPERTIES (
 )"""
 
 
+GCS_METHODS = ("storage.objects.get", "storage.objects.list", "storage.objects.create", "storage.objects.update",
+               "storage.objects.delete", "storage.objects.rewrite", "storage.objects.compose")
+
+
+def gcp_logging_filter(*, buckets: Sequence[str], prefix: str, since: datetime) -> str:
+    """Cloud Logging query: Data Access entries of Cloud Storage on objects under ``prefix`` of ``buckets``."""
+    names = " OR ".join(f'protoPayload.resourceName:"projects/_/buckets/{b}/objects/{prefix}"' for b in buckets)
+    methods = " OR ".join(f'"{m}"' for m in GCS_METHODS)
+    return (
+        'protoPayload.serviceName="storage.googleapis.com" '
+        f"AND protoPayload.methodName=({methods}) "
+        f"AND ({names}) "
+        f'AND timestamp>="{since:%Y-%m-%dT%H:%M:%SZ}"'
+    )
+
+
+def gcp_read_command(*, project: str, bucket_id: str, location: str, log_filter: str) -> str:
+    """``gcloud logging read`` over the locked audit log bucket (view ``_AllLogs``)."""
+    quoted = log_filter.replace("'", "'\\''")
+    return (
+        f"gcloud logging read '{quoted}' --project={project} --bucket={bucket_id} --location={location} "
+        "--view=_AllLogs --format='table(timestamp, protoPayload.authenticationInfo.principalEmail, "
+        "protoPayload.methodName, protoPayload.resourceName, protoPayload.requestMetadata.callerIp)'"
+    )
+
+
 @dataclass
 class ManagementEvent:
     time: str

@@ -230,15 +230,42 @@ def _bootstrap_ci(args: argparse.Namespace, clients: Any) -> int:
     return EXIT_OK
 
 
+def _who_read_gcp(args: argparse.Namespace, cfg: Any, prefix: str, since: Any) -> int:
+    """GCP: the Data Access logs are in the stack's audit log bucket; print the query (no Google client here)."""
+    from components.gcp.data_lake import DataLakeArgs
+    from infra.ops import audit
+    from infra.ops.aws import OpsError
+
+    if not cfg.audit_enabled:
+        raise OpsError(f"stack {args.stack!r} has audit logging off (audit.enabled): Cloud Storage Data Access logs are not recorded")
+    project = str(cfg.gcp.project)
+    zones = args.zone or list(cfg.data_lake.zones)
+    buckets = [f"{project}-{cfg.environment}-{zone}" for zone in zones]
+    location = DataLakeArgs(bucket_prefix=f"{project}-{cfg.environment}", zones=tuple(cfg.data_lake.zones), region=str(cfg.region),
+                            kms_key_id="", dr_region=cfg.dr_region).kms_location
+    log_filter = audit.gcp_logging_filter(buckets=buckets, prefix=prefix, since=since)
+    command = audit.gcp_read_command(project=project, bucket_id=f"{cfg.cluster_name}-audit", location=location, log_filter=log_filter)
+    _out(f"who read / wrote gs://<lake>/{prefix}* in {args.stack} since {since:%Y-%m-%d %H:%M} UTC (Cloud Storage Data Access logs)")
+    _out("Logging query (Logs Explorer, scope: the audit log bucket):")
+    _out(log_filter)
+    _out("Or:")
+    _out(command)
+    _write_json(args, {"stack": args.stack, "buckets": buckets, "prefix": prefix, "since": since.isoformat(), "filter": log_filter,
+                       "command": command})
+    return EXIT_OK
+
+
 def _who_read(args: argparse.Namespace, clients: Any) -> int:
     from infra.ops import audit
     from infra.ops.aws import OpsError
 
     cfg = _load(args)
-    if cfg.cloud != "aws":
-        raise OpsError(f"stack {args.stack!r} is on cloud {cfg.cloud!r}; who-read reads CloudTrail (AWS); on GCP query the audit log bucket (docs/security.md)")
+    if cfg.cloud not in ("aws", "gcp"):
+        raise OpsError(f"stack {args.stack!r} is on cloud {cfg.cloud!r}: no cloud audit log to read (who-read knows aws and gcp)")
     prefix = audit.check_prefix(args.prefix, [t.name for t in cfg.teams])
     since = audit.parse_since(args.since)
+    if cfg.cloud == "gcp":
+        return _who_read_gcp(args, cfg, prefix, since)
     until = audit.parse_since(args.until) if args.until else None
     zones = args.zone or list(cfg.data_lake.zones)
     unknown = sorted(set(zones) - set(cfg.data_lake.zones))
