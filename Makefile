@@ -4,6 +4,8 @@ VENV   ?= .venv
 STACK  ?= dev
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+CHECKOV_VENV  ?= .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
 .PHONY: plan plan-all test lint check bench upstream clean
 
@@ -11,6 +13,12 @@ $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
+
+# checkov in a virtualenv of its own (its pins clash with ours); tests/test_checkov.py runs it
+$(CHECKOV_STAMP): requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	touch $(CHECKOV_STAMP)
 
 ## make plan STACK=dev : offline plan of one stack (no cloud account, no Pulumi CLI)
 plan: $(STAMP)
@@ -23,9 +31,9 @@ plan-all: $(STAMP)
 		$(MAKE) --no-print-directory plan STACK=$$s; done
 
 ## make test : the whole test suite (what CI runs)
-test: $(STAMP)
+test: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/python -m ruff check .
-	$(BIN)/python -m pytest
+	CHECKOV=$(CHECKOV_VENV)/bin/checkov $(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/python -m ruff check .

@@ -107,6 +107,8 @@ class ClusterConfig(_Model):
     system_nodes: SystemNodesConfig = Field(default_factory=SystemNodesConfig)
     admin_role_arns: list[str] = Field(default_factory=list)
     """EKS: IAM roles/users granted cluster-admin through access entries (besides the creator)."""
+    workload_identity: Literal["irsa", "podIdentity"] = "irsa"
+    """EKS: how pods get AWS credentials: IRSA (OIDC, service-account annotation) or EKS Pod Identity (agent add-on, associations)."""
     release_channel: Literal["RAPID", "REGULAR", "STABLE"] = "REGULAR"
     kubeconfig: SecretStr | None = None
     """``cloud: existing`` only: the kubeconfig of the cluster you bring (set it as a secret)."""
@@ -293,6 +295,50 @@ class BudgetConfig(_Model):
     alert_emails: list[str] = Field(default_factory=list)
 
 
+CLOUDWATCH_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+"""The retention values CloudWatch Logs accepts (``PutRetentionPolicy``)."""
+
+
+class AuditConfig(_Model):
+    """Audit logging: who touched the lake, the keys, the secrets and the databases (issue 16)."""
+
+    enabled: bool | None = None
+    """Default: on in staging and prod, off in dev."""
+    data_events_millions_per_month: float = Field(10.0, ge=0)
+    """Cost estimate only: S3 data events (object reads and writes of the lake) a month, in millions."""
+    retention_days: int = Field(365, ge=1, le=3650)
+    """How long audit log files are kept: the CloudTrail bucket's expiry, the GCP log bucket's retention."""
+    object_lock_days: int | None = Field(None, ge=1, le=3650)
+    """Prod (AWS): Object Lock governance retention of the trail bucket; default ``retentionDays``."""
+    control_plane_log_retention_days: int | None = None
+    """EKS control-plane log group retention (a CloudWatch value); default 365 in prod, 90 elsewhere."""
+    organization_trail: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{2,127}$")
+    """AWS: name of an existing organization trail that already records management events; the
+    platform then creates no second trail of its own, only a data-events trail for the lake."""
+
+    @field_validator("control_plane_log_retention_days")
+    @classmethod
+    def _cw_days(cls, value: int | None) -> int | None:
+        if value is not None and value not in CLOUDWATCH_RETENTION_DAYS:
+            raise ValueError(f"{value} is not a CloudWatch Logs retention; allowed: {', '.join(map(str, CLOUDWATCH_RETENTION_DAYS))}")
+        return value
+
+
+class GuardDutyConfig(_Model):
+    """Optional AWS GuardDuty features (off by default; they cost money, see the plan's cost)."""
+
+    eks_runtime_monitoring: bool = False
+    s3_protection: bool = False
+    existing_detector_id: str | None = Field(None, pattern=r"^[0-9a-f]{32}$")
+    """The account's GuardDuty detector if one exists already (e.g. organization-managed)."""
+    monitored_vcpus: int | None = Field(None, ge=1)
+    """Cost estimate only: vCPUs runtime monitoring covers; default: the system nodes at their maximum."""
+
+
+class SecurityConfig(_Model):
+    guard_duty: GuardDutyConfig = Field(default_factory=GuardDutyConfig)
+
+
 class GcpConfig(_Model):
     project: str | None = Field(None, pattern=r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
     billing_account: str | None = None
@@ -327,6 +373,8 @@ class PlatformConfig(_Model):
     gpu_operator: GpuOperatorConfig = Field(default_factory=GpuOperatorConfig)
     kueue: KueueConfig = Field(default_factory=KueueConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
+    security: SecurityConfig = Field(default_factory=SecurityConfig)
     tags: dict[str, str] = Field(default_factory=dict)
     gcp: GcpConfig = Field(default_factory=GcpConfig)
     aws: AwsConfig = Field(default_factory=AwsConfig)
@@ -373,6 +421,17 @@ class PlatformConfig(_Model):
     def needs_database(self) -> bool:
         """The platform's PostgreSQL server serves MLflow and/or the Feast SQL registry (also alone)."""
         return self.mlflow.enabled or self.feast_sql_registry
+
+    @property
+    def audit_enabled(self) -> bool:
+        """``audit.enabled``; default on in staging and prod, off in dev."""
+        return self.audit.enabled if self.audit.enabled is not None else self.environment != "dev"
+
+    @property
+    def control_plane_log_retention_days(self) -> int:
+        """Retention of the EKS control-plane log group (and GKE's log bucket)."""
+        days = self.audit.control_plane_log_retention_days
+        return days if days is not None else (365 if self.is_prod else 90)
 
     def pool_gpu(self, pool: GpuPoolConfig) -> catalog.GpuModel:
         """The GPU model a pool carries (validated to be unique)."""
@@ -471,6 +530,8 @@ def _cross_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
         yield ns + "aws", f"only for cloud 'aws'; this stack is cloud {cfg.cloud!r}"
     if cfg.cloud != "existing" and (cfg.cluster.kubeconfig is not None or cfg.cluster.context):
         yield ns + "cluster.kubeconfig", f"only for cloud 'existing'; cloud {cfg.cloud!r} builds its own cluster"
+    if cfg.cluster.workload_identity == "podIdentity" and cfg.cloud != "aws":
+        yield ns + "cluster.workloadIdentity", f"'podIdentity' is EKS Pod Identity; cloud {cfg.cloud!r} allows: irsa (ignored there)"
     if cfg.cluster.system_nodes.min_nodes > cfg.cluster.system_nodes.max_nodes:
         yield ns + "cluster.systemNodes.minNodes", "must not exceed maxNodes"
     if cfg.cloud == "gcp" and cfg.gpu_operator.driver:
@@ -517,11 +578,26 @@ def _cross_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
         if len(value) > 63 or not re.match(LABEL_VALUE, value):
             yield ns + f"gpuOperator.monitoringLabels.{key}", f"{value!r} is not a Kubernetes label value (up to 63 of [A-Za-z0-9_.-], alphanumeric at both ends)"
 
+    yield from _audit_checks(cfg)
     yield from _ml_services_checks(cfg)
     pool_problems = list(_pool_checks(cfg))
     yield from pool_problems
     # quota totals need every pool's shape: with a bad pool they would only echo its problem
     yield from _team_checks(cfg, totals=not pool_problems)
+
+
+def _audit_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
+    ns = NAMESPACE + ":audit."
+    audit = cfg.audit
+    if cfg.environment in ("staging", "prod") and audit.enabled is False:
+        yield ns + "enabled", f"false is not allowed in {cfg.environment}: audit logging is on in staging and prod (optional in dev only)"
+    if audit.object_lock_days is not None and audit.object_lock_days > audit.retention_days:
+        yield ns + "objectLockDays", f"{audit.object_lock_days} exceeds retentionDays ({audit.retention_days}); locked logs cannot expire earlier"
+    gd = cfg.security.guard_duty
+    if cfg.cloud != "aws" and (gd.eks_runtime_monitoring or gd.s3_protection):
+        yield NAMESPACE + ":security.guardDuty", f"GuardDuty is AWS only; cloud {cfg.cloud!r}"
+    if audit.organization_trail and cfg.cloud != "aws":
+        yield ns + "organizationTrail", f"an AWS CloudTrail name; cloud {cfg.cloud!r} has no CloudTrail"
 
 
 def _ml_services_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:

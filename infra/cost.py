@@ -77,6 +77,41 @@ def gpu_quota_equivalents(cfg: config.PlatformConfig) -> dict[str, float]:
     return out
 
 
+CLOUDTRAIL_DATA_EVENT_USD_MILLION = 1.00
+"""CloudTrail data events delivered to a trail: USD 0.10 per 100,000 (https://aws.amazon.com/cloudtrail/pricing/)."""
+GUARDDUTY_S3_USD_MILLION = 0.80
+"""GuardDuty S3 Protection: USD 0.80 per million S3 data events, first 500 million a month (https://aws.amazon.com/guardduty/pricing/)."""
+GUARDDUTY_RUNTIME_USD_VCPU_MONTH = 1.50
+"""GuardDuty EKS Runtime Monitoring: USD 1.50 per vCPU-month, first 500 vCPUs (https://aws.amazon.com/guardduty/pricing/)."""
+
+
+def audit_cost_items(cfg: config.PlatformConfig) -> list[cost_model.CostItem]:
+    """The usage-priced security items (from config assumptions: volumes are unknown at plan time)."""
+    if cfg.cloud != "aws":
+        return []
+    items = []
+    events = cfg.audit.data_events_millions_per_month
+    if cfg.audit_enabled:
+        usd = events * CLOUDTRAIL_DATA_EVENT_USD_MILLION
+        items.append(cost_model.CostItem("config:audit/cloudtrail-data-events", "aws:cloudtrail/trail:Trail", "security", usd, usd,
+                                         f"{events:g} M S3 data events x ${CLOUDTRAIL_DATA_EVENT_USD_MILLION:g}/M (audit.dataEventsMillionsPerMonth)"))
+    gd = cfg.security.guard_duty
+    if gd.s3_protection:
+        usd = events * GUARDDUTY_S3_USD_MILLION
+        items.append(cost_model.CostItem("config:guardduty/s3-protection", "aws:guardduty/detectorFeature:DetectorFeature", "security", usd, usd,
+                                         f"{events:g} M S3 data events x ${GUARDDUTY_S3_USD_MILLION:g}/M (audit.dataEventsMillionsPerMonth)"))
+    if gd.eks_runtime_monitoring:
+        nodes = cfg.cluster.system_nodes
+        size = nodes.instance_type.rsplit(".", 1)[-1]
+        per_node = {"medium": 1, "large": 2, "xlarge": 4, "2xlarge": 8, "4xlarge": 16, "8xlarge": 32}.get(size, 2)
+        vcpus = gd.monitored_vcpus or nodes.max_nodes * per_node
+        usd = vcpus * GUARDDUTY_RUNTIME_USD_VCPU_MONTH
+        items.append(cost_model.CostItem("config:guardduty/eks-runtime-monitoring", "aws:guardduty/detectorFeature:DetectorFeature", "security",
+                                         usd, usd, f"{vcpus} vCPUs x ${GUARDDUTY_RUNTIME_USD_VCPU_MONTH:g}/vCPU-month "
+                                         "(security.guardDuty.monitoredVcpus; GPU nodes add theirs)"))
+    return items
+
+
 def estimate_config(cfg: config.PlatformConfig, resources: list[Any]) -> dict[str, Any]:
     """The estimate for ``resources`` (records :func:`catalog.cost_model.estimate_items` accepts) under ``cfg``."""
     sizes = {} if cfg.cloud == "existing" else dict(cfg.data_lake.size_gb)
@@ -94,6 +129,8 @@ def estimate_config(cfg: config.PlatformConfig, resources: list[Any]) -> dict[st
     priced_zones = {i.zone for i in items if i.zone}
     copies = 2 if cfg.dr_region else 1  # a DR replica (S3) or dual-region placement (GCS) stores it twice
     items += [cost_model.lake_item(z, gb, cloud=cfg.cloud, copies=copies) for z, gb in sizes.items() if z not in priced_zones]
+
+    items += audit_cost_items(cfg)
 
     idle, ceiling = cost_model.totals(items)
     by_pool: dict[str, dict[str, Any]] = {}

@@ -229,6 +229,58 @@ def gcs(**changes: Any) -> RecordedResource:
     return res("gcp:storage/bucket:Bucket", "lake", {k: v for k, v in inputs.items() if v is not None})
 
 
+# ---- audit ---------------------------------------------------------------------------------------
+
+TRAIL = "aws:cloudtrail/trail:Trail"
+
+
+def data_selector(*arns: str, **extra_fields: Any) -> dict[str, Any]:
+    fields = [
+        {"field": "eventCategory", "equals": ["Data"]},
+        {"field": "resources.type", "equals": ["AWS::S3::Object"]},
+        {"field": "resources.ARN", "startsWiths": [f"arn:aws:s3:::{a}/" for a in arns]},
+    ]
+    fields += [{"field": k, "equals": v} for k, v in extra_fields.items()]
+    return {"name": "lake", "fieldSelectors": fields}
+
+
+def trail(selectors: list[dict[str, Any]] | None = None, bucket: str = "acme-audit", **changes: Any) -> RecordedResource:
+    inputs = {
+        "name": "mlp-prod-audit",
+        "s3BucketName": bucket,
+        "kmsKeyId": KEY_ARN,
+        "enableLogFileValidation": True,
+        "isMultiRegionTrail": True,
+        "advancedEventSelectors": selectors if selectors is not None else [data_selector("acme-lake")],
+    }
+    inputs.update(changes)
+    return res(TRAIL, "trail", {k: v for k, v in inputs.items() if v is not None})
+
+
+def audit_bucket(lock: bool = True, days: int = 400, object_lock: bool = True) -> list[RecordedResource]:
+    b = res(BUCKET, "audit", {"bucket": "acme-audit", "objectLockEnabled": object_lock})
+    out = [b]
+    if lock:
+        out.append(res("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration", "audit",
+                       {"bucket": "acme-audit", "rule": {"defaultRetention": {"mode": "GOVERNANCE", "days": days}}}, deps=[b.urn]))
+    return out
+
+
+def gcp_audit(services: tuple[str, ...] = ("storage", "cloudkms", "secretmanager", "cloudsql"),
+              types: tuple[str, ...] = ("ADMIN_READ", "DATA_READ", "DATA_WRITE"), exempt: list[str] | None = None) -> list[RecordedResource]:
+    return [
+        res("gcp:projects/iAMAuditConfig:IAMAuditConfig", f"audit-{svc}",
+            {"project": "acme-ml", "service": f"{svc}.googleapis.com",
+             "auditLogConfigs": [{"logType": t, **({"exemptedMembers": exempt} if exempt else {})} for t in types]})
+        for svc in services
+    ]
+
+
+def gcp_log_bucket(locked: bool = True, days: int = 400) -> RecordedResource:
+    return res("gcp:logging/projectBucketConfig:ProjectBucketConfig", "audit-bucket",
+               {"project": "acme-ml", "location": "us", "bucketId": "audit", "retentionDays": days, "locked": locked})
+
+
 @dataclass
 class Case:
     policy: str
@@ -359,6 +411,24 @@ def cases() -> list[Case]:
         Case("mlp-sec-022", "dev", _with("dev", gcs()), _with("dev", gcs(uniformBucketLevelAccess=False))),
         Case("mlp-sec-023", "dev", _with("dev", gcs()), _with("dev", gcs(versioning={"enabled": False}))),
         Case("mlp-sec-023", "dev", _with("dev", gcs()), _with("dev", gcs(versioning=None))),
+        # ---- security: audit
+        Case("mlp-sec-024", p, _with(p, *good_bucket(), trail()), _with(p, *good_bucket())),
+        Case("mlp-sec-024", p, _with(p, *good_bucket(), *good_bucket("curated"), trail([data_selector("acme-lake", "acme-curated")])),
+             _with(p, *good_bucket(), *good_bucket("curated"), trail())),
+        Case("mlp-sec-024", p, _with(p, *good_bucket(), trail()), _with(p, *good_bucket(), trail([data_selector("acme-lake", readOnly=["true"])]))),
+        Case("mlp-sec-024", p, _with(p, *good_bucket(), trail()), _with(p, *good_bucket(), trail(enableLogging=False))),
+        Case("mlp-sec-024", "staging",
+             _with("staging", *good_bucket(), trail(eventSelectors=[{"readWriteType": "All", "dataResources": [{"type": "AWS::S3::Object", "values": ["arn:aws:s3:::acme-lake/"]}]}], advancedEventSelectors=None)),
+             _with("staging", *good_bucket(), trail(eventSelectors=[{"readWriteType": "WriteOnly", "dataResources": [{"type": "AWS::S3::Object", "values": ["arn:aws:s3:::acme-lake/"]}]}], advancedEventSelectors=None))),
+        Case("mlp-sec-025", "dev", _with("dev", trail()), _with("dev", trail(enableLogFileValidation=False))),
+        Case("mlp-sec-025", "dev", _with("dev", trail()), _with("dev", trail(kmsKeyId=None))),
+        Case("mlp-sec-026", p, _with(p, *audit_bucket(), trail()), _with(p, *audit_bucket(object_lock=False, lock=False), trail())),
+        Case("mlp-sec-026", p, _with(p, *audit_bucket(), trail()), _with(p, *audit_bucket(days=30), trail())),
+        Case("mlp-sec-026", p, _with(p, *audit_bucket(), trail()), _with(p, *audit_bucket(lock=False), trail())),
+        Case("mlp-sec-026", p, _with(p, gcp_log_bucket()), _with(p, gcp_log_bucket(locked=False))),
+        Case("mlp-sec-027", p, _with(p, gcs(), *gcp_audit()), _with(p, gcs(), *gcp_audit(services=("storage", "cloudkms", "secretmanager")))),
+        Case("mlp-sec-027", p, _with(p, gcs(), *gcp_audit()), _with(p, gcs(), *gcp_audit(types=("ADMIN_READ", "DATA_WRITE")))),
+        Case("mlp-sec-027", p, _with(p, gcs(), *gcp_audit()), _with(p, gcs(), *gcp_audit(exempt=["user:ops@acme.com"]))),
         # ---- cost
         Case("mlp-cost-001", "dev", _with("dev", node_pool(types=["g6.xlarge", "g6.2xlarge"])), _with("dev", node_pool(types=["g6.xlarge", "p5.48xlarge"]))),
         Case("mlp-cost-001", "dev", _with("dev", gke_pool()), _with("dev", gke_pool(machine="a3-highgpu-8g"))),

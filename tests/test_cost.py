@@ -123,6 +123,8 @@ def test_synthetic_plan_equals_catalog_arithmetic(synthetic: engine.Plan) -> Non
         + 2 * cost_model.ELASTICACHE_USD_HOUR["cache.r7g.large"] * H
         + 2 * 1000 * cost_model.S3_STANDARD_USD_GB_MONTH  # primary + DR replica; the logs bucket is not lake data
         + cost_model.KMS_KEY_USD_MONTH
+        # prod records the lake's S3 data events: audit.dataEventsMillionsPerMonth (default 10) x USD 1 per million
+        + synthetic.config.audit.data_events_millions_per_month * cost.CLOUDTRAIL_DATA_EVENT_USD_MILLION
     )
     idle = 1 * train * H + 1 * serve * H + 2 * system * H + fixed
     ceiling = 4 * train * H + 3 * serve * H + 4 * system * H + fixed

@@ -199,6 +199,29 @@ def _gke_training(r: RecordedResource) -> bool:
     return (node_config.get("labels") or {}).get(cv.PURPOSE_LABEL) == "training"
 
 
+def _trail_selector_field(change: Callable[[dict[str, Any]], None]) -> Mutator:
+    """Change the trail's lake data-event selector (``fields``: field name -> field selector)."""
+
+    def mutate(resources: list[RecordedResource]) -> str | None:
+        trail = _first(resources, "aws:cloudtrail/trail:Trail")
+        if trail is None:
+            return None
+        sel = next(s for s in trail.inputs["advancedEventSelectors"] if any(f["field"] == "resources.ARN" for f in s["fieldSelectors"]))
+        change(sel)
+        return trail.urn
+
+    return mutate
+
+
+def _forget_first_lake_bucket(sel: dict[str, Any]) -> None:
+    arns = next(f for f in sel["fieldSelectors"] if f["field"] == "resources.ARN")
+    arns["startsWiths"] = arns["startsWiths"][1:]
+
+
+def _read_only(sel: dict[str, Any]) -> None:
+    sel["fieldSelectors"].append({"field": "readOnly", "equals": ["true"]})
+
+
 # (case id, stack, environment to judge with (None: the stack's), mutation, expected policy id)
 MUTATIONS: list[tuple[str, str, str | None, Mutator, str]] = [
     ("drop-bucket-encryption", "prod", None,
@@ -240,6 +263,21 @@ MUTATIONS: list[tuple[str, str, str | None, Mutator, str]] = [
     ("gcs-public-access", "gcp-dev", None, _set(("publicAccessPrevention",), "inherited", "gcp:storage/bucket:Bucket"), "mlp-sec-021"),
     ("gcs-object-acls", "gcp-dev", None, _set(("uniformBucketLevelAccess",), False, "gcp:storage/bucket:Bucket"), "mlp-sec-022"),
     ("gcs-unversioned", "gcp-prod", None, _set(("versioning", "enabled"), False, "gcp:storage/bucket:Bucket"), "mlp-sec-023"),
+    ("trail-misses-a-lake-bucket", "prod", None, _trail_selector_field(_forget_first_lake_bucket), "mlp-sec-024"),
+    ("trail-records-reads-only", "staging", None, _trail_selector_field(_read_only), "mlp-sec-024"),
+    ("no-trail", "staging", None, _drop("aws:cloudtrail/trail:Trail"), "mlp-sec-024"),
+    ("trail-without-log-validation", "prod", None, _set(("enableLogFileValidation",), False, "aws:cloudtrail/trail:Trail"), "mlp-sec-025"),
+    ("trail-unencrypted", "staging", None, _set(("kmsKeyId",), None, "aws:cloudtrail/trail:Trail"), "mlp-sec-025"),
+    ("trail-bucket-lock-dropped", "prod", None,
+     _drop("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"), "mlp-sec-026"),
+    ("trail-bucket-lock-short", "prod", None,
+     _set(("rule", "defaultRetention", "days"), 7, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"), "mlp-sec-026"),
+    ("gcp-log-bucket-unlocked", "gcp-prod", None, _set(("locked",), False, "gcp:logging/projectBucketConfig:ProjectBucketConfig"), "mlp-sec-026"),
+    ("gcp-no-cloudsql-audit", "gcp-prod", None,
+     _drop("gcp:projects/iAMAuditConfig:IAMAuditConfig", _with_inputs(lambda i: i.get("service") == "cloudsql.googleapis.com")), "mlp-sec-027"),
+    ("gcp-storage-data-read-off", "gcp-prod", None,
+     _set(("auditLogConfigs",), [{"logType": "ADMIN_READ"}, {"logType": "DATA_WRITE"}], "gcp:projects/iAMAuditConfig:IAMAuditConfig",
+          _with_inputs(lambda i: i.get("service") == "storage.googleapis.com")), "mlp-sec-027"),
     ("cloud-sql-public-ip", "gcp-dev", None,
      _set(("settings", "ipConfiguration", "ipv4Enabled"), True, "gcp:sql/databaseInstance:DatabaseInstance"), "mlp-sec-010"),
     ("gke-secrets-unencrypted", "gcp-dev", None,

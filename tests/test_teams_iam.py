@@ -14,7 +14,7 @@ import pytest
 from components.aws import access_entries, budgets, team_iam
 from infra.plan import engine
 from infra.plan.recorder import RecordedResource
-from tests.helpers import raw_config
+from tests.helpers import raw_config, stack_doc
 
 OBJECT_ACTIONS = (
     "s3:GetObject",
@@ -115,12 +115,42 @@ def _kms_arn(plan: engine.Plan) -> str:
     return plan.outputs["kmsKeyArn"]
 
 
-def test_every_team_role_is_assumable_only_by_its_service_account(plan_of) -> None:
-    plan = plan_of("prod")
+_POD_IDENTITY: dict[str, engine.Plan] = {}
+
+
+@pytest.fixture(params=["irsa", "podIdentity"])
+def team_plan(request: pytest.FixtureRequest, plan_of, tmp_path_factory: pytest.TempPathFactory) -> engine.Plan:
+    """The prod plan with ``cluster.workloadIdentity`` irsa (the stack's) and podIdentity (planned once)."""
+    if request.param == "irsa":
+        plan = plan_of("prod")
+        assert plan.config.cluster.workload_identity == "irsa"
+        return plan
+    if "prod" not in _POD_IDENTITY:
+        import yaml
+
+        doc = stack_doc("prod")
+        doc["config"]["ml-platform:cluster"]["workloadIdentity"] = "podIdentity"
+        path = tmp_path_factory.mktemp("pod-identity") / "Pulumi.prod-pod.yaml"
+        path.write_text(yaml.safe_dump(doc))
+        _POD_IDENTITY["prod"] = engine.plan("prod-pod", stack_path=path)
+    return _POD_IDENTITY["prod"]
+
+
+def test_every_team_role_is_assumable_only_by_its_service_account(team_plan: engine.Plan) -> None:
+    plan = team_plan
     roles = {r.name: r for r in plan.by_type("aws:iam/role:Role")}
     for team in plan.config.teams:
         trust = json.loads(roles[f"team-{team.name}"].inputs["assumeRolePolicy"])
         [stmt] = trust["Statement"]
+        if plan.config.cluster.workload_identity == "podIdentity":
+            assert stmt["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+            assert sorted(stmt["Action"]) == ["sts:AssumeRole", "sts:TagSession"]
+            assert stmt["Condition"] == {"StringEquals": {
+                "aws:RequestTag/eks-cluster-name": plan.config.cluster_name,
+                "aws:RequestTag/kubernetes-namespace": team.name,
+                "aws:RequestTag/kubernetes-service-account": f"{team.name}-workloads",
+            }}
+            continue
         assert stmt["Action"] == "sts:AssumeRoleWithWebIdentity"
         conditions = stmt["Condition"]["StringEquals"]
         subs = [v for k, v in conditions.items() if k.endswith(":sub")]
@@ -130,8 +160,8 @@ def test_every_team_role_is_assumable_only_by_its_service_account(plan_of) -> No
         assert set(stmt["Condition"]) == {"StringEquals"}  # exact match, no wildcard sub
 
 
-def test_every_team_reaches_its_own_prefix_in_every_lake_bucket(plan_of) -> None:
-    plan = plan_of("prod")
+def test_every_team_reaches_its_own_prefix_in_every_lake_bucket(team_plan: engine.Plan) -> None:
+    plan = team_plan
     lake = _lake(plan)
     assert set(lake) == set(plan.config.data_lake.zones)
     for team in plan.config.teams:
@@ -144,8 +174,8 @@ def test_every_team_reaches_its_own_prefix_in_every_lake_bucket(plan_of) -> None
             assert allowed(policy, "s3:ListBucket", arn, {"s3:prefix": f"teams/{team.name}/runs/"})
 
 
-def test_no_team_reaches_anything_of_another_team(plan_of) -> None:
-    plan = plan_of("prod")
+def test_no_team_reaches_anything_of_another_team(team_plan: engine.Plan) -> None:
+    plan = team_plan
     lake = _lake(plan)
     names = [t.name for t in plan.config.teams]
     assert len(names) >= 3
@@ -163,8 +193,8 @@ def test_no_team_reaches_anything_of_another_team(plan_of) -> None:
     assert checked > 1000
 
 
-def test_shared_zones_are_read_only_and_the_others_are_private(plan_of) -> None:
-    plan = plan_of("prod")
+def test_shared_zones_are_read_only_and_the_others_are_private(team_plan: engine.Plan) -> None:
+    plan = team_plan
     lake = _lake(plan)
     shared = set(plan.config.data_lake.shared_zones)
     assert shared == {"curated"}
@@ -180,8 +210,8 @@ def test_shared_zones_are_read_only_and_the_others_are_private(plan_of) -> None:
                 assert not allowed(policy, action, arn)
 
 
-def test_the_lake_key_is_usable_only_through_s3(plan_of) -> None:
-    plan = plan_of("prod")
+def test_the_lake_key_is_usable_only_through_s3(team_plan: engine.Plan) -> None:
+    plan = team_plan
     key = _kms_arn(plan)
     via_s3 = {"kms:ViaService": f"s3.{plan.config.region}.amazonaws.com"}
     for team in plan.config.teams:
@@ -196,8 +226,8 @@ def test_the_lake_key_is_usable_only_through_s3(plan_of) -> None:
             assert not allowed(policy, action, key, via_s3)
 
 
-def test_no_team_policy_has_a_wildcard_action(plan_of) -> None:
-    plan = plan_of("prod")
+def test_no_team_policy_has_a_wildcard_action(team_plan: engine.Plan) -> None:
+    plan = team_plan
     for team in plan.config.teams:
         for st in _team_policy(plan, team.name)["Statement"]:
             assert "NotAction" not in st and "NotResource" not in st
@@ -206,12 +236,25 @@ def test_no_team_policy_has_a_wildcard_action(plan_of) -> None:
                 assert action.split(":")[0] in ("s3", "kms")
 
 
-def test_service_accounts_carry_their_team_role(plan_of) -> None:
-    plan = plan_of("prod")
+def test_service_accounts_carry_their_team_role(team_plan: engine.Plan) -> None:
+    plan = team_plan
     sas = {r.inputs["metadata"]["namespace"]: r for r in plan.by_type("kubernetes:core/v1:ServiceAccount") if r.name.endswith("-workloads")}
+    associations = {r.inputs["namespace"]: r for r in plan.by_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")}
+    addons = {r.inputs["addonName"] for r in plan.by_type("aws:eks/addon:Addon")}
+    pod_identity = plan.config.cluster.workload_identity == "podIdentity"
+    assert ("eks-pod-identity-agent" in addons) is pod_identity
+    if pod_identity:  # the platform services get associations too (their charts' service accounts)
+        assert {"mlflow", "feast"} <= set(associations)
     for team in plan.config.teams:
         sa = sas[team.name]
         assert sa.inputs["metadata"]["name"] == f"{team.name}-workloads"
+        if pod_identity:
+            assoc = associations[team.name]
+            assert assoc.inputs["serviceAccount"] == f"{team.name}-workloads"
+            assert assoc.inputs["clusterName"] == plan.config.cluster_name
+            assert re.fullmatch(rf"arn:aws:iam::{ACCOUNT}:role/team-{team.name}-[0-9a-f]+", assoc.inputs["roleArn"])
+            assert "eks.amazonaws.com/role-arn" not in (sa.inputs["metadata"].get("annotations") or {})
+            continue
         arn = sa.inputs["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
         assert re.fullmatch(rf"arn:aws:iam::{ACCOUNT}:role/team-{team.name}-[0-9a-f]+", arn), arn
 
@@ -344,3 +387,18 @@ def test_team_roles_become_access_entries_mapped_to_the_team_groups_only() -> No
 def test_access_entries_reject_system_groups() -> None:
     with pytest.raises(engine.PlanError, match="system:"):
         _run(lambda p: access_entries.GroupAccessEntries("a", cluster_name="c", groups_by_principal={OWNER_ROLE: ["system:masters"]}, provider=p))
+
+
+def test_pod_identity_is_eks_only_and_names_what_is_allowed() -> None:
+    from infra import config
+
+    raw = raw_config("gcp-dev")
+    raw.setdefault("cluster", {})["workloadIdentity"] = "podIdentity"
+    with pytest.raises(config.ConfigError) as err:
+        config.parse(raw)
+    assert any(p == "ml-platform:cluster.workloadIdentity" and "allows: irsa" in r for p, r in err.value.problems), err.value.problems
+    raw = raw_config("prod")
+    raw["cluster"]["workloadIdentity"] = "oidc"
+    with pytest.raises(config.ConfigError) as err:
+        config.parse(raw)
+    assert any(p == "ml-platform:cluster.workloadIdentity" and "podIdentity" in r for p, r in err.value.problems), err.value.problems

@@ -54,7 +54,7 @@ def assert_oidc_only(job: dict[str, Any], role_var: str) -> None:
 
 def pulumi_step(job: dict[str, Any]) -> dict[str, Any]:
     (step,) = steps_using(job, "pulumi/actions")
-    assert step["uses"] == "pulumi/actions@v7"
+    assert re.fullmatch(r"pulumi/actions@[0-9a-f]{40}", step["uses"]), step["uses"]  # pinned by commit (tests/test_supply_chain.py)
     assert set(step["with"]) <= PULUMI_ACTION_INPUTS, set(step["with"]) - PULUMI_ACTION_INPUTS
     assert step["with"]["stack-name"] == "${{ matrix.stack }}"
     packs = step["with"]["policyPacks"].splitlines()
@@ -82,7 +82,7 @@ def test_no_stored_cloud_keys_and_least_default_permissions(name: str) -> None:
     text = (WORKFLOWS / name).read_text()
     assert not re.search(r"(?i)aws[-_]access[-_]key|aws[-_]secret|credentials_json|secrets\.PULUMI_ACCESS_TOKEN", text)
     doc = load(name)
-    assert doc["permissions"] == {"contents": "read"}
+    assert doc["permissions"] == {}  # nothing by default; each job asks for what it needs
     for job_name, job in doc["jobs"].items():
         perms = job.get("permissions")
         assert isinstance(perms, dict), f"{job_name} must declare its permissions"
@@ -101,8 +101,10 @@ def test_preview_runs_tests_then_offline_plan_of_every_stack() -> None:
     assert plan["needs"] == "test"
     assert sorted(matrix_stacks(plan)) == sorted(STACKS)  # every stack file, nothing else
     assert plan["permissions"] == {"contents": "read", "pull-requests": "write"}
-    script = next(s["run"] for s in plan["steps"] if "python -m infra plan" in s.get("run", ""))
-    command = " ".join(script.replace("\\\n", " ").split())
+    step = next(s for s in plan["steps"] if "python -m infra plan" in s.get("run", ""))
+    # expressions reach the script through env, never spliced into it (template injection)
+    assert "${{" not in step["run"] and step["env"]["STACK"] == "${{ matrix.stack }}"
+    command = " ".join(step["run"].replace("\\\n", " ").replace("$STACK", "${{ matrix.stack }}").split())
     json_path, md_path = "build/plan-${{ matrix.stack }}.json", "build/plan-${{ matrix.stack }}.md"
     assert '--stack "${{ matrix.stack }}"' in command
     assert f'--json "{json_path}"' in command and f'--markdown "{md_path}"' in command

@@ -119,6 +119,7 @@ class EksCluster(pulumi.ComponentResource):
     :param security_group_tags: tags added to the EKS-created cluster security group (Karpenter discovery).
     :param system_nodes: the system node group's shape.
     :param log_retention_days: retention of the control-plane log group.
+    :param pod_identity_agent: install the ``eks-pod-identity-agent`` add-on (EKS Pod Identity).
     :param protect: deletion protection on the cluster (prod).
     :param provider: the AWS provider of ``region``.
     """
@@ -142,6 +143,7 @@ class EksCluster(pulumi.ComponentResource):
         security_group_tags: Mapping[str, str] | None = None,
         system_nodes: SystemNodes | None = None,
         log_retention_days: int = 90,
+        pod_identity_agent: bool = False,
         protect: bool = False,
         tags: Mapping[str, str] | None = None,
         provider: aws.Provider,
@@ -364,6 +366,9 @@ class EksCluster(pulumi.ComponentResource):
         self.addons["coredns"] = self._addon(resource_name, "coredns", after_nodes)
         self.addons["aws-ebs-csi-driver"] = self._addon(resource_name, "aws-ebs-csi-driver", after_nodes, role_arn=ebs_role.arn)
         self.ebs_csi_role = ebs_role
+        if pod_identity_agent:
+            # a DaemonSet on every node serving the credentials of PodIdentityAssociations
+            self.addons["eks-pod-identity-agent"] = self._addon(resource_name, "eks-pod-identity-agent", after_nodes)
 
         # ---- kubeconfig and the Kubernetes provider ---------------------------------------------
         self.kubeconfig = pulumi.Output.secret(

@@ -47,13 +47,16 @@ def key_policy(
     via_services: Sequence[str] = DEFAULT_VIA_SERVICES,
     cloudwatch_logs: bool = True,
     autoscaling: bool = True,
+    cloudtrail_trails: Sequence[str] = (),
 ) -> str:
     """The key policy JSON.
 
     - the account root administers the key (IAM policies can grant on it), but may use it for
       cryptography only through ``via_services`` in ``region`` (no direct ``kms:Decrypt`` from a laptop);
     - CloudWatch Logs may encrypt this account's log groups in ``region``;
-    - the EC2 Auto Scaling service-linked role may use it for encrypted node volumes.
+    - the EC2 Auto Scaling service-linked role may use it for encrypted node volumes;
+    - CloudTrail may encrypt the log and digest files of ``cloudtrail_trails`` (trail names in
+      ``region``), and the account may decrypt CloudTrail files (through IAM policies).
     """
     root = f"arn:{partition}:iam::{account_id}:root"
     statements: list[dict[str, Any]] = [
@@ -101,7 +104,56 @@ def key_policy(
                 "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
             },
         ]
+    if cloudtrail_trails:
+        statements += cloudtrail_statements(account_id=account_id, region=region, partition=partition, trails=cloudtrail_trails)
     return json.dumps({"Version": "2012-10-17", "Id": "ml-platform-key", "Statement": statements})
+
+
+def cloudtrail_statements(*, account_id: str, region: str, partition: str, trails: Sequence[str]) -> list[dict[str, Any]]:
+    """Key-policy statements CloudTrail needs to encrypt a trail's files with this key.
+
+    After the CloudTrail user guide, "Configure AWS KMS key policies for CloudTrail": encrypt
+    (``GenerateDataKey*``) scoped by ``aws:SourceArn`` to our trails and by the CloudTrail encryption
+    context to this account's trails; ``DescribeKey``; ``Decrypt`` for the trail's bucket-key check;
+    decryption of log files by the account's principals (granted further through IAM).
+    """
+    trail_arns = [f"arn:{partition}:cloudtrail:{region}:{account_id}:trail/{t}" for t in trails]
+    context = {"kms:EncryptionContext:aws:cloudtrail:arn": f"arn:{partition}:cloudtrail:*:{account_id}:trail/*"}
+    service = {"Service": "cloudtrail.amazonaws.com"}
+    return [
+        {
+            "Sid": "CloudTrailEncrypt",
+            "Effect": "Allow",
+            "Principal": service,
+            "Action": "kms:GenerateDataKey*",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceArn": trail_arns}, "StringLike": context},
+        },
+        {
+            "Sid": "CloudTrailDescribeKey",
+            "Effect": "Allow",
+            "Principal": service,
+            "Action": "kms:DescribeKey",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceArn": trail_arns}},
+        },
+        {
+            "Sid": "CloudTrailDecryptForBucketKey",
+            "Effect": "Allow",
+            "Principal": service,
+            "Action": "kms:Decrypt",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceArn": trail_arns}},
+        },
+        {
+            "Sid": "AccountDecryptsTrailLogs",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+            "Action": ["kms:Decrypt", "kms:ReEncryptFrom"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"kms:CallerAccount": account_id}, "StringLike": context},
+        },
+    ]
 
 
 class KmsKey(pulumi.ComponentResource):
@@ -113,6 +165,7 @@ class KmsKey(pulumi.ComponentResource):
     :param via_services: services principals of the account may use the key through.
     :param cloudwatch_logs: let CloudWatch Logs encrypt log groups with the key.
     :param autoscaling: let the Auto Scaling service-linked role use it (encrypted node volumes).
+    :param cloudtrail_trails: names of the trails (in ``region``) that encrypt their files with the key.
     :param protect: ``protect`` and ``retain_on_delete`` the key (prod).
     :param deletion_window_days: 7-30 days before a scheduled deletion happens.
     :param provider: the AWS provider of ``region``.
@@ -137,6 +190,7 @@ class KmsKey(pulumi.ComponentResource):
         via_services: Sequence[str] = DEFAULT_VIA_SERVICES,
         cloudwatch_logs: bool = True,
         autoscaling: bool = True,
+        cloudtrail_trails: Sequence[str] = (),
         protect: bool = False,
         deletion_window_days: int = 30,
         tags: Mapping[str, pulumi.Input[str]] | None = None,
@@ -161,6 +215,7 @@ class KmsKey(pulumi.ComponentResource):
                 via_services=via_services,
                 cloudwatch_logs=cloudwatch_logs,
                 autoscaling=autoscaling,
+                cloudtrail_trails=cloudtrail_trails,
             )
         )
         self.key = aws.kms.Key(

@@ -107,6 +107,7 @@ class TeamIam(pulumi.ComponentResource):
     :param region: the lake's region.
     :param oidc_provider_arn: the cluster's IAM OIDC provider.
     :param oidc_issuer: the cluster's issuer host and path.
+    :param pod_identity_cluster: the cluster's name: EKS Pod Identity instead of IRSA (same policy).
     :param namespace: the team's namespace (default: the team name).
     :param service_account: default ``<team>-workloads``.
     :param tags: tags on the role (team and cost center).
@@ -126,8 +127,9 @@ class TeamIam(pulumi.ComponentResource):
         other_teams: Sequence[str] = (),
         kms_key_arn: pulumi.Input[str],
         region: str,
-        oidc_provider_arn: pulumi.Input[str],
-        oidc_issuer: pulumi.Input[str],
+        oidc_provider_arn: pulumi.Input[str] | None = None,
+        oidc_issuer: pulumi.Input[str] | None = None,
+        pod_identity_cluster: pulumi.Input[str] | None = None,
         namespace: str | None = None,
         service_account: str | None = None,
         tags: Mapping[str, str] | None = None,
@@ -159,6 +161,7 @@ class TeamIam(pulumi.ComponentResource):
             name,
             oidc_provider_arn=oidc_provider_arn,
             oidc_issuer=oidc_issuer,
+            pod_identity_cluster=pod_identity_cluster,
             namespace=namespace or team,
             service_account=service_account or f"{team}-workloads",
             policy_document=policy,

@@ -33,7 +33,13 @@ REPO_DIR = "/feast/repo"
 CA_FILE = "redis-ca.crt"
 DATA_DIR = "/feast/data"
 PORT = 80
-PG_IMAGE = "postgres:17.6-alpine"
+PG_IMAGE = "postgres:17.6-alpine@sha256:ef257d85f76e48da1c64832459b59fcaba1a4dac97bf5d7450c77753542eee94"
+"""The registry-database Job's psql, pinned by digest (the multi-arch index of ``postgres:17.6-alpine``;
+check with ``docker buildx imagetools inspect postgres:17.6-alpine``)."""
+SERVER_UID = 10001
+"""The feature server's UID / GID / fsGroup (high, non-root; the data volume is group-writable by fsGroup)."""
+JOB_UID = 10001
+"""A high non-root UID (no collision with the image's ``postgres`` user, 70, or a node's users)."""
 _NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
 
@@ -166,12 +172,22 @@ def feature_store_yaml(args: FeastArgs) -> pulumi.Output[str]:
 
 def chart_values(args: FeastArgs) -> dict[str, Any]:
     """Helm values for the feature server: Secret and volume references only."""
-    volumes: list[dict[str, Any]] = [{"name": "feature-store", "secret": {"secretName": CONFIG_SECRET}}]
-    mounts: list[dict[str, Any]] = [{"name": "feature-store", "mountPath": REPO_DIR, "readOnly": True}]
+    # feature_store.yaml (with the store credentials) is mounted as a file from its Secret; /tmp is the
+    # only writable path besides the data volume (read-only root filesystem)
+    volumes: list[dict[str, Any]] = [
+        {"name": "feature-store", "secret": {"secretName": CONFIG_SECRET}},
+        {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
+    ]
+    mounts: list[dict[str, Any]] = [
+        {"name": "feature-store", "mountPath": REPO_DIR, "readOnly": True},
+        {"name": "tmp", "mountPath": "/tmp"},
+    ]
     if args.registry is None:
         volumes.append({"name": "data", "persistentVolumeClaim": {"claimName": f"{RELEASE}-data"}})
         mounts.append({"name": "data", "mountPath": DATA_DIR})
-    env = [{"name": "AWS_DEFAULT_REGION", "value": args.region}] if args.provider == "aws" and args.region else []
+    env = [{"name": "HOME", "value": "/tmp"}, {"name": "FEAST_USAGE", "value": "False"}]
+    if args.provider == "aws" and args.region:
+        env.append({"name": "AWS_DEFAULT_REGION", "value": args.region})
     values: dict[str, Any] = {
         "replicaCount": args.replicas,
         "fullnameOverride": RELEASE,
@@ -181,8 +197,19 @@ def chart_values(args: FeastArgs) -> dict[str, Any]:
         "volumes": volumes,
         "volumeMounts": mounts,
         "resources": args.resources,
-        "podSecurityContext": {"runAsNonRoot": True, "runAsUser": 1000, "fsGroup": 1000},
-        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+        "podSecurityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": SERVER_UID,
+            "runAsGroup": SERVER_UID,
+            "fsGroup": SERVER_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "readOnlyRootFilesystem": True,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
     }
     if env:
         values["extraEnvs"] = env
@@ -322,17 +349,35 @@ class Feast(pulumi.ComponentResource):
                     "spec": {
                         "restartPolicy": "OnFailure",
                         "automountServiceAccountToken": False,
-                        "securityContext": {"runAsNonRoot": True, "runAsUser": 70},
+                        "securityContext": {
+                            "runAsNonRoot": True,
+                            "runAsUser": JOB_UID,
+                            "runAsGroup": JOB_UID,
+                            "seccompProfile": {"type": "RuntimeDefault"},
+                        },
                         "containers": [
                             {
                                 "name": "create-database",
                                 "image": PG_IMAGE,
+                                "imagePullPolicy": "IfNotPresent",
                                 "command": ["sh", "-c", script],
-                                "env": env,
-                                "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
-                                "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                                # PGPASSWORD stays an env var from the Secret: libpq ignores a password
+                                # file readable by its group, and a 0400 root-owned Secret file is
+                                # unreadable for a non-root UID without fsGroup (which adds group read)
+                                "env": [*env, {"name": "HOME", "value": "/tmp"}],
+                                "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}},
+                                "securityContext": {
+                                    "allowPrivilegeEscalation": False,
+                                    "capabilities": {"drop": ["ALL"]},
+                                    "readOnlyRootFilesystem": True,
+                                    "runAsNonRoot": True,
+                                    "runAsUser": JOB_UID,
+                                    "seccompProfile": {"type": "RuntimeDefault"},
+                                },
+                                "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
                             }
                         ],
+                        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "16Mi"}}],
                     },
                 },
             },

@@ -139,6 +139,8 @@ def chart_values(args: MlflowArgs, *, db_secret: str = DB_SECRET, admin_secret: 
         "mysql": {"enabled": False},
         "resources": args.resources,
         "extraPodLabels": dict(args.labels),
+        # the chart's own defaults (UID 1001, read-only root, no capabilities) plus the RuntimeDefault seccomp profile
+        "podSecurityContext": {"fsGroup": 1001, "fsGroupChangePolicy": "OnRootMismatch", "seccompProfile": {"type": "RuntimeDefault"}},
         # MLflow's DNS-rebinding guard admits only these Host headers (health probes are exempt)
         "serverAllowedHosts": allowed_hosts(args.namespace),
     }

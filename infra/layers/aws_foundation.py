@@ -15,8 +15,10 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from catalog import conventions as cv
+from components.aws.audit_trail import AuditTrail
 from components.aws.data_lake import DataLake, LakeLifecycle, LakeReplica
 from components.aws.eks import EksCluster, SystemNodes
+from components.aws.guardduty import GuardDuty
 from components.aws.kms import KmsKey
 from components.aws.network import Vpc
 from components.aws.service_linked_roles import ServiceLinkedRoles
@@ -45,6 +47,13 @@ class AwsFoundation:
     lake: DataLake
     cluster: EksCluster
     k8s_provider: k8s.Provider
+    audit: AuditTrail | None = None
+
+    def workload_identity_args(self) -> dict[str, pulumi.Input[str]]:
+        """How :class:`~components.aws.irsa.IrsaRole` trusts pods: the OIDC provider (IRSA) or the cluster (Pod Identity)."""
+        if self.cfg.cluster.workload_identity == "podIdentity":
+            return {"pod_identity_cluster": self.cluster.name}
+        return {"oidc_provider_arn": self.cluster.oidc_provider_arn, "oidc_issuer": self.cluster.oidc_issuer}
 
     def cloud_layer(self) -> CloudLayer:
         return CloudLayer(
@@ -75,6 +84,18 @@ def lake_lifecycle(cfg: config.PlatformConfig) -> LakeLifecycle:
         noncurrent_expiry_days=lc.noncurrent_expiry_days,
         abort_multipart_days=lc.abort_multipart_days,
     )
+
+
+def trail_name(cfg: config.PlatformConfig) -> str:
+    """Our trail: the full audit trail, or the lake's data-events trail beside an organization trail."""
+    return f"mlp-{cfg.environment}-" + ("lake-data-events" if cfg.audit.organization_trail else "audit")
+
+
+def object_lock_days(cfg: config.PlatformConfig) -> int | None:
+    """Object Lock governance retention of the trail bucket: always in prod (default: the retention)."""
+    if cfg.is_prod:
+        return cfg.audit.object_lock_days or cfg.audit.retention_days
+    return cfg.audit.object_lock_days
 
 
 def build(cfg: config.PlatformConfig) -> AwsFoundation:
@@ -110,6 +131,7 @@ def build(cfg: config.PlatformConfig) -> AwsFoundation:
         account_id=account_id,
         region=cfg.region,
         partition=PARTITION,
+        cloudtrail_trails=[trail_name(cfg)] if cfg.audit_enabled else (),
         protect=prod,
         provider=provider,
         opts=key_opts,
@@ -159,10 +181,46 @@ def build(cfg: config.PlatformConfig) -> AwsFoundation:
         system_nodes=SystemNodes(
             instance_type=nodes.instance_type, min_nodes=nodes.min_nodes, max_nodes=nodes.max_nodes, disk_gb=nodes.disk_gb
         ),
-        log_retention_days=365 if prod else 90,
+        log_retention_days=cfg.control_plane_log_retention_days,
+        pod_identity_agent=cfg.cluster.workload_identity == "podIdentity",
         protect=prod,
         provider=provider,
     )
+
+    audit = None
+    if cfg.audit_enabled:
+        lock_days = object_lock_days(cfg)
+        audit = AuditTrail(
+            "audit",
+            trail_name=trail_name(cfg),
+            bucket_name=account_id.apply(lambda acct: f"mlp-{cfg.environment}-audit-{acct}-{cfg.region}"),
+            account_id=account_id,
+            region=cfg.region,
+            kms_key=key.key,
+            kms_key_arn=key.arn,
+            lake_bucket_arns=[*lake.bucket_arns.values(), *(b.arn for b in lake.replica_buckets.values())],
+            retention_days=cfg.audit.retention_days,
+            object_lock_days=lock_days,
+            organization_trail=cfg.audit.organization_trail,
+            partition=PARTITION,
+            protect=prod,
+            force_destroy=cfg.environment == "dev" and lock_days is None,
+            tags={k: tags[k] for k in (cv.TAG_ENVIRONMENT, cv.TAG_PROJECT)},
+            provider=provider,
+        )
+        pulumi.export("auditTrailArn", audit.arn)
+        pulumi.export("auditLogBucket", audit.bucket_name)
+
+    gd = cfg.security.guard_duty
+    if gd.eks_runtime_monitoring or gd.s3_protection:
+        GuardDuty(
+            "guardduty",
+            runtime_monitoring=gd.eks_runtime_monitoring,
+            s3_protection=gd.s3_protection,
+            existing_detector_id=gd.existing_detector_id,
+            provider=provider,
+            opts=pulumi.ResourceOptions(depends_on=[cluster.cluster]),
+        )
 
     pulumi.export("kubeconfig", cluster.kubeconfig)
     pulumi.export("lakeBuckets", lake.bucket_names)
@@ -187,4 +245,5 @@ def build(cfg: config.PlatformConfig) -> AwsFoundation:
         lake=lake,
         cluster=cluster,
         k8s_provider=cluster.k8s_provider,
+        audit=audit,
     )

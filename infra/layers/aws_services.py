@@ -104,7 +104,7 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
     region = cfg.region or ""
     cluster_sg = foundation.cluster.cluster_security_group_id
     aws_opts = pulumi.ResourceOptions(provider=foundation.provider)
-    oidc = {"oidc_provider_arn": foundation.cluster.oidc_provider_arn, "oidc_issuer": foundation.cluster.oidc_issuer}
+    oidc = foundation.workload_identity_args()
     key_arn = foundation.key.arn
 
     db: PostgresDatabase | None = None

@@ -50,8 +50,7 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
             other_teams=[n for n in names if n != team.name],
             kms_key_arn=foundation.key.arn,
             region=foundation.region,
-            oidc_provider_arn=foundation.cluster.oidc_provider_arn,
-            oidc_issuer=foundation.cluster.oidc_issuer,
+            **foundation.workload_identity_args(),
             tags=tagging.platform_tags(cfg, team=team.name, cost_center=team.cost_center),
             provider=provider,
         )

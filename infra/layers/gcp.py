@@ -12,6 +12,7 @@ import pulumi_kubernetes as k8s
 
 from catalog import conventions as cv
 from components.gcp.apis import ProjectApis, ProjectApisArgs
+from components.gcp.audit_logs import AuditLogs, AuditLogsArgs
 from components.gcp.budgets import Budget, BudgetArgs
 from components.gcp.cloudsql import CloudSqlPostgres, CloudSqlPostgresArgs
 from components.gcp.data_lake import DataLake, DataLakeArgs
@@ -172,6 +173,20 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
 
     lake = DataLake("lake", _lake_args(cfg, name, project, labels, kms_key_id=lake_key), opts)
     buckets = {zone: b.name for zone, b in lake.buckets.items()}
+    if cfg.audit_enabled:
+        # Data Access logs of storage / KMS / Secret Manager / Cloud SQL, kept in a (prod: locked) bucket where the lake lives
+        AuditLogs(
+            "audit",
+            AuditLogsArgs(
+                project=project,
+                location=lake_args.kms_location,
+                bucket_id=f"{name}-audit",
+                retention_days=cfg.audit.retention_days,
+                locked=prod,
+                protect=prod,
+            ),
+            opts,
+        )
 
     # ---- cluster and GPU pools ----
     system = cfg.cluster.system_nodes

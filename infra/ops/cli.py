@@ -1,4 +1,4 @@
-"""``python -m infra ops``: state-backend bootstrap, the first-deploy preflight and disaster-recovery commands.
+"""``python -m infra ops``: state-backend and CI-identity bootstrap, the first-deploy preflight, audit queries and disaster-recovery commands.
 
 Exit codes: 0 done / healthy / in sync, 1 a failed operation, an unhealthy status or objects
 still missing, 2 bad config or usage. AWS errors are reported in one line, never as a traceback.
@@ -51,6 +51,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--backend-url",
         help="Pulumi state backend to check (default: $PULUMI_BACKEND_URL, e.g. s3://bucket?region=... or gs://bucket)",
     )
+
+    c = sub.add_parser("bootstrap-ci", parents=[common], help="GitHub OIDC provider and deploy / preview roles trusted for one repository")
+    c.add_argument("--repo", required=True, help="the GitHub repository, owner/name")
+    c.add_argument("--deploy-environment", action="append", help="GitHub environment the deploy jobs run in (repeatable; "
+                   "default: development, staging, production)")
+    c.add_argument("--deploy-policy-arn", action="append", default=[], help="managed policy to attach to the deploy role (repeatable)")
+    c.add_argument("--preview-policy-arn", action="append", default=[], help="managed policy to attach to the preview role (repeatable)")
+    c.add_argument("--gcp-project", help="also print the gcloud commands for this GCP project's workload identity federation")
+    c.add_argument("--gcp-project-number", help="its number (principal URIs use it)")
+    c.add_argument("--gcp-pool", default="github", help="workload identity pool id (default: %(default)s)")
+    c.add_argument("--gcp-deploy-sa", help="deploy service account email")
+    c.add_argument("--gcp-preview-sa", help="preview service account email")
+
+    au = sub.add_parser("audit", help="audit queries: who-read")
+    aus = au.add_subparsers(dest="audit_command", required=True, parser_class=type(parser))
+    w = aus.add_parser(
+        "who-read",
+        parents=[common, stack_args],
+        help="who read or wrote lake objects under a prefix (data events: Athena / CloudTrail Lake query; "
+        "bucket management events: LookupEvents)",
+    )
+    w.add_argument("--prefix", required=True, help="lake key prefix, e.g. teams/<team>/datasets/")
+    w.add_argument("--since", required=True, help="start: 2026-01-31, 2026-01-31T12:00:00Z, or 7d / 12h ago")
+    w.add_argument("--until", help="end (default: now)")
+    w.add_argument("--zone", action="append", help="only this lake zone (repeatable; default: every zone)")
+    w.add_argument("--athena-database", default="mlp_audit", help="database of the CloudTrail table (default: %(default)s)")
+    w.add_argument("--athena-table", default="cloudtrail_logs", help="the CloudTrail table (default: %(default)s)")
+    w.add_argument("--print-ddl", action="store_true", help="also print the CREATE TABLE for the trail bucket")
+    w.add_argument("--run-athena", action="store_true", help="run the Athena query and print the events found")
+    w.add_argument("--athena-output", help="s3:// location for Athena results (with --run-athena)")
+    w.add_argument("--workgroup", help="Athena workgroup (with --run-athena)")
+    w.add_argument("--event-data-store", help="CloudTrail Lake event data store id: also print the Lake query")
+    w.add_argument("--no-lookup", action="store_true", help="skip LookupEvents (management events on the buckets)")
 
     dr = sub.add_parser("dr", help="disaster recovery: " + ", ".join(DR_COMMANDS))
     drs = dr.add_subparsers(dest="dr_command", required=True, parser_class=type(parser))
@@ -121,6 +154,10 @@ def run(args: argparse.Namespace, clients: Any = None) -> int:
         clients = clients or _clients(args)
         if args.ops_command == "bootstrap-backend":
             return _bootstrap(args, clients)
+        if args.ops_command == "bootstrap-ci":
+            return _bootstrap_ci(args, clients)
+        if args.ops_command == "audit":
+            return _who_read(args, clients)
         return {
             "status": _status,
             "verify": _sync,
@@ -187,6 +224,122 @@ def _bootstrap(args: argparse.Namespace, clients: Any) -> int:
     _out(f"  PULUMI_BACKEND_URL={info.login_url}")
     _out(f"  PULUMI_SECRETS_PROVIDER={info.secrets_provider}")
     _write_json(args, info.__dict__ | {"login_url": info.login_url, "secrets_provider": info.secrets_provider})
+    return EXIT_OK
+
+
+def _bootstrap_ci(args: argparse.Namespace, clients: Any) -> int:
+    from infra.ops import ci_identity
+
+    gcp = None
+    if args.gcp_project:
+        missing = [f"--{k}" for k in ("gcp-project-number", "gcp-deploy-sa", "gcp-preview-sa") if not getattr(args, k.replace("-", "_"))]
+        if missing:
+            _err(f"error: --gcp-project needs {', '.join(missing)}")
+            return EXIT_USAGE
+        gcp = {"project": args.gcp_project, "project_number": args.gcp_project_number, "pool": args.gcp_pool,
+               "deploy_sa": args.gcp_deploy_sa, "preview_sa": args.gcp_preview_sa}
+    try:
+        ci_identity.check_repo(args.repo)
+        ci_identity.deploy_subjects(args.repo, args.deploy_environment or ci_identity.DEPLOY_ENVIRONMENTS)
+    except ValueError as err:
+        _err(f"error: {err}")
+        return EXIT_USAGE
+    info = ci_identity.bootstrap_ci(
+        clients,
+        repo=args.repo,
+        environments=args.deploy_environment or ci_identity.DEPLOY_ENVIRONMENTS,
+        deploy_policies=args.deploy_policy_arn,
+        preview_policies=args.preview_policy_arn,
+        gcp=gcp,
+        log=_out,
+    )
+    _out("GitHub repository variables for the workflows:")
+    _out(f"  AWS_DEPLOY_ROLE_ARN={info.deploy_role_arn}   (trusted for: {', '.join(info.deploy_subjects)})")
+    _out(f"  AWS_PREVIEW_ROLE_ARN={info.preview_role_arn}   (trusted for: {', '.join(info.preview_subjects)})")
+    if not args.deploy_policy_arn or not args.preview_policy_arn:
+        _out("note: a role without --deploy-policy-arn / --preview-policy-arn has no permissions yet; attach them")
+    if info.gcp_commands:
+        _out("GCP workload identity federation (run these):")
+        for cmd in info.gcp_commands:
+            _out(f"  {cmd}")
+    _write_json(args, info.__dict__)
+    return EXIT_OK
+
+
+def _who_read_gcp(args: argparse.Namespace, cfg: Any, prefix: str, since: Any) -> int:
+    """GCP: the Data Access logs are in the stack's audit log bucket; print the query (no Google client here)."""
+    from components.gcp.data_lake import DataLakeArgs
+    from infra.ops import audit
+    from infra.ops.aws import OpsError
+
+    if not cfg.audit_enabled:
+        raise OpsError(f"stack {args.stack!r} has audit logging off (audit.enabled): Cloud Storage Data Access logs are not recorded")
+    project = str(cfg.gcp.project)
+    zones = args.zone or list(cfg.data_lake.zones)
+    buckets = [f"{project}-{cfg.environment}-{zone}" for zone in zones]
+    location = DataLakeArgs(bucket_prefix=f"{project}-{cfg.environment}", zones=tuple(cfg.data_lake.zones), region=str(cfg.region),
+                            kms_key_id="", dr_region=cfg.dr_region).kms_location
+    log_filter = audit.gcp_logging_filter(buckets=buckets, prefix=prefix, since=since)
+    command = audit.gcp_read_command(project=project, bucket_id=f"{cfg.cluster_name}-audit", location=location, log_filter=log_filter)
+    _out(f"who read / wrote gs://<lake>/{prefix}* in {args.stack} since {since:%Y-%m-%d %H:%M} UTC (Cloud Storage Data Access logs)")
+    _out("Logging query (Logs Explorer, scope: the audit log bucket):")
+    _out(log_filter)
+    _out("Or:")
+    _out(command)
+    _write_json(args, {"stack": args.stack, "buckets": buckets, "prefix": prefix, "since": since.isoformat(), "filter": log_filter,
+                       "command": command})
+    return EXIT_OK
+
+
+def _who_read(args: argparse.Namespace, clients: Any) -> int:
+    from infra.ops import audit
+    from infra.ops.aws import OpsError
+
+    cfg = _load(args)
+    if cfg.cloud not in ("aws", "gcp"):
+        raise OpsError(f"stack {args.stack!r} is on cloud {cfg.cloud!r}: no cloud audit log to read (who-read knows aws and gcp)")
+    prefix = audit.check_prefix(args.prefix, [t.name for t in cfg.teams])
+    since = audit.parse_since(args.since)
+    if cfg.cloud == "gcp":
+        return _who_read_gcp(args, cfg, prefix, since)
+    until = audit.parse_since(args.until) if args.until else None
+    zones = args.zone or list(cfg.data_lake.zones)
+    unknown = sorted(set(zones) - set(cfg.data_lake.zones))
+    if unknown:
+        raise OpsError(f"--zone {', '.join(unknown)}: not a lake zone; zones: {', '.join(cfg.data_lake.zones)}")
+    if args.run_athena and not args.athena_output:
+        raise OpsError("--run-athena needs --athena-output s3://<bucket>/<prefix>/ for the query results")
+    region = str(cfg.region)
+    regions = [region] + ([cfg.dr_region] if cfg.dr_region else [])
+    account = clients.account_id(region)
+    buckets = audit.lake_bucket_names(cfg.environment, zones, account, regions)
+    query = audit.athena_query(database=args.athena_database, table=args.athena_table, buckets=buckets, prefix=prefix, since=since, until=until)
+    lake = audit.lake_query(event_data_store=args.event_data_store, buckets=buckets, prefix=prefix, since=since) if args.event_data_store else None
+    result = audit.WhoRead(stack=args.stack, buckets=buckets, prefix=prefix, since=since.isoformat(), athena_query=query, lake_query=lake)
+    _out(f"who read / wrote s3://<lake>/{prefix}* in {args.stack} since {since:%Y-%m-%d %H:%M} UTC")
+    _out("Object reads and writes are CloudTrail data events: LookupEvents does not return them. Athena query:")
+    _out(query)
+    if args.print_ddl:
+        _out("Table over the trail bucket (run once):")
+        _out(audit.athena_ddl(database=args.athena_database, table=args.athena_table, bucket=f"mlp-{cfg.environment}-audit-{account}-{region}",
+                              account_id=account, regions=regions))
+    if lake:
+        _out("CloudTrail Lake query:")
+        _out(lake)
+    if not args.no_lookup:
+        result.management_events = audit.management_events(clients.client("cloudtrail", region), buckets, since, until)
+        _out(f"Bucket management events on the lake buckets (LookupEvents, last 90 days, {region}): {len(result.management_events)}")
+        for ev in result.management_events:
+            _out(f"  {ev.time}  {ev.principal}  {ev.event}  {ev.bucket}  {ev.source_ip}")
+    if args.run_athena:
+        exec_id, rows = audit.run_athena(clients.client("athena", region), query, output=args.athena_output, workgroup=args.workgroup)
+        result.query_execution_id, result.data_events = exec_id, rows
+        _out(f"Data events under the prefix (Athena {exec_id}): {len(rows)}")
+        for row in rows:
+            _out("  " + "  ".join(row.get(c, "") for c in ("eventtime", "principal", "eventname", "bucket", "objectkey", "sourceip")))
+    _out("Not covered: reads before the trail recorded data events, copies outside S3 (pod disks, caches, the online store), "
+         "the last ~15 minutes (delivery delay); presigned URLs show the signer.")
+    _write_json(args, result.to_json())
     return EXIT_OK
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pulumi_policy import EnforcementLevel
 
 from policies.security import (
+    audit_log_lock,
     cache_encryption,
     db_deletion_protection,
     db_encrypted,
@@ -17,6 +18,7 @@ from policies.security import (
     eks_audit_logging,
     eks_public_endpoint,
     eks_secrets_encryption,
+    gcp_data_access_audit,
     gcs_cmek,
     gcs_public_access_prevention,
     gcs_uniform_access,
@@ -33,6 +35,8 @@ from policies.security import (
     s3_versioning,
     team_namespace_default_deny,
     team_namespace_quota,
+    trail_lake_data_events,
+    trail_log_validation,
 )
 
 NAME = "mlp-security"
@@ -64,5 +68,9 @@ POLICIES = [
         gcs_public_access_prevention,
         gcs_uniform_access,
         gcs_versioning,
+        trail_lake_data_events,
+        trail_log_validation,
+        audit_log_lock,
+        gcp_data_access_audit,
     )
 ]
