@@ -314,3 +314,25 @@ def test_generated_passwords_survive_every_template_they_land_in(plan_of: PlanOf
         assert pw.inputs["length"] >= 16, pw.urn
         if "auth-token" in pw.name:
             assert pw.inputs["length"] <= 128, pw.urn
+
+
+# ---- workloads reach their databases from every kind of node ---------------------------------------
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_databases_admit_the_security_group_every_node_carries(plan_of: PlanOf, stack: str) -> None:
+    """System and managed GPU nodes get the EKS cluster security group (their launch templates name
+    none); Karpenter nodes get the groups their EC2NodeClass selects by the discovery tag, which is
+    put on that same group. RDS (5432) and ElastiCache (6379) must admit exactly it."""
+    plan = plan_of(stack)
+    tags = [t for t in plan.by_type("aws:ec2/tag:Tag") if t.inputs["key"] == "karpenter.sh/discovery"]
+    assert len(tags) == 1
+    node_sg, discovery = tags[0].inputs["resourceId"], tags[0].inputs["value"]
+    for node_class in plan.by_type("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"):
+        assert node_class.inputs["spec"]["securityGroupSelectorTerms"] == [{"tags": {"karpenter.sh/discovery": discovery}}]
+    for template in plan.by_type("aws:ec2/launchTemplate:LaunchTemplate"):
+        assert not template.inputs.get("vpcSecurityGroupIds") and not template.inputs.get("networkInterfaces"), template.urn
+    rules = {r.inputs["fromPort"]: r for r in plan.by_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")}
+    assert {5432, 6379} <= set(rules), sorted(rules)
+    for port in (5432, 6379):
+        assert rules[port].inputs["referencedSecurityGroupId"] == node_sg, port
