@@ -77,6 +77,7 @@ def variant() -> list[RecordedResource]:
         raw = raw_config("staging")
         raw["aws"] = {"autoscalingServiceLinkedRole": "existing"}
         raw["cluster"]["adminRoleArns"] = ["arn:aws:iam::123456789012:role/ci-deployer", "arn:aws:iam::123456789012:role/admins"]
+        raw["cluster"]["privateAccessCidrs"] = ["172.16.0.0/16"]  # a VPN
         _VARIANT.append(engine.run_program("variant", raw, [])[0])
     return _VARIANT[0]
 
@@ -336,3 +337,36 @@ def test_databases_admit_the_security_group_every_node_carries(plan_of: PlanOf, 
     assert {5432, 6379} <= set(rules), sorted(rules)
     for port in (5432, 6379):
         assert rules[port].inputs["referencedSecurityGroupId"] == node_sg, port
+
+
+def _api_rules(resources: list[RecordedResource]) -> list[RecordedResource]:
+    return [
+        r for r in resources
+        if r.type == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule" and r.inputs.get("fromPort") == 443
+    ]
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_the_private_api_endpoint_admits_the_vpc_where_the_deployer_runs(plan_of: PlanOf, stack: str) -> None:
+    """The private endpoint's ENIs carry the cluster security group, which admits only itself: a
+    self-hosted runner in the VPC (cluster.deployFrom: vpc) needs HTTPS from the VPC CIDR, and the
+    Kubernetes provider waits for that rule (and keeps it until its objects are deleted)."""
+    plan = plan_of(stack)
+    [cluster] = plan.by_type("aws:eks/cluster:Cluster")
+    rules = _api_rules(plan.resources)
+    assert [r.inputs["cidrIpv4"] for r in rules] == [plan.config.network.cidr]
+    tags = [t for t in plan.by_type("aws:ec2/tag:Tag") if t.inputs["key"] == "karpenter.sh/discovery"]
+    assert rules[0].inputs["securityGroupId"] == tags[0].inputs["resourceId"]  # the cluster security group
+    assert cluster.urn in rules[0].dependencies
+    [provider] = plan.by_type("pulumi:providers:kubernetes")
+    assert {r.urn for r in rules} <= set(provider.dependencies)
+
+
+def test_vpn_ranges_reach_the_private_endpoint_too() -> None:
+    resources = variant()
+    assert sorted(r.inputs["cidrIpv4"] for r in _api_rules(resources)) == ["10.20.0.0/16", "172.16.0.0/16"]  # staging's VPC + VPN
+    raw = raw_config("gcp-dev")
+    raw["cluster"] = {"privateAccessCidrs": ["172.16.0.0/16"]}
+    with pytest.raises(config.ConfigError) as err:
+        config.parse(raw)
+    assert "ml-platform:cluster.privateAccessCidrs" in [p for p, _ in err.value.problems]
