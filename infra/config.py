@@ -99,6 +99,9 @@ class ClusterConfig(_Model):
     version: str = Field("1.33", pattern=r"^1\.[0-9]{2}$")
     public_access_cidrs: list[str] = Field(default_factory=list)
     """CIDRs allowed to reach a public API endpoint; empty keeps the endpoint private only."""
+    private_access_cidrs: list[str] = Field(default_factory=list)
+    """EKS: networks besides the VPC allowed to the private API endpoint (VPN, peered VPCs,
+    Transit Gateway ranges where a runner or operators sit)."""
     deploy_from: Literal["vpc", "githubHosted", "publicCidrs"] = "vpc"
     """Where ``pulumi up`` runs, which must reach the API endpoint: ``vpc`` (a machine with a network
     path into the VPC: a self-hosted CI runner there, a VPN, a bastion), ``githubHosted`` (GitHub's
@@ -114,6 +117,18 @@ class ClusterConfig(_Model):
     """``cloud: existing`` only: the kubeconfig of the cluster you bring (set it as a secret)."""
     context: str | None = None
     """``cloud: existing`` only: the kubeconfig context to use."""
+
+    @field_validator("private_access_cidrs")
+    @classmethod
+    def _private_cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                net = ipaddress.ip_network(cidr)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not a CIDR block") from None
+            if net.prefixlen == 0:
+                raise ValueError(f"{cidr!r} is everything; list the VPN / peered ranges that need the API")
+        return value
 
     @field_validator("public_access_cidrs")
     @classmethod
@@ -487,6 +502,8 @@ def _deployer_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
             "is private only and unreachable from there; allowed: 'vpc' (a self-hosted runner in the VPC, see "
             "docs/ci.md), or list the deployer's egress CIDRs in cluster.publicAccessCidrs",
         )
+    if cluster.private_access_cidrs and cfg.cloud != "aws":
+        yield ns + "privateAccessCidrs", "EKS only; on GKE list the ranges in cluster.publicAccessCidrs (master authorized networks)"
     if cfg.cloud == "aws":
         for i, cidr in enumerate(cluster.public_access_cidrs):
             if not ipaddress.ip_network(cidr).is_global:

@@ -77,6 +77,7 @@ def variant() -> list[RecordedResource]:
         raw = raw_config("staging")
         raw["aws"] = {"autoscalingServiceLinkedRole": "existing"}
         raw["cluster"]["adminRoleArns"] = ["arn:aws:iam::123456789012:role/ci-deployer", "arn:aws:iam::123456789012:role/admins"]
+        raw["cluster"]["privateAccessCidrs"] = ["172.16.0.0/16"]  # a VPN
         _VARIANT.append(engine.run_program("variant", raw, [])[0])
     return _VARIANT[0]
 
@@ -314,3 +315,58 @@ def test_generated_passwords_survive_every_template_they_land_in(plan_of: PlanOf
         assert pw.inputs["length"] >= 16, pw.urn
         if "auth-token" in pw.name:
             assert pw.inputs["length"] <= 128, pw.urn
+
+
+# ---- workloads reach their databases from every kind of node ---------------------------------------
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_databases_admit_the_security_group_every_node_carries(plan_of: PlanOf, stack: str) -> None:
+    """System and managed GPU nodes get the EKS cluster security group (their launch templates name
+    none); Karpenter nodes get the groups their EC2NodeClass selects by the discovery tag, which is
+    put on that same group. RDS (5432) and ElastiCache (6379) must admit exactly it."""
+    plan = plan_of(stack)
+    tags = [t for t in plan.by_type("aws:ec2/tag:Tag") if t.inputs["key"] == "karpenter.sh/discovery"]
+    assert len(tags) == 1
+    node_sg, discovery = tags[0].inputs["resourceId"], tags[0].inputs["value"]
+    for node_class in plan.by_type("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"):
+        assert node_class.inputs["spec"]["securityGroupSelectorTerms"] == [{"tags": {"karpenter.sh/discovery": discovery}}]
+    for template in plan.by_type("aws:ec2/launchTemplate:LaunchTemplate"):
+        assert not template.inputs.get("vpcSecurityGroupIds") and not template.inputs.get("networkInterfaces"), template.urn
+    rules = {r.inputs["fromPort"]: r for r in plan.by_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")}
+    assert {5432, 6379} <= set(rules), sorted(rules)
+    for port in (5432, 6379):
+        assert rules[port].inputs["referencedSecurityGroupId"] == node_sg, port
+
+
+def _api_rules(resources: list[RecordedResource]) -> list[RecordedResource]:
+    return [
+        r for r in resources
+        if r.type == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule" and r.inputs.get("fromPort") == 443
+    ]
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_the_private_api_endpoint_admits_the_vpc_where_the_deployer_runs(plan_of: PlanOf, stack: str) -> None:
+    """The private endpoint's ENIs carry the cluster security group, which admits only itself: a
+    self-hosted runner in the VPC (cluster.deployFrom: vpc) needs HTTPS from the VPC CIDR, and the
+    Kubernetes provider waits for that rule (and keeps it until its objects are deleted)."""
+    plan = plan_of(stack)
+    [cluster] = plan.by_type("aws:eks/cluster:Cluster")
+    rules = _api_rules(plan.resources)
+    assert [r.inputs["cidrIpv4"] for r in rules] == [plan.config.network.cidr]
+    tags = [t for t in plan.by_type("aws:ec2/tag:Tag") if t.inputs["key"] == "karpenter.sh/discovery"]
+    assert rules[0].inputs["securityGroupId"] == tags[0].inputs["resourceId"]  # the cluster security group
+    assert cluster.urn in rules[0].dependencies
+    [provider] = plan.by_type("pulumi:providers:kubernetes")
+    assert {r.urn for r in rules} <= set(provider.dependencies)
+
+
+def test_vpn_ranges_reach_the_private_endpoint_too() -> None:
+    resources = variant()
+    assert sorted(r.inputs["cidrIpv4"] for r in _api_rules(resources)) == ["10.20.0.0/16", "172.16.0.0/16"]  # staging's VPC + VPN
+    raw = raw_config("gcp-dev")
+    raw["cluster"] = {"privateAccessCidrs": ["172.16.0.0/16"]}
+    with pytest.raises(config.ConfigError) as err:
+        config.parse(raw)
+    assert "ml-platform:cluster.privateAccessCidrs" in [p for p, _ in err.value.problems]

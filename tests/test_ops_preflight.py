@@ -147,7 +147,7 @@ def test_family_classes_follow_the_ec2_quota_buckets() -> None:
     assert [preflight_aws.family_class(t) for t in ("g6.xlarge", "g5g.2xlarge", "vt1.3xlarge", "p4d.24xlarge", "p5.48xlarge", "m6i.large")] == [
         "G/VT", "G/VT", "G/VT", "P", "P", None,
     ]
-    assert {code for code, _ in preflight_aws.QUOTAS.values()} == {"L-DB2E81BA", "L-417A185B", "L-3819A6DF", "L-7212CCBC"}
+    assert {code for code, _ in preflight_aws.QUOTAS.values()} == {"L-DB2E81BA", "L-417A185B", "L-3819A6DF", "L-7212CCBC", "L-1216C47A"}
 
 
 # ---- the command ---------------------------------------------------------------------------------
@@ -156,7 +156,8 @@ def test_family_classes_follow_the_ec2_quota_buckets() -> None:
 def test_a_ready_account_passes_every_check(aws: None, capsys: pytest.CaptureFixture[str]) -> None:
     clients = deployer()
     url = state_bucket()
-    stub = quota_stub(clients, {"L-3819A6DF": 512.0})  # dev: only G/VT spot (272 vCPUs)
+    # dev: G/VT spot (272 vCPUs) and the system nodes (4 x m6i.large = 8 vCPUs), in sorted order
+    stub = quota_stub(clients, {"L-3819A6DF": 512.0, "L-1216C47A": 32.0})
     calls = answer_simulation(clients, {})
     code, lines = run_cli(capsys, clients, "--stack", "dev", "--backend-url", url)
     assert code == 0, "\n".join(lines)
@@ -164,6 +165,7 @@ def test_a_ready_account_passes_every_check(aws: None, capsys: pytest.CaptureFix
     text = "\n".join(lines)
     assert "MISSING" not in text and "ready for the first deploy" in text
     assert "ok      quota.L-3819A6DF: All G and VT Spot Instance Requests in us-east-1: 512 vCPUs >= 272" in text
+    assert "ok      quota.L-1216C47A: Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances in us-east-1: 32 vCPUs >= 8 the system nodes" in text
     assert "AWSServiceRoleForAutoScaling: missing; the stack creates it (create)" in text
     # the assumed role is simulated under its IAM ARN, path included
     assert calls and calls[0]["PolicySourceArn"] == "arn:aws:iam::123456789012:role/ci/deployer"
@@ -174,24 +176,26 @@ def test_a_ready_account_passes_every_check(aws: None, capsys: pytest.CaptureFix
 def test_everything_missing_is_reported_one_line_each_and_exits_1(aws: None, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     clients = deployer()
     boto3.client("iam", region_name=REGION).create_service_linked_role(AWSServiceName="autoscaling.amazonaws.com")
-    # staging: P spot / P on-demand / G-VT on-demand, asked in sorted order
-    quota_stub(clients, {"L-DB2E81BA": 768.0, "L-417A185B": 96.0, "L-7212CCBC": None})
+    # staging: G-VT on-demand, P on-demand, P spot, Standard (system nodes), asked in sorted order
+    quota_stub(clients, {"L-DB2E81BA": 768.0, "L-417A185B": 96.0, "L-7212CCBC": None, "L-1216C47A": 5.0})
     answer_simulation(clients, {"eks:CreateCluster": "explicitDeny", "kms:CreateKey": "implicitDeny"})
     out = tmp_path / "preflight.json"
     code, lines = run_cli(capsys, clients, "--stack", "staging", "--backend-url", "s3://no-such-state?region=us-east-1", "--json", str(out))
     assert code == 1
     missing = [line for line in lines if line.strip().startswith("MISSING")]
     text = "\n".join(missing)
-    assert len(missing) == 5, "\n".join(lines)
+    assert len(missing) == 6, "\n".join(lines)
     assert "quota.L-417A185B: Running On-Demand P instances in us-east-1: 96 vCPUs < 192" in text
     assert "--quota-code L-417A185B --desired-value 192" in text
     assert "quota.L-7212CCBC: All P Spot Instance Requests in us-east-1: 0 vCPUs < 192" in text  # the AWS default
+    assert "quota.L-1216C47A: Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances in us-east-1: 5 vCPUs < 8" in text
+    assert "lower cluster.systemNodes.maxNodes" in text
     assert "slr.autoscaling: AWSServiceRoleForAutoScaling exists" in text and "autoscalingServiceLinkedRole: existing" in text
     assert "backend: state bucket no-such-state does not exist" in text
     assert "permissions:" in text and "eks:CreateCluster, kms:CreateKey" in text
     report = json.loads(out.read_text())
     assert report["ok"] is False and {f["check"] for f in report["findings"] if not f["ok"]} == {
-        "quota.L-417A185B", "quota.L-7212CCBC", "slr.autoscaling", "backend", "permissions",
+        "quota.L-417A185B", "quota.L-7212CCBC", "quota.L-1216C47A", "slr.autoscaling", "backend", "permissions",
     }
     assert "Traceback" not in "\n".join(lines)
 
@@ -202,7 +206,7 @@ def test_existing_mode_needs_the_role_and_an_unversioned_backend_is_missing(aws:
     raw = config.read_stack_file(config.stack_file("dev"))[0]
     raw["aws"] = {"autoscalingServiceLinkedRole": "existing"}
     (tmp_path / "Pulumi.dev.yaml").write_text(json.dumps({"config": {f"ml-platform:{k}": v for k, v in raw.items()}}))
-    quota_stub(clients, {"L-3819A6DF": 512.0})
+    quota_stub(clients, {"L-3819A6DF": 512.0, "L-1216C47A": 32.0})
     answer_simulation(clients, {})
     code, lines = run_cli(capsys, clients, "--stack", "dev", "--stacks-dir", str(tmp_path), "--backend-url", url)
     text = "\n".join(lines)
@@ -214,7 +218,7 @@ def test_existing_mode_needs_the_role_and_an_unversioned_backend_is_missing(aws:
 def test_without_simulation_rights_permissions_are_reported_as_not_checked(aws: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     clients = deployer()
     monkeypatch.setenv("PULUMI_BACKEND_URL", state_bucket())
-    quota_stub(clients, {"L-3819A6DF": 512.0})
+    quota_stub(clients, {"L-3819A6DF": 512.0, "L-1216C47A": 32.0})
     answer_simulation(clients, None)  # moto: not implemented, like a caller without iam:SimulatePrincipalPolicy
     code, lines = run_cli(capsys, clients, "--stack", "dev")
     text = "\n".join(lines)

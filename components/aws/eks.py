@@ -115,6 +115,9 @@ class EksCluster(pulumi.ComponentResource):
     :param subnet_ids: private subnets for the control-plane ENIs and the nodes.
     :param kms_key_arn: envelope encryption of Kubernetes secrets, control-plane logs and node volumes.
     :param public_access_cidrs: when non-empty, a public endpoint reachable only from these CIDRs.
+    :param private_access_cidrs: networks allowed to the private endpoint (HTTPS to the cluster
+        security group, which otherwise admits only itself): the VPC, where a self-hosted CI
+        runner or a bastion runs ``pulumi up``, and any VPN / peered ranges.
     :param admin_principal_arns: IAM principals given cluster-admin through access entries.
     :param security_group_tags: tags added to the EKS-created cluster security group (Karpenter discovery).
     :param system_nodes: the system node group's shape.
@@ -139,6 +142,7 @@ class EksCluster(pulumi.ComponentResource):
         subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]],
         kms_key_arn: pulumi.Input[str],
         public_access_cidrs: Sequence[str] = (),
+        private_access_cidrs: Sequence[str] = (),
         admin_principal_arns: Sequence[str] = (),
         security_group_tags: Mapping[str, str] | None = None,
         system_nodes: SystemNodes | None = None,
@@ -157,6 +161,9 @@ class EksCluster(pulumi.ComponentResource):
         for cidr in public_access_cidrs:
             if ipaddress.ip_network(cidr).prefixlen == 0:
                 raise ValueError(f"public_access_cidrs: {cidr!r} opens the API endpoint to the internet")
+        for cidr in private_access_cidrs:
+            if ipaddress.ip_network(cidr).prefixlen == 0:
+                raise ValueError(f"private_access_cidrs: {cidr!r} is everything; list the VPC and VPN ranges")
         if log_retention_days < 1:
             raise ValueError("log_retention_days must be at least 1")
         if not region:
@@ -236,6 +243,22 @@ class EksCluster(pulumi.ComponentResource):
                 value=value,
                 opts=child,
             )
+
+        # The private endpoint's ENIs carry the cluster security group, which admits only itself:
+        # whatever runs `pulumi up` inside the VPC (a self-hosted runner, a bastion) needs HTTPS to it.
+        self.endpoint_access: list[pulumi.Resource] = [
+            aws.vpc.SecurityGroupIngressRule(
+                f"{resource_name}-api-{i}",
+                security_group_id=self.cluster_security_group_id,
+                cidr_ipv4=cidr,
+                ip_protocol="tcp",
+                from_port=443,
+                to_port=443,
+                description=f"Kubernetes API from {cidr} (deployer, operators)",
+                opts=child,
+            )
+            for i, cidr in enumerate(private_access_cidrs)
+        ]
 
         # ---- identity: access entries and IRSA --------------------------------------------------
         self.access_entries: list[aws.eks.AccessEntry] = []
@@ -383,7 +406,7 @@ class EksCluster(pulumi.ComponentResource):
             f"{resource_name}-k8s",
             kubeconfig=self.kubeconfig,
             enable_server_side_apply=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=self.admin_access),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*self.admin_access, *self.endpoint_access]),
         )
         self.register_outputs(
             {

@@ -177,6 +177,8 @@ def build(cfg: config.PlatformConfig) -> AwsFoundation:
         subnet_ids=vpc.private_subnet_ids,
         kms_key_arn=key.arn,
         public_access_cidrs=cfg.cluster.public_access_cidrs,
+        # the VPC (a self-hosted runner, a bastion) and any VPN / peered ranges reach the private endpoint
+        private_access_cidrs=[cfg.network.cidr, *cfg.cluster.private_access_cidrs],
         admin_principal_arns=cfg.cluster.admin_role_arns,
         system_nodes=SystemNodes(
             instance_type=nodes.instance_type, min_nodes=nodes.min_nodes, max_nodes=nodes.max_nodes, disk_gb=nodes.disk_gb

@@ -4,7 +4,8 @@ Every check returns :class:`~infra.ops.preflight.Finding` s and never raises for
 call the caller may not make becomes a finding saying so.
 
 - ``identity``: who is calling (STS).
-- ``quota.<code>``: the EC2 vCPU quotas of the GPU families the stack's pools launch
+- ``quota.<code>``: the EC2 vCPU quotas of the GPU families the stack's pools launch (and the
+  Standard on-demand quota ``L-1216C47A`` against the system node group at ``maxNodes``)
   (Service Quotas; the quota counts vCPUs of running instances / open spot requests) against the
   most vCPUs the pools can reach at their GPU ceilings: "Running On-Demand G and VT instances"
   ``L-DB2E81BA``, "Running On-Demand P instances" ``L-417A185B``, "All G and VT Spot Instance
@@ -34,6 +35,7 @@ QUOTAS = {
     ("P", "on-demand"): ("L-417A185B", "Running On-Demand P instances"),
     ("G/VT", "spot"): ("L-3819A6DF", "All G and VT Spot Instance Requests"),
     ("P", "spot"): ("L-7212CCBC", "All P Spot Instance Requests"),
+    ("Standard", "on-demand"): ("L-1216C47A", "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances"),
 }
 """(instance family class, purchase option) -> (EC2 Service Quotas code, quota name), in vCPUs."""
 
@@ -100,10 +102,22 @@ def _quota_value(clients: Clients, region: str, code: str) -> float:
     return float(sq.get_aws_default_service_quota(ServiceCode="ec2", QuotaCode=code)["Quota"]["Value"])
 
 
+def system_vcpu_demand(cfg: Any, clients: Clients) -> int:
+    """vCPUs of the on-demand system node group at ``maxNodes`` (EC2 DescribeInstanceTypes)."""
+    nodes = cfg.cluster.system_nodes
+    info = clients.client("ec2", cfg.region).describe_instance_types(InstanceTypes=[nodes.instance_type])
+    return int(nodes.max_nodes * info["InstanceTypes"][0]["VCpuInfo"]["DefaultVCpus"])
+
+
 def check_quotas(cfg: Any, clients: Clients) -> list[Finding]:
     region = cfg.region
     out = []
-    for key, vcpus in sorted(gpu_vcpu_demand(cfg).items()):
+    demand = dict(gpu_vcpu_demand(cfg))
+    try:
+        demand[("Standard", "on-demand")] = system_vcpu_demand(cfg, clients)
+    except Exception as exc:
+        out.append(Finding("quota.L-1216C47A", False, f"system node type {cfg.cluster.system_nodes.instance_type}: {_why(exc)}"))
+    for key, vcpus in sorted(demand.items()):
         code, name = QUOTAS[key]
         check = f"quota.{code}"
         try:
@@ -112,18 +126,23 @@ def check_quotas(cfg: Any, clients: Clients) -> list[Finding]:
             out.append(Finding(check, False, f"{name} in {region}: cannot read the quota ({_why(exc)})"))
             continue
         if have >= vcpus:
-            out.append(Finding(check, True, f"{name} in {region}: {have:g} vCPUs >= {vcpus} the GPU pools can reach"))
+            out.append(Finding(check, True, f"{name} in {region}: {have:g} vCPUs >= {vcpus} {_who(key)} can reach"))
         else:
             out.append(
                 Finding(
                     check,
                     False,
-                    f"{name} in {region}: {have:g} vCPUs < {vcpus} the GPU pools can reach at their GPU ceilings; "
+                    f"{name} in {region}: {have:g} vCPUs < {vcpus} {_who(key)} can reach; "
                     f"request {vcpus} (aws service-quotas request-service-quota-increase --service-code ec2 "
-                    f"--quota-code {code} --desired-value {vcpus} --region {region}) or lower gpuLimit / maxNodes",
+                    f"--quota-code {code} --desired-value {vcpus} --region {region}) or lower "
+                    + ("cluster.systemNodes.maxNodes" if key[0] == "Standard" else "gpuLimit / maxNodes"),
                 )
             )
     return out
+
+
+def _who(key: tuple[str, str]) -> str:
+    return "the system nodes at maxNodes" if key[0] == "Standard" else "the GPU pools at their GPU ceilings"
 
 
 def needed_service_linked_roles(cfg: Any) -> list[str]:
