@@ -31,6 +31,14 @@ from pulumi_policy.proxy import UnknownValueError
 
 from catalog import conventions as cv
 
+# Re-exported: the packs read inputs through this module; the decoding itself is catalog.inputs's.
+from catalog.inputs import decoded as decoded
+from catalog.inputs import number
+from catalog.inputs import truthy as truthy
+
+as_number = number
+"""A number from an int, a float or a numeric string (Kubernetes quantities without units)."""
+
 ENVIRONMENT_PROPERTY: dict[str, Any] = {
     "type": "string",
     "enum": list(cv.ENVIRONMENTS),
@@ -79,16 +87,6 @@ def plain_lenient(value: Any) -> Any:
     return value
 
 
-def decoded(value: Any) -> Any:
-    """``value`` with a JSON-encoded object/array string decoded (provider inputs arrive that way)."""
-    if isinstance(value, str) and value[:1] in "{[":
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
 def get(obj: Any, *path: str | int, default: Any = None) -> Any:
     """Walk ``path`` through mappings and sequences; ``default`` where a step is missing.
 
@@ -119,25 +117,6 @@ def items(value: Any) -> list[Any]:
     if isinstance(value, Sequence) and not isinstance(value, str):
         return [value[i] for i in range(len(value))]
     return [value]
-
-
-def truthy(value: Any) -> bool:
-    """Booleans as the engine may hand them: ``True`` or the string ``"true"``."""
-    return value is True or (isinstance(value, str) and value.lower() == "true")
-
-
-def as_number(value: Any) -> float | None:
-    """A number from an int, a float or a numeric string (Kubernetes quantities without units)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
 
 
 def k8s_meta(props: Mapping[str, Any]) -> tuple[str, str, dict[str, str]]:

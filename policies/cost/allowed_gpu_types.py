@@ -20,7 +20,7 @@ def check(args: ResourceValidationArgs, report: ReportViolation, cfg: dict[str, 
     else:
         pool = gpu.pool_of(args.resource_type, args.props, args.name)
         assert pool is not None
-        types, cloud, unconstrained, is_gpu = pool.instance_types, pool.cloud, pool.unconstrained, pool.gpu
+        types, cloud, unconstrained, is_gpu = list(pool.type_patterns), pool.cloud, pool.unconstrained, pool.gpu
     if unconstrained and is_gpu and denied:
         report(f"the GPU NodePool does not constrain instance types, so it may launch {', '.join(sorted(denied))} "
                f"(not allowed in {env}); add a node.kubernetes.io/instance-type requirement")

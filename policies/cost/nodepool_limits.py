@@ -14,7 +14,7 @@ from policies.common.base import resource_policy
 def check(args: ResourceValidationArgs, report: ReportViolation, cfg: dict[str, Any]) -> None:
     pool = gpu.pool_of(args.resource_type, args.props, args.name)
     assert pool is not None
-    if not pool.limits:
+    if not pool.limit_keys:
         report(f"NodePool {pool.name!r} has no spec.limits: Karpenter may launch nodes without bound")
     elif pool.gpu and pool.gpu_limit is None:
         report(f"GPU NodePool {pool.name!r} has no spec.limits[{cv.GPU_RESOURCE}]")

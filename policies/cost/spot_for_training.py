@@ -20,7 +20,7 @@ def check(args: ResourceValidationArgs, report: ReportViolation, cfg: dict[str, 
         return
     if "spot" not in pool.capacity:
         report(f"{pool.purpose} pool {pool.name!r} uses {'/'.join(pool.capacity)} capacity in {env}; allow spot")
-    elif cfg["spotOnly"] and pool.capacity != ["spot"]:
+    elif cfg["spotOnly"] and pool.capacity != ("spot",):
         report(f"{pool.purpose} pool {pool.name!r} may fall back to on-demand in {env}; spotOnly is set")
 
 
