@@ -111,7 +111,7 @@ def evaluate_file(path: Path, stack: str | None = None, stacks_dir: Path | None 
     if stack:
         raw, _ = cfgmod.read_stack_file(cfgmod.stack_file(stack, stacks_dir))
         cfg = cfgmod.parse(raw)
-        environment = cfg.environment
+        environment: Any = cfg.environment
         overrides = policy_hook.plan_overrides(cfg)
     else:
         environment = facts.get("environment")

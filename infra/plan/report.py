@@ -12,8 +12,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from infra.plan.engine import Plan
-from infra.plan.recorder import RecordedResource
+from infra.plan.model import Plan, RecordedResource
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 
