@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from types import ModuleType
+from typing import NoReturn
 
 from rich.console import Console
 
@@ -17,7 +19,7 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)  # one line 
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # usage errors exit 2 with a one-line reason
+    def error(self, message: str) -> NoReturn:  # usage errors exit 2 with a one-line reason
         self.print_usage(sys.stderr)
         err_console.print(f"error: {message}")
         raise SystemExit(EXIT_USAGE)
@@ -79,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--stack", help="stack whose config sets environment and budget (default: from the file)")
     c.set_defaults(func=_cmd_check)
 
+    ops_cli: ModuleType | None
     try:
         from infra.ops import cli as ops_cli
     except ImportError:

@@ -21,8 +21,7 @@ from infra import config
 from infra.plan import engine, mocks, report
 from infra.plan.recorder import SECRET, RecordedResource
 from tests.chart_values import assert_keys_exist, chart_version
-from tests.conftest import STACKS
-from tests.helpers import raw_config, unwrap_secrets
+from tests.helpers import STACKS, raw_config, unwrap_secrets
 
 PlanOf = Callable[[str], engine.Plan]
 AWS_STACKS = ["dev", "staging", "prod"]
@@ -393,7 +392,9 @@ def test_existing_cluster_uses_the_configured_stores_and_creates_no_cloud_resour
     assert not [r for r in plan.resources if r.type.startswith(("aws:", "gcp:"))]
     values = release(plan, mlflow_k8s.CHART).inputs["values"]
     assert values["extraSecretNamesForEnvFrom"] == [plan.config.mlflow.existing_database_secret]
-    host, port = plan.config.feast.online_store.existing_endpoint.rsplit(":", 1)
+    endpoint = plan.config.feast.online_store.existing_endpoint
+    assert endpoint is not None
+    host, port = endpoint.rsplit(":", 1)
     assert host and port.isdigit()
 
 

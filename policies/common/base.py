@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol, cast
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -46,8 +46,21 @@ ENVIRONMENT_PROPERTY: dict[str, Any] = {
     "`environment` tag, else prod (the strictest).",
 }
 
-ResourceCheck = Callable[[ResourceValidationArgs, ReportViolation, dict[str, Any]], None]
-StackCheck = Callable[[StackValidationArgs, ReportViolation, dict[str, Any]], None]
+
+
+class Report(Protocol):
+    """How a check reports a violation: the SDK's ``report_violation(message, urn=None)``.
+
+    ``pulumi_policy`` annotates it as ``ReportViolation = Callable[[str, Optional[str]], None]``
+    (``urn`` required) while the function it passes has ``urn: Optional[str] = None``; checks call
+    it with the message alone, so they are typed against this protocol.
+    """
+
+    def __call__(self, message: str, urn: str | None = None, /) -> None: ...
+
+
+ResourceCheck = Callable[[ResourceValidationArgs, Report, dict[str, Any]], None]
+StackCheck = Callable[[StackValidationArgs, Report, dict[str, Any]], None]
 
 
 # ---- reading props ---------------------------------------------------------------------------
@@ -221,7 +234,7 @@ def resource_policy(
 
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
         if accepts(args.resource_type):
-            check(args, report, settings(args.get_config(), cfg_schema))
+            check(args, cast(Report, report), settings(args.get_config(), cfg_schema))
 
     return ResourceValidationPolicy(
         name=name,
@@ -250,7 +263,7 @@ def stack_policy(
     cfg_schema = config or schema()
 
     def validate(args: StackValidationArgs, report: ReportViolation) -> None:
-        check(args, report, settings(args.get_config(), cfg_schema))
+        check(args, cast(Report, report), settings(args.get_config(), cfg_schema))
 
     return StackValidationPolicy(
         name=name,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
+from pulumi_policy import ResourceValidationArgs, Severity
 
 from policies.common import gpu
-from policies.common.base import aws_tags, environment_of, get, per_env, resource_policy, schema
+from policies.common.base import Report, aws_tags, environment_of, get, per_env, resource_policy, schema
 
 
-def check(args: ResourceValidationArgs, report: ReportViolation, cfg: dict[str, Any]) -> None:
+def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
     provider = args.provider.props if args.provider is not None else None
     env = environment_of(cfg, aws_tags(args.props, provider))
     denied = {str(f) for f in per_env(cfg["deniedFamilies"], env) or []}

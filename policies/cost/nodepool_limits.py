@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
+from pulumi_policy import ResourceValidationArgs, Severity
 
 from catalog import conventions as cv
 from policies.common import gpu
-from policies.common.base import resource_policy
+from policies.common.base import Report, resource_policy
 
 
-def check(args: ResourceValidationArgs, report: ReportViolation, cfg: dict[str, Any]) -> None:
+def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
     pool = gpu.pool_of(args.resource_type, args.props, args.name)
     assert pool is not None
     if not pool.limit_keys:
