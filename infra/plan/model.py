@@ -38,6 +38,11 @@ class RecordedResource:
     dependencies: list[str]
     inputs: dict[str, Any]
     additional_secret_outputs: list[str] = field(default_factory=list)
+    id: str = ""
+    """The ID the engine answered (under the offline plan: the mock's); not part of the plan JSON."""
+    state: dict[str, Any] = field(default_factory=dict)
+    """The outputs the engine answered, secrets as ``[secret]``; not part of the plan JSON. Tests
+    read computed values (IDs, ARNs) here instead of recomputing them with the mock's functions."""
 
     def to_json(self) -> dict[str, Any]:
         return {

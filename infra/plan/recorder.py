@@ -77,6 +77,7 @@ class RecordingMonitor(sdk.MockMonitor):
             )
         )
         self.inputs_by_urn[urn] = inputs
+        record = self.recorded[-1]
         try:
             response = super().RegisterResource(request)
         except Exception as exc:
@@ -90,4 +91,6 @@ class RecordingMonitor(sdk.MockMonitor):
             }
             obj = sdk.sync_await(sdk.serialize_properties(wrapped, {}))
             response = resource_pb2.RegisterResourceResponse(urn=response.urn, id=response.id, object=obj)
+        record.id = str(response.id)
+        record.state = plain(json_format.MessageToDict(response.object, preserving_proto_field_name=True))
         return response
