@@ -15,15 +15,16 @@ The stable entry point is :func:`estimate_items`; see its docstring for the reco
 
 from __future__ import annotations
 
-import json
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from catalog import conventions
+from catalog import conventions, pools
 from catalog import gpus as gpu_catalog
+from catalog.inputs import as_list as _list
+from catalog.inputs import as_map as _map
 
 PRICE_DATE = "2025-07-01"
 """Date the non-GPU list prices below were recorded (same reference date as :data:`catalog.gpus.PRICE_DATE`)."""
@@ -158,8 +159,8 @@ MEMORYSTORE_USD_GB_HOUR: dict[str, tuple[tuple[int, float], ...]] = {
 
 # ---- resource types understood ------------------------------------------------------------------
 
-KARPENTER_NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
-EKS_NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+KARPENTER_NODEPOOL = pools.KARPENTER_NODEPOOL
+EKS_NODE_GROUP = pools.EKS_NODE_GROUP
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
 NAT_GATEWAY = "aws:ec2/natGateway:NatGateway"
 ELASTIC_IP = "aws:ec2/eip:Eip"
@@ -170,7 +171,7 @@ ELASTICACHE_CLUSTER = "aws:elasticache/cluster:Cluster"
 S3_BUCKET = "aws:s3/bucket:Bucket"
 KMS_KEY = "aws:kms/key:Key"
 SECRET = "aws:secretsmanager/secret:Secret"
-GKE_NODE_POOL = "gcp:container/nodePool:NodePool"
+GKE_NODE_POOL = pools.GKE_NODE_POOL
 GKE_CLUSTER = "gcp:container/cluster:Cluster"
 CLOUD_SQL = "gcp:sql/databaseInstance:DatabaseInstance"
 MEMORYSTORE = "gcp:redis/instance:Instance"
@@ -191,10 +192,10 @@ MIN_NODES_ANNOTATION = conventions.MIN_NODES_ANNOTATION
 MAX_NODES_ANNOTATION = conventions.MAX_NODES_ANNOTATION
 """Annotations on a Karpenter NodePool recording the configured node bounds (Karpenter enforces neither)."""
 
-INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
-INSTANCE_FAMILY_LABEL = "karpenter.k8s.aws/instance-family"
-GPU_NAME_LABEL = "karpenter.k8s.aws/instance-gpu-name"
-CAPACITY_TYPE_LABEL = "karpenter.sh/capacity-type"
+INSTANCE_TYPE_LABEL = pools.INSTANCE_TYPE_LABEL
+INSTANCE_FAMILY_LABEL = pools.INSTANCE_FAMILY_LABEL
+GPU_NAME_LABEL = pools.GPU_NAME_LABEL
+CAPACITY_TYPE_LABEL = pools.CAPACITY_TYPE_LABEL
 
 
 @dataclass(frozen=True)
@@ -271,37 +272,6 @@ def _num(value: Any, default: float | None = None) -> float | None:
 def _int(value: Any, default: int | None = None) -> int | None:
     num = _num(value)
     return default if num is None else int(num)
-
-
-def _decoded(value: Any) -> Any:
-    """A JSON-encoded object / array string decoded (some provider inputs arrive that way)."""
-    if isinstance(value, str) and value[:1] in ("{", "["):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
-def _list(value: Any) -> Sequence[Any]:
-    """A list input (lists, or ``pulumi_policy``'s read-only sequence proxies); anything else is empty."""
-    value = _decoded(value)
-    return value if isinstance(value, Sequence) and not isinstance(value, (str, bytes)) else []
-
-
-def _map(value: Any) -> Mapping[str, Any]:
-    """A mapping input (dicts, or ``pulumi_policy``'s proxies); anything else (``[unknown]``, ``None``) is empty."""
-    value = _decoded(value)
-    return value if isinstance(value, Mapping) else {}
-
-
-def _get(data: Any, *path: str) -> Any:
-    for key in path:
-        data = _decoded(data)
-        if not isinstance(data, Mapping):
-            return None
-        data = data.get(key)
-    return data
 
 
 def _nodes(count: int) -> str:
@@ -399,85 +369,32 @@ def _cpu_pool_item(urn: str, type_: str, *, table: Mapping[str, float], pool: st
     return CostItem(urn, type_, "compute", price * min_nodes * HOURS_PER_MONTH, price * ceiling * HOURS_PER_MONTH, basis, pool=pool, node_type=name)
 
 
-def _requirement(requirements: Any, key: str) -> list[str]:
-    for req in _list(requirements):
-        if isinstance(req, Mapping) and req.get("key") == key and req.get("operator", "In") == "In":
-            return [str(v) for v in _list(req.get("values"))]
-    return []
-
-
-def _karpenter(urn: str, type_: str, inputs: Mapping[str, Any]) -> CostItem:
-    meta = _map(inputs.get("metadata"))
-    template = _map(_get(inputs, "spec", "template"))
-    labels = {**_map(meta.get("labels")), **_map(_get(template, "metadata", "labels"))}
-    annotations = {**_map(meta.get("annotations")), **_map(_get(template, "metadata", "annotations"))}
-    pool = str(labels.get(conventions.POOL_LABEL) or meta.get("name") or urn.rsplit("::", 1)[-1])
-    reqs = _get(template, "spec", "requirements") or []
-    names = _requirement(reqs, INSTANCE_TYPE_LABEL)
-    if not names:
-        fams = set(_requirement(reqs, INSTANCE_FAMILY_LABEL))
-        names = [n.name for (c, _), n in gpu_catalog.NODE_TYPES.items() if c == "aws" and n.family in fams]
-    if not names:  # karpenter.k8s.aws/instance-gpu-name: a100, h100, l4, a10g, l40s, ...
-        gpu_names = {v.lower() for v in _requirement(reqs, GPU_NAME_LABEL)}
-        names = [n.name for (c, _), n in gpu_catalog.NODE_TYPES.items() if c == "aws" and n.gpu.split("-")[0].lower() in gpu_names]
-    capacity = _requirement(reqs, CAPACITY_TYPE_LABEL) or ["on-demand"]
-    spot = "spot" in capacity  # spot-with-fallback lists both: the estimate assumes spot
-    limits = _map(_get(inputs, "spec", "limits"))
-    gpu_limit = _int(limits.get(conventions.GPU_RESOURCE), _int(limits.get(gpu_catalog.NEURON_RESOURCE)))
-    min_nodes = _int(annotations.get(MIN_NODES_ANNOTATION), 0) or 0
-    max_nodes = _int(annotations.get(MAX_NODES_ANNOTATION))
-    if names and not any(("aws", n) in gpu_catalog.NODE_TYPES for n in names):
-        return _cpu_pool_item(urn, type_, table=EC2_USD_HOUR, pool=pool, names=names, spot=spot, min_nodes=min_nodes, max_nodes=max_nodes)
+def _karpenter(urn: str, type_: str, pool: pools.Pool) -> CostItem:
+    names = list(pool.instance_types)
+    gpu_limit = int(pool.gpu_limit) if pool.gpu_limit is not None else None
+    min_nodes, max_nodes = pool.min_nodes, pool.max_nodes
+    if names and not pool.catalog_types:
+        return _cpu_pool_item(urn, type_, table=EC2_USD_HOUR, pool=pool.name, names=names, spot=pool.spot, min_nodes=min_nodes, max_nodes=max_nodes)
     # Karpenter enforces spec.limits only: the max-nodes annotation records intent, the GPU limit binds.
     note = ""
     if gpu_limit is None:
         bound = "the max-nodes annotation" if max_nodes is not None else "the baseline (no max-nodes annotation either)"
         note = f"no nvidia.com/gpu limit: Karpenter is unbounded, priced at {bound}"
     else:
-        item = pool_item(urn, type_, cloud="aws", pool=pool, node_types=names, spot=spot, min_nodes=min_nodes, max_nodes=None, gpu_limit=gpu_limit)
+        item = pool_item(urn, type_, cloud="aws", pool=pool.name, node_types=names, spot=pool.spot, min_nodes=min_nodes, max_nodes=None, gpu_limit=gpu_limit)
         if max_nodes is not None and item.node_type and item.gpus_ceiling > max_nodes * gpu_catalog.node_type("aws", item.node_type).gpus:
             note = f"the GPU limit {gpu_limit} binds, not the max-nodes annotation ({max_nodes}), which Karpenter does not enforce"
         max_nodes = None
-    return pool_item(urn, type_, cloud="aws", pool=pool, node_types=names, spot=spot, min_nodes=min_nodes, max_nodes=max_nodes, gpu_limit=gpu_limit, note=note)
+    return pool_item(urn, type_, cloud="aws", pool=pool.name, node_types=names, spot=pool.spot, min_nodes=min_nodes, max_nodes=max_nodes, gpu_limit=gpu_limit, note=note)
 
 
-def _eks_node_group(urn: str, type_: str, inputs: Mapping[str, Any]) -> CostItem:
-    names = [str(n) for n in _list(inputs.get("instanceTypes"))]
-    scaling = _map(inputs.get("scalingConfig"))
-    min_nodes = _int(scaling.get("minSize"), 0) or 0
-    max_nodes = _int(scaling.get("maxSize"))
-    spot = str(inputs.get("capacityType") or "ON_DEMAND").upper() == "SPOT"
-    labels = _map(inputs.get("labels"))
-    pool = labels.get(conventions.POOL_LABEL)
-    if any(("aws", n) in gpu_catalog.NODE_TYPES for n in names):
-        pool = str(pool or inputs.get("nodeGroupName") or urn.rsplit("::", 1)[-1])
-        return pool_item(urn, type_, cloud="aws", pool=pool, node_types=names, spot=spot, min_nodes=min_nodes, max_nodes=max_nodes, gpu_limit=None)
-    return _cpu_pool_item(urn, type_, table=EC2_USD_HOUR, pool=pool, names=names, spot=spot, min_nodes=min_nodes, max_nodes=max_nodes)
-
-
-def _gke_node_pool(urn: str, type_: str, inputs: Mapping[str, Any]) -> CostItem:
-    node_config = _map(inputs.get("nodeConfig"))
-    machine = str(node_config.get("machineType") or "e2-medium")
-    autoscaling = _map(inputs.get("autoscaling"))
-    zones = len(_list(inputs.get("nodeLocations"))) or 1
-    fixed = _int(inputs.get("nodeCount"), _int(inputs.get("initialNodeCount"), 0)) or 0
-    if autoscaling:
-        if "totalMinNodeCount" in autoscaling or "totalMaxNodeCount" in autoscaling:
-            min_nodes = _int(autoscaling.get("totalMinNodeCount"), 0) or 0
-            max_nodes = _int(autoscaling.get("totalMaxNodeCount"))
-        else:  # the per-zone bounds apply in each node location
-            min_nodes = (_int(autoscaling.get("minNodeCount"), 0) or 0) * zones
-            per_zone_max = _int(autoscaling.get("maxNodeCount"))
-            max_nodes = per_zone_max * zones if per_zone_max is not None else None
-    else:
-        min_nodes, max_nodes = fixed * zones, fixed * zones
-    spot = bool(node_config.get("spot") or node_config.get("preemptible"))
-    labels = _map(node_config.get("labels"))
-    pool = labels.get(conventions.POOL_LABEL)
-    if ("gcp", machine) in gpu_catalog.NODE_TYPES:
-        pool = str(pool or inputs.get("name") or urn.rsplit("::", 1)[-1])
-        return pool_item(urn, type_, cloud="gcp", pool=pool, node_types=[machine], spot=spot, min_nodes=min_nodes, max_nodes=max_nodes, gpu_limit=None)
-    return _cpu_pool_item(urn, type_, table=GCE_USD_HOUR, pool=pool, names=[machine], spot=spot, min_nodes=min_nodes, max_nodes=max_nodes)
+def _managed_pool(urn: str, type_: str, pool: pools.Pool) -> CostItem:
+    """An EKS node group or a GKE node pool: a GPU pool when it may launch a catalog GPU type, else CPU nodes."""
+    names = list(pool.instance_types)
+    if pool.catalog_types:
+        return pool_item(urn, type_, cloud=pool.cloud, pool=pool.name, node_types=names, spot=pool.spot, min_nodes=pool.min_nodes, max_nodes=pool.max_nodes, gpu_limit=None)
+    table = GCE_USD_HOUR if pool.cloud == "gcp" else EC2_USD_HOUR
+    return _cpu_pool_item(urn, type_, table=table, pool=pool.pool_label, names=names, spot=pool.spot, min_nodes=pool.min_nodes, max_nodes=pool.max_nodes)
 
 
 # ---- managed stores ---------------------------------------------------------------------------------
@@ -658,12 +575,11 @@ def estimate_items(
 
 def _price(urn: str, type_: str, inputs: Mapping[str, Any], storage_gb: Mapping[str, float], nat_gb_month: float) -> CostItem | None:
     item: CostItem | None = None
-    if type_ == KARPENTER_NODEPOOL:
-        item = _karpenter(urn, type_, inputs)
-    elif type_ == EKS_NODE_GROUP:
-        item = _eks_node_group(urn, type_, inputs)
-    elif type_ == GKE_NODE_POOL:
-        item = _gke_node_pool(urn, type_, inputs)
+    pool = pools.pool_of(type_, inputs, urn.rsplit("::", 1)[-1])
+    if pool is not None and type_ == KARPENTER_NODEPOOL:
+        item = _karpenter(urn, type_, pool)
+    elif pool is not None:
+        item = _managed_pool(urn, type_, pool)
     elif type_ == NAT_GATEWAY:
         monthly = NAT_GATEWAY_USD_HOUR * HOURS_PER_MONTH + NAT_GATEWAY_USD_GB * nat_gb_month
         item = _fixed(urn, type_, "network", monthly, f"${NAT_GATEWAY_USD_HOUR}/h x {HOURS_PER_MONTH} h + {nat_gb_month:g} GB x ${NAT_GATEWAY_USD_GB}/GB processed")

@@ -13,9 +13,9 @@ if _ROOT not in sys.path:  # the engine runs this directory as a script
 
 
 def _under_pulumi_engine() -> bool:
-    from pulumi.runtime import settings
+    from infra.plan.sdk_compat import under_engine
 
-    return settings.get_monitor() is not None
+    return under_engine()
 
 
 if __name__ == "__main__":

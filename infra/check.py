@@ -18,10 +18,10 @@ from rich.console import Console
 from rich.table import Table
 
 from catalog import conventions as cv
+from catalog.inputs import decoded
 from infra import config as cfgmod
 from infra import policy_hook
-from infra.plan.engine import PlanError, Violation
-from infra.plan.recorder import RecordedResource
+from infra.plan.model import PlanError, RecordedResource, Violation
 
 EXIT_OK, EXIT_VIOLATIONS, EXIT_USAGE = 0, 1, 2
 STACK_TYPE = "pulumi:pulumi:Stack"
@@ -56,12 +56,7 @@ def _config_value(config: dict[str, Any], key: str) -> Any:
     value = config.get(f"{cfgmod.NAMESPACE}:{key}")
     if isinstance(value, dict) and "value" in value:  # {"value": ..., "secret": false} shapes
         value = value["value"]
-    if isinstance(value, str) and value[:1] in "{[":
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
+    return decoded(value)
 
 
 def load(doc: Any) -> tuple[list[RecordedResource], dict[str, Any]]:
@@ -118,7 +113,7 @@ def evaluate_file(path: Path, stack: str | None = None, stacks_dir: Path | None 
     if stack:
         raw, _ = cfgmod.read_stack_file(cfgmod.stack_file(stack, stacks_dir))
         cfg = cfgmod.parse(raw)
-        environment = cfg.environment
+        environment: Any = cfg.environment
         overrides = policy_hook.plan_overrides(cfg)
     else:
         environment = facts.get("environment")

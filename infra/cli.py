@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from types import ModuleType
+from typing import NoReturn
 
 from rich.console import Console
 
@@ -18,7 +20,7 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)  # one line 
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # usage errors exit 2 with a one-line reason
+    def error(self, message: str) -> NoReturn:  # usage errors exit 2 with a one-line reason
         self.print_usage(sys.stderr)
         err_console.print(f"error: {message}")
         raise SystemExit(EXIT_USAGE)
@@ -120,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.set_defaults(func=_cmd_diff)
 
+    ops_cli: ModuleType | None
     try:
         from infra.ops import cli as ops_cli
     except ImportError:

@@ -15,7 +15,7 @@ from catalog import gpus as gpu_catalog
 
 if TYPE_CHECKING:
     from infra import config
-    from infra.plan.engine import Plan
+    from infra.plan.model import Plan
 
 
 def _round(value: float) -> float:
@@ -44,6 +44,8 @@ def config_pool_item(cfg: config.PlatformConfig, pool: config.GpuPoolConfig) -> 
             urn, "config:gpuPool", cloud=cloud, pool=pool.name, node_types=names, spot=False,
             min_nodes=nodes, max_nodes=nodes, gpu_limit=pool.gpu_limit, owned=True,
         )
+    max_nodes: int | None
+    gpu_limit: int | None
     if cfg.cloud == "aws" and pool.mode == "karpenter":  # Karpenter enforces the pool's GPU ceiling, not a node count
         try:
             max_nodes, gpu_limit = None, cfg.pool_gpu_ceiling(pool)

@@ -28,16 +28,13 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
-from pulumi_policy.policy import _NotApplicableError
-from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
 import policies
-from infra.plan.engine import PlanError, Violation
-from infra.plan.recorder import UNKNOWN
+from infra.plan.model import UNKNOWN, PlanError, RecordedResource, Violation
+from infra.plan.sdk_compat import UNKNOWN_POLICY_VALUE, NotApplicableError, UnknownValueError, unknown_checking_proxy
 
 if TYPE_CHECKING:
-    from infra.plan.engine import Plan
-    from infra.plan.recorder import RecordedResource
+    from infra.plan.model import Plan
 
 BUDGET_POLICY = "mlp-cost-008"
 
@@ -53,7 +50,7 @@ def _engine_value(value: Any) -> Any:
     if isinstance(value, list):
         return [_engine_value(v) for v in value]
     if value == UNKNOWN:
-        return UNKNOWN_STRING_VALUE
+        return UNKNOWN_POLICY_VALUE
     return value
 
 
@@ -156,7 +153,7 @@ def _evaluate(pack: str, policy: Policy, level: EnforcementLevel, config: dict[s
     def guarded(call: Any, urn: str) -> None:
         try:
             _run(call())
-        except _NotApplicableError:
+        except NotApplicableError:
             pass
         except UnknownValueError as err:  # as the CLI does: an advisory note, not a violation
             found.append(Violation(pack, policy.name, "advisory", urn, f"can't run during preview: {err.message}"))
@@ -164,8 +161,8 @@ def _evaluate(pack: str, policy: Policy, level: EnforcementLevel, config: dict[s
             raise PolicyCrashError(f"policy {policy.name} ({pack}) failed on {urn or 'the stack'}: {type(err).__name__}: {err}") from err
 
     if isinstance(policy, StackValidationPolicy):
-        args = StackValidationArgs(list(stack.resources.values()), config or None)
-        guarded(lambda: policy.validate(args, reporter("")), "")
+        stack_args = StackValidationArgs(list(stack.resources.values()), config or None)
+        guarded(lambda: policy.validate(stack_args, reporter("")), "")
     elif isinstance(policy, ResourceValidationPolicy):
         for rec in stack.recorded:
             if not rec.custom:

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from infra.plan import engine
-
-ROOT = Path(__file__).resolve().parent.parent
-STACKS = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
-UPSTREAM = Path(os.environ.get("ML_PLATFORM_UPSTREAM", ROOT.parent / "shared" / "upstream")).resolve()
-
-_CACHE: dict[str, engine.Plan] = {}
-
-
-def plan_stack(stack: str) -> engine.Plan:
-    """Plan ``stacks/Pulumi.<stack>.yaml`` once per session."""
-    if stack not in _CACHE:
-        _CACHE[stack] = engine.plan(stack)
-    return _CACHE[stack]
+from tests.helpers import ROOT, STACKS, UPSTREAM, plan_stack
 
 
 @pytest.fixture(scope="session")

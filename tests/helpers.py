@@ -1,16 +1,122 @@
-"""Small helpers for reading plans in tests."""
+"""Shared test helpers: the session's plans (planned once, frozen), stack files, the CLI.
+
+Tests import these from here, never from ``tests/conftest.py`` (pytest loads conftest itself; an
+import of it would load a second copy with a second plan cache).
+"""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
+from infra.plan import engine
+from infra.plan.model import Plan, RecordedResource, Violation
+
 ROOT = Path(__file__).resolve().parent.parent
+STACKS = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
+UPSTREAM = Path(os.environ.get("ML_PLATFORM_UPSTREAM", ROOT.parent / "shared" / "upstream")).resolve()
+
+SHARED = "a cached plan is shared by every test: change a copy (copy.deepcopy(...), dataclasses.replace(...))"
+
+
+def _refuse(self: object, *args: object, **kwargs: object) -> NoReturn:
+    raise TypeError(SHARED)
+
+
+class FrozenDict(dict[str, Any]):
+    """A ``dict`` (json / isinstance see one) that refuses changes; ``copy.deepcopy`` gives a plain, mutable copy."""
+
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _refuse
+
+    def __copy__(self) -> dict[str, Any]:
+        return dict(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, Any]:
+        return {k: copy.deepcopy(v, memo) for k, v in self.items()}
+
+
+class FrozenList(list[Any]):
+    """A ``list`` that refuses changes; ``copy.deepcopy`` gives a plain, mutable copy."""
+
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = append = extend = insert = pop = remove = clear = sort = reverse = _refuse
+
+    def __copy__(self) -> list[Any]:
+        return list(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> list[Any]:
+        return [copy.deepcopy(v, memo) for v in self]
+
+
+yaml.SafeDumper.add_representer(FrozenDict, yaml.representer.SafeRepresenter.represent_dict)
+yaml.SafeDumper.add_representer(FrozenList, yaml.representer.SafeRepresenter.represent_list)
+
+
+def deep_freeze(value: Any) -> Any:
+    """``value`` with every dict / list inside replaced by :class:`FrozenDict` / :class:`FrozenList`."""
+    if isinstance(value, dict):
+        return FrozenDict({k: deep_freeze(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return FrozenList(deep_freeze(v) for v in value)
+    return value
+
+
+class _FrozenAttrs:
+    """Refuses attribute assignment once :func:`_seal` ran (``dataclasses.replace`` builds an unsealed copy)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if self.__dict__.get("_sealed"):
+            raise TypeError(SHARED)
+        super().__setattr__(name, value)
+
+    def __delattr__(self, name: str) -> None:
+        raise TypeError(SHARED)
+
+
+class FrozenResource(_FrozenAttrs, RecordedResource):
+    pass
+
+
+class FrozenViolation(_FrozenAttrs, Violation):
+    pass
+
+
+class FrozenPlan(_FrozenAttrs, Plan):
+    pass
+
+
+def _seal(obj: Any) -> Any:
+    obj.__dict__["_sealed"] = True
+    return obj
+
+
+def freeze_plan(plan: Plan) -> FrozenPlan:
+    """A read-only copy of ``plan``: inputs, lists, cost and outputs refuse changes, and so do the objects' attributes."""
+    resources = FrozenList(
+        _seal(FrozenResource(**{f.name: deep_freeze(getattr(r, f.name)) for f in dataclasses.fields(r)})) for r in plan.resources
+    )
+    violations = FrozenList(_seal(FrozenViolation(**dataclasses.asdict(v))) for v in plan.violations)
+    return _seal(FrozenPlan(plan.project, plan.stack, plan.config, resources, deep_freeze(plan.outputs), violations, deep_freeze(plan.cost)))
+
+
+_CACHE: dict[str, FrozenPlan] = {}
+
+
+def plan_stack(stack: str) -> FrozenPlan:
+    """``stacks/Pulumi.<stack>.yaml`` planned once per session, handed out read-only.
+
+    Each call gets its own deep copy of the (pydantic, mutable) config; everything else is shared and frozen.
+    """
+    if stack not in _CACHE:
+        _CACHE[stack] = freeze_plan(engine.plan(stack))
+    cached = _CACHE[stack]
+    return _seal(FrozenPlan(cached.project, cached.stack, cached.config.model_copy(deep=True), cached.resources, cached.outputs, cached.violations, cached.cost))
 
 
 def stack_doc(stack: str) -> dict[str, Any]:
@@ -29,10 +135,10 @@ def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 
 def unwrap_secrets(value: Any) -> Any:
     """Mock-engine inputs with Pulumi's secret envelopes removed."""
-    from pulumi.runtime import rpc
+    from infra.plan import sdk_compat
 
     if isinstance(value, dict):
-        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+        if value.get(sdk_compat.SIG_KEY) == sdk_compat.SECRET_SIG:
             return unwrap_secrets(value["value"])
         return {k: unwrap_secrets(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -93,7 +93,7 @@ def tls_policy(bucket: str = "arn:aws:s3:::lake") -> str:
 def good_bucket(name: str = "lake", **changes: Any) -> list[RecordedResource]:
     """A bucket with every companion the S3 rules want; ``changes`` replace a companion's inputs (None drops it)."""
     b = res(BUCKET, name, {"bucket": f"acme-{name}", "tags": {cv.TAG_LAKE_ZONE: "raw", cv.TAG_LAKE_ROLE: "primary"}})
-    parts = {
+    parts: dict[str, tuple[str, Any]] = {
         "sse": ("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
                 {"bucket": f"acme-{name}", "rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": KEY_ARN}, "bucketKeyEnabled": True}]}),
         "pab": ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",

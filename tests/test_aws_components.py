@@ -196,7 +196,7 @@ def _lake_args(**overrides: Any) -> dict[str, Any]:
         ({"zones": ["raw", "raw"]}, "unique"),
         ({"zones": []}, "at least one"),
         ({"bucket_prefix": "x" * 40}, "63"),
-        ({"replica": data_lake.LakeReplica(region="eu-west-1", kms_key_arn="k", provider=object())}, "differ"),  # type: ignore[arg-type]
+        ({"replica": data_lake.LakeReplica(region="eu-west-1", kms_key_arn="k", provider=object())}, "differ"),
     ],
 )
 def test_data_lake_rejects_bad_args(overrides: dict[str, Any], match: str) -> None:

@@ -14,8 +14,7 @@ from catalog import gpus as gpu_catalog
 from infra import config, cost
 from infra.plan import engine, report
 from infra.plan.recorder import UNKNOWN, RecordedResource
-from tests.conftest import STACKS
-from tests.helpers import raw_config
+from tests.helpers import STACKS, raw_config
 
 H = cost_model.HOURS_PER_MONTH
 
@@ -150,6 +149,7 @@ def test_spot_reduces_gpu_cost() -> None:
     [spot] = cost_model.estimate_items([_nodepool("p", types, ["spot"], limit=8, max_nodes=8)])
     [fallback] = cost_model.estimate_items([_nodepool("p", types, ["spot", "on-demand"], limit=8, max_nodes=8)])
     assert spot.monthly_usd_ceiling < on_demand.monthly_usd_ceiling
+    assert spot.node_type is not None
     discount = gpu_catalog.node_type("aws", spot.node_type).spot_discount
     assert spot.monthly_usd_ceiling == pytest.approx(on_demand.monthly_usd_ceiling * (1 - discount))
     assert fallback.monthly_usd_ceiling == spot.monthly_usd_ceiling  # spot-with-fallback is estimated at spot
@@ -372,12 +372,12 @@ def test_policy_resource_shape_and_unknown_inputs() -> None:
 
 def test_policy_proxies_price_like_plain_inputs() -> None:
     """Under ``pulumi preview`` a pack reads props through read-only proxies that raise on unknowns."""
-    from pulumi_policy import proxy
+    from infra.plan import sdk_compat as proxy
 
     resources = [(r.urn, r.type, r.inputs) for r in _synthetic_resources()]
     proxied = [SimpleNamespace(urn=u, resource_type=t, props=proxy.unknown_checking_proxy(i)) for u, t, i in resources]
     assert cost_model.estimate_items(proxied, storage_gb={"raw": 1000}) == cost_model.estimate_items(resources, storage_gb={"raw": 1000})
-    unknown = {"instanceClass": proxy.UNKNOWN_STRING_VALUE, "allocatedStorage": 20}
+    unknown = {"instanceClass": proxy.UNKNOWN_POLICY_VALUE, "allocatedStorage": 20}
     [item] = cost_model.estimate_items([SimpleNamespace(urn="urn:db", resource_type=cost_model.RDS_INSTANCE, props=proxy.unknown_checking_proxy(unknown))])
     assert item.monthly_usd == 0 and item.category == "unknown" and "instanceClass" in item.basis
 

@@ -22,12 +22,11 @@ from typing import Any
 
 import pulumi
 import pytest
-from pulumi import _types as pulumi_types
 
 from catalog import conventions as cv
 from catalog import gpus as catalog
 from infra import config
-from infra.plan import engine
+from infra.plan import engine, sdk_compat
 from infra.plan.mocks import GCP_PROJECT_NUMBER
 from infra.plan.recorder import SECRET, RecordedResource
 from tests.helpers import raw_config
@@ -103,7 +102,7 @@ def _nested_type(hint: Any) -> Any:
     origin = typing.get_origin(hint)
     if origin is typing.Union:
         return next((t for t in map(_nested_type, typing.get_args(hint)) if t is not None), None)
-    if isinstance(hint, type) and pulumi_types.is_input_type(hint):
+    if isinstance(hint, type) and sdk_compat.is_input_type(hint):
         return hint
     if origin in (list, collections.abc.Sequence):
         inner = _nested_type(typing.get_args(hint)[0])
@@ -118,7 +117,7 @@ def _unknown_properties(input_type: Any, value: Any, path: str) -> list[str]:
         return [u for i, v in enumerate(items) for u in _unknown_properties(input_type[1], v, f"{path}[{i}]")]
     if not isinstance(value, dict):
         return []
-    declared = pulumi_types.input_type_types(input_type)  # wire name -> type hint
+    declared = sdk_compat.input_type_types(input_type)  # wire name -> type hint
     unknown = []
     for key, item in value.items():
         if key not in declared:

@@ -18,7 +18,7 @@ from components.gcp.network import NetworkArgs
 from components.gcp.team_iam import BucketGrant, WorkloadIdentityArgs, account_id
 from infra.plan import engine
 
-POOL = {
+POOL: dict[str, Any] = {
     "cluster": "c",
     "location": "us-central1",
     "pool": "train",

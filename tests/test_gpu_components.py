@@ -111,7 +111,7 @@ def test_duplicate_nodepool_names_are_rejected() -> None:
 
 
 def test_controller_policy_uses_our_key_only_when_given() -> None:
-    kw = {"cluster": "c1", "region": "us-east-1", "account": "123456789012", "partition": "aws", "queue_arn": "arn:q", "node_role_arn": "arn:r"}
+    kw: dict[str, Any] = {"cluster": "c1", "region": "us-east-1", "account": "123456789012", "partition": "aws", "queue_arn": "arn:q", "node_role_arn": "arn:r"}
     without = controller_policy(**kw)
 
     def kms_actions(policy: dict[str, Any]) -> list[str]:
@@ -129,7 +129,7 @@ def test_controller_policy_uses_our_key_only_when_given() -> None:
 
 def test_spot_pools_let_ec2_create_only_the_spot_service_linked_role() -> None:
     """A first spot launch in an account needs AWSServiceRoleForEC2Spot; EC2 creates it with the caller's rights."""
-    kw = {"cluster": "c1", "region": "us-east-1", "account": "123456789012", "partition": "aws", "queue_arn": "arn:q", "node_role_arn": "arn:r"}
+    kw: dict[str, Any] = {"cluster": "c1", "region": "us-east-1", "account": "123456789012", "partition": "aws", "queue_arn": "arn:q", "node_role_arn": "arn:r"}
     creating = [s for s in controller_policy(**kw)["Statement"] if "iam:CreateServiceLinkedRole" in json.dumps(s["Action"])]
     assert creating == []
     (slr,) = [s for s in controller_policy(**kw, spot=True)["Statement"] if "iam:CreateServiceLinkedRole" in json.dumps(s["Action"])]

@@ -19,7 +19,7 @@ from infra import config
 from infra.layers import k8s_gpu
 from infra.plan.engine import Plan, RecordedResource
 from tests.chart_values import assert_keys_exist, crd_validator, schema_errors
-from tests.conftest import STACKS
+from tests.helpers import STACKS
 
 NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
 NODECLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
@@ -94,7 +94,7 @@ def test_nodepools_capacity_taint_limits_disruption(plan_of: PlanOf, stack: str)
         # GPU ceiling: gpuLimit, else maxNodes x the biggest node's GPUs
         per_node = max(catalog.node_type("aws", t).gpus for t in types)
         gpu_limit = spec["limits"][cv.GPU_RESOURCE]
-        assert gpu_limit == (cfg_pool.gpu_limit or cfg_pool.max_nodes * per_node)
+        assert gpu_limit == (cfg_pool.gpu_limit or (cfg_pool.max_nodes or 0) * per_node)
         # the CPU ceiling lets the pool reach its GPU ceiling on whichever type it launches, and no further
         shapes = [catalog.node_type("aws", t) for t in types]
         needed = [math.ceil(gpu_limit / n.gpus) * n.vcpu for n in shapes]

@@ -19,8 +19,7 @@ from infra.layers import k8s_teams
 from infra.plan import engine
 from infra.plan.recorder import RecordedResource
 from tests import chart_values
-from tests.conftest import STACKS
-from tests.helpers import raw_config
+from tests.helpers import STACKS, raw_config
 
 KINDS = ("ResourceFlavor", "ClusterQueue", "LocalQueue", "Cohort", "WorkloadPriorityClass")
 TEAM_STACKS = [s for s in STACKS if raw_config(s).get("teams")]

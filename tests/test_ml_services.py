@@ -21,8 +21,7 @@ from infra import config
 from infra.plan import engine, mocks, report
 from infra.plan.recorder import SECRET, RecordedResource
 from tests.chart_values import assert_keys_exist, chart_version
-from tests.conftest import STACKS
-from tests.helpers import raw_config, unwrap_secrets
+from tests.helpers import STACKS, raw_config, unwrap_secrets
 
 PlanOf = Callable[[str], engine.Plan]
 AWS_STACKS = ["dev", "staging", "prod"]
@@ -66,7 +65,7 @@ def private_subnet_ids(plan: engine.Plan) -> set[str]:
         r for r in plan.by_type("aws:ec2/subnet:Subnet") if "kubernetes.io/role/internal-elb" in (r.inputs.get("tags") or {})
     ]
     assert subnets
-    return {mocks.ID_OVERRIDES["aws:ec2/subnet:Subnet"](r.name, {}) for r in subnets}
+    return {r.id for r in subnets}
 
 
 def region_of(plan: engine.Plan, res: RecordedResource) -> str:
@@ -92,7 +91,7 @@ def role_policy(plan: engine.Plan, role_name: str) -> dict[str, Any]:
 
 def role_arn(plan: engine.Plan, role_name: str) -> str:
     role = one(plan, "aws:iam/role:Role", lambda r: r.name == role_name)
-    return mocks.FILLERS["aws:iam/role:Role"](role.name, role.inputs, None)["arn"]
+    return str(role.state["arn"])
 
 
 def secret_entry(sec: RecordedResource, key: str) -> Any:
@@ -136,7 +135,7 @@ def test_mlflow_database_is_encrypted_private_and_open_only_to_the_cluster(stack
         assert rule.inputs["referencedSecurityGroupId"] in cluster_security_groups(plan)
         assert not {"cidrIpv4", "cidrIpv6", "prefixListId"} & set(rule.inputs)
     sg_ids = {
-        mocks.ID_OVERRIDES["aws:ec2/securityGroup:SecurityGroup"](r.name, {})
+        r.id
         for r in children(plan, one(plan, "ml-platform:aws:PostgresDatabase"))
         if r.type == "aws:ec2/securityGroup:SecurityGroup"
     }
@@ -175,7 +174,7 @@ def test_prod_with_dr_replicates_automated_backups_to_the_dr_region(stack: str, 
     db = one(plan, RDS)
     assert region_of(plan, rep) == plan.config.dr_region != region_of(plan, db)
     assert rep.inputs["kmsKeyId"] == plan.outputs["drKmsKeyArn"]
-    assert rep.inputs["sourceDbInstanceArn"].endswith(":db:" + mocks.FILLERS[RDS](db.name, db.inputs, None)["identifier"])
+    assert rep.inputs["sourceDbInstanceArn"].endswith(":db:" + db.state["identifier"])
     assert rep.inputs["retentionPeriod"] == db.inputs["backupRetentionPeriod"]
     # the credentials follow, so the restored database can be opened there
     secret = one(plan, "aws:secretsmanager/secret:Secret", lambda r: r.name == "mlflow-db")
@@ -393,7 +392,9 @@ def test_existing_cluster_uses_the_configured_stores_and_creates_no_cloud_resour
     assert not [r for r in plan.resources if r.type.startswith(("aws:", "gcp:"))]
     values = release(plan, mlflow_k8s.CHART).inputs["values"]
     assert values["extraSecretNamesForEnvFrom"] == [plan.config.mlflow.existing_database_secret]
-    host, port = plan.config.feast.online_store.existing_endpoint.rsplit(":", 1)
+    endpoint = plan.config.feast.online_store.existing_endpoint
+    assert endpoint is not None
+    host, port = endpoint.rsplit(":", 1)
     assert host and port.isdigit()
 
 

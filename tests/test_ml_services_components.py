@@ -20,13 +20,13 @@ from components.k8s import mlflow as mlflow_k8s
 from infra.plan import engine
 from infra.plan.recorder import SECRET, RecordedResource
 
-PG = {
+PG: dict[str, Any] = {
     "vpc_id": "vpc-1",
     "subnet_ids": ["subnet-a", "subnet-b"],
     "client_security_group_ids": ["sg-cluster"],
     "kms_key_arn": "arn:kms:main",
 }
-REDIS = {
+REDIS: dict[str, Any] = {
     "vpc_id": "vpc-1",
     "subnet_ids": ["subnet-a"],
     "client_security_group_ids": ["sg-cluster"],

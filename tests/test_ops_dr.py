@@ -210,7 +210,8 @@ def check_adoption(doc: dict[str, Any], out: str, stacks_dir: Path) -> None:
         provider = plan.get(planned.provider_urn)
         assert provider is not None and provider.inputs["region"] == DR
         parent = by_name[b["parent"]]
-        assert parent["component"] and plan.get(planned.parent).name == parent["logicalName"]
+        parent_res = plan.get(planned.parent)
+        assert parent["component"] and parent_res is not None and parent_res.name == parent["logicalName"]
         assert f"pulumi up --stack prod-dr --yes --target '{planned.provider_urn}'" in out
     assert "pulumi import --stack prod-dr --file" in out
 
@@ -417,7 +418,7 @@ def test_dr_drill(moto_server, capsys, stacks_dir, tmp_path, monkeypatch) -> Non
 # ---- prepare: the new stack is valid and plans with everything in the new region --------------
 
 
-def _aws_regions(plan: engine.Plan) -> set[str]:
+def _aws_regions(plan: engine.Plan) -> set[str | None]:
     providers = {r.urn: r for r in plan.resources if r.type == "pulumi:providers:aws"}
     assert providers, "the plan has no AWS provider"
     for res in plan.resources:

@@ -14,8 +14,7 @@ import yaml
 
 from infra import config
 from infra.plan import engine, report
-from tests.conftest import STACKS
-from tests.helpers import run_cli
+from tests.helpers import STACKS, run_cli
 
 PLAN_KEYS = {"project", "stack", "config", "resources", "violations", "cost"}
 RESOURCE_KEYS = {"urn", "type", "name", "custom", "parent", "provider", "protect", "retain_on_delete", "dependencies", "inputs"}

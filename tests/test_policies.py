@@ -22,7 +22,7 @@ from infra import policy_hook
 from infra.plan import engine
 from policies.common import taggable
 from tests import policy_fixtures as fx
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 PACK_NAME_RE = re.compile(r"^[a-zA-Z0-9-_.]{1,100}$")  # pulumi_policy's own rule for pack (and policy) names
 ID_RE = {"tagging": r"^mlp-tag-\d{3}$", "security": r"^mlp-sec-\d{3}$", "cost": r"^mlp-cost-\d{3}$"}
@@ -201,7 +201,10 @@ def test_environment_falls_back_to_the_environment_tag_without_pack_config() -> 
         found: list[str] = []
         props = {"deletionProtection": False, "tags": {cv.TAG_ENVIRONMENT: env_tag}}
         args = pulumi_policy.ResourceValidationArgs(fx.RDS, props, "urn:x", "db", None, None)  # type: ignore[arg-type]
-        db_deletion_protection.POLICY.validate(args, lambda msg, urn=None: found.append(msg))
+        def report(msg: str, urn: str | None = None) -> None:
+            found.append(msg)
+
+        db_deletion_protection.POLICY.validate(args, report)
         return found
 
     assert violations("prod") and not violations("dev")

@@ -403,7 +403,7 @@ def _as_preview(plan_json: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def prod_json(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    from tests.conftest import plan_stack
+    from tests.helpers import plan_stack
 
     return copy.deepcopy(plan_stack("prod").to_json())  # to_json shares the inputs with the cached plan
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import STACKS
+from tests.helpers import STACKS
 
 STATEFUL = {
     "aws:s3/bucket:Bucket",

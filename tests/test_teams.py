@@ -15,8 +15,7 @@ from catalog import gpus as catalog
 from components.k8s import team as team_mod
 from infra.plan import engine
 from infra.plan.recorder import RecordedResource
-from tests.conftest import STACKS
-from tests.helpers import raw_config, run_cli, stack_doc
+from tests.helpers import STACKS, raw_config, run_cli, stack_doc
 
 NS = "kubernetes:core/v1:Namespace"
 QUOTA = "kubernetes:core/v1:ResourceQuota"

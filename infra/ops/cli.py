@@ -349,8 +349,8 @@ def _status(args: argparse.Namespace, clients: Any) -> int:
     result = dr.status(clients, args.stack, _load(args), db_identifier=args.db_identifier)
     _out(f"DR status of {result.stack}: {result.region} -> {result.dr_region or '(no DR region)'}")
     for check in result.checks:
-        rpo = f"  [RPO ~{check.rpo_minutes:g} min]" if check.rpo_minutes is not None else ""
-        _out(f"  {'ok  ' if check.ok else 'FAIL'} {check.what}: {check.detail}{rpo}")
+        rpo_note = f"  [RPO ~{check.rpo_minutes:g} min]" if check.rpo_minutes is not None else ""
+        _out(f"  {'ok  ' if check.ok else 'FAIL'} {check.what}: {check.detail}{rpo_note}")
     rpo = result.rpo_minutes
     _out("RPO estimate: " + (f"{rpo:g} minutes" if rpo is not None else "unbounded (something is not replicated)"))
     _write_json(args, result.to_json())

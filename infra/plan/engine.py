@@ -3,77 +3,23 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import yaml
-from pulumi.runtime import config as runtime_config
-from pulumi.runtime import settings as runtime_settings
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
 from infra import config as cfgmod
+from infra import cost, policy_hook
+from infra.plan import sdk_compat as sdk
 from infra.plan.mocks import PlanMocks
-from infra.plan.recorder import SECRET, RecordedResource, RecordingMonitor
+from infra.plan.model import SECRET, RecordedResource
+from infra.plan.model import Plan as Plan
+from infra.plan.model import PlanError as PlanError
+from infra.plan.model import Violation as Violation
+from infra.plan.recorder import RecordingMonitor
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-
-
-class PlanError(RuntimeError):
-    """The program failed under the mock engine (not a config mistake)."""
-
-
-@dataclass
-class Violation:
-    pack: str
-    policy: str
-    enforcement: str
-    urn: str
-    message: str
-
-    def to_json(self) -> dict[str, str]:
-        return {"pack": self.pack, "policy": self.policy, "enforcement": self.enforcement, "urn": self.urn, "message": self.message}
-
-
-@dataclass
-class Plan:
-    """The outcome of one offline plan. ``to_json`` is the public plan JSON contract."""
-
-    project: str
-    stack: str
-    config: cfgmod.PlatformConfig
-    resources: list[RecordedResource]
-    outputs: dict[str, Any] = field(default_factory=dict)
-    violations: list[Violation] = field(default_factory=list)
-    cost: dict[str, Any] = field(default_factory=lambda: {"monthly_usd": 0.0, "by_team": {}, "by_item": []})
-    transforms: list[Any] = field(default_factory=list)
-    """Stack transforms the program registered (not part of the JSON; the mock engine does not run them)."""
-
-    def by_type(self, type_: str) -> list[RecordedResource]:
-        return [r for r in self.resources if r.type == type_]
-
-    def get(self, urn: str) -> RecordedResource | None:
-        return next((r for r in self.resources if r.urn == urn), None)
-
-    def provider_of(self, res: RecordedResource) -> RecordedResource | None:
-        return self.get(res.provider_urn) if res.provider else None
-
-    @property
-    def mandatory_violations(self) -> list[Violation]:
-        return [v for v in self.violations if v.enforcement == "mandatory"]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "project": self.project,
-            "stack": self.stack,
-            "config": self.config.model_dump(mode="json", by_alias=True),
-            "resources": [r.to_json() for r in self.resources],
-            "violations": [v.to_json() for v in self.violations],
-            "cost": self.cost,
-            "outputs": self.outputs,
-        }
 
 
 def project_name() -> str:
@@ -91,12 +37,6 @@ def _to_pulumi_config(raw: dict[str, Any]) -> dict[str, str]:
         else:
             out[f"{cfgmod.NAMESPACE}:{key}"] = str(value)
     return out
-
-
-def _reset_runtime() -> None:
-    runtime_settings.ROOT.set(None)
-    runtime_settings.SETTINGS.rpc_manager.clear()
-    runtime_settings.SETTINGS.outputs.clear()
 
 
 async def _resolve_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
@@ -120,15 +60,15 @@ def run_program(
     from infra import program as real_program
 
     program = program or real_program.main
-    _reset_runtime()
-    runtime_config.set_all_config(_to_pulumi_config(raw), [f"{cfgmod.NAMESPACE}:{k}" for k in secret_keys])
+    sdk.reset_runtime()
+    pulumi.runtime.set_all_config(_to_pulumi_config(raw), [f"{cfgmod.NAMESPACE}:{k}" for k in secret_keys])
     mocks = PlanMocks()
     monitor = RecordingMonitor(mocks)
     mocks.monitor = monitor
     pulumi.runtime.set_mocks(mocks, project=project_name(), stack=stack, preview=False, monitor=monitor)
-    root = runtime_settings.get_root_resource()
+    root = pulumi.runtime.get_root_resource()
     try:
-        _sync_await(run_pulumi_func(program))
+        sdk.sync_await(sdk.run_program(program))
     except cfgmod.ConfigError:
         raise
     except Exception as exc:  # the program or an RPC failed: report it, no traceback for users
@@ -137,7 +77,7 @@ def run_program(
         raise PlanError(f"the program failed under the mock engine: {type(exc).__name__}: {exc}") from exc
     if mocks.unknown_invokes:
         raise PlanError(f"unknown invoke(s): {', '.join(sorted(set(mocks.unknown_invokes)))}")
-    outputs = _sync_await(_resolve_outputs(getattr(root, "outputs", {}) or {}))
+    outputs = sdk.sync_await(_resolve_outputs(getattr(root, "outputs", {}) or {}))
     if transforms is not None:
         transforms.extend(monitor.get_registered_transforms())
     return monitor.recorded, outputs
@@ -149,8 +89,6 @@ def plan(stack: str, *, stacks_dir: Path | None = None, stack_path: Path | None 
     :raises ConfigError: for a bad stack file (exit code 2).
     :raises PlanError: when the program fails under the mock engine.
     """
-    from infra import cost, policy_hook
-
     path = stack_path or cfgmod.stack_file(stack, stacks_dir)
     raw, secret_keys = cfgmod.read_stack_file(path)
     cfg = cfgmod.parse(raw, secret_keys=secret_keys)  # fail before anything is registered
@@ -162,6 +100,8 @@ def plan(stack: str, *, stacks_dir: Path | None = None, stack_path: Path | None 
     result = Plan(
         project=project_name(), stack=stack, config=cfg, resources=resources, outputs=outputs, transforms=transforms
     )
-    result.cost = cost.estimate(result)
-    result.violations = sorted(policy_hook.evaluate(result), key=lambda v: (v.pack, v.policy, v.urn, v.message))
+    # cost and policies take plain data (config + recorded resources), not the Plan
+    result.cost = cost.estimate_config(cfg, [r for r in resources if r.custom])
+    violations = policy_hook.evaluate_resources(resources, cfg.environment, overrides=policy_hook.plan_overrides(cfg))
+    result.violations = sorted(violations, key=lambda v: (v.pack, v.policy, v.urn, v.message))
     return result

@@ -311,7 +311,7 @@ class PlanMocks(pulumi.runtime.Mocks):
         state.setdefault("id", resource_id)
         return resource_id, state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:  # type: ignore[override]  # the SDK takes a bare dict too (MockMonitor.Invoke)
         handler = INVOKES.get(args.token)
         if handler is None:
             self.unknown_invokes.append(args.token)

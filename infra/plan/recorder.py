@@ -2,57 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from google.protobuf import json_format
-from pulumi.runtime import mocks as _mocks
-from pulumi.runtime import rpc
+from pulumi.runtime import Mocks
 from pulumi.runtime.proto import resource_pb2
-from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
-SECRET = "[secret]"
-UNKNOWN = "[unknown]"
-_SIG = rpc._special_sig_key
-_SECRET_SIG = rpc._special_secret_sig
-_RESOURCE_SIG = rpc._special_resource_sig
-_ASSET_SIGS = (rpc._special_asset_sig, rpc._special_archive_sig)
+from infra.plan import sdk_compat as sdk
+from infra.plan.model import SECRET as SECRET
+from infra.plan.model import UNKNOWN as UNKNOWN
+from infra.plan.model import RecordedResource as RecordedResource
 
-
-@dataclass
-class RecordedResource:
-    """One registration request, in the plan JSON's shape."""
-
-    urn: str
-    type: str
-    name: str
-    custom: bool
-    parent: str
-    provider: str
-    protect: bool
-    retain_on_delete: bool
-    dependencies: list[str]
-    inputs: dict[str, Any]
-    additional_secret_outputs: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "urn": self.urn,
-            "type": self.type,
-            "name": self.name,
-            "custom": self.custom,
-            "parent": self.parent,
-            "provider": self.provider,
-            "protect": self.protect,
-            "retain_on_delete": self.retain_on_delete,
-            "dependencies": self.dependencies,
-            "inputs": self.inputs,
-        }
-
-    @property
-    def provider_urn(self) -> str:
-        """The provider's URN (``provider`` is ``urn::id``)."""
-        return self.provider.rsplit("::", 1)[0] if self.provider else ""
+_SIG = sdk.SIG_KEY
+_SECRET_SIG = sdk.SECRET_SIG
+_RESOURCE_SIG = sdk.RESOURCE_SIG
+_ASSET_SIGS = sdk.ASSET_SIGS
 
 
 def plain(value: Any) -> Any:
@@ -68,17 +32,17 @@ def plain(value: Any) -> Any:
         return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [plain(v) for v in value]
-    if value == rpc.UNKNOWN:
+    if value == sdk.UNKNOWN_VALUE:
         return UNKNOWN
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
 
 
-class RecordingMonitor(_mocks.MockMonitor):
+class RecordingMonitor(sdk.MockMonitor):
     """Records each ``RegisterResource`` request and honours ``additionalSecretOutputs``."""
 
-    def __init__(self, mocks: _mocks.Mocks) -> None:
+    def __init__(self, mocks: Mocks) -> None:
         super().__init__(mocks)
         self.recorded: list[RecordedResource] = []
         self.inputs_by_urn: dict[str, dict[str, Any]] = {}
@@ -94,7 +58,7 @@ class RecordingMonitor(_mocks.MockMonitor):
         urn = self.make_urn(request.parent, request.type, request.name)
         if request.type == "pulumi:pulumi:Stack":
             return resource_pb2.RegisterResourceResponse(urn=urn)
-        _ensure_event_loop()
+        sdk.ensure_event_loop()
         wire = json_format.MessageToDict(request.object, preserving_proto_field_name=True)
         inputs = plain(wire)
         self.recorded.append(
@@ -113,6 +77,7 @@ class RecordingMonitor(_mocks.MockMonitor):
             )
         )
         self.inputs_by_urn[urn] = inputs
+        record = self.recorded[-1]
         try:
             response = super().RegisterResource(request)
         except Exception as exc:
@@ -120,10 +85,12 @@ class RecordingMonitor(_mocks.MockMonitor):
             raise
         secret_keys = set(request.additionalSecretOutputs)
         if secret_keys:
-            state = rpc.deserialize_properties(response.object, keep_unknowns=True)
+            state = sdk.deserialize_properties(response.object, keep_unknowns=True)
             wrapped = {
                 k: ({_SIG: _SECRET_SIG, "value": v} if k in secret_keys else v) for k, v in state.items()
             }
-            obj = _sync_await(rpc.serialize_properties(wrapped, {}))
+            obj = sdk.sync_await(sdk.serialize_properties(wrapped, {}))
             response = resource_pb2.RegisterResourceResponse(urn=response.urn, id=response.id, object=obj)
+        record.id = str(response.id)
+        record.state = plain(json_format.MessageToDict(response.object, preserving_proto_field_name=True))
         return response

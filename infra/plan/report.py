@@ -13,8 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from infra.plan.engine import Plan
-from infra.plan.recorder import RecordedResource
+from infra.plan.model import Plan, RecordedResource
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 

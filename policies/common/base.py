@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol, cast
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -31,6 +31,14 @@ from pulumi_policy.proxy import UnknownValueError
 
 from catalog import conventions as cv
 
+# Re-exported: the packs read inputs through this module; the decoding itself is catalog.inputs's.
+from catalog.inputs import decoded as decoded
+from catalog.inputs import number
+from catalog.inputs import truthy as truthy
+
+as_number = number
+"""A number from an int, a float or a numeric string (Kubernetes quantities without units)."""
+
 ENVIRONMENT_PROPERTY: dict[str, Any] = {
     "type": "string",
     "enum": list(cv.ENVIRONMENTS),
@@ -38,8 +46,21 @@ ENVIRONMENT_PROPERTY: dict[str, Any] = {
     "`environment` tag, else prod (the strictest).",
 }
 
-ResourceCheck = Callable[[ResourceValidationArgs, ReportViolation, dict[str, Any]], None]
-StackCheck = Callable[[StackValidationArgs, ReportViolation, dict[str, Any]], None]
+
+
+class Report(Protocol):
+    """How a check reports a violation: the SDK's ``report_violation(message, urn=None)``.
+
+    ``pulumi_policy`` annotates it as ``ReportViolation = Callable[[str, Optional[str]], None]``
+    (``urn`` required) while the function it passes has ``urn: Optional[str] = None``; checks call
+    it with the message alone, so they are typed against this protocol.
+    """
+
+    def __call__(self, message: str, urn: str | None = None, /) -> None: ...
+
+
+ResourceCheck = Callable[[ResourceValidationArgs, Report, dict[str, Any]], None]
+StackCheck = Callable[[StackValidationArgs, Report, dict[str, Any]], None]
 
 
 # ---- reading props ---------------------------------------------------------------------------
@@ -79,16 +100,6 @@ def plain_lenient(value: Any) -> Any:
     return value
 
 
-def decoded(value: Any) -> Any:
-    """``value`` with a JSON-encoded object/array string decoded (provider inputs arrive that way)."""
-    if isinstance(value, str) and value[:1] in "{[":
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
 def get(obj: Any, *path: str | int, default: Any = None) -> Any:
     """Walk ``path`` through mappings and sequences; ``default`` where a step is missing.
 
@@ -119,25 +130,6 @@ def items(value: Any) -> list[Any]:
     if isinstance(value, Sequence) and not isinstance(value, str):
         return [value[i] for i in range(len(value))]
     return [value]
-
-
-def truthy(value: Any) -> bool:
-    """Booleans as the engine may hand them: ``True`` or the string ``"true"``."""
-    return value is True or (isinstance(value, str) and value.lower() == "true")
-
-
-def as_number(value: Any) -> float | None:
-    """A number from an int, a float or a numeric string (Kubernetes quantities without units)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
 
 
 def k8s_meta(props: Mapping[str, Any]) -> tuple[str, str, dict[str, str]]:
@@ -242,7 +234,7 @@ def resource_policy(
 
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
         if accepts(args.resource_type):
-            check(args, report, settings(args.get_config(), cfg_schema))
+            check(args, cast(Report, report), settings(args.get_config(), cfg_schema))
 
     return ResourceValidationPolicy(
         name=name,
@@ -271,7 +263,7 @@ def stack_policy(
     cfg_schema = config or schema()
 
     def validate(args: StackValidationArgs, report: ReportViolation) -> None:
-        check(args, report, settings(args.get_config(), cfg_schema))
+        check(args, cast(Report, report), settings(args.get_config(), cfg_schema))
 
     return StackValidationPolicy(
         name=name,

@@ -16,6 +16,7 @@ import re
 import sys
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 DATA = Path(__file__).with_name("taggable_types.json")
 
@@ -84,18 +85,19 @@ def _version(dist: str) -> str:
 
 
 @cache
-def _load() -> dict[str, object]:
-    return json.loads(DATA.read_text(encoding="utf-8"))
+def _load() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(DATA.read_text(encoding="utf-8"))
+    return data
 
 
 def aws_taggable() -> frozenset[str]:
     """AWS resource types whose inputs include a ``tags`` map (provider default tags reach them)."""
-    return frozenset(_load()["aws_tags"])  # type: ignore[arg-type]
+    return frozenset(str(t) for t in _load()["aws_tags"])
 
 
 def gcp_label_property() -> dict[str, str]:
     """GCP resource type -> the input property holding its labels (``labels`` or ``resourceLabels``)."""
-    return dict(_load()["gcp_labels"])  # type: ignore[arg-type]
+    return {str(k): str(v) for k, v in _load()["gcp_labels"].items()}
 
 
 if __name__ == "__main__":  # pragma: no cover - developer tool

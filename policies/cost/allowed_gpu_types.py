@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
+from pulumi_policy import ResourceValidationArgs, Severity
 
 from policies.common import gpu
-from policies.common.base import aws_tags, environment_of, get, per_env, resource_policy, schema
+from policies.common.base import Report, aws_tags, environment_of, get, per_env, resource_policy, schema
 
 
-def check(args: ResourceValidationArgs, report: ReportViolation, cfg: dict[str, Any]) -> None:
+def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
     provider = args.provider.props if args.provider is not None else None
     env = environment_of(cfg, aws_tags(args.props, provider))
     denied = {str(f) for f in per_env(cfg["deniedFamilies"], env) or []}
@@ -20,7 +20,7 @@ def check(args: ResourceValidationArgs, report: ReportViolation, cfg: dict[str, 
     else:
         pool = gpu.pool_of(args.resource_type, args.props, args.name)
         assert pool is not None
-        types, cloud, unconstrained, is_gpu = pool.instance_types, pool.cloud, pool.unconstrained, pool.gpu
+        types, cloud, unconstrained, is_gpu = list(pool.type_patterns), pool.cloud, pool.unconstrained, pool.gpu
     if unconstrained and is_gpu and denied:
         report(f"the GPU NodePool does not constrain instance types, so it may launch {', '.join(sorted(denied))} "
                f"(not allowed in {env}); add a node.kubernetes.io/instance-type requirement")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import ReportViolation, Severity, StackValidationArgs
+from pulumi_policy import Severity, StackValidationArgs
 
 from policies.common import gpu
-from policies.common.base import per_env, schema, stack_environment, stack_policy
+from policies.common.base import Report, per_env, schema, stack_environment, stack_policy
 
 
-def check(args: StackValidationArgs, report: ReportViolation, cfg: dict[str, Any]) -> None:
+def check(args: StackValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
     env = stack_environment(cfg, args.resources)
     ceiling = per_env(cfg["maxGpusPerEnvironment"], env)
     total, parts = 0.0, []

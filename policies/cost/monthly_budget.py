@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import ReportViolation, Severity, StackValidationArgs
+from pulumi_policy import Severity, StackValidationArgs
 
 from catalog import conventions as cv
 from catalog import cost_model
-from policies.common.base import as_number, aws_tags, gcp_labels, get, plain_lenient, schema, stack_environment, stack_policy
+from policies.common.base import (
+    Report,
+    as_number,
+    aws_tags,
+    gcp_labels,
+    get,
+    plain_lenient,
+    schema,
+    stack_environment,
+    stack_policy,
+)
 
 AWS_BUDGET = "aws:budgets/budget:Budget"
 GCP_BUDGET = "gcp:billing/budget:Budget"
@@ -30,10 +40,11 @@ def platform_budget(resources: list[Any]) -> float | None:
     return None
 
 
-def check(args: StackValidationArgs, report: ReportViolation, cfg: dict[str, Any]) -> None:
+def check(args: StackValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
     budget = as_number(cfg.get("monthlyBudgetUsd")) or platform_budget(args.resources)
     if budget is None:
         args.not_applicable("no monthlyBudgetUsd in the pack config and no platform budget resource in the stack")
+        return  # not reached: not_applicable raises
     records = [(r.urn, r.resource_type, plain_lenient(r.props)) for r in args.resources]
     storage = {str(k): float(v) for k, v in (cfg.get("storageGb") or {}).items()}
     region = str(cfg["region"]) if cfg.get("region") else None

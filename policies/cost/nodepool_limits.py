@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
+from pulumi_policy import ResourceValidationArgs, Severity
 
 from catalog import conventions as cv
 from policies.common import gpu
-from policies.common.base import resource_policy
+from policies.common.base import Report, resource_policy
 
 
-def check(args: ResourceValidationArgs, report: ReportViolation, cfg: dict[str, Any]) -> None:
+def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
     pool = gpu.pool_of(args.resource_type, args.props, args.name)
     assert pool is not None
-    if not pool.limits:
+    if not pool.limit_keys:
         report(f"NodePool {pool.name!r} has no spec.limits: Karpenter may launch nodes without bound")
     elif pool.gpu and pool.gpu_limit is None:
         report(f"GPU NodePool {pool.name!r} has no spec.limits[{cv.GPU_RESOURCE}]")

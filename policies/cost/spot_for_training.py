@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
+from pulumi_policy import ResourceValidationArgs, Severity
 
 from policies.common import gpu
-from policies.common.base import aws_tags, environment_of, resource_policy, schema
+from policies.common.base import Report, aws_tags, environment_of, resource_policy, schema
 
 
-def check(args: ResourceValidationArgs, report: ReportViolation, cfg: dict[str, Any]) -> None:
+def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
     pool = gpu.pool_of(args.resource_type, args.props, args.name)
     if pool is None or pool.purpose not in set(cfg["purposes"]):
         return
@@ -20,7 +20,7 @@ def check(args: ResourceValidationArgs, report: ReportViolation, cfg: dict[str, 
         return
     if "spot" not in pool.capacity:
         report(f"{pool.purpose} pool {pool.name!r} uses {'/'.join(pool.capacity)} capacity in {env}; allow spot")
-    elif cfg["spotOnly"] and pool.capacity != ["spot"]:
+    elif cfg["spotOnly"] and pool.capacity != ("spot",):
         report(f"{pool.purpose} pool {pool.name!r} may fall back to on-demand in {env}; spotOnly is set")
 
 

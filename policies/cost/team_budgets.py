@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import ReportViolation, Severity, StackValidationArgs
+from pulumi_policy import Severity, StackValidationArgs
 
 from catalog import conventions as cv
 from policies.common import k8s
-from policies.common.base import get, items, k8s_meta, plain, schema, stack_policy
+from policies.common.base import Report, get, items, k8s_meta, plain, schema, stack_policy
 
 AWS_BUDGET = "aws:budgets/budget:Budget"
 GCP_BUDGET = "gcp:billing/budget:Budget"
@@ -30,7 +30,7 @@ def budgeted_teams(resources: list[Any]) -> set[str]:
     return teams
 
 
-def check(args: StackValidationArgs, report: ReportViolation, cfg: dict[str, Any]) -> None:
+def check(args: StackValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
     clouds = {r.resource_type.split(":")[2] for r in args.resources if r.resource_type.startswith("pulumi:providers:")}
     if not clouds & {"aws", "gcp"}:
         args.not_applicable("no cloud provider in the stack: budgets live in the cloud's billing")

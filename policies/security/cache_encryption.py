@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
+from pulumi_policy import ResourceValidationArgs, Severity
 
-from policies.common.base import get, resource_policy, truthy
+from policies.common.base import Report, get, resource_policy, truthy
 
 REPLICATION_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
 CLUSTER = "aws:elasticache/cluster:Cluster"
 MEMORYSTORE = "gcp:redis/instance:Instance"
 
 
-def check(args: ResourceValidationArgs, report: ReportViolation, cfg: dict[str, Any]) -> None:
+def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
     if args.resource_type == MEMORYSTORE:
         if get(args.props, "transitEncryptionMode") != "SERVER_AUTHENTICATION":
             report("transitEncryptionMode is not SERVER_AUTHENTICATION: clients talk to Redis in plain text")

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
+from pulumi_policy import ResourceValidationArgs, Severity
 
-from policies.common.base import aws_tags, environment_of, gcp_labels, get, resource_policy, schema
+from policies.common.base import Report, aws_tags, environment_of, gcp_labels, get, resource_policy, schema
 
 RDS = ("aws:rds/instance:Instance", "aws:rds/cluster:Cluster")
 CLOUD_SQL = "gcp:sql/databaseInstance:DatabaseInstance"
 
 
-def check(args: ResourceValidationArgs, report: ReportViolation, cfg: dict[str, Any]) -> None:
+def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
     provider = args.provider.props if args.provider is not None else None
     env = environment_of(cfg, aws_tags(args.props, provider), gcp_labels(args.props, provider),
                          get(args.props, "settings", "userLabels", default={}))

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
+from pulumi_policy import ResourceValidationArgs, Severity
 
-from policies.common.base import get, resource_policy, truthy
+from policies.common.base import Report, get, resource_policy, truthy
 
 RDS = ("aws:rds/instance:Instance", "aws:rds/cluster:Cluster")
 
 
-def check(args: ResourceValidationArgs, report: ReportViolation, cfg: dict[str, Any]) -> None:
+def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
     if get(args.props, "replicateSourceDb"):
         return  # a read replica inherits the source's encryption
     if not truthy(get(args.props, "storageEncrypted")):

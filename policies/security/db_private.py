@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
+from pulumi_policy import ResourceValidationArgs, Severity
 
-from policies.common.base import get, items, resource_policy, truthy
+from policies.common.base import Report, get, items, resource_policy, truthy
 
 RDS = ("aws:rds/instance:Instance", "aws:rds/clusterInstance:ClusterInstance")
 CLOUD_SQL = "gcp:sql/databaseInstance:DatabaseInstance"
 
 
-def check(args: ResourceValidationArgs, report: ReportViolation, cfg: dict[str, Any]) -> None:
+def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
     if args.resource_type == CLOUD_SQL:
         ip = get(args.props, "settings", "ipConfiguration", default={})
         if get(ip, "ipv4Enabled") is not False and str(get(ip, "ipv4Enabled")).lower() != "false":

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
+from pulumi_policy import ResourceValidationArgs, Severity
 
-from policies.common.base import get, items, resource_policy, schema
+from policies.common.base import Report, get, items, resource_policy, schema
 
 
-def check(args: ResourceValidationArgs, report: ReportViolation, cfg: dict[str, Any]) -> None:
+def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
     enabled = {str(t) for t in items(get(args.props, "enabledClusterLogTypes"))}
     missing = [t for t in cfg["requiredLogTypes"] if t not in enabled]
     if missing:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
+from pulumi_policy import ResourceValidationArgs, Severity
 
-from policies.common.base import get, items, resource_policy
+from policies.common.base import Report, get, items, resource_policy
 
 OPEN = {"0.0.0.0/0", "::/0"}
 
@@ -14,7 +14,7 @@ OPEN = {"0.0.0.0/0", "::/0"}
 GKE = "gcp:container/cluster:Cluster"
 
 
-def _gke(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def _gke(args: ResourceValidationArgs, report: Report) -> None:
     if get(args.props, "privateClusterConfig", "enablePrivateEndpoint") is True:
         return
     networks = get(args.props, "masterAuthorizedNetworksConfig")
@@ -26,7 +26,7 @@ def _gke(args: ResourceValidationArgs, report: ReportViolation) -> None:
         report(f"masterAuthorizedNetworksConfig allows {', '.join(sorted(cidrs & OPEN))}")
 
 
-def check(args: ResourceValidationArgs, report: ReportViolation, cfg: dict[str, Any]) -> None:
+def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
     if args.resource_type == GKE:
         _gke(args, report)
         return

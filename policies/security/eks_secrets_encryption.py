@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
+from pulumi_policy import ResourceValidationArgs, Severity
 
-from policies.common.base import get, items, resource_policy
+from policies.common.base import Report, get, items, resource_policy
 
 GKE = "gcp:container/cluster:Cluster"
 
 
-def check(args: ResourceValidationArgs, report: ReportViolation, cfg: dict[str, Any]) -> None:
+def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
     if args.resource_type == GKE:
         enc = get(args.props, "databaseEncryption", default={})
         if get(enc, "state") != "ENCRYPTED" or not get(enc, "keyName"):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
+from pulumi_policy import ResourceValidationArgs, Severity
 
-from policies.common.base import get, resource_policy
+from policies.common.base import Report, get, resource_policy
 
 
-def check(args: ResourceValidationArgs, report: ReportViolation, cfg: dict[str, Any]) -> None:
+def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
     if not get(args.props, "encryption", "defaultKmsKeyName"):
         report("encryption.defaultKmsKeyName is not set; encrypt the bucket with your Cloud KMS key")
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
+from pulumi_policy import ResourceValidationArgs, Severity
 
 from policies.common import iam
-from policies.common.base import get, items, resource_policy, schema
+from policies.common.base import Report, get, items, resource_policy, schema
 
 
-def check(args: ResourceValidationArgs, report: ReportViolation, cfg: dict[str, Any]) -> None:
+def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
     forbidden = [str(a).lower() for a in cfg["forbiddenActions"]]
     for where, doc in iam.documents(args.resource_type, args.props):
         for i, st in iam.allow_statements(doc):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
+from pulumi_policy import ResourceValidationArgs, Severity
 
 from policies.common import iam
-from policies.common.base import get, items, resource_policy, schema
+from policies.common.base import Report, get, items, resource_policy, schema
 
 
-def check(args: ResourceValidationArgs, report: ReportViolation, cfg: dict[str, Any]) -> None:
+def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
     services = {str(s).lower() for s in cfg["scopedServices"]}
     unscoped = {str(a).lower() for a in cfg["unscopedActions"]}
     for where, doc in iam.documents(args.resource_type, args.props):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
+from pulumi_policy import ResourceValidationArgs, Severity
 
-from policies.common.base import get, resource_policy, schema
+from policies.common.base import Report, get, resource_policy, schema
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 INSTANCE = "aws:ec2/instance:Instance"
@@ -14,7 +14,7 @@ NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 
 
-def check(args: ResourceValidationArgs, report: ReportViolation, cfg: dict[str, Any]) -> None:
+def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
     if args.resource_type == NODE_GROUP:
         if cfg["requireLaunchTemplate"] and not get(args.props, "launchTemplate"):
             report("the node group has no launch template, so IMDSv2 is not enforced; give it a launch "

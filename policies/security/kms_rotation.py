@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
+from pulumi_policy import ResourceValidationArgs, Severity
 
-from policies.common.base import get, resource_policy, truthy
+from policies.common.base import Report, get, resource_policy, truthy
 
 AWS_KEY = "aws:kms/key:Key"
 GCP_KEY = "gcp:kms/cryptoKey:CryptoKey"
 
 
-def check(args: ResourceValidationArgs, report: ReportViolation, cfg: dict[str, Any]) -> None:
+def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
     if args.resource_type == GCP_KEY:
         if get(args.props, "purpose", default="ENCRYPT_DECRYPT") != "ENCRYPT_DECRYPT":
             return  # Cloud KMS rotates only symmetric keys automatically

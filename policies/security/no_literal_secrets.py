@@ -6,9 +6,9 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
+from pulumi_policy import ResourceValidationArgs, Severity
 
-from policies.common.base import get, resource_policy, schema
+from policies.common.base import Report, get, resource_policy, schema
 
 HELM = "kubernetes:helm.sh/v3:Release"
 HELM_V4 = "kubernetes:helm.sh/v4:Chart"
@@ -48,7 +48,7 @@ def findings(value: Any, cfg: Mapping[str, Any], path: str = "") -> Iterator[str
             yield from findings(value[i], cfg, f"{path}[{i}]")
 
 
-def check(args: ResourceValidationArgs, report: ReportViolation, cfg: dict[str, Any]) -> None:
+def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
     where = "data" if args.resource_type == CONFIG_MAP else "values"
     for path in findings(get(args.props, where, default={}), cfg, where):
         report(f"{path} holds a literal secret; reference a Kubernetes Secret (existingSecret / secretKeyRef) instead")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
+from pulumi_policy import ResourceValidationArgs, Severity
 
 from catalog import conventions as cv
 from policies.common import k8s
-from policies.common.base import get, k8s_meta, resource_policy, schema, truthy
+from policies.common.base import Report, get, k8s_meta, resource_policy, schema, truthy
 
 
-def check(args: ResourceValidationArgs, report: ReportViolation, cfg: dict[str, Any]) -> None:
+def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
     _, namespace, _ = k8s_meta(args.props)
     if namespace in set(cfg["allowedNamespaces"]):
         return

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import ReportViolation, Severity, StackValidationArgs
+from pulumi_policy import Severity, StackValidationArgs
 
 from catalog import conventions as cv
 from policies.common import s3
-from policies.common.base import get, items, schema, stack_policy
+from policies.common.base import Report, get, items, schema, stack_policy
 
 SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
 KMS_ALGORITHMS = ("aws:kms", "aws:kms:dsse")
@@ -27,7 +27,7 @@ def _rule_problem(rule: Any, cfg: dict[str, Any]) -> str | None:
     return None
 
 
-def check(args: StackValidationArgs, report: ReportViolation, cfg: dict[str, Any]) -> None:
+def check(args: StackValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
     for bucket in s3.buckets(args.resources):
         if s3.exempt(bucket, cfg):
             continue

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import ReportViolation, Severity, StackValidationArgs
+from pulumi_policy import Severity, StackValidationArgs
 
 from policies.common import s3
-from policies.common.base import get, stack_policy, truthy
+from policies.common.base import Report, get, stack_policy, truthy
 
 PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 SETTINGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
 
 
-def check(args: StackValidationArgs, report: ReportViolation, cfg: dict[str, Any]) -> None:
+def check(args: StackValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
     for bucket in s3.buckets(args.resources):
         blocks = s3.companions(bucket, args.resources, PAB)
         if not blocks:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import ReportViolation, Severity, StackValidationArgs
+from pulumi_policy import Severity, StackValidationArgs
 
 from policies.common import s3
-from policies.common.base import decoded, get, items, stack_policy
+from policies.common.base import Report, decoded, get, items, stack_policy
 
 BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 
@@ -29,7 +29,7 @@ def denies_plain_http(document: Any) -> bool:
     return False
 
 
-def check(args: StackValidationArgs, report: ReportViolation, cfg: dict[str, Any]) -> None:
+def check(args: StackValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
     for bucket in s3.buckets(args.resources):
         policies = s3.companions(bucket, args.resources, BUCKET_POLICY)
         documents = [(p.urn, get(p.props, "policy")) for p in policies]

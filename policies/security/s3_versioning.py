@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import ReportViolation, Severity, StackValidationArgs
+from pulumi_policy import Severity, StackValidationArgs
 
 from policies.common import s3
-from policies.common.base import get, schema, stack_policy, truthy
+from policies.common.base import Report, get, schema, stack_policy, truthy
 
 VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
 
 
-def check(args: StackValidationArgs, report: ReportViolation, cfg: dict[str, Any]) -> None:
+def check(args: StackValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
     for bucket in s3.buckets(args.resources):
         if s3.exempt(bucket, cfg):
             continue

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import ReportViolation, Severity, StackValidationArgs
+from pulumi_policy import Severity, StackValidationArgs
 
 from policies.common import k8s
-from policies.common.base import get, items, k8s_meta, of_type, plain, schema, stack_policy
+from policies.common.base import Report, get, items, k8s_meta, of_type, plain, schema, stack_policy
 
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 
@@ -25,7 +25,7 @@ def denied_directions(policy: Any) -> set[str]:
     return out
 
 
-def check(args: StackValidationArgs, report: ReportViolation, cfg: dict[str, Any]) -> None:
+def check(args: StackValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
     denied: dict[str, set[str]] = {}
     for pol in of_type(args.resources, NETWORK_POLICY):
         denied.setdefault(k8s_meta(pol.props)[1], set()).update(denied_directions(pol.props))

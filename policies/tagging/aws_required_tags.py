@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
+from pulumi_policy import ResourceValidationArgs, Severity
 
 from policies.common import tags as tagcfg
-from policies.common.base import aws_tags, resource_policy, schema
+from policies.common.base import Report, aws_tags, resource_policy, schema
 from policies.common.taggable import aws_taggable
 
 TAGGABLE = aws_taggable()
 
 
-def check(args: ResourceValidationArgs, report: ReportViolation, cfg: dict[str, Any]) -> None:
+def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
     if args.resource_type in set(cfg["exemptTypes"]):
         return
     provider = args.provider.props if args.provider is not None else None

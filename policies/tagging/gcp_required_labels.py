@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
+from pulumi_policy import ResourceValidationArgs, Severity
 
 from policies.common import tags as tagcfg
-from policies.common.base import gcp_labels, get, resource_policy, schema
+from policies.common.base import Report, gcp_labels, get, resource_policy, schema
 from policies.common.taggable import gcp_label_property
 
 LABELLED = gcp_label_property()
@@ -18,7 +18,7 @@ NESTED: dict[str, tuple[str, ...]] = {
 """Types whose labels live in a nested map; the provider's default labels do not reach them."""
 
 
-def check(args: ResourceValidationArgs, report: ReportViolation, cfg: dict[str, Any]) -> None:
+def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
     if args.resource_type in NESTED:
         path = NESTED[args.resource_type]
         labels = {str(k): str(v) for k, v in (get(args.props, *path, default={}) or {}).items() if v is not None}

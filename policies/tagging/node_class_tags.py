@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
+from pulumi_policy import ResourceValidationArgs, Severity
 
 from policies.common import tags as tagcfg
-from policies.common.base import get, plain, resource_policy, schema
+from policies.common.base import Report, get, plain, resource_policy, schema
 
 
-def check(args: ResourceValidationArgs, report: ReportViolation, cfg: dict[str, Any]) -> None:
+def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
     tags = {str(k): str(v) for k, v in (plain(get(args.props, "spec", "tags", default={})) or {}).items()}
     found = tagcfg.problems(tags, cfg)
     if found:

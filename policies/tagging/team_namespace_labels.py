@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
+from pulumi_policy import ResourceValidationArgs, Severity
 
 from catalog import conventions as cv
 from policies.common import k8s
-from policies.common.base import k8s_meta, resource_policy, schema
+from policies.common.base import Report, k8s_meta, resource_policy, schema
 
 
-def check(args: ResourceValidationArgs, report: ReportViolation, cfg: dict[str, Any]) -> None:
+def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
     name, _, labels = k8s_meta(args.props)
     if not k8s.is_team_namespace(name, labels, cfg["platformNamespaces"]):
         return

@@ -1,0 +1,51 @@
+"""README's layer rules hold for every import in the source, and the checker catches a breach."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.layers import cycles, violations
+
+ROOT = Path(__file__).resolve().parent.parent
+PLAN_COST_POLICY = ("infra.plan", "infra.cost", "infra.policy_hook", "infra.check")
+EVERYTHING = ("infra", "components", "policies", "catalog")
+
+
+def test_dependencies_point_one_way() -> None:
+    assert violations(ROOT) == []
+
+
+def test_plan_cost_and_policy_form_no_import_cycle() -> None:
+    """Issue 14: the engine, the estimate and the policy evaluation used to import each other (lazily)."""
+    assert cycles(ROOT, PLAN_COST_POLICY) == []
+
+
+def test_no_first_party_import_cycle_at_all() -> None:
+    assert cycles(ROOT, EVERYTHING) == []
+
+
+def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
+    for name in ("infra", "components", "components/k8s", "components/aws", "policies", "catalog"):
+        (tmp_path / name).mkdir(parents=True, exist_ok=True)
+        (tmp_path / name / "__init__.py").write_text("")
+    for rel, text in files.items():
+        (tmp_path / rel).write_text(text)
+    return tmp_path
+
+
+def test_a_breach_of_each_rule_is_reported(tmp_path: Path) -> None:
+    root = _tree(tmp_path, {
+        "components/k8s/team.py": "def f():\n    from ..aws import eks\n",  # lazy and relative
+        "components/aws/eks.py": "import infra.config\n",
+        "policies/rule.py": "from components.k8s import team\n",
+        "catalog/facts.py": "import pulumi\n",
+        "infra/ok.py": "from components.aws import eks\nfrom catalog import facts\n",
+    })
+    found = violations(root)
+    assert [f.split(":")[0] for f in found] == ["catalog/facts.py", "components/aws/eks.py", "components/k8s/team.py", "policies/rule.py"]
+    assert any("components.aws" in f and "k8s" in f for f in found)
+
+
+def test_a_cycle_is_reported(tmp_path: Path) -> None:
+    root = _tree(tmp_path, {"infra/a.py": "from infra import b\n", "infra/b.py": "def f():\n    from infra.a import x\n"})
+    assert cycles(root, ("infra",)) == [["infra.a", "infra.b", "infra.a"]]
