@@ -71,6 +71,8 @@ class GpuOperatorArgs:
         default_factory=lambda: [{"key": cv.GPU_TAINT_KEY, "operator": "Exists", "effect": cv.GPU_TAINT_EFFECT}]
     )
     service_monitor_labels: Mapping[str, str] = field(default_factory=dict)
+    service_monitor: bool = True
+    """Create the DCGM exporter's ServiceMonitor (only where the prometheus-operator CRDs are installed)."""
 
     def validate(self) -> None:
         if self.mig_strategy not in ("single", "mixed"):
@@ -135,7 +137,12 @@ def helm_values(args: GpuOperatorArgs, *, device_plugin_cm: str | None, mig_cm: 
         "node-feature-discovery": {"worker": {"tolerations": tolerations}},
         "dcgmExporter": {
             "enabled": True,
-            "serviceMonitor": {"enabled": True, "interval": "15s", "additionalLabels": dict(args.service_monitor_labels)},
+            # honorLabels: keep DCGM's namespace / pod labels (the pod holding the GPU), not the exporter's,
+            # so GPU alerts route to the owning team
+            "serviceMonitor": {
+                "enabled": args.service_monitor, "interval": "15s", "honorLabels": True,
+                "additionalLabels": dict(args.service_monitor_labels),
+            },
         },
         "migManager": {"enabled": True},
         "devicePlugin": {"enabled": True},

@@ -403,21 +403,9 @@ def _memorystore(
 def _budgets(cfg: config.PlatformConfig, project: str, invoke: pulumi.InvokeOutputOptions, opts: pulumi.ResourceOptions) -> None:
     number = gcp.organizations.get_project_output(project_id=project, opts=invoke).number
     account = str(cfg.gcp.billing_account)
-    for team in cfg.teams:
-        if team.budget_usd is None:
-            continue
-        Budget(
-            f"budget-{team.name}",
-            BudgetArgs(
-                billing_account=account,
-                project_number=number,
-                display_name=f"{cfg.cluster_name} team {team.name}"[:60],
-                amount_usd=team.budget_usd,
-                label_filter=tagging.gcp_labels({cv.TAG_TEAM: team.name}),
-                emails=tuple(e for e in (team.email,) if e),
-            ),
-            opts,
-        )
+    # no per-team billing budget: GKE cost allocation (the team's share of shared GPU nodes) is only in
+    # the BigQuery billing export, which budgets cannot filter on; teams[].budgetUsd is enforced from
+    # OpenCost's data instead (infra/layers/k8s_monitoring.py)
     if cfg.budget.monthly_usd:
         Budget(
             "budget-platform",

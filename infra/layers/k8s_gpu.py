@@ -13,6 +13,7 @@ from catalog import conventions as cv
 from catalog import gpus as catalog
 from components.k8s.gpu_monitoring import GpuMonitoring
 from components.k8s.gpu_operator import GpuOperator, GpuOperatorArgs, MigLayout
+from components.k8s.monitoring import RELEASE_LABEL
 from components.k8s.scheduling import PriorityClasses
 from infra import config
 from infra.layers.context import CloudLayer
@@ -60,7 +61,8 @@ def operator_args(cfg: config.PlatformConfig, cloud: CloudLayer) -> GpuOperatorA
         mig_strategy=cfg.gpu_operator.mig_strategy,
         time_slicing={p.name: p.time_slicing_replicas for p in cfg.gpu_pools if p.time_slicing_replicas},
         mig_layouts=[MigLayout(gpu=cfg.pool_gpu(p).key, profile=p.mig_profile) for p in cfg.gpu_pools if p.mig_profile],
-        service_monitor_labels=dict(cfg.gpu_operator.monitoring_labels),
+        service_monitor_labels={**RELEASE_LABEL, **cfg.gpu_operator.monitoring_labels},
+        service_monitor=cloud.extras.get("monitoring_release") is not None,
     )
 
 
@@ -72,10 +74,16 @@ def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
     cloud.extras["priority_classes"] = priorities
     if not operator_enabled(cfg):
         return
-    operator = GpuOperator("gpu-operator", operator_args(cfg, cloud), k8s_provider=cloud.k8s_provider, opts=opts)
+    release = cloud.extras.get("monitoring_release")
+    # the DCGM ServiceMonitor the operator creates needs the chart's CRDs: install the operator after it
+    operator_opts = pulumi.ResourceOptions(depends_on=[*cloud.depends_on, release]) if release is not None else opts
+    operator = GpuOperator("gpu-operator", operator_args(cfg, cloud), k8s_provider=cloud.k8s_provider, opts=operator_opts)
+    if release is None:
+        return  # no prometheus-operator CRDs in this plan: the managed backend gets its rules elsewhere
     GpuMonitoring(
         "gpu-monitoring",
         k8s_provider=cloud.k8s_provider,
-        rule_labels=dict(cfg.gpu_operator.monitoring_labels),
-        opts=pulumi.ResourceOptions(depends_on=[operator, *cloud.depends_on]),
+        create_namespace=False,
+        rule_labels={**RELEASE_LABEL, **cfg.gpu_operator.monitoring_labels},
+        opts=pulumi.ResourceOptions(depends_on=[operator, release, *cloud.depends_on]),
     )
