@@ -62,6 +62,12 @@ def _cmd_ops(args: argparse.Namespace) -> int:
     return ops_cli.run(args)
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from infra import report_cli
+
+    return report_cli.run(args, err_console)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m infra", description="ml-platform: offline plan, policy check and ops tooling")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -78,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("file", help="plan JSON of ours, or the output of `pulumi preview --json`")
     c.add_argument("--stack", help="stack whose config sets environment and budget (default: from the file)")
     c.set_defaults(func=_cmd_check)
+
+    r = sub.add_parser("report", help="reports from the running platform (chargeback)")
+    from infra import report_cli
+
+    report_cli.add_arguments(r)
+    r.set_defaults(func=_cmd_report)
 
     try:
         from infra.ops import cli as ops_cli
