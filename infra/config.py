@@ -603,13 +603,13 @@ def _monitoring_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
         yield ns + "backend", "'managed' needs a cloud (Amazon / Google Managed Prometheus); allowed on cloud 'existing': inCluster, none"
     if mon.backend != "inCluster" and mon.grafana and "grafana" in mon.model_fields_set:
         yield ns + "grafana", f"the platform's Grafana comes with backend 'inCluster' (got backend {mon.backend!r}); set grafana: false"
-    if mon.backend == "none" and mon.opencost:
-        yield ns + "opencost", "OpenCost reads Prometheus; with backend 'none' set opencost: false (or pick inCluster / managed)"
-    if mon.backend == "none" and any(t.budget_usd is not None for t in cfg.teams):
+    if mon.backend != "inCluster" and mon.opencost:
+        yield ns + "opencost", f"OpenCost reads the in-cluster Prometheus; with backend {mon.backend!r} set opencost: false (or backend inCluster)"
+    if mon.backend != "inCluster" and any(t.budget_usd is not None for t in cfg.teams):
         yield (
             ns + "backend",
-            "'none' leaves team budgets (teams[*].budgetUsd) nothing to fire from: cloud budgets cannot see a team's pod-level "
-            "spend, the platform alerts from OpenCost's data instead; allowed: inCluster, managed",
+            f"{mon.backend!r} leaves team budgets (teams[*].budgetUsd) nothing to fire from: cloud budgets cannot see a team's "
+            "pod-level spend, the platform alerts from OpenCost's data in the in-cluster Prometheus instead; allowed: inCluster",
         )
     if mon.smtp is not None and mon.smtp.username and mon.smtp.password is None:
         yield ns + "smtp.password", "required with smtp.username (set it as a secret)"

@@ -351,7 +351,8 @@ def test_every_team_budget_filters_on_a_dimension_the_teams_workloads_carry(plan
 @pytest.mark.parametrize(("stack", "monitoring", "path", "words"), [
     ("onprem", {"backend": "managed"}, "monitoring.backend", "allowed on cloud 'existing': inCluster, none"),
     ("dev", {"backend": "prometheus"}, "monitoring.backend", "'inCluster', 'managed' or 'none'"),
-    ("dev", {"backend": "none", "opencost": False}, "monitoring.backend", "allowed: inCluster, managed"),
+    ("dev", {"backend": "none", "opencost": False}, "monitoring.backend", "allowed: inCluster"),
+    ("prod", {"backend": "managed", "opencost": False}, "monitoring.backend", "nothing to fire from"),
     ("dev", {"backend": "none"}, "monitoring.opencost", "opencost: false"),
     ("dev", {"retention": "forever"}, "monitoring.retention", "forever"),
     ("dev", {"smtp": {"host": "smtp.example.com", "sender": "a@example.com"}}, "monitoring.smtp.host", "smtp.example.com"),
@@ -385,3 +386,73 @@ def test_budget_rules_reject_nonsense() -> None:
     with pytest.raises(ValueError, match="one team"):
         alert_routing.alertmanager_config(alert_routing.RoutingArgs(teams=(alert_routing.TeamRoute("a", "x"), alert_routing.TeamRoute("b", "x"))))
     assert k8s_monitoring.team_budget_mechanisms(config.load_stack("dev"))["research"]["mechanism"] == "chargeback-alert"
+
+
+# ---- managed backends ------------------------------------------------------------------------------
+
+
+def _managed(stack: str, secret_keys: list[str] | None = None, **extra: Any) -> tuple[list[Any], dict[str, Any], dict[str, Any]]:
+    raw = raw_config(stack)
+    for team in raw.get("teams", []):
+        team.pop("budgetUsd", None)
+    raw["monitoring"] = {"backend": "managed", "opencost": False, **extra}
+    config.parse(raw, secret_keys=secret_keys or [])
+    resources, outputs = engine.run_program(stack, raw, secret_keys or [])
+    return resources, outputs, raw
+
+
+def test_aws_managed_backend_is_amp_with_its_collector_rules_and_team_routing() -> None:
+    import yaml
+
+    resources, outputs, raw = _managed("dev")
+    of = lambda t: [r for r in resources if r.type == t]  # noqa: E731
+    assert not [r for r in resources if r.type.startswith("kubernetes:monitoring.coreos.com")], "no prometheus-operator CRDs here"
+    assert not [r for r in resources if r.type == RELEASE and r.inputs.get("chart") in (mon.CHART, oc.CHART)]
+    (gpu,) = [r for r in resources if r.type == RELEASE and r.inputs.get("chart") == "gpu-operator"]
+    assert gpu.inputs["values"]["dcgmExporter"]["serviceMonitor"]["enabled"] is False
+    (ws,) = of("aws:amp/workspace:Workspace")
+    (scraper,) = of("aws:amp/scraper:Scraper")
+    (cluster,) = of("aws:eks/cluster:Cluster")
+    assert scraper.inputs["source"]["eks"]["clusterArn"].endswith(":cluster/" + cluster.inputs["name"])
+    assert len(scraper.inputs["source"]["eks"]["subnetIds"]) >= 2
+    scrape = yaml.safe_load(scraper.inputs["scrapeConfiguration"])
+    dcgm = next(j for j in scrape["scrape_configs"] if j["job_name"] == "dcgm-exporter")
+    assert dcgm["honor_labels"] is True
+    (entry,) = [e for e in of("aws:eks/accessEntry:AccessEntry") if e.inputs.get("userName") == "aps-collector-user"]
+    assert "AWSServiceRoleForAmazonPrometheusScraper" in entry.inputs["principalArn"]
+    (binding,) = [b for b in of("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding") if b.inputs["metadata"]["name"] == "aps-collector-role"]
+    assert binding.inputs["subjects"][0]["name"] == "aps-collector-user"
+    (rules,) = of("aws:amp/ruleGroupNamespace:RuleGroupNamespace")
+    alerts = {r.get("alert") for g in yaml.safe_load(rules.inputs["data"])["groups"] for r in g["rules"]}
+    assert "GpuAllocatedButIdle" in alerts
+    (am,) = of("aws:amp/alertManagerDefinition:AlertManagerDefinition")
+    amc = yaml.safe_load(yaml.safe_load(am.inputs["definition"])["alertmanager_config"])
+    topics = {t.urn: t for t in of("aws:sns/topic:Topic")}
+    subs = of("aws:sns/topicSubscription:TopicSubscription")
+    by_topic: dict[str, set[str]] = {}
+    for sub in subs:
+        by_topic.setdefault(sub.inputs["topic"], set()).add(sub.inputs["endpoint"])
+    arn_of = {r["name"]: r["sns_configs"][0]["topic_arn"] for r in amc["receivers"] if r.get("sns_configs")}
+    assert len(topics) == len(arn_of)
+    for team in raw["teams"]:
+        (receiver,) = alert_routing.receivers_for(amc["route"], {"alertname": "GpuAllocatedButIdle", "namespace": team["name"]})
+        assert by_topic[arn_of[receiver]] == {team["email"]}
+    assert ws.inputs["alias"].startswith("mlp-dev")
+    assert outputs["monitoringBackend"] == "managed"
+
+
+def test_gcp_managed_backend_uses_google_managed_prometheus_crs() -> None:
+    resources, _, raw = _managed("gcp-prod", secret_keys=["monitoring"],
+                                 smtp={"host": "smtp.example.com:587", "sender": "a@example.com", "username": "u", "password": "smtp-pw-xyz"})
+    assert "smtp-pw-xyz" not in json.dumps([r.to_json() for r in resources])
+    assert not [r for r in resources if r.type.startswith("kubernetes:monitoring.coreos.com")]
+    (rules,) = [r for r in resources if r.type == "kubernetes:monitoring.googleapis.com/v1:ClusterRules"]
+    assert {r.get("alert") for g in rules.inputs["spec"]["groups"] for r in g["rules"]} >= {"GpuAllocatedButIdle", "GpuXidError"}
+    (secret,) = [r for r in resources if r.type == "kubernetes:core/v1:Secret" and r.inputs["metadata"] == {"name": "alertmanager", "namespace": "gmp-public"}]
+    assert secret.inputs["stringData"] == "[secret]"
+    pods = [r for r in resources if r.type == "kubernetes:monitoring.googleapis.com/v1:PodMonitoring"]
+    gpu_operator = config.parse(raw, secret_keys=["monitoring"]).gpu_operator_enabled
+    assert bool(pods) == gpu_operator  # without the operator GKE's managed DCGM is collected by GKE itself
+    (cluster,) = [r for r in resources if r.type == "gcp:container/cluster:Cluster"]
+    assert cluster.inputs["monitoringConfig"]["managedPrometheus"]["enabled"] is True
+    assert gpu_operator or "DCGM" in cluster.inputs["monitoringConfig"]["enableComponents"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
+import yaml
 
 from catalog import conventions as cv
 from components.k8s import alert_routing, cost_alerts
@@ -84,6 +85,8 @@ def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
     pulumi.export("teamBudgets", team_budget_mechanisms(cfg))
     if m.backend != "inCluster":
         cloud.extras["monitoring_backend"] = m.backend
+        if m.backend == "managed" and cfg.cloud == "gcp":
+            _google_managed(cfg, cloud)
         return
     opts = pulumi.ResourceOptions(depends_on=list(cloud.depends_on)) if cloud.depends_on else None
     smtp_password = None
@@ -120,3 +123,55 @@ def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
             # its ServiceMonitor needs the chart's CRDs; it queries the chart's Prometheus
             opts=pulumi.ResourceOptions(depends_on=[*cloud.depends_on, stack.release]),
         )
+
+
+GMP_API = "monitoring.googleapis.com/v1"
+GMP_PUBLIC_NS = "gmp-public"
+"""Namespace of the managed Alertmanager's config Secret ``alertmanager`` (key ``alertmanager.yaml``)."""
+
+
+def _google_managed(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
+    """Google Managed Prometheus (on in every GKE cluster we build): its own CRs, installed by GKE.
+
+    - GPU metrics: the DCGM exporter of the GPU operator through a ``PodMonitoring``; with the operator off,
+      GKE's managed DCGM (``monitoring_config.enable_components: DCGM`` on the cluster) is collected by GKE.
+    - Rules: a cluster-wide ``ClusterRules`` (a namespaced ``Rules`` would only see its own namespace's
+      series, and the DCGM series live in ``gpu-operator`` / ``gke-managed-system``).
+    - Alert routing: the managed Alertmanager reads the same routing tree from the ``alertmanager`` Secret.
+    """
+    import pulumi_kubernetes as k8s
+
+    from components.k8s import gpu_monitoring
+
+    child = pulumi.ResourceOptions(provider=cloud.k8s_provider, depends_on=list(cloud.depends_on))
+    if cfg.gpu_operator_enabled:
+        k8s.apiextensions.CustomResource(
+            "gmp-dcgm",
+            api_version=GMP_API,
+            kind="PodMonitoring",
+            metadata={"name": "dcgm-exporter", "namespace": cv.NS_GPU_OPERATOR},
+            spec={"selector": {"matchLabels": {"app": "nvidia-dcgm-exporter"}}, "endpoints": [{"port": 9400, "interval": "30s"}]},
+            opts=child,
+        )
+    k8s.apiextensions.CustomResource(
+        "gmp-rules",
+        api_version=GMP_API,
+        kind="ClusterRules",
+        metadata={"name": "ml-platform-gpu"},
+        spec={"groups": [*gpu_monitoring.gpu_rules(), *gpu_monitoring.gpu_recording_rules()]},
+        opts=child,
+    )
+    routing = routing_args(cfg)
+    config_doc = alert_routing.alertmanager_config(routing)
+    smtp = cfg.monitoring.smtp
+    body: pulumi.Input[str] = yaml.safe_dump(config_doc, sort_keys=False)
+    if smtp is not None and smtp.password is not None:
+        password = smtp.password.get_secret_value()
+        config_doc["global"]["smtp_auth_password"] = "__PASSWORD__"
+        body = pulumi.Output.secret(yaml.safe_dump(config_doc, sort_keys=False)).apply(lambda t: t.replace("__PASSWORD__", password))
+    k8s.core.v1.Secret(
+        "gmp-alertmanager",
+        metadata={"name": "alertmanager", "namespace": GMP_PUBLIC_NS},
+        string_data={"alertmanager.yaml": pulumi.Output.secret(body)},
+        opts=child,
+    )
