@@ -10,7 +10,7 @@ Sources:
   (1 / slices per GPU, 1 / replicas): GPU-hours and GPU cost are counted as that fraction, and what
   the fractions leave of a node's GPU cost stays ``(unallocated)`` instead of being billed twice.
 - **The bill** (optional) scales the split to what was invoiced: Cost Explorer on AWS
-  (``GetCostAndUsage``, EC2 compute of the cluster's nodes by the ``aws:eks:cluster-name`` tag), the
+  (``GetCostAndUsage``, EC2 compute of the environment's nodes by the ``project`` / ``environment`` tags), the
   BigQuery billing export on GCP (``SUM(cost)`` of the cluster's rows); the report's totals equal the
   source's total either way (``total_usd == source_total_usd``).
 """
@@ -187,19 +187,23 @@ def from_opencost(cfg: config.PlatformConfig, allocations: Mapping[str, Any], as
 # ---- the bill ------------------------------------------------------------------------------------
 
 
-def cost_explorer_total(ce: Any, *, cluster: str, start: date, end: date) -> float:
-    """Unblended EC2 compute cost of the cluster's nodes for the month (Cost Explorer)."""
+def cost_explorer_total(ce: Any, *, environment: str, start: date, end: date, project: str = "ml-platform") -> float:
+    """Unblended EC2 compute cost of the environment's nodes for the month (Cost Explorer).
+
+    The nodes carry the platform's ``project`` / ``environment`` tags (Karpenter EC2NodeClass, node groups);
+    both must be active cost allocation tags (``monitoring.costAllocationTags``)."""
     answer = ce.get_cost_and_usage(
         TimePeriod={"Start": start.isoformat(), "End": end.isoformat()},
         Granularity="MONTHLY",
         Metrics=["UnblendedCost"],
         Filter={"And": [
-            {"Tags": {"Key": "aws:eks:cluster-name", "Values": [cluster], "MatchOptions": ["EQUALS"]}},
+            {"Tags": {"Key": "project", "Values": [project], "MatchOptions": ["EQUALS"]}},
+            {"Tags": {"Key": "environment", "Values": [environment], "MatchOptions": ["EQUALS"]}},
             {"Dimensions": {"Key": "SERVICE", "Values": ["Amazon Elastic Compute Cloud - Compute"]}},
         ]},
     )
     if not answer.get("ResultsByTime"):
-        raise ChargebackError(f"Cost Explorer returned no cost data for {start:%Y-%m} (is the aws:eks:cluster-name tag activated?)")
+        raise ChargebackError(f"Cost Explorer returned no cost data for {start:%Y-%m} (are the project / environment cost allocation tags active?)")
     total = 0.0
     for period in answer["ResultsByTime"]:
         amount = (period.get("Total") or {}).get("UnblendedCost")

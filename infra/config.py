@@ -304,6 +304,13 @@ class MonitoringConfig(_Model):
     """How long the in-cluster Prometheus keeps samples."""
     smtp: SmtpConfig | None = None
     """Mail relay for the alert e-mails; without it alerts are routed but not sent."""
+    cost_allocation_tags: bool = False
+    """AWS: activate ``team`` / ``cost-center`` / ``environment`` / ``project`` as cost allocation tags
+    (``aws.costexplorer.CostAllocationTag``). Turn on once the tags appear in the billing data (about a day
+    after the first tagged resources bill); the API rejects tags it has not seen yet (docs/cost.md)."""
+    billing_dataset: str | None = Field(None, pattern=r"^[A-Za-z0-9_]{1,1024}$")
+    """GCP: create this BigQuery dataset for the Cloud Billing export (the export itself is switched on in the
+    billing console; there is no API for it). The chargeback report reads it."""
 
 
 class GcpConfig(_Model):
@@ -611,6 +618,10 @@ def _monitoring_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
             f"{mon.backend!r} leaves team budgets (teams[*].budgetUsd) nothing to fire from: cloud budgets cannot see a team's "
             "pod-level spend, the platform alerts from OpenCost's data in the in-cluster Prometheus instead; allowed: inCluster",
         )
+    if mon.cost_allocation_tags and cfg.cloud != "aws":
+        yield ns + "costAllocationTags", f"AWS cost allocation tags; on cloud {cfg.cloud!r} leave it false"
+    if mon.billing_dataset is not None and cfg.cloud != "gcp":
+        yield ns + "billingDataset", f"a BigQuery dataset for the GCP billing export; not on cloud {cfg.cloud!r}"
     if mon.smtp is not None and mon.smtp.username and mon.smtp.password is None:
         yield ns + "smtp.password", "required with smtp.username (set it as a secret)"
 

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace, err: Any) -> int:
         if args.bill == "aws":
             import boto3
 
-            bill = chargeback.cost_explorer_total(boto3.client("ce", region_name="us-east-1"), cluster=cfg.cluster_name, start=start, end=end)
+            bill = chargeback.cost_explorer_total(boto3.client("ce", region_name="us-east-1"), environment=cfg.environment, start=start, end=end)
         elif args.bill == "gcp":
             if not args.bigquery_recorded:
                 err.print("error: --bill gcp reads a recorded jobs.query answer (--bigquery-recorded); run the query printed by "

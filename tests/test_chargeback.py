@@ -73,7 +73,7 @@ def test_cost_explorer_bill_scales_the_split_and_totals_match(monkeypatch: pytes
             account_id="123456789012",
         )
         ce = boto3.client("ce", region_name="us-east-1")
-        assert chargeback.cost_explorer_total(ce, cluster="mlp-prod", start=chargeback.month_window("2026-11")[0],
+        assert chargeback.cost_explorer_total(ce, environment="prod", start=chargeback.month_window("2026-11")[0],
                                               end=chargeback.month_window("2026-11")[1]) == 45000.0
         rc = cli.main(["report", "chargeback", "--stack", "prod", "--month", "2026-11", "--opencost-recorded",
                        str(FIXTURES / "prod"), "--bill", "aws", "--json"])
@@ -93,7 +93,7 @@ def test_an_empty_cost_explorer_answer_is_an_error_not_zero_spend(monkeypatch: p
         ce = boto3.client("ce", region_name="us-east-1")
         start, end = chargeback.month_window("2026-10")
         with pytest.raises(chargeback.ChargebackError, match="no cost data"):
-            chargeback.cost_explorer_total(ce, cluster="mlp-prod", start=start, end=end)
+            chargeback.cost_explorer_total(ce, environment="prod", start=start, end=end)
 
 
 def test_bigquery_recorded_bill_totals_match() -> None:

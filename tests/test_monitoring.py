@@ -355,6 +355,8 @@ def test_every_team_budget_filters_on_a_dimension_the_teams_workloads_carry(plan
     ("prod", {"backend": "managed", "opencost": False}, "monitoring.backend", "nothing to fire from"),
     ("dev", {"backend": "none"}, "monitoring.opencost", "opencost: false"),
     ("dev", {"retention": "forever"}, "monitoring.retention", "forever"),
+    ("gcp-dev", {"costAllocationTags": True}, "monitoring.costAllocationTags", "on cloud 'gcp' leave it false"),
+    ("dev", {"billingDataset": "x"}, "monitoring.billingDataset", "not on cloud 'aws'"),
     ("dev", {"smtp": {"host": "smtp.example.com", "sender": "a@example.com"}}, "monitoring.smtp.host", "smtp.example.com"),
     ("dev", {"smtp": {"host": "smtp.example.com:25", "sender": "a@example.com", "username": "u"}}, "monitoring.smtp.password", "required"),
 ])
@@ -456,3 +458,26 @@ def test_gcp_managed_backend_uses_google_managed_prometheus_crs() -> None:
     (cluster,) = [r for r in resources if r.type == "gcp:container/cluster:Cluster"]
     assert cluster.inputs["monitoringConfig"]["managedPrometheus"]["enabled"] is True
     assert gpu_operator or "DCGM" in cluster.inputs["monitoringConfig"]["enableComponents"]
+
+
+# ---- cost data the clouds keep ------------------------------------------------------------------------
+
+
+def test_aws_cost_allocation_tags_are_activated_on_request_only() -> None:
+    raw = raw_config("dev")
+    resources, _ = engine.run_program("dev", raw, [])
+    assert not [r for r in resources if r.type == "aws:costexplorer/costAllocationTag:CostAllocationTag"], "activation fails before the tags bill"
+    raw["monitoring"] = {"costAllocationTags": True}
+    resources, _ = engine.run_program("dev", raw, [])
+    tags = {r.inputs["tagKey"]: r.inputs["status"] for r in resources if r.type == "aws:costexplorer/costAllocationTag:CostAllocationTag"}
+    assert tags == {cv.TAG_TEAM: "Active", cv.TAG_COST_CENTER: "Active", cv.TAG_ENVIRONMENT: "Active", cv.TAG_PROJECT: "Active"}
+
+
+def test_gcp_billing_export_dataset_is_created_and_protected_in_prod(plan_of: Callable[[str], engine.Plan]) -> None:
+    plan = plan_of("gcp-prod")
+    (ds,) = plan.by_type("gcp:bigquery/dataset:Dataset")
+    assert ds.inputs["datasetId"] == plan.config.monitoring.billing_dataset
+    assert ds.protect and ds.retain_on_delete and not ds.inputs.get("deleteContentsOnDestroy")
+    (api,) = [r for r in plan.by_type("gcp:projects/service:Service") if r.inputs["service"] == "bigquery.googleapis.com"]
+    assert api.urn in ds.dependencies
+    assert plan.outputs["billingExportDataset"].endswith("." + plan.config.monitoring.billing_dataset)

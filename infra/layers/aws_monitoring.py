@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pulumi
+import pulumi_aws as aws
+
+from catalog import conventions as cv
 from components.aws.managed_prometheus import ManagedPrometheus, ManagedPrometheusArgs
 from components.k8s import alert_routing, gpu_monitoring
 from infra import config, tagging
@@ -14,7 +18,17 @@ if TYPE_CHECKING:
     from infra.layers.aws_foundation import AwsFoundation
 
 
+COST_ALLOCATION_TAGS = (cv.TAG_TEAM, cv.TAG_COST_CENTER, cv.TAG_ENVIRONMENT, cv.TAG_PROJECT)
+"""Our resource tags; with split cost allocation data for EKS on, pod labels of the same keys are imported
+under the same tag keys, so activating them covers both."""
+
+
 def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLayer) -> None:
+    if cfg.monitoring.cost_allocation_tags:
+        for key in COST_ALLOCATION_TAGS:
+            aws.costexplorer.CostAllocationTag(
+                f"cost-tag-{key}", tag_key=key, status="Active", opts=pulumi.ResourceOptions(provider=foundation.provider)
+            )
     if cfg.monitoring.backend != "managed":
         return
     routing = alert_routing.alertmanager_config(k8s_monitoring.routing_args(cfg))

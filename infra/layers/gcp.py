@@ -23,6 +23,7 @@ from components.gcp.team_iam import BucketGrant, WorkloadIdentity, WorkloadIdent
 from components.k8s import feast as feast_k8s
 from components.k8s import mlflow as mlflow_k8s
 from infra import config, tagging
+from infra.layers import gcp_billing
 from infra.layers.context import CloudLayer, DatabaseInfo, RedisInfo
 from infra.layers.k8s_gpu import operator_enabled, pool_node_labels
 
@@ -217,6 +218,7 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
     # ---- budgets ----
     if cfg.gcp.billing_account:
         _budgets(cfg, project, invoke, opts)
+    gcp_billing.build(cfg, project, labels, opts)
 
     pulumi.export("gcpProject", project)
     pulumi.export("lakeBuckets", buckets)
