@@ -86,6 +86,8 @@ class MonitoringArgs:
     retention: str = "15d"
     replicas: int = 1
     namespace: str = cv.NS_MONITORING
+    protect: bool = False
+    """Protect the generated Grafana admin password (prod: stateful, never silently rotated)."""
     rule_groups: Sequence[Mapping[str, Any]] = ()
     """Platform rule groups (team budget alerts) in a ``PrometheusRule`` created after the chart."""
 
@@ -171,7 +173,9 @@ class Monitoring(pulumi.ComponentResource):
                 opts=in_ns,
             ))
         if args.grafana:
-            password = random.RandomPassword(f"{name}-grafana-admin", length=32, special=False, opts=pulumi.ResourceOptions(parent=self))
+            password = random.RandomPassword(
+                f"{name}-grafana-admin", length=32, special=False, opts=pulumi.ResourceOptions(parent=self, protect=args.protect)
+            )
             before_release.append(k8s.core.v1.Secret(
                 f"{name}-grafana-admin",
                 metadata={"name": GRAFANA_ADMIN_SECRET, "namespace": self.namespace_name, "labels": {cv.MANAGED_BY_LABEL: cv.MANAGED_BY}},

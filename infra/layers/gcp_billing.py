@@ -2,16 +2,14 @@
 
 GKE cost allocation is on for every cluster we build (``cost_management_config``); its per-namespace
 and per-label rows appear only in the *detailed* billing export to BigQuery. The program creates the
-dataset (``monitoring.billingDataset``); switching the export on (Billing > Billing export > BigQuery,
-"Detailed usage cost", this dataset) is done once in the billing console: there is no API for it.
-The dataset is stateful (billing history): protected and retained in prod.
+dataset (``monitoring.billingDataset``); switching the export on is done once in the billing console.
 """
 
 from __future__ import annotations
 
 import pulumi
-import pulumi_gcp as gcp
 
+from components.gcp.billing_export import BillingExportDataset
 from infra import config
 
 
@@ -19,18 +17,6 @@ def build(cfg: config.PlatformConfig, project: str, labels: dict[str, str], opts
     dataset = cfg.monitoring.billing_dataset
     if dataset is None:
         return
-    api = gcp.projects.Service("billing-export-bigquery-api", project=project, service="bigquery.googleapis.com",
-                               disable_on_destroy=False, opts=opts)
-    gcp.bigquery.Dataset(
-        "billing-export",
-        project=project,
-        dataset_id=dataset,
-        location=str(cfg.region),
-        description="Cloud Billing detailed usage cost export (GKE cost allocation rows); read by `python -m infra report chargeback`",
-        labels=labels,
-        delete_contents_on_destroy=not cfg.is_prod,
-        opts=pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(protect=cfg.is_prod, retain_on_delete=cfg.is_prod, depends_on=[api])
-        ),
-    )
+    BillingExportDataset("billing-export", project=project, dataset_id=dataset, location=str(cfg.region), labels=labels,
+                         protect=cfg.is_prod, opts=opts)
     pulumi.export("billingExportDataset", f"{project}.{dataset}")

@@ -12,7 +12,8 @@ from infra.layers.context import CloudLayer
 
 
 def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
-    k8s_monitoring.build(cfg, cloud)  # first: the GPU operator's and Kueue's monitors need its CRDs
+    k8s_gpu.build_priorities(cfg, cloud)
+    k8s_monitoring.build(cfg, cloud)  # before the GPU operator and Kueue: their monitors need its CRDs
     k8s_gpu.build(cfg, cloud)
     k8s_teams.build(cfg, cloud)
     k8s_services.build(cfg, cloud)

@@ -62,16 +62,23 @@ def operator_args(cfg: config.PlatformConfig, cloud: CloudLayer) -> GpuOperatorA
         time_slicing={p.name: p.time_slicing_replicas for p in cfg.gpu_pools if p.time_slicing_replicas},
         mig_layouts=[MigLayout(gpu=cfg.pool_gpu(p).key, profile=p.mig_profile) for p in cfg.gpu_pools if p.mig_profile],
         service_monitor_labels={**RELEASE_LABEL, **cfg.gpu_operator.monitoring_labels},
-        service_monitor=cloud.extras.get("monitoring_release") is not None,
+        service_monitor=getattr(cloud, "extras", {}).get("monitoring_release") is not None,
     )
 
 
-def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
+def build_priorities(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
+    """PriorityClasses first: pods naming one are rejected until it exists, so every later workload waits."""
+    if "priority_classes" in cloud.extras:
+        return
     opts = pulumi.ResourceOptions(depends_on=list(cloud.depends_on)) if cloud.depends_on else None
     priorities = PriorityClasses("priorities", k8s_provider=cloud.k8s_provider, opts=opts)
-    # pods naming a PriorityClass are rejected until it exists: later workloads wait for them
     cloud.depends_on.append(priorities)
     cloud.extras["priority_classes"] = priorities
+
+
+def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
+    build_priorities(cfg, cloud)
+    opts = pulumi.ResourceOptions(depends_on=list(cloud.depends_on)) if cloud.depends_on else None
     if not operator_enabled(cfg):
         return
     release = cloud.extras.get("monitoring_release")

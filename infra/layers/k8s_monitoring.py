@@ -101,6 +101,7 @@ def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
             grafana=m.grafana,
             retention=m.retention,
             replicas=2 if cfg.is_prod else 1,
+            protect=cfg.is_prod,
             rule_groups=groups,
         ),
         k8s_provider=cloud.k8s_provider,
