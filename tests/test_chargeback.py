@@ -125,10 +125,9 @@ def test_csv_and_markdown_carry_the_same_totals() -> None:
     (["--month", "2026-11"], "exactly one of --opencost-url or --opencost-recorded"),
     (["--month", "2026-11", "--opencost-recorded", "x", "--bill", "gcp"], "does not match the stack's cloud"),
 ])
-def test_bad_report_arguments_exit_2(args: list[str], words: str) -> None:
-    result = run_cli("report", "chargeback", "--stack", "prod", *args)
-    assert result.returncode == 2 and words in result.stderr, result.stderr
-    assert "Traceback" not in result.stderr
+def test_bad_report_arguments_exit_2(args: list[str], words: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["report", "chargeback", "--stack", "prod", *args]) == 2
+    assert words in capsys.readouterr().err
 
 
 def test_a_broken_source_is_one_line_exit_1(tmp_path: Path) -> None:

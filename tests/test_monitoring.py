@@ -360,12 +360,20 @@ def test_every_team_budget_filters_on_a_dimension_the_teams_workloads_carry(plan
     ("dev", {"smtp": {"host": "smtp.example.com", "sender": "a@example.com"}}, "monitoring.smtp.host", "smtp.example.com"),
     ("dev", {"smtp": {"host": "smtp.example.com:25", "sender": "a@example.com", "username": "u"}}, "monitoring.smtp.password", "required"),
 ])
-def test_bad_monitoring_config_exits_2_with_key_value_and_allowed(write_stack, stack: str, monitoring: dict, path: str, words: str) -> None:
-    stack_file = write_stack(stack, monitoring=monitoring)
+def test_bad_monitoring_config_names_key_value_and_allowed(stack: str, monitoring: dict, path: str, words: str) -> None:
+    raw = raw_config(stack)
+    raw["monitoring"] = monitoring
+    with pytest.raises(config.ConfigError) as err:
+        config.parse(raw, secret_keys=["cluster"] if stack == "onprem" else [])
+    problems = err.value.problems
+    assert any(p == f"ml-platform:{path}" and words in reason for p, reason in problems), problems
+
+
+def test_bad_monitoring_config_exits_2_without_a_traceback(write_stack) -> None:
+    stack_file = write_stack("dev", monitoring={"backend": "none"})
     result = run_cli("plan", "--stack", "case", "--stacks-dir", str(stack_file.parent))
     assert result.returncode == 2, result.stderr
-    assert f"ml-platform:{path}" in result.stderr and words in result.stderr, result.stderr
-    assert "Traceback" not in result.stderr
+    assert "ml-platform:monitoring.opencost" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_backend_none_emits_no_monitoring_crs() -> None:
@@ -463,10 +471,9 @@ def test_gcp_managed_backend_uses_google_managed_prometheus_crs() -> None:
 # ---- cost data the clouds keep ------------------------------------------------------------------------
 
 
-def test_aws_cost_allocation_tags_are_activated_on_request_only() -> None:
+def test_aws_cost_allocation_tags_are_activated_on_request_only(plan_of: Callable[[str], engine.Plan]) -> None:
+    assert not plan_of("dev").by_type("aws:costexplorer/costAllocationTag:CostAllocationTag"), "activation fails before the tags bill"
     raw = raw_config("dev")
-    resources, _ = engine.run_program("dev", raw, [])
-    assert not [r for r in resources if r.type == "aws:costexplorer/costAllocationTag:CostAllocationTag"], "activation fails before the tags bill"
     raw["monitoring"] = {"costAllocationTags": True}
     resources, _ = engine.run_program("dev", raw, [])
     tags = {r.inputs["tagKey"]: r.inputs["status"] for r in resources if r.type == "aws:costexplorer/costAllocationTag:CostAllocationTag"}
