@@ -488,3 +488,23 @@ def test_gcp_billing_export_dataset_is_created_and_protected_in_prod(plan_of: Ca
     (api,) = [r for r in plan.by_type("gcp:projects/service:Service") if r.inputs["service"] == "bigquery.googleapis.com"]
     assert api.urn in ds.dependencies
     assert plan.outputs["billingExportDataset"].endswith("." + plan.config.monitoring.billing_dataset)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_gpu_metrics_are_collected_and_alerted_on_in_every_stack(plan_of: Callable[[str], engine.Plan], stack: str) -> None:
+    plan = plan_of(stack)
+    if not plan.config.gpu_pools:
+        pytest.skip("no GPU pools")
+    gpu = _release(plan, "gpu-operator")
+    alerts = lambda res: {r.get("alert") for g in res.inputs["spec"]["groups"] for r in g["rules"]}  # noqa: E731
+    if gpu is not None:  # the operator's DCGM exporter, scraped by the in-cluster Prometheus
+        assert gpu.inputs["values"]["dcgmExporter"]["serviceMonitor"]["enabled"] is True
+        assert any("GpuAllocatedButIdle" in alerts(r) for r in plan.by_type(PROM_RULE))
+    else:  # GKE's managed DCGM reports to Google Managed Prometheus: the GPU alerts are rules there
+        (cluster,) = plan.by_type("gcp:container/cluster:Cluster")
+        assert "DCGM" in cluster.inputs["monitoringConfig"]["enableComponents"]
+        assert cluster.inputs["monitoringConfig"]["managedPrometheus"]["enabled"] is True
+        (rules,) = plan.by_type("kubernetes:monitoring.googleapis.com/v1:ClusterRules")
+        assert "GpuAllocatedButIdle" in alerts(rules)
+        (am,) = [r for r in plan.by_type("kubernetes:core/v1:Secret") if r.inputs["metadata"].get("namespace") == "gmp-public"]
+        assert am.inputs["stringData"] == "[secret]"

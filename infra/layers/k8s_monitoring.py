@@ -108,6 +108,10 @@ def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
         opts=opts,
     )
     cloud.extras["monitoring"] = stack
+    if cfg.cloud == "gcp" and not cfg.gpu_operator_enabled:
+        # GKE's managed DCGM exporter (the operator is off) reports to Google Managed Prometheus, not to the
+        # in-cluster Prometheus: the GPU alerts are evaluated and routed there
+        _google_managed(cfg, cloud, gpu_only=True)
     cloud.extras["monitoring_release"] = stack.release
     cloud.extras["monitoring_backend"] = m.backend
     if m.opencost:
@@ -131,7 +135,7 @@ GMP_PUBLIC_NS = "gmp-public"
 """Namespace of the managed Alertmanager's config Secret ``alertmanager`` (key ``alertmanager.yaml``)."""
 
 
-def _google_managed(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
+def _google_managed(cfg: config.PlatformConfig, cloud: CloudLayer, *, gpu_only: bool = False) -> None:
     """Google Managed Prometheus (on in every GKE cluster we build): its own CRs, installed by GKE.
 
     - GPU metrics: the DCGM exporter of the GPU operator through a ``PodMonitoring``; with the operator off,
@@ -145,7 +149,7 @@ def _google_managed(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
     from components.k8s import gpu_monitoring
 
     child = pulumi.ResourceOptions(provider=cloud.k8s_provider, depends_on=list(cloud.depends_on))
-    if cfg.gpu_operator_enabled:
+    if cfg.gpu_operator_enabled and not gpu_only:
         k8s.apiextensions.CustomResource(
             "gmp-dcgm",
             api_version=GMP_API,
@@ -159,7 +163,8 @@ def _google_managed(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
         api_version=GMP_API,
         kind="ClusterRules",
         metadata={"name": "ml-platform-gpu"},
-        spec={"groups": [*gpu_monitoring.gpu_rules(), *gpu_monitoring.gpu_recording_rules()]},
+        # gpu_only: GKE's managed DCGM series are in Managed Prometheus, kube-state-metrics' are not
+        spec={"groups": [*gpu_monitoring.gpu_rules(), *([] if gpu_only else gpu_monitoring.gpu_recording_rules())]},
         opts=child,
     )
     routing = routing_args(cfg)
