@@ -508,3 +508,18 @@ def test_gpu_metrics_are_collected_and_alerted_on_in_every_stack(plan_of: Callab
         assert "GpuAllocatedButIdle" in alerts(rules)
         (am,) = [r for r in plan.by_type("kubernetes:core/v1:Secret") if r.inputs["metadata"].get("namespace") == "gmp-public"]
         assert am.inputs["stringData"] == "[secret]"
+
+
+def test_google_managed_prometheus_crs_validate_against_the_pinned_crds(plan_of: Callable[[str], engine.Plan], upstream: Path) -> None:
+    crds = upstream / "google-managed-prometheus" / "crds"
+    if not crds.is_dir():
+        pytest.skip(f"GMP CRDs not pinned in {upstream}: run `make upstream` (tests/fetch_upstream.py lists them)")
+    rules = crd_validator(crds / "monitoring.googleapis.com_clusterrules.yaml", "v1")
+    resources, _, _ = _managed("gcp-prod")
+    found = [r for r in resources if r.type.startswith("kubernetes:monitoring.googleapis.com")]
+    found += plan_of("gcp-prod").by_type("kubernetes:monitoring.googleapis.com/v1:ClusterRules")
+    for res in found:
+        kind = res.type.rsplit(":", 1)[-1]
+        validator = rules if kind == "ClusterRules" else crd_validator(crds / "monitoring.googleapis.com_podmonitorings.yaml", "v1")
+        doc = {"apiVersion": "monitoring.googleapis.com/v1", "kind": kind, **{k: v for k, v in res.inputs.items() if k not in ("apiVersion", "kind")}}
+        assert not schema_errors(validator, doc), res.name

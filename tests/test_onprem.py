@@ -217,6 +217,8 @@ def test_every_custom_resource_validates_against_its_pinned_crd(
         if group in BUILTIN_GROUPS:
             continue
         schema = schemas.get((group, version, kind))
+        if schema is None and group == "monitoring.googleapis.com" and not (upstream / "google-managed-prometheus").is_dir():
+            continue  # GKE-installed CRDs, pinned by tests/fetch_upstream.py; tests/test_monitoring.py skips with the reason
         assert schema is not None, f"{res.urn}: no pinned upstream CRD for {group}/{version} {kind}"
         body = dict(res.inputs)  # the whole object: some kinds (WorkloadPriorityClass) have top-level fields
         body.setdefault("apiVersion", f"{group}/{version}")

@@ -164,7 +164,8 @@ def _google_managed(cfg: config.PlatformConfig, cloud: CloudLayer, *, gpu_only: 
         kind="ClusterRules",
         metadata={"name": "ml-platform-gpu"},
         # gpu_only: GKE's managed DCGM series are in Managed Prometheus, kube-state-metrics' are not
-        spec={"groups": [*gpu_monitoring.gpu_rules(), *([] if gpu_only else gpu_monitoring.gpu_recording_rules())]},
+        # the ClusterRules CRD requires each group's evaluation interval
+        spec={"groups": [{**g, "interval": "60s"} for g in (*gpu_monitoring.gpu_rules(), *([] if gpu_only else gpu_monitoring.gpu_recording_rules()))]},
         opts=child,
     )
     routing = routing_args(cfg)
