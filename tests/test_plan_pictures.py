@@ -37,3 +37,11 @@ def test_cost_pie_matches_the_cost_table(plan_of: Callable[[str], engine.Plan], 
     expected = {t: v["monthly_usd"] for t, v in plan.cost["by_team"].items() if v["monthly_usd"] > 0}
     assert values == pytest.approx(expected, abs=0.01)
     assert pie in report.markdown(plan)
+
+
+def test_the_pr_comment_says_how_team_budgets_are_enforced(plan_of: Callable[[str], engine.Plan]) -> None:
+    plan = plan_of("prod")
+    md = report.markdown(plan)
+    assert "### Team budgets" in md and "No per-team cloud budget" in md
+    for team in plan.config.teams:
+        assert f"| {team.name} | {team.budget_usd:,.0f} | chargeback-alert (opencost) | namespace={team.name}" in md

@@ -71,9 +71,24 @@ def components(plan: Plan) -> list[str]:
     return lines
 
 
+def budget_notes(plan: Plan) -> list[str]:
+    """How each team budget is enforced (the ``teamBudgets`` output): say it where reviewers look."""
+    budgets = plan.outputs.get("teamBudgets") or {}
+    if not budgets:
+        return []
+    lines = ["", "### Team budgets", "", "| team | USD/month | enforced by | dimension |", "|---|---:|---|---|"]
+    for team, b in sorted(budgets.items()):
+        dim = ", ".join(f"{k}={v}" for k, v in (b.get("dimension") or {}).items())
+        lines.append(f"| {team} | {b.get('monthlyUsd', 0):,.0f} | {b.get('mechanism')} ({b.get('source')}) | {dim} |")
+    why = next(iter(budgets.values())).get("why")
+    if why:
+        lines += ["", f"No per-team cloud budget: {why}."]
+    return lines
+
+
 def sections(plan: Plan) -> list[str]:
-    """Markdown lines: the component diagram and the cost pie."""
-    out: list[str] = []
+    """Markdown lines: the component diagram, the cost pie, how team budgets are enforced."""
+    out: list[str] = budget_notes(plan)
     diagram = components(plan)
     if diagram:
         out += ["", "### Components", "", *diagram]
