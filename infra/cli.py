@@ -95,6 +95,12 @@ def _cmd_ops(args: argparse.Namespace) -> int:
     return ops_cli.run(args)
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from infra import report_cli
+
+    return report_cli.run(args, err_console)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m infra", description="ml-platform: offline plan, policy check and ops tooling")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -121,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--fail-on", choices=["replace-protected"], help="exit 1 when a protected resource would be replaced or deleted"
     )
     d.set_defaults(func=_cmd_diff)
+
+    r = sub.add_parser("report", help="reports from the running platform (chargeback)")
+    from infra import report_cli
+
+    report_cli.add_arguments(r)
+    r.set_defaults(func=_cmd_report)
 
     ops_cli: ModuleType | None
     try:

@@ -354,6 +354,47 @@ class SecurityConfig(_Model):
     guard_duty: GuardDutyConfig = Field(default_factory=GuardDutyConfig)
 
 
+class SmtpConfig(_Model):
+    """The mail relay Alertmanager sends alert e-mails through."""
+
+    host: str = Field(pattern=r"^[A-Za-z0-9.-]+:[0-9]{1,5}$")
+    """``host:port`` of the relay (``smtp.example.com:587``)."""
+    sender: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    """``From:`` address of the alert e-mails."""
+    username: str | None = None
+    password: SecretStr | None = None
+    """Set it as a secret (``pulumi config set --secret --path ml-platform:monitoring.smtp.password``);
+    it reaches Alertmanager only as a mounted Kubernetes Secret file, never in the Helm values."""
+    require_tls: bool = True
+
+    @field_serializer("password")
+    def _hide(self, value: SecretStr | None) -> str | None:
+        return SECRET_PLACEHOLDER if value is not None else None
+
+
+class MonitoringConfig(_Model):
+    """Metrics, dashboards, alert routing and per-team cost (issue 15)."""
+
+    backend: Literal["inCluster", "managed", "none"] = "inCluster"
+    """``inCluster``: kube-prometheus-stack (Prometheus, Alertmanager, Grafana); ``managed``: Amazon Managed
+    Service for Prometheus (aws) / Google Managed Prometheus (gcp); ``none``: bring your own."""
+    grafana: bool = True
+    """Install the chart's Grafana with the platform dashboards (``inCluster`` only)."""
+    opencost: bool = True
+    """OpenCost in-cluster: per-namespace (team) cost from the cloud's prices; feeds chargeback and team budget alerts."""
+    retention: str = Field("15d", pattern=r"^[0-9]+(h|d|w|y)$")
+    """How long the in-cluster Prometheus keeps samples."""
+    smtp: SmtpConfig | None = None
+    """Mail relay for the alert e-mails; without it alerts are routed but not sent."""
+    cost_allocation_tags: bool = False
+    """AWS: activate ``team`` / ``cost-center`` / ``environment`` / ``project`` as cost allocation tags
+    (``aws.costexplorer.CostAllocationTag``). Turn on once the tags appear in the billing data (about a day
+    after the first tagged resources bill); the API rejects tags it has not seen yet (docs/cost.md)."""
+    billing_dataset: str | None = Field(None, pattern=r"^[A-Za-z0-9_]{1,1024}$")
+    """GCP: create this BigQuery dataset for the Cloud Billing export (the export itself is switched on in the
+    billing console; there is no API for it). The chargeback report reads it."""
+
+
 class GcpConfig(_Model):
     project: str | None = Field(None, pattern=r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
     billing_account: str | None = None
@@ -390,6 +431,7 @@ class PlatformConfig(_Model):
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     tags: dict[str, str] = Field(default_factory=dict)
     gcp: GcpConfig = Field(default_factory=GcpConfig)
     aws: AwsConfig = Field(default_factory=AwsConfig)
@@ -596,6 +638,7 @@ def _cross_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
             yield ns + f"gpuOperator.monitoringLabels.{key}", f"{value!r} is not a Kubernetes label value (up to 63 of [A-Za-z0-9_.-], alphanumeric at both ends)"
 
     yield from _audit_checks(cfg)
+    yield from _monitoring_checks(cfg)
     yield from _ml_services_checks(cfg)
     pool_problems = list(_pool_checks(cfg))
     yield from pool_problems
@@ -810,6 +853,29 @@ def _team_checks(cfg: PlatformConfig, *, totals: bool = True) -> Iterator[tuple[
             )
 
 
+def _monitoring_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
+    ns = NAMESPACE + ":monitoring."
+    mon = cfg.monitoring
+    if mon.backend == "managed" and cfg.cloud == "existing":
+        yield ns + "backend", "'managed' needs a cloud (Amazon / Google Managed Prometheus); allowed on cloud 'existing': inCluster, none"
+    if mon.backend != "inCluster" and mon.grafana and "grafana" in mon.model_fields_set:
+        yield ns + "grafana", f"the platform's Grafana comes with backend 'inCluster' (got backend {mon.backend!r}); set grafana: false"
+    if mon.backend != "inCluster" and mon.opencost:
+        yield ns + "opencost", f"OpenCost reads the in-cluster Prometheus; with backend {mon.backend!r} set opencost: false (or backend inCluster)"
+    if mon.backend != "inCluster" and any(t.budget_usd is not None for t in cfg.teams):
+        yield (
+            ns + "backend",
+            f"{mon.backend!r} leaves team budgets (teams[*].budgetUsd) nothing to fire from: cloud budgets cannot see a team's "
+            "pod-level spend, the platform alerts from OpenCost's data in the in-cluster Prometheus instead; allowed: inCluster",
+        )
+    if mon.cost_allocation_tags and cfg.cloud != "aws":
+        yield ns + "costAllocationTags", f"AWS cost allocation tags; on cloud {cfg.cloud!r} leave it false"
+    if mon.billing_dataset is not None and cfg.cloud != "gcp":
+        yield ns + "billingDataset", f"a BigQuery dataset for the GCP billing export; not on cloud {cfg.cloud!r}"
+    if mon.smtp is not None and mon.smtp.username and mon.smtp.password is None:
+        yield ns + "smtp.password", "required with smtp.username (set it as a secret)"
+
+
 def gpu_capacity(cfg: PlatformConfig) -> dict[str | None, int]:
     """What team quotas draw on: ``None`` -> whole GPUs of the pools without ``migProfile``,
     MIG profile -> slices of the pools partitioned with it (GPU ceiling x slices per GPU),
@@ -943,7 +1009,7 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
     return sorted(f.alias or n for n, f in model.model_fields.items())
 
 
-SECRET_ONLY_KEYS = ("cluster.kubeconfig",)
+SECRET_ONLY_KEYS = ("cluster.kubeconfig", "monitoring.smtp.password")
 """Config paths whose value must be a Pulumi secret (``pulumi config set --secret --path ...``)."""
 
 

@@ -40,6 +40,9 @@ PINNED = [
     ("feast/crds/feast.dev_featurestores.yaml", "feast-dev/feast", "1d5be950cf718a674cb01eaf0fd0ad6f0a4c6335", "infra/feast-operator/config/crd/bases/feast.dev_featurestores.yaml"),
     ("prometheus-operator/crds/crd-prometheusrules.yaml", "prometheus-community/helm-charts", "cf408a290aec489277a94450bb3511432477a53a", "charts/kube-prometheus-stack/charts/crds/crds/crd-prometheusrules.yaml"),
     ("prometheus-operator/crds/crd-servicemonitors.yaml", "prometheus-community/helm-charts", "cf408a290aec489277a94450bb3511432477a53a", "charts/kube-prometheus-stack/charts/crds/crds/crd-servicemonitors.yaml"),
+    # Google Managed Prometheus (GKE installs them with managed collection)
+    ("google-managed-prometheus/crds/monitoring.googleapis.com_clusterrules.yaml", "GoogleCloudPlatform/prometheus-engine", "2ffde4ec7b7e4ca1da4e32f36b692945b78a60e4", "charts/operator/crds/monitoring.googleapis.com_clusterrules.yaml"),
+    ("google-managed-prometheus/crds/monitoring.googleapis.com_podmonitorings.yaml", "GoogleCloudPlatform/prometheus-engine", "2ffde4ec7b7e4ca1da4e32f36b692945b78a60e4", "charts/operator/crds/monitoring.googleapis.com_podmonitorings.yaml"),
     ("prometheus-operator/crds/crd-podmonitors.yaml", "prometheus-community/helm-charts", "cf408a290aec489277a94450bb3511432477a53a", "charts/kube-prometheus-stack/charts/crds/crds/crd-podmonitors.yaml"),
 ]
 

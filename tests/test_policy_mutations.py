@@ -308,7 +308,8 @@ MUTATIONS: list[tuple[str, str, str | None, Mutator, str]] = [
     ("gpu-pool-min-above-zero-in-dev", "dev", None,
      _set(("metadata", "annotations", cv.MIN_NODES_ANNOTATION), "1", "kubernetes:karpenter.sh/v1:NodePool"), "mlp-cost-006"),
     ("team-without-budget", "prod", None,
-     _drop("aws:budgets/budget:Budget", _with_inputs(lambda i: bool(i.get("costFilters")))), "mlp-cost-007"),
+     _drop("kubernetes:monitoring.coreos.com/v1:PrometheusRule",
+           _with_inputs(lambda i: "ml-platform.team-budgets" in str(i.get("spec")))), "mlp-cost-007"),
     ("budget-exceeded", "staging", None, _set(("limitAmount",), "1000.00", "aws:budgets/budget:Budget",
                                               _with_inputs(lambda i: not i.get("costFilters"))), "mlp-cost-008"),
 ]

@@ -318,19 +318,12 @@ def test_team_iam_rejects_bad_arguments() -> None:
 # ---- budgets -------------------------------------------------------------------------------------
 
 
-def test_every_team_has_a_budget_with_its_limit_tag_filter_and_alerts(plan_of) -> None:
+def test_no_team_budget_on_a_tag_that_never_carries_the_teams_gpu_spend_and_the_platform_budget_alerts(plan_of) -> None:
+    # a budget on user:team$<team> would see ~$0 (GPU nodes carry team=platform): team budgets are
+    # chargeback alerts instead (tests/test_monitoring.py)
     plan = plan_of("prod")
     found = {r.name: r.inputs for r in plan.by_type("aws:budgets/budget:Budget")}
-    for team in plan.config.teams:
-        assert team.budget_usd is not None
-        b = found[f"budget-{team.name}"]
-        assert float(b["limitAmount"]) == team.budget_usd
-        assert (b["limitUnit"], b["timeUnit"], b["budgetType"]) == ("USD", "MONTHLY", "COST")
-        assert b["costFilters"] == [{"name": "TagKeyValue", "values": [f"user:team${team.name}"]}]
-        alerts = {(n["notificationType"], n["threshold"], n["thresholdType"], n["comparisonOperator"]) for n in b["notifications"]}
-        assert alerts == {("FORECASTED", 80, "PERCENTAGE", "GREATER_THAN"), ("ACTUAL", 100, "PERCENTAGE", "GREATER_THAN")}
-        for n in b["notifications"]:
-            assert n["subscriberEmailAddresses"] == [team.email]
+    assert all(not b.get("costFilters") for b in found.values()), "a team-tag budget that can never fire"
     platform = found["budget-platform"]
     assert float(platform["limitAmount"]) == plan.config.budget.monthly_usd
     assert "costFilters" not in platform or not platform["costFilters"]

@@ -7,7 +7,7 @@ CRDs in the cluster and Prometheus scraping the DCGM exporter (the GPU operator'
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
@@ -65,6 +65,28 @@ def gpu_rules(*, idle_percent: int = 30, idle_for: str = "1h", memory_full_ratio
     ]
 
 
+GPU_RESOURCES = 'resource=~"nvidia_com_gpu|nvidia_com_mig_.*"'
+"""kube-state-metrics' names of ``nvidia.com/gpu`` and the mixed-strategy MIG resources (``nvidia.com/mig-1g.10gb``)."""
+
+
+def gpu_recording_rules() -> list[dict[str, Any]]:
+    """``ml_platform:gpu_equivalents_requested:by_pod``: each pod's GPU requests as fractions of physical GPUs.
+
+    A device the kubelet advertises is a whole GPU, a time-sliced replica (1/replicas) or a MIG slice
+    (1/slices per GPU): per node and resource, physical GPUs (distinct DCGM ``gpu`` indices on the node)
+    divided by the allocatable count gives the share of one device, so a pod holding one ``1g.10gb``
+    slice of an A100 counts 1/7, one of 4 time-sliced replicas 1/4.
+    """
+    physical = 'count by (node) (count by (node, gpu) (label_replace(DCGM_FI_DEV_FB_FREE, "node", "$1", "Hostname", "(.*)")))'
+    pool = 'label_replace(kube_node_labels{label_ml_platform_io_pool!=""}, "pool", "$1", "label_ml_platform_io_pool", "(.*)")'
+    expr = (
+        f"sum by (namespace, pod, node, resource) (kube_pod_container_resource_requests{{{GPU_RESOURCES}}})"
+        f" / on(node, resource) group_left() kube_node_status_allocatable{{{GPU_RESOURCES}}}"
+        f" * on(node) group_left(pool) ({physical} * on(node) group_left(pool) {pool})"
+    )
+    return [{"name": "ml-platform.gpu-recording", "rules": [{"record": "ml_platform:gpu_equivalents_requested:by_pod", "expr": expr}]}]
+
+
 class GpuMonitoring(pulumi.ComponentResource):
     """A ``PrometheusRule`` with the GPU alerts (and optionally the namespace it lives in).
 
@@ -72,6 +94,7 @@ class GpuMonitoring(pulumi.ComponentResource):
     :param namespace: Namespace of the rule.
     :param create_namespace: Create ``namespace`` here.
     :param rule_labels: Labels on the rule (for a Prometheus ``ruleSelector``).
+    :param extra_groups: More rule groups in the same ``PrometheusRule`` (the team budget alerts).
     :param k8s_provider: Provider of the cluster.
     """
 
@@ -84,6 +107,7 @@ class GpuMonitoring(pulumi.ComponentResource):
         create_namespace: bool = True,
         rule_labels: Mapping[str, str] | None = None,
         idle_percent: int = 30,
+        extra_groups: Sequence[Mapping[str, Any]] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         if not 0 < idle_percent < 100:
@@ -104,7 +128,7 @@ class GpuMonitoring(pulumi.ComponentResource):
             api_version="monitoring.coreos.com/v1",
             kind="PrometheusRule",
             metadata={"name": RULE_NAME, "namespace": ns, "labels": labels},
-            spec={"groups": gpu_rules(idle_percent=idle_percent)},
+            spec={"groups": [*gpu_rules(idle_percent=idle_percent), *gpu_recording_rules(), *(dict(g) for g in extra_groups)]},
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=depends)),
         )
         self.register_outputs({"rule": RULE_NAME})

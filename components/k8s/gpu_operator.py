@@ -77,6 +77,8 @@ class GpuOperatorArgs:
     )
     service_monitor_labels: Mapping[str, str] = field(default_factory=dict)
     host_driver_dir: str | None = None
+    service_monitor: bool = True
+    """Create the DCGM exporter's ServiceMonitor (only where the prometheus-operator CRDs are installed)."""
 
     def validate(self) -> None:
         if self.host_driver_dir is not None and (self.install_driver or not self.host_driver_dir.startswith("/")):
@@ -143,7 +145,12 @@ def helm_values(args: GpuOperatorArgs, *, device_plugin_cm: str | None, mig_cm: 
         "node-feature-discovery": {"worker": {"tolerations": tolerations}},
         "dcgmExporter": {
             "enabled": True,
-            "serviceMonitor": {"enabled": True, "interval": "15s", "additionalLabels": dict(args.service_monitor_labels)},
+            # honorLabels: keep DCGM's namespace / pod labels (the pod holding the GPU), not the exporter's,
+            # so GPU alerts route to the owning team
+            "serviceMonitor": {
+                "enabled": args.service_monitor, "interval": "15s", "honorLabels": True,
+                "additionalLabels": dict(args.service_monitor_labels),
+            },
         },
         "migManager": {"enabled": True},
         "devicePlugin": {"enabled": True},

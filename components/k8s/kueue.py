@@ -68,7 +68,8 @@ def manager_config(managed_namespace_label: str) -> dict[str, Any]:
         "apiVersion": "config.kueue.x-k8s.io/v1beta2",
         "kind": "Configuration",
         "health": {"healthProbeBindAddress": ":8081"},
-        "metrics": {"bindAddress": ":8443"},
+        # quota / usage / borrowing-limit gauges per ClusterQueue (the Kueue dashboard reads them)
+        "metrics": {"bindAddress": ":8443", "enableClusterQueueResources": True},
         "webhook": {"port": WEBHOOK_PORT},
         "leaderElection": {"leaderElect": True, "resourceName": "c1f6bfd2.kueue.x-k8s.io"},
         "controller": {
@@ -90,9 +91,13 @@ def manager_config(managed_namespace_label: str) -> dict[str, Any]:
     }
 
 
-def helm_values(*, replicas: int, managed_namespace_label: str) -> dict[str, Any]:
-    """The chart values (every key exists in the chart's ``values.yaml``; a test checks it)."""
+def helm_values(*, replicas: int, managed_namespace_label: str, prometheus: bool = False) -> dict[str, Any]:
+    """The chart values (every key exists in the chart's ``values.yaml``; a test checks it).
+
+    :param prometheus: the chart's ServiceMonitor in ``monitoring`` (needs the prometheus-operator CRDs).
+    """
     return {
+        "enablePrometheus": prometheus,
         "controllerManager": {
             "replicas": replicas,
             "manager": {
@@ -123,6 +128,7 @@ class Kueue(pulumi.ComponentResource):
         namespace: str = cv.NS_KUEUE,
         replicas: int = 1,
         managed_namespace_label: str = cv.TEAM_LABEL,
+        prometheus: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         if replicas < 1:
@@ -148,7 +154,7 @@ class Kueue(pulumi.ComponentResource):
             chart=CHART,
             version=CHART_VERSION,
             namespace=self.namespace.metadata["name"],
-            values=helm_values(replicas=replicas, managed_namespace_label=managed_namespace_label),
+            values=helm_values(replicas=replicas, managed_namespace_label=managed_namespace_label, prometheus=prometheus),
             opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[*inherited, self.namespace]),
         )
         self.register_outputs({"namespace": self.namespace.metadata["name"], "release": self.release.name})

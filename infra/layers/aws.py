@@ -2,13 +2,14 @@
 
 Each step lives in its own module so each concern stays small:
 ``aws_foundation`` (providers, network, keys, lake, EKS), ``aws_gpu`` (Karpenter, GPU node
-groups), ``aws_teams`` (team IAM, budgets), ``aws_services`` (MLflow / Feast stores).
+groups), ``aws_teams`` (team IAM, budgets), ``aws_services`` (MLflow / Feast stores), ``aws_monitoring``
+(Amazon Managed Service for Prometheus when ``monitoring.backend`` is ``managed``).
 """
 
 from __future__ import annotations
 
 from infra import config
-from infra.layers import aws_foundation, aws_gpu, aws_services, aws_teams
+from infra.layers import aws_foundation, aws_gpu, aws_monitoring, aws_services, aws_teams
 from infra.layers.context import CloudLayer
 
 
@@ -18,4 +19,5 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
     aws_gpu.build(cfg, foundation, layer)
     aws_teams.build(cfg, foundation, layer)
     aws_services.build(cfg, foundation, layer)
+    aws_monitoring.build(cfg, foundation, layer)
     return layer

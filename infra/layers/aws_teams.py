@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from catalog import conventions as cv
 from components.aws.access_entries import GroupAccessEntries
 from components.aws.budgets import CostBudget
 from components.aws.team_iam import TeamIam
@@ -55,15 +54,9 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
             provider=provider,
         )
         layer.team_identity[team.name] = dict(iam.annotations)
-        if team.budget_usd is not None:
-            CostBudget(
-                f"budget-{team.name}",
-                budget_name=f"{cfg.cluster_name}-team-{team.name}",
-                limit_usd=team.budget_usd,
-                emails=budget_emails(cfg, team),
-                tag=(cv.TAG_TEAM, team.name),
-                provider=provider,
-            )
+        # no per-team AWS budget: a budget filtered on the team tag never sees the team's GPU spend
+        # (GPU nodes are platform resources; split cost allocation data is only in the CUR), so
+        # teams[].budgetUsd is enforced from OpenCost's data instead (infra/layers/k8s_monitoring.py)
     access = groups_by_principal(cfg)
     if access:
         GroupAccessEntries("team-access", cluster_name=foundation.cluster.name, groups_by_principal=access, provider=provider)

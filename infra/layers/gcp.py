@@ -26,6 +26,7 @@ from components.k8s import feast as feast_k8s
 from components.k8s import kueue
 from components.k8s import mlflow as mlflow_k8s
 from infra import config, tagging
+from infra.layers import gcp_billing
 from infra.layers.context import CloudLayer, DatabaseInfo, RedisInfo
 from infra.layers.k8s_gpu import operator_enabled, pool_node_labels
 
@@ -309,6 +310,7 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
     # ---- budgets ----
     if cfg.gcp.billing_account:
         _budgets(cfg, project, labels, invoke, opts)
+    gcp_billing.build(cfg, project, labels, opts)
 
     pulumi.export("gcpProject", project)
     pulumi.export("lakeBuckets", buckets)
@@ -510,22 +512,9 @@ def _budgets(
 ) -> None:
     number = gcp.organizations.get_project_output(project_id=project, opts=invoke).number
     account = str(cfg.gcp.billing_account)
-    for team in cfg.teams:
-        if team.budget_usd is None:
-            continue
-        Budget(
-            f"budget-{team.name}",
-            BudgetArgs(
-                billing_account=account,
-                project_number=number,
-                display_name=f"{cfg.cluster_name} team {team.name}"[:60],
-                amount_usd=team.budget_usd,
-                label_filter=tagging.gcp_labels({cv.TAG_TEAM: team.name}),
-                emails=tuple(e for e in (team.email,) if e),
-                labels=tagging.gcp_labels(tagging.platform_tags(cfg, team=team.name, cost_center=team.cost_center)),
-            ),
-            opts,
-        )
+    # no per-team billing budget: GKE cost allocation (the team's share of shared GPU nodes) is only in
+    # the BigQuery billing export, which budgets cannot filter on; teams[].budgetUsd is enforced from
+    # OpenCost's data instead (infra/layers/k8s_monitoring.py)
     if cfg.budget.monthly_usd:
         Budget(
             "budget-platform",

@@ -1,17 +1,19 @@
 """The Kubernetes layer, the same on every cloud.
 
-``k8s_gpu`` (GPU operator, priority classes, GPU monitoring), ``k8s_teams`` (namespaces,
+``k8s_monitoring`` (metrics stack, dashboards, alert routing, OpenCost), ``k8s_gpu`` (GPU operator, priority classes, GPU monitoring), ``k8s_teams`` (namespaces,
 quotas, policies, RBAC, Kueue), ``k8s_services`` (MLflow, Feast).
 """
 
 from __future__ import annotations
 
 from infra import config
-from infra.layers import k8s_gpu, k8s_services, k8s_teams
+from infra.layers import k8s_gpu, k8s_monitoring, k8s_services, k8s_teams
 from infra.layers.context import CloudLayer
 
 
 def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
+    k8s_gpu.build_priorities(cfg, cloud)
+    k8s_monitoring.build(cfg, cloud)  # before the GPU operator and Kueue: their monitors need its CRDs
     k8s_gpu.build(cfg, cloud)
     k8s_teams.build(cfg, cloud)
     k8s_services.build(cfg, cloud)

@@ -13,6 +13,7 @@ from catalog import conventions as cv
 from catalog import gpus as catalog
 from components.k8s.gpu_monitoring import GpuMonitoring
 from components.k8s.gpu_operator import GpuOperator, GpuOperatorArgs, MigLayout
+from components.k8s.monitoring import RELEASE_LABEL
 from components.k8s.neuron import NeuronArgs, NeuronDevicePlugin
 from components.k8s.scheduling import PriorityClasses
 from infra import config
@@ -88,17 +89,25 @@ def operator_args(cfg: config.PlatformConfig, cloud: CloudLayer) -> GpuOperatorA
         mig_strategy=cfg.gpu_operator.mig_strategy,
         time_slicing={p.name: p.time_slicing_replicas for p in cfg.gpu_pools if p.time_slicing_replicas},
         mig_layouts=[MigLayout(gpu=cfg.pool_gpu(p).key, profile=p.mig_profile) for p in cfg.gpu_pools if p.mig_profile],
-        service_monitor_labels=dict(cfg.gpu_operator.monitoring_labels),
+        service_monitor_labels={**RELEASE_LABEL, **cfg.gpu_operator.monitoring_labels},
+        service_monitor=getattr(cloud, "extras", {}).get("monitoring_release") is not None,
         host_driver_dir=host_driver_dir,
     )
 
 
-def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
+def build_priorities(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
+    """PriorityClasses first: pods naming one are rejected until it exists, so every later workload waits."""
+    if "priority_classes" in cloud.extras:
+        return
     opts = pulumi.ResourceOptions(depends_on=list(cloud.depends_on)) if cloud.depends_on else None
     priorities = PriorityClasses("priorities", k8s_provider=cloud.k8s_provider, opts=opts)
-    # pods naming a PriorityClass are rejected until it exists: later workloads wait for them
     cloud.depends_on.append(priorities)
     cloud.extras["priority_classes"] = priorities
+
+
+def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
+    build_priorities(cfg, cloud)
+    opts = pulumi.ResourceOptions(depends_on=list(cloud.depends_on)) if cloud.depends_on else None
     neuron_types = neuron_instance_types(cfg)
     if neuron_types:
         cloud.extras["neuron"] = NeuronDevicePlugin(
@@ -110,10 +119,16 @@ def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
     only_neuron = bool(cfg.gpu_pools) and all(cfg.pool_gpu(p).is_neuron for p in cfg.gpu_pools)
     if not operator_enabled(cfg) or only_neuron:  # no NVIDIA GPU to serve
         return
-    operator = GpuOperator("gpu-operator", operator_args(cfg, cloud), k8s_provider=cloud.k8s_provider, opts=opts)
+    release = cloud.extras.get("monitoring_release")
+    # the DCGM ServiceMonitor the operator creates needs the chart's CRDs: install the operator after it
+    operator_opts = pulumi.ResourceOptions(depends_on=[*cloud.depends_on, release]) if release is not None else opts
+    operator = GpuOperator("gpu-operator", operator_args(cfg, cloud), k8s_provider=cloud.k8s_provider, opts=operator_opts)
+    if release is None:
+        return  # no prometheus-operator CRDs in this plan: the managed backend gets its rules elsewhere
     GpuMonitoring(
         "gpu-monitoring",
         k8s_provider=cloud.k8s_provider,
-        rule_labels=dict(cfg.gpu_operator.monitoring_labels),
-        opts=pulumi.ResourceOptions(depends_on=[operator, *cloud.depends_on]),
+        create_namespace=False,
+        rule_labels={**RELEASE_LABEL, **cfg.gpu_operator.monitoring_labels},
+        opts=pulumi.ResourceOptions(depends_on=[operator, release, *cloud.depends_on]),
     )

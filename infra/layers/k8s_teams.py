@@ -190,7 +190,12 @@ def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
     teams = {t.name: Team(f"team-{t.name}", team_args(cfg, cloud, t), k8s_provider=cloud.k8s_provider, opts=opts) for t in cfg.teams}
     if not cfg.kueue.enabled:
         return
-    kueue = Kueue("kueue", replicas=2 if cfg.is_prod else 1, k8s_provider=cloud.k8s_provider, opts=opts)
+    # with the in-cluster metrics stack, Kueue's ServiceMonitor needs its CRD: install after the chart
+    monitoring = cloud.extras.get("monitoring_release")
+    kueue_opts = pulumi.ResourceOptions(depends_on=[*cloud.depends_on, monitoring]) if monitoring is not None else opts
+    kueue = Kueue(
+        "kueue", replicas=2 if cfg.is_prod else 1, prometheus=monitoring is not None, k8s_provider=cloud.k8s_provider, opts=kueue_opts
+    )
     strategy = mig_strategy(cfg, cloud)
     KueueQueues(
         "kueue-queues",

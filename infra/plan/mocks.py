@@ -253,6 +253,11 @@ FILLERS: dict[str, Filler] = {
     "aws:secretsmanager/secret:Secret": _named_arn("secretsmanager", "secret:"),
     "aws:cloudwatch/eventRule:EventRule": _named_arn("events", "rule/"),
     "aws:sns/topic:Topic": _named_arn("sns", ""),
+    "aws:amp/workspace:Workspace": _named_arn("aps", "workspace/"),
+    "aws:amp/scraper:Scraper": lambda name, inputs, region: {
+        "arn": f"arn:aws:aps:{region}:123456789012:scraper/s-{name}",
+        "roleArn": f"arn:aws:iam::123456789012:role/aws-service-role/scraper.aps.amazonaws.com/AWSServiceRoleForAmazonPrometheusScraper_{name}",
+    },
     "gcp:serviceaccount/account:Account": _gcp_sa,
     "gcp:compute/network:Network": _gcp_named("global/networks"),
     "gcp:compute/subnetwork:Subnetwork": _gcp_named("regions/subnetworks"),

@@ -102,6 +102,9 @@ def markdown(plan: Plan) -> str:
             lines.append(f"| {v.pack} | {v.policy} | {v.enforcement} | `{v.urn.rsplit('::', 1)[-1]}` | {msg} |")
     else:
         lines.append("None.")
+    from infra.plan import pictures
+
+    lines += pictures.sections(plan)
     lines += ["", "### Cost by team", ""]
     by_team = plan.cost.get("by_team", {})
     if by_team:

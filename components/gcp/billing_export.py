@@ -1,0 +1,39 @@
+"""The BigQuery dataset a Cloud Billing detailed usage-cost export writes into (GKE cost allocation rows).
+
+The export itself is switched on in the billing console (Billing > Billing export > BigQuery export):
+there is no API for it. The dataset holds billing history: ``protect`` / ``retain`` it in prod.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import pulumi
+import pulumi_gcp as gcp
+
+_DATASET = re.compile(r"^[A-Za-z0-9_]{1,1024}$")
+
+
+class BillingExportDataset(pulumi.ComponentResource):
+    """:param dataset_id: BigQuery dataset id. :param location: dataset location (region or multi-region)."""
+
+    def __init__(self, name: str, *, project: str, dataset_id: str, location: str, labels: Mapping[str, str] | None = None,
+                 protect: bool = False, opts: pulumi.ResourceOptions | None = None) -> None:
+        if not _DATASET.match(dataset_id):
+            raise ValueError(f"BillingExportDataset: {dataset_id!r} is not a BigQuery dataset id ([A-Za-z0-9_])")
+        super().__init__("ml-platform:gcp:BillingExportDataset", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        api = gcp.projects.Service(f"{name}-bigquery-api", project=project, service="bigquery.googleapis.com",
+                                   disable_on_destroy=False, opts=child)
+        self.dataset = gcp.bigquery.Dataset(
+            name,
+            project=project,
+            dataset_id=dataset_id,
+            location=location,
+            description="Cloud Billing detailed usage cost export (GKE cost allocation rows); read by `python -m infra report chargeback`",
+            labels=dict(labels or {}),
+            delete_contents_on_destroy=not protect,
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=protect, retain_on_delete=protect, depends_on=[api])),
+        )
+        self.register_outputs({"dataset": self.dataset.dataset_id})
