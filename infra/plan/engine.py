@@ -15,6 +15,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from infra import config as cfgmod
+from infra.plan import lifecycle as lifecycle_model
 from infra.plan.mocks import PlanMocks
 from infra.plan.recorder import SECRET, RecordedResource, RecordingMonitor
 
@@ -48,6 +49,7 @@ class Plan:
     outputs: dict[str, Any] = field(default_factory=dict)
     violations: list[Violation] = field(default_factory=list)
     cost: dict[str, Any] = field(default_factory=lambda: {"monthly_usd": 0.0, "by_team": {}, "by_item": []})
+    lifecycle: lifecycle_model.Lifecycle = field(default_factory=lifecycle_model.Lifecycle)
 
     def by_type(self, type_: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.type == type_]
@@ -62,6 +64,11 @@ class Plan:
     def mandatory_violations(self) -> list[Violation]:
         return [v for v in self.violations if v.enforcement == "mandatory"]
 
+    @property
+    def failed(self) -> bool:
+        """Whether the plan fails (exit 1): mandatory policy violations or lifecycle problems."""
+        return bool(self.mandatory_violations or self.lifecycle.problems)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "project": self.project,
@@ -71,6 +78,7 @@ class Plan:
             "violations": [v.to_json() for v in self.violations],
             "cost": self.cost,
             "outputs": self.outputs,
+            "lifecycle": self.lifecycle.to_json(),
         }
 
 
@@ -151,4 +159,5 @@ def plan(stack: str, *, stacks_dir: Path | None = None, stack_path: Path | None 
     result = Plan(project=project_name(), stack=stack, config=cfg, resources=resources, outputs=outputs)
     result.cost = cost.estimate(result)
     result.violations = sorted(policy_hook.evaluate(result), key=lambda v: (v.pack, v.policy, v.urn, v.message))
+    result.lifecycle = lifecycle_model.analyze(result.resources, cfg.environment)
     return result

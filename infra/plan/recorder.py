@@ -34,6 +34,9 @@ class RecordedResource:
     dependencies: list[str]
     inputs: dict[str, Any]
     additional_secret_outputs: list[str] = field(default_factory=list)
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    """Per input, the resources its value came from (``dependencies`` is their union plus ``dependsOn``)."""
+    deleted_with: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -47,6 +50,8 @@ class RecordedResource:
             "retain_on_delete": self.retain_on_delete,
             "dependencies": self.dependencies,
             "inputs": self.inputs,
+            "property_dependencies": self.property_dependencies,
+            "deleted_with": self.deleted_with,
         }
 
     @property
@@ -110,6 +115,10 @@ class RecordingMonitor(_mocks.MockMonitor):
                 dependencies=sorted(set(request.dependencies)),
                 inputs=inputs,
                 additional_secret_outputs=list(request.additionalSecretOutputs),
+                property_dependencies={
+                    key: sorted(set(deps.urns)) for key, deps in sorted(request.propertyDependencies.items()) if deps.urns
+                },
+                deleted_with=request.deletedWith,
             )
         )
         self.inputs_by_urn[urn] = inputs
