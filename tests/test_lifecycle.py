@@ -441,3 +441,13 @@ def test_check_command_fails_on_an_injected_lifecycle_defect(tmp_path: Path) -> 
     result = run_cli("check", str(path))
     assert result.returncode == 1, result.stdout + result.stderr
     assert "mlp-life-012" in result.stdout and "Traceback" not in result.stderr
+
+
+def test_injected_cmek_grant_after_the_cluster_is_reported() -> None:
+    def inject(res: list[RecordedResource]) -> list[RecordedResource]:
+        cluster = _find(res, "gcp:container/cluster:Cluster")
+        for grant in [r for r in res if r.type == "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember" and "container-engine-robot" in r.inputs["member"]]:
+            _cut(res, cluster, grant)
+        return res
+
+    _assert_injected("gcp-dev", lambda res: res, inject, "mlp-life-015", lambda res: _find(res, "gcp:container/cluster:Cluster").urn)

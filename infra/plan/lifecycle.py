@@ -53,6 +53,7 @@ CHECKS: dict[str, str] = {
     "mlp-life-012": "a resource `pulumi destroy` cannot delete outside prod",
     "mlp-life-013": "a protected or retained resource outside prod (destroy fails or leaks)",
     "mlp-life-014": "a fixed name that cannot be reused when the stack is re-created after a destroy",
+    "mlp-life-015": "a resource encrypted with a KMS key before its service agent is granted that key",
 }
 
 
@@ -526,6 +527,20 @@ class _Checker:
                     continue
                 self.add("mlp-life-014", r.urn, f"fixed {rule['input']} {name!r}: {rule['why']}; derive it from a random suffix kept in state")
 
+    # 015: CMEK grants before the resources that encrypt with the key
+    def cmek(self) -> None:
+        grants = [g for g in self.g.nodes.values() if g.type == "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember"]
+        for rule in self.f.get("cmek_users", []):
+            for r in (x for x in self.g.nodes.values() if x.type == rule["type"]):
+                key = dig(r.inputs, rule["input"])
+                if not key:
+                    continue
+                mine = [g for g in grants if g.inputs.get("cryptoKeyId") == key and str(g.inputs.get("member", "")).endswith("@" + rule["agent"])]
+                if not mine:
+                    self.add("mlp-life-015", r.urn, f"encrypts with {key} but nothing grants its service agent (*@{rule['agent']}) that key")
+                elif not any(self.g.depends_on(r.urn, g.urn) for g in mine):
+                    self.add("mlp-life-015", r.urn, f"encrypts with {key} but does not depend on {short(mine[0].urn)} granting its service agent the key")
+
     def run(self) -> list[Problem]:
         self.crds()
         self.webhooks()
@@ -536,6 +551,7 @@ class _Checker:
         self.nodes_for_releases()
         self.deletable()
         self.reusable_names()
+        self.cmek()
         return self.problems
 
 
