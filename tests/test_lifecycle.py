@@ -374,7 +374,7 @@ def test_injected_release_not_waiting_for_system_nodes_is_reported() -> None:
         ("dev", "aws:s3/bucket:Bucket", "lake-raw", "forceDestroy", True, False),
         ("dev", "aws:s3/bucket:Bucket", "lake-access-logs", "forceDestroy", True, None),
         ("gcp-dev", "gcp:storage/bucket:Bucket", "lake-raw", "forceDestroy", True, False),
-        ("gcp-dev", "gcp:servicenetworking/connection:Connection", None, "deletionPolicy", "ABANDON", None),
+        ("gcp-dev", "gcp:servicenetworking/connection:Connection", None, "deletionPolicy", "REMOVE_PEERING", "ABANDON"),
         ("gcp-dev", "gcp:sql/user:User", None, "deletionPolicy", "ABANDON", None),
         ("gcp-dev", "gcp:sql/databaseInstance:DatabaseInstance", None, "deletionProtection", False, None),
         ("gcp-dev", "gcp:container/cluster:Cluster", None, "deletionProtection", False, True),
