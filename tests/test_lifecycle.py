@@ -205,16 +205,20 @@ def _drop(resources: list[RecordedResource], gone: RecordedResource) -> list[Rec
 
 
 def _assert_injected(stack: str, repair: Callable[[list[RecordedResource]], list[RecordedResource]],
-                     inject: Callable[[list[RecordedResource]], list[RecordedResource]], check: str, urn_of: Callable[[list[RecordedResource]], str]) -> None:
+                     inject: Callable[[list[RecordedResource]], list[RecordedResource]], check: str,
+                     urn_of: Callable[[list[RecordedResource]], str | set[tuple[str, str]]]) -> None:
     """Repair the defect on a copy (a no-op once the fix is merged), check it is gone, inject it
-    again: the lifecycle then reports exactly that problem and nothing else new."""
+    again: the lifecycle then reports exactly that problem (``urn_of``: the resource, or the set of
+    ``(check, urn)`` one defect causes) and nothing else new."""
     resources = repair(_copy(stack))
-    urn = urn_of(resources)
+    found = urn_of(resources)
+    expected = {(check, found)} if isinstance(found, str) else found
+    assert expected, "the defect concerns no resource of this plan"
     before = lifecycle.analyze(resources, _env(stack))
-    assert not any(p.check == check and p.urn == urn for p in before.problems), "the repaired copy still has the problem"
+    assert not {(p.check, p.urn) for p in before.problems} & expected, "the repaired copy still has the problem"
     after = lifecycle.analyze(inject(resources), _env(stack))
     new = {(c, u) for c, u, _ in _keys(after) - _keys(before)}
-    assert new == {(check, urn)}, sorted(new)
+    assert new == expected, sorted(new)
 
 
 K8S_REL = "kubernetes:helm.sh/v3:Release"
@@ -233,14 +237,24 @@ def _karpenter_objects_need_policy(res: list[RecordedResource]) -> list[Recorded
 
 
 def test_injected_karpenter_policy_gone_before_its_node_pools_is_reported() -> None:
-    repair = _karpenter_objects_need_policy
+    """Today's defect: the controller's RolePolicy is a leaf nothing depends on, so destroy removes it
+    in the first wave while NodePools / EC2NodeClasses still need it (and the release starts without it)."""
 
     def inject(res: list[RecordedResource]) -> list[RecordedResource]:
-        pool = _find(res, NODE_POOL)
-        _cut(res, pool, _controller_policy(res))
+        policy = _controller_policy(res)
+        for r in res:
+            r.dependencies = [d for d in r.dependencies if d != policy.urn]
         return res
 
-    _assert_injected("dev", repair, inject, "mlp-life-006", lambda res: _find(res, NODE_POOL).urn)
+    def expected(res: list[RecordedResource]) -> set[tuple[str, str]]:
+        kinds = (NODE_POOL, "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass")
+        return {("mlp-life-006", r.urn) for r in res if r.type in kinds} | {("mlp-life-007", _find(res, K8S_REL, "karpenter").urn)}
+
+    def repair(res: list[RecordedResource]) -> list[RecordedResource]:
+        _depend(_find(res, K8S_REL, "karpenter"), _controller_policy(res))
+        return _karpenter_objects_need_policy(res)
+
+    _assert_injected("dev", repair, inject, "mlp-life-006", expected)
 
 
 def test_injected_karpenter_release_without_its_policy_at_start_is_reported() -> None:
@@ -302,7 +316,10 @@ def test_injected_prometheus_rule_without_the_crd_installing_release_is_reported
     def inject(res: list[RecordedResource]) -> list[RecordedResource]:
         return _drop(res, next(r for r in res if r.type == K8S_REL and lifecycle.chart_name(r) == "kube-prometheus-stack"))
 
-    _assert_injected("dev", _kps, inject, "mlp-life-001", lambda res: _find(res, "kubernetes:monitoring.coreos.com/v1:PrometheusRule").urn)
+    def expected(res: list[RecordedResource]) -> set[tuple[str, str]]:
+        return {("mlp-life-001", r.urn) for r in res if r.type.startswith("kubernetes:monitoring.coreos.com/")}
+
+    _assert_injected("dev", _kps, inject, "mlp-life-001", expected)
 
 
 def test_injected_kueue_object_without_depends_on_its_release_is_reported() -> None:

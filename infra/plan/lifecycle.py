@@ -505,9 +505,12 @@ class _Checker:
                 if value in rule["allowed"] or (rule.get("unless_input") and dig(r.inputs, rule["unless_input"])):
                     continue
                 self.add("mlp-life-012", r.urn, f"{rule['input']} is {json.dumps(value)} in {self.env} (needs {' or '.join(json.dumps(a) for a in rule['allowed'])}): {rule['why']}")
+        shared = {e["type"] for e in self.f.get("account_wide", [])}
         for r in self.g.nodes.values():
             if r.type.startswith(PROVIDER_PREFIX):
                 continue
+            if r.type in shared and r.retain_on_delete and not r.protect:
+                continue  # kept on purpose: others in the account use it
             if r.protect:
                 self.add("mlp-life-013", r.urn, f"protected in {self.env}: `pulumi destroy` stops here (protect is for prod)")
             elif r.retain_on_delete:
