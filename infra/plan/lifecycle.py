@@ -615,7 +615,8 @@ def mermaid(lifecycle: Lifecycle, *, destroy: bool = False, limit: int = 12) -> 
     for i, wave in enumerate(waves, 1):
         counts: dict[str, int] = {}
         for urn in wave:
-            t = urn.split("::")[2].split("$")[-1].rsplit(":", 1)[-1]
+            full = urn.split("::")[2].split("$")[-1]
+            t = f"{full.rsplit(':', 1)[-1]} provider" if full.startswith(PROVIDER_PREFIX) else full.rsplit(":", 1)[-1]
             counts[t] = counts.get(t, 0) + 1
         items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
         label = ", ".join(f"{t} x{n}" if n > 1 else t for t, n in items[:limit]) + (", ..." if len(items) > limit else "")
