@@ -468,3 +468,39 @@ def test_injected_cmek_grant_after_the_cluster_is_reported() -> None:
         return res
 
     _assert_injected("gcp-dev", lambda res: res, inject, "mlp-life-015", lambda res: _find(res, "gcp:container/cluster:Cluster").urn)
+
+
+def test_injected_karpenter_node_class_before_its_access_entry_is_reported() -> None:
+    def entry(res: list[RecordedResource]) -> RecordedResource:
+        role = _find(res, "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass").inputs["spec"]["role"]
+        return next(e for e in res if e.type == "aws:eks/accessEntry:AccessEntry" and e.inputs["principalArn"].endswith("/" + role))
+
+    def repair(res: list[RecordedResource]) -> list[RecordedResource]:
+        node_class = _find(res, "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass")
+        role = node_class.inputs["spec"]["role"]
+        _depend(node_class, entry(res), *[p for p in res if p.type.startswith("aws:iam/rolePolicy") and p.inputs.get("role") == role])
+        return res
+
+    def inject(res: list[RecordedResource]) -> list[RecordedResource]:
+        gone = entry(res).urn
+        for r in res:
+            r.dependencies = [d for d in r.dependencies if d != gone]
+        return res
+
+    _assert_injected("dev", repair, inject, "mlp-life-017", lambda res: _find(res, "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass").urn)
+
+
+def test_resources_wait_for_the_apis_the_plan_enables() -> None:
+    svc = "gcp:projects/service:Service"
+    cluster = "gcp:container/cluster:Cluster"
+    enabled = [_r("container-api", type_=svc, service="container.googleapis.com")]
+    waiting = _r("gke", type_=cluster, deletionProtection=False)
+    _depend(waiting, enabled[0])
+    ok = lifecycle.analyze([*enabled, waiting], "dev")
+    assert not ok.problems
+    late = lifecycle.analyze([*enabled, _r("gke", type_=cluster, deletionProtection=False)], "dev")
+    assert [(p.check, lifecycle.short(p.urn)) for p in late.problems] == [("mlp-life-016", "gke")]
+    other = lifecycle.analyze([_r("sql-api", type_=svc, service="sqladmin.googleapis.com"), _r("gke", type_=cluster, deletionProtection=False)], "dev")
+    assert [p.check for p in other.problems] == ["mlp-life-016"] and "container.googleapis.com" in other.problems[0].message
+    # a plan that enables no API leaves them to the prerequisites
+    assert not lifecycle.analyze([_r("gke", type_=cluster, deletionProtection=False)], "dev").problems

@@ -54,6 +54,8 @@ CHECKS: dict[str, str] = {
     "mlp-life-013": "a protected or retained resource outside prod (destroy fails or leaks)",
     "mlp-life-014": "a fixed name that cannot be reused when the stack is re-created after a destroy",
     "mlp-life-015": "a resource encrypted with a KMS key before its service agent is granted that key",
+    "mlp-life-016": "a GCP resource created before the API it needs, in a plan that enables APIs itself",
+    "mlp-life-017": "nodes launched before their IAM role has its policies (and, for Karpenter, its access entry)",
 }
 
 
@@ -544,6 +546,43 @@ class _Checker:
                 elif not any(self.g.depends_on(r.urn, g.urn) for g in mine):
                     self.add("mlp-life-015", r.urn, f"encrypts with {key} but does not depend on {short(mine[0].urn)} granting its service agent the key")
 
+    # 016: APIs enabled by the plan
+    def apis(self) -> None:
+        services = {}
+        for r in self.g.nodes.values():
+            if r.type == "gcp:projects/service:Service":
+                services.setdefault(str(r.inputs.get("service")), []).append(r)
+        if not services:
+            return  # the APIs are prerequisites (docs/first-deploy.md, ops preflight)
+        for r in self.g.nodes.values():
+            api = next((a for prefix, a in self.f.get("gcp_apis", {}).items() if r.type.startswith(prefix)), None)
+            if api is None:
+                continue
+            if api not in services:
+                self.add("mlp-life-016", r.urn, f"needs {api}, which the plan does not enable (it enables {len(services)} other APIs)")
+            elif not any(self.g.depends_on(r.urn, s.urn) for s in services[api]):
+                self.add("mlp-life-016", r.urn, f"does not depend on {short(services[api][0].urn)}: it can be created before {api} is enabled")
+
+    # 017: node roles ready before nodes launch
+    def node_roles(self) -> None:
+        roles = {_mock_name(r): r for r in self.g.nodes.values() if r.type == "aws:iam/role:Role"}
+        attach_types = ("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "aws:iam/rolePolicy:RolePolicy")
+        for rule in self.f.get("node_roles", []):
+            for r in (x for x in self.g.nodes.values() if x.type == rule["type"]):
+                ref = str(dig(r.inputs, rule["role_input"]) or "")
+                name = ref.rsplit("/", 1)[-1]
+                if name not in roles:
+                    continue
+                needed = [p for p in self.g.nodes.values() if p.type in attach_types and p.inputs.get("role") == name]
+                if rule.get("access_entry"):
+                    entries = [e for e in self.g.nodes.values() if e.type == "aws:eks/accessEntry:AccessEntry" and str(e.inputs.get("principalArn", "")).endswith(f"/{name}")]
+                    if not entries:
+                        self.add("mlp-life-017", r.urn, f"launches nodes with role {name}, which has no EKS access entry in the plan: they never join the cluster")
+                    needed += entries
+                missing = [p for p in needed if not self.g.depends_on(r.urn, p.urn)]
+                if missing:
+                    self.add("mlp-life-017", r.urn, f"can launch nodes before {', '.join(short(p.urn) for p in missing)} of role {name} exist: they do not join the cluster")
+
     def run(self) -> list[Problem]:
         self.crds()
         self.webhooks()
@@ -555,6 +594,8 @@ class _Checker:
         self.deletable()
         self.reusable_names()
         self.cmek()
+        self.apis()
+        self.node_roles()
         return self.problems
 
 
