@@ -504,3 +504,9 @@ def test_resources_wait_for_the_apis_the_plan_enables() -> None:
     assert [p.check for p in other.problems] == ["mlp-life-016"] and "container.googleapis.com" in other.problems[0].message
     # a plan that enables no API leaves them to the prerequisites
     assert not lifecycle.analyze([_r("gke", type_=cluster, deletionProtection=False)], "dev").problems
+
+
+def test_every_check_is_documented() -> None:
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "first-deploy.md").read_text()
+    documented = {line.split("`")[1] for line in doc.splitlines() if line.startswith("| `mlp-life-")}
+    assert documented == set(lifecycle.CHECKS)
