@@ -510,3 +510,12 @@ def test_every_check_is_documented() -> None:
     doc = (Path(__file__).resolve().parent.parent / "docs" / "first-deploy.md").read_text()
     documented = {line.split("`")[1] for line in doc.splitlines() if line.startswith("| `mlp-life-")}
     assert documented == set(lifecycle.CHECKS)
+
+
+def test_crds_a_cluster_setting_installs_need_that_setting() -> None:
+    cluster = _r("gke", type_="gcp:container/cluster:Cluster", deletionProtection=False, monitoringConfig={"managedPrometheus": {"enabled": True}})
+    rules = _r("rules", type_="kubernetes:monitoring.googleapis.com/v1:ClusterRules")
+    _depend(rules, cluster)
+    assert not lifecycle.analyze([cluster, rules], "dev").problems
+    cluster.inputs["monitoringConfig"] = {}
+    assert [p.check for p in lifecycle.analyze([cluster, rules], "dev").problems] == ["mlp-life-001"]

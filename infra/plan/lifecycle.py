@@ -288,6 +288,14 @@ class _Checker:
                 if not self.g.depends_on(obj.urn, crd.urn):
                     self.add("mlp-life-002", obj.urn, f"{kind} is created without depending on its CustomResourceDefinition {short(crd.urn)}")
                 continue
+            by_cluster = next((e for e in self.f.get("cluster_crds", []) if kind in e["kinds"]), None)
+            if by_cluster is not None:
+                makers = [c for c in self.g.nodes.values() if c.type == by_cluster["provided_by"] and dig(c.inputs, by_cluster["when"])]
+                if not makers:
+                    self.add("mlp-life-001", obj.urn, f"{kind} needs a {by_cluster['provided_by']} with {by_cluster['when']} on, which the plan does not have")
+                elif not any(self.g.depends_on(obj.urn, c.urn) for c in makers):
+                    self.add("mlp-life-002", obj.urn, f"{kind} does not depend on {short(makers[0].urn)} that installs its CRD")
+                continue
             chart = installers.get(kind)
             if chart is None:
                 self.add("mlp-life-001", obj.urn, f"no readiness fact says what installs the CRD of {kind}: add it to infra/plan/lifecycle_facts.yaml crd_installers")
