@@ -165,7 +165,7 @@ class Graph:
                 needs |= self._expand(dep, urn)
             if r.parent in self.nodes:  # a custom parent is created before its children
                 needs.add(r.parent)
-            if r.provider_urn:
+            if r.provider_urn in self.all:  # a default provider the engine makes itself may be absent
                 needs |= self._expand(r.provider_urn, urn)
             needs.discard(urn)
             self.needs[urn] = needs
