@@ -519,3 +519,21 @@ def test_crds_a_cluster_setting_installs_need_that_setting() -> None:
     assert not lifecycle.analyze([cluster, rules], "dev").problems
     cluster.inputs["monitoringConfig"] = {}
     assert [p.check for p in lifecycle.analyze([cluster, rules], "dev").problems] == ["mlp-life-001"]
+
+
+def test_injected_service_agent_binding_before_its_service_identity_is_reported() -> None:
+    grant_type = "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember"
+
+    def grant(res: list[RecordedResource]) -> RecordedResource:
+        return next(r for r in res if r.type == grant_type and "container-engine-robot" in r.inputs["member"])
+
+    def identity(res: list[RecordedResource]) -> RecordedResource:
+        ids = [r for r in res if r.type == "gcp:projects/serviceIdentity:ServiceIdentity" and r.inputs.get("service") == "container.googleapis.com"]
+        assert ids, "the plan has no ServiceIdentity for container.googleapis.com"
+        return ids[0]
+
+    def inject(res: list[RecordedResource]) -> list[RecordedResource]:
+        _cut(res, grant(res), identity(res))
+        return res
+
+    _assert_injected("gcp-dev", lambda res: res, inject, "mlp-life-009", lambda res: grant(res).urn)
