@@ -3,8 +3,9 @@
 ``FILE`` is a plan JSON of ours (``python -m infra plan --json``) or the output of
 ``pulumi preview --json`` (each step's ``newState``: type, URN, inputs, provider, parent,
 dependencies). The environment (which pack config applies) and the budget come from ``--stack``
-(``stacks/Pulumi.<stack>.yaml``), else from the file's own config. Exit codes as ``plan``:
-0 clean, 1 mandatory violations, 2 unreadable file or usage.
+(``stacks/Pulumi.<stack>.yaml``), else from the file's own config. The deploy-lifecycle model
+(``infra/plan/lifecycle.py``) runs on the same resources. Exit codes as ``plan``: 0 clean,
+1 mandatory violations or lifecycle problems, 2 unreadable file or usage.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from catalog import conventions as cv
 from catalog.inputs import decoded
 from infra import config as cfgmod
 from infra import policy_hook
+from infra.plan import lifecycle
 from infra.plan.model import PlanError, RecordedResource, Violation
 
 EXIT_OK, EXIT_VIOLATIONS, EXIT_USAGE = 0, 1, 2
@@ -48,6 +50,11 @@ def _record(state: dict[str, Any]) -> RecordedResource:
         dependencies=[str(d) for d in state.get("dependencies") or []],
         inputs=dict(state.get("inputs") or {}),
         additional_secret_outputs=[str(k) for k in state.get("additionalSecretOutputs") or []],
+        property_dependencies={
+            str(k): [str(u) for u in v or []]
+            for k, v in (state.get("property_dependencies") or state.get("propertyDependencies") or {}).items()
+        },
+        deleted_with=str(state.get("deleted_with") or state.get("deletedWith") or ""),
     )
 
 
@@ -103,6 +110,14 @@ def load(doc: Any) -> tuple[list[RecordedResource], dict[str, Any]]:
 
 def evaluate_file(path: Path, stack: str | None = None, stacks_dir: Path | None = None) -> tuple[list[Violation], str]:
     """Violations of the file at ``path`` and the environment they were judged for."""
+    violations, environment, _ = evaluate_file_lifecycle(path, stack, stacks_dir)
+    return violations, environment
+
+
+def evaluate_file_lifecycle(
+    path: Path, stack: str | None = None, stacks_dir: Path | None = None
+) -> tuple[list[Violation], str, lifecycle.Lifecycle]:
+    """Violations, environment and the deploy-lifecycle model of the file at ``path``."""
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except OSError as err:
@@ -127,7 +142,8 @@ def evaluate_file(path: Path, stack: str | None = None, stacks_dir: Path | None 
         if budget and isinstance(facts.get("region"), str):
             budget["region"] = facts["region"]  # nodes priced in the stack's region, as the plan's estimate
         overrides = {policy_hook.BUDGET_POLICY: budget} if budget else {}
-    return policy_hook.evaluate_resources(resources, str(environment), overrides=overrides), str(environment)
+    violations = policy_hook.evaluate_resources(resources, str(environment), overrides=overrides)
+    return violations, str(environment), lifecycle.analyze(resources, str(environment))
 
 
 def print_violations(violations: list[Violation], console: Console) -> None:
@@ -146,7 +162,7 @@ def print_violations(violations: list[Violation], console: Console) -> None:
 def run(args: argparse.Namespace) -> int:
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
-        violations, environment = evaluate_file(Path(args.file), args.stack, getattr(args, "stacks_dir", None))
+        violations, environment, model = evaluate_file_lifecycle(Path(args.file), args.stack, getattr(args, "stacks_dir", None))
     except CheckInputError as exc:
         err.print(f"error: {exc}", markup=False)
         return EXIT_USAGE
@@ -161,4 +177,8 @@ def run(args: argparse.Namespace) -> int:
     console = Console(highlight=False)
     console.print(f"policy packs evaluated with the {environment} pack config")
     print_violations(violations, console)
-    return EXIT_VIOLATIONS if any(v.enforcement == "mandatory" for v in violations) else EXIT_OK
+    from infra.plan.report import print_lifecycle
+
+    print_lifecycle(model, console)
+    failed = any(v.enforcement == "mandatory" for v in violations) or model.problems
+    return EXIT_VIOLATIONS if failed else EXIT_OK

@@ -1,7 +1,7 @@
 """``python -m infra``: the offline plan, the saved-plan check, the plan diff and the ops tooling.
 
-Exit codes: 0 clean, 1 mandatory policy violations (or a failed operation, or ``diff --fail-on``
-tripped), 2 bad config or usage.
+Exit codes: 0 clean, 1 mandatory policy violations or deploy-lifecycle problems (or a failed operation, or
+``diff --fail-on`` tripped), 2 bad config or usage.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     if args.manifests:
         report.write_manifests(result, Path(args.manifests))
     report.print_summary(result, Console(highlight=False))
-    return EXIT_VIOLATIONS if result.mandatory_violations else EXIT_OK
+    return EXIT_VIOLATIONS if result.failed else EXIT_OK
 
 
 def _cmd_check(args: argparse.Namespace) -> int:

@@ -127,7 +127,8 @@ def test_every_stack_plans_and_json_keeps_the_contract(stack: str, plan_of) -> N
 def test_cli_plan_writes_json_markdown_and_manifests(tmp_path: Path, plan_of) -> None:
     out = run_cli("plan", "--stack", "dev", "--json", str(tmp_path / "p.json"), "--markdown", str(tmp_path / "p.md"),
                   "--manifests", str(tmp_path / "m"))
-    assert out.returncode == 0, out.stderr
+    # exit 1 exactly when the plan fails (mandatory violations or deploy-lifecycle problems)
+    assert out.returncode == (1 if plan_of("dev").failed else 0), out.stdout + out.stderr
     doc = json.loads((tmp_path / "p.json").read_text())
     assert doc["stack"] == "dev" and PLAN_KEYS <= set(doc)
     # an independent run of the same config gives the same JSON, order included (clean PR diffs)

@@ -394,6 +394,7 @@ def _as_preview(plan_json: dict[str, Any]) -> dict[str, Any]:
                 "parent": r["parent"],
                 "provider": r["provider"],
                 "dependencies": r["dependencies"],
+                "propertyDependencies": r.get("property_dependencies", {}),
                 "protect": r["protect"],
             },
         }
@@ -414,9 +415,12 @@ def test_check_accepts_our_plan_json_and_preview_json(tmp_path: Path, prod_json:
     ours.write_text(json.dumps(prod_json))
     preview = tmp_path / "preview.json"
     preview.write_text(json.dumps(_as_preview(prod_json)))
+    # the deploy-lifecycle model runs on both shapes alike; exit 1 only for its problems (none once fixed)
+    expected = 1 if prod_json["lifecycle"]["problems"] else 0
     for path in (ours, preview):
         result = run_cli("check", str(path))
-        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.returncode == expected, result.stdout + result.stderr
+        assert all(p["check"] in result.stdout for p in prod_json["lifecycle"]["problems"])
         assert "prod pack config" in result.stdout and "policy violations: none" in result.stdout
 
 
@@ -440,7 +444,7 @@ def test_check_uses_the_stack_given_for_the_environment(tmp_path: Path, prod_jso
     no_env = run_cli("check", str(path))
     assert no_env.returncode == 2 and "--stack" in no_env.stderr and "Traceback" not in no_env.stderr
     with_stack = run_cli("check", str(path), "--stack", "prod")
-    assert with_stack.returncode == 0, with_stack.stdout + with_stack.stderr
+    assert with_stack.returncode == (1 if prod_json["lifecycle"]["problems"] else 0), with_stack.stdout + with_stack.stderr
 
 
 @pytest.mark.parametrize("content", ["not json", "[]", '{"steps": [{"newState": {"type": "x"}}]}', '{"hello": 1}'])

@@ -11,6 +11,7 @@ import yaml
 
 from infra import config as cfgmod
 from infra import cost, policy_hook
+from infra.plan import lifecycle as lifecycle_model
 from infra.plan import sdk_compat as sdk
 from infra.plan.mocks import PlanMocks
 from infra.plan.model import SECRET, RecordedResource
@@ -104,4 +105,5 @@ def plan(stack: str, *, stacks_dir: Path | None = None, stack_path: Path | None 
     result.cost = cost.estimate_config(cfg, [r for r in resources if r.custom])
     violations = policy_hook.evaluate_resources(resources, cfg.environment, overrides=policy_hook.plan_overrides(cfg))
     result.violations = sorted(violations, key=lambda v: (v.pack, v.policy, v.urn, v.message))
+    result.lifecycle = lifecycle_model.analyze(result.resources, cfg.environment)
     return result

@@ -43,6 +43,9 @@ class RecordedResource:
     state: dict[str, Any] = field(default_factory=dict)
     """The outputs the engine answered, secrets as ``[secret]``; not part of the plan JSON. Tests
     read computed values (IDs, ARNs) here instead of recomputing them with the mock's functions."""
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    """Per input, the resources its value came from (``dependencies`` is their union plus ``dependsOn``)."""
+    deleted_with: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -56,6 +59,8 @@ class RecordedResource:
             "retain_on_delete": self.retain_on_delete,
             "dependencies": self.dependencies,
             "inputs": self.inputs,
+            "property_dependencies": self.property_dependencies,
+            "deleted_with": self.deleted_with,
         }
 
     @property
@@ -89,6 +94,8 @@ class Plan:
     cost: dict[str, Any] = field(default_factory=lambda: {"monthly_usd": 0.0, "by_team": {}, "by_item": []})
     transforms: list[Any] = field(default_factory=list)
     """Stack transforms the program registered (not part of the JSON; the mock engine does not run them)."""
+    lifecycle: Any = None
+    """The deploy-lifecycle model's waves and problems (:class:`infra.plan.lifecycle.Lifecycle`)."""
 
     def by_type(self, type_: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.type == type_]
@@ -103,6 +110,11 @@ class Plan:
     def mandatory_violations(self) -> list[Violation]:
         return [v for v in self.violations if v.enforcement == "mandatory"]
 
+    @property
+    def failed(self) -> bool:
+        """Whether the plan fails (exit 1): mandatory policy violations or lifecycle problems."""
+        return bool(self.mandatory_violations or (self.lifecycle is not None and self.lifecycle.problems))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "project": self.project,
@@ -112,4 +124,5 @@ class Plan:
             "violations": [v.to_json() for v in self.violations],
             "cost": self.cost,
             "outputs": self.outputs,
+            "lifecycle": self.lifecycle.to_json() if self.lifecycle is not None else {"create_waves": [], "destroy_waves": [], "problems": []},
         }

@@ -74,6 +74,10 @@ class RecordingMonitor(sdk.MockMonitor):
                 dependencies=sorted(set(request.dependencies)),
                 inputs=inputs,
                 additional_secret_outputs=list(request.additionalSecretOutputs),
+                property_dependencies={
+                    key: sorted(set(deps.urns)) for key, deps in sorted(request.propertyDependencies.items()) if deps.urns
+                },
+                deleted_with=request.deletedWith,
             )
         )
         self.inputs_by_urn[urn] = inputs

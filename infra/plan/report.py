@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from infra.plan import lifecycle as lifecycle_model
 from infra.plan.model import Plan, RecordedResource
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -59,6 +60,7 @@ def print_summary(plan: Plan, console: Console | None = None) -> None:
         console.print(vt)
     else:
         console.print("policy violations: none")
+    print_lifecycle(plan.lifecycle, console)
     cost = plan.cost
     idle = cost.get("monthly_usd_idle")
     line = f"estimated monthly cost: {_usd(cost.get('monthly_usd', 0.0))}"
@@ -76,6 +78,43 @@ def print_summary(plan: Plan, console: Console | None = None) -> None:
             console.print(ct)
 
 
+def print_lifecycle(lifecycle: lifecycle_model.Lifecycle, console: Console) -> None:
+    """The deploy-lifecycle verdict: waves, and a table of problems (each fails the plan)."""
+    waves = f"{len(lifecycle.create_waves)} create waves, {len(lifecycle.destroy_waves)} destroy waves"
+    if not lifecycle.problems:
+        console.print(f"deploy lifecycle: no problems ({waves})")
+        return
+    table = Table(title=f"deploy-lifecycle problems ({len(lifecycle.problems)}; {waves})")
+    for col in ("check", "resource", "message"):
+        table.add_column(col)
+    for p in lifecycle.problems:
+        table.add_row(p.check, lifecycle_model.short(p.urn), p.message)
+    console.print(table)
+
+
+def _lifecycle_markdown(lifecycle: lifecycle_model.Lifecycle) -> list[str]:
+    lines = ["", "### Deploy lifecycle", ""]
+    if lifecycle.problems:
+        lines += [
+            f"> [!CAUTION]\n> **{len(lifecycle.problems)} deploy-lifecycle problem(s)**: a first `pulumi up` or a `pulumi destroy` "
+            "of this stack would fail or leak (docs/first-deploy.md).",
+            "",
+            "| check | resource | problem |",
+            "|---|---|---|",
+        ]
+        for p in lifecycle.problems:
+            msg = p.message.replace("|", "\\|")
+            lines.append(f"| {p.check} | `{lifecycle_model.short(p.urn)}` | {msg} |")
+    else:
+        lines.append("No problems: every resource is created after what it needs and deleted before it.")
+    for title, waves in (("Create waves", lifecycle.create_waves), ("Destroy waves", lifecycle.destroy_waves)):
+        lines += ["", f"<details><summary>{title} ({len(waves)})</summary>", "", "| wave | resources |", "|---:|---|"]
+        for i, wave in enumerate(waves, 1):
+            lines.append(f"| {i} | {', '.join(f'`{lifecycle_model.short(u)}`' for u in wave)} |")
+        lines += ["", "</details>"]
+    return lines
+
+
 def write_json(plan: Plan, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(plan.to_json(), indent=2, sort_keys=False) + "\n")
@@ -85,6 +124,8 @@ def markdown(plan: Plan) -> str:
     lines = [f"## ml-platform plan: `{plan.stack}`", ""]
     mandatory = len(plan.mandatory_violations)
     status = "no policy violations" if not plan.violations else f"{len(plan.violations)} policy violations ({mandatory} mandatory)"
+    if plan.lifecycle.problems:
+        status += f" · **{len(plan.lifecycle.problems)} deploy-lifecycle problems**"
     lines += [
         f"**{len(plan.resources)} resources** · {status} · estimated **{_usd(plan.cost.get('monthly_usd', 0.0))}/month**"
         + (f" at ceiling, {_usd(plan.cost['monthly_usd_idle'])}/month idle" if "monthly_usd_idle" in plan.cost else ""),
@@ -102,6 +143,7 @@ def markdown(plan: Plan) -> str:
             lines.append(f"| {v.pack} | {v.policy} | {v.enforcement} | `{v.urn.rsplit('::', 1)[-1]}` | {msg} |")
     else:
         lines.append("None.")
+from infra.plan import lifecycle as lifecycle_model
     from infra.plan import pictures
 
     lines += pictures.sections(plan)
