@@ -143,7 +143,7 @@ def markdown(plan: Plan) -> str:
             lines.append(f"| {v.pack} | {v.policy} | {v.enforcement} | `{v.urn.rsplit('::', 1)[-1]}` | {msg} |")
     else:
         lines.append("None.")
-from infra.plan import lifecycle as lifecycle_model
+    lines += _lifecycle_markdown(plan.lifecycle)
     from infra.plan import pictures
 
     lines += pictures.sections(plan)
