@@ -144,7 +144,12 @@ def plan(stack: str, *, stacks_dir: Path | None = None, stack_path: Path | None 
     path = stack_path or cfgmod.stack_file(stack, stacks_dir)
     raw, secret_keys = cfgmod.read_stack_file(path)
     cfg = cfgmod.parse(raw, secret_keys=secret_keys)  # fail before anything is registered
-    resources, outputs = run_program(stack, raw, secret_keys)
+    cfgmod.check_fleet_stacks(cfg, stack, path.parent)  # a fleet's stacks agree on its teams
+    default_dir, cfgmod.STACKS_DIR = cfgmod.STACKS_DIR, path.parent  # a fleet manager reads its workers' files
+    try:
+        resources, outputs = run_program(stack, raw, secret_keys)
+    finally:
+        cfgmod.STACKS_DIR = default_dir
     # registration order depends on how the engine's tasks interleave; sort so that two plans of
     # the same config give the same JSON (clean diffs between pull-request previews)
     resources = sorted(resources, key=lambda r: r.urn)
