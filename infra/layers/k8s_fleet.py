@@ -40,9 +40,6 @@ WORKER_OUTPUTS = (KUBECONFIG_OUTPUT, TEAMS_OUTPUT)
 """What a worker stack exports (the manager reads :data:`KUBECONFIG_OUTPUT`)."""
 FLEET_FLAVOR = "fleet"
 """The manager's one ResourceFlavor: its quota stands for the workers' capacity, no node carries it."""
-CLOUD_ANNOTATION = "ml-platform.io/cloud"
-TEAM_GPUS_ANNOTATION = "ml-platform.io/team-gpus"
-"""On each MultiKueueCluster: JSON team -> accelerators the worker admits (the cost pack's burst share)."""
 DISPATCHERS = {
     "incremental": "kueue.x-k8s.io/multikueue-dispatcher-incremental",
     "allAtOnce": "kueue.x-k8s.io/multikueue-dispatcher-all-at-once",
@@ -146,7 +143,7 @@ def build_manager(cfg: config.PlatformConfig, cloud: CloudLayer, kueue: Kueue, n
             FleetWorker(
                 name=worker.name,
                 kubeconfig=kubeconfig,
-                annotations={CLOUD_ANNOTATION: where, TEAM_GPUS_ANNOTATION: json.dumps(gpus, sort_keys=True)},
+                annotations={cv.FLEET_CLOUD_ANNOTATION: where, cv.FLEET_TEAM_ACCELERATORS_ANNOTATION: json.dumps(gpus, sort_keys=True)},
             )
         )
     after_kueue = pulumi.ResourceOptions(provider=cloud.k8s_provider, depends_on=[kueue, *cloud.depends_on])

@@ -48,6 +48,8 @@ class Plan:
     outputs: dict[str, Any] = field(default_factory=dict)
     violations: list[Violation] = field(default_factory=list)
     cost: dict[str, Any] = field(default_factory=lambda: {"monthly_usd": 0.0, "by_team": {}, "by_item": []})
+    fleet: dict[str, Any] = field(default_factory=lambda: {"role": "none"})
+    """The hybrid fleet: a manager's workers in dispatch order, the price of bursting there (infra/plan/fleet.py)."""
 
     def by_type(self, type_: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.type == type_]
@@ -71,6 +73,7 @@ class Plan:
             "violations": [v.to_json() for v in self.violations],
             "cost": self.cost,
             "outputs": self.outputs,
+            "fleet": self.fleet,
         }
 
 
@@ -140,6 +143,7 @@ def plan(stack: str, *, stacks_dir: Path | None = None, stack_path: Path | None 
     :raises PlanError: when the program fails under the mock engine.
     """
     from infra import cost, policy_hook
+    from infra.plan import fleet
 
     path = stack_path or cfgmod.stack_file(stack, stacks_dir)
     raw, secret_keys = cfgmod.read_stack_file(path)
@@ -155,5 +159,10 @@ def plan(stack: str, *, stacks_dir: Path | None = None, stack_path: Path | None 
     resources = sorted(resources, key=lambda r: r.urn)
     result = Plan(project=project_name(), stack=stack, config=cfg, resources=resources, outputs=outputs)
     result.cost = cost.estimate(result)
+    default_dir, cfgmod.STACKS_DIR = cfgmod.STACKS_DIR, path.parent
+    try:
+        result.fleet = fleet.summary(cfg)
+    finally:
+        cfgmod.STACKS_DIR = default_dir
     result.violations = sorted(policy_hook.evaluate(result), key=lambda v: (v.pack, v.policy, v.urn, v.message))
     return result
