@@ -72,3 +72,10 @@ ROLE_MLFLOW_DB = "mlflow-db"
 """Value of ``TAG_ROLE`` on the MLflow RDS instance (DR status / failover find it by this tag)."""
 ROLE_PULUMI_STATE = "pulumi-state"
 """Value of ``TAG_ROLE`` on the Pulumi state buckets made by ``ops bootstrap-backend``."""
+
+# ---- hybrid fleet (MultiKueue) -------------------------------------------------------------------
+FLEET_CLOUD_ANNOTATION = "ml-platform.io/cloud"
+"""On a fleet manager's ``MultiKueueCluster``: where the worker runs (``aws``, ``gcp``, ``existing``)."""
+FLEET_TEAM_ACCELERATORS_ANNOTATION = "ml-platform.io/team-accelerators"
+"""On a fleet manager's ``MultiKueueCluster``: JSON team -> accelerators (GPUs, MIG slices, Neuron devices)
+the worker admits for the team; the cost pack's burst-share check reads it."""

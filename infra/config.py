@@ -410,6 +410,42 @@ class AwsConfig(_Model):
     destroyed and is being re-created) - ``python -m infra ops preflight`` tells which."""
 
 
+class FleetWorkerConfig(_Model):
+    """A worker cluster of a fleet manager: another stack of this project, or a cluster we do not manage."""
+
+    name: str = Field(pattern=DNS_LABEL, max_length=40)
+    """The ``MultiKueueCluster`` name (and of its kubeconfig Secret)."""
+    stack: str | None = Field(None, pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.]*$")
+    """A stack of this project with ``fleet.role: worker``; its outputs are read by ``pulumi.StackReference``."""
+    kubeconfig: SecretStr | None = None
+    """A cluster we do not manage: the kubeconfig MultiKueue uses (a secret; least privilege, see docs/hybrid.md)."""
+    quotas: dict[str, TeamQuotas] = Field(default_factory=dict)
+    """Team -> what the worker admits for it; required for a ``kubeconfig`` worker, read from the stack otherwise."""
+
+    @field_serializer("kubeconfig")
+    def _hide(self, value: SecretStr | None) -> str | None:
+        return SECRET_PLACEHOLDER if value is not None else None
+
+
+class FleetConfig(_Model):
+    """A hybrid fleet through Kueue's MultiKueue: a manager stack holds the queues, worker stacks run the jobs."""
+
+    role: Literal["none", "manager", "worker"] = "none"
+    workers: list[FleetWorkerConfig] = Field(default_factory=list)
+    """Manager: the workers in dispatch order (most preferred first, e.g. on-prem, cloud spot, cloud on-demand)."""
+    dispatcher: Literal["incremental", "allAtOnce"] = "incremental"
+    """Manager: Kueue's MultiKueue dispatcher; ``incremental`` nominates workers in list order."""
+    step_size: int = Field(1, ge=1, le=20)
+    """Manager, ``incremental``: how many workers are nominated per round (Kueue's default is 3)."""
+    organization: str | None = Field(None, pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.]*$")
+    """Manager: the Pulumi organization of the worker stacks (default: the manager's own)."""
+    manager: str | None = Field(None, pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.]*$")
+    """Worker: the manager stack whose teams this worker mirrors."""
+    api_server: str | None = Field(None, pattern=r"^https://[^\s/]+(:[0-9]+)?/?$")
+    """Worker: the API server URL the manager reaches this cluster at (default: the EKS / GKE endpoint;
+    required on ``cloud: existing``)."""
+
+
 class PlatformConfig(_Model):
     """Everything one stack sets under ``ml-platform:``."""
 
@@ -435,6 +471,7 @@ class PlatformConfig(_Model):
     tags: dict[str, str] = Field(default_factory=dict)
     gcp: GcpConfig = Field(default_factory=GcpConfig)
     aws: AwsConfig = Field(default_factory=AwsConfig)
+    fleet: FleetConfig = Field(default_factory=FleetConfig)
 
     # ---- derived facts shared by the components' args builders -------------------------------
 
@@ -573,6 +610,7 @@ def runner_problems(cfg: PlatformConfig, runner: str | None) -> list[tuple[str, 
 
 
 def _cross_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
+    yield from _fleet_checks(cfg)
     ns = NAMESPACE + ":"
     if cfg.cloud in ("aws", "gcp") and not cfg.region:
         yield ns + "region", f"required for cloud {cfg.cloud!r} (for example us-east-1 or us-central1)"
@@ -960,6 +998,112 @@ RESERVED_NAMESPACES = frozenset(
 # ---- parsing ---------------------------------------------------------------------------------
 
 
+
+def _fleet_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
+    """``fleet``: what one stack file can tell (the other stacks are checked by :func:`check_fleet_stacks`)."""
+    fleet = cfg.fleet
+    key = f"{NAMESPACE}:fleet"
+    if fleet.role == "none":
+        if fleet.workers or fleet.manager or fleet.api_server:
+            yield (f"{key}.role", "is 'none' but workers / manager / apiServer are set; allowed roles: manager, worker")
+        return
+    if not cfg.kueue.enabled:
+        yield (f"{NAMESPACE}:kueue.enabled", f"is false, but fleet.role is {fleet.role!r}: MultiKueue is part of Kueue")
+    if not cfg.teams:
+        yield (f"{NAMESPACE}:teams", f"is empty, but fleet.role is {fleet.role!r}: a fleet dispatches the teams' jobs")
+    teams = [t.name for t in cfg.teams]
+    if fleet.role == "manager":
+        if fleet.manager or fleet.api_server:
+            yield (f"{key}.manager", "manager and apiServer are worker settings; a manager lists its workers")
+        if not fleet.workers:
+            yield (f"{key}.workers", "is empty; a manager needs at least one worker (stack or kubeconfig)")
+        if len(fleet.workers) > 20:
+            yield (f"{key}.workers", f"has {len(fleet.workers)} workers; a MultiKueueConfig holds at most 20")
+        names = [w.name for w in fleet.workers]
+        for dup in sorted({n for n in names if names.count(n) > 1}):
+            yield (f"{key}.workers", f"worker name {dup!r} is used twice; names must be unique")
+        for i, w in enumerate(fleet.workers):
+            where = f"{key}.workers[{i}]"
+            if (w.stack is None) == (w.kubeconfig is None):
+                yield (where, f"worker {w.name!r} needs exactly one of 'stack' (a stack of this project) or 'kubeconfig' (a cluster we do not manage)")
+            elif w.kubeconfig is not None:
+                missing = [t for t in teams if t not in w.quotas]
+                unknown = [t for t in w.quotas if t not in teams]
+                if missing:
+                    yield (f"{where}.quotas", f"lacks teams {missing}; a kubeconfig worker states what it admits for every team: {teams}")
+                if unknown:
+                    yield (f"{where}.quotas", f"names teams {unknown} the manager does not have; allowed: {teams}")
+            elif w.quotas:
+                yield (f"{where}.quotas", f"is read from stack {w.stack!r}; set quotas only on a kubeconfig worker")
+    else:  # worker
+        if fleet.workers:
+            yield (f"{key}.workers", "a worker lists no workers; set fleet.role: manager on the manager stack")
+        if not fleet.manager:
+            yield (f"{key}.manager", "is missing; a worker names the manager stack whose teams it mirrors")
+        if cfg.cloud == "existing" and not fleet.api_server:
+            yield (f"{key}.apiServer", "is missing; on cloud: existing give the https:// URL the manager reaches this cluster's API at")
+
+
+def _fleet_teams(cfg: PlatformConfig) -> dict[str, str]:
+    """What must be the same for a team on every cluster of a fleet: its name and cost center."""
+    return {t.name: t.cost_center for t in cfg.teams}
+
+
+def check_fleet_stacks(cfg: PlatformConfig, stack: str, stacks_dir: Path | None = None) -> None:
+    """Check a fleet stack against the stacks it names: a manager's worker stacks exist, are workers of this
+    manager and have exactly its teams (same names and cost centers); a worker's manager lists it.
+
+    :raises ConfigError: naming the key path, the other stack and what differs.
+    """
+    fleet = cfg.fleet
+    key = f"{NAMESPACE}:fleet"
+    problems: list[tuple[str, str]] = []
+
+    def other(name: str, where: str) -> PlatformConfig | None:
+        try:
+            return load_stack(name, stacks_dir)
+        except ConfigError as err:
+            reason = err.problems[0][1] if len(err.problems) == 1 else f"{len(err.problems)} config problems"
+            problems.append((where, f"stack {name!r} cannot be read: {reason}"))
+            return None
+
+    def same_teams(peer: PlatformConfig, name: str, where: str) -> None:
+        mine, theirs = _fleet_teams(cfg), _fleet_teams(peer)
+        if mine == theirs:
+            return
+        diff = sorted(set(mine) ^ set(theirs))
+        changed = sorted(t for t in set(mine) & set(theirs) if mine[t] != theirs[t])
+        what = []
+        if diff:
+            what.append(f"teams only on one side: {diff}")
+        if changed:
+            what.append(f"different costCenter for {changed}")
+        problems.append((where, f"stack {name!r} must have the same teams as {stack!r} ({'; '.join(what)}); a job runs under the same team everywhere"))
+
+    if fleet.role == "manager":
+        for i, w in enumerate(fleet.workers):
+            if w.stack is None:
+                continue
+            where = f"{key}.workers[{i}].stack"
+            if w.stack == stack:
+                problems.append((where, "is this stack; Kueue does not support a manager that is its own worker"))
+                continue
+            peer = other(w.stack, where)
+            if peer is None:
+                continue
+            if peer.fleet.role != "worker" or peer.fleet.manager != stack:
+                problems.append((where, f"stack {w.stack!r} must set fleet.role: worker and fleet.manager: {stack}"))
+            same_teams(peer, w.stack, where)
+    elif fleet.role == "worker" and fleet.manager:
+        where = f"{key}.manager"
+        peer = other(fleet.manager, where)
+        if peer is not None:
+            if peer.fleet.role != "manager" or stack not in [w.stack for w in peer.fleet.workers]:
+                problems.append((where, f"stack {fleet.manager!r} is not a fleet manager listing {stack!r} in fleet.workers"))
+            same_teams(peer, fleet.manager, where)
+    if problems:
+        raise ConfigError(problems)
+
 def _loc(loc: tuple[Any, ...]) -> str:
     out = NAMESPACE + ":"
     for i, part in enumerate(loc):
@@ -1014,6 +1158,16 @@ SECRET_ONLY_KEYS = ("cluster.kubeconfig", "monitoring.smtp.password")
 
 
 def _plain_text_secrets(raw: Mapping[str, Any], secret_keys: Collection[str]) -> Iterator[tuple[str, str]]:
+    fleet = raw.get("fleet")
+    workers = fleet.get("workers") if isinstance(fleet, Mapping) else None
+    for i, worker in enumerate(workers if isinstance(workers, list) else []):
+        value = worker.get("kubeconfig") if isinstance(worker, Mapping) else None
+        if value is not None and value != SECRET_PLACEHOLDER and "fleet" not in secret_keys:
+            yield (
+                f"{NAMESPACE}:fleet.workers[{i}].kubeconfig",
+                f"is plain text in the stack config (value not shown); it must be a secret: "
+                f"pulumi config set --secret --path '{NAMESPACE}:fleet.workers[{i}].kubeconfig' ...",
+            )
     for path in SECRET_ONLY_KEYS:
         top, *rest = path.split(".")
         value: Any = raw.get(top)
@@ -1079,8 +1233,13 @@ def from_pulumi() -> PlatformConfig:
     return cfg
 
 
+STACKS_DIR = Path(__file__).resolve().parent.parent / "stacks"
+"""Where stack files are read from when no directory is given (the offline plan points it at the
+directory of the stack it plans, so a fleet's stacks are read from beside it)."""
+
+
 def stack_file(stack: str, stacks_dir: Path | None = None) -> Path:
-    return (stacks_dir or Path(__file__).resolve().parent.parent / "stacks") / f"Pulumi.{stack}.yaml"
+    return (stacks_dir or STACKS_DIR) / f"Pulumi.{stack}.yaml"
 
 
 def read_stack_file(path: Path) -> tuple[dict[str, Any], list[str]]:
@@ -1132,3 +1291,10 @@ def load_stack(stack: str, stacks_dir: Path | None = None) -> PlatformConfig:
     """Read and validate ``stacks/Pulumi.<stack>.yaml``."""
     raw, secret_keys = read_stack_file(stack_file(stack, stacks_dir))
     return parse(raw, secret_keys=secret_keys)
+
+
+def load_fleet_stack(stack: str, stacks_dir: Path | None = None) -> PlatformConfig:
+    """:func:`load_stack` plus the checks against the other stacks of its fleet."""
+    cfg = load_stack(stack, stacks_dir)
+    check_fleet_stacks(cfg, stack, stacks_dir)
+    return cfg

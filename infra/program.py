@@ -36,6 +36,7 @@ def main() -> None:
     """Entry point used by ``pulumi up`` and by the offline plan."""
     try:
         cfg = config.from_pulumi()
+        config.check_fleet_stacks(cfg, pulumi.get_stack())
     except config.ConfigError as err:
         # RunError is shown by the CLI without a Python traceback.
         raise pulumi.RunError(f"invalid stack config:\n{err}") from None

@@ -62,9 +62,10 @@ _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|Pi|Ei|M|G|T|P|E)?$")
 # ---- the installation -------------------------------------------------------------------------
 
 
-def manager_config(managed_namespace_label: str) -> dict[str, Any]:
-    """Kueue's ``Configuration``: the chart's defaults plus managing every job of the team namespaces."""
-    return {
+def manager_config(managed_namespace_label: str, multikueue: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Kueue's ``Configuration``: the chart's defaults plus managing every job of the team namespaces
+    (and, on a fleet manager, the ``multiKueue`` dispatcher settings)."""
+    config = {
         "apiVersion": "config.kueue.x-k8s.io/v1beta2",
         "kind": "Configuration",
         "health": {"healthProbeBindAddress": ":8081"},
@@ -89,12 +90,18 @@ def manager_config(managed_namespace_label: str) -> dict[str, Any]:
         "managedJobsNamespaceSelector": {"matchExpressions": [{"key": managed_namespace_label, "operator": "Exists"}]},
         "integrations": {"frameworks": list(FRAMEWORKS)},
     }
+    if multikueue:
+        config["multiKueue"] = dict(multikueue)
+    return config
 
 
-def helm_values(*, replicas: int, managed_namespace_label: str, prometheus: bool = False) -> dict[str, Any]:
+def helm_values(
+    *, replicas: int, managed_namespace_label: str, prometheus: bool = False, multikueue: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The chart values (every key exists in the chart's ``values.yaml``; a test checks it).
 
     :param prometheus: the chart's ServiceMonitor in ``monitoring`` (needs the prometheus-operator CRDs).
+    :param multikueue: Kueue's ``multiKueue`` configuration on a fleet manager.
     """
     return {
         "enablePrometheus": prometheus,
@@ -106,7 +113,7 @@ def helm_values(*, replicas: int, managed_namespace_label: str, prometheus: bool
             },
             "podDisruptionBudget": {"enabled": replicas > 1, "minAvailable": 1},
         },
-        "managerConfig": {"controllerManagerConfigYaml": yaml.safe_dump(manager_config(managed_namespace_label), sort_keys=False)},
+        "managerConfig": {"controllerManagerConfigYaml": yaml.safe_dump(manager_config(managed_namespace_label, multikueue), sort_keys=False)},
     }
 
 
@@ -117,6 +124,7 @@ class Kueue(pulumi.ComponentResource):
     :param namespace: where the controller runs.
     :param replicas: controller replicas (leader election; more than one adds a PodDisruptionBudget).
     :param managed_namespace_label: Kueue manages every job of namespaces carrying this label key.
+    :param multikueue: Kueue's ``multiKueue`` configuration (dispatcher) on a fleet manager.
     :param k8s_provider: Provider of the cluster.
     """
 
@@ -129,6 +137,7 @@ class Kueue(pulumi.ComponentResource):
         replicas: int = 1,
         managed_namespace_label: str = cv.TEAM_LABEL,
         prometheus: bool = False,
+        multikueue: Mapping[str, Any] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         if replicas < 1:
@@ -154,7 +163,9 @@ class Kueue(pulumi.ComponentResource):
             chart=CHART,
             version=CHART_VERSION,
             namespace=self.namespace.metadata["name"],
-            values=helm_values(replicas=replicas, managed_namespace_label=managed_namespace_label, prometheus=prometheus),
+            values=helm_values(
+                replicas=replicas, managed_namespace_label=managed_namespace_label, prometheus=prometheus, multikueue=multikueue
+            ),
             opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[*inherited, self.namespace]),
         )
         self.register_outputs({"namespace": self.namespace.metadata["name"], "release": self.release.name})
@@ -233,7 +244,7 @@ def resource_flavor_spec(flavor: Flavor) -> dict[str, Any]:
     return spec
 
 
-def cluster_queue_spec(queue: TeamQueue, cohort: str) -> dict[str, Any]:
+def cluster_queue_spec(queue: TeamQueue, cohort: str, admission_checks: Sequence[str] = ()) -> dict[str, Any]:
     """ClusterQueue spec: the team's quotas in the shared cohort, reclaim lent quota, priority wins within the team."""
     groups = []
     for group in queue.groups:
@@ -248,7 +259,7 @@ def cluster_queue_spec(queue: TeamQueue, cohort: str) -> dict[str, Any]:
                 resources.append(entry)
             flavors.append({"name": flavor, "resources": resources})
         groups.append({"coveredResources": list(group.resources), "flavors": flavors})
-    return {
+    spec: dict[str, Any] = {
         "cohortName": cohort,
         "namespaceSelector": {"matchLabels": dict(queue.namespace_selector)},
         "queueingStrategy": "BestEffortFIFO",
@@ -262,6 +273,9 @@ def cluster_queue_spec(queue: TeamQueue, cohort: str) -> dict[str, Any]:
         },
         "resourceGroups": groups,
     }
+    if admission_checks:  # on every flavor: a MultiKueue check cannot be limited to some (kueue#8987)
+        spec["admissionChecksStrategy"] = {"admissionChecks": [{"name": name} for name in admission_checks]}
+    return spec
 
 
 def _validate_queue(queue: TeamQueue, flavors: set[str]) -> None:
@@ -303,6 +317,8 @@ class KueueQueues(pulumi.ComponentResource):
     :param queues: one :class:`TeamQueue` per team.
     :param cohort: the cohort every team's ClusterQueue joins.
     :param priority_classes: WorkloadPriorityClass name -> value (default: the platform's PriorityClasses).
+    :param admission_checks: AdmissionChecks every ClusterQueue carries (a fleet manager's MultiKueue check;
+        the AdmissionCheck objects must be in ``opts.depends_on``).
     :param k8s_provider: Provider of the cluster (Kueue's CRDs must exist: depend on :class:`Kueue`).
     """
 
@@ -315,6 +331,7 @@ class KueueQueues(pulumi.ComponentResource):
         k8s_provider: k8s.Provider,
         cohort: str = "teams",
         priority_classes: Mapping[str, int] | None = None,
+        admission_checks: Sequence[str] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         names = [f.name for f in flavors]
@@ -358,7 +375,7 @@ class KueueQueues(pulumi.ComponentResource):
                 api_version=API_VERSION,
                 kind="ClusterQueue",
                 metadata={"name": queue.team, "labels": {**labels, cv.TEAM_LABEL: queue.team}},
-                spec=cluster_queue_spec(queue, cohort),
+                spec=cluster_queue_spec(queue, cohort, admission_checks),
                 opts=after_flavors,
             )
             self.cluster_queues[queue.team] = cq

@@ -64,6 +64,7 @@ class AwsFoundation:
             object_store="s3",
             buckets=dict(self.lake.bucket_names),
             region=self.region,
+            api_server=self.cluster.cluster.endpoint,
             depends_on=list(self.cluster.depends_on),
         )
 

@@ -59,6 +59,8 @@ class CloudLayer:
     feast_registry_db: DatabaseInfo | None = None
     feast_redis: RedisInfo | None = None
     region: str | None = None
+    api_server: pulumi.Input[str] | None = None
+    """The cluster's API server URL (EKS / GKE endpoint); ``None`` on a cluster you bring."""
     extras: dict[str, Any] = field(default_factory=dict)
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     """Resources the in-cluster workloads must wait for (node groups, add-ons)."""

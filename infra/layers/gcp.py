@@ -234,6 +234,7 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
         cloud="gcp",
         k8s_provider=k8s_provider,
         cluster_name=cluster.cluster.name,
+        api_server=cluster.cluster.endpoint.apply(lambda e: f"https://{e}"),
         driver_preinstalled=gke_driver,
         object_store="gs",
         buckets=buckets,

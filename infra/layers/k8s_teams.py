@@ -19,6 +19,7 @@ from catalog import gpus as catalog
 from components.k8s.kueue import Flavor, Kueue, KueueQueues, Quota, ResourceGroup, TeamQueue, split
 from components.k8s.team import Team, TeamArgs
 from infra import config
+from infra.layers import k8s_fleet
 from infra.layers.context import CloudLayer
 
 GPU_TOLERATION = {"key": cv.GPU_TAINT_KEY, "operator": "Exists", "effect": cv.GPU_TAINT_EFFECT}
@@ -194,8 +195,14 @@ def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
     monitoring = cloud.extras.get("monitoring_release")
     kueue_opts = pulumi.ResourceOptions(depends_on=[*cloud.depends_on, monitoring]) if monitoring is not None else opts
     kueue = Kueue(
-        "kueue", replicas=2 if cfg.is_prod else 1, prometheus=monitoring is not None, k8s_provider=cloud.k8s_provider, opts=kueue_opts
+        "kueue", replicas=2 if cfg.is_prod else 1, prometheus=monitoring is not None,
+        multikueue=k8s_fleet.kueue_settings(cfg), k8s_provider=cloud.k8s_provider, opts=kueue_opts
     )
+    if cfg.fleet.role == "manager":  # the teams' queues dispatch to the fleet's workers
+        k8s_fleet.build_manager(cfg, cloud, kueue, {name: team.namespace_name for name, team in teams.items()})
+        return
+    if cfg.fleet.role == "worker":
+        k8s_fleet.build_worker(cfg, cloud, kueue)
     strategy = mig_strategy(cfg, cloud)
     KueueQueues(
         "kueue-queues",

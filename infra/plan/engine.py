@@ -11,6 +11,7 @@ import yaml
 
 from infra import config as cfgmod
 from infra import cost, policy_hook
+from infra.plan import fleet
 from infra.plan import lifecycle as lifecycle_model
 from infra.plan import sdk_compat as sdk
 from infra.plan.mocks import PlanMocks
@@ -93,8 +94,13 @@ def plan(stack: str, *, stacks_dir: Path | None = None, stack_path: Path | None 
     path = stack_path or cfgmod.stack_file(stack, stacks_dir)
     raw, secret_keys = cfgmod.read_stack_file(path)
     cfg = cfgmod.parse(raw, secret_keys=secret_keys)  # fail before anything is registered
+    cfgmod.check_fleet_stacks(cfg, stack, path.parent)  # a fleet's stacks agree on its teams
     transforms: list[Any] = []
-    resources, outputs = run_program(stack, raw, secret_keys, transforms=transforms)
+    default_dir, cfgmod.STACKS_DIR = cfgmod.STACKS_DIR, path.parent  # a fleet manager reads its workers' files
+    try:
+        resources, outputs = run_program(stack, raw, secret_keys, transforms=transforms)
+    finally:
+        cfgmod.STACKS_DIR = default_dir
     # registration order depends on how the engine's tasks interleave; sort so that two plans of
     # the same config give the same JSON (clean diffs between pull-request previews)
     resources = sorted(resources, key=lambda r: r.urn)
@@ -106,4 +112,9 @@ def plan(stack: str, *, stacks_dir: Path | None = None, stack_path: Path | None 
     violations = policy_hook.evaluate_resources(resources, cfg.environment, overrides=policy_hook.plan_overrides(cfg))
     result.violations = sorted(violations, key=lambda v: (v.pack, v.policy, v.urn, v.message))
     result.lifecycle = lifecycle_model.analyze(result.resources, cfg.environment)
+    default_dir, cfgmod.STACKS_DIR = cfgmod.STACKS_DIR, path.parent
+    try:
+        result.fleet = fleet.summary(cfg)
+    finally:
+        cfgmod.STACKS_DIR = default_dir
     return result

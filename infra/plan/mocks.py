@@ -231,7 +231,40 @@ def _random(kind: str) -> Filler:
     return fill
 
 
+def _stack_reference(name: str, inputs: dict[str, Any], region: str | None) -> dict[str, Any]:
+    """What a fleet worker stack exports, from its stack file (the real engine reads its last deployment).
+
+    A stack that is not a fleet worker exports nothing, so ``require_output`` fails the plan loudly."""
+    from infra import config
+    from infra.layers import k8s_fleet
+
+    stack = str(inputs.get("name", "")).rsplit("/", 1)[-1]
+    try:
+        peer = config.load_stack(stack)
+    except config.ConfigError:
+        return {"outputs": {}, "secretOutputNames": []}
+    if peer.fleet.role != "worker":
+        return {"outputs": {}, "secretOutputNames": []}
+    stand_in = f"apiVersion: v1\nkind: Config\n# offline plan: {stack}'s kubeconfig output\n"
+    outputs = {k8s_fleet.KUBECONFIG_OUTPUT: stand_in, k8s_fleet.TEAMS_OUTPUT: [t.name for t in peer.teams]}
+    return {"outputs": outputs, "secretOutputNames": [k8s_fleet.KUBECONFIG_OUTPUT]}
+
+
+def _k8s_secret(name: str, inputs: dict[str, Any], region: str | None) -> dict[str, Any]:
+    """The token controller fills a service-account-token Secret's ``token`` and ``ca.crt`` (base64)."""
+    if inputs.get("type") != "kubernetes.io/service-account-token":
+        return {}
+    import base64
+
+    def b64(text: str) -> str:
+        return base64.b64encode(text.encode()).decode()
+
+    return {"data": {"token": b64(f"plan-token-{_short(name)}"), "ca.crt": b64("PLAN CA"), "namespace": b64("kueue-system")}}
+
+
 FILLERS: dict[str, Filler] = {
+    "pulumi:pulumi:StackReference": _stack_reference,
+    "kubernetes:core/v1:Secret": _k8s_secret,
     "random:index/randomPassword:RandomPassword": _random("pw"),
     "random:index/randomString:RandomString": _random("str"),
     "aws:s3/bucket:Bucket": _bucket,

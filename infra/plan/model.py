@@ -95,6 +95,8 @@ class Plan:
     transforms: list[Any] = field(default_factory=list)
     """Stack transforms the program registered (not part of the JSON; the mock engine does not run them)."""
     lifecycle: Any = None
+    fleet: dict[str, Any] = field(default_factory=lambda: {"role": "none"})
+    """The hybrid fleet: a manager's workers in dispatch order, the price of bursting there (infra/plan/fleet.py)."""
     """The deploy-lifecycle model's waves and problems (:class:`infra.plan.lifecycle.Lifecycle`)."""
 
     def by_type(self, type_: str) -> list[RecordedResource]:
@@ -124,5 +126,6 @@ class Plan:
             "violations": [v.to_json() for v in self.violations],
             "cost": self.cost,
             "outputs": self.outputs,
+            "fleet": self.fleet,
             "lifecycle": self.lifecycle.to_json() if self.lifecycle is not None else {"create_waves": [], "destroy_waves": [], "problems": []},
         }

@@ -179,7 +179,24 @@ def markdown(plan: Plan) -> str:
             basis = str(i.get("basis", "")).replace("|", "\\|")
             lines.append(f"| `{i['urn'].rsplit('::', 1)[-1]}` | {_usd(i['monthly_usd'])} | {_usd(i.get('monthly_usd_idle', i['monthly_usd']))} | {basis} |")
         lines += ["", "</details>"]
+    lines += fleet_markdown(plan.fleet)
     return "\n".join(lines) + "\n"
+
+
+def fleet_markdown(fleet: dict[str, Any]) -> list[str]:
+    """A fleet manager's workers in dispatch order, with the price of bursting there (docs/hybrid.md)."""
+    if fleet.get("role") != "manager":
+        return []
+    lines = ["", f"### Fleet: {len(fleet['workers'])} workers, dispatcher `{fleet['dispatcher']}` (step {fleet['step_size']})", ""]
+    lines += ["| order | worker | stack | cloud | GPU ceiling | $/GPU-hour | at ceiling / month |", "|---:|---|---|---|---:|---:|---:|"]
+    for w in fleet["workers"]:
+        price = "unknown" if w["usd_per_gpu_hour"] is None else f"${w['usd_per_gpu_hour']:,.2f}"
+        monthly = "unknown" if w["monthly_usd_at_ceiling"] is None else _usd(w["monthly_usd_at_ceiling"])
+        ceiling = "?" if w["gpu_ceiling"] is None else str(w["gpu_ceiling"])
+        lines.append(f"| {w['order']} | `{w['name']}` | {w['stack'] or '(kubeconfig)'} | {w['cloud']} | {ceiling} | {price} | {monthly} |")
+    shares = ", ".join(f"{team} {share:.0%}" for team, share in sorted(fleet["burst_share"].items()))
+    lines += ["", f"Share of each team's fleet accelerators on cloud workers: {shares}."]
+    return lines
 
 
 def write_markdown(plan: Plan, path: Path) -> None:

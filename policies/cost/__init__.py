@@ -11,6 +11,7 @@ from pulumi_policy import EnforcementLevel
 
 from policies.cost import (
     allowed_gpu_types,
+    fleet_burst_share,
     gpu_ceiling_per_environment,
     gpu_ceiling_per_pool,
     gpu_scale_to_zero,
@@ -34,5 +35,6 @@ POLICIES = [
         gpu_scale_to_zero,
         team_budgets,
         monthly_budget,
+        fleet_burst_share,
     )
 ]
