@@ -195,6 +195,10 @@ INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 INSTANCE_FAMILY_LABEL = "karpenter.k8s.aws/instance-family"
 GPU_NAME_LABEL = "karpenter.k8s.aws/instance-gpu-name"
 CAPACITY_TYPE_LABEL = "karpenter.sh/capacity-type"
+RESERVED_NODES_ANNOTATION = "ml-platform.io/reserved-nodes"
+"""On a Karpenter NodePool: instances its capacity reservations hold (set by the AWS GPU layer)."""
+RESERVED_PRICE_ANNOTATION = "ml-platform.io/reserved-usd-hour"
+"""On a Karpenter NodePool: the price paid per reserved node-hour, when not the on-demand list price."""
 
 
 @dataclass(frozen=True)
@@ -214,6 +218,8 @@ class CostItem:
     :param spot: Whether the spot price was assumed.
     :param node_type: The node type priced (the cheapest per GPU-hour of those allowed).
     :param zone: Lake zone of a bucket (``lake-zone`` tag / label).
+    :param reserved_usd_month: Part of both figures that is reserved capacity (ODCR, Capacity Block,
+        GCE reservation): paid whether used or not, so it is in the idle figure too.
     """
 
     urn: str
@@ -228,6 +234,9 @@ class CostItem:
     spot: bool = False
     node_type: str | None = None
     zone: str | None = None
+    reserved_usd_month: float = 0.0
+    reserved_price_fixed: bool = False
+    """The reservation's price was given (a Capacity Block's): no regional factor applies to it."""
 
     @property
     def monthly_usd(self) -> float:
@@ -239,6 +248,7 @@ class CostItem:
         out["monthly_usd"] = round(self.monthly_usd_ceiling, 2)
         out["monthly_usd_idle"] = round(self.monthly_usd_idle, 2)
         out["monthly_usd_ceiling"] = round(self.monthly_usd_ceiling, 2)
+        out["reserved_usd_month"] = round(self.reserved_usd_month, 2)
         return out
 
 
@@ -334,6 +344,9 @@ def pool_item(
     gpu_limit: int | None,
     owned: bool = False,
     note: str = "",
+    reserved_nodes: int = 0,
+    reserved_usd_hour: float | None = None,
+    fallback: bool = True,
 ) -> CostItem:
     """Cost of a GPU node pool allowed to launch ``node_types`` (catalog names on ``cloud``).
 
@@ -343,6 +356,10 @@ def pool_item(
     ``gpu_limit`` (a Karpenter ``nvidia.com/gpu`` limit, in nodes of the priced type); the
     tighter one binds. ``owned`` hardware (``cloud: existing``) costs nothing but still reports
     its GPUs. ``note`` is appended to the basis.
+
+    ``reserved_nodes`` are reserved capacity, already paid: ``reserved_usd_hour`` per node-hour
+    (default: the on-demand list price) in both figures, whatever the pool runs; nodes beyond them
+    cost the spot / on-demand price. Without ``fallback`` the pool never grows past its reservation.
     """
     known = [gpu_catalog.NODE_TYPES[(cloud, n)] for n in node_types if (cloud, n) in gpu_catalog.NODE_TYPES]
     if not known:
@@ -364,6 +381,35 @@ def pool_item(
         gpus_ceiling = max(min(gpus_ceiling, gpu_limit), gpus_idle)
     price = 0.0 if owned else ref.hourly_usd(spot=spot)
     capacity = "spot" if spot else "on-demand"
+    if reserved_nodes and not owned:
+        if not fallback:
+            ceiling_nodes = max(min(ceiling_nodes, reserved_nodes), min_nodes)
+            gpus_ceiling = ceiling_nodes * ref.gpus if gpu_limit is None else max(min(ceiling_nodes * ref.gpus, gpu_limit), gpus_idle)
+        paid = reserved_usd_hour if reserved_usd_hour is not None else ref.hourly_usd(spot=False)
+        fixed = paid * reserved_nodes * HOURS_PER_MONTH
+        over_idle, over_ceiling = max(min_nodes - reserved_nodes, 0), max(ceiling_nodes - reserved_nodes, 0)
+        basis = (
+            f"{ref.name} reserved {_nodes(reserved_nodes)} x ${paid:.4f}/h x {HOURS_PER_MONTH} h (already paid); "
+            + (f"beyond it {capacity} ${price:.4f}/h, " if fallback else "no fallback, ")
+            + f"idle {_nodes(min_nodes)}, ceiling {_nodes(ceiling_nodes)} ({gpus_ceiling} GPUs)"
+        )
+        if note:
+            basis += f"; {note}"
+        return CostItem(
+            urn,
+            type_,
+            "gpu",
+            fixed + price * over_idle * HOURS_PER_MONTH,
+            fixed + price * over_ceiling * HOURS_PER_MONTH,
+            basis,
+            pool=pool,
+            gpus_idle=max(gpus_idle, min(reserved_nodes, ceiling_nodes) * ref.gpus),
+            gpus_ceiling=gpus_ceiling,
+            spot=spot and fallback,
+            node_type=ref.name,
+            reserved_usd_month=fixed,
+            reserved_price_fixed=reserved_usd_hour is not None,
+        )
     if owned:
         basis = f"owned {ref.gpu} nodes ({ceiling_nodes} x {ref.gpus} GPUs, {gpus_ceiling * HOURS_PER_MONTH} GPU-h/month): no cloud bill"
     else:
@@ -422,6 +468,11 @@ def _karpenter(urn: str, type_: str, inputs: Mapping[str, Any]) -> CostItem:
         names = [n.name for (c, _), n in gpu_catalog.NODE_TYPES.items() if c == "aws" and n.gpu.split("-")[0].lower() in gpu_names]
     capacity = _requirement(reqs, CAPACITY_TYPE_LABEL) or ["on-demand"]
     spot = "spot" in capacity  # spot-with-fallback lists both: the estimate assumes spot
+    reserved = {
+        "reserved_nodes": (_int(annotations.get(RESERVED_NODES_ANNOTATION), 0) or 0) if "reserved" in capacity else 0,
+        "reserved_usd_hour": _num(annotations.get(RESERVED_PRICE_ANNOTATION)),
+        "fallback": bool(set(capacity) - {"reserved"}),
+    }
     limits = _map(_get(inputs, "spec", "limits"))
     gpu_limit = _int(limits.get(conventions.GPU_RESOURCE), _int(limits.get(gpu_catalog.NEURON_RESOURCE)))
     min_nodes = _int(annotations.get(MIN_NODES_ANNOTATION), 0) or 0
@@ -434,11 +485,13 @@ def _karpenter(urn: str, type_: str, inputs: Mapping[str, Any]) -> CostItem:
         bound = "the max-nodes annotation" if max_nodes is not None else "the baseline (no max-nodes annotation either)"
         note = f"no nvidia.com/gpu limit: Karpenter is unbounded, priced at {bound}"
     else:
-        item = pool_item(urn, type_, cloud="aws", pool=pool, node_types=names, spot=spot, min_nodes=min_nodes, max_nodes=None, gpu_limit=gpu_limit)
+        item = pool_item(urn, type_, cloud="aws", pool=pool, node_types=names, spot=spot, min_nodes=min_nodes, max_nodes=None, gpu_limit=gpu_limit, **reserved)
         if max_nodes is not None and item.node_type and item.gpus_ceiling > max_nodes * gpu_catalog.node_type("aws", item.node_type).gpus:
             note = f"the GPU limit {gpu_limit} binds, not the max-nodes annotation ({max_nodes}), which Karpenter does not enforce"
         max_nodes = None
-    return pool_item(urn, type_, cloud="aws", pool=pool, node_types=names, spot=spot, min_nodes=min_nodes, max_nodes=max_nodes, gpu_limit=gpu_limit, note=note)
+    return pool_item(
+        urn, type_, cloud="aws", pool=pool, node_types=names, spot=spot, min_nodes=min_nodes, max_nodes=max_nodes, gpu_limit=gpu_limit, note=note, **reserved
+    )
 
 
 def _eks_node_group(urn: str, type_: str, inputs: Mapping[str, Any]) -> CostItem:
@@ -474,9 +527,15 @@ def _gke_node_pool(urn: str, type_: str, inputs: Mapping[str, Any]) -> CostItem:
     spot = bool(node_config.get("spot") or node_config.get("preemptible"))
     labels = _map(node_config.get("labels"))
     pool = labels.get(conventions.POOL_LABEL)
+    affinity = _map(node_config.get("reservationAffinity"))
+    # a pool consuming a specific reservation runs only reserved VMs: all its nodes are reserved capacity
+    reserved = max_nodes or 0 if affinity.get("consumeReservationType") == "SPECIFIC_RESERVATION" else 0
     if ("gcp", machine) in gpu_catalog.NODE_TYPES:
         pool = str(pool or inputs.get("name") or urn.rsplit("::", 1)[-1])
-        return pool_item(urn, type_, cloud="gcp", pool=pool, node_types=[machine], spot=spot, min_nodes=min_nodes, max_nodes=max_nodes, gpu_limit=None)
+        return pool_item(
+            urn, type_, cloud="gcp", pool=pool, node_types=[machine], spot=spot, min_nodes=min_nodes, max_nodes=max_nodes,
+            gpu_limit=None, reserved_nodes=reserved, fallback=not reserved,
+        )
     return _cpu_pool_item(urn, type_, table=GCE_USD_HOUR, pool=pool, names=[machine], spot=spot, min_nodes=min_nodes, max_nodes=max_nodes)
 
 
@@ -605,11 +664,15 @@ def in_region(item: CostItem, *, cloud: str, region: str | None) -> CostItem:
     if not gpu_catalog.region_priced(cloud, region):
         return replace(item, basis=f"{item.basis}; {region} not in the regional price table: {REFERENCE_REGION.get(cloud)} prices")
     factor = gpu_catalog.region_multiplier(cloud, region)
+    reserved = item.reserved_usd_month
+    new_reserved = reserved if item.reserved_price_fixed else reserved * factor
     return replace(
         item,
-        monthly_usd_idle=item.monthly_usd_idle * factor,
-        monthly_usd_ceiling=item.monthly_usd_ceiling * factor,
-        basis=f"{item.basis}; x {factor:g} for {region} (regional price factor)",
+        monthly_usd_idle=(item.monthly_usd_idle - reserved) * factor + new_reserved,
+        monthly_usd_ceiling=(item.monthly_usd_ceiling - reserved) * factor + new_reserved,
+        reserved_usd_month=new_reserved,
+        basis=f"{item.basis}; x {factor:g} for {region} (regional price factor"
+        + ("; not on the reservation's given price)" if reserved and item.reserved_price_fixed else ")"),
     )
 
 

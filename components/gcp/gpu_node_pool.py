@@ -74,8 +74,14 @@ class GpuNodePoolArgs:
     disk_gb: int = 200
     labels: Mapping[str, str] = field(default_factory=dict)
     node_labels: Mapping[str, str] = field(default_factory=dict)
+    reservations: tuple[str, ...] = ()
+    """Compute Engine reservations (names) the nodes consume (``reservation_affinity`` SPECIFIC_RESERVATION)."""
+    zone: str | None = None
+    """Run the nodes in this one zone (``node_locations``); a reservation is zonal."""
 
     def __post_init__(self) -> None:
+        if self.reservations and self.spot:
+            raise ValueError("a pool consuming a reservation runs reserved (on-demand) VMs, not spot")
         if not re.match(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$", self.pool):
             raise ValueError(f"pool {self.pool!r} must be a DNS label of at most 40 characters")
         if self.purpose not in ("training", "serving", "notebooks"):
@@ -152,7 +158,19 @@ class GpuNodePool(pulumi.ComponentResource):
                 "labels": args.kubernetes_labels,
                 "taints": [{"key": cv.GPU_TAINT_KEY, "value": GKE_GPU_TAINT_VALUE, "effect": GKE_TAINT_EFFECTS[cv.GPU_TAINT_EFFECT]}],
                 "gvnic": {"enabled": True},
+                **(
+                    {
+                        "reservation_affinity": {
+                            "consume_reservation_type": "SPECIFIC_RESERVATION",
+                            "key": "compute.googleapis.com/reservation-name",
+                            "values": list(args.reservations),
+                        }
+                    }
+                    if args.reservations
+                    else {}
+                ),
             },
+            **({"node_locations": [args.zone]} if args.zone else {}),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({"node_pool": self.node_pool.name})
