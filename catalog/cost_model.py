@@ -481,6 +481,14 @@ def _karpenter(urn: str, type_: str, inputs: Mapping[str, Any]) -> CostItem:
         return _cpu_pool_item(urn, type_, table=EC2_USD_HOUR, pool=pool, names=names, spot=spot, min_nodes=min_nodes, max_nodes=max_nodes)
     # Karpenter enforces spec.limits only: the max-nodes annotation records intent, the GPU limit binds.
     note = ""
+    replicas = _int(_get(inputs, "spec", "replicas"))
+    if replicas is not None:  # a static NodePool keeps its replicas running; kubectl scale may raise them to limits.nodes
+        ceiling = _int(limits.get("nodes"), replicas) or replicas
+        note = f"static NodePool: {_nodes(replicas)} always running, up to limits.nodes {ceiling} when scaled"
+        return pool_item(
+            urn, type_, cloud="aws", pool=pool, node_types=names, spot=spot, min_nodes=replicas, max_nodes=ceiling, gpu_limit=None,
+            note=note, **reserved,
+        )
     if gpu_limit is None:
         bound = "the max-nodes annotation" if max_nodes is not None else "the baseline (no max-nodes annotation either)"
         note = f"no nvidia.com/gpu limit: Karpenter is unbounded, priced at {bound}"

@@ -160,9 +160,10 @@ class GpuPoolConfig(_Model):
     instance_types: list[str] = Field(default_factory=list)
     """EC2 instance types (AWS) or GCE machine types (GCP); all must carry the same GPU model."""
     capacity: Literal[
-        "spot", "on-demand", "spot-with-fallback", "reserved", "reserved-then-spot", "reserved-then-on-demand"
+        "spot", "on-demand", "spot-with-fallback", "reserved", "reserved-then-spot", "reserved-then-on-demand", "flex-start"
     ] = "on-demand"
-    """Reserved capacity (``reserved*``) needs ``reservation``; ``reserved-then-*`` falls back when it is used up."""
+    """Reserved capacity (``reserved*``) needs ``reservation``; ``reserved-then-*`` falls back when it is used up.
+    ``flex-start`` (GKE): Dynamic Workload Scheduler flex-start with queued provisioning, through Kueue."""
     reservation: ReservationConfig | None = None
     efa: bool = False
     """AWS: attach every Elastic Fabric Adapter the instance type has (multi-node training); all types must have EFA."""
@@ -170,6 +171,9 @@ class GpuPoolConfig(_Model):
     """AWS: launch the pool's nodes into one cluster placement group (needs ``zone``)."""
     zone: str | None = None
     """Train in this one availability zone / subnet (default: the reservation's zone, else every zone)."""
+    topology_aware: bool = False
+    """Kueue Topology Aware Scheduling on this pool's flavor (jobs can ask for one network block). Kueue
+    places pods only on nodes that exist, so the pool keeps ``minNodes`` nodes (on EKS a static NodePool)."""
     mode: Literal["karpenter", "managed"] = "karpenter"
     """AWS only: Karpenter NodePool (default) or an EKS managed node group."""
     min_nodes: int = Field(0, ge=0)
@@ -592,8 +596,26 @@ def _training_pool_checks(cfg: PlatformConfig, pool: GpuPoolConfig, key: str) ->
         yield f"{key}.reservation", f"required with capacity {pool.capacity!r}: the reservation ids (or tags) and how many nodes it holds"
     if res is not None and not pool.reserved:
         yield f"{key}.reservation", f"set, but capacity is {pool.capacity!r}; allowed with a reservation: reserved, reserved-then-spot, reserved-then-on-demand"
-    if cfg.cloud == "existing" and (pool.reserved or pool.efa or pool.placement or pool.zone):
-        field = "capacity" if pool.reserved else "efa" if pool.efa else "placement" if pool.placement else "zone"
+    if pool.topology_aware and pool.min_nodes < 1:
+        yield (
+            f"{key}.minNodes",
+            "must be at least 1 with topologyAware: Kueue's topology-aware scheduling places pods only on nodes that "
+            "already exist (a pool scaled to zero would never admit a job); allowed: 1 or more",
+        )
+    if pool.capacity == "flex-start":
+        if cfg.cloud != "gcp":
+            yield f"{key}.capacity", "'flex-start' is GKE's Dynamic Workload Scheduler; allowed on aws: spot, on-demand, spot-with-fallback, reserved*"
+        elif not cfg.kueue.enabled:
+            yield f"{key}.capacity", "'flex-start' is requested through Kueue's ProvisioningRequest admission check; needs kueue.enabled: true"
+        elif pool.min_nodes:
+            yield f"{key}.minNodes", f"{pool.min_nodes}: a flex-start pool gets nodes per queued job only; allowed: 0"
+    if pool.topology_aware and not cfg.kueue.enabled:
+        yield f"{key}.topologyAware", "needs Kueue (kueue.enabled: true)"
+    if cfg.cloud == "existing" and (pool.reserved or pool.efa or pool.placement or pool.zone or pool.topology_aware):
+        field = (
+            "capacity" if pool.reserved else "efa" if pool.efa else "placement" if pool.placement
+            else "zone" if pool.zone else "topologyAware"
+        )
         yield f"{key}.{field}", "cloud 'existing' does not launch nodes; set it up on your cluster and leave it unset here"
         return
     region = cfg.region or ""
@@ -814,7 +836,8 @@ def _gcp_and_existing_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
 
 
 RESERVED_NAMESPACES = frozenset(
-    {"default", "kube-system", "kube-public", "kube-node-lease", "karpenter", "gpu-operator", "kueue-system", "mlflow", "feast", "monitoring"}
+    {"default", "kube-system", "kube-public", "kube-node-lease", "karpenter", "gpu-operator", "kueue-system", "mlflow", "feast", "monitoring",
+     "jobset-system", "lws-system"}
 )
 
 

@@ -34,7 +34,8 @@ P5_POOL = {
     "reservation": {"ids": [RESERVATION], "zone": "us-east-1a", "kind": "capacity-block", "nodes": 2, "hourlyUsd": 31.464},
     "efa": True,
     "placement": "cluster",
-    "minNodes": 0,
+    "topologyAware": True,
+    "minNodes": 2,
     "maxNodes": 4,
 }
 EFA_POOL = {"name": "train-efa", "purpose": "training", "gpu": "A100-40GB", "efa": True, "zone": "us-east-1b", "minNodes": 0, "maxNodes": 2}
@@ -86,9 +87,22 @@ def test_reserved_pool_takes_its_reservation_first_then_on_demand_in_its_zone(tr
     assert "reserved" not in _requirement(shared, "karpenter.sh/capacity-type")
 
 
-def test_reserved_pool_outweighs_spot_and_on_demand_pools(training_plan: engine.Plan) -> None:
-    weights = {p.inputs["metadata"]["name"]: p.inputs["spec"].get("weight") for p in training_plan.by_type(NODEPOOL)}
-    assert weights["train-p5-reserved"] > max(w for n, w in weights.items() if n != "train-p5-reserved" and w is not None)
+def test_reserved_pools_outweigh_spot_and_on_demand_pools() -> None:
+    from infra.layers.aws_gpu import POOL_WEIGHTS
+
+    reserved = {w for c, w in POOL_WEIGHTS.items() if c.startswith("reserved")}
+    assert min(reserved) > max(w for c, w in POOL_WEIGHTS.items() if not c.startswith("reserved"))
+
+
+def test_topology_aware_pool_is_a_static_nodepool_of_min_nodes(training_plan: engine.Plan) -> None:
+    """Kueue TAS admits only onto nodes that exist: the pool keeps minNodes nodes (static NodePool)."""
+    spec = _one(training_plan, NODEPOOL, "karpenter-pool-train-p5-reserved").inputs["spec"]
+    assert spec["replicas"] == 2
+    assert spec["limits"] == {"nodes": 4} and "weight" not in spec  # the CRD's rules for a static pool
+    gates = _one(training_plan, RELEASE, "karpenter").inputs["values"]["settings"]["featureGates"]
+    assert gates["staticCapacity"] is True
+    dynamic = _one(training_plan, NODEPOOL, "karpenter-pool-train-efa").inputs["spec"]
+    assert "replicas" not in dynamic and "nvidia.com/gpu" in dynamic["limits"]
 
 
 def test_karpenter_enables_reserved_capacity_and_node_repair_with_keys_of_the_chart(training_plan: engine.Plan, upstream: Path) -> None:
@@ -104,7 +118,7 @@ def test_reserved_capacity_is_priced_as_already_paid_and_shown_apart(training_pl
     p5 = pools["train-p5-reserved"]
     fixed = 2 * 31.464 * 730
     assert p5["reserved"] == pytest.approx(fixed, abs=0.01)
-    assert p5["idle"] == pytest.approx(fixed, abs=0.01)  # paid even with no node running
+    assert p5["idle"] == pytest.approx(fixed, abs=0.01)  # the 2 static nodes are the reserved ones
     on_demand = catalog.node_type("aws", "p5.48xlarge").hourly_usd(spot=False, region="us-east-1")
     assert p5["ceiling"] == pytest.approx(fixed + 2 * on_demand * 730, abs=0.01)  # 4 nodes: 2 reserved + 2 on-demand
     assert all(e["reserved"] == 0 for name, e in pools.items() if name != "train-p5-reserved")
@@ -247,6 +261,7 @@ REFUSALS: dict[str, tuple[dict[str, Any], str, tuple[str, ...]]] = {
     "reservation on a spot pool": ({"capacity": "spot"}, "reservation", ("'spot'", "allowed with a reservation")),
     "efa without a zone": ({"reservation": None, "capacity": "on-demand", "placement": None}, "zone", ("required", "one availability zone")),
     "zone of another region": ({"zone": "eu-west-1a", "reservation": None, "capacity": "on-demand"}, "zone", ("eu-west-1a", "us-east-1")),
+    "topology-aware pool scaled to zero": ({"minNodes": 0}, "minNodes", ("at least 1", "topologyAware", "exist")),
     "efa on a managed pool": ({"mode": "managed", "capacity": "reserved", "placement": None}, "efa", ("mode karpenter",)),
 }
 
@@ -354,3 +369,210 @@ def test_network_interfaces_layout() -> None:
             name="p", instance_types=["p5.48xlarge"], capacity_types=["on-demand"], labels={}, gpu_limit=8, cpu_limit=192, placement_group=True
         ).validate()
     assert pulumi  # imported for the mocks' runtime
+
+
+# ---- Kueue topology-aware scheduling, JobSet, LeaderWorkerSet ----------------------------------------
+
+TOPOLOGY = "kubernetes:kueue.x-k8s.io/v1beta2:Topology"
+FLAVOR = "kubernetes:kueue.x-k8s.io/v1beta2:ResourceFlavor"
+
+
+def test_topology_aware_flavor_names_the_aws_network_topology(training_plan: engine.Plan) -> None:
+    from components.k8s import training
+
+    (topology,) = training_plan.by_type(TOPOLOGY)
+    assert [lv["nodeLabel"] for lv in topology.inputs["spec"]["levels"]] == list(training.AWS_TOPOLOGY_LEVELS)
+    flavors = {f.inputs["metadata"]["name"]: f for f in training_plan.by_type(FLAVOR)}
+    assert flavors["gpu-train-p5-reserved"].inputs["spec"]["topologyName"] == topology.inputs["metadata"]["name"]
+    assert all("topologyName" not in f.inputs["spec"] for n, f in flavors.items() if n != "gpu-train-p5-reserved")
+    assert topology.urn in flavors["gpu-train-p5-reserved"].dependencies
+
+
+def test_gke_topology_uses_gke_labels() -> None:
+    from components.k8s import training
+    from infra import config
+    from infra.layers import k8s_teams
+
+    cfg = config.load_stack("gcp-prod")
+    assert k8s_teams.topology_levels(cfg) == training.GKE_TOPOLOGY_LEVELS
+    assert training.GKE_TOPOLOGY_LEVELS[-1] == "kubernetes.io/hostname"
+    with pytest.raises(ValueError, match="last level"):
+        training.topology_spec(["kubernetes.io/hostname", "cloud.google.com/gce-topology-block"])
+
+
+@pytest.mark.upstream
+def test_training_kueue_objects_validate_against_the_pinned_crds(training_plan: engine.Plan, upstream: Path) -> None:
+    crds = upstream / "kueue" / "crds"
+    for type_, file in ((TOPOLOGY, "kueue.x-k8s.io_topologies.yaml"), (FLAVOR, "kueue.x-k8s.io_resourceflavors.yaml")):
+        validator = crd_validator(crds / file, "v1beta2")
+        objects = training_plan.by_type(type_)
+        assert objects
+        for obj in objects:
+            assert not schema_errors(validator, _cr(obj)), obj.name
+    bad = _cr(training_plan.by_type(TOPOLOGY)[0])
+    bad["spec"]["levels"] = [{"label": "x"}]
+    assert schema_errors(crd_validator(crds / "kueue.x-k8s.io_topologies.yaml", "v1beta2"), bad)
+
+
+@pytest.mark.upstream
+def test_jobset_and_lws_controllers_are_pinned_with_chart_keys(training_plan: engine.Plan, upstream: Path) -> None:
+    from components.k8s import training
+
+    releases = {r.name: r for r in training_plan.by_type(RELEASE)}
+    jobset, lws = releases["training-jobset"], releases["training-lws"]
+    assert jobset.inputs["version"] == chart_version(upstream / "jobset" / "Chart.yaml") == training.JOBSET_VERSION
+    lws_chart = yaml.safe_load((upstream / "lws" / "Chart.yaml").read_text())
+    assert f"v{lws.inputs['version']}" == lws_chart["appVersion"]  # Chart.yaml's version is stamped at release
+    assert_keys_exist(jobset.inputs["values"], upstream / "jobset" / "values.yaml")
+    assert_keys_exist(lws.inputs["values"], upstream / "lws" / "values.yaml")
+    assert jobset.inputs["values"]["image"]["tag"] == "v0.12.0" and lws.inputs["values"]["image"]["manager"]["tag"] == "v0.10.0"
+
+
+def test_kueue_queues_jobsets_and_leaderworkersets() -> None:
+    from components.k8s import kueue
+
+    assert {"jobset.x-k8s.io/jobset", "leaderworkerset.x-k8s.io/leaderworkerset"} <= set(kueue.FRAMEWORKS)
+    frameworks = kueue.manager_config("ml-platform.io/team")["integrations"]["frameworks"]
+    assert "jobset.x-k8s.io/jobset" in frameworks and "leaderworkerset.x-k8s.io/leaderworkerset" in frameworks
+
+
+# ---- the sample JobSet of docs/gpu.md ---------------------------------------------------------------
+
+SAMPLE = ROOT / "docs" / "examples" / "jobset-efa-training.yaml"
+
+
+def _sample_pod() -> tuple[dict[str, Any], dict[str, Any]]:
+    doc = yaml.safe_load(SAMPLE.read_text())
+    (job,) = doc["spec"]["replicatedJobs"]
+    return doc, job["template"]["spec"]["template"]
+
+
+@pytest.mark.upstream
+def test_sample_jobset_validates_against_the_pinned_crd(upstream: Path) -> None:
+    doc, _ = _sample_pod()
+    validator = crd_validator(upstream / "jobset" / "crds" / "jobset.x-k8s.io_jobsets.yaml", "v1alpha2")
+    assert not schema_errors(validator, doc)
+    broken = copy.deepcopy(doc)
+    broken["spec"]["replicatedJobs"][0]["replicas"] = "one"
+    assert schema_errors(validator, broken)
+
+
+def test_sample_jobset_requests_what_the_efa_pool_offers() -> None:
+    """EFA requested (not just FI_PROVIDER set: a silent TCP fallback), huge pages as the nodes reserve
+    them, the team queue, a topology level of the AWS Topology, and do-not-disrupt."""
+    from catalog import conventions
+    from components.k8s import kueue, training
+
+    doc, pod = _sample_pod()
+    node = catalog.node_type("aws", "p5.48xlarge")
+    (container,) = pod["spec"]["containers"]
+    req, lim = container["resources"]["requests"], container["resources"]["limits"]
+    assert req[efa.EFA_RESOURCE] == lim[efa.EFA_RESOURCE] == node.efa_interfaces
+    assert req["nvidia.com/gpu"] == node.gpus
+    assert req["hugepages-2Mi"] == lim["hugepages-2Mi"]
+    assert int(req["hugepages-2Mi"].removesuffix("Mi")) <= efa.HUGEPAGES_2MI_PAGES * 2
+    assert {"name": "FI_PROVIDER", "value": "efa"} in container["env"]
+    assert doc["metadata"]["labels"][kueue.QUEUE_NAME_LABEL] == kueue.DEFAULT_LOCAL_QUEUE
+    assert doc["metadata"]["labels"][kueue.PRIORITY_LABEL] in conventions.PRIORITY_CLASSES
+    annotations = pod["metadata"]["annotations"]
+    assert annotations["kueue.x-k8s.io/podset-required-topology"] in training.AWS_TOPOLOGY_LEVELS
+    assert annotations["karpenter.sh/do-not-disrupt"] == "true"
+    assert pod["spec"]["nodeSelector"] == {"ml-platform.io/pool": P5_POOL["name"]}
+
+
+# ---- GKE: reservations, flex-start through Kueue, topology ------------------------------------------
+
+GKE_RESERVED = {
+    "name": "train-h200-reserved", "purpose": "training", "instanceTypes": ["a3-ultragpu-8g"], "capacity": "reserved-then-on-demand",
+    "reservation": {"ids": ["h200-block"], "zone": "us-central1-b", "nodes": 2}, "topologyAware": True, "minNodes": 2, "maxNodes": 4,
+}
+GKE_FLEX = {"name": "train-flex", "purpose": "training", "instanceTypes": ["a3-highgpu-8g"], "capacity": "flex-start", "minNodes": 0, "maxNodes": 4}
+CQ = "kubernetes:kueue.x-k8s.io/v1beta2:ClusterQueue"
+
+
+@pytest.fixture(scope="module")
+def gke_training_plan(tmp_path_factory: pytest.TempPathFactory) -> engine.Plan:
+    doc = yaml.safe_load((ROOT / "stacks" / "Pulumi.gcp-prod.yaml").read_text())
+    doc["config"]["ml-platform:gpuPools"] = [*doc["config"]["ml-platform:gpuPools"], dict(GKE_RESERVED), dict(GKE_FLEX)]
+    path = tmp_path_factory.mktemp("stacks") / "Pulumi.gketrain.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return engine.plan("gketrain", stack_path=path)
+
+
+def test_gke_reserved_pool_consumes_the_reservation_and_falls_back_to_a_twin(gke_training_plan: engine.Plan) -> None:
+    pools = {p.inputs["name"]: p.inputs for p in gke_training_plan.by_type("gcp:container/nodePool:NodePool")}
+    reserved, twin = pools["train-h200-reserved"], pools["train-h200-reserved-ondemand"]
+    assert reserved["nodeConfig"]["reservationAffinity"]["values"] == ["h200-block"]
+    assert reserved["nodeLocations"] == twin["nodeLocations"] == ["us-central1-b"]
+    assert "reservationAffinity" not in twin["nodeConfig"] and twin["nodeConfig"]["spot"] is False
+    cost = gke_training_plan.cost["by_pool"]["train-h200-reserved"]
+    assert cost["reserved"] > 0 and cost["idle"] >= cost["reserved"]
+
+
+def test_gke_flex_start_pool_is_queued_provisioning_behind_a_kueue_admission_check(gke_training_plan: engine.Plan) -> None:
+    pool = next(p.inputs for p in gke_training_plan.by_type("gcp:container/nodePool:NodePool") if p.inputs["name"] == "train-flex")
+    assert pool["queuedProvisioning"] == {"enabled": True}
+    assert pool["nodeConfig"]["flexStart"] is True
+    assert pool["nodeConfig"]["reservationAffinity"] == {"consumeReservationType": "NO_RESERVATION"}
+    assert pool["autoscaling"]["totalMinNodeCount"] == 0 and pool["autoscaling"]["locationPolicy"] == "ANY"
+    (config,) = gke_training_plan.by_type("kubernetes:kueue.x-k8s.io/v1beta2:ProvisioningRequestConfig")
+    assert config.inputs["spec"]["provisioningClassName"] == "queued-provisioning.gke.io"
+    (check,) = gke_training_plan.by_type("kubernetes:kueue.x-k8s.io/v1beta2:AdmissionCheck")
+    assert check.inputs["spec"]["controllerName"] == "kueue.x-k8s.io/provisioning-request"
+    assert check.inputs["spec"]["parameters"]["name"] == config.inputs["metadata"]["name"]
+    for cq in gke_training_plan.by_type(CQ):
+        flavors = {f["name"] for g in cq.inputs["spec"]["resourceGroups"] for f in g["flavors"]}
+        rules = cq.inputs["spec"].get("admissionChecksStrategy", {}).get("admissionChecks", [])
+        if "gpu-train-flex" in flavors:
+            assert rules == [{"name": check.inputs["metadata"]["name"], "onFlavors": ["gpu-train-flex"]}], cq.name
+            assert check.urn in cq.dependencies
+        else:
+            assert not rules
+
+
+@pytest.mark.upstream
+def test_gke_training_kueue_objects_validate_against_the_pinned_crds(gke_training_plan: engine.Plan, upstream: Path) -> None:
+    crds = upstream / "kueue" / "crds"
+    files = {
+        "ProvisioningRequestConfig": "kueue.x-k8s.io_provisioningrequestconfigs.yaml",
+        "AdmissionCheck": "kueue.x-k8s.io_admissionchecks.yaml",
+        "ClusterQueue": "kueue.x-k8s.io_clusterqueues.yaml",
+        "Topology": "kueue.x-k8s.io_topologies.yaml",
+        "ResourceFlavor": "kueue.x-k8s.io_resourceflavors.yaml",
+    }
+    for kind, file in files.items():
+        validator = _go_regex_validator(crds / file, "v1beta2")
+        objects = gke_training_plan.by_type(f"kubernetes:kueue.x-k8s.io/v1beta2:{kind}")
+        assert objects, kind
+        for obj in objects:
+            assert not schema_errors(validator, _cr(obj)), obj.name
+    (topology,) = gke_training_plan.by_type(TOPOLOGY)
+    assert topology.inputs["spec"]["levels"][0]["nodeLabel"] == "cloud.google.com/gce-topology-block"
+
+
+def _go_regex_validator(path: Path, version: str) -> Any:
+    """:func:`crd_validator`, with Go's ``^(?i)...`` patterns (inline flag after the anchor, which
+    RE2 accepts and Python's ``re`` does not; the AdmissionCheck CRD has them) moved to the front."""
+    import jsonschema
+
+    def fix(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: (v.replace("^(?i)", "(?i)^", 1) if k == "pattern" and isinstance(v, str) else fix(v)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [fix(v) for v in node]
+        return node
+
+    doc = yaml.safe_load(path.read_text())
+    (schema,) = [v["schema"]["openAPIV3Schema"] for v in doc["spec"]["versions"] if v["name"] == version]
+    return jsonschema.Draft7Validator(fix(schema))
+
+
+def test_flex_start_is_refused_off_gke(write_stack: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
+    from infra import cli
+
+    doc = training_config()
+    pools = doc["config"]["ml-platform:gpuPools"]
+    pools[0] = {**pools[0], "capacity": "flex-start"}
+    path = write_stack("prod", "awsflex", gpuPools=pools)
+    assert cli.main(["plan", "--stack", "awsflex", "--stacks-dir", str(path.parent)]) == 2
+    assert "ml-platform:gpuPools[0].capacity: 'flex-start' is GKE's" in capsys.readouterr().err

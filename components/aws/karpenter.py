@@ -130,6 +130,10 @@ class NodePoolSpec:
     """The one availability zone (and so subnet) the pool launches in."""
     do_not_disrupt_reasons: Sequence[str] = ()
     """Disruption reasons (``Drifted``, ``Underutilized``) blocked outright by a ``nodes: "0"`` budget."""
+    replicas: int | None = None
+    """A static NodePool keeping this many nodes (alpha feature gate ``staticCapacity``): no weight, and
+    ``limits`` holds only ``nodes`` (NodePool CRD rules). For pools whose nodes must exist before a job
+    is admitted (Kueue topology-aware scheduling)."""
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field."""
@@ -144,6 +148,8 @@ class NodePoolSpec:
             raise ValueError(f"{where}: capacity type 'reserved' and capacity_reservations go together")
         if self.efa_interfaces < 0:
             raise ValueError(f"{where}: efa_interfaces must be >= 0")
+        if self.replicas is not None and (self.replicas < 1 or self.weight is not None or self.max_nodes is None or self.replicas > self.max_nodes):
+            raise ValueError(f"{where}: a static pool needs 1 <= replicas <= max_nodes and no weight")
         if self.placement_group and not self.zone:
             raise ValueError(f"{where}: a cluster placement group lives in one zone; set zone")
         if self.gpu_limit < 1 or self.cpu_limit < 1:
@@ -592,6 +598,9 @@ def node_pool_body(pool: NodePoolSpec) -> dict[str, Any]:
         spec["limits"]["nodes"] = pool.max_nodes
     if pool.weight is not None:
         spec["weight"] = pool.weight
+    if pool.replicas is not None:
+        spec["replicas"] = pool.replicas
+        spec["limits"] = {"nodes": pool.max_nodes}  # the CRD allows only limits.nodes on a static pool
     return {
         "metadata": {"name": pool.name, "labels": {cv.POOL_LABEL: pool.name}, "annotations": annotations},
         "spec": spec,
@@ -736,6 +745,8 @@ class Karpenter(pulumi.ComponentResource):
             gates["reservedCapacity"] = True  # beta, on by default in 1.14; explicit so an override cannot drop it
         if args.node_repair:
             gates["nodeRepair"] = True
+        if any(p.replicas is not None for p in args.node_pools):
+            gates["staticCapacity"] = True
         if gates:
             settings["featureGates"] = gates
         if args.cluster_endpoint is not None:

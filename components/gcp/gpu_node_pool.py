@@ -78,8 +78,13 @@ class GpuNodePoolArgs:
     """Compute Engine reservations (names) the nodes consume (``reservation_affinity`` SPECIFIC_RESERVATION)."""
     zone: str | None = None
     """Run the nodes in this one zone (``node_locations``); a reservation is zonal."""
+    flex_start: bool = False
+    """Dynamic Workload Scheduler flex-start with queued provisioning: nodes come only for a
+    ProvisioningRequest (Kueue creates one per admitted job), all at once."""
 
     def __post_init__(self) -> None:
+        if self.flex_start and (self.spot or self.reservations or self.min_nodes):
+            raise ValueError("a flex-start pool has no spot, no reservation and min_nodes 0")
         if self.reservations and self.spot:
             raise ValueError("a pool consuming a reservation runs reserved (on-demand) VMs, not spot")
         if not re.match(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$", self.pool):
@@ -143,10 +148,11 @@ class GpuNodePool(pulumi.ComponentResource):
             autoscaling={
                 "total_min_node_count": args.min_nodes,
                 "total_max_node_count": args.max_nodes,
-                # spot capacity comes and goes per zone: take it wherever it is
-                "location_policy": "ANY" if args.spot else "BALANCED",
+                # spot and flex-start capacity comes and goes per zone: take it wherever it is
+                "location_policy": "ANY" if args.spot or args.flex_start else "BALANCED",
             },
             management={"auto_repair": True, "auto_upgrade": True},
+            **({"queued_provisioning": {"enabled": True}} if args.flex_start else {}),
             upgrade_settings={"max_surge": 1, "max_unavailable": 0},
             node_config={
                 **shielded_node_config(args.service_account, args.labels),
@@ -167,6 +173,8 @@ class GpuNodePool(pulumi.ComponentResource):
                         }
                     }
                     if args.reservations
+                    else {"reservation_affinity": {"consume_reservation_type": "NO_RESERVATION"}, "flex_start": True}
+                    if args.flex_start
                     else {}
                 ),
             },

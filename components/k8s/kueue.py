@@ -161,6 +161,8 @@ class Flavor:
     name: str
     node_labels: Mapping[str, str] = field(default_factory=dict)
     tolerations: Sequence[Mapping[str, str]] = ()
+    topology_name: str | None = None
+    """A Kueue ``Topology`` (Topology Aware Scheduling); needs ``node_labels``."""
 
 
 @dataclass(frozen=True)
@@ -216,11 +218,19 @@ def resource_flavor_spec(flavor: Flavor) -> dict[str, Any]:
         spec["nodeLabels"] = dict(flavor.node_labels)
     if flavor.tolerations:
         spec["tolerations"] = [dict(t) for t in flavor.tolerations]
+    if flavor.topology_name:
+        if not flavor.node_labels:
+            raise ValueError(f"ResourceFlavor {flavor.name!r}: a topology needs node labels (the CRD requires one)")
+        spec["topologyName"] = flavor.topology_name
     return spec
 
 
-def cluster_queue_spec(queue: TeamQueue, cohort: str) -> dict[str, Any]:
-    """ClusterQueue spec: the team's quotas in the shared cohort, reclaim lent quota, priority wins within the team."""
+def cluster_queue_spec(queue: TeamQueue, cohort: str, admission_checks: Mapping[str, Sequence[str]] | None = None) -> dict[str, Any]:
+    """ClusterQueue spec: the team's quotas in the shared cohort, reclaim lent quota, priority wins within the team.
+
+    ``admission_checks``: AdmissionCheck name -> the flavors it runs for (a ProvisioningRequest check
+    on flex-start flavors); only the checks on flavors this queue uses are listed.
+    """
     groups = []
     for group in queue.groups:
         flavors = []
@@ -247,7 +257,14 @@ def cluster_queue_spec(queue: TeamQueue, cohort: str) -> dict[str, Any]:
             "withinClusterQueue": "LowerPriority",
         },
         "resourceGroups": groups,
+        **_checks_for(queue, admission_checks or {}),
     }
+
+
+def _checks_for(queue: TeamQueue, admission_checks: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    used = {f for group in queue.groups for f in group.flavors}
+    rules = [{"name": name, "onFlavors": sorted(used & set(flavors))} for name, flavors in sorted(admission_checks.items()) if used & set(flavors)]
+    return {"admissionChecksStrategy": {"admissionChecks": rules}} if rules else {}
 
 
 def _validate_queue(queue: TeamQueue, flavors: set[str]) -> None:
@@ -301,6 +318,7 @@ class KueueQueues(pulumi.ComponentResource):
         k8s_provider: k8s.Provider,
         cohort: str = "teams",
         priority_classes: Mapping[str, int] | None = None,
+        admission_checks: Mapping[str, Sequence[str]] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         names = [f.name for f in flavors]
@@ -314,6 +332,9 @@ class KueueQueues(pulumi.ComponentResource):
             raise ValueError(f"KueueQueues: duplicate teams {teams}")
         for queue in queues:
             _validate_queue(queue, set(names))
+        for check, on in (admission_checks or {}).items():
+            if not _NAME.match(check) or set(on) - set(names):
+                raise ValueError(f"KueueQueues: admission check {check!r} must be a DNS label on declared flavors, got {list(on)}")
         if k8s_provider is None:
             raise ValueError("KueueQueues: k8s_provider is required")
         super().__init__("ml-platform:k8s:KueueQueues", name, None, opts)
@@ -344,7 +365,7 @@ class KueueQueues(pulumi.ComponentResource):
                 api_version=API_VERSION,
                 kind="ClusterQueue",
                 metadata={"name": queue.team, "labels": {**labels, cv.TEAM_LABEL: queue.team}},
-                spec=cluster_queue_spec(queue, cohort),
+                spec=cluster_queue_spec(queue, cohort, admission_checks),
                 opts=after_flavors,
             )
             self.cluster_queues[queue.team] = cq

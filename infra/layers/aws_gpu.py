@@ -92,7 +92,8 @@ def node_pool_spec(cfg: config.PlatformConfig, pool: config.GpuPoolConfig) -> No
         ami_family=pool.ami_family,
         ami_version=pool.ami_version,
         disk_gb=pool.disk_gb,
-        weight=POOL_WEIGHTS[pool.capacity],
+        weight=None if pool.topology_aware else POOL_WEIGHTS[pool.capacity],
+        replicas=pool.min_nodes if pool.topology_aware else None,
         min_nodes=pool.min_nodes,
         max_nodes=pool.max_nodes,
         taints=[NEURON_TAINT if model.is_neuron else GPU_TAINT],
@@ -209,7 +210,8 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
             tags=tagging.platform_tags(cfg),
-            opts=pulumi.ResourceOptions(provider=foundation.provider, depends_on=waits),
+            # a child of the Karpenter component: its node repair is the agent's main consumer
+            opts=pulumi.ResourceOptions(parent=karpenter, provider=foundation.provider, depends_on=waits),
         )
     efa_types = efa_instance_types(cfg)
     if efa_types:

@@ -304,6 +304,7 @@ def _gpu_pools(
                     node_labels=node_labels,
                     reservations=reservations,
                     zone=pool.training_zone,
+                    flex_start=pool.capacity == "flex-start",
                 ),
                 opts,
             )

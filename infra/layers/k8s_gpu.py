@@ -15,6 +15,7 @@ from components.k8s.gpu_monitoring import GpuMonitoring
 from components.k8s.gpu_operator import GpuOperator, GpuOperatorArgs, MigLayout
 from components.k8s.neuron import NeuronArgs, NeuronDevicePlugin
 from components.k8s.scheduling import PriorityClasses
+from components.k8s.training import TrainingControllers
 from infra import config
 from infra.layers.context import CloudLayer
 
@@ -95,6 +96,11 @@ def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
     # pods naming a PriorityClass are rejected until it exists: later workloads wait for them
     cloud.depends_on.append(priorities)
     cloud.extras["priority_classes"] = priorities
+    if any(p.purpose == "training" for p in cfg.gpu_pools):
+        # multi-node jobs are JobSets (and LeaderWorkerSets); Kueue's integrations queue them
+        cloud.extras["training_controllers"] = TrainingControllers(
+            "training", replicas=2 if cfg.is_prod else 1, k8s_provider=cloud.k8s_provider, opts=opts
+        )
     neuron_types = neuron_instance_types(cfg)
     if neuron_types:
         cloud.extras["neuron"] = NeuronDevicePlugin(

@@ -101,6 +101,12 @@ def pool_of(resource_type: str, props: Mapping[str, Any], name: str) -> Pool | N
             or any(("aws", t) in catalog.NODE_TYPES for t in instance_types)
         )
         max_nodes = as_number(annotations.get(cost_model.MAX_NODES_ANNOTATION))
+        gpu_limit = as_number(limits.get(cv.GPU_RESOURCE, limits.get(catalog.NEURON_RESOURCE)))
+        static_nodes = as_number(limits.get("nodes"))
+        if gpu_limit is None and get(props, "spec", "replicas") is not None and static_nodes is not None:
+            # a static NodePool (spec.replicas) may limit only nodes (CRD rule): its GPU bound is that many nodes
+            per_node = max((catalog.NODE_TYPES[("aws", t)].gpus for t in instance_types if ("aws", t) in catalog.NODE_TYPES), default=0)
+            gpu_limit = float(static_nodes * per_node) if per_node else None
         return Pool(
             kind=resource_type,
             name=str(labels.get(cv.POOL_LABEL) or get(props, "metadata", "name", default=name)),
@@ -113,7 +119,7 @@ def pool_of(resource_type: str, props: Mapping[str, Any], name: str) -> Pool | N
             min_nodes=int(as_number(annotations.get(cost_model.MIN_NODES_ANNOTATION)) or 0),
             max_nodes=int(max_nodes) if max_nodes is not None else None,
             # a Trainium / Inferentia NodePool limits its Neuron devices instead
-            gpu_limit=as_number(limits.get(cv.GPU_RESOURCE, limits.get(catalog.NEURON_RESOURCE))),
+            gpu_limit=gpu_limit,
             limits=limits,
         )
     if resource_type == NODE_GROUP:
