@@ -168,6 +168,10 @@ RDS_INSTANCE = "aws:rds/instance:Instance"
 ELASTICACHE_REPLICATION_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
 ELASTICACHE_CLUSTER = "aws:elasticache/cluster:Cluster"
 S3_BUCKET = "aws:s3/bucket:Bucket"
+FSX_LUSTRE = "aws:fsx/lustreFileSystem:LustreFileSystem"
+FSX_LUSTRE_USD_GB_MONTH = {125: 0.145, 250: 0.210, 500: 0.290, 1000: 0.420}
+"""FSx for Lustre PERSISTENT_2 SSD storage per GB-month by throughput tier (MB/s/TiB), us-east-1
+list prices (FSx for Lustre pricing page; backups and data transfer not included)."""
 KMS_KEY = "aws:kms/key:Key"
 SECRET = "aws:secretsmanager/secret:Secret"
 GKE_NODE_POOL = "gcp:container/nodePool:NodePool"
@@ -181,7 +185,7 @@ CLOUD_KMS_KEY = "gcp:kms/cryptoKey:CryptoKey"
 PRICED_TYPES = frozenset(
     {
         KARPENTER_NODEPOOL, EKS_NODE_GROUP, EKS_CLUSTER, NAT_GATEWAY, ELASTIC_IP, VPC_ENDPOINT, RDS_INSTANCE,
-        ELASTICACHE_REPLICATION_GROUP, ELASTICACHE_CLUSTER, S3_BUCKET, KMS_KEY, SECRET, GKE_NODE_POOL, GKE_CLUSTER,
+        ELASTICACHE_REPLICATION_GROUP, ELASTICACHE_CLUSTER, S3_BUCKET, FSX_LUSTRE, KMS_KEY, SECRET, GKE_NODE_POOL, GKE_CLUSTER,
         CLOUD_SQL, MEMORYSTORE, GCS_BUCKET, CLOUD_NAT, CLOUD_KMS_KEY,
     }
 )
@@ -760,6 +764,11 @@ def _price(urn: str, type_: str, inputs: Mapping[str, Any], storage_gb: Mapping[
         item = _memorystore(urn, type_, inputs)
     elif type_ in (S3_BUCKET, GCS_BUCKET):
         item = _bucket(urn, type_, inputs, storage_gb)
+    elif type_ == FSX_LUSTRE:
+        gb = _num(inputs.get("storageCapacity"), 0.0) or 0.0
+        tier = _int(inputs.get("perUnitStorageThroughput"), 125) or 125
+        price = FSX_LUSTRE_USD_GB_MONTH.get(tier, FSX_LUSTRE_USD_GB_MONTH[125])
+        item = _fixed(urn, type_, "storage", gb * price, f"FSx for Lustre PERSISTENT_2 {gb:g} GB x ${price}/GB-month ({tier} MB/s/TiB)")
     elif type_ == KMS_KEY:
         item = _fixed(urn, type_, "security", KMS_KEY_USD_MONTH, f"KMS key ${KMS_KEY_USD_MONTH}/month")
     elif type_ == CLOUD_KMS_KEY:

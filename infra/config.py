@@ -255,7 +255,21 @@ class LifecycleConfig(_Model):
     abort_multipart_days: int = Field(7, ge=1)
 
 
+class LustreConfig(_Model):
+    """FSx for Lustre (AWS) linked to lake zones: ``/<zone>`` on the file system is the zone's bucket."""
+
+    zones: list[str] = Field(default_factory=list)
+    """Lake zones to link (a data repository association each), e.g. ``[curated]``."""
+    availability_zone: str | None = None
+    """The file system's availability zone (one subnet): where the training pools run."""
+    storage_gb: int = 1200
+    """1200, or a multiple of 2400 (PERSISTENT_2)."""
+    throughput_mb_per_tib: Literal[125, 250, 500, 1000] = 250
+
+
 class DataLakeConfig(_Model):
+    lustre: LustreConfig | None = None
+    """FSx for Lustre next to the lake (AWS)."""
     zones: list[str] = Field(default_factory=lambda: ["raw", "curated", "features", "models"], min_length=1)
     shared_zones: list[str] = Field(default_factory=list)
     """Zones every team may read (read-only) besides its own prefix."""
@@ -453,6 +467,7 @@ def _cross_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
     for zone in cfg.data_lake.shared_zones:
         if zone not in cfg.data_lake.zones:
             yield ns + "dataLake.sharedZones", f"{zone!r} is not a zone; zones: {', '.join(cfg.data_lake.zones)}"
+    yield from _lustre_checks(cfg)
     for zone in cfg.data_lake.size_gb:
         if zone not in cfg.data_lake.zones:
             yield ns + f"dataLake.sizeGb.{zone}", f"{zone!r} is not a zone; zones: {', '.join(cfg.data_lake.zones)}"
@@ -581,6 +596,32 @@ def _pool_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
             )
         if cfg.cloud == "existing" and pool.nodes_count_for_existing is None:
             yield f"{key}.existingNodes", "required for cloud 'existing': how many such nodes the cluster has"
+
+
+def _lustre_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
+    """FSx for Lustre: AWS only, linked to at least one lake zone, a valid size, a zone of the region."""
+    lustre = cfg.data_lake.lustre
+    if lustre is None:
+        return
+    key = NAMESPACE + ":dataLake.lustre"
+    zones = ", ".join(cfg.data_lake.zones)
+    if cfg.cloud != "aws":
+        yield key, f"FSx for Lustre is AWS; cloud {cfg.cloud!r} has no Lustre here (on gcp read the lake through GCS FUSE); remove it"
+        return
+    if not lustre.zones:
+        yield f"{key}.zones", f"Lustre without a lake zone links nothing; list the zones to link; allowed: {zones}"
+    for j, zone in enumerate(lustre.zones):
+        if zone not in cfg.data_lake.zones:
+            yield f"{key}.zones[{j}]", f"{zone!r} is not a lake zone; allowed: {zones}"
+    from components.aws.fsx import valid_capacity
+
+    if not valid_capacity(lustre.storage_gb):
+        yield f"{key}.storageGb", f"{lustre.storage_gb} is not a PERSISTENT_2 size; allowed: 1200, or a multiple of 2400"
+    region = cfg.region or ""
+    if lustre.availability_zone is None:
+        yield f"{key}.availabilityZone", f"required: the one zone the file system (and the training pools) sit in, e.g. {region}a"
+    elif region and not re.match(rf"^{re.escape(region)}[a-z]$", lustre.availability_zone):
+        yield f"{key}.availabilityZone", f"{lustre.availability_zone!r} is not a zone of region {region!r}; allowed: a zone such as {region}a"
 
 
 PROD_SERVING_CAPACITY = ("on-demand", "reserved", "reserved-then-on-demand")

@@ -7,6 +7,7 @@ A100 pool) is planned once for the module; the config refusals run the CLI in-pr
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,9 +42,13 @@ P5_POOL = {
 EFA_POOL = {"name": "train-efa", "purpose": "training", "gpu": "A100-40GB", "efa": True, "zone": "us-east-1b", "minNodes": 0, "maxNodes": 2}
 
 
+LUSTRE = {"zones": ["curated"], "availabilityZone": "us-east-1a", "storageGb": 2400, "throughputMbPerTib": 250}
+
+
 def training_config(base: str = "prod") -> dict[str, Any]:
     doc = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{base}.yaml").read_text())
     doc["config"]["ml-platform:gpuPools"] = [*doc["config"]["ml-platform:gpuPools"], copy.deepcopy(P5_POOL), copy.deepcopy(EFA_POOL)]
+    doc["config"]["ml-platform:dataLake"] = {**doc["config"]["ml-platform:dataLake"], "lustre": dict(LUSTRE)}
     return doc
 
 
@@ -576,3 +581,73 @@ def test_flex_start_is_refused_off_gke(write_stack: Callable[..., Path], capsys:
     path = write_stack("prod", "awsflex", gpuPools=pools)
     assert cli.main(["plan", "--stack", "awsflex", "--stacks-dir", str(path.parent)]) == 2
     assert "ml-platform:gpuPools[0].capacity: 'flex-start' is GKE's" in capsys.readouterr().err
+
+
+
+# ---- FSx for Lustre next to the lake ------------------------------------------------------------------
+
+
+def test_lustre_is_persistent_2_encrypted_protected_and_linked_to_curated(training_plan: engine.Plan) -> None:
+    from components.aws import fsx
+
+    fs = _one(training_plan, "aws:fsx/lustreFileSystem:LustreFileSystem", "lustre-fs")
+    assert fs.inputs["deploymentType"] == "PERSISTENT_2" and fs.inputs["storageCapacity"] == 2400
+    assert fs.inputs["perUnitStorageThroughput"] == 250
+    (key,) = [k for k in training_plan.by_type("aws:kms/key:Key") if k.name == "platform-key"]
+    assert fs.inputs["kmsKeyId"].startswith("arn:aws:kms:") and key.urn in fs.dependencies  # the platform key
+    assert fs.protect and fs.retain_on_delete  # prod
+    (dra,) = training_plan.by_type("aws:fsx/dataRepositoryAssociation:DataRepositoryAssociation")
+    curated = next(b for b in training_plan.by_type("aws:s3/bucket:Bucket") if b.inputs.get("tags", {}).get("lake-zone") == "curated"
+                   and "replica" not in b.name)
+    assert dra.inputs["dataRepositoryPath"] == f"s3://{curated.inputs['bucket']}/"
+    assert dra.inputs["fileSystemPath"] == "/curated" and dra.inputs["batchImportMetaDataOnCreate"] is True
+    assert dra.protect and fs.urn in dra.dependencies
+    ports = {(r.inputs["fromPort"], r.inputs["toPort"]) for r in training_plan.by_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+             if r.name.startswith("lustre-nodes-")}
+    assert ports == set(fsx.LUSTRE_PORTS)
+    policy = json.loads(key.inputs["policy"])
+    via = next(st for st in policy["Statement"] if st["Sid"] == "AccountUsesViaServices")["Condition"]["StringEquals"]["kms:ViaService"]
+    assert "fsx.us-east-1.amazonaws.com" in via
+    item = next(i for i in training_plan.cost["by_item"] if i["type"] == "aws:fsx/lustreFileSystem:LustreFileSystem")
+    assert item["monthly_usd"] == pytest.approx(2400 * 0.21)
+
+
+@pytest.mark.upstream
+def test_fsx_csi_driver_is_pinned_with_irsa_and_a_volume_per_team(training_plan: engine.Plan, upstream: Path) -> None:
+    from components.aws import fsx
+
+    release = _one(training_plan, RELEASE, "lustre-csi")
+    assert release.inputs["version"] == fsx.CHART_VERSION == chart_version(upstream / "aws-fsx-csi-driver" / "Chart.yaml")
+    assert_keys_exist(release.inputs["values"], upstream / "aws-fsx-csi-driver" / "values.yaml")
+    assert release.inputs["values"]["controller"]["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]
+    teams = [t["name"] for t in training_plan.config.model_dump(by_alias=True)["teams"]]
+    pvs = {pv.inputs["metadata"]["name"]: pv.inputs["spec"] for pv in training_plan.by_type("kubernetes:core/v1:PersistentVolume")}
+    claims = {c.inputs["metadata"]["namespace"]: c.inputs["spec"] for c in training_plan.by_type("kubernetes:core/v1:PersistentVolumeClaim")}
+    assert sorted(claims) == sorted(teams)
+    for team in teams:
+        spec = pvs[f"lustre-{team}"]
+        assert spec["csi"]["driver"] == fsx.CSI_DRIVER and spec["persistentVolumeReclaimPolicy"] == "Retain"
+        assert spec["claimRef"] == {"namespace": team, "name": fsx.CLAIM}
+        assert claims[team]["volumeName"] == f"lustre-{team}" and claims[team]["storageClassName"] == ""
+
+
+LUSTRE_REFUSALS = {
+    "no lake zone": ({**LUSTRE, "zones": []}, "dataLake.lustre.zones", ("without a lake zone", "allowed: raw")),
+    "not a lake zone": ({**LUSTRE, "zones": ["gold"]}, "dataLake.lustre.zones[0]", ("'gold'", "allowed:")),
+    "bad size": ({**LUSTRE, "storageGb": 2000}, "dataLake.lustre.storageGb", ("2000", "1200")),
+    "no availability zone": ({k: v for k, v in LUSTRE.items() if k != "availabilityZone"}, "dataLake.lustre.availabilityZone", ("required",)),
+}
+
+
+def test_lustre_mistakes_exit_2_naming_the_key(write_stack: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
+    from infra import cli
+
+    lake = yaml.safe_load((ROOT / "stacks" / "Pulumi.prod.yaml").read_text())["config"]["ml-platform:dataLake"]
+    failures = []
+    for i, (label, (lustre, key, words)) in enumerate(LUSTRE_REFUSALS.items()):
+        path = write_stack("prod", f"fsx{i}", dataLake={**lake, "lustre": lustre})
+        code = cli.main(["plan", "--stack", f"fsx{i}", "--stacks-dir", str(path.parent)])
+        lines = [ln.strip() for ln in capsys.readouterr().err.splitlines() if ln.strip().startswith("ml-platform:")]
+        if code != 2 or len(lines) != 1 or not lines[0].startswith(f"ml-platform:{key}:") or any(w not in lines[0] for w in words):
+            failures.append(f"{label}: exit {code}, {lines}")
+    assert not failures, "\n".join(failures)

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
@@ -200,3 +200,40 @@ class ProvisioningAdmissionCheck(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[*inherited_depends_on(opts), self.config]),
         )
         self.register_outputs({"name": name})
+
+
+class TeamVolumeClaims(pulumi.ComponentResource):
+    """A claim per team namespace for a pre-bound, ReadWriteMany PersistentVolume (the shared file system).
+
+    :param name: Component name.
+    :param claim: Claim name (the volumes' ``claimRef.name``).
+    :param volumes: Team -> (namespace, PersistentVolume name, size such as ``1200Gi``).
+    :param k8s_provider: Provider of the cluster.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        claim: str,
+        volumes: Mapping[str, tuple[pulumi.Input[str], str, str]],
+        k8s_provider: k8s.Provider,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("ml-platform:k8s:TeamVolumeClaims", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=inherited_depends_on(opts))
+        self.claims = {
+            team: k8s.core.v1.PersistentVolumeClaim(
+                f"{name}-{team}",
+                metadata={"name": claim, "namespace": namespace, "labels": {cv.TEAM_LABEL: team, cv.MANAGED_BY_LABEL: cv.MANAGED_BY}},
+                spec={
+                    "accessModes": ["ReadWriteMany"],
+                    "storageClassName": "",  # static: bind to the named volume, never provision
+                    "volumeName": volume,
+                    "resources": {"requests": {"storage": size}},
+                },
+                opts=child,
+            )
+            for team, (namespace, volume, size) in sorted(volumes.items())
+        }
+        self.register_outputs({"claims": sorted(self.claims)})

@@ -8,7 +8,7 @@ groups), ``aws_teams`` (team IAM, budgets), ``aws_services`` (MLflow / Feast sto
 from __future__ import annotations
 
 from infra import config
-from infra.layers import aws_foundation, aws_gpu, aws_services, aws_teams
+from infra.layers import aws_foundation, aws_gpu, aws_services, aws_storage, aws_teams
 from infra.layers.context import CloudLayer
 
 
@@ -18,4 +18,5 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
     aws_gpu.build(cfg, foundation, layer)
     aws_teams.build(cfg, foundation, layer)
     aws_services.build(cfg, foundation, layer)
+    aws_storage.build(cfg, foundation, layer)
     return layer

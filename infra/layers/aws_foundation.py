@@ -17,7 +17,7 @@ import pulumi_kubernetes as k8s
 from catalog import conventions as cv
 from components.aws.data_lake import DataLake, LakeLifecycle, LakeReplica
 from components.aws.eks import EksCluster, SystemNodes
-from components.aws.kms import KmsKey
+from components.aws.kms import DEFAULT_VIA_SERVICES, KmsKey
 from components.aws.network import Vpc
 from infra import config, tagging
 from infra.layers.context import CloudLayer
@@ -102,6 +102,8 @@ def build(cfg: config.PlatformConfig) -> AwsFoundation:
         region=cfg.region,
         partition=PARTITION,
         protect=prod,
+        # FSx for Lustre encrypts with it too when the lake has a Lustre file system
+        **({"via_services": (*DEFAULT_VIA_SERVICES, "fsx")} if cfg.data_lake.lustre else {}),
         provider=provider,
     )
     dr_key = None

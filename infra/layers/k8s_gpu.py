@@ -99,7 +99,8 @@ def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
     if any(p.purpose == "training" for p in cfg.gpu_pools):
         # multi-node jobs are JobSets (and LeaderWorkerSets); Kueue's integrations queue them
         cloud.extras["training_controllers"] = TrainingControllers(
-            "training", replicas=2 if cfg.is_prod else 1, k8s_provider=cloud.k8s_provider, opts=opts
+            "training", replicas=2 if cfg.is_prod else 1, k8s_provider=cloud.k8s_provider,
+            opts=pulumi.ResourceOptions(depends_on=list(cloud.depends_on)),
         )
     neuron_types = neuron_instance_types(cfg)
     if neuron_types:

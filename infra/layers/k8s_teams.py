@@ -202,6 +202,16 @@ def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
         return
     opts = pulumi.ResourceOptions(depends_on=list(cloud.depends_on)) if cloud.depends_on else None
     teams = {t.name: Team(f"team-{t.name}", team_args(cfg, cloud, t), k8s_provider=cloud.k8s_provider, opts=opts) for t in cfg.teams}
+    volumes = cloud.extras.get("team_volumes") or {}
+    if volumes:  # shared file system (FSx for Lustre): each team's claim on its pre-bound volume
+        claim = next(iter(volumes.values()))[2]
+        training.TeamVolumeClaims(
+            "team-volumes",
+            claim=claim,
+            volumes={t: (teams[t].namespace_name, pv, size) for t, (pv, size, _) in volumes.items() if t in teams},
+            k8s_provider=cloud.k8s_provider,
+            opts=pulumi.ResourceOptions(depends_on=[*teams.values(), *cloud.depends_on, cloud.extras["lustre"]]),
+        )
     if not cfg.kueue.enabled:
         return
     kueue = Kueue("kueue", replicas=2 if cfg.is_prod else 1, k8s_provider=cloud.k8s_provider, opts=opts)
