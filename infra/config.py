@@ -171,6 +171,11 @@ class GpuPoolConfig(_Model):
     """AWS: launch the pool's nodes into one cluster placement group (needs ``zone``)."""
     zone: str | None = None
     """Train in this one availability zone / subnet (default: the reservation's zone, else every zone)."""
+    image_snapshot: str | None = Field(None, pattern=r"^snap-[0-9a-f]+$")
+    """AWS, Bottlerocket pools: each node's data volume (its container images) is restored from this EBS
+    snapshot of pre-pulled images, so multi-GB images need no pull."""
+    image_streaming: bool = False
+    """GKE: image streaming (containers from Artifact Registry start while the image is still being read)."""
     topology_aware: bool = False
     """Kueue Topology Aware Scheduling on this pool's flavor (jobs can ask for one network block). Kueue
     places pods only on nodes that exist, so the pool keeps ``minNodes`` nodes (on EKS a static NodePool)."""
@@ -637,6 +642,17 @@ def _training_pool_checks(cfg: PlatformConfig, pool: GpuPoolConfig, key: str) ->
         yield f"{key}.reservation", f"required with capacity {pool.capacity!r}: the reservation ids (or tags) and how many nodes it holds"
     if res is not None and not pool.reserved:
         yield f"{key}.reservation", f"set, but capacity is {pool.capacity!r}; allowed with a reservation: reserved, reserved-then-spot, reserved-then-on-demand"
+    if pool.image_snapshot and cfg.cloud != "aws":
+        yield f"{key}.imageSnapshot", f"an EBS snapshot (AWS); on cloud {cfg.cloud!r} leave it unset (gcp: imageStreaming)"
+    elif pool.image_snapshot and pool.ami_family != "bottlerocket":
+        yield (
+            f"{key}.imageSnapshot",
+            f"needs amiFamily bottlerocket (its data volume holds the images); {pool.ami_family!r} keeps them on the AMI's root volume; allowed: bottlerocket",
+        )
+    elif pool.image_snapshot and pool.mode == "managed":
+        yield f"{key}.imageSnapshot", "set on the Karpenter EC2NodeClass; allowed with imageSnapshot: mode karpenter"
+    if pool.image_streaming and cfg.cloud != "gcp":
+        yield f"{key}.imageStreaming", f"GKE image streaming; on cloud {cfg.cloud!r} leave it unset (aws: imageSnapshot)"
     if pool.topology_aware and pool.min_nodes < 1:
         yield (
             f"{key}.minNodes",

@@ -267,6 +267,8 @@ REFUSALS: dict[str, tuple[dict[str, Any], str, tuple[str, ...]]] = {
     "efa without a zone": ({"reservation": None, "capacity": "on-demand", "placement": None}, "zone", ("required", "one availability zone")),
     "zone of another region": ({"zone": "eu-west-1a", "reservation": None, "capacity": "on-demand"}, "zone", ("eu-west-1a", "us-east-1")),
     "topology-aware pool scaled to zero": ({"minNodes": 0}, "minNodes", ("at least 1", "topologyAware", "exist")),
+    "image snapshot on al2023": ({"imageSnapshot": "snap-0123abcd"}, "imageSnapshot", ("bottlerocket", "'al2023'")),
+    "image streaming on aws": ({"imageStreaming": True}, "imageStreaming", ("GKE", "imageSnapshot")),
     "efa on a managed pool": ({"mode": "managed", "capacity": "reserved", "placement": None}, "efa", ("mode karpenter",)),
 }
 
@@ -318,6 +320,7 @@ def test_gke_reserved_pool_consumes_its_reservation_in_its_zone() -> None:
                 cluster="c", location="us-central1", pool="train", purpose="training", gpu_model="H100-80GB",
                 machine_type="a3-highgpu-8g", accelerator_type="nvidia-h100-80gb", accelerator_count=8, max_nodes=2,
                 service_account="sa@p.iam.gserviceaccount.com", reservations=("h100-block",), zone="us-central1-a",
+                image_streaming=True,
             ),
         )
 
@@ -329,6 +332,7 @@ def test_gke_reserved_pool_consumes_its_reservation_in_its_zone() -> None:
         "values": ["h100-block"],
     }
     assert pool.inputs["nodeLocations"] == ["us-central1-a"]
+    assert pool.inputs["nodeConfig"]["gcfsConfig"] == {"enabled": True}  # image streaming
     assert pool.inputs["management"]["autoRepair"] is True
     with pytest.raises(ValueError, match="not spot"):
         GpuNodePoolArgs(
@@ -651,3 +655,31 @@ def test_lustre_mistakes_exit_2_naming_the_key(write_stack: Callable[..., Path],
         if code != 2 or len(lines) != 1 or not lines[0].startswith(f"ml-platform:{key}:") or any(w not in lines[0] for w in words):
             failures.append(f"{label}: exit {code}, {lines}")
     assert not failures, "\n".join(failures)
+
+
+
+# ---- faster image pulls -----------------------------------------------------------------------------------
+
+
+@pytest.mark.upstream
+def test_bottlerocket_pool_restores_its_data_volume_from_the_image_snapshot(upstream: Path) -> None:
+    spec = karpenter_mod.NodePoolSpec(
+        name="train-br", instance_types=["p5.48xlarge"], capacity_types=["on-demand"], labels={}, gpu_limit=8, cpu_limit=192,
+        ami_family="bottlerocket", image_snapshot="snap-0123abcd",
+    )
+    spec.validate()
+    assert spec.node_class == "gpu-pool-train-br"  # its own class: the snapshot is the pool's
+    body = karpenter_mod.node_class_spec(
+        ami_family="bottlerocket", ami_alias="bottlerocket@latest", disk_gb=200, role="r", discovery_value="c", tags={},
+        kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k", image_snapshot=spec.image_snapshot,
+    )
+    data = next(d for d in body["blockDeviceMappings"] if d["deviceName"] == "/dev/xvdb")
+    assert data["ebs"]["snapshotID"] == "snap-0123abcd" and data["ebs"]["encrypted"] is True
+    assert all("snapshotID" not in d["ebs"] for d in body["blockDeviceMappings"] if d["deviceName"] != "/dev/xvdb")
+    validator = crd_validator(upstream / "karpenter" / "crds" / "karpenter.k8s.aws_ec2nodeclasses.yaml", "v1")
+    assert not schema_errors(validator, {"apiVersion": "karpenter.k8s.aws/v1", "kind": "EC2NodeClass", "metadata": {"name": "x"}, "spec": body})
+    with pytest.raises(ValueError, match="bottlerocket"):
+        karpenter_mod.NodePoolSpec(
+            name="p", instance_types=["p5.48xlarge"], capacity_types=["on-demand"], labels={}, gpu_limit=8, cpu_limit=192,
+            image_snapshot="snap-0123abcd",
+        ).validate()

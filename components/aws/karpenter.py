@@ -130,6 +130,8 @@ class NodePoolSpec:
     """The one availability zone (and so subnet) the pool launches in."""
     do_not_disrupt_reasons: Sequence[str] = ()
     """Disruption reasons (``Drifted``, ``Underutilized``) blocked outright by a ``nodes: "0"`` budget."""
+    image_snapshot: str | None = None
+    """Bottlerocket: EBS snapshot (pre-pulled images) the data volume is restored from (the pool's own class)."""
     replicas: int | None = None
     """A static NodePool keeping this many nodes (alpha feature gate ``staticCapacity``): no weight, and
     ``limits`` holds only ``nodes`` (NodePool CRD rules). For pools whose nodes must exist before a job
@@ -150,6 +152,8 @@ class NodePoolSpec:
             raise ValueError(f"{where}: efa_interfaces must be >= 0")
         if self.replicas is not None and (self.replicas < 1 or self.weight is not None or self.max_nodes is None or self.replicas > self.max_nodes):
             raise ValueError(f"{where}: a static pool needs 1 <= replicas <= max_nodes and no weight")
+        if self.image_snapshot and self.ami_family != "bottlerocket":
+            raise ValueError(f"{where}: image_snapshot restores the Bottlerocket data volume; needs ami_family bottlerocket")
         if self.placement_group and not self.zone:
             raise ValueError(f"{where}: a cluster placement group lives in one zone; set zone")
         if self.gpu_limit < 1 or self.cpu_limit < 1:
@@ -179,7 +183,7 @@ class NodePoolSpec:
     @property
     def own_node_class(self) -> bool:
         """Reservations, EFA interfaces and placement groups are per pool: such a pool has its own EC2NodeClass."""
-        return bool(self.capacity_reservations or self.efa_interfaces or self.placement_group)
+        return bool(self.capacity_reservations or self.efa_interfaces or self.placement_group or self.image_snapshot)
 
     @property
     def node_class(self) -> str:
@@ -503,6 +507,7 @@ def node_class_spec(
     efa_interfaces: int = 0,
     placement_group: pulumi.Input[str] | None = None,
     security_group_ids: Sequence[pulumi.Input[str]] = (),
+    image_snapshot: str | None = None,
 ) -> dict[str, Any]:
     """``EC2NodeClass.spec``: NVIDIA-capable AMI alias, discovery selectors, encrypted gp3, IMDSv2 only.
 
@@ -512,7 +517,7 @@ def node_class_spec(
     tagged cluster group and these).
     """
 
-    def volume(size_gb: int) -> dict[str, Any]:
+    def volume(size_gb: int, snapshot: str | None = None) -> dict[str, Any]:
         ebs: dict[str, Any] = {
             "volumeSize": f"{size_gb}Gi",
             "volumeType": "gp3",
@@ -521,12 +526,14 @@ def node_class_spec(
         }
         if kms_key_arn is not None:
             ebs["kmsKeyID"] = kms_key_arn
+        if snapshot is not None:  # restored, then encrypted with the key above
+            ebs["snapshotID"] = snapshot
         return ebs
 
     if ami_family == "bottlerocket":
         devices = [
             {"deviceName": "/dev/xvda", "ebs": volume(8)},
-            {"deviceName": "/dev/xvdb", "ebs": volume(disk_gb), "rootVolume": True},
+            {"deviceName": "/dev/xvdb", "ebs": volume(disk_gb, image_snapshot), "rootVolume": True},
         ]
     else:
         devices = [{"deviceName": "/dev/xvda", "ebs": volume(disk_gb), "rootVolume": True}]
@@ -817,6 +824,7 @@ class Karpenter(pulumi.ComponentResource):
                     efa_interfaces=pool.efa_interfaces,
                     placement_group=placement.name if placement is not None else None,
                     security_group_ids=efa_groups if pool.efa_interfaces else (),
+                    image_snapshot=pool.image_snapshot,
                 ),
                 opts=class_opts,
             )

@@ -78,6 +78,8 @@ class GpuNodePoolArgs:
     """Compute Engine reservations (names) the nodes consume (``reservation_affinity`` SPECIFIC_RESERVATION)."""
     zone: str | None = None
     """Run the nodes in this one zone (``node_locations``); a reservation is zonal."""
+    image_streaming: bool = False
+    """GKE image streaming (``gcfs_config``): containers from Artifact Registry start before the image is read."""
     flex_start: bool = False
     """Dynamic Workload Scheduler flex-start with queued provisioning: nodes come only for a
     ProvisioningRequest (Kueue creates one per admitted job), all at once."""
@@ -164,6 +166,7 @@ class GpuNodePool(pulumi.ComponentResource):
                 "labels": args.kubernetes_labels,
                 "taints": [{"key": cv.GPU_TAINT_KEY, "value": GKE_GPU_TAINT_VALUE, "effect": GKE_TAINT_EFFECTS[cv.GPU_TAINT_EFFECT]}],
                 "gvnic": {"enabled": True},
+                **({"gcfs_config": {"enabled": True}} if args.image_streaming else {}),
                 **(
                     {
                         "reservation_affinity": {

@@ -129,6 +129,7 @@ def training_options(cfg: config.PlatformConfig, pool: config.GpuPoolConfig) -> 
         "efa_interfaces": efa_interfaces(cfg, pool),
         "placement_group": pool.placement == "cluster",
         "zone": pool.training_zone,
+        "image_snapshot": pool.image_snapshot,
     }
 
 

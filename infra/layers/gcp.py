@@ -305,6 +305,7 @@ def _gpu_pools(
                     reservations=reservations,
                     zone=pool.training_zone,
                     flex_start=pool.capacity == "flex-start",
+                    image_streaming=pool.image_streaming,
                 ),
                 opts,
             )
