@@ -609,6 +609,8 @@ def test_lustre_is_persistent_2_encrypted_protected_and_linked_to_curated(traini
     ports = {(r.inputs["fromPort"], r.inputs["toPort"]) for r in training_plan.by_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
              if r.name.startswith("lustre-nodes-")}
     assert ports == set(fsx.LUSTRE_PORTS)
+    s3_out = _one(training_plan, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "lustre-s3-out")
+    assert (s3_out.inputs["fromPort"], s3_out.inputs["toPort"]) == (443, 443)  # S3 through the gateway endpoint only
     policy = json.loads(key.inputs["policy"])
     via = next(st for st in policy["Statement"] if st["Sid"] == "AccountUsesViaServices")["Condition"]["StringEquals"]["kms:ViaService"]
     assert "fsx.us-east-1.amazonaws.com" in via

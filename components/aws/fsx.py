@@ -86,6 +86,9 @@ class LakeLustreArgs:
     oidc_provider_arn: pulumi.Input[str]
     oidc_issuer: pulumi.Input[str]
     protect: bool = False
+    s3_prefix_list_id: pulumi.Input[str] | None = None
+    """The VPC's S3 gateway endpoint prefix list: the file servers may reach S3 over HTTPS (the
+    security group has no default allow-all egress; the data repository associations read S3)."""
     teams: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
 
@@ -152,6 +155,19 @@ class LakeLustre(pulumi.ComponentResource):
                 opts=aws_opts,
             )
         )
+        if args.s3_prefix_list_id is not None:
+            rules.append(
+                aws.vpc.SecurityGroupEgressRule(
+                    f"{name}-s3-out",
+                    security_group_id=self.security_group.id,
+                    prefix_list_id=args.s3_prefix_list_id,
+                    ip_protocol="tcp",
+                    from_port=443,
+                    to_port=443,
+                    description="S3 (data repository associations) through the gateway endpoint",
+                    opts=aws_opts,
+                )
+            )
         self.file_system = aws.fsx.LustreFileSystem(
             f"{name}-fs",
             deployment_type="PERSISTENT_2",

@@ -52,6 +52,7 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
             oidc_provider_arn=cluster.oidc_provider_arn,
             oidc_issuer=pulumi.Output.from_input(cluster.oidc_issuer).apply(lambda i: i.removeprefix("https://")),
             protect=cfg.is_prod,
+            s3_prefix_list_id=foundation.vpc.s3_endpoint.prefix_list_id,
             teams={t.name: t.name for t in cfg.teams},
             tags=tagging.platform_tags(cfg),
         ),
