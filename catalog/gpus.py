@@ -216,18 +216,24 @@ NODE_TYPES: dict[tuple[str, str], NodeType] = {
         _gcp("a2-ultragpu-8g", "A100-80GB", 8, 96, 1360, 40.550, 0.65),
         _gcp("a3-highgpu-8g", "H100-80GB", 8, 208, 1872, 88.490, 0.60),
         # A3 Mega (H100 80 GB, GPUDirect-TCPXO), A3 Ultra (H200 141 GB), A4 (B200), G4 (RTX PRO 6000)
-        # A3 Mega: 8 x the "H100 80GB Plus" GPU SKU (10.344) + the A3 High's vCPU / memory share (88.49 - 8 x 9.797);
-        # A4: 8 x the "A4 Nvidia B200 (1 gpu slice)" SKU (16.11) + the A3 Ultra's vCPU / memory share
-        # (84.806 - 8 x 9.312, the "H200 141GB GPU" SKU); Americas GPU SKUs, see docs/cost.md
+        # A3 Mega: 8 x the "H100 80GB Plus" GPU SKU (10.344) + the A3 High's vCPU / memory share (88.49 - 8 x 9.797).
+        # A4 is priced per GPU slice, vCPU and memory included: 8 x the "A4 Nvidia B200 (1 gpu slice)" SKU (16.11);
+        # A4 is not sold on demand (spot, flex-start, reservations): SPOT_ONLY. Americas SKUs, see docs/cost.md
         _gcp("a3-megagpu-8g", "H100-80GB", 8, 208, 1872, 92.870, 0.60, nics=8),
         _gcp("a3-ultragpu-8g", "H200-141GB", 8, 224, 2952, 84.806, 0.60, nics=8),
-        _gcp("a4-highgpu-8g", "B200", 8, 224, 3968, 139.190, 0.60, nics=8),
-        _gcp("g4-standard-48", "RTX-PRO-6000", 1, 48, 180, 4.500, 0.60),
-        _gcp("g4-standard-96", "RTX-PRO-6000", 2, 96, 360, 9.000, 0.60),
-        _gcp("g4-standard-192", "RTX-PRO-6000", 4, 192, 720, 18.000, 0.60),
-        _gcp("g4-standard-384", "RTX-PRO-6000", 8, 384, 1440, 36.000, 0.60),
+        _gcp("a4-highgpu-8g", "B200", 8, 224, 3968, 128.880, 0.60, nics=8),
+        # G4 list prices in us-central1 (dstack PR #3213 offer listing): 4.5001 per RTX PRO 6000
+        _gcp("g4-standard-48", "RTX-PRO-6000", 1, 48, 180, 4.5001, 0.60),
+        _gcp("g4-standard-96", "RTX-PRO-6000", 2, 96, 360, 9.0002, 0.60),
+        _gcp("g4-standard-192", "RTX-PRO-6000", 4, 192, 720, 18.0003, 0.60),
+        _gcp("g4-standard-384", "RTX-PRO-6000", 8, 384, 1440, 36.0006, 0.60),
     )
 }
+
+
+SPOT_ONLY: frozenset[tuple[str, str]] = frozenset({("gcp", "a4-highgpu-8g")})
+"""Shapes the cloud does not sell on demand: GCP A4 comes as spot, DWS flex-start or a reservation
+(gpuhunt PR #176 drops its on-demand offers as not available); a pool of them must use ``capacity: spot``."""
 
 
 @dataclass(frozen=True)
@@ -255,7 +261,7 @@ UNSUPPORTED: dict[tuple[str, str], Unsupported] = {
     ),
     ("gcp", "a4x-highgpu-4g"): Unsupported(
         _GB200_WHY + "; on GKE A4X needs a reservation and a workload-policy placement of whole NVL72 racks",
-        "a4-highgpu-8g (8 x B200, gpu: B200)",
+        "a4-highgpu-8g (8 x B200, gpu: B200, capacity: spot)",
     ),
     ("aws", "g6f.xlarge"): Unsupported(
         "g6f carries a fraction of an L4 through NVIDIA vGPU, which needs the GRID driver; the GPU operator "
@@ -265,7 +271,7 @@ UNSUPPORTED: dict[tuple[str, str], Unsupported] = {
 }
 """Shapes that exist but cannot run on this platform; the config refuses them naming the reason."""
 UNSUPPORTED_GPUS: dict[str, Unsupported] = {
-    "GB200": Unsupported(_GB200_WHY, "gpu: B200 (p6-b200.48xlarge on aws, a4-highgpu-8g on gcp)"),
+    "GB200": Unsupported(_GB200_WHY, "gpu: B200 (p6-b200.48xlarge on aws, a4-highgpu-8g with capacity: spot on gcp)"),
 }
 """GPU models in the catalog (for their MIG data) that no platform pool can carry."""
 

@@ -574,6 +574,13 @@ def _pool_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
             continue
         if gpu.is_neuron:
             yield from _neuron_pool_checks(cfg, pool, key, gpu)
+        spot_only = [n.name for n in cfg.pool_node_types(pool) if (n.cloud, n.name) in catalog.SPOT_ONLY]
+        if cfg.cloud != "existing" and spot_only and pool.capacity != "spot":
+            yield (
+                f"{key}.capacity",
+                f"{pool.capacity!r}: {', '.join(spot_only)} is not sold on demand on {cloud} (spot, flex-start or a "
+                "reservation only; reservations are not built here); allowed: spot",
+            )
         if pool.mig_profile is not None and pool.mig_profile not in gpu.mig_profiles:
             allowed = ", ".join(gpu.mig_profiles) if gpu.mig_profiles else f"none ({gpu.key} has no MIG)"
             yield f"{key}.migProfile", f"{pool.mig_profile!r} is not a MIG profile of {gpu.key}; allowed: {allowed}"

@@ -46,6 +46,7 @@ CATALOG_MISTAKES: dict[str, tuple[str, dict[str, Any], str, tuple[str, ...]]] = 
     "GB200 refused": ("dev", {"gpu": "GB200", "gpuLimit": None}, "gpu", ("refused", "ComputeDomains", "use instead", "B200")),
     "p6e-gb200 refused": ("dev", {"gpu": None, "instanceTypes": ["p6e-gb200.36xlarge"]}, "instanceTypes[0]", ("refused", "Capacity Blocks", "p6-b200.48xlarge")),
     "a4x refused": ("gcp-dev", {"gpu": None, "migProfile": None, "instanceTypes": ["a4x-highgpu-4g"]}, "instanceTypes[0]", ("refused", "a4-highgpu-8g")),
+    "A4 on demand": ("gcp-dev", {"gpu": "B200", "instanceTypes": None, "migProfile": None, "capacity": "on-demand"}, "capacity", ("not sold on demand", "allowed: spot")),
     "MIG profile B200 lacks": ("dev", {"gpu": "B200", "migProfile": "1g.10gb"}, "migProfile", ("'1g.10gb'", "1g.23gb")),
     "time-slicing a Trainium": ("dev", {"gpu": "Trainium2", "gpuLimit": None}, "timeSlicingReplicas", ("NVIDIA device-plugin", "neuroncore")),
 }
@@ -171,6 +172,8 @@ def test_neuron_chart_is_pinned_and_covers_every_neuron_type(accel_plan: engine.
     values = release["values"]
     assert set(values["neuronInstances"]) == {"trn2.48xlarge", "inf2.xlarge", "inf2.8xlarge"}
     assert values["scheduler"]["enabled"] is True
+    # the second scheduler matches the 1.33 control plane (the chart's own image is v1.31)
+    assert values["scheduler"]["customScheduler"]["image"]["tag"].startswith("v1.33.")
     assert_keys_exist(values, upstream / "neuron" / "values.yaml")
     chart_default = yaml.safe_load((upstream / "neuron" / "values.yaml").read_text())
     # the toleration of the platform's Neuron taint comes with the chart's device plugin
@@ -251,3 +254,28 @@ def test_budget_policy_prices_in_the_stack_region_offline_and_from_a_saved_plan(
     here = cost_model.totals(cost_model.estimate_items(accel_plan.resources, region="eu-central-1"))[1]
     there = cost_model.totals(cost_model.estimate_items(accel_plan.resources))[1]
     assert here > there * 1.2
+
+
+def test_console_summary_shows_bracketed_keys_of_violation_messages(accel_plan: engine.Plan) -> None:
+    """The summary table prints messages as text: ``spec.limits[aws.amazon.com/neuron]`` is not Rich markup."""
+    from rich.console import Console
+
+    from infra.plan import report
+
+    assert any("[aws.amazon.com/neuron]" in v.message for v in accel_plan.violations)
+    console = Console(record=True, width=400)
+    report.print_summary(accel_plan, console)
+    assert "spec.limits[aws.amazon.com/neuron]" in console.export_text()
+
+
+def test_neuron_chart_on_a_cluster_you_bring_covers_every_type_of_the_model() -> None:
+    """cloud: existing: the nodes may be any inf2 size, so the device plugin's affinity lists them all."""
+    from infra import config
+    from infra.layers import k8s_gpu
+
+    raw = {k.split(":", 1)[1]: v for k, v in yaml.safe_load((ROOT / "stacks" / "Pulumi.onprem.yaml").read_text())["config"].items()}
+    raw["gpuPools"] = [{"name": "serve-inf2", "purpose": "serving", "gpu": "Inferentia2", "existingNodes": 2}]
+    raw["teams"] = []
+    cfg = config.parse(raw)
+    assert k8s_gpu.neuron_instance_types(cfg) == sorted(n.name for n in gpus.node_types("aws", gpu="Inferentia2"))
+    assert k8s_gpu.pool_node_labels(cfg, cfg.gpu_pools[0])[k8s_gpu.GPU_OPERATOR_OPERANDS_LABEL] == "false"

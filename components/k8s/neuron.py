@@ -37,6 +37,11 @@ NAMESPACE = "kube-system"
 """The chart's ``namespaceOverride`` for the device plugin and the scheduler."""
 SCHEDULER_NAME = "my-scheduler"
 """``schedulerName`` of the chart's second scheduler, which consults the Neuron extender."""
+KUBE_SCHEDULER_TAGS = {"1.33": "v1.33.3-eks-1-33-10"}
+"""EKS-distro ``kube-scheduler`` image per cluster minor version (``public.ecr.aws/eks-distro/kubernetes/
+kube-scheduler:v1.33.3-eks-1-33-10`` is published). The chart's default (v1.31 in 1.10.0) is more than the one
+minor version behind the control plane that Kubernetes' version-skew policy allows a scheduler; for a
+version not listed here the chart's image stays (docs/gpu.md, known limits)."""
 
 
 @dataclass(frozen=True)
@@ -46,10 +51,13 @@ class NeuronArgs:
     :param instance_types: EC2 instance types with Neuron devices the platform may launch (the
         device plugin's node affinity; the chart's own default list lacks trn2).
     :param scheduler_extension: Install the Neuron scheduler extension (second scheduler).
+    :param cluster_version: Kubernetes minor version of the cluster (``1.33``): the second scheduler runs
+        the matching EKS-distro image where :data:`KUBE_SCHEDULER_TAGS` has one.
     """
 
     instance_types: Sequence[str]
     scheduler_extension: bool = True
+    cluster_version: str | None = None
 
     def validate(self) -> None:
         if not self.instance_types:
@@ -61,9 +69,13 @@ class NeuronArgs:
 
 def helm_values(args: NeuronArgs) -> dict[str, Any]:
     """The chart values (every key exists in the chart's ``values.yaml``; a test checks it)."""
+    scheduler: dict[str, Any] = {"enabled": args.scheduler_extension}
+    tag = KUBE_SCHEDULER_TAGS.get(args.cluster_version or "")
+    if args.scheduler_extension and tag:
+        scheduler["customScheduler"] = {"image": {"tag": tag}}
     return {
         "neuronInstances": sorted(set(args.instance_types)),
-        "scheduler": {"enabled": args.scheduler_extension},
+        "scheduler": scheduler,
         "npd": {"enabled": False},
     }
 

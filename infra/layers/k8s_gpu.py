@@ -22,7 +22,8 @@ from infra.layers.context import CloudLayer
 GPU_TAINT = {"key": cv.GPU_TAINT_KEY, "value": cv.GPU_TAINT_VALUE, "effect": cv.GPU_TAINT_EFFECT}
 NEURON_TAINT = {"key": catalog.NEURON_TAINT_KEY, "value": "true", "effect": cv.GPU_TAINT_EFFECT}
 GPU_OPERATOR_OPERANDS_LABEL = "nvidia.com/gpu.deploy.operands"
-"""``false`` on a node keeps every GPU-operator operand off it (the operator's node-label switch)."""
+"""``false`` on a node keeps every GPU-operator operand off it (the operator's master switch, NVIDIA GPU operator
+docs, getting-started "Operands": https://docs.nvidia.com/datacenter/cloud-native/gpu-operator/latest/getting-started.html#operands)."""
 BOTTLEROCKET_SKIPPED_OPERANDS = ("device-plugin", "mig-manager")
 
 
@@ -105,7 +106,10 @@ def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
     neuron_types = neuron_instance_types(cfg)
     if neuron_types:
         cloud.extras["neuron"] = NeuronDevicePlugin(
-            "neuron", NeuronArgs(instance_types=neuron_types), k8s_provider=cloud.k8s_provider, opts=opts
+            "neuron",
+            NeuronArgs(instance_types=neuron_types, cluster_version=cfg.cluster.version if cfg.cloud == "aws" else None),
+            k8s_provider=cloud.k8s_provider,
+            opts=opts,
         )
     only_neuron = bool(cfg.gpu_pools) and all(cfg.pool_gpu(p).is_neuron for p in cfg.gpu_pools)
     if not operator_enabled(cfg) or only_neuron:  # no NVIDIA GPU to serve

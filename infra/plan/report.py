@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from infra.plan.engine import Plan
@@ -54,7 +55,8 @@ def print_summary(plan: Plan, console: Console | None = None) -> None:
         for col in ("pack", "policy", "enforcement", "resource", "message"):
             vt.add_column(col)
         for v in plan.violations:
-            vt.add_row(v.pack, v.policy, v.enforcement, v.urn.rsplit("::", 1)[-1], v.message)
+            # messages quote keys such as spec.limits[aws.amazon.com/neuron]: not Rich markup
+            vt.add_row(v.pack, v.policy, v.enforcement, escape(v.urn.rsplit("::", 1)[-1]), escape(v.message))
         console.print(vt)
     else:
         console.print("policy violations: none")

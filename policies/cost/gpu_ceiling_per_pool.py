@@ -21,7 +21,8 @@ def check(args: ResourceValidationArgs, report: ReportViolation, cfg: dict[str, 
     if value is None or ceiling is None:
         return  # no GPU limit at all is mlp-cost-005's finding
     if value > ceiling:
-        what = "spec.limits[nvidia.com/gpu]" if pool.kind == gpu.NODE_POOL else "max nodes x GPUs per node"
+        key = "aws.amazon.com/neuron" if "aws.amazon.com/neuron" in (pool.limits or {}) else "nvidia.com/gpu"
+        what = f"spec.limits[{key}]" if pool.kind == gpu.NODE_POOL else "max nodes x GPUs per node"
         report(f"pool {pool.name!r} may hold {value:g} GPUs ({what}), above the {env} per-pool ceiling of {ceiling}")
 
 
