@@ -169,6 +169,10 @@ RDS_INSTANCE = "aws:rds/instance:Instance"
 ELASTICACHE_REPLICATION_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
 ELASTICACHE_CLUSTER = "aws:elasticache/cluster:Cluster"
 S3_BUCKET = "aws:s3/bucket:Bucket"
+FSX_LUSTRE = "aws:fsx/lustreFileSystem:LustreFileSystem"
+FSX_LUSTRE_USD_GB_MONTH = {125: 0.145, 250: 0.210, 500: 0.290, 1000: 0.420}
+"""FSx for Lustre PERSISTENT_2 SSD storage per GB-month by throughput tier (MB/s/TiB), us-east-1
+list prices (FSx for Lustre pricing page; backups and data transfer not included)."""
 KMS_KEY = "aws:kms/key:Key"
 SECRET = "aws:secretsmanager/secret:Secret"
 GKE_NODE_POOL = pools.GKE_NODE_POOL
@@ -182,7 +186,7 @@ CLOUD_KMS_KEY = "gcp:kms/cryptoKey:CryptoKey"
 PRICED_TYPES = frozenset(
     {
         KARPENTER_NODEPOOL, EKS_NODE_GROUP, EKS_CLUSTER, NAT_GATEWAY, ELASTIC_IP, VPC_ENDPOINT, RDS_INSTANCE,
-        ELASTICACHE_REPLICATION_GROUP, ELASTICACHE_CLUSTER, S3_BUCKET, KMS_KEY, SECRET, GKE_NODE_POOL, GKE_CLUSTER,
+        ELASTICACHE_REPLICATION_GROUP, ELASTICACHE_CLUSTER, S3_BUCKET, FSX_LUSTRE, KMS_KEY, SECRET, GKE_NODE_POOL, GKE_CLUSTER,
         CLOUD_SQL, MEMORYSTORE, GCS_BUCKET, CLOUD_NAT, CLOUD_KMS_KEY,
     }
 )
@@ -196,6 +200,8 @@ INSTANCE_TYPE_LABEL = pools.INSTANCE_TYPE_LABEL
 INSTANCE_FAMILY_LABEL = pools.INSTANCE_FAMILY_LABEL
 GPU_NAME_LABEL = pools.GPU_NAME_LABEL
 CAPACITY_TYPE_LABEL = pools.CAPACITY_TYPE_LABEL
+RESERVED_NODES_ANNOTATION = pools.RESERVED_NODES_ANNOTATION
+RESERVED_PRICE_ANNOTATION = pools.RESERVED_PRICE_ANNOTATION
 
 
 @dataclass(frozen=True)
@@ -215,6 +221,8 @@ class CostItem:
     :param spot: Whether the spot price was assumed.
     :param node_type: The node type priced (the cheapest per GPU-hour of those allowed).
     :param zone: Lake zone of a bucket (``lake-zone`` tag / label).
+    :param reserved_usd_month: Part of both figures that is reserved capacity (ODCR, Capacity Block,
+        GCE reservation): paid whether used or not, so it is in the idle figure too.
     """
 
     urn: str
@@ -229,6 +237,9 @@ class CostItem:
     spot: bool = False
     node_type: str | None = None
     zone: str | None = None
+    reserved_usd_month: float = 0.0
+    reserved_price_fixed: bool = False
+    """The reservation's price was given (a Capacity Block's): no regional factor applies to it."""
 
     @property
     def monthly_usd(self) -> float:
@@ -240,6 +251,7 @@ class CostItem:
         out["monthly_usd"] = round(self.monthly_usd_ceiling, 2)
         out["monthly_usd_idle"] = round(self.monthly_usd_idle, 2)
         out["monthly_usd_ceiling"] = round(self.monthly_usd_ceiling, 2)
+        out["reserved_usd_month"] = round(self.reserved_usd_month, 2)
         return out
 
 
@@ -304,6 +316,9 @@ def pool_item(
     gpu_limit: int | None,
     owned: bool = False,
     note: str = "",
+    reserved_nodes: int = 0,
+    reserved_usd_hour: float | None = None,
+    fallback: bool = True,
 ) -> CostItem:
     """Cost of a GPU node pool allowed to launch ``node_types`` (catalog names on ``cloud``).
 
@@ -313,6 +328,10 @@ def pool_item(
     ``gpu_limit`` (a Karpenter ``nvidia.com/gpu`` limit, in nodes of the priced type); the
     tighter one binds. ``owned`` hardware (``cloud: existing``) costs nothing but still reports
     its GPUs. ``note`` is appended to the basis.
+
+    ``reserved_nodes`` are reserved capacity, already paid: ``reserved_usd_hour`` per node-hour
+    (default: the on-demand list price) in both figures, whatever the pool runs; nodes beyond them
+    cost the spot / on-demand price. Without ``fallback`` the pool never grows past its reservation.
     """
     known = [gpu_catalog.NODE_TYPES[(cloud, n)] for n in node_types if (cloud, n) in gpu_catalog.NODE_TYPES]
     if not known:
@@ -334,6 +353,35 @@ def pool_item(
         gpus_ceiling = max(min(gpus_ceiling, gpu_limit), gpus_idle)
     price = 0.0 if owned else ref.hourly_usd(spot=spot)
     capacity = "spot" if spot else "on-demand"
+    if reserved_nodes and not owned:
+        if not fallback:
+            ceiling_nodes = max(min(ceiling_nodes, reserved_nodes), min_nodes)
+            gpus_ceiling = ceiling_nodes * ref.gpus if gpu_limit is None else max(min(ceiling_nodes * ref.gpus, gpu_limit), gpus_idle)
+        paid = reserved_usd_hour if reserved_usd_hour is not None else ref.hourly_usd(spot=False)
+        fixed = paid * reserved_nodes * HOURS_PER_MONTH
+        over_idle, over_ceiling = max(min_nodes - reserved_nodes, 0), max(ceiling_nodes - reserved_nodes, 0)
+        basis = (
+            f"{ref.name} reserved {_nodes(reserved_nodes)} x ${paid:.4f}/h x {HOURS_PER_MONTH} h (already paid); "
+            + (f"beyond it {capacity} ${price:.4f}/h, " if fallback else "no fallback, ")
+            + f"idle {_nodes(min_nodes)}, ceiling {_nodes(ceiling_nodes)} ({gpus_ceiling} GPUs)"
+        )
+        if note:
+            basis += f"; {note}"
+        return CostItem(
+            urn,
+            type_,
+            "gpu",
+            fixed + price * over_idle * HOURS_PER_MONTH,
+            fixed + price * over_ceiling * HOURS_PER_MONTH,
+            basis,
+            pool=pool,
+            gpus_idle=max(gpus_idle, min(reserved_nodes, ceiling_nodes) * ref.gpus),
+            gpus_ceiling=gpus_ceiling,
+            spot=spot and fallback,
+            node_type=ref.name,
+            reserved_usd_month=fixed,
+            reserved_price_fixed=reserved_usd_hour is not None,
+        )
     if owned:
         basis = f"owned {ref.gpu} nodes ({ceiling_nodes} x {ref.gpus} GPUs, {gpus_ceiling * HOURS_PER_MONTH} GPU-h/month): no cloud bill"
     else:
@@ -369,30 +417,58 @@ def _cpu_pool_item(urn: str, type_: str, *, table: Mapping[str, float], pool: st
     return CostItem(urn, type_, "compute", price * min_nodes * HOURS_PER_MONTH, price * ceiling * HOURS_PER_MONTH, basis, pool=pool, node_type=name)
 
 
+def _reserved(pool: pools.Pool) -> dict[str, Any]:
+    """:func:`pool_item`'s reservation arguments for ``pool``."""
+    return {
+        "reserved_nodes": pool.reserved_nodes,
+        "reserved_usd_hour": pool.reserved_usd_hour,
+        "fallback": bool(pool.fallback),
+    }
+
+
 def _karpenter(urn: str, type_: str, pool: pools.Pool) -> CostItem:
     names = list(pool.instance_types)
     gpu_limit = int(pool.gpu_limit) if pool.gpu_limit is not None else None
     min_nodes, max_nodes = pool.min_nodes, pool.max_nodes
+    spot = pool.spot  # spot-with-fallback lists both: the estimate assumes spot
+    reserved = _reserved(pool)
     if names and not pool.catalog_types:
-        return _cpu_pool_item(urn, type_, table=EC2_USD_HOUR, pool=pool.name, names=names, spot=pool.spot, min_nodes=min_nodes, max_nodes=max_nodes)
+        return _cpu_pool_item(urn, type_, table=EC2_USD_HOUR, pool=pool.name, names=names, spot=spot, min_nodes=min_nodes, max_nodes=max_nodes)
     # Karpenter enforces spec.limits only: the max-nodes annotation records intent, the GPU limit binds.
     note = ""
+    replicas = pool.replicas
+    if replicas is not None:  # a static NodePool keeps its replicas running; kubectl scale may raise them to limits.nodes
+        ceiling = pool.node_limit or replicas
+        note = f"static NodePool: {_nodes(replicas)} always running, up to limits.nodes {ceiling} when scaled"
+        return pool_item(
+            urn, type_, cloud="aws", pool=pool.name, node_types=names, spot=spot, min_nodes=replicas, max_nodes=ceiling, gpu_limit=None,
+            note=note, **reserved,
+        )
     if gpu_limit is None:
         bound = "the max-nodes annotation" if max_nodes is not None else "the baseline (no max-nodes annotation either)"
         note = f"no nvidia.com/gpu limit: Karpenter is unbounded, priced at {bound}"
     else:
-        item = pool_item(urn, type_, cloud="aws", pool=pool.name, node_types=names, spot=pool.spot, min_nodes=min_nodes, max_nodes=None, gpu_limit=gpu_limit)
+        item = pool_item(urn, type_, cloud="aws", pool=pool.name, node_types=names, spot=spot, min_nodes=min_nodes, max_nodes=None, gpu_limit=gpu_limit, **reserved)
         if max_nodes is not None and item.node_type and item.gpus_ceiling > max_nodes * gpu_catalog.node_type("aws", item.node_type).gpus:
             note = f"the GPU limit {gpu_limit} binds, not the max-nodes annotation ({max_nodes}), which Karpenter does not enforce"
         max_nodes = None
-    return pool_item(urn, type_, cloud="aws", pool=pool.name, node_types=names, spot=pool.spot, min_nodes=min_nodes, max_nodes=max_nodes, gpu_limit=gpu_limit, note=note)
+    return pool_item(
+        urn, type_, cloud="aws", pool=pool.name, node_types=names, spot=spot, min_nodes=min_nodes, max_nodes=max_nodes, gpu_limit=gpu_limit, note=note,
+        **reserved,
+    )
 
 
 def _managed_pool(urn: str, type_: str, pool: pools.Pool) -> CostItem:
-    """An EKS node group or a GKE node pool: a GPU pool when it may launch a catalog GPU type, else CPU nodes."""
+    """An EKS node group or a GKE node pool: a GPU pool when it may launch a catalog GPU type, else CPU nodes.
+
+    A GKE pool consuming a specific reservation is reserved capacity for all its nodes, without fallback.
+    """
     names = list(pool.instance_types)
     if pool.catalog_types:
-        return pool_item(urn, type_, cloud=pool.cloud, pool=pool.name, node_types=names, spot=pool.spot, min_nodes=pool.min_nodes, max_nodes=pool.max_nodes, gpu_limit=None)
+        return pool_item(
+            urn, type_, cloud=pool.cloud, pool=pool.name, node_types=names, spot=pool.spot, min_nodes=pool.min_nodes, max_nodes=pool.max_nodes,
+            gpu_limit=None, **_reserved(pool),
+        )
     table = GCE_USD_HOUR if pool.cloud == "gcp" else EC2_USD_HOUR
     return _cpu_pool_item(urn, type_, table=table, pool=pool.pool_label, names=names, spot=pool.spot, min_nodes=pool.min_nodes, max_nodes=pool.max_nodes)
 
@@ -522,11 +598,15 @@ def in_region(item: CostItem, *, cloud: str, region: str | None) -> CostItem:
     if not gpu_catalog.region_priced(cloud, region):
         return replace(item, basis=f"{item.basis}; {region} not in the regional price table: {REFERENCE_REGION.get(cloud)} prices")
     factor = gpu_catalog.region_multiplier(cloud, region)
+    reserved = item.reserved_usd_month
+    new_reserved = reserved if item.reserved_price_fixed else reserved * factor
     return replace(
         item,
-        monthly_usd_idle=item.monthly_usd_idle * factor,
-        monthly_usd_ceiling=item.monthly_usd_ceiling * factor,
-        basis=f"{item.basis}; x {factor:g} for {region} (regional price factor)",
+        monthly_usd_idle=(item.monthly_usd_idle - reserved) * factor + new_reserved,
+        monthly_usd_ceiling=(item.monthly_usd_ceiling - reserved) * factor + new_reserved,
+        reserved_usd_month=new_reserved,
+        basis=f"{item.basis}; x {factor:g} for {region} (regional price factor"
+        + ("; not on the reservation's given price)" if reserved and item.reserved_price_fixed else ")"),
     )
 
 
@@ -605,6 +685,11 @@ def _price(urn: str, type_: str, inputs: Mapping[str, Any], storage_gb: Mapping[
         item = _memorystore(urn, type_, inputs)
     elif type_ in (S3_BUCKET, GCS_BUCKET):
         item = _bucket(urn, type_, inputs, storage_gb)
+    elif type_ == FSX_LUSTRE:
+        gb = _num(inputs.get("storageCapacity"), 0.0) or 0.0
+        tier = _int(inputs.get("perUnitStorageThroughput"), 125) or 125
+        price = FSX_LUSTRE_USD_GB_MONTH.get(tier, FSX_LUSTRE_USD_GB_MONTH[125])
+        item = _fixed(urn, type_, "storage", gb * price, f"FSx for Lustre PERSISTENT_2 {gb:g} GB x ${price}/GB-month ({tier} MB/s/TiB)")
     elif type_ == KMS_KEY:
         item = _fixed(urn, type_, "security", KMS_KEY_USD_MONTH, f"KMS key ${KMS_KEY_USD_MONTH}/month")
     elif type_ == CLOUD_KMS_KEY:

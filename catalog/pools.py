@@ -16,6 +16,12 @@ How each input is read (the reasons, from the providers' own definitions):
   so families the GPU catalog does not list stay visible to the policies.
 * Karpenter enforces ``spec.limits`` only; our ``ml-platform.io/min-nodes`` / ``max-nodes``
   annotations record intent (metadata or template metadata).
+* Karpenter's ``reserved`` capacity type launches into the EC2NodeClass's capacity reservations
+  (ODCRs, Capacity Blocks); how many instances they hold and their price are not in the NodePool,
+  so the AWS GPU layer records them in the ``ml-platform.io/reserved-nodes`` / ``reserved-usd-hour``
+  annotations. A static NodePool (``spec.replicas``, Karpenter v1.14 CRD) keeps that many nodes;
+  ``kubectl scale`` may raise them up to ``spec.limits.nodes``, the only limit a static pool may
+  set besides resources (CRD validation rule).
 * EKS ``scalingConfig.minSize`` / ``maxSize``; ``capacityType`` ``SPOT`` or ``ON_DEMAND``.
 * GKE ``autoscaling.total*NodeCount`` bound the whole pool; ``min/maxNodeCount`` apply per zone
   (``nodeLocations``); without autoscaling ``nodeCount`` (else ``initialNodeCount``) nodes run in
@@ -44,6 +50,10 @@ INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 INSTANCE_FAMILY_LABEL = "karpenter.k8s.aws/instance-family"
 GPU_NAME_LABEL = "karpenter.k8s.aws/instance-gpu-name"
 CAPACITY_TYPE_LABEL = "karpenter.sh/capacity-type"
+RESERVED_NODES_ANNOTATION = "ml-platform.io/reserved-nodes"
+"""On a Karpenter NodePool: instances its capacity reservations hold (set by the AWS GPU layer)."""
+RESERVED_PRICE_ANNOTATION = "ml-platform.io/reserved-usd-hour"
+"""On a Karpenter NodePool: the price paid per reserved node-hour, when not the on-demand list price."""
 GKE_DEFAULT_MACHINE = "e2-medium"
 """GKE's machine type when ``nodeConfig.machineType`` is not set."""
 
@@ -70,18 +80,41 @@ class Pool:
     gpu: bool = False
     """Carries GPUs: a catalog GPU node type, the GPU taint, a GPU limit or guest accelerators."""
     capacity: tuple[str, ...] = ("on-demand",)
-    """Capacity types allowed: ``spot`` and/or ``on-demand``."""
+    """Capacity types allowed: ``reserved``, ``spot`` and/or ``on-demand``."""
     min_nodes: int = 0
     max_nodes: int | None = None
     gpu_limit: float | None = None
-    """Karpenter ``spec.limits[nvidia.com/gpu]``."""
+    """Karpenter ``spec.limits[nvidia.com/gpu]`` (``aws.amazon.com/neuron`` on a Neuron pool)."""
     limit_keys: tuple[str, ...] = ()
     """The resources Karpenter ``spec.limits`` bounds (empty: no limits at all)."""
+    replicas: int | None = None
+    """A static Karpenter NodePool's ``spec.replicas`` (``None``: a dynamic pool)."""
+    node_limit: int | None = None
+    """Karpenter ``spec.limits.nodes``: how far a static NodePool may be scaled."""
+    reserved_nodes: int = 0
+    """Nodes reserved capacity holds for the pool (paid whether used or not)."""
+    reserved_usd_hour: float | None = None
+    """The price paid per reserved node-hour when given (a Capacity Block's); ``None``: on-demand list price."""
 
     @property
     def spot(self) -> bool:
         """Spot capacity allowed (with both, Karpenter and the estimate take spot first)."""
         return "spot" in self.capacity
+
+    @property
+    def reserved(self) -> bool:
+        """The pool launches into capacity reservations first."""
+        return "reserved" in self.capacity
+
+    @property
+    def fallback(self) -> tuple[str, ...]:
+        """Capacity types used beyond the reservation (empty: the pool never grows past it)."""
+        return tuple(c for c in self.capacity if c != "reserved")
+
+    @property
+    def static(self) -> bool:
+        """A static Karpenter NodePool (``spec.replicas``)."""
+        return self.replicas is not None
 
     @property
     def type_patterns(self) -> tuple[str, ...]:
@@ -99,8 +132,14 @@ class Pool:
 
     @property
     def gpu_ceiling(self) -> float | None:
-        """Most GPUs the pool can hold: the Karpenter GPU limit, else max nodes x GPUs per node."""
+        """Most GPUs the pool can hold: the Karpenter GPU limit, else max nodes x GPUs per node.
+
+        A static NodePool without a GPU limit is bounded by ``spec.limits.nodes`` x GPUs per node
+        (the CRD lets a static pool limit only nodes).
+        """
         if self.kind == KARPENTER_NODEPOOL:
+            if self.gpu_limit is None and self.static and self.node_limit is not None and self.gpus_per_node:
+                return float(self.node_limit * self.gpus_per_node)
             return self.gpu_limit
         if self.max_nodes is None:
             return None
@@ -173,6 +212,8 @@ def _karpenter(inputs: Mapping[str, Any], name: str) -> Pool:
     gpu_limit = number(limits.get(cv.GPU_RESOURCE, limits.get(gpu_catalog.NEURON_RESOURCE)))
     instance_types = tuple(types or ())
     pool_label = _label(cv.POOL_LABEL, *labels)
+    capacity = tuple(_requirement(reqs, CAPACITY_TYPE_LABEL) or ["on-demand"])
+    reserved_nodes = (_int(_label(RESERVED_NODES_ANNOTATION, *annotations)) or 0) if "reserved" in capacity else 0
     return Pool(
         kind=KARPENTER_NODEPOOL,
         name=str(pool_label or meta.get("name") or name),
@@ -187,11 +228,15 @@ def _karpenter(inputs: Mapping[str, Any], name: str) -> Pool:
             or cv.GPU_RESOURCE in limits
             or any(("aws", t) in gpu_catalog.NODE_TYPES for t in instance_types)
         ),
-        capacity=tuple(_requirement(reqs, CAPACITY_TYPE_LABEL) or ["on-demand"]),
+        capacity=capacity,
         min_nodes=_int(_label(cv.MIN_NODES_ANNOTATION, *annotations)) or 0,
         max_nodes=_int(_label(cv.MAX_NODES_ANNOTATION, *annotations)),
         gpu_limit=gpu_limit,
         limit_keys=tuple(str(k) for k in limits),
+        replicas=_int(get_in(inputs, "spec", "replicas")),
+        node_limit=_int(limits.get("nodes")),
+        reserved_nodes=reserved_nodes,
+        reserved_usd_hour=number(_label(RESERVED_PRICE_ANNOTATION, *annotations)) if reserved_nodes else None,
     )
 
 
@@ -234,6 +279,10 @@ def _gke_node_pool(inputs: Mapping[str, Any], name: str) -> Pool:
             fixed = _int(inputs.get("initialNodeCount")) or 0
         min_nodes = max_nodes = fixed * zones
     spot = truthy(node_config.get("spot")) or truthy(node_config.get("preemptible"))
+    affinity = as_map(node_config.get("reservationAffinity"))
+    # a pool consuming a specific reservation runs only reserved VMs: all its nodes are reserved capacity
+    specific = affinity.get("consumeReservationType") == "SPECIFIC_RESERVATION"
+    capacity = ("reserved",) if specific else ("spot",) if spot else ("on-demand",)
     pool_label = _label(cv.POOL_LABEL, labels)
     return Pool(
         kind=GKE_NODE_POOL,
@@ -243,9 +292,10 @@ def _gke_node_pool(inputs: Mapping[str, Any], name: str) -> Pool:
         cloud="gcp",
         instance_types=(machine,),
         gpu=("gcp", machine) in gpu_catalog.NODE_TYPES or bool(as_list(node_config.get("guestAccelerators"))),
-        capacity=("spot",) if spot else ("on-demand",),
+        capacity=capacity,
         min_nodes=min_nodes,
         max_nodes=max_nodes,
+        reserved_nodes=(max_nodes or 0) if specific else 0,
     )
 
 

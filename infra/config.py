@@ -160,6 +160,28 @@ class ClusterConfig(_Model):
         return SECRET_PLACEHOLDER if value is not None else None
 
 
+class ReservationConfig(_Model):
+    """Reserved capacity a pool uses first (``capacity: reserved*``).
+
+    AWS: On-Demand Capacity Reservations (ODCRs) and Capacity Blocks for ML, chosen by id or tags
+    (Karpenter ``capacityReservationSelectorTerms``). GCP: Compute Engine reservations by name
+    (node pool ``reservation_affinity``).
+    """
+
+    ids: list[str] = Field(default_factory=list)
+    """AWS: capacity reservation ids (``cr-0123...``); GCP: reservation names."""
+    tags: dict[str, str] = Field(default_factory=dict)
+    """AWS only: select every reservation carrying all these tags."""
+    zone: str | None = None
+    """Availability zone the reservation is in; the pool trains in it (one subnet)."""
+    kind: Literal["odcr", "capacity-block"] = "odcr"
+    """AWS: an On-Demand Capacity Reservation or a Capacity Block for ML."""
+    nodes: int = Field(ge=1)
+    """Instances the reservation holds (its fixed cost and GPUs)."""
+    hourly_usd: float | None = Field(None, gt=0)
+    """Price paid per reserved node-hour (a Capacity Block's price); default: the on-demand list price."""
+
+
 class GpuPoolConfig(_Model):
     """One GPU node pool."""
 
@@ -169,7 +191,26 @@ class GpuPoolConfig(_Model):
     """GPU model from the catalog (``A100-40GB``); the pool may use every node type that carries it."""
     instance_types: list[str] = Field(default_factory=list)
     """EC2 instance types (AWS) or GCE machine types (GCP); all must carry the same GPU model."""
-    capacity: Literal["spot", "on-demand", "spot-with-fallback"] = "on-demand"
+    capacity: Literal[
+        "spot", "on-demand", "spot-with-fallback", "reserved", "reserved-then-spot", "reserved-then-on-demand", "flex-start"
+    ] = "on-demand"
+    """Reserved capacity (``reserved*``) needs ``reservation``; ``reserved-then-*`` falls back when it is used up.
+    ``flex-start`` (GKE): Dynamic Workload Scheduler flex-start with queued provisioning, through Kueue."""
+    reservation: ReservationConfig | None = None
+    efa: bool = False
+    """AWS: attach every Elastic Fabric Adapter the instance type has (multi-node training); all types must have EFA."""
+    placement: Literal["cluster"] | None = None
+    """AWS: launch the pool's nodes into one cluster placement group (needs ``zone``)."""
+    zone: str | None = None
+    """Train in this one availability zone / subnet (default: the reservation's zone, else every zone)."""
+    image_snapshot: str | None = Field(None, pattern=r"^snap-[0-9a-f]+$")
+    """AWS, Bottlerocket pools: each node's data volume (its container images) is restored from this EBS
+    snapshot of pre-pulled images, so multi-GB images need no pull."""
+    image_streaming: bool = False
+    """GKE: image streaming (containers from Artifact Registry start while the image is still being read)."""
+    topology_aware: bool = False
+    """Kueue Topology Aware Scheduling on this pool's flavor (jobs can ask for one network block). Kueue
+    places pods only on nodes that exist, so the pool keeps ``minNodes`` nodes (on EKS a static NodePool)."""
     mode: Literal["karpenter", "managed"] = "karpenter"
     """AWS only: Karpenter NodePool (default) or an EKS managed node group."""
     min_nodes: int = Field(0, ge=0)
@@ -188,6 +229,21 @@ class GpuPoolConfig(_Model):
     expire_after: str = Field("720h", pattern=r"^([0-9]+(s|m|h))+$|^Never$")
     nodes_count_for_existing: int | None = Field(None, ge=0, alias="existingNodes")
     """``cloud: existing`` only: how many such nodes the cluster has (for quotas and cost)."""
+
+    @property
+    def reserved(self) -> bool:
+        """The pool uses reserved capacity first (``reserved``, ``reserved-then-spot``, ``reserved-then-on-demand``)."""
+        return self.capacity.startswith("reserved")
+
+    @property
+    def fallback(self) -> str | None:
+        """What a ``reserved-then-*`` pool falls back to (``spot`` / ``on-demand``); ``None`` otherwise."""
+        return self.capacity.removeprefix("reserved-then-") if self.capacity.startswith("reserved-then-") else None
+
+    @property
+    def training_zone(self) -> str | None:
+        """The one zone the pool's nodes run in: ``zone``, else its reservation's zone, else ``None`` (every zone)."""
+        return self.zone or (self.reservation.zone if self.reservation else None)
 
 
 class TeamQuotas(_Model):
@@ -236,7 +292,21 @@ class LifecycleConfig(_Model):
     abort_multipart_days: int = Field(7, ge=1)
 
 
+class LustreConfig(_Model):
+    """FSx for Lustre (AWS) linked to lake zones: ``/<zone>`` on the file system is the zone's bucket."""
+
+    zones: list[str] = Field(default_factory=list)
+    """Lake zones to link (a data repository association each), e.g. ``[curated]``."""
+    availability_zone: str | None = None
+    """The file system's availability zone (one subnet): where the training pools run."""
+    storage_gb: int = 1200
+    """1200, or a multiple of 2400 (PERSISTENT_2)."""
+    throughput_mb_per_tib: Literal[125, 250, 500, 1000] = 250
+
+
 class DataLakeConfig(_Model):
+    lustre: LustreConfig | None = None
+    """FSx for Lustre next to the lake (AWS)."""
     zones: list[str] = Field(default_factory=lambda: ["raw", "curated", "features", "models"], min_length=1)
     shared_zones: list[str] = Field(default_factory=list)
     """Zones every team may read (read-only) besides its own prefix."""
@@ -657,6 +727,7 @@ def _cross_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
     for zone in cfg.data_lake.shared_zones:
         if zone not in cfg.data_lake.zones:
             yield ns + "dataLake.sharedZones", f"{zone!r} is not a zone; zones: {', '.join(cfg.data_lake.zones)}"
+    yield from _lustre_checks(cfg)
     for zone in cfg.data_lake.size_gb:
         if zone not in cfg.data_lake.zones:
             yield ns + f"dataLake.sizeGb.{zone}", f"{zone!r} is not a zone; zones: {', '.join(cfg.data_lake.zones)}"
@@ -790,12 +861,16 @@ def _pool_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
             yield f"{key}.maxNodes", f"required for cloud {cfg.cloud!r}"
         elif pool.max_nodes is not None and pool.min_nodes > pool.max_nodes:
             yield f"{key}.minNodes", f"{pool.min_nodes} exceeds maxNodes ({pool.max_nodes})"
-        if cfg.is_prod and pool.purpose == "serving" and pool.capacity != "on-demand":
-            yield f"{key}.capacity", f"{pool.capacity!r} is not allowed for a serving pool in prod; allowed: on-demand"
+        if cfg.is_prod and pool.purpose == "serving" and pool.capacity not in PROD_SERVING_CAPACITY:
+            yield f"{key}.capacity", f"{pool.capacity!r} is not allowed for a serving pool in prod; allowed: {', '.join(PROD_SERVING_CAPACITY)}"
         if pool.mode == "managed" and cfg.cloud != "aws":
             yield f"{key}.mode", f"'managed' is an EKS node group; cloud {cfg.cloud!r} allows: karpenter"
-        elif pool.mode == "managed" and pool.capacity == "spot-with-fallback":
-            yield f"{key}.capacity", "an EKS managed node group is either spot or on-demand; allowed with mode 'managed': spot, on-demand"
+        elif pool.mode == "managed" and (pool.capacity == "spot-with-fallback" or pool.fallback):
+            yield (
+                f"{key}.capacity",
+                f"{pool.capacity!r}: an EKS managed node group has one capacity type; allowed with mode 'managed': spot, on-demand, reserved",
+            )
+        yield from _training_pool_checks(cfg, pool, key)
         if cfg.cloud == "aws" and pool.ami_family == "bottlerocket" and (pool.mig_profile or pool.time_slicing_replicas):
             yield (
                 f"{key}.amiFamily",
@@ -804,6 +879,134 @@ def _pool_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
             )
         if cfg.cloud == "existing" and pool.nodes_count_for_existing is None:
             yield f"{key}.existingNodes", "required for cloud 'existing': how many such nodes the cluster has"
+
+
+def _lustre_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
+    """FSx for Lustre: AWS only, linked to at least one lake zone, a valid size, a zone of the region."""
+    lustre = cfg.data_lake.lustre
+    if lustre is None:
+        return
+    key = NAMESPACE + ":dataLake.lustre"
+    zones = ", ".join(cfg.data_lake.zones)
+    if cfg.cloud != "aws":
+        yield key, f"FSx for Lustre is AWS; cloud {cfg.cloud!r} has no Lustre here (on gcp read the lake through GCS FUSE); remove it"
+        return
+    if not lustre.zones:
+        yield f"{key}.zones", f"Lustre without a lake zone links nothing; list the zones to link; allowed: {zones}"
+    for j, zone in enumerate(lustre.zones):
+        if zone not in cfg.data_lake.zones:
+            yield f"{key}.zones[{j}]", f"{zone!r} is not a lake zone; allowed: {zones}"
+    from components.aws.fsx import valid_capacity
+
+    if not valid_capacity(lustre.storage_gb):
+        yield f"{key}.storageGb", f"{lustre.storage_gb} is not a PERSISTENT_2 size; allowed: 1200, or a multiple of 2400"
+    region = cfg.region or ""
+    if lustre.availability_zone is None:
+        yield f"{key}.availabilityZone", f"required: the one zone the file system (and the training pools) sit in, e.g. {region}a"
+    elif region and not re.match(rf"^{re.escape(region)}[a-z]$", lustre.availability_zone):
+        yield f"{key}.availabilityZone", f"{lustre.availability_zone!r} is not a zone of region {region!r}; allowed: a zone such as {region}a"
+
+
+PROD_SERVING_CAPACITY = ("on-demand", "reserved", "reserved-then-on-demand")
+"""Capacity a prod serving pool may use: nothing that can be taken back (spot)."""
+AWS_RESERVATION_ID = r"^cr-[0-9a-z]+$"
+"""The EC2NodeClass CRD's pattern for ``capacityReservationSelectorTerms[].id``."""
+
+
+def _training_pool_checks(cfg: PlatformConfig, pool: GpuPoolConfig, key: str) -> Iterator[tuple[str, str]]:
+    """Reserved capacity, EFA, placement and the one-zone rule of a pool whose shape is already valid."""
+    res = pool.reservation
+    if pool.reserved and res is None:
+        yield f"{key}.reservation", f"required with capacity {pool.capacity!r}: the reservation ids (or tags) and how many nodes it holds"
+    if res is not None and not pool.reserved:
+        yield f"{key}.reservation", f"set, but capacity is {pool.capacity!r}; allowed with a reservation: reserved, reserved-then-spot, reserved-then-on-demand"
+    if pool.image_snapshot and cfg.cloud != "aws":
+        yield f"{key}.imageSnapshot", f"an EBS snapshot (AWS); on cloud {cfg.cloud!r} leave it unset (gcp: imageStreaming)"
+    elif pool.image_snapshot and pool.ami_family != "bottlerocket":
+        yield (
+            f"{key}.imageSnapshot",
+            f"needs amiFamily bottlerocket (its data volume holds the images); {pool.ami_family!r} keeps them on the AMI's root volume; allowed: bottlerocket",
+        )
+    elif pool.image_snapshot and pool.mode == "managed":
+        yield f"{key}.imageSnapshot", "set on the Karpenter EC2NodeClass; allowed with imageSnapshot: mode karpenter"
+    if pool.image_streaming and cfg.cloud != "gcp":
+        yield f"{key}.imageStreaming", f"GKE image streaming; on cloud {cfg.cloud!r} leave it unset (aws: imageSnapshot)"
+    if pool.topology_aware and pool.min_nodes < 1:
+        yield (
+            f"{key}.minNodes",
+            "must be at least 1 with topologyAware: Kueue's topology-aware scheduling places pods only on nodes that "
+            "already exist (a pool scaled to zero would never admit a job); allowed: 1 or more",
+        )
+    if pool.capacity == "flex-start":
+        if cfg.cloud != "gcp":
+            yield f"{key}.capacity", "'flex-start' is GKE's Dynamic Workload Scheduler; allowed on aws: spot, on-demand, spot-with-fallback, reserved*"
+        elif not cfg.kueue.enabled:
+            yield f"{key}.capacity", "'flex-start' is requested through Kueue's ProvisioningRequest admission check; needs kueue.enabled: true"
+        elif pool.min_nodes:
+            yield f"{key}.minNodes", f"{pool.min_nodes}: a flex-start pool gets nodes per queued job only; allowed: 0"
+    if pool.topology_aware and not cfg.kueue.enabled:
+        yield f"{key}.topologyAware", "needs Kueue (kueue.enabled: true)"
+    if cfg.cloud == "existing" and (pool.reserved or pool.efa or pool.placement or pool.zone or pool.topology_aware):
+        field = (
+            "capacity" if pool.reserved else "efa" if pool.efa else "placement" if pool.placement
+            else "zone" if pool.zone else "topologyAware"
+        )
+        yield f"{key}.{field}", "cloud 'existing' does not launch nodes; set it up on your cluster and leave it unset here"
+        return
+    region = cfg.region or ""
+    zone_pattern = rf"^{re.escape(region)}[a-z]$" if cfg.cloud == "aws" else rf"^{re.escape(region)}-[a-z]$"
+    example = f"{region}a" if cfg.cloud == "aws" else f"{region}-a"
+    for path, zone in ((f"{key}.zone", pool.zone), (f"{key}.reservation.zone", res.zone if res else None)):
+        if zone is not None and region and not re.match(zone_pattern, zone):
+            yield path, f"{zone!r} is not a zone of region {region!r}; allowed: a zone such as {example}"
+    if res is not None:
+        if not res.ids and not res.tags:
+            yield f"{key}.reservation.ids", "set ids (or, on aws, tags) to choose the reservation"
+        if cfg.cloud == "aws":
+            for j, rid in enumerate(res.ids):
+                if not re.match(AWS_RESERVATION_ID, rid):
+                    yield f"{key}.reservation.ids[{j}]", f"{rid!r} is not a capacity reservation id; allowed: cr- followed by lowercase letters and digits"
+            if pool.mode == "managed" and (len(res.ids) != 1 or res.tags):
+                yield f"{key}.reservation.ids", "a managed node group's launch template targets exactly one reservation id (no tags); list one id"
+        else:
+            if res.tags:
+                yield f"{key}.reservation.tags", "GKE selects reservations by name; allowed on gcp: ids (reservation names)"
+            if res.kind != "odcr":
+                yield f"{key}.reservation.kind", f"{res.kind!r} is an EC2 Capacity Block; allowed on gcp: odcr (a Compute Engine reservation)"
+            for j, rid in enumerate(res.ids):
+                if not re.match(DNS_LABEL, rid):
+                    yield f"{key}.reservation.ids[{j}]", f"{rid!r} is not a Compute Engine reservation name (a lowercase DNS label)"
+        if pool.zone and res.zone and pool.zone != res.zone:
+            yield (
+                f"{key}.reservation.zone",
+                f"{res.zone!r} is not the pool's zone {pool.zone!r}: instances launch into the reservation's zone only; allowed: {pool.zone}",
+            )
+        if pool.max_nodes is not None and res.nodes > pool.max_nodes:
+            yield f"{key}.reservation.nodes", f"{res.nodes} exceeds maxNodes ({pool.max_nodes}); the pool could never use the whole reservation"
+    if cfg.cloud == "gcp":
+        for field, value in (("efa", pool.efa), ("placement", pool.placement)):
+            if value:
+                yield f"{key}.{field}", "an AWS option (EFA / EC2 placement groups); on gcp leave it unset"
+        return
+    if pool.efa:
+        types = cfg.pool_node_types(pool)
+        without = [n.name for n in types if not n.efa_interfaces]
+        if without:
+            model = cfg.pool_gpu(pool).key
+            allowed = ", ".join(n.name for n in catalog.node_types("aws", gpu=model) if n.efa_interfaces) or f"none ({model} has no EFA type)"
+            path = f"{key}.instanceTypes" if pool.instance_types else f"{key}.gpu"
+            yield (
+                path,
+                f"efa: true, but {', '.join(without)} {'has' if len(without) == 1 else 'have'} no EFA: a pool mixing EFA and non-EFA "
+                f"nodes makes NCCL fall back to TCP; allowed: {allowed}",
+            )
+        if pool.mode == "managed":
+            yield f"{key}.efa", "EFA interfaces are configured on the Karpenter EC2NodeClass; allowed for efa: mode karpenter"
+    if (pool.efa or pool.placement) and pool.training_zone is None:
+        field = "efa" if pool.efa else "placement"
+        yield f"{key}.zone", f"required with {field}: multi-node training stays in one availability zone (one subnet); e.g. {example}"
+    if pool.placement and pool.mode == "managed":
+        yield f"{key}.placement", "placement groups are set on the Karpenter EC2NodeClass; allowed for placement: mode karpenter"
 
 
 def _instance_type_problem(cloud: str, name: str, gpu: str | None) -> str | None:
@@ -991,7 +1194,8 @@ def _gcp_and_existing_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
 
 
 RESERVED_NAMESPACES = frozenset(
-    {"default", "kube-system", "kube-public", "kube-node-lease", "karpenter", "gpu-operator", "kueue-system", "mlflow", "feast", "monitoring"}
+    {"default", "kube-system", "kube-public", "kube-node-lease", "karpenter", "gpu-operator", "kueue-system", "mlflow", "feast", "monitoring",
+     "jobset-system", "lws-system"}
 )
 
 

@@ -53,9 +53,13 @@ def config_pool_item(cfg: config.PlatformConfig, pool: config.GpuPoolConfig) -> 
             max_nodes, gpu_limit = pool.max_nodes, pool.gpu_limit
     else:
         max_nodes, gpu_limit = pool.max_nodes, pool.gpu_limit
+    res = pool.reservation if pool.reserved else None
     return cost_model.pool_item(
-        urn, "config:gpuPool", cloud=cloud, pool=pool.name, node_types=names, spot=pool.capacity != "on-demand",
+        urn, "config:gpuPool", cloud=cloud, pool=pool.name, node_types=names,
+        spot=pool.capacity in ("spot", "spot-with-fallback") or pool.fallback == "spot",
         min_nodes=pool.min_nodes, max_nodes=max_nodes, gpu_limit=gpu_limit,
+        reserved_nodes=res.nodes if res else 0, reserved_usd_hour=res.hourly_usd if res else None,
+        fallback=pool.capacity != "reserved",
     )
 
 
@@ -139,7 +143,8 @@ def estimate_config(cfg: config.PlatformConfig, resources: list[Any]) -> dict[st
     for item in items:
         if item.category != "gpu" or not item.pool:
             continue
-        entry = by_pool.setdefault(item.pool, {"idle": 0.0, "ceiling": 0.0, "gpus_idle": 0, "gpus_ceiling": 0, "items": []})
+        entry = by_pool.setdefault(item.pool, {"idle": 0.0, "ceiling": 0.0, "reserved": 0.0, "gpus_idle": 0, "gpus_ceiling": 0, "items": []})
+        entry["reserved"] += item.reserved_usd_month
         entry["idle"] += item.monthly_usd_idle
         entry["ceiling"] += item.monthly_usd_ceiling
         entry["gpus_idle"] += item.gpus_idle
@@ -151,6 +156,7 @@ def estimate_config(cfg: config.PlatformConfig, resources: list[Any]) -> dict[st
         entry.update(
             idle=_round(entry["idle"]),
             ceiling=_round(entry["ceiling"]),
+            reserved=_round(entry["reserved"]),
             gpu_hours_ceiling=gpu_hours,
             usd_per_gpu_hour=round(entry["ceiling"] / gpu_hours, 4) if gpu_hours else 0.0,
             capacity="owned" if cfg.cloud == "existing" else ("spot" if any(i.spot for i in pool_items) else "on-demand"),
@@ -167,6 +173,8 @@ def estimate_config(cfg: config.PlatformConfig, resources: list[Any]) -> dict[st
     return {
         "monthly_usd": _round(ceiling),
         "monthly_usd_idle": _round(idle),
+        # reserved capacity (ODCRs, Capacity Blocks, GCE reservations): already paid, inside both figures
+        "monthly_usd_reserved": _round(sum(i.reserved_usd_month for i in items)),
         "currency": "USD",
         "hours_per_month": cost_model.HOURS_PER_MONTH,
         "price_date": cost_model.PRICE_DATE,
@@ -185,6 +193,7 @@ def estimate_config(cfg: config.PlatformConfig, resources: list[Any]) -> dict[st
                 "monthly_usd_idle": _round(i.monthly_usd_idle),
                 "basis": i.basis,
                 **({"pool": i.pool} if i.pool else {}),
+                **({"reserved_usd_month": _round(i.reserved_usd_month)} if i.reserved_usd_month else {}),
             }
             for i in items
         ],

@@ -87,7 +87,8 @@ def test_cpu_limit_allows_the_gpu_limit_on_any_shape() -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"capacity_types": ["reserved"]}, "capacity_types"),
+        ({"capacity_types": ["dedicated"]}, "capacity_types"),
+        ({"capacity_types": ["reserved"]}, "capacity_reservations"),
         ({"capacity_types": []}, "capacity_types"),
         ({"instance_types": []}, "instance_types"),
         ({"gpu_limit": 0}, "gpu_limit"),

@@ -195,3 +195,83 @@ def test_inputs_helpers_decode_once_and_leave_non_json_alone() -> None:
     assert number(True) is None and number("2.5") == 2.5 and number("2Gi") is None
     assert truthy("TRUE") and truthy(True) and not truthy("false") and not truthy(1)
     assert as_map(unknown_checking_proxy({"x": {"y": 1}}))["x"]["y"] == 1
+
+
+# ---- reserved capacity and static NodePools (issue 20), read once for the estimate and the policies ----------
+
+
+def _static_reserved(*, capacity: tuple[str, ...] = ("reserved", "on-demand"), price: str | None = "31.464") -> dict[str, Any]:
+    """A static p5 NodePool of 2 replicas (scalable to limits.nodes 4) holding a 2-node Capacity Block."""
+    annotations = {cv.MIN_NODES_ANNOTATION: "2", pools.RESERVED_NODES_ANNOTATION: "2"}
+    if price is not None:
+        annotations[pools.RESERVED_PRICE_ANNOTATION] = price
+    return {
+        "metadata": {"name": "mlp-train", "annotations": annotations},
+        "spec": {
+            "replicas": 2,
+            "template": {
+                "metadata": {"labels": {cv.POOL_LABEL: "train", cv.PURPOSE_LABEL: "training"}},
+                "spec": {"requirements": [_req(pools.INSTANCE_TYPE_LABEL, "p5.48xlarge"), _req(pools.CAPACITY_TYPE_LABEL, *capacity)]},
+            },
+            "limits": {"nodes": 4},  # the CRD lets a static pool limit nodes only
+        },
+    }
+
+
+def test_static_reserved_nodepool_is_read_alike_and_priced_as_already_paid() -> None:
+    inputs = _static_reserved()
+    pool = policy_gpu.pool_of(pools.KARPENTER_NODEPOOL, unknown_checking_proxy(inputs), "p")
+    assert pool is not None and pool == pools.pool_of(pools.KARPENTER_NODEPOOL, inputs, "p")
+    assert (pool.replicas, pool.node_limit, pool.reserved_nodes, pool.reserved_usd_hour) == (2, 4, 2, 31.464)
+    assert pool.fallback == ("on-demand",) and pool.gpu_limit is None and pool.gpu_ceiling == 32  # 4 nodes x 8 H100
+    [item] = cost_model.estimate_items([("urn:pulumi:t::p::kubernetes:karpenter.sh/v1:NodePool::p", pools.KARPENTER_NODEPOOL, inputs)])
+    fixed = 2 * 31.464 * H
+    on_demand = gpu_catalog.node_type("aws", "p5.48xlarge").hourly_usd(spot=False)
+    assert item.reserved_usd_month == pytest.approx(fixed) and item.reserved_price_fixed
+    assert item.monthly_usd_idle == pytest.approx(fixed)  # the 2 static nodes are the reserved ones
+    assert item.monthly_usd_ceiling == pytest.approx(fixed + 2 * on_demand * H)  # scaled to limits.nodes: 2 more on demand
+    assert (item.gpus_idle, item.gpus_ceiling) == (16, 32)
+
+
+def test_a_given_reservation_price_keeps_out_of_the_regional_factor() -> None:
+    urn = "urn:pulumi:t::p::kubernetes:karpenter.sh/v1:NodePool::p"
+    region = next(r for r, f in sorted(gpu_catalog.REGION_MULTIPLIERS["aws"].items()) if f != 1)
+    factor = gpu_catalog.region_multiplier("aws", region)
+    [given] = cost_model.estimate_items([(urn, pools.KARPENTER_NODEPOOL, _static_reserved())], region=region)
+    assert given.reserved_usd_month == pytest.approx(2 * 31.464 * H)
+    [listed] = cost_model.estimate_items([(urn, pools.KARPENTER_NODEPOOL, _static_reserved(price=None))], region=region)
+    list_price = gpu_catalog.node_type("aws", "p5.48xlarge").hourly_usd(spot=False)
+    assert listed.reserved_usd_month == pytest.approx(2 * list_price * H * factor) and not listed.reserved_price_fixed
+
+
+def _karpenter_findings(inputs: dict[str, Any], environment: str) -> set[str]:
+    case = Case("static", pools.KARPENTER_NODEPOOL, inputs, 0, 0, 0, False, None)
+    return _cost_findings(case, environment)
+
+
+def test_the_packs_bound_a_static_pool_by_its_node_limit_and_let_reservations_pass_the_spot_rule() -> None:
+    # mlp-cost-005: limits.nodes bounds a static GPU pool (no nvidia.com/gpu limit allowed there)
+    assert "mlp-cost-005" not in _karpenter_findings(_static_reserved(), "prod")
+    unbounded = _static_reserved()
+    unbounded["spec"]["limits"] = {"cpu": "1000"}
+    assert "mlp-cost-005" in _karpenter_findings(unbounded, "prod")
+    # mlp-cost-002: 4 nodes x 8 GPUs = 32 > the dev ceiling of 8
+    assert "mlp-cost-002" in _karpenter_findings(_static_reserved(), "dev")
+    # mlp-cost-004 in dev: a reservation alone is already paid; past it the pool must fall back to spot
+    assert "mlp-cost-004" not in _karpenter_findings(_static_reserved(capacity=("reserved",)), "dev")
+    assert "mlp-cost-004" in _karpenter_findings(_static_reserved(capacity=("reserved", "on-demand")), "dev")
+    assert "mlp-cost-004" not in _karpenter_findings(_static_reserved(capacity=("reserved", "spot")), "dev")
+
+
+def test_gke_pool_on_a_specific_reservation_is_reserved_capacity_without_fallback() -> None:
+    inputs = _gke(
+        {"machineType": A2_8G, "reservationAffinity": {"consumeReservationType": "SPECIFIC_RESERVATION", "key": "compute.googleapis.com/reservation-name",
+                                                       "values": ["block"]}},
+        autoscaling={"totalMinNodeCount": 0, "totalMaxNodeCount": 2},
+    )
+    pool = pools.pool_of(pools.GKE_NODE_POOL, inputs, "p")
+    assert pool is not None and pool.capacity == ("reserved",) and pool.reserved_nodes == 2 and pool.fallback == ()
+    [item] = cost_model.estimate_items([("urn:pulumi:t::p::gcp:container/nodePool:NodePool::p", pools.GKE_NODE_POOL, inputs)])
+    fixed = 2 * gpu_catalog.node_type("gcp", A2_8G).hourly_usd(spot=False) * H
+    assert item.reserved_usd_month == pytest.approx(fixed) and item.monthly_usd_idle == item.monthly_usd_ceiling == pytest.approx(fixed)
+    assert not item.spot and item.gpus_ceiling == 16

@@ -23,7 +23,8 @@ AMI_TYPES = {"al2023": "AL2023_x86_64_NVIDIA", "bottlerocket": "BOTTLEROCKET_x86
 """EKS AMI types that ship the NVIDIA driver, per AMI family."""
 DATA_DEVICE = {"al2023": "/dev/xvda", "bottlerocket": "/dev/xvdb"}
 """The device holding images and ephemeral storage (Bottlerocket keeps its OS on ``/dev/xvda``)."""
-CAPACITY = {"spot": "SPOT", "on-demand": "ON_DEMAND"}
+CAPACITY = {"spot": "SPOT", "on-demand": "ON_DEMAND", "reserved": "ON_DEMAND"}
+"""EKS capacity type per setting; a reservation launches on-demand instances into it (a Capacity Block: ``CAPACITY_BLOCK``)."""
 TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_EXECUTE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}
 NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryPullOnly", "AmazonSSMManagedInstanceCore")
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -65,6 +66,12 @@ class GpuNodeGroupArgs:
     )
     tags: Mapping[str, str] = field(default_factory=dict)
     partition: str = "aws"
+    capacity_reservation_id: str | None = None
+    """``capacity: reserved``: the ODCR / Capacity Block the launch template targets."""
+    capacity_block: bool = False
+    """The reservation is a Capacity Block for ML (node group capacity type ``CAPACITY_BLOCK``)."""
+    auto_repair: bool = True
+    """EKS node auto repair: replace nodes the node monitoring agent reports unhealthy (GPU faults)."""
 
     def validate(self, name: str) -> None:
         where = f"GpuNodeGroup {name!r}"
@@ -74,6 +81,10 @@ class GpuNodeGroupArgs:
             raise ValueError(f"{where}: instance_types must not be empty")
         if self.capacity not in CAPACITY:
             raise ValueError(f"{where}: capacity must be one of {tuple(CAPACITY)} (a managed node group cannot mix them)")
+        if (self.capacity == "reserved") != (self.capacity_reservation_id is not None):
+            raise ValueError(f"{where}: capacity 'reserved' and capacity_reservation_id go together")
+        if self.capacity_block and self.capacity != "reserved":
+            raise ValueError(f"{where}: capacity_block needs capacity 'reserved'")
         if self.ami_family not in AMI_TYPES:
             raise ValueError(f"{where}: ami_family must be one of {tuple(AMI_TYPES)}")
         if self.min_nodes < 0 or self.max_nodes < 1 or self.min_nodes > self.max_nodes:
@@ -130,6 +141,12 @@ class GpuNodeGroup(pulumi.ComponentResource):
                 "http_put_response_hop_limit": 1,
             },
             block_device_mappings=[{"device_name": DATA_DEVICE[args.ami_family], "ebs": ebs}],
+            # EKS user guide, "Create a managed node group with Capacity Blocks" / ODCRs: the launch
+            # template targets the reservation; a Capacity Block also sets the capacity-block market
+            capacity_reservation_specification={"capacity_reservation_target": {"capacity_reservation_id": args.capacity_reservation_id}}
+            if args.capacity_reservation_id
+            else None,
+            instance_market_options={"market_type": "capacity-block"} if args.capacity_block else None,
             tag_specifications=[{"resource_type": kind, "tags": tags} for kind in ("instance", "volume", "network-interface")],
             tags=tags,
             opts=child,
@@ -142,7 +159,8 @@ class GpuNodeGroup(pulumi.ComponentResource):
             subnet_ids=args.subnet_ids,
             instance_types=list(args.instance_types),
             ami_type=AMI_TYPES[args.ami_family],
-            capacity_type=CAPACITY[args.capacity],
+            capacity_type="CAPACITY_BLOCK" if args.capacity_block else CAPACITY[args.capacity],
+            node_repair_config={"enabled": args.auto_repair},
             scaling_config={"min_size": args.min_nodes, "max_size": args.max_nodes, "desired_size": args.min_nodes},
             update_config={"max_unavailable": 1},
             labels=dict(args.labels),

@@ -27,6 +27,8 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from catalog import conventions as cv
+from catalog.cost_model import RESERVED_NODES_ANNOTATION, RESERVED_PRICE_ANNOTATION
+from components.aws import efa
 from components.aws.irsa import IrsaRole
 from components.k8s.helm import pinned_release
 from components.options import inherited_depends_on
@@ -45,7 +47,9 @@ bottlerocket and windows*: there is no ``neuron`` alias. Karpenter's AL2023 fami
 and neuron x86_64 variants (``pkg/providers/amifamily/al2023.go``, ``DescribeImageQuery``), and Bottlerocket's
 standard x86_64 image carries the Neuron driver."""
 _AMI_VERSION = re.compile(r"^(latest|v[0-9]+(\.[0-9]+)*)$")
-CAPACITY_TYPES = ("spot", "on-demand")
+CAPACITY_TYPES = ("spot", "on-demand", "reserved")
+"""``karpenter.sh/capacity-type`` values; ``reserved`` is an ODCR / Capacity Block the EC2NodeClass selects
+(feature gate ``reservedCapacity``, beta and on by default in the 1.14 chart values)."""
 CONSOLIDATION_POLICIES = ("WhenEmpty", "WhenEmptyOrUnderutilized")
 NODE_POLICIES = (
     "AmazonEKSWorkerNodePolicy",
@@ -119,6 +123,27 @@ class NodePoolSpec:
     extended_capacity: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     """Instance type -> extended resources its nodes will advertise that EC2 does not report
     (MIG slices: ``{"p4d.24xlarge": {"nvidia.com/mig-1g.5gb": 56}}``); becomes NodeOverlays."""
+    capacity_reservations: Sequence[Mapping[str, Any]] = ()
+    """``capacityReservationSelectorTerms`` of the pool's own EC2NodeClass (``{"id": "cr-..."}`` or
+    ``{"tags": {...}}``); needs ``reserved`` in ``capacity_types``."""
+    reserved_nodes: int = 0
+    """Instances the reservations hold (recorded as an annotation for the cost estimate)."""
+    reserved_usd_hour: float | None = None
+    """Price paid per reserved node-hour, when it is not the on-demand list price (annotation)."""
+    efa_interfaces: int = 0
+    """EFA interfaces per node (0: none); the pool's EC2NodeClass lists them in ``networkInterfaces``."""
+    placement_group: bool = False
+    """Launch into a cluster placement group created for the pool (needs ``zone``)."""
+    zone: str | None = None
+    """The one availability zone (and so subnet) the pool launches in."""
+    do_not_disrupt_reasons: Sequence[str] = ()
+    """Disruption reasons (``Drifted``, ``Underutilized``) blocked outright by a ``nodes: "0"`` budget."""
+    image_snapshot: str | None = None
+    """Bottlerocket: EBS snapshot (pre-pulled images) the data volume is restored from (the pool's own class)."""
+    replicas: int | None = None
+    """A static NodePool keeping this many nodes (alpha feature gate ``staticCapacity``): no weight, and
+    ``limits`` holds only ``nodes`` (NodePool CRD rules). For pools whose nodes must exist before a job
+    is admitted (Kueue topology-aware scheduling)."""
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field."""
@@ -129,6 +154,16 @@ class NodePoolSpec:
             raise ValueError(f"{where}: instance_types must not be empty")
         if not self.capacity_types or set(self.capacity_types) - set(CAPACITY_TYPES):
             raise ValueError(f"{where}: capacity_types must be a non-empty subset of {CAPACITY_TYPES}")
+        if ("reserved" in self.capacity_types) != bool(self.capacity_reservations):
+            raise ValueError(f"{where}: capacity type 'reserved' and capacity_reservations go together")
+        if self.efa_interfaces < 0:
+            raise ValueError(f"{where}: efa_interfaces must be >= 0")
+        if self.replicas is not None and (self.replicas < 1 or self.weight is not None or self.max_nodes is None or self.replicas > self.max_nodes):
+            raise ValueError(f"{where}: a static pool needs 1 <= replicas <= max_nodes and no weight")
+        if self.image_snapshot and self.ami_family != "bottlerocket":
+            raise ValueError(f"{where}: image_snapshot restores the Bottlerocket data volume; needs ami_family bottlerocket")
+        if self.placement_group and not self.zone:
+            raise ValueError(f"{where}: a cluster placement group lives in one zone; set zone")
         if self.gpu_limit < 1 or self.cpu_limit < 1:
             raise ValueError(f"{where}: gpu_limit and cpu_limit must be >= 1")
         if self.consolidation not in CONSOLIDATION_POLICIES:
@@ -154,8 +189,16 @@ class NodePoolSpec:
                     raise ValueError(f"{where}: extended_capacity {resource!r}={count} must be a domain-prefixed resource >= 1")
 
     @property
+    def own_node_class(self) -> bool:
+        """Reservations, EFA interfaces and placement groups are per pool: such a pool has its own EC2NodeClass."""
+        return bool(self.capacity_reservations or self.efa_interfaces or self.placement_group or self.image_snapshot)
+
+    @property
     def node_class(self) -> str:
-        """Name of the ``EC2NodeClass`` this pool uses (one per AMI family, pinned release and disk size)."""
+        """Name of the ``EC2NodeClass`` this pool uses (one per AMI family, pinned release and disk size,
+        or the pool's own, ``gpu-pool-<name>``, see :attr:`own_node_class`)."""
+        if self.own_node_class:
+            return f"gpu-pool-{self.name}"
         version = "" if self.ami_version == "latest" else "-" + self.ami_version.replace(".", "-")
         return f"gpu-{self.ami_family}{version}-{self.disk_gb}g"
 
@@ -202,8 +245,15 @@ class KarpenterArgs:
     controller_node_selector: Mapping[str, str] | None = None
     cluster_endpoint: pulumi.Input[str] | None = None
     security_group_id: pulumi.Input[str] | None = None
+    vpc_id: pulumi.Input[str] | None = None
+    """The cluster's VPC: where the EFA security group is made (required when a pool has EFA)."""
+    node_repair: bool = False
+    """Feature gate ``nodeRepair``: replace nodes whose conditions (from the EKS node monitoring
+    agent: GPU XID errors, NVLink, EFA) stay unhealthy (v1.14 disruption.md, "Node Auto Repair")."""
 
     def validate(self) -> None:
+        if any(p.efa_interfaces for p in self.node_pools) and self.vpc_id is None:
+            raise ValueError("KarpenterArgs: vpc_id is required for a pool with EFA interfaces (its security group)")
         if not self.region:
             raise ValueError("KarpenterArgs: region is required")
         if self.replicas < 1:
@@ -216,8 +266,19 @@ class KarpenterArgs:
 
 
 def capacity_types_for(capacity: str) -> list[str]:
-    """Karpenter ``karpenter.sh/capacity-type`` values for a pool's ``capacity`` setting."""
-    return {"spot": ["spot"], "on-demand": ["on-demand"], "spot-with-fallback": ["spot", "on-demand"]}[capacity]
+    """Karpenter ``karpenter.sh/capacity-type`` values for a pool's ``capacity`` setting.
+
+    Karpenter launches reserved capacity first whenever a NodePool allows it, then spot / on-demand
+    (upstream ``website/content/en/v1.14/tasks/odcrs.md``, "Prioritization Behavior").
+    """
+    return {
+        "spot": ["spot"],
+        "on-demand": ["on-demand"],
+        "spot-with-fallback": ["spot", "on-demand"],
+        "reserved": ["reserved"],
+        "reserved-then-spot": ["reserved", "spot"],
+        "reserved-then-on-demand": ["reserved", "on-demand"],
+    }[capacity]
 
 
 def cpu_limit_for(gpu_limit: int, node_shapes: Sequence[tuple[int, int]]) -> int:
@@ -467,10 +528,21 @@ def node_class_spec(
     discovery_value: pulumi.Input[str],
     tags: Mapping[str, str],
     kms_key_arn: pulumi.Input[str] | None,
+    capacity_reservations: Sequence[Mapping[str, Any]] = (),
+    efa_interfaces: int = 0,
+    placement_group: pulumi.Input[str] | None = None,
+    security_group_ids: Sequence[pulumi.Input[str]] = (),
+    image_snapshot: str | None = None,
 ) -> dict[str, Any]:
-    """``EC2NodeClass.spec``: NVIDIA-capable AMI alias, discovery selectors, encrypted gp3, IMDSv2 only."""
+    """``EC2NodeClass.spec``: NVIDIA-capable AMI alias, discovery selectors, encrypted gp3, IMDSv2 only.
 
-    def volume(size_gb: int) -> dict[str, Any]:
+    A pool's own class adds its capacity reservations (``capacityReservationSelectorTerms``), EFA
+    interfaces (``networkInterfaces``) with huge pages in the user data, a placement group
+    (``placementGroupSelector``) and extra security groups (selector terms are ORed: the discovery-
+    tagged cluster group and these).
+    """
+
+    def volume(size_gb: int, snapshot: str | None = None) -> dict[str, Any]:
         ebs: dict[str, Any] = {
             "volumeSize": f"{size_gb}Gi",
             "volumeType": "gp3",
@@ -479,21 +551,32 @@ def node_class_spec(
         }
         if kms_key_arn is not None:
             ebs["kmsKeyID"] = kms_key_arn
+        if snapshot is not None:  # restored, then encrypted with the key above
+            ebs["snapshotID"] = snapshot
         return ebs
 
     if ami_family == "bottlerocket":
         devices = [
             {"deviceName": "/dev/xvda", "ebs": volume(8)},
-            {"deviceName": "/dev/xvdb", "ebs": volume(disk_gb), "rootVolume": True},
+            {"deviceName": "/dev/xvdb", "ebs": volume(disk_gb, image_snapshot), "rootVolume": True},
         ]
     else:
         devices = [{"deviceName": "/dev/xvda", "ebs": volume(disk_gb), "rootVolume": True}]
     selector = [{"tags": {cv.KARPENTER_DISCOVERY_TAG: discovery_value}}]
+    extra: dict[str, Any] = {}
+    if capacity_reservations:
+        extra["capacityReservationSelectorTerms"] = [dict(t) for t in capacity_reservations]
+    if efa_interfaces:
+        extra["networkInterfaces"] = efa.network_interfaces(efa_interfaces)
+        extra["userData"] = efa.hugepages_user_data(ami_family)
+    if placement_group is not None:
+        extra["placementGroupSelector"] = {"name": placement_group}
     return {
+        **extra,
         "role": role,
         "amiSelectorTerms": [{"alias": ami_alias}],
         "subnetSelectorTerms": selector,
-        "securityGroupSelectorTerms": selector,
+        "securityGroupSelectorTerms": selector + [{"id": sg} for sg in security_group_ids],
         "blockDeviceMappings": devices,
         "metadataOptions": {
             "httpEndpoint": "enabled",
@@ -514,6 +597,7 @@ def node_pool_body(pool: NodePoolSpec) -> dict[str, Any]:
             {"key": "karpenter.sh/capacity-type", "operator": "In", "values": list(pool.capacity_types)},
             {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]},
             {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]},
+            *([{"key": "topology.kubernetes.io/zone", "operator": "In", "values": [pool.zone]}] if pool.zone else []),
         ],
         "taints": [dict(t) for t in pool.taints],
         "expireAfter": pool.expire_after,
@@ -523,12 +607,20 @@ def node_pool_body(pool: NodePoolSpec) -> dict[str, Any]:
     annotations = {cv.MIN_NODES_ANNOTATION: str(pool.min_nodes)}
     if pool.max_nodes is not None:
         annotations[cv.MAX_NODES_ANNOTATION] = str(pool.max_nodes)
+    if pool.reserved_nodes:
+        annotations[RESERVED_NODES_ANNOTATION] = str(pool.reserved_nodes)
+        if pool.reserved_usd_hour is not None:
+            annotations[RESERVED_PRICE_ANNOTATION] = f"{pool.reserved_usd_hour:g}"
+    budgets = [dict(b) for b in pool.budgets]
+    if pool.do_not_disrupt_reasons:
+        # a budget naming reasons caps only those; nodes "0" forbids them (v1.14 disruption.md, "Reasons")
+        budgets.append({"nodes": "0", "reasons": list(pool.do_not_disrupt_reasons)})
     spec: dict[str, Any] = {
         "template": {"metadata": {"labels": dict(pool.labels)}, "spec": template_spec},
         "disruption": {
             "consolidationPolicy": pool.consolidation,
             "consolidateAfter": pool.consolidate_after,
-            "budgets": [dict(b) for b in pool.budgets],
+            "budgets": budgets,
         },
         "limits": {"cpu": pool.cpu_limit, pool.accelerator_resource: pool.gpu_limit},
     }
@@ -538,6 +630,9 @@ def node_pool_body(pool: NodePoolSpec) -> dict[str, Any]:
         spec["limits"]["nodes"] = pool.max_nodes
     if pool.weight is not None:
         spec["weight"] = pool.weight
+    if pool.replicas is not None:
+        spec["replicas"] = pool.replicas
+        spec["limits"] = {"nodes": pool.max_nodes}  # the CRD allows only limits.nodes on a static pool
     return {
         "metadata": {"name": pool.name, "labels": {cv.POOL_LABEL: pool.name}, "annotations": annotations},
         "spec": spec,
@@ -687,8 +782,17 @@ class Karpenter(pulumi.ComponentResource):
         )
         settings: dict[str, Any] = {"clusterName": cluster, "interruptionQueue": self.queue.name}
         overlays = [body for pool in args.node_pools for body in node_overlays(pool)]
+        gates: dict[str, bool] = {}
         if overlays:
-            settings["featureGates"] = {"nodeOverlay": True}
+            gates["nodeOverlay"] = True
+        if any("reserved" in p.capacity_types for p in args.node_pools):
+            gates["reservedCapacity"] = True  # beta, on by default in 1.14; explicit so an override cannot drop it
+        if args.node_repair:
+            gates["nodeRepair"] = True
+        if any(p.replicas is not None for p in args.node_pools):
+            gates["staticCapacity"] = True
+        if gates:
+            settings["featureGates"] = gates
         if args.cluster_endpoint is not None:
             settings["clusterEndpoint"] = args.cluster_endpoint
         values: dict[str, Any] = {
@@ -733,10 +837,34 @@ class Karpenter(pulumi.ComponentResource):
                 depends_on=[self.release, *self.controller_permissions, *self.node_role_policies, *self.discovery_tags]
             ),
         )
+        # -- per-pool network: the EFA security group and cluster placement groups ----------------
+        efa_groups: list[pulumi.Input[str]] = []
+        network_deps: list[pulumi.Resource] = []
+        if any(p.efa_interfaces for p in args.node_pools):
+            group, rules = efa.efa_security_group(f"{name}-efa", vpc_id=args.vpc_id, tags=tags, opts=aws_opts)
+            self.efa_security_group = group
+            efa_groups = [group.id]
+            network_deps += [group, *rules]
+        self.placement_groups: dict[str, aws.ec2.PlacementGroup] = {}
+        for pool in args.node_pools:
+            if pool.placement_group:
+                self.placement_groups[pool.name] = aws.ec2.PlacementGroup(
+                    f"{name}-pg-{pool.name}",
+                    name=cluster.apply(lambda c, p=pool.name: f"{c}-{p}"),
+                    strategy="cluster",
+                    tags=tags,
+                    opts=aws_opts,
+                )
+        network_deps += list(self.placement_groups.values())
+        # the EFA security group and the placement groups are named in the EC2NodeClass: created
+        # before it, deleted after it (and so after the NodePools and their nodes)
+        class_opts = pulumi.ResourceOptions.merge(cr_opts, pulumi.ResourceOptions(depends_on=network_deps))
+
         self.node_classes: dict[str, k8s.apiextensions.CustomResource] = {}
         for pool in args.node_pools:
             if pool.node_class in self.node_classes:
                 continue
+            placement = self.placement_groups.get(pool.name)
             self.node_classes[pool.node_class] = k8s.apiextensions.CustomResource(
                 f"{name}-{pool.node_class}",
                 api_version="karpenter.k8s.aws/v1",
@@ -750,8 +878,13 @@ class Karpenter(pulumi.ComponentResource):
                     discovery_value=discovery,
                     tags=tags,
                     kms_key_arn=args.kms_key_arn,
+                    capacity_reservations=pool.capacity_reservations,
+                    efa_interfaces=pool.efa_interfaces,
+                    placement_group=placement.name if placement is not None else None,
+                    security_group_ids=efa_groups if pool.efa_interfaces else (),
+                    image_snapshot=pool.image_snapshot,
                 ),
-                opts=cr_opts,
+                opts=class_opts,
             )
         self.node_pools: dict[str, k8s.apiextensions.CustomResource] = {}
         for pool in args.node_pools:

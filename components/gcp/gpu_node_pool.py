@@ -74,8 +74,21 @@ class GpuNodePoolArgs:
     disk_gb: int = 200
     labels: Mapping[str, str] = field(default_factory=dict)
     node_labels: Mapping[str, str] = field(default_factory=dict)
+    reservations: tuple[str, ...] = ()
+    """Compute Engine reservations (names) the nodes consume (``reservation_affinity`` SPECIFIC_RESERVATION)."""
+    zone: str | None = None
+    """Run the nodes in this one zone (``node_locations``); a reservation is zonal."""
+    image_streaming: bool = False
+    """GKE image streaming (``gcfs_config``): containers from Artifact Registry start before the image is read."""
+    flex_start: bool = False
+    """Dynamic Workload Scheduler flex-start with queued provisioning: nodes come only for a
+    ProvisioningRequest (Kueue creates one per admitted job), all at once."""
 
     def __post_init__(self) -> None:
+        if self.flex_start and (self.spot or self.reservations or self.min_nodes):
+            raise ValueError("a flex-start pool has no spot, no reservation and min_nodes 0")
+        if self.reservations and self.spot:
+            raise ValueError("a pool consuming a reservation runs reserved (on-demand) VMs, not spot")
         if not re.match(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$", self.pool):
             raise ValueError(f"pool {self.pool!r} must be a DNS label of at most 40 characters")
         if self.purpose not in ("training", "serving", "notebooks"):
@@ -137,10 +150,11 @@ class GpuNodePool(pulumi.ComponentResource):
             autoscaling={
                 "total_min_node_count": args.min_nodes,
                 "total_max_node_count": args.max_nodes,
-                # spot capacity comes and goes per zone: take it wherever it is
-                "location_policy": "ANY" if args.spot else "BALANCED",
+                # spot and flex-start capacity comes and goes per zone: take it wherever it is
+                "location_policy": "ANY" if args.spot or args.flex_start else "BALANCED",
             },
             management={"auto_repair": True, "auto_upgrade": True},
+            **({"queued_provisioning": {"enabled": True}} if args.flex_start else {}),
             upgrade_settings={"max_surge": 1, "max_unavailable": 0},
             node_config={
                 **shielded_node_config(args.service_account, args.labels),
@@ -152,7 +166,22 @@ class GpuNodePool(pulumi.ComponentResource):
                 "labels": args.kubernetes_labels,
                 "taints": [{"key": cv.GPU_TAINT_KEY, "value": GKE_GPU_TAINT_VALUE, "effect": GKE_TAINT_EFFECTS[cv.GPU_TAINT_EFFECT]}],
                 "gvnic": {"enabled": True},
+                **({"gcfs_config": {"enabled": True}} if args.image_streaming else {}),
+                **(
+                    {
+                        "reservation_affinity": {
+                            "consume_reservation_type": "SPECIFIC_RESERVATION",
+                            "key": "compute.googleapis.com/reservation-name",
+                            "values": list(args.reservations),
+                        }
+                    }
+                    if args.reservations
+                    else {"reservation_affinity": {"consume_reservation_type": "NO_RESERVATION"}, "flex_start": True}
+                    if args.flex_start
+                    else {}
+                ),
             },
+            **({"node_locations": [args.zone]} if args.zone else {}),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({"node_pool": self.node_pool.name})

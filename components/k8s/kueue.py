@@ -186,6 +186,8 @@ class Flavor:
     name: str
     node_labels: Mapping[str, str] = field(default_factory=dict)
     tolerations: Sequence[Mapping[str, str]] = ()
+    topology_name: str | None = None
+    """A Kueue ``Topology`` (Topology Aware Scheduling); needs ``node_labels``."""
 
 
 @dataclass(frozen=True)
@@ -241,11 +243,22 @@ def resource_flavor_spec(flavor: Flavor) -> dict[str, Any]:
         spec["nodeLabels"] = dict(flavor.node_labels)
     if flavor.tolerations:
         spec["tolerations"] = [dict(t) for t in flavor.tolerations]
+    if flavor.topology_name:
+        if not flavor.node_labels:
+            raise ValueError(f"ResourceFlavor {flavor.name!r}: a topology needs node labels (the CRD requires one)")
+        spec["topologyName"] = flavor.topology_name
     return spec
 
 
-def cluster_queue_spec(queue: TeamQueue, cohort: str, admission_checks: Sequence[str] = ()) -> dict[str, Any]:
-    """ClusterQueue spec: the team's quotas in the shared cohort, reclaim lent quota, priority wins within the team."""
+def cluster_queue_spec(
+    queue: TeamQueue, cohort: str, admission_checks: Mapping[str, Sequence[str] | None] | None = None
+) -> dict[str, Any]:
+    """ClusterQueue spec: the team's quotas in the shared cohort, reclaim lent quota, priority wins within the team.
+
+    ``admission_checks``: AdmissionCheck name -> the flavors it runs for (a ProvisioningRequest check
+    on flex-start flavors; only the checks on flavors this queue uses are listed), or ``None`` for every
+    flavor (a fleet manager's MultiKueue check: Kueue deactivates a queue with a per-flavor one, kueue#8987).
+    """
     groups = []
     for group in queue.groups:
         flavors = []
@@ -272,10 +285,20 @@ def cluster_queue_spec(queue: TeamQueue, cohort: str, admission_checks: Sequence
             "withinClusterQueue": "LowerPriority",
         },
         "resourceGroups": groups,
+        **_checks_for(queue, admission_checks or {}),
     }
-    if admission_checks:  # on every flavor: a MultiKueue check cannot be limited to some (kueue#8987)
-        spec["admissionChecksStrategy"] = {"admissionChecks": [{"name": name} for name in admission_checks]}
     return spec
+
+
+def _checks_for(queue: TeamQueue, admission_checks: Mapping[str, Sequence[str] | None]) -> dict[str, Any]:
+    used = {f for group in queue.groups for f in group.flavors}
+    rules: list[dict[str, Any]] = []
+    for name, flavors in sorted(admission_checks.items()):
+        if flavors is None:
+            rules.append({"name": name})
+        elif used & set(flavors):
+            rules.append({"name": name, "onFlavors": sorted(used & set(flavors))})
+    return {"admissionChecksStrategy": {"admissionChecks": rules}} if rules else {}
 
 
 def _validate_queue(queue: TeamQueue, flavors: set[str]) -> None:
@@ -317,8 +340,8 @@ class KueueQueues(pulumi.ComponentResource):
     :param queues: one :class:`TeamQueue` per team.
     :param cohort: the cohort every team's ClusterQueue joins.
     :param priority_classes: WorkloadPriorityClass name -> value (default: the platform's PriorityClasses).
-    :param admission_checks: AdmissionChecks every ClusterQueue carries (a fleet manager's MultiKueue check;
-        the AdmissionCheck objects must be in ``opts.depends_on``).
+    :param admission_checks: AdmissionCheck name -> the flavors it runs for, ``None`` for every flavor (a fleet
+        manager's MultiKueue check); the AdmissionCheck objects must be in ``opts.depends_on``.
     :param k8s_provider: Provider of the cluster (Kueue's CRDs must exist: depend on :class:`Kueue`).
     """
 
@@ -331,7 +354,7 @@ class KueueQueues(pulumi.ComponentResource):
         k8s_provider: k8s.Provider,
         cohort: str = "teams",
         priority_classes: Mapping[str, int] | None = None,
-        admission_checks: Sequence[str] = (),
+        admission_checks: Mapping[str, Sequence[str] | None] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         names = [f.name for f in flavors]
@@ -345,6 +368,9 @@ class KueueQueues(pulumi.ComponentResource):
             raise ValueError(f"KueueQueues: duplicate teams {teams}")
         for queue in queues:
             _validate_queue(queue, set(names))
+        for check, on in (admission_checks or {}).items():
+            if not _NAME.match(check) or (on is not None and set(on) - set(names)):
+                raise ValueError(f"KueueQueues: admission check {check!r} must be a DNS label on declared flavors, got {list(on) if on is not None else None}")
         if k8s_provider is None:
             raise ValueError("KueueQueues: k8s_provider is required")
         super().__init__("ml-platform:k8s:KueueQueues", name, None, opts)

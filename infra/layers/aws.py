@@ -3,13 +3,14 @@
 Each step lives in its own module so each concern stays small:
 ``aws_foundation`` (providers, network, keys, lake, EKS), ``aws_gpu`` (Karpenter, GPU node
 groups), ``aws_teams`` (team IAM, budgets), ``aws_services`` (MLflow / Feast stores), ``aws_monitoring``
-(Amazon Managed Service for Prometheus when ``monitoring.backend`` is ``managed``).
+(Amazon Managed Service for Prometheus when ``monitoring.backend`` is ``managed``), ``aws_storage``
+(FSx for Lustre next to the lake when ``dataLake.lustre`` is set).
 """
 
 from __future__ import annotations
 
 from infra import config
-from infra.layers import aws_foundation, aws_gpu, aws_monitoring, aws_services, aws_teams
+from infra.layers import aws_foundation, aws_gpu, aws_monitoring, aws_services, aws_storage, aws_teams
 from infra.layers.context import CloudLayer
 
 
@@ -20,4 +21,5 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
     aws_teams.build(cfg, foundation, layer)
     aws_services.build(cfg, foundation, layer)
     aws_monitoring.build(cfg, foundation, layer)
+    aws_storage.build(cfg, foundation, layer)
     return layer

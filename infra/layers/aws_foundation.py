@@ -19,7 +19,7 @@ from components.aws.audit_trail import AuditTrail
 from components.aws.data_lake import DataLake, LakeLifecycle, LakeReplica
 from components.aws.eks import EksCluster, SystemNodes
 from components.aws.guardduty import GuardDuty
-from components.aws.kms import KmsKey
+from components.aws.kms import DEFAULT_VIA_SERVICES, KmsKey
 from components.aws.network import Vpc
 from components.aws.service_linked_roles import ServiceLinkedRoles
 from infra import config, tagging
@@ -134,6 +134,8 @@ def build(cfg: config.PlatformConfig) -> AwsFoundation:
         partition=PARTITION,
         cloudtrail_trails=[trail_name(cfg)] if cfg.audit_enabled else (),
         protect=prod,
+        # FSx for Lustre encrypts with it too when the lake has a Lustre file system
+        **({"via_services": (*DEFAULT_VIA_SERVICES, "fsx")} if cfg.data_lake.lustre else {}),
         provider=provider,
         opts=key_opts,
     )

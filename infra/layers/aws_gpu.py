@@ -23,8 +23,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pulumi
+import pulumi_aws as aws
 
 from catalog import gpus as catalog
+from components.aws.efa import EfaDevicePlugin
 from components.aws.gpu_node_group import GpuNodeGroup, GpuNodeGroupArgs
 from components.aws.karpenter import Karpenter, KarpenterArgs, NodePoolSpec, capacity_types_for, cpu_limit_for
 from infra import config, tagging
@@ -34,12 +36,27 @@ from infra.layers.k8s_gpu import GPU_TAINT, NEURON_TAINT, pool_node_labels
 if TYPE_CHECKING:
     from infra.layers.aws_foundation import AwsFoundation
 
-POOL_WEIGHTS = {"spot": 100, "spot-with-fallback": 50, "on-demand": 10}
-"""Karpenter NodePool weight per capacity setting: spot pools are tried first."""
+POOL_WEIGHTS = {
+    "reserved": 100,
+    "reserved-then-spot": 100,
+    "reserved-then-on-demand": 100,
+    "spot": 90,
+    "spot-with-fallback": 50,
+    "on-demand": 10,
+}
+"""Karpenter NodePool weight per capacity setting: reservations (already paid) first, then spot pools."""
 
 DISRUPTION: dict[str, dict[str, Any]] = {
     # running training jobs are never evicted to consolidate; nodes go once empty
-    "training": {"consolidation": "WhenEmpty", "consolidate_after": "10m", "budgets": ({"nodes": "10%"},), "termination_grace_period": "24h"},
+    # ... nor drifted away (a new AMI or NodePool change waits until the node is empty and removed);
+    # the pods' karpenter.sh/do-not-disrupt annotation (docs/gpu.md) covers other pools they land on
+    "training": {
+        "consolidation": "WhenEmpty",
+        "consolidate_after": "10m",
+        "budgets": ({"nodes": "10%"},),
+        "termination_grace_period": "24h",
+        "do_not_disrupt_reasons": ("Drifted", "Underutilized"),
+    },
     "serving": {"consolidation": "WhenEmptyOrUnderutilized", "consolidate_after": "5m", "budgets": ({"nodes": "10%"},)},
     # notebook sessions come and go: wait before repacking, one node at a time
     "notebooks": {"consolidation": "WhenEmptyOrUnderutilized", "consolidate_after": "30m", "budgets": ({"nodes": "1"},)},
@@ -75,24 +92,64 @@ def node_pool_spec(cfg: config.PlatformConfig, pool: config.GpuPoolConfig) -> No
         ami_family=pool.ami_family,
         ami_version=pool.ami_version,
         disk_gb=pool.disk_gb,
-        weight=POOL_WEIGHTS[pool.capacity],
+        weight=None if pool.topology_aware else POOL_WEIGHTS[pool.capacity],
+        replicas=pool.min_nodes if pool.topology_aware else None,
         min_nodes=pool.min_nodes,
         max_nodes=pool.max_nodes,
         taints=[NEURON_TAINT if model.is_neuron else GPU_TAINT],
         accelerator_resource=model.resource,
         extended_capacity=extended_capacity(cfg, pool),
         **DISRUPTION[pool.purpose],
+        **training_options(cfg, pool),
     )
+
+
+def reservation_terms(pool: config.GpuPoolConfig) -> list[dict[str, Any]]:
+    """``capacityReservationSelectorTerms``: one term per id (the CRD makes ``id`` exclusive), one for the tags."""
+    res = pool.reservation
+    if res is None:
+        return []
+    return [{"id": rid} for rid in res.ids] + ([{"tags": dict(res.tags)}] if res.tags else [])
+
+
+def efa_interfaces(cfg: config.PlatformConfig, pool: config.GpuPoolConfig) -> int:
+    """EFA interfaces per node of an ``efa`` pool: the fewest any of its types takes (one EC2NodeClass serves them all)."""
+    if not pool.efa:
+        return 0
+    return min(n.efa_interfaces for n in cfg.pool_node_types(pool))
+
+
+def training_options(cfg: config.PlatformConfig, pool: config.GpuPoolConfig) -> dict[str, Any]:
+    """Reservation, EFA, placement and zone fields of a pool's NodePoolSpec."""
+    res = pool.reservation
+    return {
+        "capacity_reservations": reservation_terms(pool) if pool.reserved else (),
+        "reserved_nodes": res.nodes if res and pool.reserved else 0,
+        "reserved_usd_hour": res.hourly_usd if res and pool.reserved else None,
+        "efa_interfaces": efa_interfaces(cfg, pool),
+        "placement_group": pool.placement == "cluster",
+        "zone": pool.training_zone,
+        "image_snapshot": pool.image_snapshot,
+    }
 
 
 def node_group_args(cfg: config.PlatformConfig, pool: config.GpuPoolConfig, foundation: AwsFoundation) -> GpuNodeGroupArgs:
     """The EKS managed node group for a ``mode: managed`` pool."""
     assert pool.max_nodes is not None  # required on aws (config check)
+    subnets: Any = foundation.vpc.private_subnet_ids
+    zone = pool.training_zone
+    if zone is not None:  # one subnet: the pool's zone (a reservation is zonal)
+        subnets = pulumi.Output.all(*[pulumi.Output.all(s.availability_zone, s.id) for s in foundation.vpc.private_subnets]).apply(
+            lambda pairs, z=zone: [sid for az, sid in pairs if az == z] or _no_subnet(z, [az for az, _ in pairs])
+        )
+    res = pool.reservation if pool.reserved else None
     return GpuNodeGroupArgs(
         cluster_name=foundation.cluster.name,
-        subnet_ids=foundation.vpc.private_subnet_ids,
+        subnet_ids=subnets,
         instance_types=[n.name for n in cfg.pool_node_types(pool)],
-        capacity="spot" if pool.capacity == "spot" else "on-demand",
+        capacity="reserved" if res else "spot" if pool.capacity == "spot" else "on-demand",
+        capacity_reservation_id=res.ids[0] if res else None,
+        capacity_block=bool(res and res.kind == "capacity-block"),
         min_nodes=pool.min_nodes,
         max_nodes=pool.max_nodes,
         labels=pool_node_labels(cfg, pool),
@@ -102,6 +159,15 @@ def node_group_args(cfg: config.PlatformConfig, pool: config.GpuPoolConfig, foun
         taints=[GPU_TAINT],
         tags=tagging.platform_tags(cfg),
     )
+
+
+def _no_subnet(zone: str, zones: list[str]) -> list[str]:
+    raise ValueError(f"zone {zone!r} has no private subnet of this VPC; its zones: {', '.join(zones)} (network.azCount)")
+
+
+def efa_instance_types(cfg: config.PlatformConfig) -> list[str]:
+    """Instance types of the EFA pools (the EFA device plugin's node affinity)."""
+    return sorted({n.name for p in cfg.gpu_pools if p.efa for n in cfg.pool_node_types(p)})
 
 
 def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLayer) -> None:
@@ -127,12 +193,35 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
             replicas=2 if cfg.environment != "dev" else 1,
             controller_node_selector={SYSTEM_NODE_LABEL: "system"},
             security_group_id=cluster.cluster_security_group_id,
+            vpc_id=foundation.vpc.vpc_id,
+            node_repair=bool(cfg.gpu_pools),
         ),
         aws_provider=foundation.provider,
         k8s_provider=foundation.k8s_provider,
         opts=opts,
     )
     layer.extras["karpenter"] = karpenter
+    if cfg.gpu_pools:
+        # GPU health: the agent reports XID / NVLink / EFA faults as node conditions, which Karpenter's
+        # node repair (and managed node groups' auto repair) act on - a bad GPU is replaced, not retried
+        layer.extras["node_monitoring_agent"] = aws.eks.Addon(
+            "eks-node-monitoring-agent",
+            cluster_name=cluster.name,
+            addon_name="eks-node-monitoring-agent",
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            tags=tagging.platform_tags(cfg),
+            # a child of the Karpenter component: its node repair is the agent's main consumer
+            opts=pulumi.ResourceOptions(parent=karpenter, provider=foundation.provider, depends_on=waits),
+        )
+    efa_types = efa_instance_types(cfg)
+    if efa_types:
+        layer.extras["efa_device_plugin"] = EfaDevicePlugin(
+            "efa-device-plugin",
+            instance_types=efa_types,
+            k8s_provider=foundation.k8s_provider,
+            opts=pulumi.ResourceOptions(depends_on=waits) if waits else None,
+        )
     for pool in cfg.gpu_pools:
         if pool.mode == "managed":
             GpuNodeGroup(f"gpu-{pool.name}", node_group_args(cfg, pool, foundation), aws_provider=foundation.provider, opts=opts)

@@ -359,16 +359,21 @@ def _gpu_pools(
     for pool in cfg.gpu_pools:
         node = cfg.pool_node_types(pool)[0]  # the listed machine type, or the cheapest carrying the GPU
         gpu = cfg.pool_gpu(pool)
-        variants = [(pool.name, pool.capacity != "on-demand")]
-        if pool.capacity == "spot-with-fallback":
-            variants.append((f"{pool.name}-ondemand", False))
+        # (node pool, spot, reservations): a reserved pool consumes its reservations; reserved-then-*
+        # and spot-with-fallback add a twin without them for when the first is used up
+        reserved = tuple(pool.reservation.ids) if pool.reserved and pool.reservation else ()
+        variants = [(pool.name, pool.capacity in ("spot", "spot-with-fallback"), reserved)]
+        if pool.capacity == "spot-with-fallback" or pool.fallback == "on-demand":
+            variants.append((f"{pool.name}-ondemand", False, ()))
+        elif pool.fallback == "spot":
+            variants.append((f"{pool.name}-spot", True, ()))
         node_labels = pool_node_labels(cfg, pool)  # the fallback twin keeps the pool label: one Kueue flavor
         max_nodes = int(pool.max_nodes or 1)
         if pool.gpu_limit is not None:  # GKE bounds nodes, not GPUs: honour the GPU ceiling in whole nodes
             max_nodes = min(max_nodes, pool.gpu_limit // node.gpus)
         if operator:
             node_labels[NO_GKE_DEVICE_PLUGIN] = "true"
-        for i, (pool_name, spot) in enumerate(variants):
+        for i, (pool_name, spot, reservations) in enumerate(variants):
             built = GpuNodePool(
                 f"gpu-{pool_name}",
                 GpuNodePoolArgs(
@@ -392,6 +397,10 @@ def _gpu_pools(
                     service_account=cluster.node_service_account.email,
                     labels=labels,
                     node_labels=node_labels,
+                    reservations=reservations,
+                    zone=pool.training_zone,
+                    flex_start=pool.capacity == "flex-start",
+                    image_streaming=pool.image_streaming,
                 ),
                 opts,
             )

@@ -166,7 +166,7 @@ def build_manager(cfg: config.PlatformConfig, cloud: CloudLayer, kueue: Kueue, n
         "kueue-queues",
         flavors=[Flavor(name=FLEET_FLAVOR)],
         queues=queues,
-        admission_checks=[ADMISSION_CHECK],
+        admission_checks={ADMISSION_CHECK: None},
         k8s_provider=cloud.k8s_provider,
         opts=pulumi.ResourceOptions(depends_on=[kueue, manager.admission_check, *cloud.depends_on]),
     )

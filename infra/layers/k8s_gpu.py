@@ -16,6 +16,7 @@ from components.k8s.gpu_operator import GpuOperator, GpuOperatorArgs, MigLayout
 from components.k8s.monitoring import RELEASE_LABEL
 from components.k8s.neuron import NeuronArgs, NeuronDevicePlugin
 from components.k8s.scheduling import PriorityClasses
+from components.k8s.training import TrainingControllers
 from infra import config
 from infra.layers.context import CloudLayer
 
@@ -108,6 +109,12 @@ def build_priorities(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
 def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
     build_priorities(cfg, cloud)
     opts = pulumi.ResourceOptions(depends_on=list(cloud.depends_on)) if cloud.depends_on else None
+    if any(p.purpose == "training" for p in cfg.gpu_pools):
+        # multi-node jobs are JobSets (and LeaderWorkerSets); Kueue's integrations queue them
+        cloud.extras["training_controllers"] = TrainingControllers(
+            "training", replicas=2 if cfg.is_prod else 1, k8s_provider=cloud.k8s_provider,
+            opts=pulumi.ResourceOptions(depends_on=list(cloud.depends_on)),  # PriorityClasses included
+        )
     neuron_types = neuron_instance_types(cfg)
     if neuron_types:
         cloud.extras["neuron"] = NeuronDevicePlugin(

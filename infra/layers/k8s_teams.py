@@ -16,6 +16,7 @@ import pulumi
 
 from catalog import conventions as cv
 from catalog import gpus as catalog
+from components.k8s import training
 from components.k8s.kueue import Flavor, Kueue, KueueQueues, Quota, ResourceGroup, TeamQueue, split
 from components.k8s.team import Team, TeamArgs
 from infra import config
@@ -28,6 +29,10 @@ _NEURON_CLASS = "(neuron)"
 """Quota class of the Trainium / Inferentia pools in :func:`pool_nominals` (MIG classes are profile names)."""
 CPU_FLAVOR = "default"
 COHORT = "teams"
+FLEX_START_CHECK = "dws-flex-start"
+"""The AdmissionCheck (and ProvisioningRequestConfig) of GKE flex-start pools."""
+TOPOLOGY = "network"
+"""The Kueue Topology of the cloud's network (Topology Aware Scheduling) that topology-aware pools' flavors name."""
 
 
 def mig_strategy(cfg: config.PlatformConfig, cloud: CloudLayer) -> Literal["single", "mixed"]:
@@ -109,9 +114,19 @@ def accelerator_hard(cfg: config.PlatformConfig, team: config.TeamConfig, strate
     return out
 
 
+def topology_levels(cfg: config.PlatformConfig) -> tuple[str, ...]:
+    """The node labels of the cloud's network topology (Kueue TAS); empty on a cluster you bring."""
+    return {"aws": training.AWS_TOPOLOGY_LEVELS, "gcp": training.GKE_TOPOLOGY_LEVELS}.get(cfg.cloud, ())
+
+
 def flavors(cfg: config.PlatformConfig) -> list[Flavor]:
     return [Flavor(name=CPU_FLAVOR)] + [
-        Flavor(name=flavor_name(p), node_labels={cv.POOL_LABEL: p.name}, tolerations=[NEURON_TOLERATION if _is_neuron(p) else GPU_TOLERATION])
+        Flavor(
+            name=flavor_name(p),
+            node_labels={cv.POOL_LABEL: p.name},
+            tolerations=[NEURON_TOLERATION if _is_neuron(p) else GPU_TOLERATION],
+            topology_name=TOPOLOGY if p.topology_aware else None,
+        )
         for p in cfg.gpu_pools
     ]
 
@@ -189,6 +204,16 @@ def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
         return
     opts = pulumi.ResourceOptions(depends_on=list(cloud.depends_on)) if cloud.depends_on else None
     teams = {t.name: Team(f"team-{t.name}", team_args(cfg, cloud, t), k8s_provider=cloud.k8s_provider, opts=opts) for t in cfg.teams}
+    volumes = cloud.extras.get("team_volumes") or {}
+    if volumes:  # shared file system (FSx for Lustre): each team's claim on its pre-bound volume
+        claim = next(iter(volumes.values()))[2]
+        training.TeamVolumeClaims(
+            "team-volumes",
+            claim=claim,
+            volumes={t: (teams[t].namespace_name, pv, size) for t, (pv, size, _) in volumes.items() if t in teams},
+            k8s_provider=cloud.k8s_provider,
+            opts=pulumi.ResourceOptions(depends_on=[*teams.values(), *cloud.depends_on, cloud.extras["lustre"]]),
+        )
     if not cfg.kueue.enabled:
         return
     # with the in-cluster metrics stack, Kueue's ServiceMonitor needs its CRD: install after the chart
@@ -204,9 +229,30 @@ def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
     if cfg.fleet.role == "worker":
         k8s_fleet.build_worker(cfg, cloud, kueue)
     strategy = mig_strategy(cfg, cloud)
+    waits: list[pulumi.Resource] = [kueue]
+    if any(p.topology_aware for p in cfg.gpu_pools) and topology_levels(cfg):
+        # the flavors name it; Kueue's CRDs (in the chart) must exist first
+        waits.append(
+            training.KueueTopology(
+                TOPOLOGY, levels=topology_levels(cfg), k8s_provider=cloud.k8s_provider,
+                opts=pulumi.ResourceOptions(depends_on=[kueue, *cloud.depends_on]),
+            )
+        )
+    checks: dict[str, list[str]] = {}
+    flex = [flavor_name(p) for p in cfg.gpu_pools if p.capacity == "flex-start"]
+    if flex:
+        # GKE flex-start: Kueue asks the autoscaler for all of a job's nodes (a ProvisioningRequest) before admitting it
+        waits.append(
+            training.ProvisioningAdmissionCheck(
+                FLEX_START_CHECK, provisioning_class=training.GKE_QUEUED_PROVISIONING_CLASS, managed_resources=[cv.GPU_RESOURCE],
+                k8s_provider=cloud.k8s_provider, opts=pulumi.ResourceOptions(depends_on=[kueue, *cloud.depends_on]),
+            )
+        )
+        checks[FLEX_START_CHECK] = flex
     KueueQueues(
         "kueue-queues",
         flavors=flavors(cfg),
+        admission_checks=checks,
         queues=[
             TeamQueue(
                 team=t.name,
@@ -218,5 +264,5 @@ def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
         ],
         cohort=COHORT,
         k8s_provider=cloud.k8s_provider,
-        opts=pulumi.ResourceOptions(depends_on=[kueue, *cloud.depends_on]),
+        opts=pulumi.ResourceOptions(depends_on=[*waits, *cloud.depends_on]),
     )

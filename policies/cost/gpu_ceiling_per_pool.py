@@ -6,6 +6,8 @@ from typing import Any
 
 from pulumi_policy import ResourceValidationArgs, Severity
 
+from catalog import conventions as cv
+from catalog import gpus as gpu_catalog
 from policies.common import gpu
 from policies.common.base import Report, aws_tags, environment_of, per_env, resource_policy, schema
 
@@ -21,8 +23,13 @@ def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> 
     if value is None or ceiling is None:
         return  # no GPU limit at all is mlp-cost-005's finding
     if value > ceiling:
-        key = "aws.amazon.com/neuron" if "aws.amazon.com/neuron" in (pool.limits or {}) else "nvidia.com/gpu"
-        what = f"spec.limits[{key}]" if pool.kind == gpu.NODE_POOL else "max nodes x GPUs per node"
+        key = gpu_catalog.NEURON_RESOURCE if gpu_catalog.NEURON_RESOURCE in pool.limit_keys else cv.GPU_RESOURCE
+        if pool.kind != gpu.NODE_POOL:
+            what = "max nodes x GPUs per node"
+        elif pool.gpu_limit is None:  # a static NodePool bounded by its node limit
+            what = "spec.limits.nodes x GPUs per node"
+        else:
+            what = f"spec.limits[{key}]"
         report(f"pool {pool.name!r} may hold {value:g} GPUs ({what}), above the {env} per-pool ceiling of {ceiling}")
 
 

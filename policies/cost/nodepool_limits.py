@@ -16,8 +16,9 @@ def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> 
     assert pool is not None
     if not pool.limit_keys:
         report(f"NodePool {pool.name!r} has no spec.limits: Karpenter may launch nodes without bound")
-    elif pool.gpu and pool.gpu_limit is None:
-        report(f"GPU NodePool {pool.name!r} has no spec.limits[{cv.GPU_RESOURCE}]")
+    elif pool.gpu and pool.gpu_ceiling is None:
+        # a static NodePool may limit only nodes (Karpenter CRD rule): limits.nodes x GPUs per node bounds it
+        report(f"GPU NodePool {pool.name!r} has no spec.limits[{cv.GPU_RESOURCE}] (static NodePools: spec.limits.nodes)")
 
 
 POLICY = resource_policy(

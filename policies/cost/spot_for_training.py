@@ -1,4 +1,8 @@
-"""MLP-COST-004: training pools run on spot capacity in dev and staging."""
+"""MLP-COST-004: training pools run on spot capacity in dev and staging.
+
+Reserved capacity is already paid: a pool running only on its reservation passes; past the
+reservation (``reserved-then-*``) the same rule applies to what it falls back to.
+"""
 
 from __future__ import annotations
 
@@ -18,9 +22,12 @@ def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> 
     env = environment_of(cfg, aws_tags(args.props, provider))
     if env not in set(cfg["environments"]):
         return
-    if "spot" not in pool.capacity:
+    beyond = pool.fallback  # what the pool launches past its capacity reservation, if it has one
+    if pool.reserved and not beyond:
+        return  # reserved capacity only (ODCR, Capacity Block, GCE reservation): already paid, spot saves nothing
+    if "spot" not in beyond:
         report(f"{pool.purpose} pool {pool.name!r} uses {'/'.join(pool.capacity)} capacity in {env}; allow spot")
-    elif cfg["spotOnly"] and pool.capacity != ("spot",):
+    elif cfg["spotOnly"] and beyond != ("spot",):
         report(f"{pool.purpose} pool {pool.name!r} may fall back to on-demand in {env}; spotOnly is set")
 
 

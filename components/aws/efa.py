@@ -1,0 +1,158 @@
+"""Elastic Fabric Adapter (EFA) for multi-node GPU training on EKS.
+
+What a node needs for NCCL to talk over EFA instead of silently falling back to TCP:
+
+* EFA interfaces on the instance: the pool's EC2NodeClass lists them in ``networkInterfaces``
+  (:func:`network_interfaces`; the v1 EC2NodeClass CRD of Karpenter 1.14 has the field, with
+  ``interface`` and ``efa-only`` types);
+* a security group that lets all traffic in from and out to itself (EFA's OS-bypass traffic is
+  not IP; AWS "Get started with EFA", step 1), attached next to the cluster security group
+  (:func:`efa_security_group`);
+* huge pages for libfabric's buffers (:func:`hugepages_user_data`);
+* the EFA device plugin (:class:`EfaDevicePlugin`, the pinned ``aws-efa-k8s-device-plugin`` chart),
+  which advertises ``vpc.amazonaws.com/efa`` so pods request the interfaces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from catalog import conventions as cv
+from components.k8s.helm import pinned_release
+from components.options import inherited_depends_on
+
+EFA_RESOURCE = "vpc.amazonaws.com/efa"
+"""The extended resource the EFA device plugin advertises (one per EFA interface)."""
+CHART = "aws-efa-k8s-device-plugin"
+CHART_REPO = "https://aws.github.io/eks-charts"
+CHART_VERSION = "v0.5.30"
+"""Pinned chart version (a test compares it with the pinned upstream ``Chart.yaml``)."""
+NAMESPACE = "kube-system"
+HUGEPAGES_2MI_PAGES = 5120
+"""2 MiB huge pages reserved per EFA node (10 GiB): pods request ``hugepages-2Mi`` out of them."""
+
+
+def network_interfaces(count: int) -> list[dict[str, Any]]:
+    """``EC2NodeClass.spec.networkInterfaces`` for ``count`` EFA interfaces.
+
+    The primary ENA interface stays at network card 0 / device 0 (the CRD requires it); each of the
+    ``count`` network cards gets one ``efa-only`` interface at device index 1 (an EFA device without
+    an IP address, so a p5 does not take 32 addresses from the subnet). Device index 1 on every card
+    is the layout Karpenter itself uses when it attaches EFA for a pod's ``vpc.amazonaws.com/efa``
+    request (``pkg/providers/launchtemplate/launchtemplate.go``, ``generateNetworkInterfaces``).
+    """
+    if count < 1:
+        return []
+    return [{"networkCardIndex": 0, "deviceIndex": 0, "interfaceType": "interface"}] + [
+        {"networkCardIndex": card, "deviceIndex": 1, "interfaceType": "efa-only"} for card in range(count)
+    ]
+
+
+def hugepages_user_data(ami_family: str, pages: int = HUGEPAGES_2MI_PAGES) -> str:
+    """User data reserving ``pages`` 2 MiB huge pages before the kubelet starts (it reports them then).
+
+    AL2023: a MIME part with a shell script, which Karpenter merges ahead of its own ``NodeConfig``
+    part (cloud-init runs it before ``nodeadm-run`` starts the kubelet). Bottlerocket: a TOML
+    ``settings.kernel.sysctl`` entry, merged into Karpenter's settings.
+    """
+    if pages < 1:
+        raise ValueError("hugepages: pages must be >= 1")
+    if ami_family == "bottlerocket":
+        return f'[settings.kernel.sysctl]\n"vm.nr_hugepages" = "{pages}"\n'
+    if ami_family != "al2023":
+        raise ValueError(f"hugepages: unknown AMI family {ami_family!r}")
+    boundary = "MLPLATFORM-EFA"
+    return (
+        "MIME-Version: 1.0\n"
+        f'Content-Type: multipart/mixed; boundary="{boundary}"\n\n'
+        f"--{boundary}\n"
+        'Content-Type: text/x-shellscript; charset="us-ascii"\n\n'
+        "#!/bin/bash\n"
+        "set -euo pipefail\n"
+        f"echo 'vm.nr_hugepages = {pages}' > /etc/sysctl.d/90-efa-hugepages.conf\n"
+        "sysctl --system >/dev/null\n\n"
+        f"--{boundary}--\n"
+    )
+
+
+def efa_security_group(
+    name: str, *, vpc_id: pulumi.Input[str], tags: Mapping[str, str], opts: pulumi.ResourceOptions
+) -> tuple[aws.ec2.SecurityGroup, list[pulumi.Resource]]:
+    """A security group allowing all traffic from and to itself (EFA's requirement), and its rules."""
+    group = aws.ec2.SecurityGroup(
+        name,
+        vpc_id=vpc_id,
+        description="EFA: all traffic between the members of this group",
+        tags={**tags, "Name": name},
+        opts=opts,
+    )
+    rules: list[pulumi.Resource] = [
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-self-in",
+            security_group_id=group.id,
+            referenced_security_group_id=group.id,
+            ip_protocol="-1",
+            description="EFA: all traffic from the group",
+            opts=opts,
+        ),
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-self-out",
+            security_group_id=group.id,
+            referenced_security_group_id=group.id,
+            ip_protocol="-1",
+            description="EFA: all traffic to the group",
+            opts=opts,
+        ),
+    ]
+    return group, rules
+
+
+def helm_values(*, instance_types: Sequence[str], tolerations: Sequence[Mapping[str, str]]) -> dict[str, Any]:
+    """Chart values: run only on the EFA pools' instance types, tolerating their taints (every key
+    exists in the pinned chart's ``values.yaml``; a test checks it)."""
+    if not instance_types:
+        raise ValueError("EfaDevicePlugin: instance_types must not be empty")
+    return {
+        "supportedInstanceLabels": {"keys": ["node.kubernetes.io/instance-type"], "values": sorted(set(instance_types))},
+        "tolerations": [dict(t) for t in tolerations],
+    }
+
+
+class EfaDevicePlugin(pulumi.ComponentResource):
+    """The EFA device plugin (pinned chart) on the EFA pools' nodes.
+
+    :param name: Component name.
+    :param instance_types: The EFA pools' instance types (the plugin's node affinity).
+    :param tolerations: Tolerations of those nodes' taints (the GPU taint).
+    :param k8s_provider: Provider of the cluster.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        instance_types: Sequence[str],
+        tolerations: Sequence[Mapping[str, str]] = (
+            {"key": cv.GPU_TAINT_KEY, "operator": "Exists", "effect": cv.GPU_TAINT_EFFECT},
+        ),
+        k8s_provider: k8s.Provider,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        values = helm_values(instance_types=instance_types, tolerations=tolerations)
+        super().__init__("ml-platform:aws:EfaDevicePlugin", name, None, opts)
+        self.release = pinned_release(
+            name,
+            release="aws-efa-k8s-device-plugin",
+            chart=CHART,
+            repo=CHART_REPO,
+            version=CHART_VERSION,
+            namespace=NAMESPACE,
+            values=values,
+            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=inherited_depends_on(opts)),
+        )
+        self.register_outputs({"release": self.release.name})

@@ -1,0 +1,239 @@
+"""Multi-node training on Kubernetes: the JobSet and LeaderWorkerSet controllers and Kueue Topologies.
+
+* :class:`TrainingControllers` installs the pinned JobSet and LeaderWorkerSet charts (the APIs a
+  multi-node job or a multi-host inference group is written in; Kueue's ``jobset.x-k8s.io/jobset``
+  and ``leaderworkerset.x-k8s.io/leaderworkerset`` integrations queue them).
+* :class:`KueueTopology` declares a Kueue ``Topology`` from the node labels the cloud puts on its
+  accelerator nodes, for Topology Aware Scheduling (TAS): a ResourceFlavor naming it
+  (``spec.topologyName``) lets jobs ask that all their pods land under one network block
+  (``kueue.x-k8s.io/podset-required-topology``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from catalog import conventions as cv
+from components.k8s.helm import pinned_release
+from components.options import inherited_depends_on
+
+HOSTNAME = "kubernetes.io/hostname"
+AWS_TOPOLOGY_LEVELS = (
+    "topology.k8s.aws/network-node-layer-1",
+    "topology.k8s.aws/network-node-layer-2",
+    "topology.k8s.aws/network-node-layer-3",
+    HOSTNAME,
+)
+"""EKS labels each supported node with its place in the EC2 network hierarchy, top layer first (EKS
+user guide, "Place distributed AI/ML workloads with network topology labels"; a fourth layer exists
+only on some instance types, so the Topology stops at the third, which every supported type has)."""
+GKE_TOPOLOGY_LEVELS = (
+    "cloud.google.com/gce-topology-block",
+    "cloud.google.com/gce-topology-subblock",
+    "cloud.google.com/gce-topology-host",
+    HOSTNAME,
+)
+"""GKE's labels on A3 Ultra / A4 (and later) nodes: block, sub-block, host (GKE "Schedule GKE
+workloads with Topology Aware Scheduling")."""
+
+JOBSET_CHART = "oci://registry.k8s.io/jobset/charts/jobset"
+JOBSET_VERSION = "0.12.0"
+"""Pinned JobSet chart (a test compares it with the pinned upstream ``Chart.yaml``)."""
+JOBSET_IMAGE = "registry.k8s.io/jobset/jobset"
+LWS_CHART = "oci://registry.k8s.io/lws/charts/lws"
+LWS_VERSION = "0.10.0"
+"""Pinned LeaderWorkerSet chart: published for release v0.10.0 (the repository's ``Chart.yaml`` keeps
+``version: 0.1.0`` and is stamped with the release at publication; its ``appVersion`` is v0.10.0)."""
+LWS_IMAGE = "registry.k8s.io/lws/lws"
+NS_JOBSET = "jobset-system"
+NS_LWS = "lws-system"
+TOPOLOGY_API = "kueue.x-k8s.io/v1beta2"
+KUEUE_API = TOPOLOGY_API
+PROVISIONING_CONTROLLER = "kueue.x-k8s.io/provisioning-request"
+"""Kueue's built-in ProvisioningRequest admission check controller (GA since Kueue 0.14)."""
+GKE_QUEUED_PROVISIONING_CLASS = "queued-provisioning.gke.io"
+"""The ProvisioningRequest class of GKE's Dynamic Workload Scheduler (flex-start with queued provisioning)."""
+
+
+def topology_spec(levels: Sequence[str]) -> dict[str, Any]:
+    """``Topology.spec``: levels from the coarsest to the node (hostname last, as the CRD requires)."""
+    if not levels or len(set(levels)) != len(levels):
+        raise ValueError(f"Topology: levels must be unique and non-empty, got {list(levels)}")
+    if HOSTNAME in levels and levels[-1] != HOSTNAME:
+        raise ValueError(f"Topology: {HOSTNAME} can only be the last level")
+    return {"levels": [{"nodeLabel": label} for label in levels]}
+
+
+def jobset_values(*, replicas: int) -> dict[str, Any]:
+    """JobSet chart values: the released image (the chart defaults to a moving staging tag)."""
+    return {
+        "image": {"repository": JOBSET_IMAGE, "tag": f"v{JOBSET_VERSION}", "pullPolicy": "IfNotPresent"},
+        "controller": {"replicas": replicas, "podDisruptionBudget": {"enabled": replicas > 1, "minAvailable": 1}},
+    }
+
+
+def lws_values(*, replicas: int) -> dict[str, Any]:
+    """LeaderWorkerSet chart values: the released image (the chart defaults to ``main``)."""
+    return {
+        "replicaCount": replicas,
+        "image": {"manager": {"repository": LWS_IMAGE, "tag": f"v{LWS_VERSION}", "pullPolicy": "IfNotPresent"}},
+    }
+
+
+class TrainingControllers(pulumi.ComponentResource):
+    """The JobSet and LeaderWorkerSet controllers (pinned charts), each in its own namespace.
+
+    :param name: Component name.
+    :param replicas: controller replicas (leader election; more than one adds a PodDisruptionBudget to JobSet).
+    :param k8s_provider: Provider of the cluster.
+    """
+
+    def __init__(self, name: str, *, k8s_provider: k8s.Provider, replicas: int = 1, opts: pulumi.ResourceOptions | None = None) -> None:
+        if replicas < 1:
+            raise ValueError(f"TrainingControllers: replicas must be at least 1, got {replicas}")
+        super().__init__("ml-platform:k8s:TrainingControllers", name, None, opts)
+        inherited = inherited_depends_on(opts)
+        child = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=inherited)
+        self.releases: dict[str, k8s.helm.v3.Release] = {}
+        for key, namespace, chart, version, values in (
+            ("jobset", NS_JOBSET, JOBSET_CHART, JOBSET_VERSION, jobset_values(replicas=replicas)),
+            ("lws", NS_LWS, LWS_CHART, LWS_VERSION, lws_values(replicas=replicas)),
+        ):
+            ns = k8s.core.v1.Namespace(
+                f"{name}-{key}-ns",
+                metadata={
+                    "name": namespace,
+                    "labels": {
+                        cv.MANAGED_BY_LABEL: cv.MANAGED_BY,
+                        cv.TEAM_LABEL: cv.PLATFORM_TEAM,  # a platform namespace, not a team's (quota, budget policies)
+                        "pod-security.kubernetes.io/enforce": "restricted",
+                    },
+                },
+                opts=child,
+            )
+            self.releases[key] = pinned_release(
+                f"{name}-{key}",
+                release=key,
+                chart=chart,
+                version=version,
+                namespace=ns.metadata["name"],
+                values=values,
+                opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[*inherited, ns]),
+            )
+        self.register_outputs({"releases": list(self.releases)})
+
+
+class KueueTopology(pulumi.ComponentResource):
+    """A Kueue ``Topology`` (its CRD comes with the Kueue chart: depend on :class:`~components.k8s.kueue.Kueue`).
+
+    :param name: Component and Topology name.
+    :param levels: node labels, coarsest first (:data:`AWS_TOPOLOGY_LEVELS`, :data:`GKE_TOPOLOGY_LEVELS`).
+    :param k8s_provider: Provider of the cluster.
+    """
+
+    def __init__(self, name: str, *, levels: Sequence[str], k8s_provider: k8s.Provider, opts: pulumi.ResourceOptions | None = None) -> None:
+        spec = topology_spec(levels)
+        super().__init__("ml-platform:k8s:KueueTopology", name, None, opts)
+        self.topology = k8s.apiextensions.CustomResource(
+            f"{name}-topology",
+            api_version=TOPOLOGY_API,
+            kind="Topology",
+            metadata={"name": name, "labels": {cv.MANAGED_BY_LABEL: cv.MANAGED_BY}},
+            spec=spec,
+            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=inherited_depends_on(opts)),
+        )
+        self.register_outputs({"name": name})
+
+
+def provisioning_config_spec(*, provisioning_class: str, managed_resources: Sequence[str]) -> dict[str, Any]:
+    """``ProvisioningRequestConfig.spec``: the class, the resources the autoscaler provides, retries."""
+    if not provisioning_class or not managed_resources:
+        raise ValueError("ProvisioningRequestConfig: a class and at least one managed resource are required")
+    return {
+        "provisioningClassName": provisioning_class,
+        "managedResources": list(managed_resources),
+        # identical workers of a multi-node job become one PodTemplate in the request
+        "podSetMergePolicy": "IdenticalWorkloadSchedulingRequirements",
+        "retryStrategy": {"backoffLimitCount": 3, "backoffBaseSeconds": 60, "backoffMaxSeconds": 1800},
+    }
+
+
+class ProvisioningAdmissionCheck(pulumi.ComponentResource):
+    """A Kueue ``AdmissionCheck`` backed by a ``ProvisioningRequestConfig``: a job is admitted once the
+    cluster autoscaler has provisioned all its nodes (GKE: flex-start with queued provisioning).
+
+    :param name: Component, AdmissionCheck and ProvisioningRequestConfig name.
+    :param provisioning_class: ProvisioningRequest class (:data:`GKE_QUEUED_PROVISIONING_CLASS`).
+    :param managed_resources: resources the autoscaler provides (``nvidia.com/gpu``).
+    :param k8s_provider: Provider of the cluster (Kueue's CRDs must exist: depend on the Kueue release).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        provisioning_class: str,
+        managed_resources: Sequence[str],
+        k8s_provider: k8s.Provider,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        spec = provisioning_config_spec(provisioning_class=provisioning_class, managed_resources=managed_resources)
+        super().__init__("ml-platform:k8s:ProvisioningAdmissionCheck", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=inherited_depends_on(opts))
+        labels = {cv.MANAGED_BY_LABEL: cv.MANAGED_BY}
+        self.config = k8s.apiextensions.CustomResource(
+            f"{name}-config", api_version=KUEUE_API, kind="ProvisioningRequestConfig", metadata={"name": name, "labels": labels}, spec=spec, opts=child
+        )
+        self.check = k8s.apiextensions.CustomResource(
+            f"{name}-check",
+            api_version=KUEUE_API,
+            kind="AdmissionCheck",
+            metadata={"name": name, "labels": labels},
+            spec={
+                "controllerName": PROVISIONING_CONTROLLER,
+                "parameters": {"apiGroup": "kueue.x-k8s.io", "kind": "ProvisioningRequestConfig", "name": name},
+            },
+            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[*inherited_depends_on(opts), self.config]),
+        )
+        self.register_outputs({"name": name})
+
+
+class TeamVolumeClaims(pulumi.ComponentResource):
+    """A claim per team namespace for a pre-bound, ReadWriteMany PersistentVolume (the shared file system).
+
+    :param name: Component name.
+    :param claim: Claim name (the volumes' ``claimRef.name``).
+    :param volumes: Team -> (namespace, PersistentVolume name, size such as ``1200Gi``).
+    :param k8s_provider: Provider of the cluster.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        claim: str,
+        volumes: Mapping[str, tuple[pulumi.Input[str], str, str]],
+        k8s_provider: k8s.Provider,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("ml-platform:k8s:TeamVolumeClaims", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=inherited_depends_on(opts))
+        self.claims = {
+            team: k8s.core.v1.PersistentVolumeClaim(
+                f"{name}-{team}",
+                metadata={"name": claim, "namespace": namespace, "labels": {cv.TEAM_LABEL: team, cv.MANAGED_BY_LABEL: cv.MANAGED_BY}},
+                spec={
+                    "accessModes": ["ReadWriteMany"],
+                    "storageClassName": "",  # static: bind to the named volume, never provision
+                    "volumeName": volume,
+                    "resources": {"requests": {"storage": size}},
+                },
+                opts=child,
+            )
+            for team, (namespace, volume, size) in sorted(volumes.items())
+        }
+        self.register_outputs({"claims": sorted(self.claims)})

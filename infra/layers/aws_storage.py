@@ -1,0 +1,65 @@
+"""Storage next to the GPUs on AWS: FSx for Lustre linked to the lake (``dataLake.lustre``).
+
+The file system sits in one availability zone (``dataLake.lustre.availabilityZone``, the private
+subnet there), reachable from the cluster's security group; each linked lake zone is a directory
+backed by that zone's bucket. Every team gets a volume pre-bound to the claim ``lustre`` in its
+namespace (the Kubernetes layer creates the claims from ``layer.extras["team_volumes"]``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pulumi
+
+from components.aws.fsx import CLAIM, LakeLustre, LakeLustreArgs
+from infra import config, tagging
+from infra.layers.context import CloudLayer
+
+if TYPE_CHECKING:
+    from infra.layers.aws_foundation import AwsFoundation
+
+
+def subnet_in(foundation: AwsFoundation, zone: str) -> pulumi.Output[Any]:
+    """The VPC's private subnet in ``zone`` (the plan fails naming the VPC's zones when it has none)."""
+
+    def pick(pairs: list[list[str]]) -> str:
+        for az, sid in pairs:
+            if az == zone:
+                return sid
+        raise ValueError(f"dataLake.lustre.availabilityZone {zone!r} has no private subnet; the VPC's zones: {', '.join(az for az, _ in pairs)}")
+
+    return pulumi.Output.all(*[pulumi.Output.all(s.availability_zone, s.id) for s in foundation.vpc.private_subnets]).apply(pick)
+
+
+def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLayer) -> None:
+    lustre = cfg.data_lake.lustre
+    cluster = getattr(foundation, "cluster", None)
+    if lustre is None or cluster is None:
+        return
+    assert lustre.availability_zone is not None  # config check
+    waits = list(getattr(cluster, "depends_on", []) or [])
+    fs = LakeLustre(
+        "lustre",
+        LakeLustreArgs(
+            subnet_id=subnet_in(foundation, lustre.availability_zone),
+            vpc_id=foundation.vpc.vpc_id,
+            client_security_group_id=cluster.cluster_security_group_id,
+            zone_buckets={z: foundation.lake.bucket_names[z] for z in lustre.zones},
+            storage_gb=lustre.storage_gb,
+            throughput_mb_per_tib=lustre.throughput_mb_per_tib,
+            kms_key_arn=foundation.key.arn,
+            oidc_provider_arn=cluster.oidc_provider_arn,
+            oidc_issuer=pulumi.Output.from_input(cluster.oidc_issuer).apply(lambda i: i.removeprefix("https://")),
+            protect=cfg.is_prod,
+            s3_prefix_list_id=foundation.vpc.s3_endpoint.prefix_list_id,
+            teams={t.name: t.name for t in cfg.teams},
+            tags=tagging.platform_tags(cfg),
+        ),
+        aws_provider=foundation.provider,
+        k8s_provider=foundation.k8s_provider,
+        opts=pulumi.ResourceOptions(depends_on=waits) if waits else None,
+    )
+    layer.extras["lustre"] = fs
+    layer.extras["team_volumes"] = {t.name: (f"lustre-{t.name}", f"{lustre.storage_gb}Gi", CLAIM) for t in cfg.teams}
+    pulumi.export("lustreFileSystemId", fs.file_system.id)
