@@ -4,6 +4,7 @@ issue 13 injected back into a copy of a real plan."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -151,14 +152,12 @@ def test_waves_cover_every_resource_once_in_dependency_order(stack: str) -> None
 
 
 def test_markdown_shows_problems_first_and_waves_collapsed() -> None:
-    plan = plan_stack("gcp-dev")
-    saved = plan.lifecycle
-    try:
-        plan.lifecycle = lifecycle.Lifecycle(saved.create_waves, saved.destroy_waves, [lifecycle.Problem("mlp-life-004", saved.create_waves[-1][0], "unreachable")])
-        md = report.markdown(plan)
-        assert plan.failed
-    finally:
-        plan.lifecycle = saved
+    cached = plan_stack("gcp-dev")
+    saved = cached.lifecycle
+    problem = lifecycle.Problem("mlp-life-004", saved.create_waves[-1][0], "unreachable")
+    plan = dataclasses.replace(cached, lifecycle=lifecycle.Lifecycle(saved.create_waves, saved.destroy_waves, [problem]))
+    md = report.markdown(plan)
+    assert plan.failed
     assert "1 deploy-lifecycle problems" in md and "[!CAUTION]" in md and "| mlp-life-004 |" in md
     assert f"<details><summary>Create waves ({len(saved.create_waves)})</summary>" in md
     assert f"<details><summary>Destroy waves ({len(saved.destroy_waves)})</summary>" in md
@@ -354,7 +353,13 @@ def test_injected_missing_kueue_webhook_firewall_rule_is_reported() -> None:
             res = _drop(res, fw)
         return res
 
-    _assert_injected("gcp-dev", _firewall, inject, "mlp-life-004", lambda res: _find(res, K8S_REL, "kueue").urn)
+    def on_9443(res: list[RecordedResource]) -> set[tuple[str, str]]:
+        """Kueue's webhook, and JobSet's and LeaderWorkerSet's (the training controllers), all listen on 9443."""
+        found = {("mlp-life-004", r.urn) for r in res if r.type == K8S_REL and lifecycle.chart_name(r) in ("kueue", "jobset", "lws")}
+        assert ("mlp-life-004", _find(res, K8S_REL, "kueue").urn) in found
+        return found
+
+    _assert_injected("gcp-dev", _firewall, inject, "mlp-life-004", on_9443)
 
 
 def test_injected_workload_identity_member_racing_the_cluster_is_reported() -> None:

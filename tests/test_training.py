@@ -19,7 +19,8 @@ import yaml
 from catalog import gpus as catalog
 from components.aws import efa
 from components.aws import karpenter as karpenter_mod
-from infra.plan import engine
+from infra.plan import engine, lifecycle
+from infra.plan.model import RecordedResource
 from tests.chart_values import assert_keys_exist, chart_version, crd_validator, schema_errors
 from tests.conftest import ROOT
 
@@ -685,3 +686,39 @@ def test_bottlerocket_pool_restores_its_data_volume_from_the_image_snapshot(upst
             name="p", instance_types=["p5.48xlarge"], capacity_types=["on-demand"], labels={}, gpu_limit=8, cpu_limit=192,
             image_snapshot="snap-0123abcd",
         ).validate()
+
+
+# ---- deploy lifecycle of the training objects (infra/plan/lifecycle_facts.yaml) --------------------------
+
+
+def test_training_plans_have_a_clean_deploy_lifecycle(training_plan: engine.Plan, gke_training_plan: engine.Plan) -> None:
+    """JobSet / LWS / EFA / FSx CSI releases, the Kueue Topology, ProvisioningRequestConfig and AdmissionCheck
+    are created after what they need and deleted before it, on EKS and on a private GKE cluster."""
+    for plan in (training_plan, gke_training_plan):
+        assert plan.lifecycle is not None
+        assert [(p.check, p.urn, p.message) for p in plan.lifecycle.problems] == []
+        kinds = {lifecycle.k8s_kind(r.type) for r in plan.resources}
+        assert "kueue.x-k8s.io/Topology" in kinds
+    assert "kueue.x-k8s.io/AdmissionCheck" in {lifecycle.k8s_kind(r.type) for r in gke_training_plan.resources}
+
+
+def _jobset(release: Any, deps: list[str]) -> RecordedResource:
+    return RecordedResource(
+        urn=release.urn.rsplit("::", 2)[0] + "::kubernetes:jobset.x-k8s.io/v1alpha2:JobSet::smoke", type="kubernetes:jobset.x-k8s.io/v1alpha2:JobSet",
+        name="smoke", custom=True, parent="", provider=release.provider, protect=False, retain_on_delete=False, dependencies=deps,
+        inputs={"apiVersion": "jobset.x-k8s.io/v1alpha2", "kind": "JobSet", "metadata": {"name": "smoke", "namespace": "team-a"}, "spec": {}},
+    )
+
+
+def test_a_jobset_waits_for_the_jobset_and_the_kueue_webhooks(training_plan: engine.Plan) -> None:
+    """JobSet's own webhook and Kueue's (mjobset / vjobset) admit every JobSet: both releases must be up first."""
+    resources = copy.deepcopy(training_plan.resources)
+    releases = {lifecycle.chart_name(r): r for r in resources if r.type == RELEASE}
+    jobset, kueue = releases["jobset"], releases["kueue"]
+    env = training_plan.config.environment
+    both = lifecycle.analyze([*resources, _jobset(jobset, [jobset.urn, kueue.urn])], env)
+    assert both.problems == []
+    only_jobset = _jobset(jobset, [jobset.urn])
+    found = lifecycle.analyze([*resources, only_jobset], env)
+    assert [(p.check, p.urn) for p in found.problems] == [("mlp-life-003", only_jobset.urn)]
+    assert "kueue webhook" in found.problems[0].message

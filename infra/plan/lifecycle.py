@@ -183,7 +183,9 @@ class Graph:
         if urn in self.nodes:
             return {urn}
         if urn not in self.all:
-            if urn.split("::")[2].split("$")[-1] != "pulumi:pulumi:Stack":
+            # the stack itself, and a StackReference (a read of another stack's outputs, never created or
+            # deleted here: infra/plan/fleet.py checks the order across stacks), are not in the plan
+            if urn.split("::")[2].split("$")[-1] not in ("pulumi:pulumi:Stack", "pulumi:pulumi:StackReference"):
                 self.problems.append(Problem("mlp-life-000", of, f"depends on {urn}, which the plan does not register"))
             return set()
         out: set[str] = set()
