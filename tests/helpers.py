@@ -80,7 +80,9 @@ class _FrozenAttrs:
 
 
 class FrozenResource(_FrozenAttrs, RecordedResource):
-    pass
+    def __deepcopy__(self, memo: dict[int, Any]) -> RecordedResource:
+        """A plain, mutable :class:`RecordedResource` (what a test changes to inject a defect)."""
+        return RecordedResource(**{f.name: copy.deepcopy(getattr(self, f.name), memo) for f in dataclasses.fields(RecordedResource)})
 
 
 class FrozenViolation(_FrozenAttrs, Violation):
@@ -102,7 +104,12 @@ def freeze_plan(plan: Plan) -> FrozenPlan:
         _seal(FrozenResource(**{f.name: deep_freeze(getattr(r, f.name)) for f in dataclasses.fields(r)})) for r in plan.resources
     )
     violations = FrozenList(_seal(FrozenViolation(**dataclasses.asdict(v))) for v in plan.violations)
-    return _seal(FrozenPlan(plan.project, plan.stack, plan.config, resources, deep_freeze(plan.outputs), violations, deep_freeze(plan.cost)))
+    return _seal(
+        FrozenPlan(
+            plan.project, plan.stack, plan.config, resources, deep_freeze(plan.outputs), violations, deep_freeze(plan.cost),
+            FrozenList(plan.transforms), plan.lifecycle, deep_freeze(plan.fleet),
+        )
+    )
 
 
 _CACHE: dict[str, FrozenPlan] = {}
@@ -116,7 +123,12 @@ def plan_stack(stack: str) -> FrozenPlan:
     if stack not in _CACHE:
         _CACHE[stack] = freeze_plan(engine.plan(stack))
     cached = _CACHE[stack]
-    return _seal(FrozenPlan(cached.project, cached.stack, cached.config.model_copy(deep=True), cached.resources, cached.outputs, cached.violations, cached.cost))
+    return _seal(
+        FrozenPlan(
+            cached.project, cached.stack, cached.config.model_copy(deep=True), cached.resources, cached.outputs, cached.violations, cached.cost,
+            cached.transforms, cached.lifecycle, cached.fleet,
+        )
+    )
 
 
 def stack_doc(stack: str) -> dict[str, Any]:

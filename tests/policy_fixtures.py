@@ -193,6 +193,16 @@ def gke_pool(name: str = "train", *, machine: str = "a2-highgpu-1g", spot: bool 
     )
 
 
+def fleet_workers(*, onprem: int, aws: int, team: str = "research") -> list[RecordedResource]:
+    """A fleet manager's MultiKueueClusters: ``team``'s accelerators on an on-prem and an AWS worker."""
+    out = []
+    for name, cloud, count in (("onprem", "existing", onprem), ("aws-staging", "aws", aws)):
+        annotations = {cv.FLEET_CLOUD_ANNOTATION: cloud, cv.FLEET_TEAM_ACCELERATORS_ANNOTATION: json.dumps({team: count})}
+        out.append(res("kubernetes:kueue.x-k8s.io/v1beta2:MultiKueueCluster", name,
+                       {"metadata": {"name": name, "annotations": annotations}, "spec": {}}))
+    return out
+
+
 def budget(team: str | None, amount: float = 1000) -> RecordedResource:
     inputs: dict[str, Any] = {"budgetType": "COST", "limitAmount": str(amount), "limitUnit": "USD", "timeUnit": "MONTHLY"}
     if team:
@@ -452,4 +462,6 @@ def cases() -> list[Case]:
              _with(p, budget(None, 10_000), node_pool(types=["p4d.24xlarge"], gpu_limit=16))),
         Case("mlp-cost-008", p, _with(p, node_pool(types=["p4d.24xlarge"], gpu_limit=16)), _with(p, node_pool(types=["p4d.24xlarge"], gpu_limit=16)),
              good_overrides={"mlp-cost-008": {"monthlyBudgetUsd": 100_000}}, bad_overrides={"mlp-cost-008": {"monthlyBudgetUsd": 10_000}}),
+        # a fleet manager (prod pack config: maxBurstShare 0.5): research's accelerators half on an AWS worker, then 80%
+        Case("mlp-cost-009", p, _with(p, *fleet_workers(onprem=8, aws=8)), _with(p, *fleet_workers(onprem=2, aws=8))),
     ]

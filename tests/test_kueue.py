@@ -23,6 +23,8 @@ from tests.helpers import STACKS, raw_config
 
 KINDS = ("ResourceFlavor", "ClusterQueue", "LocalQueue", "Cohort", "WorkloadPriorityClass")
 TEAM_STACKS = [s for s in STACKS if raw_config(s).get("teams")]
+LOCAL_QUEUE_STACKS = [s for s in TEAM_STACKS if (raw_config(s).get("fleet") or {}).get("role") != "manager"]
+"""Stacks whose queues admit onto their own GPU pools (a fleet manager's dispatch to workers: tests/test_fleet.py)."""
 CRD_FILES = {
     "ResourceFlavor": "kueue.x-k8s.io_resourceflavors.yaml",
     "ClusterQueue": "kueue.x-k8s.io_clusterqueues.yaml",
@@ -114,7 +116,7 @@ def test_schema_check_catches_a_bad_preemption_policy(upstream: Path) -> None:
 # ---- flavors, queues, quotas ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("stack", TEAM_STACKS)
+@pytest.mark.parametrize("stack", LOCAL_QUEUE_STACKS)
 def test_a_flavor_per_gpu_pool_with_its_labels_and_toleration(plan_of, stack: str) -> None:
     plan = plan_of(stack)
     flavors = {f.inputs["metadata"]["name"]: f.inputs.get("spec") or {} for f in _objects(plan, "ResourceFlavor")}
@@ -185,7 +187,7 @@ def _quotas(cq: RecordedResource) -> dict[str, dict[str, tuple[Any, Any]]]:
     return out
 
 
-@pytest.mark.parametrize("stack", TEAM_STACKS)
+@pytest.mark.parametrize("stack", LOCAL_QUEUE_STACKS)
 def test_a_cluster_queue_per_team_with_the_configured_quotas(plan_of, stack: str) -> None:
     plan = plan_of(stack)
     queues = {q.inputs["metadata"]["name"]: q for q in _objects(plan, "ClusterQueue")}

@@ -370,6 +370,7 @@ def test_plan_over_budget_fails_in_staging_but_only_warns_in_dev(tmp_path: Path)
     for stack, expected in (("staging", 1), ("dev", 0)):
         raw = raw_config(stack)
         raw["budget"] = {"monthlyUsd": 100}
+        raw.pop("fleet", None)  # a copy under another name is no member of the stack's fleet
         path = _write_stack(tmp_path, f"{stack}-cheap", raw)
         plan = engine.plan(f"{stack}-cheap", stack_path=path)
         over = [v for v in plan.violations if v.policy == "mlp-cost-008"]
