@@ -268,8 +268,10 @@ def test_dashboards_are_configmaps_the_grafana_sidecar_loads(plan_of: Callable[[
 def test_each_team_receives_its_own_alerts_and_only_those(plan_of: Callable[[str], engine.Plan], stack: str) -> None:
     plan = plan_of(stack)
     am = _release(plan, mon.CHART).inputs["values"]["alertmanager"]["config"]
+    # platform namespaces (the JobSet / LWS controllers') carry team=platform for cost allocation: not a tenant
     team_ns = {(r.inputs["metadata"].get("labels") or {}).get(cv.TEAM_LABEL): r.inputs["metadata"]["name"]
-               for r in plan.by_type("kubernetes:core/v1:Namespace") if (r.inputs["metadata"].get("labels") or {}).get(cv.TEAM_LABEL)}
+               for r in plan.by_type("kubernetes:core/v1:Namespace")
+               if (r.inputs["metadata"].get("labels") or {}).get(cv.TEAM_LABEL) not in (None, cv.PLATFORM_TEAM)}
     platform = set(plan.config.budget.alert_emails)
     teams = {t.name: t for t in plan.config.teams}
     assert set(team_ns) == set(teams)
