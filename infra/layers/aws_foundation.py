@@ -65,6 +65,11 @@ def nat_mode(cfg: config.PlatformConfig) -> Literal["single", "perAz"]:
     return "single" if cfg.environment == "dev" else "perAz"
 
 
+def lake_bucket_prefix(cfg: config.PlatformConfig) -> str:
+    """Lake bucket names start with this (see :func:`components.aws.data_lake.bucket_name`)."""
+    return f"mlp-{cfg.environment}"
+
+
 def lake_lifecycle(cfg: config.PlatformConfig) -> LakeLifecycle:
     lc = cfg.data_lake.lifecycle
     return LakeLifecycle(
@@ -122,7 +127,7 @@ def build(cfg: config.PlatformConfig) -> AwsFoundation:
     lake = DataLake(
         "lake",
         zones=cfg.data_lake.zones,
-        bucket_prefix=f"mlp-{cfg.environment}",
+        bucket_prefix=lake_bucket_prefix(cfg),
         account_id=account_id,
         region=cfg.region,
         kms_key_arn=key.arn,
