@@ -269,6 +269,46 @@ class KueueConfig(_Model):
     enabled: bool = True
 
 
+class OidcConfig(_Model):
+    """The identity provider JupyterHub logs users in with (OAuth2 / OIDC endpoints)."""
+
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr | None = None
+    """Set it as a secret: ``pulumi config set --secret --path ml-platform:notebooks.oidc.clientSecret``."""
+    authorize_url: str = Field(pattern=r"^https://")
+    token_url: str = Field(pattern=r"^https://")
+    userdata_url: str = Field(pattern=r"^https://")
+    callback_url: str = Field(pattern=r"^https://.+/hub/oauth_callback$")
+    scope: list[str] = Field(default_factory=lambda: ["openid", "email", "profile"])
+    username_claim: str = "email"
+    groups_claim: str = "groups"
+    """Claim listing the user's groups; a team's ``owners`` group makes the user a team member."""
+
+    @field_serializer("client_secret")
+    def _hide(self, value: SecretStr | None) -> str | None:
+        return SECRET_PLACEHOLDER if value is not None else None
+
+
+class NotebookCpuConfig(_Model):
+    cpu: float = Field(2, gt=0, le=64)
+    memory: str = Field("8Gi", pattern=QUANTITY)
+
+
+class NotebooksConfig(_Model):
+    """JupyterHub: notebooks on the GPU pools, charged to the user's team."""
+
+    enabled: bool = False
+    oidc: OidcConfig | None = None
+    users: dict[str, str] = Field(default_factory=dict)
+    """User name (as ``oidc.usernameClaim`` gives it) -> team, for users outside every team's owners group."""
+    admin_users: list[str] = Field(default_factory=list)
+    idle_timeout_minutes: int = Field(60, ge=5, le=10080)
+    """The idle culler stops a server after this long without activity."""
+    home_size_gb: int = Field(20, ge=1, le=1024)
+    cpu_profile: NotebookCpuConfig = Field(default_factory=NotebookCpuConfig)
+    """Size of the CPU-only profile (GPU profiles take a pool's share of a node)."""
+
+
 class BudgetConfig(_Model):
     monthly_usd: float | None = Field(None, gt=0)
     """Platform monthly budget; the cost policy fails when the estimate exceeds it."""
@@ -298,6 +338,7 @@ class PlatformConfig(_Model):
     feast: FeastConfig = Field(default_factory=FeastConfig)
     gpu_operator: GpuOperatorConfig = Field(default_factory=GpuOperatorConfig)
     kueue: KueueConfig = Field(default_factory=KueueConfig)
+    notebooks: NotebooksConfig = Field(default_factory=NotebooksConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     tags: dict[str, str] = Field(default_factory=dict)
     gcp: GcpConfig = Field(default_factory=GcpConfig)
@@ -421,10 +462,26 @@ def _cross_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
             yield ns + f"gpuOperator.monitoringLabels.{key}", f"{value!r} is not a Kubernetes label value (up to 63 of [A-Za-z0-9_.-], alphanumeric at both ends)"
 
     yield from _ml_services_checks(cfg)
+    yield from _notebook_checks(cfg)
     pool_problems = list(_pool_checks(cfg))
     yield from pool_problems
     # quota totals need every pool's shape: with a bad pool they would only echo its problem
     yield from _team_checks(cfg, totals=not pool_problems)
+
+
+def _notebook_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
+    ns = NAMESPACE + ":notebooks."
+    nb = cfg.notebooks
+    teams = [t.name for t in cfg.teams]
+    if nb.enabled and nb.oidc is None:
+        yield ns + "oidc", "required when notebooks.enabled is true (clientId, authorizeUrl, tokenUrl, userdataUrl, callbackUrl)"
+    if nb.enabled and nb.oidc is not None and nb.oidc.client_secret is None:
+        yield ns + "oidc.clientSecret", "required: pulumi config set --secret --path ml-platform:notebooks.oidc.clientSecret ..."
+    if nb.enabled and not teams:
+        yield ns + "enabled", "notebooks are charged to teams; the stack has no teams"
+    for user, team in nb.users.items():
+        if team not in teams:
+            yield ns + f"users.{user}", f"{team!r} is not a team; allowed: {', '.join(teams) or 'none'}"
 
 
 def _ml_services_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
@@ -753,7 +810,7 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
     return sorted(f.alias or n for n, f in model.model_fields.items())
 
 
-SECRET_ONLY_KEYS = ("cluster.kubeconfig",)
+SECRET_ONLY_KEYS = ("cluster.kubeconfig", "notebooks.oidc.clientSecret")
 """Config paths whose value must be a Pulumi secret (``pulumi config set --secret --path ...``)."""
 
 

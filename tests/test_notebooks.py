@@ -1,0 +1,201 @@
+"""JupyterHub (issue 21): values against the pinned chart schema, profiles from the pools, team charging."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from catalog import conventions as cv
+from components.k8s import jupyterhub as jh
+from infra import config
+from infra.layers import k8s_notebooks
+from infra.plan import engine
+from tests.chart_values import assert_keys_exist, missing_keys
+from tests.test_workloads import _pool_nodes, _tolerated
+
+CLIENT_SECRET = "s3cr3t-client-value-never-in-values"
+OIDC = {
+    "clientId": "jupyterhub",
+    "clientSecret": CLIENT_SECRET,
+    "authorizeUrl": "https://login.example.com/oauth2/authorize",
+    "tokenUrl": "https://login.example.com/oauth2/token",
+    "userdataUrl": "https://login.example.com/oauth2/userInfo",
+    "callbackUrl": "https://notebooks.example.com/hub/oauth_callback",
+}
+STACKS = ["dev", "staging", "prod", "gcp-dev", "gcp-prod", "onprem"]
+
+
+def _cfg(stack: str, **notebooks: Any) -> config.PlatformConfig:
+    raw, _ = config.read_stack_file(config.stack_file(stack))
+    raw["notebooks"] = {"enabled": True, "oidc": dict(OIDC), **notebooks}
+    return config.parse(raw)
+
+
+def _values(cfg: config.PlatformConfig) -> dict[str, Any]:
+    return jh.helm_values(k8s_notebooks.jupyterhub_args(cfg, mlflow_tracking_uri="http://mlflow.mlflow.svc.cluster.local:80"))
+
+
+def _merged(defaults: Any, ours: Any) -> Any:
+    if isinstance(defaults, dict) and isinstance(ours, dict):
+        out = dict(defaults)
+        for k, v in ours.items():
+            out[k] = _merged(defaults.get(k), v) if k in defaults else v
+        return out
+    return copy.deepcopy(ours)
+
+
+def _schema_errors(upstream: Path, values: dict[str, Any]) -> list[str]:
+    defaults = yaml.safe_load((upstream / "jupyterhub" / "values.yaml").read_text())
+    schema = yaml.safe_load((upstream / "jupyterhub" / "values.schema.yaml").read_text())
+    validator = jsonschema.Draft7Validator(schema)
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(_merged(defaults, values))]
+
+
+FREE_FORM = ("hub.config", "hub.extraConfig", "hub.extraEnv", "singleuser.extraEnv", "singleuser.extraLabels", "singleuser.profileList")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_values_validate_against_the_chart_schema_merged_with_its_defaults(stack: str, upstream: Path) -> None:
+    values = _values(_cfg(stack))
+    assert _schema_errors(upstream, values) == []
+    assert_keys_exist(values, upstream / "jupyterhub" / "values.yaml", free_form=FREE_FORM)
+    assert yaml.safe_load((upstream / "jupyterhub" / "Chart.yaml").read_text())["name"] == jh.CHART
+
+
+def test_the_schema_checks_catch_bad_values(upstream: Path) -> None:
+    values = _values(_cfg("dev"))
+    values["cull"]["timeout"] = "an hour"
+    assert _schema_errors(upstream, values)
+    values = _values(_cfg("dev"))
+    values["singleuser"]["storage"]["dynamic"]["storageClassName"] = "x"  # the chart's key is storageClass
+    assert missing_keys(values, upstream / "jupyterhub" / "values.yaml", free_form=FREE_FORM)
+
+
+def test_idle_culler_home_volumes_and_mlflow_are_configured() -> None:
+    values = _values(_cfg("dev", idleTimeoutMinutes=30, homeSizeGb=50))
+    assert values["cull"]["enabled"] is True and values["cull"]["timeout"] == 1800
+    assert values["singleuser"]["storage"]["dynamic"]["storageClass"] == k8s_notebooks.HOME_STORAGE_CLASS
+    assert values["singleuser"]["storage"]["capacity"] == "50Gi"
+    assert values["singleuser"]["extraEnv"]["MLFLOW_TRACKING_URI"].startswith("http://mlflow.")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_client_secret_is_never_in_the_values(stack: str) -> None:
+    values = _values(_cfg(stack))
+    assert CLIENT_SECRET not in yaml.safe_dump(values)
+    ref = values["hub"]["extraEnv"]["OAUTH_CLIENT_SECRET"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": jh.CLIENT_SECRET, "key": "client-secret"}
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod", "gcp-dev", "gcp-prod"])
+def test_profiles_cover_every_pool_and_name_real_node_labels_and_quotas(stack: str, plan_of: Callable[[str], engine.Plan]) -> None:
+    plan = plan_of(stack)
+    cfg = _cfg(stack)
+    profiles = {p.pool: p for p in k8s_notebooks.profiles(cfg)}
+    assert set(profiles) == {None, *(p.name for p in cfg.gpu_pools)}, "one profile per pool plus CPU only"
+    quotas = {
+        r.inputs["metadata"]["namespace"]: r.inputs["spec"]["hard"]
+        for r in plan.resources
+        if r.type == "kubernetes:core/v1:ResourceQuota" and r.inputs["metadata"]["namespace"] in {t.name for t in cfg.teams}
+    }
+    assert set(quotas) == {t.name for t in cfg.teams}
+    for pool, profile in profiles.items():
+        if pool is None:
+            assert not profile.node_selector and profile.resource is None
+            continue
+        labels, taints = _pool_nodes(plan, pool)
+        assert profile.node_selector.items() <= labels.items(), f"{profile.slug}: selects no node of the pool"
+        for taint in taints:
+            assert _tolerated(taint, list(profile.tolerations)), f"{profile.slug}: {taint} not tolerated"
+        for team, hard in quotas.items():
+            assert f"requests.{profile.resource}" in hard, f"{profile.slug}: {profile.resource} is not in {team}'s quota"
+        rendered = profile.to_values(default=False)["kubespawner_override"]
+        assert rendered["extra_resource_limits"] == {profile.resource: "1"}
+
+
+def test_profile_kinds_follow_the_pool_shape() -> None:
+    cfg = _cfg("prod")
+    names = {p.pool: p.display_name for p in k8s_notebooks.profiles(cfg)}
+    shapes = {p.name: p for p in cfg.gpu_pools}
+    for pool, name in names.items():
+        if pool is None:
+            assert name == "CPU only"
+        elif shapes[pool].mig_profile:
+            assert "MIG slice" in name
+        elif shapes[pool].time_slicing_replicas:
+            assert "time-sliced share" in name
+        else:
+            assert "whole" in name
+
+
+# ---- the spawn hook charges the user's team ---------------------------------------------------------
+
+
+def _run_hook(values: dict[str, Any], user: str, groups: list[str]) -> SimpleNamespace:
+    import asyncio
+
+    c = SimpleNamespace(KubeSpawner=SimpleNamespace())
+    exec(values["hub"]["extraConfig"]["ml-platform-teams"], {"c": c})  # the hub runs this very code
+    spawner = SimpleNamespace(
+        user=SimpleNamespace(name=user, escaped_name=user.replace("@", "-40"), groups=[SimpleNamespace(name=g) for g in groups]),
+        namespace="jupyterhub",
+        service_account=None,
+        extra_labels={},
+    )
+    asyncio.run(c.KubeSpawner.pre_spawn_hook(spawner))
+    return spawner
+
+
+def test_a_users_team_decides_namespace_identity_queue_and_labels() -> None:
+    cfg = _cfg("dev", users={"carol@example.com": "recsys"})
+    values = _values(cfg)
+    research = next(t for t in cfg.teams if t.name == "research")
+    s = _run_hook(values, "alice@example.com", ["unrelated", research.owners])
+    assert s.namespace == "research" and s.service_account == "research-workloads"
+    assert s.extra_labels[cv.TEAM_LABEL] == "research"
+    assert s.extra_labels[jh.QUEUE_LABEL] == "default"
+    assert s.extra_labels[jh.USER_LABEL] == "alice-40example.com"
+    s = _run_hook(values, "carol@example.com", [])
+    assert s.namespace == "recsys" and s.service_account == "recsys-workloads"
+    with pytest.raises(RuntimeError, match="belongs to no team"):
+        _run_hook(values, "mallory@example.com", ["someone-else"])
+    auth = values["hub"]["config"]["GenericOAuthenticator"]
+    assert sorted(auth["allowed_groups"]) == sorted(t.owners for t in cfg.teams)
+    assert values["hub"]["config"]["Authenticator"]["allowed_users"] == ["carol@example.com"]
+
+
+# ---- config --------------------------------------------------------------------------------------------
+
+
+def _problems(stack: str, notebooks: dict[str, Any], *, secret_keys: list[str] | None = None) -> list[tuple[str, str]]:
+    raw, _ = config.read_stack_file(config.stack_file(stack))
+    raw["notebooks"] = notebooks
+    with pytest.raises(config.ConfigError) as err:
+        config.parse(raw, secret_keys=secret_keys)
+    return err.value.problems
+
+
+def test_bad_notebook_config_names_the_key_and_what_is_allowed() -> None:
+    (p,) = _problems("dev", {"enabled": True})
+    assert p[0] == "ml-platform:notebooks.oidc" and "required" in p[1]
+    (p,) = _problems("dev", {"enabled": True, "oidc": OIDC, "users": {"eve": "nope"}})
+    assert p[0] == "ml-platform:notebooks.users.eve" and "allowed: research, recsys" in p[1]
+    (p,) = _problems("dev", {"enabled": True, "oidc": {k: v for k, v in OIDC.items() if k != "clientSecret"}})
+    assert p[0] == "ml-platform:notebooks.oidc.clientSecret"
+    (p,) = _problems("dev", {"enabled": True, "oidc": {**OIDC, "tokenUrl": "http://plain.example.com/token"}})
+    assert p[0] == "ml-platform:notebooks.oidc.tokenUrl"
+    (p,) = _problems("dev", {"enabled": True, "idleTimeoutMinutes": 1, "oidc": OIDC})
+    assert p[0] == "ml-platform:notebooks.idleTimeoutMinutes"
+
+
+def test_a_plain_text_client_secret_is_refused() -> None:
+    problems = _problems("dev", {"enabled": True, "oidc": OIDC}, secret_keys=[])
+    assert [p for p, _ in problems] == ["ml-platform:notebooks.oidc.clientSecret"]
+    assert CLIENT_SECRET not in str(problems)
