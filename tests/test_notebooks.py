@@ -33,8 +33,9 @@ STACKS = ["dev", "staging", "prod", "gcp-dev", "gcp-prod", "onprem"]
 
 
 def _cfg(stack: str, **notebooks: Any) -> config.PlatformConfig:
+    """The stack with notebooks configured (enabled where the config allows it: aws so far)."""
     raw, _ = config.read_stack_file(config.stack_file(stack))
-    raw["notebooks"] = {"enabled": True, "oidc": dict(OIDC), **notebooks}
+    raw["notebooks"] = {"enabled": raw["cloud"] == "aws", "oidc": dict(OIDC), **notebooks}
     return config.parse(raw)
 
 
@@ -149,7 +150,11 @@ def _run_hook(values: dict[str, Any], user: str, groups: list[str]) -> SimpleNam
         service_account=None,
         extra_labels={},
     )
-    asyncio.run(c.KubeSpawner.pre_spawn_hook(spawner))
+    loop = asyncio.new_event_loop()  # not asyncio.run: it would unset the loop the Pulumi mock tests use
+    try:
+        loop.run_until_complete(c.KubeSpawner.pre_spawn_hook(spawner))
+    finally:
+        loop.close()
     return spawner
 
 
@@ -195,7 +200,67 @@ def test_bad_notebook_config_names_the_key_and_what_is_allowed() -> None:
     assert p[0] == "ml-platform:notebooks.idleTimeoutMinutes"
 
 
+def test_notebooks_are_refused_where_home_volumes_cannot_be_encrypted_yet() -> None:
+    for stack in ("gcp-dev", "onprem"):
+        problems = _problems(stack, {"enabled": True, "oidc": OIDC})
+        assert ("ml-platform:notebooks.enabled" in [p for p, _ in problems]), problems
+
+
 def test_a_plain_text_client_secret_is_refused() -> None:
     problems = _problems("dev", {"enabled": True, "oidc": OIDC}, secret_keys=[])
     assert [p for p, _ in problems] == ["ml-platform:notebooks.oidc.clientSecret"]
     assert CLIENT_SECRET not in str(problems)
+
+
+# ---- in the plan (staging with notebooks on) --------------------------------------------------------------
+
+
+STAGING_NOTEBOOKS = {
+    "enabled": True,
+    "oidc": {**{k: v for k, v in OIDC.items() if k != "clientSecret"}, "clientSecret": {"secure": "v1:ZXhhbXBsZQ=="}, "groupsClaim": "cognito:groups"},
+}
+
+
+@pytest.fixture(scope="module")
+def hub_plan(tmp_path_factory: pytest.TempPathFactory) -> engine.Plan:
+    """staging with notebooks on, its client secret held as a Pulumi secret (one extra plan)."""
+    doc = yaml.safe_load((config.stack_file("staging")).read_text())
+    doc["config"]["ml-platform:notebooks"] = STAGING_NOTEBOOKS
+    folder = tmp_path_factory.mktemp("stacks")
+    (folder / "Pulumi.staging.yaml").write_text(yaml.safe_dump(doc))
+    return engine.plan("staging", stacks_dir=folder)
+
+
+def test_the_hub_in_the_plan(hub_plan: engine.Plan, upstream: Path) -> None:
+    plan = hub_plan
+    assert plan.config.notebooks.enabled
+    mine = [r for r in plan.resources if r.parent and "JupyterHub" in r.parent]
+    by_type: dict[str, list[Any]] = {}
+    for r in mine:
+        by_type.setdefault(r.type, []).append(r)
+    (rel,) = by_type["kubernetes:helm.sh/v3:Release"]
+    assert rel.inputs["chart"] == jh.CHART and rel.inputs["version"] == jh.CHART_VERSION
+    assert rel.inputs["repositoryOpts"]["repo"] == jh.REPO
+    assert _schema_errors(upstream, rel.inputs["values"]) == []
+    # the client secret: a Secret whose data is secret, referenced (never inlined) by the values
+    (secret,) = by_type["kubernetes:core/v1:Secret"]
+    assert secret.inputs["stringData"] == "[secret]" or "stringData" in secret.additional_secret_outputs
+    # every team namespace: spawn rights and the network path hub <-> notebook
+    teams = {t.name for t in plan.config.teams}
+    assert {r.inputs["metadata"]["namespace"] for r in by_type["kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"]} == teams
+    assert {r.inputs["metadata"]["namespace"] for r in by_type["kubernetes:networking.k8s.io/v1:NetworkPolicy"]} == teams
+    team_ns = {r.urn for r in plan.resources if r.type == "kubernetes:core/v1:Namespace" and r.inputs["metadata"]["name"] in teams}
+    for r in by_type["kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"]:
+        assert set(r.dependencies) & team_ns, f"{r.name} does not wait for its namespace"
+    # home volumes encrypted with the platform key
+    (sc,) = by_type["kubernetes:storage.k8s.io/v1:StorageClass"]
+    assert sc.inputs["metadata"]["name"] == k8s_notebooks.HOME_STORAGE_CLASS
+    assert sc.inputs["parameters"]["encrypted"] == "true" and sc.inputs["parameters"]["kmsKeyId"]
+    key = sc.inputs["parameters"]["kmsKeyId"]
+    (platform_key,) = [r.urn for r in plan.resources if r.type == "aws:kms/key:Key" and r.name == "platform-key"]
+    assert platform_key in sc.dependencies, "the StorageClass takes the platform key's ARN"
+    # the EBS CSI driver (which creates the volumes) may use that key
+    ebs_policy = [r for r in plan.resources if r.type == "aws:iam/rolePolicy:RolePolicy" and r.name == "eks-ebs-csi"]
+    assert ebs_policy and key in str(ebs_policy[0].inputs["policy"])
+    assert not [v for v in plan.violations if "jupyterhub" in v.urn]
+    assert CLIENT_SECRET not in str([r.inputs for r in plan.resources])

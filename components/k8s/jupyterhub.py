@@ -107,6 +107,22 @@ class Oidc:
 
 
 @dataclass(frozen=True)
+class HomeVolumes:
+    """The StorageClass of the home volumes (``notebook-home``): a CSI provisioner and its parameters
+    (the platform key goes here: EBS ``kmsKeyId``, GCE PD ``disk-encryption-kms-key``)."""
+
+    provisioner: str
+    parameters: Mapping[str, pulumi.Input[str]]
+
+
+SINGLEUSER_PORT = 8888
+HUB_PORT = 8081
+POD_SECURITY = {"runAsNonRoot": True, "runAsUser": 1000, "fsGroup": 100, "seccompProfile": {"type": "RuntimeDefault"}}
+CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+"""What Pod Security ``restricted`` asks of the notebook pods (teams may enforce it)."""
+
+
+@dataclass(frozen=True)
 class JupyterHubArgs:
     """What the hub needs.
 
@@ -191,6 +207,7 @@ def helm_values(args: JupyterHubArgs) -> dict[str, Any]:
         "hub": {
             "config": {
                 "JupyterHub": {"authenticator_class": "generic-oauth"},
+                "KubeSpawner": {"pod_security_context": POD_SECURITY, "container_security_context": CONTAINER_SECURITY},
                 "Authenticator": {
                     "allowed_users": sorted(args.users),
                     "admin_users": sorted(args.admin_users),
@@ -214,8 +231,21 @@ def helm_values(args: JupyterHubArgs) -> dict[str, Any]:
                 "OAUTH_CLIENT_SECRET": {"valueFrom": {"secretKeyRef": {"name": CLIENT_SECRET, "key": "client-secret"}}}
             },
             "extraConfig": {"ml-platform-teams": hook},
-            # notebooks live in the team namespaces: the hub's proxy and API must reach them there
-            "networkPolicy": {"enabled": True},
+            # notebooks live in the team namespaces and call the hub API from there
+            "networkPolicy": {
+                "enabled": True,
+                "ingress": [
+                    {
+                        "from": [
+                            {
+                                "namespaceSelector": {"matchExpressions": [{"key": cv.TEAM_LABEL, "operator": "Exists"}]},
+                                "podSelector": {"matchLabels": {"component": "singleuser-server"}},
+                            }
+                        ],
+                        "ports": [{"port": HUB_PORT, "protocol": "TCP"}],
+                    }
+                ],
+            },
         },
         "singleuser": {
             "storage": {
@@ -246,6 +276,7 @@ class JupyterHub(pulumi.ComponentResource):
         name: str,
         args: JupyterHubArgs,
         *,
+        home_volumes: HomeVolumes,
         team_namespaces: Mapping[str, pulumi.Input[str]],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -260,6 +291,16 @@ class JupyterHub(pulumi.ComponentResource):
             metadata={"name": CLIENT_SECRET, "namespace": NAMESPACE, "labels": labels},
             string_data={"client-secret": pulumi.Output.secret(args.client_secret)},
             opts=in_ns,
+        )
+        storage = k8s.storage.v1.StorageClass(
+            f"{name}-home",
+            metadata={"name": args.storage_class, "labels": labels},
+            provisioner=home_volumes.provisioner,
+            parameters=dict(home_volumes.parameters),
+            reclaim_policy="Retain",  # a user's home outlives a deleted PVC until an admin removes it
+            volume_binding_mode="WaitForFirstConsumer",  # in the zone the notebook is scheduled to
+            allow_volume_expansion=True,
+            opts=child,
         )
         # what KubeSpawner does in a namespace: pods, their PVCs, events (the chart's Role covers only its own)
         role = k8s.rbac.v1.ClusterRole(
@@ -282,6 +323,30 @@ class JupyterHub(pulumi.ComponentResource):
                     opts=child,
                 )
             )
+            # the team namespace denies by default: let the proxy / hub reach the notebook, and the notebook the hub API
+            self.bindings.append(
+                k8s.networking.v1.NetworkPolicy(
+                    f"{name}-netpol-{team}",
+                    metadata={"name": "allow-jupyterhub", "namespace": team_ns, "labels": labels},
+                    spec={
+                        "podSelector": {"matchLabels": {"component": "singleuser-server"}},
+                        "policyTypes": ["Ingress", "Egress"],
+                        "ingress": [
+                            {
+                                "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": NAMESPACE}}}],
+                                "ports": [{"port": SINGLEUSER_PORT, "protocol": "TCP"}],
+                            }
+                        ],
+                        "egress": [
+                            {
+                                "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": NAMESPACE}}}],
+                                "ports": [{"port": HUB_PORT, "protocol": "TCP"}],
+                            }
+                        ],
+                    },
+                    opts=child,
+                )
+            )
         self.release = pinned_release(
             f"{name}-release",
             release=RELEASE,
@@ -291,7 +356,7 @@ class JupyterHub(pulumi.ComponentResource):
             namespace=NAMESPACE,
             values=values,
             timeout=900,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, secret, *self.bindings]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, secret, storage, *self.bindings]),
         )
         self.namespace = NAMESPACE
         self.register_outputs({"namespace": NAMESPACE, "profiles": [p.slug for p in args.profiles]})

@@ -55,6 +55,8 @@ class AwsFoundation:
             buckets=dict(self.lake.bucket_names),
             region=self.region,
             depends_on=list(self.cluster.depends_on),
+            # the EBS CSI driver's role may use this key (components.aws.eks.ebs_kms_policy)
+            extras={"volume_kms_key": self.key.arn},
         )
 
 

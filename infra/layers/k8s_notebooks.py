@@ -11,9 +11,14 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from components.k8s.jupyterhub import JupyterHubArgs, Oidc, Profile
+import pulumi
+
+from catalog import conventions as cv
+from components.k8s import mlflow
+from components.k8s.jupyterhub import HomeVolumes, JupyterHub, JupyterHubArgs, Oidc, Profile
 from infra import config
 from infra.layers import k8s_teams
+from infra.layers.context import CloudLayer
 
 HOME_STORAGE_CLASS = "notebook-home"
 """StorageClass of the notebook home volumes: encrypted with the platform's key."""
@@ -55,6 +60,31 @@ def profiles(cfg: config.PlatformConfig) -> list[Profile]:
             )
         )
     return out
+
+
+def home_volumes(cfg: config.PlatformConfig, cloud: CloudLayer) -> HomeVolumes:
+    """The encrypted StorageClass of the home volumes (aws: EBS gp3 with the platform key)."""
+    if cloud.cloud != "aws" or "volume_kms_key" not in cloud.extras:
+        raise ValueError(f"notebooks: no encrypted home volumes on cloud {cloud.cloud!r} (config refuses it)")
+    # parameters of the EBS CSI driver (docs/parameters.md of kubernetes-sigs/aws-ebs-csi-driver)
+    return HomeVolumes(
+        provisioner="ebs.csi.aws.com",
+        parameters={"type": "gp3", "encrypted": "true", "kmsKeyId": cloud.extras["volume_kms_key"]},
+    )
+
+
+def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> JupyterHub:
+    teams = cloud.extras.get("teams", {})
+    tracking = f"http://{mlflow.RELEASE}.{cv.NS_MLFLOW}.svc.cluster.local:{mlflow.PORT}" if cfg.mlflow.enabled else None
+    hub = JupyterHub(
+        "jupyterhub",
+        jupyterhub_args(cfg, mlflow_tracking_uri=tracking),
+        home_volumes=home_volumes(cfg, cloud),
+        team_namespaces={name: team.namespace_name for name, team in teams.items()},
+        opts=pulumi.ResourceOptions(provider=cloud.k8s_provider, depends_on=[*cloud.depends_on, *teams.values()]),
+    )
+    pulumi.export("jupyterhubNamespace", hub.namespace)
+    return hub
 
 
 def jupyterhub_args(cfg: config.PlatformConfig, *, mlflow_tracking_uri: str | None) -> JupyterHubArgs:

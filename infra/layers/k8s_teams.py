@@ -187,6 +187,7 @@ def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
         return
     opts = pulumi.ResourceOptions(depends_on=list(cloud.depends_on)) if cloud.depends_on else None
     teams = {t.name: Team(f"team-{t.name}", team_args(cfg, cloud, t), k8s_provider=cloud.k8s_provider, opts=opts) for t in cfg.teams}
+    cloud.extras["teams"] = teams
     if not cfg.kueue.enabled:
         return
     kueue = Kueue("kueue", replicas=2 if cfg.is_prod else 1, k8s_provider=cloud.k8s_provider, opts=opts)
