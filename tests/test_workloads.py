@@ -398,3 +398,12 @@ def test_cli_bad_input_exits_2_with_one_line(args: list[str], needle: str) -> No
     lines = [line for line in res.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and needle in lines[0], res.stderr
     assert "Traceback" not in res.stderr and not res.stdout
+
+
+def test_each_template_is_a_kustomize_base_of_its_manifest() -> None:
+    """``kustomize build catalog/templates/workloads/v1/<dir>`` works: the base lists the manifest the CLI renders."""
+    for directory, manifest in workload.KINDS.values():
+        base = yaml.safe_load((workload.TEMPLATES_DIR / directory / "kustomization.yaml").read_text())
+        assert base["kind"] == "Kustomization" and base["resources"] == [manifest]
+        doc = yaml.safe_load((workload.TEMPLATES_DIR / directory / manifest).read_text())
+        assert doc["metadata"]["labels"]["ml-platform.io/template-version"] == workload.TEMPLATE_VERSION.lstrip("v")
