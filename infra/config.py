@@ -289,6 +289,12 @@ class OidcConfig(_Model):
         return SECRET_PLACEHOLDER if value is not None else None
 
 
+class ServingConfig(_Model):
+    """KServe (Standard / raw-Deployment mode) with cert-manager, for the serving templates."""
+
+    enabled: bool = False
+
+
 class NotebookCpuConfig(_Model):
     cpu: float = Field(2, gt=0, le=64)
     memory: str = Field("8Gi", pattern=QUANTITY)
@@ -339,6 +345,7 @@ class PlatformConfig(_Model):
     gpu_operator: GpuOperatorConfig = Field(default_factory=GpuOperatorConfig)
     kueue: KueueConfig = Field(default_factory=KueueConfig)
     notebooks: NotebooksConfig = Field(default_factory=NotebooksConfig)
+    serving: ServingConfig = Field(default_factory=ServingConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     tags: dict[str, str] = Field(default_factory=dict)
     gcp: GcpConfig = Field(default_factory=GcpConfig)
@@ -759,6 +766,7 @@ def _gcp_and_existing_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
 
 RESERVED_NAMESPACES = frozenset(
     {"default", "kube-system", "kube-public", "kube-node-lease", "karpenter", "gpu-operator", "kueue-system", "mlflow", "feast", "monitoring"}
+    | {"jupyterhub", "kserve", "cert-manager"}  # notebooks / serving (components.k8s.jupyterhub, .kserve)
 )
 
 

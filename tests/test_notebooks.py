@@ -223,9 +223,10 @@ STAGING_NOTEBOOKS = {
 
 @pytest.fixture(scope="module")
 def hub_plan(tmp_path_factory: pytest.TempPathFactory) -> engine.Plan:
-    """staging with notebooks on, its client secret held as a Pulumi secret (one extra plan)."""
+    """staging with notebooks and serving on, the client secret held as a Pulumi secret (one extra plan)."""
     doc = yaml.safe_load((config.stack_file("staging")).read_text())
     doc["config"]["ml-platform:notebooks"] = STAGING_NOTEBOOKS
+    doc["config"]["ml-platform:serving"] = {"enabled": True}
     folder = tmp_path_factory.mktemp("stacks")
     (folder / "Pulumi.staging.yaml").write_text(yaml.safe_dump(doc))
     return engine.plan("staging", stacks_dir=folder)
@@ -264,3 +265,29 @@ def test_the_hub_in_the_plan(hub_plan: engine.Plan, upstream: Path) -> None:
     assert ebs_policy and key in str(ebs_policy[0].inputs["policy"])
     assert not [v for v in plan.violations if "jupyterhub" in v.urn]
     assert CLIENT_SECRET not in str([r.inputs for r in plan.resources])
+
+
+def test_kserve_in_the_plan_standard_mode_in_order(hub_plan: engine.Plan) -> None:
+    from components.k8s import kserve
+
+    rels = [r for r in hub_plan.resources if r.type == "kubernetes:helm.sh/v3:Release" and r.parent and "KServe" in r.parent]
+    by_name = {r.inputs["name"]: r for r in rels}
+    order = [name for name, *_ in kserve.releases()]
+    assert set(by_name) == set(order)
+    for (name, chart, repo, version, namespace, _), prev in zip(kserve.releases(), [None, *order[:-1]], strict=True):
+        rel = by_name[name]
+        assert rel.inputs["chart"] == chart and rel.inputs["version"] == version and rel.inputs["namespace"] == namespace
+        assert (rel.inputs.get("repositoryOpts") or {}).get("repo") == repo
+        if prev is not None:  # each release waits for the one before (CRDs, then the webhook that admits them)
+            assert by_name[prev].urn in rel.dependencies, f"{name} does not wait for {prev}"
+    assert by_name["kserve-resources"].inputs["values"]["kserve"]["controller"]["deploymentMode"] == "Standard"
+    assert by_name["cert-manager"].inputs["values"]["crds"]["enabled"] is True
+    assert not [v for v in hub_plan.violations if "kserve" in v.urn or "cert-manager" in v.urn]
+
+
+def test_the_serving_template_asks_for_the_mode_the_controller_runs() -> None:
+    from components.k8s import kserve
+    from infra import workload
+
+    isvc = workload.load_template("serving")
+    assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == kserve.DEPLOYMENT_MODE
