@@ -488,6 +488,9 @@ def _notebook_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
         # home volumes must be encrypted with the platform key: on GKE that needs a CMEK StorageClass and the
         # Compute Engine service agent on the key; on a cluster you bring, a StorageClass we cannot vouch for
         yield ns + "enabled", f"notebooks are built on cloud 'aws' so far (encrypted home volumes); cloud {cfg.cloud!r} is not supported yet"
+    if cfg.serving.enabled and cfg.cloud != "aws":
+        # the <team>-serving identity that reads the registry's artifacts exists on aws so far
+        yield NAMESPACE + ":serving.enabled", f"serving is built on cloud 'aws' so far (the serving identity); cloud {cfg.cloud!r} is not supported yet"
     if nb.enabled and not teams:
         yield ns + "enabled", "notebooks are charged to teams; the stack has no teams"
     for user, team in nb.users.items():

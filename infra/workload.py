@@ -245,8 +245,13 @@ def render(
 
     pool_name = choose_pool(cfg, kind, pool)
     facts = pool_facts(cfg, pool_name) if pool_name else None
+    account = names.service_account
+    if kind == "serving" and cfg.serving.enabled:
+        from components.k8s.kserve import serving_service_account
+
+        account = serving_service_account(team)  # its identity may read the MLflow registry's artifacts
     for spec in _pod_specs(doc):
-        spec["serviceAccountName"] = names.service_account
+        spec["serviceAccountName"] = account
         if facts is None:
             spec.pop("nodeSelector", None)
             spec.pop("tolerations", None)
@@ -288,14 +293,18 @@ def _env(cfg: Any, kind: str, names: TeamNames, model_uri: str | None, job: str)
         out["CHECKPOINT_DIR"] = f"{names.lake[zone]}checkpoints/{job}/"
         out["LAKE_TEAM_URI"] = names.lake[zone]
     if kind in ("batch", "serving"):
+        # what the pod's identity can read: the team's prefix of the models zone; with serving on, the serving
+        # identity also reads the registry's artifacts; a batch job may load models:/ through the MLflow server
+        allowed = [names.lake.get("models", "")]
+        if kind == "serving" and cfg.serving.enabled:
+            allowed.append(names.models_registry_uri)
+        if kind == "batch":
+            allowed.append("models:/")
+        allowed = [a for a in allowed if a]
         if model_uri is None:
-            raise WorkloadError(
-                "--model-uri: required for this kind: the registered model version's artifact location "
-                f"(MlflowClient().get_model_version_download_uri(name, version)) under {names.models_registry_uri or 'the models zone'}"
-            )
-        allowed = [names.models_registry_uri, names.lake.get("models", "")]
-        if not any(prefix and model_uri.startswith(prefix) and len(model_uri) > len(prefix) for prefix in allowed):
-            raise WorkloadError(f"--model-uri: {model_uri!r} is not under {' or '.join(p for p in allowed if p)}")
+            raise WorkloadError(f"--model-uri: required for this kind; allowed: a URI under {' or '.join(allowed)}")
+        if not any(model_uri.startswith(prefix) and len(model_uri) > len(prefix) for prefix in allowed):
+            raise WorkloadError(f"--model-uri: {model_uri!r} is not under {' or '.join(allowed)}")
         out["MODEL_URI"] = model_uri
     if kind == "batch":
         zin = BATCH_INPUT_ZONE if BATCH_INPUT_ZONE in zones else zones[0]

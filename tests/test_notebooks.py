@@ -291,3 +291,30 @@ def test_the_serving_template_asks_for_the_mode_the_controller_runs() -> None:
 
     isvc = workload.load_template("serving")
     assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == kserve.DEPLOYMENT_MODE
+
+
+def test_each_team_gets_a_serving_identity_that_only_reads_models(hub_plan: engine.Plan) -> None:
+    import json
+
+    from components.k8s import kserve
+
+    teams = {t.name for t in hub_plan.config.teams}
+    accounts = {
+        r.inputs["metadata"]["namespace"]: r
+        for r in hub_plan.resources
+        if r.type == "kubernetes:core/v1:ServiceAccount" and r.inputs["metadata"]["name"].endswith("-serving")
+    }
+    assert set(accounts) == teams
+    for team, sa in accounts.items():
+        assert sa.inputs["metadata"]["name"] == kserve.serving_service_account(team)
+        role_arn = sa.inputs["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+        assert role_arn
+        (policy,) = [r for r in hub_plan.resources if r.type == "aws:iam/rolePolicy:RolePolicy" and r.name == f"team-{team}-serving"]
+        doc = json.loads(policy.inputs["policy"])
+        actions = {a for st in doc["Statement"] for a in st["Action"]}
+        assert actions == {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "kms:Decrypt"}, "read only"
+        objects = [res for st in doc["Statement"] if st["Sid"] == "ReadModels" for res in st["Resource"]]
+        assert all("-models-" in o for o in objects) and {o.split("/", 1)[1] for o in objects} == {"mlflow/*", f"teams/{team}/*"}
+        # its trust policy names exactly <team>:<team>-serving
+        (role,) = [r for r in hub_plan.resources if r.type == "aws:iam/role:Role" and r.name == f"team-{team}-serving"]
+        assert f"system:serviceaccount:{team}:{team}-serving" in str(role.inputs["assumeRolePolicy"])

@@ -70,7 +70,7 @@ def _k8s_errors(doc: dict[str, Any]) -> list[str]:
 
 
 def _model_uri(names: workload.TeamNames) -> str:
-    return names.models_registry_uri + "1/models/m-0123/artifacts"
+    return names.lake["models"] + "models/churn/3"
 
 
 def _render(cfg: config.PlatformConfig, team: str, kind: str, pool: str | None = None) -> dict[str, Any]:
@@ -317,12 +317,12 @@ def _strings(node: Any) -> Iterator[str]:
 def _assert_only_own(doc: dict[str, Any], team: str, others: list[str], names: workload.TeamNames) -> None:
     assert doc["metadata"]["namespace"] == team
     for spec in _pod_specs(doc):
-        assert spec["serviceAccountName"] == f"{team}-workloads"
+        assert spec["serviceAccountName"] in (f"{team}-workloads", f"{team}-serving")
     for s in _strings(doc):
         for other in others:
             assert f"teams/{other}/" not in s, f"{team}'s template names {other}'s prefix: {s}"
-            assert s != f"{other}-workloads" and s != other, f"{team}'s template names {other}: {s}"
-        if s.startswith(("s3://", "gs://")) and s != _model_uri(names):
+            assert s not in (f"{other}-workloads", f"{other}-serving", other), f"{team}'s template names {other}: {s}"
+        if s.startswith(("s3://", "gs://")):
             assert s.split("/", 3)[3].startswith(f"teams/{team}/"), f"{team}'s template writes outside its prefix: {s}"
 
 
@@ -354,13 +354,24 @@ def test_the_isolation_check_catches_a_leak() -> None:
         _assert_only_own(doc, "research", ["recsys"], names)
 
 
-def test_model_uri_outside_the_registry_is_refused() -> None:
+def test_model_uris_are_what_the_pod_identity_can_read() -> None:
     cfg = config.load_stack("dev")
     names = workload.team_names(cfg, "research", account_id=ACCOUNT)
+    registry = names.models_registry_uri + "1/models/m-0123/artifacts"
+    for bad in ("s3://someone-elses-bucket/model", names.lake["raw"] + "m", names.lake["models"].replace("research", "recsys") + "m"):
+        with pytest.raises(workload.WorkloadError, match="--model-uri"):
+            workload.render(cfg, team="research", kind="serving", model_uri=bad, account_id=ACCOUNT)
+    # without the serving identity the team identity cannot read the registry's prefix
     with pytest.raises(workload.WorkloadError, match="--model-uri"):
-        workload.render(cfg, team="research", kind="serving", model_uri="s3://someone-elses-bucket/model", account_id=ACCOUNT)
-    with pytest.raises(workload.WorkloadError, match="--model-uri"):
-        workload.render(cfg, team="research", kind="serving", model_uri=names.lake["raw"] + "m", account_id=ACCOUNT)
+        workload.render(cfg, team="research", kind="serving", model_uri=registry, account_id=ACCOUNT)
+    # a batch job may load a registered model through the MLflow server
+    job = workload.render(cfg, team="research", kind="batch", model_uri="models:/churn/3", image=IMAGE, account_id=ACCOUNT)
+    assert {"name": "MODEL_URI", "value": "models:/churn/3"} in job["spec"]["template"]["spec"]["containers"][0]["env"]
+    # with serving on, the InferenceService runs as <team>-serving, which reads the registry
+    raw, _ = config.read_stack_file(config.stack_file("dev"))
+    isvc = workload.render(config.parse({**raw, "serving": {"enabled": True}}), team="research", kind="serving", model_uri=registry, account_id=ACCOUNT)
+    assert isvc["spec"]["predictor"]["serviceAccountName"] == "research-serving"
+    assert isvc["spec"]["predictor"]["model"]["storageUri"] == registry
 
 
 # ---- command line -------------------------------------------------------------------------------------

@@ -46,6 +46,11 @@ CERT_MANAGER_NAMESPACE = "cert-manager"
 CERT_MANAGER_WEBHOOK_PORT = 10250
 
 
+def serving_service_account(team: str) -> str:
+    """The service account InferenceServices of a team run as: its identity reads the MLflow registry's artifacts."""
+    return f"{team}-serving"
+
+
 def releases() -> list[tuple[str, str, str | None, str, str, dict[str, Any]]]:
     """(release, chart, repo, version, namespace, values) in install order."""
     return [
@@ -57,9 +62,22 @@ def releases() -> list[tuple[str, str, str | None, str, str, dict[str, Any]]]:
 
 
 class KServe(pulumi.ComponentResource):
-    """cert-manager and KServe (CRDs, controller in Standard mode, serving runtimes), installed in order."""
+    """cert-manager and KServe (CRDs, controller in Standard mode, serving runtimes), installed in order, and a
+    ``<team>-serving`` service account in each team namespace.
 
-    def __init__(self, name: str, *, labels: Mapping[str, str] | None = None, opts: pulumi.ResourceOptions | None = None) -> None:
+    :param team_namespaces: team -> its namespace (an ``Output`` makes the account wait for it).
+    :param identities: team -> annotations binding ``<team>-serving`` to its cloud identity (IRSA / GKE WI).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        team_namespaces: Mapping[str, pulumi.Input[str]] | None = None,
+        identities: Mapping[str, Mapping[str, pulumi.Input[str]]] | None = None,
+        labels: Mapping[str, str] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
         super().__init__("ml-platform:k8s:KServe", name, None, opts)
         meta_labels = {**(labels or {}), cv.TEAM_LABEL: cv.PLATFORM_TEAM}
         namespaces = {
@@ -82,4 +100,18 @@ class KServe(pulumi.ComponentResource):
             )
             self.releases[release] = rel
             previous = [rel]
+        self.service_accounts = {
+            team: k8s.core.v1.ServiceAccount(
+                f"{name}-sa-{team}",
+                metadata={
+                    "name": serving_service_account(team),
+                    "namespace": ns,
+                    "labels": {**(labels or {}), cv.TEAM_LABEL: team},
+                    "annotations": dict((identities or {}).get(team, {})),
+                },
+                automount_service_account_token=False,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for team, ns in sorted((team_namespaces or {}).items())
+        }
         self.register_outputs({"namespace": NAMESPACE, "deploymentMode": DEPLOYMENT_MODE})

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pulumi
+
 from catalog import conventions as cv
 from components.aws.access_entries import GroupAccessEntries
 from components.aws.budgets import CostBudget
+from components.aws.irsa import IrsaRole
+from components.aws.serving_iam import serving_policy
 from components.aws.team_iam import TeamIam
 from infra import config, tagging
 from infra.layers.context import CloudLayer
@@ -38,6 +42,26 @@ def budget_emails(cfg: config.PlatformConfig, team: config.TeamConfig | None) ->
     return list(cfg.budget.alert_emails)
 
 
+def _serving_role(cfg: config.PlatformConfig, foundation: AwsFoundation, team: config.TeamConfig) -> IrsaRole:
+    """``<team>-serving``'s role: read the MLflow registry's artifacts and the team's models (KServe pulls them)."""
+    from components.k8s.kserve import serving_service_account
+    from components.k8s.mlflow import ARTIFACT_PREFIX
+
+    doc = pulumi.Output.all(foundation.lake.bucket_arns["models"], foundation.key.arn).apply(
+        lambda a: serving_policy(team=team.name, models_bucket_arn=a[0], registry_prefix=ARTIFACT_PREFIX, kms_key_arn=a[1])
+    )
+    return IrsaRole(
+        f"team-{team.name}-serving",
+        oidc_provider_arn=foundation.cluster.oidc_provider_arn,
+        oidc_issuer=foundation.cluster.oidc_issuer,
+        namespace=team.name,
+        service_account=serving_service_account(team.name),
+        policy_document=doc,
+        tags=tagging.platform_tags(cfg, team=team.name, cost_center=team.cost_center),
+        provider=foundation.provider,
+    )
+
+
 def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLayer) -> None:
     provider = foundation.provider
     names = [t.name for t in cfg.teams]
@@ -56,6 +80,8 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
             provider=provider,
         )
         layer.team_identity[team.name] = dict(iam.annotations)
+        if cfg.serving.enabled and "models" in foundation.lake.bucket_arns:
+            layer.extras.setdefault("serving_identity", {})[team.name] = dict(_serving_role(cfg, foundation, team).annotations)
         if team.budget_usd is not None:
             CostBudget(
                 f"budget-{team.name}",

@@ -21,4 +21,10 @@ def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
     if cfg.notebooks.enabled:
         k8s_notebooks.build(cfg, cloud)
     if cfg.serving.enabled:
-        KServe("kserve", opts=pulumi.ResourceOptions(provider=cloud.k8s_provider, depends_on=list(cloud.depends_on)))
+        teams = cloud.extras.get("teams", {})
+        KServe(
+            "kserve",
+            team_namespaces={name: team.namespace_name for name, team in teams.items()},
+            identities=cloud.extras.get("serving_identity", {}),
+            opts=pulumi.ResourceOptions(provider=cloud.k8s_provider, depends_on=list(cloud.depends_on)),
+        )
