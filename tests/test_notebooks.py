@@ -139,23 +139,77 @@ def test_profile_kinds_follow_the_pool_shape() -> None:
 # ---- the spawn hook charges the user's team ---------------------------------------------------------
 
 
-def _run_hook(values: dict[str, Any], user: str, groups: list[str]) -> SimpleNamespace:
+class _FakeKubeSpawner:
+    """Stands in for kubespawner.KubeSpawner (not installed here): the hook subclasses it."""
+
+
+def _load_hook(values: dict[str, Any]) -> SimpleNamespace:
+    import sys
+    import types
+
+    c = SimpleNamespace(KubeSpawner=SimpleNamespace(), JupyterHub=SimpleNamespace())
+    fake = types.ModuleType("kubespawner")
+    fake.KubeSpawner = _FakeKubeSpawner  # type: ignore[attr-defined]
+    saved = sys.modules.get("kubespawner")
+    sys.modules["kubespawner"] = fake
+    try:
+        exec(values["hub"]["extraConfig"]["ml-platform-teams"], {"c": c})  # the hub runs this very code
+    finally:
+        if saved is None:
+            sys.modules.pop("kubespawner")
+        else:
+            sys.modules["kubespawner"] = saved
+    return c
+
+
+def _run(coro: Any) -> Any:
     import asyncio
 
-    c = SimpleNamespace(KubeSpawner=SimpleNamespace())
-    exec(values["hub"]["extraConfig"]["ml-platform-teams"], {"c": c})  # the hub runs this very code
+    loop = asyncio.new_event_loop()  # not asyncio.run: it would unset the loop the Pulumi mock tests use
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
+
+
+def _run_hook(values: dict[str, Any], user: str, groups: list[str]) -> SimpleNamespace:
+    c = _load_hook(values)
     spawner = SimpleNamespace(
         user=SimpleNamespace(name=user, escaped_name=user.replace("@", "-40"), groups=[SimpleNamespace(name=g) for g in groups]),
         namespace="jupyterhub",
         service_account=None,
         extra_labels={},
     )
-    loop = asyncio.new_event_loop()  # not asyncio.run: it would unset the loop the Pulumi mock tests use
-    try:
-        loop.run_until_complete(c.KubeSpawner.pre_spawn_hook(spawner))
-    finally:
-        loop.close()
+    _run(c.KubeSpawner.pre_spawn_hook(spawner))
     return spawner
+
+
+def test_the_hub_watches_every_namespace_but_never_creates_one() -> None:
+    cfg = _cfg("dev")
+    c = _load_hook(_values(cfg))
+    assert c.KubeSpawner.enable_user_namespaces is True
+    spawner_class = c.JupyterHub.spawner_class
+    assert issubclass(spawner_class, _FakeKubeSpawner)
+    calls: list[str] = []
+
+    class Api:
+        def __init__(self, labels: dict[str, str]) -> None:
+            self.labels = labels
+
+        async def read_namespace(self, name: str) -> Any:
+            calls.append(name)
+            return SimpleNamespace(metadata=SimpleNamespace(labels=self.labels))
+
+        async def create_namespace(self, ns: Any) -> None:  # pragma: no cover - must never be called
+            raise AssertionError("the hub created a namespace")
+
+    spawner = spawner_class()
+    spawner.namespace, spawner.api = "research", Api({cv.TEAM_LABEL: "research"})
+    _run(spawner._ensure_namespace())
+    spawner.namespace, spawner.api = "kube-system", Api({})
+    with pytest.raises(RuntimeError, match="not a team namespace"):
+        _run(spawner._ensure_namespace())
+    assert calls == ["research", "kube-system"]
 
 
 def test_a_users_team_decides_namespace_identity_queue_and_labels() -> None:
@@ -253,6 +307,13 @@ def test_the_hub_in_the_plan(hub_plan: engine.Plan, upstream: Path) -> None:
     team_ns = {r.urn for r in plan.resources if r.type == "kubernetes:core/v1:Namespace" and r.inputs["metadata"]["name"] in teams}
     for r in by_type["kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"]:
         assert set(r.dependencies) & team_ns, f"{r.name} does not wait for its namespace"
+    # cluster-wide the hub only reads (its pod watch spans namespaces); it never creates namespaces
+    for role in by_type["kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"]:
+        for rule in role.inputs["rules"]:
+            assert not ("namespaces" in rule["resources"] and set(rule["verbs"]) - {"get", "list", "watch"}), role.name
+    (crb,) = by_type["kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"]
+    (watch,) = [r for r in by_type["kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"] if r.name == crb.name]
+    assert all(set(rule["verbs"]) <= {"get", "list", "watch"} for rule in watch.inputs["rules"])
     # home volumes encrypted with the platform key
     (sc,) = by_type["kubernetes:storage.k8s.io/v1:StorageClass"]
     assert sc.inputs["metadata"]["name"] == k8s_notebooks.HOME_STORAGE_CLASS

@@ -10,9 +10,10 @@
   users with a team may log in (``allowed_groups`` / ``allowed_users``).
 * A ``pre_spawn_hook`` (``hub.extraConfig``) puts the server into the team's namespace, runs it as
   the team's ``<team>-workloads`` service account (lake prefix through the team's cloud identity),
-  on the Kueue LocalQueue ``default`` and charges it to the team's quota. KubeSpawner's own
-  ``enable_user_namespaces`` would create one namespace per user, outside every team quota; the
-  hub instead gets a RoleBinding in each team namespace (pods, PVCs, events) - see :class:`JupyterHub`.
+  on the Kueue LocalQueue ``default`` and charges it to the team's quota. KubeSpawner's
+  ``enable_user_namespaces`` is on (its pod watch then covers every namespace) but its namespace
+  creation is replaced by a check (``TeamSpawner``): the hub never creates namespaces, it gets a
+  RoleBinding in each team namespace (pods, PVCs) - see :class:`JupyterHub`.
 * Profiles are generated from the GPU pools (whole GPU, MIG slice, time-sliced share) plus a
   CPU-only profile; each schedules on its pool (node selector = the pool label, the pool's
   tolerations) and requests the extended resource the pool offers.
@@ -163,6 +164,8 @@ class JupyterHubArgs:
 SPAWN_HOOK = '''
 import json
 
+from kubespawner import KubeSpawner
+
 TEAMS_BY_GROUP = json.loads({groups!r})
 TEAM_OF_USER = json.loads({users!r})
 
@@ -176,6 +179,16 @@ def team_of(user):
     return None
 
 
+class TeamSpawner(KubeSpawner):
+    # enable_user_namespaces makes KubeSpawner watch pods in every namespace (its reflectors), and create the
+    # user's namespace before the pod; team namespaces are the platform's (quota, Pod Security, Kueue), so this
+    # only checks that the namespace exists and belongs to the team, and the hub may not create namespaces
+    async def _ensure_namespace(self):
+        ns = await self.api.read_namespace(self.namespace)
+        if (ns.metadata.labels or {{}}).get({team_label!r}) != self.namespace:
+            raise RuntimeError(f"namespace {{self.namespace}} is not a team namespace")
+
+
 async def ml_platform_pre_spawn(spawner):
     team = team_of(spawner.user)
     if team is None:
@@ -186,6 +199,8 @@ async def ml_platform_pre_spawn(spawner):
                             {user_label!r}: spawner.user.escaped_name[:63].strip("-_.")}}
 
 
+c.JupyterHub.spawner_class = TeamSpawner
+c.KubeSpawner.enable_user_namespaces = True
 c.KubeSpawner.pre_spawn_hook = ml_platform_pre_spawn
 '''
 
@@ -302,13 +317,30 @@ class JupyterHub(pulumi.ComponentResource):
             allow_volume_expansion=True,
             opts=child,
         )
-        # what KubeSpawner does in a namespace: pods, their PVCs, events (the chart's Role covers only its own)
+        # KubeSpawner with user namespaces watches pods and events in all namespaces (one reflector, kubespawner
+        # spawner.py _start_reflector: "This requires binding ServiceAccount to ClusterRole") and reads the
+        # team namespace (TeamSpawner._ensure_namespace); it creates and deletes only in the team namespaces
+        watch = k8s.rbac.v1.ClusterRole(
+            f"{name}-watch",
+            metadata={"name": f"{RELEASE}-watch", "labels": labels},
+            rules=[
+                {"apiGroups": [""], "resources": ["pods", "events"], "verbs": ["get", "watch", "list"]},
+                {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]},
+            ],
+            opts=child,
+        )
+        watch_binding = k8s.rbac.v1.ClusterRoleBinding(
+            f"{name}-watch",
+            metadata={"name": f"{RELEASE}-watch", "labels": labels},
+            role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": watch.metadata["name"]},
+            subjects=[{"kind": "ServiceAccount", "name": "hub", "namespace": NAMESPACE}],
+            opts=child,
+        )
         role = k8s.rbac.v1.ClusterRole(
             f"{name}-spawner",
             metadata={"name": f"{RELEASE}-spawner", "labels": labels},
             rules=[
                 {"apiGroups": [""], "resources": ["pods", "persistentvolumeclaims"], "verbs": ["get", "watch", "list", "create", "delete"]},
-                {"apiGroups": [""], "resources": ["events"], "verbs": ["get", "watch", "list"]},
             ],
             opts=child,
         )
@@ -356,7 +388,7 @@ class JupyterHub(pulumi.ComponentResource):
             namespace=NAMESPACE,
             values=values,
             timeout=900,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, secret, storage, *self.bindings]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, secret, storage, watch_binding, *self.bindings]),
         )
         self.namespace = NAMESPACE
         self.register_outputs({"namespace": NAMESPACE, "profiles": [p.slug for p in args.profiles]})
