@@ -20,6 +20,14 @@
 * Home volumes use an encrypted StorageClass (the platform's KMS key / CMEK), and the idle culler
   stops servers idle longer than ``idle_timeout_seconds``.
 * Notebook pods carry ``ml-platform.io/user`` (escaped user name) so GPU alerts can name the user.
+
+Checked against what chart 4.4.0's hub image runs (``images/hub/requirements.txt`` at tag 4.4.0:
+jupyterhub 5.5.0, jupyterhub-kubespawner 7.0.0, oauthenticator 17.4.0): ``manage_groups`` /
+``auth_state_groups_key`` / ``allowed_groups`` / ``username_claim`` and ``client_secret`` defaulting to
+``$OAUTH_CLIENT_SECRET`` (oauthenticator ``oauth2.py``, 17.0+); KubeSpawner 7.0.0's ``_start`` calls
+``_ensure_namespace`` when ``enable_user_namespaces`` and its reflectors then omit the namespace; the
+chart's ``jupyterhub_config.py`` sets ``spawner_class`` before it runs ``hub.extraConfig`` (sorted by key),
+so ``TeamSpawner`` wins.
 """
 
 from __future__ import annotations
