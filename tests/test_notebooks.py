@@ -175,7 +175,7 @@ def _run(coro: Any) -> Any:
 def _run_hook(values: dict[str, Any], user: str, groups: list[str]) -> SimpleNamespace:
     c = _load_hook(values)
     spawner = SimpleNamespace(
-        user=SimpleNamespace(name=user, escaped_name=user.replace("@", "-40"), groups=[SimpleNamespace(name=g) for g in groups]),
+        user=SimpleNamespace(name=user, groups=[SimpleNamespace(name=g) for g in groups]),
         namespace="jupyterhub",
         service_account=None,
         extra_labels={},
@@ -220,9 +220,14 @@ def test_a_users_team_decides_namespace_identity_queue_and_labels() -> None:
     assert s.namespace == "research" and s.service_account == "research-workloads"
     assert s.extra_labels[cv.TEAM_LABEL] == "research"
     assert s.extra_labels[jh.QUEUE_LABEL] == "default"
-    assert s.extra_labels[jh.USER_LABEL] == "alice-40example.com"
+    assert s.extra_labels[jh.USER_LABEL] == "alice-40example-2ecom"  # a valid label value: [a-z0-9-]
     s = _run_hook(values, "carol@example.com", [])
     assert s.namespace == "recsys" and s.service_account == "recsys-workloads"
+    import re
+
+    for odd in ("Ünïcode.User+x@example.com", "a" * 80 + "@example.com", "-lead-"):
+        label = _run_hook(values, odd, [research.owners]).extra_labels[jh.USER_LABEL]
+        assert len(label) <= 63 and re.fullmatch(config.LABEL_VALUE, label) and label, (odd, label)
     with pytest.raises(RuntimeError, match="belongs to no team"):
         _run_hook(values, "mallory@example.com", ["someone-else"])
     auth = values["hub"]["config"]["GenericOAuthenticator"]

@@ -178,6 +178,13 @@ TEAMS_BY_GROUP = json.loads({groups!r})
 TEAM_OF_USER = json.loads({users!r})
 
 
+def label_value(name):
+    # a label value (63 of [a-z0-9-], alphanumeric ends) naming the user: other characters as -<hex>
+    safe = "abcdefghijklmnopqrstuvwxyz0123456789"
+    out = "".join(ch if ch in safe else "-{{:x}}".format(ord(ch)) for ch in name.lower())
+    return out[:63].strip("-")
+
+
 def team_of(user):
     if user.name in TEAM_OF_USER:
         return TEAM_OF_USER[user.name]
@@ -204,7 +211,7 @@ async def ml_platform_pre_spawn(spawner):
     spawner.namespace = team
     spawner.service_account = team + "-workloads"
     spawner.extra_labels = {{**spawner.extra_labels, {team_label!r}: team, {queue_label!r}: "default",
-                            {user_label!r}: spawner.user.escaped_name[:63].strip("-_.")}}
+                            {user_label!r}: label_value(spawner.user.name)}}
 
 
 c.JupyterHub.spawner_class = TeamSpawner
