@@ -79,6 +79,14 @@ def test_the_schema_checks_catch_bad_values(upstream: Path) -> None:
     assert missing_keys(values, upstream / "jupyterhub" / "values.yaml", free_form=FREE_FORM)
 
 
+def test_notebooks_in_team_namespaces_reach_the_hub_by_its_full_name() -> None:
+    values = _values(_cfg("dev"))
+    url = values["hub"]["config"]["JupyterHub"]["hub_connect_url"]
+    assert url == f"http://hub.{jh.NAMESPACE}.svc.cluster.local:{jh.HUB_PORT}"
+    port = values["hub"]["networkPolicy"]["ingress"][0]["ports"][0]["port"]
+    assert port == jh.HUB_PORT
+
+
 def test_idle_culler_home_volumes_and_mlflow_are_configured() -> None:
     values = _values(_cfg("dev", idleTimeoutMinutes=30, homeSizeGb=50))
     assert values["cull"]["enabled"] is True and values["cull"]["timeout"] == 1800

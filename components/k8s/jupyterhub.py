@@ -126,6 +126,8 @@ class HomeVolumes:
 
 SINGLEUSER_PORT = 8888
 HUB_PORT = 8081
+HUB_URL = f"http://hub.{NAMESPACE}.svc.cluster.local:{HUB_PORT}"
+"""The hub API as notebook pods in other namespaces reach it (the chart's Service ``hub``)."""
 POD_SECURITY = {"runAsNonRoot": True, "runAsUser": 1000, "fsGroup": 100, "seccompProfile": {"type": "RuntimeDefault"}}
 CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
 """What Pod Security ``restricted`` asks of the notebook pods (teams may enforce it)."""
@@ -236,7 +238,9 @@ def helm_values(args: JupyterHubArgs) -> dict[str, Any]:
     return {
         "hub": {
             "config": {
-                "JupyterHub": {"authenticator_class": "generic-oauth"},
+                # the chart points servers at http://hub:8081, a name that resolves only in the hub's namespace;
+                # notebooks run in the team namespaces (hub.config is loaded after the chart's own setting)
+                "JupyterHub": {"authenticator_class": "generic-oauth", "hub_connect_url": HUB_URL},
                 "KubeSpawner": {"pod_security_context": POD_SECURITY, "container_security_context": CONTAINER_SECURITY},
                 "Authenticator": {
                     "allowed_users": sorted(args.users),
