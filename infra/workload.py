@@ -22,11 +22,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 
 from catalog import conventions as cv
+
+if TYPE_CHECKING:
+    from infra.layers.context import CloudLayer
 
 TEMPLATE_VERSION = "v1"
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "catalog" / "templates" / "workloads" / TEMPLATE_VERSION
@@ -77,17 +80,17 @@ def _scheme(cloud: str) -> str:
 def lake_buckets(cfg: Any, *, account_id: str | None) -> dict[str, str]:
     """Zone -> bucket name, from the same functions the program names the buckets with."""
     if cfg.cloud == "aws":
-        from components.aws.data_lake import bucket_name
-        from infra.layers.aws_foundation import lake_bucket_prefix
+        from components.aws.data_lake import bucket_name as s3_bucket_name
+        from infra.layers.aws_foundation import lake_bucket_prefix as s3_prefix
 
         if not account_id:
             raise WorkloadError("--account-id: required for an aws stack (lake bucket names end in <account>-<region>); 12 digits")
-        return {z: bucket_name(lake_bucket_prefix(cfg), z, account_id, cfg.region) for z in cfg.data_lake.zones}
+        return {z: s3_bucket_name(s3_prefix(cfg), z, account_id, cfg.region) for z in cfg.data_lake.zones}
     if cfg.cloud == "gcp":
-        from components.gcp.data_lake import bucket_name
-        from infra.layers.gcp import lake_bucket_prefix
+        from components.gcp.data_lake import bucket_name as gcs_bucket_name
+        from infra.layers.gcp import lake_bucket_prefix as gcs_prefix
 
-        return {z: bucket_name(lake_bucket_prefix(cfg), z) for z in cfg.data_lake.zones}
+        return {z: gcs_bucket_name(gcs_prefix(cfg), z) for z in cfg.data_lake.zones}
     raise WorkloadError(f"--stack: cloud {cfg.cloud!r} builds no data lake; templates need one (allowed: stacks on aws or gcp)")
 
 
@@ -134,7 +137,7 @@ def pool_facts(cfg: Any, pool_name: str) -> PoolFacts:
 
     pool = next(p for p in cfg.gpu_pools if p.name == pool_name)
     flavor = next(f for f in k8s_teams.flavors(cfg) if f.name == k8s_teams.flavor_name(pool))
-    strategy = k8s_teams.mig_strategy(cfg, SimpleNamespace(cloud=cfg.cloud))
+    strategy = k8s_teams.mig_strategy(cfg, cast("CloudLayer", SimpleNamespace(cloud=cfg.cloud)))  # it reads .cloud only
     spot = "spot" in pool.capacity
     tolerations = [dict(t) for t in flavor.tolerations]
     if spot and cfg.cloud == "gcp":

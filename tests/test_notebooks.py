@@ -122,7 +122,7 @@ def test_profiles_cover_every_pool_and_name_real_node_labels_and_quotas(stack: s
         labels, taints = _pool_nodes(plan, pool)
         assert profile.node_selector.items() <= labels.items(), f"{profile.slug}: selects no node of the pool"
         for taint in taints:
-            assert _tolerated(taint, list(profile.tolerations)), f"{profile.slug}: {taint} not tolerated"
+            assert _tolerated(taint, [dict(t) for t in profile.tolerations]), f"{profile.slug}: {taint} not tolerated"
         for team, hard in quotas.items():
             assert f"requests.{profile.resource}" in hard, f"{profile.slug}: {profile.resource} is not in {team}'s quota"
         rendered = profile.to_values(default=False)["kubespawner_override"]

@@ -10,6 +10,7 @@ against the team's quota and queue like any job of the team.
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import cast
 
 import pulumi
 
@@ -28,7 +29,7 @@ def profiles(cfg: config.PlatformConfig) -> list[Profile]:
     """The CPU-only profile first (the default), then one per GPU pool in config order."""
     cpu = cfg.notebooks.cpu_profile
     out = [Profile(slug="cpu", display_name="CPU only", description=f"{cpu.cpu:g} CPU, {cpu.memory}, no GPU", cpu=cpu.cpu, memory=cpu.memory)]
-    strategy = k8s_teams.mig_strategy(cfg, SimpleNamespace(cloud=cfg.cloud))
+    strategy = k8s_teams.mig_strategy(cfg, cast(CloudLayer, SimpleNamespace(cloud=cfg.cloud)))  # it reads .cloud only
     flavors = {f.name: f for f in k8s_teams.flavors(cfg)}
     for pool in cfg.gpu_pools:
         gpu = cfg.pool_gpu(pool)
