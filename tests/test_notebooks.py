@@ -87,6 +87,12 @@ def test_notebooks_in_team_namespaces_reach_the_hub_by_its_full_name() -> None:
     assert port == jh.HUB_PORT
 
 
+def test_the_hub_is_not_published_by_a_public_load_balancer(upstream: Path) -> None:
+    defaults = yaml.safe_load((upstream / "jupyterhub" / "values.yaml").read_text())
+    assert defaults["proxy"]["service"]["type"] == "LoadBalancer", "the chart's default (what this guards against)"
+    assert _values(_cfg("dev"))["proxy"]["service"]["type"] == "ClusterIP"
+
+
 def test_idle_culler_home_volumes_and_mlflow_are_configured() -> None:
     values = _values(_cfg("dev", idleTimeoutMinutes=30, homeSizeGb=50))
     assert values["cull"]["enabled"] is True and values["cull"]["timeout"] == 1800

@@ -293,6 +293,9 @@ def helm_values(args: JupyterHubArgs) -> dict[str, Any]:
             "networkPolicy": {"enabled": False},
             "cloudMetadata": {"blockWithIptables": False},
         },
+        # the chart's default is a LoadBalancer Service: on EKS an internet-facing load balancer serving plain HTTP.
+        # Keep the proxy in the cluster; publish it through your TLS ingress / internal load balancer.
+        "proxy": {"service": {"type": "ClusterIP"}},
         "cull": {"enabled": True, "timeout": args.idle_timeout_seconds, "every": min(600, args.idle_timeout_seconds)},
         "scheduling": {"userScheduler": {"enabled": False}, "podPriority": {"enabled": False}, "userPlaceholder": {"enabled": False}},
         "prePuller": {"hook": {"enabled": False}, "continuous": {"enabled": False}},
