@@ -89,6 +89,12 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_workload(args: argparse.Namespace) -> int:
+    from infra import workload
+
+    return workload.run(args, lambda line: err_console.print(f"error: {line}", markup=False))
+
+
 def _cmd_ops(args: argparse.Namespace) -> int:
     from infra.ops import cli as ops_cli
 
@@ -127,6 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--fail-on", choices=["replace-protected"], help="exit 1 when a protected resource would be replaced or deleted"
     )
     d.set_defaults(func=_cmd_diff)
+
+    w = sub.add_parser("workload", help="workload templates: render a training / batch / serving manifest for a team")
+    from infra import workload
+
+    workload.add_arguments(w)
+    w.set_defaults(func=_cmd_workload)
 
     r = sub.add_parser("report", help="reports from the running platform (chargeback)")
     from infra import report_cli

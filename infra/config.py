@@ -374,6 +374,52 @@ class KueueConfig(_Model):
     enabled: bool = True
 
 
+class OidcConfig(_Model):
+    """The identity provider JupyterHub logs users in with (OAuth2 / OIDC endpoints)."""
+
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr | None = None
+    """Set it as a secret: ``pulumi config set --secret --path ml-platform:notebooks.oidc.clientSecret``."""
+    authorize_url: str = Field(pattern=r"^https://")
+    token_url: str = Field(pattern=r"^https://")
+    userdata_url: str = Field(pattern=r"^https://")
+    callback_url: str = Field(pattern=r"^https://.+/hub/oauth_callback$")
+    scope: list[str] = Field(default_factory=lambda: ["openid", "email", "profile"])
+    username_claim: str = "email"
+    groups_claim: str = "groups"
+    """Claim listing the user's groups; a team's ``owners`` group makes the user a team member."""
+
+    @field_serializer("client_secret")
+    def _hide(self, value: SecretStr | None) -> str | None:
+        return SECRET_PLACEHOLDER if value is not None else None
+
+
+class ServingConfig(_Model):
+    """KServe (Standard / raw-Deployment mode) with cert-manager, for the serving templates."""
+
+    enabled: bool = False
+
+
+class NotebookCpuConfig(_Model):
+    cpu: float = Field(2, gt=0, le=64)
+    memory: str = Field("8Gi", pattern=QUANTITY)
+
+
+class NotebooksConfig(_Model):
+    """JupyterHub: notebooks on the GPU pools, charged to the user's team."""
+
+    enabled: bool = False
+    oidc: OidcConfig | None = None
+    users: dict[str, str] = Field(default_factory=dict)
+    """User name (as ``oidc.usernameClaim`` gives it) -> team, for users outside every team's owners group."""
+    admin_users: list[str] = Field(default_factory=list)
+    idle_timeout_minutes: int = Field(60, ge=5, le=10080)
+    """The idle culler stops a server after this long without activity."""
+    home_size_gb: int = Field(20, ge=1, le=1024)
+    cpu_profile: NotebookCpuConfig = Field(default_factory=NotebookCpuConfig)
+    """Size of the CPU-only profile (GPU profiles take a pool's share of a node)."""
+
+
 class BudgetConfig(_Model):
     monthly_usd: float | None = Field(None, gt=0)
     """Platform monthly budget; the cost policy fails when the estimate exceeds it."""
@@ -534,6 +580,8 @@ class PlatformConfig(_Model):
     feast: FeastConfig = Field(default_factory=FeastConfig)
     gpu_operator: GpuOperatorConfig = Field(default_factory=GpuOperatorConfig)
     kueue: KueueConfig = Field(default_factory=KueueConfig)
+    notebooks: NotebooksConfig = Field(default_factory=NotebooksConfig)
+    serving: ServingConfig = Field(default_factory=ServingConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
@@ -749,6 +797,7 @@ def _cross_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
     yield from _audit_checks(cfg)
     yield from _monitoring_checks(cfg)
     yield from _ml_services_checks(cfg)
+    yield from _notebook_checks(cfg)
     pool_problems = list(_pool_checks(cfg))
     yield from pool_problems
     # quota totals need every pool's shape: with a bad pool they would only echo its problem
@@ -767,6 +816,28 @@ def _audit_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
         yield NAMESPACE + ":security.guardDuty", f"GuardDuty is AWS only; cloud {cfg.cloud!r}"
     if audit.organization_trail and cfg.cloud != "aws":
         yield ns + "organizationTrail", f"an AWS CloudTrail name; cloud {cfg.cloud!r} has no CloudTrail"
+
+
+def _notebook_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
+    ns = NAMESPACE + ":notebooks."
+    nb = cfg.notebooks
+    teams = [t.name for t in cfg.teams]
+    if nb.enabled and nb.oidc is None:
+        yield ns + "oidc", "required when notebooks.enabled is true (clientId, authorizeUrl, tokenUrl, userdataUrl, callbackUrl)"
+    if nb.enabled and nb.oidc is not None and nb.oidc.client_secret is None:
+        yield ns + "oidc.clientSecret", "required: pulumi config set --secret --path ml-platform:notebooks.oidc.clientSecret ..."
+    if nb.enabled and cfg.cloud != "aws":
+        # home volumes must be encrypted with the platform key: on GKE that needs a CMEK StorageClass and the
+        # Compute Engine service agent on the key; on a cluster you bring, a StorageClass we cannot vouch for
+        yield ns + "enabled", f"notebooks are built on cloud 'aws' so far (encrypted home volumes); cloud {cfg.cloud!r} is not supported yet"
+    if cfg.serving.enabled and cfg.cloud != "aws":
+        # the <team>-serving identity that reads the registry's artifacts exists on aws so far
+        yield NAMESPACE + ":serving.enabled", f"serving is built on cloud 'aws' so far (the serving identity); cloud {cfg.cloud!r} is not supported yet"
+    if nb.enabled and not teams:
+        yield ns + "enabled", "notebooks are charged to teams; the stack has no teams"
+    for user, team in nb.users.items():
+        if team not in teams:
+            yield ns + f"users.{user}", f"{team!r} is not a team; allowed: {', '.join(teams) or 'none'}"
 
 
 def _ml_services_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
@@ -1196,6 +1267,7 @@ def _gcp_and_existing_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
 RESERVED_NAMESPACES = frozenset(
     {"default", "kube-system", "kube-public", "kube-node-lease", "karpenter", "gpu-operator", "kueue-system", "mlflow", "feast", "monitoring",
      "jobset-system", "lws-system"}
+    | {"jupyterhub", "kserve", "cert-manager"}  # notebooks / serving (components.k8s.jupyterhub, .kserve)
 )
 
 
@@ -1357,7 +1429,7 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
     return sorted(f.alias or n for n, f in model.model_fields.items())
 
 
-SECRET_ONLY_KEYS = ("cluster.kubeconfig", "monitoring.smtp.password")
+SECRET_ONLY_KEYS = ("cluster.kubeconfig", "monitoring.smtp.password", "notebooks.oidc.clientSecret")
 """Config paths whose value must be a Pulumi secret (``pulumi config set --secret --path ...``)."""
 
 

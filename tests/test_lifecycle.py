@@ -104,6 +104,9 @@ def test_the_recorder_keeps_property_dependencies_apart_from_depends_on() -> Non
 
 def test_crd_facts_match_the_pinned_crds(upstream: Path) -> None:
     for entry in lifecycle.facts()["crd_installers"]:
+        if not entry["upstream"]:  # a chart whose CRDs are not pinned here: the source names the tag's files
+            assert entry["kinds"] and entry["source"], entry["chart"]
+            continue
         kinds = set()
         for rel in entry["upstream"]:
             path = upstream / rel

@@ -32,6 +32,11 @@ def team_prefix(team: str) -> str:
     return f"teams/{team}/"
 
 
+def bucket_name(prefix: str, zone: str, account: str, region: str) -> str:
+    """A lake bucket's name: ``<prefix>-<zone>-<account>-<region>`` (globally unique)."""
+    return f"{prefix}-{zone}-{account}-{region}"
+
+
 @dataclass(frozen=True)
 class LakeLifecycle:
     """Lifecycle rules: tiering of ``tier_zones`` and housekeeping on every bucket."""
@@ -296,10 +301,10 @@ class DataLake(pulumi.ComponentResource):
     # ---- pieces --------------------------------------------------------------------------------
 
     def _bucket(self, name: str, zone: str, role: str, region: str, provider: aws.Provider) -> aws.s3.Bucket:
-        bucket_name = self._lake_account.apply(lambda acct: f"{self._lake_prefix}-{zone}-{acct}-{region}")
+        name_of = self._lake_account.apply(lambda acct: bucket_name(self._lake_prefix, zone, acct, region))
         return aws.s3.Bucket(
             name,
-            bucket=bucket_name,
+            bucket=name_of,
             force_destroy=self._lake_force_destroy,
             tags={**self._lake_tags, TAG_LAKE_ZONE: zone, TAG_LAKE_ROLE: role},
             opts=pulumi.ResourceOptions(

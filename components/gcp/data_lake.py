@@ -27,6 +27,11 @@ LOG_WRITER = "group:cloud-storage-analytics@google.com"
 _CONTINENTS = {"us": "US", "northamerica": "US", "europe": "EU", "asia": "ASIA"}
 
 
+def bucket_name(prefix: str, zone: str) -> str:
+    """A lake bucket's name: ``<prefix>-<zone>`` (the prefix starts with the project id: globally unique)."""
+    return f"{prefix}-{zone}"
+
+
 def multi_region_of(region: str) -> str | None:
     """The GCS multi-region containing ``region`` (``us-east1`` -> ``US``), or ``None``."""
     return _CONTINENTS.get(region.split("-")[0])
@@ -155,7 +160,7 @@ class DataLake(pulumi.ComponentResource):
         for zone in args.zones:
             self.buckets[zone] = gcp.storage.Bucket(
                 f"{name}-{zone}",
-                name=f"{args.bucket_prefix}-{zone}",
+                name=bucket_name(args.bucket_prefix, zone),
                 labels={**args.labels, cv.TAG_LAKE_ZONE: zone, cv.TAG_LAKE_ROLE: "primary"},
                 lifecycle_rules=self._rules(args, zone),
                 logging={"log_bucket": self.log_bucket.name, "log_object_prefix": f"{zone}/"},

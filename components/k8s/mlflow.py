@@ -24,6 +24,8 @@ CHART_VERSION = "1.11.5"
 """Pinned community-charts/mlflow chart version."""
 CHART_REPO = "https://community-charts.github.io/helm-charts"
 RELEASE = "mlflow"
+ARTIFACT_PREFIX = "mlflow"
+"""Default object prefix of the artifacts (and registered models) in the bucket."""
 SERVICE_ACCOUNT = "mlflow"
 DB_SECRET = "mlflow-database"
 ADMIN_SECRET = "mlflow-admin"
@@ -72,7 +74,7 @@ class MlflowArgs:
     namespace: str = "mlflow"
     object_store: Literal["s3", "gs"] | None = None
     artifact_bucket: pulumi.Input[str] | None = None
-    artifact_prefix: str = "mlflow"
+    artifact_prefix: str = ARTIFACT_PREFIX
     artifact_volume_size: str = "100Gi"
     region: str | None = None
     service_account_annotations: dict[str, pulumi.Input[str]] = field(default_factory=dict)

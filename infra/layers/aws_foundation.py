@@ -66,6 +66,8 @@ class AwsFoundation:
             region=self.region,
             api_server=self.cluster.cluster.endpoint,
             depends_on=list(self.cluster.depends_on),
+            # the EBS CSI driver's role may use this key (components.aws.eks.ebs_kms_policy)
+            extras={"volume_kms_key": self.key.arn},
         )
 
 
@@ -74,6 +76,11 @@ def nat_mode(cfg: config.PlatformConfig) -> Literal["single", "perAz"]:
     if cfg.network.nat_gateways:
         return cfg.network.nat_gateways
     return "single" if cfg.environment == "dev" else "perAz"
+
+
+def lake_bucket_prefix(cfg: config.PlatformConfig) -> str:
+    """Lake bucket names start with this (see :func:`components.aws.data_lake.bucket_name`)."""
+    return f"mlp-{cfg.environment}"
 
 
 def lake_lifecycle(cfg: config.PlatformConfig) -> LakeLifecycle:
@@ -158,7 +165,7 @@ def build(cfg: config.PlatformConfig) -> AwsFoundation:
     lake = DataLake(
         "lake",
         zones=cfg.data_lake.zones,
-        bucket_prefix=f"mlp-{cfg.environment}",
+        bucket_prefix=lake_bucket_prefix(cfg),
         account_id=account_id,
         region=cfg.region,
         kms_key_arn=key.arn,

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pulumi
+
 from components.aws.access_entries import GroupAccessEntries
 from components.aws.budgets import CostBudget
+from components.aws.irsa import IrsaRole
+from components.aws.serving_iam import serving_policy
 from components.aws.team_iam import TeamIam
 from infra import config, tagging
 from infra.layers.context import CloudLayer
@@ -37,6 +41,25 @@ def budget_emails(cfg: config.PlatformConfig, team: config.TeamConfig | None) ->
     return list(cfg.budget.alert_emails)
 
 
+def _serving_role(cfg: config.PlatformConfig, foundation: AwsFoundation, team: config.TeamConfig) -> IrsaRole:
+    """``<team>-serving``'s role: read the MLflow registry's artifacts and the team's models (KServe pulls them)."""
+    from components.k8s.kserve import serving_service_account
+    from components.k8s.mlflow import ARTIFACT_PREFIX
+
+    doc = pulumi.Output.all(foundation.lake.bucket_arns["models"], foundation.key.arn).apply(
+        lambda a: serving_policy(team=team.name, models_bucket_arn=a[0], registry_prefix=ARTIFACT_PREFIX, kms_key_arn=a[1])
+    )
+    return IrsaRole(
+        f"team-{team.name}-serving",
+        **foundation.workload_identity_args(),  # IRSA or EKS Pod Identity, as the teams' own roles
+        namespace=team.name,
+        service_account=serving_service_account(team.name),
+        policy_document=doc,
+        tags=tagging.platform_tags(cfg, team=team.name, cost_center=team.cost_center),
+        provider=foundation.provider,
+    )
+
+
 def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLayer) -> None:
     provider = foundation.provider
     names = [t.name for t in cfg.teams]
@@ -54,6 +77,8 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
             provider=provider,
         )
         layer.team_identity[team.name] = dict(iam.annotations)
+        if cfg.serving.enabled and "models" in foundation.lake.bucket_arns:
+            layer.extras.setdefault("serving_identity", {})[team.name] = dict(_serving_role(cfg, foundation, team).annotations)
         # no per-team AWS budget: a budget filtered on the team tag never sees the team's GPU spend
         # (GPU nodes are platform resources; split cost allocation data is only in the CUR), so
         # teams[].budgetUsd is enforced from OpenCost's data instead (infra/layers/k8s_monitoring.py)

@@ -83,6 +83,11 @@ def required_apis(cfg: config.PlatformConfig) -> tuple[str, ...]:
     return tuple(apis)
 
 
+def lake_bucket_prefix(cfg: config.PlatformConfig) -> str:
+    """Lake bucket names start with this (see :func:`components.gcp.data_lake.bucket_name`)."""
+    return f"{cfg.gcp.project}-{cfg.environment}"
+
+
 def build(cfg: config.PlatformConfig) -> CloudLayer:
     project = str(cfg.gcp.project)
     region = str(cfg.region)
@@ -323,7 +328,7 @@ def _lake_args(
 ) -> DataLakeArgs:
     lc = cfg.data_lake.lifecycle
     return DataLakeArgs(
-        bucket_prefix=f"{project}-{cfg.environment}",
+        bucket_prefix=lake_bucket_prefix(cfg),
         zones=tuple(cfg.data_lake.zones),
         region=str(cfg.region),
         kms_key_id=kms_key_id,

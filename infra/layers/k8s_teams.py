@@ -204,6 +204,7 @@ def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
         return
     opts = pulumi.ResourceOptions(depends_on=list(cloud.depends_on)) if cloud.depends_on else None
     teams = {t.name: Team(f"team-{t.name}", team_args(cfg, cloud, t), k8s_provider=cloud.k8s_provider, opts=opts) for t in cfg.teams}
+    cloud.extras["teams"] = teams
     volumes = cloud.extras.get("team_volumes") or {}
     if volumes:  # shared file system (FSx for Lustre): each team's claim on its pre-bound volume
         claim = next(iter(volumes.values()))[2]

@@ -1,0 +1,121 @@
+"""KServe v0.20.0 in Standard (raw Deployment) mode, from its official OCI charts, with cert-manager.
+
+Four pinned Helm releases, each waiting for the one before:
+
+1. ``cert-manager`` (jetstack, v1.17.0 with ``crds.enabled``): KServe's chart renders a cert-manager
+   ``Issuer`` / ``Certificate`` for its webhook (``kserve.certManager.enabled`` defaults to
+   ``createSharedResources``: true). The version and flag are the ones KServe v0.20.0's own
+   Standard-mode installer uses (``hack/setup/quick-install/kserve-standard-mode-full-install-helm.sh``).
+2. ``kserve-crd`` (``oci://ghcr.io/kserve/charts/kserve-crd``): the InferenceService CRDs (the pinned
+   copy in the upstream data is what the tests validate templates against).
+3. ``kserve-resources`` (``oci://ghcr.io/kserve/charts/kserve-resources``; v0.20.0 has no chart named
+   ``kserve``): the controller, with ``kserve.controller.deploymentMode: Standard``. In v0.20.0
+   ``RawDeployment`` is the deprecated name of ``Standard`` (``pkg/constants/constants.go``,
+   ``ParseDeploymentMode``): a Deployment, a Service and a HorizontalPodAutoscaler per model, no
+   Knative. The chart's default is ``Knative``.
+4. ``kserve-runtime-configs`` with ``kserve.servingruntime.enabled``: the ClusterServingRuntimes
+   (MLServer serves the ``mlflow`` model format); their admission goes through the controller's
+   webhook, so it waits for (3).
+
+Webhooks the API server must reach: ``kserve-webhook-server-service`` -> controller pod port 9443,
+``cert-manager-webhook`` -> pod port 10250 (on GKE private clusters the control plane reaches node
+ports 443 / 10250 by default; 9443 needs the firewall rule Kueue's webhook already needs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from catalog import conventions as cv
+from components.k8s.helm import pinned_release
+from components.options import inherited_depends_on
+
+VERSION = "v0.20.0"
+OCI = "oci://ghcr.io/kserve/charts"
+NAMESPACE = "kserve"
+DEPLOYMENT_MODE = "Standard"
+"""``kserve.controller.deploymentMode`` and the ``serving.kserve.io/deploymentMode`` annotation."""
+WEBHOOK_PORT = 9443
+CERT_MANAGER_CHART = "cert-manager"
+CERT_MANAGER_REPO = "https://charts.jetstack.io"
+CERT_MANAGER_VERSION = "v1.17.0"
+CERT_MANAGER_NAMESPACE = "cert-manager"
+CERT_MANAGER_WEBHOOK_PORT = 10250
+
+
+def serving_service_account(team: str) -> str:
+    """The service account InferenceServices of a team run as: its identity reads the MLflow registry's artifacts."""
+    return f"{team}-serving"
+
+
+def releases() -> list[tuple[str, str, str | None, str, str, dict[str, Any]]]:
+    """(release, chart, repo, version, namespace, values) in install order."""
+    return [
+        (CERT_MANAGER_CHART, CERT_MANAGER_CHART, CERT_MANAGER_REPO, CERT_MANAGER_VERSION, CERT_MANAGER_NAMESPACE, {"crds": {"enabled": True}}),
+        ("kserve-crd", f"{OCI}/kserve-crd", None, VERSION, NAMESPACE, {}),
+        ("kserve-resources", f"{OCI}/kserve-resources", None, VERSION, NAMESPACE, {"kserve": {"controller": {"deploymentMode": DEPLOYMENT_MODE}}}),
+        ("kserve-runtime-configs", f"{OCI}/kserve-runtime-configs", None, VERSION, NAMESPACE, {"kserve": {"servingruntime": {"enabled": True}}}),
+    ]
+
+
+class KServe(pulumi.ComponentResource):
+    """cert-manager and KServe (CRDs, controller in Standard mode, serving runtimes), installed in order, and a
+    ``<team>-serving`` service account in each team namespace.
+
+    :param team_namespaces: team -> its namespace (an ``Output`` makes the account wait for it).
+    :param identities: team -> annotations binding ``<team>-serving`` to its cloud identity (IRSA / GKE WI).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        team_namespaces: Mapping[str, pulumi.Input[str]] | None = None,
+        identities: Mapping[str, Mapping[str, pulumi.Input[str]]] | None = None,
+        labels: Mapping[str, str] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("ml-platform:k8s:KServe", name, None, opts)
+        # the component's depends_on (system nodes, CoreDNS, the cluster's access entries) is not passed to
+        # children by Pulumi: the releases wait for their pods, so they need it explicitly
+        inherited = inherited_depends_on(opts)
+        meta_labels = {**(labels or {}), cv.TEAM_LABEL: cv.PLATFORM_TEAM}
+        namespaces = {
+            ns: k8s.core.v1.Namespace(f"{name}-ns-{ns}", metadata={"name": ns, "labels": meta_labels}, opts=pulumi.ResourceOptions(parent=self, depends_on=inherited))
+            for ns in (CERT_MANAGER_NAMESPACE, NAMESPACE)
+        }
+        previous: list[pulumi.Resource] = []
+        self.releases: dict[str, k8s.helm.v3.Release] = {}
+        for release, chart, repo, version, namespace, values in releases():
+            rel = pinned_release(
+                f"{name}-{release}",
+                release=release,
+                chart=chart,
+                version=version,
+                repo=repo,
+                namespace=namespace,
+                values=values,
+                timeout=900,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[*inherited, namespaces[namespace], *previous]),
+            )
+            self.releases[release] = rel
+            previous = [rel]
+        self.service_accounts = {
+            team: k8s.core.v1.ServiceAccount(
+                f"{name}-sa-{team}",
+                metadata={
+                    "name": serving_service_account(team),
+                    "namespace": ns,
+                    "labels": {**(labels or {}), cv.TEAM_LABEL: team},
+                    "annotations": dict((identities or {}).get(team, {})),
+                },
+                automount_service_account_token=False,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=inherited),
+            )
+            for team, ns in sorted((team_namespaces or {}).items())
+        }
+        self.register_outputs({"namespace": NAMESPACE, "deploymentMode": DEPLOYMENT_MODE})
