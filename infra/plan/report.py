@@ -60,7 +60,7 @@ def print_summary(plan: Plan, console: Console | None = None) -> None:
         console.print(vt)
     else:
         console.print("policy violations: none")
-    print_lifecycle(plan.lifecycle, console)
+    print_lifecycle(plan.lifecycle or lifecycle_model.Lifecycle(), console)
     cost = plan.cost
     idle = cost.get("monthly_usd_idle")
     line = f"estimated monthly cost: {_usd(cost.get('monthly_usd', 0.0))}"
@@ -124,8 +124,9 @@ def markdown(plan: Plan) -> str:
     lines = [f"## ml-platform plan: `{plan.stack}`", ""]
     mandatory = len(plan.mandatory_violations)
     status = "no policy violations" if not plan.violations else f"{len(plan.violations)} policy violations ({mandatory} mandatory)"
-    if plan.lifecycle.problems:
-        status += f" · **{len(plan.lifecycle.problems)} deploy-lifecycle problems**"
+    lifecycle = plan.lifecycle or lifecycle_model.Lifecycle()  # a Plan built by hand may have none
+    if lifecycle.problems:
+        status += f" · **{len(lifecycle.problems)} deploy-lifecycle problems**"
     lines += [
         f"**{len(plan.resources)} resources** · {status} · estimated **{_usd(plan.cost.get('monthly_usd', 0.0))}/month**"
         + (f" at ceiling, {_usd(plan.cost['monthly_usd_idle'])}/month idle" if "monthly_usd_idle" in plan.cost else ""),
@@ -143,7 +144,7 @@ def markdown(plan: Plan) -> str:
             lines.append(f"| {v.pack} | {v.policy} | {v.enforcement} | `{v.urn.rsplit('::', 1)[-1]}` | {msg} |")
     else:
         lines.append("None.")
-    lines += _lifecycle_markdown(plan.lifecycle)
+    lines += _lifecycle_markdown(lifecycle)
     from infra.plan import pictures
 
     lines += pictures.sections(plan)
