@@ -6,6 +6,8 @@ from typing import Any
 
 from pulumi_policy import ResourceValidationArgs, Severity
 
+from catalog import conventions as cv
+from catalog import gpus as gpu_catalog
 from policies.common import gpu
 from policies.common.base import Report, aws_tags, environment_of, per_env, resource_policy, schema
 
@@ -21,7 +23,8 @@ def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> 
     if value is None or ceiling is None:
         return  # no GPU limit at all is mlp-cost-005's finding
     if value > ceiling:
-        key = "aws.amazon.com/neuron" if "aws.amazon.com/neuron" in (pool.limits or {}) else "nvidia.com/gpu"
+        # the key catalog.pools read the ceiling from: nvidia.com/gpu first, else a Neuron pool's device limit
+        key = gpu_catalog.NEURON_RESOURCE if cv.GPU_RESOURCE not in pool.limit_keys and gpu_catalog.NEURON_RESOURCE in pool.limit_keys else cv.GPU_RESOURCE
         what = f"spec.limits[{key}]" if pool.kind == gpu.NODE_POOL else "max nodes x GPUs per node"
         report(f"pool {pool.name!r} may hold {value:g} GPUs ({what}), above the {env} per-pool ceiling of {ceiling}")
 
