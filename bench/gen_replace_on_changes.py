@@ -354,13 +354,18 @@ def kubernetes_table(git_dir: str) -> tuple[dict[str, list[str]], list[str], lis
     diff_go = git_show(git_dir, "provider/pkg/provider/diff.go")
     helm_go = git_show(git_dir, "provider/pkg/provider/helm_release.go")
     meta = [f"metadata{s}" for s in re.findall(r'prefix \+ "(\.[a-z]+)"', diff_go[diff_go.index("func metadataForceNewProperties") :])[:2]]
-    helm = [f.lstrip(".") for f in re.findall(r'"(\.[a-zA-Z]+)"', re.search(r"forceNewFields := \[\]string\{([^}]*)\}", helm_go).group(1))]
+    force_new = re.search(r"forceNewFields := \[\]string\{([^}]*)\}", helm_go)
+    if force_new is None:
+        raise LookupError("helm_release.go: no forceNewFields list")
+    helm = [f.lstrip(".") for f in re.findall(r'"(\.[a-zA-Z]+)"', force_new.group(1))]
 
     def props(expr: str) -> list[str]:
         """Fields of ``properties{...}``, ``append(properties{...}, fn(".x")...)`` or a ``var``'s expression."""
         expr = expr.strip().rstrip(",")
         if re.fullmatch(r"[a-zA-Z]+", expr):  # a variable: daemonset, job, ...
             m = re.search(rf"\nvar {expr} = ", diff_go)
+            if m is None:
+                raise LookupError(f"diff.go: no var {expr}")
             return props(diff_go[m.end() : _expr_end(diff_go, m.end())])
         calls = list(re.finditer(r"(labelSelector|container)ForceNewProperties\(([^)]*)\)", expr))
         literal = expr

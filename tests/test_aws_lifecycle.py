@@ -227,7 +227,7 @@ def _cluster_readiness(plan: engine.Plan) -> set[str]:
     if plan.config.cloud == "aws":
         [system] = [r for r in plan.by_type("aws:eks/nodeGroup:NodeGroup") if r.inputs.get("nodeGroupName") == "system"]
         addons = {r.urn for r in plan.by_type("aws:eks/addon:Addon")}
-        assert {"coredns", "vpc-cni", "kube-proxy", "aws-ebs-csi-driver"} <= {plan.get(u).inputs["addonName"] for u in addons}
+        assert {"coredns", "vpc-cni", "kube-proxy", "aws-ebs-csi-driver"} <= {r.inputs["addonName"] for r in plan.by_type("aws:eks/addon:Addon")}
         return {system.urn, *addons}
     if plan.config.cloud == "gcp":
         return {r.urn for r in plan.by_type("gcp:container/nodePool:NodePool")}
@@ -243,7 +243,7 @@ def test_every_kubernetes_object_waits_for_the_nodes_and_core_addons(plan_of: Pl
     ready = _cluster_readiness(plan)
     assert ready
     objects = [r for r in plan.resources if r.custom and r.type.startswith("kubernetes:") and not r.type.startswith("pulumi:providers:")]
-    components = {plan.get(r.parent).type for r in objects if plan.get(r.parent) is not None}
+    components = {parent.type for r in objects if (parent := plan.get(r.parent)) is not None}
     assert {"ml-platform:k8s:Mlflow", "ml-platform:k8s:Feast"} <= components, components
     late = {r.urn: sorted(ready - set(r.dependencies)) for r in objects if not ready <= set(r.dependencies)}
     assert not late, f"{len(late)} objects do not wait for the cluster: {json.dumps(late, indent=1)[:3000]}"

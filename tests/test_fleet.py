@@ -89,7 +89,7 @@ def test_cross_stack_order_check_finds_a_missing_or_plain_output(plan_of) -> Non
 
 def test_every_multikueue_object_validates_against_the_pinned_crds(upstream: Path, plan_of) -> None:
     plan = plan_of(MANAGER)
-    checked = defaultdict(int)
+    checked: defaultdict[str, int] = defaultdict(int)
     for kind, file in CRD_FILES.items():
         validator = _validator(upstream / "kueue" / "crds" / file)
         for obj in _kind(plan, kind):

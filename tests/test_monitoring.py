@@ -268,8 +268,11 @@ def test_dashboards_are_configmaps_the_grafana_sidecar_loads(plan_of: Callable[[
 def test_each_team_receives_its_own_alerts_and_only_those(plan_of: Callable[[str], engine.Plan], stack: str) -> None:
     plan = plan_of(stack)
     am = _release(plan, mon.CHART).inputs["values"]["alertmanager"]["config"]
-    team_ns = {(r.inputs["metadata"].get("labels") or {}).get(cv.TEAM_LABEL): r.inputs["metadata"]["name"]
-               for r in plan.by_type("kubernetes:core/v1:Namespace") if (r.inputs["metadata"].get("labels") or {}).get(cv.TEAM_LABEL)}
+    team_ns: dict[str, str] = {}
+    for r in plan.by_type("kubernetes:core/v1:Namespace"):
+        team_label = (r.inputs["metadata"].get("labels") or {}).get(cv.TEAM_LABEL)
+        if team_label:
+            team_ns[team_label] = r.inputs["metadata"]["name"]
     platform = set(plan.config.budget.alert_emails)
     teams = {t.name: t for t in plan.config.teams}
     assert set(team_ns) == set(teams)
@@ -482,12 +485,14 @@ def test_aws_cost_allocation_tags_are_activated_on_request_only(plan_of: Callabl
 
 def test_gcp_billing_export_dataset_is_created_and_protected_in_prod(plan_of: Callable[[str], engine.Plan]) -> None:
     plan = plan_of("gcp-prod")
+    dataset = plan.config.monitoring.billing_dataset
+    assert dataset, "gcp-prod exports billing to BigQuery"
     (ds,) = plan.by_type("gcp:bigquery/dataset:Dataset")
-    assert ds.inputs["datasetId"] == plan.config.monitoring.billing_dataset
+    assert ds.inputs["datasetId"] == dataset
     assert ds.protect and ds.retain_on_delete and not ds.inputs.get("deleteContentsOnDestroy")
     (api,) = [r for r in plan.by_type("gcp:projects/service:Service") if r.inputs["service"] == "bigquery.googleapis.com"]
     assert api.urn in ds.dependencies
-    assert plan.outputs["billingExportDataset"].endswith("." + plan.config.monitoring.billing_dataset)
+    assert plan.outputs["billingExportDataset"].endswith("." + dataset)
 
 
 @pytest.mark.parametrize("stack", STACKS)
