@@ -79,6 +79,12 @@ class _FrozenAttrs:
         raise TypeError(SHARED)
 
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        """A plain, mutable object of the base dataclass (like :class:`FrozenDict`): tests change deep copies."""
+        plain = next(c for c in type(self).__mro__ if c not in (type(self), _FrozenAttrs) and dataclasses.is_dataclass(c))
+        return plain(**{f.name: copy.deepcopy(getattr(self, f.name), memo) for f in dataclasses.fields(self)})
+
+
 class FrozenResource(_FrozenAttrs, RecordedResource):
     pass
 
@@ -102,7 +108,30 @@ def freeze_plan(plan: Plan) -> FrozenPlan:
         _seal(FrozenResource(**{f.name: deep_freeze(getattr(r, f.name)) for f in dataclasses.fields(r)})) for r in plan.resources
     )
     violations = FrozenList(_seal(FrozenViolation(**dataclasses.asdict(v))) for v in plan.violations)
-    return _seal(FrozenPlan(plan.project, plan.stack, plan.config, resources, deep_freeze(plan.outputs), violations, deep_freeze(plan.cost)))
+    # every field of the Plan is handed on (the lifecycle model, the fleet summary and the registered transforms
+    # too: a field left out here reads as its default, e.g. ``lifecycle=None``, in every test using the cache)
+    fields = {f.name: getattr(plan, f.name) for f in dataclasses.fields(plan)}
+    fields.update(
+        resources=resources,
+        outputs=deep_freeze(plan.outputs),
+        violations=violations,
+        cost=deep_freeze(plan.cost),
+        transforms=FrozenList(plan.transforms),
+        fleet=deep_freeze(plan.fleet),
+        lifecycle=_frozen_lifecycle(plan.lifecycle),
+    )
+    return _seal(FrozenPlan(**fields))
+
+
+def _frozen_lifecycle(lc: Any) -> Any:
+    if lc is None:
+        return None
+    return dataclasses.replace(
+        lc,
+        create_waves=deep_freeze(lc.create_waves),
+        destroy_waves=deep_freeze(lc.destroy_waves),
+        problems=FrozenList(lc.problems),
+    )
 
 
 _CACHE: dict[str, FrozenPlan] = {}
@@ -116,7 +145,7 @@ def plan_stack(stack: str) -> FrozenPlan:
     if stack not in _CACHE:
         _CACHE[stack] = freeze_plan(engine.plan(stack))
     cached = _CACHE[stack]
-    return _seal(FrozenPlan(cached.project, cached.stack, cached.config.model_copy(deep=True), cached.resources, cached.outputs, cached.violations, cached.cost))
+    return _seal(dataclasses.replace(cached, config=cached.config.model_copy(deep=True)))
 
 
 def stack_doc(stack: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@ issue 13 injected back into a copy of a real plan."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -151,14 +152,14 @@ def test_waves_cover_every_resource_once_in_dependency_order(stack: str) -> None
 
 
 def test_markdown_shows_problems_first_and_waves_collapsed() -> None:
-    plan = plan_stack("gcp-dev")
-    saved = plan.lifecycle
-    try:
-        plan.lifecycle = lifecycle.Lifecycle(saved.create_waves, saved.destroy_waves, [lifecycle.Problem("mlp-life-004", saved.create_waves[-1][0], "unreachable")])
-        md = report.markdown(plan)
-        assert plan.failed
-    finally:
-        plan.lifecycle = saved
+    cached = plan_stack("gcp-dev")
+    saved = cached.lifecycle
+    # a copy of the shared plan with one problem (the cached plan refuses changes)
+    plan = dataclasses.replace(
+        cached, lifecycle=lifecycle.Lifecycle(saved.create_waves, saved.destroy_waves, [lifecycle.Problem("mlp-life-004", saved.create_waves[-1][0], "unreachable")])
+    )
+    md = report.markdown(plan)
+    assert plan.failed
     assert "1 deploy-lifecycle problems" in md and "[!CAUTION]" in md and "| mlp-life-004 |" in md
     assert f"<details><summary>Create waves ({len(saved.create_waves)})</summary>" in md
     assert f"<details><summary>Destroy waves ({len(saved.destroy_waves)})</summary>" in md

@@ -95,9 +95,9 @@ class Plan:
     transforms: list[Any] = field(default_factory=list)
     """Stack transforms the program registered (not part of the JSON; the mock engine does not run them)."""
     lifecycle: Any = None
+    """The deploy-lifecycle model's waves and problems (:class:`infra.plan.lifecycle.Lifecycle`)."""
     fleet: dict[str, Any] = field(default_factory=lambda: {"role": "none"})
     """The hybrid fleet: a manager's workers in dispatch order, the price of bursting there (infra/plan/fleet.py)."""
-    """The deploy-lifecycle model's waves and problems (:class:`infra.plan.lifecycle.Lifecycle`)."""
 
     def by_type(self, type_: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.type == type_]
