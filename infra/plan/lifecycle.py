@@ -183,7 +183,9 @@ class Graph:
         if urn in self.nodes:
             return {urn}
         if urn not in self.all:
-            if urn.split("::")[2].split("$")[-1] != "pulumi:pulumi:Stack":
+            # the stack itself, and a StackReference: the engine reads another stack's outputs (a read, not
+            # a create, and nothing to delete), so the mock engine records neither and neither orders anything
+            if urn.split("::")[2].split("$")[-1] not in ("pulumi:pulumi:Stack", "pulumi:pulumi:StackReference"):
                 self.problems.append(Problem("mlp-life-000", of, f"depends on {urn}, which the plan does not register"))
             return set()
         out: set[str] = set()
