@@ -215,7 +215,9 @@ def build(cfg: config.PlatformConfig) -> AwsFoundation:
             organization_trail=cfg.audit.organization_trail,
             partition=PARTITION,
             protect=prod,
-            force_destroy=cfg.environment == "dev" and lock_days is None,
+            # dev and staging tear down cleanly (CloudTrail keeps delivering for a while, and the bucket is versioned);
+            # a locked bucket cannot be emptied, so Object Lock (always in prod) turns it off
+            force_destroy=cfg.lake_force_destroy and lock_days is None,
             tags={k: tags[k] for k in (cv.TAG_ENVIRONMENT, cv.TAG_PROJECT)},
             provider=provider,
         )
