@@ -186,6 +186,8 @@ API_OF_MODULE = {
     "billing": "billingbudgets.googleapis.com",
     "monitoring": "monitoring.googleapis.com",
     "projects": "cloudresourcemanager.googleapis.com",
+    "logging": "logging.googleapis.com",  # the audit log bucket and sink
+    "bigquery": "bigquery.googleapis.com",  # the billing export dataset
 }
 """The API a resource of each ``gcp:<module>/...`` type is created through."""
 
@@ -224,6 +226,7 @@ def test_the_required_apis_match_what_the_plan_uses() -> None:
         apis = gcp_layer.required_apis(cfg)
         assert len(set(apis)) == len(apis)
         assert ("billingbudgets.googleapis.com" in apis) == bool(cfg.gcp.billing_account)
+        assert ("bigquery.googleapis.com" in apis) == bool(cfg.monitoring.billing_dataset)
         assert "iamcredentials.googleapis.com" in apis  # Workload Identity token exchange
 
 
