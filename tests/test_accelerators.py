@@ -216,6 +216,7 @@ def gcp_accel_plan(tmp_path_factory: pytest.TempPathFactory) -> engine.Plan:
     doc = yaml.safe_load((ROOT / "stacks" / "Pulumi.gcp-dev.yaml").read_text())
     cfg = doc["config"]
     cfg["ml-platform:region"] = "europe-west4"
+    cfg.pop("ml-platform:fleet", None)  # a standalone copy: its fleet manager's stack file is not in the temp dir
     cfg["ml-platform:gpuPools"] = GCP_POOLS
     cfg["ml-platform:teams"][0]["quotas"] = {"cpu": 32, "memory": "128Gi", "gpu": 8}
     cfg["ml-platform:budget"]["monthlyUsd"] = 500_000
