@@ -82,7 +82,7 @@ class _FrozenAttrs:
     def __deepcopy__(self, memo: dict[int, Any]) -> Any:
         """A plain, mutable object of the base dataclass (like :class:`FrozenDict`): tests change deep copies."""
         plain = next(c for c in type(self).__mro__ if c not in (type(self), _FrozenAttrs) and dataclasses.is_dataclass(c))
-        return plain(**{f.name: copy.deepcopy(getattr(self, f.name), memo) for f in dataclasses.fields(self)})
+        return plain(**{f.name: copy.deepcopy(getattr(self, f.name), memo) for f in dataclasses.fields(plain)})
 
 
 class FrozenResource(_FrozenAttrs, RecordedResource):
@@ -148,13 +148,23 @@ def plan_stack(stack: str) -> FrozenPlan:
     return _seal(dataclasses.replace(cached, config=cached.config.model_copy(deep=True)))
 
 
-def stack_doc(stack: str) -> dict[str, Any]:
-    return yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())
+FLEET_KEY = "ml-platform:fleet"
 
 
-def raw_config(stack: str) -> dict[str, Any]:
-    """The ``ml-platform:`` keys of a stack file, prefix stripped (a deep copy to mutate)."""
-    cfg = stack_doc(stack)["config"]
+def stack_doc(stack: str, *, keep_fleet: bool = False) -> dict[str, Any]:
+    """A stack file's document. A copy planned under another name (or from another directory) is a standalone
+    stack: its ``fleet`` key is dropped, since the fleet manager lists the sample stacks by name (a renamed
+    worker is refused by ``check_fleet_stacks``); ``keep_fleet`` keeps it."""
+    doc: dict[str, Any] = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())
+    if not keep_fleet:
+        doc["config"].pop(FLEET_KEY, None)
+    return doc
+
+
+def raw_config(stack: str, *, keep_fleet: bool = False) -> dict[str, Any]:
+    """The ``ml-platform:`` keys of a stack file, prefix stripped (a deep copy to mutate); standalone (no ``fleet``)
+    unless ``keep_fleet``, see :func:`stack_doc`."""
+    cfg = stack_doc(stack, keep_fleet=keep_fleet)["config"]
     return copy.deepcopy({k.split(":", 1)[1]: v for k, v in cfg.items() if k.startswith("ml-platform:")})
 
 
