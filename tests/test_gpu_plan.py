@@ -29,7 +29,8 @@ CONFIGMAP = "kubernetes:core/v1:ConfigMap"
 PROMRULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
 PRIORITY = "kubernetes:scheduling.k8s.io/v1:PriorityClass"
 AWS_STACKS = [s for s in STACKS if config.load_stack(s).cloud == "aws"]
-OPERATOR_STACKS = [s for s in STACKS if config.load_stack(s).cloud != "gcp"]
+OPERATOR_STACKS = [s for s in STACKS if config.load_stack(s).cloud != "gcp" and config.load_stack(s).gpu_operator_enabled]
+"""Stacks where the GPU operator runs (not GKE by default; not a fleet manager, whose cluster has no GPUs)."""
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}
 
 PlanOf = Callable[[str], Plan]

@@ -15,6 +15,7 @@ import yaml
 from catalog import conventions as cv
 from catalog import gpus as catalog
 from components.k8s import kueue
+from infra import config
 from infra.layers import k8s_teams
 from infra.plan import engine
 from infra.plan.recorder import RecordedResource
@@ -22,7 +23,9 @@ from tests import chart_values
 from tests.helpers import STACKS, raw_config
 
 KINDS = ("ResourceFlavor", "ClusterQueue", "LocalQueue", "Cohort", "WorkloadPriorityClass")
-TEAM_STACKS = [s for s in STACKS if raw_config(s).get("teams")]
+TEAM_STACKS = [s for s in STACKS if raw_config(s).get("teams") and config.load_stack(s).fleet.role != "manager"]
+"""Stacks with teams whose queues admit on their own nodes (a fleet manager's queues dispatch to its workers
+through one ``fleet`` flavor holding the workers' quotas summed: tests/test_fleet.py)."""
 CRD_FILES = {
     "ResourceFlavor": "kueue.x-k8s.io_resourceflavors.yaml",
     "ClusterQueue": "kueue.x-k8s.io_clusterqueues.yaml",
