@@ -295,6 +295,20 @@ def _with(env: str, *resources: RecordedResource) -> list[RecordedResource]:
     return [*providers(env), *resources]
 
 
+MULTIKUEUE_CLUSTER = "kubernetes:kueue.x-k8s.io/v1beta2:MultiKueueCluster"
+CLUSTER_QUEUE = "kubernetes:kueue.x-k8s.io/v1beta2:ClusterQueue"
+
+
+def fleet_workers(**gpus_by_cloud: int) -> list[RecordedResource]:
+    """A fleet manager's MultiKueueClusters (one per cloud, research's accelerators on each) and research's ClusterQueue."""
+    workers = [
+        res(MULTIKUEUE_CLUSTER, f"mk-{cloud}", {"metadata": {"name": cloud, "annotations": {
+            cv.FLEET_CLOUD_ANNOTATION: cloud, cv.FLEET_TEAM_ACCELERATORS_ANNOTATION: json.dumps({"research": n})}}})
+        for cloud, n in gpus_by_cloud.items()
+    ]
+    return [*workers, res(CLUSTER_QUEUE, "research", {"metadata": {"name": "research"}, "spec": {}})]
+
+
 EKS = "aws:eks/cluster:Cluster"
 EKS_GOOD = {
     "encryptionConfig": {"resources": ["secrets"], "provider": {"keyArn": KEY_ARN}},
@@ -452,4 +466,6 @@ def cases() -> list[Case]:
              _with(p, budget(None, 10_000), node_pool(types=["p4d.24xlarge"], gpu_limit=16))),
         Case("mlp-cost-008", p, _with(p, node_pool(types=["p4d.24xlarge"], gpu_limit=16)), _with(p, node_pool(types=["p4d.24xlarge"], gpu_limit=16)),
              good_overrides={"mlp-cost-008": {"monthlyBudgetUsd": 100_000}}, bad_overrides={"mlp-cost-008": {"monthlyBudgetUsd": 10_000}}),
+        # staging caps the burst share at 0.5: 4 of 12 on a cloud worker is fine, 6 of 8 is not
+        Case("mlp-cost-009", "staging", _with("staging", *fleet_workers(existing=8, gcp=4)), _with("staging", *fleet_workers(existing=2, aws=6))),
     ]
