@@ -60,7 +60,8 @@ def print_summary(plan: Plan, console: Console | None = None) -> None:
         console.print(vt)
     else:
         console.print("policy violations: none")
-    print_lifecycle(plan.lifecycle, console)
+    if plan.lifecycle is not None:  # None: a Plan built without the lifecycle model (Plan's default)
+        print_lifecycle(plan.lifecycle, console)
     cost = plan.cost
     idle = cost.get("monthly_usd_idle")
     line = f"estimated monthly cost: {_usd(cost.get('monthly_usd', 0.0))}"
@@ -124,7 +125,7 @@ def markdown(plan: Plan) -> str:
     lines = [f"## ml-platform plan: `{plan.stack}`", ""]
     mandatory = len(plan.mandatory_violations)
     status = "no policy violations" if not plan.violations else f"{len(plan.violations)} policy violations ({mandatory} mandatory)"
-    if plan.lifecycle.problems:
+    if plan.lifecycle is not None and plan.lifecycle.problems:
         status += f" · **{len(plan.lifecycle.problems)} deploy-lifecycle problems**"
     lines += [
         f"**{len(plan.resources)} resources** · {status} · estimated **{_usd(plan.cost.get('monthly_usd', 0.0))}/month**"
@@ -143,7 +144,8 @@ def markdown(plan: Plan) -> str:
             lines.append(f"| {v.pack} | {v.policy} | {v.enforcement} | `{v.urn.rsplit('::', 1)[-1]}` | {msg} |")
     else:
         lines.append("None.")
-    lines += _lifecycle_markdown(plan.lifecycle)
+    if plan.lifecycle is not None:
+        lines += _lifecycle_markdown(plan.lifecycle)
     from infra.plan import pictures
 
     lines += pictures.sections(plan)
