@@ -37,6 +37,19 @@ ROOT = Path(__file__).resolve().parent.parent
 # resource, or a `var Name = map[string]*schema.Schema{`), possibly several merged.
 GOOGLE = {
     "gcp:billing/budget:Budget": [("google/services/billingbudgets/resource_billing_budget.go", "ResourceBillingBudgetsBudget")],
+    "gcp:bigquery/dataset:Dataset": [("google/services/bigquery/resource_bigquery_dataset.go", "ResourceBigQueryDataset")],
+    "gcp:compute/firewall:Firewall": [("google/services/compute/resource_compute_firewall.go", "ResourceComputeFirewall")],
+    "gcp:logging/projectBucketConfig:ProjectBucketConfig": [
+        ("google/services/logging/resource_logging_project_bucket_config.go", "loggingProjectBucketConfigSchema")
+    ],
+    # ResourceLoggingProjectSink takes resourceLoggingSinkSchema() and adds `project` (ForceNew) in code:
+    # see GOOGLE_ADDED below
+    "gcp:logging/projectSink:ProjectSink": [("google/services/logging/resource_logging_sink.go", "resourceLoggingSinkSchema")],
+    "gcp:projects/iAMAuditConfig:IAMAuditConfig": [
+        ("google/tpgiamresource/resource_iam_audit_config.go", "iamAuditConfigSchema"),
+        ("google/services/resourcemanager/iam_project.go", "IamProjectSchema"),
+    ],
+    "gcp:projects/service:Service": [("google/services/resourcemanager/resource_google_project_service.go", "ResourceGoogleProjectService")],
     "gcp:compute/globalAddress:GlobalAddress": [("google/services/compute/resource_compute_global_address.go", "ResourceComputeGlobalAddress")],
     "gcp:compute/network:Network": [("google/services/compute/resource_compute_network.go", "ResourceComputeNetwork")],
     "gcp:compute/router:Router": [("google/services/compute/resource_compute_router.go", "ResourceComputeRouter")],
@@ -82,6 +95,8 @@ GOOGLE = {
         ("google/services/storage/iam_storage_bucket.go", "StorageBucketIamSchema"),
     ],
 }
+# ForceNew fields a resource adds to a shared schema in code (schm.Schema["x"] = &schema.Schema{ForceNew: true}).
+GOOGLE_ADDED = {"gcp:logging/projectSink:ProjectSink": ["project"]}  # resource_logging_project_sink.go
 # google_project_service_identity is in the google-beta provider only (not in this snapshot).
 GOOGLE_BETA_ONLY = {"gcp:projects/serviceIdentity:ServiceIdentity": ["project", "service"]}
 
@@ -89,6 +104,7 @@ _R = "https://registry.terraform.io/providers/hashicorp/aws/latest/docs/resource
 # pulumi type -> (Terraform registry page, arguments documented "Forces new resource", as Pulumi inputs)
 AWS: dict[str, tuple[str, list[str]]] = {
     "aws:budgets/budget:Budget": ("budgets_budget", ["accountId", "name", "namePrefix"]),
+    "aws:cloudtrail/trail:Trail": ("cloudtrail", ["name"]),
     "aws:cloudwatch/eventRule:EventRule": ("cloudwatch_event_rule", ["eventBusName", "name", "namePrefix"]),
     "aws:cloudwatch/eventTarget:EventTarget": ("cloudwatch_event_target", ["eventBusName", "rule", "targetId"]),
     "aws:cloudwatch/logGroup:LogGroup": ("cloudwatch_log_group", ["logGroupClass", "name", "namePrefix"]),
@@ -123,6 +139,7 @@ AWS: dict[str, tuple[str, list[str]]] = {
          "subnetGroupName"],
     ),
     "aws:elasticache/subnetGroup:SubnetGroup": ("elasticache_subnet_group", ["name"]),
+    "aws:iam/serviceLinkedRole:ServiceLinkedRole": ("iam_service_linked_role", ["awsServiceName", "customSuffix"]),
     "aws:iam/openIdConnectProvider:OpenIdConnectProvider": ("iam_openid_connect_provider", ["url"]),
     "aws:iam/role:Role": ("iam_role", ["name", "namePrefix", "path"]),
     "aws:iam/rolePolicy:RolePolicy": ("iam_role_policy", ["name", "namePrefix", "role"]),
@@ -144,6 +161,10 @@ AWS: dict[str, tuple[str, list[str]]] = {
     "aws:s3/bucket:Bucket": ("s3_bucket", ["bucket", "bucketPrefix", "objectLockEnabled"]),
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": ("s3_bucket_lifecycle_configuration", ["bucket", "expectedBucketOwner"]),
     "aws:s3/bucketLogging:BucketLogging": ("s3_bucket_logging", ["bucket", "expectedBucketOwner"]),
+    "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration": (
+        "s3_bucket_object_lock_configuration",
+        ["bucket", "expectedBucketOwner", "objectLockEnabled"],
+    ),
     "aws:s3/bucketOwnershipControls:BucketOwnershipControls": ("s3_bucket_ownership_controls", ["bucket"]),
     "aws:s3/bucketPolicy:BucketPolicy": ("s3_bucket_policy", ["bucket"]),
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": ("s3_bucket_public_access_block", ["bucket"]),
@@ -170,6 +191,9 @@ AWS_CHECKED = {
 }
 
 RANDOM = {
+    "random:index/randomString:RandomString": [
+        "keepers", "length", "lower", "minLower", "minNumeric", "minSpecial", "minUpper", "number", "numeric", "overrideSpecial", "special", "upper",
+    ],
     "random:index/randomPassword:RandomPassword": [
         "keepers", "length", "lower", "minLower", "minNumeric", "minSpecial", "minUpper", "number", "numeric", "overrideSpecial", "special", "upper",
     ],
@@ -292,6 +316,9 @@ def resource_schema_open(text: str, symbol: str) -> int:
     var = re.search(rf"\bvar {symbol}\s*=\s*map\[string\]\*schema\.Schema\{{", text)
     if var:
         return var.end() - 1
+    maker = re.search(rf"\bfunc {symbol}\(\)\s*map\[string\]\*schema\.Schema\s*\{{\s*return map\[string\]\*schema\.Schema\{{", text)
+    if maker:  # a function returning the schema map literal
+        return maker.end() - 1
     fn = re.search(rf"\bfunc {symbol}\(\)\s*\*schema\.Resource\s*\{{", text)
     if not fn:
         raise LookupError(symbol)
@@ -327,13 +354,18 @@ def kubernetes_table(git_dir: str) -> tuple[dict[str, list[str]], list[str], lis
     diff_go = git_show(git_dir, "provider/pkg/provider/diff.go")
     helm_go = git_show(git_dir, "provider/pkg/provider/helm_release.go")
     meta = [f"metadata{s}" for s in re.findall(r'prefix \+ "(\.[a-z]+)"', diff_go[diff_go.index("func metadataForceNewProperties") :])[:2]]
-    helm = [f.lstrip(".") for f in re.findall(r'"(\.[a-zA-Z]+)"', re.search(r"forceNewFields := \[\]string\{([^}]*)\}", helm_go).group(1))]
+    force_new = re.search(r"forceNewFields := \[\]string\{([^}]*)\}", helm_go)
+    if force_new is None:
+        raise LookupError("helm_release.go: no forceNewFields list")
+    helm = [f.lstrip(".") for f in re.findall(r'"(\.[a-zA-Z]+)"', force_new.group(1))]
 
     def props(expr: str) -> list[str]:
         """Fields of ``properties{...}``, ``append(properties{...}, fn(".x")...)`` or a ``var``'s expression."""
         expr = expr.strip().rstrip(",")
         if re.fullmatch(r"[a-zA-Z]+", expr):  # a variable: daemonset, job, ...
             m = re.search(rf"\nvar {expr} = ", diff_go)
+            if m is None:
+                raise LookupError(f"diff.go: no var {expr}")
             return props(diff_go[m.end() : _expr_end(diff_go, m.end())])
         calls = list(re.finditer(r"(labelSelector|container)ForceNewProperties\(([^)]*)\)", expr))
         literal = expr
@@ -471,6 +503,7 @@ def main(google_dir: str, kubernetes_dir: str) -> None:
             for path, symbol in GOOGLE[type_]:
                 text = git_show(google_dir, path)
                 props += schema_entries(text, resource_schema_open(text, symbol))
+            props += GOOGLE_ADDED.get(type_, [])
             table[type_] = {"properties": sorted(set(props)), "source": "terraform-provider-google: " + ", ".join(p for p, _ in GOOGLE[type_])}
         elif type_ in GOOGLE_BETA_ONLY:
             table[type_] = {"properties": GOOGLE_BETA_ONLY[type_], "source": "hand: google_project_service_identity (google-beta) project, service"}
@@ -480,7 +513,7 @@ def main(google_dir: str, kubernetes_dir: str) -> None:
             how = f"checked against terraform-provider-aws {checked}" if checked else "not checked against the schema here"
             table[type_] = {"properties": sorted(props), "source": f"hand, from {_R}{page}; {how}"}
         elif type_ in RANDOM:
-            table[type_] = {"properties": RANDOM[type_], "source": "hand: terraform-provider-random password (every argument RequiresReplace)"}
+            table[type_] = {"properties": RANDOM[type_], "source": "hand: terraform-provider-random password / string (every argument RequiresReplace)"}
         elif type_.startswith("kubernetes:"):
             table[type_] = {
                 "properties": kubernetes_props(type_, kinds, meta, helm),

@@ -19,7 +19,8 @@ DATA = Path(__file__).with_name("replace_on_changes.json")
 @cache
 def table() -> dict[str, Any]:
     """The whole generated document (``about``, ``sources``, ``types``)."""
-    return json.loads(DATA.read_text())
+    doc: dict[str, Any] = json.loads(DATA.read_text())
+    return doc
 
 
 def properties(type_: str) -> tuple[str, ...]:

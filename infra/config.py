@@ -1437,8 +1437,8 @@ def _plain_text_secrets(raw: Mapping[str, Any], secret_keys: Collection[str]) ->
     fleet = raw.get("fleet")
     workers = fleet.get("workers") if isinstance(fleet, Mapping) else None
     for i, worker in enumerate(workers if isinstance(workers, list) else []):
-        value = worker.get("kubeconfig") if isinstance(worker, Mapping) else None
-        if value is not None and value != SECRET_PLACEHOLDER and "fleet" not in secret_keys:
+        kubeconfig = worker.get("kubeconfig") if isinstance(worker, Mapping) else None
+        if kubeconfig is not None and kubeconfig != SECRET_PLACEHOLDER and "fleet" not in secret_keys:
             yield (
                 f"{NAMESPACE}:fleet.workers[{i}].kubeconfig",
                 f"is plain text in the stack config (value not shown); it must be a secret: "

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from infra.plan import engine
-from tests.helpers import ROOT, STACKS, UPSTREAM, plan_stack
+from tests.helpers import ROOT as ROOT  # tests still import it from here
+from tests.helpers import STACKS, UPSTREAM, plan_stack, stack_doc
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +38,7 @@ def write_stack(tmp_path: Path) -> Callable[..., Path]:
     import yaml
 
     def write(base: str, name: str = "case", **overrides: object) -> Path:
-        doc = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{base}.yaml").read_text())
+        doc = stack_doc(base)  # a standalone copy (no fleet key) unless an override sets one
         for key, value in overrides.items():
             full = f"ml-platform:{key}"
             if value is None:

@@ -79,6 +79,12 @@ class _FrozenAttrs:
         raise TypeError(SHARED)
 
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        """A plain, mutable object of the base dataclass (like :class:`FrozenDict`): tests change deep copies."""
+        plain = next(c for c in type(self).__mro__ if c not in (type(self), _FrozenAttrs) and dataclasses.is_dataclass(c))
+        return plain(**{f.name: copy.deepcopy(getattr(self, f.name), memo) for f in dataclasses.fields(plain)})
+
+
 class FrozenResource(_FrozenAttrs, RecordedResource):
     def __deepcopy__(self, memo: dict[int, Any]) -> RecordedResource:
         """A plain, mutable :class:`RecordedResource` (what a test changes to inject a defect)."""
@@ -104,11 +110,29 @@ def freeze_plan(plan: Plan) -> FrozenPlan:
         _seal(FrozenResource(**{f.name: deep_freeze(getattr(r, f.name)) for f in dataclasses.fields(r)})) for r in plan.resources
     )
     violations = FrozenList(_seal(FrozenViolation(**dataclasses.asdict(v))) for v in plan.violations)
-    return _seal(
-        FrozenPlan(
-            plan.project, plan.stack, plan.config, resources, deep_freeze(plan.outputs), violations, deep_freeze(plan.cost),
-            FrozenList(plan.transforms), plan.lifecycle, deep_freeze(plan.fleet),
-        )
+    # every field of the Plan is handed on (the lifecycle model, the fleet summary and the registered transforms
+    # too: a field left out here reads as its default, e.g. ``lifecycle=None``, in every test using the cache)
+    fields = {f.name: getattr(plan, f.name) for f in dataclasses.fields(plan)}
+    fields.update(
+        resources=resources,
+        outputs=deep_freeze(plan.outputs),
+        violations=violations,
+        cost=deep_freeze(plan.cost),
+        transforms=FrozenList(plan.transforms),
+        fleet=deep_freeze(plan.fleet),
+        lifecycle=_frozen_lifecycle(plan.lifecycle),
+    )
+    return _seal(FrozenPlan(**fields))
+
+
+def _frozen_lifecycle(lc: Any) -> Any:
+    if lc is None:
+        return None
+    return dataclasses.replace(
+        lc,
+        create_waves=deep_freeze(lc.create_waves),
+        destroy_waves=deep_freeze(lc.destroy_waves),
+        problems=FrozenList(lc.problems),
     )
 
 
@@ -123,21 +147,26 @@ def plan_stack(stack: str) -> FrozenPlan:
     if stack not in _CACHE:
         _CACHE[stack] = freeze_plan(engine.plan(stack))
     cached = _CACHE[stack]
-    return _seal(
-        FrozenPlan(
-            cached.project, cached.stack, cached.config.model_copy(deep=True), cached.resources, cached.outputs, cached.violations, cached.cost,
-            cached.transforms, cached.lifecycle, cached.fleet,
-        )
-    )
+    return _seal(dataclasses.replace(cached, config=cached.config.model_copy(deep=True)))
 
 
-def stack_doc(stack: str) -> dict[str, Any]:
-    return yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())
+FLEET_KEY = "ml-platform:fleet"
 
 
-def raw_config(stack: str) -> dict[str, Any]:
-    """The ``ml-platform:`` keys of a stack file, prefix stripped (a deep copy to mutate)."""
-    cfg = stack_doc(stack)["config"]
+def stack_doc(stack: str, *, keep_fleet: bool = False) -> dict[str, Any]:
+    """A stack file's document. A copy planned under another name (or from another directory) is a standalone
+    stack: its ``fleet`` key is dropped, since the fleet manager lists the sample stacks by name (a renamed
+    worker is refused by ``check_fleet_stacks``); ``keep_fleet`` keeps it."""
+    doc: dict[str, Any] = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())
+    if not keep_fleet:
+        doc["config"].pop(FLEET_KEY, None)
+    return doc
+
+
+def raw_config(stack: str, *, keep_fleet: bool = False) -> dict[str, Any]:
+    """The ``ml-platform:`` keys of a stack file, prefix stripped (a deep copy to mutate); standalone (no ``fleet``)
+    unless ``keep_fleet``, see :func:`stack_doc`."""
+    cfg = stack_doc(stack, keep_fleet=keep_fleet)["config"]
     return copy.deepcopy({k.split(":", 1)[1]: v for k, v in cfg.items() if k.startswith("ml-platform:")})
 
 

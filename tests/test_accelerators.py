@@ -15,7 +15,7 @@ import yaml
 from catalog import gpus
 from components.k8s import neuron
 from infra.plan import engine
-from tests.conftest import ROOT
+from tests.helpers import ROOT, stack_doc
 
 # One wrong value per pool field (and the catalog mistakes of issue 19): field -> (base stack, value, words the
 # one-line reason must contain). Each runs `python -m infra plan --stack` on a temp stack file.
@@ -53,7 +53,7 @@ CATALOG_MISTAKES: dict[str, tuple[str, dict[str, Any], str, tuple[str, ...]]] = 
 
 
 def _pool_stack(write_stack: Callable[..., Path], base: str, name: str, pool_index: int, overrides: dict[str, Any]) -> Path:
-    doc = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{base}.yaml").read_text())
+    doc = stack_doc(base)
     pools = doc["config"]["ml-platform:gpuPools"]
     for key, value in overrides.items():
         if value is None:
@@ -126,7 +126,7 @@ ACCEL_POOLS = [
 @pytest.fixture(scope="module")
 def accel_plan(tmp_path_factory: pytest.TempPathFactory) -> engine.Plan:
     """One small dev stack in eu-central-1 with a pool per new AWS family (Trainium2, Inferentia2, B200 MIG, T4)."""
-    doc = yaml.safe_load((ROOT / "stacks" / "Pulumi.dev.yaml").read_text())
+    doc = stack_doc("dev")
     cfg = doc["config"]
     cfg["ml-platform:region"] = "eu-central-1"
     cfg["ml-platform:gpuPools"] = ACCEL_POOLS
@@ -213,7 +213,7 @@ GCP_POOLS = [
 @pytest.fixture(scope="module")
 def gcp_accel_plan(tmp_path_factory: pytest.TempPathFactory) -> engine.Plan:
     """One small GKE stack in europe-west4 with an A4 (B200), an A3 Ultra (H200) and a G4 (RTX PRO 6000) pool."""
-    doc = yaml.safe_load((ROOT / "stacks" / "Pulumi.gcp-dev.yaml").read_text())
+    doc = stack_doc("gcp-dev")  # standalone: its fleet manager's stack file is not in the temp dir
     cfg = doc["config"]
     cfg["ml-platform:region"] = "europe-west4"
     cfg["ml-platform:gpuPools"] = GCP_POOLS
@@ -274,7 +274,7 @@ def test_neuron_chart_on_a_cluster_you_bring_covers_every_type_of_the_model() ->
     from infra import config
     from infra.layers import k8s_gpu
 
-    raw = {k.split(":", 1)[1]: v for k, v in yaml.safe_load((ROOT / "stacks" / "Pulumi.onprem.yaml").read_text())["config"].items()}
+    raw = {k.split(":", 1)[1]: v for k, v in stack_doc("onprem")["config"].items()}  # standalone: no teams, so no fleet
     raw["gpuPools"] = [{"name": "serve-inf2", "purpose": "serving", "gpu": "Inferentia2", "existingNodes": 2}]
     raw["teams"] = []
     raw.pop("fleet", None)  # a fleet worker needs teams; this check is about the Neuron chart alone

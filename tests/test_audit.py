@@ -292,9 +292,11 @@ def test_guardduty_on_gcp_or_a_bad_detector_id_is_refused() -> None:
     assert [p for p, _ in err.value.problems] == ["ml-platform:security.guardDuty.existingDetectorId"]
 
 
-def test_staging_trail_bucket_is_neither_locked_nor_protected_nor_force_destroyed(plan_of: PlanOf) -> None:
+def test_staging_trail_bucket_is_neither_locked_nor_protected_and_tears_down(plan_of: PlanOf) -> None:
+    """Outside prod the trail bucket follows dataLake.forceDestroy (default on) like the lake and access-log
+    buckets: a staging `pulumi destroy` must get through a versioned bucket CloudTrail keeps writing to."""
     plan = plan_of("staging")
     trail = only(plan, TRAIL)
     bucket = audit_bucket(plan, trail)
-    assert not bucket.inputs.get("objectLockEnabled") and not bucket.protect and not bucket.inputs.get("forceDestroy")
+    assert not bucket.inputs.get("objectLockEnabled") and not bucket.protect and bucket.inputs.get("forceDestroy") is True
     assert plan.by_type("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration") == []

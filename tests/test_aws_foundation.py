@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
 import yaml
 
@@ -205,9 +206,9 @@ def test_lake_zones_and_lifecycle_come_from_the_config() -> None:
 def _deprecated_inputs(args_cls: type) -> set[str]:
     """Input names the SDK marks deprecated on ``args_cls`` (``pulumi_aws._utilities.deprecated``)."""
     return {
-        prop.fget._pulumi_name
+        vars(prop.fget)["_pulumi_name"]  # set on the getter by the SDK's @pulumi.getter
         for prop in vars(args_cls).values()
-        if isinstance(prop, property) and "_pulumi_deprecated_callable" in vars(prop.fget)
+        if isinstance(prop, property) and prop.fget is not None and "_pulumi_deprecated_callable" in vars(prop.fget)
     }
 
 
@@ -567,7 +568,7 @@ def test_foundation_hands_the_cloud_layer_buckets_cluster_and_readiness() -> Non
         foundation = aws_foundation.build(config.parse(raw))
         layer = foundation.cloud_layer()
         seen["layer"], seen["foundation"] = layer, foundation
-        layer.buckets["raw"].apply(lambda v: seen.setdefault("raw", v))
+        pulumi.Output.from_input(layer.buckets["raw"]).apply(lambda v: seen.setdefault("raw", v))
         foundation.cluster.oidc_issuer.apply(lambda v: seen.setdefault("issuer", v))
 
     engine.run_program("prod", raw, [], program=program)

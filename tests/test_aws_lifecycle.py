@@ -244,7 +244,7 @@ def test_every_kubernetes_object_waits_for_the_nodes_and_core_addons(plan_of: Pl
     ready = _cluster_readiness(plan)
     assert ready
     objects = [r for r in plan.resources if r.custom and r.type.startswith("kubernetes:") and not r.type.startswith("pulumi:providers:")]
-    components = {plan.get(r.parent).type for r in objects if plan.get(r.parent) is not None}
+    components = {parent.type for r in objects if (parent := plan.get(r.parent)) is not None}
     assert {"ml-platform:k8s:Mlflow", "ml-platform:k8s:Feast"} <= components, components
     late = {r.urn: sorted(ready - set(r.dependencies)) for r in objects if not ready <= set(r.dependencies)}
     assert not late, f"{len(late)} objects do not wait for the cluster: {json.dumps(late, indent=1)[:3000]}"

@@ -82,11 +82,15 @@ def test_adding_a_team(write_stack: Any) -> None:
     assert new_urns and all("nlp" in name_of(u) for u in new_urns)
     assert {a["urn"] for a in d["added"]} == new_urns
     assert {name_of(a["urn"]) for a in d["added"] if a["type"] == "kubernetes:core/v1:Namespace"} == {"team-nlp-ns"}
-    assert d["deleted"] == [] and d["changed"] == [] and d["protected"] == []
+    assert d["deleted"] == [] and d["protected"] == []
+    # the changes elsewhere: Alertmanager routes the new team's alerts to its e-mail (the monitoring release)
+    # and its budget becomes alert rules (the monitoring rules); both updated in place, both name the team
+    assert sorted(name_of(c["urn"]) for c in d["changed"]) == ["monitoring-rules", "monitoring-stack"]
+    assert all(not c.get("replace") and "nlp" in json.dumps(c) for c in d["changed"])
     assert d["summary"]["added"] == sum(1 for r in head["resources"] if r["urn"] in new_urns and r["custom"])
     assert d["cost"]["by_team"]["nlp"]["status"] == "added"
     assert_cost(d, base, head)
-    assert diff.headline(d).startswith(f"+{d['summary']['added']} ~0 -0, ")
+    assert diff.headline(d).startswith(f"+{d['summary']['added']} ~2 -0, ")
     assert f"<details><summary>Added ({d['summary']['added']})</summary>" in diff.markdown(d)  # as many as the headline
 
 
@@ -140,7 +144,7 @@ def test_renaming_the_prod_lake_buckets_replaces_protected_resources(write_stack
         name_of(r["urn"]): r for r in base["resources"]
         if r["type"] == "aws:s3/bucket:Bucket" and r["protect"] and r["inputs"]["bucket"].endswith("-us-east-1")
     }  # fmt: skip
-    assert len(buckets) == 5  # the four zones and the access logs; the DR replicas keep their us-west-2 names
+    assert len(buckets) == 6  # the four zones, the access logs and the audit trail; the DR replicas keep their us-west-2 names
     replaced = {name_of(p["urn"]): p for p in d["protected"] if p["type"] == "aws:s3/bucket:Bucket"}
     assert set(replaced) == set(buckets)
     for name, p in replaced.items():

@@ -92,7 +92,7 @@ def test_the_private_control_plane_may_reach_every_webhook_port_before_any_relea
     from components.k8s import kueue
 
     (cluster,) = gcp_plan.by_type(CLUSTER)
-    master = ipaddress.ip_network(cluster.inputs["privateClusterConfig"]["masterIpv4CidrBlock"])
+    master = ipaddress.IPv4Network(cluster.inputs["privateClusterConfig"]["masterIpv4CidrBlock"])
     node_accounts = {p.inputs["nodeConfig"]["serviceAccount"] for p in gcp_plan.by_type(NODE_POOL)}
     (release,) = [r for r in gcp_plan.by_type("kubernetes:helm.sh/v3:Release") if r.inputs["name"] == "kueue"]
     manager = yaml.safe_load(release.inputs["values"]["managerConfig"]["controllerManagerConfigYaml"])
@@ -101,7 +101,7 @@ def test_the_private_control_plane_may_reach_every_webhook_port_before_any_relea
         fw
         for fw in gcp_plan.by_type("gcp:compute/firewall:Firewall")
         if fw.inputs.get("direction", "INGRESS") == "INGRESS"
-        and any(ipaddress.ip_network(c).supernet_of(master) for c in fw.inputs.get("sourceRanges", []))
+        and any(isinstance(net, ipaddress.IPv4Network) and net.supernet_of(master) for net in map(ipaddress.ip_network, fw.inputs.get("sourceRanges", [])))
         and node_accounts <= set(fw.inputs.get("targetServiceAccounts", []))
     ]
     opened = {int(p) for fw in rules for a in fw.inputs["allows"] if a["protocol"] == "tcp" for p in a["ports"]}
@@ -186,6 +186,8 @@ API_OF_MODULE = {
     "billing": "billingbudgets.googleapis.com",
     "monitoring": "monitoring.googleapis.com",
     "projects": "cloudresourcemanager.googleapis.com",
+    "logging": "logging.googleapis.com",  # the audit log bucket and sink
+    "bigquery": "bigquery.googleapis.com",  # the billing export dataset
 }
 """The API a resource of each ``gcp:<module>/...`` type is created through."""
 
@@ -224,6 +226,7 @@ def test_the_required_apis_match_what_the_plan_uses() -> None:
         apis = gcp_layer.required_apis(cfg)
         assert len(set(apis)) == len(apis)
         assert ("billingbudgets.googleapis.com" in apis) == bool(cfg.gcp.billing_account)
+        assert ("bigquery.googleapis.com" in apis) == bool(cfg.monitoring.billing_dataset)
         assert "iamcredentials.googleapis.com" in apis  # Workload Identity token exchange
 
 

@@ -15,6 +15,7 @@ import yaml
 from catalog import conventions as cv
 from catalog import gpus as catalog
 from components.k8s import kueue
+from infra import config
 from infra.layers import k8s_teams
 from infra.plan import engine
 from infra.plan.recorder import RecordedResource
@@ -22,9 +23,10 @@ from tests import chart_values
 from tests.helpers import STACKS, raw_config
 
 KINDS = ("ResourceFlavor", "ClusterQueue", "LocalQueue", "Cohort", "WorkloadPriorityClass")
-TEAM_STACKS = [s for s in STACKS if raw_config(s).get("teams")]
-LOCAL_QUEUE_STACKS = [s for s in TEAM_STACKS if (raw_config(s).get("fleet") or {}).get("role") != "manager"]
-"""Stacks whose queues admit onto their own GPU pools (a fleet manager's dispatch to workers: tests/test_fleet.py)."""
+TEAM_STACKS = [s for s in STACKS if raw_config(s).get("teams") and config.load_stack(s).fleet.role != "manager"]
+"""Stacks with teams whose queues admit on their own nodes (a fleet manager's queues dispatch to its workers
+through one ``fleet`` flavor holding the workers' quotas summed: tests/test_fleet.py)."""
+LOCAL_QUEUE_STACKS = TEAM_STACKS
 CRD_FILES = {
     "ResourceFlavor": "kueue.x-k8s.io_resourceflavors.yaml",
     "ClusterQueue": "kueue.x-k8s.io_clusterqueues.yaml",

@@ -25,6 +25,9 @@ from tests.helpers import STACKS, raw_config, unwrap_secrets
 
 PlanOf = Callable[[str], engine.Plan]
 AWS_STACKS = ["dev", "staging", "prod"]
+MLFLOW_STACKS = [s for s in STACKS if config.load_stack(s).mlflow.enabled]
+FEAST_STACKS = [s for s in STACKS if config.load_stack(s).feast.enabled]
+"""Stacks that run the service (not a fleet manager, whose workers each run their own)."""
 RDS = "aws:rds/instance:Instance"
 REDIS = "aws:elasticache/replicationGroup:ReplicationGroup"
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -233,7 +236,7 @@ def test_no_secret_value_appears_in_the_plan_or_its_reports(stack: str, plan_of:
         assert SECRET not in json.dumps(res.inputs), res.urn
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", MLFLOW_STACKS)
 def test_mlflow_values_reference_the_credentials_secret_and_carry_no_password(stack: str, plan_of: PlanOf) -> None:
     plan = plan_of(stack)
     values = release(plan, mlflow_k8s.CHART).inputs["values"]
@@ -256,7 +259,7 @@ def test_mlflow_values_reference_the_credentials_secret_and_carry_no_password(st
 # ---- charts --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", MLFLOW_STACKS)
 def test_mlflow_chart_is_pinned_and_values_validate_against_upstream_schema(stack: str, plan_of: PlanOf, upstream: Path) -> None:
     plan = plan_of(stack)
     rel = release(plan, mlflow_k8s.CHART)
@@ -275,7 +278,7 @@ def test_the_schema_check_catches_a_bad_value(upstream: Path) -> None:
     assert list(jsonschema.Draft7Validator(schema).iter_errors(bad))
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", FEAST_STACKS)
 def test_feast_chart_is_pinned_and_value_keys_exist_upstream(stack: str, plan_of: PlanOf, upstream: Path) -> None:
     plan = plan_of(stack)
     rel = release(plan, feast_k8s.CHART)
@@ -368,11 +371,12 @@ def test_mlflow_identity_is_scoped_to_the_models_mlflow_prefix(stack: str, plan_
 # ---- availability --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", sorted(set(MLFLOW_STACKS) | set(FEAST_STACKS)))
 def test_prod_runs_two_or_more_replicas_behind_a_disruption_budget(stack: str, plan_of: PlanOf) -> None:
     plan = plan_of(stack)
     pdbs = plan.by_type("kubernetes:policy/v1:PodDisruptionBudget")
-    for chart, labels in ((mlflow_k8s.CHART, mlflow_k8s.selector_labels()), (feast_k8s.CHART, feast_k8s.selector_labels())):
+    services = ((mlflow_k8s.CHART, mlflow_k8s.selector_labels(), plan.config.mlflow.enabled), (feast_k8s.CHART, feast_k8s.selector_labels(), plan.config.feast.enabled))
+    for chart, labels in ((c, sel) for c, sel, enabled in services if enabled):
         values = release(plan, chart).inputs["values"]
         assert values["resources"]["requests"] and values["resources"]["limits"]["memory"]
         covering = [p for p in pdbs if p.inputs["spec"]["selector"]["matchLabels"] == labels]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +30,7 @@ def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
 
 
-def _args(*extra: str) -> object:
+def _args(*extra: str) -> argparse.Namespace:
     return cli.build_parser().parse_args(["ops", "audit", "who-read", "--stack", "prod", *extra])
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -25,12 +26,12 @@ def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
 
 
-def _trust(role: str) -> dict[str, object]:
+def _trust(role: str) -> dict[str, Any]:
     doc = boto3.client("iam").get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
     return json.loads(doc) if isinstance(doc, str) else doc
 
 
-def _conditions(role: str) -> dict[str, object]:
+def _conditions(role: str) -> dict[str, Any]:
     (stmt,) = _trust(role)["Statement"]
     assert stmt["Action"] == "sts:AssumeRoleWithWebIdentity"
     assert stmt["Principal"]["Federated"].endswith(f":oidc-provider/{HOST}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -180,7 +180,7 @@ def test_the_authorized_client_turns_http_errors_into_api_errors() -> None:
             return answer
 
     api = preflight_gcp.AuthorizedApi.__new__(preflight_gcp.AuthorizedApi)
-    api._session = Session()  # type: ignore[attr-defined]
+    cast(Any, api)._session = Session()  # a stand-in for google-auth's AuthorizedSession
     with pytest.raises(preflight_gcp.GcpApiError) as err:
         api.get("https://serviceusage.googleapis.com/v1/projects/p/services")
     assert err.value.status == 403 and err.value.reason == "SERVICE_DISABLED"

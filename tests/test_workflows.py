@@ -168,7 +168,7 @@ def test_deploy_goes_dev_then_staging_then_prod_with_approval() -> None:
     assert any(s.get("run", "").strip() == "make test" for s in jobs["test"]["steps"])
 
     covered: dict[str, str] = {}
-    for job_name in TIERS.values():
+    for job_name in (*TIERS.values(), "up-fleet"):
         job = jobs[job_name]
         for stack in matrix_stacks(job):
             assert stack not in covered, f"{stack} deployed twice"
@@ -180,4 +180,6 @@ def test_deploy_goes_dev_then_staging_then_prod_with_approval() -> None:
         step = pulumi_step(job)
         assert step["with"]["command"] == "up"
     # every stack file is deployed, in the tier of its environment
-    assert covered == {name: TIERS[cfg.environment] for name, cfg in STACKS.items()}
+    # a fleet manager goes after every tier: it reads its worker stacks' outputs (docs/hybrid.md)
+    assert jobs["up-fleet"]["needs"] == "up-prod"
+    assert covered == {name: "up-fleet" if cfg.fleet.role == "manager" else TIERS[cfg.environment] for name, cfg in STACKS.items()}

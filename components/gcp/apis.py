@@ -44,6 +44,8 @@ class ProjectApis(pulumi.ComponentResource):
     """One ``gcp.projects.Service`` per API, kept enabled when the stack is destroyed."""
 
     services: list[gcp.projects.Service]
+    by_api: dict[str, gcp.projects.Service]
+    """The ``Service`` enabling each API, by service name (for a resource that names its API as a dependency)."""
 
     def __init__(self, name: str, args: ProjectApisArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("ml-platform:gcp:ProjectApis", name, None, opts)
@@ -58,4 +60,5 @@ class ProjectApis(pulumi.ComponentResource):
             )
             for api in args.apis
         ]
+        self.by_api = dict(zip(args.apis, self.services, strict=True))
         self.register_outputs({"apis": list(args.apis)})

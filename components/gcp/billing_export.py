@@ -16,16 +16,16 @@ _DATASET = re.compile(r"^[A-Za-z0-9_]{1,1024}$")
 
 
 class BillingExportDataset(pulumi.ComponentResource):
-    """:param dataset_id: BigQuery dataset id. :param location: dataset location (region or multi-region)."""
+    """:param dataset_id: BigQuery dataset id. :param location: dataset location (region or multi-region).
+    :param api: the ``projects.Service`` enabling ``bigquery.googleapis.com`` (the stack's API list owns it, so it is
+        enabled once and by the provider every other resource waits for); the dataset depends on it."""
 
     def __init__(self, name: str, *, project: str, dataset_id: str, location: str, labels: Mapping[str, str] | None = None,
-                 protect: bool = False, opts: pulumi.ResourceOptions | None = None) -> None:
+                 protect: bool = False, api: pulumi.Resource | None = None, opts: pulumi.ResourceOptions | None = None) -> None:
         if not _DATASET.match(dataset_id):
             raise ValueError(f"BillingExportDataset: {dataset_id!r} is not a BigQuery dataset id ([A-Za-z0-9_])")
         super().__init__("ml-platform:gcp:BillingExportDataset", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        api = gcp.projects.Service(f"{name}-bigquery-api", project=project, service="bigquery.googleapis.com",
-                                   disable_on_destroy=False, opts=child)
         self.dataset = gcp.bigquery.Dataset(
             name,
             project=project,
@@ -34,6 +34,6 @@ class BillingExportDataset(pulumi.ComponentResource):
             description="Cloud Billing detailed usage cost export (GKE cost allocation rows); read by `python -m infra report chargeback`",
             labels=dict(labels or {}),
             delete_contents_on_destroy=not protect,
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=protect, retain_on_delete=protect, depends_on=[api])),
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=protect, retain_on_delete=protect, depends_on=[api] if api else [])),
         )
         self.register_outputs({"dataset": self.dataset.dataset_id})

@@ -8,7 +8,7 @@ the typed stack config into their arguments and hands the later AWS steps an
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -30,6 +30,14 @@ TIER_ZONES = ("raw",)
 """Zones whose objects age into Infrequent Access and Glacier Instant Retrieval."""
 
 
+class WorkloadIdentityArgs(TypedDict, total=False):
+    """The keyword arguments by which :class:`~components.aws.irsa.IrsaRole` (and ``TeamIam``) trust pods."""
+
+    oidc_provider_arn: pulumi.Input[str]
+    oidc_issuer: pulumi.Input[str]
+    pod_identity_cluster: pulumi.Input[str]
+
+
 @dataclass
 class AwsFoundation:
     """Handles the later AWS steps (GPU, teams, services) build on."""
@@ -49,7 +57,7 @@ class AwsFoundation:
     k8s_provider: k8s.Provider
     audit: AuditTrail | None = None
 
-    def workload_identity_args(self) -> dict[str, pulumi.Input[str]]:
+    def workload_identity_args(self) -> WorkloadIdentityArgs:
         """How :class:`~components.aws.irsa.IrsaRole` trusts pods: the OIDC provider (IRSA) or the cluster (Pod Identity)."""
         if self.cfg.cluster.workload_identity == "podIdentity":
             return {"pod_identity_cluster": self.cluster.name}
@@ -216,7 +224,9 @@ def build(cfg: config.PlatformConfig) -> AwsFoundation:
             organization_trail=cfg.audit.organization_trail,
             partition=PARTITION,
             protect=prod,
-            force_destroy=cfg.environment == "dev" and lock_days is None,
+            # dev and staging tear down cleanly (CloudTrail keeps delivering for a while, and the bucket is versioned);
+            # a locked bucket cannot be emptied, so Object Lock (always in prod) turns it off
+            force_destroy=cfg.lake_force_destroy and lock_days is None,
             tags={k: tags[k] for k in (cv.TAG_ENVIRONMENT, cv.TAG_PROJECT)},
             provider=provider,
         )

@@ -109,7 +109,8 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
 
     db: PostgresDatabase | None = None
     if cfg.needs_database:
-        dr = cfg.is_prod and cfg.dr.enabled and foundation.dr_provider is not None
+        dr_key = foundation.dr_key if cfg.is_prod and cfg.dr.enabled and foundation.dr_provider is not None else None
+        dr = dr_key is not None  # the foundation makes the DR key exactly when it makes the DR provider
         # without MLflow the server only holds the Feast registry: nothing is named after MLflow
         db_name = "mlflow-db" if cfg.mlflow.enabled else "feast-registry-db"
         db = PostgresDatabase(
@@ -125,7 +126,7 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
                 multi_az=database_multi_az(cfg),
                 deletion_protection=cfg.is_prod,
                 dr_provider=foundation.dr_provider if dr else None,
-                backup_replication_kms_key_arn=foundation.dr_key.arn if dr else None,
+                backup_replication_kms_key_arn=dr_key.arn if dr_key is not None else None,
                 dr_region=foundation.dr_region if dr else None,
                 database="mlflow" if cfg.mlflow.enabled else FEAST_REGISTRY_DATABASE,
                 username="mlflow" if cfg.mlflow.enabled else "feast",
@@ -148,7 +149,7 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
             policy_document=pulumi.Output.all(bucket_arn, key_arn).apply(lambda a: mlflow_policy(a[0], a[1], region)),
             provider=foundation.provider,
         )
-        layer.service_identity["mlflow"] = role.annotations
+        layer.service_identity["mlflow"] = dict(role.annotations)
 
     if cfg.feast.enabled:
         if cfg.feast.registry == "sql" and db is not None:
@@ -188,4 +189,4 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
             policy_document=pulumi.Output.all(bucket_arn, key_arn).apply(lambda a: feast_policy(a[0], a[1], region)),
             provider=foundation.provider,
         )
-        layer.service_identity["feast"] = role.annotations
+        layer.service_identity["feast"] = dict(role.annotations)

@@ -80,6 +80,8 @@ def required_apis(cfg: config.PlatformConfig) -> tuple[str, ...]:
         apis.append("redis.googleapis.com")
     if cfg.gcp.billing_account:
         apis.append("billingbudgets.googleapis.com")
+    if cfg.monitoring.billing_dataset:
+        apis.append("bigquery.googleapis.com")  # the billing export dataset (infra/layers/gcp_billing.py)
     return tuple(apis)
 
 
@@ -316,7 +318,7 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
     # ---- budgets ----
     if cfg.gcp.billing_account:
         _budgets(cfg, project, labels, invoke, opts)
-    gcp_billing.build(cfg, project, labels, opts)
+    gcp_billing.build(cfg, project, labels, opts, bigquery_api=apis.by_api.get("bigquery.googleapis.com"))
 
     pulumi.export("gcpProject", project)
     pulumi.export("lakeBuckets", buckets)

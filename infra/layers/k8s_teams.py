@@ -59,7 +59,9 @@ def _is_neuron(pool: config.GpuPoolConfig) -> bool:
         return catalog.gpu_model(pool.gpu).is_neuron
     name = pool.instance_types[0]
     cloud = catalog.cloud_of(name)
-    return bool(cloud) and (cloud, name) in catalog.NODE_TYPES and catalog.gpu_model(catalog.node_type(cloud, name).gpu).is_neuron
+    if cloud is None or (cloud, name) not in catalog.NODE_TYPES:
+        return False
+    return catalog.gpu_model(catalog.node_type(cloud, name).gpu).is_neuron
 
 
 def neuron_cores_per_device(cfg: config.PlatformConfig) -> int:

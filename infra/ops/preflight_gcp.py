@@ -132,7 +132,8 @@ def _json(response: Any) -> dict[str, Any]:
 
 def error_of(status: int, body: dict[str, Any]) -> GcpApiError:
     """A :class:`GcpApiError` from a Google API error body (``{"error": {"status", "message", "details"}}``)."""
-    err = body.get("error") if isinstance(body.get("error"), dict) else {}
+    raw = body.get("error")
+    err: dict[str, Any] = raw if isinstance(raw, dict) else {}
     reason = str(err.get("status") or status)
     for detail in err.get("details") or []:
         if isinstance(detail, dict) and detail.get("reason"):

@@ -181,11 +181,11 @@ def cost_delta(base: dict[str, Any], head: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"total": _pair(idle_of(bc), _num(bc.get("monthly_usd")), idle_of(hc), _num(hc.get("monthly_usd")))}
     for key, idle_key, ceiling_key in (("by_team", "monthly_usd_idle", "monthly_usd"), ("by_pool", "idle", "ceiling")):
         old, new = bc.get(key) or {}, hc.get(key) or {}
-        rows = {}
+        rows: dict[str, dict[str, Any]] = {}
         for name in sorted(set(old) | set(new)):
             o, n = old.get(name) or {}, new.get(name) or {}
             o_ceiling, n_ceiling = _num(o.get(ceiling_key)), _num(n.get(ceiling_key))
-            entry = _pair(_num(o.get(idle_key, o.get(ceiling_key))), o_ceiling, _num(n.get(idle_key, n.get(ceiling_key))), n_ceiling)
+            entry: dict[str, Any] = _pair(_num(o.get(idle_key, o.get(ceiling_key))), o_ceiling, _num(n.get(idle_key, n.get(ceiling_key))), n_ceiling)
             if _changed(entry) or (name in old) != (name in new):
                 entry["status"] = "added" if name not in old else "removed" if name not in new else "changed"
                 rows[name] = entry
@@ -233,7 +233,7 @@ def lifecycle_delta(base: dict[str, Any], head: dict[str, Any]) -> dict[str, Any
         return list(lc.get("problems") or []) if isinstance(lc, dict) else None
 
     old, new = problems(base), problems(head)
-    out = _set_diff(old or [], new or [], LIFECYCLE_KEY)
+    out: dict[str, Any] = dict(_set_diff(old or [], new or [], LIFECYCLE_KEY))
     out["available"] = {"base": old is not None, "head": new is not None}
     return out
 

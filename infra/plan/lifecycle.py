@@ -383,13 +383,13 @@ class _Checker:
             for obj, kind in self.k8s_objects:
                 if kind not in kinds:
                     continue
-                release = self._release_for(obj, entry["chart"])
-                if release is None:
+                finalizer_owner = self._release_for(obj, entry["chart"])
+                if finalizer_owner is None:
                     continue  # reported by the CRD check
-                if not self.g.depends_on(obj.urn, release.urn) and not self._reported(obj.urn, "mlp-life-002"):
+                if not self.g.depends_on(obj.urn, finalizer_owner.urn) and not self._reported(obj.urn, "mlp-life-002"):
                     self.add("mlp-life-005", obj.urn, f"{kind} is finalized by {entry['chart']}, which can be uninstalled first on destroy: its finalizer then never clears")
                 if entry.get("permissions_at_delete"):
-                    _, policies = self._policies_of_release(release)
+                    _, policies = self._policies_of_release(finalizer_owner)
                     for pol in policies:
                         if not self.g.depends_on(obj.urn, pol.urn):
                             self.add(
@@ -558,7 +558,7 @@ class _Checker:
 
     # 016: APIs enabled by the plan
     def apis(self) -> None:
-        services = {}
+        services: dict[str, list[RecordedResource]] = {}
         for r in self.g.nodes.values():
             if r.type == "gcp:projects/service:Service":
                 services.setdefault(str(r.inputs.get("service")), []).append(r)

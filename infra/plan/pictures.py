@@ -11,6 +11,7 @@ import re
 from collections import defaultdict
 
 from infra.plan.engine import Plan
+from infra.plan.model import RecordedResource
 
 _LAYER_OF_PREFIX = {"ml-platform:aws:": "AWS", "ml-platform:gcp:": "GCP", "ml-platform:k8s:": "Kubernetes"}
 
@@ -54,7 +55,7 @@ def components(plan: Plan) -> list[str]:
     # a resource of component A depends on one of component B -> A waits for B
     owner: dict[str, str] = {}
     for r in plan.resources:
-        cur = r
+        cur: RecordedResource | None = r
         while cur is not None and cur.urn not in top:
             cur = comps.get(cur.parent)
         if cur is not None:

@@ -23,7 +23,8 @@ def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> 
     if value is None or ceiling is None:
         return  # no GPU limit at all is mlp-cost-005's finding
     if value > ceiling:
-        key = gpu_catalog.NEURON_RESOURCE if gpu_catalog.NEURON_RESOURCE in pool.limit_keys else cv.GPU_RESOURCE
+        # the key catalog.pools read the ceiling from: nvidia.com/gpu first, else a Neuron pool's device limit
+        key = gpu_catalog.NEURON_RESOURCE if cv.GPU_RESOURCE not in pool.limit_keys and gpu_catalog.NEURON_RESOURCE in pool.limit_keys else cv.GPU_RESOURCE
         if pool.kind != gpu.NODE_POOL:
             what = "max nodes x GPUs per node"
         elif pool.gpu_limit is None:  # a static NodePool bounded by its node limit

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import ReportViolation, Severity, StackValidationArgs
+from pulumi_policy import Severity, StackValidationArgs
 
-from policies.common.base import get, items, of_type, schema, stack_environment, stack_policy
+from policies.common.base import Report, get, items, of_type, schema, stack_environment, stack_policy
 
 AUDIT_CONFIG = "gcp:projects/iAMAuditConfig:IAMAuditConfig"
 LOG_TYPES = ("ADMIN_READ", "DATA_READ", "DATA_WRITE")
 
 
-def check(args: StackValidationArgs, report: ReportViolation, cfg: dict[str, Any]) -> None:
+def check(args: StackValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
     env = stack_environment(cfg, args.resources)
     if env not in cfg["environments"]:
         return

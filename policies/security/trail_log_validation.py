@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
+from pulumi_policy import ResourceValidationArgs, Severity
 
-from policies.common.base import get, resource_policy, truthy
+from policies.common.base import Report, get, resource_policy, truthy
 
 
-def check(args: ResourceValidationArgs, report: ReportViolation, cfg: dict[str, Any]) -> None:
+def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
     if not truthy(get(args.props, "enableLogFileValidation")):
         report("enableLogFileValidation is not true: tampering with delivered log files would go unnoticed")
     if not get(args.props, "kmsKeyId"):
