@@ -228,7 +228,9 @@ def _cluster_readiness(plan: engine.Plan) -> set[str]:
         [system] = [r for r in plan.by_type("aws:eks/nodeGroup:NodeGroup") if r.inputs.get("nodeGroupName") == "system"]
         # the node monitoring agent (GPU health for node repair) is no add-on pods need to schedule or resolve names
         addons = {r.urn for r in plan.by_type("aws:eks/addon:Addon") if r.inputs["addonName"] != "eks-node-monitoring-agent"}
-        assert {"coredns", "vpc-cni", "kube-proxy", "aws-ebs-csi-driver"} <= {plan.get(u).inputs["addonName"] for u in addons}
+        assert {"coredns", "vpc-cni", "kube-proxy", "aws-ebs-csi-driver"} <= {
+            r.inputs["addonName"] for r in plan.by_type("aws:eks/addon:Addon") if r.urn in addons
+        }
         return {system.urn, *addons}
     if plan.config.cloud == "gcp":
         return {r.urn for r in plan.by_type("gcp:container/nodePool:NodePool")}

@@ -278,6 +278,7 @@ def test_each_team_receives_its_own_alerts_and_only_those(plan_of: Callable[[str
     assert set(team_ns) == set(teams)
     alerts = [*(r["alert"] for g in gpu_monitoring.gpu_rules() for r in g["rules"]), "TeamSpendOverBudget", "KubePodCrashLooping"]
     for name, ns in team_ns.items():
+        assert name is not None
         own = {teams[name].email} if teams[name].email else platform
         for alert in alerts:
             got = alert_routing.addresses_for(am, {"alertname": alert, "namespace": ns, "severity": "warning"})

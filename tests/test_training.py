@@ -10,7 +10,7 @@ import copy
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import pytest
@@ -90,7 +90,7 @@ def test_reserved_pool_takes_its_reservation_first_then_on_demand_in_its_zone(tr
     # a pool without reservation keeps the shared class, which selects none
     shared = _one(training_plan, NODEPOOL, "karpenter-pool-train-h100")
     assert shared.inputs["spec"]["template"]["spec"]["nodeClassRef"]["name"] == "gpu-al2023-200g"
-    assert "reserved" not in _requirement(shared, "karpenter.sh/capacity-type")
+    assert "reserved" not in (_requirement(shared, "karpenter.sh/capacity-type") or [])
 
 
 def test_reserved_pools_outweigh_spot_and_on_demand_pools() -> None:
@@ -262,7 +262,7 @@ REFUSALS: dict[str, tuple[dict[str, Any], str, tuple[str, ...]]] = {
     "reservation in another zone": ({"zone": "us-east-1c"}, "reservation.zone", ("us-east-1a", "us-east-1c", "allowed: us-east-1c")),
     "reserved without reservation": ({"reservation": None, "zone": "us-east-1a"}, "reservation", ("required", "reserved-then-on-demand")),
     "bad reservation id": (
-        {"reservation": {**P5_POOL["reservation"], "ids": ["odcr-12"]}}, "reservation.ids[0]", ("odcr-12", "cr-"),
+        {"reservation": {**cast(dict[str, Any], P5_POOL["reservation"]), "ids": ["odcr-12"]}}, "reservation.ids[0]", ("odcr-12", "cr-"),
     ),
     "reservation on a spot pool": ({"capacity": "spot"}, "reservation", ("'spot'", "allowed with a reservation")),
     "efa without a zone": ({"reservation": None, "capacity": "on-demand", "placement": None}, "zone", ("required", "one availability zone")),

@@ -37,7 +37,7 @@ class GpuNodeGroupArgs:
     :param cluster_name: EKS cluster name.
     :param subnet_ids: Private subnets for the nodes.
     :param instance_types: EC2 GPU instance types (one GPU model).
-    :param capacity: ``spot`` or ``on-demand`` (a managed node group cannot mix them).
+    :param capacity: ``spot``, ``on-demand`` or ``reserved`` (a managed node group cannot mix them).
     :param min_nodes: Smallest size (0 allowed).
     :param max_nodes: Largest size.
     :param labels: Node labels.
@@ -53,7 +53,7 @@ class GpuNodeGroupArgs:
     cluster_name: pulumi.Input[str]
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     instance_types: Sequence[str]
-    capacity: Literal["spot", "on-demand"]
+    capacity: Literal["spot", "on-demand", "reserved"]
     min_nodes: int
     max_nodes: int
     labels: Mapping[str, str] = field(default_factory=dict)

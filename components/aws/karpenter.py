@@ -841,6 +841,8 @@ class Karpenter(pulumi.ComponentResource):
         efa_groups: list[pulumi.Input[str]] = []
         network_deps: list[pulumi.Resource] = []
         if any(p.efa_interfaces for p in args.node_pools):
+            if args.vpc_id is None:
+                raise ValueError("Karpenter: EFA pools need vpc_id (their security group lives in the cluster's VPC)")
             group, rules = efa.efa_security_group(f"{name}-efa", vpc_id=args.vpc_id, tags=tags, opts=aws_opts)
             self.efa_security_group = group
             efa_groups = [group.id]
@@ -850,7 +852,7 @@ class Karpenter(pulumi.ComponentResource):
             if pool.placement_group:
                 self.placement_groups[pool.name] = aws.ec2.PlacementGroup(
                     f"{name}-pg-{pool.name}",
-                    name=cluster.apply(lambda c, p=pool.name: f"{c}-{p}"),
+                    name=pulumi.Output.concat(cluster, f"-{pool.name}"),
                     strategy="cluster",
                     tags=tags,
                     opts=aws_opts,

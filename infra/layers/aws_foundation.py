@@ -150,7 +150,7 @@ def build(cfg: config.PlatformConfig) -> AwsFoundation:
         cloudtrail_trails=[trail_name(cfg)] if cfg.audit_enabled else (),
         protect=prod,
         # FSx for Lustre encrypts with it too when the lake has a Lustre file system
-        **({"via_services": (*DEFAULT_VIA_SERVICES, "fsx")} if cfg.data_lake.lustre else {}),
+        via_services=(*DEFAULT_VIA_SERVICES, "fsx") if cfg.data_lake.lustre else DEFAULT_VIA_SERVICES,
         provider=provider,
         opts=key_opts,
     )

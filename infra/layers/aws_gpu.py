@@ -139,9 +139,11 @@ def node_group_args(cfg: config.PlatformConfig, pool: config.GpuPoolConfig, foun
     subnets: Any = foundation.vpc.private_subnet_ids
     zone = pool.training_zone
     if zone is not None:  # one subnet: the pool's zone (a reservation is zonal)
-        subnets = pulumi.Output.all(*[pulumi.Output.all(s.availability_zone, s.id) for s in foundation.vpc.private_subnets]).apply(
-            lambda pairs, z=zone: [sid for az, sid in pairs if az == z] or _no_subnet(z, [az for az, _ in pairs])
-        )
+
+        def in_zone(pairs: list[list[str]], z: str = zone) -> list[str]:
+            return [sid for az, sid in pairs if az == z] or _no_subnet(z, [az for az, _ in pairs])
+
+        subnets = pulumi.Output.all(*[pulumi.Output.all(s.availability_zone, s.id) for s in foundation.vpc.private_subnets]).apply(in_zone)
     res = pool.reservation if pool.reserved else None
     return GpuNodeGroupArgs(
         cluster_name=foundation.cluster.name,
