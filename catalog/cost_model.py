@@ -25,6 +25,7 @@ from catalog import conventions, pools
 from catalog import gpus as gpu_catalog
 from catalog.inputs import as_list as _list
 from catalog.inputs import as_map as _map
+from catalog.inputs import number as _number
 
 PRICE_DATE = "2025-07-01"
 """Date the non-GPU list prices below were recorded (same reference date as :data:`catalog.gpus.PRICE_DATE`)."""
@@ -269,16 +270,8 @@ def totals(items: Iterable[CostItem]) -> tuple[float, float]:
 
 def _num(value: Any, default: float | None = None) -> float | None:
     """A number from an engine input (ints, floats, numeric strings); ``default`` for unknown / secret."""
-    if isinstance(value, bool):
-        return default
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return default
-    return default
+    parsed = _number(value)
+    return default if parsed is None else parsed
 
 
 def _int(value: Any, default: int | None = None) -> int | None:
