@@ -36,7 +36,7 @@ test: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/python -m ruff check .
 #	$(BIN)/python -m ruff format --check .   # enabled after the merge of the issue-14 branches (one `ruff format .` first)
 	$(BIN)/python -m mypy
-	CHECKOV=$(CHECKOV_VENV)/bin/checkov $(BIN)/python -m pytest
+	CHECKOV=$(CHECKOV_VENV)/bin/checkov $(BIN)/python -m pytest -n 2
 
 lint: $(STAMP)
 	$(BIN)/python -m ruff check .

@@ -208,6 +208,7 @@ def test_every_custom_resource_validates_against_its_pinned_crd(
     stack: str, plan_of: Callable[[str], engine.Plan], upstream: Path
 ) -> None:
     schemas = _crd_schemas(upstream)
+    validators: dict[tuple[str, str, str], Any] = {}  # one per CRD: jsonschema.validate re-checks the schema every call
     checked: set[str] = set()
     for res in plan_of(stack).resources:
         if not res.type.startswith("kubernetes:") or not res.custom:
@@ -223,7 +224,10 @@ def test_every_custom_resource_validates_against_its_pinned_crd(
         body = dict(res.inputs)  # the whole object: some kinds (WorkloadPriorityClass) have top-level fields
         body.setdefault("apiVersion", f"{group}/{version}")
         body.setdefault("kind", kind)
-        jsonschema.validate(body, schema)
+        key = (group, version, kind)
+        if key not in validators:
+            validators[key] = jsonschema.validators.validator_for(schema)(schema)
+        validators[key].validate(body)
         assert _pruned_fields(body, schema) == [], f"{res.urn}: fields the API server would drop"
         checked.add(kind)
     # the whole Kubernetes layer's custom resources: Kueue's queues, flavors and priorities (and, with the GPU

@@ -87,7 +87,8 @@ def test_pack_mains_import_the_rules_from_outside_the_repo(tmp_path: Path) -> No
 def test_policy_pack_is_constructed_only_in_pack_mains() -> None:
     offenders = []
     for path in ROOT.rglob("*.py"):
-        if any(part in {".venv", "venv", "build", "tests"} for part in path.relative_to(ROOT).parts):
+        # our sources only: no virtualenvs (.venv, .venv-checkov, .venv-lock), caches or build output
+        if any(part in {"venv", "build", "tests"} or part.startswith(".") for part in path.relative_to(ROOT).parts):
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "PolicyPack":
