@@ -94,6 +94,17 @@ class SystemNodesConfig(_Model):
     disk_gb: int = Field(50, ge=20)
 
 
+def _cidr_block(cidr: str, *, everything: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """``cidr`` as a network; a ValueError naming it when it is no CIDR block or is ``/0`` (``everything`` says why)."""
+    try:
+        net = ipaddress.ip_network(cidr)
+    except ValueError:
+        raise ValueError(f"{cidr!r} is not a CIDR block") from None
+    if net.prefixlen == 0:
+        raise ValueError(f"{cidr!r} {everything}")
+    return net
+
+
 class ClusterConfig(_Model):
     name: str | None = Field(None, pattern=DNS_LABEL, max_length=40)
     version: str = Field("1.33", pattern=r"^1\.[0-9]{2}$")
@@ -122,24 +133,14 @@ class ClusterConfig(_Model):
     @classmethod
     def _private_cidrs(cls, value: list[str]) -> list[str]:
         for cidr in value:
-            try:
-                net = ipaddress.ip_network(cidr)
-            except ValueError:
-                raise ValueError(f"{cidr!r} is not a CIDR block") from None
-            if net.prefixlen == 0:
-                raise ValueError(f"{cidr!r} is everything; list the VPN / peered ranges that need the API")
+            _cidr_block(cidr, everything="is everything; list the VPN / peered ranges that need the API")
         return value
 
     @field_validator("public_access_cidrs")
     @classmethod
     def _cidrs(cls, value: list[str]) -> list[str]:
         for cidr in value:
-            try:
-                net = ipaddress.ip_network(cidr)
-            except ValueError:
-                raise ValueError(f"{cidr!r} is not a CIDR block") from None
-            if net.prefixlen == 0:
-                raise ValueError(f"{cidr!r} opens the API endpoint to the whole internet; list your own ranges")
+            net = _cidr_block(cidr, everything="opens the API endpoint to the whole internet; list your own ranges")
             if any(net.subnet_of(doc) for doc in DOCUMENTATION_NETS if doc.version == net.version):
                 raise ValueError(
                     f"{cidr!r} is a documentation range (RFC 5737 / RFC 3849): no deployer has such an address; "

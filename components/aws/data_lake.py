@@ -69,6 +69,18 @@ class LakeReplica:
     """S3 Replication Time Control: 99.99% of objects within 15 minutes (and its metrics)."""
 
 
+def deny_insecure_transport(bucket_arn: str) -> dict[str, object]:
+    """The bucket-policy statement every bucket of ours carries: deny any request not over TLS."""
+    return {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [bucket_arn, f"{bucket_arn}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
 def bucket_policy(bucket_arn: str, kms_key_arn: str) -> str:
     """Deny plain-HTTP access and uploads that ask for another encryption or another key."""
     objects = f"{bucket_arn}/*"
@@ -76,14 +88,7 @@ def bucket_policy(bucket_arn: str, kms_key_arn: str) -> str:
         {
             "Version": "2012-10-17",
             "Statement": [
-                {
-                    "Sid": "DenyInsecureTransport",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:*",
-                    "Resource": [bucket_arn, objects],
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                },
+                deny_insecure_transport(bucket_arn),
                 {
                     "Sid": "DenyNonKmsUploads",
                     "Effect": "Deny",
@@ -111,14 +116,7 @@ def log_bucket_policy(bucket_arn: str, account_id: str, source_arns: Sequence[st
         {
             "Version": "2012-10-17",
             "Statement": [
-                {
-                    "Sid": "DenyInsecureTransport",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:*",
-                    "Resource": [bucket_arn, f"{bucket_arn}/*"],
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                },
+                deny_insecure_transport(bucket_arn),
                 {
                     "Sid": "S3ServerAccessLogs",
                     "Effect": "Allow",
