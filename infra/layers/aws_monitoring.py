@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pulumi
+
 from catalog import conventions as cv
-from components.aws.cost_allocation import CostAllocationTags
+from components.aws.cost_allocation import CostAllocationTags, CostAllocationTagsArgs
 from components.aws.managed_prometheus import ManagedPrometheus, ManagedPrometheusArgs
 from components.k8s import alert_routing, gpu_monitoring
 from infra import config, tagging
@@ -23,7 +25,9 @@ under the same tag keys, so activating them covers both."""
 
 def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLayer) -> None:
     if cfg.monitoring.cost_allocation_tags:
-        CostAllocationTags("cost-tags", keys=COST_ALLOCATION_TAGS, provider=foundation.provider)
+        CostAllocationTags(
+            "cost-tags", CostAllocationTagsArgs(keys=COST_ALLOCATION_TAGS), pulumi.ResourceOptions(provider=foundation.provider)
+        )
     if cfg.monitoring.backend != "managed":
         return
     routing = alert_routing.alertmanager_config(k8s_monitoring.routing_args(cfg))
