@@ -9,18 +9,28 @@ from __future__ import annotations
 
 import pulumi
 
-from components.gcp.billing_export import BillingExportDataset
+from components.gcp.billing_export import BillingExportDataset, BillingExportDatasetArgs
 from infra import config
 
 
 def build(
-    cfg: config.PlatformConfig, project: str, labels: dict[str, str], opts: pulumi.ResourceOptions, *, bigquery_api: pulumi.Resource | None
+    cfg: config.PlatformConfig,
+    project: str,
+    labels: dict[str, str],
+    opts: pulumi.ResourceOptions,
+    *,
+    bigquery_api: pulumi.Resource | None,
 ) -> None:
     """:param opts: the API-gated provider (``infra.layers.gcp``). :param bigquery_api: the ``projects.Service`` enabling
     ``bigquery.googleapis.com`` (``required_apis`` lists it whenever ``monitoring.billingDataset`` is set)."""
     dataset = cfg.monitoring.billing_dataset
     if dataset is None:
         return
-    BillingExportDataset("billing-export", project=project, dataset_id=dataset, location=str(cfg.region), labels=labels,
-                         protect=cfg.is_prod, api=bigquery_api, opts=opts)
+    BillingExportDataset(
+        "billing-export",
+        BillingExportDatasetArgs(
+            project=project, dataset_id=dataset, location=str(cfg.region), labels=labels, protect=cfg.is_prod
+        ),
+        pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[bigquery_api] if bigquery_api else None)),
+    )
     pulumi.export("billingExportDataset", f"{project}.{dataset}")
