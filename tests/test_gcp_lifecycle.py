@@ -218,12 +218,12 @@ def test_every_gcp_resource_waits_for_its_api_to_be_enabled(gcp_plan: engine.Pla
 
 def test_the_required_apis_match_what_the_plan_uses() -> None:
     from infra import config
-    from infra.layers import gcp as gcp_layer
+    from infra.layers.gcp_foundation import required_apis
     from tests.helpers import raw_config
 
     for stack in GCP_STACKS:
         cfg = config.parse(raw_config(stack))
-        apis = gcp_layer.required_apis(cfg)
+        apis = required_apis(cfg)
         assert len(set(apis)) == len(apis)
         assert ("billingbudgets.googleapis.com" in apis) == bool(cfg.gcp.billing_account)
         assert ("bigquery.googleapis.com" in apis) == bool(cfg.monitoring.billing_dataset)
