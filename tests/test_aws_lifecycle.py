@@ -16,8 +16,7 @@ from catalog import conventions as cv
 from infra import config
 from infra.plan import engine
 from infra.plan.recorder import RecordedResource
-from tests.conftest import STACKS
-from tests.helpers import raw_config
+from tests.helpers import STACKS, raw_config
 
 AWS_STACKS = [s for s in STACKS if config.load_stack(s).cloud == "aws"]
 SLR = "aws:iam/serviceLinkedRole:ServiceLinkedRole"

@@ -20,7 +20,7 @@ from moto import mock_aws
 from infra import cli, config
 from infra.ops import preflight, preflight_aws
 from infra.ops.aws import Clients
-from tests.conftest import plan_stack
+from tests.helpers import plan_stack
 
 REGION = "us-east-1"
 AWS_STACKS = ["dev", "staging", "prod"]
