@@ -208,6 +208,16 @@ def per_env(value: Any, env: str) -> Any:
 # ---- building policies -----------------------------------------------------------------------
 
 
+def environments(default: Sequence[str], description: str) -> dict[str, Any]:
+    """The ``environments`` property of a policy that applies in some environments only."""
+    return {
+        "type": "array",
+        "items": {"type": "string", "enum": list(cv.ENVIRONMENTS)},
+        "default": list(default),
+        "description": description,
+    }
+
+
 def schema(properties: Mapping[str, Mapping[str, Any]] | None = None, *, env: bool = False) -> PolicyConfigSchema:
     """A config schema from ``properties`` (each with a ``default``), plus ``environment`` if ``env``."""
     props = {k: dict(v) for k, v in (properties or {}).items()}
