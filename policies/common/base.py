@@ -218,6 +218,17 @@ def environments(default: Sequence[str], description: str) -> dict[str, Any]:
     }
 
 
+def per_environment(value: Mapping[str, Any], default: Mapping[str, Any], description: str) -> dict[str, Any]:
+    """An object property with one ``value``-typed entry per environment (no other keys)."""
+    return {
+        "type": "object",
+        "properties": {e: dict(value) for e in cv.ENVIRONMENTS},
+        "additionalProperties": False,
+        "default": dict(default),
+        "description": description,
+    }
+
+
 def schema(properties: Mapping[str, Mapping[str, Any]] | None = None, *, env: bool = False) -> PolicyConfigSchema:
     """A config schema from ``properties`` (each with a ``default``), plus ``environment`` if ``env``."""
     props = {k: dict(v) for k, v in (properties or {}).items()}
