@@ -100,7 +100,7 @@ def test_component_has_the_one_shape(cls: type) -> None:
     assert params[3].default is None
     args_type: Any = inspect.get_annotations(cls.__init__, eval_str=True)["args"]
     assert isinstance(args_type, type) and dataclasses.is_dataclass(args_type), f"{cls.__qualname__}: args must be a dataclass"
-    assert args_type.__dataclass_params__.frozen, f"{args_type.__qualname__} must be frozen"
+    assert getattr(args_type, "__dataclass_params__").frozen, f"{args_type.__qualname__} must be frozen"  # noqa: B009
     assert args_type.__name__ == f"{cls.__name__}Args", f"{cls.__qualname__}: its args are {cls.__name__}Args"
 
 
