@@ -76,8 +76,10 @@ class NetworkConfig(_Model):
     """NAT gateways: ``single`` (cheap, dev default) or ``perAz`` (HA, staging/prod default)."""
     pods_cidr: str = "10.64.0.0/14"
     services_cidr: str = "10.68.0.0/20"
+    gpu_cidr: str = "192.168.0.0/16"
+    """GKE: the range the GPUDirect VPCs' subnets are carved from (pools with ``gpuDirect: true``); /19 or larger."""
 
-    @field_validator("cidr", "pods_cidr", "services_cidr")
+    @field_validator("cidr", "pods_cidr", "services_cidr", "gpu_cidr")
     @classmethod
     def _cidr(cls, value: str) -> str:
         try:
@@ -201,7 +203,13 @@ class GpuPoolConfig(_Model):
     efa: bool = False
     """AWS: attach every Elastic Fabric Adapter the instance type has (multi-node training); all types must have EFA."""
     placement: Literal["cluster"] | None = None
-    """AWS: launch the pool's nodes into one cluster placement group (needs ``zone``)."""
+    """Place the nodes close together (needs ``zone``): AWS a cluster placement group, GKE a compact placement policy."""
+    placement_policy: str | None = Field(None, pattern=r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+    """GKE, with ``placement: cluster``: the name of a compact resource policy of your own in the region (e.g. the
+    one a reservation was created with); default: GKE creates one for the pool."""
+    gpu_direct: bool | None = None
+    """GKE, A3 Mega / A3 Ultra / A4: attach the machine's GPU NICs (GPUDirect-TCPXO / -RDMA VPCs, multi-networking,
+    the NCCL plugin) for multi-node training. Required (true or false) on a training pool of those machine types."""
     zone: str | None = None
     """Train in this one availability zone / subnet (default: the reservation's zone, else every zone)."""
     image_snapshot: str | None = Field(None, pattern=r"^snap-[0-9a-f]+$")
@@ -1056,10 +1064,11 @@ def _training_pool_checks(cfg: PlatformConfig, pool: GpuPoolConfig, key: str) ->
         if pool.max_nodes is not None and res.nodes > pool.max_nodes:
             yield f"{key}.reservation.nodes", f"{res.nodes} exceeds maxNodes ({pool.max_nodes}); the pool could never use the whole reservation"
     if cfg.cloud == "gcp":
-        for field, value in (("efa", pool.efa), ("placement", pool.placement)):
-            if value:
-                yield f"{key}.{field}", "an AWS option (EFA / EC2 placement groups); on gcp leave it unset"
+        yield from _gke_training_pool_checks(cfg, pool, key, example)
         return
+    for field, value in (("gpuDirect", pool.gpu_direct), ("placementPolicy", pool.placement_policy)):
+        if value is not None:
+            yield f"{key}.{field}", f"a GKE option; on cloud {cfg.cloud!r} leave it unset (aws: efa, placement)"
     if pool.efa:
         types = cfg.pool_node_types(pool)
         without = [n.name for n in types if not n.efa_interfaces]
@@ -1079,6 +1088,63 @@ def _training_pool_checks(cfg: PlatformConfig, pool: GpuPoolConfig, key: str) ->
         yield f"{key}.zone", f"required with {field}: multi-node training stays in one availability zone (one subnet); e.g. {example}"
     if pool.placement and pool.mode == "managed":
         yield f"{key}.placement", "placement groups are set on the Karpenter EC2NodeClass; allowed for placement: mode karpenter"
+
+
+def _gke_training_pool_checks(cfg: PlatformConfig, pool: GpuPoolConfig, key: str, example: str) -> Iterator[tuple[str, str]]:
+    """GPUDirect and compact placement on GKE (cluster-toolkit v1.95.0 gke-node-pool preconditions, GKE docs)."""
+    if pool.efa:
+        yield f"{key}.efa", "an AWS option (Elastic Fabric Adapter); on gcp use gpuDirect (A3 Mega / A3 Ultra / A4)"
+    node = cfg.pool_node_types(pool)[0]
+    direct = [n.name for n in catalog.node_types("gcp") if n.gpu_direct]
+    if pool.gpu_direct and not node.gpu_direct:
+        yield f"{key}.gpuDirect", f"{node.name} has no GPU NICs to attach; allowed for gpuDirect: {', '.join(direct)}"
+    elif node.gpu_direct and pool.gpu_direct is None and pool.purpose == "training":
+        how = "GPUDirect-TCPXO" if node.gpu_direct == "tcpxo" else "GPUDirect-RDMA"
+        yield (
+            f"{key}.gpuDirect",
+            f"required on {node.name} training pools: true attaches its {node.gpu_nics} GPU NICs ({how}: the extra VPCs, "
+            "multi-networking, the NCCL plugin); without them NCCL between nodes falls back to TCP over the node's one NIC. "
+            "allowed: true, or false for single-node jobs only",
+        )
+    if pool.gpu_direct and node.gpu_direct and pool.training_zone is None:
+        yield f"{key}.zone", f"required with gpuDirect: multi-node training stays in one zone (the RoCE network profile is zonal); e.g. {example}"
+    if pool.placement == "cluster":
+        if pool.training_zone is None:
+            yield f"{key}.zone", f"required with placement: GKE compact placement is only available for a node pool in one zone; e.g. {example}"
+        if pool.capacity == "flex-start":
+            yield f"{key}.placement", "compact placement cannot be combined with flex-start's queued provisioning; allowed with flex-start: unset"
+    elif pool.placement_policy is not None:
+        yield f"{key}.placementPolicy", "names a compact placement policy; needs placement: cluster"
+
+
+def _gke_gpu_direct_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
+    """The GPUDirect VPCs are built once per cluster: one zone for every pool, and a range apart from the cluster's."""
+    ns = "ml-platform:"
+    zones: dict[str, int] = {}
+    for i, pool in enumerate(cfg.gpu_pools):
+        try:
+            if not (pool.gpu_direct and cfg.pool_node_types(pool)[0].gpu_direct and pool.training_zone):
+                continue
+        except (catalog.CatalogError, IndexError):
+            continue
+        zones.setdefault(str(pool.training_zone), i)
+        if len(zones) > 1:
+            first = next(iter(zones))
+            yield (
+                f"{ns}gpuPools[{i}].zone",
+                f"{pool.training_zone!r}: every gpuDirect pool trains in one zone (the GPUDirect RDMA VPC's network profile is "
+                f"zonal); gpuPools[{zones[first]}] uses {first!r}; allowed: {first}",
+            )
+            return
+    if not zones:
+        return
+    gpu = ipaddress.ip_network(cfg.network.gpu_cidr)
+    if gpu.version != 4 or gpu.prefixlen > 19:
+        yield f"{ns}network.gpuCidr", f"{cfg.network.gpu_cidr}: the GPUDirect subnets need an IPv4 /19 or larger (32 subnets)"
+    for field, cidr in (("cidr", cfg.network.cidr), ("podsCidr", cfg.network.pods_cidr), ("servicesCidr", cfg.network.services_cidr),
+                        ("(the control plane's)", "172.16.0.0/28")):
+        if gpu.overlaps(ipaddress.ip_network(cidr)):
+            yield f"{ns}network.gpuCidr", f"{cfg.network.gpu_cidr} overlaps network.{field} {cidr}; allowed: a range apart from the cluster's"
 
 
 def _instance_type_problem(cloud: str, name: str, gpu: str | None) -> str | None:
@@ -1228,6 +1294,7 @@ def _gcp_and_existing_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
             yield ns + "dr.region", f"{cfg.dr.region!r} and {cfg.region!r} must be on one continent (the lake is a dual-region bucket)"
     if data_lake.LOG_SUFFIX in cfg.data_lake.zones:
         yield ns + "dataLake.zones", f"{data_lake.LOG_SUFFIX!r} is reserved for the lake's access-log bucket on gcp"
+    yield from _gke_gpu_direct_checks(cfg)
     account = cfg.gcp.billing_account
     if account is not None and not re.match(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$", account):
         yield ns + "gcp.billingAccount", f"{account!r} is not a billing account id such as 012345-6789AB-CDEF01"
@@ -1267,7 +1334,7 @@ def _gcp_and_existing_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
 
 RESERVED_NAMESPACES = frozenset(
     {"default", "kube-system", "kube-public", "kube-node-lease", "karpenter", "gpu-operator", "kueue-system", "mlflow", "feast", "monitoring",
-     "jobset-system", "lws-system"}
+     "jobset-system", "lws-system", "gpudirect-system"}
     | {"jupyterhub", "kserve", "cert-manager"}  # notebooks / serving (components.k8s.jupyterhub, .kserve)
 )
 
