@@ -49,6 +49,8 @@ NS_KUEUE = "kueue-system"
 NS_MLFLOW = "mlflow"
 NS_FEAST = "feast"
 NS_MONITORING = "monitoring"
+NS_GPUDIRECT = "gpudirect-system"
+"""GKE: the GPUDirect NCCL plugin installers (privileged DaemonSets, like the GPU operator's)."""
 
 # ---- Discovery ----
 KARPENTER_DISCOVERY_TAG = "karpenter.sh/discovery"

@@ -495,6 +495,7 @@ def test_sample_jobset_requests_what_the_efa_pool_offers() -> None:
 GKE_RESERVED = {
     "name": "train-h200-reserved", "purpose": "training", "instanceTypes": ["a3-ultragpu-8g"], "capacity": "reserved-then-on-demand",
     "reservation": {"ids": ["h200-block"], "zone": "us-central1-b", "nodes": 2}, "topologyAware": True, "minNodes": 2, "maxNodes": 4,
+    "gpuDirect": True,
 }
 GKE_FLEX = {"name": "train-flex", "purpose": "training", "instanceTypes": ["a3-highgpu-8g"], "capacity": "flex-start", "minNodes": 0, "maxNodes": 4}
 CQ = "kubernetes:kueue.x-k8s.io/v1beta2:ClusterQueue"

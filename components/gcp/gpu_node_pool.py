@@ -84,8 +84,28 @@ class GpuNodePoolArgs:
     flex_start: bool = False
     """Dynamic Workload Scheduler flex-start with queued provisioning: nodes come only for a
     ProvisioningRequest (Kueue creates one per admitted job), all at once."""
+    compact_placement: bool = False
+    """``placement_policy { type = "COMPACT" }``: the nodes are placed close together (lower latency between
+    them). GKE allows it for a pool in one zone only, not with queued provisioning and not with blue-green
+    upgrades (cluster-toolkit v1.95.0 modules/compute/gke-node-pool preconditions)."""
+    placement_policy: str | None = None
+    """With ``compact_placement``: the name of a compact resource policy of your own, in the pool's region
+    (``placement_policy.policy_name``; e.g. the one a reservation was made with)."""
+    additional_networks: tuple[tuple[pulumi.Input[str], pulumi.Input[str]], ...] = ()
+    """(VPC name, subnet name) of each extra NIC, in order (``network_config.additional_node_network_configs``):
+    the GPUDirect NICs of A3 Mega / A3 Ultra / A4 (:mod:`components.gcp.gpu_network`). Needs a cluster with
+    multi-networking."""
 
     def __post_init__(self) -> None:
+        if self.compact_placement:
+            if not self.zone:
+                raise ValueError("compact placement is only available for a node pool in a single zone (set zone)")
+            if self.flex_start:
+                raise ValueError("compact placement cannot be combined with queued provisioning (flex_start)")
+        elif self.placement_policy:
+            raise ValueError("placement_policy names a compact resource policy; set compact_placement too")
+        if self.placement_policy is not None and not re.match(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$", self.placement_policy):
+            raise ValueError(f"placement_policy {self.placement_policy!r} is not a resource policy name")
         if self.flex_start and (self.spot or self.reservations or self.min_nodes):
             raise ValueError("a flex-start pool has no spot, no reservation and min_nodes 0")
         if self.reservations and self.spot:
@@ -185,6 +205,25 @@ class GpuNodePool(Component):
                 ),
             },
             **({"node_locations": [args.zone]} if args.zone else {}),
+            **(
+                {
+                    "placement_policy": {
+                        "type": "COMPACT",
+                        **({"policy_name": args.placement_policy} if args.placement_policy else {}),
+                    }
+                }
+                if args.compact_placement
+                else {}
+            ),
+            **(
+                {
+                    "network_config": {
+                        "additional_node_network_configs": [{"network": n, "subnetwork": s} for n, s in args.additional_networks]
+                    }
+                }
+                if args.additional_networks
+                else {}
+            ),
             opts=self.child_opts(),
         )
         self.publish(node_pool=node_pool)

@@ -17,9 +17,10 @@ from infra.layers.context import CloudLayer
 
 def build(cfg: config.PlatformConfig) -> CloudLayer:
     foundation = gcp_foundation.build(cfg)
-    pools = gcp_gpu.build(cfg, foundation)
-    layer = foundation.cloud_layer(pools)
-    gcp_teams.build(cfg, foundation, layer, pools)
+    gpu = gcp_gpu.build(cfg, foundation)
+    layer = foundation.cloud_layer(gpu.pools)
+    gcp_gpu.build_in_cluster(gpu, layer)
+    gcp_teams.build(cfg, foundation, layer, gpu.pools)
     gcp_services.build(cfg, foundation, layer)
     gcp_billing.build(cfg, foundation)
     pulumi.export("gcpProject", foundation.project)

@@ -1,0 +1,308 @@
+"""Multi-node training on GKE (issue 20, GCP): GPUDirect NICs of A3 Mega / A3 Ultra / A4, compact placement.
+
+One prod-like GKE stack (``gcp-prod`` plus a reserved, compactly placed A3 Mega pool and a spot A4 pool, both with
+``gpuDirect``) is planned once for the module; the config refusals run the CLI in-process.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+import yaml
+
+from catalog import conventions as cv
+from catalog import gpus as catalog
+from components.gcp.gpu_network import GpuNetworksArgs
+from components.gcp.gpu_node_pool import GpuNodePoolArgs
+from infra.plan import engine
+from infra.plan.model import RecordedResource
+from tests.chart_values import crd_validator, schema_errors
+from tests.helpers import plan_stack, stack_doc
+
+ZONE = "us-central1-a"
+MEGA_POOL = {
+    "name": "train-mega",
+    "purpose": "training",
+    "instanceTypes": ["a3-megagpu-8g"],
+    "capacity": "reserved",
+    "reservation": {"ids": ["h100-mega-block"], "nodes": 2},
+    "zone": ZONE,
+    "minNodes": 0,
+    "maxNodes": 2,
+    "gpuDirect": True,
+    "placement": "cluster",
+    "placementPolicy": "mega-compact",
+}
+B200_POOL = {
+    "name": "train-b200",
+    "purpose": "training",
+    "instanceTypes": ["a4-highgpu-8g"],
+    "capacity": "spot",
+    "zone": ZONE,
+    "minNodes": 0,
+    "maxNodes": 2,
+    "gpuDirect": True,
+    "placement": "cluster",
+}
+NODE_POOL = "gcp:container/nodePool:NodePool"
+NETWORK = "gcp:compute/network:Network"
+SUBNET = "gcp:compute/subnetwork:Subnetwork"
+FIREWALL = "gcp:compute/firewall:Firewall"
+GKE_NETWORK = "kubernetes:networking.gke.io/v1:Network"
+PARAMS = "kubernetes:networking.gke.io/v1:GKENetworkParamSet"
+DAEMONSET = "kubernetes:apps/v1:DaemonSet"
+
+
+def gke_training_doc(*pools: dict[str, Any]) -> dict[str, Any]:
+    doc = stack_doc("gcp-prod")
+    doc["config"]["ml-platform:gpuPools"] = [
+        *doc["config"]["ml-platform:gpuPools"],
+        *(copy.deepcopy(p) for p in pools or (MEGA_POOL, B200_POOL)),
+    ]
+    return doc
+
+
+@pytest.fixture(scope="module")
+def gke_plan(tmp_path_factory: pytest.TempPathFactory) -> engine.Plan:
+    path = tmp_path_factory.mktemp("stacks") / "Pulumi.gketrain.yaml"
+    path.write_text(yaml.safe_dump(gke_training_doc()))
+    return engine.plan("gketrain", stack_path=path)
+
+
+def _pool(plan: engine.Plan, name: str) -> RecordedResource:
+    (pool,) = [p for p in plan.by_type(NODE_POOL) if p.inputs["name"] == name]
+    return pool
+
+
+def _by_name(plan: engine.Plan, type_: str) -> dict[str, RecordedResource]:
+    return {r.inputs.get("name") or r.inputs["metadata"]["name"]: r for r in plan.by_type(type_)}
+
+
+def test_the_multi_node_gke_stack_plans_cleanly(gke_plan: engine.Plan) -> None:
+    assert not gke_plan.mandatory_violations, gke_plan.mandatory_violations
+    assert gke_plan.lifecycle.problems == [], gke_plan.lifecycle.problems[:3]
+
+
+def test_the_cluster_has_multi_networking_on_dataplane_v2(gke_plan: engine.Plan) -> None:
+    (cluster,) = gke_plan.by_type("gcp:container/cluster:Cluster")
+    assert cluster.inputs["enableMultiNetworking"] is True
+    assert cluster.inputs["datapathProvider"] == "ADVANCED_DATAPATH"  # multi-networking needs Dataplane V2
+
+
+@pytest.mark.parametrize("stack", ["gcp-dev", "gcp-prod"])
+def test_stacks_without_gpudirect_pools_build_no_gpu_networks(stack: str) -> None:
+    plan = plan_stack(stack)
+    (cluster,) = plan.by_type("gcp:container/cluster:Cluster")
+    assert "enableMultiNetworking" not in cluster.inputs
+    assert not plan.by_type(GKE_NETWORK) and len(plan.by_type(NETWORK)) == 1
+
+
+def test_a3_mega_nodes_get_eight_tcpxo_nics_on_their_own_vpcs(gke_plan: engine.Plan) -> None:
+    pool = _pool(gke_plan, "train-mega")
+    nics = pool.inputs["networkConfig"]["additionalNodeNetworkConfigs"]
+    assert len(nics) == catalog.node_type("gcp", "a3-megagpu-8g").gpu_nics == 8
+    networks = _by_name(gke_plan, NETWORK)
+    assert len({n["network"] for n in nics}) == 8  # one VPC per NIC
+    for nic in nics:
+        assert networks[nic["network"]].inputs["mtu"] == 8244  # cluster-toolkit gke-a3-megagpu
+    (acc,) = pool.inputs["nodeConfig"]["guestAccelerators"]
+    assert acc["type"] == "nvidia-h100-mega-80gb"
+    assert pool.inputs["nodeConfig"]["gvnic"] == {"enabled": True}
+
+
+def test_a4_nodes_get_a_gvnic_and_eight_rdma_nics_on_the_zones_roce_vpc(gke_plan: engine.Plan) -> None:
+    pool = _pool(gke_plan, "train-b200")
+    nics = pool.inputs["networkConfig"]["additionalNodeNetworkConfigs"]
+    assert len(nics) == 9
+    networks = _by_name(gke_plan, NETWORK)
+    gvnic, rdma = networks[nics[0]["network"]], networks[nics[1]["network"]]
+    assert "networkProfile" not in gvnic.inputs
+    assert {n["network"] for n in nics[1:]} == {rdma.inputs["name"]}
+    project = gke_plan.config.gcp.project
+    assert rdma.inputs["networkProfile"] == f"projects/{project}/global/networkProfiles/{ZONE}-vpc-roce"
+    assert len({n["subnetwork"] for n in nics[1:]}) == 8
+    assert pool.inputs["nodeLocations"] == [ZONE]
+
+
+def test_gpu_nics_are_reachable_between_nodes_but_the_roce_vpc_has_no_firewall(gke_plan: engine.Plan) -> None:
+    subnets = _by_name(gke_plan, SUBNET)
+    rules = gke_plan.by_type(FIREWALL)
+    by_network = {}
+    for net in gke_plan.by_type(NETWORK):
+        by_network[net.inputs["name"]] = net
+    rdma_name = next(n for n, r in by_network.items() if r.inputs.get("networkProfile"))
+    gpu_subnets = [
+        s
+        for s in subnets.values()
+        if s.inputs["name"].startswith(f"{gke_plan.config.cluster_name}-") and s.inputs["ipCidrRange"].startswith("192.168.")
+    ]
+    assert len(gpu_subnets) == 8 + 1 + 8
+    for subnet in gpu_subnets:
+        if subnet.inputs["name"].startswith(rdma_name):
+            continue
+        rule = [r for r in rules if r.inputs.get("sourceRanges") == [subnet.inputs["ipCidrRange"]]]
+        assert len(rule) == 1, subnet.inputs["name"]
+        assert {a["protocol"] for a in rule[0].inputs["allows"]} == {"tcp", "udp", "icmp"}
+    assert not [r for r in rules if r.inputs.get("name", "").startswith(rdma_name)]
+
+
+def test_gpu_subnets_are_disjoint_and_apart_from_the_cluster_ranges(gke_plan: engine.Plan) -> None:
+    cfg = gke_plan.config
+    gpu = ipaddress.IPv4Network(cfg.network.gpu_cidr)
+    ranges = [ipaddress.IPv4Network(s.inputs["ipCidrRange"]) for s in gke_plan.by_type(SUBNET)]
+    ranges = [r for r in ranges if r.subnet_of(gpu)]
+    assert len(ranges) == 17
+    for i, a in enumerate(ranges):
+        assert not any(a.overlaps(b) for b in ranges[i + 1 :])
+    for cidr in (cfg.network.cidr, cfg.network.pods_cidr, cfg.network.services_cidr):
+        assert not gpu.overlaps(ipaddress.ip_network(cidr))
+
+
+def test_node_pools_wait_for_their_gpu_subnets(gke_plan: engine.Plan) -> None:
+    subnets = {s.inputs["name"]: s.urn for s in gke_plan.by_type(SUBNET)}
+    for name in ("train-mega", "train-b200"):
+        pool = _pool(gke_plan, name)
+        wanted = {subnets[n["subnetwork"]] for n in pool.inputs["networkConfig"]["additionalNodeNetworkConfigs"]}
+        assert wanted <= set(pool.dependencies) | {u for deps in pool.property_dependencies.values() for u in deps}, name
+
+
+def test_every_gpu_nic_is_a_gke_network_pods_can_ask_for(gke_plan: engine.Plan) -> None:
+    """The GKENetworkParamSet of each Kubernetes network names the VPC / subnet a node NIC sits in (pods ask for
+    ``vpc1`` .. ``vpc8`` on A3 Mega, ``gvnic-1`` + ``rdma-0`` .. ``rdma-7`` on A3 Ultra / A4)."""
+    params = _by_name(gke_plan, PARAMS)
+    networks = _by_name(gke_plan, GKE_NETWORK)
+    assert set(params) == set(networks) == {*(f"vpc{i}" for i in range(1, 9)), "gvnic-1", *(f"rdma-{j}" for j in range(8))}
+    nic_pairs = {
+        (n["network"], n["subnetwork"])
+        for name in ("train-mega", "train-b200")
+        for n in _pool(gke_plan, name).inputs["networkConfig"]["additionalNodeNetworkConfigs"]
+    }
+    assert {(p.inputs["spec"]["vpc"], p.inputs["spec"]["vpcSubnet"]) for p in params.values()} == nic_pairs
+    for name, p in params.items():
+        assert p.inputs["spec"]["deviceMode"] == ("RDMA" if name.startswith("rdma-") else "NetDevice")
+        assert networks[name].inputs["spec"] == {
+            "type": "Device",
+            "parametersRef": {"group": "networking.gke.io", "kind": "GKENetworkParamSet", "name": name},
+        }
+
+
+def test_gke_network_objects_validate_against_the_pinned_crds(gke_plan: engine.Plan, upstream: Path) -> None:
+    crds = upstream / "gke-networking" / "crds"
+    if not crds.is_dir():
+        pytest.skip(f"GKE networking CRDs not pinned in {upstream}: run `make upstream` (tests/fetch_upstream.py lists them)")
+    for type_, file in ((PARAMS, "networking.gke.io_gkenetworkparamsets.yaml"), (GKE_NETWORK, "networking.gke.io_networks.yaml")):
+        validator = crd_validator(crds / file, "v1")
+        for res in gke_plan.by_type(type_):
+            assert not schema_errors(validator, res.inputs), res.name
+
+
+def test_the_nccl_plugin_installers_run_on_their_accelerators_pinned(gke_plan: engine.Plan) -> None:
+    sets = _by_name(gke_plan, DAEMONSET)
+    affinity = {
+        name: ds.inputs["spec"]["template"]["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+            "nodeSelectorTerms"
+        ][0]["matchExpressions"][0]
+        for name, ds in sets.items()
+        if ds.inputs["metadata"]["namespace"] == cv.NS_GPUDIRECT
+    }
+    assert affinity["nccl-tcpxo-installer"]["values"] == ["nvidia-h100-mega-80gb"]
+    assert affinity["device-injector"]["values"] == ["nvidia-h100-mega-80gb"]
+    assert affinity["nccl-rdma-installer"]["values"] == ["nvidia-b200"]
+    for name in affinity:
+        spec = sets[name].inputs["spec"]["template"]["spec"]
+        assert spec["tolerations"] == [{"operator": "Exists"}]  # the GPU nodes are tainted
+        for c in [*spec.get("initContainers", []), *spec["containers"]]:
+            image = c["image"]
+            assert "@sha256:" in image or (":" in image.rsplit("/", 1)[-1] and not image.endswith(":latest")), image
+    (ns,) = [n for n in gke_plan.by_type("kubernetes:core/v1:Namespace") if n.inputs["metadata"]["name"] == cv.NS_GPUDIRECT]
+    assert ns.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+
+
+def test_training_pools_are_placed_compactly_in_one_zone(gke_plan: engine.Plan) -> None:
+    mega, b200 = _pool(gke_plan, "train-mega"), _pool(gke_plan, "train-b200")
+    assert mega.inputs["placementPolicy"] == {"type": "COMPACT", "policyName": "mega-compact"}
+    assert b200.inputs["placementPolicy"] == {"type": "COMPACT"}
+    for pool in (mega, b200):
+        assert pool.inputs["nodeLocations"] == [ZONE]
+    assert "placementPolicy" not in _pool(gke_plan, "train-h100").inputs
+
+
+def test_gpudirect_pool_mistakes_exit_2_naming_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from infra import cli
+
+    no_zone = {k: v for k, v in B200_POOL.items() if k not in ("zone", "placement")}
+    cases: list[tuple[list[dict[str, Any]], dict[str, Any], str]] = [
+        (
+            [{k: v for k, v in MEGA_POOL.items() if k != "gpuDirect"}],
+            {},
+            "gpuPools[4].gpuDirect: required on a3-megagpu-8g training pools",
+        ),
+        (
+            [{"name": "t", "purpose": "training", "instanceTypes": ["a2-highgpu-1g"], "gpuDirect": True, "zone": ZONE}],
+            {},
+            "gpuPools[4].gpuDirect: a2-highgpu-1g has no GPU NICs",
+        ),
+        ([no_zone], {}, "gpuPools[4].zone: required with gpuDirect"),
+        ([{**B200_POOL, "gpuDirect": False, "zone": None}], {}, "gpuPools[4].zone: required with placement"),
+        (
+            [{**B200_POOL, "capacity": "flex-start"}],
+            {},
+            "gpuPools[4].placement: compact placement cannot be combined with flex-start",
+        ),
+        ([{**B200_POOL, "placement": None}], {}, "gpuPools[4].placementPolicy"),
+        (
+            [MEGA_POOL, {**B200_POOL, "zone": "us-central1-b"}],
+            {},
+            "gpuPools[5].zone: 'us-central1-b': every gpuDirect pool trains in one zone",
+        ),
+        ([MEGA_POOL], {"network": {"cidr": "192.168.0.0/20"}}, "network.gpuCidr: 192.168.0.0/16 overlaps network.cidr"),
+    ]
+    cases[5][0][0]["placementPolicy"] = "mine"
+    for i, (pools, extra, expected) in enumerate(cases):
+        doc = gke_training_doc(*pools)
+        for pool in doc["config"]["ml-platform:gpuPools"]:
+            for key in [k for k, v in pool.items() if v is None]:
+                del pool[key]
+        for key, value in extra.items():
+            doc["config"][f"ml-platform:{key}"] = {**doc["config"].get(f"ml-platform:{key}", {}), **value}
+        path = tmp_path / f"Pulumi.bad{i}.yaml"
+        path.write_text(yaml.safe_dump(doc))
+        assert cli.main(["plan", "--stack", f"bad{i}", "--stacks-dir", str(tmp_path)]) == 2, expected
+        err = capsys.readouterr().err
+        assert f"ml-platform:{expected}" in err, (expected, err[-800:])
+
+
+def test_gpudirect_is_a_gke_option(write_stack: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
+    from infra import cli
+
+    doc = stack_doc("prod")
+    pools = doc["config"]["ml-platform:gpuPools"]
+    pools[0] = {**pools[0], "gpuDirect": True}
+    path = write_stack("prod", "awsdirect", gpuPools=pools)
+    assert cli.main(["plan", "--stack", "awsdirect", "--stacks-dir", str(path.parent)]) == 2
+    assert "ml-platform:gpuPools[0].gpuDirect: a GKE option" in capsys.readouterr().err
+
+
+def test_component_args_refuse_what_gke_refuses() -> None:
+    pool: dict[str, Any] = {
+        "cluster": "c", "location": "us-central1", "pool": "p", "purpose": "training", "gpu_model": "B200",
+        "machine_type": "a4-highgpu-8g", "accelerator_type": "nvidia-b200", "accelerator_count": 8, "max_nodes": 2,
+        "service_account": "sa@p.iam.gserviceaccount.com",
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="single zone"):
+        GpuNodePoolArgs(**pool, compact_placement=True)
+    with pytest.raises(ValueError, match="queued provisioning"):
+        GpuNodePoolArgs(**pool, compact_placement=True, zone=ZONE, flex_start=True)
+    with pytest.raises(ValueError, match="compact_placement"):
+        GpuNodePoolArgs(**pool, placement_policy="mine")
+    with pytest.raises(ValueError, match="zonal"):
+        GpuNetworksArgs(name="mlp", project="p", region="us-central1", cidr="192.168.0.0/16", rdma=True)
+    with pytest.raises(ValueError, match="/19 or larger"):
+        GpuNetworksArgs(name="mlp", project="p", region="us-central1", cidr="192.168.0.0/22", tcpxo=True)
+    assert pulumi  # the components are exercised under mocks by the stack plan above
