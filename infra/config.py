@@ -217,6 +217,11 @@ class GpuPoolConfig(_Model):
     snapshot of pre-pulled images, so multi-GB images need no pull."""
     image_streaming: bool = False
     """GKE: image streaming (containers from Artifact Registry start while the image is still being read)."""
+    secondary_boot_disk: str | None = Field(
+        None, pattern=r"^(projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/)?global/images/[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
+    )
+    """GKE, with ``imageStreaming``: a disk image of pre-pulled container images (``global/images/NAME``, built with
+    gke-disk-image-builder) attached to every node as an image cache; multi-GB images then start without a pull."""
     topology_aware: bool = False
     """Kueue Topology Aware Scheduling on this pool's flavor (jobs can ask for one network block). Kueue
     places pods only on nodes that exist, so the pool keeps ``minNodes`` nodes (on EKS a static NodePool)."""
@@ -1011,6 +1016,10 @@ def _training_pool_checks(cfg: PlatformConfig, pool: GpuPoolConfig, key: str) ->
         yield f"{key}.imageSnapshot", "set on the Karpenter EC2NodeClass; allowed with imageSnapshot: mode karpenter"
     if pool.image_streaming and cfg.cloud != "gcp":
         yield f"{key}.imageStreaming", f"GKE image streaming; on cloud {cfg.cloud!r} leave it unset (aws: imageSnapshot)"
+    if pool.secondary_boot_disk and cfg.cloud != "gcp":
+        yield f"{key}.secondaryBootDisk", f"a GKE secondary boot disk; on cloud {cfg.cloud!r} leave it unset (aws: imageSnapshot)"
+    elif pool.secondary_boot_disk and not pool.image_streaming:
+        yield f"{key}.imageStreaming", "must be true with secondaryBootDisk: GKE reads the image cache through image streaming (gcfs_config); allowed: true"
     if pool.topology_aware and pool.min_nodes < 1:
         yield (
             f"{key}.minNodes",

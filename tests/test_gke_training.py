@@ -49,6 +49,8 @@ B200_POOL = {
     "maxNodes": 2,
     "gpuDirect": True,
     "placement": "cluster",
+    "imageStreaming": True,
+    "secondaryBootDisk": "global/images/train-images-v1",
 }
 NODE_POOL = "gcp:container/nodePool:NodePool"
 NETWORK = "gcp:compute/network:Network"
@@ -262,6 +264,7 @@ def test_gpudirect_pool_mistakes_exit_2_naming_the_key(tmp_path: Path, capsys: p
             "gpuPools[5].zone: 'us-central1-b': every gpuDirect pool trains in one zone",
         ),
         ([MEGA_POOL], {"network": {"cidr": "192.168.0.0/20"}}, "network.gpuCidr: 192.168.0.0/16 overlaps network.cidr"),
+        ([{**B200_POOL, "imageStreaming": False}], {}, "gpuPools[4].imageStreaming: must be true with secondaryBootDisk"),
     ]
     cases[5][0][0]["placementPolicy"] = "mine"
     for i, (pools, extra, expected) in enumerate(cases):
@@ -278,15 +281,25 @@ def test_gpudirect_pool_mistakes_exit_2_naming_the_key(tmp_path: Path, capsys: p
         assert f"ml-platform:{expected}" in err, (expected, err[-800:])
 
 
+def test_a_pool_can_start_from_an_image_cache_disk(gke_plan: engine.Plan) -> None:
+    """Faster pulls of multi-GB images: image streaming plus a secondary boot disk of pre-pulled images."""
+    node = _pool(gke_plan, "train-b200").inputs["nodeConfig"]
+    assert node["gcfsConfig"] == {"enabled": True}
+    assert node["secondaryBootDisks"] == [{"diskImage": "global/images/train-images-v1", "mode": "CONTAINER_IMAGE_CACHE"}]
+    assert "secondaryBootDisks" not in _pool(gke_plan, "train-mega").inputs["nodeConfig"]
+
+
 def test_gpudirect_is_a_gke_option(write_stack: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
     from infra import cli
 
     doc = stack_doc("prod")
     pools = doc["config"]["ml-platform:gpuPools"]
-    pools[0] = {**pools[0], "gpuDirect": True}
+    pools[0] = {**pools[0], "gpuDirect": True, "secondaryBootDisk": "global/images/x"}
     path = write_stack("prod", "awsdirect", gpuPools=pools)
     assert cli.main(["plan", "--stack", "awsdirect", "--stacks-dir", str(path.parent)]) == 2
-    assert "ml-platform:gpuPools[0].gpuDirect: a GKE option" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "ml-platform:gpuPools[0].gpuDirect: a GKE option" in err
+    assert "ml-platform:gpuPools[0].secondaryBootDisk: a GKE secondary boot disk" in err
 
 
 def test_component_args_refuse_what_gke_refuses() -> None:

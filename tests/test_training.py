@@ -524,6 +524,8 @@ def test_gke_flex_start_pool_is_queued_provisioning_behind_a_kueue_admission_che
     pool = next(p.inputs for p in gke_training_plan.by_type("gcp:container/nodePool:NodePool") if p.inputs["name"] == "train-flex")
     assert pool["queuedProvisioning"] == {"enabled": True}
     assert pool["nodeConfig"]["flexStart"] is True
+    # flex-start: no auto-repair; queued provisioning: no auto-upgrade (cluster-toolkit dws-flex-start-queued-provisioning)
+    assert pool["management"] == {"autoRepair": False, "autoUpgrade": False}
     assert pool["nodeConfig"]["reservationAffinity"] == {"consumeReservationType": "NO_RESERVATION"}
     assert pool["autoscaling"]["totalMinNodeCount"] == 0 and pool["autoscaling"]["locationPolicy"] == "ANY"
     (config,) = gke_training_plan.by_type("kubernetes:kueue.x-k8s.io/v1beta2:ProvisioningRequestConfig")

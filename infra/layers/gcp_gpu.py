@@ -120,6 +120,7 @@ def build(cfg: config.PlatformConfig, foundation: GcpFoundation) -> GkeGpu:
                     zone=pool.training_zone,
                     flex_start=pool.capacity == "flex-start",
                     image_streaming=pool.image_streaming,
+                    secondary_boot_disk=pool.secondary_boot_disk,
                     compact_placement=pool.placement == "cluster",
                     placement_policy=pool.placement_policy,
                     additional_networks=nics,
