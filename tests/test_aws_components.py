@@ -39,12 +39,14 @@ def test_irsa_trust_policy_admits_exactly_one_service_account() -> None:
     res = _run(
         lambda p: irsa.IrsaRole(
             "mlflow",
-            oidc_provider_arn=OIDC_ARN,
-            oidc_issuer="https://" + ISSUER,  # a full URL is tolerated
-            namespace="mlflow",
-            service_account="mlflow-server",
-            policy_document=json.dumps({"Version": "2012-10-17", "Statement": []}),
-            provider=p,
+            irsa.IrsaRoleArgs(
+                oidc_provider_arn=OIDC_ARN,
+                oidc_issuer="https://" + ISSUER,  # a full URL is tolerated
+                namespace="mlflow",
+                service_account="mlflow-server",
+                policy_document=json.dumps({"Version": "2012-10-17", "Statement": []}),
+            ),
+            pulumi.ResourceOptions(provider=p),
         )
     )
     role = _one(res, "aws:iam/role:Role")
@@ -70,12 +72,14 @@ def test_irsa_annotations_carry_the_role_arn() -> None:
     def build(p: aws.Provider) -> None:
         role = irsa.IrsaRole(
             "ebs",
-            oidc_provider_arn=OIDC_ARN,
-            oidc_issuer=ISSUER,
-            namespace="kube-system",
-            service_account="ebs-csi-controller-sa",
-            managed_policy_arns=["arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"],
-            provider=p,
+            irsa.IrsaRoleArgs(
+                oidc_provider_arn=OIDC_ARN,
+                oidc_issuer=ISSUER,
+                namespace="kube-system",
+                service_account="ebs-csi-controller-sa",
+                managed_policy_arns=["arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"],
+            ),
+            pulumi.ResourceOptions(provider=p),
         )
         role.annotations[irsa.ROLE_ARN_ANNOTATION].apply(lambda v: seen.setdefault("arn", v))
 
@@ -92,6 +96,7 @@ def test_irsa_annotations_carry_the_role_arn() -> None:
         ({"namespace": "Bad_NS"}, "namespace"),
         ({"service_account": ""}, "service_account"),
         ({"policy_document": None}, "policy_document or managed_policy_arns"),
+        ({"oidc_issuer": None}, "oidc_provider_arn and oidc_issuer"),
     ],
 )
 def test_irsa_rejects_bad_args_eagerly(kwargs: dict[str, Any], match: str) -> None:
@@ -101,11 +106,11 @@ def test_irsa_rejects_bad_args_eagerly(kwargs: dict[str, Any], match: str) -> No
         "namespace": "team-a",
         "service_account": "workloads",
         "policy_document": "{}",
-        "provider": object(),
     }
+    irsa.IrsaRoleArgs(**args)  # the good case passes
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
-        irsa.IrsaRole("x", **args)
+        irsa.IrsaRoleArgs(**args)
 
 
 # ---- Vpc --------------------------------------------------------------------------------------
@@ -130,7 +135,9 @@ def test_subnet_plan_rejects_a_too_small_cidr() -> None:
 def test_vpc_per_az_nat_routes_each_zone_through_its_own_nat() -> None:
     res = _run(
         lambda p: network.Vpc(
-            "net", cidr="10.5.0.0/16", region="eu-west-1", az_count=2, nat_gateways="perAz", cluster_name="c1", provider=p
+            "net",
+            network.VpcArgs(cidr="10.5.0.0/16", region="eu-west-1", az_count=2, nat_gateways="perAz", cluster_name="c1"),
+            pulumi.ResourceOptions(provider=p),
         )
     )
     assert len([r for r in res if r.type == "aws:ec2/natGateway:NatGateway"]) == 2
@@ -144,12 +151,27 @@ def test_vpc_per_az_nat_routes_each_zone_through_its_own_nat() -> None:
 
 
 def test_vpc_single_nat_serves_every_zone() -> None:
-    res = _run(lambda p: network.Vpc("net", cidr="10.5.0.0/16", region="eu-west-1", nat_gateways="single", provider=p))
+    res = _run(
+        lambda p: network.Vpc(
+            "net", network.VpcArgs(cidr="10.5.0.0/16", region="eu-west-1", nat_gateways="single"), pulumi.ResourceOptions(provider=p)
+        )
+    )
     assert len([r for r in res if r.type == "aws:ec2/natGateway:NatGateway"]) == 1
     routes = [
         r.inputs["routes"][0]["natGatewayId"] for r in res if r.type == "aws:ec2/routeTable:RouteTable" and "-private-" in r.name
     ]
     assert len(routes) == 3 and len(set(routes)) == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"az_count": 1}, "az_count"), ({"nat_gateways": "none"}, "nat_gateways"), ({"cidr": "10.0.0.0/26"}, "too small"), ({"region": ""}, "region")],
+)
+def test_vpc_args_reject_bad_args(kwargs: dict[str, Any], match: str) -> None:
+    args: dict[str, Any] = {"cidr": "10.0.0.0/16", "region": "eu-west-1"}
+    network.VpcArgs(**args)
+    with pytest.raises(ValueError, match=match):
+        network.VpcArgs(**{**args, **kwargs})
 
 
 # ---- KmsKey -----------------------------------------------------------------------------------
@@ -163,13 +185,14 @@ def test_key_policy_without_optional_principals() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "match"), [({"alias": "alias/x"}, "alias"), ({"deletion_window_days": 3}, "deletion_window_days")]
+    ("kwargs", "match"), [({"alias": "alias/x"}, "alias"), ({"deletion_window_days": 3}, "deletion_window_days"), ({"region": ""}, "region")]
 )
 def test_kms_key_rejects_bad_args(kwargs: dict[str, Any], match: str) -> None:
-    args: dict[str, Any] = {"alias": "ml", "account_id": "123456789012", "region": "eu-west-1", "provider": object()}
+    args: dict[str, Any] = {"alias": "ml", "account_id": "123456789012", "region": "eu-west-1"}
+    kms.KmsKeyArgs(**args)
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
-        kms.KmsKey("k", **args)
+        kms.KmsKeyArgs(**args)
 
 
 # ---- DataLake ---------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.aws.irsa import IrsaRole
+from components.aws.irsa import IrsaRole, IrsaRoleArgs
 
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 SYSTEM_NODE_LABEL = "ml-platform.io/node-role"
@@ -304,14 +304,15 @@ class EksCluster(pulumi.ComponentResource):
         ]
         cni_role = IrsaRole(
             f"{resource_name}-vpc-cni",
-            oidc_provider_arn=self.oidc_provider_arn,
-            oidc_issuer=self.oidc_issuer,
-            namespace="kube-system",
-            service_account="aws-node",
-            managed_policy_arns=["arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"],
-            tags=base,
-            provider=provider,
-            opts=pulumi.ResourceOptions(parent=self),
+            IrsaRoleArgs(
+                oidc_provider_arn=self.oidc_provider_arn,
+                oidc_issuer=self.oidc_issuer,
+                namespace="kube-system",
+                service_account="aws-node",
+                managed_policy_arns=["arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"],
+                tags=base,
+            ),
+            pulumi.ResourceOptions(parent=self, provider=provider),
         )
         self.addons: dict[str, aws.eks.Addon] = {}
         self.addons["vpc-cni"] = self._addon(
@@ -375,15 +376,16 @@ class EksCluster(pulumi.ComponentResource):
 
         ebs_role = IrsaRole(
             f"{resource_name}-ebs-csi",
-            oidc_provider_arn=self.oidc_provider_arn,
-            oidc_issuer=self.oidc_issuer,
-            namespace="kube-system",
-            service_account="ebs-csi-controller-sa",
-            managed_policy_arns=["arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"],
-            policy_document=pulumi.Output.from_input(kms_key_arn).apply(ebs_kms_policy),
-            tags=base,
-            provider=provider,
-            opts=pulumi.ResourceOptions(parent=self),
+            IrsaRoleArgs(
+                oidc_provider_arn=self.oidc_provider_arn,
+                oidc_issuer=self.oidc_issuer,
+                namespace="kube-system",
+                service_account="ebs-csi-controller-sa",
+                managed_policy_arns=["arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"],
+                policy_document=pulumi.Output.from_input(kms_key_arn).apply(ebs_kms_policy),
+                tags=base,
+            ),
+            pulumi.ResourceOptions(parent=self, provider=provider),
         )
         after_nodes = child.merge(pulumi.ResourceOptions(depends_on=[self.system_node_group]))
         self.addons["coredns"] = self._addon(resource_name, "coredns", after_nodes)

@@ -25,7 +25,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from catalog import conventions as cv
-from components.aws.irsa import IrsaRole
+from components.aws.irsa import IrsaRole, IrsaRoleArgs
 from components.k8s.helm import pinned_release
 from components.options import inherited_depends_on
 
@@ -202,14 +202,15 @@ class LakeLustre(pulumi.ComponentResource):
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=inherited_depends_on(opts))
         self.csi_role = IrsaRole(
             f"{name}-csi",
-            oidc_provider_arn=args.oidc_provider_arn,
-            oidc_issuer=args.oidc_issuer,
-            namespace=NAMESPACE,
-            service_account=CONTROLLER_SA,
-            policy_document=json.dumps(csi_policy()),
-            tags=tags,
-            provider=aws_provider,
-            opts=pulumi.ResourceOptions(parent=self),
+            IrsaRoleArgs(
+                oidc_provider_arn=args.oidc_provider_arn,
+                oidc_issuer=args.oidc_issuer,
+                namespace=NAMESPACE,
+                service_account=CONTROLLER_SA,
+                policy_document=json.dumps(csi_policy()),
+                tags=tags,
+            ),
+            pulumi.ResourceOptions(parent=self, provider=aws_provider),
         )
         self.release = pinned_release(
             f"{name}-csi",

@@ -29,7 +29,7 @@ import pulumi_kubernetes as k8s
 from catalog import conventions as cv
 from catalog.cost_model import RESERVED_NODES_ANNOTATION, RESERVED_PRICE_ANNOTATION
 from components.aws import efa
-from components.aws.irsa import IrsaRole
+from components.aws.irsa import IrsaRole, IrsaRoleArgs
 from components.k8s.helm import pinned_release
 from components.options import inherited_depends_on
 
@@ -751,14 +751,15 @@ class Karpenter(pulumi.ComponentResource):
         )
         self.controller_role = IrsaRole(
             f"{name}-controller",
-            oidc_provider_arn=args.oidc_provider_arn,
-            oidc_issuer=pulumi.Output.from_input(args.oidc_issuer).apply(lambda i: i.removeprefix("https://")),
-            namespace=args.namespace,
-            service_account=SERVICE_ACCOUNT,
-            policy_document=policy,
-            tags=tags,
-            provider=aws_provider,
-            opts=pulumi.ResourceOptions(parent=self),
+            IrsaRoleArgs(
+                oidc_provider_arn=args.oidc_provider_arn,
+                oidc_issuer=pulumi.Output.from_input(args.oidc_issuer).apply(lambda i: i.removeprefix("https://")),
+                namespace=args.namespace,
+                service_account=SERVICE_ACCOUNT,
+                policy_document=policy,
+                tags=tags,
+            ),
+            pulumi.ResourceOptions(parent=self, provider=aws_provider),
         )
 
         # -- discovery tag on the cluster security group (the subnets are tagged by the VPC) -------
