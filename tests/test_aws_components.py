@@ -198,17 +198,16 @@ def test_kms_key_rejects_bad_args(kwargs: dict[str, Any], match: str) -> None:
 # ---- DataLake ---------------------------------------------------------------------------------
 
 
-def _lake_args(**overrides: Any) -> dict[str, Any]:
+def _lake_args(**overrides: Any) -> data_lake.DataLakeArgs:
     args: dict[str, Any] = {
         "zones": ["raw", "models"],
         "bucket_prefix": "mlp-dev",
         "account_id": "123456789012",
         "region": "eu-west-1",
         "kms_key_arn": "arn:aws:kms:eu-west-1:123456789012:key/k",
-        "provider": object(),
     }
     args.update(overrides)
-    return args
+    return data_lake.DataLakeArgs(**args)
 
 
 @pytest.mark.parametrize(
@@ -224,7 +223,7 @@ def _lake_args(**overrides: Any) -> dict[str, Any]:
 )
 def test_data_lake_rejects_bad_args(overrides: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        data_lake.DataLake("lake", **_lake_args(**overrides))
+        _lake_args(**overrides)
 
 
 @pytest.mark.parametrize(
@@ -241,7 +240,7 @@ def test_lake_lifecycle_rejects_bad_days(kwargs: dict[str, int], match: str) -> 
 
 
 def test_data_lake_without_replica_has_no_replication_and_names_buckets_by_account_and_region() -> None:
-    res = _run(lambda p: data_lake.DataLake("lake", **_lake_args(provider=p, force_destroy=True)))
+    res = _run(lambda p: data_lake.DataLake("lake", _lake_args(force_destroy=True), pulumi.ResourceOptions(provider=p)))
     buckets = {r.inputs["bucket"]: r for r in res if r.type == "aws:s3/bucket:Bucket"}
     assert set(buckets) == {f"mlp-dev-{z}-123456789012-eu-west-1" for z in ("raw", "models", "access-logs")}
     assert all(b.inputs["forceDestroy"] is True and not b.protect for b in buckets.values())
@@ -256,7 +255,7 @@ def test_data_lake_replica_twins_every_zone_in_the_dr_region_with_the_dr_key(rtc
     def build(p: aws.Provider) -> None:
         dr = aws.Provider("dr", region="eu-central-1")
         replica = data_lake.LakeReplica(region="eu-central-1", kms_key_arn=dr_key, provider=dr, replication_time_control=rtc)
-        lake = data_lake.DataLake("lake", **_lake_args(provider=p, protect=True, replica=replica))
+        lake = data_lake.DataLake("lake", _lake_args(protect=True, replica=replica), pulumi.ResourceOptions(provider=p))
         pulumi.Output.all(lake.bucket_names, lake.bucket_arns).apply(lambda a: seen.update(names=a[0], arns=a[1]))
 
     res = _run(build)
@@ -291,17 +290,16 @@ def test_bucket_policy_is_deny_only() -> None:
 # ---- EksCluster -------------------------------------------------------------------------------
 
 
-def _eks_args(**overrides: Any) -> dict[str, Any]:
+def _eks_args(**overrides: Any) -> eks.EksClusterArgs:
     args: dict[str, Any] = {
         "cluster_name": "mlp-dev",
         "version": "1.33",
         "region": "eu-west-1",
         "subnet_ids": ["subnet-1", "subnet-2"],
         "kms_key_arn": "arn:aws:kms:eu-west-1:123456789012:key/k",
-        "provider": object(),
     }
     args.update(overrides)
-    return args
+    return eks.EksClusterArgs(**args)
 
 
 @pytest.mark.parametrize(
@@ -311,11 +309,13 @@ def _eks_args(**overrides: Any) -> dict[str, Any]:
         ({"version": "133"}, "version"),
         ({"cluster_name": "Bad"}, "cluster_name"),
         ({"log_retention_days": 0}, "log_retention_days"),
+        ({"private_access_cidrs": ["0.0.0.0/0"]}, "everything"),
+        ({"region": ""}, "region"),
     ],
 )
 def test_eks_cluster_rejects_bad_args(overrides: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        eks.EksCluster("eks", **_eks_args(**overrides))
+        _eks_args(**overrides)
 
 
 def test_system_nodes_reject_min_above_max() -> None:
@@ -345,7 +345,9 @@ def test_eks_cluster_alone_builds_addons_and_access_entries() -> None:
     arn = "arn:aws:iam::123456789012:role/admins"
     res = _run(
         lambda p: eks.EksCluster(
-            "eks", **_eks_args(provider=p, admin_principal_arns=[arn], security_group_tags={"karpenter.sh/discovery": "mlp-dev"})
+            "eks",
+            _eks_args(admin_principal_arns=[arn], security_group_tags={"karpenter.sh/discovery": "mlp-dev"}),
+            pulumi.ResourceOptions(provider=p),
         )
     )
     tag = _one(res, "aws:ec2/tag:Tag")

@@ -35,16 +35,10 @@ CLASSES = _component_classes()
 
 PENDING = frozenset(
     {
-        "components.aws.audit_trail.AuditTrail",
-        "components.aws.data_lake.DataLake",
         "components.aws.efa.EfaDevicePlugin",
-        "components.aws.eks.EksCluster",
         "components.aws.fsx.LakeLustre",
         "components.aws.gpu_node_group.GpuNodeGroup",
         "components.aws.karpenter.Karpenter",
-        "components.aws.managed_prometheus.ManagedPrometheus",
-        "components.aws.postgres.PostgresDatabase",
-        "components.aws.redis.RedisCache",
         "components.gcp.apis.ProjectApis",
         "components.gcp.audit_logs.AuditLogs",
         "components.gcp.billing_export.BillingExportDataset",

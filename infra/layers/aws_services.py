@@ -15,8 +15,8 @@ import pulumi
 
 from catalog import conventions as cv
 from components.aws.irsa import IrsaRole, IrsaRoleArgs
-from components.aws.postgres import PostgresArgs, PostgresDatabase
-from components.aws.redis import RedisArgs, RedisCache
+from components.aws.postgres import PostgresDatabase, PostgresDatabaseArgs
+from components.aws.redis import RedisCache, RedisCacheArgs
 from components.k8s import feast as feast_k8s
 from components.k8s import mlflow as mlflow_k8s
 from infra import config
@@ -115,7 +115,7 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
         db_name = "mlflow-db" if cfg.mlflow.enabled else "feast-registry-db"
         db = PostgresDatabase(
             db_name,
-            PostgresArgs(
+            PostgresDatabaseArgs(
                 vpc_id=foundation.vpc.vpc_id,
                 subnet_ids=foundation.vpc.private_subnet_ids,
                 client_security_group_ids=[cluster_sg],
@@ -167,7 +167,7 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
         ha = cfg.is_prod and online.replicas >= 1
         redis = RedisCache(
             "feast-online",
-            RedisArgs(
+            RedisCacheArgs(
                 vpc_id=foundation.vpc.vpc_id,
                 subnet_ids=foundation.vpc.private_subnet_ids,
                 client_security_group_ids=[cluster_sg],
