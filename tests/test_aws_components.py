@@ -364,3 +364,26 @@ def test_eks_cluster_alone_builds_addons_and_access_entries() -> None:
     assert cluster.inputs["vpcConfig"]["endpointPublicAccess"] is False
     assert cluster.inputs["bootstrapSelfManagedAddons"] is False  # the add-ons above replace the self-managed ones
     assert _one(res, "pulumi:providers:kubernetes").inputs["kubeconfig"] == "[secret]"
+
+
+# ---- the one component shape: children wait for what their AWS component waits for -----------------
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_children_of_aws_components_wait_for_what_their_component_waits_for(stack: str) -> None:
+    """Every ``ml-platform:aws:*`` component passes its ``depends_on`` to each child (``Component.child_opts``):
+    Karpenter's IAM, the GPU node groups, Lustre and GuardDuty wait for the system nodes like their releases."""
+    from tests.helpers import plan_stack
+
+    plan = plan_stack(stack)
+    checked, missing = 0, []
+    for comp in plan.resources:
+        if comp.custom or not comp.type.startswith("ml-platform:aws:") or not comp.dependencies:
+            continue
+        for child in (r for r in plan.resources if r.parent == comp.urn):
+            checked += 1
+            lacking = set(comp.dependencies) - set(child.dependencies)
+            if lacking:
+                missing.append(f"{child.urn} lacks {sorted(lacking)}")
+    assert not missing, "\n".join(missing[:10])
+    assert checked > 10  # Karpenter and the managed GPU node groups wait for the system nodes on every AWS stack

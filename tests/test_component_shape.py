@@ -35,10 +35,6 @@ CLASSES = _component_classes()
 
 PENDING = frozenset(
     {
-        "components.aws.efa.EfaDevicePlugin",
-        "components.aws.fsx.LakeLustre",
-        "components.aws.gpu_node_group.GpuNodeGroup",
-        "components.aws.karpenter.Karpenter",
         "components.gcp.apis.ProjectApis",
         "components.gcp.audit_logs.AuditLogs",
         "components.gcp.billing_export.BillingExportDataset",
