@@ -49,3 +49,16 @@ def test_a_breach_of_each_rule_is_reported(tmp_path: Path) -> None:
 def test_a_cycle_is_reported(tmp_path: Path) -> None:
     root = _tree(tmp_path, {"infra/a.py": "from infra import b\n", "infra/b.py": "def f():\n    from infra.a import x\n"})
     assert cycles(root, ("infra",)) == [["infra.a", "infra.b", "infra.a"]]
+
+
+def test_no_test_imports_conftest() -> None:
+    """pytest loads conftest itself; importing it again loads a second copy with a second plan cache."""
+    import re
+
+    here = Path(__file__).resolve().parent
+    offenders = [
+        p.name
+        for p in sorted(here.rglob("*.py"))
+        if re.search(r"^\s*(from\s+tests\.conftest\s+import|import\s+tests\.conftest|from\s+tests\s+import\s+conftest)", p.read_text(), re.M)
+    ]
+    assert not offenders, f"import from tests.helpers instead: {offenders}"

@@ -22,7 +22,7 @@ from components.aws import karpenter as karpenter_mod
 from infra.plan import engine, lifecycle
 from infra.plan.model import RecordedResource
 from tests.chart_values import assert_keys_exist, chart_version, crd_validator, schema_errors
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
 NODECLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
