@@ -318,9 +318,21 @@ class LustreConfig(_Model):
     throughput_mb_per_tib: Literal[125, 250, 500, 1000] = 250
 
 
+class GcsFuseConfig(_Model):
+    """The lake as a file system on GKE (Cloud Storage FUSE CSI driver): each team's prefix of one zone as the
+    claim ``lake`` in its namespace, with a file cache on the node."""
+
+    zone: str
+    """The lake zone mounted (e.g. ``curated``): each team sees ``teams/<team>/`` of its bucket."""
+    file_cache_gi: int = Field(100, ge=0, le=65536)
+    """File cache per mount in GiB (0: none); the pod's ``gke-gcsfuse/ephemeral-storage-limit`` must be larger."""
+
+
 class DataLakeConfig(_Model):
     lustre: LustreConfig | None = None
     """FSx for Lustre next to the lake (AWS)."""
+    gcs_fuse: GcsFuseConfig | None = None
+    """Cloud Storage FUSE volumes of the teams' prefixes (GKE)."""
     zones: list[str] = Field(default_factory=lambda: ["raw", "curated", "features", "models"], min_length=1)
     shared_zones: list[str] = Field(default_factory=list)
     """Zones every team may read (read-only) besides its own prefix."""
@@ -790,6 +802,7 @@ def _cross_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
         if zone not in cfg.data_lake.zones:
             yield ns + "dataLake.sharedZones", f"{zone!r} is not a zone; zones: {', '.join(cfg.data_lake.zones)}"
     yield from _lustre_checks(cfg)
+    yield from _gcs_fuse_checks(cfg)
     for zone in cfg.data_lake.size_gb:
         if zone not in cfg.data_lake.zones:
             yield ns + f"dataLake.sizeGb.{zone}", f"{zone!r} is not a zone; zones: {', '.join(cfg.data_lake.zones)}"
@@ -964,6 +977,19 @@ def _pool_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
             )
         if cfg.cloud == "existing" and pool.nodes_count_for_existing is None:
             yield f"{key}.existingNodes", "required for cloud 'existing': how many such nodes the cluster has"
+
+
+def _gcs_fuse_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:
+    """Cloud Storage FUSE team volumes: GKE only, on a lake zone."""
+    fuse = cfg.data_lake.gcs_fuse
+    if fuse is None:
+        return
+    key = NAMESPACE + ":dataLake.gcsFuse"
+    if cfg.cloud != "gcp":
+        yield key, f"GKE's Cloud Storage FUSE CSI driver; cloud {cfg.cloud!r} has none here (aws: dataLake.lustre); remove it"
+        return
+    if fuse.zone not in cfg.data_lake.zones:
+        yield f"{key}.zone", f"{fuse.zone!r} is not a lake zone; allowed: {', '.join(cfg.data_lake.zones)}"
 
 
 def _lustre_checks(cfg: PlatformConfig) -> Iterator[tuple[str, str]]:

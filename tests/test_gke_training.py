@@ -61,12 +61,16 @@ PARAMS = "kubernetes:networking.gke.io/v1:GKENetworkParamSet"
 DAEMONSET = "kubernetes:apps/v1:DaemonSet"
 
 
+FUSE = {"zone": "curated", "fileCacheGi": 200}
+
+
 def gke_training_doc(*pools: dict[str, Any]) -> dict[str, Any]:
     doc = stack_doc("gcp-prod")
     doc["config"]["ml-platform:gpuPools"] = [
         *doc["config"]["ml-platform:gpuPools"],
         *(copy.deepcopy(p) for p in pools or (MEGA_POOL, B200_POOL)),
     ]
+    doc["config"]["ml-platform:dataLake"] = {**doc["config"]["ml-platform:dataLake"], "gcsFuse": dict(FUSE)}
     return doc
 
 
@@ -265,6 +269,7 @@ def test_gpudirect_pool_mistakes_exit_2_naming_the_key(tmp_path: Path, capsys: p
         ),
         ([MEGA_POOL], {"network": {"cidr": "192.168.0.0/20"}}, "network.gpuCidr: 192.168.0.0/16 overlaps network.cidr"),
         ([{**B200_POOL, "imageStreaming": False}], {}, "gpuPools[4].imageStreaming: must be true with secondaryBootDisk"),
+        ([], {"dataLake": {"gcsFuse": {"zone": "scratch"}}}, "dataLake.gcsFuse.zone: 'scratch' is not a lake zone"),
     ]
     cases[5][0][0]["placementPolicy"] = "mine"
     for i, (pools, extra, expected) in enumerate(cases):
@@ -289,17 +294,54 @@ def test_a_pool_can_start_from_an_image_cache_disk(gke_plan: engine.Plan) -> Non
     assert "secondaryBootDisks" not in _pool(gke_plan, "train-mega").inputs["nodeConfig"]
 
 
+def test_each_team_mounts_its_lake_prefix_through_cloud_storage_fuse(gke_plan: engine.Plan) -> None:
+    """A pre-bound Cloud Storage FUSE volume per team on ``teams/<team>/`` of the curated bucket, with the file cache,
+    claimed as ``lake`` in the team's namespace within its storage quota; only the team's Google identity (its pods'
+    service account) may use that prefix."""
+    cfg = gke_plan.config
+    bucket = f"{cfg.gcp.project}-prod-curated"
+    (cluster,) = gke_plan.by_type("gcp:container/cluster:Cluster")
+    assert cluster.inputs["addonsConfig"]["gcsFuseCsiDriverConfig"] == {"enabled": True}
+    pvs = {p.inputs["metadata"]["name"]: p for p in gke_plan.by_type("kubernetes:core/v1:PersistentVolume")}
+    claims = {
+        (c.inputs["metadata"]["namespace"], c.inputs["metadata"]["name"]): c
+        for c in gke_plan.by_type("kubernetes:core/v1:PersistentVolumeClaim")
+    }
+    grants = gke_plan.by_type("gcp:storage/bucketIAMMember:BucketIAMMember")
+    assert cfg.teams
+    for team in cfg.teams:
+        spec = pvs[f"lake-{team.name}"].inputs["spec"]
+        assert spec["csi"]["driver"] == "gcsfuse.csi.storage.gke.io" and spec["csi"]["volumeHandle"] == bucket
+        assert f"only-dir=teams/{team.name}" in spec["mountOptions"]
+        assert spec["csi"]["volumeAttributes"] == {"fileCacheCapacity": "200Gi", "fileCacheForRangeRead": "true"}
+        assert spec["claimRef"] == {"namespace": team.name, "name": "lake"}
+        claim = claims[(team.name, "lake")]
+        assert claim.inputs["spec"]["volumeName"] == f"lake-{team.name}"
+        assert pvs[f"lake-{team.name}"].urn in claim.dependencies
+        requested = claim.inputs["spec"]["resources"]["requests"]["storage"]
+        assert requested == spec["capacity"]["storage"] == "1Gi"  # nominal: fits any team's requests.storage quota
+        mine = [g for g in grants if g.name == f"team-{team.name}-curated"]
+        assert len(mine) == 1
+        assert (
+            mine[0]
+            .inputs["condition"]["expression"]
+            .startswith(f'resource.name.startsWith("projects/_/buckets/{bucket}/objects/teams/{team.name}/")')
+        )
+
+
 def test_gpudirect_is_a_gke_option(write_stack: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
     from infra import cli
 
     doc = stack_doc("prod")
     pools = doc["config"]["ml-platform:gpuPools"]
     pools[0] = {**pools[0], "gpuDirect": True, "secondaryBootDisk": "global/images/x"}
-    path = write_stack("prod", "awsdirect", gpuPools=pools)
+    lake = {**doc["config"]["ml-platform:dataLake"], "gcsFuse": {"zone": "curated"}}
+    path = write_stack("prod", "awsdirect", gpuPools=pools, dataLake=lake)
     assert cli.main(["plan", "--stack", "awsdirect", "--stacks-dir", str(path.parent)]) == 2
     err = capsys.readouterr().err
     assert "ml-platform:gpuPools[0].gpuDirect: a GKE option" in err
     assert "ml-platform:gpuPools[0].secondaryBootDisk: a GKE secondary boot disk" in err
+    assert "ml-platform:dataLake.gcsFuse: GKE's Cloud Storage FUSE CSI driver" in err
 
 
 def test_component_args_refuse_what_gke_refuses() -> None:
