@@ -361,3 +361,47 @@ def test_component_args_refuse_what_gke_refuses() -> None:
     with pytest.raises(ValueError, match="/19 or larger"):
         GpuNetworksArgs(name="mlp", project="p", region="us-central1", cidr="192.168.0.0/22", tcpxo=True)
     assert pulumi  # the components are exercised under mocks by the stack plan above
+
+
+# ---- the sample JobSet of docs/gpu.md ("Multi-node training on GKE") -----------------------------------------
+
+SAMPLE = Path(__file__).resolve().parent.parent / "docs" / "examples" / "jobset-gke-rdma-training.yaml"
+
+
+@pytest.mark.upstream
+def test_gke_sample_jobset_validates_against_the_pinned_crd(upstream: Path) -> None:
+    doc = yaml.safe_load(SAMPLE.read_text())
+    validator = crd_validator(upstream / "jobset" / "crds" / "jobset.x-k8s.io_jobsets.yaml", "v1alpha2")
+    assert not schema_errors(validator, doc)
+
+
+def test_gke_sample_jobset_asks_for_what_the_stack_builds(gke_plan: engine.Plan) -> None:
+    """The sample's pool, NICs, claim and service account exist in the planned stack: its interfaces name the GKE
+    networks of an A4 node in NIC order, it takes all 8 GPUs, the team's queue, a GKE topology level."""
+    import json
+
+    from components.k8s import kueue, training
+
+    doc = yaml.safe_load(SAMPLE.read_text())
+    (job,) = doc["spec"]["replicatedJobs"]
+    pod = job["template"]["spec"]["template"]
+    spec = pod["spec"]
+    pool = _pool(gke_plan, spec["nodeSelector"][cv.POOL_LABEL])
+    nics = pool.inputs["networkConfig"]["additionalNodeNetworkConfigs"]
+    params = {(p.inputs["spec"]["vpc"], p.inputs["spec"]["vpcSubnet"]): name for name, p in _by_name(gke_plan, PARAMS).items()}
+    wanted = [params[(n["network"], n["subnetwork"])] for n in nics]
+    interfaces = json.loads(pod["metadata"]["annotations"]["networking.gke.io/interfaces"])
+    assert interfaces[0] == {"interfaceName": "eth0", "network": "default"}
+    assert [i["network"] for i in interfaces[1:]] == wanted
+    (container,) = spec["containers"]
+    node = catalog.node_type("gcp", pool.inputs["nodeConfig"]["machineType"])
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == node.gpus
+    assert pod["metadata"]["annotations"]["kueue.x-k8s.io/podset-required-topology"] in training.GKE_TOPOLOGY_LEVELS
+    assert doc["metadata"]["labels"][kueue.QUEUE_NAME_LABEL] == kueue.DEFAULT_LOCAL_QUEUE
+    claims = {
+        (c.inputs["metadata"]["namespace"], c.inputs["metadata"]["name"])
+        for c in gke_plan.by_type("kubernetes:core/v1:PersistentVolumeClaim")
+    }
+    (lake,) = [v for v in spec["volumes"] if "persistentVolumeClaim" in v]
+    assert ("llm", lake["persistentVolumeClaim"]["claimName"]) in claims
+    assert spec["serviceAccountName"] == "llm-workloads" and pod["metadata"]["annotations"]["gke-gcsfuse/volumes"] == "true"
