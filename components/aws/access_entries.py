@@ -14,7 +14,9 @@ from collections.abc import Mapping, Sequence
 import pulumi
 import pulumi_aws as aws
 
-_ARN = re.compile(r"^arn:aws[-a-z]*:iam::[0-9]{12}:(role|user)/[\w+=,.@/-]+$")
+from catalog.clouds import IAM_PRINCIPAL_ARN
+
+_ARN = re.compile(IAM_PRINCIPAL_ARN)
 _GROUP = re.compile(r"^[\w.@:+=-]{1,255}$")
 
 
