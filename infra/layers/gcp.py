@@ -11,6 +11,7 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from catalog import conventions as cv
+from catalog import pool_nodes
 from components.gcp.apis import ProjectApis, ProjectApisArgs
 from components.gcp.audit_logs import AuditLogs, AuditLogsArgs
 from components.gcp.budgets import Budget, BudgetArgs
@@ -25,10 +26,10 @@ from components.gcp.team_iam import BucketGrant, WorkloadIdentity, WorkloadIdent
 from components.k8s import feast as feast_k8s
 from components.k8s import kueue
 from components.k8s import mlflow as mlflow_k8s
+from components.k8s import training as kueue_training
 from infra import config, tagging
 from infra.layers import gcp_billing
 from infra.layers.context import CloudLayer, DatabaseInfo, RedisInfo
-from infra.layers.k8s_gpu import operator_enabled, pool_node_labels
 
 TEAMS_ROOT = "teams/"
 """Where the teams' prefixes live; not readable through a shared zone's read-only grant."""
@@ -199,7 +200,7 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
     # ---- cluster and GPU pools ----
     system = cfg.cluster.system_nodes
     gke_driver = cfg.gpu_operator.driver is not True
-    operator = operator_enabled(cfg)
+    operator = cfg.gpu_operator_enabled
     cluster = GkeCluster(
         "gke",
         GkeClusterArgs(
@@ -246,23 +247,18 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
         object_store="gs",
         buckets=buckets,
         region=region,
-        extras={
-            "project": project,
-            "workload_pool": f"{project}.svc.id.goog",
-            "log_bucket": lake.log_bucket.name,
-            # where GKE's driver installer puts the driver (the GPU operator runs on top of it)
-            "host_driver_dir": GKE_DRIVER_DIR,
-        },
+        # where GKE's driver installer puts the driver (the GPU operator runs on top of it, toolkit next to it)
+        host_driver_dir=GKE_DRIVER_DIR if gke_driver else None,
+        forced_mig_strategy=pool_nodes.forced_mig_strategy("gcp"),
+        topology_levels=kueue_training.GKE_TOPOLOGY_LEVELS,
+        cloud_prices=True,
+        google_managed_prometheus=True,
         # the releases wait for the nodes and for the control plane's path to their webhooks
         depends_on=[cluster.system_pool, *pools, *([cluster.control_plane_firewall] if cluster.control_plane_firewall else [])],
     )
     # pods get Workload Identity tokens from the GKE metadata server on their node; with
     # Dataplane V2 NetworkPolicies see it as 169.254.169.252:988 (GKE Workload Identity docs)
     layer.identity_egress.append((GKE_METADATA_SERVER, GKE_METADATA_PORT))
-    if not operator:
-        # GKE partitions MIG GPUs itself and advertises each slice as nvidia.com/gpu
-        # (node label cloud.google.com/gke-gpu-partition-size), not nvidia.com/mig-<profile>
-        layer.extras["mig_resource"] = cv.GPU_RESOURCE
 
     # ---- identities: one per team, one per platform service ----
     for team in cfg.teams:
@@ -374,7 +370,14 @@ def _gpu_pools(
             variants.append((f"{pool.name}-ondemand", False, ()))
         elif pool.fallback == "spot":
             variants.append((f"{pool.name}-spot", True, ()))
-        node_labels = pool_node_labels(cfg, pool)  # the fallback twin keeps the pool label: one Kueue flavor
+        # the fallback twin keeps the pool label: one Kueue flavor
+        node_labels = pool_nodes.node_labels(
+            pool=pool.name,
+            purpose=pool.purpose,
+            model=cfg.pool_gpu(pool),
+            mig_profile=pool.mig_profile,
+            device_plugin_entry=pool_nodes.device_plugin_entry(pool.name, pool.time_slicing_replicas),
+        )
         max_nodes = int(pool.max_nodes or 1)
         if pool.gpu_limit is not None:  # GKE bounds nodes, not GPUs: honour the GPU ceiling in whole nodes
             max_nodes = min(max_nodes, pool.gpu_limit // node.gpus)
@@ -479,7 +482,6 @@ def _cloud_sql(
         layer.mlflow_db = DatabaseInfo(
             host=sql.host, port=5432, username=mlflow.username, password=mlflow.password, database="mlflow"
         )
-        layer.extras["mlflow_db_secret"] = mlflow.secret_id
     if "feast_registry" in sql.credentials:
         reg = sql.credentials["feast_registry"]
         layer.feast_registry_db = DatabaseInfo(
