@@ -29,6 +29,7 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -392,9 +393,10 @@ def kubernetes_table(git_dir: str) -> tuple[dict[str, list[str]], list[str], lis
     return kinds, meta, helm
 
 
-def _expr_end(text: str, start: int) -> int:
-    depth, i = 0, start
-    while i < len(text):
+def _scan_to(text: str, start: int, stop: str, end: int | None = None) -> int:
+    """Index of the first ``stop`` character at bracket depth 0 from ``start`` (strings skipped), or ``end``."""
+    depth, i, end = 0, start, len(text) if end is None else end
+    while i < end:
         c = text[i]
         if c in "\"`":
             i = _skip_string(text, i)
@@ -403,68 +405,55 @@ def _expr_end(text: str, start: int) -> int:
             depth += 1
         elif c in ")}":
             depth -= 1
-        elif c == "\n" and depth == 0:
+        elif c == stop and depth == 0:
             return i
         i += 1
     return i
 
 
-def _kv_blocks(text: str) -> list[tuple[str, str]]:
-    """``"key": X{...}`` or ``"key": ident`` pairs directly inside the outermost literal of ``text``."""
+def _expr_end(text: str, start: int) -> int:
+    return _scan_to(text, start, "\n")
+
+
+def _top_level_pairs(
+    text: str, key: str, value: Callable[[str, int, int], tuple[str, int]]
+) -> list[tuple[str, str]]:
+    """``"key": value`` pairs directly inside the outermost literal of ``text``; ``value(text, start, end)``
+    returns the value's text and where to continue."""
     open_at = text.index("{")
     end = close_of(text, open_at)
     out, i = [], open_at + 1
-    pat = re.compile(r'"([^"]*)"\s*:\s*')
-    while True:
-        m = pat.search(text, i, end)
-        if not m:
-            break
+    pat = re.compile(rf'"({key})"\s*:\s*')
+    while m := pat.search(text, i, end):
         if _depth(text, open_at, m.start()) != 1:
             i = m.end()
             continue
-        j = m.end()
-        brace = text.find("{", j)
-        ident = re.match(r"([a-zA-Z]+)\s*,", text[j:])
-        if ident:
-            out.append((m.group(1), ident.group(1)))
-            i = j + ident.end()
-            continue
-        stop = close_of(text, brace)
-        out.append((m.group(1), text[j : stop + 1]))
-        i = stop + 1
+        found, i = value(text, m.end(), end)
+        out.append((m.group(1), found))
     return out
+
+
+def _block_or_ident(text: str, j: int, end: int) -> tuple[str, int]:
+    ident = re.match(r"([a-zA-Z]+)\s*,", text[j:])
+    if ident:
+        return ident.group(1), j + ident.end()
+    stop = close_of(text, text.find("{", j))
+    return text[j : stop + 1], stop + 1
+
+
+def _expr_to_comma(text: str, j: int, end: int) -> tuple[str, int]:
+    k = _scan_to(text, j, ",", end)
+    return text[j:k], k + 1
+
+
+def _kv_blocks(text: str) -> list[tuple[str, str]]:
+    """``"key": X{...}`` or ``"key": ident`` pairs directly inside the outermost literal of ``text``."""
+    return _top_level_pairs(text, r"[^\"]*", _block_or_ident)
 
 
 def _kv_exprs(text: str) -> list[tuple[str, str]]:
     """``"Kind": expr`` pairs inside a ``_kinds{...}`` literal (expr up to the next top-level comma)."""
-    open_at = text.index("{")
-    end = close_of(text, open_at)
-    out, i = [], open_at + 1
-    pat = re.compile(r'"([A-Za-z]+)"\s*:\s*')
-    while True:
-        m = pat.search(text, i, end)
-        if not m:
-            break
-        if _depth(text, open_at, m.start()) != 1:
-            i = m.end()
-            continue
-        j, depth = m.end(), 0
-        k = j
-        while k < end:
-            c = text[k]
-            if c in "\"`":
-                k = _skip_string(text, k)
-                continue
-            if c in "({":
-                depth += 1
-            elif c in ")}":
-                depth -= 1
-            elif c == "," and depth == 0:
-                break
-            k += 1
-        out.append((m.group(1), text[j:k]))
-        i = k + 1
-    return out
+    return _top_level_pairs(text, r"[A-Za-z]+", _expr_to_comma)
 
 
 def kubernetes_props(type_: str, kinds: dict[str, list[str]], meta: list[str], helm: list[str]) -> list[str]:

@@ -85,7 +85,7 @@ def lake_buckets(cfg: Any, *, account_id: str | None) -> dict[str, str]:
         return {z: s3_bucket_name(s3_prefix(cfg), z, account_id, cfg.region) for z in cfg.data_lake.zones}
     if cfg.cloud == "gcp":
         from components.gcp.data_lake import bucket_name as gcs_bucket_name
-        from infra.layers.gcp import lake_bucket_prefix as gcs_prefix
+        from infra.layers.gcp_foundation import lake_bucket_prefix as gcs_prefix
 
         return {z: gcs_bucket_name(gcs_prefix(cfg), z) for z in cfg.data_lake.zones}
     raise WorkloadError(f"--stack: cloud {cfg.cloud!r} builds no data lake; templates need one (allowed: stacks on aws or gcp)")

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from infra.plan import engine
-from tests.helpers import ROOT as ROOT  # tests still import it from here
 from tests.helpers import STACKS, UPSTREAM, plan_stack, stack_doc
 
 

@@ -185,3 +185,36 @@ def unwrap_secrets(value: Any) -> Any:
     if isinstance(value, list):
         return [unwrap_secrets(v) for v in value]
     return value
+
+
+def fake_aws_credentials(monkeypatch: Any, region: str = "us-east-1") -> None:
+    """Point boto3 at moto's fake account: test credentials, ``region``, no profile, no config files,
+    no endpoint override (so nothing a developer has set can reach a real account)."""
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+        "AWS_CONFIG_FILE": "/nonexistent",
+    }.items():
+        monkeypatch.setenv(key, value)
+    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "PULUMI_BACKEND_URL"):
+        monkeypatch.delenv(key, raising=False)
+
+
+def waits_for(resources: Any, res: RecordedResource) -> set[str]:
+    """Every URN ``res`` waits for when created, directly or through what it waits for."""
+    by_urn = {r.urn: r for r in resources}
+    seen: set[str] = set()
+    todo = list(res.dependencies)
+    while todo:
+        urn = todo.pop()
+        if urn in seen:
+            continue
+        seen.add(urn)
+        dep = by_urn.get(urn)
+        if dep is not None:
+            todo.extend(dep.dependencies)
+    return seen

@@ -16,8 +16,7 @@ from catalog import conventions as cv
 from infra import config
 from infra.plan import engine
 from infra.plan.recorder import RecordedResource
-from tests.conftest import STACKS
-from tests.helpers import raw_config
+from tests.helpers import STACKS, raw_config, waits_for
 
 AWS_STACKS = [s for s in STACKS if config.load_stack(s).cloud == "aws"]
 SLR = "aws:iam/serviceLinkedRole:ServiceLinkedRole"
@@ -36,19 +35,7 @@ def principals(policy: dict[str, Any]) -> set[str]:
 
 
 def ancestors(plan_resources: list[RecordedResource], res: RecordedResource) -> set[str]:
-    """Every URN ``res`` waits for when created (transitively, through dependencies)."""
-    by_urn = {r.urn: r for r in plan_resources}
-    seen: set[str] = set()
-    todo = list(res.dependencies)
-    while todo:
-        urn = todo.pop()
-        if urn in seen:
-            continue
-        seen.add(urn)
-        dep = by_urn.get(urn)
-        if dep is not None:
-            todo.extend(dep.dependencies)
-    return seen
+    return waits_for(plan_resources, res)
 
 
 # ---- service-linked roles named by the KMS key policies -----------------------------------------

@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from infra.plan import engine, report
-from tests.conftest import ROOT, STACKS
+from tests.helpers import ROOT, STACKS
 
 ALLOWLIST = ROOT / "tests" / "checkov_allowlist.yaml"
 

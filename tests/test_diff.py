@@ -17,7 +17,7 @@ import yaml
 from catalog import replace_on_changes
 from infra import cli
 from infra.plan import diff, engine
-from tests.conftest import ROOT, plan_stack
+from tests.helpers import ROOT, plan_stack
 
 NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
 

@@ -18,7 +18,7 @@ from infra import cli, policy_hook
 from infra.layers import k8s_fleet
 from infra.plan import engine, fleet, report
 from tests import chart_values
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 MANAGER = "fleet-manager"
 WORKERS = ("onprem", "gcp-dev", "staging")

@@ -169,3 +169,31 @@ def test_data_lake_component_builds_dual_region_buckets_under_mocks() -> None:
     assert [(w.inputs["bucket"], w.inputs["role"], w.inputs["member"]) for w in writers] == [
         ("proj-prod-logs", "roles/storage.objectCreator", "group:cloud-storage-analytics@google.com")
     ]
+
+
+def test_billing_export_dataset_args_refuse_a_bad_dataset_id() -> None:
+    from components.gcp.billing_export import BillingExportDatasetArgs
+
+    with pytest.raises(ValueError, match="not a BigQuery dataset id"):
+        BillingExportDatasetArgs(project="p", dataset_id="billing-export", location="us-central1")
+
+
+@pytest.mark.parametrize("stack", ["gcp-dev", "gcp-prod"])
+def test_every_gcp_component_passes_its_dependencies_to_its_children(stack: str) -> None:
+    """A GCP component's ``depends_on`` (Cloud SQL / Memorystore: the private services connection; the billing
+    dataset: the BigQuery API) reaches every child, not only the one the component was written around
+    (issue 14; the cross-cloud test in tests/test_component_shape.py waits for the other components)."""
+    from tests.helpers import plan_stack
+
+    plan = plan_stack(stack)
+    checked, missing = 0, []
+    for comp in plan.resources:
+        if comp.custom or not comp.type.startswith("ml-platform:gcp:") or not comp.dependencies:
+            continue
+        for child in (r for r in plan.resources if r.parent == comp.urn):
+            checked += 1
+            lacking = set(comp.dependencies) - set(child.dependencies)
+            if lacking:
+                missing.append(f"{child.urn} lacks {sorted(lacking)}")
+    assert not missing, "\n".join(missing)
+    assert checked >= 6  # the database's instance, suffix, databases, users, passwords and secrets

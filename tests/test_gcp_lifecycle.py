@@ -16,6 +16,7 @@ import pytest
 
 from infra.plan import engine
 from infra.plan.recorder import RecordedResource
+from tests.helpers import waits_for
 
 GCP_STACKS = ["gcp-dev", "gcp-prod"]
 CLUSTER = "gcp:container/cluster:Cluster"
@@ -69,18 +70,7 @@ def test_workload_identity_members_wait_for_the_cluster_and_its_metadata_server(
 
 
 def _closure(plan: engine.Plan, res: RecordedResource) -> set[str]:
-    """Every URN ``res`` waits for, directly or through what it waits for."""
-    seen: set[str] = set()
-    todo = list(res.dependencies)
-    while todo:
-        urn = todo.pop()
-        if urn in seen:
-            continue
-        seen.add(urn)
-        dep = plan.get(urn)
-        if dep is not None:
-            todo += dep.dependencies
-    return seen
+    return waits_for(plan.resources, res)
 
 
 def test_the_private_control_plane_may_reach_every_webhook_port_before_any_release(gcp_plan: engine.Plan) -> None:
@@ -218,12 +208,12 @@ def test_every_gcp_resource_waits_for_its_api_to_be_enabled(gcp_plan: engine.Pla
 
 def test_the_required_apis_match_what_the_plan_uses() -> None:
     from infra import config
-    from infra.layers import gcp as gcp_layer
+    from infra.layers.gcp_foundation import required_apis
     from tests.helpers import raw_config
 
     for stack in GCP_STACKS:
         cfg = config.parse(raw_config(stack))
-        apis = gcp_layer.required_apis(cfg)
+        apis = required_apis(cfg)
         assert len(set(apis)) == len(apis)
         assert ("billingbudgets.googleapis.com" in apis) == bool(cfg.gcp.billing_account)
         assert ("bigquery.googleapis.com" in apis) == bool(cfg.monitoring.billing_dataset)

@@ -17,8 +17,7 @@ import yaml
 
 from infra.plan import engine, lifecycle, report
 from infra.plan.recorder import RecordedResource
-from tests.conftest import STACKS, plan_stack
-from tests.helpers import raw_config, run_cli
+from tests.helpers import STACKS, plan_stack, raw_config, run_cli
 
 # ---- synthetic graphs: the waves ---------------------------------------------------------------
 

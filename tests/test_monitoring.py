@@ -19,8 +19,7 @@ from infra import config
 from infra.layers import k8s_monitoring
 from infra.plan import engine
 from tests.chart_values import assert_keys_exist, chart_version, crd_validator, schema_errors
-from tests.conftest import STACKS
-from tests.helpers import raw_config, run_cli
+from tests.helpers import STACKS, raw_config, run_cli
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 PROM_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"

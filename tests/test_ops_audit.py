@@ -16,6 +16,7 @@ from infra import cli
 from infra.ops import audit
 from infra.ops import cli as ops_cli
 from infra.ops.aws import Clients, OpsError
+from tests.helpers import fake_aws_credentials
 
 REGION, DR, ACCOUNT = "us-east-1", "us-west-2", "123456789012"
 PROD_ZONES = ("raw", "curated", "features", "models")
@@ -23,11 +24,7 @@ PROD_ZONES = ("raw", "curated", "features", "models")
 
 @pytest.fixture(autouse=True)
 def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-                       "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    fake_aws_credentials(monkeypatch, REGION)
 
 
 def _args(*extra: str) -> argparse.Namespace:

@@ -12,6 +12,7 @@ from moto import mock_aws
 
 from infra import cli
 from infra.ops import ci_identity
+from tests.helpers import fake_aws_credentials
 
 REPO = "acme/ml-platform"
 HOST = "token.actions.githubusercontent.com"
@@ -19,11 +20,7 @@ HOST = "token.actions.githubusercontent.com"
 
 @pytest.fixture(autouse=True)
 def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    fake_aws_credentials(monkeypatch, "us-east-1")
 
 
 def _trust(role: str) -> dict[str, Any]:

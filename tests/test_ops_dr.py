@@ -35,6 +35,7 @@ from infra import cli, config
 from infra.ops import cli as ops_cli
 from infra.ops.aws import Clients
 from infra.plan import engine
+from tests.helpers import fake_aws_credentials
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -221,18 +222,7 @@ def check_adoption(doc: dict[str, Any], out: str, stacks_dir: Path) -> None:
 
 @pytest.fixture(autouse=True)
 def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": PRIMARY,
-        "AWS_REGION": PRIMARY,
-        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
-        "AWS_CONFIG_FILE": "/nonexistent",
-    }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    fake_aws_credentials(monkeypatch, PRIMARY)
 
 
 _LOADER = botocore.loaders.create_loader()

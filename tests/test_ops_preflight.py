@@ -20,7 +20,7 @@ from moto import mock_aws
 from infra import cli, config
 from infra.ops import preflight, preflight_aws
 from infra.ops.aws import Clients
-from tests.conftest import plan_stack
+from tests.helpers import fake_aws_credentials, plan_stack
 
 REGION = "us-east-1"
 AWS_STACKS = ["dev", "staging", "prod"]
@@ -28,15 +28,7 @@ AWS_STACKS = ["dev", "staging", "prod"]
 
 @pytest.fixture(autouse=True)
 def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(key, value)
-    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "PULUMI_BACKEND_URL"):
-        monkeypatch.delenv(key, raising=False)
+    fake_aws_credentials(monkeypatch, REGION)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from infra.plan import engine, pictures, report
-from tests.conftest import STACKS
+from tests.helpers import STACKS
 
 
 @pytest.mark.parametrize("stack", STACKS)

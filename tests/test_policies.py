@@ -246,3 +246,20 @@ def test_policies_saw_the_stacks_resources(plan_of: Any) -> None:
     taggable_count = sum(n for t, n in types.items() if t in taggable.aws_taggable())
     assert taggable_count > 20
     assert types["aws:s3/bucket:Bucket"] >= 1
+
+
+ENV_SCOPED = [(pack, p) for pack, p in ALL_POLICIES if p.config_schema and "environments" in p.config_schema.properties]
+
+
+def test_environment_scoped_policies_are_found() -> None:
+    assert len(ENV_SCOPED) >= 6
+
+
+@pytest.mark.parametrize(("pack", "policy"), ENV_SCOPED, ids=[p.name for _, p in ENV_SCOPED])
+def test_a_misspelt_environment_in_policy_config_is_refused(pack: str, policy: Any) -> None:
+    """`environments: [production]` would silently switch the rule off everywhere; the schema refuses it."""
+    prop = policy.config_schema.properties["environments"]
+    jsonschema.validate(prop["default"], prop)
+    jsonschema.validate(list(cv.ENVIRONMENTS), prop)
+    with pytest.raises(jsonschema.ValidationError, match="production"):
+        jsonschema.validate(["production"], prop)

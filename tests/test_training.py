@@ -22,7 +22,7 @@ from components.aws import karpenter as karpenter_mod
 from infra.plan import engine, lifecycle
 from infra.plan.model import RecordedResource
 from tests.chart_values import assert_keys_exist, chart_version, crd_validator, schema_errors
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
 NODECLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
@@ -404,9 +404,9 @@ def test_gke_topology_uses_gke_labels() -> None:
     import inspect
 
     from components.k8s import training
-    from infra.layers import aws_foundation, gcp
+    from infra.layers import aws_foundation, gcp_foundation
 
-    assert "topology_levels=kueue_training.GKE_TOPOLOGY_LEVELS" in inspect.getsource(gcp.build)
+    assert "topology_levels=kueue_training.GKE_TOPOLOGY_LEVELS" in inspect.getsource(gcp_foundation.GcpFoundation.cloud_layer)
     assert "topology_levels=training.AWS_TOPOLOGY_LEVELS" in inspect.getsource(aws_foundation.AwsFoundation.cloud_layer)
     assert training.GKE_TOPOLOGY_LEVELS[-1] == "kubernetes.io/hostname"
     with pytest.raises(ValueError, match="last level"):

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from infra.plan import engine
-from tests.conftest import STACKS
+from tests.helpers import STACKS
 
 WORKLOADS = {
     "kubernetes:core/v1:Pod": ("spec",),

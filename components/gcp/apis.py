@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
+from components.base import Component
+
 _API = re.compile(r"^[a-z0-9.-]+\.googleapis\.com$")
 
 
@@ -40,25 +42,25 @@ class ProjectApisArgs:
                 raise ValueError(f"{api!r} is not a Google API service name")
 
 
-class ProjectApis(pulumi.ComponentResource):
+class ProjectApis(Component):
     """One ``gcp.projects.Service`` per API, kept enabled when the stack is destroyed."""
 
+    apis: tuple[str, ...]
     services: list[gcp.projects.Service]
     by_api: dict[str, gcp.projects.Service]
     """The ``Service`` enabling each API, by service name (for a resource that names its API as a dependency)."""
 
-    def __init__(self, name: str, args: ProjectApisArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("ml-platform:gcp:ProjectApis", name, None, opts)
-        self.services = [
+    def __init__(self, resource_name: str, args: ProjectApisArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:gcp:ProjectApis", resource_name, opts)
+        services = [
             gcp.projects.Service(
-                f"{name}-{api.split('.')[0]}",
+                f"{resource_name}-{api.split('.')[0]}",
                 project=args.project,
                 service=api,
                 disable_on_destroy=False,
                 disable_dependent_services=False,
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=self.child_opts(),
             )
             for api in args.apis
         ]
-        self.by_api = dict(zip(args.apis, self.services, strict=True))
-        self.register_outputs({"apis": list(args.apis)})
+        self.publish(apis=tuple(args.apis), services=services, by_api=dict(zip(args.apis, services, strict=True)))

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
+from components.base import Component
+
 AUDITED_SERVICES = (
     "storage.googleapis.com",
     "cloudkms.googleapis.com",
@@ -70,39 +72,42 @@ class AuditLogsArgs:
                 raise ValueError(f"service {svc!r} is not a service name such as storage.googleapis.com")
 
 
-class AuditLogs(pulumi.ComponentResource):
+class AuditLogs(Component):
     """Data Access audit configs, the locked log bucket and the sink into it."""
 
-    def __init__(self, name: str, args: AuditLogsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("ml-platform:gcp:AuditLogs", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        self.configs = [
+    configs: list[gcp.projects.IAMAuditConfig]
+    bucket: gcp.logging.ProjectBucketConfig
+    sink: gcp.logging.ProjectSink
+
+    def __init__(self, resource_name: str, args: AuditLogsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:gcp:AuditLogs", resource_name, opts)
+        configs = [
             gcp.projects.IAMAuditConfig(
-                f"{name}-{svc.split('.')[0]}",
+                f"{resource_name}-{svc.split('.')[0]}",
                 project=args.project,
                 service=svc,
                 audit_log_configs=[{"log_type": t} for t in LOG_TYPES],
-                opts=child,
+                opts=self.child_opts(),
             )
             for svc in args.services
         ]
-        self.bucket = gcp.logging.ProjectBucketConfig(
-            f"{name}-bucket",
+        bucket = gcp.logging.ProjectBucketConfig(
+            f"{resource_name}-bucket",
             project=args.project,
             location=args.location,
             bucket_id=args.bucket_id,
             retention_days=args.retention_days,
             locked=args.locked,
             description="ml-platform audit logs (Data Access and Admin Activity, GKE control plane)",
-            opts=child.merge(pulumi.ResourceOptions(protect=args.protect, retain_on_delete=args.protect)),
+            opts=self.child_opts(protect=args.protect, retain_on_delete=args.protect),
         )
-        self.sink = gcp.logging.ProjectSink(
-            f"{name}-sink",
+        sink = gcp.logging.ProjectSink(
+            f"{resource_name}-sink",
             name=f"{args.bucket_id}-sink",
             project=args.project,
             destination=f"logging.googleapis.com/projects/{args.project}/locations/{args.location}/buckets/{args.bucket_id}",
             filter=SINK_FILTER,
             unique_writer_identity=True,
-            opts=child.merge(pulumi.ResourceOptions(depends_on=[self.bucket])),
+            opts=self.child_opts(depends_on=[bucket]),
         )
-        self.register_outputs({"bucket": self.bucket.id, "sink": self.sink.id})
+        self.publish(configs=configs, bucket=bucket, sink=sink)

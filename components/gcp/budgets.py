@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
+from components.base import Component
+
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -56,22 +58,21 @@ class BudgetArgs:
             raise ValueError("display_name must be 1-60 characters")
 
 
-class Budget(pulumi.ComponentResource):
+class Budget(Component):
     """A monthly budget and the notification channels it alerts."""
 
     budget: gcp.billing.Budget
 
-    def __init__(self, name: str, args: BudgetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("ml-platform:gcp:Budget", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+    def __init__(self, resource_name: str, args: BudgetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:gcp:Budget", resource_name, opts)
         channels = [
             gcp.monitoring.NotificationChannel(
-                f"{name}-email-{i}",
+                f"{resource_name}-email-{i}",
                 display_name=f"{args.display_name} alerts ({email})",
                 type="email",
                 labels={"email_address": email},  # the channel's config, not resource labels
                 user_labels=dict(args.labels),
-                opts=child,
+                opts=self.child_opts(),
             ).id
             for i, email in enumerate(args.emails)
         ]
@@ -82,8 +83,8 @@ class Budget(pulumi.ComponentResource):
         }
         if args.label_filter:
             budget_filter["labels"] = dict(args.label_filter)
-        self.budget = gcp.billing.Budget(
-            name,
+        budget = gcp.billing.Budget(
+            resource_name,
             billing_account=args.billing_account,
             display_name=args.display_name,
             amount={"specified_amount": {"currency_code": "USD", "units": str(round(args.amount_usd))}},
@@ -93,6 +94,6 @@ class Budget(pulumi.ComponentResource):
                 {"threshold_percent": 1.0, "spend_basis": "CURRENT_SPEND"},
             ],
             all_updates_rule={"monitoring_notification_channels": channels} if channels else None,
-            opts=child,
+            opts=self.child_opts(),
         )
-        self.register_outputs({"budget": self.budget.name})
+        self.publish(budget=budget)

@@ -16,7 +16,7 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_random as random
 
-from components.options import inherited_depends_on
+from components.base import Component
 
 _TIER = re.compile(r"^db-(custom-[0-9]+-[0-9]+|f1-micro|g1-small|perf-optimized-N-[0-9]+|n1-(standard|highmem)-[0-9]+)$")
 _DB = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -99,20 +99,23 @@ class CloudSqlPostgresArgs:
             raise ValueError("a protected instance keeps its stable name (unique_suffix is for instances torn down)")
 
 
-class CloudSqlPostgres(pulumi.ComponentResource):
-    """A private PostgreSQL instance, its databases and users, passwords in Secret Manager."""
+class CloudSqlPostgres(Component):
+    """A private PostgreSQL instance, its databases and users, passwords in Secret Manager.
+
+    Every child waits for what the component waits for: the private services connection the
+    instance's private IP comes from (created before it, deleted after it).
+    """
 
     instance: gcp.sql.DatabaseInstance
     host: pulumi.Output[str]
+    connection_name: pulumi.Output[str]
     credentials: dict[str, Credentials]
+    """Database -> how to reach it (a plain attribute: :class:`Credentials` is not an output value)."""
 
-    def __init__(self, name: str, args: CloudSqlPostgresArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("ml-platform:gcp:CloudSqlPostgres", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        keep = pulumi.ResourceOptions(parent=self, protect=args.deletion_protection, retain_on_delete=args.deletion_protection)
-        # the instance waits for what the component waits for: the private services connection
-        # its private IP comes from (created before it, deleted after it)
-        after = pulumi.ResourceOptions(depends_on=inherited_depends_on(opts))
+    def __init__(self, resource_name: str, args: CloudSqlPostgresArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:gcp:CloudSqlPostgres", resource_name, opts)
+        name = resource_name
+        keep = args.deletion_protection
         backup: dict = {
             "enabled": True,
             "point_in_time_recovery_enabled": True,
@@ -124,11 +127,9 @@ class CloudSqlPostgres(pulumi.ComponentResource):
             backup["location"] = args.backup_location
         instance_name: pulumi.Input[str] = args.instance_name
         if args.unique_suffix:
-            suffix = random.RandomString(
-                f"{name}-name-suffix", length=6, special=False, upper=False, opts=pulumi.ResourceOptions(parent=self)
-            )
+            suffix = random.RandomString(f"{name}-name-suffix", length=6, special=False, upper=False, opts=self.child_opts())
             instance_name = pulumi.Output.concat(args.instance_name, "-", suffix.result)
-        self.instance = gcp.sql.DatabaseInstance(
+        instance = gcp.sql.DatabaseInstance(
             name,
             name=instance_name,
             region=args.region,
@@ -159,47 +160,46 @@ class CloudSqlPostgres(pulumi.ComponentResource):
                 "user_labels": dict(args.labels),
             },
             # an instance created before the suffix existed keeps its name (a new one would replace it)
-            opts=pulumi.ResourceOptions.merge(
-                pulumi.ResourceOptions.merge(keep, after),
-                pulumi.ResourceOptions(ignore_changes=["name"] if args.unique_suffix else None),
-            ),
+            opts=self.child_opts(protect=keep, retain_on_delete=keep, ignore_changes=["name"] if args.unique_suffix else None),
         )
-        self.host = self.instance.private_ip_address
         replication = (
             {"user_managed": {"replicas": [{"location": r} for r in args.secret_regions]}}
             if args.secret_regions
             else {"auto": {}}
         )
-        self.credentials = {}
+        credentials: dict[str, Credentials] = {}
         for db in args.databases:
             # PostgreSQL refuses to drop a database with open connections or a role owning objects
             # (the services' tables): on destroy both are left to the instance's deletion
             # (dev) or kept with the retained instance (prod) instead of failing the destroy
             database = gcp.sql.Database(
-                f"{name}-{db}", name=db, instance=self.instance.name, deletion_policy="ABANDON", opts=child
+                f"{name}-{db}", name=db, instance=instance.name, deletion_policy="ABANDON", opts=self.child_opts()
             )
             password = random.RandomPassword(
                 f"{name}-{db}-password",
                 length=40,
                 special=False,
-                opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=args.deletion_protection)),
+                opts=self.child_opts(protect=args.deletion_protection),
             )
-            secret_value = pulumi.Output.secret(password.result)
+            secret_value: pulumi.Output[str] = pulumi.Output.secret(password.result)
             gcp.sql.User(
                 f"{name}-{db}-user",
                 name=db,
-                instance=self.instance.name,
+                instance=instance.name,
                 password=secret_value,
                 deletion_policy="ABANDON",
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[database]),
+                opts=self.child_opts(depends_on=[database]),
             )
             secret = gcp.secretmanager.Secret(
                 f"{name}-{db}-secret",
                 secret_id=f"{args.instance_name}-{db.replace('_', '-')}-password",
                 replication=replication,
                 labels=dict(args.labels),
-                opts=keep,
+                opts=self.child_opts(protect=keep, retain_on_delete=keep),
             )
-            gcp.secretmanager.SecretVersion(f"{name}-{db}-secret-version", secret=secret.id, secret_data=secret_value, opts=child)
-            self.credentials[db] = Credentials(database=db, username=db, password=secret_value, secret_id=secret.secret_id)
-        self.register_outputs({"host": self.host, "connection_name": self.instance.connection_name})
+            gcp.secretmanager.SecretVersion(
+                f"{name}-{db}-secret-version", secret=secret.id, secret_data=secret_value, opts=self.child_opts()
+            )
+            credentials[db] = Credentials(database=db, username=db, password=secret_value, secret_id=secret.secret_id)
+        self.credentials = credentials
+        self.publish(instance=instance, host=instance.private_ip_address, connection_name=instance.connection_name)

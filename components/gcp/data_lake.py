@@ -17,6 +17,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from catalog import conventions as cv
+from components.base import Component
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]$")
 LOG_SUFFIX = "logs"
@@ -116,15 +117,17 @@ class DataLakeArgs:
         return self.location.lower()
 
 
-class DataLake(pulumi.ComponentResource):
+class DataLake(Component):
     """One private, CMEK-encrypted, versioned GCS bucket per lake zone plus an access-log bucket."""
 
     buckets: dict[str, gcp.storage.Bucket]
     log_bucket: gcp.storage.Bucket
+    bucket_names: dict[str, pulumi.Output[str]]
+    """Zone -> bucket name."""
 
-    def __init__(self, name: str, args: DataLakeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("ml-platform:gcp:DataLake", name, None, opts)
-        keep = pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect)
+    def __init__(self, resource_name: str, args: DataLakeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:gcp:DataLake", resource_name, opts)
+        name = resource_name
         placement = {"data_locations": [args.region.upper(), args.dr_region.upper()]} if args.dr_region else None
         rpo = ("ASYNC_TURBO" if args.turbo_replication else "DEFAULT") if args.dr_region else None
         common = {
@@ -138,7 +141,7 @@ class DataLake(pulumi.ComponentResource):
             "versioning": {"enabled": True},
             "force_destroy": args.force_destroy,
         }
-        self.log_bucket = gcp.storage.Bucket(
+        log_bucket = gcp.storage.Bucket(
             f"{name}-{LOG_SUFFIX}",
             name=f"{args.bucket_prefix}-{LOG_SUFFIX}",
             labels={**args.labels, cv.TAG_LAKE_ZONE: LOG_SUFFIX, cv.TAG_LAKE_ROLE: "logs"},
@@ -147,27 +150,27 @@ class DataLake(pulumi.ComponentResource):
                 {"action": {"type": "Delete"}, "condition": {"days_since_noncurrent_time": 1, "with_state": "ARCHIVED"}},
             ],
             **common,
-            opts=keep,
+            opts=self.child_opts(protect=args.protect, retain_on_delete=args.protect),
         )
         gcp.storage.BucketIAMMember(
             f"{name}-{LOG_SUFFIX}-writer",
-            bucket=self.log_bucket.name,
+            bucket=log_bucket.name,
             role="roles/storage.objectCreator",
             member=LOG_WRITER,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self.child_opts(),
         )
-        self.buckets = {}
+        buckets: dict[str, gcp.storage.Bucket] = {}
         for zone in args.zones:
-            self.buckets[zone] = gcp.storage.Bucket(
+            buckets[zone] = gcp.storage.Bucket(
                 f"{name}-{zone}",
                 name=bucket_name(args.bucket_prefix, zone),
                 labels={**args.labels, cv.TAG_LAKE_ZONE: zone, cv.TAG_LAKE_ROLE: "primary"},
                 lifecycle_rules=self._rules(args, zone),
-                logging={"log_bucket": self.log_bucket.name, "log_object_prefix": f"{zone}/"},
+                logging={"log_bucket": log_bucket.name, "log_object_prefix": f"{zone}/"},
                 **common,
-                opts=keep,
+                opts=self.child_opts(protect=args.protect, retain_on_delete=args.protect),
             )
-        self.register_outputs({"buckets": {z: b.name for z, b in self.buckets.items()}, "log_bucket": self.log_bucket.name})
+        self.publish(buckets=buckets, log_bucket=log_bucket, bucket_names={z: b.name for z, b in buckets.items()})
 
     @staticmethod
     def _rules(args: DataLakeArgs, zone: str) -> list[dict]:

@@ -17,6 +17,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from catalog import conventions as cv
+from components.base import Component
 
 NODE_ROLES = (
     "roles/logging.logWriter",
@@ -113,7 +114,7 @@ class GkeClusterArgs:
         return f"{self.project}.svc.id.goog"
 
 
-class GkeCluster(pulumi.ComponentResource):
+class GkeCluster(Component):
     """The cluster, its node service account and the system node pool."""
 
     cluster: gcp.container.Cluster
@@ -126,46 +127,46 @@ class GkeCluster(pulumi.ComponentResource):
     kubeconfig: pulumi.Output[str]
     """A kubeconfig (secret) using ``gke-gcloud-auth-plugin``."""
 
-    def __init__(self, name: str, args: GkeClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("ml-platform:gcp:GkeCluster", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        self.node_service_account = gcp.serviceaccount.Account(
+    def __init__(self, resource_name: str, args: GkeClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:gcp:GkeCluster", resource_name, opts)
+        name = resource_name
+        node_service_account = gcp.serviceaccount.Account(
             f"{name}-nodes",
             account_id=f"{args.name[:24]}-nodes",
             display_name=f"GKE nodes of {args.name}",
-            opts=child,
+            opts=self.child_opts(),
         )
         # nodes boot writing logs and metrics and pulling images as this account: the cluster (and
         # through it every pool) waits for its roles, and on destroy they go after the nodes
-        self.node_roles = [
+        node_roles = [
             gcp.projects.IAMMember(
                 f"{name}-nodes-{role.split('/')[-1].replace('.', '-').lower()}",
                 project=args.project,
                 role=role,
-                member=self.node_service_account.member,
-                opts=child,
+                member=node_service_account.member,
+                opts=self.child_opts(),
             )
             for role in NODE_ROLES
         ]
-        self.control_plane_firewall = None
+        control_plane_firewall = None
         if args.control_plane_ports:
             # GKE's own rule for a private cluster opens only 443 and 10250 from the control plane's
             # /28 to the nodes; an admission webhook on another port times out ("failed calling
             # webhook ... context deadline exceeded") and every object it intercepts is refused.
-            self.control_plane_firewall = gcp.compute.Firewall(
+            control_plane_firewall = gcp.compute.Firewall(
                 f"{name}-control-plane",
                 name=f"{args.name}-control-plane-to-webhooks",
                 network=args.network,
                 direction="INGRESS",
                 priority=1000,
                 source_ranges=[args.master_cidr],
-                target_service_accounts=[self.node_service_account.email],
+                target_service_accounts=[node_service_account.email],
                 allows=[{"protocol": "tcp", "ports": [str(p) for p in sorted(set(args.control_plane_ports))]}],
                 description="GKE control plane to admission webhooks and aggregated APIs served by pods",
-                opts=child,
+                opts=self.child_opts(),
             )
         private_endpoint = not args.authorized_cidrs
-        self.cluster = gcp.container.Cluster(
+        cluster = gcp.container.Cluster(
             name,
             name=args.name,
             location=args.region,
@@ -205,15 +206,15 @@ class GkeCluster(pulumi.ComponentResource):
             cost_management_config={"enabled": True},
             remove_default_node_pool=True,
             initial_node_count=1,
-            node_config=shielded_node_config(self.node_service_account.email, args.labels),
+            node_config=shielded_node_config(node_service_account.email, args.labels),
             resource_labels=dict(args.labels),
             deletion_protection=args.deletion_protection,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.deletion_protection, depends_on=self.node_roles),
+            opts=self.child_opts(protect=args.deletion_protection, depends_on=node_roles),
         )
-        self.system_pool = gcp.container.NodePool(
+        system_pool = gcp.container.NodePool(
             f"{name}-system",
             name="system",
-            cluster=self.cluster.id,
+            cluster=cluster.id,
             location=args.region,
             initial_node_count=-(-args.system_min // 3),  # per zone (3 zones in most regions)
             autoscaling={
@@ -223,20 +224,27 @@ class GkeCluster(pulumi.ComponentResource):
             },
             management={"auto_repair": True, "auto_upgrade": True},
             node_config={
-                **shielded_node_config(self.node_service_account.email, args.labels),
+                **shielded_node_config(node_service_account.email, args.labels),
                 "machine_type": args.system_machine_type,
                 "disk_size_gb": args.system_disk_gb,
                 "disk_type": "pd-balanced",
                 "labels": {cv.PURPOSE_LABEL: "system"},
             },
-            opts=child,
+            opts=self.child_opts(),
         )
-        self.kubeconfig = pulumi.Output.secret(
-            pulumi.Output.all(self.cluster.endpoint, self.cluster.master_auth.cluster_ca_certificate).apply(
+        kubeconfig: pulumi.Output[str] = pulumi.Output.secret(
+            pulumi.Output.all(cluster.endpoint, cluster.master_auth.cluster_ca_certificate).apply(
                 lambda a: _kubeconfig(args.name, a[0], a[1])
             )
         )
-        self.register_outputs({"cluster": self.cluster.name, "endpoint": self.cluster.endpoint})
+        self.publish(
+            cluster=cluster,
+            system_pool=system_pool,
+            node_service_account=node_service_account,
+            node_roles=node_roles,
+            control_plane_firewall=control_plane_firewall,
+            kubeconfig=kubeconfig,
+        )
 
 
 def _kubeconfig(name: str, endpoint: str, ca: str) -> str:

@@ -15,6 +15,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from catalog import conventions as cv
+from components.base import Component
 from components.gcp.gke import shielded_node_config
 
 GKE_PARTITION_SIZES = {
@@ -133,15 +134,15 @@ class GpuNodePoolArgs:
         return acc
 
 
-class GpuNodePool(pulumi.ComponentResource):
+class GpuNodePool(Component):
     """One autoscaled GKE node pool of GPU machines."""
 
     node_pool: gcp.container.NodePool
 
-    def __init__(self, name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("ml-platform:gcp:GpuNodePool", name, None, opts)
-        self.node_pool = gcp.container.NodePool(
-            name,
+    def __init__(self, resource_name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:gcp:GpuNodePool", resource_name, opts)
+        node_pool = gcp.container.NodePool(
+            resource_name,
             name=args.pool,
             cluster=args.cluster,
             location=args.location,
@@ -164,7 +165,9 @@ class GpuNodePool(pulumi.ComponentResource):
                 "spot": args.spot,
                 "guest_accelerators": [args.accelerator()],
                 "labels": args.kubernetes_labels,
-                "taints": [{"key": cv.GPU_TAINT_KEY, "value": GKE_GPU_TAINT_VALUE, "effect": GKE_TAINT_EFFECTS[cv.GPU_TAINT_EFFECT]}],
+                "taints": [
+                    {"key": cv.GPU_TAINT_KEY, "value": GKE_GPU_TAINT_VALUE, "effect": GKE_TAINT_EFFECTS[cv.GPU_TAINT_EFFECT]}
+                ],
                 "gvnic": {"enabled": True},
                 **({"gcfs_config": {"enabled": True}} if args.image_streaming else {}),
                 **(
@@ -182,6 +185,6 @@ class GpuNodePool(pulumi.ComponentResource):
                 ),
             },
             **({"node_locations": [args.zone]} if args.zone else {}),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self.child_opts(),
         )
-        self.register_outputs({"node_pool": self.node_pool.name})
+        self.publish(node_pool=node_pool)

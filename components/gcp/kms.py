@@ -15,6 +15,8 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_random as random
 
+from components.base import Component
+
 ENCRYPTER_DECRYPTER = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
 _NAME = re.compile(r"^[a-zA-Z0-9_-]{1,63}$")
 SUFFIX_LENGTH = 6
@@ -65,26 +67,32 @@ class KmsKeysArgs:
             raise ValueError("rotation_days must be between 1 and 3650")
 
 
-class KmsKeys(pulumi.ComponentResource):
+class KmsKeys(Component):
     """A key ring, its keys (rotated every ``rotation_days``) and the agents allowed to use each."""
 
     key_ids: dict[str, pulumi.Output[str]]
     """Key name -> full key id (``projects/p/locations/l/keyRings/r/cryptoKeys/k``); depends on the key's grants."""
 
-    def __init__(self, name: str, args: KmsKeysArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("ml-platform:gcp:KmsKeys", name, None, opts)
-        keep = pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect)
+    def __init__(self, resource_name: str, args: KmsKeysArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:gcp:KmsKeys", resource_name, opts)
+        name = resource_name
         ring_name: pulumi.Input[str] = args.key_ring
         if args.unique_suffix:
             suffix = random.RandomString(
-                f"{name}-ring-suffix", length=SUFFIX_LENGTH, special=False, upper=False, opts=pulumi.ResourceOptions(parent=self)
+                f"{name}-ring-suffix", length=SUFFIX_LENGTH, special=False, upper=False, opts=self.child_opts()
             )
             ring_name = pulumi.Output.concat(args.key_ring, "-", suffix.result)
         # a stack created before the suffix existed keeps its ring (a new name would replace the
         # ring, every key and everything encrypted with them); it gets the suffix when re-created
-        ring_opts = pulumi.ResourceOptions.merge(keep, pulumi.ResourceOptions(ignore_changes=["name"])) if args.unique_suffix else keep
-        ring = gcp.kms.KeyRing(f"{name}-ring", name=ring_name, location=args.location, opts=ring_opts)
-        self.key_ids = {}
+        ring = gcp.kms.KeyRing(
+            f"{name}-ring",
+            name=ring_name,
+            location=args.location,
+            opts=self.child_opts(
+                protect=args.protect, retain_on_delete=args.protect, ignore_changes=["name"] if args.unique_suffix else None
+            ),
+        )
+        key_ids: dict[str, pulumi.Output[str]] = {}
         for key_name, members in args.keys.items():
             key = gcp.kms.CryptoKey(
                 f"{name}-{key_name}",
@@ -93,7 +101,7 @@ class KmsKeys(pulumi.ComponentResource):
                 purpose="ENCRYPT_DECRYPT",
                 rotation_period=f"{args.rotation_days * 86400}s",
                 labels=dict(args.labels),
-                opts=keep,
+                opts=self.child_opts(protect=args.protect, retain_on_delete=args.protect),
             )
             grants = [
                 gcp.kms.CryptoKeyIAMMember(
@@ -101,13 +109,13 @@ class KmsKeys(pulumi.ComponentResource):
                     crypto_key_id=key.id,
                     role=ENCRYPTER_DECRYPTER,
                     member=member,
-                    opts=pulumi.ResourceOptions(parent=self),
+                    opts=self.child_opts(),
                 )
                 for label, member in members.items()
             ]
             # resolves once the agents may use the key, so whatever encrypts with it waits for the grants
-            self.key_ids[key_name] = pulumi.Output.all(key.id, *[g.id for g in grants]).apply(lambda ids: ids[0])
-        self.register_outputs({"key_ids": self.key_ids})
+            key_ids[key_name] = pulumi.Output.all(key.id, *[g.id for g in grants]).apply(lambda ids: ids[0])
+        self.publish(key_ids=key_ids)
 
 
 @dataclass(frozen=True)
@@ -125,7 +133,7 @@ class ServiceAgentsArgs:
                 raise ValueError(f"{service!r} is not a Google API service name")
 
 
-class ServiceAgents(pulumi.ComponentResource):
+class ServiceAgents(Component):
     """Makes sure Google's per-project service agents exist and returns them as IAM members.
 
     Some agents (Cloud SQL's) are only created on first use; a CMEK grant to an agent that
@@ -135,12 +143,12 @@ class ServiceAgents(pulumi.ComponentResource):
     members: dict[str, pulumi.Output[str]]
     """Service -> ``serviceAccount:service-N@...`` of its agent."""
 
-    def __init__(self, name: str, args: ServiceAgentsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("ml-platform:gcp:ServiceAgents", name, None, opts)
-        self.members = {}
+    def __init__(self, resource_name: str, args: ServiceAgentsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:gcp:ServiceAgents", resource_name, opts)
+        members: dict[str, pulumi.Output[str]] = {}
         for service in args.services:
             agent = gcp.projects.ServiceIdentity(
-                f"{name}-{service.split('.')[0]}", service=service, opts=pulumi.ResourceOptions(parent=self)
+                f"{resource_name}-{service.split('.')[0]}", service=service, opts=self.child_opts()
             )
-            self.members[service] = agent.member
-        self.register_outputs({"members": self.members})
+            members[service] = agent.member
+        self.publish(members=members)

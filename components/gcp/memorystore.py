@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
-from components.options import inherited_depends_on
+from components.base import Component
 
 TIERS = ("BASIC", "STANDARD_HA")
 
@@ -62,7 +62,7 @@ class MemorystoreArgs:
             raise ValueError("read_replicas must be between 0 and 5")
 
 
-class Memorystore(pulumi.ComponentResource):
+class Memorystore(Component):
     """One Memorystore Redis instance reachable only from the VPC."""
 
     instance: gcp.redis.Instance
@@ -73,10 +73,10 @@ class Memorystore(pulumi.ComponentResource):
     ca_certificate: pulumi.Output[str]
     """PEM bundle of every server CA the instance lists (empty until the instance exists)."""
 
-    def __init__(self, name: str, args: MemorystoreArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("ml-platform:gcp:Memorystore", name, None, opts)
-        self.instance = gcp.redis.Instance(
-            name,
+    def __init__(self, resource_name: str, args: MemorystoreArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:gcp:Memorystore", resource_name, opts)
+        instance = gcp.redis.Instance(
+            resource_name,
             name=args.instance_name,
             region=args.region,
             tier=args.tier,
@@ -92,20 +92,16 @@ class Memorystore(pulumi.ComponentResource):
             persistence_config={"persistence_mode": "RDB", "rdb_snapshot_period": "ONE_HOUR"} if args.persistence else None,
             maintenance_policy={"weekly_maintenance_windows": [{"day": "SUNDAY", "start_time": {"hours": 4, "minutes": 0}}]},
             labels=dict(args.labels),
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                protect=args.protect,
-                retain_on_delete=args.protect,
-                additional_secret_outputs=["authString"],
-                # the private services connection (the component's depends_on) comes first
-                depends_on=inherited_depends_on(opts),
-            ),
+            # the private services connection (the component's depends_on) comes first
+            opts=self.child_opts(protect=args.protect, retain_on_delete=args.protect, additional_secret_outputs=["authString"]),
         )
-        self.host = self.instance.host
-        self.port = self.instance.port
-        self.auth = pulumi.Output.secret(self.instance.auth_string)
-        self.ca_certificate = self.instance.server_ca_certs.apply(ca_bundle)
-        self.register_outputs({"host": self.host, "port": self.port})
+        self.publish(
+            instance=instance,
+            host=instance.host,
+            port=instance.port,
+            auth=pulumi.Output.secret(instance.auth_string),
+            ca_certificate=instance.server_ca_certs.apply(ca_bundle),
+        )
 
 
 def ca_bundle(certs: list | None) -> str:

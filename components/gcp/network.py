@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
+from components.base import Component
+
 PODS_RANGE = "pods"
 """Name of the primary subnet's secondary range for pod IPs."""
 SERVICES_RANGE = "services"
@@ -95,7 +97,7 @@ def _halves(cidr: str) -> tuple[str, str]:
     return str(first), str(second)
 
 
-class Network(pulumi.ComponentResource):
+class Network(Component):
     """VPC, subnets with secondary ranges, Cloud NAT and private services access."""
 
     network: gcp.compute.Network
@@ -103,9 +105,9 @@ class Network(pulumi.ComponentResource):
     dr_subnet: gcp.compute.Subnetwork | None
     private_services: gcp.servicenetworking.Connection
 
-    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("ml-platform:gcp:Network", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+    def __init__(self, resource_name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:gcp:Network", resource_name, opts)
+        name = resource_name
         primary_cidr, dr_cidr = args.subnet_cidrs()
         primary_ranges, dr_ranges = args.secondary_ranges()
         log_config = (
@@ -117,47 +119,47 @@ class Network(pulumi.ComponentResource):
             if args.flow_log_sampling
             else None
         )
-        self.network = gcp.compute.Network(
+        network = gcp.compute.Network(
             f"{name}-vpc",
             name=f"{args.name}-vpc",
             auto_create_subnetworks=False,
             routing_mode="GLOBAL",
             delete_default_routes_on_create=False,
-            opts=child,
+            opts=self.child_opts(),
         )
-        self.subnet = gcp.compute.Subnetwork(
+        subnet = gcp.compute.Subnetwork(
             f"{name}-{args.region}",
             name=f"{args.name}-{args.region}",
-            network=self.network.id,
+            network=network.id,
             region=args.region,
             ip_cidr_range=primary_cidr,
             private_ip_google_access=True,
             secondary_ip_ranges=[{"range_name": n, "ip_cidr_range": c} for n, c in primary_ranges.items()],
             log_config=log_config,
-            opts=child,
+            opts=self.child_opts(),
         )
-        self.dr_subnet = None
+        dr_subnet = None
         regions = [args.region]
         if args.dr_region and dr_cidr and dr_ranges:
             regions.append(args.dr_region)
-            self.dr_subnet = gcp.compute.Subnetwork(
+            dr_subnet = gcp.compute.Subnetwork(
                 f"{name}-{args.dr_region}",
                 name=f"{args.name}-{args.dr_region}",
-                network=self.network.id,
+                network=network.id,
                 region=args.dr_region,
                 ip_cidr_range=dr_cidr,
                 private_ip_google_access=True,
                 secondary_ip_ranges=[{"range_name": n, "ip_cidr_range": c} for n, c in dr_ranges.items()],
                 log_config=log_config,
-                opts=child,
+                opts=self.child_opts(),
             )
         for region in regions:
             router = gcp.compute.Router(
                 f"{name}-router-{region}",
                 name=f"{args.name}-router-{region}",
-                network=self.network.id,
+                network=network.id,
                 region=region,
-                opts=child,
+                opts=self.child_opts(),
             )
             gcp.compute.RouterNat(
                 f"{name}-nat-{region}",
@@ -167,23 +169,23 @@ class Network(pulumi.ComponentResource):
                 nat_ip_allocate_option="AUTO_ONLY",
                 source_subnetwork_ip_ranges_to_nat="ALL_SUBNETWORKS_ALL_IP_RANGES",
                 log_config={"enable": True, "filter": "ERRORS_ONLY"},
-                opts=child,
+                opts=self.child_opts(),
             )
         reserved = gcp.compute.GlobalAddress(
             f"{name}-private-services",
             name=f"{args.name}-private-services",
-            network=self.network.id,
+            network=network.id,
             purpose="VPC_PEERING",
             address_type="INTERNAL",
             prefix_length=args.private_services_prefix,
-            opts=child,
+            opts=self.child_opts(),
         )
-        self.private_services = gcp.servicenetworking.Connection(
+        private_services = gcp.servicenetworking.Connection(
             f"{name}-private-services",
-            network=self.network.id,
+            network=network.id,
             service="servicenetworking.googleapis.com",
             reserved_peering_ranges=[reserved.name],
             deletion_policy="ABANDON" if args.keep_private_services else "REMOVE_PEERING",
-            opts=child,
+            opts=self.child_opts(),
         )
-        self.register_outputs({"network": self.network.id, "subnet": self.subnet.id})
+        self.publish(network=network, subnet=subnet, dr_subnet=dr_subnet, private_services=private_services)

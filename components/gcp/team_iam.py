@@ -9,6 +9,7 @@ identity needs no KMS permission at all.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Sequence
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_gcp as gcp
+
+from components.base import Component
 
 READ_WRITE_ROLE = "roles/storage.objectUser"
 READ_ONLY_ROLE = "roles/storage.objectViewer"
@@ -128,7 +131,7 @@ class WorkloadIdentityArgs:
         return f"serviceAccount:{self.project}.svc.id.goog[{self.namespace}/{self.service_account}]"
 
 
-class WorkloadIdentity(pulumi.ComponentResource):
+class WorkloadIdentity(Component):
     """A Google service account that only one Kubernetes service account may act as."""
 
     account: gcp.serviceaccount.Account
@@ -136,48 +139,45 @@ class WorkloadIdentity(pulumi.ComponentResource):
     annotations: dict[str, pulumi.Output[str]]
     """Annotations for the Kubernetes service account."""
 
-    def __init__(self, name: str, args: WorkloadIdentityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("ml-platform:gcp:WorkloadIdentity", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        self.account = gcp.serviceaccount.Account(
+    def __init__(self, resource_name: str, args: WorkloadIdentityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:gcp:WorkloadIdentity", resource_name, opts)
+        name = resource_name
+        account = gcp.serviceaccount.Account(
             f"{name}-gsa",
             account_id=args.account_id,
             display_name=args.display_name or f"{args.namespace}/{args.service_account}",
-            opts=child,
+            opts=self.child_opts(),
         )
-        self.email = self.account.email
         gcp.serviceaccount.IAMMember(
             f"{name}-wi",
-            service_account_id=self.account.name,
+            service_account_id=account.name,
             role=WORKLOAD_IDENTITY_USER,
             member=args.member,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.identity_pool)),
+            opts=self.child_opts(depends_on=args.identity_pool),
         )
         for grant in args.grants:
-            condition = None
+            condition: dict[str, pulumi.Input[str]] | None = None
+            bucket: pulumi.Output[str] = pulumi.Output.from_input(grant.bucket)
             if grant.prefix is not None:
                 prefix = grant.prefix
                 condition = {
                     "title": f"prefix-{grant.key}",
                     "description": f"only objects under {prefix}",
-                    "expression": pulumi.Output.from_input(grant.bucket).apply(lambda b, p=prefix: prefix_condition(b, p)),
+                    "expression": bucket.apply(functools.partial(prefix_condition, prefix=prefix)),
                 }
             elif grant.exclude_prefix is not None:
                 excluded = grant.exclude_prefix
                 condition = {
                     "title": f"except-{grant.key}",
                     "description": f"everything but objects under {excluded}",
-                    "expression": pulumi.Output.from_input(grant.bucket).apply(
-                        lambda b, p=excluded: excluded_prefix_condition(b, p)
-                    ),
+                    "expression": bucket.apply(functools.partial(excluded_prefix_condition, prefix=excluded)),
                 }
             gcp.storage.BucketIAMMember(
                 f"{name}-{grant.key}",
                 bucket=grant.bucket,
                 role=READ_ONLY_ROLE if grant.read_only else READ_WRITE_ROLE,
-                member=self.account.member,
+                member=account.member,
                 condition=condition,
-                opts=child,
+                opts=self.child_opts(),
             )
-        self.annotations = {ANNOTATION: self.email}
-        self.register_outputs({"email": self.email})
+        self.publish(account=account, email=account.email, annotations={ANNOTATION: account.email})

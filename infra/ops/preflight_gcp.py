@@ -229,7 +229,7 @@ def _failed(check: str, what: str, err: GcpApiError) -> Finding:
 
 
 def _apis(api: GcpApi, cfg: Any, project: str) -> list[Finding]:
-    from infra.layers.gcp import required_apis
+    from infra.layers.gcp_foundation import required_apis
 
     enabled: set[str] = set()
     url = f"{SERVICE_USAGE}/projects/{project}/services?filter=state:ENABLED&pageSize=200"

@@ -208,6 +208,27 @@ def per_env(value: Any, env: str) -> Any:
 # ---- building policies -----------------------------------------------------------------------
 
 
+def environments(default: Sequence[str], description: str) -> dict[str, Any]:
+    """The ``environments`` property of a policy that applies in some environments only."""
+    return {
+        "type": "array",
+        "items": {"type": "string", "enum": list(cv.ENVIRONMENTS)},
+        "default": list(default),
+        "description": description,
+    }
+
+
+def per_environment(value: Mapping[str, Any], default: Mapping[str, Any], description: str) -> dict[str, Any]:
+    """An object property with one ``value``-typed entry per environment (no other keys)."""
+    return {
+        "type": "object",
+        "properties": {e: dict(value) for e in cv.ENVIRONMENTS},
+        "additionalProperties": False,
+        "default": dict(default),
+        "description": description,
+    }
+
+
 def schema(properties: Mapping[str, Mapping[str, Any]] | None = None, *, env: bool = False) -> PolicyConfigSchema:
     """A config schema from ``properties`` (each with a ``default``), plus ``environment`` if ``env``."""
     props = {k: dict(v) for k, v in (properties or {}).items()}

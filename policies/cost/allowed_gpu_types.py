@@ -7,7 +7,7 @@ from typing import Any
 from pulumi_policy import ResourceValidationArgs, Severity
 
 from policies.common import gpu
-from policies.common.base import Report, aws_tags, environment_of, get, per_env, resource_policy, schema
+from policies.common.base import Report, aws_tags, environment_of, get, per_env, per_environment, resource_policy, schema
 
 
 def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
@@ -37,13 +37,7 @@ POLICY = resource_policy(
     check=check,
     config=schema(
         {
-            "deniedFamilies": {
-                "type": "object",
-                "properties": {e: {"type": "array", "items": {"type": "string"}} for e in ("dev", "staging", "prod")},
-                "additionalProperties": False,
-                "default": {"dev": ["p5", "p5e", "p5en", "a3-highgpu", "a3-megagpu"], "staging": [], "prod": []},
-                "description": "Instance families (AWS) or machine series (GCP) denied per environment.",
-            }
+            "deniedFamilies": per_environment({"type": "array", "items": {"type": "string"}}, {"dev": ["p5", "p5e", "p5en", "a3-highgpu", "a3-megagpu"], "staging": [], "prod": []}, "Instance families (AWS) or machine series (GCP) denied per environment.")
         },
         env=True,
     ),

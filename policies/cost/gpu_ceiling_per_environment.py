@@ -7,7 +7,7 @@ from typing import Any
 from pulumi_policy import Severity, StackValidationArgs
 
 from policies.common import gpu
-from policies.common.base import Report, per_env, schema, stack_environment, stack_policy
+from policies.common.base import Report, per_env, per_environment, schema, stack_environment, stack_policy
 
 
 def check(args: StackValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
@@ -30,13 +30,7 @@ POLICY = stack_policy(
     check=check,
     config=schema(
         {
-            "maxGpusPerEnvironment": {
-                "type": "object",
-                "properties": {e: {"type": "number"} for e in ("dev", "staging", "prod")},
-                "additionalProperties": False,
-                "default": {"dev": 16, "staging": 64, "prod": 256},
-                "description": "Most GPUs all pools together may hold, per environment.",
-            }
+            "maxGpusPerEnvironment": per_environment({"type": "number"}, {"dev": 16, "staging": 64, "prod": 256}, "Most GPUs all pools together may hold, per environment.")
         },
         env=True,
     ),

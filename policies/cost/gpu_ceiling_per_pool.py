@@ -9,7 +9,7 @@ from pulumi_policy import ResourceValidationArgs, Severity
 from catalog import conventions as cv
 from catalog import gpus as gpu_catalog
 from policies.common import gpu
-from policies.common.base import Report, aws_tags, environment_of, per_env, resource_policy, schema
+from policies.common.base import Report, aws_tags, environment_of, per_env, per_environment, resource_policy, schema
 
 
 def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
@@ -42,13 +42,7 @@ POLICY = resource_policy(
     check=check,
     config=schema(
         {
-            "maxGpusPerPool": {
-                "type": "object",
-                "properties": {e: {"type": "number"} for e in ("dev", "staging", "prod")},
-                "additionalProperties": False,
-                "default": {"dev": 8, "staging": 32, "prod": 64},
-                "description": "Most GPUs one pool may hold, per environment.",
-            }
+            "maxGpusPerPool": per_environment({"type": "number"}, {"dev": 8, "staging": 32, "prod": 64}, "Most GPUs one pool may hold, per environment.")
         },
         env=True,
     ),

@@ -7,7 +7,7 @@ from typing import Any
 from pulumi_policy import ResourceValidationArgs, Severity
 
 from policies.common import gpu
-from policies.common.base import Report, aws_tags, environment_of, resource_policy, schema
+from policies.common.base import Report, aws_tags, environment_of, environments, resource_policy, schema
 
 
 def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
@@ -27,8 +27,7 @@ POLICY = resource_policy(
     types=gpu.POOL_TYPES,
     check=check,
     config=schema(
-        {"environments": {"type": "array", "items": {"type": "string"}, "default": ["dev"],
-                          "description": "Environments where GPU pools must scale to zero."}},
+        {"environments": environments(["dev"], "Environments where GPU pools must scale to zero.")},
         env=True,
     ),
 )

@@ -11,7 +11,7 @@ from typing import Any
 from pulumi_policy import ResourceValidationArgs, Severity
 
 from policies.common import gpu
-from policies.common.base import Report, aws_tags, environment_of, resource_policy, schema
+from policies.common.base import Report, aws_tags, environment_of, environments, resource_policy, schema
 
 
 def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
@@ -39,8 +39,7 @@ POLICY = resource_policy(
     check=check,
     config=schema(
         {
-            "environments": {"type": "array", "items": {"type": "string"}, "default": ["dev", "staging"],
-                             "description": "Environments where spot is required."},
+            "environments": environments(["dev", "staging"], "Environments where spot is required."),
             "purposes": {"type": "array", "items": {"type": "string"}, "default": ["training"],
                          "description": "Pool purposes (ml-platform.io/purpose label) that must use spot."},
             "spotOnly": {"type": "boolean", "default": False,

@@ -7,7 +7,18 @@ from typing import Any
 from pulumi_policy import ReportViolation, Severity, StackValidationArgs
 
 from policies.common import s3
-from policies.common.base import as_number, get, known, linked, of_type, schema, stack_environment, stack_policy, truthy
+from policies.common.base import (
+    as_number,
+    environments,
+    get,
+    known,
+    linked,
+    of_type,
+    schema,
+    stack_environment,
+    stack_policy,
+    truthy,
+)
 
 TRAIL = "aws:cloudtrail/trail:Trail"
 LOCK = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
@@ -51,12 +62,7 @@ POLICY = stack_policy(
     check=check,
     config=schema(
         {
-            "environments": {
-                "type": "array",
-                "items": {"type": "string"},
-                "default": ["prod"],
-                "description": "Environments in which the audit log buckets must be locked.",
-            },
+            "environments": environments(["prod"], "Environments in which the audit log buckets must be locked."),
             "minRetentionDays": {
                 "type": "integer",
                 "minimum": 1,

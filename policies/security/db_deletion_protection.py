@@ -6,7 +6,7 @@ from typing import Any
 
 from pulumi_policy import ResourceValidationArgs, Severity
 
-from policies.common.base import Report, aws_tags, environment_of, gcp_labels, get, resource_policy, schema
+from policies.common.base import Report, aws_tags, environment_of, environments, gcp_labels, get, resource_policy, schema
 
 RDS = ("aws:rds/instance:Instance", "aws:rds/cluster:Cluster")
 CLOUD_SQL = "gcp:sql/databaseInstance:DatabaseInstance"
@@ -34,12 +34,7 @@ POLICY = resource_policy(
     check=check,
     config=schema(
         {
-            "environments": {
-                "type": "array",
-                "items": {"type": "string"},
-                "default": ["prod"],
-                "description": "Environments in which deletion protection is required.",
-            }
+            "environments": environments(["prod"], "Environments in which deletion protection is required.")
         },
         env=True,
     ),

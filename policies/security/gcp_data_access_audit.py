@@ -6,7 +6,7 @@ from typing import Any
 
 from pulumi_policy import Severity, StackValidationArgs
 
-from policies.common.base import Report, get, items, of_type, schema, stack_environment, stack_policy
+from policies.common.base import Report, environments, get, items, of_type, schema, stack_environment, stack_policy
 
 AUDIT_CONFIG = "gcp:projects/iAMAuditConfig:IAMAuditConfig"
 LOG_TYPES = ("ADMIN_READ", "DATA_READ", "DATA_WRITE")
@@ -39,12 +39,7 @@ POLICY = stack_policy(
     check=check,
     config=schema(
         {
-            "environments": {
-                "type": "array",
-                "items": {"type": "string"},
-                "default": ["staging", "prod"],
-                "description": "Environments in which the audit configs are required.",
-            },
+            "environments": environments(["staging", "prod"], "Environments in which the audit configs are required."),
             "services": {
                 "type": "array",
                 "items": {"type": "string"},

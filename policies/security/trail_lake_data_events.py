@@ -9,7 +9,7 @@ from pulumi_policy import PolicyResource, ReportViolation, Severity, StackValida
 
 from catalog import conventions as cv
 from policies.common import s3
-from policies.common.base import aws_tags, get, items, known, of_type, schema, stack_environment, stack_policy
+from policies.common.base import aws_tags, environments, get, items, known, of_type, schema, stack_environment, stack_policy
 
 TRAIL = "aws:cloudtrail/trail:Trail"
 LOG_ZONE = "access-logs"
@@ -74,12 +74,7 @@ POLICY = stack_policy(
     check=check,
     config=schema(
         {
-            "environments": {
-                "type": "array",
-                "items": {"type": "string"},
-                "default": ["staging", "prod"],
-                "description": "Environments in which the lake's data events must be recorded.",
-            }
+            "environments": environments(["staging", "prod"], "Environments in which the lake's data events must be recorded.")
         },
         env=True,
     ),
