@@ -15,7 +15,8 @@ Decisions visible in the plan:
   get the extra NICs on the GPUDirect VPCs (:mod:`components.gcp.gpu_network`), the cluster multi-networking,
   and the cluster the GKE ``Network`` objects and the NCCL plugin installer of the layout
   (:mod:`components.gcp.gpudirect`);
-* ``placement: cluster``: a compact placement policy (the pool runs in one zone).
+* ``placement: cluster``: a compact placement policy (the pool runs in one zone);
+* ``secondaryBootDisk``: an image-cache disk on every node (with image streaming).
 """
 
 from __future__ import annotations
@@ -25,13 +26,13 @@ from dataclasses import dataclass, field
 import pulumi
 
 from catalog import gpus as catalog
+from catalog import pool_nodes
 from components.gcp.gpu_network import GpuNetworks, GpuNetworksArgs
 from components.gcp.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
 from components.gcp.gpudirect import GpuDirect, GpuDirectArgs
 from infra import config
 from infra.layers.context import CloudLayer
 from infra.layers.gcp_foundation import GcpFoundation, gpu_direct_layouts
-from infra.layers.k8s_gpu import operator_enabled, pool_node_labels
 
 NO_GKE_DEVICE_PLUGIN = "gke-no-default-nvidia-gpu-device-plugin"
 """Node label that keeps GKE's own device plugin off, for nodes the GPU operator manages."""
@@ -48,7 +49,8 @@ class GkeGpu:
 
 
 def build(cfg: config.PlatformConfig, foundation: GcpFoundation) -> GkeGpu:
-    operator = operator_enabled(cfg)
+    """The node pools, one per configured pool plus its fallback twin, and the GPUDirect VPCs."""
+    operator = cfg.gpu_operator_enabled
     gke_driver = foundation.gke_driver
     cluster = foundation.cluster
     out = GkeGpu()
@@ -86,7 +88,14 @@ def build(cfg: config.PlatformConfig, foundation: GcpFoundation) -> GkeGpu:
             variants.append((f"{pool.name}-ondemand", False, ()))
         elif pool.fallback == "spot":
             variants.append((f"{pool.name}-spot", True, ()))
-        node_labels = pool_node_labels(cfg, pool)  # the fallback twin keeps the pool label: one Kueue flavor
+        # the fallback twin keeps the pool label: one Kueue flavor
+        node_labels = pool_nodes.node_labels(
+            pool=pool.name,
+            purpose=pool.purpose,
+            model=gpu,
+            mig_profile=pool.mig_profile,
+            device_plugin_entry=pool_nodes.device_plugin_entry(pool.name, pool.time_slicing_replicas),
+        )
         max_nodes = int(pool.max_nodes or 1)
         if pool.gpu_limit is not None:  # GKE bounds nodes, not GPUs: honour the GPU ceiling in whole nodes
             max_nodes = min(max_nodes, pool.gpu_limit // node.gpus)
@@ -131,11 +140,11 @@ def build(cfg: config.PlatformConfig, foundation: GcpFoundation) -> GkeGpu:
     return out
 
 
-def build_in_cluster(gpu: GkeGpu, layer: CloudLayer) -> None:
+def build_in_cluster(gpu: GkeGpu, layer: CloudLayer) -> GpuDirect | None:
     """The GKE ``Network`` objects of the GPUDirect NICs and the NCCL plugin installers (on the cluster's provider)."""
     if gpu.networks is None:
-        return
-    layer.extras["gpudirect"] = GpuDirect(
+        return None
+    return GpuDirect(
         "gpudirect",
         GpuDirectArgs(attachments=gpu.networks.attachments, accelerators=gpu.accelerators),
         pulumi.ResourceOptions(provider=layer.k8s_provider),

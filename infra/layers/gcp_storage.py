@@ -3,7 +3,7 @@
 The cluster has the Cloud Storage FUSE CSI driver add-on (``components.gcp.gke``). Each team gets a volume of its
 ``teams/<team>/`` prefix in the configured zone's bucket, pre-bound to the claim ``lake`` in its namespace; pods mount
 it with the ``gke-gcsfuse/volumes: "true"`` annotation and run as ``<team>-workloads``, whose Google identity is the
-only one allowed that prefix (``gcp_teams``). The Kubernetes layer creates the claims from ``layer.extras["team_volumes"]``,
+only one allowed that prefix (``gcp_teams``). The Kubernetes layer creates the claims from ``layer.shared_volumes``,
 after the team namespaces. No fixed cost beyond the bucket (already in the estimate): the reads are Cloud Storage
 operations, the file cache sits on the nodes' disks.
 """
@@ -14,7 +14,7 @@ import pulumi
 
 from components.gcp.lake_fuse import LakeFuseVolumes, LakeFuseVolumesArgs
 from infra import config
-from infra.layers.context import CloudLayer
+from infra.layers.context import CloudLayer, SharedVolumes
 from infra.layers.gcp_foundation import GcpFoundation
 from infra.layers.gcp_teams import TEAM_PREFIX
 
@@ -36,7 +36,6 @@ def build(cfg: config.PlatformConfig, foundation: GcpFoundation, layer: CloudLay
         # the driver is a cluster add-on: the volumes need the cluster's API, nothing else
         pulumi.ResourceOptions(provider=layer.k8s_provider),
     )
-    # the claims wait for the volumes (the key the Kubernetes layer reads for a shared file system)
-    layer.extras["lustre"] = volumes
-    layer.extras["team_volumes"] = {team: (pv, size, CLAIM) for team, (pv, size) in volumes.volumes.items()}
+    # the Kubernetes layer claims them in the team namespaces (the claims wait for the volumes)
+    layer.shared_volumes = SharedVolumes(claim=CLAIM, volumes=dict(volumes.volumes), file_system=volumes)
     pulumi.export("lakeFuseZone", fuse.zone)
