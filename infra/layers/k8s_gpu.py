@@ -79,7 +79,7 @@ def operator_enabled(cfg: config.PlatformConfig) -> bool:
 
 
 def operator_args(cfg: config.PlatformConfig, cloud: CloudLayer) -> GpuOperatorArgs:
-    install_driver = cfg.gpu_operator.driver if cfg.gpu_operator.driver is not None else not cloud.driver_preinstalled
+    install_driver = config.effective(cfg.gpu_operator.driver, "gpuOperator.driver")
     # a preinstalled driver outside the chart's default path (GKE): the toolkit goes next to it
     host_driver_dir = None if install_driver else (getattr(cloud, "extras", None) or {}).get("host_driver_dir")
     return GpuOperatorArgs(
@@ -112,7 +112,7 @@ def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
     if any(p.purpose == "training" for p in cfg.gpu_pools):
         # multi-node jobs are JobSets (and LeaderWorkerSets); Kueue's integrations queue them
         cloud.extras["training_controllers"] = TrainingControllers(
-            "training", replicas=2 if cfg.is_prod else 1, k8s_provider=cloud.k8s_provider,
+            "training", replicas=config.effective(cfg.cluster.controller_replicas, "cluster.controllerReplicas"), k8s_provider=cloud.k8s_provider,
             opts=pulumi.ResourceOptions(depends_on=list(cloud.depends_on)),  # PriorityClasses included
         )
     neuron_types = neuron_instance_types(cfg)

@@ -100,7 +100,7 @@ def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
             smtp_password=smtp_password,
             grafana=m.grafana,
             retention=m.retention,
-            replicas=2 if cfg.is_prod else 1,
+            replicas=config.effective(cfg.cluster.controller_replicas, "cluster.controllerReplicas"),
             protect=cfg.is_prod,
             rule_groups=groups,
         ),

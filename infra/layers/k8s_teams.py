@@ -223,7 +223,7 @@ def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
     monitoring = cloud.extras.get("monitoring_release")
     kueue_opts = pulumi.ResourceOptions(depends_on=[*cloud.depends_on, monitoring]) if monitoring is not None else opts
     kueue = Kueue(
-        "kueue", replicas=2 if cfg.is_prod else 1, prometheus=monitoring is not None,
+        "kueue", replicas=config.effective(cfg.cluster.controller_replicas, "cluster.controllerReplicas"), prometheus=monitoring is not None,
         multikueue=k8s_fleet.kueue_settings(cfg), k8s_provider=cloud.k8s_provider, opts=kueue_opts
     )
     if cfg.fleet.role == "manager":  # the teams' queues dispatch to the fleet's workers
