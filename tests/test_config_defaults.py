@@ -114,6 +114,35 @@ def _object_lock_days(plan: Plan) -> Any:
     return None if lock is None else lock["rule"]["defaultRetention"]["days"]
 
 
+def _aws_fast_replication(plan: Plan) -> Any:
+    rules = [
+        rule
+        for r in plan.resources
+        if r.type == "aws:s3/bucketReplicationConfig:BucketReplicationConfig" and r.parent.endswith("::lake")
+        for rule in r.inputs["rules"]
+    ]
+    if not rules:
+        return NOT_BUILT
+    rtc = {(rule["destination"].get("replicationTime") or {}).get("status") == "Enabled" for rule in rules}
+    assert len(rtc) == 1, "every zone replicates alike"
+    return rtc.pop()
+
+
+def _gcp_fast_replication(plan: Plan) -> Any:
+    buckets = [r for r in plan.resources if r.type == "gcp:storage/bucket:Bucket" and r.parent.endswith("::lake")]
+    if not any("customPlacementConfig" in r.inputs for r in buckets):
+        return NOT_BUILT  # no dual-region lake: no DR
+    turbo = {r.inputs.get("rpo") == "ASYNC_TURBO" for r in buckets}
+    assert len(turbo) == 1, "every bucket replicates alike"
+    return turbo.pop()
+
+
+def _aws_database_backups(plan: Plan) -> Any:
+    if not any(r.type == "aws:s3/bucketReplicationConfig:BucketReplicationConfig" for r in plan.resources):
+        return NOT_BUILT  # no DR
+    return any(r.type == "aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication" for r in plan.resources)
+
+
 RDS, ELASTICACHE = "aws:rds/instance:Instance", "aws:elasticache/replicationGroup:ReplicationGroup"
 CLOUD_SQL, MEMORYSTORE = "gcp:sql/databaseInstance:DatabaseInstance", "gcp:redis/instance:Instance"
 CONTROLLERS = _same(
@@ -127,6 +156,8 @@ CONTROLLERS = _same(
 
 # key (stack-file path) -> cloud -> how the resource shows the value it got
 RESOURCE: dict[str, dict[str, Getter]] = {
+    "dr.fastLakeReplication": {"aws": _aws_fast_replication, "gcp": _gcp_fast_replication},
+    "dr.databaseBackups": {"aws": _aws_database_backups},
     "network.natGateways": {"aws": _nat_gateways},
     "cluster.name": {
         "aws": _input("aws:eks/cluster:Cluster", "eks", "name"),
@@ -172,6 +203,7 @@ RESOURCE: dict[str, dict[str, Getter]] = {
             _find(plan, MEMORYSTORE, "feast-online")
         )
     },
+    "monitoring.grafana": {c: _release("monitoring-stack", "grafana", "enabled") for c in ("aws", "gcp", "existing")},
     "gpuOperator.enabled": {c: _present(RELEASE, "gpu-operator") for c in ("aws", "gcp", "existing")},
     "gpuOperator.driver": {c: _release("gpu-operator", "driver", "enabled") for c in ("aws", "gcp", "existing")},
     "audit.enabled": {
@@ -186,6 +218,8 @@ PROD, DEV = "prod", "dev"
 # the documented defaults (README "Configuration reference", infra/config/defaults.py), written out here
 # independently: key -> (cloud, environment) -> effective value when the stack leaves the key unset
 DEFAULT: dict[str, Callable[[str, str, dict[str, Any]], Any]] = {
+    "dr.fastLakeReplication": lambda cloud, env, raw: env == PROD if cloud != "existing" and _get(raw, "dr.enabled") else None,
+    "dr.databaseBackups": lambda cloud, env, raw: env == PROD if cloud == "aws" and _get(raw, "dr.enabled") else None,
     "network.natGateways": lambda cloud, env, raw: ("single" if env == DEV else "perAz") if cloud == "aws" else None,
     "cluster.name": lambda cloud, env, raw: f"mlp-{env}",
     "cluster.controllerReplicas": lambda cloud, env, raw: 2 if env == PROD else 1,
@@ -204,6 +238,7 @@ DEFAULT: dict[str, Callable[[str, str, dict[str, Any]], Any]] = {
     "feast.onlineStore.snapshotRetentionDays": lambda cloud, env, raw: (7 if env == PROD else 1) if cloud == "aws" else None,
     "feast.onlineStore.memoryGb": lambda cloud, env, raw: {"dev": 1, "staging": 2, "prod": 5}[env] if cloud == "gcp" else None,
     "feast.onlineStore.persistence": lambda cloud, env, raw: env == PROD if cloud == "gcp" else None,
+    "monitoring.grafana": lambda cloud, env, raw: (_get(raw, "monitoring.backend") or "inCluster") == "inCluster",
     "gpuOperator.enabled": lambda cloud, env, raw: cloud != "gcp",
     "gpuOperator.driver": lambda cloud, env, raw: cloud == "existing" and _get(raw, "gpuOperator.enabled") is not False,
     "audit.enabled": lambda cloud, env, raw: None if cloud == "existing" else env != DEV,
@@ -274,6 +309,7 @@ def test_gcp_dev_states_its_gke_system_machine_type_not_an_ec2_type() -> None:
 @pytest.mark.parametrize(
     ("cloud", "env", "key", "value"),
     [
+        ("aws", "dev", "monitoring.grafana", True),
         ("aws", "staging", "cluster.controllerReplicas", 1),  # one rule for every controller (Karpenter had its own)
         ("gcp", "dev", "cluster.systemNodes.instanceType", "e2-standard-4"),
         ("aws", "dev", "dataLake.forceDestroy", True),
@@ -306,6 +342,10 @@ def test_a_set_value_is_kept_and_the_checks_see_it() -> None:
     raw.setdefault("feast", {}).setdefault("onlineStore", {}).update(replicas=0, highAvailability=True)
     with pytest.raises(config.ConfigError, match="needs a replica"):
         config.parse(raw)
+    raw = raw_config("gcp-prod")
+    raw["dr"]["databaseBackups"] = True
+    with pytest.raises(config.ConfigError, match="databaseBackups"):
+        config.parse(raw)
     raw = raw_config("dev")
     raw.setdefault("feast", {}).setdefault("onlineStore", {})["memoryGb"] = 2
     with pytest.raises(config.ConfigError, match="Memorystore"):
@@ -317,3 +357,11 @@ def test_model_fields_set_still_says_what_the_stack_set() -> None:
     cfg = config.parse(raw_config("gcp-dev"))
     assert cfg.cluster.system_nodes.instance_type == "e2-standard-4"
     assert "aws" not in cfg.model_fields_set and "deploy_from" not in cfg.cluster.model_fields_set
+
+
+def test_grafana_is_off_by_default_without_the_in_cluster_stack() -> None:
+    raw: dict[str, Any] = {"cloud": "aws", "environment": "dev", "region": "us-east-1", "monitoring": {"backend": "managed", "opencost": False}}
+    assert config.parse(raw).monitoring.grafana is False
+    raw["monitoring"]["grafana"] = True
+    with pytest.raises(config.ConfigError, match="grafana"):
+        config.parse(raw)

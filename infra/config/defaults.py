@@ -11,6 +11,8 @@ builds no network, system nodes, database or Redis, and only EKS has a control-p
 =================================================  =======================  ==========================  ======================
 key                                                aws                      gcp                         existing
 =================================================  =======================  ==========================  ======================
+``dr.databaseBackups`` (with DR)                   prod true, else false    -                           -
+``dr.fastLakeReplication`` (with DR)               prod true, else false    same                        -
 ``network.natGateways``                            dev ``single``, else     (Cloud NAT, not set)        -
                                                    ``perAz``
 ``cluster.name``                                   ``mlp-<environment>``    same                        same
@@ -34,6 +36,7 @@ key                                                aws                      gcp 
                                                                             device plugin)
 ``gpuOperator.driver``                             false (the EKS AMIs      false (GKE installs it)     true while the
                                                    ship it)                                             operator is on
+``monitoring.grafana``                             on with ``inCluster``    same                        same
 ``audit.enabled``                                  dev false, else true     same                        -
 ``audit.controlPlaneLogRetentionDays``             prod 365, else 90        -                           -
 ``audit.objectLockDays``                           prod: ``retentionDays``  -                           -
@@ -47,9 +50,9 @@ from typing import TypeVar
 from pydantic import BaseModel
 
 from infra.config.base import Cloud, Environment
-from infra.config.models.cluster import ClusterConfig, NetworkConfig
+from infra.config.models.cluster import ClusterConfig, DrConfig, NetworkConfig
 from infra.config.models.data import DataLakeConfig
-from infra.config.models.operations import AuditConfig
+from infra.config.models.operations import AuditConfig, MonitoringConfig
 from infra.config.models.services import FeastConfig, GpuOperatorConfig, MlflowConfig
 
 T = TypeVar("T")
@@ -82,6 +85,13 @@ def _fill(model: M, **values: object) -> M:
     """``model`` with the keys it left unset (``None``) set to ``values``; set keys stay as set."""
     updates = {k: v for k, v in values.items() if getattr(model, k) is None and v is not None}
     return model.model_copy(update=updates) if updates else model
+
+
+def dr(cloud: Cloud, environment: Environment, d: DrConfig) -> DrConfig:
+    if not d.enabled:
+        return d
+    prod = environment == "prod"
+    return _fill(d, fast_lake_replication=prod, database_backups=prod if cloud == "aws" else None)
 
 
 def network(cloud: Cloud, environment: Environment, net: NetworkConfig) -> NetworkConfig:
@@ -141,6 +151,10 @@ def gpu_operator(cloud: Cloud, op: GpuOperatorConfig) -> GpuOperatorConfig:
     op = _fill(op, enabled=cloud != "gcp")
     # the EKS NVIDIA AMIs ship the driver and GKE installs it; a cluster you bring rarely has it
     return _fill(op, driver=cloud == "existing" and bool(op.enabled))
+
+
+def monitoring(m: MonitoringConfig) -> MonitoringConfig:
+    return _fill(m, grafana=m.backend == "inCluster")
 
 
 def audit(cloud: Cloud, environment: Environment, a: AuditConfig) -> AuditConfig:

@@ -177,7 +177,7 @@ def build(cfg: config.PlatformConfig) -> AwsFoundation:
             ),
             pulumi.ResourceOptions(provider=dr_provider, depends_on=slr.resources or None),
         )
-        replica = LakeReplica(region=dr_region, kms_key_arn=dr_key.arn, provider=dr_provider, replication_time_control=prod)
+        replica = LakeReplica(region=dr_region, kms_key_arn=dr_key.arn, provider=dr_provider, replication_time_control=bool(cfg.dr.fast_lake_replication))
 
     lake = DataLake(
         "lake",

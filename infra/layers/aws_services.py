@@ -110,7 +110,7 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
 
     db: PostgresDatabase | None = None
     if cfg.needs_database:
-        dr_key = foundation.dr_key if cfg.is_prod and cfg.dr.enabled and foundation.dr_provider is not None else None
+        dr_key = foundation.dr_key if cfg.dr.database_backups and foundation.dr_provider is not None else None
         dr = dr_key is not None  # the foundation makes the DR key exactly when it makes the DR provider
         # without MLflow the server only holds the Feast registry: nothing is named after MLflow
         db_name = "mlflow-db" if cfg.mlflow.enabled else "feast-registry-db"

@@ -144,7 +144,7 @@ def lake_args(cfg: config.PlatformConfig, labels: dict[str, str], *, kms_key_id:
         region=str(cfg.region),
         kms_key_id=kms_key_id,
         dr_region=cfg.dr_region,
-        turbo_replication=cfg.is_prod and cfg.dr_region is not None,
+        turbo_replication=bool(cfg.dr.fast_lake_replication),
         tiered_zones=tuple(z for z in ("raw",) if z in cfg.data_lake.zones),
         nearline_days=lc.raw_infrequent_access_days,
         coldline_days=lc.raw_glacier_ir_days,

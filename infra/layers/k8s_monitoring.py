@@ -85,7 +85,7 @@ def build(cfg: config.PlatformConfig, platform: K8sPlatform) -> pulumi.Resource 
         mon.MonitoringArgs(
             routing=routing_args(cfg),
             smtp_password=smtp_password,
-            grafana=m.grafana,
+            grafana=bool(m.grafana),
             retention=m.retention,
             replicas=config.effective(cfg.cluster.controller_replicas, "cluster.controllerReplicas"),
             protect=cfg.is_prod,

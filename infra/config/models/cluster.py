@@ -17,6 +17,12 @@ class DrConfig(ConfigModel):
 
     enabled: bool = False
     region: str | None = None
+    fast_lake_replication: bool | None = None
+    """With DR: the lake replicates with a 15-minute RPO (S3 Replication Time Control on aws, turbo replication of the
+    dual-region buckets on gcp). Default: on in prod."""
+    database_backups: bool | None = None
+    """AWS, with DR: the database's automated backups and its credentials secret replicated to the DR region.
+    Default: on in prod."""
 
 
 class NetworkConfig(ConfigModel):

@@ -59,6 +59,7 @@ class PlatformConfig(ConfigModel):
         (:mod:`infra.config.defaults`); ``model_fields_set`` keeps saying what the stack itself set."""
         cloud, env = self.cloud, self.environment
         resolved = {
+            "dr": defaults.dr(cloud, env, self.dr),
             "network": defaults.network(cloud, env, self.network),
             "cluster": defaults.cluster(cloud, env, self.cluster),
             "data_lake": defaults.data_lake(cloud, env, self.data_lake),
@@ -66,6 +67,7 @@ class PlatformConfig(ConfigModel):
             "feast": defaults.feast(cloud, env, self.feast),
             "gpu_operator": defaults.gpu_operator(cloud, self.gpu_operator),
             "audit": defaults.audit(cloud, env, self.audit),
+            "monitoring": defaults.monitoring(self.monitoring),
         }
         for name, value in resolved.items():
             if value is not getattr(self, name):
