@@ -22,7 +22,7 @@ from components.aws import karpenter as karpenter_mod
 from infra.plan import engine, lifecycle
 from infra.plan.model import RecordedResource
 from tests.chart_values import assert_keys_exist, chart_version, crd_validator, schema_errors
-from tests.helpers import ROOT
+from tests.helpers import ROOT, plan_stack
 
 NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
 NODECLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
@@ -611,9 +611,25 @@ def test_lustre_is_persistent_2_encrypted_protected_and_linked_to_curated(traini
     assert dra.inputs["dataRepositoryPath"] == f"s3://{curated.inputs['bucket']}/"
     assert dra.inputs["fileSystemPath"] == "/curated" and dra.inputs["batchImportMetaDataOnCreate"] is True
     assert dra.protect and fs.urn in dra.dependencies
-    ports = {(r.inputs["fromPort"], r.inputs["toPort"]) for r in training_plan.by_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
-             if r.name.startswith("lustre-nodes-")}
-    assert ports == set(fsx.LUSTRE_PORTS)
+    (lustre_id,) = fs.inputs["securityGroupIds"]
+    # the nodes' group: the EKS cluster security group (the one Karpenter discovers by tag)
+    nodes_sg = _one(training_plan, "aws:ec2/tag:Tag", "karpenter-sg-discovery").inputs["resourceId"]
+
+    def rules(kind: str, on: str, peer: str) -> set[tuple[int, int]]:
+        type_ = f"aws:vpc/{kind[0].lower()}{kind[1:]}:{kind}"
+        found = [r.inputs for r in training_plan.by_type(type_) if r.inputs["securityGroupId"] == on and r.inputs.get("referencedSecurityGroupId") == peer]
+        assert all(r["ipProtocol"] == "tcp" for r in found)
+        return {(r["fromPort"], r["toPort"]) for r in found}
+
+    # FSx user guide, "File system access control with Amazon VPC": the servers' group, in and out, to itself and the clients
+    assert rules("SecurityGroupIngressRule", lustre_id, lustre_id) == set(fsx.LUSTRE_PORTS)
+    assert rules("SecurityGroupIngressRule", lustre_id, nodes_sg) == set(fsx.LUSTRE_PORTS)
+    assert rules("SecurityGroupEgressRule", lustre_id, lustre_id) == set(fsx.LUSTRE_PORTS)
+    assert rules("SecurityGroupEgressRule", lustre_id, nodes_sg) == set(fsx.LUSTRE_PORTS)
+    # "Lustre client VPC security group rules": the nodes' group admits the servers (they connect back)
+    assert rules("SecurityGroupIngressRule", nodes_sg, lustre_id) == set(fsx.CLIENT_PORTS)
+    client_rules = [r for r in training_plan.by_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule") if r.name.startswith("lustre-client-in-")]
+    assert client_rules and all(r.urn in fs.dependencies for r in client_rules)  # mounts work once the file system is up
     s3_out = _one(training_plan, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "lustre-s3-out")
     assert (s3_out.inputs["fromPort"], s3_out.inputs["toPort"]) == (443, 443)  # S3 through the gateway endpoint only
     policy = json.loads(key.inputs["policy"])
@@ -621,6 +637,30 @@ def test_lustre_is_persistent_2_encrypted_protected_and_linked_to_curated(traini
     assert "fsx.us-east-1.amazonaws.com" in via
     item = next(i for i in training_plan.cost["by_item"] if i["type"] == "aws:fsx/lustreFileSystem:LustreFileSystem")
     assert item["monthly_usd"] == pytest.approx(2400 * 0.21)
+
+
+def test_lake_key_lets_fsx_read_the_linked_sse_kms_buckets_and_nothing_else(training_plan: engine.Plan) -> None:
+    """FSx's per-file-system S3 role has no KMS rights of its own: without the key-policy statement the data
+    repository association cannot read one SSE-KMS object of the lake (FSx for Lustre user guide, "Working with
+    server-side encrypted Amazon S3 buckets")."""
+    from components.aws import kms
+
+    (key,) = [k for k in training_plan.by_type("aws:kms/key:Key") if k.name == "platform-key"]
+    statements = {st["Sid"]: st for st in json.loads(key.inputs["policy"])["Statement"]}
+    fsx = statements["FsxLustreDataRepositories"]
+    (dra,) = training_plan.by_type("aws:fsx/dataRepositoryAssociation:DataRepositoryAssociation")
+    bucket_arn = "arn:aws:s3:::" + dra.inputs["dataRepositoryPath"].removeprefix("s3://").rstrip("/")
+    cond = fsx["Condition"]
+    assert sorted(cond["StringLike"]["kms:EncryptionContext:aws:s3:arn"]) == [bucket_arn, f"{bucket_arn}/*"]  # the linked zone only
+    assert cond["StringLike"]["aws:userid"] == kms.FSX_S3_ACCESS_USERID == "*:FSx"
+    assert cond["StringEquals"] == {"kms:CallerAccount": "123456789012", "kms:ViaService": "s3.us-east-1.amazonaws.com"}
+    assert {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(fsx["Action"]) and "kms:CreateGrant" not in fsx["Action"]
+    # the per-file-system role is not named: it does not exist when the key (which encrypts the file system) is created
+    assert fsx["Principal"] == {"AWS": "*"} and "AWSServiceRoleForFSxS3Access" not in key.inputs["policy"]
+    dev_key = next(k for k in plan_stack("dev").by_type("aws:kms/key:Key") if k.name == "platform-key")
+    assert "FsxLustreDataRepositories" not in dev_key.inputs["policy"]  # no Lustre, no statement
+    with pytest.raises(ValueError, match="bucket ARNs"):
+        kms.fsx_data_repository_statement(account_id="1", region="r", bucket_arns=[])
 
 
 @pytest.mark.parametrize(
