@@ -296,6 +296,39 @@ def test_training_pool_mistakes_exit_2_naming_the_key(write_stack: Callable[...,
     assert not failures, "\n".join(failures)
 
 
+def test_a_zone_outside_the_vpc_exits_2_naming_the_key(write_stack: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """The VPC spans the region's first network.azCount zones (the invoke's answer): a pool, reservation or file
+    system pinned elsewhere has no subnet, so nothing would ever launch there (infra/layers/aws_zones.py)."""
+    from infra import cli
+
+    doc = training_config()["config"]
+    pools, lake = doc["ml-platform:gpuPools"], doc["ml-platform:dataLake"]
+    p5, efa_pool = len(pools) - 2, len(pools) - 1
+    cases: dict[str, tuple[dict[str, Any], str]] = {}
+    moved = copy.deepcopy(pools)
+    moved[efa_pool]["zone"] = "us-east-1d"  # a zone of the region, but azCount 3 takes a-c
+    cases["efa pool"] = ({"gpuPools": moved}, f"gpuPools[{efa_pool}].zone")
+    moved = copy.deepcopy(pools)
+    moved[p5]["reservation"]["zone"] = "us-east-1e"
+    cases["reservation"] = ({"gpuPools": moved}, f"gpuPools[{p5}].reservation.zone")
+    cases["lustre"] = ({"dataLake": {**lake, "lustre": {**lake["lustre"], "availabilityZone": "us-east-1f"}}}, "dataLake.lustre.availabilityZone")
+    failures = []
+    for i, (label, (over, key)) in enumerate(cases.items()):
+        path = write_stack("prod", f"az{i}", **{"gpuPools": pools, "dataLake": lake, **over})
+        code = cli.main(["plan", "--stack", f"az{i}", "--stacks-dir", str(path.parent)])
+        lines = [ln.strip() for ln in capsys.readouterr().err.splitlines() if ln.strip().startswith("ml-platform:")]
+        want = f"ml-platform:{key}:"
+        if code != 2 or len(lines) != 1 or not lines[0].startswith(want) or "allowed: us-east-1a, us-east-1b, us-east-1c" not in lines[0]:
+            failures.append(f"{label}: exit {code}, {lines} (wanted {want})")
+    assert not failures, "\n".join(failures)
+    from infra import config
+    from infra.layers import aws_zones
+
+    cfg = config.parse({k.removeprefix("ml-platform:"): v for k, v in doc.items()})
+    assert aws_zones.zone_problems(cfg, ["us-east-1a", "us-east-1b"]) == []  # every zone the training stack names
+    assert [p for p, _ in aws_zones.zone_problems(cfg, ["us-east-1b"])] == [f"ml-platform:gpuPools[{p5}].reservation.zone", "ml-platform:dataLake.lustre.availabilityZone"]
+
+
 def test_gcp_refuses_aws_only_training_options(write_stack: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
     from infra import cli
 

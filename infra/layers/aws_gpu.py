@@ -141,7 +141,7 @@ def node_group_args(cfg: config.PlatformConfig, pool: config.GpuPoolConfig, foun
     if zone is not None:  # one subnet: the pool's zone (a reservation is zonal)
 
         def in_zone(pairs: list[list[str]], z: str = zone) -> list[str]:
-            return [sid for az, sid in pairs if az == z] or _no_subnet(z, [az for az, _ in pairs])
+            return [sid for az, sid in pairs if az == z]  # none: aws_zones fails the plan naming the key
 
         subnets = pulumi.Output.all(*[pulumi.Output.all(s.availability_zone, s.id) for s in foundation.vpc.private_subnets]).apply(in_zone)
     res = pool.reservation if pool.reserved else None
@@ -161,10 +161,6 @@ def node_group_args(cfg: config.PlatformConfig, pool: config.GpuPoolConfig, foun
         taints=[GPU_TAINT],
         tags=tagging.platform_tags(cfg),
     )
-
-
-def _no_subnet(zone: str, zones: list[str]) -> list[str]:
-    raise ValueError(f"zone {zone!r} has no private subnet of this VPC; its zones: {', '.join(zones)} (network.azCount)")
 
 
 def efa_instance_types(cfg: config.PlatformConfig) -> list[str]:
