@@ -132,6 +132,28 @@ def test_reserved_capacity_is_priced_as_already_paid_and_shown_apart(training_pl
     assert [i["reserved_usd_month"] for i in training_plan.cost["by_item"] if "reserved_usd_month" in i] == [round(fixed, 2)]
 
 
+@pytest.mark.parametrize(("kind", "hourly"), [("capacity-block", 31.464), ("odcr", None)])
+def test_managed_reserved_pool_is_priced_as_already_paid_and_shown_apart(write_stack: Callable[..., Path], kind: str, hourly: float | None) -> None:
+    """A managed node group on a Capacity Block (or an ODCR) is paid for the whole reservation whether its nodes
+    run or not: priced at the reservation's price (default the on-demand list price), shown as reserved."""
+    reservation: dict[str, Any] = {"ids": [RESERVATION], "zone": "us-east-1a", "kind": kind, "nodes": 2}
+    if hourly is not None:
+        reservation["hourlyUsd"] = hourly
+    pool = {"name": "train-blk", "purpose": "training", "instanceTypes": ["p5.48xlarge"], "mode": "managed", "capacity": "reserved",
+            "reservation": reservation, "minNodes": 0, "maxNodes": 2}
+    base = yaml.safe_load((ROOT / "stacks" / "Pulumi.prod.yaml").read_text())["config"]["ml-platform:gpuPools"]
+    path = write_stack("prod", f"blk-{kind}", gpuPools=[*base, pool])
+    plan = engine.plan(f"blk-{kind}", stack_path=path)
+    group = _one(plan, "aws:eks/nodeGroup:NodeGroup", "gpu-train-blk")
+    assert group.inputs["capacityType"] == ("CAPACITY_BLOCK" if kind == "capacity-block" else "ON_DEMAND")
+    price = hourly if hourly is not None else catalog.node_type("aws", "p5.48xlarge").hourly_usd(spot=False, region="us-east-1")
+    fixed = 2 * price * 730
+    cost = plan.cost["by_pool"]["train-blk"]
+    assert cost["reserved"] == pytest.approx(fixed, abs=0.01)
+    assert cost["idle"] == pytest.approx(fixed, abs=0.01) == cost["ceiling"]  # minNodes 0, but the block is paid
+    assert plan.cost["monthly_usd_reserved"] == pytest.approx(fixed, abs=0.01)
+
+
 def test_a_pure_reservation_never_grows_past_it() -> None:
     from catalog import cost_model
 

@@ -17,6 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from catalog import conventions as cv
+from catalog.pools import RESERVED_NODES_ANNOTATION, RESERVED_PRICE_ANNOTATION
 from components.base import Component
 
 AMI_TYPES = {"al2023": "AL2023_x86_64_NVIDIA", "bottlerocket": "BOTTLEROCKET_x86_64_NVIDIA"}
@@ -72,6 +73,11 @@ class GpuNodeGroupArgs:
     """The reservation is a Capacity Block for ML (node group capacity type ``CAPACITY_BLOCK``)."""
     auto_repair: bool = True
     """EKS node auto repair: replace nodes the node monitoring agent reports unhealthy (GPU faults)."""
+    reserved_nodes: int = 0
+    """``capacity: reserved``: instances the reservation holds (a node-group tag the cost estimate reads:
+    reserved capacity is already paid, priced apart)."""
+    reserved_usd_hour: float | None = None
+    """The price paid per reserved node-hour (a Capacity Block's), when not the on-demand list price."""
 
     def __post_init__(self) -> None:
         where = "GpuNodeGroup"
@@ -83,6 +89,10 @@ class GpuNodeGroupArgs:
             raise ValueError(f"{where}: capacity 'reserved' and capacity_reservation_id go together")
         if self.capacity_block and self.capacity != "reserved":
             raise ValueError(f"{where}: capacity_block needs capacity 'reserved'")
+        if self.reserved_nodes < 0 or (self.reserved_nodes and self.capacity != "reserved"):
+            raise ValueError(f"{where}: reserved_nodes needs capacity 'reserved' and must be >= 0")
+        if self.reserved_usd_hour is not None and (self.reserved_usd_hour <= 0 or not self.reserved_nodes):
+            raise ValueError(f"{where}: reserved_usd_hour must be positive and needs reserved_nodes")
         if self.ami_family not in AMI_TYPES:
             raise ValueError(f"{where}: ami_family must be one of {tuple(AMI_TYPES)}")
         if self.min_nodes < 0 or self.max_nodes < 1 or self.min_nodes > self.max_nodes:
@@ -92,6 +102,17 @@ class GpuNodeGroupArgs:
         for taint in self.taints:
             if taint.get("effect") not in TAINT_EFFECTS:
                 raise ValueError(f"{where}: taint effect must be one of {tuple(TAINT_EFFECTS)}")
+
+
+def reservation_tags(args: GpuNodeGroupArgs) -> dict[str, str]:
+    """Node-group tags recording the reservation for the cost estimate (:mod:`catalog.pools` reads them, as it
+    reads a Karpenter NodePool's annotations): nodes held and, when given, the price paid per node-hour."""
+    if not args.reserved_nodes:
+        return {}
+    out = {RESERVED_NODES_ANNOTATION: str(args.reserved_nodes)}
+    if args.reserved_usd_hour is not None:
+        out[RESERVED_PRICE_ANNOTATION] = f"{args.reserved_usd_hour:g}"
+    return out
 
 
 class GpuNodeGroup(Component):
@@ -164,7 +185,7 @@ class GpuNodeGroup(Component):
             labels=dict(args.labels),
             taints=[{"key": t["key"], "value": t.get("value"), "effect": TAINT_EFFECTS[t["effect"]]} for t in args.taints],
             launch_template={"id": self.launch_template.id, "version": self.launch_template.latest_version.apply(str)},
-            tags=tags,
+            tags={**tags, **reservation_tags(args)},
             opts=self.child_opts(depends_on=attachments, ignore_changes=["scalingConfig.desiredSize"]),
         )
         self.publish(node_group_name=self.node_group.node_group_name, node_role_arn=pulumi.Output.from_input(role_arn))

@@ -152,6 +152,8 @@ def node_group_args(cfg: config.PlatformConfig, pool: config.GpuPoolConfig, foun
         capacity="reserved" if res else "spot" if pool.capacity == "spot" else "on-demand",
         capacity_reservation_id=res.ids[0] if res else None,
         capacity_block=bool(res and res.kind == "capacity-block"),
+        reserved_nodes=res.nodes if res else 0,
+        reserved_usd_hour=res.hourly_usd if res else None,
         min_nodes=pool.min_nodes,
         max_nodes=pool.max_nodes,
         labels=pool_node_labels(cfg, pool),
