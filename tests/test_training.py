@@ -802,6 +802,58 @@ def test_bottlerocket_pool_restores_its_data_volume_from_the_image_snapshot(upst
         )
 
 
+@pytest.mark.parametrize("hugepages", [0, efa.HUGEPAGES_2MI_PAGES])
+def test_fast_image_pull_turns_on_soci_parallel_pull_on_both_ami_families(hugepages: int) -> None:
+    """AL2023: nodeadm's FastImagePull gate in a NodeConfig part (after the EFA huge-pages script when both);
+    Bottlerocket: the SOCI snapshotter in parallel-pull-unpack mode, in valid TOML next to the sysctl."""
+    import email
+    import tomllib
+
+    from components.aws import node_user_data
+
+    doc = node_user_data.user_data("al2023", hugepages=hugepages, fast_image_pull=True)
+    assert doc is not None
+    message = email.message_from_string(doc)
+    assert message.is_multipart()
+    parts = {p.get_content_type(): p.get_payload() for p in message.get_payload()}
+    node_config = yaml.safe_load(parts["application/node.eks.aws"])
+    assert node_config["apiVersion"] == "node.eks.aws/v1alpha1" and node_config["kind"] == "NodeConfig"
+    assert node_config["spec"] == {"featureGates": {"FastImagePull": True}}
+    assert ("text/x-shellscript" in parts) == bool(hugepages)
+    settings = tomllib.loads(node_user_data.user_data("bottlerocket", hugepages=hugepages, fast_image_pull=True) or "")["settings"]
+    assert settings["container-runtime"] == {"snapshotter": "soci"}
+    assert settings["container-runtime-plugins"]["soci-snapshotter"]["pull-mode"] == "parallel-pull-unpack"
+    assert ("kernel" in settings) == bool(hugepages)
+    assert node_user_data.user_data("al2023") is None  # nothing asked, no user data
+    with pytest.raises(ValueError, match="AMI family"):
+        node_user_data.user_data("ubuntu", fast_image_pull=True)
+
+
+@pytest.mark.upstream
+def test_fast_image_pull_pool_gets_its_own_node_class_and_managed_groups_their_launch_template(upstream: Path) -> None:
+    import base64
+
+    spec = karpenter_mod.NodePoolSpec(
+        name="serve-fast", instance_types=["g6e.12xlarge"], capacity_types=["on-demand"], labels={}, gpu_limit=8, cpu_limit=192,
+        fast_image_pull=True,
+    )
+    assert spec.node_class == "gpu-pool-serve-fast"  # the user data is the pool's
+    body = karpenter_mod.node_class_spec(
+        ami_family="al2023", ami_alias="al2023@latest", disk_gb=200, role="r", discovery_value="c", tags={}, kms_key_arn=None,
+        fast_image_pull=spec.fast_image_pull,
+    )
+    assert "FastImagePull: true" in body["userData"]
+    validator = crd_validator(upstream / "karpenter" / "crds" / "karpenter.k8s.aws_ec2nodeclasses.yaml", "v1")
+    assert not schema_errors(validator, {"apiVersion": "karpenter.k8s.aws/v1", "kind": "EC2NodeClass", "metadata": {"name": "x"}, "spec": body})
+    from components.aws.gpu_node_group import GpuNodeGroupArgs, launch_template_user_data
+
+    group = GpuNodeGroupArgs(cluster_name="c", subnet_ids=[], instance_types=["g6e.12xlarge"], capacity="on-demand", min_nodes=0, max_nodes=1,
+                             ami_family="bottlerocket", fast_image_pull=True)
+    assert 'snapshotter = "soci"' in base64.b64decode(launch_template_user_data(group) or "").decode()
+    assert launch_template_user_data(GpuNodeGroupArgs(cluster_name="c", subnet_ids=[], instance_types=["g6e.12xlarge"], capacity="on-demand",
+                                                      min_nodes=0, max_nodes=1)) is None
+
+
 # ---- deploy lifecycle of the training objects (infra/plan/lifecycle_facts.yaml) --------------------------
 
 

@@ -7,6 +7,7 @@ needs a cluster autoscaler; Karpenter does not scale managed node groups.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -18,6 +19,7 @@ import pulumi_aws as aws
 
 from catalog import conventions as cv
 from catalog.pools import RESERVED_NODES_ANNOTATION, RESERVED_PRICE_ANNOTATION
+from components.aws import node_user_data
 from components.base import Component
 
 AMI_TYPES = {"al2023": "AL2023_x86_64_NVIDIA", "bottlerocket": "BOTTLEROCKET_x86_64_NVIDIA"}
@@ -78,6 +80,9 @@ class GpuNodeGroupArgs:
     reserved capacity is already paid, priced apart)."""
     reserved_usd_hour: float | None = None
     """The price paid per reserved node-hour (a Capacity Block's), when not the on-demand list price."""
+    fast_image_pull: bool = False
+    """SOCI parallel pull and unpack (launch-template user data, merged by EKS with its own:
+    :mod:`components.aws.node_user_data`)."""
 
     def __post_init__(self) -> None:
         where = "GpuNodeGroup"
@@ -102,6 +107,12 @@ class GpuNodeGroupArgs:
         for taint in self.taints:
             if taint.get("effect") not in TAINT_EFFECTS:
                 raise ValueError(f"{where}: taint effect must be one of {tuple(TAINT_EFFECTS)}")
+
+
+def launch_template_user_data(args: GpuNodeGroupArgs) -> str | None:
+    """Base64 user data of the launch template (a launch template takes it encoded), or ``None``."""
+    data = node_user_data.user_data(args.ami_family, fast_image_pull=args.fast_image_pull)
+    return base64.b64encode(data.encode()).decode() if data is not None else None
 
 
 def reservation_tags(args: GpuNodeGroupArgs) -> dict[str, str]:
@@ -166,6 +177,7 @@ class GpuNodeGroup(Component):
             if args.capacity_reservation_id
             else None,
             instance_market_options={"market_type": "capacity-block"} if args.capacity_block else None,
+            user_data=launch_template_user_data(args),
             tag_specifications=[{"resource_type": kind, "tags": tags} for kind in ("instance", "volume", "network-interface")],
             tags=tags,
             opts=child,
