@@ -815,7 +815,7 @@ def test_fast_image_pull_turns_on_soci_parallel_pull_on_both_ami_families(hugepa
     assert doc is not None
     message = email.message_from_string(doc)
     assert message.is_multipart()
-    parts = {p.get_content_type(): p.get_payload() for p in message.get_payload()}
+    parts = {p.get_content_type(): str(p.get_payload()) for p in message.walk() if not p.is_multipart()}
     node_config = yaml.safe_load(parts["application/node.eks.aws"])
     assert node_config["apiVersion"] == "node.eks.aws/v1alpha1" and node_config["kind"] == "NodeConfig"
     assert node_config["spec"] == {"featureGates": {"FastImagePull": True}}
