@@ -427,6 +427,47 @@ def test_managed_capacity_block_node_group_targets_its_reservation_and_repairs_n
         GpuNodeGroup("Bad_Name", GpuNodeGroupArgs(cluster_name="c", subnet_ids=[], instance_types=["p5.48xlarge"], capacity="spot", min_nodes=0, max_nodes=1))
 
 
+def test_managed_efa_node_group_gets_the_interfaces_security_groups_placement_and_huge_pages() -> None:
+    """A managed EFA pool gets what a Karpenter EFA class gets: the EFA interfaces (each in the cluster and EFA
+    security groups, the EFA one open to itself), a cluster placement group, huge pages in the user data."""
+    import base64
+    import email
+
+    import pulumi_aws as aws
+
+    from components.aws.gpu_node_group import GpuNodeGroup, GpuNodeGroupArgs
+
+    def program() -> None:
+        GpuNodeGroup(
+            "efa-mng",
+            GpuNodeGroupArgs(
+                cluster_name="c", subnet_ids=["subnet-1"], instance_types=["p5.48xlarge"], capacity="on-demand", min_nodes=0, max_nodes=2,
+                efa_interfaces=32, vpc_id="vpc-1", cluster_security_group_id="sg-cluster", placement_group=True,
+            ),
+            pulumi.ResourceOptions(provider=aws.Provider("aws", region="us-east-1")),
+        )
+
+    resources, _ = engine.run_program("unit", {"cloud": "aws", "environment": "dev", "region": "us-east-1"}, [], program=program)
+    template = next(r for r in resources if r.type == "aws:ec2/launchTemplate:LaunchTemplate")
+    (group,) = [r for r in resources if r.type == "aws:ec2/securityGroup:SecurityGroup"]
+    nics = template.inputs["networkInterfaces"]
+    assert [(n["networkCardIndex"], n["deviceIndex"], n["interfaceType"]) for n in nics] == [
+        (nic["networkCardIndex"], nic["deviceIndex"], nic["interfaceType"]) for nic in efa.network_interfaces(32)
+    ]
+    efa_sg = next(r.inputs["securityGroupId"] for r in resources if r.type == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    assert all(n["securityGroups"] == ["sg-cluster", efa_sg] for n in nics)
+    rules = [r.inputs for r in resources if r.type.startswith("aws:vpc/securityGroup") and r.type.endswith("Rule")]
+    assert len(rules) == 2 and all(r["ipProtocol"] == "-1" and r["referencedSecurityGroupId"] == r["securityGroupId"] == efa_sg for r in rules)
+    (placement,) = [r for r in resources if r.type == "aws:ec2/placementGroup:PlacementGroup"]
+    assert placement.inputs["strategy"] == "cluster" and template.inputs["placement"]["groupName"]
+    assert {group.urn, placement.urn} <= set(template.dependencies)
+    data = email.message_from_string(base64.b64decode(template.inputs["userData"]).decode())
+    scripts = [str(p.get_payload()) for p in data.walk() if p.get_content_type() == "text/x-shellscript"]
+    assert any(f"vm.nr_hugepages = {efa.HUGEPAGES_2MI_PAGES}" in s for s in scripts)
+    with pytest.raises(ValueError, match="vpc_id and cluster_security_group_id"):
+        GpuNodeGroupArgs(cluster_name="c", subnet_ids=[], instance_types=["p5.48xlarge"], capacity="on-demand", min_nodes=0, max_nodes=1, efa_interfaces=4)
+
+
 def test_network_interfaces_layout() -> None:
     assert efa.network_interfaces(0) == []
     nics = efa.network_interfaces(2)
