@@ -21,15 +21,12 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import yaml
 
 from catalog import conventions as cv
-
-if TYPE_CHECKING:
-    from infra.layers.context import CloudLayer
+from catalog import pool_nodes
 
 TEMPLATE_VERSION = "v1"
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "catalog" / "templates" / "workloads" / TEMPLATE_VERSION
@@ -137,7 +134,7 @@ def pool_facts(cfg: Any, pool_name: str) -> PoolFacts:
 
     pool = next(p for p in cfg.gpu_pools if p.name == pool_name)
     flavor = next(f for f in k8s_teams.flavors(cfg) if f.name == k8s_teams.flavor_name(pool))
-    strategy = k8s_teams.mig_strategy(cfg, cast("CloudLayer", SimpleNamespace(cloud=cfg.cloud)))  # it reads .cloud only
+    strategy = pool_nodes.mig_strategy(cfg.cloud, cfg.gpu_operator.mig_strategy)
     spot = "spot" in pool.capacity
     tolerations = [dict(t) for t in flavor.tolerations]
     if spot and cfg.cloud == "gcp":

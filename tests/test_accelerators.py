@@ -271,6 +271,7 @@ def test_console_summary_shows_bracketed_keys_of_violation_messages(accel_plan: 
 
 def test_neuron_chart_on_a_cluster_you_bring_covers_every_type_of_the_model() -> None:
     """cloud: existing: the nodes may be any inf2 size, so the device plugin's affinity lists them all."""
+    from catalog import pool_nodes
     from infra import config
     from infra.layers import k8s_gpu
 
@@ -280,4 +281,6 @@ def test_neuron_chart_on_a_cluster_you_bring_covers_every_type_of_the_model() ->
     raw.pop("fleet", None)  # a fleet worker needs teams; this check is about the Neuron chart alone
     cfg = config.parse(raw)
     assert k8s_gpu.neuron_instance_types(cfg) == sorted(n.name for n in gpus.node_types("aws", gpu="Inferentia2"))
-    assert k8s_gpu.pool_node_labels(cfg, cfg.gpu_pools[0])[k8s_gpu.GPU_OPERATOR_OPERANDS_LABEL] == "false"
+    pool = cfg.gpu_pools[0]
+    labels = pool_nodes.node_labels(pool=pool.name, purpose=pool.purpose, model=cfg.pool_gpu(pool))  # what the admin puts on the nodes
+    assert labels[pool_nodes.GPU_OPERATOR_OPERANDS_LABEL] == "false"

@@ -33,33 +33,6 @@ def _component_classes() -> list[type]:
 
 CLASSES = _component_classes()
 
-PENDING = frozenset(
-    {
-        "components.k8s.feast.Feast",
-        "components.k8s.gpu_monitoring.GpuMonitoring",
-        "components.k8s.gpu_operator.GpuOperator",
-        "components.k8s.jupyterhub.JupyterHub",
-        "components.k8s.kserve.KServe",
-        "components.k8s.kueue.Kueue",
-        "components.k8s.kueue.KueueQueues",
-        "components.k8s.mlflow.Mlflow",
-        "components.k8s.monitoring.Monitoring",
-        "components.k8s.multikueue.MultiKueueManager",
-        "components.k8s.multikueue.MultiKueueWorkerAccess",
-        "components.k8s.neuron.NeuronDevicePlugin",
-        "components.k8s.opencost.OpenCost",
-        "components.k8s.scheduling.PriorityClasses",
-        "components.k8s.team.Team",
-        "components.k8s.training.KueueTopology",
-        "components.k8s.training.ProvisioningAdmissionCheck",
-        "components.k8s.training.TeamVolumeClaims",
-        "components.k8s.training.TrainingControllers",
-    }
-)
-"""Components not yet converted to the one shape (issue 14): strict xfail, so a conversion must remove its entry."""
-
-
-
 def test_components_are_found() -> None:
     assert len(CLASSES) > 40
 
@@ -68,11 +41,7 @@ def _name(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-@pytest.mark.parametrize(
-    "cls",
-    [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason="not converted yet")) if _name(c) in PENDING else c for c in CLASSES],
-    ids=_name,
-)
+@pytest.mark.parametrize("cls", CLASSES, ids=_name)
 def test_component_has_the_one_shape(cls: type) -> None:
     assert issubclass(cls, Component), f"{cls.__qualname__} must derive from components.base.Component"
     params = list(inspect.signature(cls.__init__).parameters.values())
@@ -85,14 +54,13 @@ def test_component_has_the_one_shape(cls: type) -> None:
     assert args_type.__name__ == f"{cls.__name__}Args", f"{cls.__qualname__}: its args are {cls.__name__}Args"
 
 
-@pytest.mark.xfail(strict=True, reason="until every component builds its children with child_opts (issue 14)")
-@pytest.mark.parametrize("stack", STACKS)
-def test_children_wait_for_what_their_component_waits_for(stack: str) -> None:
+def _children_lacking(stack: str, type_prefix: str = "ml-platform:") -> tuple[int, list[str]]:
+    """(children checked, children lacking a dependency of their component) for components of ``type_prefix``."""
     plan = plan_stack(stack)
     by_urn = {r.urn: r for r in plan.resources}
     checked, missing = 0, []
     for comp in plan.resources:
-        if comp.custom or not comp.type.startswith("ml-platform:") or not comp.dependencies:
+        if comp.custom or not comp.type.startswith(type_prefix) or not comp.dependencies:
             continue
         waits = set(comp.dependencies)
         for child in (r for r in plan.resources if r.parent == comp.urn):
@@ -100,6 +68,21 @@ def test_children_wait_for_what_their_component_waits_for(stack: str) -> None:
             lacking = waits - set(child.dependencies)
             if lacking:
                 missing.append(f"{child.urn} lacks {sorted(by_urn[u].name if u in by_urn else u for u in lacking)} (from {comp.name})")
+    return checked, missing
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_children_wait_for_what_their_component_waits_for(stack: str) -> None:
+    checked, missing = _children_lacking(stack)
     assert not missing, "\n".join(missing[:20])
     if stack not in ("onprem",):
         assert checked > 0
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_kubernetes_components_children_wait_for_what_the_component_waits_for(stack: str) -> None:
+    """Every ``ml-platform:k8s:*`` component is converted: its children (Helm releases, namespaces, generated
+    passwords) wait for the system nodes and add-ons the component waits for, on every stack."""
+    checked, missing = _children_lacking(stack, "ml-platform:k8s:")
+    assert not missing, "\n".join(missing[:20])
+    assert checked > 0

@@ -25,9 +25,9 @@ from components.aws.karpenter import (
     cpu_limit_for,
     node_class_spec,
 )
-from components.k8s.gpu_monitoring import GpuMonitoring
+from components.k8s.gpu_monitoring import GpuMonitoring, GpuMonitoringArgs
 from components.k8s.gpu_operator import GpuOperatorArgs, MigLayout, device_plugin_config, mig_parted_config
-from components.k8s.scheduling import PriorityClasses
+from components.k8s.scheduling import PriorityClasses, PriorityClassesArgs
 from infra import config
 from infra.layers import aws_gpu, k8s_gpu
 from infra.plan import engine
@@ -258,7 +258,7 @@ def test_mig_parted_config_one_entry_per_gpu_model_sharing_a_profile() -> None:
 )
 def test_operator_args_are_validated_against_the_catalog(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        GpuOperatorArgs(install_driver=False, install_toolkit=False, **kwargs).validate()
+        GpuOperatorArgs(install_driver=False, install_toolkit=False, **kwargs)  # validated on construction
 
 
 def test_device_plugin_config_default_has_no_sharing() -> None:
@@ -273,13 +273,13 @@ def test_device_plugin_config_default_has_no_sharing() -> None:
 def test_driver_follows_the_node_image_unless_configured() -> None:
     """aws: the EKS NVIDIA AMIs ship driver and toolkit; gpuOperator.driver: true forces the operator's own."""
     cfg = config.load_stack("dev")
-    eks = SimpleNamespace(cloud="aws", driver_preinstalled=True)
+    eks = SimpleNamespace(cloud="aws", driver_preinstalled=True, toolkit_preinstalled=True, host_driver_dir=None)
     default = k8s_gpu.operator_args(cfg, eks)  # type: ignore[arg-type]
     assert (default.install_driver, default.install_toolkit) == (False, False)
     forced = cfg.model_copy(update={"gpu_operator": config.GpuOperatorConfig(driver=True)})
     args = k8s_gpu.operator_args(forced, eks)  # type: ignore[arg-type]
     assert (args.install_driver, args.install_toolkit) == (True, True)
-    bare = SimpleNamespace(cloud="existing", driver_preinstalled=False)
+    bare = SimpleNamespace(cloud="existing", driver_preinstalled=False, toolkit_preinstalled=False, host_driver_dir=None)
     kept = k8s_gpu.operator_args(cfg.model_copy(update={"gpu_operator": config.GpuOperatorConfig(driver=False)}), bare)  # type: ignore[arg-type]
     assert (kept.install_driver, kept.install_toolkit) == (False, True)  # the operator still configures the runtime
 
@@ -297,7 +297,9 @@ def test_operator_defaults_by_cloud() -> None:
 
 def test_priority_class_values_are_checked() -> None:
     def program() -> None:
-        PriorityClasses("p", k8s_provider=k8s.Provider("k"), classes={"too-high": 2_000_000_000}, non_preempting=frozenset())
+        PriorityClasses(
+            "p", PriorityClassesArgs(classes={"too-high": 2_000_000_000}, non_preempting=frozenset()), pulumi.ResourceOptions(provider=k8s.Provider("k"))
+        )
 
     with pytest.raises(engine.PlanError, match="too-high"):
         _run(program)
@@ -305,7 +307,11 @@ def test_priority_class_values_are_checked() -> None:
 
 def test_monitoring_can_use_an_existing_namespace() -> None:
     def program() -> None:
-        GpuMonitoring("m", k8s_provider=k8s.Provider("k"), namespace="observability", create_namespace=False, rule_labels={"release": "prom"})
+        GpuMonitoring(
+            "m",
+            GpuMonitoringArgs(namespace="observability", create_namespace=False, rule_labels={"release": "prom"}),
+            pulumi.ResourceOptions(provider=k8s.Provider("k")),
+        )
 
     resources = _run(program)
     assert not [r for r in resources if r.type == "kubernetes:core/v1:Namespace"]
@@ -376,10 +382,10 @@ def test_bottlerocket_pools_keep_the_operator_device_plugin_off() -> None:
     raw = raw_config("dev")
     raw["gpuPools"][0]["amiFamily"] = "bottlerocket"
     cfg = config.parse(raw)
-    labels = k8s_gpu.pool_node_labels(cfg, cfg.gpu_pools[0])
+    labels = aws_gpu.pool_node_labels(cfg, cfg.gpu_pools[0])
     assert labels["nvidia.com/gpu.deploy.device-plugin"] == "false"
     assert labels["nvidia.com/gpu.deploy.mig-manager"] == "false"
-    assert "nvidia.com/gpu.deploy.device-plugin" not in k8s_gpu.pool_node_labels(cfg, cfg.gpu_pools[1])
+    assert "nvidia.com/gpu.deploy.device-plugin" not in aws_gpu.pool_node_labels(cfg, cfg.gpu_pools[1])
     raw["gpuPools"][1]["amiFamily"] = "bottlerocket"  # the time-sliced notebooks pool
     with pytest.raises(config.ConfigError) as err:
         config.parse(raw)
@@ -408,6 +414,6 @@ def test_managed_pool_cannot_mix_spot_and_on_demand() -> None:
 def test_pool_node_labels_select_the_operator_configs() -> None:
     cfg = config.load_stack("staging")
     mig_pool = next(p for p in cfg.gpu_pools if p.mig_profile)
-    labels = k8s_gpu.pool_node_labels(cfg, mig_pool)
+    labels = aws_gpu.pool_node_labels(cfg, mig_pool)
     assert labels[cv.MIG_CONFIG_LABEL] == f"all-{mig_pool.mig_profile}"
     assert cv.DEVICE_PLUGIN_CONFIG_LABEL not in labels

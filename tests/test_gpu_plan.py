@@ -16,7 +16,7 @@ from catalog import gpus as catalog
 from components.aws import karpenter as karpenter_mod
 from components.k8s import gpu_operator as operator_mod
 from infra import config
-from infra.layers import k8s_gpu
+from infra.layers import aws_gpu
 from infra.plan.engine import Plan, RecordedResource
 from tests.chart_values import assert_keys_exist, crd_validator, schema_errors
 from tests.helpers import STACKS
@@ -368,7 +368,7 @@ def test_every_managed_pool_is_a_node_group_as_configured(plan_of: PlanOf, stack
         if pool.mode != "managed":
             continue
         group = groups[pool.name]
-        assert group.inputs["labels"] == k8s_gpu.pool_node_labels(plan.config, pool)  # same labels as a NodePool's nodes
+        assert group.inputs["labels"] == aws_gpu.pool_node_labels(plan.config, pool)  # same labels as a NodePool's nodes
         assert {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"} in group.inputs["taints"]
         assert group.inputs["amiType"] == {"al2023": "AL2023_x86_64_NVIDIA", "bottlerocket": "BOTTLEROCKET_x86_64_NVIDIA"}[pool.ami_family]
         assert group.inputs["capacityType"] == {"spot": "SPOT", "on-demand": "ON_DEMAND"}[pool.capacity]

@@ -8,6 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 import yaml
@@ -283,7 +284,7 @@ def _queues(**changes: Any) -> None:
             "queues": [kueue.TeamQueue("t", "t", [kueue.ResourceGroup(("cpu",), {"default": {"cpu": kueue.Quota(1)}})])],
             **changes,
         }
-        kueue.KueueQueues("q", k8s_provider=provider, **args)
+        kueue.KueueQueues("q", kueue.KueueQueuesArgs(**args), pulumi.ResourceOptions(provider=provider))
 
     engine.run_program("unit", {}, [], program=program)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 import yaml
@@ -236,7 +237,7 @@ def _args(**changes: Any) -> team_mod.TeamArgs:
 )
 def test_team_args_are_validated(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        _args(**changes).validate()
+        _args(**changes)  # validated on construction
 
 
 def test_quota_hard_limits_cpu_at_the_ratio() -> None:
@@ -248,7 +249,7 @@ def test_quota_hard_limits_cpu_at_the_ratio() -> None:
 def test_team_component_alone_under_the_mock_engine() -> None:
     def program() -> None:
         provider = k8s.Provider("k", kubeconfig="{}")
-        team_mod.Team("team-ml", _args(viewers="ml-viewers", internet_egress=True), k8s_provider=provider)
+        team_mod.Team("team-ml", _args(viewers="ml-viewers", internet_egress=True), pulumi.ResourceOptions(provider=provider))
 
     resources, _ = engine.run_program("unit", {}, [], program=program)
     types = [r.type for r in resources if r.custom and not r.type.startswith("pulumi:providers")]

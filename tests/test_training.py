@@ -499,12 +499,15 @@ def test_topology_aware_flavor_names_the_aws_network_topology(training_plan: eng
 
 
 def test_gke_topology_uses_gke_labels() -> None:
-    from components.k8s import training
-    from infra import config
-    from infra.layers import k8s_teams
+    """Each cloud layer states its topology labels (``CloudLayer.topology_levels``; the AWS plan above shows the
+    Kueue Topology using them); GKE's end with the node."""
+    import inspect
 
-    cfg = config.load_stack("gcp-prod")
-    assert k8s_teams.topology_levels(cfg) == training.GKE_TOPOLOGY_LEVELS
+    from components.k8s import training
+    from infra.layers import aws_foundation, gcp_foundation
+
+    assert "topology_levels=kueue_training.GKE_TOPOLOGY_LEVELS" in inspect.getsource(gcp_foundation.GcpFoundation.cloud_layer)
+    assert "topology_levels=training.AWS_TOPOLOGY_LEVELS" in inspect.getsource(aws_foundation.AwsFoundation.cloud_layer)
     assert training.GKE_TOPOLOGY_LEVELS[-1] == "kubernetes.io/hostname"
     with pytest.raises(ValueError, match="last level"):
         training.topology_spec(["kubernetes.io/hostname", "cloud.google.com/gce-topology-block"])

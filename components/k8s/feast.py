@@ -18,8 +18,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
+from components.base import Component
 from components.k8s.helm import disruption_budget, pinned_release
-from components.options import inherited_depends_on
 
 CHART = "feast-feature-server"
 CHART_VERSION = "0.66.0"
@@ -43,7 +43,7 @@ JOB_UID = 10001
 _NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
 
-@dataclass
+@dataclass(frozen=True)
 class FeastRedis:
     """The online store: a Redis endpoint, TLS and AUTH (``password`` a Pulumi secret or ``None``).
 
@@ -61,7 +61,7 @@ class FeastRedis:
             raise ValueError("ca_certificate needs tls")
 
 
-@dataclass
+@dataclass(frozen=True)
 class FeastSqlRegistry:
     """A SQL registry: database ``database`` on a PostgreSQL server (created by a Job if missing).
 
@@ -82,7 +82,7 @@ class FeastSqlRegistry:
                 raise ValueError(f"{what} {value!r} must be a lowercase identifier")
 
 
-@dataclass
+@dataclass(frozen=True)
 class FeastArgs:
     """Arguments of :class:`Feast`.
 
@@ -116,6 +116,11 @@ class FeastArgs:
             raise ValueError(f"namespace {self.namespace!r} is not a Kubernetes namespace name")
         if self.replicas < 1:
             raise ValueError("replicas must be at least 1")
+
+
+def feast_provider(object_store: str | None) -> Literal["aws", "gcp", "local"]:
+    """Feast's ``provider`` for the lake's object store (``s3`` -> ``aws``, ``gs`` -> ``gcp``, none -> ``local``)."""
+    return {"s3": "aws", "gs": "gcp"}.get(object_store or "", "local")  # type: ignore[return-value]
 
 
 def _sql_url(reg: FeastSqlRegistry, host: str, port: Any, user: str, password: str) -> str:
@@ -234,21 +239,27 @@ def selector_labels() -> dict[str, str]:
     return {"app.kubernetes.io/name": CHART, "app.kubernetes.io/instance": RELEASE}
 
 
-class Feast(pulumi.ComponentResource):
+class Feast(Component):
     """Namespace, service account, ``feature_store.yaml`` Secret, optional SQL-registry database Job,
     the feature-server Helm release and (2+ replicas) a PodDisruptionBudget.
 
-    Outputs: ``namespace``, ``service_account``, ``endpoint`` (in-cluster URL), ``offline_root``
-    (where the offline store's Parquet data lives, or ``None``).
+    Outputs: ``namespace_name``, ``service_account``, ``endpoint`` (in-cluster URL), ``offline_root``
+    (where the offline store's Parquet data lives, or ``None``); the Kubernetes provider
+    comes through ``opts``.
     """
 
-    def __init__(self, name: str, args: FeastArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("ml-platform:k8s:Feast", name, None, opts)
-        provider = opts.provider if opts else None
-        # what the component waits for (system nodes, CoreDNS and the other core add-ons) reaches
-        # every child: Pulumi does not pass a component's depends_on down by itself
-        waits = inherited_depends_on(opts)
-        child = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=waits)
+    namespace: k8s.core.v1.Namespace
+    release: k8s.helm.v3.Release
+    namespace_name: pulumi.Output[str]
+    service_account: str
+    endpoint: pulumi.Output[str]
+    offline_root: pulumi.Output[str] | None
+
+    def __init__(self, resource_name: str, args: FeastArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:k8s:Feast", resource_name, opts)
+        name = resource_name
+        # every child waits for what the component waits for (system nodes, CoreDNS, the other core add-ons)
+        child = self.child_opts()
         labels = {"app.kubernetes.io/part-of": "ml-platform", **args.labels}
 
         self.namespace = k8s.core.v1.Namespace(
@@ -257,7 +268,7 @@ class Feast(pulumi.ComponentResource):
             opts=child,
         )
         ns = self.namespace.metadata["name"]
-        in_ns = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[*waits, self.namespace])
+        in_ns = self.child_opts(depends_on=[self.namespace])
         needs: list[pulumi.Resource] = [self.namespace]
 
         needs.append(
@@ -304,16 +315,16 @@ class Feast(pulumi.ComponentResource):
             namespace=ns,
             repo=CHART_REPO,
             values=chart_values(args),
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[*waits, *needs]),
+            opts=self.child_opts(depends_on=needs),
         )
         if args.replicas > 1:
             disruption_budget(f"{name}-pdb", name=RELEASE, namespace=ns, labels=labels, selector=selector_labels(), opts=in_ns)
-        self.service_account = SERVICE_ACCOUNT
-        self.endpoint: pulumi.Output[str] = pulumi.Output.concat("http://", RELEASE, ".", ns, ".svc.cluster.local:", str(PORT))
-        self.offline_root: pulumi.Output[str] | None = (
-            pulumi.Output.from_input(args.offline_root) if args.offline_root is not None else None
+        self.publish(
+            namespace_name=ns,
+            service_account=SERVICE_ACCOUNT,
+            endpoint=pulumi.Output.concat("http://", RELEASE, ".", ns, ".svc.cluster.local:", str(PORT)),
+            offline_root=pulumi.Output.from_input(args.offline_root) if args.offline_root is not None else None,
         )
-        self.register_outputs({"namespace": ns, "endpoint": self.endpoint, "offlineRoot": self.offline_root})
 
     def _registry_database(
         self, name: str, reg: FeastSqlRegistry, ns: pulumi.Input[str], labels: dict[str, str], opts: pulumi.ResourceOptions

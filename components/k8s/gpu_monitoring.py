@@ -8,13 +8,14 @@ CRDs in the cluster and Prometheus scraping the DCGM exporter (the GPU operator'
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from catalog import conventions as cv
-from components.options import inherited_depends_on
+from components.base import Component
 
 RULE_NAME = "ml-platform-gpu"
 
@@ -87,48 +88,54 @@ def gpu_recording_rules() -> list[dict[str, Any]]:
     return [{"name": "ml-platform.gpu-recording", "rules": [{"record": "ml_platform:gpu_equivalents_requested:by_pod", "expr": expr}]}]
 
 
-class GpuMonitoring(pulumi.ComponentResource):
-    """A ``PrometheusRule`` with the GPU alerts (and optionally the namespace it lives in).
+@dataclass(frozen=True)
+class GpuMonitoringArgs:
+    """Arguments of :class:`GpuMonitoring`.
 
-    :param name: Component name.
     :param namespace: Namespace of the rule.
     :param create_namespace: Create ``namespace`` here.
     :param rule_labels: Labels on the rule (for a Prometheus ``ruleSelector``).
+    :param idle_percent: Utilisation under which an allocated GPU counts as idle (1-99).
     :param extra_groups: More rule groups in the same ``PrometheusRule`` (the team budget alerts).
-    :param k8s_provider: Provider of the cluster.
     """
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        k8s_provider: k8s.Provider,
-        namespace: str = cv.NS_MONITORING,
-        create_namespace: bool = True,
-        rule_labels: Mapping[str, str] | None = None,
-        idle_percent: int = 30,
-        extra_groups: Sequence[Mapping[str, Any]] = (),
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        if not 0 < idle_percent < 100:
-            raise ValueError(f"GpuMonitoring: idle_percent must be 1-99, got {idle_percent}")
-        super().__init__("ml-platform:k8s:GpuMonitoring", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=inherited_depends_on(opts))
-        labels = {cv.MANAGED_BY_LABEL: cv.MANAGED_BY, **(rule_labels or {})}
+    namespace: str = cv.NS_MONITORING
+    create_namespace: bool = True
+    rule_labels: Mapping[str, str] = field(default_factory=dict)
+    idle_percent: int = 30
+    extra_groups: Sequence[Mapping[str, Any]] = ()
+
+    def __post_init__(self) -> None:
+        if not 0 < self.idle_percent < 100:
+            raise ValueError(f"GpuMonitoring: idle_percent must be 1-99, got {self.idle_percent}")
+        object.__setattr__(self, "extra_groups", tuple(self.extra_groups))
+
+
+class GpuMonitoring(Component):
+    """A ``PrometheusRule`` with the GPU alerts (and optionally the namespace it lives in); the Kubernetes
+    provider comes through ``opts``."""
+
+    rule: k8s.apiextensions.CustomResource
+
+    def __init__(self, resource_name: str, args: GpuMonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:k8s:GpuMonitoring", resource_name, opts)
+        labels = {cv.MANAGED_BY_LABEL: cv.MANAGED_BY, **args.rule_labels}
         depends: list[pulumi.Resource] = []
-        ns: pulumi.Input[str] = namespace
-        if create_namespace:
+        ns: pulumi.Input[str] = args.namespace
+        if args.create_namespace:
             created = k8s.core.v1.Namespace(
-                f"{name}-ns", metadata={"name": namespace, "labels": {cv.MANAGED_BY_LABEL: cv.MANAGED_BY}}, opts=child
+                f"{resource_name}-ns",
+                metadata={"name": args.namespace, "labels": {cv.MANAGED_BY_LABEL: cv.MANAGED_BY}},
+                opts=self.child_opts(),
             )
             ns = created.metadata["name"]
             depends.append(created)
         self.rule = k8s.apiextensions.CustomResource(
-            f"{name}-rules",
+            f"{resource_name}-rules",
             api_version="monitoring.coreos.com/v1",
             kind="PrometheusRule",
             metadata={"name": RULE_NAME, "namespace": ns, "labels": labels},
-            spec={"groups": [*gpu_rules(idle_percent=idle_percent), *gpu_recording_rules(), *(dict(g) for g in extra_groups)]},
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=depends)),
+            spec={"groups": [*gpu_rules(idle_percent=args.idle_percent), *gpu_recording_rules(), *(dict(g) for g in args.extra_groups)]},
+            opts=self.child_opts(depends_on=depends),
         )
-        self.register_outputs({"rule": RULE_NAME})
+        self.publish(rule_name=RULE_NAME)

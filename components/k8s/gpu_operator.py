@@ -24,8 +24,8 @@ import yaml
 
 from catalog import conventions as cv
 from catalog import gpus as catalog
+from components.base import Component
 from components.k8s.helm import pinned_release
-from components.options import inherited_depends_on
 
 CHART = "gpu-operator"
 REPOSITORY = "https://helm.ngc.nvidia.com/nvidia"
@@ -46,9 +46,9 @@ class MigLayout:
     profile: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class GpuOperatorArgs:
-    """Inputs of :class:`GpuOperator`.
+    """Arguments of :class:`GpuOperator`.
 
     :param install_driver: Install the NVIDIA driver (off where the node image ships it).
     :param install_toolkit: Install the container toolkit (off where the node image ships it).
@@ -80,7 +80,10 @@ class GpuOperatorArgs:
     service_monitor: bool = True
     """Create the DCGM exporter's ServiceMonitor (only where the prometheus-operator CRDs are installed)."""
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "time_slicing", dict(self.time_slicing))
+        object.__setattr__(self, "mig_layouts", tuple(self.mig_layouts))
+        object.__setattr__(self, "gpu_tolerations", tuple(dict(t) for t in self.gpu_tolerations))
         if self.host_driver_dir is not None and (self.install_driver or not self.host_driver_dir.startswith("/")):
             raise ValueError("GpuOperatorArgs: host_driver_dir is the absolute path of a preinstalled driver (install_driver off)")
         if self.mig_strategy not in ("single", "mixed"):
@@ -173,20 +176,18 @@ def helm_values(args: GpuOperatorArgs, *, device_plugin_cm: str | None, mig_cm: 
     return values
 
 
-class GpuOperator(pulumi.ComponentResource):
-    """The NVIDIA GPU operator in its own namespace, with our device-plugin and mig-parted configs.
+class GpuOperator(Component):
+    """The NVIDIA GPU operator in its own namespace, with our device-plugin and mig-parted configs (the
+    Kubernetes provider comes through ``opts``)."""
 
-    :param name: Component name.
-    :param args: :class:`GpuOperatorArgs` (validated eagerly).
-    :param k8s_provider: Provider of the cluster.
-    """
+    namespace: k8s.core.v1.Namespace
+    release: k8s.helm.v3.Release
+    device_plugin_config: k8s.core.v1.ConfigMap
+    mig_parted_config: k8s.core.v1.ConfigMap
 
-    def __init__(
-        self, name: str, args: GpuOperatorArgs, *, k8s_provider: k8s.Provider, opts: pulumi.ResourceOptions | None = None
-    ) -> None:
-        args.validate()
-        super().__init__("ml-platform:k8s:GpuOperator", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=inherited_depends_on(opts))
+    def __init__(self, resource_name: str, args: GpuOperatorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:k8s:GpuOperator", resource_name, opts)
+        name = resource_name
         labels = {cv.MANAGED_BY_LABEL: cv.MANAGED_BY}
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-ns",
@@ -195,7 +196,7 @@ class GpuOperator(pulumi.ComponentResource):
                 # the driver, toolkit and device plugin run privileged on the host
                 "labels": {**labels, "pod-security.kubernetes.io/enforce": "privileged"},
             },
-            opts=child,
+            opts=self.child_opts(),
         )
         ns = self.namespace.metadata["name"]
         needs: list[pulumi.Resource] = []
@@ -216,20 +217,20 @@ class GpuOperator(pulumi.ComponentResource):
                             ]
                         },
                     },
-                    opts=child,
+                    opts=self.child_opts(),
                 )
             )
         self.device_plugin_config = k8s.core.v1.ConfigMap(
             f"{name}-device-plugin-config",
             metadata={"name": DEVICE_PLUGIN_CONFIG, "namespace": ns, "labels": labels},
             data=device_plugin_config(args.mig_strategy, args.time_slicing),
-            opts=child,
+            opts=self.child_opts(),
         )
         self.mig_parted_config = k8s.core.v1.ConfigMap(
             f"{name}-mig-parted-config",
             metadata={"name": MIG_PARTED_CONFIG, "namespace": ns, "labels": labels},
             data={"config.yaml": yaml.safe_dump(mig_parted_config(args.mig_layouts), sort_keys=False)},
-            opts=child,
+            opts=self.child_opts(),
         )
         self.release = pinned_release(
             name,
@@ -240,8 +241,6 @@ class GpuOperator(pulumi.ComponentResource):
             namespace=ns,
             values=helm_values(args, device_plugin_cm=DEVICE_PLUGIN_CONFIG, mig_cm=MIG_PARTED_CONFIG),
             timeout=900,  # node feature discovery and validators take minutes on a fresh cluster
-            opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(depends_on=[self.device_plugin_config, self.mig_parted_config, *needs])
-            ),
+            opts=self.child_opts(depends_on=[self.device_plugin_config, self.mig_parted_config, *needs]),
         )
-        self.register_outputs({"namespace": ns, "release": self.release.name})
+        self.publish(namespace_name=ns, release_name=self.release.name)

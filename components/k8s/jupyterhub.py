@@ -42,13 +42,14 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from catalog import conventions as cv
+from components.base import Component
 from components.k8s.helm import pinned_release
 
 CHART = "jupyterhub"
 CHART_VERSION = "4.4.0"
 """The chart published for tag 4.4.0 (its Chart.yaml in git says 0.0.1-set.by.chartpress)."""
 REPO = "https://hub.jupyter.org/helm-chart/"
-NAMESPACE = "jupyterhub"
+NAMESPACE = cv.NS_JUPYTERHUB
 RELEASE = "jupyterhub"
 CLIENT_SECRET = "jupyterhub-oidc"
 """Kubernetes Secret (key ``client-secret``) holding the OIDC client secret."""
@@ -156,8 +157,12 @@ class JupyterHubArgs:
     mlflow_tracking_uri: str | None = None
     admin_users: Sequence[str] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
+    home_volumes: HomeVolumes | None = None
+    """How to create the StorageClass ``storage_class``; ``None``: it exists already (the cluster's admin made it)."""
+    team_namespaces: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Team -> its namespace (an ``Output`` makes the hub's RoleBinding and NetworkPolicy there wait for it)."""
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         slugs = [p.slug for p in self.profiles]
         if not slugs or len(set(slugs)) != len(slugs) or not all(_SLUG.match(s) for s in slugs):
             raise ValueError(f"JupyterHubArgs: profiles need unique DNS-label slugs, got {slugs}")
@@ -224,7 +229,6 @@ c.KubeSpawner.pre_spawn_hook = ml_platform_pre_spawn
 
 def helm_values(args: JupyterHubArgs) -> dict[str, Any]:
     """The chart values (keys exist in the chart's values.yaml; validated against its schema in tests)."""
-    args.validate()
     oidc = args.oidc
     groups = {group: team for team, group in sorted(args.teams.items())}
     hook = SPAWN_HOOK.format(
@@ -302,43 +306,44 @@ def helm_values(args: JupyterHubArgs) -> dict[str, Any]:
     }
 
 
-class JupyterHub(pulumi.ComponentResource):
-    """The hub in namespace ``jupyterhub``, its OIDC client Secret, and RoleBindings letting it spawn in team namespaces.
-
-    :param team_namespaces: the team namespaces (Outputs make the bindings wait for them).
+class JupyterHub(Component):
+    """The hub in namespace ``jupyterhub``, its OIDC client Secret, the home volumes' StorageClass and RoleBindings
+    letting it spawn in team namespaces; the Kubernetes provider comes through ``opts``.
     """
 
-    def __init__(
-        self,
-        name: str,
-        args: JupyterHubArgs,
-        *,
-        home_volumes: HomeVolumes,
-        team_namespaces: Mapping[str, pulumi.Input[str]],
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        super().__init__("ml-platform:k8s:JupyterHub", name, None, opts)
+    release: k8s.helm.v3.Release
+    namespace: str
+    profiles: list[str]
+
+    def __init__(self, resource_name: str, args: JupyterHubArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:k8s:JupyterHub", resource_name, opts)
+        name = resource_name
         values = helm_values(args)
-        child = pulumi.ResourceOptions(parent=self)
+        child = self.child_opts()
+        team_namespaces = dict(args.team_namespaces)
         labels = {**args.labels, cv.TEAM_LABEL: cv.PLATFORM_TEAM}
         ns = k8s.core.v1.Namespace(f"{name}-ns", metadata={"name": NAMESPACE, "labels": labels}, opts=child)
-        in_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns])
+        in_ns = self.child_opts(depends_on=[ns])
         secret = k8s.core.v1.Secret(
             f"{name}-oidc",
             metadata={"name": CLIENT_SECRET, "namespace": NAMESPACE, "labels": labels},
             string_data={"client-secret": pulumi.Output.secret(args.client_secret)},
             opts=in_ns,
         )
-        storage = k8s.storage.v1.StorageClass(
-            f"{name}-home",
-            metadata={"name": args.storage_class, "labels": labels},
-            provisioner=home_volumes.provisioner,
-            parameters=dict(home_volumes.parameters),
-            reclaim_policy="Retain",  # a user's home outlives a deleted PVC until an admin removes it
-            volume_binding_mode="WaitForFirstConsumer",  # in the zone the notebook is scheduled to
-            allow_volume_expansion=True,
-            opts=child,
-        )
+        before: list[pulumi.Resource] = [ns, secret]
+        if args.home_volumes is not None:
+            before.append(
+                k8s.storage.v1.StorageClass(
+                    f"{name}-home",
+                    metadata={"name": args.storage_class, "labels": labels},
+                    provisioner=args.home_volumes.provisioner,
+                    parameters=dict(args.home_volumes.parameters),
+                    reclaim_policy="Retain",  # a user's home outlives a deleted PVC until an admin removes it
+                    volume_binding_mode="WaitForFirstConsumer",  # in the zone the notebook is scheduled to
+                    allow_volume_expansion=True,
+                    opts=child,
+                )
+            )
         # KubeSpawner with user namespaces watches pods and events in all namespaces (one reflector, kubespawner
         # spawner.py _start_reflector: "This requires binding ServiceAccount to ClusterRole") and reads the
         # team namespace (TeamSpawner._ensure_namespace); it creates and deletes only in the team namespaces
@@ -410,7 +415,6 @@ class JupyterHub(pulumi.ComponentResource):
             namespace=NAMESPACE,
             values=values,
             timeout=900,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, secret, storage, watch_binding, *self.bindings]),
+            opts=self.child_opts(depends_on=[*before, watch_binding, *self.bindings]),
         )
-        self.namespace = NAMESPACE
-        self.register_outputs({"namespace": NAMESPACE, "profiles": [p.slug for p in args.profiles]})
+        self.publish(namespace=NAMESPACE, profiles=[p.slug for p in args.profiles])

@@ -25,25 +25,26 @@ ports 443 / 10250 by default; 9443 needs the firewall rule Kueue's webhook alrea
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from catalog import conventions as cv
+from components.base import Component
 from components.k8s.helm import pinned_release
-from components.options import inherited_depends_on
 
 VERSION = "v0.20.0"
 OCI = "oci://ghcr.io/kserve/charts"
-NAMESPACE = "kserve"
+NAMESPACE = cv.NS_KSERVE
 DEPLOYMENT_MODE = "Standard"
 """``kserve.controller.deploymentMode`` and the ``serving.kserve.io/deploymentMode`` annotation."""
 WEBHOOK_PORT = 9443
 CERT_MANAGER_CHART = "cert-manager"
 CERT_MANAGER_REPO = "https://charts.jetstack.io"
 CERT_MANAGER_VERSION = "v1.17.0"
-CERT_MANAGER_NAMESPACE = "cert-manager"
+CERT_MANAGER_NAMESPACE = cv.NS_CERT_MANAGER
 CERT_MANAGER_WEBHOOK_PORT = 10250
 
 
@@ -62,34 +63,45 @@ def releases() -> list[tuple[str, str, str | None, str, str, dict[str, Any]]]:
     ]
 
 
-class KServe(pulumi.ComponentResource):
-    """cert-manager and KServe (CRDs, controller in Standard mode, serving runtimes), installed in order, and a
-    ``<team>-serving`` service account in each team namespace.
+@dataclass(frozen=True)
+class KServeArgs:
+    """Arguments of :class:`KServe`.
 
     :param team_namespaces: team -> its namespace (an ``Output`` makes the account wait for it).
     :param identities: team -> annotations binding ``<team>-serving`` to its cloud identity (IRSA / GKE WI).
+    :param labels: extra labels on the namespaces and service accounts.
     """
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        team_namespaces: Mapping[str, pulumi.Input[str]] | None = None,
-        identities: Mapping[str, Mapping[str, pulumi.Input[str]]] | None = None,
-        labels: Mapping[str, str] | None = None,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        super().__init__("ml-platform:k8s:KServe", name, None, opts)
-        # the component's depends_on (system nodes, CoreDNS, the cluster's access entries) is not passed to
-        # children by Pulumi: the releases wait for their pods, so they need it explicitly
-        inherited = inherited_depends_on(opts)
-        meta_labels = {**(labels or {}), cv.TEAM_LABEL: cv.PLATFORM_TEAM}
+    team_namespaces: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    identities: Mapping[str, Mapping[str, pulumi.Input[str]]] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.identities) - set(self.team_namespaces))
+        if unknown:
+            raise ValueError(f"KServe: identities name teams without a namespace: {unknown}")
+
+
+class KServe(Component):
+    """cert-manager and KServe (CRDs, controller in Standard mode, serving runtimes), installed in order, and a
+    ``<team>-serving`` service account in each team namespace; the Kubernetes provider comes through ``opts``.
+    """
+
+    releases: dict[str, k8s.helm.v3.Release]
+    service_accounts: dict[str, k8s.core.v1.ServiceAccount]
+
+    def __init__(self, resource_name: str, args: KServeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:k8s:KServe", resource_name, opts)
+        name = resource_name
+        # the component's depends_on (system nodes, CoreDNS, the cluster's access entries) reaches every child:
+        # the releases wait for their pods
+        meta_labels = {**args.labels, cv.TEAM_LABEL: cv.PLATFORM_TEAM}
         namespaces = {
-            ns: k8s.core.v1.Namespace(f"{name}-ns-{ns}", metadata={"name": ns, "labels": meta_labels}, opts=pulumi.ResourceOptions(parent=self, depends_on=inherited))
+            ns: k8s.core.v1.Namespace(f"{name}-ns-{ns}", metadata={"name": ns, "labels": meta_labels}, opts=self.child_opts())
             for ns in (CERT_MANAGER_NAMESPACE, NAMESPACE)
         }
         previous: list[pulumi.Resource] = []
-        self.releases: dict[str, k8s.helm.v3.Release] = {}
+        self.releases = {}
         for release, chart, repo, version, namespace, values in releases():
             rel = pinned_release(
                 f"{name}-{release}",
@@ -100,7 +112,7 @@ class KServe(pulumi.ComponentResource):
                 namespace=namespace,
                 values=values,
                 timeout=900,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[*inherited, namespaces[namespace], *previous]),
+                opts=self.child_opts(depends_on=[namespaces[namespace], *previous]),
             )
             self.releases[release] = rel
             previous = [rel]
@@ -110,12 +122,12 @@ class KServe(pulumi.ComponentResource):
                 metadata={
                     "name": serving_service_account(team),
                     "namespace": ns,
-                    "labels": {**(labels or {}), cv.TEAM_LABEL: team},
-                    "annotations": dict((identities or {}).get(team, {})),
+                    "labels": {**args.labels, cv.TEAM_LABEL: team},
+                    "annotations": dict(args.identities.get(team, {})),
                 },
                 automount_service_account_token=False,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=inherited),
+                opts=self.child_opts(),
             )
-            for team, ns in sorted((team_namespaces or {}).items())
+            for team, ns in sorted(args.team_namespaces.items())
         }
-        self.register_outputs({"namespace": NAMESPACE, "deploymentMode": DEPLOYMENT_MODE})
+        self.publish(namespace_name=NAMESPACE, deployment_mode=DEPLOYMENT_MODE)

@@ -20,8 +20,8 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from catalog import conventions as cv
+from components.base import Component
 from components.k8s.helm import pinned_release
-from components.options import inherited_depends_on
 
 CHART = "oci://registry.k8s.io/kueue/charts/kueue"
 CHART_VERSION = "0.19.2"
@@ -117,58 +117,61 @@ def helm_values(
     }
 
 
-class Kueue(pulumi.ComponentResource):
-    """The Kueue controller (pinned chart) in its own namespace.
+@dataclass(frozen=True)
+class KueueArgs:
+    """Arguments of :class:`Kueue`.
 
-    :param name: Component name.
     :param namespace: where the controller runs.
     :param replicas: controller replicas (leader election; more than one adds a PodDisruptionBudget).
     :param managed_namespace_label: Kueue manages every job of namespaces carrying this label key.
+    :param prometheus: create Kueue's ServiceMonitor (needs the prometheus-operator CRDs).
     :param multikueue: Kueue's ``multiKueue`` configuration (dispatcher) on a fleet manager.
-    :param k8s_provider: Provider of the cluster.
     """
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        k8s_provider: k8s.Provider,
-        namespace: str = cv.NS_KUEUE,
-        replicas: int = 1,
-        managed_namespace_label: str = cv.TEAM_LABEL,
-        prometheus: bool = False,
-        multikueue: Mapping[str, Any] | None = None,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        if replicas < 1:
-            raise ValueError(f"Kueue: replicas must be at least 1, got {replicas}")
-        if not _NAME.match(namespace):
-            raise ValueError(f"Kueue: {namespace!r} is not a namespace name")
-        if k8s_provider is None:
-            raise ValueError("Kueue: k8s_provider is required")
-        super().__init__("ml-platform:k8s:Kueue", name, None, opts)
-        inherited = inherited_depends_on(opts)
-        child = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=inherited)
+    namespace: str = cv.NS_KUEUE
+    replicas: int = 1
+    managed_namespace_label: str = cv.TEAM_LABEL
+    prometheus: bool = False
+    multikueue: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.replicas < 1:
+            raise ValueError(f"Kueue: replicas must be at least 1, got {self.replicas}")
+        if not _NAME.match(self.namespace):
+            raise ValueError(f"Kueue: {self.namespace!r} is not a namespace name")
+
+
+class Kueue(Component):
+    """The Kueue controller (pinned chart) in its own namespace (the Kubernetes provider comes through ``opts``)."""
+
+    namespace: k8s.core.v1.Namespace
+    release: k8s.helm.v3.Release
+
+    def __init__(self, resource_name: str, args: KueueArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:k8s:Kueue", resource_name, opts)
         self.namespace = k8s.core.v1.Namespace(
-            f"{name}-ns",
+            f"{resource_name}-ns",
             metadata={
-                "name": namespace,
+                "name": args.namespace,
                 "labels": {cv.MANAGED_BY_LABEL: cv.MANAGED_BY, "pod-security.kubernetes.io/enforce": "restricted"},
             },
-            opts=child,
+            opts=self.child_opts(),
         )
         self.release = pinned_release(
-            name,
+            resource_name,
             release="kueue",
             chart=CHART,
             version=CHART_VERSION,
             namespace=self.namespace.metadata["name"],
             values=helm_values(
-                replicas=replicas, managed_namespace_label=managed_namespace_label, prometheus=prometheus, multikueue=multikueue
+                replicas=args.replicas,
+                managed_namespace_label=args.managed_namespace_label,
+                prometheus=args.prometheus,
+                multikueue=args.multikueue,
             ),
-            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[*inherited, self.namespace]),
+            opts=self.child_opts(depends_on=[self.namespace]),
         )
-        self.register_outputs({"namespace": self.namespace.metadata["name"], "release": self.release.name})
+        self.publish(namespace_name=self.namespace.metadata["name"], release_name=self.release.name)
 
 
 # ---- the queues -------------------------------------------------------------------------------
@@ -332,52 +335,59 @@ class _KueueObject(pulumi.CustomResource):
         super().__init__(f"kubernetes:{API_VERSION}:{kind}", name, props, opts)
 
 
-class KueueQueues(pulumi.ComponentResource):
-    """ResourceFlavors, the cohort, a ClusterQueue and LocalQueue per team, and WorkloadPriorityClasses.
+@dataclass(frozen=True)
+class KueueQueuesArgs:
+    """Arguments of :class:`KueueQueues`.
 
-    :param name: Component name.
     :param flavors: every flavor the queues use.
     :param queues: one :class:`TeamQueue` per team.
     :param cohort: the cohort every team's ClusterQueue joins.
     :param priority_classes: WorkloadPriorityClass name -> value (default: the platform's PriorityClasses).
     :param admission_checks: AdmissionCheck name -> the flavors it runs for, ``None`` for every flavor (a fleet
         manager's MultiKueue check); the AdmissionCheck objects must be in ``opts.depends_on``.
-    :param k8s_provider: Provider of the cluster (Kueue's CRDs must exist: depend on :class:`Kueue`).
     """
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        flavors: Sequence[Flavor],
-        queues: Sequence[TeamQueue],
-        k8s_provider: k8s.Provider,
-        cohort: str = "teams",
-        priority_classes: Mapping[str, int] | None = None,
-        admission_checks: Mapping[str, Sequence[str] | None] | None = None,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        names = [f.name for f in flavors]
+    flavors: Sequence[Flavor]
+    queues: Sequence[TeamQueue]
+    cohort: str = "teams"
+    priority_classes: Mapping[str, int] | None = None
+    admission_checks: Mapping[str, Sequence[str] | None] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "flavors", tuple(self.flavors))
+        object.__setattr__(self, "queues", tuple(self.queues))
+        object.__setattr__(self, "admission_checks", dict(self.admission_checks or {}))
+        object.__setattr__(self, "priority_classes", dict(cv.PRIORITY_CLASSES if self.priority_classes is None else self.priority_classes))
+        names = [f.name for f in self.flavors]
         if len(set(names)) != len(names):
             raise ValueError(f"KueueQueues: duplicate flavor names {names}")
-        for n in (*names, cohort):
+        for n in (*names, self.cohort):
             if not _NAME.match(n):
                 raise ValueError(f"KueueQueues: {n!r} is not a DNS label")
-        teams = [q.team for q in queues]
+        teams = [q.team for q in self.queues]
         if len(set(teams)) != len(teams):
             raise ValueError(f"KueueQueues: duplicate teams {teams}")
-        for queue in queues:
+        for queue in self.queues:
             _validate_queue(queue, set(names))
-        for check, on in (admission_checks or {}).items():
+        for check, on in self.admission_checks.items():
             if not _NAME.match(check) or (on is not None and set(on) - set(names)):
                 raise ValueError(f"KueueQueues: admission check {check!r} must be a DNS label on declared flavors, got {list(on) if on is not None else None}")
-        if k8s_provider is None:
-            raise ValueError("KueueQueues: k8s_provider is required")
-        super().__init__("ml-platform:k8s:KueueQueues", name, None, opts)
-        inherited = inherited_depends_on(opts)
-        child = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=inherited)
-        labels = {cv.MANAGED_BY_LABEL: cv.MANAGED_BY}
 
+
+class KueueQueues(Component):
+    """ResourceFlavors, the cohort, a ClusterQueue and LocalQueue per team, and WorkloadPriorityClasses.
+
+    The Kubernetes provider comes through ``opts``; Kueue's CRDs must exist (depend on :class:`Kueue`).
+    """
+
+    flavors: dict[str, k8s.apiextensions.CustomResource]
+    cluster_queues: dict[str, k8s.apiextensions.CustomResource]
+    local_queues: dict[str, k8s.apiextensions.CustomResource]
+
+    def __init__(self, resource_name: str, args: KueueQueuesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:k8s:KueueQueues", resource_name, opts)
+        name = resource_name
+        labels = {cv.MANAGED_BY_LABEL: cv.MANAGED_BY}
         self.flavors = {
             f.name: k8s.apiextensions.CustomResource(
                 f"{name}-flavor-{f.name}",
@@ -385,24 +395,24 @@ class KueueQueues(pulumi.ComponentResource):
                 kind="ResourceFlavor",
                 metadata={"name": f.name, "labels": labels},
                 spec=resource_flavor_spec(f),
-                opts=child,
+                opts=self.child_opts(),
             )
-            for f in flavors
+            for f in args.flavors
         }
         self.cohort = k8s.apiextensions.CustomResource(
-            f"{name}-cohort", api_version=API_VERSION, kind="Cohort", metadata={"name": cohort, "labels": labels}, spec={}, opts=child
+            f"{name}-cohort", api_version=API_VERSION, kind="Cohort", metadata={"name": args.cohort, "labels": labels}, spec={},
+            opts=self.child_opts(),
         )
-        after_flavors = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[*inherited, *self.flavors.values(), self.cohort])
-        self.cluster_queues: dict[str, k8s.apiextensions.CustomResource] = {}
-        self.local_queues: dict[str, k8s.apiextensions.CustomResource] = {}
-        for queue in queues:
+        self.cluster_queues = {}
+        self.local_queues = {}
+        for queue in args.queues:
             cq = k8s.apiextensions.CustomResource(
                 f"{name}-{queue.team}",
                 api_version=API_VERSION,
                 kind="ClusterQueue",
                 metadata={"name": queue.team, "labels": {**labels, cv.TEAM_LABEL: queue.team}},
-                spec=cluster_queue_spec(queue, cohort, admission_checks),
-                opts=after_flavors,
+                spec=cluster_queue_spec(queue, args.cohort, args.admission_checks),
+                opts=self.child_opts(depends_on=[*self.flavors.values(), self.cohort]),
             )
             self.cluster_queues[queue.team] = cq
             self.local_queues[queue.team] = k8s.apiextensions.CustomResource(
@@ -411,16 +421,15 @@ class KueueQueues(pulumi.ComponentResource):
                 kind="LocalQueue",
                 metadata={"name": DEFAULT_LOCAL_QUEUE, "namespace": queue.namespace, "labels": {**labels, cv.TEAM_LABEL: queue.team}},
                 spec={"clusterQueue": queue.team},
-                opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[*inherited, cq]),
+                opts=self.child_opts(depends_on=[cq]),
             )
-        classes = dict(cv.PRIORITY_CLASSES if priority_classes is None else priority_classes)
         self.priority_classes = {
             cls: _KueueObject(
                 f"{name}-priority-{cls}",
                 "WorkloadPriorityClass",
                 {"metadata": {"name": cls, "labels": labels}, "value": value, "description": f"{cls} (same value as the PriorityClass)"},
-                child,
+                self.child_opts(),
             )
-            for cls, value in classes.items()
+            for cls, value in dict(args.priority_classes or {}).items()
         }
-        self.register_outputs({"clusterQueues": list(self.cluster_queues), "flavors": names})
+        self.publish(cluster_queue_names=list(self.cluster_queues), flavor_names=list(self.flavors))

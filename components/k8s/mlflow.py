@@ -16,8 +16,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from components.base import Component
 from components.k8s.helm import disruption_budget, pinned_release
-from components.options import inherited_depends_on
 
 CHART = "mlflow"
 CHART_VERSION = "1.11.5"
@@ -33,7 +33,7 @@ PORT = 80
 _NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
 
-@dataclass
+@dataclass(frozen=True)
 class MlflowDatabase:
     """The PostgreSQL backend store.
 
@@ -59,7 +59,7 @@ class MlflowDatabase:
             raise ValueError(f"existing_secret {self.existing_secret!r} is not a Kubernetes object name")
 
 
-@dataclass
+@dataclass(frozen=True)
 class MlflowArgs:
     """Arguments of :class:`Mlflow`.
 
@@ -215,20 +215,25 @@ def selector_labels() -> dict[str, str]:
     return {"app.kubernetes.io/name": CHART, "app.kubernetes.io/instance": RELEASE}
 
 
-class Mlflow(pulumi.ComponentResource):
+class Mlflow(Component):
     """Namespace, credential Secrets, the MLflow Helm release and (2+ replicas) a PodDisruptionBudget.
 
-    Outputs: ``namespace``, ``service_account``, ``tracking_uri`` (in-cluster URL),
-    ``artifact_destination``.
+    Outputs: ``namespace_name``, ``service_account``, ``tracking_uri`` (in-cluster URL),
+    ``artifact_destination``; the Kubernetes provider comes through ``opts``.
     """
 
-    def __init__(self, name: str, args: MlflowArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("ml-platform:k8s:Mlflow", name, None, opts)
-        provider = opts.provider if opts else None
-        # what the component waits for (system nodes, CoreDNS and the other core add-ons) reaches
-        # every child: Pulumi does not pass a component's depends_on down by itself
-        waits = inherited_depends_on(opts)
-        child = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=waits)
+    namespace: k8s.core.v1.Namespace
+    release: k8s.helm.v3.Release
+    namespace_name: pulumi.Output[str]
+    service_account: str
+    tracking_uri: pulumi.Output[str]
+    artifact_destination: pulumi.Output[str]
+
+    def __init__(self, resource_name: str, args: MlflowArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:k8s:Mlflow", resource_name, opts)
+        name = resource_name
+        # every child waits for what the component waits for (system nodes, CoreDNS, the other core add-ons)
+        child = self.child_opts()
         labels = {"app.kubernetes.io/part-of": "ml-platform", **args.labels}
 
         self.namespace = k8s.core.v1.Namespace(
@@ -237,7 +242,7 @@ class Mlflow(pulumi.ComponentResource):
             opts=child,
         )
         ns = self.namespace.metadata["name"]
-        in_ns = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[*waits, self.namespace])
+        in_ns = self.child_opts(depends_on=[self.namespace])
         needs: list[pulumi.Resource] = [self.namespace]
 
         db = args.database
@@ -252,7 +257,7 @@ class Mlflow(pulumi.ComponentResource):
                 )
             )
         if args.auth:
-            admin = random.RandomPassword(f"{name}-admin", length=32, special=False, opts=pulumi.ResourceOptions(parent=self))
+            admin = random.RandomPassword(f"{name}-admin", length=32, special=False, opts=self.child_opts())
             self.admin_password = pulumi.Output.secret(admin.result)
             needs.append(
                 k8s.core.v1.Secret(
@@ -280,15 +285,13 @@ class Mlflow(pulumi.ComponentResource):
             namespace=ns,
             repo=CHART_REPO,
             values=chart_values(args),
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[*waits, *needs]),
+            opts=self.child_opts(depends_on=needs),
         )
         if args.replicas > 1:
             disruption_budget(f"{name}-pdb", name=RELEASE, namespace=ns, labels=labels, selector=selector_labels(), opts=in_ns)
-        self.service_account = SERVICE_ACCOUNT
-        self.tracking_uri: pulumi.Output[str] = pulumi.Output.concat(
-            "http://", RELEASE, ".", ns, ".svc.cluster.local:", str(PORT)
-        )
-        self.artifact_destination = artifact_destination(args)
-        self.register_outputs(
-            {"namespace": ns, "trackingUri": self.tracking_uri, "artifactDestination": self.artifact_destination}
+        self.publish(
+            namespace_name=ns,
+            service_account=SERVICE_ACCOUNT,
+            tracking_uri=pulumi.Output.concat("http://", RELEASE, ".", ns, ".svc.cluster.local:", str(PORT)),
+            artifact_destination=artifact_destination(args),
         )

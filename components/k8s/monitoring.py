@@ -29,9 +29,9 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from catalog import conventions as cv
+from components.base import Component
 from components.k8s import alert_routing
 from components.k8s.helm import pinned_release
-from components.options import inherited_depends_on
 
 CHART = "kube-prometheus-stack"
 CHART_VERSION = "88.5.3"
@@ -141,56 +141,51 @@ def helm_values(args: MonitoringArgs) -> dict[str, Any]:
     return values
 
 
-class Monitoring(pulumi.ComponentResource):
-    """kube-prometheus-stack in ``monitoring`` with the platform's routing, Grafana and dashboards.
+class Monitoring(Component):
+    """kube-prometheus-stack in ``monitoring`` with the platform's routing, Grafana and dashboards (the
+    Kubernetes provider comes through ``opts``).
 
-    :param name: Component name.
-    :param args: :class:`MonitoringArgs`.
-    :param k8s_provider: Provider of the cluster.
+    Outputs: ``namespace_name``; :attr:`release` is the chart (what monitoring CRs wait for).
     """
 
     release: k8s.helm.v3.Release
     namespace_name: pulumi.Output[str]
+    rules: k8s.apiextensions.CustomResource | None
 
-    def __init__(self, name: str, args: MonitoringArgs, *, k8s_provider: k8s.Provider, opts: pulumi.ResourceOptions | None = None) -> None:
-        if k8s_provider is None:
-            raise ValueError("Monitoring: k8s_provider is required")
-        super().__init__("ml-platform:k8s:Monitoring", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=inherited_depends_on(opts))
+    def __init__(self, resource_name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:k8s:Monitoring", resource_name, opts)
+        name = resource_name
         ns = k8s.core.v1.Namespace(
             f"{name}-ns",
             metadata={"name": args.namespace, "labels": {cv.MANAGED_BY_LABEL: cv.MANAGED_BY}},
-            opts=child,
+            opts=self.child_opts(),
         )
-        self.namespace_name = ns.metadata["name"]
-        in_ns = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[ns]))
+        namespace_name = ns.metadata["name"]
         before_release: list[pulumi.Resource] = [ns]
         if args.smtp_password is not None:
             before_release.append(k8s.core.v1.Secret(
                 f"{name}-smtp",
-                metadata={"name": SMTP_SECRET, "namespace": self.namespace_name, "labels": {cv.MANAGED_BY_LABEL: cv.MANAGED_BY}},
+                metadata={"name": SMTP_SECRET, "namespace": namespace_name, "labels": {cv.MANAGED_BY_LABEL: cv.MANAGED_BY}},
                 string_data={SMTP_PASSWORD_KEY: pulumi.Output.secret(args.smtp_password)},
-                opts=in_ns,
+                opts=self.child_opts(depends_on=[ns]),
             ))
         if args.grafana:
-            password = random.RandomPassword(
-                f"{name}-grafana-admin", length=32, special=False, opts=pulumi.ResourceOptions(parent=self, protect=args.protect)
-            )
+            password = random.RandomPassword(f"{name}-grafana-admin", length=32, special=False, opts=self.child_opts(protect=args.protect))
             before_release.append(k8s.core.v1.Secret(
                 f"{name}-grafana-admin",
-                metadata={"name": GRAFANA_ADMIN_SECRET, "namespace": self.namespace_name, "labels": {cv.MANAGED_BY_LABEL: cv.MANAGED_BY}},
+                metadata={"name": GRAFANA_ADMIN_SECRET, "namespace": namespace_name, "labels": {cv.MANAGED_BY_LABEL: cv.MANAGED_BY}},
                 string_data={"admin-user": "admin", "admin-password": password.result},
-                opts=in_ns,
+                opts=self.child_opts(depends_on=[ns]),
             ))
             for cm_name, path in dashboard_files().items():
                 k8s.core.v1.ConfigMap(
                     f"{name}-{cm_name}",
                     metadata={
-                        "name": cm_name, "namespace": self.namespace_name,
+                        "name": cm_name, "namespace": namespace_name,
                         "labels": {DASHBOARD_LABEL: DASHBOARD_LABEL_VALUE, cv.MANAGED_BY_LABEL: cv.MANAGED_BY},
                     },
                     data={path.name: json.dumps(json.loads(path.read_text()), sort_keys=True)},
-                    opts=in_ns,
+                    opts=self.child_opts(depends_on=[ns]),
                 )
         self.release = pinned_release(
             f"{name}-stack",
@@ -198,24 +193,24 @@ class Monitoring(pulumi.ComponentResource):
             chart=CHART,
             version=CHART_VERSION,
             repo=CHART_REPO,
-            namespace=self.namespace_name,
+            namespace=namespace_name,
             values=helm_values(args),
             timeout=900,
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=before_release)),
+            opts=self.child_opts(depends_on=before_release),
         )
-        self.rules: k8s.apiextensions.CustomResource | None = None
+        self.rules = None
         if args.rule_groups:
             # a CR of the chart's CRDs: created after the chart, deleted before it
             self.rules = k8s.apiextensions.CustomResource(
                 f"{name}-rules",
                 api_version="monitoring.coreos.com/v1",
                 kind="PrometheusRule",
-                metadata={"name": "ml-platform-platform", "namespace": self.namespace_name,
+                metadata={"name": "ml-platform-platform", "namespace": namespace_name,
                           "labels": {**RELEASE_LABEL, cv.MANAGED_BY_LABEL: cv.MANAGED_BY}},
                 spec={"groups": [dict(g) for g in args.rule_groups]},
-                opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.release])),
+                opts=self.child_opts(depends_on=[self.release]),
             )
-        self.register_outputs({"release": self.release.name, "namespace": self.namespace_name})
+        self.publish(namespace_name=namespace_name, release_name=self.release.name)
 
 
 def team_routes(teams: Sequence[tuple[str, str, str | None]]) -> list[alert_routing.TeamRoute]:

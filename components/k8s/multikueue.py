@@ -30,7 +30,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from catalog import conventions as cv
-from components.options import inherited_depends_on
+from components.base import Component
 
 API_VERSION = "kueue.x-k8s.io/v1beta2"
 CONTROLLER_NAME = "kueue.x-k8s.io/multikueue"
@@ -104,7 +104,7 @@ class MultiKueueWorkerAccessArgs:
             raise ValueError(f"MultiKueueWorkerAccess: server {self.server!r} must be an https:// URL")
 
 
-class MultiKueueWorkerAccess(pulumi.ComponentResource):
+class MultiKueueWorkerAccess(Component):
     """On a worker: the manager's service account, its ClusterRole and a long-lived token Secret.
 
     ``kubeconfig`` is a secret output built from the token Secret (the token controller fills ``token``
@@ -114,9 +114,8 @@ class MultiKueueWorkerAccess(pulumi.ComponentResource):
     kubeconfig: pulumi.Output[str]
 
     def __init__(self, resource_name: str, args: MultiKueueWorkerAccessArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("ml-platform:k8s:MultiKueueWorkerAccess", resource_name, None, opts)
-        inherited = inherited_depends_on(opts)
-        child = pulumi.ResourceOptions(parent=self, depends_on=inherited)
+        super().__init__("ml-platform:k8s:MultiKueueWorkerAccess", resource_name, opts)
+        child = self.child_opts()
         labels = {cv.MANAGED_BY_LABEL: cv.MANAGED_BY}
         self.service_account = k8s.core.v1.ServiceAccount(
             f"{resource_name}-sa",
@@ -144,14 +143,14 @@ class MultiKueueWorkerAccess(pulumi.ComponentResource):
                 "annotations": {"kubernetes.io/service-account.name": SERVICE_ACCOUNT},
             },
             type="kubernetes.io/service-account-token",
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*inherited, self.service_account], additional_secret_outputs=["data"]),
+            opts=self.child_opts(depends_on=[self.service_account], additional_secret_outputs=["data"]),
         )
         self.kubeconfig = pulumi.Output.secret(
             pulumi.Output.all(args.cluster, args.server, self.token.data).apply(
                 lambda v: kubeconfig(cluster=v[0], server=v[1], ca_b64=(v[2] or {}).get("ca.crt", ""), token=_b64decode((v[2] or {}).get("token", "")))
             )
         )
-        self.register_outputs({"kubeconfig": self.kubeconfig})
+        self.publish(kubeconfig=self.kubeconfig)
 
 
 def _b64decode(value: str) -> str:
@@ -192,7 +191,7 @@ class MultiKueueManagerArgs:
                 raise ValueError(f"MultiKueueManager: worker {n!r} is not a DNS label")
 
 
-class MultiKueueManager(pulumi.ComponentResource):
+class MultiKueueManager(Component):
     """On the manager: worker kubeconfig Secrets, MultiKueueClusters, the MultiKueueConfig and the AdmissionCheck.
 
     Kueue's CRDs must exist: pass the Kueue release in ``opts.depends_on``. ClusterQueues that carry
@@ -200,8 +199,7 @@ class MultiKueueManager(pulumi.ComponentResource):
     """
 
     def __init__(self, resource_name: str, args: MultiKueueManagerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("ml-platform:k8s:MultiKueueManager", resource_name, None, opts)
-        inherited = inherited_depends_on(opts)
+        super().__init__("ml-platform:k8s:MultiKueueManager", resource_name, opts)
         labels = {cv.MANAGED_BY_LABEL: cv.MANAGED_BY}
         self.secrets: dict[str, k8s.core.v1.Secret] = {}
         self.clusters: dict[str, k8s.apiextensions.CustomResource] = {}
@@ -211,7 +209,7 @@ class MultiKueueManager(pulumi.ComponentResource):
                 metadata={"name": f"{worker.name}-kubeconfig", "namespace": args.namespace, "labels": labels},
                 type="Opaque",
                 string_data={KUBECONFIG_KEY: pulumi.Output.secret(worker.kubeconfig)},
-                opts=pulumi.ResourceOptions(parent=self, depends_on=inherited, additional_secret_outputs=["stringData", "data"]),
+                opts=self.child_opts(additional_secret_outputs=["stringData", "data"]),
             )
             self.secrets[worker.name] = secret
             self.clusters[worker.name] = k8s.apiextensions.CustomResource(
@@ -220,7 +218,7 @@ class MultiKueueManager(pulumi.ComponentResource):
                 kind="MultiKueueCluster",
                 metadata={"name": worker.name, "labels": labels, "annotations": dict(worker.annotations)},
                 spec={"clusterSource": {"kubeConfig": {"locationType": "Secret", "location": secret.metadata["name"]}}},
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[*inherited, secret]),
+                opts=self.child_opts(depends_on=[secret]),
             )
         self.config = k8s.apiextensions.CustomResource(
             f"{resource_name}-config",
@@ -228,7 +226,7 @@ class MultiKueueManager(pulumi.ComponentResource):
             kind="MultiKueueConfig",
             metadata={"name": CONFIG_NAME, "labels": labels},
             spec={"clusters": [w.name for w in args.workers]},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*inherited, *self.clusters.values()]),
+            opts=self.child_opts(depends_on=list(self.clusters.values())),
         )
         self.admission_check = k8s.apiextensions.CustomResource(
             f"{resource_name}-check",
@@ -239,6 +237,6 @@ class MultiKueueManager(pulumi.ComponentResource):
                 "controllerName": CONTROLLER_NAME,
                 "parameters": {"apiGroup": "kueue.x-k8s.io", "kind": "MultiKueueConfig", "name": CONFIG_NAME},
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*inherited, self.config]),
+            opts=self.child_opts(depends_on=[self.config]),
         )
-        self.register_outputs({"workers": [w.name for w in args.workers], "admissionCheck": ADMISSION_CHECK})
+        self.publish(worker_names=[w.name for w in args.workers], admission_check_name=ADMISSION_CHECK)

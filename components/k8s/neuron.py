@@ -25,8 +25,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.base import Component
 from components.k8s.helm import pinned_release
-from components.options import inherited_depends_on
 
 CHART = "oci://public.ecr.aws/neuron/neuron-helm-chart"
 CHART_VERSION = "1.10.0"
@@ -45,8 +45,8 @@ version not listed here the chart's image stays (docs/gpu.md, known limits)."""
 
 
 @dataclass(frozen=True)
-class NeuronArgs:
-    """Inputs of :class:`NeuronDevicePlugin`.
+class NeuronDevicePluginArgs:
+    """Arguments of :class:`NeuronDevicePlugin`.
 
     :param instance_types: EC2 instance types with Neuron devices the platform may launch (the
         device plugin's node affinity; the chart's own default list lacks trn2).
@@ -59,15 +59,16 @@ class NeuronArgs:
     scheduler_extension: bool = True
     cluster_version: str | None = None
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         if not self.instance_types:
-            raise ValueError("NeuronArgs: instance_types must list at least one Trainium / Inferentia type")
+            raise ValueError("NeuronDevicePluginArgs: instance_types must list at least one Trainium / Inferentia type")
         bad = [t for t in self.instance_types if not t.startswith(("trn", "inf"))]
         if bad:
-            raise ValueError(f"NeuronArgs: {', '.join(bad)} carry no Neuron devices (trn* / inf* only)")
+            raise ValueError(f"NeuronDevicePluginArgs: {', '.join(bad)} carry no Neuron devices (trn* / inf* only)")
+        object.__setattr__(self, "instance_types", tuple(self.instance_types))
 
 
-def helm_values(args: NeuronArgs) -> dict[str, Any]:
+def helm_values(args: NeuronDevicePluginArgs) -> dict[str, Any]:
     """The chart values (every key exists in the chart's ``values.yaml``; a test checks it)."""
     scheduler: dict[str, Any] = {"enabled": args.scheduler_extension}
     tag = KUBE_SCHEDULER_TAGS.get(args.cluster_version or "")
@@ -80,25 +81,21 @@ def helm_values(args: NeuronArgs) -> dict[str, Any]:
     }
 
 
-class NeuronDevicePlugin(pulumi.ComponentResource):
-    """The Neuron device plugin (and scheduler extension) for Trainium / Inferentia nodes.
+class NeuronDevicePlugin(Component):
+    """The Neuron device plugin (and scheduler extension) for Trainium / Inferentia nodes (the Kubernetes
+    provider comes through ``opts``)."""
 
-    :param name: Component name.
-    :param args: :class:`NeuronArgs` (validated eagerly).
-    :param k8s_provider: Provider of the cluster.
-    """
+    release: k8s.helm.v3.Release
 
-    def __init__(self, name: str, args: NeuronArgs, *, k8s_provider: k8s.Provider, opts: pulumi.ResourceOptions | None = None) -> None:
-        args.validate()
-        super().__init__("ml-platform:k8s:NeuronDevicePlugin", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=inherited_depends_on(opts))
+    def __init__(self, resource_name: str, args: NeuronDevicePluginArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:k8s:NeuronDevicePlugin", resource_name, opts)
         self.release = pinned_release(
-            name,
+            resource_name,
             release="neuron",
             chart=CHART,
             version=CHART_VERSION,
             namespace=NAMESPACE,
             values=helm_values(args),
-            opts=child,
+            opts=self.child_opts(),
         )
-        self.register_outputs({"release": self.release.name})
+        self.publish(release_name=self.release.name)

@@ -18,8 +18,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from catalog import conventions as cv
+from components.base import Component
 from components.k8s.helm import pinned_release
-from components.options import inherited_depends_on
 
 CHART = "opencost"
 CHART_VERSION = "2.5.17"
@@ -49,6 +49,12 @@ class OpenCostArgs:
     namespace: str = cv.NS_MONITORING
     extra_values: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if not self.cluster_id:
+            raise ValueError("OpenCostArgs: cluster_id must not be empty")
+        if self.custom_prices is not None and not self.custom_prices:
+            raise ValueError("OpenCost: custom_prices must not be empty")
+
 
 def helm_values(args: OpenCostArgs) -> dict[str, Any]:
     """The chart values (every key exists in the chart's values.yaml; a test checks it)."""
@@ -74,26 +80,21 @@ def helm_values(args: OpenCostArgs) -> dict[str, Any]:
     return {"clusterName": args.cluster_id, "opencost": oc, **dict(args.extra_values)}
 
 
-class OpenCost(pulumi.ComponentResource):
-    """The OpenCost release in the monitoring namespace."""
+class OpenCost(Component):
+    """The OpenCost release in the monitoring namespace (the Kubernetes provider comes through ``opts``)."""
 
     release: k8s.helm.v3.Release
 
-    def __init__(self, name: str, args: OpenCostArgs, *, k8s_provider: k8s.Provider, opts: pulumi.ResourceOptions | None = None) -> None:
-        if k8s_provider is None:
-            raise ValueError("OpenCost: k8s_provider is required")
-        if args.custom_prices is not None and not args.custom_prices:
-            raise ValueError("OpenCost: custom_prices must not be empty")
-        super().__init__("ml-platform:k8s:OpenCost", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=inherited_depends_on(opts))
+    def __init__(self, resource_name: str, args: OpenCostArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:k8s:OpenCost", resource_name, opts)
         self.release = pinned_release(
-            f"{name}-release",
+            f"{resource_name}-release",
             release=RELEASE,
             chart=CHART,
             version=CHART_VERSION,
             repo=CHART_REPO,
             namespace=args.namespace,
             values=helm_values(args),
-            opts=child,
+            opts=self.child_opts(),
         )
-        self.register_outputs({"release": self.release.name})
+        self.publish(release_name=self.release.name)

@@ -15,7 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from catalog import conventions as cv
-from components.options import inherited_depends_on
+from components.base import Component
 
 PSA = "pod-security.kubernetes.io"
 NS_NAME_LABEL = "kubernetes.io/metadata.name"
@@ -76,7 +76,11 @@ class TeamArgs:
     def service_account(self) -> str:
         return f"{self.name}-workloads"
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "accelerators", dict(self.accelerators))
+        object.__setattr__(self, "platform_namespaces", tuple(self.platform_namespaces))
+        object.__setattr__(self, "metrics_namespaces", tuple(self.metrics_namespaces))
+        object.__setattr__(self, "identity_egress", tuple(tuple(e) for e in self.identity_egress))
         if not _DNS_LABEL.match(self.name) or len(self.name) > 63:
             raise ValueError(f"TeamArgs: name {self.name!r} is not a DNS label")
         if not self.cost_center or not _LABEL_VALUE.match(self.cost_center) or len(self.cost_center) > 63:
@@ -200,27 +204,24 @@ def network_policies(args: TeamArgs) -> dict[str, dict[str, Any]]:
     return policies
 
 
-class Team(pulumi.ComponentResource):
-    """Namespace, ResourceQuota, LimitRange, NetworkPolicies, RoleBindings and the workload service account.
+class Team(Component):
+    """Namespace, ResourceQuota, LimitRange, NetworkPolicies, RoleBindings and the workload service account
+    (the Kubernetes provider comes through ``opts``).
 
-    :param name: Component name.
-    :param args: :class:`TeamArgs` (validated eagerly).
-    :param k8s_provider: Provider of the cluster.
+    Outputs: ``namespace_name``, ``service_account_name``.
     """
 
+    namespace: k8s.core.v1.Namespace
     namespace_name: pulumi.Output[str]
+    service_account_name: str
 
-    def __init__(self, name: str, args: TeamArgs, *, k8s_provider: k8s.Provider, opts: pulumi.ResourceOptions | None = None) -> None:
-        args.validate()
-        if k8s_provider is None:
-            raise ValueError("Team: k8s_provider is required")
-        super().__init__("ml-platform:k8s:Team", name, None, opts)
-        inherited = inherited_depends_on(opts)
-        child = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=inherited)
+    def __init__(self, resource_name: str, args: TeamArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:k8s:Team", resource_name, opts)
+        name = resource_name
         labels = {cv.TEAM_LABEL: args.name, cv.MANAGED_BY_LABEL: cv.MANAGED_BY}
-        self.namespace = k8s.core.v1.Namespace(f"{name}-ns", metadata={"name": args.name, "labels": namespace_labels(args)}, opts=child)
+        self.namespace = k8s.core.v1.Namespace(f"{name}-ns", metadata={"name": args.name, "labels": namespace_labels(args)}, opts=self.child_opts())
         ns = self.namespace.metadata["name"]
-        in_ns = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[*inherited, self.namespace])
+        in_ns = self.child_opts(depends_on=[self.namespace])
 
         def meta(object_name: str, annotations: Mapping[str, pulumi.Input[str]] | None = None) -> dict[str, Any]:
             out: dict[str, Any] = {"name": object_name, "namespace": ns, "labels": labels}
@@ -255,5 +256,4 @@ class Team(pulumi.ComponentResource):
             metadata=meta(args.service_account, args.service_account_annotations),
             opts=in_ns,
         )
-        self.namespace_name = ns
-        self.register_outputs({"namespace": ns, "serviceAccount": args.service_account})
+        self.publish(namespace_name=ns, service_account_name=args.service_account)

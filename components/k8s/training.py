@@ -12,14 +12,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from catalog import conventions as cv
+from components.base import Component
 from components.k8s.helm import pinned_release
-from components.options import inherited_depends_on
 
 HOSTNAME = "kubernetes.io/hostname"
 AWS_TOPOLOGY_LEVELS = (
@@ -49,8 +50,8 @@ LWS_VERSION = "0.10.0"
 """Pinned LeaderWorkerSet chart: published for release v0.10.0 (the repository's ``Chart.yaml`` keeps
 ``version: 0.1.0`` and is stamped with the release at publication; its ``appVersion`` is v0.10.0)."""
 LWS_IMAGE = "registry.k8s.io/lws/lws"
-NS_JOBSET = "jobset-system"
-NS_LWS = "lws-system"
+NS_JOBSET = cv.NS_JOBSET
+NS_LWS = cv.NS_LWS
 TOPOLOGY_API = "kueue.x-k8s.io/v1beta2"
 KUEUE_API = TOPOLOGY_API
 PROVISIONING_CONTROLLER = "kueue.x-k8s.io/provisioning-request"
@@ -84,24 +85,33 @@ def lws_values(*, replicas: int) -> dict[str, Any]:
     }
 
 
-class TrainingControllers(pulumi.ComponentResource):
-    """The JobSet and LeaderWorkerSet controllers (pinned charts), each in its own namespace.
+@dataclass(frozen=True)
+class TrainingControllersArgs:
+    """Arguments of :class:`TrainingControllers`.
 
-    :param name: Component name.
     :param replicas: controller replicas (leader election; more than one adds a PodDisruptionBudget to JobSet).
-    :param k8s_provider: Provider of the cluster.
     """
 
-    def __init__(self, name: str, *, k8s_provider: k8s.Provider, replicas: int = 1, opts: pulumi.ResourceOptions | None = None) -> None:
-        if replicas < 1:
-            raise ValueError(f"TrainingControllers: replicas must be at least 1, got {replicas}")
-        super().__init__("ml-platform:k8s:TrainingControllers", name, None, opts)
-        inherited = inherited_depends_on(opts)
-        child = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=inherited)
-        self.releases: dict[str, k8s.helm.v3.Release] = {}
+    replicas: int = 1
+
+    def __post_init__(self) -> None:
+        if self.replicas < 1:
+            raise ValueError(f"TrainingControllers: replicas must be at least 1, got {self.replicas}")
+
+
+class TrainingControllers(Component):
+    """The JobSet and LeaderWorkerSet controllers (pinned charts), each in its own namespace (the Kubernetes
+    provider comes through ``opts``)."""
+
+    releases: dict[str, k8s.helm.v3.Release]
+
+    def __init__(self, resource_name: str, args: TrainingControllersArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:k8s:TrainingControllers", resource_name, opts)
+        name = resource_name
+        releases: dict[str, k8s.helm.v3.Release] = {}
         for key, namespace, chart, version, values in (
-            ("jobset", NS_JOBSET, JOBSET_CHART, JOBSET_VERSION, jobset_values(replicas=replicas)),
-            ("lws", NS_LWS, LWS_CHART, LWS_VERSION, lws_values(replicas=replicas)),
+            ("jobset", NS_JOBSET, JOBSET_CHART, JOBSET_VERSION, jobset_values(replicas=args.replicas)),
+            ("lws", NS_LWS, LWS_CHART, LWS_VERSION, lws_values(replicas=args.replicas)),
         ):
             ns = k8s.core.v1.Namespace(
                 f"{name}-{key}-ns",
@@ -113,40 +123,53 @@ class TrainingControllers(pulumi.ComponentResource):
                         "pod-security.kubernetes.io/enforce": "restricted",
                     },
                 },
-                opts=child,
+                opts=self.child_opts(),
             )
-            self.releases[key] = pinned_release(
+            releases[key] = pinned_release(
                 f"{name}-{key}",
                 release=key,
                 chart=chart,
                 version=version,
                 namespace=ns.metadata["name"],
                 values=values,
-                opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[*inherited, ns]),
+                opts=self.child_opts(depends_on=[ns]),
             )
-        self.register_outputs({"releases": list(self.releases)})
+        self.releases = releases
+        self.publish(release_names=list(releases))
 
 
-class KueueTopology(pulumi.ComponentResource):
-    """A Kueue ``Topology`` (its CRD comes with the Kueue chart: depend on :class:`~components.k8s.kueue.Kueue`).
+@dataclass(frozen=True)
+class KueueTopologyArgs:
+    """Arguments of :class:`KueueTopology`.
 
-    :param name: Component and Topology name.
-    :param levels: node labels, coarsest first (:data:`AWS_TOPOLOGY_LEVELS`, :data:`GKE_TOPOLOGY_LEVELS`).
-    :param k8s_provider: Provider of the cluster.
+    :param levels: node labels, coarsest first (:data:`AWS_TOPOLOGY_LEVELS`, :data:`GKE_TOPOLOGY_LEVELS`); the
+        Topology takes the component's name.
     """
 
-    def __init__(self, name: str, *, levels: Sequence[str], k8s_provider: k8s.Provider, opts: pulumi.ResourceOptions | None = None) -> None:
-        spec = topology_spec(levels)
-        super().__init__("ml-platform:k8s:KueueTopology", name, None, opts)
+    levels: Sequence[str]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "levels", tuple(self.levels))
+        topology_spec(self.levels)
+
+
+class KueueTopology(Component):
+    """A Kueue ``Topology`` named after the component (its CRD comes with the Kueue chart: depend on
+    :class:`~components.k8s.kueue.Kueue`); the Kubernetes provider comes through ``opts``."""
+
+    topology: k8s.apiextensions.CustomResource
+
+    def __init__(self, resource_name: str, args: KueueTopologyArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:k8s:KueueTopology", resource_name, opts)
         self.topology = k8s.apiextensions.CustomResource(
-            f"{name}-topology",
+            f"{resource_name}-topology",
             api_version=TOPOLOGY_API,
             kind="Topology",
-            metadata={"name": name, "labels": {cv.MANAGED_BY_LABEL: cv.MANAGED_BY}},
-            spec=spec,
-            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=inherited_depends_on(opts)),
+            metadata={"name": resource_name, "labels": {cv.MANAGED_BY_LABEL: cv.MANAGED_BY}},
+            spec=topology_spec(args.levels),
+            opts=self.child_opts(),
         )
-        self.register_outputs({"name": name})
+        self.publish(topology_name=resource_name)
 
 
 def provisioning_config_spec(*, provisioning_class: str, managed_resources: Sequence[str]) -> dict[str, Any]:
@@ -162,31 +185,39 @@ def provisioning_config_spec(*, provisioning_class: str, managed_resources: Sequ
     }
 
 
-class ProvisioningAdmissionCheck(pulumi.ComponentResource):
-    """A Kueue ``AdmissionCheck`` backed by a ``ProvisioningRequestConfig``: a job is admitted once the
-    cluster autoscaler has provisioned all its nodes (GKE: flex-start with queued provisioning).
+@dataclass(frozen=True)
+class ProvisioningAdmissionCheckArgs:
+    """Arguments of :class:`ProvisioningAdmissionCheck`.
 
-    :param name: Component, AdmissionCheck and ProvisioningRequestConfig name.
     :param provisioning_class: ProvisioningRequest class (:data:`GKE_QUEUED_PROVISIONING_CLASS`).
     :param managed_resources: resources the autoscaler provides (``nvidia.com/gpu``).
-    :param k8s_provider: Provider of the cluster (Kueue's CRDs must exist: depend on the Kueue release).
     """
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        provisioning_class: str,
-        managed_resources: Sequence[str],
-        k8s_provider: k8s.Provider,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        spec = provisioning_config_spec(provisioning_class=provisioning_class, managed_resources=managed_resources)
-        super().__init__("ml-platform:k8s:ProvisioningAdmissionCheck", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=inherited_depends_on(opts))
+    provisioning_class: str
+    managed_resources: Sequence[str]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "managed_resources", tuple(self.managed_resources))
+        provisioning_config_spec(provisioning_class=self.provisioning_class, managed_resources=self.managed_resources)
+
+
+class ProvisioningAdmissionCheck(Component):
+    """A Kueue ``AdmissionCheck`` backed by a ``ProvisioningRequestConfig``, both named after the component: a job
+    is admitted once the cluster autoscaler has provisioned all its nodes (GKE: flex-start with queued
+    provisioning). The Kubernetes provider comes through ``opts``; Kueue's CRDs must exist (depend on the Kueue release).
+    """
+
+    config: k8s.apiextensions.CustomResource
+    check: k8s.apiextensions.CustomResource
+
+    def __init__(self, resource_name: str, args: ProvisioningAdmissionCheckArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:k8s:ProvisioningAdmissionCheck", resource_name, opts)
+        name = resource_name
+        spec = provisioning_config_spec(provisioning_class=args.provisioning_class, managed_resources=args.managed_resources)
         labels = {cv.MANAGED_BY_LABEL: cv.MANAGED_BY}
         self.config = k8s.apiextensions.CustomResource(
-            f"{name}-config", api_version=KUEUE_API, kind="ProvisioningRequestConfig", metadata={"name": name, "labels": labels}, spec=spec, opts=child
+            f"{name}-config", api_version=KUEUE_API, kind="ProvisioningRequestConfig", metadata={"name": name, "labels": labels}, spec=spec,
+            opts=self.child_opts(),
         )
         self.check = k8s.apiextensions.CustomResource(
             f"{name}-check",
@@ -197,43 +228,48 @@ class ProvisioningAdmissionCheck(pulumi.ComponentResource):
                 "controllerName": PROVISIONING_CONTROLLER,
                 "parameters": {"apiGroup": "kueue.x-k8s.io", "kind": "ProvisioningRequestConfig", "name": name},
             },
-            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[*inherited_depends_on(opts), self.config]),
+            opts=self.child_opts(depends_on=[self.config]),
         )
-        self.register_outputs({"name": name})
+        self.publish(check_name=name)
 
 
-class TeamVolumeClaims(pulumi.ComponentResource):
-    """A claim per team namespace for a pre-bound, ReadWriteMany PersistentVolume (the shared file system).
+@dataclass(frozen=True)
+class TeamVolumeClaimsArgs:
+    """Arguments of :class:`TeamVolumeClaims`.
 
-    :param name: Component name.
     :param claim: Claim name (the volumes' ``claimRef.name``).
     :param volumes: Team -> (namespace, PersistentVolume name, size such as ``1200Gi``).
-    :param k8s_provider: Provider of the cluster.
     """
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        claim: str,
-        volumes: Mapping[str, tuple[pulumi.Input[str], str, str]],
-        k8s_provider: k8s.Provider,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        super().__init__("ml-platform:k8s:TeamVolumeClaims", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=inherited_depends_on(opts))
+    claim: str
+    volumes: Mapping[str, tuple[pulumi.Input[str], str, str]]
+
+    def __post_init__(self) -> None:
+        if not self.claim:
+            raise ValueError("TeamVolumeClaims: claim must not be empty")
+        object.__setattr__(self, "volumes", dict(self.volumes))
+
+
+class TeamVolumeClaims(Component):
+    """A claim per team namespace for a pre-bound, ReadWriteMany PersistentVolume (the shared file system);
+    the Kubernetes provider comes through ``opts``."""
+
+    claims: dict[str, k8s.core.v1.PersistentVolumeClaim]
+
+    def __init__(self, resource_name: str, args: TeamVolumeClaimsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:k8s:TeamVolumeClaims", resource_name, opts)
         self.claims = {
             team: k8s.core.v1.PersistentVolumeClaim(
-                f"{name}-{team}",
-                metadata={"name": claim, "namespace": namespace, "labels": {cv.TEAM_LABEL: team, cv.MANAGED_BY_LABEL: cv.MANAGED_BY}},
+                f"{resource_name}-{team}",
+                metadata={"name": args.claim, "namespace": namespace, "labels": {cv.TEAM_LABEL: team, cv.MANAGED_BY_LABEL: cv.MANAGED_BY}},
                 spec={
                     "accessModes": ["ReadWriteMany"],
                     "storageClassName": "",  # static: bind to the named volume, never provision
                     "volumeName": volume,
                     "resources": {"requests": {"storage": size}},
                 },
-                opts=child,
+                opts=self.child_opts(),
             )
-            for team, (namespace, volume, size) in sorted(volumes.items())
+            for team, (namespace, volume, size) in sorted(args.volumes.items())
         }
-        self.register_outputs({"claims": sorted(self.claims)})
+        self.publish(teams=sorted(self.claims))

@@ -22,8 +22,9 @@ from components.aws.guardduty import GuardDuty, GuardDutyArgs
 from components.aws.kms import DEFAULT_VIA_SERVICES, KmsKey, KmsKeyArgs
 from components.aws.network import Vpc, VpcArgs
 from components.aws.service_linked_roles import ServiceLinkedRoles, ServiceLinkedRolesArgs
+from components.k8s import training
 from infra import config, tagging
-from infra.layers.context import CloudLayer
+from infra.layers.context import CloudLayer, EncryptedVolumes
 
 PARTITION = "aws"
 TIER_ZONES = ("raw",)
@@ -74,8 +75,16 @@ class AwsFoundation:
             region=self.region,
             api_server=self.cluster.cluster.endpoint,
             depends_on=list(self.cluster.depends_on),
-            # the EBS CSI driver's role may use this key (components.aws.eks.ebs_kms_policy)
-            extras={"volume_kms_key": self.key.arn},
+            # the EKS GPU AMIs ship the NVIDIA driver and container toolkit
+            toolkit_preinstalled=True,
+            topology_levels=training.AWS_TOPOLOGY_LEVELS,
+            cluster_version=self.cfg.cluster.version,
+            cloud_prices=True,
+            # EBS CSI driver parameters (kubernetes-sigs/aws-ebs-csi-driver docs/parameters.md); the driver's role
+            # may use this key (components.aws.eks.ebs_kms_policy)
+            encrypted_volumes=EncryptedVolumes(
+                provisioner="ebs.csi.aws.com", parameters={"type": "gp3", "encrypted": "true", "kmsKeyId": self.key.arn}
+            ),
         )
 
 

@@ -26,12 +26,12 @@ import pulumi
 import pulumi_aws as aws
 
 from catalog import gpus as catalog
+from catalog import pool_nodes
 from components.aws.efa import EfaDevicePlugin, EfaDevicePluginArgs
 from components.aws.gpu_node_group import GpuNodeGroup, GpuNodeGroupArgs
 from components.aws.karpenter import Karpenter, KarpenterArgs, NodePoolSpec, capacity_types_for, cpu_limit_for
 from infra import config, tagging
 from infra.layers.context import CloudLayer
-from infra.layers.k8s_gpu import GPU_TAINT, NEURON_TAINT, pool_node_labels
 
 if TYPE_CHECKING:
     from infra.layers.aws_foundation import AwsFoundation
@@ -61,6 +61,19 @@ DISRUPTION: dict[str, dict[str, Any]] = {
     # notebook sessions come and go: wait before repacking, one node at a time
     "notebooks": {"consolidation": "WhenEmptyOrUnderutilized", "consolidate_after": "30m", "budgets": ({"nodes": "1"},)},
 }
+
+
+def pool_node_labels(cfg: config.PlatformConfig, pool: config.GpuPoolConfig) -> dict[str, str]:
+    """Labels on a pool's nodes (:func:`catalog.pool_nodes.node_labels`); Bottlerocket nodes keep the operator's
+    device plugin and MIG manager off."""
+    return pool_nodes.node_labels(
+        pool=pool.name,
+        purpose=pool.purpose,
+        model=cfg.pool_gpu(pool),
+        mig_profile=pool.mig_profile,
+        device_plugin_entry=pool_nodes.device_plugin_entry(pool.name, pool.time_slicing_replicas),
+        bottlerocket=pool.ami_family == "bottlerocket",
+    )
 
 
 def extended_capacity(cfg: config.PlatformConfig, pool: config.GpuPoolConfig) -> dict[str, dict[str, int]]:
@@ -96,7 +109,7 @@ def node_pool_spec(cfg: config.PlatformConfig, pool: config.GpuPoolConfig) -> No
         replicas=pool.min_nodes if pool.topology_aware else None,
         min_nodes=pool.min_nodes,
         max_nodes=pool.max_nodes,
-        taints=[NEURON_TAINT if model.is_neuron else GPU_TAINT],
+        taints=[pool_nodes.taint(model)],
         accelerator_resource=model.resource,
         extended_capacity=extended_capacity(cfg, pool),
         **DISRUPTION[pool.purpose],
@@ -160,7 +173,7 @@ def node_group_args(cfg: config.PlatformConfig, pool: config.GpuPoolConfig, foun
         ami_family=pool.ami_family,
         disk_gb=pool.disk_gb,
         kms_key_arn=foundation.key.arn,
-        taints=[GPU_TAINT],
+        taints=[pool_nodes.GPU_TAINT],
         tags=tagging.platform_tags(cfg),
     )
 
@@ -199,11 +212,10 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
             providers={"aws": foundation.provider, "kubernetes": foundation.k8s_provider}, depends_on=waits or None
         ),
     )
-    layer.extras["karpenter"] = karpenter
     if cfg.gpu_pools:
         # GPU health: the agent reports XID / NVLink / EFA faults as node conditions, which Karpenter's
         # node repair (and managed node groups' auto repair) act on - a bad GPU is replaced, not retried
-        layer.extras["node_monitoring_agent"] = aws.eks.Addon(
+        aws.eks.Addon(
             "eks-node-monitoring-agent",
             cluster_name=cluster.name,
             addon_name="eks-node-monitoring-agent",
@@ -215,7 +227,7 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
         )
     efa_types = efa_instance_types(cfg)
     if efa_types:
-        layer.extras["efa_device_plugin"] = EfaDevicePlugin(
+        EfaDevicePlugin(
             "efa-device-plugin",
             EfaDevicePluginArgs(instance_types=efa_types),
             pulumi.ResourceOptions(provider=foundation.k8s_provider, depends_on=waits or None),

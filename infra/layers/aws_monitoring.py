@@ -11,7 +11,7 @@ from components.aws.cost_allocation import CostAllocationTags, CostAllocationTag
 from components.aws.managed_prometheus import ManagedPrometheus, ManagedPrometheusArgs
 from components.k8s import alert_routing, gpu_monitoring
 from infra import config, tagging
-from infra.layers import k8s_monitoring
+from infra.layers.alerting import routing_args
 from infra.layers.context import CloudLayer
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
         )
     if cfg.monitoring.backend != "managed":
         return
-    routing = alert_routing.alertmanager_config(k8s_monitoring.routing_args(cfg))
+    routing = alert_routing.alertmanager_config(routing_args(cfg))
     emails = {r["name"]: [e["to"] for e in r["email_configs"]] for r in routing["receivers"] if r.get("email_configs")}
     groups = [*gpu_monitoring.gpu_rules(), *gpu_monitoring.gpu_recording_rules()] if cfg.gpu_operator_enabled else []
     ManagedPrometheus(

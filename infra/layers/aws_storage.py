@@ -3,7 +3,7 @@
 The file system sits in one availability zone (``dataLake.lustre.availabilityZone``, the private
 subnet there), reachable from the cluster's security group; each linked lake zone is a directory
 backed by that zone's bucket. Every team gets a volume pre-bound to the claim ``lustre`` in its
-namespace (the Kubernetes layer creates the claims from ``layer.extras["team_volumes"]``).
+namespace (the Kubernetes layer creates the claims from ``layer.shared_volumes``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pulumi
 
 from components.aws.fsx import CLAIM, LakeLustre, LakeLustreArgs
 from infra import config, tagging
-from infra.layers.context import CloudLayer
+from infra.layers.context import CloudLayer, SharedVolumes
 
 if TYPE_CHECKING:
     from infra.layers.aws_foundation import AwsFoundation
@@ -55,6 +55,7 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
         ),
         pulumi.ResourceOptions(providers={"aws": foundation.provider, "kubernetes": foundation.k8s_provider}, depends_on=waits or None),
     )
-    layer.extras["lustre"] = fs
-    layer.extras["team_volumes"] = {t.name: (f"lustre-{t.name}", f"{lustre.storage_gb}Gi", CLAIM) for t in cfg.teams}
+    layer.shared_volumes = SharedVolumes(
+        claim=CLAIM, volumes={t.name: (f"lustre-{t.name}", f"{lustre.storage_gb}Gi") for t in cfg.teams}, file_system=fs
+    )
     pulumi.export("lustreFileSystemId", fs.file_system.id)

@@ -82,7 +82,7 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
         )
         layer.team_identity[team.name] = dict(iam.annotations)
         if cfg.serving.enabled and "models" in foundation.lake.bucket_arns:
-            layer.extras.setdefault("serving_identity", {})[team.name] = dict(_serving_role(cfg, foundation, team).annotations)
+            layer.serving_identity[team.name] = dict(_serving_role(cfg, foundation, team).annotations)
         # no per-team AWS budget: a budget filtered on the team tag never sees the team's GPU spend
         # (GPU nodes are platform resources; split cost allocation data is only in the CUR), so
         # teams[].budgetUsd is enforced from OpenCost's data instead (infra/layers/k8s_monitoring.py)

@@ -14,6 +14,7 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
+from catalog import pool_nodes
 from components.gcp.apis import ProjectApis, ProjectApisArgs
 from components.gcp.audit_logs import AuditLogs, AuditLogsArgs
 from components.gcp.data_lake import DataLake, DataLakeArgs
@@ -21,9 +22,9 @@ from components.gcp.gke import GkeCluster, GkeClusterArgs
 from components.gcp.kms import KmsKeys, KmsKeysArgs, ServiceAgents, ServiceAgentsArgs
 from components.gcp.network import PODS_RANGE, SERVICES_RANGE, Network, NetworkArgs
 from components.k8s import kueue
+from components.k8s import training as kueue_training
 from infra import config, tagging
 from infra.layers.context import CloudLayer
-from infra.layers.k8s_gpu import operator_enabled
 
 MASTER_CIDR = "172.16.0.0/28"
 """The GKE control plane's private /28 (outside every range the config sets)."""
@@ -86,17 +87,21 @@ class GcpFoundation:
             object_store="gs",
             buckets=dict(self.buckets),
             region=self.region,
-            # where GKE's driver installer puts the driver (the GPU operator runs on top of it)
-            extras={"host_driver_dir": GKE_DRIVER_DIR},
+            # where GKE's driver installer puts the driver (the GPU operator runs on top of it, toolkit next to it)
+            host_driver_dir=GKE_DRIVER_DIR if self.gke_driver else None,
+            forced_mig_strategy=pool_nodes.forced_mig_strategy("gcp"),
+            topology_levels=kueue_training.GKE_TOPOLOGY_LEVELS,
+            cloud_prices=True,
+            google_managed_prometheus=True,
+            # pods get Workload Identity tokens from the GKE metadata server on their node; with
+            # Dataplane V2 NetworkPolicies see it as 169.254.169.252:988 (GKE Workload Identity docs)
+            identity_egress=[(GKE_METADATA_SERVER, GKE_METADATA_PORT)],
             depends_on=[
                 cluster.system_pool,
                 *pools,
                 *([cluster.control_plane_firewall] if cluster.control_plane_firewall else []),
             ],
         )
-        # pods get Workload Identity tokens from the GKE metadata server on their node; with
-        # Dataplane V2 NetworkPolicies see it as 169.254.169.252:988 (GKE Workload Identity docs)
-        layer.identity_egress.append((GKE_METADATA_SERVER, GKE_METADATA_PORT))
         return layer
 
 
@@ -256,7 +261,7 @@ def build(cfg: config.PlatformConfig) -> GcpFoundation:
             system_max=system.max_nodes,
             system_disk_gb=system.disk_gb,
             # without the operator's DCGM exporter, GKE itself exports the GPU metrics
-            gpu_metrics=bool(cfg.gpu_pools) and not operator_enabled(cfg),
+            gpu_metrics=bool(cfg.gpu_pools) and not cfg.gpu_operator_enabled,
             # Kueue's webhook and visibility API; MLflow's and Feast's charts serve no webhook, the
             # pinned GPU operator chart neither (newer ones add an optional one on 9443, covered)
             control_plane_ports=kueue.CONTROL_PLANE_PORTS,

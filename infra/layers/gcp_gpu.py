@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import pulumi
 
+from catalog import pool_nodes
 from components.gcp.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
 from infra import config
 from infra.layers.gcp_foundation import GcpFoundation
-from infra.layers.k8s_gpu import operator_enabled, pool_node_labels
 
 NO_GKE_DEVICE_PLUGIN = "gke-no-default-nvidia-gpu-device-plugin"
 """Node label that keeps GKE's own device plugin off, for nodes the GPU operator manages."""
@@ -27,7 +27,7 @@ NO_GKE_DEVICE_PLUGIN = "gke-no-default-nvidia-gpu-device-plugin"
 
 def build(cfg: config.PlatformConfig, foundation: GcpFoundation) -> list[pulumi.Resource]:
     """The node pools, one per configured pool plus its fallback twin (what the in-cluster workloads wait for)."""
-    operator = operator_enabled(cfg)
+    operator = cfg.gpu_operator_enabled
     gke_driver = foundation.gke_driver
     cluster = foundation.cluster
     pools: list[pulumi.Resource] = []
@@ -42,7 +42,14 @@ def build(cfg: config.PlatformConfig, foundation: GcpFoundation) -> list[pulumi.
             variants.append((f"{pool.name}-ondemand", False, ()))
         elif pool.fallback == "spot":
             variants.append((f"{pool.name}-spot", True, ()))
-        node_labels = pool_node_labels(cfg, pool)  # the fallback twin keeps the pool label: one Kueue flavor
+        # the fallback twin keeps the pool label: one Kueue flavor
+        node_labels = pool_nodes.node_labels(
+            pool=pool.name,
+            purpose=pool.purpose,
+            model=gpu,
+            mig_profile=pool.mig_profile,
+            device_plugin_entry=pool_nodes.device_plugin_entry(pool.name, pool.time_slicing_replicas),
+        )
         max_nodes = int(pool.max_nodes or 1)
         if pool.gpu_limit is not None:  # GKE bounds nodes, not GPUs: honour the GPU ceiling in whole nodes
             max_nodes = min(max_nodes, pool.gpu_limit // node.gpus)

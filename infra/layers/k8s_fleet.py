@@ -22,7 +22,8 @@ import pulumi
 
 from catalog import conventions as cv
 from catalog import gpus as catalog
-from components.k8s.kueue import Flavor, Kueue, KueueQueues, Quota, ResourceGroup, TeamQueue
+from catalog import pool_nodes
+from components.k8s.kueue import Flavor, Kueue, KueueQueues, KueueQueuesArgs, Quota, ResourceGroup, TeamQueue
 from components.k8s.multikueue import (
     ADMISSION_CHECK,
     FleetWorker,
@@ -32,7 +33,7 @@ from components.k8s.multikueue import (
     MultiKueueWorkerAccessArgs,
 )
 from infra import config
-from infra.layers.context import CloudLayer
+from infra.layers.k8s_context import K8sPlatform
 
 KUBECONFIG_OUTPUT = "multikueueKubeconfig"
 TEAMS_OUTPUT = "fleetTeams"
@@ -77,12 +78,12 @@ def kueue_settings(cfg: config.PlatformConfig) -> dict[str, object] | None:
 
 def team_resources(worker: config.PlatformConfig, quotas: config.TeamQuotas) -> dict[str, int]:
     """What a worker admits for a team, per Kueue resource (memory in bytes), nominal quotas."""
-    mixed = worker.cloud != "gcp" and worker.gpu_operator.mig_strategy == "mixed"
+    mixed = pool_nodes.mig_strategy(worker.cloud, worker.gpu_operator.mig_strategy) == "mixed"
     out = {"cpu": quotas.cpu, "memory": quantity_bytes(quotas.memory), cv.GPU_RESOURCE: quotas.gpu}
     for profile, count in quotas.mig.items():
         if mixed:
             out[catalog.mig_resource_name(profile)] = count
-        else:  # GKE and the single strategy expose slices as nvidia.com/gpu
+        else:  # the single strategy (GKE's only one) exposes slices as nvidia.com/gpu
             out[cv.GPU_RESOURCE] += count
     if quotas.neuron:
         out[catalog.NEURON_RESOURCE] = quotas.neuron
@@ -123,8 +124,9 @@ def manager_queues(cfg: config.PlatformConfig, peers: Mapping[str, config.Platfo
     return totals
 
 
-def build_manager(cfg: config.PlatformConfig, cloud: CloudLayer, kueue: Kueue, namespaces: Mapping[str, pulumi.Input[str]]) -> None:
+def build_manager(cfg: config.PlatformConfig, platform: K8sPlatform, kueue: Kueue, namespaces: Mapping[str, pulumi.Input[str]]) -> None:
     """The MultiKueue objects and the teams' ClusterQueues that dispatch to the workers."""
+    cloud = platform.cloud
     peers = worker_configs(cfg)
     organization = cfg.fleet.organization or pulumi.get_organization()
     workers: list[FleetWorker] = []
@@ -146,7 +148,7 @@ def build_manager(cfg: config.PlatformConfig, cloud: CloudLayer, kueue: Kueue, n
                 annotations={cv.FLEET_CLOUD_ANNOTATION: where, cv.FLEET_TEAM_ACCELERATORS_ANNOTATION: json.dumps(gpus, sort_keys=True)},
             )
         )
-    after_kueue = pulumi.ResourceOptions(provider=cloud.k8s_provider, depends_on=[kueue, *cloud.depends_on])
+    after_kueue = pulumi.ResourceOptions(provider=cloud.k8s_provider, depends_on=[kueue, *platform.waits])
     manager = MultiKueueManager("multikueue", MultiKueueManagerArgs(workers=workers), opts=after_kueue)
     totals = manager_queues(cfg, peers)
     resources = tuple(sorted({r for t in totals.values() for r in t}, key=lambda r: (r not in ("cpu", "memory"), r)))
@@ -164,23 +166,21 @@ def build_manager(cfg: config.PlatformConfig, cloud: CloudLayer, kueue: Kueue, n
         )
     KueueQueues(
         "kueue-queues",
-        flavors=[Flavor(name=FLEET_FLAVOR)],
-        queues=queues,
-        admission_checks={ADMISSION_CHECK: None},
-        k8s_provider=cloud.k8s_provider,
-        opts=pulumi.ResourceOptions(depends_on=[kueue, manager.admission_check, *cloud.depends_on]),
+        KueueQueuesArgs(flavors=[Flavor(name=FLEET_FLAVOR)], queues=queues, admission_checks={ADMISSION_CHECK: None}),
+        opts=pulumi.ResourceOptions(provider=cloud.k8s_provider, depends_on=[kueue, manager.admission_check, *platform.waits]),
     )
 
 
-def build_worker(cfg: config.PlatformConfig, cloud: CloudLayer, kueue: Kueue) -> None:
+def build_worker(cfg: config.PlatformConfig, platform: K8sPlatform, kueue: Kueue) -> None:
     """The identity the manager uses on this worker; its kubeconfig is the secret output :data:`KUBECONFIG_OUTPUT`."""
+    cloud = platform.cloud
     server = cfg.fleet.api_server or cloud.api_server
     if server is None:  # refused by the config on cloud: existing; EKS / GKE layers always set it
         raise ValueError("fleet worker: no API server URL (fleet.apiServer)")
     access = MultiKueueWorkerAccess(
         "multikueue-worker",
         MultiKueueWorkerAccessArgs(cluster=cloud.cluster_name, server=server),
-        opts=pulumi.ResourceOptions(provider=cloud.k8s_provider, depends_on=[kueue, *cloud.depends_on]),
+        opts=pulumi.ResourceOptions(provider=cloud.k8s_provider, depends_on=[kueue, *platform.waits]),
     )
     pulumi.export(KUBECONFIG_OUTPUT, access.kubeconfig)
     pulumi.export(TEAMS_OUTPUT, [t.name for t in cfg.teams])

@@ -3,10 +3,10 @@
 ``monitoring.backend``:
 
 - ``inCluster`` (default, every cloud): kube-prometheus-stack; the GPU operator's ServiceMonitor, Kueue's
-  ServiceMonitor and every ``PrometheusRule`` wait for the chart (``cloud.extras["monitoring_release"]``).
+  ServiceMonitor and every ``PrometheusRule`` wait for the chart (what :func:`build` returns).
 - ``managed``: Amazon Managed Service for Prometheus (the AWS layer builds the workspace and its managed
   collector) or Google Managed Prometheus (``PodMonitoring`` / ``Rules`` of monitoring.googleapis.com,
-  installed by GKE itself; see :mod:`infra.layers.gcp_monitoring`). No prometheus-operator CR is emitted.
+  installed by GKE itself: ``CloudLayer.google_managed_prometheus``). No prometheus-operator CR is emitted.
 - ``none``: nothing; no monitoring CR is emitted.
 
 Team budgets: cloud budgets cannot filter on a team's pod-level spend (see
@@ -26,22 +26,9 @@ from components.k8s import alert_routing, cost_alerts
 from components.k8s import monitoring as mon
 from components.k8s.opencost import OpenCost, OpenCostArgs
 from infra import config
+from infra.layers.alerting import routing_args
 from infra.layers.context import CloudLayer
-
-
-def team_routes(cfg: config.PlatformConfig) -> list[alert_routing.TeamRoute]:
-    """Team namespace (the namespace is named after the team and labelled with it) -> team e-mail."""
-    return [alert_routing.TeamRoute(team=t.name, namespace=t.name, email=t.email) for t in cfg.teams]
-
-
-def routing_args(cfg: config.PlatformConfig) -> alert_routing.RoutingArgs:
-    smtp = cfg.monitoring.smtp
-    relay = (
-        alert_routing.Smtp(smarthost=smtp.host, sender=smtp.sender, username=smtp.username, require_tls=smtp.require_tls)
-        if smtp is not None
-        else None
-    )
-    return alert_routing.RoutingArgs(teams=tuple(team_routes(cfg)), platform_emails=tuple(cfg.budget.alert_emails), smtp=relay)
+from infra.layers.k8s_context import K8sPlatform
 
 
 def team_budgets(cfg: config.PlatformConfig) -> dict[str, tuple[str, float]]:
@@ -67,9 +54,9 @@ def team_budget_mechanisms(cfg: config.PlatformConfig) -> dict[str, dict[str, An
     return out
 
 
-def opencost_prices(cfg: config.PlatformConfig) -> dict[str, float] | None:
-    """Custom prices for a cluster you bring (no cloud price API): the catalog's on-demand GPU price."""
-    if cfg.cloud != "existing":
+def opencost_prices(cfg: config.PlatformConfig, cloud: CloudLayer) -> dict[str, float] | None:
+    """Custom prices where OpenCost has no cloud price API (a cluster you bring): the catalog's on-demand GPU price."""
+    if cloud.cloud_prices:
         return None
     per_gpu = [node.on_demand_usd_hour / node.gpus for pool in cfg.gpu_pools for node in cfg.pool_node_types(pool)[:1] if node.gpus]
     # the chart's own defaults for CPU / RAM / storage; the GPU price is the catalog's (docs/cost.md)
@@ -79,16 +66,16 @@ def opencost_prices(cfg: config.PlatformConfig) -> dict[str, float] | None:
     return prices
 
 
-def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
+def build(cfg: config.PlatformConfig, platform: K8sPlatform) -> pulumi.Resource | None:
+    """The metrics stack; returns the kube-prometheus-stack release (its CRDs) when in the cluster."""
+    cloud = platform.cloud
     m = cfg.monitoring
     pulumi.export("monitoringBackend", m.backend)
     pulumi.export("teamBudgets", team_budget_mechanisms(cfg))
     if m.backend != "inCluster":
-        cloud.extras["monitoring_backend"] = m.backend
-        if m.backend == "managed" and cfg.cloud == "gcp":
-            _google_managed(cfg, cloud)
-        return
-    opts = pulumi.ResourceOptions(depends_on=list(cloud.depends_on)) if cloud.depends_on else None
+        if m.backend == "managed" and cloud.google_managed_prometheus:
+            _google_managed(cfg, platform)
+        return None
     smtp_password = None
     if m.smtp is not None and m.smtp.password is not None:
         smtp_password = pulumi.Output.secret(m.smtp.password.get_secret_value())
@@ -104,16 +91,12 @@ def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
             protect=cfg.is_prod,
             rule_groups=groups,
         ),
-        k8s_provider=cloud.k8s_provider,
-        opts=opts,
+        opts=pulumi.ResourceOptions(provider=cloud.k8s_provider, depends_on=platform.waits),
     )
-    cloud.extras["monitoring"] = stack
-    if cfg.cloud == "gcp" and not cfg.gpu_operator_enabled:
-        # GKE's managed DCGM exporter (the operator is off) reports to Google Managed Prometheus, not to the
-        # in-cluster Prometheus: the GPU alerts are evaluated and routed there
-        _google_managed(cfg, cloud, gpu_only=True)
-    cloud.extras["monitoring_release"] = stack.release
-    cloud.extras["monitoring_backend"] = m.backend
+    if cloud.google_managed_prometheus and not cfg.gpu_operator_enabled:
+        # the cloud's managed DCGM exporter (GKE's; the operator is off) reports to Google Managed Prometheus, not
+        # to the in-cluster Prometheus: the GPU alerts are evaluated and routed there
+        _google_managed(cfg, platform, gpu_only=True)
     if m.opencost:
         OpenCost(
             "opencost",
@@ -122,12 +105,12 @@ def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
                 prometheus_namespace=cv.NS_MONITORING,
                 prometheus_service=mon.PROMETHEUS_SERVICE,
                 prometheus_port=mon.PROMETHEUS_PORT,
-                custom_prices=opencost_prices(cfg),
+                custom_prices=opencost_prices(cfg, cloud),
             ),
-            k8s_provider=cloud.k8s_provider,
             # its ServiceMonitor needs the chart's CRDs; it queries the chart's Prometheus
-            opts=pulumi.ResourceOptions(depends_on=[*cloud.depends_on, stack.release]),
+            opts=pulumi.ResourceOptions(provider=cloud.k8s_provider, depends_on=[*platform.waits, stack.release]),
         )
+    return stack.release
 
 
 GMP_API = "monitoring.googleapis.com/v1"
@@ -135,7 +118,7 @@ GMP_PUBLIC_NS = "gmp-public"
 """Namespace of the managed Alertmanager's config Secret ``alertmanager`` (key ``alertmanager.yaml``)."""
 
 
-def _google_managed(cfg: config.PlatformConfig, cloud: CloudLayer, *, gpu_only: bool = False) -> None:
+def _google_managed(cfg: config.PlatformConfig, platform: K8sPlatform, *, gpu_only: bool = False) -> None:
     """Google Managed Prometheus (on in every GKE cluster we build): its own CRs, installed by GKE.
 
     - GPU metrics: the DCGM exporter of the GPU operator through a ``PodMonitoring``; with the operator off,
@@ -148,7 +131,7 @@ def _google_managed(cfg: config.PlatformConfig, cloud: CloudLayer, *, gpu_only: 
 
     from components.k8s import gpu_monitoring
 
-    child = pulumi.ResourceOptions(provider=cloud.k8s_provider, depends_on=list(cloud.depends_on))
+    child = pulumi.ResourceOptions(provider=platform.cloud.k8s_provider, depends_on=platform.waits)
     if cfg.gpu_operator_enabled and not gpu_only:
         k8s.apiextensions.CustomResource(
             "gmp-dcgm",

@@ -9,17 +9,18 @@ against the team's quota and queue like any job of the team.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import cast
+import dataclasses
 
 import pulumi
 
 from catalog import conventions as cv
+from catalog import pool_nodes
 from components.k8s import mlflow
 from components.k8s.jupyterhub import HomeVolumes, JupyterHub, JupyterHubArgs, Oidc, Profile
 from infra import config
 from infra.layers import k8s_teams
 from infra.layers.context import CloudLayer
+from infra.layers.k8s_context import K8sPlatform
 
 HOME_STORAGE_CLASS = "notebook-home"
 """StorageClass of the notebook home volumes: encrypted with the platform's key."""
@@ -29,7 +30,7 @@ def profiles(cfg: config.PlatformConfig) -> list[Profile]:
     """The CPU-only profile first (the default), then one per GPU pool in config order."""
     cpu = cfg.notebooks.cpu_profile
     out = [Profile(slug="cpu", display_name="CPU only", description=f"{cpu.cpu:g} CPU, {cpu.memory}, no GPU", cpu=cpu.cpu, memory=cpu.memory)]
-    strategy = k8s_teams.mig_strategy(cfg, cast(CloudLayer, SimpleNamespace(cloud=cfg.cloud)))  # it reads .cloud only
+    strategy = pool_nodes.mig_strategy(cfg.cloud, cfg.gpu_operator.mig_strategy)
     flavors = {f.name: f for f in k8s_teams.flavors(cfg)}
     for pool in cfg.gpu_pools:
         gpu = cfg.pool_gpu(pool)
@@ -63,26 +64,26 @@ def profiles(cfg: config.PlatformConfig) -> list[Profile]:
     return out
 
 
-def home_volumes(cfg: config.PlatformConfig, cloud: CloudLayer) -> HomeVolumes:
-    """The encrypted StorageClass of the home volumes (aws: EBS gp3 with the platform key)."""
-    if cloud.cloud != "aws" or "volume_kms_key" not in cloud.extras:
-        raise ValueError(f"notebooks: no encrypted home volumes on cloud {cloud.cloud!r} (config refuses it)")
-    # parameters of the EBS CSI driver (docs/parameters.md of kubernetes-sigs/aws-ebs-csi-driver)
-    return HomeVolumes(
-        provisioner="ebs.csi.aws.com",
-        parameters={"type": "gp3", "encrypted": "true", "kmsKeyId": cloud.extras["volume_kms_key"]},
-    )
+def home_volumes(cloud: CloudLayer) -> HomeVolumes:
+    """The encrypted StorageClass of the home volumes: how the cloud encrypts volumes with the platform key."""
+    if cloud.encrypted_volumes is None:
+        raise ValueError(f"notebooks: the {cloud.cloud} layer offers no volumes encrypted with the platform key (config refuses it)")
+    return HomeVolumes(provisioner=cloud.encrypted_volumes.provisioner, parameters=dict(cloud.encrypted_volumes.parameters))
 
 
-def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> JupyterHub:
-    teams = cloud.extras.get("teams", {})
+def build(cfg: config.PlatformConfig, platform: K8sPlatform) -> JupyterHub:
+    cloud = platform.cloud
+    teams = platform.teams
     tracking = f"http://{mlflow.RELEASE}.{cv.NS_MLFLOW}.svc.cluster.local:{mlflow.PORT}" if cfg.mlflow.enabled else None
+    args = dataclasses.replace(
+        jupyterhub_args(cfg, mlflow_tracking_uri=tracking),
+        home_volumes=home_volumes(cloud),
+        team_namespaces={name: team.namespace_name for name, team in teams.items()},
+    )
     hub = JupyterHub(
         "jupyterhub",
-        jupyterhub_args(cfg, mlflow_tracking_uri=tracking),
-        home_volumes=home_volumes(cfg, cloud),
-        team_namespaces={name: team.namespace_name for name, team in teams.items()},
-        opts=pulumi.ResourceOptions(provider=cloud.k8s_provider, depends_on=[*cloud.depends_on, *teams.values()]),
+        args,
+        opts=pulumi.ResourceOptions(provider=cloud.k8s_provider, depends_on=[*platform.waits, *teams.values()]),
     )
     pulumi.export("jupyterhubNamespace", hub.namespace)
     return hub

@@ -11,10 +11,11 @@ from __future__ import annotations
 import pulumi
 
 from catalog import conventions as cv
-from components.k8s.feast import Feast, FeastArgs, FeastRedis, FeastSqlRegistry
+from components.k8s.feast import Feast, FeastArgs, FeastRedis, FeastSqlRegistry, feast_provider
 from components.k8s.mlflow import Mlflow, MlflowArgs, MlflowDatabase
 from infra import config
 from infra.layers.context import CloudLayer
+from infra.layers.k8s_context import K8sPlatform
 
 FEAST_PROJECT = "ml_platform"
 LABELS = {cv.MANAGED_BY_LABEL: cv.MANAGED_BY}
@@ -42,14 +43,15 @@ def _feast_redis(cfg: config.PlatformConfig, cloud: CloudLayer) -> FeastRedis | 
     return FeastRedis(host=info.host, port=info.port, password=info.password, tls=info.tls, ca_certificate=info.ca_certificate)
 
 
-def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
-    opts = pulumi.ResourceOptions(provider=cloud.k8s_provider, depends_on=list(cloud.depends_on))
+def build(cfg: config.PlatformConfig, platform: K8sPlatform) -> None:
+    cloud = platform.cloud
+    opts = pulumi.ResourceOptions(provider=cloud.k8s_provider, depends_on=platform.waits)
     store = cloud.object_store
     if cfg.mlflow.enabled:
         database = _mlflow_database(cfg, cloud)
         bucket = cloud.buckets.get("models") if store else None
         if database is None:
-            pulumi.log.warn(f"mlflow: the {cfg.cloud} layer provides no database yet; MLflow is not deployed")
+            pulumi.log.warn(f"mlflow: the {cloud.cloud} layer provides no database yet; MLflow is not deployed")
         else:
             mlflow = Mlflow(
                 "mlflow",
@@ -91,7 +93,7 @@ def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
             registry = pulumi.Output.concat(f"{store}://", features, "/feast/registry.db") if features is not None else None
         if redis is None:
             pulumi.log.warn(
-                f"feast: the {cfg.cloud} layer provides no online store or registry database yet; Feast is not deployed"
+                f"feast: the {cloud.cloud} layer provides no online store or registry database yet; Feast is not deployed"
             )
             return
         feast = Feast(
@@ -99,7 +101,7 @@ def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
             FeastArgs(
                 project=FEAST_PROJECT,
                 online_store=redis,
-                provider="aws" if cloud.cloud == "aws" else "gcp" if cloud.cloud == "gcp" else "local",
+                provider=feast_provider(store),
                 registry=registry,
                 offline_root=pulumi.Output.concat(f"{store}://", features, "/offline") if features is not None else None,
                 namespace=cv.NS_FEAST,

@@ -16,15 +16,15 @@ import pulumi
 
 from catalog import conventions as cv
 from catalog import gpus as catalog
+from catalog import pool_nodes
 from components.k8s import training
-from components.k8s.kueue import Flavor, Kueue, KueueQueues, Quota, ResourceGroup, TeamQueue, split
+from components.k8s.kueue import Flavor, Kueue, KueueArgs, KueueQueues, KueueQueuesArgs, Quota, ResourceGroup, TeamQueue, split
 from components.k8s.team import Team, TeamArgs
 from infra import config
 from infra.layers import k8s_fleet
 from infra.layers.context import CloudLayer
+from infra.layers.k8s_context import K8sPlatform
 
-GPU_TOLERATION = {"key": cv.GPU_TAINT_KEY, "operator": "Exists", "effect": cv.GPU_TAINT_EFFECT}
-NEURON_TOLERATION = {"key": catalog.NEURON_TAINT_KEY, "operator": "Exists", "effect": cv.GPU_TAINT_EFFECT}
 _NEURON_CLASS = "(neuron)"
 """Quota class of the Trainium / Inferentia pools in :func:`pool_nominals` (MIG classes are profile names)."""
 CPU_FLAVOR = "default"
@@ -36,8 +36,8 @@ TOPOLOGY = "network"
 
 
 def mig_strategy(cfg: config.PlatformConfig, cloud: CloudLayer) -> Literal["single", "mixed"]:
-    """How MIG slices appear: GKE always exposes them as ``nvidia.com/gpu``; elsewhere ``gpuOperator.migStrategy``."""
-    return "single" if cloud.cloud == "gcp" else cfg.gpu_operator.mig_strategy
+    """How MIG slices appear: as the cloud imposes (``CloudLayer.forced_mig_strategy``), else ``gpuOperator.migStrategy``."""
+    return cloud.forced_mig_strategy or cfg.gpu_operator.mig_strategy
 
 
 def flavor_name(pool: config.GpuPoolConfig) -> str:
@@ -116,17 +116,12 @@ def accelerator_hard(cfg: config.PlatformConfig, team: config.TeamConfig, strate
     return out
 
 
-def topology_levels(cfg: config.PlatformConfig) -> tuple[str, ...]:
-    """The node labels of the cloud's network topology (Kueue TAS); empty on a cluster you bring."""
-    return {"aws": training.AWS_TOPOLOGY_LEVELS, "gcp": training.GKE_TOPOLOGY_LEVELS}.get(cfg.cloud, ())
-
-
 def flavors(cfg: config.PlatformConfig) -> list[Flavor]:
     return [Flavor(name=CPU_FLAVOR)] + [
         Flavor(
             name=flavor_name(p),
             node_labels={cv.POOL_LABEL: p.name},
-            tolerations=[NEURON_TOLERATION if _is_neuron(p) else GPU_TOLERATION],
+            tolerations=[pool_nodes.NEURON_TOLERATION if _is_neuron(p) else pool_nodes.GPU_TOLERATION],
             topology_name=TOPOLOGY if p.topology_aware else None,
         )
         for p in cfg.gpu_pools
@@ -201,71 +196,76 @@ def team_args(cfg: config.PlatformConfig, cloud: CloudLayer, team: config.TeamCo
     )
 
 
-def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> None:
+def build(cfg: config.PlatformConfig, platform: K8sPlatform) -> dict[str, Team]:
+    """The teams' namespaces (returned), their shared-volume claims, Kueue and the queues."""
     if not cfg.teams:
-        return
-    opts = pulumi.ResourceOptions(depends_on=list(cloud.depends_on)) if cloud.depends_on else None
-    teams = {t.name: Team(f"team-{t.name}", team_args(cfg, cloud, t), k8s_provider=cloud.k8s_provider, opts=opts) for t in cfg.teams}
-    cloud.extras["teams"] = teams
-    volumes = cloud.extras.get("team_volumes") or {}
-    if volumes:  # shared file system (FSx for Lustre): each team's claim on its pre-bound volume
-        claim = next(iter(volumes.values()))[2]
+        return {}
+    cloud = platform.cloud
+    waits = platform.waits
+
+    def after(*first: pulumi.Resource) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(provider=cloud.k8s_provider, depends_on=[*first, *waits])
+
+    teams = {t.name: Team(f"team-{t.name}", team_args(cfg, cloud, t), opts=after()) for t in cfg.teams}
+    shared = cloud.shared_volumes
+    if shared is not None:  # shared file system (FSx for Lustre): each team's claim on its pre-bound volume
         training.TeamVolumeClaims(
             "team-volumes",
-            claim=claim,
-            volumes={t: (teams[t].namespace_name, pv, size) for t, (pv, size, _) in volumes.items() if t in teams},
-            k8s_provider=cloud.k8s_provider,
-            opts=pulumi.ResourceOptions(depends_on=[*teams.values(), *cloud.depends_on, cloud.extras["lustre"]]),
+            training.TeamVolumeClaimsArgs(
+                claim=shared.claim,
+                volumes={t: (teams[t].namespace_name, pv, size) for t, (pv, size) in shared.volumes.items() if t in teams},
+            ),
+            opts=after(*teams.values(), shared.file_system),
         )
     if not cfg.kueue.enabled:
-        return
+        return teams
     # with the in-cluster metrics stack, Kueue's ServiceMonitor needs its CRD: install after the chart
-    monitoring = cloud.extras.get("monitoring_release")
-    kueue_opts = pulumi.ResourceOptions(depends_on=[*cloud.depends_on, monitoring]) if monitoring is not None else opts
+    monitoring = platform.monitoring_release
     kueue = Kueue(
-        "kueue", replicas=2 if cfg.is_prod else 1, prometheus=monitoring is not None,
-        multikueue=k8s_fleet.kueue_settings(cfg), k8s_provider=cloud.k8s_provider, opts=kueue_opts
+        "kueue",
+        KueueArgs(replicas=2 if cfg.is_prod else 1, prometheus=monitoring is not None, multikueue=k8s_fleet.kueue_settings(cfg)),
+        opts=after(*([monitoring] if monitoring is not None else [])),
     )
     if cfg.fleet.role == "manager":  # the teams' queues dispatch to the fleet's workers
-        k8s_fleet.build_manager(cfg, cloud, kueue, {name: team.namespace_name for name, team in teams.items()})
-        return
+        k8s_fleet.build_manager(cfg, platform, kueue, {name: team.namespace_name for name, team in teams.items()})
+        return teams
     if cfg.fleet.role == "worker":
-        k8s_fleet.build_worker(cfg, cloud, kueue)
+        k8s_fleet.build_worker(cfg, platform, kueue)
     strategy = mig_strategy(cfg, cloud)
-    waits: list[pulumi.Resource] = [kueue]
-    if any(p.topology_aware for p in cfg.gpu_pools) and topology_levels(cfg):
+    before_queues: list[pulumi.Resource] = [kueue]
+    if any(p.topology_aware for p in cfg.gpu_pools) and cloud.topology_levels:
         # the flavors name it; Kueue's CRDs (in the chart) must exist first
-        waits.append(
-            training.KueueTopology(
-                TOPOLOGY, levels=topology_levels(cfg), k8s_provider=cloud.k8s_provider,
-                opts=pulumi.ResourceOptions(depends_on=[kueue, *cloud.depends_on]),
-            )
-        )
+        before_queues.append(training.KueueTopology(TOPOLOGY, training.KueueTopologyArgs(levels=cloud.topology_levels), opts=after(kueue)))
     checks: dict[str, list[str]] = {}
     flex = [flavor_name(p) for p in cfg.gpu_pools if p.capacity == "flex-start"]
     if flex:
         # GKE flex-start: Kueue asks the autoscaler for all of a job's nodes (a ProvisioningRequest) before admitting it
-        waits.append(
+        before_queues.append(
             training.ProvisioningAdmissionCheck(
-                FLEX_START_CHECK, provisioning_class=training.GKE_QUEUED_PROVISIONING_CLASS, managed_resources=[cv.GPU_RESOURCE],
-                k8s_provider=cloud.k8s_provider, opts=pulumi.ResourceOptions(depends_on=[kueue, *cloud.depends_on]),
+                FLEX_START_CHECK,
+                training.ProvisioningAdmissionCheckArgs(
+                    provisioning_class=training.GKE_QUEUED_PROVISIONING_CLASS, managed_resources=[cv.GPU_RESOURCE]
+                ),
+                opts=after(kueue),
             )
         )
         checks[FLEX_START_CHECK] = flex
     KueueQueues(
         "kueue-queues",
-        flavors=flavors(cfg),
-        admission_checks=checks,
-        queues=[
-            TeamQueue(
-                team=t.name,
-                namespace=teams[t.name].namespace_name,
-                groups=resource_groups(cfg, t, strategy),
-                namespace_selector={cv.TEAM_LABEL: t.name},
-            )
-            for t in cfg.teams
-        ],
-        cohort=COHORT,
-        k8s_provider=cloud.k8s_provider,
-        opts=pulumi.ResourceOptions(depends_on=[*waits, *cloud.depends_on]),
+        KueueQueuesArgs(
+            flavors=flavors(cfg),
+            admission_checks=checks,
+            queues=[
+                TeamQueue(
+                    team=t.name,
+                    namespace=teams[t.name].namespace_name,
+                    groups=resource_groups(cfg, t, strategy),
+                    namespace_selector={cv.TEAM_LABEL: t.name},
+                )
+                for t in cfg.teams
+            ],
+            cohort=COHORT,
+        ),
+        opts=after(*before_queues),
     )
+    return teams
