@@ -292,7 +292,11 @@ REFUSALS: dict[str, tuple[dict[str, Any], str, tuple[str, ...]]] = {
     "topology-aware pool scaled to zero": ({"minNodes": 0}, "minNodes", ("at least 1", "topologyAware", "exist")),
     "image snapshot on al2023": ({"imageSnapshot": "snap-0123abcd"}, "imageSnapshot", ("bottlerocket", "'al2023'")),
     "image streaming on aws": ({"imageStreaming": True}, "imageStreaming", ("GKE", "imageSnapshot")),
-    "efa on a managed pool": ({"mode": "managed", "capacity": "reserved", "placement": None}, "efa", ("mode karpenter",)),
+    "managed reservation without a zone": (
+        {"mode": "managed", "capacity": "reserved", "efa": None, "placement": None, "topologyAware": None,
+         "reservation": {"ids": [RESERVATION], "kind": "capacity-block", "nodes": 2, "hourlyUsd": 31.464}},
+        "reservation.zone", ("required for a managed node group", "reservation's zone", "us-east-1a"),
+    ),
 }
 
 
@@ -351,6 +355,26 @@ def test_a_zone_outside_the_vpc_exits_2_naming_the_key(write_stack: Callable[...
     assert [p for p, _ in aws_zones.zone_problems(cfg, ["us-east-1b"])] == [f"ml-platform:gpuPools[{p5}].reservation.zone", "ml-platform:dataLake.lustre.availabilityZone"]
 
 
+def test_managed_efa_pool_plans_with_interfaces_placement_and_the_device_plugin(write_stack: Callable[..., Path]) -> None:
+    """EFA and placement on a managed node group (mode managed): the launch template carries the EFA interfaces,
+    the EFA security group and the placement group; the EFA device plugin runs on its instance type."""
+    pools = training_config()["config"]["ml-platform:gpuPools"]
+    pools[-1] = {**pools[-1], "mode": "managed", "placement": "cluster", "fastImagePull": True}  # the A100 EFA pool
+    path = write_stack("prod", "mngefa", gpuPools=pools)
+    plan = engine.plan("mngefa", stack_path=path)
+    template = _one(plan, "aws:ec2/launchTemplate:LaunchTemplate", "gpu-train-efa-lt")
+    types = [n.name for n in catalog.node_types("aws", gpu="A100-40GB") if n.efa_interfaces]
+    cards = min(n.efa_interfaces for n in catalog.node_types("aws", gpu="A100-40GB") if n.efa_interfaces)
+    assert [n["interfaceType"] for n in template.inputs["networkInterfaces"]] == ["interface"] + ["efa-only"] * cards
+    assert template.inputs["placement"]["groupName"].endswith("-gpu-train-efa")
+    group = _one(plan, "aws:eks/nodeGroup:NodeGroup", "gpu-train-efa")
+    assert group.inputs["subnetIds"] and len(group.inputs["subnetIds"]) == 1  # one zone: us-east-1b's subnet
+    plugin = _one(plan, RELEASE, "efa-device-plugin")
+    assert set(types) <= set(plugin.inputs["values"]["supportedInstanceLabels"]["values"])
+    assert plan.lifecycle is not None and plan.lifecycle.problems == []
+    assert not plan.mandatory_violations
+
+
 def test_gcp_refuses_aws_only_training_options(write_stack: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
     from infra import cli
 
@@ -361,6 +385,11 @@ def test_gcp_refuses_aws_only_training_options(write_stack: Callable[..., Path],
     assert cli.main(["plan", "--stack", "gcpefa", "--stacks-dir", str(path.parent)]) == 2
     err = capsys.readouterr().err
     assert "ml-platform:gpuPools[0].efa: an AWS option" in err
+    pools[0] = {k: v for k, v in pools[0].items() if k not in ("efa", "zone")} | {"fastImagePull": True}
+    path = write_stack("gcp-prod", "gcpsoci", gpuPools=pools)
+    assert cli.main(["plan", "--stack", "gcpsoci", "--stacks-dir", str(path.parent)]) == 2
+    lines = [ln.strip() for ln in capsys.readouterr().err.splitlines() if ln.strip().startswith("ml-platform:")]
+    assert lines == ["ml-platform:gpuPools[0].fastImagePull: SOCI parallel pull on EKS nodes; on cloud 'gcp' leave it unset (gcp: imageStreaming)"]
 
 
 # ---- components under mocks ---------------------------------------------------------------------------

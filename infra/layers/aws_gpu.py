@@ -143,6 +143,7 @@ def training_options(cfg: config.PlatformConfig, pool: config.GpuPoolConfig) -> 
         "placement_group": pool.placement == "cluster",
         "zone": pool.training_zone,
         "image_snapshot": pool.image_snapshot,
+        "fast_image_pull": pool.fast_image_pull,
     }
 
 
@@ -167,6 +168,11 @@ def node_group_args(cfg: config.PlatformConfig, pool: config.GpuPoolConfig, foun
         capacity_block=bool(res and res.kind == "capacity-block"),
         reserved_nodes=res.nodes if res else 0,
         reserved_usd_hour=res.hourly_usd if res else None,
+        fast_image_pull=pool.fast_image_pull,
+        efa_interfaces=efa_interfaces(cfg, pool),
+        vpc_id=foundation.vpc.vpc_id if pool.efa else None,
+        cluster_security_group_id=foundation.cluster.cluster_security_group_id if pool.efa else None,
+        placement_group=pool.placement == "cluster",
         min_nodes=pool.min_nodes,
         max_nodes=pool.max_nodes,
         labels=pool_node_labels(cfg, pool),
