@@ -375,6 +375,21 @@ def test_managed_efa_pool_plans_with_interfaces_placement_and_the_device_plugin(
     assert not plan.mandatory_violations
 
 
+def test_managed_bottlerocket_pool_restores_its_data_volume_from_the_image_snapshot(write_stack: Callable[..., Path]) -> None:
+    pools = yaml.safe_load((ROOT / "stacks" / "Pulumi.prod.yaml").read_text())["config"]["ml-platform:gpuPools"]
+    managed = next(i for i, p in enumerate(pools) if p.get("mode") == "managed")
+    pools[managed] = {**pools[managed], "amiFamily": "bottlerocket", "imageSnapshot": "snap-0123abcd"}
+    plan = engine.plan("mngsnap", stack_path=write_stack("prod", "mngsnap", gpuPools=pools))
+    name = pools[managed]["name"]
+    (device,) = _one(plan, "aws:ec2/launchTemplate:LaunchTemplate", f"gpu-{name}-lt").inputs["blockDeviceMappings"]
+    assert device["deviceName"] == "/dev/xvdb"  # Bottlerocket's data volume, where the images live
+    assert device["ebs"]["snapshotId"] == "snap-0123abcd" and device["ebs"]["kmsKeyId"].startswith("arn:aws:kms:")
+    from components.aws.gpu_node_group import GpuNodeGroupArgs
+
+    with pytest.raises(ValueError, match="bottlerocket"):
+        GpuNodeGroupArgs(cluster_name="c", subnet_ids=[], instance_types=["g6e.xlarge"], capacity="spot", min_nodes=0, max_nodes=1, image_snapshot="snap-1")
+
+
 def test_gcp_refuses_aws_only_training_options(write_stack: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
     from infra import cli
 

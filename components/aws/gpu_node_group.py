@@ -93,6 +93,9 @@ class GpuNodeGroupArgs:
     explicitly, so the nodes keep the cluster's next to the EFA one; required with ``efa_interfaces``."""
     placement_group: bool = False
     """Launch into a cluster placement group made for the group (its subnets must be one zone)."""
+    image_snapshot: str | None = None
+    """Bottlerocket: the EBS snapshot (pre-pulled images) the data volume is restored from, then encrypted
+    with ``kms_key_arn`` (as a Karpenter pool's class does)."""
 
     def __post_init__(self) -> None:
         where = "GpuNodeGroup"
@@ -110,6 +113,8 @@ class GpuNodeGroupArgs:
             raise ValueError(f"{where}: reserved_usd_hour must be positive and needs reserved_nodes")
         if self.ami_family not in AMI_TYPES:
             raise ValueError(f"{where}: ami_family must be one of {tuple(AMI_TYPES)}")
+        if self.image_snapshot is not None and self.ami_family != "bottlerocket":
+            raise ValueError(f"{where}: image_snapshot restores the Bottlerocket data volume; needs ami_family bottlerocket")
         if self.efa_interfaces < 0:
             raise ValueError(f"{where}: efa_interfaces must be >= 0")
         if self.efa_interfaces and (self.vpc_id is None or self.cluster_security_group_id is None):
@@ -177,6 +182,8 @@ class GpuNodeGroup(Component):
         }
         if args.kms_key_arn is not None:
             ebs["kms_key_id"] = args.kms_key_arn
+        if args.image_snapshot is not None:  # the data volume (Bottlerocket): its images come with it
+            ebs["snapshot_id"] = args.image_snapshot
         # EFA: the interfaces Karpenter lays out for an EFA class (efa.network_interfaces), each in the
         # cluster security group and the EFA one (all traffic to and from itself); both groups and the
         # placement group exist before the template and outlive the nodes

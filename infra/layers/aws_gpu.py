@@ -169,6 +169,7 @@ def node_group_args(cfg: config.PlatformConfig, pool: config.GpuPoolConfig, foun
         reserved_nodes=res.nodes if res else 0,
         reserved_usd_hour=res.hourly_usd if res else None,
         fast_image_pull=pool.fast_image_pull,
+        image_snapshot=pool.image_snapshot,
         efa_interfaces=efa_interfaces(cfg, pool),
         vpc_id=foundation.vpc.vpc_id if pool.efa else None,
         cluster_security_group_id=foundation.cluster.cluster_security_group_id if pool.efa else None,

@@ -108,8 +108,6 @@ def _training_pool_checks(cfg: PlatformConfig, pool: GpuPoolConfig, key: str) ->
             f"{key}.imageSnapshot",
             f"needs amiFamily bottlerocket (its data volume holds the images); {pool.ami_family!r} keeps them on the AMI's root volume; allowed: bottlerocket",
         )
-    elif pool.image_snapshot and pool.mode == "managed":
-        yield f"{key}.imageSnapshot", "set on the Karpenter EC2NodeClass; allowed with imageSnapshot: mode karpenter"
     if pool.image_streaming and cfg.cloud != "gcp":
         yield f"{key}.imageStreaming", f"GKE image streaming; on cloud {cfg.cloud!r} leave it unset (aws: imageSnapshot, fastImagePull)"
     if pool.fast_image_pull and cfg.cloud != "aws":
