@@ -57,6 +57,9 @@ class GpuPoolConfig(ConfigModel):
     snapshot of pre-pulled images, so multi-GB images need no pull."""
     image_streaming: bool = False
     """GKE: image streaming (containers from Artifact Registry start while the image is still being read)."""
+    fast_image_pull: bool = False
+    """AWS: SOCI parallel pull and unpack of container images (AL2023: nodeadm's ``FastImagePull`` gate;
+    Bottlerocket: the SOCI snapshotter in ``parallel-pull-unpack`` mode); no image change needed."""
     topology_aware: bool = False
     """Kueue Topology Aware Scheduling on this pool's flavor (jobs can ask for one network block). Kueue
     places pods only on nodes that exist, so the pool keeps ``minNodes`` nodes (on EKS a static NodePool)."""
