@@ -53,7 +53,7 @@ NAMESPACE = "jupyterhub"
 RELEASE = "jupyterhub"
 CLIENT_SECRET = "jupyterhub-oidc"
 """Kubernetes Secret (key ``client-secret``) holding the OIDC client secret."""
-USER_LABEL = "ml-platform.io/user"
+USER_LABEL = cv.USER_LABEL
 """Label on every notebook pod: the (escaped) JupyterHub user name, for alerts and cost reports."""
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 _SLUG = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
