@@ -198,6 +198,33 @@ def test_component_rejects_what_aws_would() -> None:
     assert {s["Sid"] for s in policy["Statement"]} == {"DenyInsecureTransport", "CloudTrailAclCheck", "CloudTrailWrite"}
 
 
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"trail_name": "a b"}, "trail_name"),
+        ({"bucket_name": "Not_A_Bucket"}, "bucket_name"),
+        ({"lake_bucket_arns": []}, "lake_bucket_arns"),
+        ({"retention_days": 0}, "retention_days"),
+        ({"object_lock_days": 400}, "object_lock_days"),
+        ({"force_destroy": True, "protect": True}, "force_destroy"),
+        ({"force_destroy": True, "object_lock_days": 30}, "force_destroy"),
+    ],
+)
+def test_audit_trail_args_refuse_what_would_lose_or_break_the_logs(changes: dict[str, object], match: str) -> None:
+    good: dict[str, object] = {
+        "trail_name": "mlp-dev-audit",
+        "bucket_name": "mlp-dev-audit-1-us-east-1",
+        "account_id": "123456789012",
+        "region": "us-east-1",
+        "kms_key": None,
+        "kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/k",
+        "lake_bucket_arns": ["arn:aws:s3:::lake"],
+    }
+    audit_trail.AuditTrailArgs(**good)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=match):
+        audit_trail.AuditTrailArgs(**{**good, **changes})  # type: ignore[arg-type]
+
+
 # ---- config mistakes --------------------------------------------------------------------------
 
 

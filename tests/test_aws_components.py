@@ -39,12 +39,14 @@ def test_irsa_trust_policy_admits_exactly_one_service_account() -> None:
     res = _run(
         lambda p: irsa.IrsaRole(
             "mlflow",
-            oidc_provider_arn=OIDC_ARN,
-            oidc_issuer="https://" + ISSUER,  # a full URL is tolerated
-            namespace="mlflow",
-            service_account="mlflow-server",
-            policy_document=json.dumps({"Version": "2012-10-17", "Statement": []}),
-            provider=p,
+            irsa.IrsaRoleArgs(
+                oidc_provider_arn=OIDC_ARN,
+                oidc_issuer="https://" + ISSUER,  # a full URL is tolerated
+                namespace="mlflow",
+                service_account="mlflow-server",
+                policy_document=json.dumps({"Version": "2012-10-17", "Statement": []}),
+            ),
+            pulumi.ResourceOptions(provider=p),
         )
     )
     role = _one(res, "aws:iam/role:Role")
@@ -70,12 +72,14 @@ def test_irsa_annotations_carry_the_role_arn() -> None:
     def build(p: aws.Provider) -> None:
         role = irsa.IrsaRole(
             "ebs",
-            oidc_provider_arn=OIDC_ARN,
-            oidc_issuer=ISSUER,
-            namespace="kube-system",
-            service_account="ebs-csi-controller-sa",
-            managed_policy_arns=["arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"],
-            provider=p,
+            irsa.IrsaRoleArgs(
+                oidc_provider_arn=OIDC_ARN,
+                oidc_issuer=ISSUER,
+                namespace="kube-system",
+                service_account="ebs-csi-controller-sa",
+                managed_policy_arns=["arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"],
+            ),
+            pulumi.ResourceOptions(provider=p),
         )
         role.annotations[irsa.ROLE_ARN_ANNOTATION].apply(lambda v: seen.setdefault("arn", v))
 
@@ -92,6 +96,7 @@ def test_irsa_annotations_carry_the_role_arn() -> None:
         ({"namespace": "Bad_NS"}, "namespace"),
         ({"service_account": ""}, "service_account"),
         ({"policy_document": None}, "policy_document or managed_policy_arns"),
+        ({"oidc_issuer": None}, "oidc_provider_arn and oidc_issuer"),
     ],
 )
 def test_irsa_rejects_bad_args_eagerly(kwargs: dict[str, Any], match: str) -> None:
@@ -101,11 +106,11 @@ def test_irsa_rejects_bad_args_eagerly(kwargs: dict[str, Any], match: str) -> No
         "namespace": "team-a",
         "service_account": "workloads",
         "policy_document": "{}",
-        "provider": object(),
     }
+    irsa.IrsaRoleArgs(**args)  # the good case passes
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
-        irsa.IrsaRole("x", **args)
+        irsa.IrsaRoleArgs(**args)
 
 
 # ---- Vpc --------------------------------------------------------------------------------------
@@ -130,7 +135,9 @@ def test_subnet_plan_rejects_a_too_small_cidr() -> None:
 def test_vpc_per_az_nat_routes_each_zone_through_its_own_nat() -> None:
     res = _run(
         lambda p: network.Vpc(
-            "net", cidr="10.5.0.0/16", region="eu-west-1", az_count=2, nat_gateways="perAz", cluster_name="c1", provider=p
+            "net",
+            network.VpcArgs(cidr="10.5.0.0/16", region="eu-west-1", az_count=2, nat_gateways="perAz", cluster_name="c1"),
+            pulumi.ResourceOptions(provider=p),
         )
     )
     assert len([r for r in res if r.type == "aws:ec2/natGateway:NatGateway"]) == 2
@@ -144,12 +151,27 @@ def test_vpc_per_az_nat_routes_each_zone_through_its_own_nat() -> None:
 
 
 def test_vpc_single_nat_serves_every_zone() -> None:
-    res = _run(lambda p: network.Vpc("net", cidr="10.5.0.0/16", region="eu-west-1", nat_gateways="single", provider=p))
+    res = _run(
+        lambda p: network.Vpc(
+            "net", network.VpcArgs(cidr="10.5.0.0/16", region="eu-west-1", nat_gateways="single"), pulumi.ResourceOptions(provider=p)
+        )
+    )
     assert len([r for r in res if r.type == "aws:ec2/natGateway:NatGateway"]) == 1
     routes = [
         r.inputs["routes"][0]["natGatewayId"] for r in res if r.type == "aws:ec2/routeTable:RouteTable" and "-private-" in r.name
     ]
     assert len(routes) == 3 and len(set(routes)) == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"az_count": 1}, "az_count"), ({"nat_gateways": "none"}, "nat_gateways"), ({"cidr": "10.0.0.0/26"}, "too small"), ({"region": ""}, "region")],
+)
+def test_vpc_args_reject_bad_args(kwargs: dict[str, Any], match: str) -> None:
+    args: dict[str, Any] = {"cidr": "10.0.0.0/16", "region": "eu-west-1"}
+    network.VpcArgs(**args)
+    with pytest.raises(ValueError, match=match):
+        network.VpcArgs(**{**args, **kwargs})
 
 
 # ---- KmsKey -----------------------------------------------------------------------------------
@@ -163,29 +185,29 @@ def test_key_policy_without_optional_principals() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "match"), [({"alias": "alias/x"}, "alias"), ({"deletion_window_days": 3}, "deletion_window_days")]
+    ("kwargs", "match"), [({"alias": "alias/x"}, "alias"), ({"deletion_window_days": 3}, "deletion_window_days"), ({"region": ""}, "region")]
 )
 def test_kms_key_rejects_bad_args(kwargs: dict[str, Any], match: str) -> None:
-    args: dict[str, Any] = {"alias": "ml", "account_id": "123456789012", "region": "eu-west-1", "provider": object()}
+    args: dict[str, Any] = {"alias": "ml", "account_id": "123456789012", "region": "eu-west-1"}
+    kms.KmsKeyArgs(**args)
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
-        kms.KmsKey("k", **args)
+        kms.KmsKeyArgs(**args)
 
 
 # ---- DataLake ---------------------------------------------------------------------------------
 
 
-def _lake_args(**overrides: Any) -> dict[str, Any]:
+def _lake_args(**overrides: Any) -> data_lake.DataLakeArgs:
     args: dict[str, Any] = {
         "zones": ["raw", "models"],
         "bucket_prefix": "mlp-dev",
         "account_id": "123456789012",
         "region": "eu-west-1",
         "kms_key_arn": "arn:aws:kms:eu-west-1:123456789012:key/k",
-        "provider": object(),
     }
     args.update(overrides)
-    return args
+    return data_lake.DataLakeArgs(**args)
 
 
 @pytest.mark.parametrize(
@@ -201,7 +223,7 @@ def _lake_args(**overrides: Any) -> dict[str, Any]:
 )
 def test_data_lake_rejects_bad_args(overrides: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        data_lake.DataLake("lake", **_lake_args(**overrides))
+        _lake_args(**overrides)
 
 
 @pytest.mark.parametrize(
@@ -218,7 +240,7 @@ def test_lake_lifecycle_rejects_bad_days(kwargs: dict[str, int], match: str) -> 
 
 
 def test_data_lake_without_replica_has_no_replication_and_names_buckets_by_account_and_region() -> None:
-    res = _run(lambda p: data_lake.DataLake("lake", **_lake_args(provider=p, force_destroy=True)))
+    res = _run(lambda p: data_lake.DataLake("lake", _lake_args(force_destroy=True), pulumi.ResourceOptions(provider=p)))
     buckets = {r.inputs["bucket"]: r for r in res if r.type == "aws:s3/bucket:Bucket"}
     assert set(buckets) == {f"mlp-dev-{z}-123456789012-eu-west-1" for z in ("raw", "models", "access-logs")}
     assert all(b.inputs["forceDestroy"] is True and not b.protect for b in buckets.values())
@@ -233,7 +255,7 @@ def test_data_lake_replica_twins_every_zone_in_the_dr_region_with_the_dr_key(rtc
     def build(p: aws.Provider) -> None:
         dr = aws.Provider("dr", region="eu-central-1")
         replica = data_lake.LakeReplica(region="eu-central-1", kms_key_arn=dr_key, provider=dr, replication_time_control=rtc)
-        lake = data_lake.DataLake("lake", **_lake_args(provider=p, protect=True, replica=replica))
+        lake = data_lake.DataLake("lake", _lake_args(protect=True, replica=replica), pulumi.ResourceOptions(provider=p))
         pulumi.Output.all(lake.bucket_names, lake.bucket_arns).apply(lambda a: seen.update(names=a[0], arns=a[1]))
 
     res = _run(build)
@@ -268,17 +290,16 @@ def test_bucket_policy_is_deny_only() -> None:
 # ---- EksCluster -------------------------------------------------------------------------------
 
 
-def _eks_args(**overrides: Any) -> dict[str, Any]:
+def _eks_args(**overrides: Any) -> eks.EksClusterArgs:
     args: dict[str, Any] = {
         "cluster_name": "mlp-dev",
         "version": "1.33",
         "region": "eu-west-1",
         "subnet_ids": ["subnet-1", "subnet-2"],
         "kms_key_arn": "arn:aws:kms:eu-west-1:123456789012:key/k",
-        "provider": object(),
     }
     args.update(overrides)
-    return args
+    return eks.EksClusterArgs(**args)
 
 
 @pytest.mark.parametrize(
@@ -288,11 +309,13 @@ def _eks_args(**overrides: Any) -> dict[str, Any]:
         ({"version": "133"}, "version"),
         ({"cluster_name": "Bad"}, "cluster_name"),
         ({"log_retention_days": 0}, "log_retention_days"),
+        ({"private_access_cidrs": ["0.0.0.0/0"]}, "everything"),
+        ({"region": ""}, "region"),
     ],
 )
 def test_eks_cluster_rejects_bad_args(overrides: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        eks.EksCluster("eks", **_eks_args(**overrides))
+        _eks_args(**overrides)
 
 
 def test_system_nodes_reject_min_above_max() -> None:
@@ -322,7 +345,9 @@ def test_eks_cluster_alone_builds_addons_and_access_entries() -> None:
     arn = "arn:aws:iam::123456789012:role/admins"
     res = _run(
         lambda p: eks.EksCluster(
-            "eks", **_eks_args(provider=p, admin_principal_arns=[arn], security_group_tags={"karpenter.sh/discovery": "mlp-dev"})
+            "eks",
+            _eks_args(admin_principal_arns=[arn], security_group_tags={"karpenter.sh/discovery": "mlp-dev"}),
+            pulumi.ResourceOptions(provider=p),
         )
     )
     tag = _one(res, "aws:ec2/tag:Tag")
@@ -339,3 +364,26 @@ def test_eks_cluster_alone_builds_addons_and_access_entries() -> None:
     assert cluster.inputs["vpcConfig"]["endpointPublicAccess"] is False
     assert cluster.inputs["bootstrapSelfManagedAddons"] is False  # the add-ons above replace the self-managed ones
     assert _one(res, "pulumi:providers:kubernetes").inputs["kubeconfig"] == "[secret]"
+
+
+# ---- the one component shape: children wait for what their AWS component waits for -----------------
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_children_of_aws_components_wait_for_what_their_component_waits_for(stack: str) -> None:
+    """Every ``ml-platform:aws:*`` component passes its ``depends_on`` to each child (``Component.child_opts``):
+    Karpenter's IAM, the GPU node groups, Lustre and GuardDuty wait for the system nodes like their releases."""
+    from tests.helpers import plan_stack
+
+    plan = plan_stack(stack)
+    checked, missing = 0, []
+    for comp in plan.resources:
+        if comp.custom or not comp.type.startswith("ml-platform:aws:") or not comp.dependencies:
+            continue
+        for child in (r for r in plan.resources if r.parent == comp.urn):
+            checked += 1
+            lacking = set(comp.dependencies) - set(child.dependencies)
+            if lacking:
+                missing.append(f"{child.urn} lacks {sorted(lacking)}")
+    assert not missing, "\n".join(missing[:10])
+    assert checked > 10  # Karpenter and the managed GPU node groups wait for the system nodes on every AWS stack

@@ -35,25 +35,6 @@ CLASSES = _component_classes()
 
 PENDING = frozenset(
     {
-        "components.aws.access_entries.GroupAccessEntries",
-        "components.aws.audit_trail.AuditTrail",
-        "components.aws.budgets.CostBudget",
-        "components.aws.data_lake.DataLake",
-        "components.aws.efa.EfaDevicePlugin",
-        "components.aws.eks.EksCluster",
-        "components.aws.fsx.LakeLustre",
-        "components.aws.gpu_node_group.GpuNodeGroup",
-        "components.aws.guardduty.GuardDuty",
-        "components.aws.irsa.IrsaRole",
-        "components.aws.karpenter.Karpenter",
-        "components.aws.kms.KmsKey",
-        "components.aws.managed_prometheus.ManagedPrometheus",
-        "components.aws.network.Vpc",
-        "components.aws.postgres.PostgresDatabase",
-        "components.aws.redis.RedisCache",
-        "components.aws.secret.StoredSecret",
-        "components.aws.service_linked_roles.ServiceLinkedRoles",
-        "components.aws.team_iam.TeamIam",
     }
 )
 """Components not yet converted to the one shape (issue 14): strict xfail, so a conversion must remove its entry."""
@@ -85,13 +66,13 @@ def test_component_has_the_one_shape(cls: type) -> None:
     assert args_type.__name__ == f"{cls.__name__}Args", f"{cls.__qualname__}: its args are {cls.__name__}Args"
 
 
-def _children_lacking(stack: str, type_prefix: str = "ml-platform:") -> tuple[int, list[str]]:
-    """(children checked, children lacking a dependency of their component) for components of ``type_prefix``."""
+def _children_lacking(stack: str) -> tuple[int, list[str]]:
+    """(children checked, children lacking a dependency of their component)."""
     plan = plan_stack(stack)
     by_urn = {r.urn: r for r in plan.resources}
     checked, missing = 0, []
     for comp in plan.resources:
-        if comp.custom or not comp.type.startswith(type_prefix) or not comp.dependencies:
+        if comp.custom or not comp.type.startswith("ml-platform:") or not comp.dependencies:
             continue
         waits = set(comp.dependencies)
         for child in (r for r in plan.resources if r.parent == comp.urn):
@@ -102,25 +83,11 @@ def _children_lacking(stack: str, type_prefix: str = "ml-platform:") -> tuple[in
     return checked, missing
 
 
-CHILDREN_PENDING = frozenset({"dev", "staging", "prod"})
-"""Stacks with cloud components not yet converted (issue 14): strict xfail, so a stack that passes must leave."""
-
-
-@pytest.mark.parametrize(
-    "stack",
-    [pytest.param(s, marks=pytest.mark.xfail(strict=True, reason="cloud components not converted yet")) if s in CHILDREN_PENDING else s for s in STACKS],
-)
+@pytest.mark.parametrize("stack", STACKS)
 def test_children_wait_for_what_their_component_waits_for(stack: str) -> None:
+    """Every component's children (Helm releases, namespaces, generated passwords, cloud resources) wait for what
+    the component waits for (the system nodes and add-ons), on every stack."""
     checked, missing = _children_lacking(stack)
     assert not missing, "\n".join(missing[:20])
     if stack not in ("onprem",):
         assert checked > 0
-
-
-@pytest.mark.parametrize("stack", STACKS)
-def test_kubernetes_components_children_wait_for_what_the_component_waits_for(stack: str) -> None:
-    """Every ``ml-platform:k8s:*`` component is converted: its children (Helm releases, namespaces, generated
-    passwords) wait for the system nodes and add-ons the component waits for, on every stack."""
-    checked, missing = _children_lacking(stack, "ml-platform:k8s:")
-    assert not missing, "\n".join(missing[:20])
-    assert checked > 0

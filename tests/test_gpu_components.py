@@ -103,13 +103,16 @@ def test_cpu_limit_allows_the_gpu_limit_on_any_shape() -> None:
 )
 def test_nodepool_spec_is_validated_eagerly(overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        _pool(**overrides).validate()
+        _pool(**overrides)
 
 
 def test_duplicate_nodepool_names_are_rejected() -> None:
-    args = KarpenterArgs(cluster_name="c", region="us-east-1", account_id="1", oidc_provider_arn=OIDC_ARN, oidc_issuer=OIDC_ISSUER, node_pools=[_pool(), _pool()])
     with pytest.raises(ValueError, match="duplicate"):
-        args.validate()
+        KarpenterArgs(cluster_name="c", region="us-east-1", account_id="1", oidc_provider_arn=OIDC_ARN, oidc_issuer=OIDC_ISSUER, node_pools=[_pool(), _pool()])
+    with pytest.raises(ValueError, match="vpc_id"):
+        KarpenterArgs(cluster_name="c", region="us-east-1", account_id="1", oidc_provider_arn=OIDC_ARN, oidc_issuer=OIDC_ISSUER, node_pools=[_pool(efa_interfaces=4)])
+    with pytest.raises(ValueError, match="replicas"):
+        KarpenterArgs(cluster_name="c", region="us-east-1", account_id="1", oidc_provider_arn=OIDC_ARN, oidc_issuer=OIDC_ISSUER, replicas=0)
 
 
 def test_controller_policy_uses_our_key_only_when_given() -> None:
@@ -161,8 +164,7 @@ def test_karpenter_component_one_node_class_per_family_and_disk() -> None:
         Karpenter(
             "karpenter",
             KarpenterArgs(cluster_name="c1", region="us-east-1", account_id="123456789012", oidc_provider_arn=OIDC_ARN, oidc_issuer=OIDC_ISSUER, node_pools=pools),
-            aws_provider=aws.Provider("aws", region="us-east-1"),
-            k8s_provider=k8s.Provider("k8s"),
+            pulumi.ResourceOptions(providers={"aws": aws.Provider("aws", region="us-east-1"), "kubernetes": k8s.Provider("k8s")}),
         )
 
     resources = _run(program)
@@ -211,12 +213,12 @@ def _group_args(**overrides: Any) -> GpuNodeGroupArgs:
 )
 def test_node_group_args_are_validated_eagerly(overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        _group_args(**overrides).validate("gpu-a")
+        _group_args(**overrides)
 
 
 def test_bottlerocket_spot_node_group_scales_from_zero() -> None:
     def program() -> None:
-        GpuNodeGroup("gpu-br", _group_args(ami_family="bottlerocket", disk_gb=100), aws_provider=aws.Provider("aws", region="us-east-1"))
+        GpuNodeGroup("gpu-br", _group_args(ami_family="bottlerocket", disk_gb=100), pulumi.ResourceOptions(provider=aws.Provider("aws", region="us-east-1")))
 
     resources = _run(program)
     (group,) = [r for r in resources if r.type == "aws:eks/nodeGroup:NodeGroup"]
@@ -371,9 +373,9 @@ def test_single_strategy_needs_no_node_overlays() -> None:
 
 def test_extended_capacity_must_name_pool_instance_types() -> None:
     with pytest.raises(ValueError, match="not one of the pool's instance types"):
-        _pool(extended_capacity={"p5.48xlarge": {"nvidia.com/mig-1g.10gb": 56}}).validate()
+        _pool(extended_capacity={"p5.48xlarge": {"nvidia.com/mig-1g.10gb": 56}})
     with pytest.raises(ValueError, match="domain-prefixed"):
-        _pool(extended_capacity={"g6.xlarge": {"gpu": 1}}).validate()
+        _pool(extended_capacity={"g6.xlarge": {"gpu": 1}})
 
 
 def test_bottlerocket_pools_keep_the_operator_device_plugin_off() -> None:

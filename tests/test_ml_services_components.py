@@ -12,8 +12,8 @@ import pulumi_kubernetes as k8s
 import pytest
 import yaml
 
-from components.aws.postgres import PostgresArgs, PostgresDatabase
-from components.aws.redis import RedisArgs
+from components.aws.postgres import PostgresDatabase, PostgresDatabaseArgs
+from components.aws.redis import RedisCacheArgs
 from components.aws.secret import StoredSecretArgs
 from components.k8s import feast as feast_k8s
 from components.k8s import mlflow as mlflow_k8s
@@ -48,13 +48,13 @@ def of_type(resources: list[RecordedResource], type_: str) -> list[RecordedResou
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: PostgresArgs(**{**PG, "client_security_group_ids": []}), "client_security_group_ids"),
-        (lambda: PostgresArgs(**PG, instance_class="m6i.large"), "instance_class"),
-        (lambda: PostgresArgs(**PG, backup_retention_days=0), "backup_retention_days"),
-        (lambda: PostgresArgs(**PG, database="ML-flow"), "database"),
-        (lambda: PostgresArgs(**PG, backup_replication_kms_key_arn="arn:kms:dr"), "dr_provider"),
-        (lambda: RedisArgs(**REDIS, replicas=0, high_availability=True), "replicas >= 1"),
-        (lambda: RedisArgs(**REDIS, node_type="db.t4g.small"), "node_type"),
+        (lambda: PostgresDatabaseArgs(**{**PG, "client_security_group_ids": []}), "client_security_group_ids"),
+        (lambda: PostgresDatabaseArgs(**PG, instance_class="m6i.large"), "instance_class"),
+        (lambda: PostgresDatabaseArgs(**PG, backup_retention_days=0), "backup_retention_days"),
+        (lambda: PostgresDatabaseArgs(**PG, database="ML-flow"), "database"),
+        (lambda: PostgresDatabaseArgs(**PG, backup_replication_kms_key_arn="arn:kms:dr"), "dr_provider"),
+        (lambda: RedisCacheArgs(**REDIS, replicas=0, high_availability=True), "replicas >= 1"),
+        (lambda: RedisCacheArgs(**REDIS, node_type="db.t4g.small"), "node_type"),
         (lambda: StoredSecretArgs(secret_string="x", kms_key_arn="k", recovery_window_days=3), "recovery_window_days"),
         (lambda: mlflow_k8s.MlflowDatabase(host="h"), "exactly one"),
         (lambda: mlflow_k8s.MlflowDatabase(host="h", password=pulumi.Output.secret("p"), existing_secret="s"), "exactly one"),
@@ -80,7 +80,7 @@ def test_postgres_uses_the_given_providers_and_replicates_backups_with_the_dr_ke
         dr = aws.Provider("dr", region="eu-central-1")
         PostgresDatabase(
             "db",
-            PostgresArgs(**PG, deletion_protection=True, dr_provider=dr, backup_replication_kms_key_arn="arn:kms:dr"),
+            PostgresDatabaseArgs(**PG, deletion_protection=True, dr_provider=dr, backup_replication_kms_key_arn="arn:kms:dr"),
             opts=pulumi.ResourceOptions(provider=main),
         )
 
@@ -97,7 +97,7 @@ def test_postgres_uses_the_given_providers_and_replicates_backups_with_the_dr_ke
 
 def test_postgres_without_protection_can_be_destroyed_cleanly() -> None:
     def program() -> None:
-        PostgresDatabase("db", PostgresArgs(**PG), opts=pulumi.ResourceOptions(provider=aws.Provider("main", region="eu-west-1")))
+        PostgresDatabase("db", PostgresDatabaseArgs(**PG), opts=pulumi.ResourceOptions(provider=aws.Provider("main", region="eu-west-1")))
 
     resources, _ = run(program)
     (db,) = of_type(resources, "aws:rds/instance:Instance")
@@ -224,7 +224,7 @@ def test_performance_insights_only_where_rds_offers_it(instance_class: str, insi
     def program() -> None:
         PostgresDatabase(
             "db",
-            PostgresArgs(**PG, instance_class=instance_class),
+            PostgresDatabaseArgs(**PG, instance_class=instance_class),
             opts=pulumi.ResourceOptions(provider=aws.Provider("main", region="eu-west-1")),
         )
 

@@ -452,6 +452,22 @@ def test_aws_managed_backend_is_amp_with_its_collector_rules_and_team_routing() 
         assert by_topic[arn_of[receiver]] == {team["email"]}
     assert ws.inputs["alias"].startswith("mlp-dev")
     assert outputs["monitoringBackend"] == "managed"
+    # providers through the component's opts: AWS resources on the AWS provider, RBAC on the cluster's
+    assert "pulumi:providers:aws::aws::" in ws.provider and "pulumi:providers:kubernetes::" in binding.provider
+
+
+def test_managed_prometheus_args_refuse_receivers_outside_the_routing_tree() -> None:
+    from components.aws.managed_prometheus import ManagedPrometheusArgs
+
+    routing = {"route": {"receiver": "platform"}, "receivers": [{"name": "platform"}]}
+    common: dict[str, Any] = dict(cluster_name="c", cluster_arn="a", subnet_ids=[], security_group_id="sg", rule_groups=[], alertmanager=routing)
+    ManagedPrometheusArgs(**common, emails_by_receiver={"platform": ["a@example.com"]}, region="us-east-1")
+    with pytest.raises(ValueError, match="not receivers"):
+        ManagedPrometheusArgs(**common, emails_by_receiver={"team-x": ["a@example.com"]}, region="us-east-1")
+    with pytest.raises(ValueError, match="no e-mail"):
+        ManagedPrometheusArgs(**common, emails_by_receiver={"platform": []}, region="us-east-1")
+    with pytest.raises(ValueError, match="region"):
+        ManagedPrometheusArgs(**common, emails_by_receiver={}, region="")
 
 
 def test_gcp_managed_backend_uses_google_managed_prometheus_crs() -> None:

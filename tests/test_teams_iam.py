@@ -8,6 +8,7 @@ import json
 import re
 from typing import Any
 
+import pulumi
 import pulumi_aws as aws
 import pytest
 
@@ -309,10 +310,13 @@ def test_team_iam_rejects_bad_arguments() -> None:
         "oidc_provider_arn": "arn:aws:iam::123456789012:oidc-provider/x",
         "oidc_issuer": "x",
     }
-    with pytest.raises(engine.PlanError, match="not a DNS label"):
-        _run(lambda p: team_iam.TeamIam("t", team="Bad_Name", provider=p, **common))
-    with pytest.raises(engine.PlanError, match="not lake zones"):
-        _run(lambda p: team_iam.TeamIam("t", team="ml", shared_zones=["gold"], provider=p, **common))
+    with pytest.raises(ValueError, match="not a DNS label"):
+        team_iam.TeamIamArgs(team="Bad_Name", **common)
+    with pytest.raises(ValueError, match="not lake zones"):
+        team_iam.TeamIamArgs(team="ml", shared_zones=["gold"], **common)
+    with pytest.raises(ValueError, match="region is required"):
+        team_iam.TeamIamArgs(team="ml", **{**common, "region": ""})
+    team_iam.TeamIamArgs(team="ml", shared_zones=list(LAKE)[:1], **common)  # the good case passes
 
 
 # ---- budgets -------------------------------------------------------------------------------------
@@ -345,10 +349,16 @@ def test_a_team_without_email_alerts_the_platform_addresses() -> None:
 
 
 def test_budget_rejects_bad_arguments() -> None:
-    with pytest.raises(engine.PlanError, match="limit_usd"):
-        _run(lambda p: budgets.CostBudget("b", budget_name="x", limit_usd=0, provider=p))
-    with pytest.raises(engine.PlanError, match="e-mail"):
-        _run(lambda p: budgets.CostBudget("b", budget_name="x", limit_usd=5, emails=["nope"], provider=p))
+    with pytest.raises(ValueError, match="limit_usd"):
+        budgets.CostBudgetArgs(budget_name="x", limit_usd=0)
+    with pytest.raises(ValueError, match="e-mail"):
+        budgets.CostBudgetArgs(budget_name="x", limit_usd=5, emails=["nope"])
+    with pytest.raises(ValueError, match="budget_name"):
+        budgets.CostBudgetArgs(budget_name="a:b", limit_usd=5)
+    with pytest.raises(ValueError, match="at most 10"):
+        budgets.CostBudgetArgs(budget_name="x", limit_usd=5, emails=[f"a{i}@x.io" for i in range(11)])
+    with pytest.raises(ValueError, match="key and a value"):
+        budgets.CostBudgetArgs(budget_name="x", limit_usd=5, tag=("team", ""))
     with pytest.raises(ValueError, match="kind"):
         budgets.Alert(80, "SOMETIMES")
 
@@ -378,8 +388,20 @@ def test_team_roles_become_access_entries_mapped_to_the_team_groups_only() -> No
 
 
 def test_access_entries_reject_system_groups() -> None:
-    with pytest.raises(engine.PlanError, match="system:"):
-        _run(lambda p: access_entries.GroupAccessEntries("a", cluster_name="c", groups_by_principal={OWNER_ROLE: ["system:masters"]}, provider=p))
+    with pytest.raises(ValueError, match="system:"):
+        access_entries.GroupAccessEntriesArgs(cluster_name="c", groups_by_principal={OWNER_ROLE: ["system:masters"]})
+    with pytest.raises(ValueError, match="not an IAM role or user ARN"):
+        access_entries.GroupAccessEntriesArgs(cluster_name="c", groups_by_principal={"arn:aws:iam::1:role/x": ["g"]})
+    with pytest.raises(ValueError, match="has no groups"):
+        access_entries.GroupAccessEntriesArgs(cluster_name="c", groups_by_principal={OWNER_ROLE: []})
+
+    def build(p: aws.Provider) -> None:
+        access_entries.GroupAccessEntries(
+            "a", access_entries.GroupAccessEntriesArgs(cluster_name="c", groups_by_principal={OWNER_ROLE: ["ml-owners"]}), pulumi.ResourceOptions(provider=p)
+        )
+
+    [entry] = [r for r in _run(build) if r.type == "aws:eks/accessEntry:AccessEntry"]
+    assert entry.inputs["kubernetesGroups"] == ["ml-owners"] and "pulumi:providers:aws::p::" in entry.provider
 
 
 def test_pod_identity_is_eks_only_and_names_what_is_allowed() -> None:

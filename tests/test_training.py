@@ -354,7 +354,7 @@ def test_managed_capacity_block_node_group_targets_its_reservation_and_repairs_n
                 cluster_name="c", subnet_ids=["subnet-1"], instance_types=["p5.48xlarge"], capacity="reserved", min_nodes=2,
                 max_nodes=2, capacity_reservation_id=RESERVATION, capacity_block=True,
             ),
-            aws_provider=aws.Provider("aws", region="us-east-1"),
+            pulumi.ResourceOptions(provider=aws.Provider("aws", region="us-east-1")),
         )
 
     resources, _ = engine.run_program("unit", {"cloud": "aws", "environment": "dev", "region": "us-east-1"}, [], program=program)
@@ -365,7 +365,11 @@ def test_managed_capacity_block_node_group_targets_its_reservation_and_repairs_n
     assert template.inputs["capacityReservationSpecification"] == {"capacityReservationTarget": {"capacityReservationId": RESERVATION}}
     assert template.inputs["instanceMarketOptions"] == {"marketType": "capacity-block"}
     with pytest.raises(ValueError, match="capacity_reservation_id"):
-        GpuNodeGroupArgs(cluster_name="c", subnet_ids=[], instance_types=["p5.48xlarge"], capacity="reserved", min_nodes=0, max_nodes=1).validate("x")
+        GpuNodeGroupArgs(cluster_name="c", subnet_ids=[], instance_types=["p5.48xlarge"], capacity="reserved", min_nodes=0, max_nodes=1)
+    with pytest.raises(ValueError, match="capacity_block needs"):
+        GpuNodeGroupArgs(cluster_name="c", subnet_ids=[], instance_types=["p5.48xlarge"], capacity="on-demand", min_nodes=0, max_nodes=1, capacity_block=True)
+    with pytest.raises(ValueError, match="DNS label"):
+        GpuNodeGroup("Bad_Name", GpuNodeGroupArgs(cluster_name="c", subnet_ids=[], instance_types=["p5.48xlarge"], capacity="spot", min_nodes=0, max_nodes=1))
 
 
 def test_network_interfaces_layout() -> None:
@@ -377,7 +381,7 @@ def test_network_interfaces_layout() -> None:
     with pytest.raises(ValueError):
         karpenter_mod.NodePoolSpec(
             name="p", instance_types=["p5.48xlarge"], capacity_types=["on-demand"], labels={}, gpu_limit=8, cpu_limit=192, placement_group=True
-        ).validate()
+        )
     assert pulumi  # imported for the mocks' runtime
 
 
@@ -622,6 +626,22 @@ def test_lustre_is_persistent_2_encrypted_protected_and_linked_to_curated(traini
     assert item["monthly_usd"] == pytest.approx(2400 * 0.21)
 
 
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [({"zone_buckets": {}}, "at least one lake zone"), ({"storage_gb": 3000}, "1200 or a multiple of 2400"), ({"throughput_mb_per_tib": 300}, "throughput")],
+)
+def test_lake_lustre_args_refuse_what_fsx_would(changes: dict[str, Any], match: str) -> None:
+    from components.aws import fsx
+
+    good: dict[str, Any] = dict(
+        subnet_id="subnet-1", vpc_id="vpc-1", client_security_group_id="sg-1", zone_buckets={"curated": "b"}, storage_gb=2400,
+        throughput_mb_per_tib=250, kms_key_arn="arn:k", oidc_provider_arn="arn:o", oidc_issuer="oidc",
+    )
+    fsx.LakeLustreArgs(**good)
+    with pytest.raises(ValueError, match=match):
+        fsx.LakeLustreArgs(**{**good, **changes})
+
+
 @pytest.mark.upstream
 def test_fsx_csi_driver_is_pinned_with_irsa_and_a_volume_per_team(training_plan: engine.Plan, upstream: Path) -> None:
     from components.aws import fsx
@@ -673,7 +693,6 @@ def test_bottlerocket_pool_restores_its_data_volume_from_the_image_snapshot(upst
         name="train-br", instance_types=["p5.48xlarge"], capacity_types=["on-demand"], labels={}, gpu_limit=8, cpu_limit=192,
         ami_family="bottlerocket", image_snapshot="snap-0123abcd",
     )
-    spec.validate()
     assert spec.node_class == "gpu-pool-train-br"  # its own class: the snapshot is the pool's
     body = karpenter_mod.node_class_spec(
         ami_family="bottlerocket", ami_alias="bottlerocket@latest", disk_gb=200, role="r", discovery_value="c", tags={},
@@ -688,7 +707,7 @@ def test_bottlerocket_pool_restores_its_data_volume_from_the_image_snapshot(upst
         karpenter_mod.NodePoolSpec(
             name="p", instance_types=["p5.48xlarge"], capacity_types=["on-demand"], labels={}, gpu_limit=8, cpu_limit=192,
             image_snapshot="snap-0123abcd",
-        ).validate()
+        )
 
 
 # ---- deploy lifecycle of the training objects (infra/plan/lifecycle_facts.yaml) --------------------------

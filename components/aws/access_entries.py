@@ -10,32 +10,30 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+
+from components.base import Component
 
 _ARN = re.compile(r"^arn:aws[-a-z]*:iam::[0-9]{12}:(role|user)/[\w+=,.@/-]+$")
 _GROUP = re.compile(r"^[\w.@:+=-]{1,255}$")
 
 
-class GroupAccessEntries(pulumi.ComponentResource):
-    """One ``STANDARD`` access entry per principal with its Kubernetes groups.
+@dataclass(frozen=True)
+class GroupAccessEntriesArgs:
+    """Arguments of :class:`GroupAccessEntries`.
 
     :param cluster_name: the EKS cluster.
     :param groups_by_principal: IAM role/user ARN -> Kubernetes groups.
-    :param provider: the AWS provider of the cluster's region.
     """
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        cluster_name: pulumi.Input[str],
-        groups_by_principal: Mapping[str, Sequence[str]],
-        provider: aws.Provider,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        for arn, groups in groups_by_principal.items():
+    cluster_name: pulumi.Input[str]
+    groups_by_principal: Mapping[str, Sequence[str]]
+
+    def __post_init__(self) -> None:
+        for arn, groups in self.groups_by_principal.items():
             if not _ARN.match(arn):
                 raise ValueError(f"GroupAccessEntries: {arn!r} is not an IAM role or user ARN")
             if not groups:
@@ -43,18 +41,27 @@ class GroupAccessEntries(pulumi.ComponentResource):
             for group in groups:
                 if group.startswith("system:") or not _GROUP.match(group):
                     raise ValueError(f"GroupAccessEntries: group {group!r} is not allowed (no 'system:' groups)")
-        if provider is None:
-            raise ValueError("GroupAccessEntries: provider is required")
-        super().__init__("ml-platform:aws:GroupAccessEntries", name, None, opts)
-        self.entries: dict[str, aws.eks.AccessEntry] = {}
+
+
+class GroupAccessEntries(Component):
+    """One ``STANDARD`` access entry per principal with its Kubernetes groups (the AWS provider of
+    the cluster's region comes through ``opts``)."""
+
+    entries: dict[str, aws.eks.AccessEntry]
+    principals: list[str]
+
+    def __init__(self, resource_name: str, args: GroupAccessEntriesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:aws:GroupAccessEntries", resource_name, opts)
+        groups_by_principal = args.groups_by_principal
+        self.entries = entries = {}
         for arn in sorted(groups_by_principal):
             suffix = hashlib.sha256(arn.encode()).hexdigest()[:8]
-            self.entries[arn] = aws.eks.AccessEntry(
-                f"{name}-{arn.rsplit('/', 1)[-1][:40]}-{suffix}",
-                cluster_name=cluster_name,
+            entries[arn] = aws.eks.AccessEntry(
+                f"{resource_name}-{arn.rsplit('/', 1)[-1][:40]}-{suffix}",
+                cluster_name=args.cluster_name,
                 principal_arn=arn,
                 type="STANDARD",
                 kubernetes_groups=sorted(set(groups_by_principal[arn])),
-                opts=pulumi.ResourceOptions(parent=self, provider=provider),
+                opts=self.child_opts(),
             )
-        self.register_outputs({"principals": sorted(groups_by_principal)})
+        self.publish(principals=sorted(groups_by_principal))

@@ -25,11 +25,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
 
 from components.aws.data_lake import deny_insecure_transport
+from components.base import Component
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,127}$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -98,10 +100,11 @@ def event_selectors(lake_bucket_arns: Sequence[str], *, management: bool) -> lis
     return selectors
 
 
-class AuditTrail(pulumi.ComponentResource):
-    """CloudTrail trail + its locked log bucket.
+@dataclass(frozen=True)
+class AuditTrailArgs:
+    """Arguments of :class:`AuditTrail`.
 
-    :param trail_name: the trail's name (the KMS key's policy must name it: ``KmsKey(cloudtrail_trails=...)``).
+    :param trail_name: the trail's name (the KMS key's policy must name it: ``KmsKeyArgs(cloudtrail_trails=...)``).
     :param bucket_name: the log bucket's name.
     :param account_id: the account (bucket policy, log prefix).
     :param region: the trail's home region.
@@ -112,61 +115,73 @@ class AuditTrail(pulumi.ComponentResource):
     :param object_lock_days: Object Lock governance retention (prod); ``None``: no Object Lock.
     :param organization_trail: an existing organization trail records management events; this
         trail then records the lake's data events only.
+    :param partition: the AWS partition.
     :param protect: protect and retain the bucket and the trail (prod).
     :param force_destroy: let ``pulumi destroy`` empty the bucket (dev; never with ``protect`` or Object Lock).
-    :param provider: the AWS provider of ``region``.
+    :param tags: tags on the bucket and the trail.
     """
 
-    def __init__(
-        self,
-        resource_name: str,
-        *,
-        trail_name: str,
-        bucket_name: pulumi.Input[str],
-        account_id: pulumi.Input[str],
-        region: str,
-        kms_key: pulumi.Resource,
-        kms_key_arn: pulumi.Input[str],
-        lake_bucket_arns: Sequence[pulumi.Input[str]],
-        retention_days: int = 365,
-        object_lock_days: int | None = None,
-        organization_trail: str | None = None,
-        partition: str = "aws",
-        protect: bool = False,
-        force_destroy: bool = False,
-        tags: Mapping[str, str] | None = None,
-        provider: aws.Provider,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        if not _NAME.match(trail_name):
-            raise ValueError(f"trail_name {trail_name!r}: 3-128 of letters, digits, '.', '_', '-', starting with a letter or digit")
-        if isinstance(bucket_name, str) and not _BUCKET.match(bucket_name):
-            raise ValueError(f"bucket_name {bucket_name!r} is not an S3 bucket name")
-        if not lake_bucket_arns:
+    trail_name: str
+    bucket_name: pulumi.Input[str]
+    account_id: pulumi.Input[str]
+    region: str
+    kms_key: pulumi.Resource
+    kms_key_arn: pulumi.Input[str]
+    lake_bucket_arns: Sequence[pulumi.Input[str]]
+    retention_days: int = 365
+    object_lock_days: int | None = None
+    organization_trail: str | None = None
+    partition: str = "aws"
+    protect: bool = False
+    force_destroy: bool = False
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.trail_name):
+            raise ValueError(f"trail_name {self.trail_name!r}: 3-128 of letters, digits, '.', '_', '-', starting with a letter or digit")
+        if isinstance(self.bucket_name, str) and not _BUCKET.match(self.bucket_name):
+            raise ValueError(f"bucket_name {self.bucket_name!r} is not an S3 bucket name")
+        if not self.lake_bucket_arns:
             raise ValueError("lake_bucket_arns: give at least one lake bucket (the trail exists to record their data events)")
-        if retention_days < 1:
-            raise ValueError(f"retention_days {retention_days} must be at least 1")
-        if object_lock_days is not None and not 1 <= object_lock_days <= retention_days:
-            raise ValueError(f"object_lock_days {object_lock_days} must be between 1 and retention_days ({retention_days})")
-        if force_destroy and (protect or object_lock_days):
+        if self.retention_days < 1:
+            raise ValueError(f"retention_days {self.retention_days} must be at least 1")
+        lock = self.object_lock_days
+        if lock is not None and not 1 <= lock <= self.retention_days:
+            raise ValueError(f"object_lock_days {lock} must be between 1 and retention_days ({self.retention_days})")
+        if self.force_destroy and (self.protect or lock):
             raise ValueError("force_destroy with protect or Object Lock: locked or protected audit logs are never force-destroyed")
-        if provider is None:
-            raise ValueError("provider is required")
-        super().__init__("ml-platform:aws:AuditTrail", resource_name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, provider=provider)
-        kept = child.merge(pulumi.ResourceOptions(protect=protect, retain_on_delete=protect))
+        object.__setattr__(self, "lake_bucket_arns", tuple(self.lake_bucket_arns))
+
+
+class AuditTrail(Component):
+    """CloudTrail trail + its locked log bucket (the AWS provider of ``args.region`` comes through ``opts``).
+
+    Outputs: ``arn`` (the trail's), ``bucket_name``, ``data_events_only``.
+    """
+
+    arn: pulumi.Output[str]
+    bucket_name: pulumi.Output[str]
+    data_events_only: bool
+
+    def __init__(self, resource_name: str, args: AuditTrailArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:aws:AuditTrail", resource_name, opts)
+        trail_name, bucket_name, account_id, region = args.trail_name, args.bucket_name, args.account_id, args.region
+        kms_key, kms_key_arn, lake_bucket_arns, partition = args.kms_key, args.kms_key_arn, args.lake_bucket_arns, args.partition
+        retention_days, object_lock_days, protect = args.retention_days, args.object_lock_days, args.protect
+        tags = args.tags
+        kept = self.child_opts(protect=protect, retain_on_delete=protect)
+        data_events_only = args.organization_trail is not None
         self.trail_name = trail_name
-        self.data_events_only = organization_trail is not None
 
         self.bucket = aws.s3.Bucket(
             f"{resource_name}-logs",
             bucket=bucket_name,
             object_lock_enabled=object_lock_days is not None,
-            force_destroy=force_destroy,
+            force_destroy=args.force_destroy,
             tags=dict(tags or {}),
             opts=kept,
         )
-        bucket_opts = child.merge(pulumi.ResourceOptions(depends_on=[self.bucket]))
+        bucket_opts = self.child_opts(depends_on=[self.bucket])
         versioning = aws.s3.BucketVersioning(
             f"{resource_name}-logs", bucket=self.bucket.id, versioning_configuration={"status": "Enabled"}, opts=bucket_opts
         )
@@ -195,7 +210,7 @@ class AuditTrail(pulumi.ComponentResource):
                 bucket=self.bucket.id,
                 object_lock_enabled="Enabled",
                 rule={"default_retention": {"mode": "GOVERNANCE", "days": object_lock_days}},
-                opts=child.merge(pulumi.ResourceOptions(depends_on=[versioning])),
+                opts=self.child_opts(depends_on=[versioning]),
             )
         aws.s3.BucketLifecycleConfiguration(
             f"{resource_name}-logs",
@@ -210,7 +225,7 @@ class AuditTrail(pulumi.ComponentResource):
                 },
                 {"id": "abort-multipart", "status": "Enabled", "filter": {"prefix": ""}, "abort_incomplete_multipart_upload": {"days_after_initiation": 7}},
             ],
-            opts=child.merge(pulumi.ResourceOptions(depends_on=[versioning])),
+            opts=self.child_opts(depends_on=[versioning]),
         )
         arn = pulumi.Output.from_input(account_id).apply(
             lambda acct: trail_arn(partition=partition, region=region, account_id=acct, name=trail_name)
@@ -221,10 +236,10 @@ class AuditTrail(pulumi.ComponentResource):
             policy=pulumi.Output.all(self.bucket.arn, account_id, arn).apply(
                 lambda a: log_bucket_policy(bucket_arn=a[0], account_id=a[1], trail_arns=[a[2]])
             ),
-            opts=child.merge(pulumi.ResourceOptions(depends_on=[block])),
+            opts=self.child_opts(depends_on=[block]),
         )
         selectors = pulumi.Output.all(*lake_bucket_arns).apply(
-            lambda arns: event_selectors(list(arns), management=not self.data_events_only)
+            lambda arns: event_selectors(list(arns), management=not data_events_only)
         )
         self.trail = aws.cloudtrail.Trail(
             resource_name,
@@ -233,13 +248,11 @@ class AuditTrail(pulumi.ComponentResource):
             kms_key_id=kms_key_arn,
             enable_log_file_validation=True,
             is_multi_region_trail=True,  # also records the DR replicas' data events in their region
-            include_global_service_events=not self.data_events_only,
+            include_global_service_events=not data_events_only,
             enable_logging=True,
             advanced_event_selectors=selectors,
             tags=dict(tags or {}),
             # CreateTrail checks the bucket policy and the key policy: both must exist first.
-            opts=kept.merge(pulumi.ResourceOptions(depends_on=[self.policy, ownership, encryption, kms_key])),
+            opts=self.child_opts(depends_on=[self.policy, ownership, encryption, kms_key], protect=protect, retain_on_delete=protect),
         )
-        self.arn = self.trail.arn
-        self.bucket_name = self.bucket.bucket
-        self.register_outputs({"trail_arn": self.arn, "bucket": self.bucket_name, "data_events_only": self.data_events_only})
+        self.publish(arn=self.trail.arn, bucket_name=self.bucket.bucket, data_events_only=data_events_only)

@@ -14,13 +14,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from catalog.conventions import TAG_LAKE_ROLE, TAG_LAKE_ZONE
+from components.base import Component
 
 LOG_ZONE = "access-logs"
 """Zone tag / name part of the access-log buckets (reserved: not a data zone name)."""
@@ -60,7 +61,8 @@ class LakeLifecycle:
 
 @dataclass(frozen=True)
 class LakeReplica:
-    """Where and how the zone buckets are replicated."""
+    """Where and how the zone buckets are replicated; ``provider`` is the DR region's (the
+    component's own provider comes through its ``opts``)."""
 
     region: str
     kms_key_arn: pulumi.Input[str]
@@ -184,8 +186,9 @@ def replication_policy(
     )
 
 
-class DataLake(pulumi.ComponentResource):
-    """Zone buckets, their access-log bucket and (optionally) DR replicas.
+@dataclass(frozen=True)
+class DataLakeArgs:
+    """Arguments of :class:`DataLake`.
 
     :param zones: zone names (``raw``, ``curated``...); one bucket each.
     :param bucket_prefix: bucket names are ``<prefix>-<zone>-<account>-<region>``.
@@ -193,40 +196,29 @@ class DataLake(pulumi.ComponentResource):
     :param region: the primary provider's region.
     :param kms_key_arn: default encryption key of the zone buckets.
     :param lifecycle: lifecycle rules.
-    :param replica: DR replication target, or ``None``.
+    :param replica: DR replication target (with the DR region's provider), or ``None``.
     :param protect: ``protect`` and ``retain_on_delete`` every bucket (prod).
     :param force_destroy: let ``pulumi destroy`` empty buckets (never with ``protect``).
     :param tags: tags on every bucket (besides the provider's default tags).
-    :param provider: the primary AWS provider.
     """
 
-    buckets: dict[str, aws.s3.Bucket]
-    bucket_names: dict[str, pulumi.Output[str]]
-    bucket_arns: dict[str, pulumi.Output[str]]
-    replica_buckets: dict[str, aws.s3.Bucket]
+    zones: Sequence[str]
+    bucket_prefix: str
+    account_id: pulumi.Input[str]
+    region: str
+    kms_key_arn: pulumi.Input[str]
+    lifecycle: LakeLifecycle = field(default_factory=LakeLifecycle)
+    replica: LakeReplica | None = None
+    protect: bool = False
+    force_destroy: bool = False
+    tags: Mapping[str, str] = field(default_factory=dict)
 
-    def __init__(
-        self,
-        resource_name: str,
-        *,
-        zones: Sequence[str],
-        bucket_prefix: str,
-        account_id: pulumi.Input[str],
-        region: str,
-        kms_key_arn: pulumi.Input[str],
-        lifecycle: LakeLifecycle | None = None,
-        replica: LakeReplica | None = None,
-        protect: bool = False,
-        force_destroy: bool = False,
-        tags: Mapping[str, str] | None = None,
-        provider: aws.Provider,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        lifecycle = lifecycle or LakeLifecycle()
+    def __post_init__(self) -> None:
+        zones, region, replica = list(self.zones), self.region, self.replica
         if not zones:
             raise ValueError("zones: give at least one zone")
         if len(set(zones)) != len(zones):
-            raise ValueError(f"zones {list(zones)} must be unique")
+            raise ValueError(f"zones {zones} must be unique")
         longest = max([*zones, LOG_ZONE], key=len)
         for zone in zones:
             if not _ZONE.match(zone):
@@ -236,16 +228,36 @@ class DataLake(pulumi.ComponentResource):
         regions = [region] + ([replica.region] if replica else [])
         if replica and replica.region == region:
             raise ValueError(f"replica region {replica.region!r} must differ from region {region!r}")
-        name_len = len(bucket_prefix) + len(longest) + 12 + max(len(r) for r in regions) + 3
-        if not _ZONE.match(bucket_prefix) or name_len > 63:
-            raise ValueError(f"bucket_prefix {bucket_prefix!r}: a lowercase DNS label giving names of at most 63 characters")
-        if force_destroy and protect:
+        name_len = len(self.bucket_prefix) + len(longest) + 12 + max(len(r) for r in regions) + 3
+        if not _ZONE.match(self.bucket_prefix) or name_len > 63:
+            raise ValueError(f"bucket_prefix {self.bucket_prefix!r}: a lowercase DNS label giving names of at most 63 characters")
+        if self.force_destroy and self.protect:
             raise ValueError("force_destroy with protect: protected (prod) buckets are never force-destroyed")
-        if provider is None:
-            raise ValueError("provider is required")
-        super().__init__("ml-platform:aws:DataLake", resource_name, None, opts)
+        object.__setattr__(self, "zones", tuple(zones))
+
+
+class DataLake(Component):
+    """Zone buckets, their access-log bucket and (optionally) DR replicas; the primary AWS provider
+    comes through ``opts``, the DR region's with ``args.replica``.
+
+    Outputs: ``bucket_names``, ``bucket_arns``, ``replica_bucket_names`` (zone -> value), ``log_bucket_name``.
+    """
+
+    buckets: dict[str, aws.s3.Bucket]
+    bucket_names: dict[str, pulumi.Output[str]]
+    bucket_arns: dict[str, pulumi.Output[str]]
+    replica_buckets: dict[str, aws.s3.Bucket]
+    replica_bucket_names: dict[str, pulumi.Output[str]]
+    log_bucket_name: pulumi.Output[str]
+
+    def __init__(self, resource_name: str, args: DataLakeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:aws:DataLake", resource_name, opts)
+        zones, account_id, region, kms_key_arn = args.zones, args.account_id, args.region, args.kms_key_arn
+        lifecycle, replica, protect, force_destroy = args.lifecycle, args.replica, args.protect, args.force_destroy
+        tags = args.tags
+        provider = None  # the component's own (inherited through the parent)
         self._lake_account = pulumi.Output.from_input(account_id)
-        self._lake_prefix = bucket_prefix
+        self._lake_prefix = args.bucket_prefix
         self._lake_protect = protect
         self._lake_force_destroy = force_destroy
         self._lake_tags = dict(tags or {})
@@ -284,30 +296,23 @@ class DataLake(pulumi.ComponentResource):
             )
             self._replicate(resource_name, region, kms_key_arn, replica, provider)
 
-        self.bucket_names = {z: b.bucket for z, b in self.buckets.items()}
-        self.bucket_arns = {z: b.arn for z, b in self.buckets.items()}
-        self.replica_bucket_names = {z: b.bucket for z, b in self.replica_buckets.items()}
-        self.register_outputs(
-            {
-                "bucket_names": self.bucket_names,
-                "bucket_arns": self.bucket_arns,
-                "replica_bucket_names": self.replica_bucket_names,
-                "log_bucket": self.log_bucket.bucket,
-            }
+        self.publish(
+            bucket_names={z: b.bucket for z, b in self.buckets.items()},
+            bucket_arns={z: b.arn for z, b in self.buckets.items()},
+            replica_bucket_names={z: b.bucket for z, b in self.replica_buckets.items()},
+            log_bucket_name=self.log_bucket.bucket,
         )
 
     # ---- pieces --------------------------------------------------------------------------------
 
-    def _bucket(self, name: str, zone: str, role: str, region: str, provider: aws.Provider) -> aws.s3.Bucket:
+    def _bucket(self, name: str, zone: str, role: str, region: str, provider: aws.Provider | None) -> aws.s3.Bucket:
         name_of = self._lake_account.apply(lambda acct: bucket_name(self._lake_prefix, zone, acct, region))
         return aws.s3.Bucket(
             name,
             bucket=name_of,
             force_destroy=self._lake_force_destroy,
             tags={**self._lake_tags, TAG_LAKE_ZONE: zone, TAG_LAKE_ROLE: role},
-            opts=pulumi.ResourceOptions(
-                parent=self, provider=provider, protect=self._lake_protect, retain_on_delete=self._lake_protect
-            ),
+            opts=self.child_opts(provider=provider, protect=self._lake_protect, retain_on_delete=self._lake_protect),
         )
 
     def _common(self, name: str, bucket: aws.s3.Bucket, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
@@ -335,10 +340,10 @@ class DataLake(pulumi.ComponentResource):
         key_arn: pulumi.Input[str],
         log_bucket: aws.s3.Bucket,
         lifecycle: LakeLifecycle,
-        provider: aws.Provider,
+        provider: aws.Provider | None,
     ) -> aws.s3.Bucket:
         bucket = self._bucket(name, zone, role, region, provider)
-        opts = pulumi.ResourceOptions(parent=self, provider=provider)
+        opts = self.child_opts(provider=provider)
         aws.s3.BucketServerSideEncryptionConfiguration(
             name,
             bucket=bucket.id,
@@ -387,10 +392,10 @@ class DataLake(pulumi.ComponentResource):
         self._versioning[name] = common[0]  # replication waits for it
         return bucket
 
-    def _log_bucket(self, name: str, region: str, lifecycle: LakeLifecycle, provider: aws.Provider) -> aws.s3.Bucket:
+    def _log_bucket(self, name: str, region: str, lifecycle: LakeLifecycle, provider: aws.Provider | None) -> aws.s3.Bucket:
         # S3 server access logs can only be delivered to buckets encrypted with SSE-S3 (AES256).
         bucket = self._bucket(name, LOG_ZONE, "logs", region, provider)
-        opts = pulumi.ResourceOptions(parent=self, provider=provider)
+        opts = self.child_opts(provider=provider)
         aws.s3.BucketServerSideEncryptionConfiguration(
             name, bucket=bucket.id, rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}], opts=opts
         )
@@ -414,7 +419,7 @@ class DataLake(pulumi.ComponentResource):
         return bucket
 
     def _grant_log_delivery(
-        self, name: str, log_bucket: aws.s3.Bucket, sources: list[aws.s3.Bucket], provider: aws.Provider
+        self, name: str, log_bucket: aws.s3.Bucket, sources: list[aws.s3.Bucket], provider: aws.Provider | None
     ) -> None:
         policy = pulumi.Output.all(log_bucket.arn, self._lake_account, *[b.arn for b in sources]).apply(
             lambda a: log_bucket_policy(a[0], a[1], a[2:])
@@ -423,13 +428,13 @@ class DataLake(pulumi.ComponentResource):
             name,
             bucket=log_bucket.id,
             policy=policy,
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=self._log_common[name]),
+            opts=self.child_opts(provider=provider, depends_on=self._log_common[name]),
         )
 
     def _replicate(
-        self, resource_name: str, region: str, key_arn: pulumi.Input[str], replica: LakeReplica, provider: aws.Provider
+        self, resource_name: str, region: str, key_arn: pulumi.Input[str], replica: LakeReplica, provider: aws.Provider | None
     ) -> None:
-        opts = pulumi.ResourceOptions(parent=self, provider=provider)
+        opts = self.child_opts(provider=provider)
         assume = self._lake_account.apply(
             lambda acct: json.dumps(
                 {

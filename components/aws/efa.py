@@ -16,15 +16,15 @@ What a node needs for NCCL to talk over EFA instead of silently falling back to 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_kubernetes as k8s
 
 from catalog import conventions as cv
+from components.base import Component
 from components.k8s.helm import pinned_release
-from components.options import inherited_depends_on
 
 EFA_RESOURCE = "vpc.amazonaws.com/efa"
 """The extended resource the EFA device plugin advertises (one per EFA interface)."""
@@ -123,36 +123,42 @@ def helm_values(*, instance_types: Sequence[str], tolerations: Sequence[Mapping[
     }
 
 
-class EfaDevicePlugin(pulumi.ComponentResource):
-    """The EFA device plugin (pinned chart) on the EFA pools' nodes.
+def _gpu_toleration() -> tuple[Mapping[str, str], ...]:
+    return ({"key": cv.GPU_TAINT_KEY, "operator": "Exists", "effect": cv.GPU_TAINT_EFFECT},)
 
-    :param name: Component name.
+
+@dataclass(frozen=True)
+class EfaDevicePluginArgs:
+    """Arguments of :class:`EfaDevicePlugin`.
+
     :param instance_types: The EFA pools' instance types (the plugin's node affinity).
-    :param tolerations: Tolerations of those nodes' taints (the GPU taint).
-    :param k8s_provider: Provider of the cluster.
+    :param tolerations: Tolerations of those nodes' taints (default: the GPU taint).
     """
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        instance_types: Sequence[str],
-        tolerations: Sequence[Mapping[str, str]] = (
-            {"key": cv.GPU_TAINT_KEY, "operator": "Exists", "effect": cv.GPU_TAINT_EFFECT},
-        ),
-        k8s_provider: k8s.Provider,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        values = helm_values(instance_types=instance_types, tolerations=tolerations)
-        super().__init__("ml-platform:aws:EfaDevicePlugin", name, None, opts)
+    instance_types: Sequence[str]
+    tolerations: Sequence[Mapping[str, str]] = field(default_factory=_gpu_toleration)
+
+    def __post_init__(self) -> None:
+        helm_values(instance_types=self.instance_types, tolerations=self.tolerations)  # raises on a bad value
+        object.__setattr__(self, "instance_types", tuple(self.instance_types))
+
+
+class EfaDevicePlugin(Component):
+    """The EFA device plugin (pinned chart) on the EFA pools' nodes; the cluster's Kubernetes
+    provider comes through ``opts``. Output: ``release_name``."""
+
+    release_name: pulumi.Output[str]
+
+    def __init__(self, resource_name: str, args: EfaDevicePluginArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:aws:EfaDevicePlugin", resource_name, opts)
         self.release = pinned_release(
-            name,
+            resource_name,
             release="aws-efa-k8s-device-plugin",
             chart=CHART,
             repo=CHART_REPO,
             version=CHART_VERSION,
             namespace=NAMESPACE,
-            values=values,
-            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=inherited_depends_on(opts)),
+            values=helm_values(instance_types=args.instance_types, tolerations=args.tolerations),
+            opts=self.child_opts(),
         )
-        self.register_outputs({"release": self.release.name})
+        self.publish(release_name=self.release.name)

@@ -10,13 +10,14 @@ import ipaddress
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.aws.irsa import IrsaRole
+from components.aws.irsa import IrsaRole, IrsaRoleArgs
+from components.base import Component
 
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 SYSTEM_NODE_LABEL = "ml-platform.io/node-role"
@@ -106,8 +107,9 @@ def _assume(service: str) -> str:
     )
 
 
-class EksCluster(pulumi.ComponentResource):
-    """EKS control plane, IAM OIDC provider, core add-ons and the system node group.
+@dataclass(frozen=True)
+class EksClusterArgs:
+    """Arguments of :class:`EksCluster`.
 
     :param cluster_name: the EKS cluster name.
     :param version: Kubernetes ``1.NN``.
@@ -124,7 +126,47 @@ class EksCluster(pulumi.ComponentResource):
     :param log_retention_days: retention of the control-plane log group.
     :param pod_identity_agent: install the ``eks-pod-identity-agent`` add-on (EKS Pod Identity).
     :param protect: deletion protection on the cluster (prod).
-    :param provider: the AWS provider of ``region``.
+    :param tags: tags on the AWS resources.
+    """
+
+    cluster_name: str
+    version: str
+    region: str
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    kms_key_arn: pulumi.Input[str]
+    public_access_cidrs: Sequence[str] = ()
+    private_access_cidrs: Sequence[str] = ()
+    admin_principal_arns: Sequence[str] = ()
+    security_group_tags: Mapping[str, str] = field(default_factory=dict)
+    system_nodes: SystemNodes = field(default_factory=SystemNodes)
+    log_retention_days: int = 90
+    pod_identity_agent: bool = False
+    protect: bool = False
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.cluster_name):
+            raise ValueError(f"cluster_name {self.cluster_name!r} must start with a letter: lowercase letters, digits, '-'")
+        if not _VERSION.match(self.version):
+            raise ValueError(f"version {self.version!r} must look like 1.33")
+        for cidr in self.public_access_cidrs:
+            if ipaddress.ip_network(cidr).prefixlen == 0:
+                raise ValueError(f"public_access_cidrs: {cidr!r} opens the API endpoint to the internet")
+        for cidr in self.private_access_cidrs:
+            if ipaddress.ip_network(cidr).prefixlen == 0:
+                raise ValueError(f"private_access_cidrs: {cidr!r} is everything; list the VPC and VPN ranges")
+        if self.log_retention_days < 1:
+            raise ValueError("log_retention_days must be at least 1")
+        if not self.region:
+            raise ValueError("region is required")
+
+
+class EksCluster(Component):
+    """EKS control plane, IAM OIDC provider, core add-ons and the system node group (the AWS
+    provider of ``args.region`` comes through ``opts``).
+
+    Outputs: ``name``, ``oidc_provider_arn``, ``oidc_issuer``, ``kubeconfig`` (secret); attributes
+    ``cluster``, ``k8s_provider`` (the cluster's Kubernetes provider) and :attr:`depends_on`.
     """
 
     name: pulumi.Output[str]
@@ -132,47 +174,13 @@ class EksCluster(pulumi.ComponentResource):
     oidc_issuer: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
 
-    def __init__(
-        self,
-        resource_name: str,
-        *,
-        cluster_name: str,
-        version: str,
-        region: str,
-        subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]],
-        kms_key_arn: pulumi.Input[str],
-        public_access_cidrs: Sequence[str] = (),
-        private_access_cidrs: Sequence[str] = (),
-        admin_principal_arns: Sequence[str] = (),
-        security_group_tags: Mapping[str, str] | None = None,
-        system_nodes: SystemNodes | None = None,
-        log_retention_days: int = 90,
-        pod_identity_agent: bool = False,
-        protect: bool = False,
-        tags: Mapping[str, str] | None = None,
-        provider: aws.Provider,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        system_nodes = system_nodes or SystemNodes()
-        if not _NAME.match(cluster_name):
-            raise ValueError(f"cluster_name {cluster_name!r} must start with a letter: lowercase letters, digits, '-'")
-        if not _VERSION.match(version):
-            raise ValueError(f"version {version!r} must look like 1.33")
-        for cidr in public_access_cidrs:
-            if ipaddress.ip_network(cidr).prefixlen == 0:
-                raise ValueError(f"public_access_cidrs: {cidr!r} opens the API endpoint to the internet")
-        for cidr in private_access_cidrs:
-            if ipaddress.ip_network(cidr).prefixlen == 0:
-                raise ValueError(f"private_access_cidrs: {cidr!r} is everything; list the VPC and VPN ranges")
-        if log_retention_days < 1:
-            raise ValueError("log_retention_days must be at least 1")
-        if not region:
-            raise ValueError("region is required")
-        if provider is None:
-            raise ValueError("provider is required")
-        super().__init__("ml-platform:aws:EksCluster", resource_name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, provider=provider)
-        base = dict(tags or {})
+    def __init__(self, resource_name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:aws:EksCluster", resource_name, opts)
+        cluster_name, version, region, subnet_ids, kms_key_arn = args.cluster_name, args.version, args.region, args.subnet_ids, args.kms_key_arn
+        public_access_cidrs, private_access_cidrs, protect = args.public_access_cidrs, args.private_access_cidrs, args.protect
+        system_nodes = args.system_nodes
+        child = self.child_opts()
+        base = dict(args.tags)
 
         # ---- control plane ----------------------------------------------------------------------
         self.cluster_role = aws.iam.Role(
@@ -207,7 +215,7 @@ class EksCluster(pulumi.ComponentResource):
         self.log_group = aws.cloudwatch.LogGroup(
             f"{resource_name}-cluster",
             name=f"/aws/eks/{cluster_name}/cluster",
-            retention_in_days=log_retention_days,
+            retention_in_days=args.log_retention_days,
             kms_key_id=kms_key_arn,
             tags=base,
             opts=child,
@@ -231,11 +239,10 @@ class EksCluster(pulumi.ComponentResource):
             deletion_protection=protect,
             upgrade_policy={"support_type": "STANDARD"},
             tags=base,
-            opts=child.merge(pulumi.ResourceOptions(depends_on=[cluster_policy, key_use, self.log_group], protect=protect)),
+            opts=self.child_opts(depends_on=[cluster_policy, key_use, self.log_group], protect=protect),
         )
-        self.name = self.cluster.name
         self.cluster_security_group_id = self.cluster.vpc_config.cluster_security_group_id
-        for key, value in (security_group_tags or {}).items():
+        for key, value in args.security_group_tags.items():
             aws.ec2.Tag(
                 f"{resource_name}-sg-{key.replace('/', '-').replace('.', '-')}",
                 resource_id=self.cluster_security_group_id,
@@ -263,7 +270,7 @@ class EksCluster(pulumi.ComponentResource):
         # ---- identity: access entries and IRSA --------------------------------------------------
         self.access_entries: list[aws.eks.AccessEntry] = []
         self.admin_access: list[pulumi.Resource] = []
-        for i, arn in enumerate(admin_principal_arns):
+        for i, arn in enumerate(args.admin_principal_arns):
             entry = aws.eks.AccessEntry(
                 f"{resource_name}-admin-{i}", cluster_name=self.cluster.name, principal_arn=arn, type="STANDARD", opts=child
             )
@@ -282,8 +289,8 @@ class EksCluster(pulumi.ComponentResource):
         self.oidc_provider = aws.iam.OpenIdConnectProvider(
             f"{resource_name}-oidc", url=issuer_url, client_id_lists=["sts.amazonaws.com"], tags=base, opts=child
         )
-        self.oidc_provider_arn = self.oidc_provider.arn
-        self.oidc_issuer = issuer_url.apply(lambda url: url.removeprefix("https://"))
+        oidc_provider_arn = self.oidc_provider.arn
+        oidc_issuer = issuer_url.apply(lambda url: url.removeprefix("https://"))
 
         # ---- nodes ------------------------------------------------------------------------------
         self.node_role = aws.iam.Role(
@@ -304,14 +311,15 @@ class EksCluster(pulumi.ComponentResource):
         ]
         cni_role = IrsaRole(
             f"{resource_name}-vpc-cni",
-            oidc_provider_arn=self.oidc_provider_arn,
-            oidc_issuer=self.oidc_issuer,
-            namespace="kube-system",
-            service_account="aws-node",
-            managed_policy_arns=["arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"],
-            tags=base,
-            provider=provider,
-            opts=pulumi.ResourceOptions(parent=self),
+            IrsaRoleArgs(
+                oidc_provider_arn=oidc_provider_arn,
+                oidc_issuer=oidc_issuer,
+                namespace="kube-system",
+                service_account="aws-node",
+                managed_policy_arns=["arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"],
+                tags=base,
+            ),
+            self.child_opts(),
         )
         self.addons: dict[str, aws.eks.Addon] = {}
         self.addons["vpc-cni"] = self._addon(
@@ -365,36 +373,35 @@ class EksCluster(pulumi.ComponentResource):
             launch_template={"id": self.launch_template.id, "version": self.launch_template.latest_version.apply(str)},
             labels={SYSTEM_NODE_LABEL: "system"},
             tags=base,
-            opts=child.merge(
-                pulumi.ResourceOptions(
-                    depends_on=[*node_policies, self.addons["vpc-cni"], self.addons["kube-proxy"]],
-                    ignore_changes=["scalingConfig.desiredSize"],
-                )
+            opts=self.child_opts(
+                depends_on=[*node_policies, self.addons["vpc-cni"], self.addons["kube-proxy"]],
+                ignore_changes=["scalingConfig.desiredSize"],
             ),
         )
 
         ebs_role = IrsaRole(
             f"{resource_name}-ebs-csi",
-            oidc_provider_arn=self.oidc_provider_arn,
-            oidc_issuer=self.oidc_issuer,
-            namespace="kube-system",
-            service_account="ebs-csi-controller-sa",
-            managed_policy_arns=["arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"],
-            policy_document=pulumi.Output.from_input(kms_key_arn).apply(ebs_kms_policy),
-            tags=base,
-            provider=provider,
-            opts=pulumi.ResourceOptions(parent=self),
+            IrsaRoleArgs(
+                oidc_provider_arn=oidc_provider_arn,
+                oidc_issuer=oidc_issuer,
+                namespace="kube-system",
+                service_account="ebs-csi-controller-sa",
+                managed_policy_arns=["arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"],
+                policy_document=pulumi.Output.from_input(kms_key_arn).apply(ebs_kms_policy),
+                tags=base,
+            ),
+            self.child_opts(),
         )
-        after_nodes = child.merge(pulumi.ResourceOptions(depends_on=[self.system_node_group]))
+        after_nodes = self.child_opts(depends_on=[self.system_node_group])
         self.addons["coredns"] = self._addon(resource_name, "coredns", after_nodes)
         self.addons["aws-ebs-csi-driver"] = self._addon(resource_name, "aws-ebs-csi-driver", after_nodes, role_arn=ebs_role.arn)
         self.ebs_csi_role = ebs_role
-        if pod_identity_agent:
+        if args.pod_identity_agent:
             # a DaemonSet on every node serving the credentials of PodIdentityAssociations
             self.addons["eks-pod-identity-agent"] = self._addon(resource_name, "eks-pod-identity-agent", after_nodes)
 
         # ---- kubeconfig and the Kubernetes provider ---------------------------------------------
-        self.kubeconfig = pulumi.Output.secret(
+        kubeconfig_doc: pulumi.Output[str] = pulumi.Output.secret(
             pulumi.Output.all(self.cluster.name, self.cluster.endpoint, self.cluster.certificate_authority.data).apply(
                 lambda a: kubeconfig(a[0], a[1], a[2], region)
             )
@@ -404,18 +411,11 @@ class EksCluster(pulumi.ComponentResource):
         # destroy would lose cluster access halfway (Pulumi deletes a provider after its resources).
         self.k8s_provider = k8s.Provider(
             f"{resource_name}-k8s",
-            kubeconfig=self.kubeconfig,
+            kubeconfig=kubeconfig_doc,
             enable_server_side_apply=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*self.admin_access, *self.endpoint_access]),
+            opts=self.child_opts(depends_on=[*self.admin_access, *self.endpoint_access]),
         )
-        self.register_outputs(
-            {
-                "name": self.name,
-                "oidc_provider_arn": self.oidc_provider_arn,
-                "oidc_issuer": self.oidc_issuer,
-                "kubeconfig": self.kubeconfig,
-            }
-        )
+        self.publish(name=self.cluster.name, oidc_provider_arn=oidc_provider_arn, oidc_issuer=oidc_issuer, kubeconfig=kubeconfig_doc)
 
     def _addon(
         self,

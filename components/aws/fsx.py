@@ -25,9 +25,9 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from catalog import conventions as cv
-from components.aws.irsa import IrsaRole
+from components.aws.irsa import IrsaRole, IrsaRoleArgs
+from components.base import Component
 from components.k8s.helm import pinned_release
-from components.options import inherited_depends_on
 
 CHART = "aws-fsx-csi-driver"
 CHART_REPO = "https://kubernetes-sigs.github.io/aws-fsx-csi-driver"
@@ -58,7 +58,7 @@ def csi_policy() -> dict[str, object]:
     }
 
 
-@dataclass
+@dataclass(frozen=True)
 class LakeLustreArgs:
     """Inputs of :class:`LakeLustre`.
 
@@ -92,7 +92,7 @@ class LakeLustreArgs:
     teams: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         if not self.zone_buckets:
             raise ValueError("LakeLustre: link at least one lake zone (zone_buckets)")
         if not valid_capacity(self.storage_gb):
@@ -101,29 +101,23 @@ class LakeLustreArgs:
             raise ValueError(f"LakeLustre: throughput_mb_per_tib must be one of {THROUGHPUTS}")
 
 
-class LakeLustre(pulumi.ComponentResource):
+class LakeLustre(Component):
     """FSx for Lustre linked to lake zones, with the CSI driver and a volume per team.
 
-    :param name: Component name.
-    :param args: :class:`LakeLustreArgs` (validated eagerly).
-    :param aws_provider: Provider of the AWS resources.
-    :param k8s_provider: Provider of the cluster.
+    Providers through ``opts``: ``providers={"aws": ..., "kubernetes": ...}``. Outputs:
+    ``file_system_id``, ``dns_name``, ``zones``.
     """
 
-    def __init__(
-        self,
-        name: str,
-        args: LakeLustreArgs,
-        *,
-        aws_provider: aws.Provider,
-        k8s_provider: k8s.Provider,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        args.validate()
-        super().__init__("ml-platform:aws:LakeLustre", name, None, opts)
+    file_system_id: pulumi.Output[str]
+    dns_name: pulumi.Output[str]
+    zones: list[str]
+
+    def __init__(self, resource_name: str, args: LakeLustreArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:aws:LakeLustre", resource_name, opts)
+        name = resource_name
         tags = dict(args.tags)
-        aws_opts = pulumi.ResourceOptions(parent=self, provider=aws_provider)
-        kept = pulumi.ResourceOptions(parent=self, provider=aws_provider, protect=args.protect, retain_on_delete=args.protect)
+        aws_opts = self.child_opts()
+        kept = self.child_opts(protect=args.protect, retain_on_delete=args.protect)
 
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}-sg", vpc_id=args.vpc_id, description="FSx for Lustre: nodes and file servers", tags={**tags, "Name": f"{name}-lustre"}, opts=aws_opts
@@ -182,7 +176,7 @@ class LakeLustre(pulumi.ComponentResource):
             copy_tags_to_backups=True,
             automatic_backup_retention_days=7 if args.protect else 0,
             tags={**tags, "Name": name},
-            opts=pulumi.ResourceOptions.merge(kept, pulumi.ResourceOptions(depends_on=rules)),
+            opts=self.child_opts(depends_on=rules, protect=args.protect, retain_on_delete=args.protect),
         )
         self.associations = {
             zone: aws.fsx.DataRepositoryAssociation(
@@ -199,17 +193,17 @@ class LakeLustre(pulumi.ComponentResource):
         }
 
         # -- the CSI driver (IRSA) and a volume per team --------------------------------------------
-        k8s_opts = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=inherited_depends_on(opts))
         self.csi_role = IrsaRole(
             f"{name}-csi",
-            oidc_provider_arn=args.oidc_provider_arn,
-            oidc_issuer=args.oidc_issuer,
-            namespace=NAMESPACE,
-            service_account=CONTROLLER_SA,
-            policy_document=json.dumps(csi_policy()),
-            tags=tags,
-            provider=aws_provider,
-            opts=pulumi.ResourceOptions(parent=self),
+            IrsaRoleArgs(
+                oidc_provider_arn=args.oidc_provider_arn,
+                oidc_issuer=args.oidc_issuer,
+                namespace=NAMESPACE,
+                service_account=CONTROLLER_SA,
+                policy_document=json.dumps(csi_policy()),
+                tags=tags,
+            ),
+            self.child_opts(),
         )
         self.release = pinned_release(
             f"{name}-csi",
@@ -223,12 +217,10 @@ class LakeLustre(pulumi.ComponentResource):
                     "serviceAccount": {"name": CONTROLLER_SA, "annotations": {"eks.amazonaws.com/role-arn": self.csi_role.arn}},
                 }
             },
-            opts=k8s_opts,
+            opts=self.child_opts(),
         )
         self.volumes: dict[str, k8s.core.v1.PersistentVolume] = {}
-        after = pulumi.ResourceOptions(
-            parent=self, provider=k8s_provider, depends_on=[*inherited_depends_on(opts), self.release, *self.associations.values()]
-        )
+        after = self.child_opts(depends_on=[self.release, *self.associations.values()])
         size = f"{args.storage_gb}Gi"
         for team, namespace in sorted(args.teams.items()):
             pv_name = f"lustre-{team}"
@@ -251,6 +243,6 @@ class LakeLustre(pulumi.ComponentResource):
                 },
                 opts=after,
             )
-        self.register_outputs({"file_system_id": self.file_system.id, "dns_name": self.file_system.dns_name, "zones": sorted(args.zone_buckets)})
+        self.publish(file_system_id=self.file_system.id, dns_name=self.file_system.dns_name, zones=sorted(args.zone_buckets))
 
 

@@ -17,7 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from catalog import conventions as cv
-from components.options import inherited_depends_on
+from components.base import Component
 
 AMI_TYPES = {"al2023": "AL2023_x86_64_NVIDIA", "bottlerocket": "BOTTLEROCKET_x86_64_NVIDIA"}
 """EKS AMI types that ship the NVIDIA driver, per AMI family."""
@@ -30,7 +30,7 @@ NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
 
-@dataclass
+@dataclass(frozen=True)
 class GpuNodeGroupArgs:
     """Inputs of :class:`GpuNodeGroup`.
 
@@ -73,10 +73,8 @@ class GpuNodeGroupArgs:
     auto_repair: bool = True
     """EKS node auto repair: replace nodes the node monitoring agent reports unhealthy (GPU faults)."""
 
-    def validate(self, name: str) -> None:
-        where = f"GpuNodeGroup {name!r}"
-        if not _DNS_LABEL.match(name):
-            raise ValueError(f"{where}: name must be a DNS label")
+    def __post_init__(self) -> None:
+        where = "GpuNodeGroup"
         if not self.instance_types:
             raise ValueError(f"{where}: instance_types must not be empty")
         if self.capacity not in CAPACITY:
@@ -96,20 +94,20 @@ class GpuNodeGroupArgs:
                 raise ValueError(f"{where}: taint effect must be one of {tuple(TAINT_EFFECTS)}")
 
 
-class GpuNodeGroup(pulumi.ComponentResource):
-    """An EKS managed node group of GPU nodes.
-
-    :param name: Component and node-group name (a DNS label).
-    :param args: :class:`GpuNodeGroupArgs` (validated eagerly).
-    :param aws_provider: Provider for every resource.
+class GpuNodeGroup(Component):
+    """An EKS managed node group of GPU nodes, named ``resource_name`` (a DNS label); the AWS
+    provider comes through ``opts``. Outputs: ``node_group_name``, ``node_role_arn``.
     """
 
-    def __init__(
-        self, name: str, args: GpuNodeGroupArgs, *, aws_provider: aws.Provider, opts: pulumi.ResourceOptions | None = None
-    ) -> None:
-        args.validate(name)
-        super().__init__("ml-platform:aws:GpuNodeGroup", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, provider=aws_provider)
+    node_group_name: pulumi.Output[str]
+    node_role_arn: pulumi.Output[str]
+
+    def __init__(self, resource_name: str, args: GpuNodeGroupArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        if not _DNS_LABEL.match(resource_name):
+            raise ValueError(f"GpuNodeGroup {resource_name!r}: the name (also the node group's) must be a DNS label")
+        super().__init__("ml-platform:aws:GpuNodeGroup", resource_name, opts)
+        name = resource_name
+        child = self.child_opts()
         tags = dict(args.tags)
 
         role_arn = args.node_role_arn
@@ -167,9 +165,6 @@ class GpuNodeGroup(pulumi.ComponentResource):
             taints=[{"key": t["key"], "value": t.get("value"), "effect": TAINT_EFFECTS[t["effect"]]} for t in args.taints],
             launch_template={"id": self.launch_template.id, "version": self.launch_template.latest_version.apply(str)},
             tags=tags,
-            opts=pulumi.ResourceOptions.merge(
-                child,
-                pulumi.ResourceOptions(depends_on=[*attachments, *inherited_depends_on(opts)], ignore_changes=["scalingConfig.desiredSize"]),
-            ),
+            opts=self.child_opts(depends_on=attachments, ignore_changes=["scalingConfig.desiredSize"]),
         )
-        self.register_outputs({"node_group_name": self.node_group.node_group_name, "node_role_arn": role_arn})
+        self.publish(node_group_name=self.node_group.node_group_name, node_role_arn=pulumi.Output.from_input(role_arn))

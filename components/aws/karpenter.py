@@ -29,9 +29,9 @@ import pulumi_kubernetes as k8s
 from catalog import conventions as cv
 from catalog.cost_model import RESERVED_NODES_ANNOTATION, RESERVED_PRICE_ANNOTATION
 from components.aws import efa
-from components.aws.irsa import IrsaRole
+from components.aws.irsa import IrsaRole, IrsaRoleArgs
+from components.base import Component
 from components.k8s.helm import pinned_release
-from components.options import inherited_depends_on
 
 CHART = "oci://public.ecr.aws/karpenter/karpenter"
 CHART_VERSION = "1.14.1"
@@ -145,7 +145,7 @@ class NodePoolSpec:
     ``limits`` holds only ``nodes`` (NodePool CRD rules). For pools whose nodes must exist before a job
     is admitted (Kueue topology-aware scheduling)."""
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         """Raise ``ValueError`` naming the first bad field."""
         where = f"NodePoolSpec {self.name!r}"
         if not _DNS_LABEL.match(self.name) or len(self.name) > 63:
@@ -207,7 +207,7 @@ class NodePoolSpec:
         return f"{self.ami_family}@{self.ami_version}"
 
 
-@dataclass
+@dataclass(frozen=True)
 class KarpenterArgs:
     """Inputs of :class:`Karpenter`.
 
@@ -251,7 +251,7 @@ class KarpenterArgs:
     """Feature gate ``nodeRepair``: replace nodes whose conditions (from the EKS node monitoring
     agent: GPU XID errors, NVLink, EFA) stay unhealthy (v1.14 disruption.md, "Node Auto Repair")."""
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         if any(p.efa_interfaces for p in self.node_pools) and self.vpc_id is None:
             raise ValueError("KarpenterArgs: vpc_id is required for a pool with EFA interfaces (its security group)")
         if not self.region:
@@ -261,8 +261,7 @@ class KarpenterArgs:
         names = [p.name for p in self.node_pools]
         if len(set(names)) != len(names):
             raise ValueError(f"KarpenterArgs: duplicate NodePool names in {names}")
-        for pool in self.node_pools:
-            pool.validate()
+        object.__setattr__(self, "node_pools", tuple(self.node_pools))
 
 
 def capacity_types_for(capacity: str) -> list[str]:
@@ -664,40 +663,35 @@ def node_overlays(pool: NodePoolSpec) -> list[dict[str, Any]]:
     return overlays
 
 
-class Karpenter(pulumi.ComponentResource):
+class Karpenter(Component):
     """Karpenter with GPU NodePools on an EKS cluster.
 
-    :param name: Component name.
-    :param args: :class:`KarpenterArgs` (validated eagerly).
-    :param aws_provider: Provider for the IAM / SQS / EventBridge / EKS resources.
-    :param k8s_provider: Provider of the cluster.
+    Providers through ``opts``: ``providers={"aws": ..., "kubernetes": ...}`` (the IAM / SQS /
+    EventBridge / EKS resources, and the cluster). Outputs: ``node_role_arn``, ``controller_role_arn``,
+    ``interruption_queue``, ``node_pool_names``.
     """
 
-    def __init__(
-        self,
-        name: str,
-        args: KarpenterArgs,
-        *,
-        aws_provider: aws.Provider,
-        k8s_provider: k8s.Provider,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        args.validate()
-        super().__init__("ml-platform:aws:Karpenter", name, None, opts)
-        aws_opts = pulumi.ResourceOptions(parent=self, provider=aws_provider)
-        k8s_opts = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=inherited_depends_on(opts))
+    node_role_arn: pulumi.Output[str]
+    controller_role_arn: pulumi.Output[str]
+    interruption_queue: pulumi.Output[str]
+    node_pool_names: list[str]
+
+    def __init__(self, resource_name: str, args: KarpenterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:aws:Karpenter", resource_name, opts)
+        name = resource_name
+        child = self.child_opts()
         cluster = pulumi.Output.from_input(args.cluster_name)
         tags = dict(args.tags)
         arn = f"arn:{args.partition}:iam::aws:policy/"
 
         # -- node role + access entry -------------------------------------------------------------
-        self.node_role = aws.iam.Role(f"{name}-node", assume_role_policy=_ec2_trust(), tags=tags, opts=aws_opts)
+        self.node_role = aws.iam.Role(f"{name}-node", assume_role_policy=_ec2_trust(), tags=tags, opts=child)
         self.node_role_policies = [
-            aws.iam.RolePolicyAttachment(f"{name}-node-{policy}", role=self.node_role.name, policy_arn=arn + policy, opts=aws_opts)
+            aws.iam.RolePolicyAttachment(f"{name}-node-{policy}", role=self.node_role.name, policy_arn=arn + policy, opts=child)
             for policy in NODE_POLICIES
         ]
         self.access_entry = aws.eks.AccessEntry(
-            f"{name}-node", cluster_name=cluster, principal_arn=self.node_role.arn, type="EC2_LINUX", tags=tags, opts=aws_opts
+            f"{name}-node", cluster_name=cluster, principal_arn=self.node_role.arn, type="EC2_LINUX", tags=tags, opts=child
         )
 
         # -- interruption queue + EventBridge rules -----------------------------------------------
@@ -707,13 +701,13 @@ class Karpenter(pulumi.ComponentResource):
             message_retention_seconds=300,
             sqs_managed_sse_enabled=True,
             tags=tags,
-            opts=aws_opts,
+            opts=child,
         )
         self.queue_policy = aws.sqs.QueuePolicy(
             f"{name}-interruption",
             queue_url=self.queue.url,
             policy=self.queue.arn.apply(lambda a: json.dumps(queue_policy(a))),
-            opts=aws_opts,
+            opts=child,
         )
         self.rules: dict[str, aws.cloudwatch.EventRule] = {}
         self.rule_targets: list[aws.cloudwatch.EventTarget] = []
@@ -723,11 +717,11 @@ class Karpenter(pulumi.ComponentResource):
                 description=f"Karpenter interruption handling: {pattern['detail-type'][0]}",
                 event_pattern=json.dumps(pattern),
                 tags=tags,
-                opts=aws_opts,
+                opts=child,
             )
             self.rule_targets.append(
                 aws.cloudwatch.EventTarget(
-                    f"{name}-{event}", rule=rule.name, arn=self.queue.arn, target_id="KarpenterInterruptionQueue", opts=aws_opts
+                    f"{name}-{event}", rule=rule.name, arn=self.queue.arn, target_id="KarpenterInterruptionQueue", opts=child
                 )
             )
             self.rules[event] = rule
@@ -751,14 +745,15 @@ class Karpenter(pulumi.ComponentResource):
         )
         self.controller_role = IrsaRole(
             f"{name}-controller",
-            oidc_provider_arn=args.oidc_provider_arn,
-            oidc_issuer=pulumi.Output.from_input(args.oidc_issuer).apply(lambda i: i.removeprefix("https://")),
-            namespace=args.namespace,
-            service_account=SERVICE_ACCOUNT,
-            policy_document=policy,
-            tags=tags,
-            provider=aws_provider,
-            opts=pulumi.ResourceOptions(parent=self),
+            IrsaRoleArgs(
+                oidc_provider_arn=args.oidc_provider_arn,
+                oidc_issuer=pulumi.Output.from_input(args.oidc_issuer).apply(lambda i: i.removeprefix("https://")),
+                namespace=args.namespace,
+                service_account=SERVICE_ACCOUNT,
+                policy_document=policy,
+                tags=tags,
+            ),
+            self.child_opts(),
         )
 
         # -- discovery tag on the cluster security group (the subnets are tagged by the VPC) -------
@@ -770,7 +765,7 @@ class Karpenter(pulumi.ComponentResource):
                 resource_id=args.security_group_id,
                 key=cv.KARPENTER_DISCOVERY_TAG,
                 value=discovery,
-                opts=aws_opts,
+                opts=child,
             )
             self.discovery_tags.append(sg_tag)
 
@@ -778,7 +773,7 @@ class Karpenter(pulumi.ComponentResource):
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-ns",
             metadata={"name": args.namespace, "labels": {cv.MANAGED_BY_LABEL: cv.MANAGED_BY}},
-            opts=k8s_opts,
+            opts=child,
         )
         settings: dict[str, Any] = {"clusterName": cluster, "interruptionQueue": self.queue.name}
         overlays = [body for pool in args.node_pools for body in node_overlays(pool)]
@@ -825,25 +820,21 @@ class Karpenter(pulumi.ComponentResource):
             version=CHART_VERSION,
             namespace=self.namespace.metadata["name"],
             values=values,
-            opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=self.controller_permissions)),
+            opts=self.child_opts(depends_on=self.controller_permissions),
         )
 
         # -- EC2NodeClasses + NodePools -----------------------------------------------------------
         # the node role's policies and the security-group discovery tag are what the nodes launched
         # for these classes need (join, pull images; the SG selector): created first, deleted last
-        cr_opts = pulumi.ResourceOptions.merge(
-            k8s_opts,
-            pulumi.ResourceOptions(
-                depends_on=[self.release, *self.controller_permissions, *self.node_role_policies, *self.discovery_tags]
-            ),
-        )
+        cr_deps: list[pulumi.Resource] = [self.release, *self.controller_permissions, *self.node_role_policies, *self.discovery_tags]
+        cr_opts = self.child_opts(depends_on=cr_deps)
         # -- per-pool network: the EFA security group and cluster placement groups ----------------
         efa_groups: list[pulumi.Input[str]] = []
         network_deps: list[pulumi.Resource] = []
         if any(p.efa_interfaces for p in args.node_pools):
             if args.vpc_id is None:
                 raise ValueError("Karpenter: EFA pools need vpc_id (their security group lives in the cluster's VPC)")
-            group, rules = efa.efa_security_group(f"{name}-efa", vpc_id=args.vpc_id, tags=tags, opts=aws_opts)
+            group, rules = efa.efa_security_group(f"{name}-efa", vpc_id=args.vpc_id, tags=tags, opts=child)
             self.efa_security_group = group
             efa_groups = [group.id]
             network_deps += [group, *rules]
@@ -855,12 +846,12 @@ class Karpenter(pulumi.ComponentResource):
                     name=pulumi.Output.concat(cluster, f"-{pool.name}"),
                     strategy="cluster",
                     tags=tags,
-                    opts=aws_opts,
+                    opts=child,
                 )
         network_deps += list(self.placement_groups.values())
         # the EFA security group and the placement groups are named in the EC2NodeClass: created
         # before it, deleted after it (and so after the NodePools and their nodes)
-        class_opts = pulumi.ResourceOptions.merge(cr_opts, pulumi.ResourceOptions(depends_on=network_deps))
+        class_opts = self.child_opts(depends_on=[*cr_deps, *network_deps])
 
         self.node_classes: dict[str, k8s.apiextensions.CustomResource] = {}
         for pool in args.node_pools:
@@ -897,9 +888,7 @@ class Karpenter(pulumi.ComponentResource):
                 kind="NodePool",
                 metadata=body["metadata"],
                 spec=body["spec"],
-                opts=pulumi.ResourceOptions.merge(
-                    cr_opts, pulumi.ResourceOptions(depends_on=[self.release, self.node_classes[pool.node_class]])
-                ),
+                opts=self.child_opts(depends_on=[*cr_deps, self.release, self.node_classes[pool.node_class]]),
             )
 
         self.node_overlays: dict[str, k8s.apiextensions.CustomResource] = {}
@@ -914,11 +903,9 @@ class Karpenter(pulumi.ComponentResource):
                 opts=cr_opts,
             )
 
-        self.register_outputs(
-            {
-                "node_role_arn": self.node_role.arn,
-                "controller_role_arn": self.controller_role.arn,
-                "interruption_queue": self.queue.name,
-                "node_pools": list(self.node_pools),
-            }
+        self.publish(
+            node_role_arn=self.node_role.arn,
+            controller_role_arn=self.controller_role.arn,
+            interruption_queue=self.queue.name,
+            node_pool_names=list(self.node_pools),
         )

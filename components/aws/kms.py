@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from components.options import inherited_depends_on
+from components.base import Component
 
 _ALIAS = re.compile(r"^[a-zA-Z0-9/_-]+$")
 
@@ -156,84 +157,83 @@ def cloudtrail_statements(*, account_id: str, region: str, partition: str, trail
     ]
 
 
-class KmsKey(pulumi.ComponentResource):
-    """A symmetric customer-managed key with yearly rotation and an alias.
+@dataclass(frozen=True)
+class KmsKeyArgs:
+    """Arguments of :class:`KmsKey`.
 
     :param alias: alias name without ``alias/`` (``ml-platform-prod``).
     :param account_id: the owning account (from ``get_caller_identity``).
     :param region: the key's region (the provider's region).
+    :param description: shown in the console.
+    :param partition: the AWS partition.
     :param via_services: services principals of the account may use the key through.
     :param cloudwatch_logs: let CloudWatch Logs encrypt log groups with the key.
     :param autoscaling: let the Auto Scaling service-linked role use it (encrypted node volumes).
     :param cloudtrail_trails: names of the trails (in ``region``) that encrypt their files with the key.
     :param protect: ``protect`` and ``retain_on_delete`` the key (prod).
     :param deletion_window_days: 7-30 days before a scheduled deletion happens.
-    :param provider: the AWS provider of ``region``.
+    :param tags: tags on the key.
+    """
 
-    ``opts.depends_on`` reaches the key itself: give it whatever creates the principals the policy
-    names (the Auto Scaling service-linked role, :class:`components.aws.service_linked_roles.ServiceLinkedRoles`),
+    alias: str
+    account_id: pulumi.Input[str]
+    region: str
+    description: str = "ml-platform data key"
+    partition: str = "aws"
+    via_services: Sequence[str] = DEFAULT_VIA_SERVICES
+    cloudwatch_logs: bool = True
+    autoscaling: bool = True
+    cloudtrail_trails: Sequence[str] = ()
+    protect: bool = False
+    deletion_window_days: int = 30
+    tags: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not _ALIAS.match(self.alias) or self.alias.startswith("aws/") or self.alias.startswith("alias/"):
+            raise ValueError(f"alias {self.alias!r}: give the name without 'alias/', letters, digits, '/', '_' and '-' only")
+        if not 7 <= self.deletion_window_days <= 30:
+            raise ValueError(f"deletion_window_days {self.deletion_window_days} must be between 7 and 30")
+        if not self.region:
+            raise ValueError("region is required")
+
+
+class KmsKey(Component):
+    """A symmetric customer-managed key with yearly rotation and an alias (the AWS provider of
+    ``args.region`` comes through ``opts``).
+
+    ``opts.depends_on`` reaches the key (and the alias): give it whatever creates the principals the
+    policy names (the Auto Scaling service-linked role, :class:`components.aws.service_linked_roles.ServiceLinkedRoles`),
     since ``CreateKey`` rejects a policy naming a principal that does not exist yet.
     """
 
     arn: pulumi.Output[str]
     key_id: pulumi.Output[str]
+    alias_name: pulumi.Output[str]
 
-    def __init__(
-        self,
-        resource_name: str,
-        *,
-        alias: str,
-        account_id: pulumi.Input[str],
-        region: str,
-        description: str = "ml-platform data key",
-        partition: str = "aws",
-        via_services: Sequence[str] = DEFAULT_VIA_SERVICES,
-        cloudwatch_logs: bool = True,
-        autoscaling: bool = True,
-        cloudtrail_trails: Sequence[str] = (),
-        protect: bool = False,
-        deletion_window_days: int = 30,
-        tags: Mapping[str, pulumi.Input[str]] | None = None,
-        provider: aws.Provider,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        if not _ALIAS.match(alias) or alias.startswith("aws/") or alias.startswith("alias/"):
-            raise ValueError(f"alias {alias!r}: give the name without 'alias/', letters, digits, '/', '_' and '-' only")
-        if not 7 <= deletion_window_days <= 30:
-            raise ValueError(f"deletion_window_days {deletion_window_days} must be between 7 and 30")
-        if not region:
-            raise ValueError("region is required")
-        if provider is None:
-            raise ValueError("provider is required")
-        super().__init__("ml-platform:aws:KmsKey", resource_name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, provider=provider)
-        policy = pulumi.Output.from_input(account_id).apply(
+    def __init__(self, resource_name: str, args: KmsKeyArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:aws:KmsKey", resource_name, opts)
+        policy = pulumi.Output.from_input(args.account_id).apply(
             lambda acct: key_policy(
                 account_id=acct,
-                region=region,
-                partition=partition,
-                via_services=via_services,
-                cloudwatch_logs=cloudwatch_logs,
-                autoscaling=autoscaling,
-                cloudtrail_trails=cloudtrail_trails,
+                region=args.region,
+                partition=args.partition,
+                via_services=args.via_services,
+                cloudwatch_logs=args.cloudwatch_logs,
+                autoscaling=args.autoscaling,
+                cloudtrail_trails=args.cloudtrail_trails,
             )
         )
         self.key = aws.kms.Key(
             resource_name,
-            description=description,
+            description=args.description,
             enable_key_rotation=True,
             rotation_period_in_days=365,
-            deletion_window_in_days=deletion_window_days,
+            deletion_window_in_days=args.deletion_window_days,
             key_usage="ENCRYPT_DECRYPT",
             customer_master_key_spec="SYMMETRIC_DEFAULT",
             policy=policy,
-            tags=dict(tags or {}),
-            opts=child.merge(
-                pulumi.ResourceOptions(protect=protect, retain_on_delete=protect, depends_on=inherited_depends_on(opts))
-            ),
+            tags=dict(args.tags),
+            opts=self.child_opts(protect=args.protect, retain_on_delete=args.protect),
         )
-        self.alias = aws.kms.Alias(resource_name, name=f"alias/{alias}", target_key_id=self.key.key_id, opts=child)
-        self.arn = self.key.arn
-        self.key_id = self.key.key_id
-        self.alias_name = self.alias.name
-        self.register_outputs({"arn": self.arn, "key_id": self.key_id, "alias": self.alias_name})
+        self.alias = aws.kms.Alias(resource_name, name=f"alias/{args.alias}", target_key_id=self.key.key_id, opts=self.child_opts())
+        self.publish(arn=self.key.arn, key_id=self.key.key_id, alias_name=self.alias.name)

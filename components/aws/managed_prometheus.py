@@ -24,6 +24,8 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import yaml
 
+from components.base import Component
+
 COLLECTOR_USER = "aps-collector-user"
 COLLECTOR_ROLE = "aps-collector-role"
 SCRAPE_INTERVAL = "30s"
@@ -94,13 +96,31 @@ class ManagedPrometheusArgs:
     kueue_namespace: str | None = "kueue-system"
     tags: Mapping[str, str] | None = None
 
+    def __post_init__(self) -> None:
+        if not self.region:
+            raise ValueError("ManagedPrometheus: region is required (the SNS receivers sign with SigV4 in it)")
+        receivers = {r.get("name") for r in self.alertmanager.get("receivers", [])}
+        unknown = sorted(set(self.emails_by_receiver) - receivers)
+        if unknown:
+            raise ValueError(f"ManagedPrometheus: emails_by_receiver names {unknown}, not receivers of the routing tree {sorted(r for r in receivers if r)}")
+        empty = sorted(r for r, emails in self.emails_by_receiver.items() if not emails)
+        if empty:
+            raise ValueError(f"ManagedPrometheus: receivers {empty} have no e-mail address")
 
-class ManagedPrometheus(pulumi.ComponentResource):
-    def __init__(self, name: str, args: ManagedPrometheusArgs, *, provider: aws.Provider, k8s_provider: k8s.Provider,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("ml-platform:aws:ManagedPrometheus", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, provider=provider)
-        kchild = pulumi.ResourceOptions(parent=self, provider=k8s_provider)
+
+class ManagedPrometheus(Component):
+    """An AMP workspace, its managed collector (with the cluster RBAC and access entry it scrapes
+    through), the alert rules and an Alertmanager routing to SNS e-mail topics.
+
+    Providers through ``opts``: ``providers={"aws": ..., "kubernetes": ...}``. Output: ``workspace_arn``.
+    """
+
+    workspace_arn: pulumi.Output[str]
+
+    def __init__(self, resource_name: str, args: ManagedPrometheusArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:aws:ManagedPrometheus", resource_name, opts)
+        name = resource_name
+        child = self.child_opts()
         tags = dict(args.tags or {})
         # AWS-owned encryption: a customer key would need grants for aps.amazonaws.com in the key policy
         self.workspace = aws.amp.Workspace(f"{name}-workspace", alias=pulumi.Output.concat(args.cluster_name, "-metrics"),
@@ -123,14 +143,14 @@ class ManagedPrometheus(pulumi.ComponentResource):
                 {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": ["get", "list", "watch"]},
                 {"nonResourceURLs": ["/metrics", "/metrics/cadvisor"], "verbs": ["get"]},
             ],
-            opts=kchild,
+            opts=child,
         )
         binding = k8s.rbac.v1.ClusterRoleBinding(
             f"{name}-collector-binding",
             metadata={"name": COLLECTOR_ROLE},
             role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": COLLECTOR_ROLE},
             subjects=[{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": COLLECTOR_USER}],
-            opts=pulumi.ResourceOptions.merge(kchild, pulumi.ResourceOptions(depends_on=[role])),
+            opts=self.child_opts(depends_on=[role]),
         )
         aws.eks.AccessEntry(
             f"{name}-collector-access",
@@ -138,7 +158,7 @@ class ManagedPrometheus(pulumi.ComponentResource):
             principal_arn=self.scraper.role_arn,
             user_name=COLLECTOR_USER,
             type="STANDARD",
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[binding])),
+            opts=self.child_opts(depends_on=[binding]),
         )
         if args.rule_groups:
             aws.amp.RuleGroupNamespace(
@@ -175,4 +195,4 @@ class ManagedPrometheus(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        self.register_outputs({"workspace": self.workspace.arn})
+        self.publish(workspace_arn=self.workspace.arn)

@@ -9,12 +9,14 @@ from __future__ import annotations
 import ipaddress
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
 
 from catalog.conventions import KARPENTER_DISCOVERY_TAG
+from components.base import Component
 
 ELB_TAG = "kubernetes.io/role/elb"
 INTERNAL_ELB_TAG = "kubernetes.io/role/internal-elb"
@@ -40,8 +42,9 @@ def subnet_plan(cidr: str, az_count: int) -> tuple[list[str], list[str]]:
     return private, public
 
 
-class Vpc(pulumi.ComponentResource):
-    """VPC, subnets, internet and NAT gateways, route tables and an S3 gateway endpoint.
+@dataclass(frozen=True)
+class VpcArgs:
+    """Arguments of :class:`Vpc`.
 
     :param cidr: the VPC CIDR (IPv4, /20 or larger).
     :param region: the provider's region (names the S3 endpoint service).
@@ -49,47 +52,52 @@ class Vpc(pulumi.ComponentResource):
     :param nat_gateways: ``single`` (one NAT, cheap) or ``perAz`` (one per zone, survives a zone loss).
     :param cluster_name: tags subnets for the AWS load balancer controller and Karpenter discovery.
     :param tags: extra tags (provider default tags apply as well).
-    :param provider: the AWS provider of ``region``.
+    """
+
+    cidr: str
+    region: str
+    az_count: int = 3
+    nat_gateways: Literal["single", "perAz"] = "perAz"
+    cluster_name: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.az_count <= 6:
+            raise ValueError(f"az_count {self.az_count} must be between 2 and 6")
+        if self.nat_gateways not in ("single", "perAz"):
+            raise ValueError(f"nat_gateways {self.nat_gateways!r}: allowed single, perAz")
+        subnet_plan(self.cidr, self.az_count)
+        if not self.region:
+            raise ValueError("region is required")
+
+
+class Vpc(Component):
+    """VPC, subnets, internet and NAT gateways, route tables and an S3 gateway endpoint (the AWS
+    provider of ``args.region`` comes through ``opts``; availability zones come from its invoke).
+
+    Outputs: ``vpc_id``, ``private_subnet_ids``, ``public_subnet_ids``, ``availability_zones``.
     """
 
     vpc_id: pulumi.Output[str]
     private_subnet_ids: pulumi.Output[list[str]]
     public_subnet_ids: pulumi.Output[list[str]]
+    availability_zones: pulumi.Output[list[str]]
 
-    def __init__(
-        self,
-        resource_name: str,
-        *,
-        cidr: str,
-        region: str,
-        az_count: int = 3,
-        nat_gateways: Literal["single", "perAz"] = "perAz",
-        cluster_name: str | None = None,
-        tags: Mapping[str, str] | None = None,
-        provider: aws.Provider,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        if not 2 <= az_count <= 6:
-            raise ValueError(f"az_count {az_count} must be between 2 and 6")
-        if nat_gateways not in ("single", "perAz"):
-            raise ValueError(f"nat_gateways {nat_gateways!r}: allowed single, perAz")
+    def __init__(self, resource_name: str, args: VpcArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:aws:Vpc", resource_name, opts)
+        cidr, region, az_count, nat_gateways, cluster_name = args.cidr, args.region, args.az_count, args.nat_gateways, args.cluster_name
         private_cidrs, public_cidrs = subnet_plan(cidr, az_count)
-        if not region:
-            raise ValueError("region is required")
-        if provider is None:
-            raise ValueError("provider is required")
-        super().__init__("ml-platform:aws:Vpc", resource_name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, provider=provider)
-        base = dict(tags or {})
+        child = self.child_opts()
+        base = dict(args.tags)
         self.cidr = cidr
         self.region = region
 
         azs = aws.get_availability_zones_output(
             state="available",
             filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}],
-            opts=pulumi.InvokeOutputOptions(parent=self, provider=provider),
+            opts=pulumi.InvokeOutputOptions(parent=self),
         )
-        self.availability_zones = azs.names.apply(lambda names: names[:az_count])
+        availability_zones = azs.names.apply(lambda names: names[:az_count])
 
         def zone(i: int) -> pulumi.Output[str]:
             return azs.names.apply(lambda names: _nth_zone(names, i, az_count))
@@ -143,7 +151,7 @@ class Vpc(pulumi.ComponentResource):
                     subnet_id=self.public_subnets[i].id,
                     connectivity_type="public",
                     tags={**base, "Name": f"{resource_name}-{i}"},
-                    opts=child.merge(pulumi.ResourceOptions(depends_on=[igw])),
+                    opts=self.child_opts(depends_on=[igw]),
                 )
             )
 
@@ -180,11 +188,11 @@ class Vpc(pulumi.ComponentResource):
             opts=child,
         )
 
-        self.vpc_id = self.vpc.id
-        self.private_subnet_ids = pulumi.Output.all(*[s.id for s in self.private_subnets])
-        self.public_subnet_ids = pulumi.Output.all(*[s.id for s in self.public_subnets])
-        self.register_outputs(
-            {"vpc_id": self.vpc_id, "private_subnet_ids": self.private_subnet_ids, "public_subnet_ids": self.public_subnet_ids}
+        self.publish(
+            vpc_id=self.vpc.id,
+            private_subnet_ids=pulumi.Output.all(*[s.id for s in self.private_subnets]),
+            public_subnet_ids=pulumi.Output.all(*[s.id for s in self.public_subnets]),
+            availability_zones=availability_zones,
         )
 
 

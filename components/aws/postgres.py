@@ -11,13 +11,14 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.aws.secret import StoredSecret, StoredSecretArgs
+from components.base import Component
 
 PORT = 5432
 _IDENT = r"^[a-z][a-z0-9_]{0,62}$"
 
 
-@dataclass
-class PostgresArgs:
+@dataclass(frozen=True)
+class PostgresDatabaseArgs:
     """Arguments of :class:`PostgresDatabase`.
 
     :param vpc_id: VPC of the instance.
@@ -74,27 +75,32 @@ class PostgresArgs:
             raise ValueError(f"engine_version {self.engine_version!r} must look like 17 or 16.4")
 
 
-class PostgresDatabase(pulumi.ComponentResource):
+class PostgresDatabase(Component):
     """RDS PostgreSQL in private subnets, reachable only from the given security groups.
 
     Storage is encrypted with our key, TLS is enforced (``rds.force_ssl``), the master password
     is generated (``pulumi_random``), kept as a Pulumi secret and stored in Secrets Manager as
     JSON (``username``, ``password``, ``host``, ``port``, ``dbname``).
 
-    Outputs: ``address``, ``port``, ``username``, ``password`` (secret), ``secret_arn``,
+    The AWS provider comes through ``opts``; the DR region's (backup replication) is ``args.dr_provider``.
+    Outputs: ``address``, ``port``, ``username``, ``database``, ``password`` (secret), ``secret_arn``,
     ``security_group_id``, ``arn``.
     """
 
-    def __init__(self, name: str, args: PostgresArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("ml-platform:aws:PostgresDatabase", name, None, opts)
-        provider = opts.provider if opts else None
-        child = pulumi.ResourceOptions(parent=self, provider=provider)
-        keep = pulumi.ResourceOptions(
-            parent=self,
-            provider=provider,
-            protect=args.deletion_protection,
-            retain_on_delete=args.deletion_protection,
-        )
+    address: pulumi.Output[str]
+    port: pulumi.Output[int]
+    username: str
+    database: str
+    password: pulumi.Output[str]
+    secret_arn: pulumi.Output[str]
+    security_group_id: pulumi.Output[str]
+    arn: pulumi.Output[str]
+
+    def __init__(self, resource_name: str, args: PostgresDatabaseArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:aws:PostgresDatabase", resource_name, opts)
+        name = resource_name
+        child = self.child_opts()
+        keep = self.child_opts(protect=args.deletion_protection, retain_on_delete=args.deletion_protection)
         tags = args.tags or None
         # Letters and digits only: besides RDS (which forbids / @ " and space) the password lands
         # in the MLflow chart's auth init container, which splices it into a postgresql:// URL with
@@ -104,9 +110,9 @@ class PostgresDatabase(pulumi.ComponentResource):
             f"{name}-password",
             length=40,
             special=False,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.deletion_protection),
+            opts=self.child_opts(protect=args.deletion_protection),
         )
-        self.password: pulumi.Output[str] = pulumi.Output.secret(password.result)
+        secret_password: pulumi.Output[str] = pulumi.Output.secret(password.result)
 
         self.subnet_group = aws.rds.SubnetGroup(
             name, subnet_ids=args.subnet_ids, description=f"{name}: private subnets", opts=child
@@ -151,7 +157,7 @@ class PostgresDatabase(pulumi.ComponentResource):
             kms_key_id=args.kms_key_arn,
             db_name=args.database,
             username=args.username,
-            password=self.password,
+            password=secret_password,
             port=PORT,
             db_subnet_group_name=self.subnet_group.name,
             vpc_security_group_ids=[self.security_group.id],
@@ -178,14 +184,10 @@ class PostgresDatabase(pulumi.ComponentResource):
                 source_db_instance_arn=self.instance.arn,
                 kms_key_id=args.backup_replication_kms_key_arn,
                 retention_period=args.backup_retention_days,
-                opts=pulumi.ResourceOptions(parent=self, provider=args.dr_provider, retain_on_delete=protected),
+                opts=self.child_opts(provider=args.dr_provider, retain_on_delete=protected),
             )
 
-        self.address: pulumi.Output[str] = self.instance.address
-        self.port: pulumi.Output[int] = self.instance.port
-        self.username = args.username
-        self.database = args.database
-        document = pulumi.Output.all(self.password, self.instance.address).apply(
+        document = pulumi.Output.all(secret_password, self.instance.address).apply(
             lambda v: json.dumps(
                 {
                     "engine": "postgres",
@@ -207,17 +209,15 @@ class PostgresDatabase(pulumi.ComponentResource):
                 replica_kms_key_arn=args.backup_replication_kms_key_arn if args.dr_region else None,
                 protect=args.deletion_protection,
             ),
-            opts=pulumi.ResourceOptions(parent=self, provider=provider),
+            opts=self.child_opts(),
         )
-        self.secret_arn: pulumi.Output[str] = self.secret.arn
-        self.security_group_id: pulumi.Output[str] = self.security_group.id
-        self.arn: pulumi.Output[str] = self.instance.arn
-        self.register_outputs(
-            {
-                "address": self.address,
-                "port": self.port,
-                "secretArn": self.secret_arn,
-                "securityGroupId": self.security_group_id,
-                "arn": self.arn,
-            }
+        self.publish(
+            address=self.instance.address,
+            port=self.instance.port,
+            username=args.username,
+            database=args.database,
+            password=secret_password,
+            secret_arn=self.secret.arn,
+            security_group_id=self.security_group.id,
+            arn=self.instance.arn,
         )

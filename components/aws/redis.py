@@ -11,12 +11,13 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.aws.secret import StoredSecret, StoredSecretArgs
+from components.base import Component
 
 PORT = 6379
 
 
-@dataclass
-class RedisArgs:
+@dataclass(frozen=True)
+class RedisCacheArgs:
     """Arguments of :class:`RedisCache`.
 
     :param subnet_ids: private subnets for the cache subnet group.
@@ -56,27 +57,34 @@ class RedisArgs:
             raise ValueError("snapshot_retention_days must be between 0 and 35")
 
 
-class RedisCache(pulumi.ComponentResource):
+class RedisCache(Component):
     """A Redis replication group with in-transit and at-rest encryption and an AUTH token.
 
     The token is generated (``pulumi_random``), kept as a Pulumi secret and stored in Secrets
-    Manager. Outputs: ``host``, ``port``, ``password`` (secret), ``secret_arn``, ``arn``.
+    Manager. The AWS provider comes through ``opts``. Outputs: ``host``, ``port``, ``password``
+    (secret), ``secret_arn``, ``arn``.
     """
 
-    def __init__(self, name: str, args: RedisArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("ml-platform:aws:RedisCache", name, None, opts)
-        provider = opts.provider if opts else None
-        child = pulumi.ResourceOptions(parent=self, provider=provider)
+    host: pulumi.Output[str]
+    port: pulumi.Output[int]
+    password: pulumi.Output[str]
+    secret_arn: pulumi.Output[str]
+    arn: pulumi.Output[str]
+
+    def __init__(self, resource_name: str, args: RedisCacheArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:aws:RedisCache", resource_name, opts)
+        name = resource_name
+        child = self.child_opts()
         tags = args.tags or None
 
-        keep = pulumi.ResourceOptions(parent=self, provider=provider, protect=args.protect, retain_on_delete=args.protect)
+        keep = self.child_opts(protect=args.protect, retain_on_delete=args.protect)
         token = random.RandomPassword(
             f"{name}-auth-token",
             length=48,
             special=False,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+            opts=self.child_opts(protect=args.protect),
         )
-        self.password: pulumi.Output[str] = pulumi.Output.secret(token.result)
+        password: pulumi.Output[str] = pulumi.Output.secret(token.result)
 
         self.subnet_group = aws.elasticache.SubnetGroup(
             name, subnet_ids=args.subnet_ids, description=f"{name}: private subnets", tags=tags, opts=child
@@ -108,7 +116,7 @@ class RedisCache(pulumi.ComponentResource):
             transit_encryption_enabled=True,
             at_rest_encryption_enabled=True,
             kms_key_id=args.kms_key_arn,
-            auth_token=self.password,
+            auth_token=password,
             automatic_failover_enabled=args.high_availability,
             multi_az_enabled=args.high_availability,
             snapshot_retention_limit=args.snapshot_retention_days,
@@ -117,9 +125,8 @@ class RedisCache(pulumi.ComponentResource):
             tags=tags,
             opts=keep,
         )
-        self.host: pulumi.Output[str] = self.group.primary_endpoint_address
-        self.port: pulumi.Output[int] = self.group.port.apply(lambda p: p or PORT)
-        document = pulumi.Output.all(self.password, self.host).apply(
+        host = self.group.primary_endpoint_address
+        document = pulumi.Output.all(password, host).apply(
             lambda v: json.dumps({"host": v[1], "port": PORT, "password": v[0], "tls": True})
         )
         self.secret = StoredSecret(
@@ -127,8 +134,12 @@ class RedisCache(pulumi.ComponentResource):
             StoredSecretArgs(
                 secret_string=document, kms_key_arn=args.kms_key_arn, description=f"{name}: Redis AUTH token", protect=args.protect
             ),
-            opts=pulumi.ResourceOptions(parent=self, provider=provider),
+            opts=self.child_opts(),
         )
-        self.secret_arn: pulumi.Output[str] = self.secret.arn
-        self.arn: pulumi.Output[str] = self.group.arn
-        self.register_outputs({"host": self.host, "port": self.port, "secretArn": self.secret_arn, "arn": self.arn})
+        self.publish(
+            host=host,
+            port=self.group.port.apply(lambda p: p or PORT),
+            password=password,
+            secret_arn=self.secret.arn,
+            arn=self.group.arn,
+        )

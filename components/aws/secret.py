@@ -7,8 +7,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.base import Component
 
-@dataclass
+
+@dataclass(frozen=True)
 class StoredSecretArgs:
     """Arguments of :class:`StoredSecret`.
 
@@ -35,16 +37,20 @@ class StoredSecretArgs:
             raise ValueError("replica_kms_key_arn needs replica_region")
 
 
-class StoredSecret(pulumi.ComponentResource):
-    """A Secrets Manager secret and its current version.
+class StoredSecret(Component):
+    """A Secrets Manager secret and its current version (the AWS provider comes through ``opts``).
 
     Outputs: ``arn`` and ``name`` of the secret (never the value).
     """
 
-    def __init__(self, name: str, args: StoredSecretArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("ml-platform:aws:StoredSecret", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, provider=opts.provider if opts else None)
-        keep = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=args.protect, retain_on_delete=args.protect))
+    arn: pulumi.Output[str]
+    name: pulumi.Output[str]
+
+    def __init__(self, resource_name: str, args: StoredSecretArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:aws:StoredSecret", resource_name, opts)
+        name = resource_name
+        child = self.child_opts()
+        keep = self.child_opts(protect=args.protect, retain_on_delete=args.protect)
         replicas = None
         if args.replica_region:
             replicas = [aws.secretsmanager.SecretReplicaArgs(region=args.replica_region, kms_key_id=args.replica_kms_key_arn)]
@@ -62,6 +68,4 @@ class StoredSecret(pulumi.ComponentResource):
             secret_string=pulumi.Output.secret(args.secret_string),
             opts=child,
         )
-        self.arn: pulumi.Output[str] = self.secret.arn
-        self.name: pulumi.Output[str] = self.secret.name
-        self.register_outputs({"arn": self.arn, "name": self.name})
+        self.publish(arn=self.secret.arn, name=self.secret.name)

@@ -18,10 +18,13 @@ preflight`` tells which) - or adopts it with ``pulumi import`` (see docs/first-d
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
+
+from components.base import Component
 
 ROLE_NAMES = {
     "autoscaling.amazonaws.com": "AWSServiceRoleForAutoScaling",
@@ -42,44 +45,45 @@ def role_arn(service: str, *, account_id: str, partition: str = "aws") -> str:
     return f"arn:{partition}:iam::{account_id}:role/aws-service-role/{service}/{ROLE_NAMES[service]}"
 
 
-class ServiceLinkedRoles(pulumi.ComponentResource):
-    """Creates the service-linked roles of ``services`` unless the account already has them.
+@dataclass(frozen=True)
+class ServiceLinkedRolesArgs:
+    """Arguments of :class:`ServiceLinkedRoles`.
 
     :param services: service principals (keys of :data:`ROLE_NAMES`).
     :param mode: ``create`` (a new account: the roles are created and kept on destroy) or
         ``existing`` (the account has them: nothing is registered).
-    :param provider: the AWS provider (IAM is global; any region).
     """
+
+    services: Sequence[str]
+    mode: Literal["create", "existing"] = "create"
+
+    def __post_init__(self) -> None:
+        unknown = [s for s in self.services if s not in ROLE_NAMES]
+        if unknown:
+            raise ValueError(f"unknown service-linked role service(s) {unknown}; known: {', '.join(sorted(ROLE_NAMES))}")
+        if self.mode not in ("create", "existing"):
+            raise ValueError(f"mode {self.mode!r} must be 'create' or 'existing'")
+        object.__setattr__(self, "services", tuple(self.services))
+
+
+class ServiceLinkedRoles(Component):
+    """Creates the service-linked roles of ``args.services`` unless the account already has them
+    (the AWS provider comes through ``opts``; IAM is global, any region)."""
 
     resources: list[pulumi.Resource]
     """What a resource naming these roles depends on (empty with ``existing``)."""
 
-    def __init__(
-        self,
-        resource_name: str,
-        *,
-        services: Sequence[str],
-        mode: Literal["create", "existing"] = "create",
-        provider: aws.Provider,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        unknown = [s for s in services if s not in ROLE_NAMES]
-        if unknown:
-            raise ValueError(f"unknown service-linked role service(s) {unknown}; known: {', '.join(sorted(ROLE_NAMES))}")
-        if mode not in ("create", "existing"):
-            raise ValueError(f"mode {mode!r} must be 'create' or 'existing'")
-        if provider is None:
-            raise ValueError("provider is required")
-        super().__init__("ml-platform:aws:ServiceLinkedRoles", resource_name, None, opts)
-        self.resources = []
-        if mode == "create":
-            for service in services:
-                self.resources.append(
+    def __init__(self, resource_name: str, args: ServiceLinkedRolesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:aws:ServiceLinkedRoles", resource_name, opts)
+        self.resources = resources = []
+        if args.mode == "create":
+            for service in args.services:
+                resources.append(
                     aws.iam.ServiceLinkedRole(
                         f"{resource_name}-{service.split('.')[0]}",
                         aws_service_name=service,
                         description=f"{ROLE_NAMES[service]} (created by ml-platform; kept on destroy: it belongs to the account)",
-                        opts=pulumi.ResourceOptions(parent=self, provider=provider, retain_on_delete=True),
+                        opts=self.child_opts(retain_on_delete=True),
                     )
                 )
-        self.register_outputs({})
+        self.publish()

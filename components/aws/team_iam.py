@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import pulumi
-import pulumi_aws as aws
 
 from components.aws.data_lake import team_prefix
-from components.aws.irsa import IrsaRole
+from components.aws.irsa import IrsaRole, IrsaRoleArgs
+from components.base import Component
 
 OWN_OBJECT_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion")
 """Object actions on the team's own prefix (multipart upload parts are covered by ``s3:PutObject``)."""
@@ -96,79 +97,80 @@ def team_policy(
     return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 
-class TeamIam(pulumi.ComponentResource):
-    """The team's IRSA role (trusting only ``system:serviceaccount:<namespace>:<service_account>``).
+@dataclass(frozen=True)
+class TeamIamArgs:
+    """Arguments of :class:`TeamIam`.
 
     :param team: the team name (DNS label).
     :param bucket_arns: lake zone -> bucket ARN.
-    :param shared_zones: zones readable by every team (must be keys of ``bucket_arns``).
-    :param other_teams: every other team (denied in shared zones).
     :param kms_key_arn: the lake's KMS key.
     :param region: the lake's region.
+    :param shared_zones: zones readable by every team (must be keys of ``bucket_arns``).
+    :param other_teams: every other team (denied in shared zones).
     :param oidc_provider_arn: the cluster's IAM OIDC provider.
     :param oidc_issuer: the cluster's issuer host and path.
     :param pod_identity_cluster: the cluster's name: EKS Pod Identity instead of IRSA (same policy).
     :param namespace: the team's namespace (default: the team name).
     :param service_account: default ``<team>-workloads``.
     :param tags: tags on the role (team and cost center).
-    :param provider: the AWS provider.
     """
+
+    team: str
+    bucket_arns: Mapping[str, pulumi.Input[str]]
+    kms_key_arn: pulumi.Input[str]
+    region: str
+    shared_zones: Sequence[str] = ()
+    other_teams: Sequence[str] = ()
+    oidc_provider_arn: pulumi.Input[str] | None = None
+    oidc_issuer: pulumi.Input[str] | None = None
+    pod_identity_cluster: pulumi.Input[str] | None = None
+    namespace: str | None = None
+    service_account: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not _DNS_LABEL.match(self.team) or len(self.team) > 63:
+            raise ValueError(f"TeamIam: team {self.team!r} is not a DNS label")
+        if not self.bucket_arns:
+            raise ValueError("TeamIam: bucket_arns is empty")
+        unknown = set(self.shared_zones) - set(self.bucket_arns)
+        if unknown:
+            raise ValueError(f"TeamIam: shared zones {sorted(unknown)} are not lake zones {sorted(self.bucket_arns)}")
+        if not self.region:
+            raise ValueError("TeamIam: region is required (kms:ViaService)")
+
+
+class TeamIam(Component):
+    """The team's IRSA role (trusting only ``system:serviceaccount:<namespace>:<service_account>``);
+    the AWS provider comes through ``opts``."""
 
     arn: pulumi.Output[str]
     annotations: dict[str, pulumi.Output[str]]
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        team: str,
-        bucket_arns: Mapping[str, pulumi.Input[str]],
-        shared_zones: Sequence[str] = (),
-        other_teams: Sequence[str] = (),
-        kms_key_arn: pulumi.Input[str],
-        region: str,
-        oidc_provider_arn: pulumi.Input[str] | None = None,
-        oidc_issuer: pulumi.Input[str] | None = None,
-        pod_identity_cluster: pulumi.Input[str] | None = None,
-        namespace: str | None = None,
-        service_account: str | None = None,
-        tags: Mapping[str, str] | None = None,
-        provider: aws.Provider,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        if not _DNS_LABEL.match(team) or len(team) > 63:
-            raise ValueError(f"TeamIam: team {team!r} is not a DNS label")
-        if not bucket_arns:
-            raise ValueError("TeamIam: bucket_arns is empty")
-        unknown = set(shared_zones) - set(bucket_arns)
-        if unknown:
-            raise ValueError(f"TeamIam: shared zones {sorted(unknown)} are not lake zones {sorted(bucket_arns)}")
-        if not region:
-            raise ValueError("TeamIam: region is required (kms:ViaService)")
-        if provider is None:
-            raise ValueError("TeamIam: provider is required")
-        super().__init__("ml-platform:aws:TeamIam", name, None, opts)
-        zones = sorted(bucket_arns)
-        shared = list(shared_zones)
-        others = list(other_teams)
+    def __init__(self, resource_name: str, args: TeamIamArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ml-platform:aws:TeamIam", resource_name, opts)
+        team = args.team
+        zones = sorted(args.bucket_arns)
+        shared = list(args.shared_zones)
+        others = list(args.other_teams)
+        region = args.region
 
         def render(values: list[str]) -> str:
             *arns, key = values
             return team_policy(team, dict(zip(zones, arns, strict=True)), shared_zones=shared, other_teams=others, kms_key_arn=key, region=region)
 
-        policy = pulumi.Output.all(*[bucket_arns[z] for z in zones], kms_key_arn).apply(render)
+        policy = pulumi.Output.all(*[args.bucket_arns[z] for z in zones], args.kms_key_arn).apply(render)
         self.role = IrsaRole(
-            name,
-            oidc_provider_arn=oidc_provider_arn,
-            oidc_issuer=oidc_issuer,
-            pod_identity_cluster=pod_identity_cluster,
-            namespace=namespace or team,
-            service_account=service_account or f"{team}-workloads",
-            policy_document=policy,
-            tags=dict(tags or {}),
-            provider=provider,
-            opts=pulumi.ResourceOptions(parent=self),
+            resource_name,
+            IrsaRoleArgs(
+                oidc_provider_arn=args.oidc_provider_arn,
+                oidc_issuer=args.oidc_issuer,
+                pod_identity_cluster=args.pod_identity_cluster,
+                namespace=args.namespace or team,
+                service_account=args.service_account or f"{team}-workloads",
+                policy_document=policy,
+                tags=dict(args.tags),
+            ),
+            self.child_opts(),
         )
-        self.arn = self.role.arn
-        self.annotations = dict(self.role.annotations)
-        self.register_outputs({"arn": self.arn})
+        self.publish(arn=self.role.arn, annotations=dict(self.role.annotations))

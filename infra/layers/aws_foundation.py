@@ -15,13 +15,13 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from catalog import conventions as cv
-from components.aws.audit_trail import AuditTrail
-from components.aws.data_lake import DataLake, LakeLifecycle, LakeReplica
-from components.aws.eks import EksCluster, SystemNodes
-from components.aws.guardduty import GuardDuty
-from components.aws.kms import DEFAULT_VIA_SERVICES, KmsKey
-from components.aws.network import Vpc
-from components.aws.service_linked_roles import ServiceLinkedRoles
+from components.aws.audit_trail import AuditTrail, AuditTrailArgs
+from components.aws.data_lake import DataLake, DataLakeArgs, LakeLifecycle, LakeReplica
+from components.aws.eks import EksCluster, EksClusterArgs, SystemNodes
+from components.aws.guardduty import GuardDuty, GuardDutyArgs
+from components.aws.kms import DEFAULT_VIA_SERVICES, KmsKey, KmsKeyArgs
+from components.aws.network import Vpc, VpcArgs
+from components.aws.service_linked_roles import ServiceLinkedRoles, ServiceLinkedRolesArgs
 from components.k8s import training
 from infra import config, tagging
 from infra.layers.context import CloudLayer, EncryptedVolumes
@@ -132,88 +132,95 @@ def build(cfg: config.PlatformConfig) -> AwsFoundation:
     dr_provider = aws.Provider("aws-dr", region=dr_region, default_tags={"tags": tags}) if dr_region else None
     account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=provider)).account_id
 
+    on_primary = pulumi.ResourceOptions(provider=provider)
     vpc = Vpc(
         "network",
-        cidr=cfg.network.cidr,
-        region=cfg.region,
-        az_count=cfg.network.az_count,
-        nat_gateways=nat_mode(cfg),
-        cluster_name=cfg.cluster_name,
-        provider=provider,
+        VpcArgs(
+            cidr=cfg.network.cidr,
+            region=cfg.region,
+            az_count=cfg.network.az_count,
+            nat_gateways=nat_mode(cfg),
+            cluster_name=cfg.cluster_name,
+        ),
+        on_primary,
     )
     # the key policies name the Auto Scaling service-linked role: it must exist before CreateKey
     slr = ServiceLinkedRoles(
         "service-linked-roles",
-        services=["autoscaling.amazonaws.com"],
-        mode=cfg.aws.autoscaling_service_linked_role,
-        provider=provider,
+        ServiceLinkedRolesArgs(services=["autoscaling.amazonaws.com"], mode=cfg.aws.autoscaling_service_linked_role),
+        on_primary,
     )
-    key_opts = pulumi.ResourceOptions(depends_on=slr.resources) if slr.resources else None
     key = KmsKey(
         "platform-key",
-        alias=f"{cv.PROJECT}-{cfg.environment}",
-        description=f"{cv.PROJECT} {cfg.environment}: data lake, EKS secrets, logs, volumes, databases",
-        account_id=account_id,
-        region=cfg.region,
-        partition=PARTITION,
-        cloudtrail_trails=[trail_name(cfg)] if cfg.audit_enabled else (),
-        protect=prod,
-        # FSx for Lustre encrypts with it too when the lake has a Lustre file system
-        via_services=(*DEFAULT_VIA_SERVICES, "fsx") if cfg.data_lake.lustre else DEFAULT_VIA_SERVICES,
-        provider=provider,
-        opts=key_opts,
+        KmsKeyArgs(
+            alias=f"{cv.PROJECT}-{cfg.environment}",
+            description=f"{cv.PROJECT} {cfg.environment}: data lake, EKS secrets, logs, volumes, databases",
+            account_id=account_id,
+            region=cfg.region,
+            partition=PARTITION,
+            cloudtrail_trails=[trail_name(cfg)] if cfg.audit_enabled else (),
+            protect=prod,
+            # FSx for Lustre encrypts with it too when the lake has a Lustre file system
+            via_services=(*DEFAULT_VIA_SERVICES, "fsx") if cfg.data_lake.lustre else DEFAULT_VIA_SERVICES,
+        ),
+        pulumi.ResourceOptions(provider=provider, depends_on=slr.resources or None),
     )
     dr_key = None
     replica = None
     if dr_region and dr_provider:
         dr_key = KmsKey(
             "platform-key-dr",
-            alias=f"{cv.PROJECT}-{cfg.environment}-dr",
-            description=f"{cv.PROJECT} {cfg.environment}: DR replicas",
-            account_id=account_id,
-            region=dr_region,
-            partition=PARTITION,
-            protect=prod,
-            provider=dr_provider,
-            opts=key_opts,
+            KmsKeyArgs(
+                alias=f"{cv.PROJECT}-{cfg.environment}-dr",
+                description=f"{cv.PROJECT} {cfg.environment}: DR replicas",
+                account_id=account_id,
+                region=dr_region,
+                partition=PARTITION,
+                protect=prod,
+            ),
+            pulumi.ResourceOptions(provider=dr_provider, depends_on=slr.resources or None),
         )
         replica = LakeReplica(region=dr_region, kms_key_arn=dr_key.arn, provider=dr_provider, replication_time_control=prod)
 
     lake = DataLake(
         "lake",
-        zones=cfg.data_lake.zones,
-        bucket_prefix=lake_bucket_prefix(cfg),
-        account_id=account_id,
-        region=cfg.region,
-        kms_key_arn=key.arn,
-        lifecycle=lake_lifecycle(cfg),
-        replica=replica,
-        protect=prod,
-        # lake AND access-log buckets: S3 delivers logs for a while after the last request
-        force_destroy=cfg.lake_force_destroy,
-        tags={k: tags[k] for k in (cv.TAG_ENVIRONMENT, cv.TAG_PROJECT)},
-        provider=provider,
+        DataLakeArgs(
+            zones=cfg.data_lake.zones,
+            bucket_prefix=lake_bucket_prefix(cfg),
+            account_id=account_id,
+            region=cfg.region,
+            kms_key_arn=key.arn,
+            lifecycle=lake_lifecycle(cfg),
+            replica=replica,
+            protect=prod,
+            # lake AND access-log buckets: S3 delivers logs for a while after the last request
+            force_destroy=cfg.lake_force_destroy,
+            tags={k: tags[k] for k in (cv.TAG_ENVIRONMENT, cv.TAG_PROJECT)},
+        ),
+        on_primary,
     )
 
     nodes = cfg.cluster.system_nodes
     cluster = EksCluster(
         "eks",
-        cluster_name=cfg.cluster_name,
-        version=cfg.cluster.version,
-        region=cfg.region,
-        subnet_ids=vpc.private_subnet_ids,
-        kms_key_arn=key.arn,
-        public_access_cidrs=cfg.cluster.public_access_cidrs,
-        # the VPC (a self-hosted runner, a bastion) and any VPN / peered ranges reach the private endpoint
-        private_access_cidrs=[cfg.network.cidr, *cfg.cluster.private_access_cidrs],
-        admin_principal_arns=cfg.cluster.admin_role_arns,
-        system_nodes=SystemNodes(
-            instance_type=nodes.instance_type, min_nodes=nodes.min_nodes, max_nodes=nodes.max_nodes, disk_gb=nodes.disk_gb
+        EksClusterArgs(
+            cluster_name=cfg.cluster_name,
+            version=cfg.cluster.version,
+            region=cfg.region,
+            subnet_ids=vpc.private_subnet_ids,
+            kms_key_arn=key.arn,
+            public_access_cidrs=cfg.cluster.public_access_cidrs,
+            # the VPC (a self-hosted runner, a bastion) and any VPN / peered ranges reach the private endpoint
+            private_access_cidrs=[cfg.network.cidr, *cfg.cluster.private_access_cidrs],
+            admin_principal_arns=cfg.cluster.admin_role_arns,
+            system_nodes=SystemNodes(
+                instance_type=nodes.instance_type, min_nodes=nodes.min_nodes, max_nodes=nodes.max_nodes, disk_gb=nodes.disk_gb
+            ),
+            log_retention_days=cfg.control_plane_log_retention_days,
+            pod_identity_agent=cfg.cluster.workload_identity == "podIdentity",
+            protect=prod,
         ),
-        log_retention_days=cfg.control_plane_log_retention_days,
-        pod_identity_agent=cfg.cluster.workload_identity == "podIdentity",
-        protect=prod,
-        provider=provider,
+        on_primary,
     )
 
     audit = None
@@ -221,23 +228,25 @@ def build(cfg: config.PlatformConfig) -> AwsFoundation:
         lock_days = object_lock_days(cfg)
         audit = AuditTrail(
             "audit",
-            trail_name=trail_name(cfg),
-            bucket_name=account_id.apply(lambda acct: f"mlp-{cfg.environment}-audit-{acct}-{cfg.region}"),
-            account_id=account_id,
-            region=cfg.region,
-            kms_key=key.key,
-            kms_key_arn=key.arn,
-            lake_bucket_arns=[*lake.bucket_arns.values(), *(b.arn for b in lake.replica_buckets.values())],
-            retention_days=cfg.audit.retention_days,
-            object_lock_days=lock_days,
-            organization_trail=cfg.audit.organization_trail,
-            partition=PARTITION,
-            protect=prod,
-            # dev and staging tear down cleanly (CloudTrail keeps delivering for a while, and the bucket is versioned);
-            # a locked bucket cannot be emptied, so Object Lock (always in prod) turns it off
-            force_destroy=cfg.lake_force_destroy and lock_days is None,
-            tags={k: tags[k] for k in (cv.TAG_ENVIRONMENT, cv.TAG_PROJECT)},
-            provider=provider,
+            AuditTrailArgs(
+                trail_name=trail_name(cfg),
+                bucket_name=account_id.apply(lambda acct: f"mlp-{cfg.environment}-audit-{acct}-{cfg.region}"),
+                account_id=account_id,
+                region=cfg.region,
+                kms_key=key.key,
+                kms_key_arn=key.arn,
+                lake_bucket_arns=[*lake.bucket_arns.values(), *(b.arn for b in lake.replica_buckets.values())],
+                retention_days=cfg.audit.retention_days,
+                object_lock_days=lock_days,
+                organization_trail=cfg.audit.organization_trail,
+                partition=PARTITION,
+                protect=prod,
+                # dev and staging tear down cleanly (CloudTrail keeps delivering for a while, and the bucket is versioned);
+                # a locked bucket cannot be emptied, so Object Lock (always in prod) turns it off
+                force_destroy=cfg.lake_force_destroy and lock_days is None,
+                tags={k: tags[k] for k in (cv.TAG_ENVIRONMENT, cv.TAG_PROJECT)},
+            ),
+            on_primary,
         )
         pulumi.export("auditTrailArn", audit.arn)
         pulumi.export("auditLogBucket", audit.bucket_name)
@@ -246,11 +255,12 @@ def build(cfg: config.PlatformConfig) -> AwsFoundation:
     if gd.eks_runtime_monitoring or gd.s3_protection:
         GuardDuty(
             "guardduty",
-            runtime_monitoring=gd.eks_runtime_monitoring,
-            s3_protection=gd.s3_protection,
-            existing_detector_id=gd.existing_detector_id,
-            provider=provider,
-            opts=pulumi.ResourceOptions(depends_on=[cluster.cluster]),
+            GuardDutyArgs(
+                runtime_monitoring=gd.eks_runtime_monitoring,
+                s3_protection=gd.s3_protection,
+                existing_detector_id=gd.existing_detector_id,
+            ),
+            pulumi.ResourceOptions(provider=provider, depends_on=[cluster.cluster]),
         )
 
     pulumi.export("kubeconfig", cluster.kubeconfig)

@@ -27,7 +27,7 @@ import pulumi_aws as aws
 
 from catalog import gpus as catalog
 from catalog import pool_nodes
-from components.aws.efa import EfaDevicePlugin
+from components.aws.efa import EfaDevicePlugin, EfaDevicePluginArgs
 from components.aws.gpu_node_group import GpuNodeGroup, GpuNodeGroupArgs
 from components.aws.karpenter import Karpenter, KarpenterArgs, NodePoolSpec, capacity_types_for, cpu_limit_for
 from infra import config, tagging
@@ -192,7 +192,6 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
     from components.aws.eks import SYSTEM_NODE_LABEL
 
     waits = list(getattr(cluster, "depends_on", []) or [])
-    opts = pulumi.ResourceOptions(depends_on=waits) if waits else None
     assert cfg.region is not None  # required on aws (config check)
     karpenter = Karpenter(
         "karpenter",
@@ -211,9 +210,9 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
             vpc_id=foundation.vpc.vpc_id,
             node_repair=bool(cfg.gpu_pools),
         ),
-        aws_provider=foundation.provider,
-        k8s_provider=foundation.k8s_provider,
-        opts=opts,
+        pulumi.ResourceOptions(
+            providers={"aws": foundation.provider, "kubernetes": foundation.k8s_provider}, depends_on=waits or None
+        ),
     )
     if cfg.gpu_pools:
         # GPU health: the agent reports XID / NVLink / EFA faults as node conditions, which Karpenter's
@@ -226,16 +225,19 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
             resolve_conflicts_on_update="OVERWRITE",
             tags=tagging.platform_tags(cfg),
             # a child of the Karpenter component: its node repair is the agent's main consumer
-            opts=pulumi.ResourceOptions(parent=karpenter, provider=foundation.provider, depends_on=waits),
+            opts=karpenter.child_opts(),
         )
     efa_types = efa_instance_types(cfg)
     if efa_types:
         EfaDevicePlugin(
             "efa-device-plugin",
-            instance_types=efa_types,
-            k8s_provider=foundation.k8s_provider,
-            opts=pulumi.ResourceOptions(depends_on=waits) if waits else None,
+            EfaDevicePluginArgs(instance_types=efa_types),
+            pulumi.ResourceOptions(provider=foundation.k8s_provider, depends_on=waits or None),
         )
     for pool in cfg.gpu_pools:
         if pool.mode == "managed":
-            GpuNodeGroup(f"gpu-{pool.name}", node_group_args(cfg, pool, foundation), aws_provider=foundation.provider, opts=opts)
+            GpuNodeGroup(
+                f"gpu-{pool.name}",
+                node_group_args(cfg, pool, foundation),
+                pulumi.ResourceOptions(provider=foundation.provider, depends_on=waits or None),
+            )

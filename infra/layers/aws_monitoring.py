@@ -48,6 +48,5 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
             kueue_namespace="kueue-system" if cfg.kueue.enabled else None,
             tags=tagging.platform_tags(cfg),
         ),
-        provider=foundation.provider,
-        k8s_provider=foundation.k8s_provider,
+        pulumi.ResourceOptions(providers={"aws": foundation.provider, "kubernetes": foundation.k8s_provider}),
     )

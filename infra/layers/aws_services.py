@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 
 from catalog import conventions as cv
-from components.aws.irsa import IrsaRole
-from components.aws.postgres import PostgresArgs, PostgresDatabase
-from components.aws.redis import RedisArgs, RedisCache
+from components.aws.irsa import IrsaRole, IrsaRoleArgs
+from components.aws.postgres import PostgresDatabase, PostgresDatabaseArgs
+from components.aws.redis import RedisCache, RedisCacheArgs
 from components.k8s import feast as feast_k8s
 from components.k8s import mlflow as mlflow_k8s
 from infra import config
@@ -115,7 +115,7 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
         db_name = "mlflow-db" if cfg.mlflow.enabled else "feast-registry-db"
         db = PostgresDatabase(
             db_name,
-            PostgresArgs(
+            PostgresDatabaseArgs(
                 vpc_id=foundation.vpc.vpc_id,
                 subnet_ids=foundation.vpc.private_subnet_ids,
                 client_security_group_ids=[cluster_sg],
@@ -143,11 +143,13 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
         bucket_arn = foundation.lake.bucket_arns["models"]
         role = IrsaRole(
             "mlflow",
-            **oidc,
-            namespace=cv.NS_MLFLOW,
-            service_account=mlflow_k8s.SERVICE_ACCOUNT,
-            policy_document=pulumi.Output.all(bucket_arn, key_arn).apply(lambda a: mlflow_policy(a[0], a[1], region)),
-            provider=foundation.provider,
+            IrsaRoleArgs(
+                **oidc,
+                namespace=cv.NS_MLFLOW,
+                service_account=mlflow_k8s.SERVICE_ACCOUNT,
+                policy_document=pulumi.Output.all(bucket_arn, key_arn).apply(lambda a: mlflow_policy(a[0], a[1], region)),
+            ),
+            aws_opts,
         )
         layer.service_identity["mlflow"] = dict(role.annotations)
 
@@ -165,7 +167,7 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
         ha = cfg.is_prod and online.replicas >= 1
         redis = RedisCache(
             "feast-online",
-            RedisArgs(
+            RedisCacheArgs(
                 vpc_id=foundation.vpc.vpc_id,
                 subnet_ids=foundation.vpc.private_subnet_ids,
                 client_security_group_ids=[cluster_sg],
@@ -183,10 +185,12 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
         bucket_arn = foundation.lake.bucket_arns["features"]
         role = IrsaRole(
             "feast",
-            **oidc,
-            namespace=cv.NS_FEAST,
-            service_account=feast_k8s.SERVICE_ACCOUNT,
-            policy_document=pulumi.Output.all(bucket_arn, key_arn).apply(lambda a: feast_policy(a[0], a[1], region)),
-            provider=foundation.provider,
+            IrsaRoleArgs(
+                **oidc,
+                namespace=cv.NS_FEAST,
+                service_account=feast_k8s.SERVICE_ACCOUNT,
+                policy_document=pulumi.Output.all(bucket_arn, key_arn).apply(lambda a: feast_policy(a[0], a[1], region)),
+            ),
+            aws_opts,
         )
         layer.service_identity["feast"] = dict(role.annotations)

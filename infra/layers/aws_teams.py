@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 
 import pulumi
 
-from components.aws.access_entries import GroupAccessEntries
-from components.aws.budgets import CostBudget
-from components.aws.irsa import IrsaRole
+from components.aws.access_entries import GroupAccessEntries, GroupAccessEntriesArgs
+from components.aws.budgets import CostBudget, CostBudgetArgs
+from components.aws.irsa import IrsaRole, IrsaRoleArgs
 from components.aws.serving_iam import serving_policy
-from components.aws.team_iam import TeamIam
+from components.aws.team_iam import TeamIam, TeamIamArgs
 from infra import config, tagging
 from infra.layers.context import CloudLayer
 
@@ -51,30 +51,34 @@ def _serving_role(cfg: config.PlatformConfig, foundation: AwsFoundation, team: c
     )
     return IrsaRole(
         f"team-{team.name}-serving",
-        **foundation.workload_identity_args(),  # IRSA or EKS Pod Identity, as the teams' own roles
-        namespace=team.name,
-        service_account=serving_service_account(team.name),
-        policy_document=doc,
-        tags=tagging.platform_tags(cfg, team=team.name, cost_center=team.cost_center),
-        provider=foundation.provider,
+        IrsaRoleArgs(
+            **foundation.workload_identity_args(),  # IRSA or EKS Pod Identity, as the teams' own roles
+            namespace=team.name,
+            service_account=serving_service_account(team.name),
+            policy_document=doc,
+            tags=tagging.platform_tags(cfg, team=team.name, cost_center=team.cost_center),
+        ),
+        pulumi.ResourceOptions(provider=foundation.provider),
     )
 
 
 def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLayer) -> None:
-    provider = foundation.provider
+    on_provider = pulumi.ResourceOptions(provider=foundation.provider)
     names = [t.name for t in cfg.teams]
     for team in cfg.teams:
         iam = TeamIam(
             f"team-{team.name}",
-            team=team.name,
-            bucket_arns=dict(foundation.lake.bucket_arns),
-            shared_zones=cfg.data_lake.shared_zones,
-            other_teams=[n for n in names if n != team.name],
-            kms_key_arn=foundation.key.arn,
-            region=foundation.region,
-            **foundation.workload_identity_args(),
-            tags=tagging.platform_tags(cfg, team=team.name, cost_center=team.cost_center),
-            provider=provider,
+            TeamIamArgs(
+                team=team.name,
+                bucket_arns=dict(foundation.lake.bucket_arns),
+                shared_zones=cfg.data_lake.shared_zones,
+                other_teams=[n for n in names if n != team.name],
+                kms_key_arn=foundation.key.arn,
+                region=foundation.region,
+                **foundation.workload_identity_args(),
+                tags=tagging.platform_tags(cfg, team=team.name, cost_center=team.cost_center),
+            ),
+            on_provider,
         )
         layer.team_identity[team.name] = dict(iam.annotations)
         if cfg.serving.enabled and "models" in foundation.lake.bucket_arns:
@@ -84,12 +88,16 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
         # teams[].budgetUsd is enforced from OpenCost's data instead (infra/layers/k8s_monitoring.py)
     access = groups_by_principal(cfg)
     if access:
-        GroupAccessEntries("team-access", cluster_name=foundation.cluster.name, groups_by_principal=access, provider=provider)
+        GroupAccessEntries(
+            "team-access", GroupAccessEntriesArgs(cluster_name=foundation.cluster.name, groups_by_principal=access), on_provider
+        )
     if cfg.budget.monthly_usd is not None:
         CostBudget(
             "budget-platform",
-            budget_name=f"{cfg.cluster_name}-platform",
-            limit_usd=cfg.budget.monthly_usd,
-            emails=budget_emails(cfg, None),
-            provider=provider,
+            CostBudgetArgs(
+                budget_name=f"{cfg.cluster_name}-platform",
+                limit_usd=cfg.budget.monthly_usd,
+                emails=budget_emails(cfg, None),
+            ),
+            on_provider,
         )
