@@ -418,3 +418,34 @@ def test_each_template_is_a_kustomize_base_of_its_manifest() -> None:
         assert base["kind"] == "Kustomization" and base["resources"] == [manifest]
         doc = yaml.safe_load((workload.TEMPLATES_DIR / directory / manifest).read_text())
         assert doc["metadata"]["labels"]["ml-platform.io/template-version"] == workload.TEMPLATE_VERSION.lstrip("v")
+
+
+def test_serving_scales_on_gpu_utilisation_through_keda() -> None:
+    """The serving template scales with KEDA on CPU and on its own pods' GPU utilisation (DCGM in the stack's
+    in-cluster Prometheus); KServe installs the KEDA the annotation needs, at KServe's own pin."""
+    from components.k8s import kserve
+    from components.k8s import monitoring as mon
+
+    cfg = config.load_stack("staging")
+    isvc = _render(cfg, "research", "serving", "serve-l4")
+    assert isvc["metadata"]["annotations"]["serving.kserve.io/autoscalerClass"] == kserve.AUTOSCALER_CLASS == "keda"
+    metrics = isvc["spec"]["predictor"]["autoScaling"]["metrics"]
+    assert {m["type"] for m in metrics} == {"Resource", "External"}
+    (gpu,) = [m["external"] for m in metrics if m["type"] == "External"]
+    assert gpu["metric"]["backend"] == "prometheus"
+    assert gpu["metric"]["serverAddress"] == f"http://{mon.PROMETHEUS_SERVICE}.{cv.NS_MONITORING}.svc.cluster.local:{mon.PROMETHEUS_PORT}"
+    query = gpu["metric"]["query"]
+    assert query.startswith("sum(DCGM_FI_DEV_GPU_UTIL{") and 'namespace="research"' in query
+    assert f'pod=~"{isvc["metadata"]["name"]}-predictor-.*"' in query  # KServe's Deployment <name>-predictor
+    assert gpu["target"] == {"type": "Value", "value": "70"}
+    assert "PROMETHEUS_URL" not in str(isvc) and "GPU_UTILISATION_QUERY" not in str(isvc)
+    # no NVIDIA GPU (the default CPU placement) or no in-cluster Prometheus: CPU only
+    cpu_only = _render(cfg, "research", "serving", None) if not any(p.purpose == "serving" for p in cfg.gpu_pools) else None
+    managed = cfg.model_copy(update={"monitoring": cfg.monitoring.model_copy(update={"backend": "managed"})})
+    for doc in (d for d in (cpu_only, _render(managed, "research", "serving", "serve-l4")) if d is not None):
+        assert [m["type"] for m in doc["spec"]["predictor"]["autoScaling"]["metrics"]] == ["Resource"]
+    # KEDA is part of the KServe install, pinned to the version KServe v0.20.0 installs, before the controller
+    order = [name for name, *_ in kserve.releases()]
+    assert order.index("keda") < order.index("kserve-resources")
+    (keda,) = [r for r in kserve.releases() if r[0] == "keda"]
+    assert keda[1:5] == ("keda", "https://kedacore.github.io/charts", "2.18.0", kserve.KEDA_NAMESPACE)
