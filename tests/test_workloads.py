@@ -211,7 +211,7 @@ def test_rendered_templates_name_what_the_plan_creates(stack: str, plan_of: Call
                 assert kind in ("batch", "serving") and pool is None, f"{where}: a GPU workload without a pool"
         for container in workload._containers(doc):
             for env in container.get("env", []):
-                if env["value"].startswith(("s3://", "gs://")):
+                if env.get("value", "").startswith(("s3://", "gs://")):
                     assert env["value"].split("/")[2] in buckets, f"{where}: {env['name']} names no lake bucket of the plan"
 
 
@@ -243,10 +243,10 @@ def test_gpu_requests_are_what_the_team_queue_offers_on_the_pool(stack: str, pla
 def test_checkpoints_and_batch_io_stay_under_the_team_prefix(stack: str) -> None:
     cfg = config.load_stack(stack)
     job = _render(cfg, "research", "training")
-    env = {e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = {e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"] if "value" in e}
     assert "/teams/research/checkpoints/train/" in env["CHECKPOINT_DIR"]
     batch = _render(cfg, "research", "batch")
-    env = {e["name"]: e["value"] for e in batch["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = {e["name"]: e["value"] for e in batch["spec"]["template"]["spec"]["containers"][0]["env"] if "value" in e}
     assert "/teams/research/" in env["INPUT_URI"] and "/teams/research/predictions/" in env["OUTPUT_URI"]
 
 
