@@ -51,6 +51,18 @@ NS_KUEUE = "kueue-system"
 NS_MLFLOW = "mlflow"
 NS_FEAST = "feast"
 NS_MONITORING = "monitoring"
+NS_JOBSET = "jobset-system"
+NS_LWS = "lws-system"
+NS_JUPYTERHUB = "jupyterhub"
+NS_KSERVE = "kserve"
+NS_CERT_MANAGER = "cert-manager"
+KUBERNETES_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+"""Namespaces Kubernetes itself creates."""
+PLATFORM_NAMESPACES = (
+    NS_KARPENTER, NS_GPU_OPERATOR, NS_KUEUE, NS_MLFLOW, NS_FEAST, NS_MONITORING, NS_JOBSET, NS_LWS,
+    NS_JUPYTERHUB, NS_KSERVE, NS_CERT_MANAGER,
+)
+"""Every namespace the platform installs into (no team may be named like one)."""
 
 # ---- Discovery ----
 KARPENTER_DISCOVERY_TAG = "karpenter.sh/discovery"

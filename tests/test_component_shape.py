@@ -33,11 +33,6 @@ def _component_classes() -> list[type]:
 
 CLASSES = _component_classes()
 
-PENDING: frozenset[str] = frozenset()
-"""Components not yet converted to the one shape (issue 14): strict xfail, so a conversion must remove its entry."""
-
-
-
 def test_components_are_found() -> None:
     assert len(CLASSES) > 40
 
@@ -46,11 +41,7 @@ def _name(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-@pytest.mark.parametrize(
-    "cls",
-    [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason="not converted yet")) if _name(c) in PENDING else c for c in CLASSES],
-    ids=_name,
-)
+@pytest.mark.parametrize("cls", CLASSES, ids=_name)
 def test_component_has_the_one_shape(cls: type) -> None:
     assert issubclass(cls, Component), f"{cls.__qualname__} must derive from components.base.Component"
     params = list(inspect.signature(cls.__init__).parameters.values())
@@ -63,13 +54,13 @@ def test_component_has_the_one_shape(cls: type) -> None:
     assert args_type.__name__ == f"{cls.__name__}Args", f"{cls.__qualname__}: its args are {cls.__name__}Args"
 
 
-def _children_lacking(stack: str) -> tuple[int, list[str]]:
-    """(children checked, children lacking a dependency of their component)."""
+def _children_lacking(stack: str, type_prefix: str = "ml-platform:") -> tuple[int, list[str]]:
+    """(children checked, children lacking a dependency of their component) for components of ``type_prefix``."""
     plan = plan_stack(stack)
     by_urn = {r.urn: r for r in plan.resources}
     checked, missing = 0, []
     for comp in plan.resources:
-        if comp.custom or not comp.type.startswith("ml-platform:") or not comp.dependencies:
+        if comp.custom or not comp.type.startswith(type_prefix) or not comp.dependencies:
             continue
         waits = set(comp.dependencies)
         for child in (r for r in plan.resources if r.parent == comp.urn):
@@ -82,9 +73,16 @@ def _children_lacking(stack: str) -> tuple[int, list[str]]:
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_children_wait_for_what_their_component_waits_for(stack: str) -> None:
-    """Every component's children (Helm releases, namespaces, generated passwords, cloud resources) wait for what
-    the component waits for (the system nodes and add-ons), on every stack."""
     checked, missing = _children_lacking(stack)
     assert not missing, "\n".join(missing[:20])
     if stack not in ("onprem",):
         assert checked > 0
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_kubernetes_components_children_wait_for_what_the_component_waits_for(stack: str) -> None:
+    """Every ``ml-platform:k8s:*`` component is converted: its children (Helm releases, namespaces, generated
+    passwords) wait for the system nodes and add-ons the component waits for, on every stack."""
+    checked, missing = _children_lacking(stack, "ml-platform:k8s:")
+    assert not missing, "\n".join(missing[:20])
+    assert checked > 0

@@ -212,3 +212,66 @@ def test_secure_values_are_placeholders(tmp_path) -> None:
     assert secret == ["cluster"]
     cfg = config.parse(raw)
     assert cfg.model_dump(mode="json", by_alias=True)["cluster"]["kubeconfig"] == "[secret]"
+
+
+def test_one_line_per_mistake_onprem_without_its_database_secret_and_redis(write_stack) -> None:
+    """README: one line per mistake. Two mistakes (no MLflow database Secret, no Redis endpoint on cloud
+    existing) were reported as four lines (two checks said the same thing)."""
+    from tests.helpers import run_cli
+
+    raw = raw_config("onprem")
+    raw["mlflow"].pop("existingDatabaseSecret")
+    raw["feast"]["onlineStore"].pop("existingEndpoint")
+    assert [p for p, _ in problems(raw)] == ["ml-platform:mlflow.existingDatabaseSecret", "ml-platform:feast.onlineStore.existingEndpoint"]
+    path = write_stack("onprem", "twomistakes", mlflow=raw["mlflow"], feast=raw["feast"])
+    result = run_cli("plan", "--stack", "twomistakes", "--stacks-dir", str(path.parent))
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[0] == "invalid stack config for 'twomistakes':" and "Traceback" not in result.stderr
+    assert [line.split(": ", 1)[0].strip() for line in lines[1:]] == [
+        "ml-platform:mlflow.existingDatabaseSecret", "ml-platform:feast.onlineStore.existingEndpoint",
+    ], lines
+
+
+def test_stacks_dir_is_read_from_the_package_at_call_time(tmp_path, monkeypatch) -> None:
+    """The plan engine and tests point ``infra.config.STACKS_DIR`` elsewhere; every loader follows it."""
+    import yaml
+
+    from infra.config import load
+    from tests.helpers import stack_doc
+
+    (tmp_path / "Pulumi.elsewhere.yaml").write_text(yaml.safe_dump(stack_doc("onprem")))
+    with pytest.raises(config.ConfigError, match="no such stack file"):
+        config.load_stack("elsewhere")
+    monkeypatch.setattr(config, "STACKS_DIR", tmp_path)
+    assert config.stack_file("elsewhere") == tmp_path / "Pulumi.elsewhere.yaml"
+    assert load.stack_file("elsewhere") == tmp_path / "Pulumi.elsewhere.yaml"
+    assert config.load_stack("elsewhere").cloud == "existing"
+    assert config.load_fleet_stack("elsewhere").cloud == "existing"
+
+
+def test_mask_secure_values_hides_every_secure_value_and_says_so() -> None:
+    value = {"a": {"secure": "v1:x"}, "b": [1, {"secure": "v1:y"}], "c": "plain"}
+    assert config.mask_secure_values(value) == ({"a": "[secret]", "b": [1, "[secret]"], "c": "plain"}, True)
+    assert config.mask_secure_values({"c": ["plain"]}) == ({"c": ["plain"]}, False)
+
+
+def test_one_iam_arn_form_for_admins_team_roles_and_access_entries() -> None:
+    """One IAM principal ARN pattern (catalog.clouds) serves cluster.adminRoleArns, the teams' role lists and the
+    EKS access-entry component: what the config accepts the component accepts."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    restated = [
+        str(path.relative_to(root))
+        for package in ("infra", "components", "policies", "catalog")
+        for path in sorted((root / package).rglob("*.py"))
+        if re.search(r"iam::\[0-9\]\{12\}", path.read_text())
+    ]
+    assert restated == ["catalog/clouds.py"]
+    bad = "arn:aws:iam::12345:role/short-account"
+    raw = raw_config("dev")
+    raw["cluster"]["adminRoleArns"] = [bad]
+    raw["teams"][0]["ownerRoleArns"] = [bad]
+    assert {p for p, _ in problems(raw)} == {"ml-platform:cluster.adminRoleArns", "ml-platform:teams[0].ownerRoleArns"}

@@ -72,6 +72,7 @@ def test_runtime_reset_and_program_runner_exist_with_their_shapes() -> None:
     assert list(inspect.signature(monitor.make_urn).parameters)[1:] == ["parent", "type_", "name"]
     assert sdk.under_engine() in (True, False)
     assert isinstance(sdk.program_config(), dict)
+    assert isinstance(sdk.program_secret_keys(), set)
 
 
 def test_not_applicable_is_what_the_policy_sdk_raises() -> None:
@@ -109,9 +110,8 @@ PRIVATE_MODULES = (
 KNOWN_ELSEWHERE = {
     # policies cannot import infra (their own virtualenv); catching UnknownValueError is all they do
     "policies/common/base.py": {"pulumi_policy.proxy"},
-    # being rewritten on other branches of issue 14 (config as a package; the GCP label transform
-    # registered without detecting the mock monitor): they switch to sdk_compat, then leave this list
-    "infra/config.py": {"pulumi.runtime.config"},
+    # being rewritten on another branch of issue 14 (the GCP label transform registered without
+    # detecting the mock monitor): it switches to sdk_compat, then leaves this list
     "infra/layers/gcp.py": {"pulumi.runtime.mocks", "pulumi.runtime.settings"},
 }
 

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from catalog.clouds import IAM_PRINCIPAL_ARN
 from components.base import Component
 
-_ARN = re.compile(r"^arn:aws[-a-z]*:iam::[0-9]{12}:(role|user)/[\w+=,.@/-]+$")
+_ARN = re.compile(IAM_PRINCIPAL_ARN)
 _GROUP = re.compile(r"^[\w.@:+=-]{1,255}$")
 
 

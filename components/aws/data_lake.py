@@ -20,10 +20,11 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from catalog.clouds import LAKE_ACCESS_LOG_ZONE
 from catalog.conventions import TAG_LAKE_ROLE, TAG_LAKE_ZONE
 from components.base import Component
 
-LOG_ZONE = "access-logs"
+LOG_ZONE = LAKE_ACCESS_LOG_ZONE
 """Zone tag / name part of the access-log buckets (reserved: not a data zone name)."""
 _ZONE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 

@@ -25,6 +25,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from catalog import conventions as cv
+from catalog.clouds import fsx_lustre_capacity_valid as valid_capacity
 from components.aws.irsa import IrsaRole, IrsaRoleArgs
 from components.base import Component
 from components.k8s.helm import pinned_release
@@ -42,11 +43,6 @@ LUSTRE_VERSION = "2.15"
 THROUGHPUTS = (125, 250, 500, 1000)
 """PERSISTENT_2 throughput tiers, MB/s per TiB of storage."""
 LUSTRE_PORTS = ((988, 988), (1018, 1023))
-
-
-def valid_capacity(gb: int) -> bool:
-    """PERSISTENT_2 sizes: 1200 GiB, then multiples of 2400 GiB."""
-    return gb == 1200 or (gb >= 2400 and gb % 2400 == 0)
 
 
 def csi_policy() -> dict[str, object]:

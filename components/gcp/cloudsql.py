@@ -16,15 +16,10 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_random as random
 
+from catalog.clouds import is_cloud_sql_tier as is_tier
 from components.base import Component
 
-_TIER = re.compile(r"^db-(custom-[0-9]+-[0-9]+|f1-micro|g1-small|perf-optimized-N-[0-9]+|n1-(standard|highmem)-[0-9]+)$")
 _DB = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-
-
-def is_tier(name: str) -> bool:
-    """Whether ``name`` is a Cloud SQL machine tier (``db-custom-2-7680``)."""
-    return bool(_TIER.match(name))
 
 
 @dataclass(frozen=True)

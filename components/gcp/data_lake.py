@@ -17,25 +17,18 @@ import pulumi
 import pulumi_gcp as gcp
 
 from catalog import conventions as cv
+from catalog.clouds import GCS_LOG_SUFFIX as LOG_SUFFIX
+from catalog.clouds import gcs_multi_region_of as multi_region_of
 from components.base import Component
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]$")
-LOG_SUFFIX = "logs"
-"""Suffix of the access-log bucket's name (so no zone may be called ``logs``)."""
 LOG_WRITER = "group:cloud-storage-analytics@google.com"
 """The group GCS writes usage and storage logs as."""
-
-_CONTINENTS = {"us": "US", "northamerica": "US", "europe": "EU", "asia": "ASIA"}
 
 
 def bucket_name(prefix: str, zone: str) -> str:
     """A lake bucket's name: ``<prefix>-<zone>`` (the prefix starts with the project id: globally unique)."""
     return f"{prefix}-{zone}"
-
-
-def multi_region_of(region: str) -> str | None:
-    """The GCS multi-region containing ``region`` (``us-east1`` -> ``US``), or ``None``."""
-    return _CONTINENTS.get(region.split("-")[0])
 
 
 @dataclass(frozen=True)

@@ -15,15 +15,9 @@ import pulumi
 import pulumi_gcp as gcp
 
 from catalog import conventions as cv
+from catalog.clouds import GKE_MAX_TIME_SHARING_CLIENTS, GKE_PARTITION_SIZES
 from components.base import Component
 from components.gcp.gke import shielded_node_config
-
-GKE_PARTITION_SIZES = {
-    "nvidia-tesla-a100": ("1g.5gb", "2g.10gb", "3g.20gb", "7g.40gb"),
-    "nvidia-a100-80gb": ("1g.10gb", "2g.20gb", "3g.40gb", "7g.80gb"),
-    "nvidia-h100-80gb": ("1g.10gb", "1g.20gb", "2g.20gb", "3g.40gb", "7g.80gb"),
-}
-"""MIG partition sizes GKE accepts per accelerator type."""
 
 GKE_GPU_TAINT_VALUE = "present"
 """GKE taints GPU nodes ``nvidia.com/gpu=present:NoSchedule`` itself; a taint with the same key and
@@ -109,8 +103,8 @@ class GpuNodePoolArgs:
                 )
             if self.time_sharing_clients:
                 raise ValueError("use partition_size or time_sharing_clients, not both")
-        if self.time_sharing_clients is not None and not 2 <= self.time_sharing_clients <= 48:
-            raise ValueError("time_sharing_clients must be between 2 and 48")
+        if self.time_sharing_clients is not None and not 2 <= self.time_sharing_clients <= GKE_MAX_TIME_SHARING_CLIENTS:
+            raise ValueError(f"time_sharing_clients must be between 2 and {GKE_MAX_TIME_SHARING_CLIENTS}")
         if self.driver_version not in DRIVER_VERSIONS:
             raise ValueError(f"driver_version {self.driver_version!r}; allowed: {', '.join(DRIVER_VERSIONS)}")
 

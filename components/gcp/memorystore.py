@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
+from catalog.clouds import MEMORYSTORE_TIERS
 from components.base import Component
 
-TIERS = ("BASIC", "STANDARD_HA")
+TIERS = MEMORYSTORE_TIERS
 
 
 @dataclass(frozen=True)

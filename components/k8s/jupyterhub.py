@@ -49,7 +49,7 @@ CHART = "jupyterhub"
 CHART_VERSION = "4.4.0"
 """The chart published for tag 4.4.0 (its Chart.yaml in git says 0.0.1-set.by.chartpress)."""
 REPO = "https://hub.jupyter.org/helm-chart/"
-NAMESPACE = "jupyterhub"
+NAMESPACE = cv.NS_JUPYTERHUB
 RELEASE = "jupyterhub"
 CLIENT_SECRET = "jupyterhub-oidc"
 """Kubernetes Secret (key ``client-secret``) holding the OIDC client secret."""

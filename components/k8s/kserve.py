@@ -41,14 +41,14 @@ from components.k8s.helm import pinned_release
 
 VERSION = "v0.20.0"
 OCI = "oci://ghcr.io/kserve/charts"
-NAMESPACE = "kserve"
+NAMESPACE = cv.NS_KSERVE
 DEPLOYMENT_MODE = "Standard"
 """``kserve.controller.deploymentMode`` and the ``serving.kserve.io/deploymentMode`` annotation."""
 WEBHOOK_PORT = 9443
 CERT_MANAGER_CHART = "cert-manager"
 CERT_MANAGER_REPO = "https://charts.jetstack.io"
 CERT_MANAGER_VERSION = "v1.17.0"
-CERT_MANAGER_NAMESPACE = "cert-manager"
+CERT_MANAGER_NAMESPACE = cv.NS_CERT_MANAGER
 CERT_MANAGER_WEBHOOK_PORT = 10250
 KEDA_CHART = "keda"
 KEDA_REPO = "https://kedacore.github.io/charts"

@@ -50,8 +50,8 @@ LWS_VERSION = "0.10.0"
 """Pinned LeaderWorkerSet chart: published for release v0.10.0 (the repository's ``Chart.yaml`` keeps
 ``version: 0.1.0`` and is stamped with the release at publication; its ``appVersion`` is v0.10.0)."""
 LWS_IMAGE = "registry.k8s.io/lws/lws"
-NS_JOBSET = "jobset-system"
-NS_LWS = "lws-system"
+NS_JOBSET = cv.NS_JOBSET
+NS_LWS = cv.NS_LWS
 TOPOLOGY_API = "kueue.x-k8s.io/v1beta2"
 KUEUE_API = TOPOLOGY_API
 PROVISIONING_CONTROLLER = "kueue.x-k8s.io/provisioning-request"

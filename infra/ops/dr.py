@@ -226,7 +226,7 @@ def prepare(
     conf[f"{ns}:dr"] = {"enabled": True, "region": dr_region} if dr_region else {"enabled": False}
     if "secretsprovider" in new_doc and str(new_doc["secretsprovider"]).startswith("awskms://"):
         new_doc["secretsprovider"] = _with_region(str(new_doc["secretsprovider"]), region)
-    new_raw = {k[len(ns) + 1 :]: cfgmod._strip_secure(v)[0] for k, v in conf.items() if k.startswith(ns + ":")}
+    new_raw = {k[len(ns) + 1 :]: cfgmod.mask_secure_values(v)[0] for k, v in conf.items() if k.startswith(ns + ":")}
     new_cfg = cfgmod.parse(new_raw)
     header = (
         f"# Disaster recovery: {from_stack!r} moved to {region} by `python -m infra ops dr prepare`"

@@ -79,6 +79,11 @@ def program_config() -> dict[str, str]:
     return {**_config.get_config_env(), **_config.CONFIG.get()}
 
 
+def program_secret_keys() -> set[str]:
+    """The running program's config keys (``project:key``) whose values the engine handed over as secrets."""
+    return set(_config.get_config_secret_keys_env()) | {k for k in program_config() if _config.is_config_secret(k)}
+
+
 # ---- pulumi: input types (for tests that walk a provider's declared inputs) ---------------------
 
 is_input_type = pulumi_types.is_input_type

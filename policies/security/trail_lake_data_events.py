@@ -8,11 +8,12 @@ from typing import Any
 from pulumi_policy import PolicyResource, ReportViolation, Severity, StackValidationArgs
 
 from catalog import conventions as cv
+from catalog.clouds import LAKE_ACCESS_LOG_ZONE
 from policies.common import s3
 from policies.common.base import aws_tags, environments, get, items, known, of_type, schema, stack_environment, stack_policy
 
 TRAIL = "aws:cloudtrail/trail:Trail"
-LOG_ZONE = "access-logs"
+LOG_ZONE = LAKE_ACCESS_LOG_ZONE
 
 
 def lake_buckets(resources: Sequence[PolicyResource]) -> list[PolicyResource]:
