@@ -26,6 +26,8 @@ MAX_NODES_ANNOTATION = "ml-platform.io/max-nodes"
 # ---- Kubernetes labels on team namespaces ----
 TEAM_LABEL = "ml-platform.io/team"
 COST_CENTER_LABEL = "ml-platform.io/cost-center"
+USER_LABEL = "ml-platform.io/user"
+"""On notebook pods: the (escaped) name of the user who started it, so GPU alerts can name the user."""
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 
 # ---- Cloud tags (AWS) / labels (GCP) ----

@@ -33,15 +33,22 @@ def gcp_checks(cfg: PlatformConfig) -> Iterator[Problem]:
     account = cfg.gcp.billing_account
     if account is not None and not re.match(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$", account):
         yield ns + "gcp.billingAccount", f"{account!r} is not a billing account id such as 012345-6789AB-CDEF01"
+    # the values below are the effective ones (infra.config.defaults fills gcp's own when the stack leaves them unset)
     system = cfg.cluster.system_nodes
-    if "instance_type" in system.model_fields_set and "." in system.instance_type:
+    if system.instance_type is not None and "." in system.instance_type:
         yield ns + "cluster.systemNodes.instanceType", f"{system.instance_type!r} is an EC2 type; on gcp use a GCE machine type such as e2-standard-4"
     db = cfg.mlflow.database
-    if "instance_class" in db.model_fields_set and not is_cloud_sql_tier(db.instance_class):
+    if db.instance_class is not None and not is_cloud_sql_tier(db.instance_class):
         yield ns + "mlflow.database.instanceClass", f"{db.instance_class!r} is not a Cloud SQL tier; use db-custom-<vCPUs>-<MiB> such as db-custom-2-7680"
     store = cfg.feast.online_store
-    if "node_type" in store.model_fields_set and store.node_type not in MEMORYSTORE_TIERS:
+    if store.node_type is not None and store.node_type not in MEMORYSTORE_TIERS:
         yield ns + "feast.onlineStore.nodeType", f"{store.node_type!r} is not a Memorystore tier; allowed: {', '.join(MEMORYSTORE_TIERS)}"
+    elif cfg.feast.enabled and store.high_availability is not None and store.high_availability != (store.node_type == "STANDARD_HA"):
+        yield (
+            ns + "feast.onlineStore.highAvailability",
+            f"{str(store.high_availability).lower()} contradicts nodeType {store.node_type!r}: on gcp the Memorystore tier is the HA "
+            "switch; allowed: set one of them (STANDARD_HA is highly available, BASIC is not)",
+        )
     for i, pool in enumerate(cfg.gpu_pools):
         key = f"{ns}gpuPools[{i}]"
         if len(pool.instance_types) > 1:

@@ -109,10 +109,11 @@ def _training_pool_checks(cfg: PlatformConfig, pool: GpuPoolConfig, key: str) ->
             f"{key}.imageSnapshot",
             f"needs amiFamily bottlerocket (its data volume holds the images); {pool.ami_family!r} keeps them on the AMI's root volume; allowed: bottlerocket",
         )
-    elif pool.image_snapshot and pool.mode == "managed":
-        yield f"{key}.imageSnapshot", "set on the Karpenter EC2NodeClass; allowed with imageSnapshot: mode karpenter"
     if pool.image_streaming and cfg.cloud != "gcp":
-        yield f"{key}.imageStreaming", f"GKE image streaming; on cloud {cfg.cloud!r} leave it unset (aws: imageSnapshot)"
+        yield f"{key}.imageStreaming", f"GKE image streaming; on cloud {cfg.cloud!r} leave it unset (aws: imageSnapshot, fastImagePull)"
+    if pool.fast_image_pull and cfg.cloud != "aws":
+        other = "imageStreaming" if cfg.cloud == "gcp" else "your nodes' containerd configuration"
+        yield f"{key}.fastImagePull", f"SOCI parallel pull on EKS nodes; on cloud {cfg.cloud!r} leave it unset ({cfg.cloud}: {other})"
     if pool.secondary_boot_disk and cfg.cloud != "gcp":
         yield f"{key}.secondaryBootDisk", f"a GKE secondary boot disk; on cloud {cfg.cloud!r} leave it unset (aws: imageSnapshot)"
     elif pool.secondary_boot_disk and not pool.image_streaming:
@@ -187,13 +188,16 @@ def _training_pool_checks(cfg: PlatformConfig, pool: GpuPoolConfig, key: str) ->
                 f"efa: true, but {', '.join(without)} {'has' if len(without) == 1 else 'have'} no EFA: a pool mixing EFA and non-EFA "
                 f"nodes makes NCCL fall back to TCP; allowed: {allowed}",
             )
-        if pool.mode == "managed":
-            yield f"{key}.efa", "EFA interfaces are configured on the Karpenter EC2NodeClass; allowed for efa: mode karpenter"
     if (pool.efa or pool.placement) and pool.training_zone is None:
         field = "efa" if pool.efa else "placement"
         yield f"{key}.zone", f"required with {field}: multi-node training stays in one availability zone (one subnet); e.g. {example}"
-    if pool.placement and pool.mode == "managed":
-        yield f"{key}.placement", "placement groups are set on the Karpenter EC2NodeClass; allowed for placement: mode karpenter"
+    elif pool.mode == "managed" and pool.reserved and pool.training_zone is None:
+        # the node group's subnets are the pool's zone's: an instance launched in another zone cannot use the
+        # reservation (a Capacity Block's instances start only in its zone)
+        yield (
+            f"{key}.reservation.zone",
+            f"required for a managed node group on a reservation: its subnets must be the reservation's zone; e.g. {example}",
+        )
 
 
 def _gke_training_pool_checks(cfg: PlatformConfig, pool: GpuPoolConfig, key: str, example: str) -> Iterator[Problem]:

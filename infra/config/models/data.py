@@ -50,10 +50,11 @@ class DataLakeConfig(ConfigModel):
     lifecycle: LifecycleConfig = Field(default_factory=LifecycleConfig)
     size_gb: dict[str, int] = Field(default_factory=dict)
     """Expected stored GB per zone, for the cost estimate."""
-    force_destroy: bool = False
+    force_destroy: bool | None = None
     """Let ``pulumi destroy`` empty the buckets (every object version) before deleting them; ``true``
-    is refused in prod. When not set, on outside prod (AWS and GCP; see
-    :attr:`PlatformConfig.lake_force_destroy`)."""
+    is refused in prod. Default (aws, gcp): true outside prod, false in prod."""
+    access_log_retention_days: int | None = Field(default=None, ge=1, le=3650)
+    """Days the lake's access logs are kept. Default: 365 on aws; on gcp 365 in prod, 90 elsewhere."""
 
     @field_validator("zones")
     @classmethod

@@ -63,6 +63,9 @@ class GpuPoolConfig(ConfigModel):
     snapshot of pre-pulled images, so multi-GB images need no pull."""
     image_streaming: bool = False
     """GKE: image streaming (containers from Artifact Registry start while the image is still being read)."""
+    fast_image_pull: bool = False
+    """AWS: SOCI parallel pull and unpack of container images (AL2023: nodeadm's ``FastImagePull`` gate;
+    Bottlerocket: the SOCI snapshotter in ``parallel-pull-unpack`` mode); no image change needed."""
     secondary_boot_disk: str | None = Field(
         default=None, pattern=r"^(projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/)?global/images/[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
     )
