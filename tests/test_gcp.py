@@ -447,7 +447,7 @@ def test_gpu_pools_carry_the_configured_accelerators_partitions_and_spot(gcp_pla
         for name, spot in variants.items():
             node = pools[name].inputs["nodeConfig"]
             (acc,) = node["guestAccelerators"]
-            assert acc["type"] == gpu.gcp_accelerator
+            assert acc["type"] == catalog.gke_accelerator(catalog.node_type("gcp", machine))
             assert acc["count"] == catalog.node_type("gcp", machine).gpus
             assert node["machineType"] == machine
             assert acc.get("gpuPartitionSize") == pool.mig_profile

@@ -16,7 +16,7 @@ import pulumi_kubernetes as k8s
 
 from catalog import conventions as cv
 from components.aws.audit_trail import AuditTrail, AuditTrailArgs
-from components.aws.data_lake import DataLake, DataLakeArgs, LakeLifecycle, LakeReplica
+from components.aws.data_lake import DataLake, DataLakeArgs, LakeLifecycle, LakeReplica, bucket_name
 from components.aws.eks import EksCluster, EksClusterArgs, SystemNodes
 from components.aws.guardduty import GuardDuty, GuardDutyArgs
 from components.aws.kms import DEFAULT_VIA_SERVICES, KmsKey, KmsKeyArgs
@@ -110,6 +110,17 @@ def lake_lifecycle(cfg: config.PlatformConfig) -> LakeLifecycle:
     )
 
 
+def lustre_bucket_arns(cfg: config.PlatformConfig, account_id: pulumi.Output[str]) -> pulumi.Output[list[str]] | tuple[()]:
+    """ARNs of the lake buckets the Lustre file system links (named as the lake names them, before it exists)."""
+    lustre = cfg.data_lake.lustre
+    if lustre is None or not lustre.zones:
+        return ()
+    region = cfg.region or ""
+    return account_id.apply(
+        lambda acct: [f"arn:{PARTITION}:s3:::{bucket_name(lake_bucket_prefix(cfg), z, acct, region)}" for z in lustre.zones]
+    )
+
+
 def trail_name(cfg: config.PlatformConfig) -> str:
     """Our trail: the full audit trail, or the lake's data-events trail beside an organization trail."""
     return f"mlp-{cfg.environment}-" + ("lake-data-events" if cfg.audit.organization_trail else "audit")
@@ -159,6 +170,8 @@ def build(cfg: config.PlatformConfig) -> AwsFoundation:
             protect=prod,
             # FSx for Lustre encrypts with it too when the lake has a Lustre file system
             via_services=(*DEFAULT_VIA_SERVICES, "fsx") if cfg.data_lake.lustre else DEFAULT_VIA_SERVICES,
+            # and its S3 role reads the linked (SSE-KMS) zone buckets with it
+            fsx_linked_bucket_arns=lustre_bucket_arns(cfg, account_id),
         ),
         pulumi.ResourceOptions(provider=provider, depends_on=slr.resources or None),
     )

@@ -104,6 +104,17 @@ class GcpFoundation:
         return layer
 
 
+def gpu_direct_layouts(cfg: config.PlatformConfig) -> dict[str, list[config.GpuPoolConfig]]:
+    """GPUDirect layout (``tcpxo`` / ``rdma``) -> the pools that attach its NICs (``gpuDirect: true`` on a machine
+    type with GPU NICs); empty when no pool does (no extra VPCs, no multi-networking)."""
+    out: dict[str, list[config.GpuPoolConfig]] = {}
+    for pool in cfg.gpu_pools:
+        layout = cfg.pool_node_types(pool)[0].gpu_direct
+        if pool.gpu_direct and layout:
+            out.setdefault(layout, []).append(pool)
+    return out
+
+
 def required_apis(cfg: config.PlatformConfig) -> tuple[str, ...]:
     """The Google APIs the stack's resources need enabled in its project (also checked by
     ``python -m infra ops preflight``)."""
@@ -266,6 +277,8 @@ def build(cfg: config.PlatformConfig) -> GcpFoundation:
             control_plane_ports=kueue.CONTROL_PLANE_PORTS,
             deletion_protection=prod,
             labels=labels,
+            # the GPUDirect NICs of A3 Mega / A3 Ultra / A4 pools are extra node networks (infra/layers/gcp_gpu.py)
+            multi_networking=bool(gpu_direct_layouts(cfg)),
         ),
         opts,
     )

@@ -66,6 +66,9 @@ def build(cfg: config.PlatformConfig, platform: K8sPlatform) -> None:
                     replicas=replicas(cfg, cfg.mlflow.replicas),
                     auth=cfg.mlflow.auth,
                     labels=LABELS,
+                    # each team's MLflow user, its credentials a Secret in the team namespace (workloads, notebooks)
+                    team_namespaces={name: team.namespace_name for name, team in platform.teams.items()},
+                    protect=cfg.is_prod,
                 ),
                 opts=opts,
             )

@@ -15,6 +15,7 @@ from catalog.clouds import (
     is_cloud_sql_tier,
 )
 from infra.config.base import NAMESPACE, Problem
+from infra.config.checks.pools import gke_gpu_direct_checks
 from infra.config.models import PlatformConfig
 
 
@@ -28,6 +29,7 @@ def gcp_checks(cfg: PlatformConfig) -> Iterator[Problem]:
             yield ns + "dr.region", f"{cfg.dr.region!r} and {cfg.region!r} must be on one continent (the lake is a dual-region bucket)"
     if GCS_LOG_SUFFIX in cfg.data_lake.zones:
         yield ns + "dataLake.zones", f"{GCS_LOG_SUFFIX!r} is reserved for the lake's access-log bucket on gcp"
+    yield from gke_gpu_direct_checks(cfg)
     account = cfg.gcp.billing_account
     if account is not None and not re.match(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$", account):
         yield ns + "gcp.billingAccount", f"{account!r} is not a billing account id such as 012345-6789AB-CDEF01"
@@ -52,7 +54,7 @@ def gcp_checks(cfg: PlatformConfig) -> Iterator[Problem]:
         if len(pool.instance_types) > 1:
             yield f"{key}.instanceTypes", "a GKE node pool has one machine type; list one (or make one pool per type)"
         try:
-            accelerator = cfg.pool_gpu(pool).gcp_accelerator
+            accelerator = catalog.gke_accelerator(cfg.pool_node_types(pool)[0])  # A3 Mega has its own type
         except (catalog.CatalogError, IndexError):
             continue  # reported by the pool checks
         sizes = GKE_PARTITION_SIZES.get(accelerator or "", ())

@@ -32,8 +32,10 @@ class NetworkConfig(ConfigModel):
     """AWS NAT gateways: ``single`` (cheap) or ``perAz`` (HA). Default: ``single`` in dev, ``perAz`` elsewhere."""
     pods_cidr: str = "10.64.0.0/14"
     services_cidr: str = "10.68.0.0/20"
+    gpu_cidr: str = "192.168.0.0/16"
+    """GKE: the range the GPUDirect VPCs' subnets are carved from (pools with ``gpuDirect: true``); /19 or larger."""
 
-    @field_validator("cidr", "pods_cidr", "services_cidr")
+    @field_validator("cidr", "pods_cidr", "services_cidr", "gpu_cidr")
     @classmethod
     def _cidr(cls, value: str) -> str:
         try:

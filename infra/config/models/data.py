@@ -29,9 +29,21 @@ class LustreConfig(ConfigModel):
     throughput_mb_per_tib: Literal[125, 250, 500, 1000] = 250
 
 
+class GcsFuseConfig(ConfigModel):
+    """The lake as a file system on GKE (Cloud Storage FUSE CSI driver): each team's prefix of one zone as the
+    claim ``lake`` in its namespace, with a file cache on the node."""
+
+    zone: str
+    """The lake zone mounted (e.g. ``curated``): each team sees ``teams/<team>/`` of its bucket."""
+    file_cache_gi: int = Field(default=100, ge=0, le=65536)
+    """File cache per mount in GiB (0: none); the pod's ``gke-gcsfuse/ephemeral-storage-limit`` must be larger."""
+
+
 class DataLakeConfig(ConfigModel):
     lustre: LustreConfig | None = None
     """FSx for Lustre next to the lake (AWS)."""
+    gcs_fuse: GcsFuseConfig | None = None
+    """Cloud Storage FUSE volumes of the teams' prefixes (GKE)."""
     zones: list[str] = Field(default_factory=lambda: ["raw", "curated", "features", "models"], min_length=1)
     shared_zones: list[str] = Field(default_factory=list)
     """Zones every team may read (read-only) besides its own prefix."""
