@@ -60,7 +60,7 @@ def test_quota_matches_the_config(plan_of, stack: str) -> None:
     for team in plan.config.teams:
         [quota] = _in_ns(plan, QUOTA, team.name)
         hard = quota.inputs["spec"]["hard"]
-        borrow = team.gpu_borrowing_limit or 0
+        borrow = team.gpu_borrowing_limit
         q = team.quotas
         assert hard["requests.cpu"] == str(q.cpu)
         assert hard["requests.memory"] == hard["limits.memory"] == q.memory
