@@ -282,7 +282,37 @@ def render(
         doc["spec"]["predictor"]["model"]["storageUri"] = env["MODEL_URI"]
         if cfg.is_prod:
             doc["spec"]["predictor"]["minReplicas"] = 2  # survive a node loss
+        _autoscaling(cfg, doc, facts)
     return doc
+
+
+def prometheus_url(cfg: Any) -> str | None:
+    """The in-cluster Prometheus KEDA queries (``monitoring.backend: inCluster``), else ``None``."""
+    if cfg.monitoring.backend != "inCluster":
+        return None
+    from components.k8s import monitoring
+
+    return f"http://{monitoring.PROMETHEUS_SERVICE}.{cv.NS_MONITORING}.svc.cluster.local:{monitoring.PROMETHEUS_PORT}"
+
+
+def gpu_utilisation_query(namespace: str, name: str) -> str:
+    """PromQL: the summed GPU utilisation (%) of an InferenceService's predictor pods (KServe names the Deployment
+    ``<name>-predictor``); DCGM labels each GPU's series with the pod holding it. KEDA's Prometheus trigger targets
+    an average value per replica, so ``threshold: 70`` keeps the replicas' GPUs at most 70% busy on average."""
+    return f'sum(DCGM_FI_DEV_GPU_UTIL{{namespace="{namespace}",pod=~"{name}-predictor-.*"}})'
+
+
+def _autoscaling(cfg: Any, doc: dict[str, Any], facts: PoolFacts | None) -> None:
+    """Fill the GPU-utilisation trigger, or drop it where there is no NVIDIA GPU or no in-cluster Prometheus."""
+    metrics = doc["spec"]["predictor"]["autoScaling"]["metrics"]
+    url = prometheus_url(cfg)
+    nvidia = facts is not None and facts.resource.startswith("nvidia.com/")
+    for metric in [m for m in metrics if m["type"] == "External"]:
+        if url is None or not nvidia:
+            metrics.remove(metric)
+            continue
+        metric["external"]["metric"]["serverAddress"] = url
+        metric["external"]["metric"]["query"] = gpu_utilisation_query(doc["metadata"]["namespace"], doc["metadata"]["name"])
 
 
 def _env(cfg: Any, kind: str, names: TeamNames, model_uri: str | None, job: str) -> dict[str, str]:

@@ -548,7 +548,7 @@ def test_gpu_alerts(plan_of: PlanOf, stack: str) -> None:
     (rule,) = [r for r in plan_of(stack).by_type(PROMRULE) if r.inputs["metadata"]["name"] == "ml-platform-gpu"]
     alerts = {r["alert"]: r for g in rule.inputs["spec"]["groups"] for r in g["rules"] if "alert" in r}
     idle = alerts["GpuAllocatedButIdle"]
-    assert "DCGM_FI_DEV_GPU_UTIL" in idle["expr"] and 'pod!=""' in idle["expr"] and idle["expr"].endswith("< 30")
+    assert "DCGM_FI_DEV_GPU_UTIL" in idle["expr"] and 'pod!=""' in idle["expr"] and idle["expr"].endswith("< 30)")
     assert idle["for"] == "1h"
     assert "DCGM_FI_DEV_XID_ERRORS" in alerts["GpuXidError"]["expr"]
     mem = alerts["GpuMemoryNearFull"]["expr"]

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -266,3 +270,118 @@ def test_sql_registry_url_keeps_a_password_with_url_characters_intact() -> None:
     assert (unquote(user), unquote(encoded)) == ("mlflow", password)
     assert rest == "pg.internal:5432/feast_registry?sslmode=require"
     assert re.fullmatch(r"[A-Za-z0-9._~-]*(%[0-9A-F]{2}[A-Za-z0-9._~-]*)*", encoded), encoded  # no raw URL syntax
+
+
+# ---- team MLflow users ---------------------------------------------------------------------------
+
+
+class _FakeMlflowAuth:
+    """MLflow's basic-auth user API as the Job uses it: GET /api/2.0/mlflow/users/get (404 if unknown), POST
+    /api/2.0/mlflow/users/create (JSON body; 400 RESOURCE_ALREADY_EXISTS if taken), 401 without the admin."""
+
+    def __init__(self, admin: tuple[str, str]) -> None:
+        import base64
+        import http.server
+        import json as _json
+        import threading
+        import urllib.parse
+
+        self.users: dict[str, str] = {}
+        self.creates = 0
+        expected = "Basic " + base64.b64encode(f"{admin[0]}:{admin[1]}".encode()).decode()
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _reply(self, code: int, body: dict[str, object]) -> None:
+                data = _json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                if self.headers.get("Authorization") != expected:
+                    return self._reply(401, {"error_code": "UNAUTHENTICATED"})
+                url = urllib.parse.urlparse(self.path)
+                user = urllib.parse.parse_qs(url.query).get("username", [""])[0]
+                if url.path == "/api/2.0/mlflow/users/get" and user in fake.users:
+                    return self._reply(200, {"user": {"username": user}})
+                return self._reply(404, {"error_code": "RESOURCE_DOES_NOT_EXIST"})
+
+            def do_POST(self) -> None:
+                if self.headers.get("Authorization") != expected:
+                    return self._reply(401, {"error_code": "UNAUTHENTICATED"})
+                body = _json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if self.path != "/api/2.0/mlflow/users/create" or not body.get("password"):
+                    return self._reply(400, {"error_code": "INVALID_PARAMETER_VALUE"})
+                if body["username"] in fake.users:
+                    return self._reply(400, {"error_code": "RESOURCE_ALREADY_EXISTS"})
+                fake.users[body["username"]] = body["password"]
+                fake.creates += 1
+                return self._reply(200, {"user": {"username": body["username"]}})
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.mark.skipif(shutil.which("wget") is None or shutil.which("base64") is None, reason="needs wget and base64")
+def test_the_team_user_job_creates_each_team_user_once(tmp_path: Path) -> None:
+    """The Job's script against a stand-in of MLflow's user API: every team user is created with its password, as
+    the admin; a second run (the Job re-run for a new team) changes nothing; a wrong admin password fails it."""
+    import subprocess
+
+    fake = _FakeMlflowAuth(("admin", "s3cr3t"))
+    try:
+        users = tmp_path / "users"
+        users.write_text("team-recsys pw1\nteam-research pw2\n")
+        script = mlflow_k8s.USERS_SCRIPT.replace("/etc/mlflow-users/users", str(users))
+
+        def run(password: str) -> subprocess.CompletedProcess[str]:
+            env = {"PATH": os.environ["PATH"], "MLFLOW_TRACKING_URI": fake.url, "MLFLOW_TRACKING_USERNAME": "admin",
+                   "MLFLOW_TRACKING_PASSWORD": password}
+            return subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True, timeout=60)
+
+        first = run("s3cr3t")
+        assert first.returncode == 0, first.stderr
+        assert fake.users == {"team-recsys": "pw1", "team-research": "pw2"}
+        assert run("s3cr3t").returncode == 0 and fake.creates == 2  # idempotent
+        assert run("wrong").returncode != 0
+    finally:
+        fake.server.shutdown()
+        fake.server.server_close()
+
+
+def test_each_team_gets_mlflow_credentials_by_reference(plan_of: Callable[[str], engine.Plan]) -> None:
+    """With mlflow.auth, every team namespace holds its MLflow user's credentials as a Secret (secret data), the Job
+    creating the users waits for the server, and the templates / notebooks take them by secretKeyRef only."""
+    from components.k8s import jupyterhub as jh
+    from infra import workload
+
+    plan = plan_of("dev")
+    teams = {t.name for t in plan.config.teams}
+    creds = [r for r in plan.by_type("kubernetes:core/v1:Secret") if r.inputs["metadata"]["name"] == mlflow_k8s.TEAM_CREDENTIALS_SECRET]
+    assert {r.inputs["metadata"]["namespace"] for r in creds} == teams
+    for secret in creds:
+        assert secret.inputs["stringData"] == "[secret]" or "stringData" in secret.additional_secret_outputs
+    (job,) = [r for r in plan.by_type("kubernetes:batch/v1:Job") if r.name == "mlflow-team-users"]
+    (release,) = [r for r in plan.by_type("kubernetes:helm.sh/v3:Release") if r.inputs["name"] == mlflow_k8s.RELEASE]
+    assert release.urn in job.dependencies
+    env = job.inputs["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {e["name"] for e in env if "valueFrom" in e} == {"MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"}
+    for kind in ("training", "training-jobset", "batch"):
+        text = str(workload.load_template(kind))
+        assert "'secretKeyRef': {'name': 'mlflow-credentials', 'key': 'MLFLOW_TRACKING_PASSWORD', 'optional': True}" in text, kind
+    values = jh.helm_values(
+        jh.JupyterHubArgs(
+            oidc=jh.Oidc(client_id="c", authorize_url="https://a", token_url="https://t", userdata_url="https://u", callback_url="https://c"),
+            client_secret="x", profiles=[jh.Profile(slug="cpu", display_name="CPU", description="", cpu=1, memory="1Gi")],
+            teams={"research": "g"}, storage_class="s", mlflow_tracking_uri="http://mlflow", mlflow_credentials_secret=mlflow_k8s.TEAM_CREDENTIALS_SECRET,
+        )
+    )
+    ref = values["singleuser"]["extraEnv"]["MLFLOW_TRACKING_PASSWORD"]["valueFrom"]["secretKeyRef"]
+    assert ref["name"] == mlflow_k8s.TEAM_CREDENTIALS_SECRET

@@ -178,8 +178,8 @@ KUEUE = {
     "kueue_evicted_workloads_total", "kueue_preempted_workloads_total", "kueue_cluster_queue_status",
 }
 # kube-state-metrics docs/metrics (namespace, node, pod, persistentvolume families)
-KSM = {"kube_namespace_labels", "kube_node_labels", "kube_pod_container_resource_requests", "kube_node_status_allocatable",
-       "kube_persistentvolume_capacity_bytes"}
+KSM = {"kube_namespace_labels", "kube_node_labels", "kube_pod_labels", "kube_pod_container_resource_requests",
+       "kube_node_status_allocatable", "kube_persistentvolume_capacity_bytes"}
 # OpenCost's exported metrics (opencost.io/docs/integrations/prometheus)
 OPENCOST = {"container_cpu_allocation", "container_memory_allocation_bytes", "container_gpu_allocation", "node_cpu_hourly_cost",
             "node_ram_hourly_cost", "node_gpu_hourly_cost", "node_total_hourly_cost", "pv_hourly_cost"}
@@ -546,3 +546,32 @@ def test_google_managed_prometheus_crs_validate_against_the_pinned_crds(plan_of:
         validator = rules if kind == "ClusterRules" else crd_validator(crds / "monitoring.googleapis.com_podmonitorings.yaml", "v1")
         doc = {"apiVersion": "monitoring.googleapis.com/v1", "kind": kind, **{k: v for k, v in res.inputs.items() if k not in ("apiVersion", "kind")}}
         assert not schema_errors(validator, doc), res.name
+
+
+def _labels_in(expr: str, clause: str) -> set[str]:
+    """Labels of every ``<clause>(...)`` in a PromQL expression (``on``, ``group_left``, ``by``)."""
+    return {label.strip() for m in re.finditer(rf"\b{clause}\s*\(([^)]*)\)", expr) for label in m.group(1).split(",") if label.strip()}
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging"])
+def test_the_idle_gpu_alert_names_the_notebook_user(plan_of: Callable[[str], engine.Plan], stack: str) -> None:
+    """kube-state-metrics exports the notebook pods' user label, the alert joins it onto the idle GPU by pod, and the
+    summary names the user; a GPU of a pod without kube-state-metrics series still alerts (the ``or`` arm)."""
+    from components.k8s import jupyterhub as jh
+
+    plan = plan_of(stack)
+    chart = _release(plan, mon.CHART)
+    allow = chart.inputs["values"]["kube-state-metrics"]["metricLabelsAllowlist"]
+    pods = [entry for entry in allow if entry.startswith("pods=")]
+    assert pods == [f"pods=[{cv.USER_LABEL}]"]
+    assert jh.USER_LABEL == cv.USER_LABEL  # the label the spawn hook puts on notebook pods
+    (rule,) = [r for r in plan.by_type(PROM_RULE) if r.inputs["metadata"]["name"] == gpu_monitoring.RULE_NAME]
+    idle = next(r for g in rule.inputs["spec"]["groups"] for r in g["rules"] if r.get("alert") == "GpuAllocatedButIdle")
+    user = "label_" + re.sub(r"[^a-zA-Z0-9_]", "_", cv.USER_LABEL)  # kube-state-metrics' label name
+    assert user == "label_ml_platform_io_user"
+    joined, fallback = idle["expr"].split(" or on(")
+    assert "kube_pod_labels" in joined and "DCGM_FI_DEV_GPU_UTIL" in joined and "kube_pod_labels" not in fallback
+    assert _labels_in(joined, "group_left") == {user}
+    assert {"namespace", "pod"} <= _labels_in(joined, "on") and user in _labels_in(joined, "by")
+    assert f"$labels.{user}" in idle["annotations"]["summary"]
+    assert metric_names(idle["expr"]) <= KSM | DCGM_DEFAULT_COUNTERS

@@ -18,6 +18,7 @@ from infra import config
 from infra.layers import k8s_notebooks
 from infra.plan import engine
 from tests.chart_values import assert_keys_exist, missing_keys
+from tests.helpers import plan_stack
 from tests.test_workloads import _pool_nodes, _tolerated
 
 CLIENT_SECRET = "s3cr3t-client-value-never-in-values"
@@ -288,22 +289,13 @@ def test_a_plain_text_client_secret_is_refused() -> None:
 # ---- in the plan (staging with notebooks on) --------------------------------------------------------------
 
 
-STAGING_NOTEBOOKS = {
-    "enabled": True,
-    "oidc": {**{k: v for k, v in OIDC.items() if k != "clientSecret"}, "clientSecret": {"secure": "v1:ZXhhbXBsZQ=="}, "groupsClaim": "cognito:groups"},
-}
-
 
 @pytest.fixture(scope="module")
-def hub_plan(tmp_path_factory: pytest.TempPathFactory) -> engine.Plan:
-    """staging with notebooks and serving on, the client secret held as a Pulumi secret (one extra plan)."""
-    doc = yaml.safe_load((config.stack_file("staging")).read_text())
-    doc["config"]["ml-platform:notebooks"] = STAGING_NOTEBOOKS
-    doc["config"]["ml-platform:serving"] = {"enabled": True}
-    doc["config"].pop("ml-platform:fleet", None)  # staging is a fleet worker; its manager's file is not in this folder
-    folder = tmp_path_factory.mktemp("stacks")
-    (folder / "Pulumi.staging.yaml").write_text(yaml.safe_dump(doc))
-    return engine.plan("staging", stacks_dir=folder)
+def hub_plan() -> engine.Plan:
+    """The shipped staging stack: notebooks and serving on, the client secret held as a Pulumi secret (``secure:``)."""
+    plan = plan_stack("staging")
+    assert plan.config.notebooks.enabled and plan.config.serving.enabled
+    return plan
 
 
 def test_the_hub_in_the_plan(hub_plan: engine.Plan, upstream: Path) -> None:

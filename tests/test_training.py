@@ -642,6 +642,7 @@ def test_sample_jobset_requests_what_the_efa_pool_offers() -> None:
 GKE_RESERVED = {
     "name": "train-h200-reserved", "purpose": "training", "instanceTypes": ["a3-ultragpu-8g"], "capacity": "reserved-then-on-demand",
     "reservation": {"ids": ["h200-block"], "zone": "us-central1-b", "nodes": 2}, "topologyAware": True, "minNodes": 2, "maxNodes": 4,
+    "gpuDirect": True,
 }
 GKE_FLEX = {"name": "train-flex", "purpose": "training", "instanceTypes": ["a3-highgpu-8g"], "capacity": "flex-start", "minNodes": 0, "maxNodes": 4}
 CQ = "kubernetes:kueue.x-k8s.io/v1beta2:ClusterQueue"
@@ -670,6 +671,8 @@ def test_gke_flex_start_pool_is_queued_provisioning_behind_a_kueue_admission_che
     pool = next(p.inputs for p in gke_training_plan.by_type("gcp:container/nodePool:NodePool") if p.inputs["name"] == "train-flex")
     assert pool["queuedProvisioning"] == {"enabled": True}
     assert pool["nodeConfig"]["flexStart"] is True
+    # flex-start: no auto-repair; queued provisioning: no auto-upgrade (cluster-toolkit dws-flex-start-queued-provisioning)
+    assert pool["management"] == {"autoRepair": False, "autoUpgrade": False}
     assert pool["nodeConfig"]["reservationAffinity"] == {"consumeReservationType": "NO_RESERVATION"}
     assert pool["autoscaling"]["totalMinNodeCount"] == 0 and pool["autoscaling"]["locationPolicy"] == "ANY"
     (config,) = gke_training_plan.by_type("kubernetes:kueue.x-k8s.io/v1beta2:ProvisioningRequestConfig")

@@ -211,7 +211,7 @@ def test_rendered_templates_name_what_the_plan_creates(stack: str, plan_of: Call
                 assert kind in ("batch", "serving") and pool is None, f"{where}: a GPU workload without a pool"
         for container in workload._containers(doc):
             for env in container.get("env", []):
-                if env["value"].startswith(("s3://", "gs://")):
+                if env.get("value", "").startswith(("s3://", "gs://")):
                     assert env["value"].split("/")[2] in buckets, f"{where}: {env['name']} names no lake bucket of the plan"
 
 
@@ -243,10 +243,10 @@ def test_gpu_requests_are_what_the_team_queue_offers_on_the_pool(stack: str, pla
 def test_checkpoints_and_batch_io_stay_under_the_team_prefix(stack: str) -> None:
     cfg = config.load_stack(stack)
     job = _render(cfg, "research", "training")
-    env = {e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = {e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"] if "value" in e}
     assert "/teams/research/checkpoints/train/" in env["CHECKPOINT_DIR"]
     batch = _render(cfg, "research", "batch")
-    env = {e["name"]: e["value"] for e in batch["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = {e["name"]: e["value"] for e in batch["spec"]["template"]["spec"]["containers"][0]["env"] if "value" in e}
     assert "/teams/research/" in env["INPUT_URI"] and "/teams/research/predictions/" in env["OUTPUT_URI"]
 
 
@@ -418,3 +418,34 @@ def test_each_template_is_a_kustomize_base_of_its_manifest() -> None:
         assert base["kind"] == "Kustomization" and base["resources"] == [manifest]
         doc = yaml.safe_load((workload.TEMPLATES_DIR / directory / manifest).read_text())
         assert doc["metadata"]["labels"]["ml-platform.io/template-version"] == workload.TEMPLATE_VERSION.lstrip("v")
+
+
+def test_serving_scales_on_gpu_utilisation_through_keda() -> None:
+    """The serving template scales with KEDA on CPU and on its own pods' GPU utilisation (DCGM in the stack's
+    in-cluster Prometheus); KServe installs the KEDA the annotation needs, at KServe's own pin."""
+    from components.k8s import kserve
+    from components.k8s import monitoring as mon
+
+    cfg = config.load_stack("staging")
+    isvc = _render(cfg, "research", "serving", "serve-l4")
+    assert isvc["metadata"]["annotations"]["serving.kserve.io/autoscalerClass"] == kserve.AUTOSCALER_CLASS == "keda"
+    metrics = isvc["spec"]["predictor"]["autoScaling"]["metrics"]
+    assert {m["type"] for m in metrics} == {"Resource", "External"}
+    (gpu,) = [m["external"] for m in metrics if m["type"] == "External"]
+    assert gpu["metric"]["backend"] == "prometheus"
+    assert gpu["metric"]["serverAddress"] == f"http://{mon.PROMETHEUS_SERVICE}.{cv.NS_MONITORING}.svc.cluster.local:{mon.PROMETHEUS_PORT}"
+    query = gpu["metric"]["query"]
+    assert query.startswith("sum(DCGM_FI_DEV_GPU_UTIL{") and 'namespace="research"' in query
+    assert f'pod=~"{isvc["metadata"]["name"]}-predictor-.*"' in query  # KServe's Deployment <name>-predictor
+    assert gpu["target"] == {"type": "Value", "value": "70"}
+    assert "PROMETHEUS_URL" not in str(isvc) and "GPU_UTILISATION_QUERY" not in str(isvc)
+    # no NVIDIA GPU (the default CPU placement) or no in-cluster Prometheus: CPU only
+    cpu_only = _render(cfg, "research", "serving", None) if not any(p.purpose == "serving" for p in cfg.gpu_pools) else None
+    managed = cfg.model_copy(update={"monitoring": cfg.monitoring.model_copy(update={"backend": "managed"})})
+    for doc in (d for d in (cpu_only, _render(managed, "research", "serving", "serve-l4")) if d is not None):
+        assert [m["type"] for m in doc["spec"]["predictor"]["autoScaling"]["metrics"]] == ["Resource"]
+    # KEDA is part of the KServe install, pinned to the version KServe v0.20.0 installs, before the controller
+    order = [name for name, *_ in kserve.releases()]
+    assert order.index("keda") < order.index("kserve-resources")
+    (keda,) = [r for r in kserve.releases() if r[0] == "keda"]
+    assert keda[1:5] == ("keda", "https://kedacore.github.io/charts", "2.18.0", kserve.KEDA_NAMESPACE)

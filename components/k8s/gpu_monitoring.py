@@ -7,6 +7,7 @@ CRDs in the cluster and Prometheus scraping the DCGM exporter (the GPU operator'
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,9 +21,28 @@ from components.base import Component
 RULE_NAME = "ml-platform-gpu"
 
 
+def prometheus_label(k8s_label: str) -> str:
+    """The Prometheus label kube-state-metrics exports a Kubernetes label as (``ml-platform.io/user`` ->
+    ``label_ml_platform_io_user``: every character outside ``[a-zA-Z0-9_]`` becomes ``_``)."""
+    return "label_" + re.sub(r"[^a-zA-Z0-9_]", "_", k8s_label)
+
+
+USER = prometheus_label(cv.USER_LABEL)
+"""The notebook user on ``kube_pod_labels`` (kube-state-metrics exports it: :data:`components.k8s.monitoring.KSM_LABELS_ALLOWLIST`)."""
+
+
+def idle_gpu_expr(idle_percent: int) -> str:
+    """PromQL of ``GpuAllocatedButIdle``: GPUs a pod holds (DCGM labels the series with the pod) averaging under
+    ``idle_percent``, with the pod's user (``kube_pod_labels``) joined on; pods without kube-state-metrics series
+    (Google Managed Prometheus collects GKE's DCGM, not kube-state-metrics) still alert, without a user."""
+    idle = f'avg by (namespace, pod, Hostname, gpu, modelName) (avg_over_time(DCGM_FI_DEV_GPU_UTIL{{pod!=""}}[10m])) < {idle_percent}'
+    # max by: one series per pod even while two kube-state-metrics replicas overlap in a rollout
+    users = f"max by (namespace, pod, {USER}) (kube_pod_labels)"
+    return f"(({idle}) * on(namespace, pod) group_left({USER}) {users}) or on(namespace, pod, Hostname, gpu) ({idle})"
+
+
 def gpu_rules(*, idle_percent: int = 30, idle_for: str = "1h", memory_full_ratio: float = 0.95) -> list[dict[str, Any]]:
     """The rule groups (``PrometheusRule.spec.groups``)."""
-    allocated = 'pod!=""'
     return [
         {
             "name": "ml-platform.gpu",
@@ -30,11 +50,12 @@ def gpu_rules(*, idle_percent: int = 30, idle_for: str = "1h", memory_full_ratio
                 {
                     "alert": "GpuAllocatedButIdle",
                     # a GPU the kubelet handed to a pod (DCGM labels it with the pod) that stays under-used
-                    "expr": f"avg by (namespace, pod, Hostname, gpu, modelName) (avg_over_time(DCGM_FI_DEV_GPU_UTIL{{{allocated}}}[10m])) < {idle_percent}",
+                    "expr": idle_gpu_expr(idle_percent),
                     "for": idle_for,
                     "labels": {"severity": "warning"},
                     "annotations": {
-                        "summary": f"GPU allocated to {{{{ $labels.namespace }}}}/{{{{ $labels.pod }}}} is under {idle_percent}% utilised",
+                        "summary": f"GPU allocated to {{{{ $labels.namespace }}}}/{{{{ $labels.pod }}}}"
+                        f"{{{{ with $labels.{USER} }}}} (notebook of {{{{ . }}}}){{{{ end }}}} is under {idle_percent}% utilised",
                         "description": f"GPU {{{{ $labels.gpu }}}} on {{{{ $labels.Hostname }}}} averaged {{{{ $value | humanize }}}}% for {idle_for}; "
                         "release it or share it (time-slicing / MIG).",
                     },

@@ -53,7 +53,7 @@ NAMESPACE = cv.NS_JUPYTERHUB
 RELEASE = "jupyterhub"
 CLIENT_SECRET = "jupyterhub-oidc"
 """Kubernetes Secret (key ``client-secret``) holding the OIDC client secret."""
-USER_LABEL = "ml-platform.io/user"
+USER_LABEL = cv.USER_LABEL
 """Label on every notebook pod: the (escaped) JupyterHub user name, for alerts and cost reports."""
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 _SLUG = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -155,6 +155,9 @@ class JupyterHubArgs:
     home_size: str = "20Gi"
     idle_timeout_seconds: int = 3600
     mlflow_tracking_uri: str | None = None
+    mlflow_credentials_secret: str | None = None
+    """Secret in each team namespace with ``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD`` (the team's
+    MLflow user): notebooks take both by reference (``None``: MLflow without auth)."""
     admin_users: Sequence[str] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
     home_volumes: HomeVolumes | None = None
@@ -238,7 +241,11 @@ def helm_values(args: JupyterHubArgs) -> dict[str, Any]:
         queue_label=QUEUE_LABEL,
         user_label=USER_LABEL,
     )
-    env = {"MLFLOW_TRACKING_URI": args.mlflow_tracking_uri} if args.mlflow_tracking_uri else {}
+    env: dict[str, Any] = {"MLFLOW_TRACKING_URI": args.mlflow_tracking_uri} if args.mlflow_tracking_uri else {}
+    if args.mlflow_tracking_uri and args.mlflow_credentials_secret:
+        # the notebook runs in the team namespace: the team's MLflow user, by reference (never in the values)
+        for var in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+            env[var] = {"valueFrom": {"secretKeyRef": {"name": args.mlflow_credentials_secret, "key": var, "optional": True}}}
     return {
         "hub": {
             "config": {

@@ -1,25 +1,29 @@
 """KServe v0.20.0 in Standard (raw Deployment) mode, from its official OCI charts, with cert-manager.
 
-Four pinned Helm releases, each waiting for the one before:
+Five pinned Helm releases, each waiting for the one before:
 
 1. ``cert-manager`` (jetstack, v1.17.0 with ``crds.enabled``): KServe's chart renders a cert-manager
    ``Issuer`` / ``Certificate`` for its webhook (``kserve.certManager.enabled`` defaults to
    ``createSharedResources``: true). The version and flag are the ones KServe v0.20.0's own
    Standard-mode installer uses (``hack/setup/quick-install/kserve-standard-mode-full-install-helm.sh``).
-2. ``kserve-crd`` (``oci://ghcr.io/kserve/charts/kserve-crd``): the InferenceService CRDs (the pinned
+2. ``keda`` (kedacore, 2.18.0, KServe v0.20.0's pin): the serving template scales on GPU utilisation (DCGM, in the
+   in-cluster Prometheus) and CPU through a KEDA ScaledObject KServe makes (``autoscalerClass: keda``); a plain HPA
+   only knows CPU and memory, and KEDA queries Prometheus itself (no metrics adapter to configure).
+3. ``kserve-crd`` (``oci://ghcr.io/kserve/charts/kserve-crd``): the InferenceService CRDs (the pinned
    copy in the upstream data is what the tests validate templates against).
-3. ``kserve-resources`` (``oci://ghcr.io/kserve/charts/kserve-resources``; v0.20.0 has no chart named
+4. ``kserve-resources`` (``oci://ghcr.io/kserve/charts/kserve-resources``; v0.20.0 has no chart named
    ``kserve``): the controller, with ``kserve.controller.deploymentMode: Standard``. In v0.20.0
    ``RawDeployment`` is the deprecated name of ``Standard`` (``pkg/constants/constants.go``,
    ``ParseDeploymentMode``): a Deployment, a Service and a HorizontalPodAutoscaler per model, no
    Knative. The chart's default is ``Knative``.
-4. ``kserve-runtime-configs`` with ``kserve.servingruntime.enabled``: the ClusterServingRuntimes
+5. ``kserve-runtime-configs`` with ``kserve.servingruntime.enabled``: the ClusterServingRuntimes
    (MLServer serves the ``mlflow`` model format); their admission goes through the controller's
-   webhook, so it waits for (3).
+   webhook, so it waits for (4).
 
 Webhooks the API server must reach: ``kserve-webhook-server-service`` -> controller pod port 9443,
-``cert-manager-webhook`` -> pod port 10250 (on GKE private clusters the control plane reaches node
-ports 443 / 10250 by default; 9443 needs the firewall rule Kueue's webhook already needs).
+``cert-manager-webhook`` -> pod port 10250, KEDA's admission webhook -> 9443 and its external-metrics APIService ->
+6443 (on GKE private clusters the control plane reaches node ports 443 / 10250 by default; 9443 needs the firewall
+rule Kueue's webhook already needs, 6443 one more).
 """
 
 from __future__ import annotations
@@ -46,6 +50,19 @@ CERT_MANAGER_REPO = "https://charts.jetstack.io"
 CERT_MANAGER_VERSION = "v1.17.0"
 CERT_MANAGER_NAMESPACE = cv.NS_CERT_MANAGER
 CERT_MANAGER_WEBHOOK_PORT = 10250
+KEDA_CHART = "keda"
+KEDA_REPO = "https://kedacore.github.io/charts"
+KEDA_VERSION = "2.18.0"
+"""kedacore/keda, the version KServe v0.20.0's own installers pin (``hack/setup/quick-install/*.sh``: ``KEDA_VERSION=2.18.0``)."""
+KEDA_NAMESPACE = "keda"
+KEDA_METRICS_API_PORT = 6443
+"""Pod port of KEDA's metrics API server behind the ``v1beta1.external.metrics.k8s.io`` APIService (the HPA the
+ScaledObject makes reads it through the API server); its admission webhook serves on 9443."""
+AUTOSCALER_CLASS = "keda"
+"""``serving.kserve.io/autoscalerClass`` of the serving template: KServe's KEDA reconciler
+(``pkg/controller/v1beta1/inferenceservice/reconcilers/keda``) turns ``spec.predictor.autoScaling.metrics`` into a
+KEDA ScaledObject: a ``Resource`` metric into a cpu / memory trigger, an ``External`` one with backend
+``prometheus`` into a Prometheus trigger (``serverAddress``, ``query``, ``threshold`` = ``target.value``)."""
 
 
 def serving_service_account(team: str) -> str:
@@ -57,6 +74,8 @@ def releases() -> list[tuple[str, str, str | None, str, str, dict[str, Any]]]:
     """(release, chart, repo, version, namespace, values) in install order."""
     return [
         (CERT_MANAGER_CHART, CERT_MANAGER_CHART, CERT_MANAGER_REPO, CERT_MANAGER_VERSION, CERT_MANAGER_NAMESPACE, {"crds": {"enabled": True}}),
+        # KEDA before the controller: an InferenceService of autoscalerClass keda makes a ScaledObject (KEDA's CRD)
+        (KEDA_CHART, KEDA_CHART, KEDA_REPO, KEDA_VERSION, KEDA_NAMESPACE, {}),
         ("kserve-crd", f"{OCI}/kserve-crd", None, VERSION, NAMESPACE, {}),
         ("kserve-resources", f"{OCI}/kserve-resources", None, VERSION, NAMESPACE, {"kserve": {"controller": {"deploymentMode": DEPLOYMENT_MODE}}}),
         ("kserve-runtime-configs", f"{OCI}/kserve-runtime-configs", None, VERSION, NAMESPACE, {"kserve": {"servingruntime": {"enabled": True}}}),
@@ -98,7 +117,7 @@ class KServe(Component):
         meta_labels = {**args.labels, cv.TEAM_LABEL: cv.PLATFORM_TEAM}
         namespaces = {
             ns: k8s.core.v1.Namespace(f"{name}-ns-{ns}", metadata={"name": ns, "labels": meta_labels}, opts=self.child_opts())
-            for ns in (CERT_MANAGER_NAMESPACE, NAMESPACE)
+            for ns in (CERT_MANAGER_NAMESPACE, KEDA_NAMESPACE, NAMESPACE)
         }
         previous: list[pulumi.Resource] = []
         self.releases = {}

@@ -16,7 +16,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from catalog import conventions as cv
 from components.base import Component
+from components.k8s.feast import JOB_UID, PG_IMAGE
 from components.k8s.helm import disruption_budget, pinned_release
 
 CHART = "mlflow"
@@ -30,6 +32,28 @@ SERVICE_ACCOUNT = "mlflow"
 DB_SECRET = "mlflow-database"
 ADMIN_SECRET = "mlflow-admin"
 PORT = 80
+TEAM_CREDENTIALS_SECRET = "mlflow-credentials"
+"""Secret in each team namespace with ``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD`` of the team's
+MLflow user (MLflow's client reads both from the environment); workloads take them by ``secretKeyRef``."""
+TEAM_USERS_SECRET = "mlflow-team-users"
+USERS_IMAGE = PG_IMAGE
+"""The Job that creates the team users runs the alpine image Feast's database Job already pins by digest: its
+busybox ``wget`` speaks to MLflow's basic-auth REST API (``/api/2.0/mlflow/users/get`` and ``.../create``)."""
+USERS_UID = JOB_UID
+USERS_SCRIPT = r"""set -eu
+auth="Authorization: Basic $(printf '%s:%s' "$MLFLOW_TRACKING_USERNAME" "$MLFLOW_TRACKING_PASSWORD" | base64 | tr -d '\n')"
+while read -r user password; do
+  if wget -q -O /dev/null --header "$auth" "$MLFLOW_TRACKING_URI/api/2.0/mlflow/users/get?username=$user"; then
+    echo "exists: $user"
+  else
+    wget -q -O /dev/null --header "$auth" --header "Content-Type: application/json" \
+      --post-data "{\"username\": \"$user\", \"password\": \"$password\"}" "$MLFLOW_TRACKING_URI/api/2.0/mlflow/users/create"
+    echo "created: $user"
+  fi
+done < /etc/mlflow-users/users
+"""
+"""Creates each team's MLflow user as the admin; an existing user is left as it is (the generated passwords never
+change). A failed call fails the Job, which retries."""
 _NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
 
@@ -85,8 +109,16 @@ class MlflowArgs:
     )
     labels: dict[str, str] = field(default_factory=dict)
     priority_class: str | None = None
+    protect: bool = False
+    """Protect the generated team passwords (prod): a new password would not reach MLflow, which keeps the user."""
+    team_namespaces: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Team -> its namespace: with ``auth``, each team gets an MLflow user ``team-<team>`` and its credentials as the
+    Secret :data:`TEAM_CREDENTIALS_SECRET` in its namespace (an ``Output`` makes the Secret wait for the namespace)."""
 
     def __post_init__(self) -> None:
+        for team in self.team_namespaces:
+            if not re.match(_NAME, team):
+                raise ValueError(f"team {team!r} is not a Kubernetes name")
         if not re.match(_NAME, self.namespace):
             raise ValueError(f"namespace {self.namespace!r} is not a Kubernetes namespace name")
         if self.replicas < 1:
@@ -289,9 +321,90 @@ class Mlflow(Component):
         )
         if args.replicas > 1:
             disruption_budget(f"{name}-pdb", name=RELEASE, namespace=ns, labels=labels, selector=selector_labels(), opts=in_ns)
+        if args.auth and args.team_namespaces:
+            self._team_users(name, args, ns, labels)
         self.publish(
             namespace_name=ns,
             service_account=SERVICE_ACCOUNT,
             tracking_uri=pulumi.Output.concat("http://", RELEASE, ".", ns, ".svc.cluster.local:", str(PORT)),
             artifact_destination=artifact_destination(args),
         )
+
+    def _team_users(self, name: str, args: MlflowArgs, ns: pulumi.Input[str], labels: dict[str, str]) -> None:
+        """Per team: a generated password, the credentials Secret in the team namespace, and one Job (after the
+        server) that creates the users through MLflow's basic-auth API as the admin. No credential is in values."""
+        passwords: dict[str, pulumi.Output[str]] = {}
+        for team, team_ns in sorted(args.team_namespaces.items()):
+            password = random.RandomPassword(f"{name}-team-{team}", length=32, special=False, opts=self.child_opts(protect=args.protect))
+            passwords[team_user(team)] = pulumi.Output.secret(password.result)
+            k8s.core.v1.Secret(
+                f"{name}-credentials-{team}",
+                metadata={"name": TEAM_CREDENTIALS_SECRET, "namespace": team_ns, "labels": {**labels, cv.TEAM_LABEL: team}},
+                type="Opaque",
+                string_data={"MLFLOW_TRACKING_USERNAME": team_user(team), "MLFLOW_TRACKING_PASSWORD": passwords[team_user(team)]},
+                opts=self.child_opts(),
+            )
+        users = k8s.core.v1.Secret(
+            f"{name}-team-users",
+            metadata={"name": TEAM_USERS_SECRET, "namespace": ns, "labels": labels},
+            type="Opaque",
+            # one "<user> <password>" line per team (generated passwords: letters and digits only)
+            string_data={"users": pulumi.Output.secret(pulumi.Output.all(**passwords).apply(lambda p: "".join(f"{u} {pw}\n" for u, pw in sorted(p.items()))))},
+            opts=self.child_opts(depends_on=[self.namespace]),
+        )
+        security = {"runAsNonRoot": True, "runAsUser": USERS_UID, "runAsGroup": USERS_UID, "seccompProfile": {"type": "RuntimeDefault"}}
+        k8s.batch.v1.Job(
+            f"{name}-team-users",
+            metadata={"name": TEAM_USERS_SECRET, "namespace": ns, "labels": labels},
+            spec={
+                "backoffLimit": 6,
+                "ttlSecondsAfterFinished": 86400,
+                "template": {
+                    # a new team changes the template: Pulumi replaces the Job, which runs again (it is idempotent)
+                    "metadata": {"labels": labels, "annotations": {"ml-platform.io/users": ",".join(sorted(passwords))}},
+                    "spec": {
+                        "restartPolicy": "OnFailure",
+                        "automountServiceAccountToken": False,
+                        "securityContext": security,
+                        "containers": [
+                            {
+                                "name": "team-users",
+                                "image": USERS_IMAGE,
+                                "imagePullPolicy": "IfNotPresent",
+                                "command": ["sh", "-c", USERS_SCRIPT],
+                                "env": [
+                                    {"name": "MLFLOW_TRACKING_URI", "value": f"http://{RELEASE}.{args.namespace}.svc.cluster.local:{PORT}"},
+                                    *(
+                                        {"name": var, "valueFrom": {"secretKeyRef": {"name": ADMIN_SECRET, "key": key}}}
+                                        for var, key in (("MLFLOW_TRACKING_USERNAME", "username"), ("MLFLOW_TRACKING_PASSWORD", "password"))
+                                    ),
+                                    {"name": "HOME", "value": "/tmp"},
+                                ],
+                                "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}},
+                                "securityContext": {
+                                    **security,
+                                    "allowPrivilegeEscalation": False,
+                                    "capabilities": {"drop": ["ALL"]},
+                                    "readOnlyRootFilesystem": True,
+                                },
+                                "volumeMounts": [
+                                    {"name": "users", "mountPath": "/etc/mlflow-users", "readOnly": True},
+                                    {"name": "tmp", "mountPath": "/tmp"},
+                                ],
+                            }
+                        ],
+                        "volumes": [
+                            {"name": "users", "secret": {"secretName": TEAM_USERS_SECRET}},
+                            {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                        ],
+                    },
+                },
+            },
+            # the server (and its admin user) must be up; the users Secret must exist
+            opts=self.child_opts(depends_on=[self.release, users]),
+        )
+
+
+def team_user(team: str) -> str:
+    """The MLflow user of a team's workloads and notebooks."""
+    return f"team-{team}"

@@ -57,8 +57,11 @@ GRAFANA_ADMIN_SECRET = "grafana-admin"
 KSM_LABELS_ALLOWLIST = (
     f"namespaces=[{cv.TEAM_LABEL},{cv.COST_CENTER_LABEL}]",
     f"nodes=[{cv.POOL_LABEL},{cv.GPU_MODEL_LABEL}]",
+    f"pods=[{cv.USER_LABEL}]",
 )
-"""Labels kube-state-metrics exports on ``kube_namespace_labels`` / ``kube_node_labels`` (team, cost center, pool)."""
+"""Labels kube-state-metrics exports on ``kube_namespace_labels`` / ``kube_node_labels`` (team, cost center, pool) and
+``kube_pod_labels`` (the notebook's user, for the idle-GPU alert); flag ``--metric-labels-allowlist``, kube-state-metrics
+docs/developer/cli-arguments.md: ``pods=[k8s-label-1,...]``, exported as ``label_<name sanitized>``."""
 SUBCHART_KEYS = ("grafana.dashboardProviders", "grafana.dashboards", "kube-state-metrics.metricLabelsAllowlist")
 """Keys of the grafana / kube-state-metrics subcharts we set: they are in the subcharts' values.yaml
 (grafana/helm-charts charts/grafana, prometheus-community charts/kube-state-metrics), not the parent's."""

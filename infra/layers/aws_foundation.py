@@ -89,10 +89,8 @@ class AwsFoundation:
 
 
 def nat_mode(cfg: config.PlatformConfig) -> Literal["single", "perAz"]:
-    """``network.natGateways``, else one NAT in dev and one per AZ elsewhere."""
-    if cfg.network.nat_gateways:
-        return cfg.network.nat_gateways
-    return "single" if cfg.environment == "dev" else "perAz"
+    """``network.natGateways`` in effect (default: one NAT in dev, one per AZ elsewhere; :mod:`infra.config.defaults`)."""
+    return config.effective(cfg.network.nat_gateways, "network.natGateways")
 
 
 def lake_bucket_prefix(cfg: config.PlatformConfig) -> str:
@@ -108,6 +106,7 @@ def lake_lifecycle(cfg: config.PlatformConfig) -> LakeLifecycle:
         glacier_ir_days=lc.raw_glacier_ir_days,
         noncurrent_expiry_days=lc.noncurrent_expiry_days,
         abort_multipart_days=lc.abort_multipart_days,
+        log_expiry_days=config.effective(cfg.data_lake.access_log_retention_days, "dataLake.accessLogRetentionDays"),
     )
 
 
@@ -128,9 +127,7 @@ def trail_name(cfg: config.PlatformConfig) -> str:
 
 
 def object_lock_days(cfg: config.PlatformConfig) -> int | None:
-    """Object Lock governance retention of the trail bucket: always in prod (default: the retention)."""
-    if cfg.is_prod:
-        return cfg.audit.object_lock_days or cfg.audit.retention_days
+    """Object Lock governance retention of the trail bucket: always in prod (default: the retention; :mod:`infra.config.defaults`)."""
     return cfg.audit.object_lock_days
 
 
@@ -193,7 +190,7 @@ def build(cfg: config.PlatformConfig) -> AwsFoundation:
             ),
             pulumi.ResourceOptions(provider=dr_provider, depends_on=slr.resources or None),
         )
-        replica = LakeReplica(region=dr_region, kms_key_arn=dr_key.arn, provider=dr_provider, replication_time_control=prod)
+        replica = LakeReplica(region=dr_region, kms_key_arn=dr_key.arn, provider=dr_provider, replication_time_control=bool(cfg.dr.fast_lake_replication))
 
     lake = DataLake(
         "lake",
@@ -227,7 +224,7 @@ def build(cfg: config.PlatformConfig) -> AwsFoundation:
             private_access_cidrs=[cfg.network.cidr, *cfg.cluster.private_access_cidrs],
             admin_principal_arns=cfg.cluster.admin_role_arns,
             system_nodes=SystemNodes(
-                instance_type=nodes.instance_type, min_nodes=nodes.min_nodes, max_nodes=nodes.max_nodes, disk_gb=nodes.disk_gb
+                instance_type=config.effective(nodes.instance_type, "cluster.systemNodes.instanceType"), min_nodes=nodes.min_nodes, max_nodes=nodes.max_nodes, disk_gb=nodes.disk_gb
             ),
             log_retention_days=cfg.control_plane_log_retention_days,
             pod_identity_agent=cfg.cluster.workload_identity == "podIdentity",

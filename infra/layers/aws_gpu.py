@@ -209,7 +209,7 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
             node_pools=[node_pool_spec(cfg, p) for p in cfg.gpu_pools if p.mode == "karpenter"],
             kms_key_arn=foundation.key.arn,
             tags=tagging.platform_tags(cfg),
-            replicas=2 if cfg.environment != "dev" else 1,
+            replicas=config.effective(cfg.cluster.controller_replicas, "cluster.controllerReplicas"),
             controller_node_selector={SYSTEM_NODE_LABEL: "system"},
             security_group_id=cluster.cluster_security_group_id,
             vpc_id=foundation.vpc.vpc_id,

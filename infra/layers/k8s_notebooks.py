@@ -114,4 +114,5 @@ def jupyterhub_args(cfg: config.PlatformConfig, *, mlflow_tracking_uri: str | No
         home_size=f"{nb.home_size_gb}Gi",
         idle_timeout_seconds=nb.idle_timeout_minutes * 60,
         mlflow_tracking_uri=mlflow_tracking_uri,
+        mlflow_credentials_secret=mlflow.TEAM_CREDENTIALS_SECRET if cfg.mlflow.enabled and cfg.mlflow.auth else None,
     )

@@ -22,7 +22,8 @@ LABELS = {cv.MANAGED_BY_LABEL: cv.MANAGED_BY}
 
 
 def replicas(cfg: config.PlatformConfig, configured: int | None) -> int:
-    return configured or (2 if cfg.is_prod else 1)
+    """A service's ``replicas`` in effect (:mod:`infra.config.defaults`)."""
+    return config.effective(configured, "replicas")
 
 
 def _mlflow_database(cfg: config.PlatformConfig, cloud: CloudLayer) -> MlflowDatabase | None:
@@ -65,6 +66,9 @@ def build(cfg: config.PlatformConfig, platform: K8sPlatform) -> None:
                     replicas=replicas(cfg, cfg.mlflow.replicas),
                     auth=cfg.mlflow.auth,
                     labels=LABELS,
+                    # each team's MLflow user, its credentials a Secret in the team namespace (workloads, notebooks)
+                    team_namespaces={name: team.namespace_name for name, team in platform.teams.items()},
+                    protect=cfg.is_prod,
                 ),
                 opts=opts,
             )
