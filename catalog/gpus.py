@@ -88,6 +88,8 @@ class NodeType:
         NCCL plugin); ``None`` elsewhere.
     :param gke_accelerator: GCP: the GKE accelerator type when the machine's differs from its GPU model's
         (A3 Mega's H100s are ``nvidia-h100-mega-80gb``, not ``nvidia-h100-80gb``).
+    :param local_ssds: GCP: local SSDs (375 GB each) the machine type comes with (cluster-toolkit v1.95.0
+        modules/compute/gke-node-pool/disk_definitions.tf); 0 elsewhere.
     """
 
     cloud: Cloud
@@ -102,6 +104,7 @@ class NodeType:
     gpu_nics: int = 0
     gpu_direct: Literal["tcpxo", "rdma"] | None = None
     gke_accelerator: str | None = None
+    local_ssds: int = 0
 
     @property
     def family(self) -> str:
@@ -162,8 +165,22 @@ def _gcp(
     nics: int = 0,
     direct: Literal["tcpxo", "rdma"] | None = None,
     accelerator: str | None = None,
+    ssds: int = 0,
 ) -> NodeType:
-    return NodeType("gcp", name, gpu, gpus, vcpu, mem, price, spot, gpu_nics=nics, gpu_direct=direct, gke_accelerator=accelerator)
+    return NodeType(
+        "gcp",
+        name,
+        gpu,
+        gpus,
+        vcpu,
+        mem,
+        price,
+        spot,
+        gpu_nics=nics,
+        gpu_direct=direct,
+        gke_accelerator=accelerator,
+        local_ssds=ssds,
+    )
 
 
 NODE_TYPES: dict[tuple[str, str], NodeType] = {
@@ -232,7 +249,7 @@ NODE_TYPES: dict[tuple[str, str], NodeType] = {
         _gcp("a2-highgpu-8g", "A100-40GB", 8, 96, 680, 29.387, 0.65),
         _gcp("a2-ultragpu-1g", "A100-80GB", 1, 12, 170, 5.069, 0.65),
         _gcp("a2-ultragpu-8g", "A100-80GB", 8, 96, 1360, 40.550, 0.65),
-        _gcp("a3-highgpu-8g", "H100-80GB", 8, 208, 1872, 88.490, 0.60),
+        _gcp("a3-highgpu-8g", "H100-80GB", 8, 208, 1872, 88.490, 0.60, ssds=16),
         # A3 Mega (H100 80 GB, GPUDirect-TCPXO), A3 Ultra (H200 141 GB), A4 (B200), G4 (RTX PRO 6000)
         # A3 Mega: 8 x the "H100 80GB Plus" GPU SKU (10.344) + the A3 High's vCPU / memory share (88.49 - 8 x 9.797).
         # A4 is priced per GPU slice, vCPU and memory included: 8 x the "A4 Nvidia B200 (1 gpu slice)" SKU (16.11);
@@ -240,9 +257,21 @@ NODE_TYPES: dict[tuple[str, str], NodeType] = {
         # GPUDirect and accelerator types from GoogleCloudPlatform/cluster-toolkit examples/gke-a3-megagpu,
         # gke-a3-ultragpu, gke-a4 (v1.95.0) and the installers' node affinities in container-engine-accelerators
         # gpudirect-tcpxo/nccl-tcpxo-installer.yaml (nvidia-h100-mega-80gb), gpudirect-rdma/nccl-rdma-installer.yaml
-        _gcp("a3-megagpu-8g", "H100-80GB", 8, 208, 1872, 92.870, 0.60, nics=8, direct="tcpxo", accelerator="nvidia-h100-mega-80gb"),
-        _gcp("a3-ultragpu-8g", "H200-141GB", 8, 224, 2952, 84.806, 0.60, nics=8, direct="rdma"),
-        _gcp("a4-highgpu-8g", "B200", 8, 224, 3968, 128.880, 0.60, nics=8, direct="rdma"),
+        _gcp(
+            "a3-megagpu-8g",
+            "H100-80GB",
+            8,
+            208,
+            1872,
+            92.870,
+            0.60,
+            nics=8,
+            direct="tcpxo",
+            accelerator="nvidia-h100-mega-80gb",
+            ssds=16,
+        ),
+        _gcp("a3-ultragpu-8g", "H200-141GB", 8, 224, 2952, 84.806, 0.60, nics=8, direct="rdma", ssds=32),
+        _gcp("a4-highgpu-8g", "B200", 8, 224, 3968, 128.880, 0.60, nics=8, direct="rdma", ssds=32),
         # G4 list prices in us-central1 (dstack PR #3213 offer listing): 4.5001 per RTX PRO 6000
         _gcp("g4-standard-48", "RTX-PRO-6000", 1, 48, 180, 4.5001, 0.60),
         _gcp("g4-standard-96", "RTX-PRO-6000", 2, 96, 360, 9.0002, 0.60),

@@ -286,6 +286,16 @@ def test_gpudirect_pool_mistakes_exit_2_naming_the_key(tmp_path: Path, capsys: p
         assert f"ml-platform:{expected}" in err, (expected, err[-800:])
 
 
+def test_gpudirect_pools_keep_ephemeral_storage_on_their_local_ssds(gke_plan: engine.Plan) -> None:
+    """A3 Mega / A4 machines come with 16 / 32 local SSDs (cluster-toolkit disk_definitions.tf): a GPUDirect pool puts
+    its ephemeral storage (emptyDirs, the Cloud Storage FUSE file cache) on them; other pools keep the boot disk."""
+    for name, count in (("train-mega", 16), ("train-b200", 32)):
+        node = _pool(gke_plan, name).inputs["nodeConfig"]
+        assert node["ephemeralStorageLocalSsdConfig"] == {"localSsdCount": count}
+        assert catalog.node_type("gcp", node["machineType"]).local_ssds == count
+    assert "ephemeralStorageLocalSsdConfig" not in _pool(gke_plan, "train-h100").inputs["nodeConfig"]
+
+
 def test_a_pool_can_start_from_an_image_cache_disk(gke_plan: engine.Plan) -> None:
     """Faster pulls of multi-GB images: image streaming plus a secondary boot disk of pre-pulled images."""
     node = _pool(gke_plan, "train-b200").inputs["nodeConfig"]

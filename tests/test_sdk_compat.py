@@ -110,9 +110,6 @@ PRIVATE_MODULES = (
 KNOWN_ELSEWHERE = {
     # policies cannot import infra (their own virtualenv); catching UnknownValueError is all they do
     "policies/common/base.py": {"pulumi_policy.proxy"},
-    # being rewritten on another branch of issue 14 (the GCP label transform registered without
-    # detecting the mock monitor): it switches to sdk_compat, then leaves this list
-    "infra/layers/gcp.py": {"pulumi.runtime.mocks", "pulumi.runtime.settings"},
 }
 
 

@@ -90,6 +90,9 @@ class GpuNodePoolArgs:
     placement_policy: str | None = None
     """With ``compact_placement``: the name of a compact resource policy of your own, in the pool's region
     (``placement_policy.policy_name``; e.g. the one a reservation was made with)."""
+    local_ssd_ephemeral: int = 0
+    """Local SSDs (375 GB each) backing the nodes' ephemeral storage (``ephemeral_storage_local_ssd_config``): pods'
+    emptyDirs, images and the Cloud Storage FUSE file cache on NVMe instead of the boot disk; 0 keeps the boot disk."""
     additional_networks: tuple[tuple[pulumi.Input[str], pulumi.Input[str]], ...] = ()
     """(VPC name, subnet name) of each extra NIC, in order (``network_config.additional_node_network_configs``):
     the GPUDirect NICs of A3 Mega / A3 Ultra / A4 (:mod:`components.gcp.gpu_network`). Needs a cluster with
@@ -202,6 +205,11 @@ class GpuNodePool(Component):
                 ],
                 "gvnic": {"enabled": True},
                 **({"gcfs_config": {"enabled": True}} if args.image_streaming else {}),
+                **(
+                    {"ephemeral_storage_local_ssd_config": {"local_ssd_count": args.local_ssd_ephemeral}}
+                    if args.local_ssd_ephemeral
+                    else {}
+                ),
                 **(
                     {"secondary_boot_disks": [{"disk_image": args.secondary_boot_disk, "mode": "CONTAINER_IMAGE_CACHE"}]}
                     if args.secondary_boot_disk

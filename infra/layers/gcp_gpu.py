@@ -133,6 +133,8 @@ def build(cfg: config.PlatformConfig, foundation: GcpFoundation) -> GkeGpu:
                     compact_placement=pool.placement == "cluster",
                     placement_policy=pool.placement_policy,
                     additional_networks=nics,
+                    # a GPUDirect pool's machines come with local SSDs: ephemeral storage (and the FUSE file cache) on them
+                    local_ssd_ephemeral=node.local_ssds if nics else 0,
                 ),
                 foundation.opts,
             )
