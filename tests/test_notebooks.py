@@ -274,14 +274,27 @@ def test_bad_notebook_config_names_the_key_and_what_is_allowed() -> None:
     assert p[0] == "ml-platform:notebooks.idleTimeoutMinutes"
 
 
-def test_notebooks_and_serving_are_refused_where_home_volumes_cannot_be_encrypted_yet() -> None:
+def test_home_volumes_on_a_cluster_you_bring_need_its_encrypted_storage_class_and_serving_a_lake() -> None:
     problems = _problems("onprem", {"enabled": True, "oidc": OIDC})
-    assert "ml-platform:notebooks.enabled" in [p for p, _ in problems], problems
+    assert [p for p, _ in problems] == ["ml-platform:notebooks.storageClass"], problems
+    assert "required on cloud 'existing'" in problems[0][1]
+    problems = _problems("dev", {"enabled": True, "oidc": OIDC, "storageClass": "gp3"})
+    assert [p for p, _ in problems] == ["ml-platform:notebooks.storageClass"], problems  # aws makes its own, with our key
     raw, _ = config.read_stack_file(config.stack_file("onprem"))
     raw["serving"] = {"enabled": True}
     with pytest.raises(config.ConfigError) as err:
         config.parse(raw)
     assert "ml-platform:serving.enabled" in [p for p, _ in err.value.problems]
+
+
+def test_on_a_cluster_you_bring_the_hub_uses_the_admins_encrypted_storage_class() -> None:
+    """onprem ships notebooks: the homes use the configured StorageClass; the platform creates none there."""
+    plan = plan_stack("onprem")
+    assert not plan.by_type("kubernetes:storage.k8s.io/v1:StorageClass")
+    (rel,) = [r for r in plan.by_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == jh.CHART]
+    assert rel.inputs["values"]["singleuser"]["storage"]["dynamic"]["storageClass"] == plan.config.notebooks.storage_class == "ceph-rbd-encrypted"
+    profiles = {p["slug"] for p in rel.inputs["values"]["singleuser"]["profileList"]}
+    assert profiles == {"cpu", *(f"gpu-{p.name}" for p in plan.config.gpu_pools)}
 
 
 def test_on_gke_home_disks_use_our_key_and_serving_its_own_workload_identity() -> None:
