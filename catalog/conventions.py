@@ -56,11 +56,13 @@ NS_LWS = "lws-system"
 NS_JUPYTERHUB = "jupyterhub"
 NS_KSERVE = "kserve"
 NS_CERT_MANAGER = "cert-manager"
+NS_GPUDIRECT = "gpudirect-system"
+"""GKE: the GPUDirect NCCL plugin installers (privileged DaemonSets, like the GPU operator's)."""
 KUBERNETES_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 """Namespaces Kubernetes itself creates."""
 PLATFORM_NAMESPACES = (
     NS_KARPENTER, NS_GPU_OPERATOR, NS_KUEUE, NS_MLFLOW, NS_FEAST, NS_MONITORING, NS_JOBSET, NS_LWS,
-    NS_JUPYTERHUB, NS_KSERVE, NS_CERT_MANAGER,
+    NS_JUPYTERHUB, NS_KSERVE, NS_CERT_MANAGER, NS_GPUDIRECT,
 )
 """Every namespace the platform installs into (no team may be named like one)."""
 

@@ -83,6 +83,11 @@ class NodeType:
         network card that supports EFA; 0: no EFA). Training across nodes uses them.
     :param gpu_nics: GCP: NICs reserved for GPU-to-GPU traffic (GPUDirect-TCPXO on A3 Mega,
         RDMA over RoCE on A3 Ultra / A4); 0 elsewhere.
+    :param gpu_direct: GCP: how those NICs carry NCCL traffic: ``tcpxo`` (A3 Mega: 8 extra gVNIC VPCs and the
+        TCPXO NCCL plugin) or ``rdma`` (A3 Ultra / A4: a second gVNIC VPC, a RoCE VPC of 8 subnets and the gIB
+        NCCL plugin); ``None`` elsewhere.
+    :param gke_accelerator: GCP: the GKE accelerator type when the machine's differs from its GPU model's
+        (A3 Mega's H100s are ``nvidia-h100-mega-80gb``, not ``nvidia-h100-80gb``).
     """
 
     cloud: Cloud
@@ -95,6 +100,8 @@ class NodeType:
     spot_discount: float
     efa_interfaces: int = 0
     gpu_nics: int = 0
+    gpu_direct: Literal["tcpxo", "rdma"] | None = None
+    gke_accelerator: str | None = None
 
     @property
     def family(self) -> str:
@@ -144,8 +151,19 @@ def _aws(name: str, gpu: str, gpus: int, vcpu: int, mem: int, price: float, spot
     return NodeType("aws", name, gpu, gpus, vcpu, mem, price, spot, efa_interfaces=efa)
 
 
-def _gcp(name: str, gpu: str, gpus: int, vcpu: int, mem: int, price: float, spot: float, nics: int = 0) -> NodeType:
-    return NodeType("gcp", name, gpu, gpus, vcpu, mem, price, spot, gpu_nics=nics)
+def _gcp(
+    name: str,
+    gpu: str,
+    gpus: int,
+    vcpu: int,
+    mem: int,
+    price: float,
+    spot: float,
+    nics: int = 0,
+    direct: Literal["tcpxo", "rdma"] | None = None,
+    accelerator: str | None = None,
+) -> NodeType:
+    return NodeType("gcp", name, gpu, gpus, vcpu, mem, price, spot, gpu_nics=nics, gpu_direct=direct, gke_accelerator=accelerator)
 
 
 NODE_TYPES: dict[tuple[str, str], NodeType] = {
@@ -219,9 +237,12 @@ NODE_TYPES: dict[tuple[str, str], NodeType] = {
         # A3 Mega: 8 x the "H100 80GB Plus" GPU SKU (10.344) + the A3 High's vCPU / memory share (88.49 - 8 x 9.797).
         # A4 is priced per GPU slice, vCPU and memory included: 8 x the "A4 Nvidia B200 (1 gpu slice)" SKU (16.11);
         # A4 is not sold on demand (spot, flex-start, reservations): SPOT_ONLY. Americas SKUs, see docs/cost.md
-        _gcp("a3-megagpu-8g", "H100-80GB", 8, 208, 1872, 92.870, 0.60, nics=8),
-        _gcp("a3-ultragpu-8g", "H200-141GB", 8, 224, 2952, 84.806, 0.60, nics=8),
-        _gcp("a4-highgpu-8g", "B200", 8, 224, 3968, 128.880, 0.60, nics=8),
+        # GPUDirect and accelerator types from GoogleCloudPlatform/cluster-toolkit examples/gke-a3-megagpu,
+        # gke-a3-ultragpu, gke-a4 (v1.95.0) and the installers' node affinities in container-engine-accelerators
+        # gpudirect-tcpxo/nccl-tcpxo-installer.yaml (nvidia-h100-mega-80gb), gpudirect-rdma/nccl-rdma-installer.yaml
+        _gcp("a3-megagpu-8g", "H100-80GB", 8, 208, 1872, 92.870, 0.60, nics=8, direct="tcpxo", accelerator="nvidia-h100-mega-80gb"),
+        _gcp("a3-ultragpu-8g", "H200-141GB", 8, 224, 2952, 84.806, 0.60, nics=8, direct="rdma"),
+        _gcp("a4-highgpu-8g", "B200", 8, 224, 3968, 128.880, 0.60, nics=8, direct="rdma"),
         # G4 list prices in us-central1 (dstack PR #3213 offer listing): 4.5001 per RTX PRO 6000
         _gcp("g4-standard-48", "RTX-PRO-6000", 1, 48, 180, 4.5001, 0.60),
         _gcp("g4-standard-96", "RTX-PRO-6000", 2, 96, 360, 9.0002, 0.60),
@@ -343,6 +364,14 @@ def node_type(cloud: str, name: str) -> NodeType:
     except KeyError:
         known = ", ".join(n for c, n in NODE_TYPES if c == cloud)
         raise CatalogError(f"unknown {cloud} GPU node type {name!r}; known: {known}") from None
+
+
+def gke_accelerator(node: NodeType) -> str:
+    """The GKE ``guest_accelerator`` type of a GCE machine type: its own (A3 Mega) or its GPU model's."""
+    accelerator = node.gke_accelerator or gpu_model(node.gpu).gcp_accelerator
+    if node.cloud != "gcp" or accelerator is None:
+        raise CatalogError(f"{node.name} is not a GKE GPU machine type")
+    return accelerator
 
 
 def cloud_of(name: str) -> str | None:

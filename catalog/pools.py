@@ -22,7 +22,9 @@ How each input is read (the reasons, from the providers' own definitions):
   annotations. A static NodePool (``spec.replicas``, Karpenter v1.14 CRD) keeps that many nodes;
   ``kubectl scale`` may raise them up to ``spec.limits.nodes``, the only limit a static pool may
   set besides resources (CRD validation rule).
-* EKS ``scalingConfig.minSize`` / ``maxSize``; ``capacityType`` ``SPOT`` or ``ON_DEMAND``.
+* EKS ``scalingConfig.minSize`` / ``maxSize``; ``capacityType`` ``SPOT`` or ``ON_DEMAND``, or
+  ``CAPACITY_BLOCK``; a reserved node group (Capacity Block, or an ODCR its launch template targets)
+  carries the same two keys as node-group tags.
 * GKE ``autoscaling.total*NodeCount`` bound the whole pool; ``min/maxNodeCount`` apply per zone
   (``nodeLocations``); without autoscaling ``nodeCount`` (else ``initialNodeCount``) nodes run in
   each zone. ``nodeCount: 0`` means zero nodes (it is not "unset"). ``nodeConfig.spot`` /
@@ -51,9 +53,11 @@ INSTANCE_FAMILY_LABEL = "karpenter.k8s.aws/instance-family"
 GPU_NAME_LABEL = "karpenter.k8s.aws/instance-gpu-name"
 CAPACITY_TYPE_LABEL = "karpenter.sh/capacity-type"
 RESERVED_NODES_ANNOTATION = "ml-platform.io/reserved-nodes"
-"""On a Karpenter NodePool: instances its capacity reservations hold (set by the AWS GPU layer)."""
+"""On a Karpenter NodePool (annotation) or an EKS node group (tag): instances its capacity reservations hold
+(set by the AWS GPU layer)."""
 RESERVED_PRICE_ANNOTATION = "ml-platform.io/reserved-usd-hour"
-"""On a Karpenter NodePool: the price paid per reserved node-hour, when not the on-demand list price."""
+"""On a Karpenter NodePool (annotation) or an EKS node group (tag): the price paid per reserved node-hour, when
+not the on-demand list price."""
 GKE_DEFAULT_MACHINE = "e2-medium"
 """GKE's machine type when ``nodeConfig.machineType`` is not set."""
 
@@ -241,10 +245,19 @@ def _karpenter(inputs: Mapping[str, Any], name: str) -> Pool:
 
 
 def _eks_node_group(inputs: Mapping[str, Any], name: str) -> Pool:
+    """An EKS managed node group. A Capacity Block group (``capacityType: CAPACITY_BLOCK``) or one tagged with
+    the reservation's nodes (an ODCR the launch template targets; the AWS GPU layer writes the tags) is
+    reserved capacity without fallback: a node group launches only into its one reservation."""
     labels = as_map(inputs.get("labels"))
+    tags = as_map(inputs.get("tags"))
     types = tuple(str(t) for t in as_list(inputs.get("instanceTypes")))
     scaling = as_map(inputs.get("scalingConfig"))
     pool_label = _label(cv.POOL_LABEL, labels)
+    capacity_type = str(inputs.get("capacityType") or "ON_DEMAND").upper()
+    max_nodes = _int(scaling.get("maxSize"))
+    tagged = _int(_label(RESERVED_NODES_ANNOTATION, tags)) or 0
+    reserved = capacity_type == "CAPACITY_BLOCK" or tagged > 0
+    reserved_nodes = (tagged or max_nodes or 0) if reserved else 0
     return Pool(
         kind=EKS_NODE_GROUP,
         name=str(pool_label or inputs.get("nodeGroupName") or name),
@@ -253,9 +266,11 @@ def _eks_node_group(inputs: Mapping[str, Any], name: str) -> Pool:
         cloud="aws",
         instance_types=types,
         gpu=any(("aws", t) in gpu_catalog.NODE_TYPES for t in types) or _gpu_taint(as_list(inputs.get("taints"))),
-        capacity=("spot",) if str(inputs.get("capacityType") or "ON_DEMAND").upper() == "SPOT" else ("on-demand",),
+        capacity=("reserved",) if reserved else ("spot",) if capacity_type == "SPOT" else ("on-demand",),
         min_nodes=_int(scaling.get("minSize")) or 0,
-        max_nodes=_int(scaling.get("maxSize")),
+        max_nodes=max_nodes,
+        reserved_nodes=reserved_nodes,
+        reserved_usd_hour=number(_label(RESERVED_PRICE_ANNOTATION, tags)) if reserved_nodes else None,
     )
 
 

@@ -108,7 +108,9 @@ def audit_cost_items(cfg: config.PlatformConfig) -> list[cost_model.CostItem]:
                                          f"{events:g} M S3 data events x ${GUARDDUTY_S3_USD_MILLION:g}/M (audit.dataEventsMillionsPerMonth)"))
     if gd.eks_runtime_monitoring:
         nodes = cfg.cluster.system_nodes
-        size = nodes.instance_type.rsplit(".", 1)[-1]
+        from infra.config.defaults import effective
+
+        size = effective(nodes.instance_type, "cluster.systemNodes.instanceType").rsplit(".", 1)[-1]
         per_node = {"medium": 1, "large": 2, "xlarge": 4, "2xlarge": 8, "4xlarge": 16, "8xlarge": 32}.get(size, 2)
         vcpus = gd.monitored_vcpus or nodes.max_nodes * per_node
         usd = vcpus * GUARDDUTY_RUNTIME_USD_VCPU_MONTH

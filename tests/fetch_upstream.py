@@ -44,6 +44,9 @@ PINNED = [
     ("google-managed-prometheus/crds/monitoring.googleapis.com_clusterrules.yaml", "GoogleCloudPlatform/prometheus-engine", "2ffde4ec7b7e4ca1da4e32f36b692945b78a60e4", "charts/operator/crds/monitoring.googleapis.com_clusterrules.yaml"),
     ("google-managed-prometheus/crds/monitoring.googleapis.com_podmonitorings.yaml", "GoogleCloudPlatform/prometheus-engine", "2ffde4ec7b7e4ca1da4e32f36b692945b78a60e4", "charts/operator/crds/monitoring.googleapis.com_podmonitorings.yaml"),
     ("prometheus-operator/crds/crd-podmonitors.yaml", "prometheus-community/helm-charts", "cf408a290aec489277a94450bb3511432477a53a", "charts/kube-prometheus-stack/charts/crds/crds/crd-podmonitors.yaml"),
+    # GKE multi-networking (GKE serves them on a cluster with enable_multi_networking; the GPUDirect NICs)
+    ("gke-networking/crds/networking.gke.io_networks.yaml", "GoogleCloudPlatform/gke-networking-api", "34c617f213240483385491398d7904e20d0b6adc", "config/crds/networking.gke.io_networks.yaml"),
+    ("gke-networking/crds/networking.gke.io_gkenetworkparamsets.yaml", "GoogleCloudPlatform/gke-networking-api", "34c617f213240483385491398d7904e20d0b6adc", "config/crds/networking.gke.io_gkenetworkparamsets.yaml"),
 ]
 
 

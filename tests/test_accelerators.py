@@ -46,7 +46,7 @@ CATALOG_MISTAKES: dict[str, tuple[str, dict[str, Any], str, tuple[str, ...]]] = 
     "GB200 refused": ("dev", {"gpu": "GB200", "gpuLimit": None}, "gpu", ("refused", "ComputeDomains", "use instead", "B200")),
     "p6e-gb200 refused": ("dev", {"gpu": None, "instanceTypes": ["p6e-gb200.36xlarge"]}, "instanceTypes[0]", ("refused", "Capacity Blocks", "p6-b200.48xlarge")),
     "a4x refused": ("gcp-dev", {"gpu": None, "migProfile": None, "instanceTypes": ["a4x-highgpu-4g"]}, "instanceTypes[0]", ("refused", "a4-highgpu-8g")),
-    "A4 on demand": ("gcp-dev", {"gpu": "B200", "instanceTypes": None, "migProfile": None, "capacity": "on-demand"}, "capacity", ("not sold on demand", "allowed: spot")),
+    "A4 on demand": ("gcp-dev", {"gpu": "B200", "instanceTypes": None, "migProfile": None, "capacity": "on-demand", "gpuDirect": False}, "capacity", ("not sold on demand", "allowed: spot")),
     "MIG profile B200 lacks": ("dev", {"gpu": "B200", "migProfile": "1g.10gb"}, "migProfile", ("'1g.10gb'", "1g.23gb")),
     "time-slicing a Trainium": ("dev", {"gpu": "Trainium2", "gpuLimit": None}, "timeSlicingReplicas", ("NVIDIA device-plugin", "neuroncore")),
 }
@@ -204,8 +204,9 @@ def test_accelerator_stack_is_priced_in_its_region(accel_plan: engine.Plan) -> N
 
 
 GCP_POOLS = [
-    {"name": "train-b200", "purpose": "training", "gpu": "B200", "capacity": "spot", "maxNodes": 1},
-    {"name": "train-h200", "purpose": "training", "instanceTypes": ["a3-ultragpu-8g"], "capacity": "spot", "maxNodes": 1},
+    # single-node pools (gpuDirect false: no GPUDirect VPCs; tests/test_gke_training.py covers them)
+    {"name": "train-b200", "purpose": "training", "gpu": "B200", "capacity": "spot", "maxNodes": 1, "gpuDirect": False},
+    {"name": "train-h200", "purpose": "training", "instanceTypes": ["a3-ultragpu-8g"], "capacity": "spot", "maxNodes": 1, "gpuDirect": False},
     {"name": "serve-rtx", "purpose": "serving", "instanceTypes": ["g4-standard-48"], "capacity": "spot", "maxNodes": 2},
 ]
 

@@ -165,3 +165,12 @@ def test_every_mig_gpu_appears_in_the_balanced_config(upstream: Path) -> None:
 def test_gpus_without_mig_have_no_profiles() -> None:
     for key in ("T4", "A10G", "L4", "L40S"):
         assert not gpus.gpu_model(key).supports_mig
+
+
+def test_a3_mega_is_its_own_gke_accelerator_type() -> None:
+    """GKE names A3 Mega's H100s ``nvidia-h100-mega-80gb`` (cluster-toolkit's gke-a3-megagpu blueprint, the TCPXO
+    installer's node affinity); a pool asking for ``nvidia-h100-80gb`` on a3-megagpu-8g is refused by GKE."""
+    assert gpus.gke_accelerator(gpus.node_type("gcp", "a3-megagpu-8g")) == "nvidia-h100-mega-80gb"
+    assert gpus.gke_accelerator(gpus.node_type("gcp", "a3-highgpu-8g")) == "nvidia-h100-80gb"
+    assert {gpus.node_type("gcp", m).gpu_direct for m in ("a3-ultragpu-8g", "a4-highgpu-8g")} == {"rdma"}
+    assert [n.name for n in gpus.node_types("gcp") if n.gpu_nics and not n.gpu_direct] == []

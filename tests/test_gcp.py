@@ -412,7 +412,7 @@ def test_cluster_is_private_with_workload_identity_dataplane_v2_and_secret_encry
     assert i["location"] == cfg.region
     assert cluster.protect is cfg.is_prod and i["deletionProtection"] is cfg.is_prod
     # no GPU operator (GKE's default here): GKE exports the GPUs' DCGM metrics to Managed Prometheus itself
-    assert cfg.gpu_pools and cfg.gpu_operator.enabled is None
+    assert cfg.gpu_pools and cfg.gpu_operator.enabled is False  # resolved by the config (GKE default: off)
     assert i["monitoringConfig"]["managedPrometheus"] == {"enabled": True}
     assert set(i["monitoringConfig"]["enableComponents"]) == {"SYSTEM_COMPONENTS", "DCGM"}
     gke_agent = f"serviceAccount:service-{GCP_PROJECT_NUMBER}@container-engine-robot.iam.gserviceaccount.com"
@@ -447,7 +447,7 @@ def test_gpu_pools_carry_the_configured_accelerators_partitions_and_spot(gcp_pla
         for name, spot in variants.items():
             node = pools[name].inputs["nodeConfig"]
             (acc,) = node["guestAccelerators"]
-            assert acc["type"] == gpu.gcp_accelerator
+            assert acc["type"] == catalog.gke_accelerator(catalog.node_type("gcp", machine))
             assert acc["count"] == catalog.node_type("gcp", machine).gpus
             assert node["machineType"] == machine
             assert acc.get("gpuPartitionSize") == pool.mig_profile

@@ -240,3 +240,25 @@ def test_bad_stack_exits_2_and_other_clouds_dispatch(capsys: pytest.CaptureFixtu
     [finding] = preflight.run(config.load_stack("onprem"))
     assert finding.ok and "existing" in finding.message
     assert preflight.format_line(preflight.Finding("x", False, "y")) == "MISSING x: y"
+
+
+def test_a_lustre_stack_checks_the_fsx_calls_and_the_fsx_s3_role_as_the_docs_require(aws: None) -> None:
+    """Linking the lake to Lustre, FSx creates its S3 role with the caller's rights (FSx for Lustre user guide,
+    "Adding permissions to use data repositories in Amazon S3"): the preflight simulates those calls on that
+    role's path, and the FSx calls, for a stack with dataLake.lustre only."""
+    from tests.helpers import raw_config
+
+    clients = deployer()
+    caller = clients.sts(REGION).get_caller_identity()["Arn"]
+    raw = raw_config("prod")
+    raw["dataLake"] = {**raw["dataLake"], "lustre": {"zones": ["curated"], "availabilityZone": "us-east-1a", "storageGb": 2400, "throughputMbPerTib": 250}}
+    cfg = config.parse(raw)
+    assert set(preflight_aws.LUSTRE_ACTIONS) <= set(preflight_aws.deploy_actions(cfg))
+    assert not set(preflight_aws.LUSTRE_ACTIONS) & set(preflight_aws.deploy_actions(config.parse(raw_config("prod"))))
+    calls = answer_simulation(clients, {"iam:PutRolePolicy": "implicitDeny"})
+    [finding] = preflight_aws.check_lustre_role_permissions(cfg, clients, caller, "123456789012")
+    assert not finding.ok and finding.check == "permissions.fsx-s3-role" and "iam:PutRolePolicy" in finding.message
+    [call] = calls
+    assert set(call["ActionNames"]) == set(preflight_aws.FSX_S3_ROLE_ACTIONS)
+    assert call["ResourceArns"][0].startswith("arn:aws:iam::123456789012:role/aws-service-role/s3.data-source.lustre.fsx.amazonaws.com/")
+    assert preflight_aws.check_lustre_role_permissions(config.parse(raw_config("prod")), clients, caller, "123456789012") == []

@@ -166,7 +166,7 @@ def _privileged_pod(resources: list[RecordedResource]) -> str | None:
         "kubernetes:batch/v1:Job": ("spec", "template", "spec"),
     }
     for res in resources:
-        if res.type in paths and (res.inputs.get("metadata") or {}).get("namespace") != cv.NS_GPU_OPERATOR:
+        if res.type in paths and (res.inputs.get("metadata") or {}).get("namespace") not in (cv.NS_GPU_OPERATOR, cv.NS_GPUDIRECT):
             spec: Any = res.inputs
             for key in paths[res.type]:
                 spec = spec.get(key) or {}

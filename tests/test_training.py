@@ -22,7 +22,7 @@ from components.aws import karpenter as karpenter_mod
 from infra.plan import engine, lifecycle
 from infra.plan.model import RecordedResource
 from tests.chart_values import assert_keys_exist, chart_version, crd_validator, schema_errors
-from tests.helpers import ROOT
+from tests.helpers import ROOT, plan_stack
 
 NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
 NODECLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
@@ -130,6 +130,28 @@ def test_reserved_capacity_is_priced_as_already_paid_and_shown_apart(training_pl
     assert all(e["reserved"] == 0 for name, e in pools.items() if name != "train-p5-reserved")
     assert training_plan.cost["monthly_usd_reserved"] == pytest.approx(fixed, abs=0.01)
     assert [i["reserved_usd_month"] for i in training_plan.cost["by_item"] if "reserved_usd_month" in i] == [round(fixed, 2)]
+
+
+@pytest.mark.parametrize(("kind", "hourly"), [("capacity-block", 31.464), ("odcr", None)])
+def test_managed_reserved_pool_is_priced_as_already_paid_and_shown_apart(write_stack: Callable[..., Path], kind: str, hourly: float | None) -> None:
+    """A managed node group on a Capacity Block (or an ODCR) is paid for the whole reservation whether its nodes
+    run or not: priced at the reservation's price (default the on-demand list price), shown as reserved."""
+    reservation: dict[str, Any] = {"ids": [RESERVATION], "zone": "us-east-1a", "kind": kind, "nodes": 2}
+    if hourly is not None:
+        reservation["hourlyUsd"] = hourly
+    pool = {"name": "train-blk", "purpose": "training", "instanceTypes": ["p5.48xlarge"], "mode": "managed", "capacity": "reserved",
+            "reservation": reservation, "minNodes": 0, "maxNodes": 2}
+    base = yaml.safe_load((ROOT / "stacks" / "Pulumi.prod.yaml").read_text())["config"]["ml-platform:gpuPools"]
+    path = write_stack("prod", f"blk-{kind}", gpuPools=[*base, pool])
+    plan = engine.plan(f"blk-{kind}", stack_path=path)
+    group = _one(plan, "aws:eks/nodeGroup:NodeGroup", "gpu-train-blk")
+    assert group.inputs["capacityType"] == ("CAPACITY_BLOCK" if kind == "capacity-block" else "ON_DEMAND")
+    price = hourly if hourly is not None else catalog.node_type("aws", "p5.48xlarge").hourly_usd(spot=False, region="us-east-1")
+    fixed = 2 * price * 730
+    cost = plan.cost["by_pool"]["train-blk"]
+    assert cost["reserved"] == pytest.approx(fixed, abs=0.01)
+    assert cost["idle"] == pytest.approx(fixed, abs=0.01) == cost["ceiling"]  # minNodes 0, but the block is paid
+    assert plan.cost["monthly_usd_reserved"] == pytest.approx(fixed, abs=0.01)
 
 
 def test_a_pure_reservation_never_grows_past_it() -> None:
@@ -270,7 +292,11 @@ REFUSALS: dict[str, tuple[dict[str, Any], str, tuple[str, ...]]] = {
     "topology-aware pool scaled to zero": ({"minNodes": 0}, "minNodes", ("at least 1", "topologyAware", "exist")),
     "image snapshot on al2023": ({"imageSnapshot": "snap-0123abcd"}, "imageSnapshot", ("bottlerocket", "'al2023'")),
     "image streaming on aws": ({"imageStreaming": True}, "imageStreaming", ("GKE", "imageSnapshot")),
-    "efa on a managed pool": ({"mode": "managed", "capacity": "reserved", "placement": None}, "efa", ("mode karpenter",)),
+    "managed reservation without a zone": (
+        {"mode": "managed", "capacity": "reserved", "efa": None, "placement": None, "topologyAware": None,
+         "reservation": {"ids": [RESERVATION], "kind": "capacity-block", "nodes": 2, "hourlyUsd": 31.464}},
+        "reservation.zone", ("required for a managed node group", "reservation's zone", "us-east-1a"),
+    ),
 }
 
 
@@ -296,6 +322,74 @@ def test_training_pool_mistakes_exit_2_naming_the_key(write_stack: Callable[...,
     assert not failures, "\n".join(failures)
 
 
+def test_a_zone_outside_the_vpc_exits_2_naming_the_key(write_stack: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """The VPC spans the region's first network.azCount zones (the invoke's answer): a pool, reservation or file
+    system pinned elsewhere has no subnet, so nothing would ever launch there (infra/layers/aws_zones.py)."""
+    from infra import cli
+
+    doc = training_config()["config"]
+    pools, lake = doc["ml-platform:gpuPools"], doc["ml-platform:dataLake"]
+    p5, efa_pool = len(pools) - 2, len(pools) - 1
+    cases: dict[str, tuple[dict[str, Any], str]] = {}
+    moved = copy.deepcopy(pools)
+    moved[efa_pool]["zone"] = "us-east-1d"  # a zone of the region, but azCount 3 takes a-c
+    cases["efa pool"] = ({"gpuPools": moved}, f"gpuPools[{efa_pool}].zone")
+    moved = copy.deepcopy(pools)
+    moved[p5]["reservation"]["zone"] = "us-east-1e"
+    cases["reservation"] = ({"gpuPools": moved}, f"gpuPools[{p5}].reservation.zone")
+    cases["lustre"] = ({"dataLake": {**lake, "lustre": {**lake["lustre"], "availabilityZone": "us-east-1f"}}}, "dataLake.lustre.availabilityZone")
+    failures = []
+    for i, (label, (over, key)) in enumerate(cases.items()):
+        path = write_stack("prod", f"az{i}", **{"gpuPools": pools, "dataLake": lake, **over})
+        code = cli.main(["plan", "--stack", f"az{i}", "--stacks-dir", str(path.parent)])
+        lines = [ln.strip() for ln in capsys.readouterr().err.splitlines() if ln.strip().startswith("ml-platform:")]
+        want = f"ml-platform:{key}:"
+        if code != 2 or len(lines) != 1 or not lines[0].startswith(want) or "allowed: us-east-1a, us-east-1b, us-east-1c" not in lines[0]:
+            failures.append(f"{label}: exit {code}, {lines} (wanted {want})")
+    assert not failures, "\n".join(failures)
+    from infra import config
+    from infra.layers import aws_zones
+
+    cfg = config.parse({k.removeprefix("ml-platform:"): v for k, v in doc.items()})
+    assert aws_zones.zone_problems(cfg, ["us-east-1a", "us-east-1b"]) == []  # every zone the training stack names
+    assert [p for p, _ in aws_zones.zone_problems(cfg, ["us-east-1b"])] == [f"ml-platform:gpuPools[{p5}].reservation.zone", "ml-platform:dataLake.lustre.availabilityZone"]
+
+
+def test_managed_efa_pool_plans_with_interfaces_placement_and_the_device_plugin(write_stack: Callable[..., Path]) -> None:
+    """EFA and placement on a managed node group (mode managed): the launch template carries the EFA interfaces,
+    the EFA security group and the placement group; the EFA device plugin runs on its instance type."""
+    pools = training_config()["config"]["ml-platform:gpuPools"]
+    pools[-1] = {**pools[-1], "mode": "managed", "placement": "cluster", "fastImagePull": True}  # the A100 EFA pool
+    path = write_stack("prod", "mngefa", gpuPools=pools)
+    plan = engine.plan("mngefa", stack_path=path)
+    template = _one(plan, "aws:ec2/launchTemplate:LaunchTemplate", "gpu-train-efa-lt")
+    types = [n.name for n in catalog.node_types("aws", gpu="A100-40GB") if n.efa_interfaces]
+    cards = min(n.efa_interfaces for n in catalog.node_types("aws", gpu="A100-40GB") if n.efa_interfaces)
+    assert [n["interfaceType"] for n in template.inputs["networkInterfaces"]] == ["interface"] + ["efa-only"] * cards
+    assert template.inputs["placement"]["groupName"].endswith("-gpu-train-efa")
+    group = _one(plan, "aws:eks/nodeGroup:NodeGroup", "gpu-train-efa")
+    assert group.inputs["subnetIds"] and len(group.inputs["subnetIds"]) == 1  # one zone: us-east-1b's subnet
+    plugin = _one(plan, RELEASE, "efa-device-plugin")
+    assert set(types) <= set(plugin.inputs["values"]["supportedInstanceLabels"]["values"])
+    assert plan.lifecycle is not None and plan.lifecycle.problems == []
+    assert not plan.mandatory_violations
+
+
+def test_managed_bottlerocket_pool_restores_its_data_volume_from_the_image_snapshot(write_stack: Callable[..., Path]) -> None:
+    pools = yaml.safe_load((ROOT / "stacks" / "Pulumi.prod.yaml").read_text())["config"]["ml-platform:gpuPools"]
+    managed = next(i for i, p in enumerate(pools) if p.get("mode") == "managed")
+    pools[managed] = {**pools[managed], "amiFamily": "bottlerocket", "imageSnapshot": "snap-0123abcd"}
+    plan = engine.plan("mngsnap", stack_path=write_stack("prod", "mngsnap", gpuPools=pools))
+    name = pools[managed]["name"]
+    (device,) = _one(plan, "aws:ec2/launchTemplate:LaunchTemplate", f"gpu-{name}-lt").inputs["blockDeviceMappings"]
+    assert device["deviceName"] == "/dev/xvdb"  # Bottlerocket's data volume, where the images live
+    assert device["ebs"]["snapshotId"] == "snap-0123abcd" and device["ebs"]["kmsKeyId"].startswith("arn:aws:kms:")
+    from components.aws.gpu_node_group import GpuNodeGroupArgs
+
+    with pytest.raises(ValueError, match="bottlerocket"):
+        GpuNodeGroupArgs(cluster_name="c", subnet_ids=[], instance_types=["g6e.xlarge"], capacity="spot", min_nodes=0, max_nodes=1, image_snapshot="snap-1")
+
+
 def test_gcp_refuses_aws_only_training_options(write_stack: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
     from infra import cli
 
@@ -306,6 +400,11 @@ def test_gcp_refuses_aws_only_training_options(write_stack: Callable[..., Path],
     assert cli.main(["plan", "--stack", "gcpefa", "--stacks-dir", str(path.parent)]) == 2
     err = capsys.readouterr().err
     assert "ml-platform:gpuPools[0].efa: an AWS option" in err
+    pools[0] = {k: v for k, v in pools[0].items() if k not in ("efa", "zone")} | {"fastImagePull": True}
+    path = write_stack("gcp-prod", "gcpsoci", gpuPools=pools)
+    assert cli.main(["plan", "--stack", "gcpsoci", "--stacks-dir", str(path.parent)]) == 2
+    lines = [ln.strip() for ln in capsys.readouterr().err.splitlines() if ln.strip().startswith("ml-platform:")]
+    assert lines == ["ml-platform:gpuPools[0].fastImagePull: SOCI parallel pull on EKS nodes; on cloud 'gcp' leave it unset (gcp: imageStreaming)"]
 
 
 # ---- components under mocks ---------------------------------------------------------------------------
@@ -370,6 +469,47 @@ def test_managed_capacity_block_node_group_targets_its_reservation_and_repairs_n
         GpuNodeGroupArgs(cluster_name="c", subnet_ids=[], instance_types=["p5.48xlarge"], capacity="on-demand", min_nodes=0, max_nodes=1, capacity_block=True)
     with pytest.raises(ValueError, match="DNS label"):
         GpuNodeGroup("Bad_Name", GpuNodeGroupArgs(cluster_name="c", subnet_ids=[], instance_types=["p5.48xlarge"], capacity="spot", min_nodes=0, max_nodes=1))
+
+
+def test_managed_efa_node_group_gets_the_interfaces_security_groups_placement_and_huge_pages() -> None:
+    """A managed EFA pool gets what a Karpenter EFA class gets: the EFA interfaces (each in the cluster and EFA
+    security groups, the EFA one open to itself), a cluster placement group, huge pages in the user data."""
+    import base64
+    import email
+
+    import pulumi_aws as aws
+
+    from components.aws.gpu_node_group import GpuNodeGroup, GpuNodeGroupArgs
+
+    def program() -> None:
+        GpuNodeGroup(
+            "efa-mng",
+            GpuNodeGroupArgs(
+                cluster_name="c", subnet_ids=["subnet-1"], instance_types=["p5.48xlarge"], capacity="on-demand", min_nodes=0, max_nodes=2,
+                efa_interfaces=32, vpc_id="vpc-1", cluster_security_group_id="sg-cluster", placement_group=True,
+            ),
+            pulumi.ResourceOptions(provider=aws.Provider("aws", region="us-east-1")),
+        )
+
+    resources, _ = engine.run_program("unit", {"cloud": "aws", "environment": "dev", "region": "us-east-1"}, [], program=program)
+    template = next(r for r in resources if r.type == "aws:ec2/launchTemplate:LaunchTemplate")
+    (group,) = [r for r in resources if r.type == "aws:ec2/securityGroup:SecurityGroup"]
+    nics = template.inputs["networkInterfaces"]
+    assert [(n["networkCardIndex"], n["deviceIndex"], n["interfaceType"]) for n in nics] == [
+        (nic["networkCardIndex"], nic["deviceIndex"], nic["interfaceType"]) for nic in efa.network_interfaces(32)
+    ]
+    efa_sg = next(r.inputs["securityGroupId"] for r in resources if r.type == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    assert all(n["securityGroups"] == ["sg-cluster", efa_sg] for n in nics)
+    rules = [r.inputs for r in resources if r.type.startswith("aws:vpc/securityGroup") and r.type.endswith("Rule")]
+    assert len(rules) == 2 and all(r["ipProtocol"] == "-1" and r["referencedSecurityGroupId"] == r["securityGroupId"] == efa_sg for r in rules)
+    (placement,) = [r for r in resources if r.type == "aws:ec2/placementGroup:PlacementGroup"]
+    assert placement.inputs["strategy"] == "cluster" and template.inputs["placement"]["groupName"]
+    assert {group.urn, placement.urn} <= set(template.dependencies)
+    data = email.message_from_string(base64.b64decode(template.inputs["userData"]).decode())
+    scripts = [str(p.get_payload()) for p in data.walk() if p.get_content_type() == "text/x-shellscript"]
+    assert any(f"vm.nr_hugepages = {efa.HUGEPAGES_2MI_PAGES}" in s for s in scripts)
+    with pytest.raises(ValueError, match="vpc_id and cluster_security_group_id"):
+        GpuNodeGroupArgs(cluster_name="c", subnet_ids=[], instance_types=["p5.48xlarge"], capacity="on-demand", min_nodes=0, max_nodes=1, efa_interfaces=4)
 
 
 def test_network_interfaces_layout() -> None:
@@ -502,6 +642,7 @@ def test_sample_jobset_requests_what_the_efa_pool_offers() -> None:
 GKE_RESERVED = {
     "name": "train-h200-reserved", "purpose": "training", "instanceTypes": ["a3-ultragpu-8g"], "capacity": "reserved-then-on-demand",
     "reservation": {"ids": ["h200-block"], "zone": "us-central1-b", "nodes": 2}, "topologyAware": True, "minNodes": 2, "maxNodes": 4,
+    "gpuDirect": True,
 }
 GKE_FLEX = {"name": "train-flex", "purpose": "training", "instanceTypes": ["a3-highgpu-8g"], "capacity": "flex-start", "minNodes": 0, "maxNodes": 4}
 CQ = "kubernetes:kueue.x-k8s.io/v1beta2:ClusterQueue"
@@ -530,6 +671,8 @@ def test_gke_flex_start_pool_is_queued_provisioning_behind_a_kueue_admission_che
     pool = next(p.inputs for p in gke_training_plan.by_type("gcp:container/nodePool:NodePool") if p.inputs["name"] == "train-flex")
     assert pool["queuedProvisioning"] == {"enabled": True}
     assert pool["nodeConfig"]["flexStart"] is True
+    # flex-start: no auto-repair; queued provisioning: no auto-upgrade (cluster-toolkit dws-flex-start-queued-provisioning)
+    assert pool["management"] == {"autoRepair": False, "autoUpgrade": False}
     assert pool["nodeConfig"]["reservationAffinity"] == {"consumeReservationType": "NO_RESERVATION"}
     assert pool["autoscaling"]["totalMinNodeCount"] == 0 and pool["autoscaling"]["locationPolicy"] == "ANY"
     (config,) = gke_training_plan.by_type("kubernetes:kueue.x-k8s.io/v1beta2:ProvisioningRequestConfig")
@@ -614,9 +757,25 @@ def test_lustre_is_persistent_2_encrypted_protected_and_linked_to_curated(traini
     assert dra.inputs["dataRepositoryPath"] == f"s3://{curated.inputs['bucket']}/"
     assert dra.inputs["fileSystemPath"] == "/curated" and dra.inputs["batchImportMetaDataOnCreate"] is True
     assert dra.protect and fs.urn in dra.dependencies
-    ports = {(r.inputs["fromPort"], r.inputs["toPort"]) for r in training_plan.by_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
-             if r.name.startswith("lustre-nodes-")}
-    assert ports == set(fsx.LUSTRE_PORTS)
+    (lustre_id,) = fs.inputs["securityGroupIds"]
+    # the nodes' group: the EKS cluster security group (the one Karpenter discovers by tag)
+    nodes_sg = _one(training_plan, "aws:ec2/tag:Tag", "karpenter-sg-discovery").inputs["resourceId"]
+
+    def rules(kind: str, on: str, peer: str) -> set[tuple[int, int]]:
+        type_ = f"aws:vpc/{kind[0].lower()}{kind[1:]}:{kind}"
+        found = [r.inputs for r in training_plan.by_type(type_) if r.inputs["securityGroupId"] == on and r.inputs.get("referencedSecurityGroupId") == peer]
+        assert all(r["ipProtocol"] == "tcp" for r in found)
+        return {(r["fromPort"], r["toPort"]) for r in found}
+
+    # FSx user guide, "File system access control with Amazon VPC": the servers' group, in and out, to itself and the clients
+    assert rules("SecurityGroupIngressRule", lustre_id, lustre_id) == set(fsx.LUSTRE_PORTS)
+    assert rules("SecurityGroupIngressRule", lustre_id, nodes_sg) == set(fsx.LUSTRE_PORTS)
+    assert rules("SecurityGroupEgressRule", lustre_id, lustre_id) == set(fsx.LUSTRE_PORTS)
+    assert rules("SecurityGroupEgressRule", lustre_id, nodes_sg) == set(fsx.LUSTRE_PORTS)
+    # "Lustre client VPC security group rules": the nodes' group admits the servers (they connect back)
+    assert rules("SecurityGroupIngressRule", nodes_sg, lustre_id) == set(fsx.CLIENT_PORTS)
+    client_rules = [r for r in training_plan.by_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule") if r.name.startswith("lustre-client-in-")]
+    assert client_rules and all(r.urn in fs.dependencies for r in client_rules)  # mounts work once the file system is up
     s3_out = _one(training_plan, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "lustre-s3-out")
     assert (s3_out.inputs["fromPort"], s3_out.inputs["toPort"]) == (443, 443)  # S3 through the gateway endpoint only
     policy = json.loads(key.inputs["policy"])
@@ -624,6 +783,30 @@ def test_lustre_is_persistent_2_encrypted_protected_and_linked_to_curated(traini
     assert "fsx.us-east-1.amazonaws.com" in via
     item = next(i for i in training_plan.cost["by_item"] if i["type"] == "aws:fsx/lustreFileSystem:LustreFileSystem")
     assert item["monthly_usd"] == pytest.approx(2400 * 0.21)
+
+
+def test_lake_key_lets_fsx_read_the_linked_sse_kms_buckets_and_nothing_else(training_plan: engine.Plan) -> None:
+    """FSx's per-file-system S3 role has no KMS rights of its own: without the key-policy statement the data
+    repository association cannot read one SSE-KMS object of the lake (FSx for Lustre user guide, "Working with
+    server-side encrypted Amazon S3 buckets")."""
+    from components.aws import kms
+
+    (key,) = [k for k in training_plan.by_type("aws:kms/key:Key") if k.name == "platform-key"]
+    statements = {st["Sid"]: st for st in json.loads(key.inputs["policy"])["Statement"]}
+    fsx = statements["FsxLustreDataRepositories"]
+    (dra,) = training_plan.by_type("aws:fsx/dataRepositoryAssociation:DataRepositoryAssociation")
+    bucket_arn = "arn:aws:s3:::" + dra.inputs["dataRepositoryPath"].removeprefix("s3://").rstrip("/")
+    cond = fsx["Condition"]
+    assert sorted(cond["StringLike"]["kms:EncryptionContext:aws:s3:arn"]) == [bucket_arn, f"{bucket_arn}/*"]  # the linked zone only
+    assert cond["StringLike"]["aws:userid"] == kms.FSX_S3_ACCESS_USERID == "*:FSx"
+    assert cond["StringEquals"] == {"kms:CallerAccount": "123456789012", "kms:ViaService": "s3.us-east-1.amazonaws.com"}
+    assert {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(fsx["Action"]) and "kms:CreateGrant" not in fsx["Action"]
+    # the per-file-system role is not named: it does not exist when the key (which encrypts the file system) is created
+    assert fsx["Principal"] == {"AWS": "*"} and "AWSServiceRoleForFSxS3Access" not in key.inputs["policy"]
+    dev_key = next(k for k in plan_stack("dev").by_type("aws:kms/key:Key") if k.name == "platform-key")
+    assert "FsxLustreDataRepositories" not in dev_key.inputs["policy"]  # no Lustre, no statement
+    with pytest.raises(ValueError, match="bucket ARNs"):
+        kms.fsx_data_repository_statement(account_id="1", region="r", bucket_arns=[])
 
 
 @pytest.mark.parametrize(
@@ -708,6 +891,58 @@ def test_bottlerocket_pool_restores_its_data_volume_from_the_image_snapshot(upst
             name="p", instance_types=["p5.48xlarge"], capacity_types=["on-demand"], labels={}, gpu_limit=8, cpu_limit=192,
             image_snapshot="snap-0123abcd",
         )
+
+
+@pytest.mark.parametrize("hugepages", [0, efa.HUGEPAGES_2MI_PAGES])
+def test_fast_image_pull_turns_on_soci_parallel_pull_on_both_ami_families(hugepages: int) -> None:
+    """AL2023: nodeadm's FastImagePull gate in a NodeConfig part (after the EFA huge-pages script when both);
+    Bottlerocket: the SOCI snapshotter in parallel-pull-unpack mode, in valid TOML next to the sysctl."""
+    import email
+    import tomllib
+
+    from components.aws import node_user_data
+
+    doc = node_user_data.user_data("al2023", hugepages=hugepages, fast_image_pull=True)
+    assert doc is not None
+    message = email.message_from_string(doc)
+    assert message.is_multipart()
+    parts = {p.get_content_type(): str(p.get_payload()) for p in message.walk() if not p.is_multipart()}
+    node_config = yaml.safe_load(parts["application/node.eks.aws"])
+    assert node_config["apiVersion"] == "node.eks.aws/v1alpha1" and node_config["kind"] == "NodeConfig"
+    assert node_config["spec"] == {"featureGates": {"FastImagePull": True}}
+    assert ("text/x-shellscript" in parts) == bool(hugepages)
+    settings = tomllib.loads(node_user_data.user_data("bottlerocket", hugepages=hugepages, fast_image_pull=True) or "")["settings"]
+    assert settings["container-runtime"] == {"snapshotter": "soci"}
+    assert settings["container-runtime-plugins"]["soci-snapshotter"]["pull-mode"] == "parallel-pull-unpack"
+    assert ("kernel" in settings) == bool(hugepages)
+    assert node_user_data.user_data("al2023") is None  # nothing asked, no user data
+    with pytest.raises(ValueError, match="AMI family"):
+        node_user_data.user_data("ubuntu", fast_image_pull=True)
+
+
+@pytest.mark.upstream
+def test_fast_image_pull_pool_gets_its_own_node_class_and_managed_groups_their_launch_template(upstream: Path) -> None:
+    import base64
+
+    spec = karpenter_mod.NodePoolSpec(
+        name="serve-fast", instance_types=["g6e.12xlarge"], capacity_types=["on-demand"], labels={}, gpu_limit=8, cpu_limit=192,
+        fast_image_pull=True,
+    )
+    assert spec.node_class == "gpu-pool-serve-fast"  # the user data is the pool's
+    body = karpenter_mod.node_class_spec(
+        ami_family="al2023", ami_alias="al2023@latest", disk_gb=200, role="r", discovery_value="c", tags={}, kms_key_arn=None,
+        fast_image_pull=spec.fast_image_pull,
+    )
+    assert "FastImagePull: true" in body["userData"]
+    validator = crd_validator(upstream / "karpenter" / "crds" / "karpenter.k8s.aws_ec2nodeclasses.yaml", "v1")
+    assert not schema_errors(validator, {"apiVersion": "karpenter.k8s.aws/v1", "kind": "EC2NodeClass", "metadata": {"name": "x"}, "spec": body})
+    from components.aws.gpu_node_group import GpuNodeGroupArgs, launch_template_user_data
+
+    group = GpuNodeGroupArgs(cluster_name="c", subnet_ids=[], instance_types=["g6e.12xlarge"], capacity="on-demand", min_nodes=0, max_nodes=1,
+                             ami_family="bottlerocket", fast_image_pull=True)
+    assert 'snapshotter = "soci"' in base64.b64decode(launch_template_user_data(group) or "").decode()
+    assert launch_template_user_data(GpuNodeGroupArgs(cluster_name="c", subnet_ids=[], instance_types=["g6e.12xlarge"], capacity="on-demand",
+                                                      min_nodes=0, max_nodes=1)) is None
 
 
 # ---- deploy lifecycle of the training objects (infra/plan/lifecycle_facts.yaml) --------------------------

@@ -23,6 +23,7 @@ import pulumi
 import pulumi_aws as aws
 
 from catalog import conventions as cv
+from components.aws import node_user_data
 from components.base import Component
 from components.k8s.helm import pinned_release
 
@@ -58,26 +59,16 @@ def hugepages_user_data(ami_family: str, pages: int = HUGEPAGES_2MI_PAGES) -> st
 
     AL2023: a MIME part with a shell script, which Karpenter merges ahead of its own ``NodeConfig``
     part (cloud-init runs it before ``nodeadm-run`` starts the kubelet). Bottlerocket: a TOML
-    ``settings.kernel.sysctl`` entry, merged into Karpenter's settings.
+    ``settings.kernel.sysctl`` entry, merged into Karpenter's settings. See
+    :func:`components.aws.node_user_data.user_data`, which also adds parallel image pulls.
     """
     if pages < 1:
         raise ValueError("hugepages: pages must be >= 1")
-    if ami_family == "bottlerocket":
-        return f'[settings.kernel.sysctl]\n"vm.nr_hugepages" = "{pages}"\n'
-    if ami_family != "al2023":
+    if ami_family not in node_user_data.AMI_FAMILIES:
         raise ValueError(f"hugepages: unknown AMI family {ami_family!r}")
-    boundary = "MLPLATFORM-EFA"
-    return (
-        "MIME-Version: 1.0\n"
-        f'Content-Type: multipart/mixed; boundary="{boundary}"\n\n'
-        f"--{boundary}\n"
-        'Content-Type: text/x-shellscript; charset="us-ascii"\n\n'
-        "#!/bin/bash\n"
-        "set -euo pipefail\n"
-        f"echo 'vm.nr_hugepages = {pages}' > /etc/sysctl.d/90-efa-hugepages.conf\n"
-        "sysctl --system >/dev/null\n\n"
-        f"--{boundary}--\n"
-    )
+    data = node_user_data.user_data(ami_family, hugepages=pages)
+    assert data is not None
+    return data
 
 
 def efa_security_group(

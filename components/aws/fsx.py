@@ -4,8 +4,12 @@
 
 * a ``PERSISTENT_2`` Lustre file system in one subnet (the zone the training pools run in),
   encrypted with the platform key, LZ4-compressed, protected (and retained) in prod;
-* a security group letting the cluster's nodes reach it (TCP 988 and 1018-1023, Lustre's ports;
-  FSx user guide, "File system access control with Amazon VPC") and the file servers each other;
+* a security group letting the cluster's nodes reach it and the file servers each other (TCP 988 and
+  1018-1023 in and out, Lustre's ports), and a rule on the nodes' (cluster) security group admitting the
+  file servers (TCP 988 and 1021-1023): FSx user guide, "File system access control with Amazon VPC",
+  server and "Lustre client VPC security group rules". The cluster security group EKS creates already
+  allows all egress; the file servers' group has no default egress (the provider removes it), hence the
+  explicit outbound rules, and HTTPS to the S3 gateway endpoint for the data repository associations;
 * one data repository association (DRA) per linked lake zone: ``/<zone>`` on the file system is
   ``s3://<zone bucket>/``, its listing imported when the DRA is created and kept current as objects
   change (automatic import); nothing is exported (the lake stays the source of truth);
@@ -43,6 +47,10 @@ LUSTRE_VERSION = "2.15"
 THROUGHPUTS = (125, 250, 500, 1000)
 """PERSISTENT_2 throughput tiers, MB/s per TiB of storage."""
 LUSTRE_PORTS = ((988, 988), (1018, 1023))
+"""TCP ports of the file servers' security group, in from and out to itself and the clients (LNet)."""
+CLIENT_PORTS = ((988, 988), (1021, 1023))
+"""TCP ports the clients' security group admits from the file servers (Lustre servers open connections to
+clients too, e.g. lock callbacks; "Lustre client VPC security group rules")."""
 
 
 def csi_policy() -> dict[str, object]:
@@ -133,18 +141,33 @@ class LakeLustre(Component):
                         opts=aws_opts,
                     )
                 )
-        rules.append(
-            aws.vpc.SecurityGroupEgressRule(
-                f"{name}-self-out",
-                security_group_id=self.security_group.id,
-                referenced_security_group_id=self.security_group.id,
-                ip_protocol="tcp",
-                from_port=988,
-                to_port=1023,
-                description="Lustre between file servers",
-                opts=aws_opts,
+            for dest, label in ((args.client_security_group_id, "nodes"), (self.security_group.id, "self")):
+                rules.append(
+                    aws.vpc.SecurityGroupEgressRule(
+                        f"{name}-{label}-out-{low}",
+                        security_group_id=self.security_group.id,
+                        referenced_security_group_id=dest,
+                        ip_protocol="tcp",
+                        from_port=low,
+                        to_port=high,
+                        description=f"Lustre {low}-{high} to {label}",
+                        opts=aws_opts,
+                    )
+                )
+        for low, high in CLIENT_PORTS:
+            # on the nodes' group: the file servers connect back to their clients
+            rules.append(
+                aws.vpc.SecurityGroupIngressRule(
+                    f"{name}-client-in-{low}",
+                    security_group_id=args.client_security_group_id,
+                    referenced_security_group_id=self.security_group.id,
+                    ip_protocol="tcp",
+                    from_port=low,
+                    to_port=high,
+                    description=f"Lustre {low}-{high} from the FSx file servers",
+                    opts=aws_opts,
+                )
             )
-        )
         if args.s3_prefix_list_id is not None:
             rules.append(
                 aws.vpc.SecurityGroupEgressRule(

@@ -7,6 +7,7 @@ needs a cluster autoscaler; Karpenter does not scale managed node groups.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -17,6 +18,8 @@ import pulumi
 import pulumi_aws as aws
 
 from catalog import conventions as cv
+from catalog.pools import RESERVED_NODES_ANNOTATION, RESERVED_PRICE_ANNOTATION
+from components.aws import efa, node_user_data
 from components.base import Component
 
 AMI_TYPES = {"al2023": "AL2023_x86_64_NVIDIA", "bottlerocket": "BOTTLEROCKET_x86_64_NVIDIA"}
@@ -72,6 +75,27 @@ class GpuNodeGroupArgs:
     """The reservation is a Capacity Block for ML (node group capacity type ``CAPACITY_BLOCK``)."""
     auto_repair: bool = True
     """EKS node auto repair: replace nodes the node monitoring agent reports unhealthy (GPU faults)."""
+    reserved_nodes: int = 0
+    """``capacity: reserved``: instances the reservation holds (a node-group tag the cost estimate reads:
+    reserved capacity is already paid, priced apart)."""
+    reserved_usd_hour: float | None = None
+    """The price paid per reserved node-hour (a Capacity Block's), when not the on-demand list price."""
+    fast_image_pull: bool = False
+    """SOCI parallel pull and unpack (launch-template user data, merged by EKS with its own:
+    :mod:`components.aws.node_user_data`)."""
+    efa_interfaces: int = 0
+    """EFA interfaces per node (0: none): launch-template network interfaces in an EFA security group,
+    and huge pages in the user data (as a Karpenter EFA pool's class, :mod:`components.aws.efa`)."""
+    vpc_id: pulumi.Input[str] | None = None
+    """The cluster's VPC (the EFA security group lives there); required with ``efa_interfaces``."""
+    cluster_security_group_id: pulumi.Input[str] | None = None
+    """The EKS cluster security group: interfaces listed in a launch template carry their groups
+    explicitly, so the nodes keep the cluster's next to the EFA one; required with ``efa_interfaces``."""
+    placement_group: bool = False
+    """Launch into a cluster placement group made for the group (its subnets must be one zone)."""
+    image_snapshot: str | None = None
+    """Bottlerocket: the EBS snapshot (pre-pulled images) the data volume is restored from, then encrypted
+    with ``kms_key_arn`` (as a Karpenter pool's class does)."""
 
     def __post_init__(self) -> None:
         where = "GpuNodeGroup"
@@ -83,8 +107,18 @@ class GpuNodeGroupArgs:
             raise ValueError(f"{where}: capacity 'reserved' and capacity_reservation_id go together")
         if self.capacity_block and self.capacity != "reserved":
             raise ValueError(f"{where}: capacity_block needs capacity 'reserved'")
+        if self.reserved_nodes < 0 or (self.reserved_nodes and self.capacity != "reserved"):
+            raise ValueError(f"{where}: reserved_nodes needs capacity 'reserved' and must be >= 0")
+        if self.reserved_usd_hour is not None and (self.reserved_usd_hour <= 0 or not self.reserved_nodes):
+            raise ValueError(f"{where}: reserved_usd_hour must be positive and needs reserved_nodes")
         if self.ami_family not in AMI_TYPES:
             raise ValueError(f"{where}: ami_family must be one of {tuple(AMI_TYPES)}")
+        if self.image_snapshot is not None and self.ami_family != "bottlerocket":
+            raise ValueError(f"{where}: image_snapshot restores the Bottlerocket data volume; needs ami_family bottlerocket")
+        if self.efa_interfaces < 0:
+            raise ValueError(f"{where}: efa_interfaces must be >= 0")
+        if self.efa_interfaces and (self.vpc_id is None or self.cluster_security_group_id is None):
+            raise ValueError(f"{where}: efa_interfaces needs vpc_id and cluster_security_group_id (the EFA and cluster security groups)")
         if self.min_nodes < 0 or self.max_nodes < 1 or self.min_nodes > self.max_nodes:
             raise ValueError(f"{where}: need 0 <= min_nodes <= max_nodes and max_nodes >= 1")
         if self.disk_gb < 20:
@@ -92,6 +126,24 @@ class GpuNodeGroupArgs:
         for taint in self.taints:
             if taint.get("effect") not in TAINT_EFFECTS:
                 raise ValueError(f"{where}: taint effect must be one of {tuple(TAINT_EFFECTS)}")
+
+
+def launch_template_user_data(args: GpuNodeGroupArgs) -> str | None:
+    """Base64 user data of the launch template (a launch template takes it encoded), or ``None``."""
+    hugepages = efa.HUGEPAGES_2MI_PAGES if args.efa_interfaces else 0
+    data = node_user_data.user_data(args.ami_family, hugepages=hugepages, fast_image_pull=args.fast_image_pull)
+    return base64.b64encode(data.encode()).decode() if data is not None else None
+
+
+def reservation_tags(args: GpuNodeGroupArgs) -> dict[str, str]:
+    """Node-group tags recording the reservation for the cost estimate (:mod:`catalog.pools` reads them, as it
+    reads a Karpenter NodePool's annotations): nodes held and, when given, the price paid per node-hour."""
+    if not args.reserved_nodes:
+        return {}
+    out = {RESERVED_NODES_ANNOTATION: str(args.reserved_nodes)}
+    if args.reserved_usd_hour is not None:
+        out[RESERVED_PRICE_ANNOTATION] = f"{args.reserved_usd_hour:g}"
+    return out
 
 
 class GpuNodeGroup(Component):
@@ -130,6 +182,35 @@ class GpuNodeGroup(Component):
         }
         if args.kms_key_arn is not None:
             ebs["kms_key_id"] = args.kms_key_arn
+        if args.image_snapshot is not None:  # the data volume (Bottlerocket): its images come with it
+            ebs["snapshot_id"] = args.image_snapshot
+        # EFA: the interfaces Karpenter lays out for an EFA class (efa.network_interfaces), each in the
+        # cluster security group and the EFA one (all traffic to and from itself); both groups and the
+        # placement group exist before the template and outlive the nodes
+        network_interfaces = None
+        network_deps: list[pulumi.Resource] = []
+        if args.efa_interfaces:
+            assert args.vpc_id is not None and args.cluster_security_group_id is not None  # __post_init__
+            group, rules = efa.efa_security_group(f"{name}-efa", vpc_id=args.vpc_id, tags=tags, opts=child)
+            network_deps += [group, *rules]
+            groups = [args.cluster_security_group_id, group.id]
+            network_interfaces = [
+                {
+                    "network_card_index": nic["networkCardIndex"],
+                    "device_index": nic["deviceIndex"],
+                    "interface_type": nic["interfaceType"],
+                    "security_groups": groups,
+                    "delete_on_termination": "true",
+                }
+                for nic in efa.network_interfaces(args.efa_interfaces)
+            ]
+        placement = None
+        if args.placement_group:
+            self.placement = aws.ec2.PlacementGroup(
+                f"{name}-pg", name=pulumi.Output.concat(args.cluster_name, f"-{name}"), strategy="cluster", tags=tags, opts=child
+            )
+            network_deps.append(self.placement)
+            placement = {"group_name": self.placement.name}
         self.launch_template = aws.ec2.LaunchTemplate(
             f"{name}-lt",
             description=f"GPU node group {name}: IMDSv2 only, encrypted volumes",
@@ -145,9 +226,12 @@ class GpuNodeGroup(Component):
             if args.capacity_reservation_id
             else None,
             instance_market_options={"market_type": "capacity-block"} if args.capacity_block else None,
+            user_data=launch_template_user_data(args),
+            network_interfaces=network_interfaces,
+            placement=placement,
             tag_specifications=[{"resource_type": kind, "tags": tags} for kind in ("instance", "volume", "network-interface")],
             tags=tags,
-            opts=child,
+            opts=self.child_opts(depends_on=network_deps),
         )
         self.node_group = aws.eks.NodeGroup(
             f"{name}",
@@ -164,7 +248,7 @@ class GpuNodeGroup(Component):
             labels=dict(args.labels),
             taints=[{"key": t["key"], "value": t.get("value"), "effect": TAINT_EFFECTS[t["effect"]]} for t in args.taints],
             launch_template={"id": self.launch_template.id, "version": self.launch_template.latest_version.apply(str)},
-            tags=tags,
+            tags={**tags, **reservation_tags(args)},
             opts=self.child_opts(depends_on=attachments, ignore_changes=["scalingConfig.desiredSize"]),
         )
         self.publish(node_group_name=self.node_group.node_group_name, node_role_arn=pulumi.Output.from_input(role_arn))

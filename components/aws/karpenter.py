@@ -28,7 +28,7 @@ import pulumi_kubernetes as k8s
 
 from catalog import conventions as cv
 from catalog.cost_model import RESERVED_NODES_ANNOTATION, RESERVED_PRICE_ANNOTATION
-from components.aws import efa
+from components.aws import efa, node_user_data
 from components.aws.irsa import IrsaRole, IrsaRoleArgs
 from components.base import Component
 from components.k8s.helm import pinned_release
@@ -140,6 +140,9 @@ class NodePoolSpec:
     """Disruption reasons (``Drifted``, ``Underutilized``) blocked outright by a ``nodes: "0"`` budget."""
     image_snapshot: str | None = None
     """Bottlerocket: EBS snapshot (pre-pulled images) the data volume is restored from (the pool's own class)."""
+    fast_image_pull: bool = False
+    """SOCI parallel pull and unpack of container images (the pool's own class's user data,
+    :mod:`components.aws.node_user_data`)."""
     replicas: int | None = None
     """A static NodePool keeping this many nodes (alpha feature gate ``staticCapacity``): no weight, and
     ``limits`` holds only ``nodes`` (NodePool CRD rules). For pools whose nodes must exist before a job
@@ -191,7 +194,7 @@ class NodePoolSpec:
     @property
     def own_node_class(self) -> bool:
         """Reservations, EFA interfaces and placement groups are per pool: such a pool has its own EC2NodeClass."""
-        return bool(self.capacity_reservations or self.efa_interfaces or self.placement_group or self.image_snapshot)
+        return bool(self.capacity_reservations or self.efa_interfaces or self.placement_group or self.image_snapshot or self.fast_image_pull)
 
     @property
     def node_class(self) -> str:
@@ -532,6 +535,7 @@ def node_class_spec(
     placement_group: pulumi.Input[str] | None = None,
     security_group_ids: Sequence[pulumi.Input[str]] = (),
     image_snapshot: str | None = None,
+    fast_image_pull: bool = False,
 ) -> dict[str, Any]:
     """``EC2NodeClass.spec``: NVIDIA-capable AMI alias, discovery selectors, encrypted gp3, IMDSv2 only.
 
@@ -567,7 +571,11 @@ def node_class_spec(
         extra["capacityReservationSelectorTerms"] = [dict(t) for t in capacity_reservations]
     if efa_interfaces:
         extra["networkInterfaces"] = efa.network_interfaces(efa_interfaces)
-        extra["userData"] = efa.hugepages_user_data(ami_family)
+    user_data = node_user_data.user_data(
+        ami_family, hugepages=efa.HUGEPAGES_2MI_PAGES if efa_interfaces else 0, fast_image_pull=fast_image_pull
+    )
+    if user_data is not None:
+        extra["userData"] = user_data
     if placement_group is not None:
         extra["placementGroupSelector"] = {"name": placement_group}
     return {
@@ -876,6 +884,7 @@ class Karpenter(Component):
                     placement_group=placement.name if placement is not None else None,
                     security_group_ids=efa_groups if pool.efa_interfaces else (),
                     image_snapshot=pool.image_snapshot,
+                    fast_image_pull=pool.fast_image_pull,
                 ),
                 opts=class_opts,
             )

@@ -49,6 +49,7 @@ def key_policy(
     cloudwatch_logs: bool = True,
     autoscaling: bool = True,
     cloudtrail_trails: Sequence[str] = (),
+    fsx_linked_bucket_arns: Sequence[str] = (),
 ) -> str:
     """The key policy JSON.
 
@@ -57,7 +58,9 @@ def key_policy(
     - CloudWatch Logs may encrypt this account's log groups in ``region``;
     - the EC2 Auto Scaling service-linked role may use it for encrypted node volumes;
     - CloudTrail may encrypt the log and digest files of ``cloudtrail_trails`` (trail names in
-      ``region``), and the account may decrypt CloudTrail files (through IAM policies).
+      ``region``), and the account may decrypt CloudTrail files (through IAM policies);
+    - FSx for Lustre may read and write the objects of ``fsx_linked_bucket_arns`` (lake buckets a
+      data repository association links) through S3 (:func:`fsx_data_repository_statement`).
     """
     root = f"arn:{partition}:iam::{account_id}:root"
     statements: list[dict[str, Any]] = [
@@ -107,7 +110,45 @@ def key_policy(
         ]
     if cloudtrail_trails:
         statements += cloudtrail_statements(account_id=account_id, region=region, partition=partition, trails=cloudtrail_trails)
+    if fsx_linked_bucket_arns:
+        statements.append(fsx_data_repository_statement(account_id=account_id, region=region, bucket_arns=fsx_linked_bucket_arns))
     return json.dumps({"Version": "2012-10-17", "Id": "ml-platform-key", "Statement": statements})
+
+
+FSX_S3_ACCESS_USERID = "*:FSx"
+"""``aws:userid`` of the sessions FSx for Lustre's per-file-system S3 role (``AWSServiceRoleForFSxS3Access_<fs-id>``)
+reads and writes a data repository with."""
+
+
+def fsx_data_repository_statement(*, account_id: str, region: str, bucket_arns: Sequence[str]) -> dict[str, Any]:
+    """Let FSx for Lustre import from (and export to) SSE-KMS lake buckets linked by a data repository association.
+
+    The file system reaches S3 as its own service-linked role, ``AWSServiceRoleForFSxS3Access_<fs-id>``, which
+    carries S3 permissions but no KMS ones: without a key-policy statement the association fails on the first
+    encrypted object. The role is created with the file system (whose id the name carries), after this key,
+    which encrypts that file system; ``CreateKey`` / ``PutKeyPolicy`` reject a principal that does not exist
+    yet, so the statement cannot name it. It follows the FSx for Lustre user guide, "Working with server-side
+    encrypted Amazon S3 buckets", statement for every FSx file system of the account
+    (docs.aws.amazon.com/fsx/latest/LustreGuide/s3-server-side-encryption-support.html): any principal, but only
+    sessions whose ``aws:userid`` ends in ``:FSx``, of this account, through S3 in ``region``, on these buckets
+    (the S3 encryption context is the bucket ARN with bucket keys, which the lake uses, or the object ARN).
+    """
+    if not bucket_arns:
+        raise ValueError("fsx_data_repository_statement: give the linked bucket ARNs")
+    return {
+        "Sid": "FsxLustreDataRepositories",
+        "Effect": "Allow",
+        "Principal": {"AWS": "*"},
+        "Action": USE_ACTIONS,
+        "Resource": "*",
+        "Condition": {
+            "StringEquals": {"kms:CallerAccount": account_id, "kms:ViaService": f"s3.{region}.amazonaws.com"},
+            "StringLike": {
+                "aws:userid": FSX_S3_ACCESS_USERID,
+                "kms:EncryptionContext:aws:s3:arn": [arn for b in sorted(bucket_arns) for arn in (b, f"{b}/*")],
+            },
+        },
+    }
 
 
 def cloudtrail_statements(*, account_id: str, region: str, partition: str, trails: Sequence[str]) -> list[dict[str, Any]]:
@@ -173,6 +214,8 @@ class KmsKeyArgs:
     :param protect: ``protect`` and ``retain_on_delete`` the key (prod).
     :param deletion_window_days: 7-30 days before a scheduled deletion happens.
     :param tags: tags on the key.
+    :param fsx_linked_bucket_arns: lake buckets an FSx for Lustre data repository association links (the
+        FSx S3 role may use the key through S3 on their objects: :func:`fsx_data_repository_statement`).
     """
 
     alias: str
@@ -187,6 +230,7 @@ class KmsKeyArgs:
     protect: bool = False
     deletion_window_days: int = 30
     tags: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    fsx_linked_bucket_arns: pulumi.Input[Sequence[str]] = ()
 
     def __post_init__(self) -> None:
         if not _ALIAS.match(self.alias) or self.alias.startswith("aws/") or self.alias.startswith("alias/"):
@@ -212,15 +256,16 @@ class KmsKey(Component):
 
     def __init__(self, resource_name: str, args: KmsKeyArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("ml-platform:aws:KmsKey", resource_name, opts)
-        policy = pulumi.Output.from_input(args.account_id).apply(
-            lambda acct: key_policy(
-                account_id=acct,
+        policy = pulumi.Output.all(args.account_id, args.fsx_linked_bucket_arns).apply(
+            lambda a: key_policy(
+                account_id=a[0],
                 region=args.region,
                 partition=args.partition,
                 via_services=args.via_services,
                 cloudwatch_logs=args.cloudwatch_logs,
                 autoscaling=args.autoscaling,
                 cloudtrail_trails=args.cloudtrail_trails,
+                fsx_linked_bucket_arns=a[1],
             )
         )
         self.key = aws.kms.Key(

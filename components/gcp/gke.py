@@ -86,6 +86,9 @@ class GkeClusterArgs:
     control_plane_ports: Sequence[int] = ()
     deletion_protection: bool = False
     labels: Mapping[str, str] = field(default_factory=dict)
+    multi_networking: bool = False
+    """Multi-networking (``enable_multi_networking``, on Dataplane V2): node pools may attach extra NICs and pods
+    ask for them through GKE ``Network`` objects (GPUDirect on A3 Mega / A3 Ultra / A4). Changed in place."""
 
     def __post_init__(self) -> None:
         if not re.match(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$", self.name):
@@ -189,6 +192,7 @@ class GkeCluster(Component):
             workload_identity_config={"workload_pool": args.workload_pool},
             release_channel={"channel": args.release_channel},
             datapath_provider="ADVANCED_DATAPATH",
+            **({"enable_multi_networking": True} if args.multi_networking else {}),
             enable_shielded_nodes=True,
             database_encryption={"state": "ENCRYPTED", "key_name": args.secrets_key_id},
             security_posture_config={"mode": "BASIC", "vulnerability_mode": "VULNERABILITY_BASIC"},

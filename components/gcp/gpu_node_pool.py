@@ -75,11 +75,46 @@ class GpuNodePoolArgs:
     """Run the nodes in this one zone (``node_locations``); a reservation is zonal."""
     image_streaming: bool = False
     """GKE image streaming (``gcfs_config``): containers from Artifact Registry start before the image is read."""
+    secondary_boot_disk: str | None = None
+    """A disk image of pre-pulled container images (``global/images/NAME`` or ``projects/P/global/images/NAME``, built
+    with GoogleCloudPlatform/ai-on-gke tools/gke-disk-image-builder) attached to every node as a secondary boot disk in
+    ``CONTAINER_IMAGE_CACHE`` mode; needs ``image_streaming`` (terraform-provider-google container_node_pool docs:
+    "gcfs_config must be enabled=true for this feature to work")."""
     flex_start: bool = False
     """Dynamic Workload Scheduler flex-start with queued provisioning: nodes come only for a
     ProvisioningRequest (Kueue creates one per admitted job), all at once."""
+    compact_placement: bool = False
+    """``placement_policy { type = "COMPACT" }``: the nodes are placed close together (lower latency between
+    them). GKE allows it for a pool in one zone only, not with queued provisioning and not with blue-green
+    upgrades (cluster-toolkit v1.95.0 modules/compute/gke-node-pool preconditions)."""
+    placement_policy: str | None = None
+    """With ``compact_placement``: the name of a compact resource policy of your own, in the pool's region
+    (``placement_policy.policy_name``; e.g. the one a reservation was made with)."""
+    additional_networks: tuple[tuple[pulumi.Input[str], pulumi.Input[str]], ...] = ()
+    """(VPC name, subnet name) of each extra NIC, in order (``network_config.additional_node_network_configs``):
+    the GPUDirect NICs of A3 Mega / A3 Ultra / A4 (:mod:`components.gcp.gpu_network`). Needs a cluster with
+    multi-networking."""
 
     def __post_init__(self) -> None:
+        if self.compact_placement:
+            if not self.zone:
+                raise ValueError("compact placement is only available for a node pool in a single zone (set zone)")
+            if self.flex_start:
+                raise ValueError("compact placement cannot be combined with queued provisioning (flex_start)")
+        elif self.placement_policy:
+            raise ValueError("placement_policy names a compact resource policy; set compact_placement too")
+        if self.secondary_boot_disk is not None:
+            if not re.match(
+                r"^(projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/)?global/images/[a-z]([-a-z0-9]{0,61}[a-z0-9])?$",
+                self.secondary_boot_disk,
+            ):
+                raise ValueError(
+                    f"secondary_boot_disk {self.secondary_boot_disk!r} is not a disk image path such as global/images/NAME"
+                )
+            if not self.image_streaming:
+                raise ValueError("a secondary boot disk (image cache) needs image_streaming (gcfs_config)")
+        if self.placement_policy is not None and not re.match(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$", self.placement_policy):
+            raise ValueError(f"placement_policy {self.placement_policy!r} is not a resource policy name")
         if self.flex_start and (self.spot or self.reservations or self.min_nodes):
             raise ValueError("a flex-start pool has no spot, no reservation and min_nodes 0")
         if self.reservations and self.spot:
@@ -148,7 +183,10 @@ class GpuNodePool(Component):
                 # spot and flex-start capacity comes and goes per zone: take it wherever it is
                 "location_policy": "ANY" if args.spot or args.flex_start else "BALANCED",
             },
-            management={"auto_repair": True, "auto_upgrade": True},
+            # DWS flex-start nodes must not be auto-repaired, queued-provisioning nodes not auto-upgraded (cluster-toolkit
+            # v1.95.0 examples/gke-consumption-options/dws-flex-start-queued-provisioning: "dws flex-start requirement",
+            # "queued provisioning requirement"); a broken flex-start node goes with its job instead
+            management={"auto_repair": not args.flex_start, "auto_upgrade": not args.flex_start},
             **({"queued_provisioning": {"enabled": True}} if args.flex_start else {}),
             upgrade_settings={"max_surge": 1, "max_unavailable": 0},
             node_config={
@@ -165,6 +203,11 @@ class GpuNodePool(Component):
                 "gvnic": {"enabled": True},
                 **({"gcfs_config": {"enabled": True}} if args.image_streaming else {}),
                 **(
+                    {"secondary_boot_disks": [{"disk_image": args.secondary_boot_disk, "mode": "CONTAINER_IMAGE_CACHE"}]}
+                    if args.secondary_boot_disk
+                    else {}
+                ),
+                **(
                     {
                         "reservation_affinity": {
                             "consume_reservation_type": "SPECIFIC_RESERVATION",
@@ -179,6 +222,25 @@ class GpuNodePool(Component):
                 ),
             },
             **({"node_locations": [args.zone]} if args.zone else {}),
+            **(
+                {
+                    "placement_policy": {
+                        "type": "COMPACT",
+                        **({"policy_name": args.placement_policy} if args.placement_policy else {}),
+                    }
+                }
+                if args.compact_placement
+                else {}
+            ),
+            **(
+                {
+                    "network_config": {
+                        "additional_node_network_configs": [{"network": n, "subnetwork": s} for n, s in args.additional_networks]
+                    }
+                }
+                if args.additional_networks
+                else {}
+            ),
             opts=self.child_opts(),
         )
         self.publish(node_pool=node_pool)

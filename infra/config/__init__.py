@@ -46,6 +46,7 @@ from infra.config.checks import (
     runner_problems,
 )
 from infra.config.checks.pools import AWS_RESERVATION_ID
+from infra.config.defaults import effective
 from infra.config.errors import ConfigError
 from infra.config.load import (
     DEFAULT_STACKS_DIR,
@@ -110,6 +111,6 @@ __all__ = [
     "LustreConfig", "MlflowConfig", "MonitoringConfig", "NetworkConfig", "NotebookCpuConfig", "NotebooksConfig",
     "OidcConfig", "OnlineStoreConfig", "PlatformConfig", "Problem", "ReservationConfig", "SecurityConfig",
     "ServingConfig", "SmtpConfig", "SystemNodesConfig", "TeamConfig", "TeamQuotas",
-    "check_fleet_stacks", "from_pulumi", "gpu_capacity", "load_fleet_stack", "load_stack", "mask_secure_values",
+    "check_fleet_stacks", "effective", "from_pulumi", "gpu_capacity", "load_fleet_stack", "load_stack", "mask_secure_values",
     "parse", "pool_gpu_key", "raw_from_pulumi", "read_stack_file", "runner_problems", "stack_file",
 ]

@@ -16,7 +16,7 @@ import pulumi_kubernetes as k8s
 
 from catalog import conventions as cv
 from components.aws.audit_trail import AuditTrail, AuditTrailArgs
-from components.aws.data_lake import DataLake, DataLakeArgs, LakeLifecycle, LakeReplica
+from components.aws.data_lake import DataLake, DataLakeArgs, LakeLifecycle, LakeReplica, bucket_name
 from components.aws.eks import EksCluster, EksClusterArgs, SystemNodes
 from components.aws.guardduty import GuardDuty, GuardDutyArgs
 from components.aws.kms import DEFAULT_VIA_SERVICES, KmsKey, KmsKeyArgs
@@ -89,10 +89,8 @@ class AwsFoundation:
 
 
 def nat_mode(cfg: config.PlatformConfig) -> Literal["single", "perAz"]:
-    """``network.natGateways``, else one NAT in dev and one per AZ elsewhere."""
-    if cfg.network.nat_gateways:
-        return cfg.network.nat_gateways
-    return "single" if cfg.environment == "dev" else "perAz"
+    """``network.natGateways`` in effect (default: one NAT in dev, one per AZ elsewhere; :mod:`infra.config.defaults`)."""
+    return config.effective(cfg.network.nat_gateways, "network.natGateways")
 
 
 def lake_bucket_prefix(cfg: config.PlatformConfig) -> str:
@@ -108,6 +106,18 @@ def lake_lifecycle(cfg: config.PlatformConfig) -> LakeLifecycle:
         glacier_ir_days=lc.raw_glacier_ir_days,
         noncurrent_expiry_days=lc.noncurrent_expiry_days,
         abort_multipart_days=lc.abort_multipart_days,
+        log_expiry_days=config.effective(cfg.data_lake.access_log_retention_days, "dataLake.accessLogRetentionDays"),
+    )
+
+
+def lustre_bucket_arns(cfg: config.PlatformConfig, account_id: pulumi.Output[str]) -> pulumi.Output[list[str]] | tuple[()]:
+    """ARNs of the lake buckets the Lustre file system links (named as the lake names them, before it exists)."""
+    lustre = cfg.data_lake.lustre
+    if lustre is None or not lustre.zones:
+        return ()
+    region = cfg.region or ""
+    return account_id.apply(
+        lambda acct: [f"arn:{PARTITION}:s3:::{bucket_name(lake_bucket_prefix(cfg), z, acct, region)}" for z in lustre.zones]
     )
 
 
@@ -117,9 +127,7 @@ def trail_name(cfg: config.PlatformConfig) -> str:
 
 
 def object_lock_days(cfg: config.PlatformConfig) -> int | None:
-    """Object Lock governance retention of the trail bucket: always in prod (default: the retention)."""
-    if cfg.is_prod:
-        return cfg.audit.object_lock_days or cfg.audit.retention_days
+    """Object Lock governance retention of the trail bucket: always in prod (default: the retention; :mod:`infra.config.defaults`)."""
     return cfg.audit.object_lock_days
 
 
@@ -162,6 +170,8 @@ def build(cfg: config.PlatformConfig) -> AwsFoundation:
             protect=prod,
             # FSx for Lustre encrypts with it too when the lake has a Lustre file system
             via_services=(*DEFAULT_VIA_SERVICES, "fsx") if cfg.data_lake.lustre else DEFAULT_VIA_SERVICES,
+            # and its S3 role reads the linked (SSE-KMS) zone buckets with it
+            fsx_linked_bucket_arns=lustre_bucket_arns(cfg, account_id),
         ),
         pulumi.ResourceOptions(provider=provider, depends_on=slr.resources or None),
     )
@@ -180,7 +190,7 @@ def build(cfg: config.PlatformConfig) -> AwsFoundation:
             ),
             pulumi.ResourceOptions(provider=dr_provider, depends_on=slr.resources or None),
         )
-        replica = LakeReplica(region=dr_region, kms_key_arn=dr_key.arn, provider=dr_provider, replication_time_control=prod)
+        replica = LakeReplica(region=dr_region, kms_key_arn=dr_key.arn, provider=dr_provider, replication_time_control=bool(cfg.dr.fast_lake_replication))
 
     lake = DataLake(
         "lake",
@@ -214,7 +224,7 @@ def build(cfg: config.PlatformConfig) -> AwsFoundation:
             private_access_cidrs=[cfg.network.cidr, *cfg.cluster.private_access_cidrs],
             admin_principal_arns=cfg.cluster.admin_role_arns,
             system_nodes=SystemNodes(
-                instance_type=nodes.instance_type, min_nodes=nodes.min_nodes, max_nodes=nodes.max_nodes, disk_gb=nodes.disk_gb
+                instance_type=config.effective(nodes.instance_type, "cluster.systemNodes.instanceType"), min_nodes=nodes.min_nodes, max_nodes=nodes.max_nodes, disk_gb=nodes.disk_gb
             ),
             log_retention_days=cfg.control_plane_log_retention_days,
             pod_identity_agent=cfg.cluster.workload_identity == "podIdentity",

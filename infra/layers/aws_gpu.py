@@ -143,6 +143,7 @@ def training_options(cfg: config.PlatformConfig, pool: config.GpuPoolConfig) -> 
         "placement_group": pool.placement == "cluster",
         "zone": pool.training_zone,
         "image_snapshot": pool.image_snapshot,
+        "fast_image_pull": pool.fast_image_pull,
     }
 
 
@@ -154,7 +155,7 @@ def node_group_args(cfg: config.PlatformConfig, pool: config.GpuPoolConfig, foun
     if zone is not None:  # one subnet: the pool's zone (a reservation is zonal)
 
         def in_zone(pairs: list[list[str]], z: str = zone) -> list[str]:
-            return [sid for az, sid in pairs if az == z] or _no_subnet(z, [az for az, _ in pairs])
+            return [sid for az, sid in pairs if az == z]  # none: aws_zones fails the plan naming the key
 
         subnets = pulumi.Output.all(*[pulumi.Output.all(s.availability_zone, s.id) for s in foundation.vpc.private_subnets]).apply(in_zone)
     res = pool.reservation if pool.reserved else None
@@ -165,6 +166,14 @@ def node_group_args(cfg: config.PlatformConfig, pool: config.GpuPoolConfig, foun
         capacity="reserved" if res else "spot" if pool.capacity == "spot" else "on-demand",
         capacity_reservation_id=res.ids[0] if res else None,
         capacity_block=bool(res and res.kind == "capacity-block"),
+        reserved_nodes=res.nodes if res else 0,
+        reserved_usd_hour=res.hourly_usd if res else None,
+        fast_image_pull=pool.fast_image_pull,
+        image_snapshot=pool.image_snapshot,
+        efa_interfaces=efa_interfaces(cfg, pool),
+        vpc_id=foundation.vpc.vpc_id if pool.efa else None,
+        cluster_security_group_id=foundation.cluster.cluster_security_group_id if pool.efa else None,
+        placement_group=pool.placement == "cluster",
         min_nodes=pool.min_nodes,
         max_nodes=pool.max_nodes,
         labels=pool_node_labels(cfg, pool),
@@ -174,10 +183,6 @@ def node_group_args(cfg: config.PlatformConfig, pool: config.GpuPoolConfig, foun
         taints=[pool_nodes.GPU_TAINT],
         tags=tagging.platform_tags(cfg),
     )
-
-
-def _no_subnet(zone: str, zones: list[str]) -> list[str]:
-    raise ValueError(f"zone {zone!r} has no private subnet of this VPC; its zones: {', '.join(zones)} (network.azCount)")
 
 
 def efa_instance_types(cfg: config.PlatformConfig) -> list[str]:
@@ -204,7 +209,7 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
             node_pools=[node_pool_spec(cfg, p) for p in cfg.gpu_pools if p.mode == "karpenter"],
             kms_key_arn=foundation.key.arn,
             tags=tagging.platform_tags(cfg),
-            replicas=2 if cfg.environment != "dev" else 1,
+            replicas=config.effective(cfg.cluster.controller_replicas, "cluster.controllerReplicas"),
             controller_node_selector={SYSTEM_NODE_LABEL: "system"},
             security_group_id=cluster.cluster_security_group_id,
             vpc_id=foundation.vpc.vpc_id,

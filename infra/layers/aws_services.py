@@ -30,12 +30,13 @@ MLFLOW_PREFIX = "mlflow"
 
 
 def backup_retention_days(cfg: config.PlatformConfig) -> int:
-    return cfg.mlflow.database.backup_retention_days or (14 if cfg.is_prod else 7)
+    """``mlflow.database.backupRetentionDays`` in effect (:mod:`infra.config.defaults`)."""
+    return config.effective(cfg.mlflow.database.backup_retention_days, "mlflow.database.backupRetentionDays")
 
 
 def database_multi_az(cfg: config.PlatformConfig) -> bool:
-    multi_az = cfg.mlflow.database.multi_az
-    return multi_az if multi_az is not None else cfg.environment != "dev"
+    """``mlflow.database.multiAz`` in effect (:mod:`infra.config.defaults`)."""
+    return config.effective(cfg.mlflow.database.multi_az, "mlflow.database.multiAz")
 
 
 def mlflow_policy(bucket_arn: str, key_arn: str, region: str) -> str:
@@ -109,7 +110,7 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
 
     db: PostgresDatabase | None = None
     if cfg.needs_database:
-        dr_key = foundation.dr_key if cfg.is_prod and cfg.dr.enabled and foundation.dr_provider is not None else None
+        dr_key = foundation.dr_key if cfg.dr.database_backups and foundation.dr_provider is not None else None
         dr = dr_key is not None  # the foundation makes the DR key exactly when it makes the DR provider
         # without MLflow the server only holds the Feast registry: nothing is named after MLflow
         db_name = "mlflow-db" if cfg.mlflow.enabled else "feast-registry-db"
@@ -120,7 +121,7 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
                 subnet_ids=foundation.vpc.private_subnet_ids,
                 client_security_group_ids=[cluster_sg],
                 kms_key_arn=key_arn,
-                instance_class=cfg.mlflow.database.instance_class,
+                instance_class=config.effective(cfg.mlflow.database.instance_class, "mlflow.database.instanceClass"),
                 storage_gb=cfg.mlflow.database.storage_gb,
                 backup_retention_days=backup_retention_days(cfg),
                 multi_az=database_multi_az(cfg),
@@ -164,7 +165,6 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
                 bootstrap_database=db.database,
             )
         online = cfg.feast.online_store
-        ha = cfg.is_prod and online.replicas >= 1
         redis = RedisCache(
             "feast-online",
             RedisCacheArgs(
@@ -172,10 +172,10 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
                 subnet_ids=foundation.vpc.private_subnet_ids,
                 client_security_group_ids=[cluster_sg],
                 kms_key_arn=key_arn,
-                node_type=online.node_type,
+                node_type=config.effective(online.node_type, "feast.onlineStore.nodeType"),
                 replicas=online.replicas,
-                high_availability=ha,
-                snapshot_retention_days=7 if cfg.is_prod else 1,
+                high_availability=config.effective(online.high_availability, "feast.onlineStore.highAvailability"),
+                snapshot_retention_days=config.effective(online.snapshot_retention_days, "feast.onlineStore.snapshotRetentionDays"),
                 protect=cfg.is_prod,
             ),
             opts=aws_opts,

@@ -21,13 +21,10 @@ if TYPE_CHECKING:
 
 
 def subnet_in(foundation: AwsFoundation, zone: str) -> pulumi.Output[Any]:
-    """The VPC's private subnet in ``zone`` (the plan fails naming the VPC's zones when it has none)."""
+    """The VPC's private subnet in ``zone`` (none: :mod:`infra.layers.aws_zones` fails the plan naming the key)."""
 
     def pick(pairs: list[list[str]]) -> str:
-        for az, sid in pairs:
-            if az == zone:
-                return sid
-        raise ValueError(f"dataLake.lustre.availabilityZone {zone!r} has no private subnet; the VPC's zones: {', '.join(az for az, _ in pairs)}")
+        return next((sid for az, sid in pairs if az == zone), "")
 
     return pulumi.Output.all(*[pulumi.Output.all(s.availability_zone, s.id) for s in foundation.vpc.private_subnets]).apply(pick)
 

@@ -36,7 +36,7 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
         context=cfg.cluster.context,
         enable_server_side_apply=True,
     )
-    driver = cfg.gpu_operator.driver if cfg.gpu_operator.driver is not None else True
+    driver = bool(cfg.gpu_operator.driver)  # default on while the operator is (infra.config.defaults)
     layer = CloudLayer(
         cloud="existing",
         k8s_provider=provider,

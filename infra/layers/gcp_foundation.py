@@ -28,7 +28,6 @@ from infra.layers.context import CloudLayer, EncryptedVolumes
 
 MASTER_CIDR = "172.16.0.0/28"
 """The GKE control plane's private /28 (outside every range the config sets)."""
-DEFAULT_SYSTEM_MACHINE = "e2-standard-4"
 KEY_ROTATION_DAYS = 90
 VOLUMES_KEY = "volumes"
 """The regional key notebook home disks are encrypted with (Compute Engine's service agent may use it)."""
@@ -115,6 +114,17 @@ class GcpFoundation:
         return layer
 
 
+def gpu_direct_layouts(cfg: config.PlatformConfig) -> dict[str, list[config.GpuPoolConfig]]:
+    """GPUDirect layout (``tcpxo`` / ``rdma``) -> the pools that attach its NICs (``gpuDirect: true`` on a machine
+    type with GPU NICs); empty when no pool does (no extra VPCs, no multi-networking)."""
+    out: dict[str, list[config.GpuPoolConfig]] = {}
+    for pool in cfg.gpu_pools:
+        layout = cfg.pool_node_types(pool)[0].gpu_direct
+        if pool.gpu_direct and layout:
+            out.setdefault(layout, []).append(pool)
+    return out
+
+
 def required_apis(cfg: config.PlatformConfig) -> tuple[str, ...]:
     """The Google APIs the stack's resources need enabled in its project (also checked by
     ``python -m infra ops preflight``)."""
@@ -155,13 +165,13 @@ def lake_args(cfg: config.PlatformConfig, labels: dict[str, str], *, kms_key_id:
         region=str(cfg.region),
         kms_key_id=kms_key_id,
         dr_region=cfg.dr_region,
-        turbo_replication=cfg.is_prod and cfg.dr_region is not None,
+        turbo_replication=bool(cfg.dr.fast_lake_replication),
         tiered_zones=tuple(z for z in ("raw",) if z in cfg.data_lake.zones),
         nearline_days=lc.raw_infrequent_access_days,
         coldline_days=lc.raw_glacier_ir_days,
         noncurrent_expiry_days=lc.noncurrent_expiry_days,
         abort_multipart_days=lc.abort_multipart_days,
-        log_retention_days=365 if cfg.is_prod else 90,
+        log_retention_days=config.effective(cfg.data_lake.access_log_retention_days, "dataLake.accessLogRetentionDays"),
         force_destroy=cfg.lake_force_destroy,
         protect=cfg.is_prod,
         labels=labels,
@@ -274,7 +284,7 @@ def build(cfg: config.PlatformConfig) -> GcpFoundation:
             release_channel=cfg.cluster.release_channel,
             master_cidr=MASTER_CIDR,
             authorized_cidrs=tuple(cfg.cluster.public_access_cidrs),
-            system_machine_type=system.instance_type if "instance_type" in system.model_fields_set else DEFAULT_SYSTEM_MACHINE,
+            system_machine_type=config.effective(system.instance_type, "cluster.systemNodes.instanceType"),
             system_min=system.min_nodes,
             system_max=system.max_nodes,
             system_disk_gb=system.disk_gb,
@@ -286,6 +296,8 @@ def build(cfg: config.PlatformConfig) -> GcpFoundation:
             control_plane_ports=(*kueue.CONTROL_PLANE_PORTS, *(kserve.CONTROL_PLANE_PORTS if cfg.serving.enabled else ())),
             deletion_protection=prod,
             labels=labels,
+            # the GPUDirect NICs of A3 Mega / A3 Ultra / A4 pools are extra node networks (infra/layers/gcp_gpu.py)
+            multi_networking=bool(gpu_direct_layouts(cfg)),
         ),
         opts,
     )

@@ -1,8 +1,8 @@
 """Managed stores and identities for MLflow and Feast on GCP: Cloud SQL, Memorystore, Workload Identity (issue: ML services).
 
-Environment defaults (unless the stack sets them): the Cloud SQL tier per environment, a regional
-(HA) instance outside dev, backups 7 days (dev, staging) / 14 days (prod) stored in the DR region
-when there is one, deletion protection in prod; Memorystore ``STANDARD_HA`` with RDB persistence in prod.
+The tier, HA, backup days, Memorystore tier / size / persistence are the config's effective values
+(:mod:`infra.config.defaults`: per environment unless the stack sets them); backups are stored in the DR
+region when there is one, deletion protection in prod.
 Both sit on private services access and wait for its connection.
 """
 
@@ -24,8 +24,6 @@ MLFLOW_PREFIX = "mlflow/"
 """MLflow's artifact prefix in the ``models`` bucket."""
 SERVICE_ACCOUNTS = {"mlflow": (cv.NS_MLFLOW, mlflow_k8s.SERVICE_ACCOUNT), "feast": (cv.NS_FEAST, feast_k8s.SERVICE_ACCOUNT)}
 """Platform service -> (namespace, Kubernetes service account) bound to its Google identity."""
-DEFAULT_SQL_TIER = {"dev": "db-custom-1-3840", "staging": "db-custom-2-7680", "prod": "db-custom-4-15360"}
-REDIS_MEMORY_GB = {"dev": 1, "staging": 2, "prod": 5}
 
 
 def build(cfg: config.PlatformConfig, foundation: GcpFoundation, layer: CloudLayer) -> None:
@@ -80,10 +78,10 @@ def _cloud_sql(cfg: config.PlatformConfig, foundation: GcpFoundation, layer: Clo
             network=foundation.network.network.id,
             databases=tuple(databases),
             kms_key_id=foundation.keys.key_ids["cloudsql"],
-            tier=db.instance_class if "instance_class" in db.model_fields_set else DEFAULT_SQL_TIER[cfg.environment],
+            tier=config.effective(db.instance_class, "mlflow.database.instanceClass"),
             disk_gb=db.storage_gb,
-            high_availability=db.multi_az if db.multi_az is not None else cfg.environment != "dev",
-            backup_retention_days=db.backup_retention_days or (14 if cfg.is_prod else 7),
+            high_availability=config.effective(db.multi_az, "mlflow.database.multiAz"),
+            backup_retention_days=config.effective(db.backup_retention_days, "mlflow.database.backupRetentionDays"),
             backup_location=cfg.dr_region,
             secret_regions=tuple(r for r in (cfg.region, cfg.dr_region) if r),
             deletion_protection=cfg.is_prod,
@@ -106,10 +104,6 @@ def _cloud_sql(cfg: config.PlatformConfig, foundation: GcpFoundation, layer: Clo
 
 def _memorystore(cfg: config.PlatformConfig, foundation: GcpFoundation, layer: CloudLayer) -> None:
     store = cfg.feast.online_store
-    if "node_type" in store.model_fields_set:
-        tier = store.node_type
-    else:
-        tier = "STANDARD_HA" if cfg.is_prod and store.replicas >= 1 else "BASIC"  # as on AWS: HA in prod
     redis = Memorystore(
         "feast-online",
         MemorystoreArgs(
@@ -117,9 +111,9 @@ def _memorystore(cfg: config.PlatformConfig, foundation: GcpFoundation, layer: C
             region=foundation.region,
             network=foundation.network.network.id,
             kms_key_id=foundation.keys.key_ids["redis"],
-            tier=tier,
-            memory_gb=REDIS_MEMORY_GB[cfg.environment],
-            persistence=cfg.is_prod,
+            tier=config.effective(store.node_type, "feast.onlineStore.nodeType"),
+            memory_gb=config.effective(store.memory_gb, "feast.onlineStore.memoryGb"),
+            persistence=config.effective(store.persistence, "feast.onlineStore.persistence"),
             protect=cfg.is_prod,
             labels=foundation.labels,
         ),

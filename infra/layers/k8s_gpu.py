@@ -41,7 +41,7 @@ def operator_enabled(cfg: config.PlatformConfig) -> bool:
 
 
 def operator_args(cfg: config.PlatformConfig, cloud: CloudLayer, *, service_monitor: bool = True) -> GpuOperatorArgs:
-    install_driver = cfg.gpu_operator.driver if cfg.gpu_operator.driver is not None else not cloud.driver_preinstalled
+    install_driver = config.effective(cfg.gpu_operator.driver, "gpuOperator.driver")
     # a preinstalled driver outside the chart's default path (GKE): the toolkit goes next to it
     host_driver_dir = None if install_driver else cloud.host_driver_dir
     return GpuOperatorArgs(
@@ -70,7 +70,8 @@ def build(cfg: config.PlatformConfig, platform: K8sPlatform) -> None:
     opts = pulumi.ResourceOptions(provider=cloud.k8s_provider, depends_on=platform.waits)
     if any(p.purpose == "training" for p in cfg.gpu_pools):
         # multi-node jobs are JobSets (and LeaderWorkerSets); Kueue's integrations queue them
-        TrainingControllers("training", TrainingControllersArgs(replicas=2 if cfg.is_prod else 1), opts=opts)
+        replicas = config.effective(cfg.cluster.controller_replicas, "cluster.controllerReplicas")
+        TrainingControllers("training", TrainingControllersArgs(replicas=replicas), opts=opts)
     neuron_types = neuron_instance_types(cfg)
     if neuron_types:
         NeuronDevicePlugin(

@@ -85,9 +85,9 @@ def build(cfg: config.PlatformConfig, platform: K8sPlatform) -> pulumi.Resource 
         mon.MonitoringArgs(
             routing=routing_args(cfg),
             smtp_password=smtp_password,
-            grafana=m.grafana,
+            grafana=bool(m.grafana),
             retention=m.retention,
-            replicas=2 if cfg.is_prod else 1,
+            replicas=config.effective(cfg.cluster.controller_replicas, "cluster.controllerReplicas"),
             protect=cfg.is_prod,
             rule_groups=groups,
         ),

@@ -22,7 +22,8 @@ LABELS = {cv.MANAGED_BY_LABEL: cv.MANAGED_BY}
 
 
 def replicas(cfg: config.PlatformConfig, configured: int | None) -> int:
-    return configured or (2 if cfg.is_prod else 1)
+    """A service's ``replicas`` in effect (:mod:`infra.config.defaults`)."""
+    return config.effective(configured, "replicas")
 
 
 def _mlflow_database(cfg: config.PlatformConfig, cloud: CloudLayer) -> MlflowDatabase | None:

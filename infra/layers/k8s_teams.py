@@ -223,7 +223,11 @@ def build(cfg: config.PlatformConfig, platform: K8sPlatform) -> dict[str, Team]:
     monitoring = platform.monitoring_release
     kueue = Kueue(
         "kueue",
-        KueueArgs(replicas=2 if cfg.is_prod else 1, prometheus=monitoring is not None, multikueue=k8s_fleet.kueue_settings(cfg)),
+        KueueArgs(
+            replicas=config.effective(cfg.cluster.controller_replicas, "cluster.controllerReplicas"),
+            prometheus=monitoring is not None,
+            multikueue=k8s_fleet.kueue_settings(cfg),
+        ),
         opts=after(*([monitoring] if monitoring is not None else [])),
     )
     if cfg.fleet.role == "manager":  # the teams' queues dispatch to the fleet's workers

@@ -56,6 +56,19 @@ DEPLOY_ACTIONS = (
 """What a first ``pulumi up`` of an AWS stack calls as the deployer (a representative set per service)."""
 
 
+LUSTRE_ACTIONS = ("fsx:CreateFileSystem", "fsx:CreateDataRepositoryAssociation", "fsx:TagResource")
+"""What ``dataLake.lustre`` adds to a first deploy (the file system and its data repository associations)."""
+FSX_S3_ROLE_ACTIONS = ("iam:CreateServiceLinkedRole", "iam:AttachRolePolicy", "iam:PutRolePolicy")
+"""What the deployer needs on FSx's per-file-system S3 role when it links a bucket (FSx for Lustre user
+guide, "Adding permissions to use data repositories in Amazon S3"): FSx creates the role as the caller."""
+FSX_S3_ROLE_PATH = "aws-service-role/s3.data-source.lustre.fsx.amazonaws.com/"
+
+
+def deploy_actions(cfg: Any) -> tuple[str, ...]:
+    """:data:`DEPLOY_ACTIONS`, plus :data:`LUSTRE_ACTIONS` when the stack has a Lustre file system."""
+    return (*DEPLOY_ACTIONS, *LUSTRE_ACTIONS) if getattr(cfg.data_lake, "lustre", None) is not None else DEPLOY_ACTIONS
+
+
 def family_class(instance_type: str) -> str | None:
     """``G/VT`` for g* / vt* instance types, ``P`` for p*, else ``None`` (no GPU quota known here)."""
     family = instance_type.split(".")[0].lower()
@@ -263,25 +276,48 @@ def _principal_arn(clients: Clients, caller_arn: str) -> str | None:
     return caller_arn
 
 
-def check_permissions(clients: Clients, caller_arn: str, actions: Iterable[str] = DEPLOY_ACTIONS) -> list[Finding]:
+def check_permissions(
+    clients: Clients,
+    caller_arn: str,
+    actions: Iterable[str] = DEPLOY_ACTIONS,
+    *,
+    resource_arns: Iterable[str] = (),
+    check: str = "permissions",
+    what: str = "a first deploy makes",
+) -> list[Finding]:
     principal = _principal_arn(clients, caller_arn)
     if principal is None:
-        return [Finding("permissions", False, "deploying as the root user: use a role (root cannot be simulated and should not deploy)")]
+        return [Finding(check, False, "deploying as the root user: use a role (root cannot be simulated and should not deploy)")]
+    params: dict[str, Any] = {"PolicySourceArn": principal, "ActionNames": list(actions)}
+    if resource_arns:
+        params["ResourceArns"] = list(resource_arns)
     try:
         paginator = clients.iam().get_paginator("simulate_principal_policy")
-        results = [r for page in paginator.paginate(PolicySourceArn=principal, ActionNames=list(actions)) for r in page["EvaluationResults"]]
+        results = [r for page in paginator.paginate(**params) for r in page["EvaluationResults"]]
     except Exception as exc:
         return [
             Finding(
-                "permissions",
+                check,
                 True,
                 f"not checked: cannot simulate {principal} ({_why(exc)}); grant iam:SimulatePrincipalPolicy to check",
             )
         ]
-    denied = sorted(r["EvalActionName"] for r in results if r["EvalDecision"] != "allowed")
+    denied = sorted({r["EvalActionName"] for r in results if r["EvalDecision"] != "allowed"})
     if denied:
-        return [Finding("permissions", False, f"{principal} is not allowed: {', '.join(denied)}")]
-    return [Finding("permissions", True, f"{principal} may make the {len(results)} kinds of calls a first deploy makes")]
+        return [Finding(check, False, f"{principal} is not allowed: {', '.join(denied)}")]
+    return [Finding(check, True, f"{principal} may make the {len(results)} kinds of calls {what}")]
+
+
+def check_lustre_role_permissions(cfg: Any, clients: Clients, caller_arn: str, account: str) -> list[Finding]:
+    """With ``dataLake.lustre``: may the deployer let FSx create its S3 role (linking the lake buckets)?"""
+    if getattr(cfg.data_lake, "lustre", None) is None:
+        return []
+    partition = caller_arn.split(":")[1] if caller_arn.startswith("arn:") else "aws"
+    role = f"arn:{partition}:iam::{account}:role/{FSX_S3_ROLE_PATH}AWSServiceRoleForFSxS3Access_fs-0123456789abcdef0"
+    return check_permissions(
+        clients, caller_arn, FSX_S3_ROLE_ACTIONS, resource_arns=[role], check="permissions.fsx-s3-role",
+        what=f"on FSx's S3 role ({FSX_S3_ROLE_PATH}*) linking the lake to Lustre needs",
+    )
 
 
 def _why(exc: BaseException) -> str:
@@ -300,7 +336,8 @@ def run(cfg: Any, *, clients: Clients | None = None, backend_url: str | None = N
     findings += check_quotas(cfg, clients)
     findings += check_service_linked_roles(cfg, clients)
     findings += check_backend(cfg, clients, backend_url)
-    findings += check_permissions(clients, caller)
+    findings += check_permissions(clients, caller, deploy_actions(cfg))
+    findings += check_lustre_role_permissions(cfg, clients, caller, str(ident["Account"]))
     return findings
 
 

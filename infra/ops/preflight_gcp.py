@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from catalog import gpus as catalog
 from infra.ops.preflight import Finding
 
 SERVICE_USAGE = "https://serviceusage.googleapis.com/v1"
@@ -151,7 +152,7 @@ def gpu_demand(cfg: Any) -> dict[tuple[str, bool], int]:
     demand: dict[tuple[str, bool], int] = defaultdict(int)
     for pool in cfg.gpu_pools:
         node = cfg.pool_node_types(pool)[0]
-        accelerator = str(cfg.pool_gpu(pool).gcp_accelerator)
+        accelerator = catalog.gke_accelerator(node)
         nodes = int(pool.max_nodes or 1)
         if pool.gpu_limit is not None:
             nodes = min(nodes, pool.gpu_limit // node.gpus)

@@ -20,6 +20,7 @@ PLATFORM_NAMESPACES = (
     cv.NS_MLFLOW,
     cv.NS_FEAST,
     cv.NS_MONITORING,
+    cv.NS_GPUDIRECT,
 )
 PLATFORM_NAMESPACES_PROPERTY: dict[str, Any] = {
     "type": "array",

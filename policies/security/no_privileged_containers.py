@@ -1,4 +1,4 @@
-"""MLP-SEC-019: no privileged containers outside the GPU operator's namespace."""
+"""MLP-SEC-019: no privileged containers outside the GPU operator's namespace (and GKE's GPUDirect installers')."""
 
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ POLICY = resource_policy(
             "allowedNamespaces": {
                 "type": "array",
                 "items": {"type": "string"},
-                "default": [cv.NS_GPU_OPERATOR],
-                "description": "Namespaces where privileged pods are expected (the GPU driver and toolkit).",
+                "default": [cv.NS_GPU_OPERATOR, cv.NS_GPUDIRECT],
+                "description": "Namespaces where privileged pods are expected (the GPU driver and toolkit, the GPUDirect NCCL plugin installers).",
             },
             "denyPrivilegeEscalation": {
                 "type": "boolean",

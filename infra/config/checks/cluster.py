@@ -18,6 +18,13 @@ def cluster_checks(cfg: PlatformConfig) -> Iterator[Problem]:
         yield ns + "dr.region", "required when dr.enabled is true"
     if cfg.dr.enabled and cfg.dr.region and cfg.dr.region == cfg.region:
         yield ns + "dr.region", f"{cfg.dr.region!r} is the primary region; the DR region must differ from region"
+    for field, value, clouds in (("fastLakeReplication", cfg.dr.fast_lake_replication, ("aws", "gcp")), ("databaseBackups", cfg.dr.database_backups, ("aws",))):
+        if value is not None and (cfg.cloud not in clouds or not cfg.dr.enabled):
+            yield (
+                ns + f"dr.{field}",
+                f"set, but this stack (cloud {cfg.cloud!r}, dr.enabled {str(cfg.dr.enabled).lower()}) replicates nothing it shapes; "
+                f"allowed with dr.enabled: true on cloud {' or '.join(clouds)}; leave it unset",
+            )
     if cfg.dr.enabled and cfg.cloud == "existing":
         yield ns + "dr.enabled", "DR replication needs a cloud; set cloud to aws or gcp, or turn dr off"
     if cfg.cloud == "gcp" and not cfg.gcp.project:

@@ -22,6 +22,7 @@ def data_lake_checks(cfg: PlatformConfig) -> Iterator[Problem]:
         if zone not in cfg.data_lake.zones:
             yield ns + "dataLake.sharedZones", f"{zone!r} is not a zone; zones: {', '.join(cfg.data_lake.zones)}"
     yield from _lustre_checks(cfg)
+    yield from _gcs_fuse_checks(cfg)
     for zone in cfg.data_lake.size_gb:
         if zone not in cfg.data_lake.zones:
             yield ns + f"dataLake.sizeGb.{zone}", f"{zone!r} is not a zone; zones: {', '.join(cfg.data_lake.zones)}"
@@ -33,6 +34,19 @@ def data_lake_checks(cfg: PlatformConfig) -> Iterator[Problem]:
         if user and needed not in cfg.data_lake.zones:
             yield ns + "dataLake.zones", f"needs a {needed!r} zone while {'mlflow' if needed == 'models' else 'feast'} is enabled"
 
+
+
+def _gcs_fuse_checks(cfg: PlatformConfig) -> Iterator[Problem]:
+    """Cloud Storage FUSE team volumes: GKE only, on a lake zone."""
+    fuse = cfg.data_lake.gcs_fuse
+    if fuse is None:
+        return
+    key = NAMESPACE + ":dataLake.gcsFuse"
+    if cfg.cloud != "gcp":
+        yield key, f"GKE's Cloud Storage FUSE CSI driver; cloud {cfg.cloud!r} has none here (aws: dataLake.lustre); remove it"
+        return
+    if fuse.zone not in cfg.data_lake.zones:
+        yield f"{key}.zone", f"{fuse.zone!r} is not a lake zone; allowed: {', '.join(cfg.data_lake.zones)}"
 
 
 def _lustre_checks(cfg: PlatformConfig) -> Iterator[Problem]:

@@ -15,6 +15,7 @@ from catalog.clouds import (
     is_cloud_sql_tier,
 )
 from infra.config.base import NAMESPACE, Problem
+from infra.config.checks.pools import gke_gpu_direct_checks
 from infra.config.models import PlatformConfig
 
 
@@ -28,24 +29,32 @@ def gcp_checks(cfg: PlatformConfig) -> Iterator[Problem]:
             yield ns + "dr.region", f"{cfg.dr.region!r} and {cfg.region!r} must be on one continent (the lake is a dual-region bucket)"
     if GCS_LOG_SUFFIX in cfg.data_lake.zones:
         yield ns + "dataLake.zones", f"{GCS_LOG_SUFFIX!r} is reserved for the lake's access-log bucket on gcp"
+    yield from gke_gpu_direct_checks(cfg)
     account = cfg.gcp.billing_account
     if account is not None and not re.match(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$", account):
         yield ns + "gcp.billingAccount", f"{account!r} is not a billing account id such as 012345-6789AB-CDEF01"
+    # the values below are the effective ones (infra.config.defaults fills gcp's own when the stack leaves them unset)
     system = cfg.cluster.system_nodes
-    if "instance_type" in system.model_fields_set and "." in system.instance_type:
+    if system.instance_type is not None and "." in system.instance_type:
         yield ns + "cluster.systemNodes.instanceType", f"{system.instance_type!r} is an EC2 type; on gcp use a GCE machine type such as e2-standard-4"
     db = cfg.mlflow.database
-    if "instance_class" in db.model_fields_set and not is_cloud_sql_tier(db.instance_class):
+    if db.instance_class is not None and not is_cloud_sql_tier(db.instance_class):
         yield ns + "mlflow.database.instanceClass", f"{db.instance_class!r} is not a Cloud SQL tier; use db-custom-<vCPUs>-<MiB> such as db-custom-2-7680"
     store = cfg.feast.online_store
-    if "node_type" in store.model_fields_set and store.node_type not in MEMORYSTORE_TIERS:
+    if store.node_type is not None and store.node_type not in MEMORYSTORE_TIERS:
         yield ns + "feast.onlineStore.nodeType", f"{store.node_type!r} is not a Memorystore tier; allowed: {', '.join(MEMORYSTORE_TIERS)}"
+    elif cfg.feast.enabled and store.high_availability is not None and store.high_availability != (store.node_type == "STANDARD_HA"):
+        yield (
+            ns + "feast.onlineStore.highAvailability",
+            f"{str(store.high_availability).lower()} contradicts nodeType {store.node_type!r}: on gcp the Memorystore tier is the HA "
+            "switch; allowed: set one of them (STANDARD_HA is highly available, BASIC is not)",
+        )
     for i, pool in enumerate(cfg.gpu_pools):
         key = f"{ns}gpuPools[{i}]"
         if len(pool.instance_types) > 1:
             yield f"{key}.instanceTypes", "a GKE node pool has one machine type; list one (or make one pool per type)"
         try:
-            accelerator = cfg.pool_gpu(pool).gcp_accelerator
+            accelerator = catalog.gke_accelerator(cfg.pool_node_types(pool)[0])  # A3 Mega has its own type
         except (catalog.CatalogError, IndexError):
             continue  # reported by the pool checks
         sizes = GKE_PARTITION_SIZES.get(accelerator or "", ())

@@ -13,7 +13,7 @@ def monitoring_checks(cfg: PlatformConfig) -> Iterator[Problem]:
     mon = cfg.monitoring
     if mon.backend == "managed" and cfg.cloud == "existing":
         yield ns + "backend", "'managed' needs a cloud (Amazon / Google Managed Prometheus); allowed on cloud 'existing': inCluster, none"
-    if mon.backend != "inCluster" and mon.grafana and "grafana" in mon.model_fields_set:
+    if mon.backend != "inCluster" and mon.grafana:  # the default is off there: the stack set it
         yield ns + "grafana", f"the platform's Grafana comes with backend 'inCluster' (got backend {mon.backend!r}); set grafana: false"
     if mon.backend != "inCluster" and mon.opencost:
         yield ns + "opencost", f"OpenCost reads the in-cluster Prometheus; with backend {mon.backend!r} set opencost: false (or backend inCluster)"

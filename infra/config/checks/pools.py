@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterator
 
@@ -108,10 +109,15 @@ def _training_pool_checks(cfg: PlatformConfig, pool: GpuPoolConfig, key: str) ->
             f"{key}.imageSnapshot",
             f"needs amiFamily bottlerocket (its data volume holds the images); {pool.ami_family!r} keeps them on the AMI's root volume; allowed: bottlerocket",
         )
-    elif pool.image_snapshot and pool.mode == "managed":
-        yield f"{key}.imageSnapshot", "set on the Karpenter EC2NodeClass; allowed with imageSnapshot: mode karpenter"
     if pool.image_streaming and cfg.cloud != "gcp":
-        yield f"{key}.imageStreaming", f"GKE image streaming; on cloud {cfg.cloud!r} leave it unset (aws: imageSnapshot)"
+        yield f"{key}.imageStreaming", f"GKE image streaming; on cloud {cfg.cloud!r} leave it unset (aws: imageSnapshot, fastImagePull)"
+    if pool.fast_image_pull and cfg.cloud != "aws":
+        other = "imageStreaming" if cfg.cloud == "gcp" else "your nodes' containerd configuration"
+        yield f"{key}.fastImagePull", f"SOCI parallel pull on EKS nodes; on cloud {cfg.cloud!r} leave it unset ({cfg.cloud}: {other})"
+    if pool.secondary_boot_disk and cfg.cloud != "gcp":
+        yield f"{key}.secondaryBootDisk", f"a GKE secondary boot disk; on cloud {cfg.cloud!r} leave it unset (aws: imageSnapshot)"
+    elif pool.secondary_boot_disk and not pool.image_streaming:
+        yield f"{key}.imageStreaming", "must be true with secondaryBootDisk: GKE reads the image cache through image streaming (gcfs_config); allowed: true"
     if pool.topology_aware and pool.min_nodes < 1:
         yield (
             f"{key}.minNodes",
@@ -165,10 +171,11 @@ def _training_pool_checks(cfg: PlatformConfig, pool: GpuPoolConfig, key: str) ->
         if pool.max_nodes is not None and res.nodes > pool.max_nodes:
             yield f"{key}.reservation.nodes", f"{res.nodes} exceeds maxNodes ({pool.max_nodes}); the pool could never use the whole reservation"
     if cfg.cloud == "gcp":
-        for field, value in (("efa", pool.efa), ("placement", pool.placement)):
-            if value:
-                yield f"{key}.{field}", "an AWS option (EFA / EC2 placement groups); on gcp leave it unset"
+        yield from _gke_training_pool_checks(cfg, pool, key, example)
         return
+    for field, value in (("gpuDirect", pool.gpu_direct), ("placementPolicy", pool.placement_policy)):
+        if value is not None:
+            yield f"{key}.{field}", f"a GKE option; on cloud {cfg.cloud!r} leave it unset (aws: efa, placement)"
     if pool.efa:
         types = cfg.pool_node_types(pool)
         without = [n.name for n in types if not n.efa_interfaces]
@@ -181,13 +188,73 @@ def _training_pool_checks(cfg: PlatformConfig, pool: GpuPoolConfig, key: str) ->
                 f"efa: true, but {', '.join(without)} {'has' if len(without) == 1 else 'have'} no EFA: a pool mixing EFA and non-EFA "
                 f"nodes makes NCCL fall back to TCP; allowed: {allowed}",
             )
-        if pool.mode == "managed":
-            yield f"{key}.efa", "EFA interfaces are configured on the Karpenter EC2NodeClass; allowed for efa: mode karpenter"
     if (pool.efa or pool.placement) and pool.training_zone is None:
         field = "efa" if pool.efa else "placement"
         yield f"{key}.zone", f"required with {field}: multi-node training stays in one availability zone (one subnet); e.g. {example}"
-    if pool.placement and pool.mode == "managed":
-        yield f"{key}.placement", "placement groups are set on the Karpenter EC2NodeClass; allowed for placement: mode karpenter"
+    elif pool.mode == "managed" and pool.reserved and pool.training_zone is None:
+        # the node group's subnets are the pool's zone's: an instance launched in another zone cannot use the
+        # reservation (a Capacity Block's instances start only in its zone)
+        yield (
+            f"{key}.reservation.zone",
+            f"required for a managed node group on a reservation: its subnets must be the reservation's zone; e.g. {example}",
+        )
+
+
+def _gke_training_pool_checks(cfg: PlatformConfig, pool: GpuPoolConfig, key: str, example: str) -> Iterator[Problem]:
+    """GPUDirect and compact placement on GKE (cluster-toolkit v1.95.0 gke-node-pool preconditions, GKE docs)."""
+    if pool.efa:
+        yield f"{key}.efa", "an AWS option (Elastic Fabric Adapter); on gcp use gpuDirect (A3 Mega / A3 Ultra / A4)"
+    node = cfg.pool_node_types(pool)[0]
+    direct = [n.name for n in catalog.node_types("gcp") if n.gpu_direct]
+    if pool.gpu_direct and not node.gpu_direct:
+        yield f"{key}.gpuDirect", f"{node.name} has no GPU NICs to attach; allowed for gpuDirect: {', '.join(direct)}"
+    elif node.gpu_direct and pool.gpu_direct is None and pool.purpose == "training":
+        how = "GPUDirect-TCPXO" if node.gpu_direct == "tcpxo" else "GPUDirect-RDMA"
+        yield (
+            f"{key}.gpuDirect",
+            f"required on {node.name} training pools: true attaches its {node.gpu_nics} GPU NICs ({how}: the extra VPCs, "
+            "multi-networking, the NCCL plugin); without them NCCL between nodes falls back to TCP over the node's one NIC. "
+            "allowed: true, or false for single-node jobs only",
+        )
+    if pool.gpu_direct and node.gpu_direct and pool.training_zone is None:
+        yield f"{key}.zone", f"required with gpuDirect: multi-node training stays in one zone (the RoCE network profile is zonal); e.g. {example}"
+    if pool.placement == "cluster":
+        if pool.training_zone is None:
+            yield f"{key}.zone", f"required with placement: GKE compact placement is only available for a node pool in one zone; e.g. {example}"
+        if pool.capacity == "flex-start":
+            yield f"{key}.placement", "compact placement cannot be combined with flex-start's queued provisioning; allowed with flex-start: unset"
+    elif pool.placement_policy is not None:
+        yield f"{key}.placementPolicy", "names a compact placement policy; needs placement: cluster"
+
+
+def gke_gpu_direct_checks(cfg: PlatformConfig) -> Iterator[Problem]:
+    """The GPUDirect VPCs are built once per cluster: one zone for every pool, and a range apart from the cluster's."""
+    ns = NAMESPACE + ":"
+    zones: dict[str, int] = {}
+    for i, pool in enumerate(cfg.gpu_pools):
+        try:
+            if not (pool.gpu_direct and cfg.pool_node_types(pool)[0].gpu_direct and pool.training_zone):
+                continue
+        except (catalog.CatalogError, IndexError):
+            continue
+        zones.setdefault(str(pool.training_zone), i)
+        if len(zones) > 1:
+            first = next(iter(zones))
+            yield (
+                f"{ns}gpuPools[{i}].zone",
+                f"{pool.training_zone!r}: every gpuDirect pool trains in one zone (the GPUDirect RDMA VPC's network profile is "
+                f"zonal); gpuPools[{zones[first]}] uses {first!r}; allowed: {first}",
+            )
+            return
+    if not zones:
+        return
+    gpu = ipaddress.ip_network(cfg.network.gpu_cidr)
+    if gpu.version != 4 or gpu.prefixlen > 19:
+        yield f"{ns}network.gpuCidr", f"{cfg.network.gpu_cidr}: the GPUDirect subnets need an IPv4 /19 or larger (32 subnets)"
+    for field, cidr in (("cidr", cfg.network.cidr), ("podsCidr", cfg.network.pods_cidr), ("servicesCidr", cfg.network.services_cidr),
+                        ("(the control plane's)", "172.16.0.0/28")):
+        if gpu.overlaps(ipaddress.ip_network(cidr)):
+            yield f"{ns}network.gpuCidr", f"{cfg.network.gpu_cidr} overlaps network.{field} {cidr}; allowed: a range apart from the cluster's"
 
 
 def _instance_type_problem(cloud: str, name: str, gpu: str | None) -> str | None:

@@ -41,3 +41,17 @@ def ml_services_checks(cfg: PlatformConfig) -> Iterator[Problem]:
         if feast.enabled and cfg.cloud == "aws" and feast.online_store.replicas < 1:
             yield ns + "feast.onlineStore.replicas", "must be at least 1 in prod (automatic failover needs a replica)"
 
+    yield from _online_store_checks(cfg)
+
+
+def _online_store_checks(cfg: PlatformConfig) -> Iterator[Problem]:
+    """Keys of the other cloud's Redis, and ElastiCache failover without a replica."""
+    key = NAMESPACE + ":feast.onlineStore."
+    store = cfg.feast.online_store
+    if cfg.cloud != "aws" and store.snapshot_retention_days is not None:
+        yield key + "snapshotRetentionDays", f"ElastiCache snapshots (aws); cloud {cfg.cloud!r} leaves it unset (gcp: persistence)"
+    for field, value in (("memoryGb", store.memory_gb), ("persistence", store.persistence)):
+        if cfg.cloud != "gcp" and value is not None:
+            yield key + field, f"a Memorystore setting (gcp); cloud {cfg.cloud!r} leaves it unset"
+    if cfg.cloud == "aws" and cfg.feast.enabled and store.high_availability and store.replicas < 1:
+        yield key + "highAvailability", "true needs a replica to fail over to (replicas: 0); allowed: replicas 1 or more, or highAvailability: false"

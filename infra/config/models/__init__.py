@@ -2,7 +2,7 @@
 
 from infra.config.models.accounts import AwsConfig, GcpConfig
 from infra.config.models.cluster import ClusterConfig, DrConfig, NetworkConfig, SystemNodesConfig
-from infra.config.models.data import DataLakeConfig, LifecycleConfig, LustreConfig
+from infra.config.models.data import DataLakeConfig, GcsFuseConfig, LifecycleConfig, LustreConfig
 from infra.config.models.fleet import FleetConfig, FleetWorkerConfig
 from infra.config.models.operations import (
     AuditConfig,
@@ -30,7 +30,8 @@ from infra.config.models.teams import TeamConfig, TeamQuotas
 
 __all__ = [
     "AuditConfig", "AwsConfig", "BudgetConfig", "ClusterConfig", "DataLakeConfig", "DatabaseConfig", "DrConfig",
-    "FeastConfig", "FleetConfig", "FleetWorkerConfig", "GcpConfig", "GpuOperatorConfig", "GpuPoolConfig",
+    "FeastConfig", "FleetConfig", "FleetWorkerConfig", "GcpConfig", "GcsFuseConfig", "GpuOperatorConfig",
+    "GpuPoolConfig",
     "GuardDutyConfig", "KueueConfig", "LifecycleConfig", "LustreConfig", "MlflowConfig", "MonitoringConfig",
     "NetworkConfig", "NotebookCpuConfig", "NotebooksConfig", "OidcConfig", "OnlineStoreConfig", "PlatformConfig",
     "ReservationConfig", "SecurityConfig", "ServingConfig", "SmtpConfig", "SystemNodesConfig", "TeamConfig",

@@ -17,17 +17,25 @@ class DrConfig(ConfigModel):
 
     enabled: bool = False
     region: str | None = None
+    fast_lake_replication: bool | None = None
+    """With DR: the lake replicates with a 15-minute RPO (S3 Replication Time Control on aws, turbo replication of the
+    dual-region buckets on gcp). Default: on in prod."""
+    database_backups: bool | None = None
+    """AWS, with DR: the database's automated backups and its credentials secret replicated to the DR region.
+    Default: on in prod."""
 
 
 class NetworkConfig(ConfigModel):
     cidr: str = "10.0.0.0/16"
     az_count: int = Field(default=3, ge=2, le=6)
     nat_gateways: Literal["single", "perAz"] | None = None
-    """NAT gateways: ``single`` (cheap, dev default) or ``perAz`` (HA, staging/prod default)."""
+    """AWS NAT gateways: ``single`` (cheap) or ``perAz`` (HA). Default: ``single`` in dev, ``perAz`` elsewhere."""
     pods_cidr: str = "10.64.0.0/14"
     services_cidr: str = "10.68.0.0/20"
+    gpu_cidr: str = "192.168.0.0/16"
+    """GKE: the range the GPUDirect VPCs' subnets are carved from (pools with ``gpuDirect: true``); /19 or larger."""
 
-    @field_validator("cidr", "pods_cidr", "services_cidr")
+    @field_validator("cidr", "pods_cidr", "services_cidr", "gpu_cidr")
     @classmethod
     def _cidr(cls, value: str) -> str:
         try:
@@ -38,7 +46,8 @@ class NetworkConfig(ConfigModel):
 
 
 class SystemNodesConfig(ConfigModel):
-    instance_type: str = "m6i.large"
+    instance_type: str | None = None
+    """EC2 instance type (aws) or GCE machine type (gcp). Default: ``m6i.large`` on aws, ``e2-standard-4`` on gcp."""
     min_nodes: int = Field(default=2, ge=1)
     max_nodes: int = Field(default=4, ge=1)
     disk_gb: int = Field(default=50, ge=20)
@@ -67,6 +76,9 @@ class ClusterConfig(ConfigModel):
     """``cloud: existing`` only: the kubeconfig of the cluster you bring (set it as a secret)."""
     context: str | None = None
     """``cloud: existing`` only: the kubeconfig context to use."""
+    controller_replicas: int | None = Field(default=None, ge=1, le=5)
+    """Replicas of the platform's controllers (Karpenter, Kueue, JobSet / LeaderWorkerSet, the Prometheus operator
+    stack). Default: 2 in prod, 1 elsewhere."""
 
     @field_validator("private_access_cidrs")
     @classmethod

@@ -80,8 +80,8 @@ class MonitoringConfig(ConfigModel):
     backend: Literal["inCluster", "managed", "none"] = "inCluster"
     """``inCluster``: kube-prometheus-stack (Prometheus, Alertmanager, Grafana); ``managed``: Amazon Managed
     Service for Prometheus (aws) / Google Managed Prometheus (gcp); ``none``: bring your own."""
-    grafana: bool = True
-    """Install the chart's Grafana with the platform dashboards (``inCluster`` only)."""
+    grafana: bool | None = None
+    """Install the chart's Grafana with the platform dashboards (``inCluster`` only). Default: on with ``inCluster``."""
     opencost: bool = True
     """OpenCost in-cluster: per-namespace (team) cost from the cloud's prices; feeds chargeback and team budget alerts."""
     retention: str = Field(default="15d", pattern=r"^[0-9]+(h|d|w|y)$")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from catalog import gpus as catalog
 from infra.config import defaults
@@ -53,6 +53,27 @@ class PlatformConfig(ConfigModel):
     aws: AwsConfig = Field(default_factory=AwsConfig)
     fleet: FleetConfig = Field(default_factory=FleetConfig)
 
+    @model_validator(mode="after")
+    def _effective_defaults(self) -> PlatformConfig:
+        """Fill every key the stack left unset with its effective value for this cloud and environment
+        (:mod:`infra.config.defaults`); ``model_fields_set`` keeps saying what the stack itself set."""
+        cloud, env = self.cloud, self.environment
+        resolved = {
+            "dr": defaults.dr(cloud, env, self.dr),
+            "network": defaults.network(cloud, env, self.network),
+            "cluster": defaults.cluster(cloud, env, self.cluster),
+            "data_lake": defaults.data_lake(cloud, env, self.data_lake),
+            "mlflow": defaults.mlflow(cloud, env, self.mlflow),
+            "feast": defaults.feast(cloud, env, self.feast),
+            "gpu_operator": defaults.gpu_operator(cloud, self.gpu_operator),
+            "audit": defaults.audit(cloud, env, self.audit),
+            "monitoring": defaults.monitoring(self.monitoring),
+        }
+        for name, value in resolved.items():
+            if value is not getattr(self, name):
+                object.__setattr__(self, name, value)  # the model is frozen once this validator returns
+        return self
+
     # ---- derived facts shared by the components' args builders -------------------------------
 
     @property
@@ -61,13 +82,8 @@ class PlatformConfig(ConfigModel):
 
     @property
     def lake_force_destroy(self) -> bool:
-        """``dataLake.forceDestroy`` as set, else on outside prod; never in prod.
-
-        dev / staging must tear down cleanly: the buckets are versioned (a deleted object leaves
-        versions behind) and S3 keeps delivering server access logs for a while after the last
-        request, so neither a lake nor an access-log bucket is ever empty on its own.
-        """
-        return defaults.lake_force_destroy(self.environment, self.data_lake)
+        """``dataLake.forceDestroy`` in effect (:func:`infra.config.defaults.data_lake`)."""
+        return bool(self.data_lake.force_destroy)
 
     @property
     def dr_region(self) -> str | None:
@@ -75,12 +91,12 @@ class PlatformConfig(ConfigModel):
 
     @property
     def cluster_name(self) -> str:
-        return self.cluster.name or f"mlp-{self.environment}"
+        return defaults.effective(self.cluster.name, "cluster.name")
 
     @property
     def gpu_operator_enabled(self) -> bool:
         """``gpuOperator.enabled``; default on for aws / existing, off on gcp (GKE installs drivers and plugin)."""
-        return defaults.gpu_operator_enabled(self.cloud, self.gpu_operator.enabled)
+        return bool(self.gpu_operator.enabled)
 
     @property
     def feast_sql_registry(self) -> bool:
@@ -95,12 +111,12 @@ class PlatformConfig(ConfigModel):
     @property
     def audit_enabled(self) -> bool:
         """``audit.enabled``; default on in staging and prod, off in dev."""
-        return defaults.audit_enabled(self.environment, self.audit.enabled)
+        return bool(self.audit.enabled)
 
     @property
     def control_plane_log_retention_days(self) -> int:
         """Retention of the EKS control-plane log group (and GKE's log bucket)."""
-        return defaults.control_plane_log_retention_days(self.environment, self.audit.control_plane_log_retention_days)
+        return defaults.effective(self.audit.control_plane_log_retention_days, "audit.controlPlaneLogRetentionDays")
 
     def pool_gpu(self, pool: GpuPoolConfig) -> catalog.GpuModel:
         """The GPU model a pool carries (validated to be unique)."""

@@ -49,7 +49,13 @@ class GpuPoolConfig(ConfigModel):
     efa: bool = False
     """AWS: attach every Elastic Fabric Adapter the instance type has (multi-node training); all types must have EFA."""
     placement: Literal["cluster"] | None = None
-    """AWS: launch the pool's nodes into one cluster placement group (needs ``zone``)."""
+    """Place the nodes close together (needs ``zone``): AWS a cluster placement group, GKE a compact placement policy."""
+    placement_policy: str | None = Field(default=None, pattern=r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+    """GKE, with ``placement: cluster``: the name of a compact resource policy of your own in the region (e.g. the
+    one a reservation was created with); default: GKE creates one for the pool."""
+    gpu_direct: bool | None = None
+    """GKE, A3 Mega / A3 Ultra / A4: attach the machine's GPU NICs (GPUDirect-TCPXO / -RDMA VPCs, multi-networking,
+    the NCCL plugin) for multi-node training. Required (true or false) on a training pool of those machine types."""
     zone: str | None = None
     """Train in this one availability zone / subnet (default: the reservation's zone, else every zone)."""
     image_snapshot: str | None = Field(default=None, pattern=r"^snap-[0-9a-f]+$")
@@ -57,6 +63,14 @@ class GpuPoolConfig(ConfigModel):
     snapshot of pre-pulled images, so multi-GB images need no pull."""
     image_streaming: bool = False
     """GKE: image streaming (containers from Artifact Registry start while the image is still being read)."""
+    fast_image_pull: bool = False
+    """AWS: SOCI parallel pull and unpack of container images (AL2023: nodeadm's ``FastImagePull`` gate;
+    Bottlerocket: the SOCI snapshotter in ``parallel-pull-unpack`` mode); no image change needed."""
+    secondary_boot_disk: str | None = Field(
+        default=None, pattern=r"^(projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/)?global/images/[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
+    )
+    """GKE, with ``imageStreaming``: a disk image of pre-pulled container images (``global/images/NAME``, built with
+    gke-disk-image-builder) attached to every node as an image cache; multi-GB images then start without a pull."""
     topology_aware: bool = False
     """Kueue Topology Aware Scheduling on this pool's flavor (jobs can ask for one network block). Kueue
     places pods only on nodes that exist, so the pool keeps ``minNodes`` nodes (on EKS a static NodePool)."""

@@ -10,15 +10,20 @@ from infra.config.base import QUANTITY, SECRET_PLACEHOLDER, ConfigModel
 
 
 class DatabaseConfig(ConfigModel):
-    instance_class: str = "db.t4g.medium"
+    instance_class: str | None = None
+    """RDS instance class (aws) or Cloud SQL tier (gcp). Default: ``db.t4g.medium``; gcp ``db-custom-1-3840`` (dev),
+    ``db-custom-2-7680`` (staging), ``db-custom-4-15360`` (prod)."""
     storage_gb: int = Field(default=50, ge=20)
     backup_retention_days: int | None = Field(default=None, ge=1, le=35)
+    """Default: 14 in prod, 7 elsewhere."""
     multi_az: bool | None = None
+    """A standby in a second zone (RDS Multi-AZ, Cloud SQL regional). Default: on outside dev."""
 
 
 class MlflowConfig(ConfigModel):
     enabled: bool = True
     replicas: int | None = Field(default=None, ge=1)
+    """Default: 2 in prod, 1 elsewhere."""
     auth: bool = True
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     existing_database_secret: str | None = None
@@ -26,16 +31,28 @@ class MlflowConfig(ConfigModel):
 
 
 class OnlineStoreConfig(ConfigModel):
-    node_type: str = "cache.t4g.small"
+    node_type: str | None = None
+    """ElastiCache node type (aws) or Memorystore tier (gcp). Default: ``cache.t4g.small``; gcp ``STANDARD_HA`` with
+    ``highAvailability``, else ``BASIC``."""
     replicas: int = Field(default=1, ge=0, le=5)
     existing_endpoint: str | None = None
     """``cloud: existing``: ``host:port`` of a Redis you run."""
+    high_availability: bool | None = None
+    """Automatic failover to a replica in another zone (ElastiCache Multi-AZ; Memorystore ``STANDARD_HA``).
+    Default: on in prod when there is a replica; on gcp, what ``nodeType`` says when it is set."""
+    snapshot_retention_days: int | None = Field(default=None, ge=0, le=35)
+    """AWS: daily ElastiCache snapshots kept. Default: 7 in prod, 1 elsewhere."""
+    memory_gb: int | None = Field(default=None, ge=1, le=300)
+    """GCP: Memorystore capacity. Default: 1 (dev), 2 (staging), 5 (prod)."""
+    persistence: bool | None = None
+    """GCP: Memorystore RDB snapshots. Default: on in prod."""
 
 
 class FeastConfig(ConfigModel):
     enabled: bool = True
     registry: Literal["lake", "sql"] = "lake"
     replicas: int | None = Field(default=None, ge=1)
+    """Default: 2 in prod, 1 elsewhere."""
     online_store: OnlineStoreConfig = Field(default_factory=OnlineStoreConfig)
 
 
@@ -43,7 +60,8 @@ class GpuOperatorConfig(ConfigModel):
     enabled: bool | None = None
     """Default: on for AWS and existing clusters, off on GKE (GKE installs drivers itself)."""
     driver: bool | None = None
-    """Install the driver; default off where the node image ships it (EKS NVIDIA AMIs, GKE)."""
+    """Install the driver. Default: off where the node image ships it (EKS NVIDIA AMIs, GKE); on a cluster you bring,
+    on while the operator is."""
     mig_strategy: Literal["single", "mixed"] = "mixed"
     monitoring_labels: dict[str, str] = Field(default_factory=dict)
     """Labels on the DCGM exporter's ServiceMonitor and the GPU alert rules, for a Prometheus
