@@ -164,12 +164,12 @@ def stack_doc(stack: str, *, keep_fleet: bool = False) -> dict[str, Any]:
 
 
 def raw_config(stack: str, *, keep_fleet: bool = False) -> dict[str, Any]:
-    """The ``ml-platform:`` keys of a stack file, prefix stripped (a deep copy to mutate); standalone (no ``fleet``)
-    unless ``keep_fleet``, see :func:`stack_doc`. ``secure:`` values are the secret placeholder, as
-    :func:`infra.config.read_stack_file` reads them (the plan engine parses what that returns)."""
-    from infra.config import mask_secure_values
+    """The ``ml-platform:`` keys of a stack file, prefix stripped (a deep copy to mutate, encrypted values masked as the loader masks them); standalone (no ``fleet``)
+    unless ``keep_fleet``, see :func:`stack_doc`."""
+    from infra.config.load import mask_secure_values
 
     cfg = stack_doc(stack, keep_fleet=keep_fleet)["config"]
+    # encrypted values (``secure: v1:...``) read as the loader reads them without the Pulumi CLI
     return copy.deepcopy({k.split(":", 1)[1]: mask_secure_values(v)[0] for k, v in cfg.items() if k.startswith("ml-platform:")})
 
 
