@@ -20,6 +20,10 @@ CLOUDWATCH_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400
 """The retention values CloudWatch Logs accepts (``PutRetentionPolicy``)."""
 
 
+AWS_RESERVATION_ID = r"^cr-[0-9a-z]+$"
+"""An EC2 capacity reservation id: the EC2NodeClass CRD's pattern for ``capacityReservationSelectorTerms[].id``."""
+
+
 def fsx_lustre_capacity_valid(gb: int) -> bool:
     """FSx for Lustre PERSISTENT_2 sizes: 1200 GiB, then multiples of 2400 GiB."""
     return gb == 1200 or (gb >= 2400 and gb % 2400 == 0)
@@ -44,6 +48,9 @@ _GCS_CONTINENTS = {"us": "US", "northamerica": "US", "europe": "EU", "asia": "AS
 
 CLOUD_SQL_TIER = re.compile(r"^db-(custom-[0-9]+-[0-9]+|f1-micro|g1-small|perf-optimized-N-[0-9]+|n1-(standard|highmem)-[0-9]+)$")
 """Cloud SQL machine tiers (``db-custom-<vCPUs>-<MiB>`` and the named shared / legacy tiers)."""
+
+GCP_BILLING_ACCOUNT = r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$"
+"""A Cloud Billing account id (``012345-6789AB-CDEF01``)."""
 
 MEMORYSTORE_TIERS = ("BASIC", "STANDARD_HA")
 """Memorystore for Redis service tiers."""

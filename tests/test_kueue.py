@@ -202,7 +202,7 @@ def test_a_cluster_queue_per_team_with_the_configured_quotas(plan_of, stack: str
         quotas = _quotas(cq)
         assert quotas["cpu"] == {k8s_teams.CPU_FLAVOR: (team.quotas.cpu, 0)}
         assert quotas["memory"] == {k8s_teams.CPU_FLAVOR: (team.quotas.memory, 0)}
-        borrow = team.gpu_borrowing_limit or 0
+        borrow = team.gpu_borrowing_limit
         gpus = quotas.get(cv.GPU_RESOURCE, {})
         wanted = team.quotas.gpu if mixed else team.quotas.gpu + sum(team.quotas.mig.values())
         if offers_gpu:

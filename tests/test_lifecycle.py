@@ -356,8 +356,10 @@ def test_injected_missing_kueue_webhook_firewall_rule_is_reported() -> None:
         return res
 
     def on_9443(res: list[RecordedResource]) -> set[tuple[str, str]]:
-        """Kueue's webhook, and JobSet's and LeaderWorkerSet's (the training controllers), all listen on 9443."""
-        found = {("mlp-life-004", r.urn) for r in res if r.type == K8S_REL and lifecycle.chart_name(r) in ("kueue", "jobset", "lws")}
+        """Kueue's webhook, JobSet's and LeaderWorkerSet's (the training controllers) and KServe's (gcp-dev serves) all
+        listen on 9443."""
+        charts = ("kueue", "jobset", "lws", "kserve-resources")
+        found = {("mlp-life-004", r.urn) for r in res if r.type == K8S_REL and lifecycle.chart_name(r) in charts}
         assert ("mlp-life-004", _find(res, K8S_REL, "kueue").urn) in found
         return found
 

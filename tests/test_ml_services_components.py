@@ -339,11 +339,14 @@ def test_the_team_user_job_creates_each_team_user_once(tmp_path: Path) -> None:
     try:
         users = tmp_path / "users"
         users.write_text("team-recsys pw1\nteam-research pw2\n")
-        script = mlflow_k8s.USERS_SCRIPT.replace("/etc/mlflow-users/users", str(users))
+        admin = tmp_path / "admin"
+        admin.mkdir()
+        (admin / "username").write_text("admin")
+        script = mlflow_k8s.USERS_SCRIPT.replace("/etc/mlflow-users/users", str(users)).replace("/etc/mlflow-admin", str(admin))
 
         def run(password: str) -> subprocess.CompletedProcess[str]:
-            env = {"PATH": os.environ["PATH"], "MLFLOW_TRACKING_URI": fake.url, "MLFLOW_TRACKING_USERNAME": "admin",
-                   "MLFLOW_TRACKING_PASSWORD": password}
+            (admin / "password").write_text(password)  # the Secret's keys, mounted as files
+            env = {"PATH": os.environ["PATH"], "MLFLOW_TRACKING_URI": fake.url}
             return subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True, timeout=60)
 
         first = run("s3cr3t")
@@ -371,8 +374,9 @@ def test_each_team_gets_mlflow_credentials_by_reference(plan_of: Callable[[str],
     (job,) = [r for r in plan.by_type("kubernetes:batch/v1:Job") if r.name == "mlflow-team-users"]
     (release,) = [r for r in plan.by_type("kubernetes:helm.sh/v3:Release") if r.inputs["name"] == mlflow_k8s.RELEASE]
     assert release.urn in job.dependencies
-    env = job.inputs["spec"]["template"]["spec"]["containers"][0]["env"]
-    assert {e["name"] for e in env if "valueFrom" in e} == {"MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"}
+    pod = job.inputs["spec"]["template"]["spec"]
+    assert not [e for e in pod["containers"][0]["env"] if "PASSWORD" in e["name"]], "the admin password only as a mounted file"
+    assert {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v} == {mlflow_k8s.ADMIN_SECRET, mlflow_k8s.TEAM_USERS_SECRET}
     for kind in ("training", "training-jobset", "batch"):
         text = str(workload.load_template(kind))
         assert "'secretKeyRef': {'name': 'mlflow-credentials', 'key': 'MLFLOW_TRACKING_PASSWORD', 'optional': True}" in text, kind

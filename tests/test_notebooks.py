@@ -274,10 +274,68 @@ def test_bad_notebook_config_names_the_key_and_what_is_allowed() -> None:
     assert p[0] == "ml-platform:notebooks.idleTimeoutMinutes"
 
 
-def test_notebooks_are_refused_where_home_volumes_cannot_be_encrypted_yet() -> None:
-    for stack in ("gcp-dev", "onprem"):
-        problems = _problems(stack, {"enabled": True, "oidc": OIDC})
-        assert ("ml-platform:notebooks.enabled" in [p for p, _ in problems]), problems
+def test_home_volumes_on_a_cluster_you_bring_need_its_encrypted_storage_class_and_serving_a_lake() -> None:
+    problems = _problems("onprem", {"enabled": True, "oidc": OIDC})
+    assert [p for p, _ in problems] == ["ml-platform:notebooks.storageClass"], problems
+    assert "required on cloud 'existing'" in problems[0][1]
+    problems = _problems("dev", {"enabled": True, "oidc": OIDC, "storageClass": "gp3"})
+    assert [p for p, _ in problems] == ["ml-platform:notebooks.storageClass"], problems  # aws makes its own, with our key
+    raw, _ = config.read_stack_file(config.stack_file("onprem"))
+    raw["serving"] = {"enabled": True}
+    with pytest.raises(config.ConfigError) as err:
+        config.parse(raw)
+    assert "ml-platform:serving.enabled" in [p for p, _ in err.value.problems]
+
+
+def test_on_a_cluster_you_bring_the_hub_uses_the_admins_encrypted_storage_class() -> None:
+    """onprem ships notebooks: the homes use the configured StorageClass; the platform creates none there."""
+    plan = plan_stack("onprem")
+    assert not plan.by_type("kubernetes:storage.k8s.io/v1:StorageClass")
+    (rel,) = [r for r in plan.by_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == jh.CHART]
+    assert rel.inputs["values"]["singleuser"]["storage"]["dynamic"]["storageClass"] == plan.config.notebooks.storage_class == "ceph-rbd-encrypted"
+    profiles = {p["slug"] for p in rel.inputs["values"]["singleuser"]["profileList"]}
+    assert profiles == {"cpu", *(f"gpu-{p.name}" for p in plan.config.gpu_pools)}
+
+
+def test_on_gke_home_disks_use_our_key_and_serving_its_own_workload_identity() -> None:
+    """gcp-dev ships notebooks and serving: the home StorageClass is GKE's PD CSI driver with the platform's regional
+    `volumes` key (the Compute Engine service agent may use it, and the class waits for that grant); each team's
+    <team>-serving account is bound by Workload Identity to a Google account that only reads the registry's
+    artifacts and the team's prefix of the models bucket; the control plane reaches KServe's and KEDA's ports."""
+    import json as _json
+
+    from components.k8s import kserve
+
+    plan = plan_stack("gcp-dev")
+    (sc,) = plan.by_type("kubernetes:storage.k8s.io/v1:StorageClass")
+    assert sc.inputs["provisioner"] == "pd.csi.storage.gke.io"
+    key = sc.inputs["parameters"]["disk-encryption-kms-key"]
+    (crypto,) = [r for r in plan.by_type("gcp:kms/cryptoKey:CryptoKey") if r.inputs["name"] == "volumes"]
+    assert key.endswith("/cryptoKeys/volumes") and f"/locations/{plan.config.region}/" in key
+    (grant,) = [r for r in plan.by_type("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember") if r.name == "kms-volumes-compute"]
+    assert grant.inputs["member"].endswith("@compute-system.iam.gserviceaccount.com")
+    assert grant.inputs["role"] == "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+    assert {grant.urn, crypto.urn} <= set(sc.dependencies), "the class takes the key once the agent may use it"
+    teams = {t.name for t in plan.config.teams}
+    accounts = {
+        r.inputs["metadata"]["namespace"]: r
+        for r in plan.by_type("kubernetes:core/v1:ServiceAccount")
+        if r.inputs["metadata"]["name"].endswith("-serving")
+    }
+    assert set(accounts) == teams
+    for team, sa in accounts.items():
+        assert sa.inputs["metadata"]["name"] == kserve.serving_service_account(team)
+        email = sa.inputs["metadata"]["annotations"]["iam.gke.io/gcp-service-account"]
+        grants = [r for r in plan.by_type("gcp:storage/bucketIAMMember:BucketIAMMember") if r.name.startswith(f"team-{team}-serving-")]
+        assert {g.inputs["role"] for g in grants} == {"roles/storage.objectViewer"}, "read only"
+        assert all(g.inputs["member"] == f"serviceAccount:{email}" for g in grants)
+        prefixes = sorted(_json.dumps(g.inputs["condition"]["expression"]).split("/objects/")[1].split('\\"')[0] for g in grants)
+        assert prefixes == ["mlflow/", f"teams/{team}/"]
+        (wi,) = [r for r in plan.by_type("gcp:serviceaccount/iAMMember:IAMMember") if r.name.startswith(f"team-{team}-serving")]
+        assert wi.inputs["member"].endswith(f"[{team}/{team}-serving]")
+    (firewall,) = [r for r in plan.by_type("gcp:compute/firewall:Firewall") if r.name == "gke-control-plane"]
+    assert {str(p) for p in kserve.CONTROL_PLANE_PORTS} <= set(firewall.inputs["allows"][0]["ports"])
+    assert not [v for v in plan.violations if "serving" in v.urn or "jupyterhub" in v.urn]
 
 
 def test_a_plain_text_client_secret_is_refused() -> None:

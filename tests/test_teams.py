@@ -13,6 +13,7 @@ import yaml
 
 from catalog import conventions as cv
 from catalog import gpus as catalog
+from components.k8s import jupyterhub as jh
 from components.k8s import team as team_mod
 from infra.plan import engine
 from infra.plan.recorder import RecordedResource
@@ -60,7 +61,7 @@ def test_quota_matches_the_config(plan_of, stack: str) -> None:
     for team in plan.config.teams:
         [quota] = _in_ns(plan, QUOTA, team.name)
         hard = quota.inputs["spec"]["hard"]
-        borrow = team.gpu_borrowing_limit or 0
+        borrow = team.gpu_borrowing_limit
         q = team.quotas
         assert hard["requests.cpu"] == str(q.cpu)
         assert hard["requests.memory"] == hard["limits.memory"] == q.memory
@@ -131,10 +132,15 @@ def test_default_deny_and_no_ingress_from_other_namespaces(plan_of, stack: str) 
         assert "ingress" not in deny and "egress" not in deny
         dns = policies["allow-dns"]["egress"][0]
         assert {(p["protocol"], p["port"]) for p in dns["ports"]} == {("UDP", 53), ("TCP", 53)}
-        for spec in policies.values():
+        for name, spec in policies.items():
             for rule in spec.get("ingress", []):
                 for peer in rule.get("from", []):
-                    if "namespaceSelector" in peer:  # only the metrics scraper may come from outside
+                    if "namespaceSelector" in peer and name == "allow-jupyterhub":
+                        # JupyterHub's proxy / hub reach only the notebook servers, only on the notebook port
+                        assert peer["namespaceSelector"] == {"matchLabels": {team_mod.NS_NAME_LABEL: jh.NAMESPACE}}
+                        assert spec["podSelector"] == {"matchLabels": {"component": "singleuser-server"}}
+                        assert rule["ports"] == [{"port": jh.SINGLEUSER_PORT, "protocol": "TCP"}]
+                    elif "namespaceSelector" in peer:  # else only the metrics scraper may come from outside
                         assert peer["namespaceSelector"] == {"matchLabels": {team_mod.NS_NAME_LABEL: cv.NS_MONITORING}}
                     else:
                         assert set(peer) == {"podSelector"}

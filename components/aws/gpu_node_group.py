@@ -1,8 +1,11 @@
 """An EKS managed GPU node group: NVIDIA AMI, GPU taint, IMDSv2-only launch template, encrypted volumes.
 
 For pools that should not be managed by Karpenter (``mode: managed``): a fixed floor of nodes
-(``min_nodes`` > 0 is honoured, unlike Karpenter), spot or on-demand. Scaling between min and max
-needs a cluster autoscaler; Karpenter does not scale managed node groups.
+(``min_nodes`` > 0 is honoured, unlike Karpenter), spot, on-demand or one reservation (ODCR or Capacity
+Block, recorded in node-group tags for the cost estimate). Scaling between min and max needs a cluster
+autoscaler; Karpenter does not scale managed node groups. Multi-node training options match a Karpenter
+pool's class: EFA interfaces with their security group and huge pages, a cluster placement group, SOCI
+parallel pull, a Bottlerocket data volume restored from an image snapshot.
 """
 
 from __future__ import annotations

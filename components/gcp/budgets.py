@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
+from catalog.clouds import GCP_BILLING_ACCOUNT
 from components.base import Component
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -43,7 +44,7 @@ class BudgetArgs:
     labels: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not re.match(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$", self.billing_account):
+        if not re.match(GCP_BILLING_ACCOUNT, self.billing_account):
             raise ValueError(f"billing_account {self.billing_account!r} must look like 012345-6789AB-CDEF01")
         if self.amount_usd <= 0:
             raise ValueError("amount_usd must be positive")

@@ -58,6 +58,10 @@ KEDA_NAMESPACE = "keda"
 KEDA_METRICS_API_PORT = 6443
 """Pod port of KEDA's metrics API server behind the ``v1beta1.external.metrics.k8s.io`` APIService (the HPA the
 ScaledObject makes reads it through the API server); its admission webhook serves on 9443."""
+KEDA_WEBHOOK_PORT = 9443
+CONTROL_PLANE_PORTS = (WEBHOOK_PORT, KEDA_WEBHOOK_PORT, KEDA_METRICS_API_PORT)
+"""Pod ports the API server itself calls once KServe is installed (KServe's and KEDA's webhooks, KEDA's metrics
+API); cert-manager's webhook serves on 10250, which a private GKE control plane already reaches."""
 AUTOSCALER_CLASS = "keda"
 """``serving.kserve.io/autoscalerClass`` of the serving template: KServe's KEDA reconciler
 (``pkg/controller/v1beta1/inferenceservice/reconcilers/keda``) turns ``spec.predictor.autoScaling.metrics`` into a

@@ -41,7 +41,7 @@ USERS_IMAGE = PG_IMAGE
 busybox ``wget`` speaks to MLflow's basic-auth REST API (``/api/2.0/mlflow/users/get`` and ``.../create``)."""
 USERS_UID = JOB_UID
 USERS_SCRIPT = r"""set -eu
-auth="Authorization: Basic $(printf '%s:%s' "$MLFLOW_TRACKING_USERNAME" "$MLFLOW_TRACKING_PASSWORD" | base64 | tr -d '\n')"
+auth="Authorization: Basic $(printf '%s:%s' "$(cat /etc/mlflow-admin/username)" "$(cat /etc/mlflow-admin/password)" | base64 | tr -d '\n')"
 while read -r user password; do
   if wget -q -O /dev/null --header "$auth" "$MLFLOW_TRACKING_URI/api/2.0/mlflow/users/get?username=$user"; then
     echo "exists: $user"
@@ -374,10 +374,6 @@ class Mlflow(Component):
                                 "command": ["sh", "-c", USERS_SCRIPT],
                                 "env": [
                                     {"name": "MLFLOW_TRACKING_URI", "value": f"http://{RELEASE}.{args.namespace}.svc.cluster.local:{PORT}"},
-                                    *(
-                                        {"name": var, "valueFrom": {"secretKeyRef": {"name": ADMIN_SECRET, "key": key}}}
-                                        for var, key in (("MLFLOW_TRACKING_USERNAME", "username"), ("MLFLOW_TRACKING_PASSWORD", "password"))
-                                    ),
                                     {"name": "HOME", "value": "/tmp"},
                                 ],
                                 "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}},
@@ -389,12 +385,15 @@ class Mlflow(Component):
                                 },
                                 "volumeMounts": [
                                     {"name": "users", "mountPath": "/etc/mlflow-users", "readOnly": True},
+                                    # the admin's credentials as files (username, password), never environment variables
+                                    {"name": "admin", "mountPath": "/etc/mlflow-admin", "readOnly": True},
                                     {"name": "tmp", "mountPath": "/tmp"},
                                 ],
                             }
                         ],
                         "volumes": [
                             {"name": "users", "secret": {"secretName": TEAM_USERS_SECRET}},
+                            {"name": "admin", "secret": {"secretName": ADMIN_SECRET}},
                             {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
                         ],
                     },

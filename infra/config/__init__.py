@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from catalog.clouds import CLOUDWATCH_RETENTION_DAYS
+from catalog.clouds import AWS_RESERVATION_ID, CLOUDWATCH_RETENTION_DAYS
 from infra.config.base import (
     DNS_LABEL,
     DNS_SUBDOMAIN,
@@ -45,7 +45,6 @@ from infra.config.checks import (
     gpu_capacity,
     runner_problems,
 )
-from infra.config.checks.pools import AWS_RESERVATION_ID
 from infra.config.defaults import effective
 from infra.config.errors import ConfigError
 from infra.config.load import (

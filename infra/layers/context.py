@@ -92,6 +92,9 @@ class CloudLayer:
     """Whether Google Managed Prometheus runs in the cluster (its CRDs installed by GKE)."""
     encrypted_volumes: EncryptedVolumes | None = None
     """How to provision volumes encrypted with the platform key (notebook homes); ``None``: not offered."""
+    encrypted_storage_class: str | None = None
+    """An existing StorageClass that encrypts volumes (a cluster you bring: its admin's), used when the cloud offers
+    no :attr:`encrypted_volumes` of ours."""
     shared_volumes: SharedVolumes | None = None
     object_store: Literal["s3", "gs"] | None = None
     buckets: dict[str, pulumi.Input[str]] = field(default_factory=dict)

@@ -42,6 +42,8 @@ def build(cfg: config.PlatformConfig) -> CloudLayer:
         k8s_provider=provider,
         cluster_name=cfg.cluster.context or cfg.cluster_name,
         driver_preinstalled=not driver,
+        # notebook homes: the StorageClass the cluster's admin made to encrypt volumes (required with notebooks)
+        encrypted_storage_class=cfg.notebooks.storage_class,
     )
     secret = cfg.mlflow.existing_database_secret
     if cfg.mlflow.enabled and secret:

@@ -21,14 +21,16 @@ from components.gcp.data_lake import DataLake, DataLakeArgs
 from components.gcp.gke import GkeCluster, GkeClusterArgs
 from components.gcp.kms import KmsKeys, KmsKeysArgs, ServiceAgents, ServiceAgentsArgs
 from components.gcp.network import PODS_RANGE, SERVICES_RANGE, Network, NetworkArgs
-from components.k8s import kueue
+from components.k8s import kserve, kueue
 from components.k8s import training as kueue_training
 from infra import config, tagging
-from infra.layers.context import CloudLayer
+from infra.layers.context import CloudLayer, EncryptedVolumes
 
 MASTER_CIDR = "172.16.0.0/28"
 """The GKE control plane's private /28 (outside every range the config sets)."""
 KEY_ROTATION_DAYS = 90
+VOLUMES_KEY = "volumes"
+"""The regional key notebook home disks are encrypted with (Compute Engine's service agent may use it)."""
 GKE_DRIVER_DIR = "/home/kubernetes/bin/nvidia"
 """Where GKE installs the NVIDIA driver on its nodes (writable, survives reboots)."""
 GKE_METADATA_SERVER = "169.254.169.252/32"
@@ -95,6 +97,14 @@ class GcpFoundation:
             # pods get Workload Identity tokens from the GKE metadata server on their node; with
             # Dataplane V2 NetworkPolicies see it as 169.254.169.252:988 (GKE Workload Identity docs)
             identity_egress=[(GKE_METADATA_SERVER, GKE_METADATA_PORT)],
+            # GKE's PD CSI driver (GKE docs "Using customer-managed encryption keys": StorageClass parameter
+            # disk-encryption-kms-key; the Compute Engine service agent holds encrypter/decrypter on the key)
+            encrypted_volumes=EncryptedVolumes(
+                provisioner="pd.csi.storage.gke.io",
+                parameters={"type": "pd-balanced", "disk-encryption-kms-key": self.keys.key_ids[VOLUMES_KEY]},
+            )
+            if VOLUMES_KEY in self.keys.key_ids
+            else None,
             depends_on=[
                 cluster.system_pool,
                 *pools,
@@ -211,6 +221,8 @@ def build(cfg: config.PlatformConfig) -> GcpFoundation:
 
     # ---- keys: one ring in the region, one where the (dual-region) lake lives ----
     services = ["container.googleapis.com"]
+    if cfg.notebooks.enabled:
+        services.append("compute.googleapis.com")  # its agent encrypts the notebook home disks (below)
     if cfg.needs_database:
         services.append("sqladmin.googleapis.com")
     if cfg.feast.enabled:
@@ -223,6 +235,12 @@ def build(cfg: config.PlatformConfig) -> GcpFoundation:
         regional_keys["cloudsql"] = {"cloudsql": agents.members["sqladmin.googleapis.com"]}
     if cfg.feast.enabled:
         regional_keys["redis"] = {"redis": agents.members["redis.googleapis.com"]}
+    if cfg.notebooks.enabled:
+        # notebook home disks: the PD CSI driver has Compute Engine create them encrypted with this key, as the
+        # Compute Engine Service Agent (GKE docs, "Use customer-managed encryption keys (CMEK)": grant it
+        # roles/cloudkms.cryptoKeyEncrypterDecrypter); it exists once the Compute API is on (GKE needs it)
+        # (infra/plan/lifecycle_facts.yaml service_agents: a ServiceIdentity for compute.googleapis.com creates it)
+        regional_keys[VOLUMES_KEY] = {"compute": agents.members["compute.googleapis.com"]}
     lake_in_region = kms_location == region
     if lake_in_region:
         regional_keys["lake"] = {"gcs": gcs_agent}
@@ -274,7 +292,8 @@ def build(cfg: config.PlatformConfig) -> GcpFoundation:
             gpu_metrics=bool(cfg.gpu_pools) and not cfg.gpu_operator_enabled,
             # Kueue's webhook and visibility API; MLflow's and Feast's charts serve no webhook, the
             # pinned GPU operator chart neither (newer ones add an optional one on 9443, covered)
-            control_plane_ports=kueue.CONTROL_PLANE_PORTS,
+            # with serving: KServe's and KEDA's webhooks and KEDA's external-metrics API as well
+            control_plane_ports=(*kueue.CONTROL_PLANE_PORTS, *(kserve.CONTROL_PLANE_PORTS if cfg.serving.enabled else ())),
             deletion_protection=prod,
             labels=labels,
             # the GPUDirect NICs of A3 Mega / A3 Ultra / A4 pools are extra node networks (infra/layers/gcp_gpu.py)

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import pulumi
 
 from components.gcp.team_iam import BucketGrant, WorkloadIdentity, WorkloadIdentityArgs, account_id
+from components.k8s.kserve import serving_service_account
+from components.k8s.mlflow import ARTIFACT_PREFIX
 from infra import config
 from infra.layers.context import CloudLayer
 from infra.layers.gcp_foundation import GcpFoundation
@@ -21,6 +23,8 @@ TEAMS_ROOT = "teams/"
 """Where the teams' prefixes live; not readable through a shared zone's read-only grant."""
 TEAM_PREFIX = TEAMS_ROOT + "{team}/"
 """Where a team's objects live in every lake bucket."""
+MLFLOW_PREFIX = ARTIFACT_PREFIX + "/"
+"""The MLflow registry's artifacts in the models bucket."""
 
 
 def team_service_account(team: str) -> str:
@@ -59,3 +63,27 @@ def build(cfg: config.PlatformConfig, foundation: GcpFoundation, layer: CloudLay
             foundation.opts,
         )
         layer.team_identity[team.name] = dict(identity.annotations)
+        if cfg.serving.enabled and "models" in buckets:
+            layer.serving_identity[team.name] = dict(serving_identity(cfg, foundation, team.name, pools).annotations)
+
+
+def serving_identity(cfg: config.PlatformConfig, foundation: GcpFoundation, team: str, pools: Sequence[pulumi.Resource]) -> WorkloadIdentity:
+    """The Google identity of ``<team>/<team>-serving`` (the team's InferenceServices): it reads, never writes, the
+    MLflow registry's artifacts and the team's prefix of the models bucket (the twin of the AWS serving role)."""
+    models = foundation.buckets["models"]
+    return WorkloadIdentity(
+        f"team-{team}-serving",
+        WorkloadIdentityArgs(
+            account_id=account_id(foundation.name, team, "serving"),
+            project=foundation.project,
+            namespace=team,
+            service_account=serving_service_account(team),
+            grants=(
+                BucketGrant(key="models-registry", bucket=models, prefix=MLFLOW_PREFIX, read_only=True),
+                BucketGrant(key="models-team", bucket=models, prefix=TEAM_PREFIX.format(team=team), read_only=True),
+            ),
+            display_name=f"team {team} serving ({foundation.name})",
+            identity_pool=(foundation.cluster.cluster, foundation.cluster.system_pool, *pools),
+        ),
+        foundation.opts,
+    )

@@ -64,20 +64,26 @@ def profiles(cfg: config.PlatformConfig) -> list[Profile]:
     return out
 
 
-def home_volumes(cloud: CloudLayer) -> HomeVolumes:
-    """The encrypted StorageClass of the home volumes: how the cloud encrypts volumes with the platform key."""
-    if cloud.encrypted_volumes is None:
-        raise ValueError(f"notebooks: the {cloud.cloud} layer offers no volumes encrypted with the platform key (config refuses it)")
-    return HomeVolumes(provisioner=cloud.encrypted_volumes.provisioner, parameters=dict(cloud.encrypted_volumes.parameters))
+def home_volumes(cloud: CloudLayer) -> tuple[str, HomeVolumes | None]:
+    """(StorageClass name, how to create it): ours with the platform key where the cloud offers it, else the existing
+    encrypted class the cloud layer names (a cluster you bring), created by nobody here."""
+    if cloud.encrypted_volumes is not None:
+        volumes = cloud.encrypted_volumes
+        return HOME_STORAGE_CLASS, HomeVolumes(provisioner=volumes.provisioner, parameters=dict(volumes.parameters))
+    if cloud.encrypted_storage_class is not None:
+        return cloud.encrypted_storage_class, None
+    raise ValueError(f"notebooks: the {cloud.cloud} layer offers no encrypted volumes (config refuses it)")
 
 
 def build(cfg: config.PlatformConfig, platform: K8sPlatform) -> JupyterHub:
     cloud = platform.cloud
     teams = platform.teams
     tracking = f"http://{mlflow.RELEASE}.{cv.NS_MLFLOW}.svc.cluster.local:{mlflow.PORT}" if cfg.mlflow.enabled else None
+    storage_class, volumes = home_volumes(cloud)
     args = dataclasses.replace(
         jupyterhub_args(cfg, mlflow_tracking_uri=tracking),
-        home_volumes=home_volumes(cloud),
+        storage_class=storage_class,
+        home_volumes=volumes,
         team_namespaces={name: team.namespace_name for name, team in teams.items()},
     )
     hub = JupyterHub(

@@ -95,7 +95,7 @@ def pool_nominals(cfg: config.PlatformConfig, team: config.TeamConfig) -> dict[s
 
 
 def borrowing(team: config.TeamConfig) -> int:
-    return team.gpu_borrowing_limit or 0
+    return team.gpu_borrowing_limit
 
 
 def accelerator_hard(cfg: config.PlatformConfig, team: config.TeamConfig, strategy: str) -> dict[str, int]:

@@ -206,6 +206,7 @@ _GCP_AGENT_DOMAINS = {
     "container.googleapis.com": "container-engine-robot",
     "sqladmin.googleapis.com": "gcp-sa-cloud-sql",
     "redis.googleapis.com": "cloud-redis",
+    "compute.googleapis.com": "compute-system",  # the Compute Engine Service Agent
 }
 
 

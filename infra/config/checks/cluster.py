@@ -20,10 +20,11 @@ def cluster_checks(cfg: PlatformConfig) -> Iterator[Problem]:
         yield ns + "dr.region", f"{cfg.dr.region!r} is the primary region; the DR region must differ from region"
     for field, value, clouds in (("fastLakeReplication", cfg.dr.fast_lake_replication, ("aws", "gcp")), ("databaseBackups", cfg.dr.database_backups, ("aws",))):
         if value is not None and (cfg.cloud not in clouds or not cfg.dr.enabled):
+            why = "dr.enabled is false" if not cfg.dr.enabled else f"this stack is cloud {cfg.cloud!r}"
             yield (
                 ns + f"dr.{field}",
-                f"set, but this stack (cloud {cfg.cloud!r}, dr.enabled {str(cfg.dr.enabled).lower()}) replicates nothing it shapes; "
-                f"allowed with dr.enabled: true on cloud {' or '.join(clouds)}; leave it unset",
+                f"{str(value).lower()}, but {why}: it shapes the DR replication of cloud {' or '.join(clouds)}; "
+                "allowed: unset, or set with dr.enabled: true there",
             )
     if cfg.dr.enabled and cfg.cloud == "existing":
         yield ns + "dr.enabled", "DR replication needs a cloud; set cloud to aws or gcp, or turn dr off"

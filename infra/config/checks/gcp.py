@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from catalog import gpus as catalog
 from catalog.clouds import (
+    GCP_BILLING_ACCOUNT,
     GCS_LOG_SUFFIX,
     GKE_MAX_TIME_SHARING_CLIENTS,
     GKE_PARTITION_SIZES,
@@ -31,7 +32,7 @@ def gcp_checks(cfg: PlatformConfig) -> Iterator[Problem]:
         yield ns + "dataLake.zones", f"{GCS_LOG_SUFFIX!r} is reserved for the lake's access-log bucket on gcp"
     yield from gke_gpu_direct_checks(cfg)
     account = cfg.gcp.billing_account
-    if account is not None and not re.match(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$", account):
+    if account is not None and not re.match(GCP_BILLING_ACCOUNT, account):
         yield ns + "gcp.billingAccount", f"{account!r} is not a billing account id such as 012345-6789AB-CDEF01"
     # the values below are the effective ones (infra.config.defaults fills gcp's own when the stack leaves them unset)
     system = cfg.cluster.system_nodes

@@ -16,13 +16,18 @@ def notebook_checks(cfg: PlatformConfig) -> Iterator[Problem]:
         yield ns + "oidc", "required when notebooks.enabled is true (clientId, authorizeUrl, tokenUrl, userdataUrl, callbackUrl)"
     if nb.enabled and nb.oidc is not None and nb.oidc.client_secret is None:
         yield ns + "oidc.clientSecret", "required: pulumi config set --secret --path ml-platform:notebooks.oidc.clientSecret ..."
-    if nb.enabled and cfg.cloud != "aws":
-        # home volumes must be encrypted with the platform key: on GKE that needs a CMEK StorageClass and the
-        # Compute Engine service agent on the key; on a cluster you bring, a StorageClass we cannot vouch for
-        yield ns + "enabled", f"notebooks are built on cloud 'aws' so far (encrypted home volumes); cloud {cfg.cloud!r} is not supported yet"
-    if cfg.serving.enabled and cfg.cloud != "aws":
-        # the <team>-serving identity that reads the registry's artifacts exists on aws so far
-        yield NAMESPACE + ":serving.enabled", f"serving is built on cloud 'aws' so far (the serving identity); cloud {cfg.cloud!r} is not supported yet"
+    if nb.enabled and cfg.cloud == "existing" and nb.storage_class is None:
+        # home volumes must be encrypted: on aws / gcp with the platform key (EBS kmsKeyId / GCE PD
+        # disk-encryption-kms-key); on a cluster you bring, with a StorageClass its admin vouches for
+        yield ns + "storageClass", "required on cloud 'existing': an existing StorageClass that encrypts volumes (home volumes)"
+    if nb.storage_class is not None and cfg.cloud != "existing":
+        yield ns + "storageClass", f"only on cloud 'existing'; on {cfg.cloud!r} the platform makes an encrypted StorageClass with its key"
+    if cfg.serving.enabled and cfg.cloud not in ("aws", "gcp"):
+        # the <team>-serving identity reads the registry's artifacts from the lake's models bucket: IRSA / Pod Identity
+        # or GKE Workload Identity; a cluster you bring has no lake (MLflow keeps artifacts on a volume)
+        yield NAMESPACE + ":serving.enabled", (
+            f"serving pulls models from the lake's models bucket (cloud 'aws' or 'gcp'); cloud {cfg.cloud!r} has no lake"
+        )
     if nb.enabled and not teams:
         yield ns + "enabled", "notebooks are charged to teams; the stack has no teams"
     for user, team in nb.users.items():

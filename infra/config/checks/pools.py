@@ -7,13 +7,12 @@ import re
 from collections.abc import Iterator
 
 from catalog import gpus as catalog
+from catalog.clouds import AWS_RESERVATION_ID
 from infra.config.base import DNS_LABEL, NAMESPACE, Problem
 from infra.config.models import GpuPoolConfig, PlatformConfig
 
 PROD_SERVING_CAPACITY = ("on-demand", "reserved", "reserved-then-on-demand")
 """Capacity a prod serving pool may use: nothing that can be taken back (spot)."""
-AWS_RESERVATION_ID = r"^cr-[0-9a-z]+$"
-"""The EC2NodeClass CRD's pattern for ``capacityReservationSelectorTerms[].id``."""
 
 
 def pool_checks(cfg: PlatformConfig) -> Iterator[Problem]:

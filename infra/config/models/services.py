@@ -116,4 +116,7 @@ class NotebooksConfig(ConfigModel):
     home_size_gb: int = Field(default=20, ge=1, le=1024)
     cpu_profile: NotebookCpuConfig = Field(default_factory=NotebookCpuConfig)
     """Size of the CPU-only profile (GPU profiles take a pool's share of a node)."""
+    storage_class: str | None = Field(default=None, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    """``cloud: existing``: the StorageClass of the home volumes, one your cluster's admin made to encrypt volumes
+    (required there); on aws / gcp the platform makes its own with the platform key."""
 

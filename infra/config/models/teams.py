@@ -33,7 +33,8 @@ class TeamConfig(ConfigModel):
     email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     quotas: TeamQuotas
     budget_usd: float | None = Field(default=None, gt=0)
-    gpu_borrowing_limit: int | None = Field(default=None, ge=0)
+    gpu_borrowing_limit: int = Field(default=0, ge=0)
+    """GPUs (per GPU resource) the team may borrow beyond its quota from idle capacity of the cohort. Default: 0."""
     pod_security: Literal["baseline", "restricted"] = "baseline"
     internet_egress: bool = False
     owner_role_arns: list[str] = Field(default_factory=list)
