@@ -52,11 +52,17 @@ class Component(pulumi.ComponentResource):
         *,
         depends_on: Sequence[pulumi.Resource] = (),
         parent: pulumi.Resource | None = None,
+        keep: bool | None = None,
         **kwargs: Any,
     ) -> pulumi.ResourceOptions:
         """Options for a child: parented here (or under ``parent``, itself a child), waiting for the
         component's dependencies plus ``depends_on``; other keywords are passed to ``ResourceOptions``.
+
+        :param keep: for stateful children (data, keys, audit logs): ``protect`` and ``retain_on_delete``
+            together, so a protected resource is also kept if its stack is destroyed or it leaves the program.
         """
+        if keep is not None:
+            kwargs = {"protect": keep, "retain_on_delete": keep, **kwargs}
         waits = [*self._waits_for, *(d for d in depends_on if d is not None)]
         return pulumi.ResourceOptions(parent=parent or self, depends_on=waits or None, **kwargs)
 

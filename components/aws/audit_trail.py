@@ -169,7 +169,7 @@ class AuditTrail(Component):
         kms_key, kms_key_arn, lake_bucket_arns, partition = args.kms_key, args.kms_key_arn, args.lake_bucket_arns, args.partition
         retention_days, object_lock_days, protect = args.retention_days, args.object_lock_days, args.protect
         tags = args.tags
-        kept = self.child_opts(protect=protect, retain_on_delete=protect)
+        kept = self.child_opts(keep=protect)
         data_events_only = args.organization_trail is not None
         self.trail_name = trail_name
 
@@ -253,6 +253,6 @@ class AuditTrail(Component):
             advanced_event_selectors=selectors,
             tags=dict(tags or {}),
             # CreateTrail checks the bucket policy and the key policy: both must exist first.
-            opts=self.child_opts(depends_on=[self.policy, ownership, encryption, kms_key], protect=protect, retain_on_delete=protect),
+            opts=self.child_opts(depends_on=[self.policy, ownership, encryption, kms_key], keep=protect),
         )
         self.publish(arn=self.trail.arn, bucket_name=self.bucket.bucket, data_events_only=data_events_only)

@@ -313,7 +313,7 @@ class DataLake(Component):
             bucket=name_of,
             force_destroy=self._lake_force_destroy,
             tags={**self._lake_tags, TAG_LAKE_ZONE: zone, TAG_LAKE_ROLE: role},
-            opts=self.child_opts(provider=provider, protect=self._lake_protect, retain_on_delete=self._lake_protect),
+            opts=self.child_opts(provider=provider, keep=self._lake_protect),
         )
 
     def _common(self, name: str, bucket: aws.s3.Bucket, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:

@@ -121,7 +121,7 @@ class LakeLustre(Component):
         name = resource_name
         tags = dict(args.tags)
         aws_opts = self.child_opts()
-        kept = self.child_opts(protect=args.protect, retain_on_delete=args.protect)
+        kept = self.child_opts(keep=args.protect)
 
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}-sg", vpc_id=args.vpc_id, description="FSx for Lustre: nodes and file servers", tags={**tags, "Name": f"{name}-lustre"}, opts=aws_opts
@@ -195,7 +195,7 @@ class LakeLustre(Component):
             copy_tags_to_backups=True,
             automatic_backup_retention_days=7 if args.protect else 0,
             tags={**tags, "Name": name},
-            opts=self.child_opts(depends_on=rules, protect=args.protect, retain_on_delete=args.protect),
+            opts=self.child_opts(depends_on=rules, keep=args.protect),
         )
         self.associations = {
             zone: aws.fsx.DataRepositoryAssociation(

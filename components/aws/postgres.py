@@ -100,7 +100,7 @@ class PostgresDatabase(Component):
         super().__init__("ml-platform:aws:PostgresDatabase", resource_name, opts)
         name = resource_name
         child = self.child_opts()
-        keep = self.child_opts(protect=args.deletion_protection, retain_on_delete=args.deletion_protection)
+        keep = self.child_opts(keep=args.deletion_protection)
         tags = args.tags or None
         # Letters and digits only: besides RDS (which forbids / @ " and space) the password lands
         # in the MLflow chart's auth init container, which splices it into a postgresql:// URL with

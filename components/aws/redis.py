@@ -77,7 +77,7 @@ class RedisCache(Component):
         child = self.child_opts()
         tags = args.tags or None
 
-        keep = self.child_opts(protect=args.protect, retain_on_delete=args.protect)
+        keep = self.child_opts(keep=args.protect)
         token = random.RandomPassword(
             f"{name}-auth-token",
             length=48,

@@ -50,7 +50,7 @@ class StoredSecret(Component):
         super().__init__("ml-platform:aws:StoredSecret", resource_name, opts)
         name = resource_name
         child = self.child_opts()
-        keep = self.child_opts(protect=args.protect, retain_on_delete=args.protect)
+        keep = self.child_opts(keep=args.protect)
         replicas = None
         if args.replica_region:
             replicas = [aws.secretsmanager.SecretReplicaArgs(region=args.replica_region, kms_key_id=args.replica_kms_key_arn)]

@@ -99,7 +99,7 @@ class AuditLogs(Component):
             retention_days=args.retention_days,
             locked=args.locked,
             description="ml-platform audit logs (Data Access and Admin Activity, GKE control plane)",
-            opts=self.child_opts(protect=args.protect, retain_on_delete=args.protect),
+            opts=self.child_opts(keep=args.protect),
         )
         sink = gcp.logging.ProjectSink(
             f"{resource_name}-sink",

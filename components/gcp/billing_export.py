@@ -60,6 +60,6 @@ class BillingExportDataset(Component):
             description="Cloud Billing detailed usage cost export (GKE cost allocation rows); read by `python -m infra report chargeback`",
             labels=dict(args.labels),
             delete_contents_on_destroy=not args.protect,
-            opts=self.child_opts(protect=args.protect, retain_on_delete=args.protect),
+            opts=self.child_opts(keep=args.protect),
         )
         self.publish(dataset=dataset, dataset_id=dataset.dataset_id)

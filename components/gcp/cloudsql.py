@@ -155,7 +155,7 @@ class CloudSqlPostgres(Component):
                 "user_labels": dict(args.labels),
             },
             # an instance created before the suffix existed keeps its name (a new one would replace it)
-            opts=self.child_opts(protect=keep, retain_on_delete=keep, ignore_changes=["name"] if args.unique_suffix else None),
+            opts=self.child_opts(keep=keep, ignore_changes=["name"] if args.unique_suffix else None),
         )
         replication = (
             {"user_managed": {"replicas": [{"location": r} for r in args.secret_regions]}}
@@ -190,7 +190,7 @@ class CloudSqlPostgres(Component):
                 secret_id=f"{args.instance_name}-{db.replace('_', '-')}-password",
                 replication=replication,
                 labels=dict(args.labels),
-                opts=self.child_opts(protect=keep, retain_on_delete=keep),
+                opts=self.child_opts(keep=keep),
             )
             gcp.secretmanager.SecretVersion(
                 f"{name}-{db}-secret-version", secret=secret.id, secret_data=secret_value, opts=self.child_opts()

@@ -143,7 +143,7 @@ class DataLake(Component):
                 {"action": {"type": "Delete"}, "condition": {"days_since_noncurrent_time": 1, "with_state": "ARCHIVED"}},
             ],
             **common,
-            opts=self.child_opts(protect=args.protect, retain_on_delete=args.protect),
+            opts=self.child_opts(keep=args.protect),
         )
         gcp.storage.BucketIAMMember(
             f"{name}-{LOG_SUFFIX}-writer",
@@ -161,7 +161,7 @@ class DataLake(Component):
                 lifecycle_rules=self._rules(args, zone),
                 logging={"log_bucket": log_bucket.name, "log_object_prefix": f"{zone}/"},
                 **common,
-                opts=self.child_opts(protect=args.protect, retain_on_delete=args.protect),
+                opts=self.child_opts(keep=args.protect),
             )
         self.publish(buckets=buckets, log_bucket=log_bucket, bucket_names={z: b.name for z, b in buckets.items()})
 

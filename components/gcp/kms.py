@@ -89,7 +89,7 @@ class KmsKeys(Component):
             name=ring_name,
             location=args.location,
             opts=self.child_opts(
-                protect=args.protect, retain_on_delete=args.protect, ignore_changes=["name"] if args.unique_suffix else None
+                keep=args.protect, ignore_changes=["name"] if args.unique_suffix else None
             ),
         )
         key_ids: dict[str, pulumi.Output[str]] = {}
@@ -101,7 +101,7 @@ class KmsKeys(Component):
                 purpose="ENCRYPT_DECRYPT",
                 rotation_period=f"{args.rotation_days * 86400}s",
                 labels=dict(args.labels),
-                opts=self.child_opts(protect=args.protect, retain_on_delete=args.protect),
+                opts=self.child_opts(keep=args.protect),
             )
             grants = [
                 gcp.kms.CryptoKeyIAMMember(

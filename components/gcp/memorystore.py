@@ -94,7 +94,7 @@ class Memorystore(Component):
             maintenance_policy={"weekly_maintenance_windows": [{"day": "SUNDAY", "start_time": {"hours": 4, "minutes": 0}}]},
             labels=dict(args.labels),
             # the private services connection (the component's depends_on) comes first
-            opts=self.child_opts(protect=args.protect, retain_on_delete=args.protect, additional_secret_outputs=["authString"]),
+            opts=self.child_opts(keep=args.protect, additional_secret_outputs=["authString"]),
         )
         self.publish(
             instance=instance,
