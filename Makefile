@@ -34,7 +34,7 @@ plan-all: $(STAMP)
 ## make test : the whole test suite (what CI runs): lint, types (mypy, config in pyproject.toml), pytest
 test: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/python -m ruff check .
-#	$(BIN)/python -m ruff format --check .   # enabled after the merge of the issue-14 branches (one `ruff format .` first)
+	$(BIN)/python -m ruff format --check .
 	$(BIN)/python -m mypy
 	CHECKOV=$(CHECKOV_VENV)/bin/checkov $(BIN)/python -m pytest -n 2
 

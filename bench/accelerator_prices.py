@@ -27,29 +27,44 @@ def rows(cloud: str, region: str) -> list[list[str]]:
         cheapest = min(shapes, key=lambda n: (n.on_demand_usd_hour / n.gpus, n.name))
         biggest = max(shapes, key=lambda n: (n.gpus, n.vcpu))
         per = cheapest.gpus
-        out.append([
-            cloud,
-            family,
-            cheapest.gpu,
-            str(biggest.gpus),
-            str(biggest.efa_interfaces if cloud == "aws" else biggest.gpu_nics),
-            f"{cheapest.hourly_usd(spot=False) / per:.2f}",
-            f"{cheapest.hourly_usd(spot=False, region=region) / per:.2f}",
-            f"{cheapest.hourly_usd(spot=True, region=region) / per:.2f}",
-        ])
+        out.append(
+            [
+                cloud,
+                family,
+                cheapest.gpu,
+                str(biggest.gpus),
+                str(biggest.efa_interfaces if cloud == "aws" else biggest.gpu_nics),
+                f"{cheapest.hourly_usd(spot=False) / per:.2f}",
+                f"{cheapest.hourly_usd(spot=False, region=region) / per:.2f}",
+                f"{cheapest.hourly_usd(spot=True, region=region) / per:.2f}",
+            ]
+        )
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--region", action="append", default=[], help="cloud=region to price in (default aws=eu-central-1, gcp=europe-west4)")
+    parser.add_argument(
+        "--region", action="append", default=[], help="cloud=region to price in (default aws=eu-central-1, gcp=europe-west4)"
+    )
     args = parser.parse_args(argv)
     regions = {"aws": "eu-central-1", "gcp": "europe-west4"}
     regions.update(dict(r.split("=", 1) for r in args.region))
-    print(f"prices of {gpus.PRICE_DATE}; reference regions {gpus.REFERENCE_REGION['aws']} / {gpus.REFERENCE_REGION['gcp']}; "
-          f"other regions {regions['aws']} (x {gpus.region_multiplier('aws', regions['aws']):g}) / "
-          f"{regions['gcp']} (x {gpus.region_multiplier('gcp', regions['gcp']):g})\n")
-    head = ["cloud", "family", "accelerator", "per node (max)", "EFA / GPU NICs", "$/accel-h ref", "$/accel-h region", "spot $/accel-h region"]
+    print(
+        f"prices of {gpus.PRICE_DATE}; reference regions {gpus.REFERENCE_REGION['aws']} / {gpus.REFERENCE_REGION['gcp']}; "
+        f"other regions {regions['aws']} (x {gpus.region_multiplier('aws', regions['aws']):g}) / "
+        f"{regions['gcp']} (x {gpus.region_multiplier('gcp', regions['gcp']):g})\n"
+    )
+    head = [
+        "cloud",
+        "family",
+        "accelerator",
+        "per node (max)",
+        "EFA / GPU NICs",
+        "$/accel-h ref",
+        "$/accel-h region",
+        "spot $/accel-h region",
+    ]
     print("| " + " | ".join(head) + " |")
     print("|" + "|".join("---" if i < 3 else "---:" for i in range(len(head))) + "|")
     for cloud in ("aws", "gcp"):

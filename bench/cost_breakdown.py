@@ -27,7 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     stacks = args.stacks or sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
     for stack in stacks:
         c = engine.plan(stack).cost
-        print(f"\n== {stack}: ${c['monthly_usd']:,.0f}/month at ceiling, ${c['monthly_usd_idle']:,.0f} idle (prices of {c.get('price_date')})")
+        print(
+            f"\n== {stack}: ${c['monthly_usd']:,.0f}/month at ceiling, ${c['monthly_usd_idle']:,.0f} idle (prices of {c.get('price_date')})"
+        )
         cats: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
         for item in c["by_item"]:
             cats[item["category"]][0] += item["monthly_usd_idle"]

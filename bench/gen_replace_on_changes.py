@@ -50,12 +50,18 @@ GOOGLE = {
         ("google/tpgiamresource/resource_iam_audit_config.go", "iamAuditConfigSchema"),
         ("google/services/resourcemanager/iam_project.go", "IamProjectSchema"),
     ],
-    "gcp:projects/service:Service": [("google/services/resourcemanager/resource_google_project_service.go", "ResourceGoogleProjectService")],
-    "gcp:compute/globalAddress:GlobalAddress": [("google/services/compute/resource_compute_global_address.go", "ResourceComputeGlobalAddress")],
+    "gcp:projects/service:Service": [
+        ("google/services/resourcemanager/resource_google_project_service.go", "ResourceGoogleProjectService")
+    ],
+    "gcp:compute/globalAddress:GlobalAddress": [
+        ("google/services/compute/resource_compute_global_address.go", "ResourceComputeGlobalAddress")
+    ],
     "gcp:compute/network:Network": [("google/services/compute/resource_compute_network.go", "ResourceComputeNetwork")],
     "gcp:compute/router:Router": [("google/services/compute/resource_compute_router.go", "ResourceComputeRouter")],
     "gcp:compute/routerNat:RouterNat": [("google/services/compute/resource_compute_router_nat.go", "ResourceComputeRouterNat")],
-    "gcp:compute/subnetwork:Subnetwork": [("google/services/compute/resource_compute_subnetwork.go", "ResourceComputeSubnetwork")],
+    "gcp:compute/subnetwork:Subnetwork": [
+        ("google/services/compute/resource_compute_subnetwork.go", "ResourceComputeSubnetwork")
+    ],
     "gcp:container/cluster:Cluster": [("google/services/container/resource_container_cluster.go", "ResourceContainerCluster")],
     "gcp:container/nodePool:NodePool": [
         ("google/services/container/resource_container_node_pool.go", "ResourceContainerNodePool"),
@@ -75,11 +81,15 @@ GOOGLE = {
         ("google/services/resourcemanager/iam_project.go", "IamProjectSchema"),
     ],
     "gcp:redis/instance:Instance": [("google/services/redis/resource_redis_instance.go", "ResourceRedisInstance")],
-    "gcp:secretmanager/secret:Secret": [("google/services/secretmanager/resource_secret_manager_secret.go", "ResourceSecretManagerSecret")],
+    "gcp:secretmanager/secret:Secret": [
+        ("google/services/secretmanager/resource_secret_manager_secret.go", "ResourceSecretManagerSecret")
+    ],
     "gcp:secretmanager/secretVersion:SecretVersion": [
         ("google/services/secretmanager/resource_secret_manager_secret_version.go", "ResourceSecretManagerSecretVersion")
     ],
-    "gcp:serviceaccount/account:Account": [("google/services/resourcemanager/resource_google_service_account.go", "ResourceGoogleServiceAccount")],
+    "gcp:serviceaccount/account:Account": [
+        ("google/services/resourcemanager/resource_google_service_account.go", "ResourceGoogleServiceAccount")
+    ],
     "gcp:serviceaccount/iAMMember:IAMMember": [
         ("google/tpgiamresource/resource_iam_member.go", "IamMemberBaseSchema"),
         ("google/services/resourcemanager/iam_service_account.go", "IamServiceAccountSchema"),
@@ -88,7 +98,9 @@ GOOGLE = {
         ("google/services/servicenetworking/resource_service_networking_connection.go", "ResourceServiceNetworkingConnection")
     ],
     "gcp:sql/database:Database": [("google/services/sql/resource_sql_database.go", "ResourceSQLDatabase")],
-    "gcp:sql/databaseInstance:DatabaseInstance": [("google/services/sql/resource_sql_database_instance.go", "ResourceSqlDatabaseInstance")],
+    "gcp:sql/databaseInstance:DatabaseInstance": [
+        ("google/services/sql/resource_sql_database_instance.go", "ResourceSqlDatabaseInstance")
+    ],
     "gcp:sql/user:User": [("google/services/sql/resource_sql_user.go", "ResourceSqlUser")],
     "gcp:storage/bucket:Bucket": [("google/services/storage/resource_storage_bucket.go", "ResourceStorageBucket")],
     "gcp:storage/bucketIAMMember:BucketIAMMember": [
@@ -109,7 +121,10 @@ AWS: dict[str, tuple[str, list[str]]] = {
     "aws:cloudwatch/eventRule:EventRule": ("cloudwatch_event_rule", ["eventBusName", "name", "namePrefix"]),
     "aws:cloudwatch/eventTarget:EventTarget": ("cloudwatch_event_target", ["eventBusName", "rule", "targetId"]),
     "aws:cloudwatch/logGroup:LogGroup": ("cloudwatch_log_group", ["logGroupClass", "name", "namePrefix"]),
-    "aws:ec2/eip:Eip": ("eip", ["address", "customerOwnedIpv4Pool", "domain", "ipamPoolId", "networkBorderGroup", "publicIpv4Pool"]),
+    "aws:ec2/eip:Eip": (
+        "eip",
+        ["address", "customerOwnedIpv4Pool", "domain", "ipamPoolId", "networkBorderGroup", "publicIpv4Pool"],
+    ),
     "aws:ec2/internetGateway:InternetGateway": ("internet_gateway", []),
     "aws:ec2/launchTemplate:LaunchTemplate": ("launch_template", ["name", "namePrefix"]),
     "aws:ec2/natGateway:NatGateway": ("nat_gateway", ["allocationId", "connectivityType", "privateIp", "subnetId"]),
@@ -126,18 +141,43 @@ AWS: dict[str, tuple[str, list[str]]] = {
         "eks_cluster",
         # encryption_config is not ForceNew in the source read (a key can be added in place; changing it
         # is not modelled here): left out rather than guessed
-        ["bootstrapSelfManagedAddons", "kubernetesNetworkConfig.ipFamily", "kubernetesNetworkConfig.serviceIpv4Cidr",
-         "name", "outpostConfig", "roleArn", "accessConfig.bootstrapClusterCreatorAdminPermissions"],
+        [
+            "bootstrapSelfManagedAddons",
+            "kubernetesNetworkConfig.ipFamily",
+            "kubernetesNetworkConfig.serviceIpv4Cidr",
+            "name",
+            "outpostConfig",
+            "roleArn",
+            "accessConfig.bootstrapClusterCreatorAdminPermissions",
+        ],
     ),
     "aws:eks/nodeGroup:NodeGroup": (
         "eks_node_group",
-        ["amiType", "capacityType", "clusterName", "diskSize", "instanceTypes", "nodeGroupName", "nodeGroupNamePrefix", "nodeRoleArn",
-         "remoteAccess", "subnetIds"],
+        [
+            "amiType",
+            "capacityType",
+            "clusterName",
+            "diskSize",
+            "instanceTypes",
+            "nodeGroupName",
+            "nodeGroupNamePrefix",
+            "nodeRoleArn",
+            "remoteAccess",
+            "subnetIds",
+        ],
     ),
     "aws:elasticache/replicationGroup:ReplicationGroup": (
         "elasticache_replication_group",
-        ["atRestEncryptionEnabled", "kmsKeyId", "networkType", "preferredCacheClusterAzs", "replicationGroupId", "snapshotArns", "snapshotName",
-         "subnetGroupName"],
+        [
+            "atRestEncryptionEnabled",
+            "kmsKeyId",
+            "networkType",
+            "preferredCacheClusterAzs",
+            "replicationGroupId",
+            "snapshotArns",
+            "snapshotName",
+            "subnetGroupName",
+        ],
     ),
     "aws:elasticache/subnetGroup:SubnetGroup": ("elasticache_subnet_group", ["name"]),
     "aws:iam/serviceLinkedRole:ServiceLinkedRole": ("iam_service_linked_role", ["awsServiceName", "customSuffix"]),
@@ -146,12 +186,33 @@ AWS: dict[str, tuple[str, list[str]]] = {
     "aws:iam/rolePolicy:RolePolicy": ("iam_role_policy", ["name", "namePrefix", "role"]),
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ("iam_role_policy_attachment", ["policyArn", "role"]),
     "aws:kms/alias:Alias": ("kms_alias", ["name", "namePrefix"]),
-    "aws:kms/key:Key": ("kms_key", ["bypassPolicyLockoutSafetyCheck", "customKeyStoreId", "customerMasterKeySpec", "keyUsage", "multiRegion", "xksKeyId"]),
+    "aws:kms/key:Key": (
+        "kms_key",
+        ["bypassPolicyLockoutSafetyCheck", "customKeyStoreId", "customerMasterKeySpec", "keyUsage", "multiRegion", "xksKeyId"],
+    ),
     "aws:rds/instance:Instance": (
         "db_instance",
-        ["availabilityZone", "characterSetName", "customIamInstanceProfile", "dbName", "engine", "identifier", "identifierPrefix", "kmsKeyId",
-         "ncharCharacterSetName", "restoreToPointInTime", "s3Import.bucketName", "s3Import.bucketPrefix", "s3Import.ingestionRole",
-         "s3Import.sourceEngine", "s3Import.sourceEngineVersion", "snapshotIdentifier", "storageEncrypted", "timezone", "username"],
+        [
+            "availabilityZone",
+            "characterSetName",
+            "customIamInstanceProfile",
+            "dbName",
+            "engine",
+            "identifier",
+            "identifierPrefix",
+            "kmsKeyId",
+            "ncharCharacterSetName",
+            "restoreToPointInTime",
+            "s3Import.bucketName",
+            "s3Import.bucketPrefix",
+            "s3Import.ingestionRole",
+            "s3Import.sourceEngine",
+            "s3Import.sourceEngineVersion",
+            "snapshotIdentifier",
+            "storageEncrypted",
+            "timezone",
+            "username",
+        ],
     ),
     "aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication": (
         "db_instance_automated_backups_replication",
@@ -160,7 +221,10 @@ AWS: dict[str, tuple[str, list[str]]] = {
     "aws:rds/parameterGroup:ParameterGroup": ("db_parameter_group", ["description", "family", "name", "namePrefix"]),
     "aws:rds/subnetGroup:SubnetGroup": ("db_subnet_group", ["name", "namePrefix"]),
     "aws:s3/bucket:Bucket": ("s3_bucket", ["bucket", "bucketPrefix", "objectLockEnabled"]),
-    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": ("s3_bucket_lifecycle_configuration", ["bucket", "expectedBucketOwner"]),
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": (
+        "s3_bucket_lifecycle_configuration",
+        ["bucket", "expectedBucketOwner"],
+    ),
     "aws:s3/bucketLogging:BucketLogging": ("s3_bucket_logging", ["bucket", "expectedBucketOwner"]),
     "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration": (
         "s3_bucket_object_lock_configuration",
@@ -176,7 +240,10 @@ AWS: dict[str, tuple[str, list[str]]] = {
     ),
     "aws:s3/bucketVersioning:BucketVersioning": ("s3_bucket_versioning", ["bucket", "expectedBucketOwner"]),
     "aws:secretsmanager/secret:Secret": ("secretsmanager_secret", ["name", "namePrefix"]),
-    "aws:secretsmanager/secretVersion:SecretVersion": ("secretsmanager_secret_version", ["secretBinary", "secretId", "secretString"]),
+    "aws:secretsmanager/secretVersion:SecretVersion": (
+        "secretsmanager_secret_version",
+        ["secretBinary", "secretId", "secretString"],
+    ),
     "aws:sqs/queue:Queue": ("sqs_queue", ["fifoQueue", "name", "namePrefix"]),
     "aws:sqs/queuePolicy:QueuePolicy": ("sqs_queue_policy", ["queueUrl"]),
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": ("vpc_security_group_ingress_rule", ["securityGroupId"]),
@@ -317,7 +384,9 @@ def resource_schema_open(text: str, symbol: str) -> int:
     var = re.search(rf"\bvar {symbol}\s*=\s*map\[string\]\*schema\.Schema\{{", text)
     if var:
         return var.end() - 1
-    maker = re.search(rf"\bfunc {symbol}\(\)\s*map\[string\]\*schema\.Schema\s*\{{\s*return map\[string\]\*schema\.Schema\{{", text)
+    maker = re.search(
+        rf"\bfunc {symbol}\(\)\s*map\[string\]\*schema\.Schema\s*\{{\s*return map\[string\]\*schema\.Schema\{{", text
+    )
     if maker:  # a function returning the schema map literal
         return maker.end() - 1
     fn = re.search(rf"\bfunc {symbol}\(\)\s*\*schema\.Resource\s*\{{", text)
@@ -343,7 +412,9 @@ def git_show(git_dir: str, path: str) -> str:
 
 
 def git_head(git_dir: str) -> dict[str, str]:
-    out = subprocess.run(["git", "-C", git_dir, "log", "-1", "--format=%H %cI"], check=True, capture_output=True, text=True).stdout.split()
+    out = subprocess.run(
+        ["git", "-C", git_dir, "log", "-1", "--format=%H %cI"], check=True, capture_output=True, text=True
+    ).stdout.split()
     return {"commit": out[0], "date": out[1]}
 
 
@@ -354,7 +425,10 @@ def kubernetes_table(git_dir: str) -> tuple[dict[str, list[str]], list[str], lis
     """(kind table ``group/version/Kind`` -> fields, metadata fields, Helm Release fields) from diff.go / helm_release.go."""
     diff_go = git_show(git_dir, "provider/pkg/provider/diff.go")
     helm_go = git_show(git_dir, "provider/pkg/provider/helm_release.go")
-    meta = [f"metadata{s}" for s in re.findall(r'prefix \+ "(\.[a-z]+)"', diff_go[diff_go.index("func metadataForceNewProperties") :])[:2]]
+    meta = [
+        f"metadata{s}"
+        for s in re.findall(r'prefix \+ "(\.[a-z]+)"', diff_go[diff_go.index("func metadataForceNewProperties") :])[:2]
+    ]
     force_new = re.search(r"forceNewFields := \[\]string\{([^}]*)\}", helm_go)
     if force_new is None:
         raise LookupError("helm_release.go: no forceNewFields list")
@@ -398,7 +472,7 @@ def _scan_to(text: str, start: int, stop: str, end: int | None = None) -> int:
     depth, i, end = 0, start, len(text) if end is None else end
     while i < end:
         c = text[i]
-        if c in "\"`":
+        if c in '"`':
             i = _skip_string(text, i)
             continue
         if c in "({":
@@ -415,9 +489,7 @@ def _expr_end(text: str, start: int) -> int:
     return _scan_to(text, start, "\n")
 
 
-def _top_level_pairs(
-    text: str, key: str, value: Callable[[str, int, int], tuple[str, int]]
-) -> list[tuple[str, str]]:
+def _top_level_pairs(text: str, key: str, value: Callable[[str, int, int], tuple[str, int]]) -> list[tuple[str, str]]:
     """``"key": value`` pairs directly inside the outermost literal of ``text``; ``value(text, start, end)``
     returns the value's text and where to continue."""
     open_at = text.index("{")
@@ -493,16 +565,25 @@ def main(google_dir: str, kubernetes_dir: str) -> None:
                 text = git_show(google_dir, path)
                 props += schema_entries(text, resource_schema_open(text, symbol))
             props += GOOGLE_ADDED.get(type_, [])
-            table[type_] = {"properties": sorted(set(props)), "source": "terraform-provider-google: " + ", ".join(p for p, _ in GOOGLE[type_])}
+            table[type_] = {
+                "properties": sorted(set(props)),
+                "source": "terraform-provider-google: " + ", ".join(p for p, _ in GOOGLE[type_]),
+            }
         elif type_ in GOOGLE_BETA_ONLY:
-            table[type_] = {"properties": GOOGLE_BETA_ONLY[type_], "source": "hand: google_project_service_identity (google-beta) project, service"}
+            table[type_] = {
+                "properties": GOOGLE_BETA_ONLY[type_],
+                "source": "hand: google_project_service_identity (google-beta) project, service",
+            }
         elif type_ in AWS:
             page, props = AWS[type_]
             checked = AWS_CHECKED.get(type_)
             how = f"checked against terraform-provider-aws {checked}" if checked else "not checked against the schema here"
             table[type_] = {"properties": sorted(props), "source": f"hand, from {_R}{page}; {how}"}
         elif type_ in RANDOM:
-            table[type_] = {"properties": RANDOM[type_], "source": "hand: terraform-provider-random password / string (every argument RequiresReplace)"}
+            table[type_] = {
+                "properties": RANDOM[type_],
+                "source": "hand: terraform-provider-random password / string (every argument RequiresReplace)",
+            }
         elif type_.startswith("kubernetes:"):
             table[type_] = {
                 "properties": kubernetes_props(type_, kinds, meta, helm),

@@ -16,7 +16,30 @@ IAM_PRINCIPAL_ARN = r"^arn:aws[-a-z]*:iam::[0-9]{12}:(role|user)/[\w+=,.@/-]+$"
 LAKE_ACCESS_LOG_ZONE = "access-logs"
 """AWS: name part of the lake's server-access-log buckets (``<prefix>-access-logs``), so no lake zone may have it."""
 
-CLOUDWATCH_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+CLOUDWATCH_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 """The retention values CloudWatch Logs accepts (``PutRetentionPolicy``)."""
 
 

@@ -61,8 +61,18 @@ NS_GPUDIRECT = "gpudirect-system"
 KUBERNETES_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 """Namespaces Kubernetes itself creates."""
 PLATFORM_NAMESPACES = (
-    NS_KARPENTER, NS_GPU_OPERATOR, NS_KUEUE, NS_MLFLOW, NS_FEAST, NS_MONITORING, NS_JOBSET, NS_LWS,
-    NS_JUPYTERHUB, NS_KSERVE, NS_CERT_MANAGER, NS_GPUDIRECT,
+    NS_KARPENTER,
+    NS_GPU_OPERATOR,
+    NS_KUEUE,
+    NS_MLFLOW,
+    NS_FEAST,
+    NS_MONITORING,
+    NS_JOBSET,
+    NS_LWS,
+    NS_JUPYTERHUB,
+    NS_KSERVE,
+    NS_CERT_MANAGER,
+    NS_GPUDIRECT,
 )
 """Every namespace the platform installs into (no team may be named like one)."""
 

@@ -75,7 +75,17 @@ RDS_MULTI_AZ_FACTOR = 2.0
 ELASTICACHE_VALKEY_FACTOR = 0.8
 """ElastiCache for Valkey node-hours are priced 20% below Redis OSS."""
 
-_SIZES_VCPU = {"large": 2, "xlarge": 4, "2xlarge": 8, "4xlarge": 16, "8xlarge": 32, "12xlarge": 48, "16xlarge": 64, "24xlarge": 96, "32xlarge": 128}
+_SIZES_VCPU = {
+    "large": 2,
+    "xlarge": 4,
+    "2xlarge": 8,
+    "4xlarge": 16,
+    "8xlarge": 32,
+    "12xlarge": 48,
+    "16xlarge": 64,
+    "24xlarge": 96,
+    "32xlarge": 128,
+}
 
 
 def _family(prefix: str, usd_per_large: float, sizes: Iterable[str]) -> dict[str, float]:
@@ -186,9 +196,26 @@ CLOUD_KMS_KEY = "gcp:kms/cryptoKey:CryptoKey"
 
 PRICED_TYPES = frozenset(
     {
-        KARPENTER_NODEPOOL, EKS_NODE_GROUP, EKS_CLUSTER, NAT_GATEWAY, ELASTIC_IP, VPC_ENDPOINT, RDS_INSTANCE,
-        ELASTICACHE_REPLICATION_GROUP, ELASTICACHE_CLUSTER, S3_BUCKET, FSX_LUSTRE, KMS_KEY, SECRET, GKE_NODE_POOL, GKE_CLUSTER,
-        CLOUD_SQL, MEMORYSTORE, GCS_BUCKET, CLOUD_NAT, CLOUD_KMS_KEY,
+        KARPENTER_NODEPOOL,
+        EKS_NODE_GROUP,
+        EKS_CLUSTER,
+        NAT_GATEWAY,
+        ELASTIC_IP,
+        VPC_ENDPOINT,
+        RDS_INSTANCE,
+        ELASTICACHE_REPLICATION_GROUP,
+        ELASTICACHE_CLUSTER,
+        S3_BUCKET,
+        FSX_LUSTRE,
+        KMS_KEY,
+        SECRET,
+        GKE_NODE_POOL,
+        GKE_CLUSTER,
+        CLOUD_SQL,
+        MEMORYSTORE,
+        GCS_BUCKET,
+        CLOUD_NAT,
+        CLOUD_KMS_KEY,
     }
 )
 """Resource types :func:`estimate_items` prices (others are skipped)."""
@@ -329,7 +356,9 @@ def pool_item(
     known = [gpu_catalog.NODE_TYPES[(cloud, n)] for n in node_types if (cloud, n) in gpu_catalog.NODE_TYPES]
     if not known:
         names = ", ".join(node_types) or "none"
-        return CostItem(urn, type_, "gpu", 0.0, 0.0, f"node types not in the GPU catalog ({names}): not priced", pool=pool, spot=spot)
+        return CostItem(
+            urn, type_, "gpu", 0.0, 0.0, f"node types not in the GPU catalog ({names}): not priced", pool=pool, spot=spot
+        )
     ref = min(known, key=lambda n: (n.hourly_usd(spot=spot) / n.gpus, n.hourly_usd(spot=spot), n.name))
     if max_nodes is not None and gpu_limit is not None:
         ceiling_nodes = min(max_nodes, math.ceil(gpu_limit / ref.gpus))
@@ -349,7 +378,9 @@ def pool_item(
     if reserved_nodes and not owned:
         if not fallback:
             ceiling_nodes = max(min(ceiling_nodes, reserved_nodes), min_nodes)
-            gpus_ceiling = ceiling_nodes * ref.gpus if gpu_limit is None else max(min(ceiling_nodes * ref.gpus, gpu_limit), gpus_idle)
+            gpus_ceiling = (
+                ceiling_nodes * ref.gpus if gpu_limit is None else max(min(ceiling_nodes * ref.gpus, gpu_limit), gpus_idle)
+            )
         paid = reserved_usd_hour if reserved_usd_hour is not None else ref.hourly_usd(spot=False)
         fixed = paid * reserved_nodes * HOURS_PER_MONTH
         over_idle, over_ceiling = max(min_nodes - reserved_nodes, 0), max(ceiling_nodes - reserved_nodes, 0)
@@ -399,15 +430,42 @@ def pool_item(
     )
 
 
-def _cpu_pool_item(urn: str, type_: str, *, table: Mapping[str, float], pool: str | None, names: list[str], spot: bool, min_nodes: int, max_nodes: int | None) -> CostItem:
+def _cpu_pool_item(
+    urn: str,
+    type_: str,
+    *,
+    table: Mapping[str, float],
+    pool: str | None,
+    names: list[str],
+    spot: bool,
+    min_nodes: int,
+    max_nodes: int | None,
+) -> CostItem:
     priced = sorted((table[n], n) for n in names if n in table)
     if not priced:
-        return CostItem(urn, type_, "compute", 0.0, 0.0, f"node types {', '.join(names) or 'none'} not in the price list: not priced", pool=pool)
+        return CostItem(
+            urn,
+            type_,
+            "compute",
+            0.0,
+            0.0,
+            f"node types {', '.join(names) or 'none'} not in the price list: not priced",
+            pool=pool,
+        )
     price, name = priced[0]
     ceiling = max(max_nodes if max_nodes is not None else min_nodes, min_nodes)
     note = " (on-demand price; spot not modelled for CPU nodes)" if spot else ""
     basis = f"{name} ${price:g}/h x {HOURS_PER_MONTH} h; idle {_nodes(min_nodes)}, ceiling {_nodes(ceiling)}{note}"
-    return CostItem(urn, type_, "compute", price * min_nodes * HOURS_PER_MONTH, price * ceiling * HOURS_PER_MONTH, basis, pool=pool, node_type=name)
+    return CostItem(
+        urn,
+        type_,
+        "compute",
+        price * min_nodes * HOURS_PER_MONTH,
+        price * ceiling * HOURS_PER_MONTH,
+        basis,
+        pool=pool,
+        node_type=name,
+    )
 
 
 def _reserved(pool: pools.Pool) -> dict[str, Any]:
@@ -426,7 +484,9 @@ def _karpenter(urn: str, type_: str, pool: pools.Pool) -> CostItem:
     spot = pool.spot  # spot-with-fallback lists both: the estimate assumes spot
     reserved = _reserved(pool)
     if names and not pool.catalog_types:
-        return _cpu_pool_item(urn, type_, table=EC2_USD_HOUR, pool=pool.name, names=names, spot=spot, min_nodes=min_nodes, max_nodes=max_nodes)
+        return _cpu_pool_item(
+            urn, type_, table=EC2_USD_HOUR, pool=pool.name, names=names, spot=spot, min_nodes=min_nodes, max_nodes=max_nodes
+        )
     # Karpenter enforces spec.limits only: the max-nodes annotation records intent, the GPU limit binds.
     note = ""
     replicas = pool.replicas
@@ -434,19 +494,54 @@ def _karpenter(urn: str, type_: str, pool: pools.Pool) -> CostItem:
         ceiling = pool.node_limit or replicas
         note = f"static NodePool: {_nodes(replicas)} always running, up to limits.nodes {ceiling} when scaled"
         return pool_item(
-            urn, type_, cloud="aws", pool=pool.name, node_types=names, spot=spot, min_nodes=replicas, max_nodes=ceiling, gpu_limit=None,
-            note=note, **reserved,
+            urn,
+            type_,
+            cloud="aws",
+            pool=pool.name,
+            node_types=names,
+            spot=spot,
+            min_nodes=replicas,
+            max_nodes=ceiling,
+            gpu_limit=None,
+            note=note,
+            **reserved,
         )
     if gpu_limit is None:
         bound = "the max-nodes annotation" if max_nodes is not None else "the baseline (no max-nodes annotation either)"
         note = f"no nvidia.com/gpu limit: Karpenter is unbounded, priced at {bound}"
     else:
-        item = pool_item(urn, type_, cloud="aws", pool=pool.name, node_types=names, spot=spot, min_nodes=min_nodes, max_nodes=None, gpu_limit=gpu_limit, **reserved)
-        if max_nodes is not None and item.node_type and item.gpus_ceiling > max_nodes * gpu_catalog.node_type("aws", item.node_type).gpus:
-            note = f"the GPU limit {gpu_limit} binds, not the max-nodes annotation ({max_nodes}), which Karpenter does not enforce"
+        item = pool_item(
+            urn,
+            type_,
+            cloud="aws",
+            pool=pool.name,
+            node_types=names,
+            spot=spot,
+            min_nodes=min_nodes,
+            max_nodes=None,
+            gpu_limit=gpu_limit,
+            **reserved,
+        )
+        if (
+            max_nodes is not None
+            and item.node_type
+            and item.gpus_ceiling > max_nodes * gpu_catalog.node_type("aws", item.node_type).gpus
+        ):
+            note = (
+                f"the GPU limit {gpu_limit} binds, not the max-nodes annotation ({max_nodes}), which Karpenter does not enforce"
+            )
         max_nodes = None
     return pool_item(
-        urn, type_, cloud="aws", pool=pool.name, node_types=names, spot=spot, min_nodes=min_nodes, max_nodes=max_nodes, gpu_limit=gpu_limit, note=note,
+        urn,
+        type_,
+        cloud="aws",
+        pool=pool.name,
+        node_types=names,
+        spot=spot,
+        min_nodes=min_nodes,
+        max_nodes=max_nodes,
+        gpu_limit=gpu_limit,
+        note=note,
         **reserved,
     )
 
@@ -459,11 +554,28 @@ def _managed_pool(urn: str, type_: str, pool: pools.Pool) -> CostItem:
     names = list(pool.instance_types)
     if pool.catalog_types:
         return pool_item(
-            urn, type_, cloud=pool.cloud, pool=pool.name, node_types=names, spot=pool.spot, min_nodes=pool.min_nodes, max_nodes=pool.max_nodes,
-            gpu_limit=None, **_reserved(pool),
+            urn,
+            type_,
+            cloud=pool.cloud,
+            pool=pool.name,
+            node_types=names,
+            spot=pool.spot,
+            min_nodes=pool.min_nodes,
+            max_nodes=pool.max_nodes,
+            gpu_limit=None,
+            **_reserved(pool),
         )
     table = GCE_USD_HOUR if pool.cloud == "gcp" else EC2_USD_HOUR
-    return _cpu_pool_item(urn, type_, table=table, pool=pool.pool_label, names=names, spot=pool.spot, min_nodes=pool.min_nodes, max_nodes=pool.max_nodes)
+    return _cpu_pool_item(
+        urn,
+        type_,
+        table=table,
+        pool=pool.pool_label,
+        names=names,
+        spot=pool.spot,
+        min_nodes=pool.min_nodes,
+        max_nodes=pool.max_nodes,
+    )
 
 
 # ---- managed stores ---------------------------------------------------------------------------------
@@ -476,10 +588,22 @@ def _rds(urn: str, type_: str, inputs: Mapping[str, Any]) -> CostItem:
     factor = RDS_MULTI_AZ_FACTOR if multi else 1.0
     hourly = RDS_USD_HOUR.get(cls)
     if hourly is None:
-        return _fixed(urn, type_, "database", storage * RDS_STORAGE_USD_GB_MONTH * factor, f"instance class {cls!r} not in the price list; storage only")
+        return _fixed(
+            urn,
+            type_,
+            "database",
+            storage * RDS_STORAGE_USD_GB_MONTH * factor,
+            f"instance class {cls!r} not in the price list; storage only",
+        )
     monthly = (hourly * HOURS_PER_MONTH + storage * RDS_STORAGE_USD_GB_MONTH) * factor
     az = "Multi-AZ x2" if multi else "Single-AZ"
-    return _fixed(urn, type_, "database", monthly, f"{cls} ${hourly:g}/h x {HOURS_PER_MONTH} h + {storage:g} GB x ${RDS_STORAGE_USD_GB_MONTH}/GB-month, {az}")
+    return _fixed(
+        urn,
+        type_,
+        "database",
+        monthly,
+        f"{cls} ${hourly:g}/h x {HOURS_PER_MONTH} h + {storage:g} GB x ${RDS_STORAGE_USD_GB_MONTH}/GB-month, {az}",
+    )
 
 
 def _elasticache(urn: str, type_: str, inputs: Mapping[str, Any]) -> CostItem:
@@ -506,7 +630,11 @@ def _cloud_sql(urn: str, type_: str, inputs: Mapping[str, Any]) -> CostItem:
     tier = str(settings.get("tier") or "")
     ha = str(settings.get("availabilityType") or "ZONAL").upper() == "REGIONAL"
     disk = _num(settings.get("diskSize"), 10.0) or 0.0
-    disk_price = CLOUD_SQL_HDD_USD_GB_MONTH if str(settings.get("diskType") or "PD_SSD").upper() == "PD_HDD" else CLOUD_SQL_SSD_USD_GB_MONTH
+    disk_price = (
+        CLOUD_SQL_HDD_USD_GB_MONTH
+        if str(settings.get("diskType") or "PD_SSD").upper() == "PD_HDD"
+        else CLOUD_SQL_SSD_USD_GB_MONTH
+    )
     factor = CLOUD_SQL_HA_FACTOR if ha else 1.0
     match = re.match(r"^db-custom-(\d+)-(\d+)$", tier)
     if match:
@@ -519,7 +647,13 @@ def _cloud_sql(urn: str, type_: str, inputs: Mapping[str, Any]) -> CostItem:
     else:
         return _fixed(urn, type_, "database", disk * disk_price * factor, f"tier {tier!r} not in the price list; storage only")
     monthly = (hourly * HOURS_PER_MONTH + disk * disk_price) * factor
-    return _fixed(urn, type_, "database", monthly, f"{what} x {HOURS_PER_MONTH} h + {disk:g} GB x ${disk_price}/GB-month{', REGIONAL x2' if ha else ''}")
+    return _fixed(
+        urn,
+        type_,
+        "database",
+        monthly,
+        f"{what} x {HOURS_PER_MONTH} h + {disk:g} GB x ${disk_price}/GB-month{', REGIONAL x2' if ha else ''}",
+    )
 
 
 def memorystore_usd_gb_hour(tier: str, size_gb: float) -> float:
@@ -589,7 +723,9 @@ def in_region(item: CostItem, *, cloud: str, region: str | None) -> CostItem:
     if item.category not in ("gpu", "compute") or not region or region == REFERENCE_REGION.get(cloud):
         return item
     if not gpu_catalog.region_priced(cloud, region):
-        return replace(item, basis=f"{item.basis}; {region} not in the regional price table: {REFERENCE_REGION.get(cloud)} prices")
+        return replace(
+            item, basis=f"{item.basis}; {region} not in the regional price table: {REFERENCE_REGION.get(cloud)} prices"
+        )
     factor = gpu_catalog.region_multiplier(cloud, region)
     reserved = item.reserved_usd_month
     new_reserved = reserved if item.reserved_price_fixed else reserved * factor
@@ -639,14 +775,20 @@ def estimate_items(
             # pulumi_policy raises UnknownValueError when a rule reads a value a preview cannot know yet
             if type(exc).__name__ != "UnknownValueError":
                 raise
-            item = _fixed(urn, type_, "unknown", 0.0, f"not priced: {getattr(exc, 'message', exc)}") if type_ in PRICED_TYPES else None
+            item = (
+                _fixed(urn, type_, "unknown", 0.0, f"not priced: {getattr(exc, 'message', exc)}")
+                if type_ in PRICED_TYPES
+                else None
+            )
         if item is not None:
             cloud = _cloud_of_type(type_)
             items.append(in_region(item, cloud=cloud, region=region) if cloud else item)
     return _fold_fallback_twins(items)
 
 
-def _price(urn: str, type_: str, inputs: Mapping[str, Any], storage_gb: Mapping[str, float], nat_gb_month: float) -> CostItem | None:
+def _price(
+    urn: str, type_: str, inputs: Mapping[str, Any], storage_gb: Mapping[str, float], nat_gb_month: float
+) -> CostItem | None:
     item: CostItem | None = None
     pool = pools.pool_of(type_, inputs, urn.rsplit("::", 1)[-1])
     if pool is not None and type_ == KARPENTER_NODEPOOL:
@@ -655,7 +797,13 @@ def _price(urn: str, type_: str, inputs: Mapping[str, Any], storage_gb: Mapping[
         item = _managed_pool(urn, type_, pool)
     elif type_ == NAT_GATEWAY:
         monthly = NAT_GATEWAY_USD_HOUR * HOURS_PER_MONTH + NAT_GATEWAY_USD_GB * nat_gb_month
-        item = _fixed(urn, type_, "network", monthly, f"${NAT_GATEWAY_USD_HOUR}/h x {HOURS_PER_MONTH} h + {nat_gb_month:g} GB x ${NAT_GATEWAY_USD_GB}/GB processed")
+        item = _fixed(
+            urn,
+            type_,
+            "network",
+            monthly,
+            f"${NAT_GATEWAY_USD_HOUR}/h x {HOURS_PER_MONTH} h + {nat_gb_month:g} GB x ${NAT_GATEWAY_USD_GB}/GB processed",
+        )
     elif type_ == ELASTIC_IP:
         item = _hourly(urn, type_, "network", PUBLIC_IPV4_USD_HOUR, 1, "public IPv4")
     elif type_ == VPC_ENDPOINT and str(inputs.get("vpcEndpointType") or "Gateway") == "Interface":
@@ -682,7 +830,9 @@ def _price(urn: str, type_: str, inputs: Mapping[str, Any], storage_gb: Mapping[
         gb = _num(inputs.get("storageCapacity"), 0.0) or 0.0
         tier = _int(inputs.get("perUnitStorageThroughput"), 125) or 125
         price = FSX_LUSTRE_USD_GB_MONTH.get(tier, FSX_LUSTRE_USD_GB_MONTH[125])
-        item = _fixed(urn, type_, "storage", gb * price, f"FSx for Lustre PERSISTENT_2 {gb:g} GB x ${price}/GB-month ({tier} MB/s/TiB)")
+        item = _fixed(
+            urn, type_, "storage", gb * price, f"FSx for Lustre PERSISTENT_2 {gb:g} GB x ${price}/GB-month ({tier} MB/s/TiB)"
+        )
     elif type_ == KMS_KEY:
         item = _fixed(urn, type_, "security", KMS_KEY_USD_MONTH, f"KMS key ${KMS_KEY_USD_MONTH}/month")
     elif type_ == CLOUD_KMS_KEY:
@@ -702,7 +852,12 @@ def _fold_fallback_twins(items: list[CostItem]) -> list[CostItem]:
     spot_pools = {i.pool for i in items if i.category == "gpu" and i.pool and i.spot}
     out = []
     for item in items:
-        if item.category == "gpu" and item.pool in spot_pools and not item.spot and item.monthly_usd_ceiling > item.monthly_usd_idle:
+        if (
+            item.category == "gpu"
+            and item.pool in spot_pools
+            and not item.spot
+            and item.monthly_usd_ceiling > item.monthly_usd_idle
+        ):
             extra = item.monthly_usd_ceiling - item.monthly_usd_idle
             item = replace(
                 item,

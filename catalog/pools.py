@@ -210,7 +210,11 @@ def _karpenter(inputs: Mapping[str, Any], name: str) -> Pool:
     if types is not None and gpu_names is not None:
         wanted = {g.lower() for g in gpu_names}
         # a type the catalog does not know may still carry a wanted GPU: kept, so policies still see it
-        types = [t for t in types if ("aws", t) not in gpu_catalog.NODE_TYPES or _gpu_short_name(gpu_catalog.NODE_TYPES[("aws", t)]) in wanted]
+        types = [
+            t
+            for t in types
+            if ("aws", t) not in gpu_catalog.NODE_TYPES or _gpu_short_name(gpu_catalog.NODE_TYPES[("aws", t)]) in wanted
+        ]
     limits = as_map(get_in(inputs, "spec", "limits"))
     # a Trainium / Inferentia NodePool limits its Neuron devices instead
     gpu_limit = number(limits.get(cv.GPU_RESOURCE, limits.get(gpu_catalog.NEURON_RESOURCE)))

@@ -77,7 +77,9 @@ class Report:
     def by_cost_center(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         for t in self.teams:
-            row = out.setdefault(t.cost_center, {"spend_usd": 0.0, "budget_usd": 0.0, "gpu_hours": 0.0, "idle_gpu_hours": 0.0, "teams": []})
+            row = out.setdefault(
+                t.cost_center, {"spend_usd": 0.0, "budget_usd": 0.0, "gpu_hours": 0.0, "idle_gpu_hours": 0.0, "teams": []}
+            )
             row["spend_usd"] = round(row["spend_usd"] + t.spend_usd, 2)
             row["budget_usd"] = round(row["budget_usd"] + (t.budget_usd or 0.0), 2)
             row["gpu_hours"] = round(row["gpu_hours"] + sum(t.gpu_hours.values()), 4)
@@ -87,8 +89,12 @@ class Report:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "stack": self.stack, "month": self.month, "source": self.source,
-            "total_usd": self.total_usd, "source_total_usd": self.source_total_usd, "opencost_total_usd": self.opencost_total_usd,
+            "stack": self.stack,
+            "month": self.month,
+            "source": self.source,
+            "total_usd": self.total_usd,
+            "source_total_usd": self.source_total_usd,
+            "opencost_total_usd": self.opencost_total_usd,
             "teams": [{**asdict(t), "variance_usd": t.variance_usd} for t in self.teams],
             "cost_centers": self.by_cost_center(),
         }
@@ -147,7 +153,9 @@ def node_infos(cfg: config.PlatformConfig, assets: Mapping[str, Any]) -> dict[st
     return out
 
 
-def from_opencost(cfg: config.PlatformConfig, allocations: Mapping[str, Any], assets: Mapping[str, Any]) -> tuple[dict[str, TeamLine], float]:
+def from_opencost(
+    cfg: config.PlatformConfig, allocations: Mapping[str, Any], assets: Mapping[str, Any]
+) -> tuple[dict[str, TeamLine], float]:
     """Team lines (unscaled) and OpenCost's total, from ``/allocation/compute`` (aggregate=pod) and ``/assets``."""
     nodes = node_infos(cfg, assets)
     teams = {t.name: t for t in cfg.teams}
@@ -160,8 +168,14 @@ def from_opencost(cfg: config.PlatformConfig, allocations: Mapping[str, Any], as
         ns = str(props.get("namespace") or "")
         team = _label(props.get("namespaceLabels"), TEAM_LABEL_KEYS) or (ns if ns in teams else None)
         name = team if team in teams else UNALLOCATED
-        line = lines.setdefault(name, TeamLine(name, teams[name].cost_center if name in teams else "platform",
-                                               budget_usd=teams[name].budget_usd if name in teams else None))
+        line = lines.setdefault(
+            name,
+            TeamLine(
+                name,
+                teams[name].cost_center if name in teams else "platform",
+                budget_usd=teams[name].budget_usd if name in teams else None,
+            ),
+        )
         device_hours = float(a.get("gpuHours", 0.0))
         node = nodes.get(str(props.get("node") or ""))
         if device_hours and node is not None:
@@ -175,7 +189,7 @@ def from_opencost(cfg: config.PlatformConfig, allocations: Mapping[str, Any], as
             lines.setdefault(UNALLOCATED, TeamLine(UNALLOCATED, "platform")).spend_usd += moved
             model = node.gpu_model or "unknown"
             line.gpu_hours[model] = line.gpu_hours.get(model, 0.0) + gpu_hours
-            usage = (a.get("gpuAllocation") or {})
+            usage = a.get("gpuAllocation") or {}
             used, requested = usage.get("gpuUsageAverage"), usage.get("gpuRequestAverage")
             if used is not None and requested:
                 if float(used) / float(requested) < IDLE_UTILISATION:
@@ -196,14 +210,18 @@ def cost_explorer_total(ce: Any, *, environment: str, start: date, end: date, pr
         TimePeriod={"Start": start.isoformat(), "End": end.isoformat()},
         Granularity="MONTHLY",
         Metrics=["UnblendedCost"],
-        Filter={"And": [
-            {"Tags": {"Key": "project", "Values": [project], "MatchOptions": ["EQUALS"]}},
-            {"Tags": {"Key": "environment", "Values": [environment], "MatchOptions": ["EQUALS"]}},
-            {"Dimensions": {"Key": "SERVICE", "Values": ["Amazon Elastic Compute Cloud - Compute"]}},
-        ]},
+        Filter={
+            "And": [
+                {"Tags": {"Key": "project", "Values": [project], "MatchOptions": ["EQUALS"]}},
+                {"Tags": {"Key": "environment", "Values": [environment], "MatchOptions": ["EQUALS"]}},
+                {"Dimensions": {"Key": "SERVICE", "Values": ["Amazon Elastic Compute Cloud - Compute"]}},
+            ]
+        },
     )
     if not answer.get("ResultsByTime"):
-        raise ChargebackError(f"Cost Explorer returned no cost data for {start:%Y-%m} (are the project / environment cost allocation tags active?)")
+        raise ChargebackError(
+            f"Cost Explorer returned no cost data for {start:%Y-%m} (are the project / environment cost allocation tags active?)"
+        )
     total = 0.0
     for period in answer["ResultsByTime"]:
         amount = (period.get("Total") or {}).get("UnblendedCost")
@@ -237,8 +255,16 @@ def bigquery_total(rows: Sequence[Mapping[str, Any]]) -> float:
 # ---- the report ----------------------------------------------------------------------------------
 
 
-def build(cfg: config.PlatformConfig, *, stack: str, month: str, allocations: Mapping[str, Any], assets: Mapping[str, Any],
-          bill_total: float | None = None, bill_source: str = "opencost") -> Report:
+def build(
+    cfg: config.PlatformConfig,
+    *,
+    stack: str,
+    month: str,
+    allocations: Mapping[str, Any],
+    assets: Mapping[str, Any],
+    bill_total: float | None = None,
+    bill_source: str = "opencost",
+) -> Report:
     """The report; with ``bill_total`` the OpenCost split is scaled so that the teams add up to the bill."""
     month_window(month)
     lines, oc_total = from_opencost(cfg, allocations, assets)
@@ -254,9 +280,19 @@ def build(cfg: config.PlatformConfig, *, stack: str, month: str, allocations: Ma
     # rounding: put the last cent on the unallocated line so the total is the source's to the cent
     drift = round(round(source_total, 2) - sum(t.spend_usd for t in ordered), 2)
     if drift:
-        lines.setdefault(UNALLOCATED, TeamLine(UNALLOCATED, "platform")).spend_usd = round(lines[UNALLOCATED].spend_usd + drift, 2)
+        lines.setdefault(UNALLOCATED, TeamLine(UNALLOCATED, "platform")).spend_usd = round(
+            lines[UNALLOCATED].spend_usd + drift, 2
+        )
         ordered = sorted(lines.values(), key=lambda t: (t.team == UNALLOCATED, t.team))
-    return Report(stack, month, bill_source, ordered, round(sum(t.spend_usd for t in ordered), 2), round(source_total, 2), round(oc_total, 2))
+    return Report(
+        stack,
+        month,
+        bill_source,
+        ordered,
+        round(sum(t.spend_usd for t in ordered), 2),
+        round(source_total, 2),
+        round(oc_total, 2),
+    )
 
 
 def to_csv(report: Report) -> str:
@@ -267,30 +303,51 @@ def to_csv(report: Report) -> str:
         models = t.gpu_hours or {"": 0.0}
         for i, (model, hours) in enumerate(models.items()):
             first = i == 0
-            w.writerow([t.team, t.cost_center, model, f"{hours:.4f}", f"{t.idle_gpu_hours:.4f}" if first else "",
-                        f"{t.spend_usd:.2f}" if first else "", "" if t.budget_usd is None or not first else f"{t.budget_usd:.2f}",
-                        "" if t.variance_usd is None or not first else f"{t.variance_usd:.2f}"])
+            w.writerow(
+                [
+                    t.team,
+                    t.cost_center,
+                    model,
+                    f"{hours:.4f}",
+                    f"{t.idle_gpu_hours:.4f}" if first else "",
+                    f"{t.spend_usd:.2f}" if first else "",
+                    "" if t.budget_usd is None or not first else f"{t.budget_usd:.2f}",
+                    "" if t.variance_usd is None or not first else f"{t.variance_usd:.2f}",
+                ]
+            )
     return buf.getvalue()
 
 
 def to_markdown(report: Report) -> str:
-    lines = [f"## Chargeback `{report.stack}` {report.month}", "",
-             f"Total **${report.total_usd:,.2f}** (source: {report.source}, source total ${report.source_total_usd:,.2f}).", ""]
+    lines = [
+        f"## Chargeback `{report.stack}` {report.month}",
+        "",
+        f"Total **${report.total_usd:,.2f}** (source: {report.source}, source total ${report.source_total_usd:,.2f}).",
+        "",
+    ]
     spent = [t for t in report.teams if t.spend_usd > 0]
     if spent:
         lines += ["```mermaid", f"pie showData title Spend by team, {report.month} (USD)"]
         lines += [f'    "{t.team}" : {t.spend_usd:.2f}' for t in spent]
         lines += ["```", ""]
-    lines += ["| team | cost center | GPU-hours by model | idle GPU-hours (<30% used) | spend USD | budget USD | variance USD |",
-              "|---|---|---|---:|---:|---:|---:|"]
+    lines += [
+        "| team | cost center | GPU-hours by model | idle GPU-hours (<30% used) | spend USD | budget USD | variance USD |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
     for t in report.teams:
         gpu = ", ".join(f"{m}: {h:g}" for m, h in t.gpu_hours.items()) or "-"
         budget = "-" if t.budget_usd is None else f"{t.budget_usd:,.2f}"
         var = "-" if t.variance_usd is None else f"{t.variance_usd:,.2f}"
         lines.append(f"| {t.team} | {t.cost_center} | {gpu} | {t.idle_gpu_hours:g} | {t.spend_usd:,.2f} | {budget} | {var} |")
-    lines += ["", "| cost center | teams | spend USD | budget USD | GPU-hours | idle GPU-hours |", "|---|---|---:|---:|---:|---:|"]
+    lines += [
+        "",
+        "| cost center | teams | spend USD | budget USD | GPU-hours | idle GPU-hours |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
     for cc, row in sorted(report.by_cost_center().items()):
-        lines.append(f"| {cc} | {', '.join(row['teams'])} | {row['spend_usd']:,.2f} | {row['budget_usd']:,.2f} | {row['gpu_hours']:g} | {row['idle_gpu_hours']:g} |")
+        lines.append(
+            f"| {cc} | {', '.join(row['teams'])} | {row['spend_usd']:,.2f} | {row['budget_usd']:,.2f} | {row['gpu_hours']:g} | {row['idle_gpu_hours']:g} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -152,7 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:
         ops_cli = None
     if ops_cli is not None:
-        o = sub.add_parser("ops", help="state backend and CI identity bootstrap, audit queries (who-read), disaster-recovery tooling (boto3)")
+        o = sub.add_parser(
+            "ops", help="state backend and CI identity bootstrap, audit queries (who-read), disaster-recovery tooling (boto3)"
+        )
         ops_cli.add_arguments(o)
         o.set_defaults(func=_cmd_ops)
     return parser

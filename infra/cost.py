@@ -41,8 +41,16 @@ def config_pool_item(cfg: config.PlatformConfig, pool: config.GpuPoolConfig) -> 
     if cfg.cloud == "existing":
         nodes = pool.nodes_count_for_existing or 0
         return cost_model.pool_item(
-            urn, "config:gpuPool", cloud=cloud, pool=pool.name, node_types=names, spot=False,
-            min_nodes=nodes, max_nodes=nodes, gpu_limit=pool.gpu_limit, owned=True,
+            urn,
+            "config:gpuPool",
+            cloud=cloud,
+            pool=pool.name,
+            node_types=names,
+            spot=False,
+            min_nodes=nodes,
+            max_nodes=nodes,
+            gpu_limit=pool.gpu_limit,
+            owned=True,
         )
     max_nodes: int | None
     gpu_limit: int | None
@@ -55,10 +63,17 @@ def config_pool_item(cfg: config.PlatformConfig, pool: config.GpuPoolConfig) -> 
         max_nodes, gpu_limit = pool.max_nodes, pool.gpu_limit
     res = pool.reservation if pool.reserved else None
     return cost_model.pool_item(
-        urn, "config:gpuPool", cloud=cloud, pool=pool.name, node_types=names,
+        urn,
+        "config:gpuPool",
+        cloud=cloud,
+        pool=pool.name,
+        node_types=names,
         spot=pool.capacity in ("spot", "spot-with-fallback") or pool.fallback == "spot",
-        min_nodes=pool.min_nodes, max_nodes=max_nodes, gpu_limit=gpu_limit,
-        reserved_nodes=res.nodes if res else 0, reserved_usd_hour=res.hourly_usd if res else None,
+        min_nodes=pool.min_nodes,
+        max_nodes=max_nodes,
+        gpu_limit=gpu_limit,
+        reserved_nodes=res.nodes if res else 0,
+        reserved_usd_hour=res.hourly_usd if res else None,
         fallback=pool.capacity != "reserved",
     )
 
@@ -99,13 +114,29 @@ def audit_cost_items(cfg: config.PlatformConfig) -> list[cost_model.CostItem]:
     events = cfg.audit.data_events_millions_per_month
     if cfg.audit_enabled:
         usd = events * CLOUDTRAIL_DATA_EVENT_USD_MILLION
-        items.append(cost_model.CostItem("config:audit/cloudtrail-data-events", "aws:cloudtrail/trail:Trail", "security", usd, usd,
-                                         f"{events:g} M S3 data events x ${CLOUDTRAIL_DATA_EVENT_USD_MILLION:g}/M (audit.dataEventsMillionsPerMonth)"))
+        items.append(
+            cost_model.CostItem(
+                "config:audit/cloudtrail-data-events",
+                "aws:cloudtrail/trail:Trail",
+                "security",
+                usd,
+                usd,
+                f"{events:g} M S3 data events x ${CLOUDTRAIL_DATA_EVENT_USD_MILLION:g}/M (audit.dataEventsMillionsPerMonth)",
+            )
+        )
     gd = cfg.security.guard_duty
     if gd.s3_protection:
         usd = events * GUARDDUTY_S3_USD_MILLION
-        items.append(cost_model.CostItem("config:guardduty/s3-protection", "aws:guardduty/detectorFeature:DetectorFeature", "security", usd, usd,
-                                         f"{events:g} M S3 data events x ${GUARDDUTY_S3_USD_MILLION:g}/M (audit.dataEventsMillionsPerMonth)"))
+        items.append(
+            cost_model.CostItem(
+                "config:guardduty/s3-protection",
+                "aws:guardduty/detectorFeature:DetectorFeature",
+                "security",
+                usd,
+                usd,
+                f"{events:g} M S3 data events x ${GUARDDUTY_S3_USD_MILLION:g}/M (audit.dataEventsMillionsPerMonth)",
+            )
+        )
     if gd.eks_runtime_monitoring:
         nodes = cfg.cluster.system_nodes
         from infra.config.defaults import effective
@@ -114,9 +145,17 @@ def audit_cost_items(cfg: config.PlatformConfig) -> list[cost_model.CostItem]:
         per_node = {"medium": 1, "large": 2, "xlarge": 4, "2xlarge": 8, "4xlarge": 16, "8xlarge": 32}.get(size, 2)
         vcpus = gd.monitored_vcpus or nodes.max_nodes * per_node
         usd = vcpus * GUARDDUTY_RUNTIME_USD_VCPU_MONTH
-        items.append(cost_model.CostItem("config:guardduty/eks-runtime-monitoring", "aws:guardduty/detectorFeature:DetectorFeature", "security",
-                                         usd, usd, f"{vcpus} vCPUs x ${GUARDDUTY_RUNTIME_USD_VCPU_MONTH:g}/vCPU-month "
-                                         "(security.guardDuty.monitoredVcpus; GPU nodes add theirs)"))
+        items.append(
+            cost_model.CostItem(
+                "config:guardduty/eks-runtime-monitoring",
+                "aws:guardduty/detectorFeature:DetectorFeature",
+                "security",
+                usd,
+                usd,
+                f"{vcpus} vCPUs x ${GUARDDUTY_RUNTIME_USD_VCPU_MONTH:g}/vCPU-month "
+                "(security.guardDuty.monitoredVcpus; GPU nodes add theirs)",
+            )
+        )
     return items
 
 
@@ -126,13 +165,13 @@ def estimate_config(cfg: config.PlatformConfig, resources: list[Any]) -> dict[st
     region = cfg.region if cfg.cloud != "existing" else None
     items = cost_model.estimate_items(resources, storage_gb=sizes, region=region)
     names = [p.name for p in cfg.gpu_pools]
-    items = [
-        dataclasses.replace(i, pool=_pool_name(i.pool, names)) if i.pool else i for i in items
-    ]
+    items = [dataclasses.replace(i, pool=_pool_name(i.pool, names)) if i.pool else i for i in items]
     # Configured pools the plan has no resource for (and every pool of an existing cluster).
     planned = {i.pool for i in items if i.category == "gpu"}
     cloud = "gcp" if cfg.cloud == "gcp" else "aws"
-    items += [cost_model.in_region(config_pool_item(cfg, p), cloud=cloud, region=region) for p in cfg.gpu_pools if p.name not in planned]
+    items += [
+        cost_model.in_region(config_pool_item(cfg, p), cloud=cloud, region=region) for p in cfg.gpu_pools if p.name not in planned
+    ]
     # Lake zones with a configured size but no bucket tagged with the zone.
     priced_zones = {i.zone for i in items if i.zone}
     copies = 2 if cfg.dr_region else 1  # a DR replica (S3) or dual-region placement (GCS) stores it twice
@@ -145,7 +184,9 @@ def estimate_config(cfg: config.PlatformConfig, resources: list[Any]) -> dict[st
     for item in items:
         if item.category != "gpu" or not item.pool:
             continue
-        entry = by_pool.setdefault(item.pool, {"idle": 0.0, "ceiling": 0.0, "reserved": 0.0, "gpus_idle": 0, "gpus_ceiling": 0, "items": []})
+        entry = by_pool.setdefault(
+            item.pool, {"idle": 0.0, "ceiling": 0.0, "reserved": 0.0, "gpus_idle": 0, "gpus_ceiling": 0, "items": []}
+        )
         entry["reserved"] += item.reserved_usd_month
         entry["idle"] += item.monthly_usd_idle
         entry["ceiling"] += item.monthly_usd_ceiling

@@ -158,7 +158,9 @@ def _evaluate(pack: str, policy: Policy, level: EnforcementLevel, config: dict[s
         except UnknownValueError as err:  # as the CLI does: an advisory note, not a violation
             found.append(Violation(pack, policy.name, "advisory", urn, f"can't run during preview: {err.message}"))
         except Exception as err:
-            raise PolicyCrashError(f"policy {policy.name} ({pack}) failed on {urn or 'the stack'}: {type(err).__name__}: {err}") from err
+            raise PolicyCrashError(
+                f"policy {policy.name} ({pack}) failed on {urn or 'the stack'}: {type(err).__name__}: {err}"
+            ) from err
 
     if isinstance(policy, StackValidationPolicy):
         stack_args = StackValidationArgs(list(stack.resources.values()), config or None)

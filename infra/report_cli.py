@@ -12,7 +12,9 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="report", required=True, parser_class=type(parser))
-    c = sub.add_parser("chargeback", help="per team / cost center: GPU-hours by model, spend, budget and variance, idle GPU-hours")
+    c = sub.add_parser(
+        "chargeback", help="per team / cost center: GPU-hours by model, spend, budget and variance, idle GPU-hours"
+    )
     c.add_argument("--stack", required=True, help="stack name: reads stacks/Pulumi.<stack>.yaml (teams, budgets, pools)")
     c.add_argument("--month", required=True, help="YYYY-MM")
     fmt = c.add_mutually_exclusive_group()
@@ -21,8 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fmt.add_argument("--markdown", action="store_const", dest="format", const="markdown")
     c.add_argument("--opencost-url", help="OpenCost API base URL (e.g. http://localhost:9003 after kubectl port-forward)")
     c.add_argument("--opencost-recorded", metavar="DIR", help="DIR/allocation.json and DIR/assets.json instead of the API")
-    c.add_argument("--bill", choices=("none", "aws", "gcp"), default="none",
-                   help="scale the split to the bill: aws = Cost Explorer, gcp = BigQuery billing export")
+    c.add_argument(
+        "--bill",
+        choices=("none", "aws", "gcp"),
+        default="none",
+        help="scale the split to the bill: aws = Cost Explorer, gcp = BigQuery billing export",
+    )
     c.add_argument("--bigquery-table", help="gcp: billing export table project.dataset.table")
     c.add_argument("--bigquery-recorded", metavar="FILE", help="gcp: a recorded jobs.query answer (JSON) instead of BigQuery")
     c.add_argument("--stacks-dir", metavar="DIR", help=argparse.SUPPRESS)
@@ -63,17 +69,28 @@ def run(args: argparse.Namespace, err: Any) -> int:
         if args.bill == "aws":
             import boto3
 
-            bill = chargeback.cost_explorer_total(boto3.client("ce", region_name="us-east-1"), environment=cfg.environment, start=start, end=end)
+            bill = chargeback.cost_explorer_total(
+                boto3.client("ce", region_name="us-east-1"), environment=cfg.environment, start=start, end=end
+            )
         elif args.bill == "gcp":
             if not args.bigquery_recorded:
-                err.print("error: --bill gcp reads a recorded jobs.query answer (--bigquery-recorded); run the query printed by "
-                          "`--bigquery-table T` with bq / the console (live BigQuery access is not built in)")
+                err.print(
+                    "error: --bill gcp reads a recorded jobs.query answer (--bigquery-recorded); run the query printed by "
+                    "`--bigquery-table T` with bq / the console (live BigQuery access is not built in)"
+                )
                 if args.bigquery_table:
                     print(chargeback.bigquery_sql(args.bigquery_table, cluster=cfg.cluster_name, start=start, end=end))
                 return EXIT_USAGE
             bill = chargeback.bigquery_total(_load(Path(args.bigquery_recorded))["rows"])
-        report = chargeback.build(cfg, stack=args.stack, month=args.month, allocations=allocations, assets=assets,
-                                  bill_total=bill, bill_source={"none": "opencost", "aws": "cost-explorer", "gcp": "bigquery"}[args.bill])
+        report = chargeback.build(
+            cfg,
+            stack=args.stack,
+            month=args.month,
+            allocations=allocations,
+            assets=assets,
+            bill_total=bill,
+            bill_source={"none": "opencost", "aws": "cost-explorer", "gcp": "bigquery"}[args.bill],
+        )
     except (chargeback.ChargebackError, OSError, KeyError, ValueError) as exc:
         err.print(f"chargeback failed: {type(exc).__name__}: {exc}", markup=False)
         return EXIT_FAILED

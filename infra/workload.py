@@ -81,7 +81,9 @@ def lake_buckets(cfg: Any, *, account_id: str | None) -> dict[str, str]:
         from infra.layers.aws_foundation import lake_bucket_prefix as s3_prefix
 
         if not account_id:
-            raise WorkloadError("--account-id: required for an aws stack (lake bucket names end in <account>-<region>); 12 digits")
+            raise WorkloadError(
+                "--account-id: required for an aws stack (lake bucket names end in <account>-<region>); 12 digits"
+            )
         return {z: s3_bucket_name(s3_prefix(cfg), z, account_id, cfg.region) for z in cfg.data_lake.zones}
     if cfg.cloud == "gcp":
         from components.gcp.data_lake import bucket_name as gcs_bucket_name
@@ -142,7 +144,12 @@ def pool_facts(cfg: Any, pool_name: str) -> PoolFacts:
     return PoolFacts(pool.name, dict(flavor.node_labels), tolerations, k8s_teams.pool_resource(pool, strategy), spot)
 
 
-_DEFAULT_PURPOSES = {"training": ("training",), "training-jobset": ("training",), "batch": ("training", "serving"), "serving": ("serving",)}
+_DEFAULT_PURPOSES = {
+    "training": ("training",),
+    "training-jobset": ("training",),
+    "batch": ("training", "serving"),
+    "serving": ("serving",),
+}
 
 
 def choose_pool(cfg: Any, kind: str, pool: str | None) -> str | None:
@@ -367,7 +374,9 @@ def run(args: argparse.Namespace, err: Any) -> int:
 
     stacks_dir = Path(args.stacks_dir) if args.stacks_dir else None
     if not config.stack_file(args.stack, stacks_dir).is_file():
-        known = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in config.stack_file("x", stacks_dir).parent.glob("Pulumi.*.yaml"))
+        known = sorted(
+            p.name[len("Pulumi.") : -len(".yaml")] for p in config.stack_file("x", stacks_dir).parent.glob("Pulumi.*.yaml")
+        )
         err(f"--stack: {args.stack!r} has no stack file; allowed: {', '.join(known)}")
         return 2
     try:

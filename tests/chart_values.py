@@ -75,9 +75,11 @@ def crd_validator(path: Path, version: str) -> jsonschema.protocols.Validator:
     text = path.read_text()
     doc = yaml.safe_load(text)
     if not isinstance(doc, Mapping) or doc.get("kind") != "CustomResourceDefinition":
-        pytest.fail(f"{path} is not a CRD (content {text.strip()[:80]!r}: a git symlink?); "
-                    "fetch the pinned CRD into another directory with `python tests/fetch_upstream.py --dest DIR` "
-                    "and set ML_PLATFORM_UPSTREAM=DIR")
+        pytest.fail(
+            f"{path} is not a CRD (content {text.strip()[:80]!r}: a git symlink?); "
+            "fetch the pinned CRD into another directory with `python tests/fetch_upstream.py --dest DIR` "
+            "and set ML_PLATFORM_UPSTREAM=DIR"
+        )
     for v in doc["spec"]["versions"]:
         if v["name"] == version:
             schema = v["schema"]["openAPIV3Schema"]

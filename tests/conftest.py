@@ -25,9 +25,7 @@ def any_plan(request: pytest.FixtureRequest) -> engine.Plan:
 def upstream() -> Path:
     """The pinned upstream data (CRDs, chart values); tests using it skip with a reason if absent."""
     if not (UPSTREAM / "SOURCES.tsv").is_file():
-        pytest.skip(
-            f"pinned upstream data not found at {UPSTREAM}: set ML_PLATFORM_UPSTREAM or run `make upstream`"
-        )
+        pytest.skip(f"pinned upstream data not found at {UPSTREAM}: set ML_PLATFORM_UPSTREAM or run `make upstream`")
     return UPSTREAM
 
 

@@ -78,7 +78,6 @@ class _FrozenAttrs:
     def __delattr__(self, name: str) -> None:
         raise TypeError(SHARED)
 
-
     def __deepcopy__(self, memo: dict[int, Any]) -> Any:
         """A plain, mutable object of the base dataclass (like :class:`FrozenDict`): tests change deep copies."""
         plain = next(c for c in type(self).__mro__ if c not in (type(self), _FrozenAttrs) and dataclasses.is_dataclass(c))
@@ -88,7 +87,9 @@ class _FrozenAttrs:
 class FrozenResource(_FrozenAttrs, RecordedResource):
     def __deepcopy__(self, memo: dict[int, Any]) -> RecordedResource:
         """A plain, mutable :class:`RecordedResource` (what a test changes to inject a defect)."""
-        return RecordedResource(**{f.name: copy.deepcopy(getattr(self, f.name), memo) for f in dataclasses.fields(RecordedResource)})
+        return RecordedResource(
+            **{f.name: copy.deepcopy(getattr(self, f.name), memo) for f in dataclasses.fields(RecordedResource)}
+        )
 
 
 class FrozenViolation(_FrozenAttrs, Violation):

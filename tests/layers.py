@@ -23,12 +23,22 @@ RULES = (
     Rule("components", ("infra",), "components never import infra/"),
     Rule("components.k8s", ("components.aws", "components.gcp"), "components/k8s/ imports neither aws/ nor gcp/"),
     Rule("policies", ("components", "infra"), "policies never import components (their virtualenv has only catalog/)"),
-    Rule("catalog", ("components", "infra", "policies", "pulumi", "pulumi_policy", "pulumi_aws", "pulumi_gcp", "pulumi_kubernetes"),
-         "catalog/ is data and pure lookups every layer reads"),
-    Rule("infra.config", ("components", "infra.layers"),
-         "the stack config reads cloud facts from catalog/, never from the components or layers it configures"),
+    Rule(
+        "catalog",
+        ("components", "infra", "policies", "pulumi", "pulumi_policy", "pulumi_aws", "pulumi_gcp", "pulumi_kubernetes"),
+        "catalog/ is data and pure lookups every layer reads",
+    ),
+    Rule(
+        "infra.config",
+        ("components", "infra.layers"),
+        "the stack config reads cloud facts from catalog/, never from the components or layers it configures",
+    ),
     *(
-        Rule(cloud, ("infra.layers.k8s*",), "a cloud layer hands the Kubernetes layer facts (infra/layers/context.py), never imports it")
+        Rule(
+            cloud,
+            ("infra.layers.k8s*",),
+            "a cloud layer hands the Kubernetes layer facts (infra/layers/context.py), never imports it",
+        )
         for cloud in ("infra.layers.aws*", "infra.layers.gcp*", "infra.layers.existing")
     ),
 )

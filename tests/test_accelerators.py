@@ -40,15 +40,50 @@ WRONG_POOL_VALUES: dict[str, tuple[str, Any, tuple[str, ...]]] = {
 }
 CATALOG_MISTAKES: dict[str, tuple[str, dict[str, Any], str, tuple[str, ...]]] = {
     # name -> (base, pool overrides, key path suffix, words)
-    "type of the wrong cloud (aws)": ("dev", {"gpu": None, "instanceTypes": ["a2-highgpu-1g"]}, "instanceTypes[0]", ("GCE machine type", "cloud is aws", "g5.xlarge")),
-    "type of the wrong cloud (gcp)": ("gcp-dev", {"gpu": None, "migProfile": None, "instanceTypes": ["g5.xlarge"]}, "instanceTypes[0]", ("EC2 instance type", "cloud is gcp", "a2-highgpu-1g")),
-    "GPU not on gcp": ("gcp-dev", {"gpu": "A10G", "instanceTypes": None, "migProfile": None, "gpuLimit": None}, "gpu", ("not offered on gcp", "B200")),
+    "type of the wrong cloud (aws)": (
+        "dev",
+        {"gpu": None, "instanceTypes": ["a2-highgpu-1g"]},
+        "instanceTypes[0]",
+        ("GCE machine type", "cloud is aws", "g5.xlarge"),
+    ),
+    "type of the wrong cloud (gcp)": (
+        "gcp-dev",
+        {"gpu": None, "migProfile": None, "instanceTypes": ["g5.xlarge"]},
+        "instanceTypes[0]",
+        ("EC2 instance type", "cloud is gcp", "a2-highgpu-1g"),
+    ),
+    "GPU not on gcp": (
+        "gcp-dev",
+        {"gpu": "A10G", "instanceTypes": None, "migProfile": None, "gpuLimit": None},
+        "gpu",
+        ("not offered on gcp", "B200"),
+    ),
     "GB200 refused": ("dev", {"gpu": "GB200", "gpuLimit": None}, "gpu", ("refused", "ComputeDomains", "use instead", "B200")),
-    "p6e-gb200 refused": ("dev", {"gpu": None, "instanceTypes": ["p6e-gb200.36xlarge"]}, "instanceTypes[0]", ("refused", "Capacity Blocks", "p6-b200.48xlarge")),
-    "a4x refused": ("gcp-dev", {"gpu": None, "migProfile": None, "instanceTypes": ["a4x-highgpu-4g"]}, "instanceTypes[0]", ("refused", "a4-highgpu-8g")),
-    "A4 on demand": ("gcp-dev", {"gpu": "B200", "instanceTypes": None, "migProfile": None, "capacity": "on-demand", "gpuDirect": False}, "capacity", ("not sold on demand", "allowed: spot")),
+    "p6e-gb200 refused": (
+        "dev",
+        {"gpu": None, "instanceTypes": ["p6e-gb200.36xlarge"]},
+        "instanceTypes[0]",
+        ("refused", "Capacity Blocks", "p6-b200.48xlarge"),
+    ),
+    "a4x refused": (
+        "gcp-dev",
+        {"gpu": None, "migProfile": None, "instanceTypes": ["a4x-highgpu-4g"]},
+        "instanceTypes[0]",
+        ("refused", "a4-highgpu-8g"),
+    ),
+    "A4 on demand": (
+        "gcp-dev",
+        {"gpu": "B200", "instanceTypes": None, "migProfile": None, "capacity": "on-demand", "gpuDirect": False},
+        "capacity",
+        ("not sold on demand", "allowed: spot"),
+    ),
     "MIG profile B200 lacks": ("dev", {"gpu": "B200", "migProfile": "1g.10gb"}, "migProfile", ("'1g.10gb'", "1g.23gb")),
-    "time-slicing a Trainium": ("dev", {"gpu": "Trainium2", "gpuLimit": None}, "timeSlicingReplicas", ("NVIDIA device-plugin", "neuroncore")),
+    "time-slicing a Trainium": (
+        "dev",
+        {"gpu": "Trainium2", "gpuLimit": None},
+        "timeSlicingReplicas",
+        ("NVIDIA device-plugin", "neuroncore"),
+    ),
 }
 
 
@@ -91,10 +126,14 @@ def test_every_pool_field_refuses_a_wrong_value_with_exit_2_and_one_line(
         err = capsys.readouterr().err
         lines = [ln.strip() for ln in err.splitlines() if ln.strip().startswith("ml-platform:")]
         problem = (
-            f"exit {code}" if code != 2
-            else f"{len(lines)} problem lines: {lines}" if len(lines) != 1
-            else f"key not {keypath}: {lines[0]}" if not lines[0].startswith(f"ml-platform:{keypath}")
-            else f"missing {[w for w in words if w not in lines[0]]}: {lines[0]}" if any(w not in lines[0] for w in words)
+            f"exit {code}"
+            if code != 2
+            else f"{len(lines)} problem lines: {lines}"
+            if len(lines) != 1
+            else f"key not {keypath}: {lines[0]}"
+            if not lines[0].startswith(f"ml-platform:{keypath}")
+            else f"missing {[w for w in words if w not in lines[0]]}: {lines[0]}"
+            if any(w not in lines[0] for w in words)
             else None
         )
         if problem:
@@ -107,7 +146,11 @@ def test_unknown_gpu_on_a_quota_pool_exits_2_as_a_process(write_stack: Callable[
     path = _pool_stack(write_stack, "dev", "crash", 0, {"gpu": "A200", "gpuLimit": None})
     proc = subprocess.run(
         [sys.executable, "-m", "infra", "plan", "--stack", "crash", "--stacks-dir", str(path.parent)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -117,9 +160,22 @@ def test_unknown_gpu_on_a_quota_pool_exits_2_as_a_process(write_stack: Callable[
 
 ACCEL_POOLS = [
     {"name": "train-trn2", "purpose": "training", "gpu": "Trainium2", "capacity": "on-demand", "maxNodes": 2},
-    {"name": "serve-inf2", "purpose": "serving", "instanceTypes": ["inf2.xlarge", "inf2.8xlarge"], "capacity": "spot", "maxNodes": 4},
+    {
+        "name": "serve-inf2",
+        "purpose": "serving",
+        "instanceTypes": ["inf2.xlarge", "inf2.8xlarge"],
+        "capacity": "spot",
+        "maxNodes": 4,
+    },
     {"name": "train-b200", "purpose": "training", "gpu": "B200", "capacity": "spot", "maxNodes": 1, "migProfile": "1g.23gb"},
-    {"name": "nb-t4", "purpose": "notebooks", "instanceTypes": ["g4dn.xlarge"], "capacity": "spot", "maxNodes": 2, "timeSlicingReplicas": 4},
+    {
+        "name": "nb-t4",
+        "purpose": "notebooks",
+        "instanceTypes": ["g4dn.xlarge"],
+        "capacity": "spot",
+        "maxNodes": 2,
+        "timeSlicingReplicas": 4,
+    },
 ]
 
 
@@ -165,7 +221,11 @@ def test_neuron_pools_get_neuron_taint_limit_and_the_neuron_ami_path(accel_plan:
 def test_neuron_chart_is_pinned_and_covers_every_neuron_type(accel_plan: engine.Plan, upstream: Path) -> None:
     from tests.chart_values import assert_keys_exist
 
-    releases = [r.inputs for r in accel_plan.resources if r.type == "kubernetes:helm.sh/v3:Release" and r.inputs.get("chart") == neuron.CHART]
+    releases = [
+        r.inputs
+        for r in accel_plan.resources
+        if r.type == "kubernetes:helm.sh/v3:Release" and r.inputs.get("chart") == neuron.CHART
+    ]
     assert len(releases) == 1
     release = releases[0]
     assert release["version"] == neuron.CHART_VERSION
@@ -181,7 +241,11 @@ def test_neuron_chart_is_pinned_and_covers_every_neuron_type(accel_plan: engine.
 
 
 def test_teams_get_neuron_quotas_and_kueue_flavors(accel_plan: engine.Plan) -> None:
-    quotas = {q["metadata"]["namespace"]: q["spec"]["hard"] for q in _objects(accel_plan, "ResourceQuota") if "hard" in q.get("spec", {})}
+    quotas = {
+        q["metadata"]["namespace"]: q["spec"]["hard"]
+        for q in _objects(accel_plan, "ResourceQuota")
+        if "hard" in q.get("spec", {})
+    }
     research = next(h for ns, h in quotas.items() if "research" in str(ns))
     assert int(research[f"requests.{gpus.NEURON_RESOURCE}"]) == 16
     assert int(research[f"requests.{gpus.NEURONCORE_RESOURCE}"]) == 16 * gpus.gpu_model("Trainium2").neuron_cores
@@ -206,7 +270,14 @@ def test_accelerator_stack_is_priced_in_its_region(accel_plan: engine.Plan) -> N
 GCP_POOLS = [
     # single-node pools (gpuDirect false: no GPUDirect VPCs; tests/test_gke_training.py covers them)
     {"name": "train-b200", "purpose": "training", "gpu": "B200", "capacity": "spot", "maxNodes": 1, "gpuDirect": False},
-    {"name": "train-h200", "purpose": "training", "instanceTypes": ["a3-ultragpu-8g"], "capacity": "spot", "maxNodes": 1, "gpuDirect": False},
+    {
+        "name": "train-h200",
+        "purpose": "training",
+        "instanceTypes": ["a3-ultragpu-8g"],
+        "capacity": "spot",
+        "maxNodes": 1,
+        "gpuDirect": False,
+    },
     {"name": "serve-rtx", "purpose": "serving", "instanceTypes": ["g4-standard-48"], "capacity": "spot", "maxNodes": 2},
 ]
 
@@ -228,15 +299,25 @@ def gcp_accel_plan(tmp_path_factory: pytest.TempPathFactory) -> engine.Plan:
 
 def test_gke_blackwell_h200_and_rtx_pools_plan_and_are_priced_in_region(gcp_accel_plan: engine.Plan) -> None:
     assert not gcp_accel_plan.mandatory_violations, gcp_accel_plan.mandatory_violations
-    pools = {r.inputs["nodeConfig"]["machineType"]: r.inputs for r in gcp_accel_plan.resources if r.type == "gcp:container/nodePool:NodePool"}
-    for machine, accelerator, count in (("a4-highgpu-8g", "nvidia-b200", 8), ("a3-ultragpu-8g", "nvidia-h200-141gb", 8), ("g4-standard-48", "nvidia-rtx-pro-6000", 1)):
+    pools = {
+        r.inputs["nodeConfig"]["machineType"]: r.inputs
+        for r in gcp_accel_plan.resources
+        if r.type == "gcp:container/nodePool:NodePool"
+    }
+    for machine, accelerator, count in (
+        ("a4-highgpu-8g", "nvidia-b200", 8),
+        ("a3-ultragpu-8g", "nvidia-h200-141gb", 8),
+        ("g4-standard-48", "nvidia-rtx-pro-6000", 1),
+    ):
         acc = pools[machine]["nodeConfig"]["guestAccelerators"][0]
         assert (acc["type"], acc["count"]) == (accelerator, count), machine
     cost = gcp_accel_plan.cost
     factor = gpus.region_multiplier("gcp", "europe-west4")
     assert cost["region"] == "europe-west4" and factor > 1
     b200 = gpus.node_type("gcp", "a4-highgpu-8g")
-    assert cost["by_pool"]["train-b200"]["ceiling"] == pytest.approx(b200.hourly_usd(spot=True, region="europe-west4") * 730, rel=1e-3)
+    assert cost["by_pool"]["train-b200"]["ceiling"] == pytest.approx(
+        b200.hourly_usd(spot=True, region="europe-west4") * 730, rel=1e-3
+    )
 
 
 def test_budget_policy_prices_in_the_stack_region_offline_and_from_a_saved_plan(accel_plan: engine.Plan, tmp_path: Path) -> None:
@@ -284,5 +365,7 @@ def test_neuron_chart_on_a_cluster_you_bring_covers_every_type_of_the_model() ->
     cfg = config.parse(raw)
     assert k8s_gpu.neuron_instance_types(cfg) == sorted(n.name for n in gpus.node_types("aws", gpu="Inferentia2"))
     pool = cfg.gpu_pools[0]
-    labels = pool_nodes.node_labels(pool=pool.name, purpose=pool.purpose, model=cfg.pool_gpu(pool))  # what the admin puts on the nodes
+    labels = pool_nodes.node_labels(
+        pool=pool.name, purpose=pool.purpose, model=cfg.pool_gpu(pool)
+    )  # what the admin puts on the nodes
     assert labels[pool_nodes.GPU_OPERATOR_OPERANDS_LABEL] == "false"

@@ -86,20 +86,31 @@ def test_trail_bucket_is_private_versioned_tls_only_and_lets_only_our_trail_writ
     trail = only(plan, TRAIL)
     bucket = audit_bucket(plan, trail)
     assert cv.TAG_LAKE_ROLE not in (bucket.inputs.get("tags") or {}), "the audit bucket is not a lake bucket"
-    assert companion(plan, bucket, "aws:s3/bucketVersioning:BucketVersioning").inputs["versioningConfiguration"]["status"] == "Enabled"
+    assert (
+        companion(plan, bucket, "aws:s3/bucketVersioning:BucketVersioning").inputs["versioningConfiguration"]["status"]
+        == "Enabled"
+    )
     pab = companion(plan, bucket, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
     assert all(pab[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
-    assert companion(plan, bucket, "aws:s3/bucketOwnershipControls:BucketOwnershipControls").inputs["rule"]["objectOwnership"] == "BucketOwnerEnforced"
+    assert (
+        companion(plan, bucket, "aws:s3/bucketOwnershipControls:BucketOwnershipControls").inputs["rule"]["objectOwnership"]
+        == "BucketOwnerEnforced"
+    )
     sse = companion(plan, bucket, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration").inputs
     assert sse["rules"][0]["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"] == plan.outputs["kmsKeyArn"]
-    statements = {s["Sid"]: s for s in json.loads(companion(plan, bucket, "aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])["Statement"]}
+    statements = {
+        s["Sid"]: s for s in json.loads(companion(plan, bucket, "aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])["Statement"]
+    }
     assert statements["DenyInsecureTransport"]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     arn = f"arn:aws:cloudtrail:us-east-1:123456789012:trail/{trail.inputs['name']}"
     for sid in ("CloudTrailAclCheck", "CloudTrailWrite"):
         assert statements[sid]["Principal"] == {"Service": "cloudtrail.amazonaws.com"}
         assert statements[sid]["Condition"]["StringEquals"]["aws:SourceArn"] == [arn]
     assert statements["CloudTrailWrite"]["Resource"].endswith("/AWSLogs/123456789012/*")
-    rules = {r["id"]: r for r in companion(plan, bucket, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs["rules"]}
+    rules = {
+        r["id"]: r
+        for r in companion(plan, bucket, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs["rules"]
+    }
     assert rules["expire-audit-logs"]["expiration"]["days"] == plan.config.audit.retention_days
 
 
@@ -129,7 +140,10 @@ def test_trail_waits_for_the_bucket_policy_and_the_key_that_name_it(plan_of: Pla
     encrypt = statements["CloudTrailEncrypt"]
     assert encrypt["Principal"] == {"Service": "cloudtrail.amazonaws.com"} and encrypt["Action"] == "kms:GenerateDataKey*"
     assert encrypt["Condition"]["StringEquals"]["aws:SourceArn"] == [arn]
-    assert encrypt["Condition"]["StringLike"]["kms:EncryptionContext:aws:cloudtrail:arn"] == "arn:aws:cloudtrail:*:123456789012:trail/*"
+    assert (
+        encrypt["Condition"]["StringLike"]["kms:EncryptionContext:aws:cloudtrail:arn"]
+        == "arn:aws:cloudtrail:*:123456789012:trail/*"
+    )
     assert statements["CloudTrailDescribeKey"]["Action"] == "kms:DescribeKey"
     # CloudWatch Logs may encrypt the EKS control-plane log group with the same key
     assert statements["CloudWatchLogs"]["Principal"] == {"Service": "logs.us-east-1.amazonaws.com"}
@@ -138,7 +152,10 @@ def test_trail_waits_for_the_bucket_policy_and_the_key_that_name_it(plan_of: Pla
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_guardduty_is_off_by_default_and_costs_nothing(stack: str, plan_of: PlanOf) -> None:
     plan = plan_of(stack)
-    assert plan.by_type("aws:guardduty/detector:Detector") == [] and plan.by_type("aws:guardduty/detectorFeature:DetectorFeature") == []
+    assert (
+        plan.by_type("aws:guardduty/detector:Detector") == []
+        and plan.by_type("aws:guardduty/detectorFeature:DetectorFeature") == []
+    )
     urns = {i["urn"] for i in plan.to_json()["cost"]["by_item"]}
     assert not any("guardduty" in u for u in urns)
     assert ("config:audit/cloudtrail-data-events" in urns) is plan.config.audit_enabled
@@ -155,25 +172,44 @@ def test_dev_has_no_trail_by_default_and_its_key_names_none(plan_of: PlanOf) -> 
 def test_eks_control_plane_log_group_has_the_retention_and_our_key_before_the_cluster(stack: str, plan_of: PlanOf) -> None:
     plan = plan_of(stack)
     cluster = only(plan, "aws:eks/cluster:Cluster")
-    group = only(plan, "aws:cloudwatch/logGroup:LogGroup", lambda g: g.inputs["name"] == f"/aws/eks/{cluster.inputs['name']}/cluster")
+    group = only(
+        plan, "aws:cloudwatch/logGroup:LogGroup", lambda g: g.inputs["name"] == f"/aws/eks/{cluster.inputs['name']}/cluster"
+    )
     assert group.inputs["retentionInDays"] == plan.config.control_plane_log_retention_days
     assert group.inputs["kmsKeyId"] == plan.outputs["kmsKeyArn"]
     assert group.urn in cluster.dependencies
 
 
-def test_organization_trail_gets_a_data_events_only_trail_in_dev_and_guardduty_is_opt_in(write_stack: Callable[..., Path]) -> None:
-    path = write_stack("dev", "org", audit={"enabled": True, "organizationTrail": "acme-org-trail", "retentionDays": 30,
-                                             "controlPlaneLogRetentionDays": 30, "dataEventsMillionsPerMonth": 50},
-                       security={"guardDuty": {"eksRuntimeMonitoring": True, "s3Protection": True}})
+def test_organization_trail_gets_a_data_events_only_trail_in_dev_and_guardduty_is_opt_in(
+    write_stack: Callable[..., Path],
+) -> None:
+    path = write_stack(
+        "dev",
+        "org",
+        audit={
+            "enabled": True,
+            "organizationTrail": "acme-org-trail",
+            "retentionDays": 30,
+            "controlPlaneLogRetentionDays": 30,
+            "dataEventsMillionsPerMonth": 50,
+        },
+        security={"guardDuty": {"eksRuntimeMonitoring": True, "s3Protection": True}},
+    )
     plan = engine.plan("org", stack_path=path)
     features = {r.inputs["name"]: r for r in plan.by_type("aws:guardduty/detectorFeature:DetectorFeature")}
-    assert set(features) == {"RUNTIME_MONITORING", "S3_DATA_EVENTS"} and all(f.inputs["status"] == "ENABLED" for f in features.values())
-    assert features["RUNTIME_MONITORING"].inputs["additionalConfigurations"] == [{"name": "EKS_ADDON_MANAGEMENT", "status": "ENABLED"}]
+    assert set(features) == {"RUNTIME_MONITORING", "S3_DATA_EVENTS"} and all(
+        f.inputs["status"] == "ENABLED" for f in features.values()
+    )
+    assert features["RUNTIME_MONITORING"].inputs["additionalConfigurations"] == [
+        {"name": "EKS_ADDON_MANAGEMENT", "status": "ENABLED"}
+    ]
     assert len(plan.by_type("aws:guardduty/detector:Detector")) == 1
     costs = {i["urn"]: i["monthly_usd"] for i in plan.to_json()["cost"]["by_item"] if i["urn"].startswith("config:")}
     assert costs["config:audit/cloudtrail-data-events"] == 50.0  # 50 M events x $0.10 / 100k
     assert costs["config:guardduty/s3-protection"] == 40.0
-    assert costs["config:guardduty/eks-runtime-monitoring"] == plan.config.cluster.system_nodes.max_nodes * 2 * 1.5  # m6i.large: 2 vCPUs
+    assert (
+        costs["config:guardduty/eks-runtime-monitoring"] == plan.config.cluster.system_nodes.max_nodes * 2 * 1.5
+    )  # m6i.large: 2 vCPUs
     trail = only(plan, TRAIL)
     assert trail.inputs["name"] == "mlp-dev-lake-data-events"
     assert list(selectors(trail)) == ["Lake S3 data events"], "the organization trail already records management events"
@@ -264,7 +300,12 @@ LOG_BUCKET = "gcp:logging/projectBucketConfig:ProjectBucketConfig"
 def test_gcp_prod_turns_on_data_access_logs_for_the_four_data_services(plan_of: PlanOf) -> None:
     plan = plan_of("gcp-prod")
     configs = {r.inputs["service"]: r for r in plan.by_type(AUDIT_CONFIG)}
-    assert set(configs) == {"storage.googleapis.com", "cloudkms.googleapis.com", "secretmanager.googleapis.com", "cloudsql.googleapis.com"}
+    assert set(configs) == {
+        "storage.googleapis.com",
+        "cloudkms.googleapis.com",
+        "secretmanager.googleapis.com",
+        "cloudsql.googleapis.com",
+    }
     for service, res in configs.items():
         assert res.inputs["project"] == plan.config.gcp.project
         types = sorted(c["logType"] for c in res.inputs["auditLogConfigs"])

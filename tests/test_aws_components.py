@@ -153,7 +153,9 @@ def test_vpc_per_az_nat_routes_each_zone_through_its_own_nat() -> None:
 def test_vpc_single_nat_serves_every_zone() -> None:
     res = _run(
         lambda p: network.Vpc(
-            "net", network.VpcArgs(cidr="10.5.0.0/16", region="eu-west-1", nat_gateways="single"), pulumi.ResourceOptions(provider=p)
+            "net",
+            network.VpcArgs(cidr="10.5.0.0/16", region="eu-west-1", nat_gateways="single"),
+            pulumi.ResourceOptions(provider=p),
         )
     )
     assert len([r for r in res if r.type == "aws:ec2/natGateway:NatGateway"]) == 1
@@ -165,7 +167,12 @@ def test_vpc_single_nat_serves_every_zone() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"az_count": 1}, "az_count"), ({"nat_gateways": "none"}, "nat_gateways"), ({"cidr": "10.0.0.0/26"}, "too small"), ({"region": ""}, "region")],
+    [
+        ({"az_count": 1}, "az_count"),
+        ({"nat_gateways": "none"}, "nat_gateways"),
+        ({"cidr": "10.0.0.0/26"}, "too small"),
+        ({"region": ""}, "region"),
+    ],
 )
 def test_vpc_args_reject_bad_args(kwargs: dict[str, Any], match: str) -> None:
     args: dict[str, Any] = {"cidr": "10.0.0.0/16", "region": "eu-west-1"}
@@ -185,7 +192,8 @@ def test_key_policy_without_optional_principals() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "match"), [({"alias": "alias/x"}, "alias"), ({"deletion_window_days": 3}, "deletion_window_days"), ({"region": ""}, "region")]
+    ("kwargs", "match"),
+    [({"alias": "alias/x"}, "alias"), ({"deletion_window_days": 3}, "deletion_window_days"), ({"region": ""}, "region")],
 )
 def test_kms_key_rejects_bad_args(kwargs: dict[str, Any], match: str) -> None:
     args: dict[str, Any] = {"alias": "ml", "account_id": "123456789012", "region": "eu-west-1"}

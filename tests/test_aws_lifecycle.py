@@ -102,7 +102,9 @@ KARPENTER_CRS = (
 
 
 def _karpenter_release(plan: engine.Plan) -> RecordedResource:
-    [release] = [r for r in plan.by_type("kubernetes:helm.sh/v3:Release") if str(r.inputs.get("chart", "")).endswith("karpenter/karpenter")]
+    [release] = [
+        r for r in plan.by_type("kubernetes:helm.sh/v3:Release") if str(r.inputs.get("chart", "")).endswith("karpenter/karpenter")
+    ]
     return release
 
 
@@ -127,7 +129,9 @@ def test_karpenter_objects_are_deleted_before_the_controller_loses_its_permissio
     for res in [release, *crs]:
         missing = needed - set(res.dependencies)
         assert not missing, f"{res.urn} does not wait for {sorted(missing)}"
-    node_policies = {r.urn for r in plan.by_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment") if r.name.startswith("karpenter-node-")}
+    node_policies = {
+        r.urn for r in plan.by_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment") if r.name.startswith("karpenter-node-")
+    }
     sg_tags = {r.urn for r in plan.by_type("aws:ec2/tag:Tag") if r.name == "karpenter-sg-discovery"}
     assert len(node_policies) == 4 and len(sg_tags) == 1
     for res in crs:
@@ -156,8 +160,12 @@ def test_workloads_using_an_irsa_role_wait_for_its_policies(plan_of: PlanOf, sta
         assert perms, comp_urn
         fragment = _role_arn_fragment(role)
         users = [
-            r for r in plan.resources
-            if r.custom and r.parent != comp_urn and r.type != "aws:iam/rolePolicy:RolePolicy" and fragment in json.dumps(r.inputs)
+            r
+            for r in plan.resources
+            if r.custom
+            and r.parent != comp_urn
+            and r.type != "aws:iam/rolePolicy:RolePolicy"
+            and fragment in json.dumps(r.inputs)
         ]
         for user in users:
             if user.type.startswith("aws:iam/"):
@@ -171,15 +179,38 @@ def test_workloads_using_an_irsa_role_wait_for_its_policies(plan_of: PlanOf, sta
 # Actions of upstream's v1.14 reference controller policies (aws/karpenter-provider-aws @ v1.14.1,
 # website/content/en/v1.14/getting-started/getting-started-with-karpenter/cloudformation.yaml).
 UPSTREAM_V1_14_ACTIONS = {
-    "ec2:RunInstances", "ec2:CreateFleet", "ec2:CreateLaunchTemplate", "ec2:CreateTags",
-    "ec2:TerminateInstances", "ec2:DeleteLaunchTemplate",
-    "iam:PassRole", "iam:CreateInstanceProfile", "iam:TagInstanceProfile", "iam:AddRoleToInstanceProfile",
-    "iam:RemoveRoleFromInstanceProfile", "iam:DeleteInstanceProfile", "iam:ListInstanceProfiles", "iam:GetInstanceProfile",
-    "eks:DescribeCluster", "sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage", "arc-zonal-shift:GetManagedResource",
-    "ec2:DescribeCapacityReservations", "ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeInstanceStatus",
-    "ec2:DescribeInstanceTypeOfferings", "ec2:DescribeInstanceTypes", "ec2:DescribeLaunchTemplates",
-    "ec2:DescribePlacementGroups", "ec2:DescribeSecurityGroups", "ec2:DescribeSpotPriceHistory", "ec2:DescribeSubnets",
-    "ssm:GetParameter", "pricing:GetProducts",
+    "ec2:RunInstances",
+    "ec2:CreateFleet",
+    "ec2:CreateLaunchTemplate",
+    "ec2:CreateTags",
+    "ec2:TerminateInstances",
+    "ec2:DeleteLaunchTemplate",
+    "iam:PassRole",
+    "iam:CreateInstanceProfile",
+    "iam:TagInstanceProfile",
+    "iam:AddRoleToInstanceProfile",
+    "iam:RemoveRoleFromInstanceProfile",
+    "iam:DeleteInstanceProfile",
+    "iam:ListInstanceProfiles",
+    "iam:GetInstanceProfile",
+    "eks:DescribeCluster",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueUrl",
+    "sqs:ReceiveMessage",
+    "arc-zonal-shift:GetManagedResource",
+    "ec2:DescribeCapacityReservations",
+    "ec2:DescribeImages",
+    "ec2:DescribeInstances",
+    "ec2:DescribeInstanceStatus",
+    "ec2:DescribeInstanceTypeOfferings",
+    "ec2:DescribeInstanceTypes",
+    "ec2:DescribeLaunchTemplates",
+    "ec2:DescribePlacementGroups",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSpotPriceHistory",
+    "ec2:DescribeSubnets",
+    "ssm:GetParameter",
+    "pricing:GetProducts",
 }
 
 
@@ -187,8 +218,12 @@ def test_controller_policy_grants_every_action_of_the_upstream_v1_14_reference()
     from components.aws.karpenter import controller_policy
 
     policy = controller_policy(
-        cluster="c", region="us-east-1", account="123456789012", partition="aws",
-        queue_arn="arn:aws:sqs:us-east-1:123456789012:q", node_role_arn="arn:aws:iam::123456789012:role/n",
+        cluster="c",
+        region="us-east-1",
+        account="123456789012",
+        partition="aws",
+        queue_arn="arn:aws:sqs:us-east-1:123456789012:q",
+        node_role_arn="arn:aws:iam::123456789012:role/n",
     )
     actions: set[str] = set()
     for st in policy["Statement"]:
@@ -198,7 +233,9 @@ def test_controller_policy_grants_every_action_of_the_upstream_v1_14_reference()
     assert not {a for a in actions if a.endswith("*") or a == "*"}
     [shared] = [st for st in policy["Statement"] if st["Sid"] == "RunWithSharedResources"]
     # launches into placement groups and capacity reservations (NodeClass selectors) need them
-    assert {"arn:aws:ec2:us-east-1:*:placement-group/*", "arn:aws:ec2:us-east-1:*:capacity-reservation/*"} <= set(shared["Resource"])
+    assert {"arn:aws:ec2:us-east-1:*:placement-group/*", "arn:aws:ec2:us-east-1:*:capacity-reservation/*"} <= set(
+        shared["Resource"]
+    )
     [listing] = [st for st in policy["Statement"] if "iam:ListInstanceProfiles" in st["Action"]]
     # IAM checks the list call against the path's ARN (arn:aws:iam::<acct>:instance-profile/karpenter/...,
     # as AccessDenied messages show); upstream's "*" is narrowed to instance profiles (policy mlp-sec-014)
@@ -232,7 +269,9 @@ def test_every_kubernetes_object_waits_for_the_nodes_and_core_addons(plan_of: Pl
     plan = plan_of(stack)
     ready = _cluster_readiness(plan)
     assert ready
-    objects = [r for r in plan.resources if r.custom and r.type.startswith("kubernetes:") and not r.type.startswith("pulumi:providers:")]
+    objects = [
+        r for r in plan.resources if r.custom and r.type.startswith("kubernetes:") and not r.type.startswith("pulumi:providers:")
+    ]
     components = {parent.type for r in objects if (parent := plan.get(r.parent)) is not None}
     assert {"ml-platform:k8s:Mlflow", "ml-platform:k8s:Feast"} <= components, components
     late = {r.urn: sorted(ready - set(r.dependencies)) for r in objects if not ready <= set(r.dependencies)}
@@ -244,7 +283,12 @@ def test_kubernetes_provider_keeps_the_admin_access_entries_until_its_objects_ar
     (and so every Kubernetes object) is created after the entry and its admin policy, and
     destroyed before them."""
     resources = variant()
-    access = {r.urn for r in resources if r.type in ("aws:eks/accessEntry:AccessEntry", "aws:eks/accessPolicyAssociation:AccessPolicyAssociation") and "-admin-" in r.name}
+    access = {
+        r.urn
+        for r in resources
+        if r.type in ("aws:eks/accessEntry:AccessEntry", "aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+        and "-admin-" in r.name
+    }
     assert len(access) == 4
     [provider] = [r for r in resources if r.type == "pulumi:providers:kubernetes"]
     assert access <= set(provider.dependencies), sorted(access - set(provider.dependencies))
@@ -274,7 +318,9 @@ def test_non_prod_buckets_are_emptied_on_destroy_and_prod_buckets_are_kept(plan_
         assert targets, logging.urn
 
 
-@pytest.mark.parametrize(("env", "value", "expected"), [("dev", None, True), ("staging", None, True), ("dev", False, False), ("prod", None, False)])
+@pytest.mark.parametrize(
+    ("env", "value", "expected"), [("dev", None, True), ("staging", None, True), ("dev", False, False), ("prod", None, False)]
+)
 def test_lake_force_destroy_default_follows_the_environment(env: str, value: bool | None, expected: bool) -> None:
     raw = raw_config("staging")
     raw["environment"] = env
@@ -331,7 +377,8 @@ def test_databases_admit_the_security_group_every_node_carries(plan_of: PlanOf, 
 
 def _api_rules(resources: list[RecordedResource]) -> list[RecordedResource]:
     return [
-        r for r in resources
+        r
+        for r in resources
         if r.type == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule" and r.inputs.get("fromPort") == 443
     ]
 

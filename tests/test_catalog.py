@@ -14,14 +14,22 @@ from infra.plan import engine, report
 
 
 def test_required_aws_families_present() -> None:
-    assert {"g4dn", "g5", "g6", "g6e", "p4d", "p4de", "p5", "p5e", "p5en", "p6-b200", "trn1", "trn2", "inf2"} <= set(gpus.families("aws"))
+    assert {"g4dn", "g5", "g6", "g6e", "p4d", "p4de", "p5", "p5e", "p5en", "p6-b200", "trn1", "trn2", "inf2"} <= set(
+        gpus.families("aws")
+    )
 
 
 def test_required_gcp_accelerators_present() -> None:
     offered = {gpus.gpu_model(n.gpu).gcp_accelerator for n in gpus.node_types("gcp")}
     assert {
-        "nvidia-tesla-t4", "nvidia-l4", "nvidia-tesla-a100", "nvidia-a100-80gb", "nvidia-h100-80gb",
-        "nvidia-h200-141gb", "nvidia-b200", "nvidia-rtx-pro-6000",
+        "nvidia-tesla-t4",
+        "nvidia-l4",
+        "nvidia-tesla-a100",
+        "nvidia-a100-80gb",
+        "nvidia-h100-80gb",
+        "nvidia-h200-141gb",
+        "nvidia-b200",
+        "nvidia-rtx-pro-6000",
     } <= offered
     assert {"a3-megagpu", "a3-ultragpu", "a4-highgpu", "g4-standard"} <= set(gpus.families("gcp"))
 
@@ -51,7 +59,15 @@ def test_neuron_accelerators_use_neuron_resources() -> None:
 
 def test_efa_counts_for_multi_node_training_shapes() -> None:
     """The 8-GPU / 16-chip training shapes carry EFA (the training issue attaches them); small shapes none."""
-    for name in ("p4d.24xlarge", "p5.48xlarge", "p5e.48xlarge", "p5en.48xlarge", "p6-b200.48xlarge", "trn1.32xlarge", "trn2.48xlarge"):
+    for name in (
+        "p4d.24xlarge",
+        "p5.48xlarge",
+        "p5e.48xlarge",
+        "p5en.48xlarge",
+        "p6-b200.48xlarge",
+        "trn1.32xlarge",
+        "trn2.48xlarge",
+    ):
         assert gpus.node_type("aws", name).efa_interfaces >= 4, name
     for name in ("g4dn.xlarge", "g5.xlarge", "inf2.xlarge", "trn1.2xlarge"):
         assert gpus.node_type("aws", name).efa_interfaces == 0, name

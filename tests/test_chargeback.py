@@ -23,7 +23,9 @@ OPENCOST_TOTAL = sum(a["totalCost"] for s in ALLOC["data"] for a in s.values())
 
 
 def _report(bill: float | None = None) -> chargeback.Report:
-    return chargeback.build(config.load_stack("prod"), stack="prod", month="2026-11", allocations=ALLOC, assets=ASSETS, bill_total=bill)
+    return chargeback.build(
+        config.load_stack("prod"), stack="prod", month="2026-11", allocations=ALLOC, assets=ASSETS, bill_total=bill
+    )
 
 
 def _team(report: chargeback.Report, name: str) -> chargeback.TeamLine:
@@ -60,23 +62,49 @@ def test_time_sliced_replicas_count_as_shares_and_whole_gpus_as_whole() -> None:
     assert llm.variance_usd == pytest.approx(120000 - llm.spend_usd)
 
 
-def test_cost_explorer_bill_scales_the_split_and_totals_match(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cost_explorer_bill_scales_the_split_and_totals_match(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     with mock_aws():
         # moto's Cost Explorer answers GetCostAndUsage from a queue of results (its documented test API)
         moto_api_backend.set_ce_cost_usage(
-            {"ResultsByTime": [{"TimePeriod": {"Start": "2026-11-01", "End": "2026-12-01"},
-                                "Total": {"UnblendedCost": {"Amount": "45000.00", "Unit": "USD"}},
-                                "Groups": [], "Estimated": False}]},
+            {
+                "ResultsByTime": [
+                    {
+                        "TimePeriod": {"Start": "2026-11-01", "End": "2026-12-01"},
+                        "Total": {"UnblendedCost": {"Amount": "45000.00", "Unit": "USD"}},
+                        "Groups": [],
+                        "Estimated": False,
+                    }
+                ]
+            },
             account_id="123456789012",
         )
         ce = boto3.client("ce", region_name="us-east-1")
-        assert chargeback.cost_explorer_total(ce, environment="prod", start=chargeback.month_window("2026-11")[0],
-                                              end=chargeback.month_window("2026-11")[1]) == 45000.0
-        rc = cli.main(["report", "chargeback", "--stack", "prod", "--month", "2026-11", "--opencost-recorded",
-                       str(FIXTURES / "prod"), "--bill", "aws", "--json"])
+        assert (
+            chargeback.cost_explorer_total(
+                ce, environment="prod", start=chargeback.month_window("2026-11")[0], end=chargeback.month_window("2026-11")[1]
+            )
+            == 45000.0
+        )
+        rc = cli.main(
+            [
+                "report",
+                "chargeback",
+                "--stack",
+                "prod",
+                "--month",
+                "2026-11",
+                "--opencost-recorded",
+                str(FIXTURES / "prod"),
+                "--bill",
+                "aws",
+                "--json",
+            ]
+        )
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     assert out["source"] == "cost-explorer" and out["source_total_usd"] == 45000.0
@@ -101,11 +129,17 @@ def test_bigquery_recorded_bill_totals_match() -> None:
     bill = chargeback.bigquery_total(answer["rows"])
     report = _report(bill)
     assert report.total_usd == pytest.approx(41234.56, abs=0.005) == report.source_total_usd
-    sql = chargeback.bigquery_sql("proj.billing.gcp_billing_export_resource_v1_X", cluster="mlp-prod", start=chargeback.month_window("2026-11")[0],
-                                  end=chargeback.month_window("2026-11")[1])
+    sql = chargeback.bigquery_sql(
+        "proj.billing.gcp_billing_export_resource_v1_X",
+        cluster="mlp-prod",
+        start=chargeback.month_window("2026-11")[0],
+        end=chargeback.month_window("2026-11")[1],
+    )
     assert "goog-k8s-cluster-name" in sql and "'mlp-prod'" in sql and "2026-12-01" in sql
     with pytest.raises(ValueError, match="table id"):
-        chargeback.bigquery_sql("x`; DROP", cluster="c", start=chargeback.month_window("2026-11")[0], end=chargeback.month_window("2026-11")[1])
+        chargeback.bigquery_sql(
+            "x`; DROP", cluster="c", start=chargeback.month_window("2026-11")[0], end=chargeback.month_window("2026-11")[1]
+        )
 
 
 def test_csv_and_markdown_carry_the_same_totals() -> None:
@@ -120,11 +154,14 @@ def test_csv_and_markdown_carry_the_same_totals() -> None:
     assert "| vision | CC-3002 | A100-40GB: 102.857 |" in md
 
 
-@pytest.mark.parametrize(("args", "words"), [
-    (["--month", "2026-13", "--opencost-recorded", "x"], "not YYYY-MM"),
-    (["--month", "2026-11"], "exactly one of --opencost-url or --opencost-recorded"),
-    (["--month", "2026-11", "--opencost-recorded", "x", "--bill", "gcp"], "does not match the stack's cloud"),
-])
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--month", "2026-13", "--opencost-recorded", "x"], "not YYYY-MM"),
+        (["--month", "2026-11"], "exactly one of --opencost-url or --opencost-recorded"),
+        (["--month", "2026-11", "--opencost-recorded", "x", "--bill", "gcp"], "does not match the stack's cloud"),
+    ],
+)
 def test_bad_report_arguments_exit_2(args: list[str], words: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["report", "chargeback", "--stack", "prod", *args]) == 2
     assert words in capsys.readouterr().err

@@ -31,8 +31,22 @@ def test_checkov_finds_nothing_beyond_the_allow_list(plan_of: Callable[[str], en
     for stack in STACKS:
         report.write_manifests(plan_of(stack), tmp_path / stack)
     result = subprocess.run(
-        [_checkov(), "-d", str(tmp_path), "--framework", "kubernetes", "--output", "json", "--compact", "--quiet", "--skip-download"],
-        capture_output=True, text=True, timeout=300, check=False,
+        [
+            _checkov(),
+            "-d",
+            str(tmp_path),
+            "--framework",
+            "kubernetes",
+            "--output",
+            "json",
+            "--compact",
+            "--quiet",
+            "--skip-download",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
         env={**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"},
     )
     assert result.returncode in (0, 1), result.stderr[-2000:]  # 1: findings (judged below)

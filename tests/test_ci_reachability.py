@@ -29,10 +29,22 @@ def problems_of(raw: dict[str, Any]) -> list[tuple[str, str]]:
 @pytest.mark.parametrize(
     ("cluster", "key", "says"),
     [
-        ({"deployFrom": "githubHosted"}, "ml-platform:cluster.deployFrom", ["'githubHosted'", "publicAccessCidrs is empty", "allowed: 'vpc'"]),
+        (
+            {"deployFrom": "githubHosted"},
+            "ml-platform:cluster.deployFrom",
+            ["'githubHosted'", "publicAccessCidrs is empty", "allowed: 'vpc'"],
+        ),
         ({"deployFrom": "publicCidrs"}, "ml-platform:cluster.deployFrom", ["'publicCidrs'", "private only"]),
-        ({"publicAccessCidrs": ["203.0.113.0/24"]}, "ml-platform:cluster.publicAccessCidrs", ["203.0.113.0/24", "documentation range"]),
-        ({"publicAccessCidrs": ["192.0.2.16/28"]}, "ml-platform:cluster.publicAccessCidrs", ["192.0.2.16/28", "documentation range"]),
+        (
+            {"publicAccessCidrs": ["203.0.113.0/24"]},
+            "ml-platform:cluster.publicAccessCidrs",
+            ["203.0.113.0/24", "documentation range"],
+        ),
+        (
+            {"publicAccessCidrs": ["192.0.2.16/28"]},
+            "ml-platform:cluster.publicAccessCidrs",
+            ["192.0.2.16/28", "documentation range"],
+        ),
         ({"deployFrom": "anywhere"}, "ml-platform:cluster.deployFrom", ["anywhere", "vpc", "githubHosted", "publicCidrs"]),
     ],
     ids=["github-hosted-private-only", "public-cidrs-private-only", "doc-cidr-3", "doc-cidr-1", "unknown"],
@@ -95,12 +107,17 @@ def _load(name: str) -> dict[str, Any]:
 @pytest.mark.parametrize("workflow", ["deploy.yml", "preview.yml"])
 def test_jobs_that_reach_clusters_run_on_the_runner_chosen_per_stack(workflow: str) -> None:
     jobs = _load(workflow)["jobs"]
-    reaching = {name: job for name, job in jobs.items() if any(s.get("uses", "").startswith("pulumi/actions@") for s in job["steps"])}
+    reaching = {
+        name: job for name, job in jobs.items() if any(s.get("uses", "").startswith("pulumi/actions@") for s in job["steps"])
+    }
     assert reaching, workflow
     for name, job in reaching.items():
         runs_on = job["runs-on"]
         # one repository variable maps stack -> runner label(s); unset stacks stay on GitHub-hosted runners
-        assert "fromJSON(vars.DEPLOY_RUNNERS" in runs_on and "[matrix.stack]" in runs_on and "'ubuntu-latest'" in runs_on, (name, runs_on)
+        assert "fromJSON(vars.DEPLOY_RUNNERS" in runs_on and "[matrix.stack]" in runs_on and "'ubuntu-latest'" in runs_on, (
+            name,
+            runs_on,
+        )
         [step] = [s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
         assert step.get("env", {}).get(config.RUNNER_ENV) == "${{ runner.environment }}", name
     # the offline plan needs no cluster: it stays on GitHub-hosted runners without the variable

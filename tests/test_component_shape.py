@@ -33,6 +33,7 @@ def _component_classes() -> list[type]:
 
 CLASSES = _component_classes()
 
+
 def test_components_are_found() -> None:
     assert len(CLASSES) > 40
 
@@ -46,7 +47,9 @@ def test_component_has_the_one_shape(cls: type) -> None:
     assert issubclass(cls, Component), f"{cls.__qualname__} must derive from components.base.Component"
     params = list(inspect.signature(cls.__init__).parameters.values())
     names = [p.name for p in params]
-    assert names == ["self", "resource_name", "args", "opts"], f"{cls.__qualname__}{names}: must be (resource_name, args, opts=None)"
+    assert names == ["self", "resource_name", "args", "opts"], (
+        f"{cls.__qualname__}{names}: must be (resource_name, args, opts=None)"
+    )
     assert params[3].default is None
     args_type: Any = inspect.get_annotations(cls.__init__, eval_str=True)["args"]
     assert isinstance(args_type, type) and dataclasses.is_dataclass(args_type), f"{cls.__qualname__}: args must be a dataclass"
@@ -67,7 +70,9 @@ def _children_lacking(stack: str, type_prefix: str = "ml-platform:") -> tuple[in
             checked += 1
             lacking = waits - set(child.dependencies)
             if lacking:
-                missing.append(f"{child.urn} lacks {sorted(by_urn[u].name if u in by_urn else u for u in lacking)} (from {comp.name})")
+                missing.append(
+                    f"{child.urn} lacks {sorted(by_urn[u].name if u in by_urn else u for u in lacking)} (from {comp.name})"
+                )
     return checked, missing
 
 

@@ -222,14 +222,18 @@ def test_one_line_per_mistake_onprem_without_its_database_secret_and_redis(write
     raw = raw_config("onprem")
     raw["mlflow"].pop("existingDatabaseSecret")
     raw["feast"]["onlineStore"].pop("existingEndpoint")
-    assert [p for p, _ in problems(raw)] == ["ml-platform:mlflow.existingDatabaseSecret", "ml-platform:feast.onlineStore.existingEndpoint"]
+    assert [p for p, _ in problems(raw)] == [
+        "ml-platform:mlflow.existingDatabaseSecret",
+        "ml-platform:feast.onlineStore.existingEndpoint",
+    ]
     path = write_stack("onprem", "twomistakes", mlflow=raw["mlflow"], feast=raw["feast"])
     result = run_cli("plan", "--stack", "twomistakes", "--stacks-dir", str(path.parent))
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert lines[0] == "invalid stack config for 'twomistakes':" and "Traceback" not in result.stderr
     assert [line.split(": ", 1)[0].strip() for line in lines[1:]] == [
-        "ml-platform:mlflow.existingDatabaseSecret", "ml-platform:feast.onlineStore.existingEndpoint",
+        "ml-platform:mlflow.existingDatabaseSecret",
+        "ml-platform:feast.onlineStore.existingEndpoint",
     ], lines
 
 

@@ -140,7 +140,9 @@ def _gcp_fast_replication(plan: Plan) -> Any:
 def _aws_database_backups(plan: Plan) -> Any:
     if not any(r.type == "aws:s3/bucketReplicationConfig:BucketReplicationConfig" for r in plan.resources):
         return NOT_BUILT  # no DR
-    return any(r.type == "aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication" for r in plan.resources)
+    return any(
+        r.type == "aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication" for r in plan.resources
+    )
 
 
 RDS, ELASTICACHE = "aws:rds/instance:Instance", "aws:elasticache/replicationGroup:ReplicationGroup"
@@ -193,15 +195,17 @@ RESOURCE: dict[str, dict[str, Getter]] = {
         "gcp": _input(MEMORYSTORE, "feast-online", "tier"),
     },
     "feast.onlineStore.highAvailability": {
-        "aws": _same(_input(ELASTICACHE, "feast-online", "automaticFailoverEnabled"), _input(ELASTICACHE, "feast-online", "multiAzEnabled")),
+        "aws": _same(
+            _input(ELASTICACHE, "feast-online", "automaticFailoverEnabled"), _input(ELASTICACHE, "feast-online", "multiAzEnabled")
+        ),
         "gcp": _input(MEMORYSTORE, "feast-online", "tier", map_=lambda v: v == "STANDARD_HA"),
     },
     "feast.onlineStore.snapshotRetentionDays": {"aws": _input(ELASTICACHE, "feast-online", "snapshotRetentionLimit")},
     "feast.onlineStore.memoryGb": {"gcp": _input(MEMORYSTORE, "feast-online", "memorySizeGb")},
     "feast.onlineStore.persistence": {
-        "gcp": lambda plan: (lambda i: NOT_BUILT if i is None else (i.get("persistenceConfig") or {}).get("persistenceMode") == "RDB")(
-            _find(plan, MEMORYSTORE, "feast-online")
-        )
+        "gcp": lambda plan: (
+            lambda i: NOT_BUILT if i is None else (i.get("persistenceConfig") or {}).get("persistenceMode") == "RDB"
+        )(_find(plan, MEMORYSTORE, "feast-online"))
     },
     "monitoring.grafana": {c: _release("monitoring-stack", "grafana", "enabled") for c in ("aws", "gcp", "existing")},
     "gpuOperator.enabled": {c: _present(RELEASE, "gpu-operator") for c in ("aws", "gcp", "existing")},
@@ -229,11 +233,15 @@ DEFAULT: dict[str, Callable[[str, str, dict[str, Any]], Any]] = {
     "mlflow.replicas": lambda cloud, env, raw: 2 if env == PROD else 1,
     "feast.replicas": lambda cloud, env, raw: 2 if env == PROD else 1,
     "mlflow.database.instanceClass": lambda cloud, env, raw: {
-        "aws": "db.t4g.medium", "gcp": {"dev": "db-custom-1-3840", "staging": "db-custom-2-7680", "prod": "db-custom-4-15360"}[env]
+        "aws": "db.t4g.medium",
+        "gcp": {"dev": "db-custom-1-3840", "staging": "db-custom-2-7680", "prod": "db-custom-4-15360"}[env],
     }.get(cloud),
     "mlflow.database.backupRetentionDays": lambda cloud, env, raw: None if cloud == "existing" else (14 if env == PROD else 7),
     "mlflow.database.multiAz": lambda cloud, env, raw: None if cloud == "existing" else env != DEV,
-    "feast.onlineStore.nodeType": lambda cloud, env, raw: {"aws": "cache.t4g.small", "gcp": "STANDARD_HA" if _ha(env, raw) else "BASIC"}.get(cloud),
+    "feast.onlineStore.nodeType": lambda cloud, env, raw: {
+        "aws": "cache.t4g.small",
+        "gcp": "STANDARD_HA" if _ha(env, raw) else "BASIC",
+    }.get(cloud),
     "feast.onlineStore.highAvailability": lambda cloud, env, raw: None if cloud == "existing" else _ha(env, raw),
     "feast.onlineStore.snapshotRetentionDays": lambda cloud, env, raw: (7 if env == PROD else 1) if cloud == "aws" else None,
     "feast.onlineStore.memoryGb": lambda cloud, env, raw: {"dev": 1, "staging": 2, "prod": 5}[env] if cloud == "gcp" else None,
@@ -243,7 +251,9 @@ DEFAULT: dict[str, Callable[[str, str, dict[str, Any]], Any]] = {
     "gpuOperator.driver": lambda cloud, env, raw: cloud == "existing" and _get(raw, "gpuOperator.enabled") is not False,
     "audit.enabled": lambda cloud, env, raw: None if cloud == "existing" else env != DEV,
     "audit.controlPlaneLogRetentionDays": lambda cloud, env, raw: (365 if env == PROD else 90) if cloud == "aws" else None,
-    "audit.objectLockDays": lambda cloud, env, raw: (_get(raw, "audit.retentionDays") or 365) if cloud == "aws" and env == PROD else None,
+    "audit.objectLockDays": lambda cloud, env, raw: (
+        (_get(raw, "audit.retentionDays") or 365) if cloud == "aws" and env == PROD else None
+    ),
 }
 
 
@@ -360,7 +370,12 @@ def test_model_fields_set_still_says_what_the_stack_set() -> None:
 
 
 def test_grafana_is_off_by_default_without_the_in_cluster_stack() -> None:
-    raw: dict[str, Any] = {"cloud": "aws", "environment": "dev", "region": "us-east-1", "monitoring": {"backend": "managed", "opencost": False}}
+    raw: dict[str, Any] = {
+        "cloud": "aws",
+        "environment": "dev",
+        "region": "us-east-1",
+        "monitoring": {"backend": "managed", "opencost": False},
+    }
     assert config.parse(raw).monitoring.grafana is False
     raw["monitoring"]["grafana"] = True
     with pytest.raises(config.ConfigError, match="grafana"):

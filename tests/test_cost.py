@@ -34,7 +34,15 @@ def _res(type_: str, name: str, inputs: dict[str, Any]) -> RecordedResource:
     )
 
 
-def _nodepool(name: str, types: list[str], capacity: list[str], *, limit: int | None, min_nodes: int | None = None, max_nodes: int | None = None) -> RecordedResource:
+def _nodepool(
+    name: str,
+    types: list[str],
+    capacity: list[str],
+    *,
+    limit: int | None,
+    min_nodes: int | None = None,
+    max_nodes: int | None = None,
+) -> RecordedResource:
     annotations = {}
     if min_nodes is not None:
         annotations[cost_model.MIN_NODES_ANNOTATION] = str(min_nodes)
@@ -53,7 +61,11 @@ def _nodepool(name: str, types: list[str], capacity: list[str], *, limit: int | 
     }
     if limit is not None:
         spec["limits"] = {conventions.GPU_RESOURCE: limit}
-    return _res(cost_model.KARPENTER_NODEPOOL, f"pool-{name}", {"metadata": {"name": f"mlp-{name}", "annotations": annotations}, "spec": spec})
+    return _res(
+        cost_model.KARPENTER_NODEPOOL,
+        f"pool-{name}",
+        {"metadata": {"name": f"mlp-{name}", "annotations": annotations}, "spec": spec},
+    )
 
 
 SYNTHETIC_CONFIG = {
@@ -61,7 +73,15 @@ SYNTHETIC_CONFIG = {
     "environment": "prod",
     "region": "us-east-1",
     "gpuPools": [
-        {"name": "train", "purpose": "training", "instanceTypes": ["g6.xlarge", "g6.12xlarge"], "capacity": "spot-with-fallback", "minNodes": 1, "maxNodes": 4, "gpuLimit": 4},
+        {
+            "name": "train",
+            "purpose": "training",
+            "instanceTypes": ["g6.xlarge", "g6.12xlarge"],
+            "capacity": "spot-with-fallback",
+            "minNodes": 1,
+            "maxNodes": 4,
+            "gpuLimit": 4,
+        },
         {"name": "serve", "purpose": "serving", "instanceTypes": ["g6e.xlarge"], "mode": "managed", "minNodes": 1, "maxNodes": 3},
     ],
     "teams": [
@@ -77,11 +97,21 @@ def _synthetic_resources() -> list[RecordedResource]:
     role = conventions.TAG_LAKE_ROLE
     return [
         _nodepool("train", ["g6.xlarge", "g6.12xlarge"], ["spot", "on-demand"], limit=4, min_nodes=1, max_nodes=4),
-        _res(cost_model.EKS_NODE_GROUP, "serve", {
-            "instanceTypes": ["g6e.xlarge"], "capacityType": "ON_DEMAND",
-            "scalingConfig": {"minSize": 1, "maxSize": 3, "desiredSize": 1}, "labels": {conventions.POOL_LABEL: "serve"},
-        }),
-        _res(cost_model.EKS_NODE_GROUP, "system", {"instanceTypes": ["m6i.large"], "scalingConfig": {"minSize": 2, "maxSize": 4, "desiredSize": 2}}),
+        _res(
+            cost_model.EKS_NODE_GROUP,
+            "serve",
+            {
+                "instanceTypes": ["g6e.xlarge"],
+                "capacityType": "ON_DEMAND",
+                "scalingConfig": {"minSize": 1, "maxSize": 3, "desiredSize": 1},
+                "labels": {conventions.POOL_LABEL: "serve"},
+            },
+        ),
+        _res(
+            cost_model.EKS_NODE_GROUP,
+            "system",
+            {"instanceTypes": ["m6i.large"], "scalingConfig": {"minSize": 2, "maxSize": 4, "desiredSize": 2}},
+        ),
         _res(cost_model.NAT_GATEWAY, "nat-a", {"subnetId": "s-a"}),
         _res(cost_model.NAT_GATEWAY, "nat-b", {"subnetId": "s-b"}),
         _res(cost_model.ELASTIC_IP, "eip-a", {"domain": "vpc"}),
@@ -189,12 +219,20 @@ def test_plan_ceilings_equal_the_limits_the_cloud_enforces(plan_of: Any) -> None
 
 def test_karpenter_instance_family_requirement_is_priced() -> None:
     pool = _nodepool("p", [], ["on-demand"], limit=8)
-    pool.inputs["spec"]["template"]["spec"]["requirements"][0] = {"key": cost_model.INSTANCE_FAMILY_LABEL, "operator": "In", "values": ["p5"]}
+    pool.inputs["spec"]["template"]["spec"]["requirements"][0] = {
+        "key": cost_model.INSTANCE_FAMILY_LABEL,
+        "operator": "In",
+        "values": ["p5"],
+    }
     [item] = cost_model.estimate_items([pool])
     p5 = gpu_catalog.node_type("aws", "p5.48xlarge")
     assert item.node_type == p5.name
     assert item.monthly_usd_ceiling == pytest.approx(p5.on_demand_usd_hour * H)
-    pool.inputs["spec"]["template"]["spec"]["requirements"][0] = {"key": cost_model.GPU_NAME_LABEL, "operator": "In", "values": ["l4"]}
+    pool.inputs["spec"]["template"]["spec"]["requirements"][0] = {
+        "key": cost_model.GPU_NAME_LABEL,
+        "operator": "In",
+        "values": ["l4"],
+    }
     [by_gpu] = cost_model.estimate_items([pool])
     assert by_gpu.node_type == min(gpu_catalog.node_types("aws", gpu="L4"), key=lambda n: n.on_demand_usd_hour / n.gpus).name
 
@@ -295,19 +333,33 @@ def test_lake_priced_from_config_when_no_bucket_is_tagged() -> None:
     out = cost.estimate_config(cfg, [])
     storage = [i for i in out["by_item"] if i["category"] == "storage"]
     assert {i["urn"] for i in storage} == {f"config:dataLake.sizeGb.{z}" for z in cfg.data_lake.size_gb}
-    assert sum(i["monthly_usd"] for i in storage) == pytest.approx(sum(cfg.data_lake.size_gb.values()) * cost_model.S3_STANDARD_USD_GB_MONTH)
+    assert sum(i["monthly_usd"] for i in storage) == pytest.approx(
+        sum(cfg.data_lake.size_gb.values()) * cost_model.S3_STANDARD_USD_GB_MONTH
+    )
 
 
 def test_gcp_resources_are_priced() -> None:
     resources = [
         ("urn:gke", cost_model.GKE_CLUSTER, {"location": "us-central1"}),
-        ("urn:np", cost_model.GKE_NODE_POOL, {
-            "nodeLocations": ["us-central1-a", "us-central1-b"],
-            "autoscaling": {"minNodeCount": 0, "maxNodeCount": 2},
-            "nodeConfig": {"machineType": "a2-highgpu-1g", "spot": True, "labels": {conventions.POOL_LABEL: "train"}},
-        }),
-        ("urn:sys", cost_model.GKE_NODE_POOL, {"nodeCount": 1, "nodeLocations": ["a", "b", "c"], "nodeConfig": {"machineType": "e2-standard-4"}}),
-        ("urn:sql", cost_model.CLOUD_SQL, {"settings": {"tier": "db-custom-2-7680", "availabilityType": "REGIONAL", "diskSize": 20}}),
+        (
+            "urn:np",
+            cost_model.GKE_NODE_POOL,
+            {
+                "nodeLocations": ["us-central1-a", "us-central1-b"],
+                "autoscaling": {"minNodeCount": 0, "maxNodeCount": 2},
+                "nodeConfig": {"machineType": "a2-highgpu-1g", "spot": True, "labels": {conventions.POOL_LABEL: "train"}},
+            },
+        ),
+        (
+            "urn:sys",
+            cost_model.GKE_NODE_POOL,
+            {"nodeCount": 1, "nodeLocations": ["a", "b", "c"], "nodeConfig": {"machineType": "e2-standard-4"}},
+        ),
+        (
+            "urn:sql",
+            cost_model.CLOUD_SQL,
+            {"settings": {"tier": "db-custom-2-7680", "availabilityType": "REGIONAL", "diskSize": 20}},
+        ),
         ("urn:redis", cost_model.MEMORYSTORE, {"tier": "STANDARD_HA", "memorySizeGb": 5}),
     ]
     items = {i.urn: i for i in cost_model.estimate_items(resources)}
@@ -322,20 +374,26 @@ def test_gcp_resources_are_priced() -> None:
 
 
 def _gke_pool(name: str, label: str, *, spot: bool, min_nodes: int, max_nodes: int) -> tuple[str, str, dict[str, Any]]:
-    return (f"urn:{name}", cost_model.GKE_NODE_POOL, {
-        "name": name,
-        "autoscaling": {"totalMinNodeCount": min_nodes, "totalMaxNodeCount": max_nodes},
-        "nodeConfig": {"machineType": "a3-highgpu-8g", "spot": spot, "labels": {conventions.POOL_LABEL: label}},
-    })
+    return (
+        f"urn:{name}",
+        cost_model.GKE_NODE_POOL,
+        {
+            "name": name,
+            "autoscaling": {"totalMinNodeCount": min_nodes, "totalMaxNodeCount": max_nodes},
+            "nodeConfig": {"machineType": "a3-highgpu-8g", "spot": spot, "labels": {conventions.POOL_LABEL: label}},
+        },
+    )
 
 
 def test_spot_with_fallback_twin_is_estimated_at_spot() -> None:
     """GKE builds spot-with-fallback as a spot pool plus an on-demand twin with the same pool label."""
     a3 = gpu_catalog.node_type("gcp", "a3-highgpu-8g")
-    items = cost_model.estimate_items([
-        _gke_pool("train", "train", spot=True, min_nodes=0, max_nodes=2),
-        _gke_pool("train-ondemand", "train", spot=False, min_nodes=0, max_nodes=2),
-    ])
+    items = cost_model.estimate_items(
+        [
+            _gke_pool("train", "train", spot=True, min_nodes=0, max_nodes=2),
+            _gke_pool("train-ondemand", "train", spot=False, min_nodes=0, max_nodes=2),
+        ]
+    )
     idle, ceiling = cost_model.totals(items)
     assert idle == 0
     assert ceiling == pytest.approx(2 * a3.hourly_usd(spot=True) * H)
@@ -349,7 +407,11 @@ def test_spot_with_fallback_twin_is_estimated_at_spot() -> None:
 
 def test_dual_region_and_replicated_lake_is_stored_twice() -> None:
     tags = {conventions.TAG_LAKE_ZONE: "raw", conventions.TAG_LAKE_ROLE: "primary"}
-    dual = ("urn:b", cost_model.GCS_BUCKET, {"labels": tags, "customPlacementConfig": {"dataLocations": ["US-CENTRAL1", "US-EAST1"]}})
+    dual = (
+        "urn:b",
+        cost_model.GCS_BUCKET,
+        {"labels": tags, "customPlacementConfig": {"dataLocations": ["US-CENTRAL1", "US-EAST1"]}},
+    )
     single = ("urn:c", cost_model.GCS_BUCKET, {"labels": tags})
     [d] = cost_model.estimate_items([dual], storage_gb={"raw": 100})
     [s1] = cost_model.estimate_items([single], storage_gb={"raw": 100})
@@ -365,7 +427,9 @@ def test_policy_resource_shape_and_unknown_inputs() -> None:
     triple = ("urn:db", cost_model.RDS_INSTANCE, {"instanceClass": "db.t4g.medium", "allocatedStorage": 50})
     as_policy = SimpleNamespace(urn="urn:db", resource_type=triple[1], props=triple[2])
     assert cost_model.estimate_items([triple]) == cost_model.estimate_items([as_policy])
-    unknown = cost_model.estimate_items([("urn:x", cost_model.RDS_INSTANCE, {"instanceClass": UNKNOWN, "allocatedStorage": UNKNOWN})])
+    unknown = cost_model.estimate_items(
+        [("urn:x", cost_model.RDS_INSTANCE, {"instanceClass": UNKNOWN, "allocatedStorage": UNKNOWN})]
+    )
     assert len(unknown) == 1 and "not in the price list" in unknown[0].basis
     assert math.isfinite(unknown[0].monthly_usd)
 
@@ -376,9 +440,13 @@ def test_policy_proxies_price_like_plain_inputs() -> None:
 
     resources = [(r.urn, r.type, r.inputs) for r in _synthetic_resources()]
     proxied = [SimpleNamespace(urn=u, resource_type=t, props=proxy.unknown_checking_proxy(i)) for u, t, i in resources]
-    assert cost_model.estimate_items(proxied, storage_gb={"raw": 1000}) == cost_model.estimate_items(resources, storage_gb={"raw": 1000})
+    assert cost_model.estimate_items(proxied, storage_gb={"raw": 1000}) == cost_model.estimate_items(
+        resources, storage_gb={"raw": 1000}
+    )
     unknown = {"instanceClass": proxy.UNKNOWN_POLICY_VALUE, "allocatedStorage": 20}
-    [item] = cost_model.estimate_items([SimpleNamespace(urn="urn:db", resource_type=cost_model.RDS_INSTANCE, props=proxy.unknown_checking_proxy(unknown))])
+    [item] = cost_model.estimate_items(
+        [SimpleNamespace(urn="urn:db", resource_type=cost_model.RDS_INSTANCE, props=proxy.unknown_checking_proxy(unknown))]
+    )
     assert item.monthly_usd == 0 and item.category == "unknown" and "instanceClass" in item.basis
 
 
@@ -416,7 +484,10 @@ def test_prod_plan_json_and_markdown_show_the_figures(plan_of: Any) -> None:
     for team, v in c["by_team"].items():
         assert f"| {team} | ${v['monthly_usd']:,.0f} |" in md
     for item in c["by_item"]:  # every priced resource with its arithmetic, in a collapsed section
-        assert f"| `{item['urn'].rsplit('::', 1)[-1]}` | ${item['monthly_usd']:,.0f} | ${item['monthly_usd_idle']:,.0f} | {item['basis']} |" in md
+        assert (
+            f"| `{item['urn'].rsplit('::', 1)[-1]}` | ${item['monthly_usd']:,.0f} | ${item['monthly_usd_idle']:,.0f} | {item['basis']} |"
+            in md
+        )
     for team in plan.config.teams:
         assert c["by_team"][team.name]["budget_usd"] == team.budget_usd
 
@@ -432,7 +503,11 @@ def test_console_summary_shows_idle_and_ceiling_by_pool_and_by_team(plan_of: Any
     text = out.getvalue()
     c = plan.cost
     assert f"estimated monthly cost: ${c['monthly_usd']:,.0f} at ceiling, ${c['monthly_usd_idle']:,.0f} idle" in text
-    rows = {line.split("│")[1].strip(): [cell.strip() for cell in line.split("│")[2:-1]] for line in text.splitlines() if line.count("│") == 4}
+    rows = {
+        line.split("│")[1].strip(): [cell.strip() for cell in line.split("│")[2:-1]]
+        for line in text.splitlines()
+        if line.count("│") == 4
+    }
     for pool, v in c["by_pool"].items():
         assert rows[pool] == [f"${v['idle']:,.0f}", f"${v['ceiling']:,.0f}"], pool
     for team, v in c["by_team"].items():

@@ -37,7 +37,10 @@ def name_of(urn: str) -> str:
 def expected_cost(base: dict[str, Any], head: dict[str, Any]) -> dict[str, Any]:
     """Deltas straight from the two cost sections."""
     b, h = base["cost"], head["cost"]
-    out = {"ceiling": round(h["monthly_usd"] - b["monthly_usd"], 2), "idle": round(h["monthly_usd_idle"] - b["monthly_usd_idle"], 2)}
+    out = {
+        "ceiling": round(h["monthly_usd"] - b["monthly_usd"], 2),
+        "idle": round(h["monthly_usd_idle"] - b["monthly_usd_idle"], 2),
+    }
     for key, ceiling in (("by_team", "monthly_usd"), ("by_pool", "ceiling")):
         names = set(b[key]) | set(h[key])
         deltas = {n: round(h[key].get(n, {}).get(ceiling, 0.0) - b[key].get(n, {}).get(ceiling, 0.0), 2) for n in names}
@@ -98,7 +101,9 @@ def test_adding_a_team(write_stack: Any) -> None:
 
 def test_raising_a_pools_max_nodes(write_stack: Any) -> None:
     base = plan_stack("dev").to_json()
-    pools = [dict(p, maxNodes=8, gpuLimit=8) if p["name"] == "train-l4" else p for p in stack_config("dev")["ml-platform:gpuPools"]]
+    pools = [
+        dict(p, maxNodes=8, gpuLimit=8) if p["name"] == "train-l4" else p for p in stack_config("dev")["ml-platform:gpuPools"]
+    ]
     head = head_plan(write_stack, "dev", gpuPools=pools)
     d = diff.diff(base, head)
     assert d["added"] == [] and d["deleted"] == [] and d["protected"] == []
@@ -223,7 +228,9 @@ def test_replace_marker_only_on_replace_on_change_properties() -> None:
     d = diff.diff(old, new)
     assert d["changed"][0]["replace"] is True
     assert {c["path"]: c["replace"] for c in d["changed"][0]["changes"]} == {"engine": True, "instanceClass": False}
-    assert d["protected"] == [{"urn": db, "type": "aws:rds/instance:Instance", "action": "replace", "retain_on_delete": False, "paths": ["engine"]}]
+    assert d["protected"] == [
+        {"urn": db, "type": "aws:rds/instance:Instance", "action": "replace", "retain_on_delete": False, "paths": ["engine"]}
+    ]
     # a whole list that holds a replace-on-change field counts ([*] paths)
     job = "urn:pulumi:dev::ml-platform::kubernetes:batch/v1:Job::j"
     a = _plan([_res(job, "kubernetes:batch/v1:Job", {"spec": {"template": {"spec": {"containers": [{"image": "a"}]}}}})])
@@ -235,17 +242,26 @@ def test_replace_marker_only_on_replace_on_change_properties() -> None:
 def test_deleting_a_protected_resource_is_called_out_and_fails_ci(tmp_path: Path) -> None:
     bucket = "urn:pulumi:dev::ml-platform::aws:s3/bucket:Bucket::lake-raw"
     policy = "urn:pulumi:dev::ml-platform::aws:s3/bucketPolicy:BucketPolicy::lake-raw"
-    old = _plan([_res(bucket, "aws:s3/bucket:Bucket", {"bucket": "b"}, protect=True), _res(policy, "aws:s3/bucketPolicy:BucketPolicy", {"bucket": "b"})])
+    old = _plan(
+        [
+            _res(bucket, "aws:s3/bucket:Bucket", {"bucket": "b"}, protect=True),
+            _res(policy, "aws:s3/bucketPolicy:BucketPolicy", {"bucket": "b"}),
+        ]
+    )
     new = _plan([])
     d = diff.diff(old, new)
-    assert d["protected"] == [{"urn": bucket, "type": "aws:s3/bucket:Bucket", "action": "delete", "retain_on_delete": False, "paths": []}]
+    assert d["protected"] == [
+        {"urn": bucket, "type": "aws:s3/bucket:Bucket", "action": "delete", "retain_on_delete": False, "paths": []}
+    ]
     assert diff.headline(d).startswith("+0 ~0 -2")
     md = diff.markdown(d)
     assert "> - **delete** `aws:s3/bucket:Bucket::lake-raw`" in md and "`aws:s3/bucket:Bucket::lake-raw` **(protected)**" in md
     (tmp_path / "b.json").write_text(json.dumps(old))
     (tmp_path / "h.json").write_text(json.dumps(new))
     assert cli.main(["diff", str(tmp_path / "b.json"), str(tmp_path / "h.json"), "--fail-on", "replace-protected"]) == 1
-    assert cli.main(["diff", str(tmp_path / "h.json"), str(tmp_path / "b.json"), "--fail-on", "replace-protected"]) == 0  # adding it back
+    assert (
+        cli.main(["diff", str(tmp_path / "h.json"), str(tmp_path / "b.json"), "--fail-on", "replace-protected"]) == 0
+    )  # adding it back
 
 
 def test_secrets_never_printed_even_if_one_side_is_plain() -> None:
@@ -268,8 +284,12 @@ def test_violations_and_lifecycle_new_fixed_unchanged() -> None:
     def p(check: str) -> dict[str, str]:
         return {"check": check, "urn": "u", "message": f"{check} problem"}
 
-    old = _plan([], violations=[v("a"), v("b")], lifecycle={"create_waves": [], "destroy_waves": [], "problems": [p("x"), p("y")]})
-    new = _plan([], violations=[v("b"), v("c")], lifecycle={"create_waves": [], "destroy_waves": [], "problems": [p("y"), p("z")]})
+    old = _plan(
+        [], violations=[v("a"), v("b")], lifecycle={"create_waves": [], "destroy_waves": [], "problems": [p("x"), p("y")]}
+    )
+    new = _plan(
+        [], violations=[v("b"), v("c")], lifecycle={"create_waves": [], "destroy_waves": [], "problems": [p("y"), p("z")]}
+    )
     d = diff.diff(old, new)
     assert [x["policy"] for x in d["violations"]["new"]] == ["c"]
     assert [x["policy"] for x in d["violations"]["fixed"]] == ["a"]
@@ -302,7 +322,16 @@ def test_markdown_headline_sections_and_team_chart() -> None:
 
 
 def test_a_diff_too_long_for_a_github_comment_is_shortened() -> None:
-    base = _plan([_res(f"urn:pulumi:dev::ml-platform::aws:iam/role:Role::r{i}", "aws:iam/role:Role", {"name": f"r{i}", "path": "/a/" + "x" * 200}) for i in range(60)])
+    base = _plan(
+        [
+            _res(
+                f"urn:pulumi:dev::ml-platform::aws:iam/role:Role::r{i}",
+                "aws:iam/role:Role",
+                {"name": f"r{i}", "path": "/a/" + "x" * 200},
+            )
+            for i in range(60)
+        ]
+    )
     head = copy.deepcopy(base)
     for r in head["resources"]:
         r["inputs"]["path"] = "/b/" + "y" * 200
@@ -328,7 +357,9 @@ def test_a_diff_too_long_for_a_github_comment_is_shortened() -> None:
         ('{"project": "other", "stack": "dev", "resources": []}', "different projects"),
     ],
 )
-def test_bad_input_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None, needle: str) -> None:
+def test_bad_input_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None, needle: str
+) -> None:
     base = tmp_path / "base.json"
     base.write_text(json.dumps(_plan([])))
     head = tmp_path / "head.json"

@@ -42,7 +42,10 @@ def _validator(path: Path) -> Any:
 
     def fix(node: Any) -> Any:
         if isinstance(node, dict):
-            return {k: (("(?i)^" + v[len("^(?i)"):]) if k == "pattern" and isinstance(v, str) and v.startswith("^(?i)") else fix(v)) for k, v in node.items()}
+            return {
+                k: (("(?i)^" + v[len("^(?i)") :]) if k == "pattern" and isinstance(v, str) and v.startswith("^(?i)") else fix(v))
+                for k, v in node.items()
+            }
         if isinstance(node, list):
             return [fix(v) for v in node]
         return node
@@ -80,8 +83,14 @@ def test_manager_and_workers_plan_together_in_a_deployable_order(plan_of) -> Non
 
 def test_cross_stack_order_check_finds_a_missing_or_plain_output(plan_of) -> None:
     plans = {s: plan_of(s).to_json() for s in (MANAGER, *WORKERS)}
-    plans["staging"] = {**plans["staging"], "outputs": {k: v for k, v in plans["staging"]["outputs"].items() if k != k8s_fleet.KUBECONFIG_OUTPUT}}
-    plans["onprem"] = {**plans["onprem"], "outputs": {**plans["onprem"]["outputs"], k8s_fleet.KUBECONFIG_OUTPUT: "apiVersion: v1"}}
+    plans["staging"] = {
+        **plans["staging"],
+        "outputs": {k: v for k, v in plans["staging"]["outputs"].items() if k != k8s_fleet.KUBECONFIG_OUTPUT},
+    }
+    plans["onprem"] = {
+        **plans["onprem"],
+        "outputs": {**plans["onprem"]["outputs"], k8s_fleet.KUBECONFIG_OUTPUT: "apiVersion: v1"},
+    }
     checks = sorted(p["check"] for p in fleet.order_problems(plans))
     assert checks == ["fleet-output-exists", "fleet-output-secret"]
     del plans["gcp-dev"]
@@ -96,7 +105,14 @@ def test_every_multikueue_object_validates_against_the_pinned_crds(upstream: Pat
         for obj in _kind(plan, kind):
             assert not chart_values.schema_errors(validator, obj.inputs), (kind, obj.name)
             checked[kind] += 1
-    assert checked == {"MultiKueueCluster": 3, "MultiKueueConfig": 1, "AdmissionCheck": 1, "ClusterQueue": 2, "ResourceFlavor": 1, "LocalQueue": 2}
+    assert checked == {
+        "MultiKueueCluster": 3,
+        "MultiKueueConfig": 1,
+        "AdmissionCheck": 1,
+        "ClusterQueue": 2,
+        "ResourceFlavor": 1,
+        "LocalQueue": 2,
+    }
 
 
 def test_schema_check_catches_a_multikueue_cluster_without_its_source(upstream: Path, plan_of) -> None:
@@ -112,7 +128,11 @@ def test_workers_are_dispatched_in_config_order_through_one_check_on_every_queue
     assert config_obj.inputs["spec"]["clusters"] == ["onprem", "gcp-dev", "aws-staging"]
     (check,) = _kind(plan, "AdmissionCheck")
     assert check.inputs["spec"]["controllerName"] == "kueue.x-k8s.io/multikueue"
-    assert check.inputs["spec"]["parameters"] == {"apiGroup": "kueue.x-k8s.io", "kind": "MultiKueueConfig", "name": config_obj.inputs["metadata"]["name"]}
+    assert check.inputs["spec"]["parameters"] == {
+        "apiGroup": "kueue.x-k8s.io",
+        "kind": "MultiKueueConfig",
+        "name": config_obj.inputs["metadata"]["name"],
+    }
     clusters = {c.inputs["metadata"]["name"]: c for c in _kind(plan, "MultiKueueCluster")}
     assert set(clusters) == set(config_obj.inputs["spec"]["clusters"])
     for cq in _kind(plan, "ClusterQueue"):
@@ -158,7 +178,10 @@ def test_the_manager_quota_is_what_the_workers_admit_summed(plan_of) -> None:
         team = cq.inputs["metadata"]["name"]
         (group,) = cq.inputs["spec"]["resourceGroups"]
         (flavor,) = group["flavors"]
-        got = {r["name"]: (k8s_fleet.quantity_bytes(r["nominalQuota"]) if r["name"] == "memory" else int(r["nominalQuota"])) for r in flavor["resources"]}
+        got = {
+            r["name"]: (k8s_fleet.quantity_bytes(r["nominalQuota"]) if r["name"] == "memory" else int(r["nominalQuota"]))
+            for r in flavor["resources"]
+        }
         assert got == {k: v for k, v in expected[team].items()}, team
         assert all(r["borrowingLimit"] == 0 for r in flavor["resources"])
 
@@ -171,19 +194,34 @@ def test_worker_gives_the_manager_a_least_privilege_identity_and_a_secret_kubeco
     plan = plan_of(stack)
     assert plan.outputs[k8s_fleet.KUBECONFIG_OUTPUT] == "[secret]"
     assert plan.outputs[k8s_fleet.TEAMS_OUTPUT] == [t.name for t in plan.config.teams]
-    (role,) = [r for r in plan.resources if r.type == "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole" and r.name == "multikueue-worker-role"]
+    (role,) = [
+        r
+        for r in plan.resources
+        if r.type == "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole" and r.name == "multikueue-worker-role"
+    ]
     for rule in role.inputs["rules"]:
         assert "*" not in rule["verbs"] and "*" not in rule["resources"] and "*" not in rule["apiGroups"], rule
-        assert not {"secrets", "roles", "rolebindings", "clusterroles", "clusterrolebindings", "nodes"} & set(rule["resources"]), rule
+        assert not {"secrets", "roles", "rolebindings", "clusterroles", "clusterrolebindings", "nodes"} & set(
+            rule["resources"]
+        ), rule
         assert not {"escalate", "bind", "impersonate"} & set(rule["verbs"]), rule
     granted = {(g, r) for rule in role.inputs["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
-    assert {("batch", "jobs"), ("jobset.x-k8s.io", "jobsets"), ("kueue.x-k8s.io", "workloads"), ("kubeflow.org", "pytorchjobs")} <= granted
+    assert {
+        ("batch", "jobs"),
+        ("jobset.x-k8s.io", "jobsets"),
+        ("kueue.x-k8s.io", "workloads"),
+        ("kubeflow.org", "pytorchjobs"),
+    } <= granted
     (token,) = [r for r in plan.resources if r.type == "kubernetes:core/v1:Secret" and r.name == "multikueue-worker-token"]
     assert token.inputs["type"] == "kubernetes.io/service-account-token"
     assert token.inputs["metadata"]["annotations"]["kubernetes.io/service-account.name"] == multikueue.SERVICE_ACCOUNT
     # the identity waits for Kueue (its namespace) and the cluster's nodes
-    kueue_release = next(r for r in plan.resources if r.type == "kubernetes:helm.sh/v3:Release" and r.inputs.get("name") == "kueue")
-    assert kueue_release.urn in role.dependencies or any(kueue_release.urn in plan.get(d).dependencies for d in role.dependencies if plan.get(d))
+    kueue_release = next(
+        r for r in plan.resources if r.type == "kubernetes:helm.sh/v3:Release" and r.inputs.get("name") == "kueue"
+    )
+    assert kueue_release.urn in role.dependencies or any(
+        kueue_release.urn in plan.get(d).dependencies for d in role.dependencies if plan.get(d)
+    )
 
 
 def test_worker_kubeconfig_is_built_from_the_token_secret() -> None:
@@ -220,7 +258,9 @@ def test_plan_shows_per_worker_ceiling_and_burst_price(plan_of) -> None:
         pools = [i for i in peer.cost["by_item"] if i.get("pool") and i.get("category") == "gpu"]
         assert workers[name]["gpu_ceiling"] == peer.config.gpu_ceiling
         assert workers[name]["monthly_usd_at_ceiling"] == pytest.approx(sum(i["monthly_usd"] for i in pools), abs=1.0)
-        assert workers[name]["usd_per_gpu_hour"] == pytest.approx(workers[name]["monthly_usd_at_ceiling"] / (peer.config.gpu_ceiling * 730), abs=0.01)
+        assert workers[name]["usd_per_gpu_hour"] == pytest.approx(
+            workers[name]["monthly_usd_at_ceiling"] / (peer.config.gpu_ceiling * 730), abs=0.01
+        )
     assert workers["onprem"]["monthly_usd_at_ceiling"] == 0.0
     md = report.markdown(plan_of(MANAGER))
     assert "### Fleet: 3 workers" in md and "| 3 | `aws-staging` | staging | aws |" in md
@@ -236,7 +276,9 @@ def test_cost_pack_caps_each_teams_burst_share(plan_of, monkeypatch: pytest.Monk
     def burst(cap: float | None) -> list[Any]:
         if cap is not None:
             shipped = policies.pack_config
-            monkeypatch.setattr(policies, "pack_config", lambda pack, env: {**shipped(pack, env), "mlp-cost-009": {"maxBurstShare": cap}})
+            monkeypatch.setattr(
+                policies, "pack_config", lambda pack, env: {**shipped(pack, env), "mlp-cost-009": {"maxBurstShare": cap}}
+            )
         return [v for v in policy_hook.evaluate_resources(plan.resources, "staging") if v.policy == "mlp-cost-009"]
 
     assert burst(None) == []
@@ -275,7 +317,9 @@ def _not_a_worker(c: dict[str, Any]) -> None:
 
 def _plain_kubeconfig(c: dict[str, Any]) -> None:
     quotas = {"cpu": 8, "memory": "16Gi", "gpu": 1}
-    c["ml-platform:fleet"]["workers"].append({"name": "lab", "kubeconfig": "apiVersion: v1", "quotas": {"research": quotas, "recsys": quotas}})
+    c["ml-platform:fleet"]["workers"].append(
+        {"name": "lab", "kubeconfig": "apiVersion: v1", "quotas": {"research": quotas, "recsys": quotas}}
+    )
 
 
 def _no_api_server(c: dict[str, Any]) -> None:

@@ -692,9 +692,7 @@ def test_with_the_gpu_operator_gke_leaves_driver_plugin_mig_and_sharing_to_it(wr
     assert values["hostPaths"]["driverInstallDir"] == "/home/kubernetes/bin/nvidia"
     assert values["toolkit"]["enabled"] is True and values["toolkit"]["installDir"] == "/home/kubernetes/bin/nvidia"
     quotas = [
-        q
-        for q in plan.by_type("kubernetes:core/v1:ResourceQuota")
-        if q.inputs["metadata"]["namespace"] == cv.NS_GPU_OPERATOR
+        q for q in plan.by_type("kubernetes:core/v1:ResourceQuota") if q.inputs["metadata"]["namespace"] == cv.NS_GPU_OPERATOR
     ]
     assert quotas and any(
         "system-node-critical" in e["values"] for q in quotas for e in q.inputs["spec"]["scopeSelector"]["matchExpressions"]

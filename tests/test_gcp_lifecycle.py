@@ -91,7 +91,10 @@ def test_the_private_control_plane_may_reach_every_webhook_port_before_any_relea
         fw
         for fw in gcp_plan.by_type("gcp:compute/firewall:Firewall")
         if fw.inputs.get("direction", "INGRESS") == "INGRESS"
-        and any(isinstance(net, ipaddress.IPv4Network) and net.supernet_of(master) for net in map(ipaddress.ip_network, fw.inputs.get("sourceRanges", [])))
+        and any(
+            isinstance(net, ipaddress.IPv4Network) and net.supernet_of(master)
+            for net in map(ipaddress.ip_network, fw.inputs.get("sourceRanges", []))
+        )
         and node_accounts <= set(fw.inputs.get("targetServiceAccounts", []))
     ]
     opened = {int(p) for fw in rules for a in fw.inputs["allows"] if a["protocol"] == "tcp" for p in a["ports"]}
@@ -261,9 +264,7 @@ def test_nodes_boot_after_their_service_account_holds_its_roles(gcp_plan: engine
     (cluster,) = gcp_plan.by_type(CLUSTER)
     account = cluster.inputs["nodeConfig"]["serviceAccount"]
     roles = {
-        m.urn
-        for m in gcp_plan.by_type("gcp:projects/iAMMember:IAMMember")
-        if m.inputs["member"] == f"serviceAccount:{account}"
+        m.urn for m in gcp_plan.by_type("gcp:projects/iAMMember:IAMMember") if m.inputs["member"] == f"serviceAccount:{account}"
     }
     assert len(roles) >= 5
     for pool in gcp_plan.by_type(NODE_POOL):
@@ -308,7 +309,9 @@ def test_existing_non_prod_stacks_keep_their_ring_and_instance_names(monkeypatch
         for env, suffix in (("dev", True), ("prod", False)):
             keys = KmsKeys(
                 f"kms-{env}",
-                KmsKeysArgs(key_ring=f"mlp-{env}", location="us-central1", keys={"k": {}}, protect=not suffix, unique_suffix=suffix),
+                KmsKeysArgs(
+                    key_ring=f"mlp-{env}", location="us-central1", keys={"k": {}}, protect=not suffix, unique_suffix=suffix
+                ),
                 opts,
             )
             CloudSqlPostgres(

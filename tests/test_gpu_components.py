@@ -60,13 +60,20 @@ def _pool(**overrides: Any) -> NodePoolSpec:
 
 
 def test_values_checker_finds_typos_and_allows_free_form_maps() -> None:
-    upstream = {"settings": {"clusterName": "", "featureGates": {"nodeRepair": False}}, "podAnnotations": {}, "nodeSelector": {"kubernetes.io/os": "linux"}, "tag": None}
+    upstream = {
+        "settings": {"clusterName": "", "featureGates": {"nodeRepair": False}},
+        "podAnnotations": {},
+        "nodeSelector": {"kubernetes.io/os": "linux"},
+        "tag": None,
+    }
     assert missing_keys({"settings": {"clusterName": "x"}, "podAnnotations": {"a/b": "c"}, "tag": {"x": 1}}, upstream) == []
     assert missing_keys({"settings": {"clustername": "x"}}, upstream) == ["settings.clustername"]
     assert missing_keys({"settings": {"featureGates": {"nodeRepiar": True}}}, upstream) == ["settings.featureGates.nodeRepiar"]
     assert missing_keys({"nodeSelector": {"pool": "system"}}, upstream) == ["nodeSelector.pool"]
     assert missing_keys({"nodeSelector": {"pool": "system"}}, upstream, free_form={"nodeSelector"}) == []
-    assert missing_keys({"settings": {"clusterName": {"nested": 1}}}, upstream) == ["settings.clusterName (upstream is a str, not a map)"]
+    assert missing_keys({"settings": {"clusterName": {"nested": 1}}}, upstream) == [
+        "settings.clusterName (upstream is a str, not a map)"
+    ]
 
 
 # ---- Karpenter ---------------------------------------------------------------------------------
@@ -108,19 +115,47 @@ def test_nodepool_spec_is_validated_eagerly(overrides: dict[str, Any], message: 
 
 def test_duplicate_nodepool_names_are_rejected() -> None:
     with pytest.raises(ValueError, match="duplicate"):
-        KarpenterArgs(cluster_name="c", region="us-east-1", account_id="1", oidc_provider_arn=OIDC_ARN, oidc_issuer=OIDC_ISSUER, node_pools=[_pool(), _pool()])
+        KarpenterArgs(
+            cluster_name="c",
+            region="us-east-1",
+            account_id="1",
+            oidc_provider_arn=OIDC_ARN,
+            oidc_issuer=OIDC_ISSUER,
+            node_pools=[_pool(), _pool()],
+        )
     with pytest.raises(ValueError, match="vpc_id"):
-        KarpenterArgs(cluster_name="c", region="us-east-1", account_id="1", oidc_provider_arn=OIDC_ARN, oidc_issuer=OIDC_ISSUER, node_pools=[_pool(efa_interfaces=4)])
+        KarpenterArgs(
+            cluster_name="c",
+            region="us-east-1",
+            account_id="1",
+            oidc_provider_arn=OIDC_ARN,
+            oidc_issuer=OIDC_ISSUER,
+            node_pools=[_pool(efa_interfaces=4)],
+        )
     with pytest.raises(ValueError, match="replicas"):
-        KarpenterArgs(cluster_name="c", region="us-east-1", account_id="1", oidc_provider_arn=OIDC_ARN, oidc_issuer=OIDC_ISSUER, replicas=0)
+        KarpenterArgs(
+            cluster_name="c", region="us-east-1", account_id="1", oidc_provider_arn=OIDC_ARN, oidc_issuer=OIDC_ISSUER, replicas=0
+        )
 
 
 def test_controller_policy_uses_our_key_only_when_given() -> None:
-    kw: dict[str, Any] = {"cluster": "c1", "region": "us-east-1", "account": "123456789012", "partition": "aws", "queue_arn": "arn:q", "node_role_arn": "arn:r"}
+    kw: dict[str, Any] = {
+        "cluster": "c1",
+        "region": "us-east-1",
+        "account": "123456789012",
+        "partition": "aws",
+        "queue_arn": "arn:q",
+        "node_role_arn": "arn:r",
+    }
     without = controller_policy(**kw)
 
     def kms_actions(policy: dict[str, Any]) -> list[str]:
-        return [a for s in policy["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]) if a.startswith("kms:")]
+        return [
+            a
+            for s in policy["Statement"]
+            for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+            if a.startswith("kms:")
+        ]
 
     assert kms_actions(without) == []
     with_key = controller_policy(**kw, kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k")
@@ -134,16 +169,33 @@ def test_controller_policy_uses_our_key_only_when_given() -> None:
 
 def test_spot_pools_let_ec2_create_only_the_spot_service_linked_role() -> None:
     """A first spot launch in an account needs AWSServiceRoleForEC2Spot; EC2 creates it with the caller's rights."""
-    kw: dict[str, Any] = {"cluster": "c1", "region": "us-east-1", "account": "123456789012", "partition": "aws", "queue_arn": "arn:q", "node_role_arn": "arn:r"}
+    kw: dict[str, Any] = {
+        "cluster": "c1",
+        "region": "us-east-1",
+        "account": "123456789012",
+        "partition": "aws",
+        "queue_arn": "arn:q",
+        "node_role_arn": "arn:r",
+    }
     creating = [s for s in controller_policy(**kw)["Statement"] if "iam:CreateServiceLinkedRole" in json.dumps(s["Action"])]
     assert creating == []
-    (slr,) = [s for s in controller_policy(**kw, spot=True)["Statement"] if "iam:CreateServiceLinkedRole" in json.dumps(s["Action"])]
+    (slr,) = [
+        s for s in controller_policy(**kw, spot=True)["Statement"] if "iam:CreateServiceLinkedRole" in json.dumps(s["Action"])
+    ]
     assert slr["Resource"] == "arn:aws:iam::123456789012:role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot"
     assert slr["Condition"] == {"StringEquals": {"iam:AWSServiceName": "spot.amazonaws.com"}}
 
 
 def test_bottlerocket_node_class_keeps_os_and_data_volumes_apart() -> None:
-    spec = node_class_spec(ami_family="bottlerocket", ami_alias="bottlerocket@latest", disk_gb=300, role="r", discovery_value="c1", tags={}, kms_key_arn=None)
+    spec = node_class_spec(
+        ami_family="bottlerocket",
+        ami_alias="bottlerocket@latest",
+        disk_gb=300,
+        role="r",
+        discovery_value="c1",
+        tags={},
+        kms_key_arn=None,
+    )
     assert spec["amiSelectorTerms"] == [{"alias": "bottlerocket@latest"}]
     devices = {d["deviceName"]: d for d in spec["blockDeviceMappings"]}
     assert devices["/dev/xvdb"]["ebs"]["volumeSize"] == "300Gi" and devices["/dev/xvdb"]["rootVolume"] is True
@@ -163,18 +215,29 @@ def test_karpenter_component_one_node_class_per_family_and_disk() -> None:
     def program() -> None:
         Karpenter(
             "karpenter",
-            KarpenterArgs(cluster_name="c1", region="us-east-1", account_id="123456789012", oidc_provider_arn=OIDC_ARN, oidc_issuer=OIDC_ISSUER, node_pools=pools),
+            KarpenterArgs(
+                cluster_name="c1",
+                region="us-east-1",
+                account_id="123456789012",
+                oidc_provider_arn=OIDC_ARN,
+                oidc_issuer=OIDC_ISSUER,
+                node_pools=pools,
+            ),
             pulumi.ResourceOptions(providers={"aws": aws.Provider("aws", region="us-east-1"), "kubernetes": k8s.Provider("k8s")}),
         )
 
     resources = _run(program)
     classes = sorted(r.inputs["metadata"]["name"] for r in resources if r.type == "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass")
     assert classes == ["gpu-al2023-200g", "gpu-al2023-500g", "gpu-al2023-v20250715-200g", "gpu-bottlerocket-200g"]
-    aliases = {r.inputs["metadata"]["name"]: r.inputs["spec"]["amiSelectorTerms"] for r in resources if r.type.endswith(":EC2NodeClass")}
+    aliases = {
+        r.inputs["metadata"]["name"]: r.inputs["spec"]["amiSelectorTerms"] for r in resources if r.type.endswith(":EC2NodeClass")
+    }
     assert aliases["gpu-al2023-v20250715-200g"] == [{"alias": "al2023@v20250715"}]
     assert aliases["gpu-bottlerocket-200g"] == [{"alias": "bottlerocket@latest"}]
     roots = {
-        r.inputs["metadata"]["name"]: [b["ebs"]["volumeSize"] for b in r.inputs["spec"]["blockDeviceMappings"] if b.get("rootVolume")]
+        r.inputs["metadata"]["name"]: [
+            b["ebs"]["volumeSize"] for b in r.inputs["spec"]["blockDeviceMappings"] if b.get("rootVolume")
+        ]
         for r in resources
         if r.type.endswith(":EC2NodeClass")
     }
@@ -197,7 +260,14 @@ def test_karpenter_component_one_node_class_per_family_and_disk() -> None:
 
 
 def _group_args(**overrides: Any) -> GpuNodeGroupArgs:
-    base: dict[str, Any] = {"cluster_name": "c1", "subnet_ids": ["subnet-1"], "instance_types": ["g6.xlarge"], "capacity": "spot", "min_nodes": 0, "max_nodes": 3}
+    base: dict[str, Any] = {
+        "cluster_name": "c1",
+        "subnet_ids": ["subnet-1"],
+        "instance_types": ["g6.xlarge"],
+        "capacity": "spot",
+        "min_nodes": 0,
+        "max_nodes": 3,
+    }
     return GpuNodeGroupArgs(**{**base, **overrides})
 
 
@@ -218,7 +288,11 @@ def test_node_group_args_are_validated_eagerly(overrides: dict[str, Any], messag
 
 def test_bottlerocket_spot_node_group_scales_from_zero() -> None:
     def program() -> None:
-        GpuNodeGroup("gpu-br", _group_args(ami_family="bottlerocket", disk_gb=100), pulumi.ResourceOptions(provider=aws.Provider("aws", region="us-east-1")))
+        GpuNodeGroup(
+            "gpu-br",
+            _group_args(ami_family="bottlerocket", disk_gb=100),
+            pulumi.ResourceOptions(provider=aws.Provider("aws", region="us-east-1")),
+        )
 
     resources = _run(program)
     (group,) = [r for r in resources if r.type == "aws:eks/nodeGroup:NodeGroup"]
@@ -231,7 +305,11 @@ def test_bottlerocket_spot_node_group_scales_from_zero() -> None:
     assert int(bdm["ebs"]["volumeSize"]) == 100 and bdm["ebs"]["volumeType"] == "gp3"
     assert lt.inputs["metadataOptions"]["httpTokens"] == "required"
     # no role given: the group gets its own with the worker policies
-    attached = {r.inputs["policyArn"].rsplit("/", 1)[-1] for r in resources if r.type == "aws:iam/rolePolicyAttachment:RolePolicyAttachment"}
+    attached = {
+        r.inputs["policyArn"].rsplit("/", 1)[-1]
+        for r in resources
+        if r.type == "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+    }
     assert {"AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy"} <= attached
 
 
@@ -239,7 +317,9 @@ def test_bottlerocket_spot_node_group_scales_from_zero() -> None:
 
 
 def test_mig_parted_config_one_entry_per_gpu_model_sharing_a_profile() -> None:
-    doc = mig_parted_config([MigLayout("A100-80GB", "1g.10gb"), MigLayout("A100-40GB", "1g.10gb"), MigLayout("A100-80GB", "1g.10gb")])
+    doc = mig_parted_config(
+        [MigLayout("A100-80GB", "1g.10gb"), MigLayout("A100-40GB", "1g.10gb"), MigLayout("A100-80GB", "1g.10gb")]
+    )
     configs = doc["mig-configs"]
     assert set(configs) == {"all-disabled", "all-1g.10gb"}
     by_device = {e["device-filter"][0]: e["mig-devices"] for e in configs["all-1g.10gb"]}
@@ -289,7 +369,9 @@ def test_operator_defaults_by_cloud() -> None:
     assert not k8s_gpu.operator_enabled(gcp)
     assert k8s_gpu.operator_enabled(gcp.model_copy(update={"gpu_operator": config.GpuOperatorConfig(enabled=True)}))
     assert k8s_gpu.operator_enabled(config.load_stack("dev"))
-    assert not k8s_gpu.operator_enabled(config.load_stack("dev").model_copy(update={"gpu_operator": config.GpuOperatorConfig(enabled=False)}))
+    assert not k8s_gpu.operator_enabled(
+        config.load_stack("dev").model_copy(update={"gpu_operator": config.GpuOperatorConfig(enabled=False)})
+    )
 
 
 # ---- scheduling / monitoring components ------------------------------------------------------------
@@ -298,7 +380,9 @@ def test_operator_defaults_by_cloud() -> None:
 def test_priority_class_values_are_checked() -> None:
     def program() -> None:
         PriorityClasses(
-            "p", PriorityClassesArgs(classes={"too-high": 2_000_000_000}, non_preempting=frozenset()), pulumi.ResourceOptions(provider=k8s.Provider("k"))
+            "p",
+            PriorityClassesArgs(classes={"too-high": 2_000_000_000}, non_preempting=frozenset()),
+            pulumi.ResourceOptions(provider=k8s.Provider("k")),
         )
 
     with pytest.raises(engine.PlanError, match="too-high"):
@@ -337,7 +421,9 @@ def _pools_with(**changes: Any) -> list[dict[str, Any]]:
         ({"timeSlicingReplicas": 0}, "ml-platform:gpuPools[0].timeSlicingReplicas", ["greater than or equal to 1", "got 0"]),
     ],
 )
-def test_cli_rejects_bad_gpu_sharing(write_stack: Callable[..., Path], changes: dict[str, Any], key: str, says: list[str]) -> None:
+def test_cli_rejects_bad_gpu_sharing(
+    write_stack: Callable[..., Path], changes: dict[str, Any], key: str, says: list[str]
+) -> None:
     path = write_stack("dev", gpuPools=_pools_with(**changes))
     result = run_cli("plan", "--stack", "case", "--stacks-dir", str(path.parent))
     assert result.returncode == 2, result.stderr

@@ -68,7 +68,9 @@ def test_one_nodepool_per_karpenter_pool_and_a_node_group_per_managed_pool(plan_
     karpenter = sorted(p.name for p in plan.config.gpu_pools if p.mode == "karpenter")
     managed = sorted(p.name for p in plan.config.gpu_pools if p.mode == "managed")
     assert sorted(_pools(plan)) == karpenter
-    gpu_groups = sorted(r.inputs["labels"][cv.POOL_LABEL] for r in plan.by_type(NODEGROUP) if cv.POOL_LABEL in r.inputs.get("labels", {}))
+    gpu_groups = sorted(
+        r.inputs["labels"][cv.POOL_LABEL] for r in plan.by_type(NODEGROUP) if cv.POOL_LABEL in r.inputs.get("labels", {})
+    )
     assert gpu_groups == managed
 
 
@@ -157,7 +159,9 @@ def test_dev_gpu_pools_scale_to_zero(plan_of: PlanOf) -> None:
         # empty nodes are removed (both policies remove empty nodes; "Never" would keep them) ...
         assert spec["disruption"]["consolidateAfter"] != "Never"
         # (a zero budget may block other reasons, such as drift on training pools, but never Empty)
-        assert all(b.get("nodes") not in ("0", "0%") or "Empty" not in b.get("reasons", ["Empty"]) for b in spec["disruption"]["budgets"])
+        assert all(
+            b.get("nodes") not in ("0", "0%") or "Empty" not in b.get("reasons", ["Empty"]) for b in spec["disruption"]["budgets"]
+        )
         # ... and no static capacity holds nodes up
         assert "replicas" not in spec
     for group in plan.by_type(NODEGROUP):
@@ -271,7 +275,11 @@ def test_controller_policy_is_scoped_to_this_cluster(plan_of: PlanOf) -> None:
     (entry,) = [r for r in plan.by_type("aws:eks/accessEntry:AccessEntry") if r.name == "karpenter-node"]
     assert len(pass_role) == 1 and pass_role[0]["Resource"] == entry.inputs["principalArn"]  # the node role only
     queue = next(r for r in plan.by_type("aws:sqs/queue:Queue") if r.name == "karpenter-interruption")
-    sqs = [st for st in statements if any(str(a).startswith("sqs:") for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"]))]
+    sqs = [
+        st
+        for st in statements
+        if any(str(a).startswith("sqs:") for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"]))
+    ]
     assert len(sqs) == 1 and sqs[0]["Resource"].endswith(":" + queue.inputs["name"])
 
 
@@ -296,7 +304,9 @@ def test_controller_role_trusts_only_the_karpenter_service_account(plan_of: Plan
     assert subs == [f"system:serviceaccount:{cv.NS_KARPENTER}:karpenter"]
     values = _release(plan, "karpenter/karpenter").inputs["values"]
     assert values["serviceAccount"]["name"] == "karpenter"
-    assert values["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::123456789012:role/karpenter-controller")
+    assert values["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"].startswith(
+        "arn:aws:iam::123456789012:role/karpenter-controller"
+    )
 
 
 def test_interruption_queue_is_encrypted_and_fed_by_every_upstream_event_type(plan_of: PlanOf) -> None:
@@ -304,7 +314,11 @@ def test_interruption_queue_is_encrypted_and_fed_by_every_upstream_event_type(pl
     plan = plan_of("prod")
     queue = next(r for r in plan.by_type("aws:sqs/queue:Queue") if r.name == "karpenter-interruption")
     assert queue.inputs["sqsManagedSseEnabled"] is True
-    rules = {r.name: json.loads(r.inputs["eventPattern"]) for r in plan.by_type("aws:cloudwatch/eventRule:EventRule") if r.name.startswith("karpenter-")}
+    rules = {
+        r.name: json.loads(r.inputs["eventPattern"])
+        for r in plan.by_type("aws:cloudwatch/eventRule:EventRule")
+        if r.name.startswith("karpenter-")
+    }
     detail_types = {t for p in rules.values() for t in p["detail-type"]}
     assert detail_types == {
         "EC2 Spot Instance Interruption Warning",
@@ -318,7 +332,9 @@ def test_interruption_queue_is_encrypted_and_fed_by_every_upstream_event_type(pl
     settings = _release(plan, "karpenter/karpenter").inputs["values"]["settings"]
     assert settings["interruptionQueue"] == queue.inputs["name"]
     assert settings["clusterName"] == plan.config.cluster_name
-    policy = json.loads(next(r for r in plan.by_type("aws:sqs/queuePolicy:QueuePolicy") if r.name == "karpenter-interruption").inputs["policy"])
+    policy = json.loads(
+        next(r for r in plan.by_type("aws:sqs/queuePolicy:QueuePolicy") if r.name == "karpenter-interruption").inputs["policy"]
+    )
     deny = [s for s in policy["Statement"] if s["Effect"] == "Deny"]
     assert deny and deny[0]["Condition"]["Bool"]["aws:SecureTransport"] == "false"
 
@@ -362,7 +378,9 @@ def test_managed_pool_is_an_nvidia_node_group_with_imdsv2_and_encrypted_volumes(
 @pytest.mark.parametrize("stack", AWS_STACKS)
 def test_every_managed_pool_is_a_node_group_as_configured(plan_of: PlanOf, stack: str) -> None:
     plan = plan_of(stack)
-    groups = {r.inputs["labels"][cv.POOL_LABEL]: r for r in plan.by_type(NODEGROUP) if cv.POOL_LABEL in r.inputs.get("labels", {})}
+    groups = {
+        r.inputs["labels"][cv.POOL_LABEL]: r for r in plan.by_type(NODEGROUP) if cv.POOL_LABEL in r.inputs.get("labels", {})
+    }
     templates = {r.urn: r for r in plan.by_type("aws:ec2/launchTemplate:LaunchTemplate")}
     for pool in plan.config.gpu_pools:
         if pool.mode != "managed":
@@ -370,7 +388,10 @@ def test_every_managed_pool_is_a_node_group_as_configured(plan_of: PlanOf, stack
         group = groups[pool.name]
         assert group.inputs["labels"] == aws_gpu.pool_node_labels(plan.config, pool)  # same labels as a NodePool's nodes
         assert {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"} in group.inputs["taints"]
-        assert group.inputs["amiType"] == {"al2023": "AL2023_x86_64_NVIDIA", "bottlerocket": "BOTTLEROCKET_x86_64_NVIDIA"}[pool.ami_family]
+        assert (
+            group.inputs["amiType"]
+            == {"al2023": "AL2023_x86_64_NVIDIA", "bottlerocket": "BOTTLEROCKET_x86_64_NVIDIA"}[pool.ami_family]
+        )
         assert group.inputs["capacityType"] == {"spot": "SPOT", "on-demand": "ON_DEMAND"}[pool.capacity]
         scaling = group.inputs["scalingConfig"]
         assert (scaling["minSize"], scaling["maxSize"]) == (pool.min_nodes, pool.max_nodes)
@@ -427,14 +448,20 @@ def test_mig_parted_entries_match_nvidia_default_config(plan_of: PlanOf, upstrea
             checked.add((name, entry["device-filter"][0]))
             device = entry["device-filter"][0]
             theirs = next(
-                (e for e in nvidia[name] if device in ([e["device-filter"]] if isinstance(e.get("device-filter"), str) else e.get("device-filter", []))),
+                (
+                    e
+                    for e in nvidia[name]
+                    if device in ([e["device-filter"]] if isinstance(e.get("device-filter"), str) else e.get("device-filter", []))
+                ),
                 next((e for e in nvidia[name] if "device-filter" not in e), None),
             )
             assert theirs is not None, f"{name}: NVIDIA has no entry for {device}"
             assert entry["mig-devices"] == theirs["mig-devices"], name
     # every MIG pool of the config was among the entries compared
     configured = {
-        (catalog.mig_config_name(p.mig_profile), plan.config.pool_gpu(p).pci_device_ids[0]) for p in plan.config.gpu_pools if p.mig_profile
+        (catalog.mig_config_name(p.mig_profile), plan.config.pool_gpu(p).pci_device_ids[0])
+        for p in plan.config.gpu_pools
+        if p.mig_profile
     }
     assert configured <= checked, configured - checked
 
@@ -446,7 +473,11 @@ def test_gpu_nodes_select_operator_config_entries_that_exist(plan_of: PlanOf, st
     device_plugin = _configmap(plan, operator_mod.DEVICE_PLUGIN_CONFIG).inputs["data"]
     mig = _mig_configs(plan)
     node_labels = {name: res.inputs["spec"]["template"]["metadata"]["labels"] for name, res in _pools(plan).items()}
-    node_labels |= {r.inputs["labels"][cv.POOL_LABEL]: r.inputs["labels"] for r in plan.by_type(NODEGROUP) if cv.POOL_LABEL in r.inputs.get("labels", {})}
+    node_labels |= {
+        r.inputs["labels"][cv.POOL_LABEL]: r.inputs["labels"]
+        for r in plan.by_type(NODEGROUP)
+        if cv.POOL_LABEL in r.inputs.get("labels", {})
+    }
     assert sorted(node_labels) == sorted(p.name for p in plan.config.gpu_pools)
     for pool in plan.config.gpu_pools:
         labels = node_labels[pool.name]
@@ -533,7 +564,17 @@ def test_later_platform_components_wait_for_the_priority_classes(plan_of: PlanOf
 def test_gpu_kubernetes_objects_wait_for_the_system_nodes(plan_of: PlanOf, stack: str) -> None:
     plan = plan_of(stack)
     (system,) = [r for r in plan.by_type(NODEGROUP) if r.inputs.get("nodeGroupName") == "system"]
-    parents = {r.urn for r in plan.resources if r.type in ("ml-platform:aws:Karpenter", "ml-platform:k8s:GpuOperator", "ml-platform:k8s:PriorityClasses", "ml-platform:k8s:GpuMonitoring")}
+    parents = {
+        r.urn
+        for r in plan.resources
+        if r.type
+        in (
+            "ml-platform:aws:Karpenter",
+            "ml-platform:k8s:GpuOperator",
+            "ml-platform:k8s:PriorityClasses",
+            "ml-platform:k8s:GpuMonitoring",
+        )
+    }
     children = [r for r in plan.resources if r.custom and r.parent in parents and r.type.startswith("kubernetes:")]
     assert len(children) > 10
     for res in children:
@@ -640,8 +681,13 @@ def test_karpenter_crd_checks_catch_v1beta1_and_malformed_fields(upstream: Path)
 
     classes = crd_validator(crds / "karpenter.k8s.aws_ec2nodeclasses.yaml", "v1")
     spec = karpenter_mod.node_class_spec(
-        ami_family="bottlerocket", ami_alias="bottlerocket@latest", disk_gb=100, role="r",
-        discovery_value="c", tags={"team": "t"}, kms_key_arn=None,
+        ami_family="bottlerocket",
+        ami_alias="bottlerocket@latest",
+        disk_gb=100,
+        role="r",
+        discovery_value="c",
+        tags={"team": "t"},
+        kms_key_arn=None,
     )
     node_class = {"apiVersion": "karpenter.k8s.aws/v1", "kind": "EC2NodeClass", "metadata": {"name": "c"}, "spec": spec}
     assert not schema_errors(classes, node_class)
@@ -668,7 +714,9 @@ KARPENTER_OWN_LABELS = {"karpenter.sh/capacity-type", "karpenter.sh/nodepool"}
 
 @pytest.mark.upstream
 @pytest.mark.parametrize("stack", AWS_STACKS)
-def test_nodeoverlays_validate_against_the_upstream_crd_and_stay_in_their_pool(plan_of: PlanOf, upstream: Path, stack: str) -> None:
+def test_nodeoverlays_validate_against_the_upstream_crd_and_stay_in_their_pool(
+    plan_of: PlanOf, upstream: Path, stack: str
+) -> None:
     """NodeOverlays (v1alpha1, behind the ``nodeOverlay`` feature gate) match the pinned CRD, exist
     only with the gate on, and promise extended resources only on their own pool's nodes."""
     plan = plan_of(stack)
@@ -697,7 +745,12 @@ def test_nodeoverlays_validate_against_the_upstream_crd_and_stay_in_their_pool(p
 def test_nodeoverlay_check_catches_an_unscoped_or_malformed_overlay(upstream: Path) -> None:
     validator = crd_validator(upstream / "karpenter" / "crds" / "karpenter.sh_nodeoverlays.yaml", "v1alpha1")
     pool = karpenter_mod.NodePoolSpec(
-        name="mig", instance_types=["p4d.24xlarge"], capacity_types=["spot"], labels={}, gpu_limit=8, cpu_limit=96,
+        name="mig",
+        instance_types=["p4d.24xlarge"],
+        capacity_types=["spot"],
+        labels={},
+        gpu_limit=8,
+        cpu_limit=96,
         extended_capacity={"p4d.24xlarge": {"nvidia.com/mig-1g.5gb": 56}},
     )
     [body] = karpenter_mod.node_overlays(pool)

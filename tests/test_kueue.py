@@ -108,7 +108,8 @@ def test_every_kueue_object_validates_against_the_upstream_crd(upstream: Path, p
 def test_schema_check_catches_a_bad_preemption_policy(upstream: Path) -> None:
     validator = chart_values.crd_validator(upstream / "kueue" / "crds" / CRD_FILES["ClusterQueue"], "v1beta2")
     spec = kueue.cluster_queue_spec(
-        kueue.TeamQueue(team="t", namespace="t", groups=[kueue.ResourceGroup(("cpu",), {"default": {"cpu": kueue.Quota(1)}})]), "c"
+        kueue.TeamQueue(team="t", namespace="t", groups=[kueue.ResourceGroup(("cpu",), {"default": {"cpu": kueue.Quota(1)}})]),
+        "c",
     )
     good = {"apiVersion": kueue.API_VERSION, "kind": "ClusterQueue", "metadata": {"name": "t"}, "spec": spec}
     assert not chart_values.schema_errors(validator, good)
@@ -265,7 +266,13 @@ def test_kueue_disabled_leaves_namespaces_and_quotas() -> None:
 
 @pytest.mark.parametrize(
     ("total", "weights"),
-    [(32, {"a": 32, "b": 64, "c": 4, "d": 32}), (7, {"a": 1, "b": 1, "c": 1}), (0, {"a": 5}), (5, {"a": 0, "b": 0}), (3, {"a": 8, "b": 1})],
+    [
+        (32, {"a": 32, "b": 64, "c": 4, "d": 32}),
+        (7, {"a": 1, "b": 1, "c": 1}),
+        (0, {"a": 5}),
+        (5, {"a": 0, "b": 0}),
+        (3, {"a": 8, "b": 1}),
+    ],
 )
 def test_split_adds_up_and_follows_the_weights(total: int, weights: dict[str, int]) -> None:
     parts = kueue.split(total, weights)
@@ -294,7 +301,9 @@ def test_queues_reject_undeclared_flavors_and_incomplete_groups() -> None:
     with pytest.raises(engine.PlanError, match="not declared"):
         _queues(queues=[kueue.TeamQueue("t", "t", [kueue.ResourceGroup(("cpu",), {"gpu-x": {"cpu": kueue.Quota(1)}})])])
     with pytest.raises(engine.PlanError, match="must list exactly"):
-        _queues(queues=[kueue.TeamQueue("t", "t", [kueue.ResourceGroup(("cpu", "memory"), {"default": {"cpu": kueue.Quota(1)}})])])
+        _queues(
+            queues=[kueue.TeamQueue("t", "t", [kueue.ResourceGroup(("cpu", "memory"), {"default": {"cpu": kueue.Quota(1)}})])]
+        )
     with pytest.raises(engine.PlanError, match="duplicate teams"):
         q = kueue.TeamQueue("t", "t", [kueue.ResourceGroup(("cpu",), {"default": {"cpu": kueue.Quota(1)}})])
         _queues(queues=[q, q])

@@ -26,7 +26,16 @@ def test_no_first_party_import_cycle_at_all() -> None:
 
 
 def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
-    for name in ("infra", "infra/config", "infra/layers", "components", "components/k8s", "components/aws", "policies", "catalog"):
+    for name in (
+        "infra",
+        "infra/config",
+        "infra/layers",
+        "components",
+        "components/k8s",
+        "components/aws",
+        "policies",
+        "catalog",
+    ):
         (tmp_path / name).mkdir(parents=True, exist_ok=True)
         (tmp_path / name / "__init__.py").write_text("")
     for rel, text in files.items():
@@ -35,22 +44,31 @@ def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
 
 
 def test_a_breach_of_each_rule_is_reported(tmp_path: Path) -> None:
-    root = _tree(tmp_path, {
-        "components/k8s/team.py": "def f():\n    from ..aws import eks\n",  # lazy and relative
-        "components/aws/eks.py": "import infra.config\n",
-        "policies/rule.py": "from components.k8s import team\n",
-        "catalog/facts.py": "import pulumi\n",
-        "infra/ok.py": "from components.aws import eks\nfrom catalog import facts\n",
-        "infra/config/checks.py": "def f():\n    from components.aws import fsx\n",  # lazy
-        "infra/layers/aws_gpu.py": "from infra.layers.k8s_gpu import pool_node_labels\n",
-        "infra/layers/gcp_gpu.py": "from infra.layers import k8s_monitoring\n",
-        "infra/layers/existing.py": "from infra.layers.context import CloudLayer\nfrom infra.layers.k8s import build\n",
-        "infra/layers/k8s_gpu.py": "from infra.layers.context import CloudLayer\nfrom infra.layers.alerting import routing_args\n",
-    })
+    root = _tree(
+        tmp_path,
+        {
+            "components/k8s/team.py": "def f():\n    from ..aws import eks\n",  # lazy and relative
+            "components/aws/eks.py": "import infra.config\n",
+            "policies/rule.py": "from components.k8s import team\n",
+            "catalog/facts.py": "import pulumi\n",
+            "infra/ok.py": "from components.aws import eks\nfrom catalog import facts\n",
+            "infra/config/checks.py": "def f():\n    from components.aws import fsx\n",  # lazy
+            "infra/layers/aws_gpu.py": "from infra.layers.k8s_gpu import pool_node_labels\n",
+            "infra/layers/gcp_gpu.py": "from infra.layers import k8s_monitoring\n",
+            "infra/layers/existing.py": "from infra.layers.context import CloudLayer\nfrom infra.layers.k8s import build\n",
+            "infra/layers/k8s_gpu.py": "from infra.layers.context import CloudLayer\nfrom infra.layers.alerting import routing_args\n",
+        },
+    )
     found = violations(root)
     assert [f.split(":")[0] for f in found] == [
-        "catalog/facts.py", "components/aws/eks.py", "components/k8s/team.py", "infra/config/checks.py",
-        "infra/layers/aws_gpu.py", "infra/layers/existing.py", "infra/layers/gcp_gpu.py", "policies/rule.py",
+        "catalog/facts.py",
+        "components/aws/eks.py",
+        "components/k8s/team.py",
+        "infra/config/checks.py",
+        "infra/layers/aws_gpu.py",
+        "infra/layers/existing.py",
+        "infra/layers/gcp_gpu.py",
+        "policies/rule.py",
     ]
     assert any("components.aws" in f and "k8s" in f for f in found)
 
@@ -68,7 +86,11 @@ def test_no_test_imports_conftest() -> None:
     offenders = [
         p.name
         for p in sorted(here.rglob("*.py"))
-        if re.search(r"^\s*(from\s+tests\.conftest\s+import|import\s+tests\.conftest|from\s+tests\s+import\s+conftest)", p.read_text(), re.M)
+        if re.search(
+            r"^\s*(from\s+tests\.conftest\s+import|import\s+tests\.conftest|from\s+tests\s+import\s+conftest)",
+            p.read_text(),
+            re.M,
+        )
     ]
     assert not offenders, f"import from tests.helpers instead: {offenders}"
 
@@ -82,7 +104,13 @@ def test_nothing_outside_the_config_package_calls_its_private_helpers() -> None:
         if (ROOT / "infra" / "config") in path.parents:
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        aliases = {a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module == "infra" for a in n.names if a.name == "config"}
+        aliases = {
+            a.asname or a.name
+            for n in ast.walk(tree)
+            if isinstance(n, ast.ImportFrom) and n.module == "infra"
+            for a in n.names
+            if a.name == "config"
+        }
         offenders += [
             f"{path.relative_to(ROOT)}:{n.lineno}: {n.value.id}.{n.attr}"
             for n in ast.walk(tree)
@@ -91,7 +119,9 @@ def test_nothing_outside_the_config_package_calls_its_private_helpers() -> None:
         offenders += [
             f"{path.relative_to(ROOT)}:{n.lineno}: from {n.module} import {a.name}"
             for n in ast.walk(tree)
-            if isinstance(n, ast.ImportFrom) and (n.module or "").startswith("infra.config") for a in n.names if a.name.startswith("_")
+            if isinstance(n, ast.ImportFrom) and (n.module or "").startswith("infra.config")
+            for a in n.names
+            if a.name.startswith("_")
         ]
     assert not offenders, offenders
 

@@ -22,7 +22,15 @@ from tests.helpers import STACKS, plan_stack, raw_config, run_cli
 # ---- synthetic graphs: the waves ---------------------------------------------------------------
 
 
-def _r(name: str, *deps: str, custom: bool = True, parent: str = "", provider: str = "", type_: str = "test:index:Thing", **inputs: object) -> RecordedResource:
+def _r(
+    name: str,
+    *deps: str,
+    custom: bool = True,
+    parent: str = "",
+    provider: str = "",
+    type_: str = "test:index:Thing",
+    **inputs: object,
+) -> RecordedResource:
     return RecordedResource(
         urn=_urn(name, type_),
         type=type_,
@@ -193,7 +201,11 @@ def _depend(res: RecordedResource, *others: RecordedResource) -> None:
 def _cut(resources: list[RecordedResource], res: RecordedResource, target: RecordedResource) -> None:
     """Remove every direct dependency of ``res`` through which it reaches ``target``."""
     graph = lifecycle.Graph(resources)
-    res.dependencies = [d for d in res.dependencies if d != target.urn and not any(graph.depends_on(c, target.urn) for c in graph._expand(d, res.urn))]
+    res.dependencies = [
+        d
+        for d in res.dependencies
+        if d != target.urn and not any(graph.depends_on(c, target.urn) for c in graph._expand(d, res.urn))
+    ]
     for key, deps in list(res.property_dependencies.items()):
         res.property_dependencies[key] = [d for d in deps if d in res.dependencies]
 
@@ -205,9 +217,13 @@ def _drop(resources: list[RecordedResource], gone: RecordedResource) -> list[Rec
     return out
 
 
-def _assert_injected(stack: str, repair: Callable[[list[RecordedResource]], list[RecordedResource]],
-                     inject: Callable[[list[RecordedResource]], list[RecordedResource]], check: str,
-                     urn_of: Callable[[list[RecordedResource]], str | set[tuple[str, str]]]) -> None:
+def _assert_injected(
+    stack: str,
+    repair: Callable[[list[RecordedResource]], list[RecordedResource]],
+    inject: Callable[[list[RecordedResource]], list[RecordedResource]],
+    check: str,
+    urn_of: Callable[[list[RecordedResource]], str | set[tuple[str, str]]],
+) -> None:
     """Repair the defect on a copy (a no-op once the fix is merged), check it is gone, inject it
     again: the lifecycle then reports exactly that problem (``urn_of``: the resource, or the set of
     ``(check, urn)`` one defect causes) and nothing else new."""
@@ -249,7 +265,9 @@ def test_injected_karpenter_policy_gone_before_its_node_pools_is_reported() -> N
 
     def expected(res: list[RecordedResource]) -> set[tuple[str, str]]:
         kinds = (NODE_POOL, "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass")
-        return {("mlp-life-006", r.urn) for r in res if r.type in kinds} | {("mlp-life-007", _find(res, K8S_REL, "karpenter").urn)}
+        return {("mlp-life-006", r.urn) for r in res if r.type in kinds} | {
+            ("mlp-life-007", _find(res, K8S_REL, "karpenter").urn)
+        }
 
     def repair(res: list[RecordedResource]) -> list[RecordedResource]:
         _depend(_find(res, K8S_REL, "karpenter"), _controller_policy(res))
@@ -273,12 +291,28 @@ def test_injected_karpenter_release_without_its_policy_at_start_is_reported() ->
 def _slr(res: list[RecordedResource]) -> list[RecordedResource]:
     """The service-linked role the key policy needs (added when the plan lacks it)."""
     key = _find(res, "aws:kms/key:Key", "platform-key")
-    slr = next((r for r in res if r.type == "aws:iam/serviceLinkedRole:ServiceLinkedRole" and r.inputs.get("awsServiceName") == "autoscaling.amazonaws.com"), None)
+    slr = next(
+        (
+            r
+            for r in res
+            if r.type == "aws:iam/serviceLinkedRole:ServiceLinkedRole"
+            and r.inputs.get("awsServiceName") == "autoscaling.amazonaws.com"
+        ),
+        None,
+    )
     if slr is None:
-        slr = RecordedResource(urn=key.urn.replace("aws:kms/key:Key::platform-key", "aws:iam/serviceLinkedRole:ServiceLinkedRole::autoscaling"),
-                               type="aws:iam/serviceLinkedRole:ServiceLinkedRole", name="autoscaling", custom=True, parent="",
-                               provider=key.provider, protect=False, retain_on_delete=False, dependencies=[],
-                               inputs={"awsServiceName": "autoscaling.amazonaws.com"})
+        slr = RecordedResource(
+            urn=key.urn.replace("aws:kms/key:Key::platform-key", "aws:iam/serviceLinkedRole:ServiceLinkedRole::autoscaling"),
+            type="aws:iam/serviceLinkedRole:ServiceLinkedRole",
+            name="autoscaling",
+            custom=True,
+            parent="",
+            provider=key.provider,
+            protect=False,
+            retain_on_delete=False,
+            dependencies=[],
+            inputs={"awsServiceName": "autoscaling.amazonaws.com"},
+        )
         res.append(slr)
     _depend(key, slr)
     return res
@@ -287,7 +321,9 @@ def _slr(res: list[RecordedResource]) -> list[RecordedResource]:
 def test_injected_key_policy_principal_without_its_service_linked_role_is_reported() -> None:
     def inject(res: list[RecordedResource]) -> list[RecordedResource]:
         key = _find(res, "aws:kms/key:Key", "platform-key")
-        key.inputs["policy"] = key.inputs["policy"].replace("autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling", "spot.amazonaws.com/AWSServiceRoleForEC2Spot")
+        key.inputs["policy"] = key.inputs["policy"].replace(
+            "autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling", "spot.amazonaws.com/AWSServiceRoleForEC2Spot"
+        )
         return res
 
     _assert_injected("dev", _slr, inject, "mlp-life-010", lambda res: _find(res, "aws:kms/key:Key", "platform-key").urn)
@@ -305,9 +341,18 @@ def _kps(res: list[RecordedResource]) -> list[RecordedResource]:
     rule = _find(res, "kubernetes:monitoring.coreos.com/v1:PrometheusRule")
     rel = next((r for r in res if r.type == K8S_REL and lifecycle.chart_name(r) == "kube-prometheus-stack"), None)
     if rel is None:
-        rel = RecordedResource(urn=rule.urn.rsplit("::", 2)[0] + "::kubernetes:helm.sh/v3:Release::kps", type=K8S_REL, name="kps", custom=True,
-                               parent="", provider=rule.provider, protect=False, retain_on_delete=False,
-                               dependencies=list(rule.dependencies), inputs={"chart": "kube-prometheus-stack", "skipAwait": True})
+        rel = RecordedResource(
+            urn=rule.urn.rsplit("::", 2)[0] + "::kubernetes:helm.sh/v3:Release::kps",
+            type=K8S_REL,
+            name="kps",
+            custom=True,
+            parent="",
+            provider=rule.provider,
+            protect=False,
+            retain_on_delete=False,
+            dependencies=list(rule.dependencies),
+            inputs={"chart": "kube-prometheus-stack", "skipAwait": True},
+        )
         res.append(rel)
     _depend(rule, rel)
     return res
@@ -339,10 +384,18 @@ def _firewall(res: list[RecordedResource]) -> list[RecordedResource]:
     cidr = cluster.inputs["privateClusterConfig"]["masterIpv4CidrBlock"]
     fws = [r for r in res if r.type == "gcp:compute/firewall:Firewall" and lifecycle._allows(r, cidr, 9443)]
     if not fws:
-        fw = RecordedResource(urn=cluster.urn.replace("gcp:container/cluster:Cluster::gke", "gcp:compute/firewall:Firewall::kueue-webhook"),
-                              type="gcp:compute/firewall:Firewall", name="kueue-webhook", custom=True, parent="", provider=cluster.provider,
-                              protect=False, retain_on_delete=False, dependencies=[],
-                              inputs={"direction": "INGRESS", "sourceRanges": [cidr], "allows": [{"protocol": "tcp", "ports": ["9443"]}]})
+        fw = RecordedResource(
+            urn=cluster.urn.replace("gcp:container/cluster:Cluster::gke", "gcp:compute/firewall:Firewall::kueue-webhook"),
+            type="gcp:compute/firewall:Firewall",
+            name="kueue-webhook",
+            custom=True,
+            parent="",
+            provider=cluster.provider,
+            protect=False,
+            retain_on_delete=False,
+            dependencies=[],
+            inputs={"direction": "INGRESS", "sourceRanges": [cidr], "allows": [{"protocol": "tcp", "ports": ["9443"]}]},
+        )
         res.append(fw)
         _depend(_find(res, K8S_REL, "kueue"), fw)
     return res
@@ -382,7 +435,11 @@ def test_injected_workload_identity_member_racing_the_cluster_is_reported() -> N
 
 def test_injected_release_not_waiting_for_system_nodes_is_reported() -> None:
     def repair(res: list[RecordedResource]) -> list[RecordedResource]:
-        _depend(_find(res, K8S_REL, "mlflow"), _find(res, "aws:eks/nodeGroup:NodeGroup", "eks-system"), _find(res, "aws:eks/addon:Addon", "eks-coredns"))
+        _depend(
+            _find(res, K8S_REL, "mlflow"),
+            _find(res, "aws:eks/nodeGroup:NodeGroup", "eks-system"),
+            _find(res, "aws:eks/addon:Addon", "eks-coredns"),
+        )
         return res
 
     def inject(res: list[RecordedResource]) -> list[RecordedResource]:
@@ -407,7 +464,9 @@ def test_injected_release_not_waiting_for_system_nodes_is_reported() -> None:
     ],
     ids=["s3-bucket", "s3-log-bucket-default", "gcs-bucket", "psa-connection", "sql-user", "sql-instance-default", "gke-cluster"],
 )
-def test_injected_undeletable_resource_outside_prod_is_reported(stack: str, type_: str, name: str | None, key: str, good: object, bad: object) -> None:
+def test_injected_undeletable_resource_outside_prod_is_reported(
+    stack: str, type_: str, name: str | None, key: str, good: object, bad: object
+) -> None:
     def set_to(value: object) -> Callable[[list[RecordedResource]], list[RecordedResource]]:
         def mutate(res: list[RecordedResource]) -> list[RecordedResource]:
             target = _find(res, type_, name)
@@ -472,22 +531,32 @@ def test_check_command_fails_on_an_injected_lifecycle_defect(tmp_path: Path) -> 
 def test_injected_cmek_grant_after_the_cluster_is_reported() -> None:
     def inject(res: list[RecordedResource]) -> list[RecordedResource]:
         cluster = _find(res, "gcp:container/cluster:Cluster")
-        for grant in [r for r in res if r.type == "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember" and "container-engine-robot" in r.inputs["member"]]:
+        for grant in [
+            r
+            for r in res
+            if r.type == "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember" and "container-engine-robot" in r.inputs["member"]
+        ]:
             _cut(res, cluster, grant)
         return res
 
-    _assert_injected("gcp-dev", lambda res: res, inject, "mlp-life-015", lambda res: _find(res, "gcp:container/cluster:Cluster").urn)
+    _assert_injected(
+        "gcp-dev", lambda res: res, inject, "mlp-life-015", lambda res: _find(res, "gcp:container/cluster:Cluster").urn
+    )
 
 
 def test_injected_karpenter_node_class_before_its_access_entry_is_reported() -> None:
     def entry(res: list[RecordedResource]) -> RecordedResource:
         role = _find(res, "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass").inputs["spec"]["role"]
-        return next(e for e in res if e.type == "aws:eks/accessEntry:AccessEntry" and e.inputs["principalArn"].endswith("/" + role))
+        return next(
+            e for e in res if e.type == "aws:eks/accessEntry:AccessEntry" and e.inputs["principalArn"].endswith("/" + role)
+        )
 
     def repair(res: list[RecordedResource]) -> list[RecordedResource]:
         node_class = _find(res, "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass")
         role = node_class.inputs["spec"]["role"]
-        _depend(node_class, entry(res), *[p for p in res if p.type.startswith("aws:iam/rolePolicy") and p.inputs.get("role") == role])
+        _depend(
+            node_class, entry(res), *[p for p in res if p.type.startswith("aws:iam/rolePolicy") and p.inputs.get("role") == role]
+        )
         return res
 
     def inject(res: list[RecordedResource]) -> list[RecordedResource]:
@@ -496,7 +565,9 @@ def test_injected_karpenter_node_class_before_its_access_entry_is_reported() -> 
             r.dependencies = [d for d in r.dependencies if d != gone]
         return res
 
-    _assert_injected("dev", repair, inject, "mlp-life-017", lambda res: _find(res, "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass").urn)
+    _assert_injected(
+        "dev", repair, inject, "mlp-life-017", lambda res: _find(res, "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass").urn
+    )
 
 
 def test_resources_wait_for_the_apis_the_plan_enables() -> None:
@@ -509,7 +580,9 @@ def test_resources_wait_for_the_apis_the_plan_enables() -> None:
     assert not ok.problems
     late = lifecycle.analyze([*enabled, _r("gke", type_=cluster, deletionProtection=False)], "dev")
     assert [(p.check, lifecycle.short(p.urn)) for p in late.problems] == [("mlp-life-016", "gke")]
-    other = lifecycle.analyze([_r("sql-api", type_=svc, service="sqladmin.googleapis.com"), _r("gke", type_=cluster, deletionProtection=False)], "dev")
+    other = lifecycle.analyze(
+        [_r("sql-api", type_=svc, service="sqladmin.googleapis.com"), _r("gke", type_=cluster, deletionProtection=False)], "dev"
+    )
     assert [p.check for p in other.problems] == ["mlp-life-016"] and "container.googleapis.com" in other.problems[0].message
     # a plan that enables no API leaves them to the prerequisites
     assert not lifecycle.analyze([_r("gke", type_=cluster, deletionProtection=False)], "dev").problems
@@ -522,7 +595,12 @@ def test_every_check_is_documented() -> None:
 
 
 def test_crds_a_cluster_setting_installs_need_that_setting() -> None:
-    cluster = _r("gke", type_="gcp:container/cluster:Cluster", deletionProtection=False, monitoringConfig={"managedPrometheus": {"enabled": True}})
+    cluster = _r(
+        "gke",
+        type_="gcp:container/cluster:Cluster",
+        deletionProtection=False,
+        monitoringConfig={"managedPrometheus": {"enabled": True}},
+    )
     rules = _r("rules", type_="kubernetes:monitoring.googleapis.com/v1:ClusterRules")
     _depend(rules, cluster)
     assert not lifecycle.analyze([cluster, rules], "dev").problems
@@ -537,7 +615,11 @@ def test_injected_service_agent_binding_before_its_service_identity_is_reported(
         return next(r for r in res if r.type == grant_type and "container-engine-robot" in r.inputs["member"])
 
     def identity(res: list[RecordedResource]) -> RecordedResource:
-        ids = [r for r in res if r.type == "gcp:projects/serviceIdentity:ServiceIdentity" and r.inputs.get("service") == "container.googleapis.com"]
+        ids = [
+            r
+            for r in res
+            if r.type == "gcp:projects/serviceIdentity:ServiceIdentity" and r.inputs.get("service") == "container.googleapis.com"
+        ]
         assert ids, "the plan has no ServiceIdentity for container.googleapis.com"
         return ids[0]
 

@@ -375,7 +375,10 @@ def test_mlflow_identity_is_scoped_to_the_models_mlflow_prefix(stack: str, plan_
 def test_prod_runs_two_or_more_replicas_behind_a_disruption_budget(stack: str, plan_of: PlanOf) -> None:
     plan = plan_of(stack)
     pdbs = plan.by_type("kubernetes:policy/v1:PodDisruptionBudget")
-    services = ((mlflow_k8s.CHART, mlflow_k8s.selector_labels(), plan.config.mlflow.enabled), (feast_k8s.CHART, feast_k8s.selector_labels(), plan.config.feast.enabled))
+    services = (
+        (mlflow_k8s.CHART, mlflow_k8s.selector_labels(), plan.config.mlflow.enabled),
+        (feast_k8s.CHART, feast_k8s.selector_labels(), plan.config.feast.enabled),
+    )
     for chart, labels in ((c, sel) for c, sel, enabled in services if enabled):
         values = release(plan, chart).inputs["values"]
         assert values["resources"]["requests"] and values["resources"]["limits"]["memory"]

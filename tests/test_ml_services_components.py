@@ -101,7 +101,9 @@ def test_postgres_uses_the_given_providers_and_replicates_backups_with_the_dr_ke
 
 def test_postgres_without_protection_can_be_destroyed_cleanly() -> None:
     def program() -> None:
-        PostgresDatabase("db", PostgresDatabaseArgs(**PG), opts=pulumi.ResourceOptions(provider=aws.Provider("main", region="eu-west-1")))
+        PostgresDatabase(
+            "db", PostgresDatabaseArgs(**PG), opts=pulumi.ResourceOptions(provider=aws.Provider("main", region="eu-west-1"))
+        )
 
     resources, _ = run(program)
     (db,) = of_type(resources, "aws:rds/instance:Instance")
@@ -367,7 +369,9 @@ def test_each_team_gets_mlflow_credentials_by_reference(plan_of: Callable[[str],
 
     plan = plan_of("dev")
     teams = {t.name for t in plan.config.teams}
-    creds = [r for r in plan.by_type("kubernetes:core/v1:Secret") if r.inputs["metadata"]["name"] == mlflow_k8s.TEAM_CREDENTIALS_SECRET]
+    creds = [
+        r for r in plan.by_type("kubernetes:core/v1:Secret") if r.inputs["metadata"]["name"] == mlflow_k8s.TEAM_CREDENTIALS_SECRET
+    ]
     assert {r.inputs["metadata"]["namespace"] for r in creds} == teams
     for secret in creds:
         assert secret.inputs["stringData"] == "[secret]" or "stringData" in secret.additional_secret_outputs
@@ -376,15 +380,28 @@ def test_each_team_gets_mlflow_credentials_by_reference(plan_of: Callable[[str],
     assert release.urn in job.dependencies
     pod = job.inputs["spec"]["template"]["spec"]
     assert not [e for e in pod["containers"][0]["env"] if "PASSWORD" in e["name"]], "the admin password only as a mounted file"
-    assert {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v} == {mlflow_k8s.ADMIN_SECRET, mlflow_k8s.TEAM_USERS_SECRET}
+    assert {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v} == {
+        mlflow_k8s.ADMIN_SECRET,
+        mlflow_k8s.TEAM_USERS_SECRET,
+    }
     for kind in ("training", "training-jobset", "batch"):
         text = str(workload.load_template(kind))
         assert "'secretKeyRef': {'name': 'mlflow-credentials', 'key': 'MLFLOW_TRACKING_PASSWORD', 'optional': True}" in text, kind
     values = jh.helm_values(
         jh.JupyterHubArgs(
-            oidc=jh.Oidc(client_id="c", authorize_url="https://a", token_url="https://t", userdata_url="https://u", callback_url="https://c"),
-            client_secret="x", profiles=[jh.Profile(slug="cpu", display_name="CPU", description="", cpu=1, memory="1Gi")],
-            teams={"research": "g"}, storage_class="s", mlflow_tracking_uri="http://mlflow", mlflow_credentials_secret=mlflow_k8s.TEAM_CREDENTIALS_SECRET,
+            oidc=jh.Oidc(
+                client_id="c",
+                authorize_url="https://a",
+                token_url="https://t",
+                userdata_url="https://u",
+                callback_url="https://c",
+            ),
+            client_secret="x",
+            profiles=[jh.Profile(slug="cpu", display_name="CPU", description="", cpu=1, memory="1Gi")],
+            teams={"research": "g"},
+            storage_class="s",
+            mlflow_tracking_uri="http://mlflow",
+            mlflow_credentials_secret=mlflow_k8s.TEAM_CREDENTIALS_SECRET,
         )
     )
     ref = values["singleuser"]["extraEnv"]["MLFLOW_TRACKING_PASSWORD"]["valueFrom"]["secretKeyRef"]

@@ -23,8 +23,11 @@ from tests.helpers import STACKS, raw_config, run_cli
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 PROM_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
-MONITORING_TYPES = ("kubernetes:monitoring.coreos.com/v1:PrometheusRule", "kubernetes:monitoring.coreos.com/v1:ServiceMonitor",
-                    "kubernetes:monitoring.coreos.com/v1:PodMonitor")
+MONITORING_TYPES = (
+    "kubernetes:monitoring.coreos.com/v1:PrometheusRule",
+    "kubernetes:monitoring.coreos.com/v1:ServiceMonitor",
+    "kubernetes:monitoring.coreos.com/v1:PodMonitor",
+)
 
 
 def _release(plan: engine.Plan, chart: str) -> Any:
@@ -58,11 +61,15 @@ def _waits_for(plan: engine.Plan, res: Any, target: Any) -> bool:
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_every_stack_installs_the_metrics_stack_and_opencost_by_default(plan_of: Callable[[str], engine.Plan], stack: str) -> None:
+def test_every_stack_installs_the_metrics_stack_and_opencost_by_default(
+    plan_of: Callable[[str], engine.Plan], stack: str
+) -> None:
     plan = plan_of(stack)
     assert plan.config.monitoring.backend == "inCluster"
     kps = _release(plan, mon.CHART)
-    assert kps is not None and kps.inputs["version"] == mon.CHART_VERSION and kps.inputs["repositoryOpts"]["repo"] == mon.CHART_REPO
+    assert (
+        kps is not None and kps.inputs["version"] == mon.CHART_VERSION and kps.inputs["repositoryOpts"]["repo"] == mon.CHART_REPO
+    )
     assert kps.inputs["namespace"] == cv.NS_MONITORING
     cost = _release(plan, oc.CHART)
     assert cost is not None and cost.inputs["version"] == oc.CHART_VERSION
@@ -75,8 +82,11 @@ def test_chart_values_exist_in_the_pinned_charts(plan_of: Callable[[str], engine
     assert chart_version(upstream / "opencost" / "Chart.yaml") == oc.CHART_VERSION
     for stack in ("dev", "prod", "gcp-prod", "onprem"):
         plan = plan_of(stack)
-        assert_keys_exist(_release(plan, mon.CHART).inputs["values"], upstream / "kube-prometheus-stack" / "values.yaml",
-                          free_form=mon.SUBCHART_KEYS)
+        assert_keys_exist(
+            _release(plan, mon.CHART).inputs["values"],
+            upstream / "kube-prometheus-stack" / "values.yaml",
+            free_form=mon.SUBCHART_KEYS,
+        )
         assert_keys_exist(_release(plan, oc.CHART).inputs["values"], upstream / "opencost" / "values.yaml")
         kueue = _release(plan, "kueue")
         if kueue is not None:
@@ -102,19 +112,25 @@ def test_dcgm_dashboard_is_the_pinned_upstream_commit_not_a_copy(upstream: Path)
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_monitoring_crs_and_monitors_wait_for_the_chart_that_installs_their_crds(plan_of: Callable[[str], engine.Plan], stack: str) -> None:
+def test_monitoring_crs_and_monitors_wait_for_the_chart_that_installs_their_crds(
+    plan_of: Callable[[str], engine.Plan], stack: str
+) -> None:
     plan = plan_of(stack)
     kps = _release(plan, mon.CHART)
     crs = [r for r in plan.resources if r.type in MONITORING_TYPES]
     # GPU alert rules come with GPU pools and budget rules with team budgets; a fleet manager has neither
-    assert crs or not (plan.config.gpu_pools or any(t.budget_usd is not None for t in plan.config.teams)), "no alert rules planned"
+    assert crs or not (plan.config.gpu_pools or any(t.budget_usd is not None for t in plan.config.teams)), (
+        "no alert rules planned"
+    )
     for cr in crs:
         assert _waits_for(plan, cr, kps), f"{cr.name} ({cr.type}) is created before the chart that installs its CRD"
     # releases that create ServiceMonitors from their own templates
     gpu = _release(plan, "gpu-operator")
     if gpu is not None:
         assert gpu.inputs["values"]["dcgmExporter"]["serviceMonitor"]["enabled"] is True
-        assert gpu.inputs["values"]["dcgmExporter"]["serviceMonitor"]["honorLabels"] is True, "GPU alerts need the pod's namespace"
+        assert gpu.inputs["values"]["dcgmExporter"]["serviceMonitor"]["honorLabels"] is True, (
+            "GPU alerts need the pod's namespace"
+        )
         assert _waits_for(plan, gpu, kps)
     kueue = _release(plan, "kueue")
     if kueue is not None:
@@ -126,7 +142,11 @@ def test_monitoring_crs_validate_against_the_pinned_crds(plan_of: Callable[[str]
     seen = 0
     for stack in STACKS:
         for rule in plan_of(stack).by_type(PROM_RULE):
-            doc = {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule", **{k: v for k, v in rule.inputs.items() if k not in ("apiVersion", "kind")}}
+            doc = {
+                "apiVersion": "monitoring.coreos.com/v1",
+                "kind": "PrometheusRule",
+                **{k: v for k, v in rule.inputs.items() if k not in ("apiVersion", "kind")},
+            }
             assert not schema_errors(validator, doc), (stack, rule.name)
             seen += 1
     assert seen >= len(STACKS)
@@ -150,7 +170,11 @@ def test_prometheus_selects_our_rules_and_the_dcgm_service_monitor(plan_of: Call
     spec = _release(plan, mon.CHART).inputs["values"]["prometheus"]["prometheusSpec"]
     for kind in ("rule", "serviceMonitor", "podMonitor"):
         # with *NilUsesHelmValues true the chart would select only release=<release> (values.yaml)
-        selector = spec[f"{kind}Selector"] if spec.get(f"{kind}SelectorNilUsesHelmValues") is False else {"matchLabels": mon.RELEASE_LABEL}
+        selector = (
+            spec[f"{kind}Selector"]
+            if spec.get(f"{kind}SelectorNilUsesHelmValues") is False
+            else {"matchLabels": mon.RELEASE_LABEL}
+        )
         if kind == "rule":
             for rule in plan.by_type(PROM_RULE):
                 assert _selects(selector, rule.inputs["metadata"].get("labels") or {}), rule.name
@@ -165,26 +189,82 @@ def test_prometheus_selects_our_rules_and_the_dcgm_service_monitor(plan_of: Call
 # dcgm-exporter etc/default-counters.csv (NVIDIA/dcgm-exporter) field names; the pinned NVIDIA dashboard adds
 # the profiling fields the GPU operator's exporter config enables (read from it below).
 DCGM_DEFAULT_COUNTERS = {
-    "DCGM_FI_DEV_SM_CLOCK", "DCGM_FI_DEV_MEM_CLOCK", "DCGM_FI_DEV_MEMORY_TEMP", "DCGM_FI_DEV_GPU_TEMP", "DCGM_FI_DEV_POWER_USAGE",
-    "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", "DCGM_FI_DEV_PCIE_REPLAY_COUNTER", "DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_MEM_COPY_UTIL",
-    "DCGM_FI_DEV_ENC_UTIL", "DCGM_FI_DEV_DEC_UTIL", "DCGM_FI_DEV_XID_ERRORS", "DCGM_FI_DEV_FB_FREE", "DCGM_FI_DEV_FB_USED",
+    "DCGM_FI_DEV_SM_CLOCK",
+    "DCGM_FI_DEV_MEM_CLOCK",
+    "DCGM_FI_DEV_MEMORY_TEMP",
+    "DCGM_FI_DEV_GPU_TEMP",
+    "DCGM_FI_DEV_POWER_USAGE",
+    "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION",
+    "DCGM_FI_DEV_PCIE_REPLAY_COUNTER",
+    "DCGM_FI_DEV_GPU_UTIL",
+    "DCGM_FI_DEV_MEM_COPY_UTIL",
+    "DCGM_FI_DEV_ENC_UTIL",
+    "DCGM_FI_DEV_DEC_UTIL",
+    "DCGM_FI_DEV_XID_ERRORS",
+    "DCGM_FI_DEV_FB_FREE",
+    "DCGM_FI_DEV_FB_USED",
 }
 # kubernetes-sigs/kueue pkg/metrics/metrics.go (v0.19): the ClusterQueue families (quota ones need
 # enableClusterQueueResources, which components/k8s/kueue.py sets)
 KUEUE = {
-    "kueue_pending_workloads", "kueue_admitted_active_workloads", "kueue_admitted_workloads_total", "kueue_reserving_active_workloads",
-    "kueue_cluster_queue_resource_usage", "kueue_cluster_queue_resource_reservation", "kueue_cluster_queue_nominal_quota",
-    "kueue_cluster_queue_borrowing_limit", "kueue_cluster_queue_lending_limit", "kueue_admission_wait_time_seconds_bucket",
-    "kueue_evicted_workloads_total", "kueue_preempted_workloads_total", "kueue_cluster_queue_status",
+    "kueue_pending_workloads",
+    "kueue_admitted_active_workloads",
+    "kueue_admitted_workloads_total",
+    "kueue_reserving_active_workloads",
+    "kueue_cluster_queue_resource_usage",
+    "kueue_cluster_queue_resource_reservation",
+    "kueue_cluster_queue_nominal_quota",
+    "kueue_cluster_queue_borrowing_limit",
+    "kueue_cluster_queue_lending_limit",
+    "kueue_admission_wait_time_seconds_bucket",
+    "kueue_evicted_workloads_total",
+    "kueue_preempted_workloads_total",
+    "kueue_cluster_queue_status",
 }
 # kube-state-metrics docs/metrics (namespace, node, pod, persistentvolume families)
-KSM = {"kube_namespace_labels", "kube_node_labels", "kube_pod_labels", "kube_pod_container_resource_requests",
-       "kube_node_status_allocatable", "kube_persistentvolume_capacity_bytes"}
+KSM = {
+    "kube_namespace_labels",
+    "kube_node_labels",
+    "kube_pod_labels",
+    "kube_pod_container_resource_requests",
+    "kube_node_status_allocatable",
+    "kube_persistentvolume_capacity_bytes",
+}
 # OpenCost's exported metrics (opencost.io/docs/integrations/prometheus)
-OPENCOST = {"container_cpu_allocation", "container_memory_allocation_bytes", "container_gpu_allocation", "node_cpu_hourly_cost",
-            "node_ram_hourly_cost", "node_gpu_hourly_cost", "node_total_hourly_cost", "pv_hourly_cost"}
-KEYWORDS = {"by", "on", "without", "ignoring", "group_left", "group_right", "or", "and", "unless", "bool", "offset",
-            "sum", "avg", "count", "min", "max", "topk", "bottomk", "quantile", "stddev", "stdvar", "group"}  # aggregations
+OPENCOST = {
+    "container_cpu_allocation",
+    "container_memory_allocation_bytes",
+    "container_gpu_allocation",
+    "node_cpu_hourly_cost",
+    "node_ram_hourly_cost",
+    "node_gpu_hourly_cost",
+    "node_total_hourly_cost",
+    "pv_hourly_cost",
+}
+KEYWORDS = {
+    "by",
+    "on",
+    "without",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "or",
+    "and",
+    "unless",
+    "bool",
+    "offset",
+    "sum",
+    "avg",
+    "count",
+    "min",
+    "max",
+    "topk",
+    "bottomk",
+    "quantile",
+    "stddev",
+    "stdvar",
+    "group",
+}  # aggregations
 
 
 def metric_names(expr: str) -> set[str]:
@@ -195,7 +275,7 @@ def metric_names(expr: str) -> set[str]:
     text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", r"\1", text)
     out = set()
     for m in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", text):
-        rest = text[m.end():].lstrip()
+        rest = text[m.end() :].lstrip()
         if m.group() in KEYWORDS or rest.startswith("("):
             continue  # a function call or a keyword
         if re.fullmatch(r"[0-9eE]+", m.group()):
@@ -241,7 +321,10 @@ def test_every_dashboard_and_rule_query_names_only_exposed_metrics(upstream: Pat
 def test_the_gpu_dashboard_counts_mig_slices_and_time_sliced_replicas_as_fractions() -> None:
     (rule,) = gpu_monitoring.gpu_recording_rules()[0]["rules"]
     # requests / devices the node advertises x physical GPUs on the node: 1 slice of 7 = 1/7 GPU
-    assert "kube_pod_container_resource_requests" in rule["expr"] and "/ on(node, resource) group_left() kube_node_status_allocatable" in rule["expr"]
+    assert (
+        "kube_pod_container_resource_requests" in rule["expr"]
+        and "/ on(node, resource) group_left() kube_node_status_allocatable" in rule["expr"]
+    )
     assert "nvidia_com_mig_" in rule["expr"]
     gpu = json.loads((mon.DASHBOARDS_DIR / "gpu-teams.json").read_text())
     assert any(rule["record"] in t["expr"] for p in gpu["panels"] for t in p["targets"])
@@ -251,7 +334,11 @@ def test_dashboards_are_configmaps_the_grafana_sidecar_loads(plan_of: Callable[[
     plan = plan_of("dev")
     values = _release(plan, mon.CHART).inputs["values"]["grafana"]
     side = values["sidecar"]["dashboards"]
-    cms = [r for r in plan.by_type("kubernetes:core/v1:ConfigMap") if (r.inputs["metadata"].get("labels") or {}).get(side["label"]) == side["labelValue"]]
+    cms = [
+        r
+        for r in plan.by_type("kubernetes:core/v1:ConfigMap")
+        if (r.inputs["metadata"].get("labels") or {}).get(side["label"]) == side["labelValue"]
+    ]
     assert {c.inputs["metadata"]["name"] for c in cms} == set(mon.dashboard_files())
     for cm in cms:
         (body,) = cm.inputs["data"].values()
@@ -269,9 +356,11 @@ def test_each_team_receives_its_own_alerts_and_only_those(plan_of: Callable[[str
     plan = plan_of(stack)
     am = _release(plan, mon.CHART).inputs["values"]["alertmanager"]["config"]
     # platform namespaces (the JobSet / LWS controllers') carry team=platform for cost allocation: not a tenant
-    team_ns = {(r.inputs["metadata"].get("labels") or {}).get(cv.TEAM_LABEL): r.inputs["metadata"]["name"]
-               for r in plan.by_type("kubernetes:core/v1:Namespace")
-               if (r.inputs["metadata"].get("labels") or {}).get(cv.TEAM_LABEL) not in (None, cv.PLATFORM_TEAM)}
+    team_ns = {
+        (r.inputs["metadata"].get("labels") or {}).get(cv.TEAM_LABEL): r.inputs["metadata"]["name"]
+        for r in plan.by_type("kubernetes:core/v1:Namespace")
+        if (r.inputs["metadata"].get("labels") or {}).get(cv.TEAM_LABEL) not in (None, cv.PLATFORM_TEAM)
+    }
     platform = set(plan.config.budget.alert_emails)
     teams = {t.name: t for t in plan.config.teams}
     assert set(team_ns) == set(teams)
@@ -291,11 +380,14 @@ def test_each_team_receives_its_own_alerts_and_only_those(plan_of: Callable[[str
 
 
 def test_routing_evaluator_follows_alertmanager_semantics() -> None:
-    route = {"receiver": "root", "routes": [
-        {"receiver": "a", "matchers": ['namespace=~"team-.*"'], "continue": True},
-        {"receiver": "b", "matchers": ['namespace="team-b"']},
-        {"receiver": "c", "matchers": ['severity!="info"'], "routes": [{"receiver": "d", "matchers": ['x="1"']}]},
-    ]}
+    route = {
+        "receiver": "root",
+        "routes": [
+            {"receiver": "a", "matchers": ['namespace=~"team-.*"'], "continue": True},
+            {"receiver": "b", "matchers": ['namespace="team-b"']},
+            {"receiver": "c", "matchers": ['severity!="info"'], "routes": [{"receiver": "d", "matchers": ['x="1"']}]},
+        ],
+    }
     assert alert_routing.receivers_for(route, {"namespace": "team-b"}) == ["a", "b"]
     assert alert_routing.receivers_for(route, {"namespace": "team-z", "severity": "info"}) == ["a"]
     assert alert_routing.receivers_for(route, {"severity": "warning"}) == ["c"]
@@ -305,7 +397,9 @@ def test_routing_evaluator_follows_alertmanager_semantics() -> None:
 
 def test_smtp_password_reaches_alertmanager_only_as_a_secret_file() -> None:
     raw = raw_config("dev")
-    raw["monitoring"] = {"smtp": {"host": "smtp.example.com:587", "sender": "alerts@example.com", "username": "relay", "password": "hunter2-smtp"}}
+    raw["monitoring"] = {
+        "smtp": {"host": "smtp.example.com:587", "sender": "alerts@example.com", "username": "relay", "password": "hunter2-smtp"}
+    }
     with pytest.raises(config.ConfigError, match=r"monitoring.smtp.password: is plain text"):
         config.parse(raw, secret_keys=[])
     resources, _ = engine.run_program("dev", raw, ["monitoring"])
@@ -315,7 +409,9 @@ def test_smtp_password_reaches_alertmanager_only_as_a_secret_file() -> None:
     am = kps.inputs["values"]["alertmanager"]
     assert am["config"]["global"]["smtp_auth_password_file"] == mon.SMTP_PASSWORD_FILE
     assert am["alertmanagerSpec"]["secrets"] == [mon.SMTP_SECRET]
-    (secret,) = [r for r in resources if r.type == "kubernetes:core/v1:Secret" and r.inputs["metadata"]["name"] == mon.SMTP_SECRET]
+    (secret,) = [
+        r for r in resources if r.type == "kubernetes:core/v1:Secret" and r.inputs["metadata"]["name"] == mon.SMTP_SECRET
+    ]
     assert secret.inputs["stringData"] == "[secret]"
     assert _waits_for_names(resources, kps, secret.urn)
 
@@ -328,10 +424,14 @@ def _waits_for_names(resources: list[Any], res: Any, urn: str) -> bool:
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_every_team_budget_filters_on_a_dimension_the_teams_workloads_carry(plan_of: Callable[[str], engine.Plan], stack: str) -> None:
+def test_every_team_budget_filters_on_a_dimension_the_teams_workloads_carry(
+    plan_of: Callable[[str], engine.Plan], stack: str
+) -> None:
     plan = plan_of(stack)
-    team_ns = {(r.inputs["metadata"].get("labels") or {}).get(cv.TEAM_LABEL): r.inputs["metadata"]["name"]
-               for r in plan.by_type("kubernetes:core/v1:Namespace")}
+    team_ns = {
+        (r.inputs["metadata"].get("labels") or {}).get(cv.TEAM_LABEL): r.inputs["metadata"]["name"]
+        for r in plan.by_type("kubernetes:core/v1:Namespace")
+    }
     budgeted = [t for t in plan.config.teams if t.budget_usd is not None]
     rules = [r for res in plan.by_type(PROM_RULE) for g in res.inputs["spec"]["groups"] for r in g["rules"] if "alert" in r]
     for team in budgeted:
@@ -351,18 +451,26 @@ def test_every_team_budget_filters_on_a_dimension_the_teams_workloads_carry(plan
 # ---- config mistakes -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("stack", "monitoring", "path", "words"), [
-    ("onprem", {"backend": "managed"}, "monitoring.backend", "allowed on cloud 'existing': inCluster, none"),
-    ("dev", {"backend": "prometheus"}, "monitoring.backend", "'inCluster', 'managed' or 'none'"),
-    ("dev", {"backend": "none", "opencost": False}, "monitoring.backend", "allowed: inCluster"),
-    ("prod", {"backend": "managed", "opencost": False}, "monitoring.backend", "nothing to fire from"),
-    ("dev", {"backend": "none"}, "monitoring.opencost", "opencost: false"),
-    ("dev", {"retention": "forever"}, "monitoring.retention", "forever"),
-    ("gcp-dev", {"costAllocationTags": True}, "monitoring.costAllocationTags", "on cloud 'gcp' leave it false"),
-    ("dev", {"billingDataset": "x"}, "monitoring.billingDataset", "not on cloud 'aws'"),
-    ("dev", {"smtp": {"host": "smtp.example.com", "sender": "a@example.com"}}, "monitoring.smtp.host", "smtp.example.com"),
-    ("dev", {"smtp": {"host": "smtp.example.com:25", "sender": "a@example.com", "username": "u"}}, "monitoring.smtp.password", "required"),
-])
+@pytest.mark.parametrize(
+    ("stack", "monitoring", "path", "words"),
+    [
+        ("onprem", {"backend": "managed"}, "monitoring.backend", "allowed on cloud 'existing': inCluster, none"),
+        ("dev", {"backend": "prometheus"}, "monitoring.backend", "'inCluster', 'managed' or 'none'"),
+        ("dev", {"backend": "none", "opencost": False}, "monitoring.backend", "allowed: inCluster"),
+        ("prod", {"backend": "managed", "opencost": False}, "monitoring.backend", "nothing to fire from"),
+        ("dev", {"backend": "none"}, "monitoring.opencost", "opencost: false"),
+        ("dev", {"retention": "forever"}, "monitoring.retention", "forever"),
+        ("gcp-dev", {"costAllocationTags": True}, "monitoring.costAllocationTags", "on cloud 'gcp' leave it false"),
+        ("dev", {"billingDataset": "x"}, "monitoring.billingDataset", "not on cloud 'aws'"),
+        ("dev", {"smtp": {"host": "smtp.example.com", "sender": "a@example.com"}}, "monitoring.smtp.host", "smtp.example.com"),
+        (
+            "dev",
+            {"smtp": {"host": "smtp.example.com:25", "sender": "a@example.com", "username": "u"}},
+            "monitoring.smtp.password",
+            "required",
+        ),
+    ],
+)
 def test_bad_monitoring_config_names_key_value_and_allowed(stack: str, monitoring: dict, path: str, words: str) -> None:
     raw = raw_config(stack)
     raw["monitoring"] = monitoring
@@ -397,7 +505,9 @@ def test_budget_rules_reject_nonsense() -> None:
     with pytest.raises(ValueError, match="positive"):
         cost_alerts.budget_rules({"t": ("t", 0.0)})
     with pytest.raises(ValueError, match="one team"):
-        alert_routing.alertmanager_config(alert_routing.RoutingArgs(teams=(alert_routing.TeamRoute("a", "x"), alert_routing.TeamRoute("b", "x"))))
+        alert_routing.alertmanager_config(
+            alert_routing.RoutingArgs(teams=(alert_routing.TeamRoute("a", "x"), alert_routing.TeamRoute("b", "x")))
+        )
     assert k8s_monitoring.team_budget_mechanisms(config.load_stack("dev"))["research"]["mechanism"] == "chargeback-alert"
 
 
@@ -433,7 +543,11 @@ def test_aws_managed_backend_is_amp_with_its_collector_rules_and_team_routing() 
     assert dcgm["honor_labels"] is True
     (entry,) = [e for e in of("aws:eks/accessEntry:AccessEntry") if e.inputs.get("userName") == "aps-collector-user"]
     assert "AWSServiceRoleForAmazonPrometheusScraper" in entry.inputs["principalArn"]
-    (binding,) = [b for b in of("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding") if b.inputs["metadata"]["name"] == "aps-collector-role"]
+    (binding,) = [
+        b
+        for b in of("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding")
+        if b.inputs["metadata"]["name"] == "aps-collector-role"
+    ]
     assert binding.inputs["subjects"][0]["name"] == "aps-collector-user"
     (rules,) = of("aws:amp/ruleGroupNamespace:RuleGroupNamespace")
     alerts = {r.get("alert") for g in yaml.safe_load(rules.inputs["data"])["groups"] for r in g["rules"]}
@@ -460,7 +574,9 @@ def test_managed_prometheus_args_refuse_receivers_outside_the_routing_tree() -> 
     from components.aws.managed_prometheus import ManagedPrometheusArgs
 
     routing = {"route": {"receiver": "platform"}, "receivers": [{"name": "platform"}]}
-    common: dict[str, Any] = dict(cluster_name="c", cluster_arn="a", subnet_ids=[], security_group_id="sg", rule_groups=[], alertmanager=routing)
+    common: dict[str, Any] = dict(
+        cluster_name="c", cluster_arn="a", subnet_ids=[], security_group_id="sg", rule_groups=[], alertmanager=routing
+    )
     ManagedPrometheusArgs(**common, emails_by_receiver={"platform": ["a@example.com"]}, region="us-east-1")
     with pytest.raises(ValueError, match="not receivers"):
         ManagedPrometheusArgs(**common, emails_by_receiver={"team-x": ["a@example.com"]}, region="us-east-1")
@@ -471,13 +587,20 @@ def test_managed_prometheus_args_refuse_receivers_outside_the_routing_tree() -> 
 
 
 def test_gcp_managed_backend_uses_google_managed_prometheus_crs() -> None:
-    resources, _, raw = _managed("gcp-prod", secret_keys=["monitoring"],
-                                 smtp={"host": "smtp.example.com:587", "sender": "a@example.com", "username": "u", "password": "smtp-pw-xyz"})
+    resources, _, raw = _managed(
+        "gcp-prod",
+        secret_keys=["monitoring"],
+        smtp={"host": "smtp.example.com:587", "sender": "a@example.com", "username": "u", "password": "smtp-pw-xyz"},
+    )
     assert "smtp-pw-xyz" not in json.dumps([r.to_json() for r in resources])
     assert not [r for r in resources if r.type.startswith("kubernetes:monitoring.coreos.com")]
     (rules,) = [r for r in resources if r.type == "kubernetes:monitoring.googleapis.com/v1:ClusterRules"]
     assert {r.get("alert") for g in rules.inputs["spec"]["groups"] for r in g["rules"]} >= {"GpuAllocatedButIdle", "GpuXidError"}
-    (secret,) = [r for r in resources if r.type == "kubernetes:core/v1:Secret" and r.inputs["metadata"] == {"name": "alertmanager", "namespace": "gmp-public"}]
+    (secret,) = [
+        r
+        for r in resources
+        if r.type == "kubernetes:core/v1:Secret" and r.inputs["metadata"] == {"name": "alertmanager", "namespace": "gmp-public"}
+    ]
     assert secret.inputs["stringData"] == "[secret]"
     pods = [r for r in resources if r.type == "kubernetes:monitoring.googleapis.com/v1:PodMonitoring"]
     gpu_operator = config.parse(raw, secret_keys=["monitoring"]).gpu_operator_enabled
@@ -491,11 +614,17 @@ def test_gcp_managed_backend_uses_google_managed_prometheus_crs() -> None:
 
 
 def test_aws_cost_allocation_tags_are_activated_on_request_only(plan_of: Callable[[str], engine.Plan]) -> None:
-    assert not plan_of("dev").by_type("aws:costexplorer/costAllocationTag:CostAllocationTag"), "activation fails before the tags bill"
+    assert not plan_of("dev").by_type("aws:costexplorer/costAllocationTag:CostAllocationTag"), (
+        "activation fails before the tags bill"
+    )
     raw = raw_config("dev")
     raw["monitoring"] = {"costAllocationTags": True}
     resources, _ = engine.run_program("dev", raw, [])
-    tags = {r.inputs["tagKey"]: r.inputs["status"] for r in resources if r.type == "aws:costexplorer/costAllocationTag:CostAllocationTag"}
+    tags = {
+        r.inputs["tagKey"]: r.inputs["status"]
+        for r in resources
+        if r.type == "aws:costexplorer/costAllocationTag:CostAllocationTag"
+    }
     assert tags == {cv.TAG_TEAM: "Active", cv.TAG_COST_CENTER: "Active", cv.TAG_ENVIRONMENT: "Active", cv.TAG_PROJECT: "Active"}
 
 
@@ -533,7 +662,9 @@ def test_gpu_metrics_are_collected_and_alerted_on_in_every_stack(plan_of: Callab
         assert am.inputs["stringData"] == "[secret]"
 
 
-def test_google_managed_prometheus_crs_validate_against_the_pinned_crds(plan_of: Callable[[str], engine.Plan], upstream: Path) -> None:
+def test_google_managed_prometheus_crs_validate_against_the_pinned_crds(
+    plan_of: Callable[[str], engine.Plan], upstream: Path
+) -> None:
     crds = upstream / "google-managed-prometheus" / "crds"
     if not crds.is_dir():
         pytest.skip(f"GMP CRDs not pinned in {upstream}: run `make upstream` (tests/fetch_upstream.py lists them)")
@@ -543,14 +674,22 @@ def test_google_managed_prometheus_crs_validate_against_the_pinned_crds(plan_of:
     found += plan_of("gcp-prod").by_type("kubernetes:monitoring.googleapis.com/v1:ClusterRules")
     for res in found:
         kind = res.type.rsplit(":", 1)[-1]
-        validator = rules if kind == "ClusterRules" else crd_validator(crds / "monitoring.googleapis.com_podmonitorings.yaml", "v1")
-        doc = {"apiVersion": "monitoring.googleapis.com/v1", "kind": kind, **{k: v for k, v in res.inputs.items() if k not in ("apiVersion", "kind")}}
+        validator = (
+            rules if kind == "ClusterRules" else crd_validator(crds / "monitoring.googleapis.com_podmonitorings.yaml", "v1")
+        )
+        doc = {
+            "apiVersion": "monitoring.googleapis.com/v1",
+            "kind": kind,
+            **{k: v for k, v in res.inputs.items() if k not in ("apiVersion", "kind")},
+        }
         assert not schema_errors(validator, doc), res.name
 
 
 def _labels_in(expr: str, clause: str) -> set[str]:
     """Labels of every ``<clause>(...)`` in a PromQL expression (``on``, ``group_left``, ``by``)."""
-    return {label.strip() for m in re.finditer(rf"\b{clause}\s*\(([^)]*)\)", expr) for label in m.group(1).split(",") if label.strip()}
+    return {
+        label.strip() for m in re.finditer(rf"\b{clause}\s*\(([^)]*)\)", expr) for label in m.group(1).split(",") if label.strip()
+    }
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging"])

@@ -60,7 +60,14 @@ def _schema_errors(upstream: Path, values: dict[str, Any]) -> list[str]:
     return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(_merged(defaults, values))]
 
 
-FREE_FORM = ("hub.config", "hub.extraConfig", "hub.extraEnv", "singleuser.extraEnv", "singleuser.extraLabels", "singleuser.profileList")
+FREE_FORM = (
+    "hub.config",
+    "hub.extraConfig",
+    "hub.extraEnv",
+    "singleuser.extraEnv",
+    "singleuser.extraLabels",
+    "singleuser.profileList",
+)
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -111,7 +118,9 @@ def test_the_client_secret_is_never_in_the_values(stack: str) -> None:
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod", "gcp-dev", "gcp-prod"])
-def test_profiles_cover_every_pool_and_name_real_node_labels_and_quotas(stack: str, plan_of: Callable[[str], engine.Plan]) -> None:
+def test_profiles_cover_every_pool_and_name_real_node_labels_and_quotas(
+    stack: str, plan_of: Callable[[str], engine.Plan]
+) -> None:
     plan = plan_of(stack)
     cfg = _cfg(stack)
     profiles = {p.pool: p for p in k8s_notebooks.profiles(cfg)}
@@ -292,7 +301,11 @@ def test_on_a_cluster_you_bring_the_hub_uses_the_admins_encrypted_storage_class(
     plan = plan_stack("onprem")
     assert not plan.by_type("kubernetes:storage.k8s.io/v1:StorageClass")
     (rel,) = [r for r in plan.by_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == jh.CHART]
-    assert rel.inputs["values"]["singleuser"]["storage"]["dynamic"]["storageClass"] == plan.config.notebooks.storage_class == "ceph-rbd-encrypted"
+    assert (
+        rel.inputs["values"]["singleuser"]["storage"]["dynamic"]["storageClass"]
+        == plan.config.notebooks.storage_class
+        == "ceph-rbd-encrypted"
+    )
     profiles = {p["slug"] for p in rel.inputs["values"]["singleuser"]["profileList"]}
     assert profiles == {"cpu", *(f"gpu-{p.name}" for p in plan.config.gpu_pools)}
 
@@ -326,7 +339,9 @@ def test_on_gke_home_disks_use_our_key_and_serving_its_own_workload_identity() -
     for team, sa in accounts.items():
         assert sa.inputs["metadata"]["name"] == kserve.serving_service_account(team)
         email = sa.inputs["metadata"]["annotations"]["iam.gke.io/gcp-service-account"]
-        grants = [r for r in plan.by_type("gcp:storage/bucketIAMMember:BucketIAMMember") if r.name.startswith(f"team-{team}-serving-")]
+        grants = [
+            r for r in plan.by_type("gcp:storage/bucketIAMMember:BucketIAMMember") if r.name.startswith(f"team-{team}-serving-")
+        ]
         assert {g.inputs["role"] for g in grants} == {"roles/storage.objectViewer"}, "read only"
         assert all(g.inputs["member"] == f"serviceAccount:{email}" for g in grants)
         prefixes = sorted(_json.dumps(g.inputs["condition"]["expression"]).split("/objects/")[1].split('\\"')[0] for g in grants)
@@ -345,7 +360,6 @@ def test_a_plain_text_client_secret_is_refused() -> None:
 
 
 # ---- in the plan (staging with notebooks on) --------------------------------------------------------------
-
 
 
 @pytest.fixture(scope="module")
@@ -374,7 +388,9 @@ def test_the_hub_in_the_plan(hub_plan: engine.Plan, upstream: Path) -> None:
     teams = {t.name for t in plan.config.teams}
     assert {r.inputs["metadata"]["namespace"] for r in by_type["kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"]} == teams
     assert {r.inputs["metadata"]["namespace"] for r in by_type["kubernetes:networking.k8s.io/v1:NetworkPolicy"]} == teams
-    team_ns = {r.urn for r in plan.resources if r.type == "kubernetes:core/v1:Namespace" and r.inputs["metadata"]["name"] in teams}
+    team_ns = {
+        r.urn for r in plan.resources if r.type == "kubernetes:core/v1:Namespace" and r.inputs["metadata"]["name"] in teams
+    }
     for r in by_type["kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"]:
         assert set(r.dependencies) & team_ns, f"{r.name} does not wait for its namespace"
     # cluster-wide the hub only reads (its pod watch spans namespaces); it never creates namespaces
@@ -440,7 +456,9 @@ def test_each_team_gets_a_serving_identity_that_only_reads_models(hub_plan: engi
         assert sa.inputs["metadata"]["name"] == kserve.serving_service_account(team)
         role_arn = sa.inputs["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
         assert role_arn
-        (policy,) = [r for r in hub_plan.resources if r.type == "aws:iam/rolePolicy:RolePolicy" and r.name == f"team-{team}-serving"]
+        (policy,) = [
+            r for r in hub_plan.resources if r.type == "aws:iam/rolePolicy:RolePolicy" and r.name == f"team-{team}-serving"
+        ]
         doc = json.loads(policy.inputs["policy"])
         actions = {a for st in doc["Statement"] for a in st["Action"]}
         assert actions == {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "kms:Decrypt"}, "read only"
@@ -456,7 +474,9 @@ def test_notebooks_and_serving_have_a_clean_deploy_lifecycle(hub_plan: engine.Pl
     atomic installs wait for pods), and everything KServe / JupyterHub creates is ordered by the
     readiness facts (infra/plan/lifecycle_facts.yaml)."""
     assert hub_plan.lifecycle is not None
-    ours = [(p.check, p.urn, p.message) for p in hub_plan.lifecycle.problems if "KServe" in p.urn or "jupyterhub" in p.urn.lower()]
+    ours = [
+        (p.check, p.urn, p.message) for p in hub_plan.lifecycle.problems if "KServe" in p.urn or "jupyterhub" in p.urn.lower()
+    ]
     assert ours == []
     releases = {str(r.inputs["chart"]).rsplit("/", 1)[-1] for r in hub_plan.by_type("kubernetes:helm.sh/v3:Release")}
     assert {"cert-manager", "kserve-crd", "kserve-resources", "kserve-runtime-configs", "jupyterhub"} <= releases

@@ -352,7 +352,11 @@ def test_monitoring_labels_reach_the_service_monitor_and_the_alert_rules() -> No
     raw = raw_config("onprem")
     raw.setdefault("gpuOperator", {})["monitoringLabels"] = {"release": "kube-prometheus-stack"}
     resources, _ = engine.run_program("onprem", raw, [])
-    (rule,) = [r for r in resources if r.type == "kubernetes:monitoring.coreos.com/v1:PrometheusRule" and r.inputs["metadata"]["name"] == "ml-platform-gpu"]
+    (rule,) = [
+        r
+        for r in resources
+        if r.type == "kubernetes:monitoring.coreos.com/v1:PrometheusRule" and r.inputs["metadata"]["name"] == "ml-platform-gpu"
+    ]
     assert rule.inputs["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     (operator,) = [r for r in resources if r.type == "kubernetes:helm.sh/v3:Release" and r.inputs["chart"] == "gpu-operator"]
     monitor = operator.inputs["values"]["dcgmExporter"]["serviceMonitor"]

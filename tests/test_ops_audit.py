@@ -33,14 +33,26 @@ def _args(*extra: str) -> argparse.Namespace:
 
 def _cloudtrail_event(bucket: str, name: str, arn: str) -> dict[str, object]:
     detail = {"userIdentity": {"arn": arn}, "sourceIPAddress": "198.51.100.7", "eventName": name}
-    return {"EventId": "e1", "EventName": name, "EventTime": datetime(2026, 11, 2, tzinfo=UTC), "Username": "x",
-            "Resources": [{"ResourceType": "AWS::S3::Bucket", "ResourceName": bucket}], "CloudTrailEvent": json.dumps(detail)}
+    return {
+        "EventId": "e1",
+        "EventName": name,
+        "EventTime": datetime(2026, 11, 2, tzinfo=UTC),
+        "Username": "x",
+        "Resources": [{"ResourceType": "AWS::S3::Bucket", "ResourceName": bucket}],
+        "CloudTrailEvent": json.dumps(detail),
+    }
 
 
 def test_athena_query_restricts_to_the_lake_buckets_the_prefix_and_the_days_asked() -> None:
     since = datetime(2026, 11, 1, 8, 30, tzinfo=UTC)
-    query = audit.athena_query(database="mlp_audit", table="cloudtrail_logs", buckets=["b1", "b2"], prefix="teams/llm/raw_data/",
-                               since=since, until=datetime(2026, 11, 3, tzinfo=UTC))
+    query = audit.athena_query(
+        database="mlp_audit",
+        table="cloudtrail_logs",
+        buckets=["b1", "b2"],
+        prefix="teams/llm/raw_data/",
+        since=since,
+        until=datetime(2026, 11, 3, tzinfo=UTC),
+    )
     assert "FROM mlp_audit.cloudtrail_logs" in query
     assert "eventsource = 's3.amazonaws.com'" in query
     assert "IN ('b1', 'b2')" in query
@@ -54,8 +66,9 @@ def test_athena_query_restricts_to_the_lake_buckets_the_prefix_and_the_days_aske
 
 
 def test_ddl_projects_region_and_day_partitions_over_the_trail_layout() -> None:
-    ddl = audit.athena_ddl(database="mlp_audit", table="cloudtrail_logs", bucket="mlp-prod-audit-1-us-east-1", account_id="1",
-                           regions=[REGION, DR])
+    ddl = audit.athena_ddl(
+        database="mlp_audit", table="cloudtrail_logs", bucket="mlp-prod-audit-1-us-east-1", account_id="1", regions=[REGION, DR]
+    )
     assert "LOCATION 's3://mlp-prod-audit-1-us-east-1/AWSLogs/1/CloudTrail/'" in ddl
     assert "'projection.region.values' = 'us-east-1,us-west-2'" in ddl
     assert "'storage.location.template' = 's3://mlp-prod-audit-1-us-east-1/AWSLogs/1/CloudTrail/${region}/${timestamp}'" in ddl
@@ -64,8 +77,11 @@ def test_ddl_projects_region_and_day_partitions_over_the_trail_layout() -> None:
 
 @pytest.mark.parametrize(
     ("prefix", "says"),
-    [("teams/nobody/", "not a team of this stack; teams: analytics, llm, recsys, vision"), ("teams/llm/'; DROP TABLE x; --", "S3 key prefix"),
-     ("", "S3 key prefix")],
+    [
+        ("teams/nobody/", "not a team of this stack; teams: analytics, llm, recsys, vision"),
+        ("teams/llm/'; DROP TABLE x; --", "S3 key prefix"),
+        ("", "S3 key prefix"),
+    ],
 )
 def test_bad_prefix_is_refused_before_any_query(prefix: str, says: str) -> None:
     with pytest.raises(OpsError, match=says.split(";")[0]):
@@ -83,24 +99,63 @@ def test_since_accepts_dates_times_and_spans_and_refuses_the_rest() -> None:
 
 
 @mock_aws
-def test_who_read_prints_the_queries_lists_bucket_events_and_runs_athena(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_who_read_prints_the_queries_lists_bucket_events_and_runs_athena(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from moto.athena.models import QueryResults, athena_backends
 
     buckets = audit.lake_bucket_names("prod", PROD_ZONES, ACCOUNT, [REGION, DR])
     header = [{"VarCharValue": c} for c in audit.ATHENA_COLUMNS]
-    row = [{"VarCharValue": v} for v in ("2026-11-02T10:00:00Z", "arn:aws:sts::123456789012:assumed-role/team-vision/pod", "AssumedRole",
-                                          "GetObject", buckets[0], "teams/llm/datasets/a.parquet", "10.0.1.2", "aws-sdk", "")]
-    athena_backends[ACCOUNT][REGION].query_results_queue.append(QueryResults(rows=[{"Data": header}, {"Data": row}], column_info=[]))
+    row = [
+        {"VarCharValue": v}
+        for v in (
+            "2026-11-02T10:00:00Z",
+            "arn:aws:sts::123456789012:assumed-role/team-vision/pod",
+            "AssumedRole",
+            "GetObject",
+            buckets[0],
+            "teams/llm/datasets/a.parquet",
+            "10.0.1.2",
+            "aws-sdk",
+            "",
+        )
+    ]
+    athena_backends[ACCOUNT][REGION].query_results_queue.append(
+        QueryResults(rows=[{"Data": header}, {"Data": row}], column_info=[])
+    )
     clients = Clients()
     trail = boto3.client("cloudtrail", region_name=REGION)
     clients._cache[("cloudtrail", REGION)] = trail
     with Stubber(trail) as stub:
         for bucket in buckets:
-            events = [_cloudtrail_event(bucket, "PutBucketPolicy", "arn:aws:iam::123456789012:user/mallory")] if bucket == buckets[1] else []
-            stub.add_response("lookup_events", {"Events": events},
-                              {"LookupAttributes": [{"AttributeKey": "ResourceName", "AttributeValue": bucket}], "StartTime": ANY, "EndTime": ANY})
-        args = _args("--prefix", "teams/llm/datasets/", "--since", "2026-11-01", "--run-athena", "--athena-output", "s3://results/q/",
-                     "--event-data-store", "eds-1", "--print-ddl", "--json", str(tmp_path / "w.json"))
+            events = (
+                [_cloudtrail_event(bucket, "PutBucketPolicy", "arn:aws:iam::123456789012:user/mallory")]
+                if bucket == buckets[1]
+                else []
+            )
+            stub.add_response(
+                "lookup_events",
+                {"Events": events},
+                {
+                    "LookupAttributes": [{"AttributeKey": "ResourceName", "AttributeValue": bucket}],
+                    "StartTime": ANY,
+                    "EndTime": ANY,
+                },
+            )
+        args = _args(
+            "--prefix",
+            "teams/llm/datasets/",
+            "--since",
+            "2026-11-01",
+            "--run-athena",
+            "--athena-output",
+            "s3://results/q/",
+            "--event-data-store",
+            "eds-1",
+            "--print-ddl",
+            "--json",
+            str(tmp_path / "w.json"),
+        )
         assert ops_cli.run(args, clients) == 0
         stub.assert_no_pending_responses()
     out = capsys.readouterr().out
@@ -134,8 +189,23 @@ def test_who_read_mistakes_are_one_line_errors(extra: list[str], says: str, caps
 
 
 def test_who_read_on_gcp_prints_the_query_of_the_locked_audit_bucket(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    args = cli.build_parser().parse_args(["ops", "audit", "who-read", "--stack", "gcp-prod", "--prefix", "teams/llm/", "--since", "2026-11-01",
-                                          "--zone", "raw", "--json", str(tmp_path / "g.json")])
+    args = cli.build_parser().parse_args(
+        [
+            "ops",
+            "audit",
+            "who-read",
+            "--stack",
+            "gcp-prod",
+            "--prefix",
+            "teams/llm/",
+            "--since",
+            "2026-11-01",
+            "--zone",
+            "raw",
+            "--json",
+            str(tmp_path / "g.json"),
+        ]
+    )
     assert ops_cli.run(args, Clients()) == 0, capsys.readouterr().err
     out = json.loads((tmp_path / "g.json").read_text())
     assert out["buckets"] == ["acme-ml-prod-prod-raw"]
@@ -147,7 +217,9 @@ def test_who_read_on_gcp_prints_the_query_of_the_locked_audit_bucket(capsys: pyt
 
 
 def test_who_read_on_gcp_without_audit_logs_says_so(capsys: pytest.CaptureFixture[str]) -> None:
-    args = cli.build_parser().parse_args(["ops", "audit", "who-read", "--stack", "gcp-dev", "--prefix", "teams/research/", "--since", "7d"])
+    args = cli.build_parser().parse_args(
+        ["ops", "audit", "who-read", "--stack", "gcp-dev", "--prefix", "teams/research/", "--since", "7d"]
+    )
     code = ops_cli.run(args, Clients())
     err = capsys.readouterr().err
     assert code == 1 and "audit logging off (audit.enabled)" in err and "Traceback" not in err, err

@@ -40,7 +40,9 @@ def _state(region: str) -> dict[str, object]:
 
 @mock_aws
 def test_bootstrap_creates_hardened_replicated_backend_and_is_idempotent(capsys, tmp_path) -> None:
-    code, first_out, err = _run(capsys, "ops", "bootstrap-backend", "--region", REGION, "--dr-region", DR, "--json", str(tmp_path / "b.json"))
+    code, first_out, err = _run(
+        capsys, "ops", "bootstrap-backend", "--region", REGION, "--dr-region", DR, "--json", str(tmp_path / "b.json")
+    )
     assert code == 0, err
     before = (_state(REGION), _state(DR))
     # drift between the runs (someone suspended versioning, removed the public access block): the re-run repairs it
@@ -125,7 +127,9 @@ def test_bootstrap_aws_errors_are_one_line_and_exit_1(capsys, code, http, expect
     clients._cache[("sts", REGION)] = sts
     clients._cache[("kms", REGION)] = kms
     with Stubber(sts) as sts_stub, Stubber(kms) as kms_stub:
-        sts_stub.add_response("get_caller_identity", {"Account": "123456789012", "Arn": "arn:aws:iam::123456789012:user/x", "UserId": "x"})
+        sts_stub.add_response(
+            "get_caller_identity", {"Account": "123456789012", "Arn": "arn:aws:iam::123456789012:user/x", "UserId": "x"}
+        )
         kms_stub.add_client_error("describe_key", service_error_code=code, service_message="no", http_status_code=http)
         args = cli.build_parser().parse_args(["ops", "bootstrap-backend", "--region", REGION])
         from infra.ops import cli as ops_cli

@@ -39,15 +39,37 @@ def _conditions(role: str) -> dict[str, Any]:
 @mock_aws
 def test_roles_trust_only_this_repository_and_are_converged_on_rerun(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     iam = boto3.client("iam")
-    doc = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::x"}]})
-    deploy_policy, preview_policy = (iam.create_policy(PolicyName=n, PolicyDocument=doc)["Policy"]["Arn"] for n in ("deploy", "preview"))
-    code = cli.main(["ops", "bootstrap-ci", "--repo", REPO, "--deploy-policy-arn", deploy_policy,
-                     "--preview-policy-arn", preview_policy, "--json", str(tmp_path / "ci.json")])
+    doc = json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::x"}]}
+    )
+    deploy_policy, preview_policy = (
+        iam.create_policy(PolicyName=n, PolicyDocument=doc)["Policy"]["Arn"] for n in ("deploy", "preview")
+    )
+    code = cli.main(
+        [
+            "ops",
+            "bootstrap-ci",
+            "--repo",
+            REPO,
+            "--deploy-policy-arn",
+            deploy_policy,
+            "--preview-policy-arn",
+            preview_policy,
+            "--json",
+            str(tmp_path / "ci.json"),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     deploy, preview = _conditions("mlp-ci-deploy"), _conditions("mlp-ci-preview")
     assert deploy[f"{HOST}:aud"] == preview[f"{HOST}:aud"] == "sts.amazonaws.com"
-    assert sorted(deploy[f"{HOST}:sub"]) == sorted([f"repo:{REPO}:ref:refs/heads/main", f"repo:{REPO}:environment:development",
-                                                    f"repo:{REPO}:environment:staging", f"repo:{REPO}:environment:production"])
+    assert sorted(deploy[f"{HOST}:sub"]) == sorted(
+        [
+            f"repo:{REPO}:ref:refs/heads/main",
+            f"repo:{REPO}:environment:development",
+            f"repo:{REPO}:environment:staging",
+            f"repo:{REPO}:environment:production",
+        ]
+    )
     assert preview[f"{HOST}:sub"] in ([f"repo:{REPO}:pull_request"], f"repo:{REPO}:pull_request")
     (provider,) = iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]
     assert "sts.amazonaws.com" in iam.get_open_id_connect_provider(OpenIDConnectProviderArn=provider["Arn"])["ClientIDList"]
@@ -66,9 +88,16 @@ def test_roles_trust_only_this_repository_and_are_converged_on_rerun(capsys: pyt
 
 def test_gcp_provider_condition_and_bindings_name_the_repository_and_exact_subjects() -> None:
     deploy, preview = ci_identity.deploy_subjects(REPO, ["production"]), ci_identity.preview_subjects(REPO)
-    cmds = ci_identity.gcp_commands(repo=REPO, project="acme-ml", project_number="42", pool="github",
-                                    deploy_sa="deploy@acme-ml.iam.gserviceaccount.com", preview_sa="preview@acme-ml.iam.gserviceaccount.com",
-                                    deploy=deploy, preview=preview)
+    cmds = ci_identity.gcp_commands(
+        repo=REPO,
+        project="acme-ml",
+        project_number="42",
+        pool="github",
+        deploy_sa="deploy@acme-ml.iam.gserviceaccount.com",
+        preview_sa="preview@acme-ml.iam.gserviceaccount.com",
+        deploy=deploy,
+        preview=preview,
+    )
     provider = next(c for c in cmds if "create-oidc" in c)
     assert f"assertion.repository == '{REPO}'" in provider and f"'repo:{REPO}:pull_request'" in provider
     bindings = [c for c in cmds if "add-iam-policy-binding" in c]

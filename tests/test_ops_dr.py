@@ -85,7 +85,9 @@ def build_account(client: Factory) -> dict[str, Any]:
         for i in range(3):
             key = f"{zone}/before/part-{i}.parquet"
             objects[key] = f"{zone}-old-{i}-".encode() * (50 + i)
-            ps3.put_object(Bucket=primary, Key=key, Body=objects[key], ContentType="application/octet-stream", Metadata={"owner": "llm"})
+            ps3.put_object(
+                Bucket=primary, Key=key, Body=objects[key], ContentType="application/octet-stream", Metadata={"owner": "llm"}
+            )
         ps3.put_bucket_replication(
             Bucket=primary,
             ReplicationConfiguration={
@@ -348,13 +350,17 @@ def test_dr_drill(moto_server, capsys, stacks_dir, tmp_path, monkeypatch) -> Non
     # backfill, interrupted after one object per bucket, then resumed
     code, out, _ = _cli(capsys, "ops", "dr", "backfill", *sd, "--limit", "1", "--json", str(tmp_path / "b1.json"))
     first = json.loads((tmp_path / "b1.json").read_text())
-    assert code == 1 and all(p["backfill"]["copied"] == 1 and p["after"]["missing"] + p["after"]["different"] == 3 for p in first["pairs"])
+    assert code == 1 and all(
+        p["backfill"]["copied"] == 1 and p["after"]["missing"] + p["after"]["different"] == 3 for p in first["pairs"]
+    )
     code, out, _ = _cli(capsys, "ops", "dr", "backfill", *sd, "--json", str(tmp_path / "b2.json"))
     second = json.loads((tmp_path / "b2.json").read_text())
     assert code == 0 and second["in_sync"] and out.strip().endswith("in sync")
     assert all(p["backfill"]["copied"] == 3 and p["after"]["equal"] == 6 for p in second["pairs"])
     copied_bytes = sum(p["backfill"]["copied_bytes"] for p in first["pairs"] + second["pairs"])
-    assert copied_bytes == sum(len(b) for z in ZONES for k, b in account["expected"][z].items() if "/before/" in k or "stale" in k)
+    assert copied_bytes == sum(
+        len(b) for z in ZONES for k, b in account["expected"][z].items() if "/before/" in k or "stale" in k
+    )
     # a third run has nothing to do
     code, out, _ = _cli(capsys, "ops", "dr", "backfill", *sd, "--zone", "raw")
     assert code == 0 and "copied" not in out and "in sync" in out
@@ -362,14 +368,26 @@ def test_dr_drill(moto_server, capsys, stacks_dir, tmp_path, monkeypatch) -> Non
     check_drill(client, account)
 
     # prepare the stack for the DR region
-    code, out, err = _cli(capsys, "ops", "dr", "prepare", "--from", "prod", "--region", DR, "--stack", "prod-dr", "--stacks-dir", str(stacks_dir))
+    code, out, err = _cli(
+        capsys, "ops", "dr", "prepare", "--from", "prod", "--region", DR, "--stack", "prod-dr", "--stacks-dir", str(stacks_dir)
+    )
     assert code == 0, err
     assert (stacks_dir / "Pulumi.prod-dr.yaml").is_file()
 
     # failover: restore the MLflow DB in the DR region; the new stack adopts the replica buckets
     imports = tmp_path / "import.json"
     code, out, err = _cli(
-        capsys, "ops", "dr", "failover", *sd, "--kms-key-id", account["dr_key"], "--json", str(tmp_path / "f.json"), "--import-file", str(imports)
+        capsys,
+        "ops",
+        "dr",
+        "failover",
+        *sd,
+        "--kms-key-id",
+        account["dr_key"],
+        "--json",
+        str(tmp_path / "f.json"),
+        "--import-file",
+        str(imports),
     )
     assert code == 0, err
     check_adoption(json.loads(imports.read_text()), out, stacks_dir)
@@ -381,7 +399,11 @@ def test_dr_drill(moto_server, capsys, stacks_dir, tmp_path, monkeypatch) -> Non
     assert f"pulumi stack select --create prod-dr --secrets-provider 'awskms://alias/mlp-pulumi-state?region={DR}'" in out
     assert "pulumi up --stack prod-dr --policy-pack policies/tagging" in out
     # the login is the state bucket's replica that bootstrap-backend made in the DR region
-    (state_replica,) = [b for b in client("s3", DR).list_buckets()["Buckets"] if b["Name"].startswith("mlp-pulumi-state-") and b["Name"].endswith(DR)]
+    (state_replica,) = [
+        b
+        for b in client("s3", DR).list_buckets()["Buckets"]
+        if b["Name"].startswith("mlp-pulumi-state-") and b["Name"].endswith(DR)
+    ]
     assert f"pulumi login 's3://{state_replica['Name']}?region={DR}'" in out and "<state-bucket>" not in out
     assert client("rds", PRIMARY).describe_db_instances(DBInstanceIdentifier=DB_ID)["DBInstances"]  # source untouched
 
@@ -398,7 +420,16 @@ def test_dr_drill(moto_server, capsys, stacks_dir, tmp_path, monkeypatch) -> Non
     # an operator's own process, pointed at the server by --endpoint-url: a missing bucket is one line, exit 1
     monkeypatch.delenv("AWS_ENDPOINT_URL")
     missing = _cli_process(
-        "ops", "dr", "verify", *sd, "--endpoint-url", moto_server, "--source-bucket", "no-such-bucket-xyz", "--dest-bucket", bucket_names("raw")[1]
+        "ops",
+        "dr",
+        "verify",
+        *sd,
+        "--endpoint-url",
+        moto_server,
+        "--source-bucket",
+        "no-such-bucket-xyz",
+        "--dest-bucket",
+        bucket_names("raw")[1],
     )
     assert missing.returncode == 1
     assert "no-such-bucket-xyz does not exist" in missing.stderr and "Traceback" not in missing.stderr
@@ -418,14 +449,19 @@ def _aws_regions(plan: engine.Plan) -> set[str | None]:
 
 
 def test_prepare_moves_prod_to_the_dr_region_and_plans_there(stacks_dir, capsys, plan_of) -> None:
-    code, _out, err = _cli(capsys, "ops", "dr", "prepare", "--from", "prod", "--region", DR, "--stack", "prod-dr", "--stacks-dir", str(stacks_dir))
+    code, _out, err = _cli(
+        capsys, "ops", "dr", "prepare", "--from", "prod", "--region", DR, "--stack", "prod-dr", "--stacks-dir", str(stacks_dir)
+    )
     assert code == 0, err
     plan = plan_prepared("prod-dr", stacks_dir)
     assert plan.config.region == DR and not plan.config.dr.enabled
     assert _aws_regions(plan) == {DR}
-    assert not [r.urn for r in plan.resources if PRIMARY in json.dumps(r.inputs, default=str)]  # no AZ, ARN or URL of the old region
+    assert not [
+        r.urn for r in plan.resources if PRIMARY in json.dumps(r.inputs, default=str)
+    ]  # no AZ, ARN or URL of the old region
     assert not plan.mandatory_violations
     prod = plan_of("prod")  # the same file as stacks_dir's copy
+
     # the same platform, moved: the in-cluster platform is identical, nothing new appears on AWS
     def counts(p: engine.Plan, prefix: str) -> Counter[str]:
         return Counter(r.type for r in p.resources if r.custom and r.type.startswith(prefix))
@@ -436,7 +472,20 @@ def test_prepare_moves_prod_to_the_dr_region_and_plans_there(stacks_dir, capsys,
 
 def test_prepare_with_a_new_dr_region(stacks_dir, capsys) -> None:
     code, _, err = _cli(
-        capsys, "ops", "dr", "prepare", "--from", "prod", "--region", DR, "--dr-region", "eu-west-1", "--stack", "prod-dr", "--stacks-dir", str(stacks_dir)
+        capsys,
+        "ops",
+        "dr",
+        "prepare",
+        "--from",
+        "prod",
+        "--region",
+        DR,
+        "--dr-region",
+        "eu-west-1",
+        "--stack",
+        "prod-dr",
+        "--stacks-dir",
+        str(stacks_dir),
     )
     assert code == 0, err
     plan = engine.plan("prod-dr", stacks_dir=stacks_dir)
@@ -451,13 +500,30 @@ def test_prepare_with_a_new_dr_region(stacks_dir, capsys) -> None:
 
 def test_prepare_rejects_an_invalid_result_and_writes_nothing(stacks_dir, capsys) -> None:
     code, _, err = _cli(
-        capsys, "ops", "dr", "prepare", "--from", "prod", "--region", DR, "--dr-region", DR, "--stack", "prod-dr", "--stacks-dir", str(stacks_dir)
+        capsys,
+        "ops",
+        "dr",
+        "prepare",
+        "--from",
+        "prod",
+        "--region",
+        DR,
+        "--dr-region",
+        DR,
+        "--stack",
+        "prod-dr",
+        "--stacks-dir",
+        str(stacks_dir),
     )
     assert code == 2 and "ml-platform:dr.region" in err and "Traceback" not in err
     assert not (stacks_dir / "Pulumi.prod-dr.yaml").exists()
-    code, _, _ = _cli(capsys, "ops", "dr", "prepare", "--from", "prod", "--region", DR, "--stack", "prod-dr", "--stacks-dir", str(stacks_dir))
+    code, _, _ = _cli(
+        capsys, "ops", "dr", "prepare", "--from", "prod", "--region", DR, "--stack", "prod-dr", "--stacks-dir", str(stacks_dir)
+    )
     assert code == 0
-    code, _, err = _cli(capsys, "ops", "dr", "prepare", "--from", "prod", "--region", DR, "--stack", "prod-dr", "--stacks-dir", str(stacks_dir))
+    code, _, err = _cli(
+        capsys, "ops", "dr", "prepare", "--from", "prod", "--region", DR, "--stack", "prod-dr", "--stacks-dir", str(stacks_dir)
+    )
     assert code == 1 and "--force" in err  # never overwrites silently
 
 
@@ -470,7 +536,23 @@ def test_prepare_keeps_secrets_and_moves_the_kms_secrets_provider(stacks_dir, ca
     doc["encryptedkey"] = "AQICAHh0ZXN0"
     doc["config"]["ml-platform:tags"]["note"] = "kept"
     path.write_text(yaml.safe_dump(doc))
-    assert _cli(capsys, "ops", "dr", "prepare", "--from", "prod", "--region", DR, "--stack", "prod-dr", "--stacks-dir", str(stacks_dir))[0] == 0
+    assert (
+        _cli(
+            capsys,
+            "ops",
+            "dr",
+            "prepare",
+            "--from",
+            "prod",
+            "--region",
+            DR,
+            "--stack",
+            "prod-dr",
+            "--stacks-dir",
+            str(stacks_dir),
+        )[0]
+        == 0
+    )
     new = yaml.safe_load((stacks_dir / "Pulumi.prod-dr.yaml").read_text())
     assert new["secretsprovider"] == f"awskms://alias/mlp-pulumi-state?region={DR}"
     assert new["encryptedkey"] == "AQICAHh0ZXN0"
@@ -491,13 +573,19 @@ def test_status_reports_replicated_backups_and_their_age_as_the_rpo(age_minutes,
     clients._cache.update({("rds", PRIMARY): primary, ("rds", DR): dr_rds})
     source_arn = f"arn:aws:rds:{PRIMARY}:{ACCOUNT}:db:{DB_ID}"
     latest = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=age_minutes)
-    tags = [{"Key": cv.TAG_ROLE, "Value": cv.ROLE_MLFLOW_DB}, {"Key": cv.TAG_PROJECT, "Value": cv.PROJECT}, {"Key": cv.TAG_ENVIRONMENT, "Value": "prod"}]
+    tags = [
+        {"Key": cv.TAG_ROLE, "Value": cv.ROLE_MLFLOW_DB},
+        {"Key": cv.TAG_PROJECT, "Value": cv.PROJECT},
+        {"Key": cv.TAG_ENVIRONMENT, "Value": "prod"},
+    ]
     db = {
         "DBInstanceIdentifier": DB_ID,
         "DBInstanceArn": source_arn,
         "BackupRetentionPeriod": 14,
         "TagList": tags,
-        "DBInstanceAutomatedBackupsReplications": [{"DBInstanceAutomatedBackupsArn": f"arn:aws:rds:{DR}:{ACCOUNT}:auto-backup:ab-1"}],
+        "DBInstanceAutomatedBackupsReplications": [
+            {"DBInstanceAutomatedBackupsArn": f"arn:aws:rds:{DR}:{ACCOUNT}:auto-backup:ab-1"}
+        ],
     }
     backup = {
         "DBInstanceArn": source_arn,
@@ -505,12 +593,19 @@ def test_status_reports_replicated_backups_and_their_age_as_the_rpo(age_minutes,
         "RestoreWindow": {"EarliestTime": latest - dt.timedelta(days=14), "LatestTime": latest},
     }
     # an older snapshot in the DR region must not win over the newer restorable time
-    old_snapshot = {"DBSnapshotIdentifier": "old", "DBInstanceIdentifier": DB_ID, "Status": "available", "SnapshotCreateTime": latest - dt.timedelta(days=1)}
+    old_snapshot = {
+        "DBSnapshotIdentifier": "old",
+        "DBInstanceIdentifier": DB_ID,
+        "Status": "available",
+        "SnapshotCreateTime": latest - dt.timedelta(days=1),
+    }
     with Stubber(primary) as p, Stubber(dr_rds) as d:
         p.add_response("describe_db_instances", {"DBInstances": [db]})
         d.add_response("describe_db_instance_automated_backups", {"DBInstanceAutomatedBackups": [backup]})
         d.add_response("describe_db_snapshots", {"DBSnapshots": [old_snapshot]})
-        args = cli.build_parser().parse_args(["ops", "dr", "status", "--stack", "prod", "--stacks-dir", str(stacks_dir), "--json", str(tmp_path / "s.json")])
+        args = cli.build_parser().parse_args(
+            ["ops", "dr", "status", "--stack", "prod", "--stacks-dir", str(stacks_dir), "--json", str(tmp_path / "s.json")]
+        )
         assert ops_cli.run(args, clients) == 1  # the (empty) account has no lake or state buckets
         d.assert_no_pending_responses()
     check = next(c for c in json.loads((tmp_path / "s.json").read_text())["checks"] if c["what"] == f"mlflow database {DB_ID}")
@@ -552,10 +647,17 @@ def test_failover_prefers_point_in_time_restore_from_replicated_backups(stacks_d
     source_arn = f"arn:aws:rds:{PRIMARY}:123456789012:db:{DB_ID}"
     backup_arn = f"arn:aws:rds:{DR}:123456789012:auto-backup:ab-xyz"
     latest = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
-    tags = [{"Key": cv.TAG_ROLE, "Value": cv.ROLE_MLFLOW_DB}, {"Key": cv.TAG_PROJECT, "Value": cv.PROJECT}, {"Key": cv.TAG_ENVIRONMENT, "Value": "prod"}]
+    tags = [
+        {"Key": cv.TAG_ROLE, "Value": cv.ROLE_MLFLOW_DB},
+        {"Key": cv.TAG_PROJECT, "Value": cv.PROJECT},
+        {"Key": cv.TAG_ENVIRONMENT, "Value": "prod"},
+    ]
     source_tags = [*tags, {"Key": "aws:cloudformation:stack-name", "Value": "x"}]
     with Stubber(primary) as p, Stubber(dr_rds) as d:
-        p.add_response("describe_db_instances", {"DBInstances": [{"DBInstanceIdentifier": DB_ID, "DBInstanceArn": source_arn, "TagList": source_tags}]})
+        p.add_response(
+            "describe_db_instances",
+            {"DBInstances": [{"DBInstanceIdentifier": DB_ID, "DBInstanceArn": source_arn, "TagList": source_tags}]},
+        )
         d.add_client_error("describe_db_instances", service_error_code="DBInstanceNotFound", http_status_code=404)
         d.add_response(
             "describe_db_instance_automated_backups",
@@ -571,7 +673,9 @@ def test_failover_prefers_point_in_time_restore_from_replicated_backups(stacks_d
         )
         _expect_point_in_time_restore(d, backup_arn, tags=tags)
         backend = ["--backend-url", f"s3://state-replica?region={DR}"]  # no S3 here: the login is given
-        args = cli.build_parser().parse_args(["ops", "dr", "failover", "--stack", "prod", "--stacks-dir", str(stacks_dir), *backend])
+        args = cli.build_parser().parse_args(
+            ["ops", "dr", "failover", "--stack", "prod", "--stacks-dir", str(stacks_dir), *backend]
+        )
         assert ops_cli.run(args, clients) == 0
         d.assert_no_pending_responses()
     out = capsys.readouterr().out
@@ -597,7 +701,11 @@ def test_failover_with_the_primary_region_down_restores_from_what_the_dr_region_
             {
                 "DBInstanceAutomatedBackups": [
                     {"DBInstanceArn": f"arn:aws:rds:{PRIMARY}:{ACCOUNT}:db:another-db", "DBInstanceAutomatedBackupsArn": "other"},
-                    {"DBInstanceArn": source_arn, "DBInstanceAutomatedBackupsArn": backup_arn, "RestoreWindow": {"LatestTime": latest}},
+                    {
+                        "DBInstanceArn": source_arn,
+                        "DBInstanceAutomatedBackupsArn": backup_arn,
+                        "RestoreWindow": {"LatestTime": latest},
+                    },
                 ]
             },
         )
@@ -616,7 +724,11 @@ def test_failover_with_the_primary_region_down_restores_from_what_the_dr_region_
 
 @pytest.mark.parametrize(
     ("code", "expected"),
-    [("SlowDown", "throttled ListObjectsV2"), ("AccessDenied", "access denied for ListObjectsV2"), ("NoSuchBucket", "does not exist")],
+    [
+        ("SlowDown", "throttled ListObjectsV2"),
+        ("AccessDenied", "access denied for ListObjectsV2"),
+        ("NoSuchBucket", "does not exist"),
+    ],
 )
 def test_verify_aws_errors_are_clear(code, expected, capsys) -> None:
     s3 = boto3.client("s3", region_name=PRIMARY)
@@ -626,7 +738,9 @@ def test_verify_aws_errors_are_clear(code, expected, capsys) -> None:
         for _ in range(2):
             stub.add_response("get_bucket_location", {})
         stub.add_client_error("list_objects_v2", service_error_code=code, service_message="nope", http_status_code=403)
-        args = cli.build_parser().parse_args(["ops", "dr", "verify", "--stack", "prod", "--source-bucket", "a", "--dest-bucket", "b"])
+        args = cli.build_parser().parse_args(
+            ["ops", "dr", "verify", "--stack", "prod", "--source-bucket", "a", "--dest-bucket", "b"]
+        )
         assert ops_cli.run(args, clients) == 1
     err = capsys.readouterr().err
     assert expected in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
@@ -667,7 +781,9 @@ def test_status_flags_broken_replication(capsys, stacks_dir, tmp_path) -> None:
     for version in dr_s3.list_object_versions(Bucket=raw_replica).get("Versions", []):
         dr_s3.delete_object(Bucket=raw_replica, Key=version["Key"], VersionId=version["VersionId"])
     dr_s3.delete_bucket(Bucket=raw_replica)
-    code, _out, _ = _cli(capsys, "ops", "dr", "status", "--stack", "prod", "--stacks-dir", str(stacks_dir), "--json", str(tmp_path / "s.json"))
+    code, _out, _ = _cli(
+        capsys, "ops", "dr", "status", "--stack", "prod", "--stacks-dir", str(stacks_dir), "--json", str(tmp_path / "s.json")
+    )
     checks = {c["what"]: c for c in json.loads((tmp_path / "s.json").read_text())["checks"]}
     assert code == 1
     assert not checks["lake zone raw"]["ok"] and f"{raw_replica} does not exist" in checks["lake zone raw"]["detail"]

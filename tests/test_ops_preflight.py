@@ -83,8 +83,10 @@ def deployer(role: str = "deployer") -> Clients:
     arn = iam.create_role(RoleName=role, Path="/ci/", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
     creds = boto3.client("sts", region_name=REGION).assume_role(RoleArn=arn, RoleSessionName="gha")["Credentials"]
     session = boto3.session.Session(
-        aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"], region_name=REGION,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name=REGION,
     )
     return Clients(session=session)
 
@@ -140,10 +142,24 @@ def test_gpu_vcpu_demand_equals_the_nodepool_cpu_limits(stack: str) -> None:
 
 
 def test_family_classes_follow_the_ec2_quota_buckets() -> None:
-    assert [preflight_aws.family_class(t) for t in ("g6.xlarge", "g5g.2xlarge", "vt1.3xlarge", "p4d.24xlarge", "p5.48xlarge", "m6i.large")] == [
-        "G/VT", "G/VT", "G/VT", "P", "P", None,
+    assert [
+        preflight_aws.family_class(t)
+        for t in ("g6.xlarge", "g5g.2xlarge", "vt1.3xlarge", "p4d.24xlarge", "p5.48xlarge", "m6i.large")
+    ] == [
+        "G/VT",
+        "G/VT",
+        "G/VT",
+        "P",
+        "P",
+        None,
     ]
-    assert {code for code, _ in preflight_aws.QUOTAS.values()} == {"L-DB2E81BA", "L-417A185B", "L-3819A6DF", "L-7212CCBC", "L-1216C47A"}
+    assert {code for code, _ in preflight_aws.QUOTAS.values()} == {
+        "L-DB2E81BA",
+        "L-417A185B",
+        "L-3819A6DF",
+        "L-7212CCBC",
+        "L-1216C47A",
+    }
 
 
 # ---- the command ---------------------------------------------------------------------------------
@@ -161,22 +177,32 @@ def test_a_ready_account_passes_every_check(aws: None, capsys: pytest.CaptureFix
     text = "\n".join(lines)
     assert "MISSING" not in text and "ready for the first deploy" in text
     assert "ok      quota.L-3819A6DF: All G and VT Spot Instance Requests in us-east-1: 512 vCPUs >= 272" in text
-    assert "ok      quota.L-1216C47A: Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances in us-east-1: 32 vCPUs >= 8 the system nodes" in text
+    assert (
+        "ok      quota.L-1216C47A: Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances in us-east-1: 32 vCPUs >= 8 the system nodes"
+        in text
+    )
     assert "AWSServiceRoleForAutoScaling: missing; the stack creates it (create)" in text
     # the assumed role is simulated under its IAM ARN, path included
     assert calls and calls[0]["PolicySourceArn"] == "arn:aws:iam::123456789012:role/ci/deployer"
     assert set(preflight_aws.DEPLOY_ACTIONS) == set(calls[0]["ActionNames"])
-    assert f"ok      permissions: arn:aws:iam::123456789012:role/ci/deployer may make the {len(preflight_aws.DEPLOY_ACTIONS)} kinds" in text
+    assert (
+        f"ok      permissions: arn:aws:iam::123456789012:role/ci/deployer may make the {len(preflight_aws.DEPLOY_ACTIONS)} kinds"
+        in text
+    )
 
 
-def test_everything_missing_is_reported_one_line_each_and_exits_1(aws: None, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_everything_missing_is_reported_one_line_each_and_exits_1(
+    aws: None, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     clients = deployer()
     boto3.client("iam", region_name=REGION).create_service_linked_role(AWSServiceName="autoscaling.amazonaws.com")
     # staging: G-VT on-demand, P on-demand, P spot, Standard (system nodes), asked in sorted order
     quota_stub(clients, {"L-DB2E81BA": 768.0, "L-417A185B": 96.0, "L-7212CCBC": None, "L-1216C47A": 5.0})
     answer_simulation(clients, {"eks:CreateCluster": "explicitDeny", "kms:CreateKey": "implicitDeny"})
     out = tmp_path / "preflight.json"
-    code, lines = run_cli(capsys, clients, "--stack", "staging", "--backend-url", "s3://no-such-state?region=us-east-1", "--json", str(out))
+    code, lines = run_cli(
+        capsys, clients, "--stack", "staging", "--backend-url", "s3://no-such-state?region=us-east-1", "--json", str(out)
+    )
     assert code == 1
     missing = [line for line in lines if line.strip().startswith("MISSING")]
     text = "\n".join(missing)
@@ -191,12 +217,19 @@ def test_everything_missing_is_reported_one_line_each_and_exits_1(aws: None, cap
     assert "permissions:" in text and "eks:CreateCluster, kms:CreateKey" in text
     report = json.loads(out.read_text())
     assert report["ok"] is False and {f["check"] for f in report["findings"] if not f["ok"]} == {
-        "quota.L-417A185B", "quota.L-7212CCBC", "quota.L-1216C47A", "slr.autoscaling", "backend", "permissions",
+        "quota.L-417A185B",
+        "quota.L-7212CCBC",
+        "quota.L-1216C47A",
+        "slr.autoscaling",
+        "backend",
+        "permissions",
     }
     assert "Traceback" not in "\n".join(lines)
 
 
-def test_existing_mode_needs_the_role_and_an_unversioned_backend_is_missing(aws: None, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_existing_mode_needs_the_role_and_an_unversioned_backend_is_missing(
+    aws: None, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     clients = deployer()
     url = state_bucket("plain-state", versioned=False)
     raw = config.read_stack_file(config.stack_file("dev"))[0]
@@ -211,7 +244,9 @@ def test_existing_mode_needs_the_role_and_an_unversioned_backend_is_missing(aws:
     assert "MISSING backend: state bucket plain-state is not versioned" in text
 
 
-def test_without_simulation_rights_permissions_are_reported_as_not_checked(aws: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_simulation_rights_permissions_are_reported_as_not_checked(
+    aws: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     clients = deployer()
     monkeypatch.setenv("PULUMI_BACKEND_URL", state_bucket())
     quota_stub(clients, {"L-3819A6DF": 512.0, "L-1216C47A": 32.0})
@@ -222,7 +257,9 @@ def test_without_simulation_rights_permissions_are_reported_as_not_checked(aws: 
     assert "ok      permissions: not checked: cannot simulate arn:aws:iam::123456789012:role/ci/deployer" in text
 
 
-def test_no_credentials_is_one_line_not_a_traceback(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_no_credentials_is_one_line_not_a_traceback(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
@@ -251,7 +288,10 @@ def test_a_lustre_stack_checks_the_fsx_calls_and_the_fsx_s3_role_as_the_docs_req
     clients = deployer()
     caller = clients.sts(REGION).get_caller_identity()["Arn"]
     raw = raw_config("prod")
-    raw["dataLake"] = {**raw["dataLake"], "lustre": {"zones": ["curated"], "availabilityZone": "us-east-1a", "storageGb": 2400, "throughputMbPerTib": 250}}
+    raw["dataLake"] = {
+        **raw["dataLake"],
+        "lustre": {"zones": ["curated"], "availabilityZone": "us-east-1a", "storageGb": 2400, "throughputMbPerTib": 250},
+    }
     cfg = config.parse(raw)
     assert set(preflight_aws.LUSTRE_ACTIONS) <= set(preflight_aws.deploy_actions(cfg))
     assert not set(preflight_aws.LUSTRE_ACTIONS) & set(preflight_aws.deploy_actions(config.parse(raw_config("prod"))))
@@ -260,5 +300,7 @@ def test_a_lustre_stack_checks_the_fsx_calls_and_the_fsx_s3_role_as_the_docs_req
     assert not finding.ok and finding.check == "permissions.fsx-s3-role" and "iam:PutRolePolicy" in finding.message
     [call] = calls
     assert set(call["ActionNames"]) == set(preflight_aws.FSX_S3_ROLE_ACTIONS)
-    assert call["ResourceArns"][0].startswith("arn:aws:iam::123456789012:role/aws-service-role/s3.data-source.lustre.fsx.amazonaws.com/")
+    assert call["ResourceArns"][0].startswith(
+        "arn:aws:iam::123456789012:role/aws-service-role/s3.data-source.lustre.fsx.amazonaws.com/"
+    )
     assert preflight_aws.check_lustre_role_permissions(config.parse(raw_config("prod")), clients, caller, "123456789012") == []

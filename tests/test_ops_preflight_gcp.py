@@ -145,7 +145,9 @@ def test_no_credentials_is_one_finding(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_a_missing_auth_plugin_is_reported(auth_plugin: Path) -> None:
     auth_plugin.unlink()
-    findings = preflight_gcp.run(_cfg("gcp-prod"), clients=RecordedApi("acme-ml-prod-ready"), backend_url="gs://acme-pulumi-state")
+    findings = preflight_gcp.run(
+        _cfg("gcp-prod"), clients=RecordedApi("acme-ml-prod-ready"), backend_url="gs://acme-pulumi-state"
+    )
     assert [f.check for f in findings if not f.ok] == ["auth-plugin"]
 
 
@@ -164,9 +166,12 @@ def test_the_authorized_client_turns_http_errors_into_api_errors() -> None:
             return self._body
 
     answers: list[Any] = [
-        Response(403, json.loads((FIXTURES / "acme-ml-dev-serviceusage-disabled.json").read_text())[
-            "GET https://serviceusage.googleapis.com/v1/projects/acme-ml-dev/services?filter=state:ENABLED&pageSize=200"
-        ]),
+        Response(
+            403,
+            json.loads((FIXTURES / "acme-ml-dev-serviceusage-disabled.json").read_text())[
+                "GET https://serviceusage.googleapis.com/v1/projects/acme-ml-dev/services?filter=state:ENABLED&pageSize=200"
+            ],
+        ),
         Response(200, {"permissions": ["a"]}),
         requests.ConnectionError("name resolution failed"),
         Response(502, None),

@@ -96,7 +96,12 @@ def test_manifests_one_file_per_object(sample: engine.Plan, tmp_path: Path) -> N
     assert docs["namespace-cluster-team-a.yaml"]["kind"] == "Namespace"
     assert docs["namespace-cluster-team-a.yaml"]["apiVersion"] == "v1"
     helm = docs["helmrelease-team-a-demo.yaml"]
-    assert (helm["chart"], helm["version"], helm["repo"], helm["values"]) == ("demo", "1.2.3", "https://charts.example.com", {"replicas": 2})
+    assert (helm["chart"], helm["version"], helm["repo"], helm["values"]) == (
+        "demo",
+        "1.2.3",
+        "https://charts.example.com",
+        {"replicas": 2},
+    )
 
 
 def test_markdown_has_summary_violations_and_cost(sample: engine.Plan) -> None:
@@ -125,8 +130,17 @@ def test_every_stack_plans_and_json_keeps_the_contract(stack: str, plan_of) -> N
 
 
 def test_cli_plan_writes_json_markdown_and_manifests(tmp_path: Path, plan_of) -> None:
-    out = run_cli("plan", "--stack", "dev", "--json", str(tmp_path / "p.json"), "--markdown", str(tmp_path / "p.md"),
-                  "--manifests", str(tmp_path / "m"))
+    out = run_cli(
+        "plan",
+        "--stack",
+        "dev",
+        "--json",
+        str(tmp_path / "p.json"),
+        "--markdown",
+        str(tmp_path / "p.md"),
+        "--manifests",
+        str(tmp_path / "m"),
+    )
     # exit 1 exactly when the plan fails (mandatory violations or deploy-lifecycle problems)
     assert out.returncode == (1 if plan_of("dev").failed else 0), out.stdout + out.stderr
     doc = json.loads((tmp_path / "p.json").read_text())

@@ -12,7 +12,9 @@ from tests.helpers import STACKS
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_component_diagram_shows_every_top_level_component_and_valid_edges(plan_of: Callable[[str], engine.Plan], stack: str) -> None:
+def test_component_diagram_shows_every_top_level_component_and_valid_edges(
+    plan_of: Callable[[str], engine.Plan], stack: str
+) -> None:
     plan = plan_of(stack)
     md = report.markdown(plan)
     block = re.search(r"### Components\n\n```mermaid\nflowchart LR\n(.*?)```", md, re.S)

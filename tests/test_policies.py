@@ -78,7 +78,9 @@ def test_pack_mains_import_the_rules_from_outside_the_repo(tmp_path: Path) -> No
         "print(built)\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    result = subprocess.run([sys.executable, "-P", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-P", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     expected = [(policies.load_pack(p).NAME, len(policies.load_pack(p).POLICIES)) for p in policies.PACKS]
     assert result.stdout.strip() == repr(expected)
@@ -125,7 +127,10 @@ def test_policies_import_neither_components_nor_infra() -> None:
                 names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
                 for name in names:
                     top = name.split(".")[0]
-                    assert top in {"__future__", "pulumi_policy", "catalog", "policies"} or top in sys.stdlib_module_names, (path, name)
+                    assert top in {"__future__", "pulumi_policy", "catalog", "policies"} or top in sys.stdlib_module_names, (
+                        path,
+                        name,
+                    )
 
 
 # ---- pack config files ---------------------------------------------------------------------------
@@ -185,7 +190,9 @@ def test_enforcement_follows_the_environment_config() -> None:
     prod = _found(fx._with("prod", bad), "prod", "mlp-cost-002", {})
     assert {v.enforcement for v in dev} == {"advisory"}
     assert {v.enforcement for v in prod} == {"mandatory"}
-    assert {v.enforcement for v in _found(fx._with("dev", fx.res("aws:kms/key:Key", "k", {})), "dev", "mlp-sec-005", {})} == {"mandatory"}
+    assert {v.enforcement for v in _found(fx._with("dev", fx.res("aws:kms/key:Key", "k", {})), "dev", "mlp-sec-005", {})} == {
+        "mandatory"
+    }
 
 
 def test_provider_default_tags_count_whether_json_encoded_or_not() -> None:
@@ -202,6 +209,7 @@ def test_environment_falls_back_to_the_environment_tag_without_pack_config() -> 
         found: list[str] = []
         props = {"deletionProtection": False, "tags": {cv.TAG_ENVIRONMENT: env_tag}}
         args = pulumi_policy.ResourceValidationArgs(fx.RDS, props, "urn:x", "db", None, None)  # type: ignore[arg-type]
+
         def report(msg: str, urn: str | None = None) -> None:
             found.append(msg)
 

@@ -30,7 +30,9 @@ Mutator = Callable[[list[RecordedResource]], str | None]
 """Changes the resources in place; returns None when its target is missing (the test then fails)."""
 
 
-def _first(resources: list[RecordedResource], type_: str, pred: Callable[[RecordedResource], bool] = lambda r: True) -> RecordedResource | None:
+def _first(
+    resources: list[RecordedResource], type_: str, pred: Callable[[RecordedResource], bool] = lambda r: True
+) -> RecordedResource | None:
     return next((r for r in resources if r.type == type_ and pred(r)), None)
 
 
@@ -97,7 +99,11 @@ def _provider_tags_without(key: str) -> Mutator:
         prov = _first(resources, "pulumi:providers:aws")
         if prov is None:
             return None
-        default = json.loads(prov.inputs["defaultTags"]) if isinstance(prov.inputs.get("defaultTags"), str) else prov.inputs["defaultTags"]
+        default = (
+            json.loads(prov.inputs["defaultTags"])
+            if isinstance(prov.inputs.get("defaultTags"), str)
+            else prov.inputs["defaultTags"]
+        )
         default["tags"].pop(key)
         prov.inputs["defaultTags"] = json.dumps(default)
         for r in resources:  # resources that set the key themselves keep it; drop it everywhere
@@ -206,7 +212,9 @@ def _trail_selector_field(change: Callable[[dict[str, Any]], None]) -> Mutator:
         trail = _first(resources, "aws:cloudtrail/trail:Trail")
         if trail is None:
             return None
-        sel = next(s for s in trail.inputs["advancedEventSelectors"] if any(f["field"] == "resources.ARN" for f in s["fieldSelectors"]))
+        sel = next(
+            s for s in trail.inputs["advancedEventSelectors"] if any(f["field"] == "resources.ARN" for f in s["fieldSelectors"])
+        )
         change(sel)
         return trail.urn
 
@@ -224,94 +232,293 @@ def _read_only(sel: dict[str, Any]) -> None:
 
 # (case id, stack, environment to judge with (None: the stack's), mutation, expected policy id)
 MUTATIONS: list[tuple[str, str, str | None, Mutator, str]] = [
-    ("drop-bucket-encryption", "prod", None,
-     _drop("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-           _lake_bucket_dep("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")), "mlp-sec-001"),
-    ("bucket-sse-aes256", "prod", None,
-     _set(("rules",), [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}],
-          "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-          _lake_bucket_dep("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")), "mlp-sec-001"),
-    ("open-bucket", "prod", None, _set(("blockPublicPolicy",), False, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"), "mlp-sec-002"),
+    (
+        "drop-bucket-encryption",
+        "prod",
+        None,
+        _drop(
+            "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+            _lake_bucket_dep("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"),
+        ),
+        "mlp-sec-001",
+    ),
+    (
+        "bucket-sse-aes256",
+        "prod",
+        None,
+        _set(
+            ("rules",),
+            [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}],
+            "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+            _lake_bucket_dep("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"),
+        ),
+        "mlp-sec-001",
+    ),
+    (
+        "open-bucket",
+        "prod",
+        None,
+        _set(("blockPublicPolicy",), False, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"),
+        "mlp-sec-002",
+    ),
     ("allow-plain-http", "prod", None, _tls_policy_removed, "mlp-sec-003"),
-    ("suspend-versioning", "prod", None,
-     _set(("versioningConfiguration", "status"), "Suspended", "aws:s3/bucketVersioning:BucketVersioning"), "mlp-sec-004"),
+    (
+        "suspend-versioning",
+        "prod",
+        None,
+        _set(("versioningConfiguration", "status"), "Suspended", "aws:s3/bucketVersioning:BucketVersioning"),
+        "mlp-sec-004",
+    ),
     ("kms-rotation-off", "prod", None, _set(("enableKeyRotation",), False, "aws:kms/key:Key"), "mlp-sec-005"),
     ("eks-secrets-unencrypted", "prod", None, _set(("encryptionConfig",), None, "aws:eks/cluster:Cluster"), "mlp-sec-006"),
     ("eks-no-audit-log", "prod", None, _set(("enabledClusterLogTypes",), ["api"], "aws:eks/cluster:Cluster"), "mlp-sec-007"),
-    ("eks-open-endpoint", "prod", None,  # prod's endpoint is private: open it to the internet
-     lambda rs: (_set(("vpcConfig", "endpointPublicAccess"), True, "aws:eks/cluster:Cluster")(rs),
-                 _set(("vpcConfig", "publicAccessCidrs"), ["0.0.0.0/0"], "aws:eks/cluster:Cluster")(rs))[1], "mlp-sec-008"),
+    (
+        "eks-open-endpoint",
+        "prod",
+        None,  # prod's endpoint is private: open it to the internet
+        lambda rs: (
+            _set(("vpcConfig", "endpointPublicAccess"), True, "aws:eks/cluster:Cluster")(rs),
+            _set(("vpcConfig", "publicAccessCidrs"), ["0.0.0.0/0"], "aws:eks/cluster:Cluster")(rs),
+        )[1],
+        "mlp-sec-008",
+    ),
     ("rds-unencrypted", "prod", None, _set(("storageEncrypted",), False, "aws:rds/instance:Instance"), "mlp-sec-009"),
     ("rds-public", "prod", None, _set(("publiclyAccessible",), True, "aws:rds/instance:Instance"), "mlp-sec-010"),
-    ("rds-no-deletion-protection", "prod", None, _set(("deletionProtection",), False, "aws:rds/instance:Instance"), "mlp-sec-011"),
-    ("cache-plain-transit", "prod", None,
-     _set(("transitEncryptionEnabled",), False, "aws:elasticache/replicationGroup:ReplicationGroup"), "mlp-sec-012"),
-    ("cache-unencrypted-at-rest", "prod", None,
-     _set(("atRestEncryptionEnabled",), False, "aws:elasticache/replicationGroup:ReplicationGroup"), "mlp-sec-012"),
-    ("iam-s3-star", "prod", None, _inline_policy_statement({"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::x/*"}), "mlp-sec-013"),
-    ("iam-resource-star", "prod", None, _inline_policy_statement({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}), "mlp-sec-014"),
-    ("launch-template-imdsv1", "prod", None,
-     _set(("metadataOptions", "httpTokens"), "optional", "aws:ec2/launchTemplate:LaunchTemplate"), "mlp-sec-015"),
-    ("node-class-imdsv1", "prod", None,
-     _set(("spec", "metadataOptions", "httpTokens"), "optional", "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"), "mlp-sec-015"),
+    (
+        "rds-no-deletion-protection",
+        "prod",
+        None,
+        _set(("deletionProtection",), False, "aws:rds/instance:Instance"),
+        "mlp-sec-011",
+    ),
+    (
+        "cache-plain-transit",
+        "prod",
+        None,
+        _set(("transitEncryptionEnabled",), False, "aws:elasticache/replicationGroup:ReplicationGroup"),
+        "mlp-sec-012",
+    ),
+    (
+        "cache-unencrypted-at-rest",
+        "prod",
+        None,
+        _set(("atRestEncryptionEnabled",), False, "aws:elasticache/replicationGroup:ReplicationGroup"),
+        "mlp-sec-012",
+    ),
+    (
+        "iam-s3-star",
+        "prod",
+        None,
+        _inline_policy_statement({"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::x/*"}),
+        "mlp-sec-013",
+    ),
+    (
+        "iam-resource-star",
+        "prod",
+        None,
+        _inline_policy_statement({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}),
+        "mlp-sec-014",
+    ),
+    (
+        "launch-template-imdsv1",
+        "prod",
+        None,
+        _set(("metadataOptions", "httpTokens"), "optional", "aws:ec2/launchTemplate:LaunchTemplate"),
+        "mlp-sec-015",
+    ),
+    (
+        "node-class-imdsv1",
+        "prod",
+        None,
+        _set(("spec", "metadataOptions", "httpTokens"), "optional", "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"),
+        "mlp-sec-015",
+    ),
     ("helm-literal-password", "prod", None, _helm_literal_secret, "mlp-sec-016"),
     ("team-without-quota", "prod", None, _drop_in_team_ns("kubernetes:core/v1:ResourceQuota"), "mlp-sec-017"),
     ("team-without-default-deny", "prod", None, _drop_in_team_ns("kubernetes:networking.k8s.io/v1:NetworkPolicy"), "mlp-sec-018"),
     ("privileged-pod", "prod", None, _privileged_pod, "mlp-sec-019"),
     ("config-map-literal-token", "prod", None, _config_map_literal_token, "mlp-sec-016"),
     ("gcs-google-managed-key", "gcp-dev", None, _set(("encryption",), None, "gcp:storage/bucket:Bucket"), "mlp-sec-020"),
-    ("gcs-public-access", "gcp-dev", None, _set(("publicAccessPrevention",), "inherited", "gcp:storage/bucket:Bucket"), "mlp-sec-021"),
+    (
+        "gcs-public-access",
+        "gcp-dev",
+        None,
+        _set(("publicAccessPrevention",), "inherited", "gcp:storage/bucket:Bucket"),
+        "mlp-sec-021",
+    ),
     ("gcs-object-acls", "gcp-dev", None, _set(("uniformBucketLevelAccess",), False, "gcp:storage/bucket:Bucket"), "mlp-sec-022"),
     ("gcs-unversioned", "gcp-prod", None, _set(("versioning", "enabled"), False, "gcp:storage/bucket:Bucket"), "mlp-sec-023"),
     ("trail-misses-a-lake-bucket", "prod", None, _trail_selector_field(_forget_first_lake_bucket), "mlp-sec-024"),
     ("trail-records-reads-only", "staging", None, _trail_selector_field(_read_only), "mlp-sec-024"),
     ("no-trail", "staging", None, _drop("aws:cloudtrail/trail:Trail"), "mlp-sec-024"),
-    ("trail-without-log-validation", "prod", None, _set(("enableLogFileValidation",), False, "aws:cloudtrail/trail:Trail"), "mlp-sec-025"),
+    (
+        "trail-without-log-validation",
+        "prod",
+        None,
+        _set(("enableLogFileValidation",), False, "aws:cloudtrail/trail:Trail"),
+        "mlp-sec-025",
+    ),
     ("trail-unencrypted", "staging", None, _set(("kmsKeyId",), None, "aws:cloudtrail/trail:Trail"), "mlp-sec-025"),
-    ("trail-bucket-lock-dropped", "prod", None,
-     _drop("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"), "mlp-sec-026"),
-    ("trail-bucket-lock-short", "prod", None,
-     _set(("rule", "defaultRetention", "days"), 7, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"), "mlp-sec-026"),
-    ("gcp-log-bucket-unlocked", "gcp-prod", None, _set(("locked",), False, "gcp:logging/projectBucketConfig:ProjectBucketConfig"), "mlp-sec-026"),
-    ("gcp-no-cloudsql-audit", "gcp-prod", None,
-     _drop("gcp:projects/iAMAuditConfig:IAMAuditConfig", _with_inputs(lambda i: i.get("service") == "cloudsql.googleapis.com")), "mlp-sec-027"),
-    ("gcp-storage-data-read-off", "gcp-prod", None,
-     _set(("auditLogConfigs",), [{"logType": "ADMIN_READ"}, {"logType": "DATA_WRITE"}], "gcp:projects/iAMAuditConfig:IAMAuditConfig",
-          _with_inputs(lambda i: i.get("service") == "storage.googleapis.com")), "mlp-sec-027"),
-    ("cloud-sql-public-ip", "gcp-dev", None,
-     _set(("settings", "ipConfiguration", "ipv4Enabled"), True, "gcp:sql/databaseInstance:DatabaseInstance"), "mlp-sec-010"),
-    ("gke-secrets-unencrypted", "gcp-dev", None,
-     _set(("databaseEncryption",), {"state": "DECRYPTED"}, "gcp:container/cluster:Cluster"), "mlp-sec-006"),
-    ("gke-public-endpoint", "gcp-dev", None,
-     _open_gke_endpoint, "mlp-sec-008"),
-    ("memorystore-plaintext", "gcp-dev", None,
-     _set(("transitEncryptionMode",), "DISABLED", "gcp:redis/instance:Instance"), "mlp-sec-012"),
-    ("gke-a3-in-dev", "gcp-dev", None, _set(("nodeConfig", "machineType"), "a3-highgpu-8g", "gcp:container/nodePool:NodePool", _gke_training),
-     "mlp-cost-001"),
-    ("gke-training-on-demand", "gcp-dev", None, _set(("nodeConfig", "spot"), False, "gcp:container/nodePool:NodePool", _gke_training),
-     "mlp-cost-004"),
-    ("gke-gpu-min-above-zero", "gcp-dev", None,
-     _set(("autoscaling", "totalMinNodeCount"), 1, "gcp:container/nodePool:NodePool", _gke_training), "mlp-cost-006"),
+    (
+        "trail-bucket-lock-dropped",
+        "prod",
+        None,
+        _drop("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"),
+        "mlp-sec-026",
+    ),
+    (
+        "trail-bucket-lock-short",
+        "prod",
+        None,
+        _set(("rule", "defaultRetention", "days"), 7, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"),
+        "mlp-sec-026",
+    ),
+    (
+        "gcp-log-bucket-unlocked",
+        "gcp-prod",
+        None,
+        _set(("locked",), False, "gcp:logging/projectBucketConfig:ProjectBucketConfig"),
+        "mlp-sec-026",
+    ),
+    (
+        "gcp-no-cloudsql-audit",
+        "gcp-prod",
+        None,
+        _drop(
+            "gcp:projects/iAMAuditConfig:IAMAuditConfig", _with_inputs(lambda i: i.get("service") == "cloudsql.googleapis.com")
+        ),
+        "mlp-sec-027",
+    ),
+    (
+        "gcp-storage-data-read-off",
+        "gcp-prod",
+        None,
+        _set(
+            ("auditLogConfigs",),
+            [{"logType": "ADMIN_READ"}, {"logType": "DATA_WRITE"}],
+            "gcp:projects/iAMAuditConfig:IAMAuditConfig",
+            _with_inputs(lambda i: i.get("service") == "storage.googleapis.com"),
+        ),
+        "mlp-sec-027",
+    ),
+    (
+        "cloud-sql-public-ip",
+        "gcp-dev",
+        None,
+        _set(("settings", "ipConfiguration", "ipv4Enabled"), True, "gcp:sql/databaseInstance:DatabaseInstance"),
+        "mlp-sec-010",
+    ),
+    (
+        "gke-secrets-unencrypted",
+        "gcp-dev",
+        None,
+        _set(("databaseEncryption",), {"state": "DECRYPTED"}, "gcp:container/cluster:Cluster"),
+        "mlp-sec-006",
+    ),
+    ("gke-public-endpoint", "gcp-dev", None, _open_gke_endpoint, "mlp-sec-008"),
+    (
+        "memorystore-plaintext",
+        "gcp-dev",
+        None,
+        _set(("transitEncryptionMode",), "DISABLED", "gcp:redis/instance:Instance"),
+        "mlp-sec-012",
+    ),
+    (
+        "gke-a3-in-dev",
+        "gcp-dev",
+        None,
+        _set(("nodeConfig", "machineType"), "a3-highgpu-8g", "gcp:container/nodePool:NodePool", _gke_training),
+        "mlp-cost-001",
+    ),
+    (
+        "gke-training-on-demand",
+        "gcp-dev",
+        None,
+        _set(("nodeConfig", "spot"), False, "gcp:container/nodePool:NodePool", _gke_training),
+        "mlp-cost-004",
+    ),
+    (
+        "gke-gpu-min-above-zero",
+        "gcp-dev",
+        None,
+        _set(("autoscaling", "totalMinNodeCount"), 1, "gcp:container/nodePool:NodePool", _gke_training),
+        "mlp-cost-006",
+    ),
     ("remove-cost-center-tag", "prod", None, _provider_tags_without(cv.TAG_COST_CENTER), "mlp-tag-001"),
-    ("remove-gcs-labels", "gcp-dev", None, _set(("labels", cv.TAG_MANAGED_BY), "terraform", "gcp:storage/bucket:Bucket"), "mlp-tag-002"),
-    ("remove-team-label", "prod", None,
-     _set(("metadata", "labels"), {cv.TEAM_LABEL: "llm"}, "kubernetes:core/v1:Namespace", _namespace(True)), "mlp-tag-003"),
-    ("untagged-gpu-nodes", "prod", None, _set(("spec", "tags"), {}, "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"), "mlp-tag-004"),
+    (
+        "remove-gcs-labels",
+        "gcp-dev",
+        None,
+        _set(("labels", cv.TAG_MANAGED_BY), "terraform", "gcp:storage/bucket:Bucket"),
+        "mlp-tag-002",
+    ),
+    (
+        "remove-team-label",
+        "prod",
+        None,
+        _set(("metadata", "labels"), {cv.TEAM_LABEL: "llm"}, "kubernetes:core/v1:Namespace", _namespace(True)),
+        "mlp-tag-003",
+    ),
+    (
+        "untagged-gpu-nodes",
+        "prod",
+        None,
+        _set(("spec", "tags"), {}, "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"),
+        "mlp-tag-004",
+    ),
     ("p5-in-dev", "dev", None, _nodepool_requirement("node.kubernetes.io/instance-type", ["p5.48xlarge"]), "mlp-cost-001"),
-    ("gpu-limit-past-ceiling", "prod", None,
-     _set(("spec", "limits", cv.GPU_RESOURCE), 1000, "kubernetes:karpenter.sh/v1:NodePool"), "mlp-cost-002"),
-    ("gpu-limit-past-environment-ceiling", "prod", None,
-     _set(("spec", "limits", cv.GPU_RESOURCE), 1000, "kubernetes:karpenter.sh/v1:NodePool"), "mlp-cost-003"),
-    ("on-demand-training-in-staging", "staging", None,
-     _nodepool_requirement("karpenter.sh/capacity-type", ["on-demand"], _training), "mlp-cost-004"),
-    ("nodepool-without-limits", "prod", None, _set(("spec", "limits"), {}, "kubernetes:karpenter.sh/v1:NodePool"), "mlp-cost-005"),
-    ("gpu-pool-min-above-zero-in-dev", "dev", None,
-     _set(("metadata", "annotations", cv.MIN_NODES_ANNOTATION), "1", "kubernetes:karpenter.sh/v1:NodePool"), "mlp-cost-006"),
-    ("team-without-budget", "prod", None,
-     _drop("kubernetes:monitoring.coreos.com/v1:PrometheusRule",
-           _with_inputs(lambda i: "ml-platform.team-budgets" in str(i.get("spec")))), "mlp-cost-007"),
-    ("budget-exceeded", "staging", None, _set(("limitAmount",), "1000.00", "aws:budgets/budget:Budget",
-                                              _with_inputs(lambda i: not i.get("costFilters"))), "mlp-cost-008"),
+    (
+        "gpu-limit-past-ceiling",
+        "prod",
+        None,
+        _set(("spec", "limits", cv.GPU_RESOURCE), 1000, "kubernetes:karpenter.sh/v1:NodePool"),
+        "mlp-cost-002",
+    ),
+    (
+        "gpu-limit-past-environment-ceiling",
+        "prod",
+        None,
+        _set(("spec", "limits", cv.GPU_RESOURCE), 1000, "kubernetes:karpenter.sh/v1:NodePool"),
+        "mlp-cost-003",
+    ),
+    (
+        "on-demand-training-in-staging",
+        "staging",
+        None,
+        _nodepool_requirement("karpenter.sh/capacity-type", ["on-demand"], _training),
+        "mlp-cost-004",
+    ),
+    (
+        "nodepool-without-limits",
+        "prod",
+        None,
+        _set(("spec", "limits"), {}, "kubernetes:karpenter.sh/v1:NodePool"),
+        "mlp-cost-005",
+    ),
+    (
+        "gpu-pool-min-above-zero-in-dev",
+        "dev",
+        None,
+        _set(("metadata", "annotations", cv.MIN_NODES_ANNOTATION), "1", "kubernetes:karpenter.sh/v1:NodePool"),
+        "mlp-cost-006",
+    ),
+    (
+        "team-without-budget",
+        "prod",
+        None,
+        _drop(
+            "kubernetes:monitoring.coreos.com/v1:PrometheusRule",
+            _with_inputs(lambda i: "ml-platform.team-budgets" in str(i.get("spec"))),
+        ),
+        "mlp-cost-007",
+    ),
+    (
+        "budget-exceeded",
+        "staging",
+        None,
+        _set(("limitAmount",), "1000.00", "aws:budgets/budget:Budget", _with_inputs(lambda i: not i.get("costFilters"))),
+        "mlp-cost-008",
+    ),
 ]
 
 
@@ -328,14 +535,18 @@ def _fingerprint(resources: list[RecordedResource]) -> str:
 
 
 @pytest.mark.parametrize(("stack", "env", "mutate", "policy"), [m[1:] for m in MUTATIONS], ids=[m[0] for m in MUTATIONS])
-def test_mutation_is_caught_by_the_right_policy(plan_of: Callable[[str], engine.Plan], stack: str, env: str | None, mutate: Mutator, policy: str) -> None:
+def test_mutation_is_caught_by_the_right_policy(
+    plan_of: Callable[[str], engine.Plan], stack: str, env: str | None, mutate: Mutator, policy: str
+) -> None:
     plan = plan_of(stack)
     shared = _fingerprint(plan.resources)
     baseline = [v for v in _evaluate(plan, plan.resources, env) if v.policy == policy]
     # Private copies, in URN order: the mock engine registers concurrent resources in a different
     # order on every run, and "the first bucket" must be the same bucket each time.
-    resources = sorted((dataclasses.replace(r, inputs=copy.deepcopy(r.inputs), dependencies=list(r.dependencies)) for r in plan.resources),
-                       key=lambda r: r.urn)
+    resources = sorted(
+        (dataclasses.replace(r, inputs=copy.deepcopy(r.inputs), dependencies=list(r.dependencies)) for r in plan.resources),
+        key=lambda r: r.urn,
+    )
     target = mutate(resources)
     assert _fingerprint(plan.resources) == shared, f"the mutation leaked into the session's shared {stack} plan"
     assert target is not None, f"{policy}: the {stack} plan has no target for this mutation (its component is not planned)"
@@ -380,7 +591,11 @@ def test_plan_over_budget_fails_in_staging_but_only_warns_in_dev(tmp_path: Path)
 
 def _as_preview(plan_json: dict[str, Any]) -> dict[str, Any]:
     """The shape of `pulumi preview --json`: config strings and steps with newState."""
-    config = {f"ml-platform:{k}": (json.dumps(v) if isinstance(v, (dict, list)) else str(v)) for k, v in plan_json["config"].items() if v is not None}
+    config = {
+        f"ml-platform:{k}": (json.dumps(v) if isinstance(v, (dict, list)) else str(v))
+        for k, v in plan_json["config"].items()
+        if v is not None
+    }
     steps = [
         {
             "op": "create",
@@ -465,12 +680,24 @@ def test_check_of_a_missing_file_exits_2(tmp_path: Path) -> None:
 def test_check_reads_preview_steps_as_the_engine_lists_them() -> None:
     from infra import check
 
-    bucket = {"urn": "urn:pulumi:prod::ml-platform::aws:s3/bucket:Bucket::b", "type": "aws:s3/bucket:Bucket", "custom": True,
-              "inputs": {"bucket": "b"}, "provider": "urn:pulumi:prod::ml-platform::pulumi:providers:aws::aws::id"}
+    bucket = {
+        "urn": "urn:pulumi:prod::ml-platform::aws:s3/bucket:Bucket::b",
+        "type": "aws:s3/bucket:Bucket",
+        "custom": True,
+        "inputs": {"bucket": "b"},
+        "provider": "urn:pulumi:prod::ml-platform::pulumi:providers:aws::aws::id",
+    }
     doc = {
         "config": {"ml-platform:environment": "staging", "ml-platform:budget": json.dumps({"monthlyUsd": 5000})},
         "steps": [
-            {"op": "same", "urn": "s", "newState": {"urn": "urn:pulumi:prod::ml-platform::pulumi:pulumi:Stack::ml-platform-prod", "type": "pulumi:pulumi:Stack"}},
+            {
+                "op": "same",
+                "urn": "s",
+                "newState": {
+                    "urn": "urn:pulumi:prod::ml-platform::pulumi:pulumi:Stack::ml-platform-prod",
+                    "type": "pulumi:pulumi:Stack",
+                },
+            },
             {"op": "create-replacement", "urn": bucket["urn"], "newState": bucket},
             {"op": "delete-replaced", "urn": bucket["urn"], "newState": bucket},
             {"op": "delete", "urn": "gone", "oldState": {"urn": "gone", "type": "aws:s3/bucket:Bucket"}},

@@ -43,14 +43,21 @@ class Case:
 
 
 def _gke(node_config: dict[str, Any], **top: Any) -> dict[str, Any]:
-    return {"name": "mlp-train", "nodeConfig": {"labels": {cv.POOL_LABEL: "train", cv.PURPOSE_LABEL: "training"}, **node_config}, **top}
+    return {
+        "name": "mlp-train",
+        "nodeConfig": {"labels": {cv.POOL_LABEL: "train", cv.PURPOSE_LABEL: "training"}, **node_config},
+        **top,
+    }
 
 
 def _karpenter(requirements: Any, *, limit: Any = 16, min_nodes: str = "0") -> dict[str, Any]:
     return {
         "metadata": {"name": "mlp-train", "annotations": {cv.MIN_NODES_ANNOTATION: min_nodes}},
         "spec": {
-            "template": {"metadata": {"labels": {cv.POOL_LABEL: "train", cv.PURPOSE_LABEL: "training"}}, "spec": {"requirements": requirements}},
+            "template": {
+                "metadata": {"labels": {cv.POOL_LABEL: "train", cv.PURPOSE_LABEL: "training"}},
+                "spec": {"requirements": requirements},
+            },
             "limits": {cv.GPU_RESOURCE: limit},
         },
     }
@@ -65,56 +72,200 @@ A2_8G = "a2-highgpu-8g"  # 8 x A100-40GB
 
 CASES = [
     # GKE: nodeCount 0 is zero nodes, not "unset": the initial count no longer counts (it was 2 for the policies).
-    Case("gke-nodecount-zero", pools.GKE_NODE_POOL, _gke({"machineType": A2_1G}, nodeCount=0, initialNodeCount=2),
-         min_nodes=0, gpus_idle=0, gpus_ceiling=0, spot=False, node_type=A2_1G, types=(A2_1G,)),
+    Case(
+        "gke-nodecount-zero",
+        pools.GKE_NODE_POOL,
+        _gke({"machineType": A2_1G}, nodeCount=0, initialNodeCount=2),
+        min_nodes=0,
+        gpus_idle=0,
+        gpus_ceiling=0,
+        spot=False,
+        node_type=A2_1G,
+        types=(A2_1G,),
+    ),
     # GKE: without nodeCount the initial count runs in each of the 2 zones.
-    Case("gke-initial-count-per-zone", pools.GKE_NODE_POOL, _gke({"machineType": A2_1G}, initialNodeCount=1, nodeLocations=["us-central1-a", "us-central1-b"]),
-         min_nodes=2, gpus_idle=2, gpus_ceiling=2, spot=False, node_type=A2_1G, types=(A2_1G,)),
+    Case(
+        "gke-initial-count-per-zone",
+        pools.GKE_NODE_POOL,
+        _gke({"machineType": A2_1G}, initialNodeCount=1, nodeLocations=["us-central1-a", "us-central1-b"]),
+        min_nodes=2,
+        gpus_idle=2,
+        gpus_ceiling=2,
+        spot=False,
+        node_type=A2_1G,
+        types=(A2_1G,),
+    ),
     # GKE: spot given as the string "true" is spot (the policies read it as on-demand).
-    Case("gke-spot-string-true", pools.GKE_NODE_POOL, _gke({"machineType": A2_1G, "spot": "true"}, autoscaling={"minNodeCount": 0, "maxNodeCount": 3}),
-         min_nodes=0, gpus_idle=0, gpus_ceiling=3, spot=True, node_type=A2_1G, types=(A2_1G,)),
+    Case(
+        "gke-spot-string-true",
+        pools.GKE_NODE_POOL,
+        _gke({"machineType": A2_1G, "spot": "true"}, autoscaling={"minNodeCount": 0, "maxNodeCount": 3}),
+        min_nodes=0,
+        gpus_idle=0,
+        gpus_ceiling=3,
+        spot=True,
+        node_type=A2_1G,
+        types=(A2_1G,),
+    ),
     # GKE: spot given as the string "false" is on-demand (the estimate read any non-empty string as spot).
-    Case("gke-spot-string-false", pools.GKE_NODE_POOL, _gke({"machineType": A2_1G, "spot": "false", "preemptible": False}, autoscaling={"minNodeCount": 0, "maxNodeCount": 3}),
-         min_nodes=0, gpus_idle=0, gpus_ceiling=3, spot=False, node_type=A2_1G, types=(A2_1G,)),
-    Case("gke-preemptible", pools.GKE_NODE_POOL, _gke({"machineType": A2_1G, "preemptible": True}, autoscaling={"minNodeCount": 0, "maxNodeCount": 1}),
-         min_nodes=0, gpus_idle=0, gpus_ceiling=1, spot=True, node_type=A2_1G, types=(A2_1G,)),
+    Case(
+        "gke-spot-string-false",
+        pools.GKE_NODE_POOL,
+        _gke({"machineType": A2_1G, "spot": "false", "preemptible": False}, autoscaling={"minNodeCount": 0, "maxNodeCount": 3}),
+        min_nodes=0,
+        gpus_idle=0,
+        gpus_ceiling=3,
+        spot=False,
+        node_type=A2_1G,
+        types=(A2_1G,),
+    ),
+    Case(
+        "gke-preemptible",
+        pools.GKE_NODE_POOL,
+        _gke({"machineType": A2_1G, "preemptible": True}, autoscaling={"minNodeCount": 0, "maxNodeCount": 1}),
+        min_nodes=0,
+        gpus_idle=0,
+        gpus_ceiling=1,
+        spot=True,
+        node_type=A2_1G,
+        types=(A2_1G,),
+    ),
     # GKE: per-zone bounds x 3 zones; 8 GPUs a node.
-    Case("gke-per-zone-autoscaling", pools.GKE_NODE_POOL,
-         _gke({"machineType": A2_8G}, autoscaling={"minNodeCount": 1, "maxNodeCount": 2}, nodeLocations=["a", "b", "c"]),
-         min_nodes=3, gpus_idle=24, gpus_ceiling=48, spot=False, node_type=A2_8G, types=(A2_8G,)),
+    Case(
+        "gke-per-zone-autoscaling",
+        pools.GKE_NODE_POOL,
+        _gke({"machineType": A2_8G}, autoscaling={"minNodeCount": 1, "maxNodeCount": 2}, nodeLocations=["a", "b", "c"]),
+        min_nodes=3,
+        gpus_idle=24,
+        gpus_ceiling=48,
+        spot=False,
+        node_type=A2_8G,
+        types=(A2_8G,),
+    ),
     # GKE: total bounds win over the zones; a total given as null falls back to the per-zone bounds.
-    Case("gke-total-autoscaling", pools.GKE_NODE_POOL,
-         _gke({"machineType": A2_1G}, autoscaling={"totalMinNodeCount": 1, "totalMaxNodeCount": 5}, nodeLocations=["a", "b", "c"]),
-         min_nodes=1, gpus_idle=1, gpus_ceiling=5, spot=False, node_type=A2_1G, types=(A2_1G,)),
-    Case("gke-null-total-autoscaling", pools.GKE_NODE_POOL,
-         _gke({"machineType": A2_1G}, autoscaling={"totalMaxNodeCount": None, "minNodeCount": 1, "maxNodeCount": 2}, nodeLocations=["a", "b"]),
-         min_nodes=2, gpus_idle=2, gpus_ceiling=4, spot=False, node_type=A2_1G, types=(A2_1G,)),
+    Case(
+        "gke-total-autoscaling",
+        pools.GKE_NODE_POOL,
+        _gke({"machineType": A2_1G}, autoscaling={"totalMinNodeCount": 1, "totalMaxNodeCount": 5}, nodeLocations=["a", "b", "c"]),
+        min_nodes=1,
+        gpus_idle=1,
+        gpus_ceiling=5,
+        spot=False,
+        node_type=A2_1G,
+        types=(A2_1G,),
+    ),
+    Case(
+        "gke-null-total-autoscaling",
+        pools.GKE_NODE_POOL,
+        _gke(
+            {"machineType": A2_1G},
+            autoscaling={"totalMaxNodeCount": None, "minNodeCount": 1, "maxNodeCount": 2},
+            nodeLocations=["a", "b"],
+        ),
+        min_nodes=2,
+        gpus_idle=2,
+        gpus_ceiling=4,
+        spot=False,
+        node_type=A2_1G,
+        types=(A2_1G,),
+    ),
     # GKE: the whole nodeConfig JSON-encoded.
-    Case("gke-json-node-config", pools.GKE_NODE_POOL,
-         {"name": "mlp-train", "nodeConfig": json.dumps({"machineType": A2_1G, "spot": True, "labels": {cv.POOL_LABEL: "train"}}), "nodeCount": 1},
-         min_nodes=1, gpus_idle=1, gpus_ceiling=1, spot=True, node_type=A2_1G, types=(A2_1G,)),
+    Case(
+        "gke-json-node-config",
+        pools.GKE_NODE_POOL,
+        {
+            "name": "mlp-train",
+            "nodeConfig": json.dumps({"machineType": A2_1G, "spot": True, "labels": {cv.POOL_LABEL: "train"}}),
+            "nodeCount": 1,
+        },
+        min_nodes=1,
+        gpus_idle=1,
+        gpus_ceiling=1,
+        spot=True,
+        node_type=A2_1G,
+        types=(A2_1G,),
+    ),
     # Karpenter: a family requirement alone -> every catalog type of the family, plus the family pattern.
-    Case("karpenter-family", pools.KARPENTER_NODEPOOL, _karpenter([_req(pools.INSTANCE_FAMILY_LABEL, "p5")], limit=16),
-         min_nodes=0, gpus_idle=0, gpus_ceiling=16, spot=False, node_type="p5.48xlarge", types=("p5.48xlarge",), patterns=("p5.48xlarge", "p5.*")),
+    Case(
+        "karpenter-family",
+        pools.KARPENTER_NODEPOOL,
+        _karpenter([_req(pools.INSTANCE_FAMILY_LABEL, "p5")], limit=16),
+        min_nodes=0,
+        gpus_idle=0,
+        gpus_ceiling=16,
+        spot=False,
+        node_type="p5.48xlarge",
+        types=("p5.48xlarge",),
+        patterns=("p5.48xlarge", "p5.*"),
+    ),
     # Karpenter: requirements are ANDed - g6 or p5, and an L4 GPU -> g6 only (the estimate used to ignore the GPU name,
     # the policies the family's GPU); the cheapest L4 per GPU-hour is priced.
-    Case("karpenter-family-and-gpu-name", pools.KARPENTER_NODEPOOL,
-         _karpenter([_req(pools.INSTANCE_FAMILY_LABEL, "g6", "p5"), _req(pools.GPU_NAME_LABEL, "l4"), _req(pools.CAPACITY_TYPE_LABEL, "spot")], limit=4),
-         min_nodes=0, gpus_idle=0, gpus_ceiling=4, spot=True, node_type="g6.xlarge",
-         types=tuple(n.name for n in gpu_catalog.NODE_TYPES.values() if n.cloud == "aws" and n.family == "g6"),
-         patterns=(*(n.name for n in gpu_catalog.NODE_TYPES.values() if n.cloud == "aws" and n.family == "g6"), "g6.*", "p5.*")),
+    Case(
+        "karpenter-family-and-gpu-name",
+        pools.KARPENTER_NODEPOOL,
+        _karpenter(
+            [
+                _req(pools.INSTANCE_FAMILY_LABEL, "g6", "p5"),
+                _req(pools.GPU_NAME_LABEL, "l4"),
+                _req(pools.CAPACITY_TYPE_LABEL, "spot"),
+            ],
+            limit=4,
+        ),
+        min_nodes=0,
+        gpus_idle=0,
+        gpus_ceiling=4,
+        spot=True,
+        node_type="g6.xlarge",
+        types=tuple(n.name for n in gpu_catalog.NODE_TYPES.values() if n.cloud == "aws" and n.family == "g6"),
+        patterns=(*(n.name for n in gpu_catalog.NODE_TYPES.values() if n.cloud == "aws" and n.family == "g6"), "g6.*", "p5.*"),
+    ),
     # Karpenter: a family the catalog does not list -> nothing priced, the pattern still visible to the policies.
-    Case("karpenter-unknown-family", pools.KARPENTER_NODEPOOL, _karpenter([_req(pools.INSTANCE_FAMILY_LABEL, "p6")], limit=8),
-         min_nodes=0, gpus_idle=0, gpus_ceiling=0, spot=False, node_type=None, types=(), patterns=("p6.*",)),
+    Case(
+        "karpenter-unknown-family",
+        pools.KARPENTER_NODEPOOL,
+        _karpenter([_req(pools.INSTANCE_FAMILY_LABEL, "p6")], limit=8),
+        min_nodes=0,
+        gpus_idle=0,
+        gpus_ceiling=0,
+        spot=False,
+        node_type=None,
+        types=(),
+        patterns=("p6.*",),
+    ),
     # Karpenter: requirements and the GPU limit JSON-encoded / as a string; baseline from the annotation.
-    Case("karpenter-json-requirements", pools.KARPENTER_NODEPOOL,
-         _karpenter(json.dumps([_req(pools.INSTANCE_TYPE_LABEL, "g6.12xlarge"), _req(pools.CAPACITY_TYPE_LABEL, "spot", "on-demand")]), limit="8", min_nodes="1"),
-         min_nodes=1, gpus_idle=4, gpus_ceiling=8, spot=True, node_type="g6.12xlarge", types=("g6.12xlarge",)),
+    Case(
+        "karpenter-json-requirements",
+        pools.KARPENTER_NODEPOOL,
+        _karpenter(
+            json.dumps([_req(pools.INSTANCE_TYPE_LABEL, "g6.12xlarge"), _req(pools.CAPACITY_TYPE_LABEL, "spot", "on-demand")]),
+            limit="8",
+            min_nodes="1",
+        ),
+        min_nodes=1,
+        gpus_idle=4,
+        gpus_ceiling=8,
+        spot=True,
+        node_type="g6.12xlarge",
+        types=("g6.12xlarge",),
+    ),
     # EKS managed node group: scaling JSON-encoded, capacity type in lower case.
-    Case("eks-json-scaling", pools.EKS_NODE_GROUP,
-         {"nodeGroupName": "mlp-train", "instanceTypes": ["g6.xlarge"], "capacityType": "spot", "scalingConfig": json.dumps({"minSize": 0, "maxSize": 5}),
-          "labels": {cv.POOL_LABEL: "train", cv.PURPOSE_LABEL: "training"}},
-         min_nodes=0, gpus_idle=0, gpus_ceiling=5, spot=True, node_type="g6.xlarge", types=("g6.xlarge",)),
+    Case(
+        "eks-json-scaling",
+        pools.EKS_NODE_GROUP,
+        {
+            "nodeGroupName": "mlp-train",
+            "instanceTypes": ["g6.xlarge"],
+            "capacityType": "spot",
+            "scalingConfig": json.dumps({"minSize": 0, "maxSize": 5}),
+            "labels": {cv.POOL_LABEL: "train", cv.PURPOSE_LABEL: "training"},
+        },
+        min_nodes=0,
+        gpus_idle=0,
+        gpus_ceiling=5,
+        spot=True,
+        node_type="g6.xlarge",
+        types=("g6.xlarge",),
+    ),
 ]
 
 
@@ -134,7 +285,12 @@ def test_estimate_and_policies_read_the_same_pool(case: Case) -> None:
         price = gpu_catalog.node_type(policy_pool.cloud, case.node_type).hourly_usd(spot=case.spot)
         assert item.monthly_usd_idle == pytest.approx(price * case.min_nodes * H)
     # ... and for the policies, read from the proxies the CLI hands a pack
-    assert (policy_pool.name, policy_pool.spot, policy_pool.min_nodes, policy_pool.gpu) == ("train", case.spot, case.min_nodes, True)
+    assert (policy_pool.name, policy_pool.spot, policy_pool.min_nodes, policy_pool.gpu) == (
+        "train",
+        case.spot,
+        case.min_nodes,
+        True,
+    )
     assert policy_pool.instance_types == case.types
     assert policy_pool.type_patterns == (case.patterns or case.types)
     if case.node_type is not None:
@@ -146,12 +302,28 @@ def test_estimate_and_policies_read_the_same_pool(case: Case) -> None:
 def _recorded(case: Case, environment: str) -> list[RecordedResource]:
     provider_urn = "urn:pulumi:test::ml-platform::pulumi:providers:aws::default"
     res = RecordedResource(
-        urn=_urn(case), type=case.type, name=case.id, custom=True, parent="", provider=f"{provider_urn}::id", protect=False,
-        retain_on_delete=False, dependencies=[], inputs=case.inputs,
+        urn=_urn(case),
+        type=case.type,
+        name=case.id,
+        custom=True,
+        parent="",
+        provider=f"{provider_urn}::id",
+        protect=False,
+        retain_on_delete=False,
+        dependencies=[],
+        inputs=case.inputs,
     )
     provider = RecordedResource(
-        urn=provider_urn, type="pulumi:providers:aws", name="default", custom=True, parent="", provider="", protect=False,
-        retain_on_delete=False, dependencies=[], inputs={"defaultTags": {"tags": {cv.TAG_ENVIRONMENT: environment}}},
+        urn=provider_urn,
+        type="pulumi:providers:aws",
+        name="default",
+        custom=True,
+        parent="",
+        provider="",
+        protect=False,
+        retain_on_delete=False,
+        dependencies=[],
+        inputs={"defaultTags": {"tags": {cv.TAG_ENVIRONMENT: environment}}},
     )
     return [provider, res]
 
@@ -161,7 +333,11 @@ def _cost_findings(case: Case, environment: str) -> set[str]:
     return {v.policy for v in found if v.urn == _urn(case)}
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c.id in ("gke-nodecount-zero", "gke-spot-string-true", "gke-spot-string-false")], ids=lambda c: c.id)
+@pytest.mark.parametrize(
+    "case",
+    [c for c in CASES if c.id in ("gke-nodecount-zero", "gke-spot-string-true", "gke-spot-string-false")],
+    ids=lambda c: c.id,
+)
 def test_the_packs_judge_a_pool_by_the_figures_the_estimate_prices(case: Case) -> None:
     """The real dev pack config: GPU pools scale to zero (mlp-cost-006), training runs on spot (mlp-cost-004)."""
     findings = _cost_findings(case, "dev")
@@ -211,7 +387,9 @@ def _static_reserved(*, capacity: tuple[str, ...] = ("reserved", "on-demand"), p
             "replicas": 2,
             "template": {
                 "metadata": {"labels": {cv.POOL_LABEL: "train", cv.PURPOSE_LABEL: "training"}},
-                "spec": {"requirements": [_req(pools.INSTANCE_TYPE_LABEL, "p5.48xlarge"), _req(pools.CAPACITY_TYPE_LABEL, *capacity)]},
+                "spec": {
+                    "requirements": [_req(pools.INSTANCE_TYPE_LABEL, "p5.48xlarge"), _req(pools.CAPACITY_TYPE_LABEL, *capacity)]
+                },
             },
             "limits": {"nodes": 4},  # the CRD lets a static pool limit nodes only
         },
@@ -224,7 +402,9 @@ def test_static_reserved_nodepool_is_read_alike_and_priced_as_already_paid() -> 
     assert pool is not None and pool == pools.pool_of(pools.KARPENTER_NODEPOOL, inputs, "p")
     assert (pool.replicas, pool.node_limit, pool.reserved_nodes, pool.reserved_usd_hour) == (2, 4, 2, 31.464)
     assert pool.fallback == ("on-demand",) and pool.gpu_limit is None and pool.gpu_ceiling == 32  # 4 nodes x 8 H100
-    [item] = cost_model.estimate_items([("urn:pulumi:t::p::kubernetes:karpenter.sh/v1:NodePool::p", pools.KARPENTER_NODEPOOL, inputs)])
+    [item] = cost_model.estimate_items(
+        [("urn:pulumi:t::p::kubernetes:karpenter.sh/v1:NodePool::p", pools.KARPENTER_NODEPOOL, inputs)]
+    )
     fixed = 2 * 31.464 * H
     on_demand = gpu_catalog.node_type("aws", "p5.48xlarge").hourly_usd(spot=False)
     assert item.reserved_usd_month == pytest.approx(fixed) and item.reserved_price_fixed
@@ -265,13 +445,21 @@ def test_the_packs_bound_a_static_pool_by_its_node_limit_and_let_reservations_pa
 
 def test_gke_pool_on_a_specific_reservation_is_reserved_capacity_without_fallback() -> None:
     inputs = _gke(
-        {"machineType": A2_8G, "reservationAffinity": {"consumeReservationType": "SPECIFIC_RESERVATION", "key": "compute.googleapis.com/reservation-name",
-                                                       "values": ["block"]}},
+        {
+            "machineType": A2_8G,
+            "reservationAffinity": {
+                "consumeReservationType": "SPECIFIC_RESERVATION",
+                "key": "compute.googleapis.com/reservation-name",
+                "values": ["block"],
+            },
+        },
         autoscaling={"totalMinNodeCount": 0, "totalMaxNodeCount": 2},
     )
     pool = pools.pool_of(pools.GKE_NODE_POOL, inputs, "p")
     assert pool is not None and pool.capacity == ("reserved",) and pool.reserved_nodes == 2 and pool.fallback == ()
     [item] = cost_model.estimate_items([("urn:pulumi:t::p::gcp:container/nodePool:NodePool::p", pools.GKE_NODE_POOL, inputs)])
     fixed = 2 * gpu_catalog.node_type("gcp", A2_8G).hourly_usd(spot=False) * H
-    assert item.reserved_usd_month == pytest.approx(fixed) and item.monthly_usd_idle == item.monthly_usd_ceiling == pytest.approx(fixed)
+    assert item.reserved_usd_month == pytest.approx(fixed) and item.monthly_usd_idle == item.monthly_usd_ceiling == pytest.approx(
+        fixed
+    )
     assert not item.spot and item.gpus_ceiling == 16

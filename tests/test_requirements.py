@@ -59,7 +59,9 @@ def test_direct_requirements_are_exact_pins(source: str) -> None:
     assert unpinned(ROOT / source) == []
 
 
-@pytest.mark.parametrize(("source", "lock"), [("requirements.txt", "requirements.lock"), ("requirements-dev.txt", "requirements-dev.lock")])
+@pytest.mark.parametrize(
+    ("source", "lock"), [("requirements.txt", "requirements.lock"), ("requirements-dev.txt", "requirements-dev.lock")]
+)
 def test_lock_holds_every_pin_at_the_same_version(source: str, lock: str) -> None:
     locked = pins(ROOT / lock)
     wanted = pins(ROOT / source)

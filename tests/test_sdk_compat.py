@@ -77,8 +77,13 @@ def test_runtime_reset_and_program_runner_exist_with_their_shapes() -> None:
 
 def test_not_applicable_is_what_the_policy_sdk_raises() -> None:
     opts = pulumi_policy.PolicyResourceOptions(
-        protect=False, ignore_changes=[], delete_before_replace=None, aliases=[],
-        custom_timeouts=pulumi_policy.PolicyCustomTimeouts(0, 0, 0), additional_secret_outputs=[], parent=None,
+        protect=False,
+        ignore_changes=[],
+        delete_before_replace=None,
+        aliases=[],
+        custom_timeouts=pulumi_policy.PolicyCustomTimeouts(0, 0, 0),
+        additional_secret_outputs=[],
+        parent=None,
     )
     args = pulumi_policy.ResourceValidationArgs("t", {}, "urn", "n", opts, None, None)
     with pytest.raises(sdk.NotApplicableError):
@@ -141,5 +146,7 @@ def test_no_module_but_sdk_compat_uses_sdk_internals() -> None:
 
 def test_the_scan_finds_a_private_import(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
-    bad.write_text("def f():\n    from pulumi.runtime.sync_await import _sync_await\n    from pulumi_policy.policy import _NotApplicableError\n")
+    bad.write_text(
+        "def f():\n    from pulumi.runtime.sync_await import _sync_await\n    from pulumi_policy.policy import _NotApplicableError\n"
+    )
     assert private_sdk_uses(bad) == {"pulumi.runtime.sync_await", "pulumi_policy.policy"}

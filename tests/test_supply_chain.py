@@ -30,7 +30,10 @@ def test_zizmor_finds_nothing_above_informational() -> None:
     # vulnerable actions) are Dependabot's and GitHub's job. The auditor persona shows every finding.
     result = subprocess.run(
         [_zizmor(), "--offline", "--persona", "auditor", "--min-severity", "low", "--format", "json", str(GITHUB)],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode != 1, result.stderr  # 1: zizmor itself failed; 10-14: findings (listed below)
     findings: list[dict[str, Any]] = json.loads(result.stdout or "null")
@@ -71,7 +74,9 @@ def test_dependabot_updates_actions_and_pip_pins() -> None:
     updates = {u["package-ecosystem"]: u for u in doc["updates"]}
     assert updates["github-actions"]["directory"] == "/"
     pip_dirs = set(updates["pip"]["directories"])
-    listed = subprocess.run(["git", "ls-files", "*requirements*.txt"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    listed = subprocess.run(
+        ["git", "ls-files", "*requirements*.txt"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
     reqs = [ROOT / line for line in listed.split()]
     assert reqs
     for req in reqs:

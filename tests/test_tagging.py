@@ -165,7 +165,9 @@ def test_the_registered_transform_on_every_resource_the_plan_emits(plan_of: Call
     for res in plan.resources:
         props = copy.deepcopy(res.inputs)
         result = registered(
-            pulumi.ResourceTransformArgs(custom=res.custom, type_=res.type, name=res.name, props=props, opts=pulumi.ResourceOptions())
+            pulumi.ResourceTransformArgs(
+                custom=res.custom, type_=res.type, name=res.name, props=props, opts=pulumi.ResourceOptions()
+            )
         )
         if result is None:
             assert not (res.custom and res.type in label_property), f"{res.urn} takes labels but was not labelled"

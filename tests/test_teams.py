@@ -79,7 +79,9 @@ def test_quota_matches_the_config(plan_of, stack: str) -> None:
 def test_prod_gpu_quotas_equal_the_configured_numbers(plan_of) -> None:
     """Spelled out for prod: teams without borrowing get exactly their configured GPUs."""
     plan = plan_of("prod")
-    gpu = {r.inputs["metadata"]["namespace"]: int(r.inputs["spec"]["hard"]["requests.nvidia.com/gpu"]) for r in plan.by_type(QUOTA)}
+    gpu = {
+        r.inputs["metadata"]["namespace"]: int(r.inputs["spec"]["hard"]["requests.nvidia.com/gpu"]) for r in plan.by_type(QUOTA)
+    }
     cfg = {t.name: t for t in plan.config.teams}
     assert gpu["recsys"] == cfg["recsys"].quotas.gpu == 12
     assert gpu["analytics"] == 0
@@ -109,7 +111,11 @@ def test_limit_range_gives_pods_without_requests_defaults(plan_of, stack: str) -
         [container] = [limit for limit in lr.inputs["spec"]["limits"] if limit["type"] == "Container"]
         [quota] = _in_ns(plan, QUOTA, team.name)
         hard = quota.inputs["spec"]["hard"]
-        counted = [(kind, res) for kind, _, res in (k.partition(".") for k in hard) if kind in ("requests", "limits") and res in ("cpu", "memory")]
+        counted = [
+            (kind, res)
+            for kind, _, res in (k.partition(".") for k in hard)
+            if kind in ("requests", "limits") and res in ("cpu", "memory")
+        ]
         assert len(counted) == 4, counted
         for kind, resource in counted:
             default = container["defaultRequest" if kind == "requests" else "default"][resource]
@@ -147,7 +153,11 @@ def test_default_deny_and_no_ingress_from_other_namespaces(plan_of, stack: str) 
                     assert "ipBlock" not in peer
         # the platform services are reachable
         platform = policies.get("allow-platform-services")  # absent with no platform service (a fleet manager)
-        targets = [peer["namespaceSelector"]["matchLabels"][team_mod.NS_NAME_LABEL] for peer in platform["egress"][0]["to"]] if platform else []
+        targets = (
+            [peer["namespaceSelector"]["matchLabels"][team_mod.NS_NAME_LABEL] for peer in platform["egress"][0]["to"]]
+            if platform
+            else []
+        )
         assert cv.NS_MLFLOW in targets or not plan.config.mlflow.enabled
         assert cv.NS_FEAST in targets or not plan.config.feast.enabled
         # public egress other than HTTPS only where the config allows; never to private ranges
@@ -173,7 +183,9 @@ def test_default_deny_and_no_ingress_from_other_namespaces(plan_of, stack: str) 
 
 def test_internet_egress_only_for_teams_that_ask(plan_of) -> None:
     plan = plan_of("prod")
-    with_internet = {p.inputs["metadata"]["namespace"] for p in plan.by_type(NETPOL) if p.inputs["metadata"]["name"] == "allow-internet-egress"}
+    with_internet = {
+        p.inputs["metadata"]["namespace"] for p in plan.by_type(NETPOL) if p.inputs["metadata"]["name"] == "allow-internet-egress"
+    }
     assert with_internet == {t.name for t in plan.config.teams if t.internet_egress} == {"analytics"}
 
 
@@ -203,7 +215,11 @@ def test_service_account_annotations_follow_the_cloud(plan_of) -> None:
     for stack, key in (("prod", "eks.amazonaws.com/role-arn"), ("gcp-dev", "iam.gke.io/gcp-service-account"), ("onprem", None)):
         plan = plan_of(stack)
         for team in plan.config.teams:
-            [sa] = [r for r in _in_ns(plan, "kubernetes:core/v1:ServiceAccount", team.name) if r.inputs["metadata"]["name"] == f"{team.name}-workloads"]
+            [sa] = [
+                r
+                for r in _in_ns(plan, "kubernetes:core/v1:ServiceAccount", team.name)
+                if r.inputs["metadata"]["name"] == f"{team.name}-workloads"
+            ]
             annotations = sa.inputs["metadata"].get("annotations") or {}
             assert (list(annotations) == [key]) if key else not annotations, (stack, annotations)
 
@@ -315,7 +331,11 @@ def _capacity_problems(raw: dict[str, Any]) -> list[tuple[str, str]]:
 def _pool_gpus(raw: dict[str, Any], pool: dict[str, Any]) -> tuple[int, str]:
     """(GPU ceiling, GPU model) of a stack pool, from its gpuLimit or maxNodes x the catalog's GPUs per node."""
     cloud = "gcp" if raw.get("cloud") == "gcp" else "aws"
-    shapes = [catalog.node_type(cloud, n) for n in pool["instanceTypes"]] if pool.get("instanceTypes") else catalog.node_types(cloud, gpu=pool["gpu"])
+    shapes = (
+        [catalog.node_type(cloud, n) for n in pool["instanceTypes"]]
+        if pool.get("instanceTypes")
+        else catalog.node_types(cloud, gpu=pool["gpu"])
+    )
     ceiling = pool.get("gpuLimit", pool["maxNodes"] * max(n.gpus for n in shapes))
     return ceiling, shapes[0].gpu
 

@@ -88,7 +88,12 @@ def test_evaluator_itself() -> None:
         "Statement": [
             {"Effect": "Allow", "Action": "s3:Get*", "Resource": "arn:aws:s3:::b/*"},
             {"Effect": "Deny", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/secret/*"},
-            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::b", "Condition": {"StringLike": {"s3:prefix": "a/*"}}},
+            {
+                "Effect": "Allow",
+                "Action": "s3:ListBucket",
+                "Resource": "arn:aws:s3:::b",
+                "Condition": {"StringLike": {"s3:prefix": "a/*"}},
+            },
         ]
     }
     assert allowed(policy, "s3:GetObject", "arn:aws:s3:::b/x")
@@ -146,11 +151,13 @@ def test_every_team_role_is_assumable_only_by_its_service_account(team_plan: eng
         if plan.config.cluster.workload_identity == "podIdentity":
             assert stmt["Principal"] == {"Service": "pods.eks.amazonaws.com"}
             assert sorted(stmt["Action"]) == ["sts:AssumeRole", "sts:TagSession"]
-            assert stmt["Condition"] == {"StringEquals": {
-                "aws:RequestTag/eks-cluster-name": plan.config.cluster_name,
-                "aws:RequestTag/kubernetes-namespace": team.name,
-                "aws:RequestTag/kubernetes-service-account": f"{team.name}-workloads",
-            }}
+            assert stmt["Condition"] == {
+                "StringEquals": {
+                    "aws:RequestTag/eks-cluster-name": plan.config.cluster_name,
+                    "aws:RequestTag/kubernetes-namespace": team.name,
+                    "aws:RequestTag/kubernetes-service-account": f"{team.name}-workloads",
+                }
+            }
             continue
         assert stmt["Action"] == "sts:AssumeRoleWithWebIdentity"
         conditions = stmt["Condition"]["StringEquals"]
@@ -239,7 +246,11 @@ def test_no_team_policy_has_a_wildcard_action(team_plan: engine.Plan) -> None:
 
 def test_service_accounts_carry_their_team_role(team_plan: engine.Plan) -> None:
     plan = team_plan
-    sas = {r.inputs["metadata"]["namespace"]: r for r in plan.by_type("kubernetes:core/v1:ServiceAccount") if r.name.endswith("-workloads")}
+    sas = {
+        r.inputs["metadata"]["namespace"]: r
+        for r in plan.by_type("kubernetes:core/v1:ServiceAccount")
+        if r.name.endswith("-workloads")
+    }
     associations = {r.inputs["namespace"]: r for r in plan.by_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")}
     addons = {r.inputs["addonName"] for r in plan.by_type("aws:eks/addon:Addon")}
     pod_identity = plan.config.cluster.workload_identity == "podIdentity"
@@ -269,7 +280,9 @@ KEY = "arn:aws:kms:eu-west-1:123456789012:key/k"
 
 @pytest.mark.parametrize(("team", "other"), [("ml", "ml-ops"), ("ml-ops", "ml"), ("a", "ab")])
 def test_a_team_whose_name_prefixes_another_gets_nothing_of_it(team: str, other: str) -> None:
-    policy = json.loads(team_iam.team_policy(team, LAKE, shared_zones=["curated"], other_teams=[other], kms_key_arn=KEY, region="eu-west-1"))
+    policy = json.loads(
+        team_iam.team_policy(team, LAKE, shared_zones=["curated"], other_teams=[other], kms_key_arn=KEY, region="eu-west-1")
+    )
     for arn in LAKE.values():
         assert allowed(policy, "s3:GetObject", f"{arn}/teams/{team}/x")
         assert not allowed(policy, "s3:GetObject", f"{arn}/teams/{other}/x")
@@ -397,7 +410,9 @@ def test_access_entries_reject_system_groups() -> None:
 
     def build(p: aws.Provider) -> None:
         access_entries.GroupAccessEntries(
-            "a", access_entries.GroupAccessEntriesArgs(cluster_name="c", groups_by_principal={OWNER_ROLE: ["ml-owners"]}), pulumi.ResourceOptions(provider=p)
+            "a",
+            access_entries.GroupAccessEntriesArgs(cluster_name="c", groups_by_principal={OWNER_ROLE: ["ml-owners"]}),
+            pulumi.ResourceOptions(provider=p),
         )
 
     [entry] = [r for r in _run(build) if r.type == "aws:eks/accessEntry:AccessEntry"]
@@ -411,9 +426,13 @@ def test_pod_identity_is_eks_only_and_names_what_is_allowed() -> None:
     raw.setdefault("cluster", {})["workloadIdentity"] = "podIdentity"
     with pytest.raises(config.ConfigError) as err:
         config.parse(raw)
-    assert any(p == "ml-platform:cluster.workloadIdentity" and "allows: irsa" in r for p, r in err.value.problems), err.value.problems
+    assert any(p == "ml-platform:cluster.workloadIdentity" and "allows: irsa" in r for p, r in err.value.problems), (
+        err.value.problems
+    )
     raw = raw_config("prod")
     raw["cluster"]["workloadIdentity"] = "oidc"
     with pytest.raises(config.ConfigError) as err:
         config.parse(raw)
-    assert any(p == "ml-platform:cluster.workloadIdentity" and "podIdentity" in r for p, r in err.value.problems), err.value.problems
+    assert any(p == "ml-platform:cluster.workloadIdentity" and "podIdentity" in r for p, r in err.value.problems), (
+        err.value.problems
+    )

@@ -40,7 +40,15 @@ P5_POOL = {
     "minNodes": 2,
     "maxNodes": 4,
 }
-EFA_POOL = {"name": "train-efa", "purpose": "training", "gpu": "A100-40GB", "efa": True, "zone": "us-east-1b", "minNodes": 0, "maxNodes": 2}
+EFA_POOL = {
+    "name": "train-efa",
+    "purpose": "training",
+    "gpu": "A100-40GB",
+    "efa": True,
+    "zone": "us-east-1b",
+    "minNodes": 0,
+    "maxNodes": 2,
+}
 
 
 LUSTRE = {"zones": ["curated"], "availabilityZone": "us-east-1a", "storageGb": 2400, "throughputMbPerTib": 250}
@@ -48,7 +56,11 @@ LUSTRE = {"zones": ["curated"], "availabilityZone": "us-east-1a", "storageGb": 2
 
 def training_config(base: str = "prod") -> dict[str, Any]:
     doc = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{base}.yaml").read_text())
-    doc["config"]["ml-platform:gpuPools"] = [*doc["config"]["ml-platform:gpuPools"], copy.deepcopy(P5_POOL), copy.deepcopy(EFA_POOL)]
+    doc["config"]["ml-platform:gpuPools"] = [
+        *doc["config"]["ml-platform:gpuPools"],
+        copy.deepcopy(P5_POOL),
+        copy.deepcopy(EFA_POOL),
+    ]
     doc["config"]["ml-platform:dataLake"] = {**doc["config"]["ml-platform:dataLake"], "lustre": dict(LUSTRE)}
     return doc
 
@@ -111,7 +123,9 @@ def test_topology_aware_pool_is_a_static_nodepool_of_min_nodes(training_plan: en
     assert "replicas" not in dynamic and "nvidia.com/gpu" in dynamic["limits"]
 
 
-def test_karpenter_enables_reserved_capacity_and_node_repair_with_keys_of_the_chart(training_plan: engine.Plan, upstream: Path) -> None:
+def test_karpenter_enables_reserved_capacity_and_node_repair_with_keys_of_the_chart(
+    training_plan: engine.Plan, upstream: Path
+) -> None:
     release = _one(training_plan, RELEASE, "karpenter")
     gates = release.inputs["values"]["settings"]["featureGates"]
     assert gates["reservedCapacity"] is True and gates["nodeRepair"] is True
@@ -133,14 +147,24 @@ def test_reserved_capacity_is_priced_as_already_paid_and_shown_apart(training_pl
 
 
 @pytest.mark.parametrize(("kind", "hourly"), [("capacity-block", 31.464), ("odcr", None)])
-def test_managed_reserved_pool_is_priced_as_already_paid_and_shown_apart(write_stack: Callable[..., Path], kind: str, hourly: float | None) -> None:
+def test_managed_reserved_pool_is_priced_as_already_paid_and_shown_apart(
+    write_stack: Callable[..., Path], kind: str, hourly: float | None
+) -> None:
     """A managed node group on a Capacity Block (or an ODCR) is paid for the whole reservation whether its nodes
     run or not: priced at the reservation's price (default the on-demand list price), shown as reserved."""
     reservation: dict[str, Any] = {"ids": [RESERVATION], "zone": "us-east-1a", "kind": kind, "nodes": 2}
     if hourly is not None:
         reservation["hourlyUsd"] = hourly
-    pool = {"name": "train-blk", "purpose": "training", "instanceTypes": ["p5.48xlarge"], "mode": "managed", "capacity": "reserved",
-            "reservation": reservation, "minNodes": 0, "maxNodes": 2}
+    pool = {
+        "name": "train-blk",
+        "purpose": "training",
+        "instanceTypes": ["p5.48xlarge"],
+        "mode": "managed",
+        "capacity": "reserved",
+        "reservation": reservation,
+        "minNodes": 0,
+        "maxNodes": 2,
+    }
     base = yaml.safe_load((ROOT / "stacks" / "Pulumi.prod.yaml").read_text())["config"]["ml-platform:gpuPools"]
     path = write_stack("prod", f"blk-{kind}", gpuPools=[*base, pool])
     plan = engine.plan(f"blk-{kind}", stack_path=path)
@@ -158,8 +182,17 @@ def test_a_pure_reservation_never_grows_past_it() -> None:
     from catalog import cost_model
 
     item = cost_model.pool_item(
-        "u", "t", cloud="aws", pool="p", node_types=["p5.48xlarge"], spot=False, min_nodes=0, max_nodes=8, gpu_limit=None,
-        reserved_nodes=3, fallback=False,
+        "u",
+        "t",
+        cloud="aws",
+        pool="p",
+        node_types=["p5.48xlarge"],
+        spot=False,
+        min_nodes=0,
+        max_nodes=8,
+        gpu_limit=None,
+        reserved_nodes=3,
+        fallback=False,
     )
     fixed = 3 * catalog.node_type("aws", "p5.48xlarge").hourly_usd(spot=False) * 730
     assert item.monthly_usd_idle == pytest.approx(fixed) and item.monthly_usd_ceiling == pytest.approx(fixed)
@@ -212,7 +245,9 @@ def test_training_node_classes_and_pools_validate_against_the_crds(training_plan
     bad["spec"]["networkInterfaces"][1]["interfaceType"] = "efa"
     assert len(schema_errors(classes, bad)) == 2
     assert _cel_network_interfaces(efa.network_interfaces(4)[1:])
-    assert _cel_network_interfaces([*efa.network_interfaces(2), {"networkCardIndex": 1, "deviceIndex": 2, "interfaceType": "efa-only"}])
+    assert _cel_network_interfaces(
+        [*efa.network_interfaces(2), {"networkCardIndex": 1, "deviceIndex": 2, "interfaceType": "efa-only"}]
+    )
 
 
 def test_efa_security_group_allows_all_traffic_within_itself_and_the_classes_use_it(training_plan: engine.Plan) -> None:
@@ -240,14 +275,18 @@ def test_placement_group_is_cluster_strategy_and_selected_by_the_pool_class(trai
 
 
 @pytest.mark.upstream
-def test_efa_device_plugin_is_pinned_runs_on_the_efa_types_and_sets_only_chart_keys(training_plan: engine.Plan, upstream: Path) -> None:
+def test_efa_device_plugin_is_pinned_runs_on_the_efa_types_and_sets_only_chart_keys(
+    training_plan: engine.Plan, upstream: Path
+) -> None:
     release = _one(training_plan, RELEASE, "efa-device-plugin")
     assert release.inputs["version"] == efa.CHART_VERSION == chart_version(upstream / "aws-efa-k8s-device-plugin" / "Chart.yaml")
     values = release.inputs["values"]
     assert_keys_exist(values, upstream / "aws-efa-k8s-device-plugin" / "values.yaml")
     assert values["supportedInstanceLabels"]["values"] == ["p4d.24xlarge", "p5.48xlarge"]
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in values["tolerations"]
-    upstream_types = yaml.safe_load((upstream / "aws-efa-k8s-device-plugin" / "values.yaml").read_text())["supportedInstanceLabels"]["values"]
+    upstream_types = yaml.safe_load((upstream / "aws-efa-k8s-device-plugin" / "values.yaml").read_text())[
+        "supportedInstanceLabels"
+    ]["values"]
     # every catalog type with EFA is one the chart knows
     assert {n.name for n in catalog.NODE_TYPES.values() if n.cloud == "aws" and n.efa_interfaces} <= set(upstream_types)
 
@@ -276,31 +315,64 @@ def test_training_pools_are_never_drifted_or_consolidated_while_busy(training_pl
 
 REFUSALS: dict[str, tuple[dict[str, Any], str, tuple[str, ...]]] = {
     "efa mixed with non-efa types": (
-        {"instanceTypes": ["g4dn.xlarge", "g4dn.12xlarge"], "gpu": None, "reservation": None, "capacity": "on-demand",
-         "placement": None, "zone": "us-east-1a"},
+        {
+            "instanceTypes": ["g4dn.xlarge", "g4dn.12xlarge"],
+            "gpu": None,
+            "reservation": None,
+            "capacity": "on-demand",
+            "placement": None,
+            "zone": "us-east-1a",
+        },
         "instanceTypes",
         ("g4dn.xlarge", "no EFA", "allowed:", "g4dn.12xlarge"),
     ),
-    "reservation in another zone": ({"zone": "us-east-1c"}, "reservation.zone", ("us-east-1a", "us-east-1c", "allowed: us-east-1c")),
-    "reserved without reservation": ({"reservation": None, "zone": "us-east-1a"}, "reservation", ("required", "reserved-then-on-demand")),
+    "reservation in another zone": (
+        {"zone": "us-east-1c"},
+        "reservation.zone",
+        ("us-east-1a", "us-east-1c", "allowed: us-east-1c"),
+    ),
+    "reserved without reservation": (
+        {"reservation": None, "zone": "us-east-1a"},
+        "reservation",
+        ("required", "reserved-then-on-demand"),
+    ),
     "bad reservation id": (
-        {"reservation": {**cast(dict[str, Any], P5_POOL["reservation"]), "ids": ["odcr-12"]}}, "reservation.ids[0]", ("odcr-12", "cr-"),
+        {"reservation": {**cast(dict[str, Any], P5_POOL["reservation"]), "ids": ["odcr-12"]}},
+        "reservation.ids[0]",
+        ("odcr-12", "cr-"),
     ),
     "reservation on a spot pool": ({"capacity": "spot"}, "reservation", ("'spot'", "allowed with a reservation")),
-    "efa without a zone": ({"reservation": None, "capacity": "on-demand", "placement": None}, "zone", ("required", "one availability zone")),
-    "zone of another region": ({"zone": "eu-west-1a", "reservation": None, "capacity": "on-demand"}, "zone", ("eu-west-1a", "us-east-1")),
+    "efa without a zone": (
+        {"reservation": None, "capacity": "on-demand", "placement": None},
+        "zone",
+        ("required", "one availability zone"),
+    ),
+    "zone of another region": (
+        {"zone": "eu-west-1a", "reservation": None, "capacity": "on-demand"},
+        "zone",
+        ("eu-west-1a", "us-east-1"),
+    ),
     "topology-aware pool scaled to zero": ({"minNodes": 0}, "minNodes", ("at least 1", "topologyAware", "exist")),
     "image snapshot on al2023": ({"imageSnapshot": "snap-0123abcd"}, "imageSnapshot", ("bottlerocket", "'al2023'")),
     "image streaming on aws": ({"imageStreaming": True}, "imageStreaming", ("GKE", "imageSnapshot")),
     "managed reservation without a zone": (
-        {"mode": "managed", "capacity": "reserved", "efa": None, "placement": None, "topologyAware": None,
-         "reservation": {"ids": [RESERVATION], "kind": "capacity-block", "nodes": 2, "hourlyUsd": 31.464}},
-        "reservation.zone", ("required for a managed node group", "reservation's zone", "us-east-1a"),
+        {
+            "mode": "managed",
+            "capacity": "reserved",
+            "efa": None,
+            "placement": None,
+            "topologyAware": None,
+            "reservation": {"ids": [RESERVATION], "kind": "capacity-block", "nodes": 2, "hourlyUsd": 31.464},
+        },
+        "reservation.zone",
+        ("required for a managed node group", "reservation's zone", "us-east-1a"),
     ),
 }
 
 
-def test_training_pool_mistakes_exit_2_naming_the_key(write_stack: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_training_pool_mistakes_exit_2_naming_the_key(
+    write_stack: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     from infra import cli
 
     failures = []
@@ -322,7 +394,9 @@ def test_training_pool_mistakes_exit_2_naming_the_key(write_stack: Callable[...,
     assert not failures, "\n".join(failures)
 
 
-def test_a_zone_outside_the_vpc_exits_2_naming_the_key(write_stack: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_zone_outside_the_vpc_exits_2_naming_the_key(
+    write_stack: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     """The VPC spans the region's first network.azCount zones (the invoke's answer): a pool, reservation or file
     system pinned elsewhere has no subnet, so nothing would ever launch there (infra/layers/aws_zones.py)."""
     from infra import cli
@@ -337,14 +411,22 @@ def test_a_zone_outside_the_vpc_exits_2_naming_the_key(write_stack: Callable[...
     moved = copy.deepcopy(pools)
     moved[p5]["reservation"]["zone"] = "us-east-1e"
     cases["reservation"] = ({"gpuPools": moved}, f"gpuPools[{p5}].reservation.zone")
-    cases["lustre"] = ({"dataLake": {**lake, "lustre": {**lake["lustre"], "availabilityZone": "us-east-1f"}}}, "dataLake.lustre.availabilityZone")
+    cases["lustre"] = (
+        {"dataLake": {**lake, "lustre": {**lake["lustre"], "availabilityZone": "us-east-1f"}}},
+        "dataLake.lustre.availabilityZone",
+    )
     failures = []
     for i, (label, (over, key)) in enumerate(cases.items()):
         path = write_stack("prod", f"az{i}", **{"gpuPools": pools, "dataLake": lake, **over})
         code = cli.main(["plan", "--stack", f"az{i}", "--stacks-dir", str(path.parent)])
         lines = [ln.strip() for ln in capsys.readouterr().err.splitlines() if ln.strip().startswith("ml-platform:")]
         want = f"ml-platform:{key}:"
-        if code != 2 or len(lines) != 1 or not lines[0].startswith(want) or "allowed: us-east-1a, us-east-1b, us-east-1c" not in lines[0]:
+        if (
+            code != 2
+            or len(lines) != 1
+            or not lines[0].startswith(want)
+            or "allowed: us-east-1a, us-east-1b, us-east-1c" not in lines[0]
+        ):
             failures.append(f"{label}: exit {code}, {lines} (wanted {want})")
     assert not failures, "\n".join(failures)
     from infra import config
@@ -352,7 +434,10 @@ def test_a_zone_outside_the_vpc_exits_2_naming_the_key(write_stack: Callable[...
 
     cfg = config.parse({k.removeprefix("ml-platform:"): v for k, v in doc.items()})
     assert aws_zones.zone_problems(cfg, ["us-east-1a", "us-east-1b"]) == []  # every zone the training stack names
-    assert [p for p, _ in aws_zones.zone_problems(cfg, ["us-east-1b"])] == [f"ml-platform:gpuPools[{p5}].reservation.zone", "ml-platform:dataLake.lustre.availabilityZone"]
+    assert [p for p, _ in aws_zones.zone_problems(cfg, ["us-east-1b"])] == [
+        f"ml-platform:gpuPools[{p5}].reservation.zone",
+        "ml-platform:dataLake.lustre.availabilityZone",
+    ]
 
 
 def test_managed_efa_pool_plans_with_interfaces_placement_and_the_device_plugin(write_stack: Callable[..., Path]) -> None:
@@ -387,7 +472,15 @@ def test_managed_bottlerocket_pool_restores_its_data_volume_from_the_image_snaps
     from components.aws.gpu_node_group import GpuNodeGroupArgs
 
     with pytest.raises(ValueError, match="bottlerocket"):
-        GpuNodeGroupArgs(cluster_name="c", subnet_ids=[], instance_types=["g6e.xlarge"], capacity="spot", min_nodes=0, max_nodes=1, image_snapshot="snap-1")
+        GpuNodeGroupArgs(
+            cluster_name="c",
+            subnet_ids=[],
+            instance_types=["g6e.xlarge"],
+            capacity="spot",
+            min_nodes=0,
+            max_nodes=1,
+            image_snapshot="snap-1",
+        )
 
 
 def test_gcp_refuses_aws_only_training_options(write_stack: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
@@ -404,7 +497,9 @@ def test_gcp_refuses_aws_only_training_options(write_stack: Callable[..., Path],
     path = write_stack("gcp-prod", "gcpsoci", gpuPools=pools)
     assert cli.main(["plan", "--stack", "gcpsoci", "--stacks-dir", str(path.parent)]) == 2
     lines = [ln.strip() for ln in capsys.readouterr().err.splitlines() if ln.strip().startswith("ml-platform:")]
-    assert lines == ["ml-platform:gpuPools[0].fastImagePull: SOCI parallel pull on EKS nodes; on cloud 'gcp' leave it unset (gcp: imageStreaming)"]
+    assert lines == [
+        "ml-platform:gpuPools[0].fastImagePull: SOCI parallel pull on EKS nodes; on cloud 'gcp' leave it unset (gcp: imageStreaming)"
+    ]
 
 
 # ---- components under mocks ---------------------------------------------------------------------------
@@ -417,9 +512,18 @@ def test_gke_reserved_pool_consumes_its_reservation_in_its_zone() -> None:
         GpuNodePool(
             "p",
             GpuNodePoolArgs(
-                cluster="c", location="us-central1", pool="train", purpose="training", gpu_model="H100-80GB",
-                machine_type="a3-highgpu-8g", accelerator_type="nvidia-h100-80gb", accelerator_count=8, max_nodes=2,
-                service_account="sa@p.iam.gserviceaccount.com", reservations=("h100-block",), zone="us-central1-a",
+                cluster="c",
+                location="us-central1",
+                pool="train",
+                purpose="training",
+                gpu_model="H100-80GB",
+                machine_type="a3-highgpu-8g",
+                accelerator_type="nvidia-h100-80gb",
+                accelerator_count=8,
+                max_nodes=2,
+                service_account="sa@p.iam.gserviceaccount.com",
+                reservations=("h100-block",),
+                zone="us-central1-a",
                 image_streaming=True,
             ),
         )
@@ -436,8 +540,18 @@ def test_gke_reserved_pool_consumes_its_reservation_in_its_zone() -> None:
     assert pool.inputs["management"]["autoRepair"] is True
     with pytest.raises(ValueError, match="not spot"):
         GpuNodePoolArgs(
-            cluster="c", location="l", pool="p", purpose="training", gpu_model="g", machine_type="m",
-            accelerator_type="nvidia-l4", accelerator_count=1, max_nodes=1, service_account="s", spot=True, reservations=("r",),
+            cluster="c",
+            location="l",
+            pool="p",
+            purpose="training",
+            gpu_model="g",
+            machine_type="m",
+            accelerator_type="nvidia-l4",
+            accelerator_count=1,
+            max_nodes=1,
+            service_account="s",
+            spot=True,
+            reservations=("r",),
         )
 
 
@@ -450,8 +564,14 @@ def test_managed_capacity_block_node_group_targets_its_reservation_and_repairs_n
         GpuNodeGroup(
             "blk",
             GpuNodeGroupArgs(
-                cluster_name="c", subnet_ids=["subnet-1"], instance_types=["p5.48xlarge"], capacity="reserved", min_nodes=2,
-                max_nodes=2, capacity_reservation_id=RESERVATION, capacity_block=True,
+                cluster_name="c",
+                subnet_ids=["subnet-1"],
+                instance_types=["p5.48xlarge"],
+                capacity="reserved",
+                min_nodes=2,
+                max_nodes=2,
+                capacity_reservation_id=RESERVATION,
+                capacity_block=True,
             ),
             pulumi.ResourceOptions(provider=aws.Provider("aws", region="us-east-1")),
         )
@@ -461,14 +581,31 @@ def test_managed_capacity_block_node_group_targets_its_reservation_and_repairs_n
     template = next(r for r in resources if r.type == "aws:ec2/launchTemplate:LaunchTemplate")
     assert group.inputs["capacityType"] == "CAPACITY_BLOCK"
     assert group.inputs["nodeRepairConfig"] == {"enabled": True}
-    assert template.inputs["capacityReservationSpecification"] == {"capacityReservationTarget": {"capacityReservationId": RESERVATION}}
+    assert template.inputs["capacityReservationSpecification"] == {
+        "capacityReservationTarget": {"capacityReservationId": RESERVATION}
+    }
     assert template.inputs["instanceMarketOptions"] == {"marketType": "capacity-block"}
     with pytest.raises(ValueError, match="capacity_reservation_id"):
-        GpuNodeGroupArgs(cluster_name="c", subnet_ids=[], instance_types=["p5.48xlarge"], capacity="reserved", min_nodes=0, max_nodes=1)
+        GpuNodeGroupArgs(
+            cluster_name="c", subnet_ids=[], instance_types=["p5.48xlarge"], capacity="reserved", min_nodes=0, max_nodes=1
+        )
     with pytest.raises(ValueError, match="capacity_block needs"):
-        GpuNodeGroupArgs(cluster_name="c", subnet_ids=[], instance_types=["p5.48xlarge"], capacity="on-demand", min_nodes=0, max_nodes=1, capacity_block=True)
+        GpuNodeGroupArgs(
+            cluster_name="c",
+            subnet_ids=[],
+            instance_types=["p5.48xlarge"],
+            capacity="on-demand",
+            min_nodes=0,
+            max_nodes=1,
+            capacity_block=True,
+        )
     with pytest.raises(ValueError, match="DNS label"):
-        GpuNodeGroup("Bad_Name", GpuNodeGroupArgs(cluster_name="c", subnet_ids=[], instance_types=["p5.48xlarge"], capacity="spot", min_nodes=0, max_nodes=1))
+        GpuNodeGroup(
+            "Bad_Name",
+            GpuNodeGroupArgs(
+                cluster_name="c", subnet_ids=[], instance_types=["p5.48xlarge"], capacity="spot", min_nodes=0, max_nodes=1
+            ),
+        )
 
 
 def test_managed_efa_node_group_gets_the_interfaces_security_groups_placement_and_huge_pages() -> None:
@@ -485,8 +622,16 @@ def test_managed_efa_node_group_gets_the_interfaces_security_groups_placement_an
         GpuNodeGroup(
             "efa-mng",
             GpuNodeGroupArgs(
-                cluster_name="c", subnet_ids=["subnet-1"], instance_types=["p5.48xlarge"], capacity="on-demand", min_nodes=0, max_nodes=2,
-                efa_interfaces=32, vpc_id="vpc-1", cluster_security_group_id="sg-cluster", placement_group=True,
+                cluster_name="c",
+                subnet_ids=["subnet-1"],
+                instance_types=["p5.48xlarge"],
+                capacity="on-demand",
+                min_nodes=0,
+                max_nodes=2,
+                efa_interfaces=32,
+                vpc_id="vpc-1",
+                cluster_security_group_id="sg-cluster",
+                placement_group=True,
             ),
             pulumi.ResourceOptions(provider=aws.Provider("aws", region="us-east-1")),
         )
@@ -498,10 +643,14 @@ def test_managed_efa_node_group_gets_the_interfaces_security_groups_placement_an
     assert [(n["networkCardIndex"], n["deviceIndex"], n["interfaceType"]) for n in nics] == [
         (nic["networkCardIndex"], nic["deviceIndex"], nic["interfaceType"]) for nic in efa.network_interfaces(32)
     ]
-    efa_sg = next(r.inputs["securityGroupId"] for r in resources if r.type == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    efa_sg = next(
+        r.inputs["securityGroupId"] for r in resources if r.type == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+    )
     assert all(n["securityGroups"] == ["sg-cluster", efa_sg] for n in nics)
     rules = [r.inputs for r in resources if r.type.startswith("aws:vpc/securityGroup") and r.type.endswith("Rule")]
-    assert len(rules) == 2 and all(r["ipProtocol"] == "-1" and r["referencedSecurityGroupId"] == r["securityGroupId"] == efa_sg for r in rules)
+    assert len(rules) == 2 and all(
+        r["ipProtocol"] == "-1" and r["referencedSecurityGroupId"] == r["securityGroupId"] == efa_sg for r in rules
+    )
     (placement,) = [r for r in resources if r.type == "aws:ec2/placementGroup:PlacementGroup"]
     assert placement.inputs["strategy"] == "cluster" and template.inputs["placement"]["groupName"]
     assert {group.urn, placement.urn} <= set(template.dependencies)
@@ -509,7 +658,15 @@ def test_managed_efa_node_group_gets_the_interfaces_security_groups_placement_an
     scripts = [str(p.get_payload()) for p in data.walk() if p.get_content_type() == "text/x-shellscript"]
     assert any(f"vm.nr_hugepages = {efa.HUGEPAGES_2MI_PAGES}" in s for s in scripts)
     with pytest.raises(ValueError, match="vpc_id and cluster_security_group_id"):
-        GpuNodeGroupArgs(cluster_name="c", subnet_ids=[], instance_types=["p5.48xlarge"], capacity="on-demand", min_nodes=0, max_nodes=1, efa_interfaces=4)
+        GpuNodeGroupArgs(
+            cluster_name="c",
+            subnet_ids=[],
+            instance_types=["p5.48xlarge"],
+            capacity="on-demand",
+            min_nodes=0,
+            max_nodes=1,
+            efa_interfaces=4,
+        )
 
 
 def test_network_interfaces_layout() -> None:
@@ -520,7 +677,13 @@ def test_network_interfaces_layout() -> None:
     assert '"vm.nr_hugepages" = "5120"' in efa.hugepages_user_data("bottlerocket")
     with pytest.raises(ValueError):
         karpenter_mod.NodePoolSpec(
-            name="p", instance_types=["p5.48xlarge"], capacity_types=["on-demand"], labels={}, gpu_limit=8, cpu_limit=192, placement_group=True
+            name="p",
+            instance_types=["p5.48xlarge"],
+            capacity_types=["on-demand"],
+            labels={},
+            gpu_limit=8,
+            cpu_limit=192,
+            placement_group=True,
         )
     assert pulumi  # imported for the mocks' runtime
 
@@ -640,11 +803,24 @@ def test_sample_jobset_requests_what_the_efa_pool_offers() -> None:
 # ---- GKE: reservations, flex-start through Kueue, topology ------------------------------------------
 
 GKE_RESERVED = {
-    "name": "train-h200-reserved", "purpose": "training", "instanceTypes": ["a3-ultragpu-8g"], "capacity": "reserved-then-on-demand",
-    "reservation": {"ids": ["h200-block"], "zone": "us-central1-b", "nodes": 2}, "topologyAware": True, "minNodes": 2, "maxNodes": 4,
+    "name": "train-h200-reserved",
+    "purpose": "training",
+    "instanceTypes": ["a3-ultragpu-8g"],
+    "capacity": "reserved-then-on-demand",
+    "reservation": {"ids": ["h200-block"], "zone": "us-central1-b", "nodes": 2},
+    "topologyAware": True,
+    "minNodes": 2,
+    "maxNodes": 4,
     "gpuDirect": True,
 }
-GKE_FLEX = {"name": "train-flex", "purpose": "training", "instanceTypes": ["a3-highgpu-8g"], "capacity": "flex-start", "minNodes": 0, "maxNodes": 4}
+GKE_FLEX = {
+    "name": "train-flex",
+    "purpose": "training",
+    "instanceTypes": ["a3-highgpu-8g"],
+    "capacity": "flex-start",
+    "minNodes": 0,
+    "maxNodes": 4,
+}
 CQ = "kubernetes:kueue.x-k8s.io/v1beta2:ClusterQueue"
 
 
@@ -668,7 +844,9 @@ def test_gke_reserved_pool_consumes_the_reservation_and_falls_back_to_a_twin(gke
 
 
 def test_gke_flex_start_pool_is_queued_provisioning_behind_a_kueue_admission_check(gke_training_plan: engine.Plan) -> None:
-    pool = next(p.inputs for p in gke_training_plan.by_type("gcp:container/nodePool:NodePool") if p.inputs["name"] == "train-flex")
+    pool = next(
+        p.inputs for p in gke_training_plan.by_type("gcp:container/nodePool:NodePool") if p.inputs["name"] == "train-flex"
+    )
     assert pool["queuedProvisioning"] == {"enabled": True}
     assert pool["nodeConfig"]["flexStart"] is True
     # flex-start: no auto-repair; queued provisioning: no auto-upgrade (cluster-toolkit dws-flex-start-queued-provisioning)
@@ -717,7 +895,9 @@ def _go_regex_validator(path: Path, version: str) -> Any:
 
     def fix(node: Any) -> Any:
         if isinstance(node, dict):
-            return {k: (v.replace("^(?i)", "(?i)^", 1) if k == "pattern" and isinstance(v, str) else fix(v)) for k, v in node.items()}
+            return {
+                k: (v.replace("^(?i)", "(?i)^", 1) if k == "pattern" and isinstance(v, str) else fix(v)) for k, v in node.items()
+            }
         if isinstance(node, list):
             return [fix(v) for v in node]
         return node
@@ -738,7 +918,6 @@ def test_flex_start_is_refused_off_gke(write_stack: Callable[..., Path], capsys:
     assert "ml-platform:gpuPools[0].capacity: 'flex-start' is GKE's" in capsys.readouterr().err
 
 
-
 # ---- FSx for Lustre next to the lake ------------------------------------------------------------------
 
 
@@ -752,8 +931,11 @@ def test_lustre_is_persistent_2_encrypted_protected_and_linked_to_curated(traini
     assert fs.inputs["kmsKeyId"].startswith("arn:aws:kms:") and key.urn in fs.dependencies  # the platform key
     assert fs.protect and fs.retain_on_delete  # prod
     (dra,) = training_plan.by_type("aws:fsx/dataRepositoryAssociation:DataRepositoryAssociation")
-    curated = next(b for b in training_plan.by_type("aws:s3/bucket:Bucket") if b.inputs.get("tags", {}).get("lake-zone") == "curated"
-                   and "replica" not in b.name)
+    curated = next(
+        b
+        for b in training_plan.by_type("aws:s3/bucket:Bucket")
+        if b.inputs.get("tags", {}).get("lake-zone") == "curated" and "replica" not in b.name
+    )
     assert dra.inputs["dataRepositoryPath"] == f"s3://{curated.inputs['bucket']}/"
     assert dra.inputs["fileSystemPath"] == "/curated" and dra.inputs["batchImportMetaDataOnCreate"] is True
     assert dra.protect and fs.urn in dra.dependencies
@@ -763,7 +945,11 @@ def test_lustre_is_persistent_2_encrypted_protected_and_linked_to_curated(traini
 
     def rules(kind: str, on: str, peer: str) -> set[tuple[int, int]]:
         type_ = f"aws:vpc/{kind[0].lower()}{kind[1:]}:{kind}"
-        found = [r.inputs for r in training_plan.by_type(type_) if r.inputs["securityGroupId"] == on and r.inputs.get("referencedSecurityGroupId") == peer]
+        found = [
+            r.inputs
+            for r in training_plan.by_type(type_)
+            if r.inputs["securityGroupId"] == on and r.inputs.get("referencedSecurityGroupId") == peer
+        ]
         assert all(r["ipProtocol"] == "tcp" for r in found)
         return {(r["fromPort"], r["toPort"]) for r in found}
 
@@ -774,12 +960,18 @@ def test_lustre_is_persistent_2_encrypted_protected_and_linked_to_curated(traini
     assert rules("SecurityGroupEgressRule", lustre_id, nodes_sg) == set(fsx.LUSTRE_PORTS)
     # "Lustre client VPC security group rules": the nodes' group admits the servers (they connect back)
     assert rules("SecurityGroupIngressRule", nodes_sg, lustre_id) == set(fsx.CLIENT_PORTS)
-    client_rules = [r for r in training_plan.by_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule") if r.name.startswith("lustre-client-in-")]
+    client_rules = [
+        r
+        for r in training_plan.by_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if r.name.startswith("lustre-client-in-")
+    ]
     assert client_rules and all(r.urn in fs.dependencies for r in client_rules)  # mounts work once the file system is up
     s3_out = _one(training_plan, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "lustre-s3-out")
     assert (s3_out.inputs["fromPort"], s3_out.inputs["toPort"]) == (443, 443)  # S3 through the gateway endpoint only
     policy = json.loads(key.inputs["policy"])
-    via = next(st for st in policy["Statement"] if st["Sid"] == "AccountUsesViaServices")["Condition"]["StringEquals"]["kms:ViaService"]
+    via = next(st for st in policy["Statement"] if st["Sid"] == "AccountUsesViaServices")["Condition"]["StringEquals"][
+        "kms:ViaService"
+    ]
     assert "fsx.us-east-1.amazonaws.com" in via
     item = next(i for i in training_plan.cost["by_item"] if i["type"] == "aws:fsx/lustreFileSystem:LustreFileSystem")
     assert item["monthly_usd"] == pytest.approx(2400 * 0.21)
@@ -797,7 +989,10 @@ def test_lake_key_lets_fsx_read_the_linked_sse_kms_buckets_and_nothing_else(trai
     (dra,) = training_plan.by_type("aws:fsx/dataRepositoryAssociation:DataRepositoryAssociation")
     bucket_arn = "arn:aws:s3:::" + dra.inputs["dataRepositoryPath"].removeprefix("s3://").rstrip("/")
     cond = fsx["Condition"]
-    assert sorted(cond["StringLike"]["kms:EncryptionContext:aws:s3:arn"]) == [bucket_arn, f"{bucket_arn}/*"]  # the linked zone only
+    assert sorted(cond["StringLike"]["kms:EncryptionContext:aws:s3:arn"]) == [
+        bucket_arn,
+        f"{bucket_arn}/*",
+    ]  # the linked zone only
     assert cond["StringLike"]["aws:userid"] == kms.FSX_S3_ACCESS_USERID == "*:FSx"
     assert cond["StringEquals"] == {"kms:CallerAccount": "123456789012", "kms:ViaService": "s3.us-east-1.amazonaws.com"}
     assert {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(fsx["Action"]) and "kms:CreateGrant" not in fsx["Action"]
@@ -811,14 +1006,25 @@ def test_lake_key_lets_fsx_read_the_linked_sse_kms_buckets_and_nothing_else(trai
 
 @pytest.mark.parametrize(
     ("changes", "match"),
-    [({"zone_buckets": {}}, "at least one lake zone"), ({"storage_gb": 3000}, "1200 or a multiple of 2400"), ({"throughput_mb_per_tib": 300}, "throughput")],
+    [
+        ({"zone_buckets": {}}, "at least one lake zone"),
+        ({"storage_gb": 3000}, "1200 or a multiple of 2400"),
+        ({"throughput_mb_per_tib": 300}, "throughput"),
+    ],
 )
 def test_lake_lustre_args_refuse_what_fsx_would(changes: dict[str, Any], match: str) -> None:
     from components.aws import fsx
 
     good: dict[str, Any] = dict(
-        subnet_id="subnet-1", vpc_id="vpc-1", client_security_group_id="sg-1", zone_buckets={"curated": "b"}, storage_gb=2400,
-        throughput_mb_per_tib=250, kms_key_arn="arn:k", oidc_provider_arn="arn:o", oidc_issuer="oidc",
+        subnet_id="subnet-1",
+        vpc_id="vpc-1",
+        client_security_group_id="sg-1",
+        zone_buckets={"curated": "b"},
+        storage_gb=2400,
+        throughput_mb_per_tib=250,
+        kms_key_arn="arn:k",
+        oidc_provider_arn="arn:o",
+        oidc_issuer="oidc",
     )
     fsx.LakeLustreArgs(**good)
     with pytest.raises(ValueError, match=match):
@@ -834,8 +1040,13 @@ def test_fsx_csi_driver_is_pinned_with_irsa_and_a_volume_per_team(training_plan:
     assert_keys_exist(release.inputs["values"], upstream / "aws-fsx-csi-driver" / "values.yaml")
     assert release.inputs["values"]["controller"]["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]
     teams = [t["name"] for t in training_plan.config.model_dump(by_alias=True)["teams"]]
-    pvs = {pv.inputs["metadata"]["name"]: pv.inputs["spec"] for pv in training_plan.by_type("kubernetes:core/v1:PersistentVolume")}
-    claims = {c.inputs["metadata"]["namespace"]: c.inputs["spec"] for c in training_plan.by_type("kubernetes:core/v1:PersistentVolumeClaim")}
+    pvs = {
+        pv.inputs["metadata"]["name"]: pv.inputs["spec"] for pv in training_plan.by_type("kubernetes:core/v1:PersistentVolume")
+    }
+    claims = {
+        c.inputs["metadata"]["namespace"]: c.inputs["spec"]
+        for c in training_plan.by_type("kubernetes:core/v1:PersistentVolumeClaim")
+    }
     assert sorted(claims) == sorted(teams)
     for team in teams:
         spec = pvs[f"lustre-{team}"]
@@ -848,7 +1059,11 @@ LUSTRE_REFUSALS = {
     "no lake zone": ({**LUSTRE, "zones": []}, "dataLake.lustre.zones", ("without a lake zone", "allowed: raw")),
     "not a lake zone": ({**LUSTRE, "zones": ["gold"]}, "dataLake.lustre.zones[0]", ("'gold'", "allowed:")),
     "bad size": ({**LUSTRE, "storageGb": 2000}, "dataLake.lustre.storageGb", ("2000", "1200")),
-    "no availability zone": ({k: v for k, v in LUSTRE.items() if k != "availabilityZone"}, "dataLake.lustre.availabilityZone", ("required",)),
+    "no availability zone": (
+        {k: v for k, v in LUSTRE.items() if k != "availabilityZone"},
+        "dataLake.lustre.availabilityZone",
+        ("required",),
+    ),
 }
 
 
@@ -861,10 +1076,14 @@ def test_lustre_mistakes_exit_2_naming_the_key(write_stack: Callable[..., Path],
         path = write_stack("prod", f"fsx{i}", dataLake={**lake, "lustre": lustre})
         code = cli.main(["plan", "--stack", f"fsx{i}", "--stacks-dir", str(path.parent)])
         lines = [ln.strip() for ln in capsys.readouterr().err.splitlines() if ln.strip().startswith("ml-platform:")]
-        if code != 2 or len(lines) != 1 or not lines[0].startswith(f"ml-platform:{key}:") or any(w not in lines[0] for w in words):
+        if (
+            code != 2
+            or len(lines) != 1
+            or not lines[0].startswith(f"ml-platform:{key}:")
+            or any(w not in lines[0] for w in words)
+        ):
             failures.append(f"{label}: exit {code}, {lines}")
     assert not failures, "\n".join(failures)
-
 
 
 # ---- faster image pulls -----------------------------------------------------------------------------------
@@ -873,22 +1092,41 @@ def test_lustre_mistakes_exit_2_naming_the_key(write_stack: Callable[..., Path],
 @pytest.mark.upstream
 def test_bottlerocket_pool_restores_its_data_volume_from_the_image_snapshot(upstream: Path) -> None:
     spec = karpenter_mod.NodePoolSpec(
-        name="train-br", instance_types=["p5.48xlarge"], capacity_types=["on-demand"], labels={}, gpu_limit=8, cpu_limit=192,
-        ami_family="bottlerocket", image_snapshot="snap-0123abcd",
+        name="train-br",
+        instance_types=["p5.48xlarge"],
+        capacity_types=["on-demand"],
+        labels={},
+        gpu_limit=8,
+        cpu_limit=192,
+        ami_family="bottlerocket",
+        image_snapshot="snap-0123abcd",
     )
     assert spec.node_class == "gpu-pool-train-br"  # its own class: the snapshot is the pool's
     body = karpenter_mod.node_class_spec(
-        ami_family="bottlerocket", ami_alias="bottlerocket@latest", disk_gb=200, role="r", discovery_value="c", tags={},
-        kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k", image_snapshot=spec.image_snapshot,
+        ami_family="bottlerocket",
+        ami_alias="bottlerocket@latest",
+        disk_gb=200,
+        role="r",
+        discovery_value="c",
+        tags={},
+        kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k",
+        image_snapshot=spec.image_snapshot,
     )
     data = next(d for d in body["blockDeviceMappings"] if d["deviceName"] == "/dev/xvdb")
     assert data["ebs"]["snapshotID"] == "snap-0123abcd" and data["ebs"]["encrypted"] is True
     assert all("snapshotID" not in d["ebs"] for d in body["blockDeviceMappings"] if d["deviceName"] != "/dev/xvdb")
     validator = crd_validator(upstream / "karpenter" / "crds" / "karpenter.k8s.aws_ec2nodeclasses.yaml", "v1")
-    assert not schema_errors(validator, {"apiVersion": "karpenter.k8s.aws/v1", "kind": "EC2NodeClass", "metadata": {"name": "x"}, "spec": body})
+    assert not schema_errors(
+        validator, {"apiVersion": "karpenter.k8s.aws/v1", "kind": "EC2NodeClass", "metadata": {"name": "x"}, "spec": body}
+    )
     with pytest.raises(ValueError, match="bottlerocket"):
         karpenter_mod.NodePoolSpec(
-            name="p", instance_types=["p5.48xlarge"], capacity_types=["on-demand"], labels={}, gpu_limit=8, cpu_limit=192,
+            name="p",
+            instance_types=["p5.48xlarge"],
+            capacity_types=["on-demand"],
+            labels={},
+            gpu_limit=8,
+            cpu_limit=192,
             image_snapshot="snap-0123abcd",
         )
 
@@ -911,7 +1149,9 @@ def test_fast_image_pull_turns_on_soci_parallel_pull_on_both_ami_families(hugepa
     assert node_config["apiVersion"] == "node.eks.aws/v1alpha1" and node_config["kind"] == "NodeConfig"
     assert node_config["spec"] == {"featureGates": {"FastImagePull": True}}
     assert ("text/x-shellscript" in parts) == bool(hugepages)
-    settings = tomllib.loads(node_user_data.user_data("bottlerocket", hugepages=hugepages, fast_image_pull=True) or "")["settings"]
+    settings = tomllib.loads(node_user_data.user_data("bottlerocket", hugepages=hugepages, fast_image_pull=True) or "")[
+        "settings"
+    ]
     assert settings["container-runtime"] == {"snapshotter": "soci"}
     assert settings["container-runtime-plugins"]["soci-snapshotter"]["pull-mode"] == "parallel-pull-unpack"
     assert ("kernel" in settings) == bool(hugepages)
@@ -925,24 +1165,51 @@ def test_fast_image_pull_pool_gets_its_own_node_class_and_managed_groups_their_l
     import base64
 
     spec = karpenter_mod.NodePoolSpec(
-        name="serve-fast", instance_types=["g6e.12xlarge"], capacity_types=["on-demand"], labels={}, gpu_limit=8, cpu_limit=192,
+        name="serve-fast",
+        instance_types=["g6e.12xlarge"],
+        capacity_types=["on-demand"],
+        labels={},
+        gpu_limit=8,
+        cpu_limit=192,
         fast_image_pull=True,
     )
     assert spec.node_class == "gpu-pool-serve-fast"  # the user data is the pool's
     body = karpenter_mod.node_class_spec(
-        ami_family="al2023", ami_alias="al2023@latest", disk_gb=200, role="r", discovery_value="c", tags={}, kms_key_arn=None,
+        ami_family="al2023",
+        ami_alias="al2023@latest",
+        disk_gb=200,
+        role="r",
+        discovery_value="c",
+        tags={},
+        kms_key_arn=None,
         fast_image_pull=spec.fast_image_pull,
     )
     assert "FastImagePull: true" in body["userData"]
     validator = crd_validator(upstream / "karpenter" / "crds" / "karpenter.k8s.aws_ec2nodeclasses.yaml", "v1")
-    assert not schema_errors(validator, {"apiVersion": "karpenter.k8s.aws/v1", "kind": "EC2NodeClass", "metadata": {"name": "x"}, "spec": body})
+    assert not schema_errors(
+        validator, {"apiVersion": "karpenter.k8s.aws/v1", "kind": "EC2NodeClass", "metadata": {"name": "x"}, "spec": body}
+    )
     from components.aws.gpu_node_group import GpuNodeGroupArgs, launch_template_user_data
 
-    group = GpuNodeGroupArgs(cluster_name="c", subnet_ids=[], instance_types=["g6e.12xlarge"], capacity="on-demand", min_nodes=0, max_nodes=1,
-                             ami_family="bottlerocket", fast_image_pull=True)
+    group = GpuNodeGroupArgs(
+        cluster_name="c",
+        subnet_ids=[],
+        instance_types=["g6e.12xlarge"],
+        capacity="on-demand",
+        min_nodes=0,
+        max_nodes=1,
+        ami_family="bottlerocket",
+        fast_image_pull=True,
+    )
     assert 'snapshotter = "soci"' in base64.b64decode(launch_template_user_data(group) or "").decode()
-    assert launch_template_user_data(GpuNodeGroupArgs(cluster_name="c", subnet_ids=[], instance_types=["g6e.12xlarge"], capacity="on-demand",
-                                                      min_nodes=0, max_nodes=1)) is None
+    assert (
+        launch_template_user_data(
+            GpuNodeGroupArgs(
+                cluster_name="c", subnet_ids=[], instance_types=["g6e.12xlarge"], capacity="on-demand", min_nodes=0, max_nodes=1
+            )
+        )
+        is None
+    )
 
 
 # ---- deploy lifecycle of the training objects (infra/plan/lifecycle_facts.yaml) --------------------------
@@ -961,9 +1228,21 @@ def test_training_plans_have_a_clean_deploy_lifecycle(training_plan: engine.Plan
 
 def _jobset(release: Any, deps: list[str]) -> RecordedResource:
     return RecordedResource(
-        urn=release.urn.rsplit("::", 2)[0] + "::kubernetes:jobset.x-k8s.io/v1alpha2:JobSet::smoke", type="kubernetes:jobset.x-k8s.io/v1alpha2:JobSet",
-        name="smoke", custom=True, parent="", provider=release.provider, protect=False, retain_on_delete=False, dependencies=deps,
-        inputs={"apiVersion": "jobset.x-k8s.io/v1alpha2", "kind": "JobSet", "metadata": {"name": "smoke", "namespace": "team-a"}, "spec": {}},
+        urn=release.urn.rsplit("::", 2)[0] + "::kubernetes:jobset.x-k8s.io/v1alpha2:JobSet::smoke",
+        type="kubernetes:jobset.x-k8s.io/v1alpha2:JobSet",
+        name="smoke",
+        custom=True,
+        parent="",
+        provider=release.provider,
+        protect=False,
+        retain_on_delete=False,
+        dependencies=deps,
+        inputs={
+            "apiVersion": "jobset.x-k8s.io/v1alpha2",
+            "kind": "JobSet",
+            "metadata": {"name": "smoke", "namespace": "team-a"},
+            "spec": {},
+        },
     )
 
 

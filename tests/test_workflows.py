@@ -54,7 +54,9 @@ def assert_oidc_only(job: dict[str, Any], role_var: str) -> None:
 
 def pulumi_step(job: dict[str, Any]) -> dict[str, Any]:
     (step,) = steps_using(job, "pulumi/actions")
-    assert re.fullmatch(r"pulumi/actions@[0-9a-f]{40}", step["uses"]), step["uses"]  # pinned by commit (tests/test_supply_chain.py)
+    assert re.fullmatch(r"pulumi/actions@[0-9a-f]{40}", step["uses"]), step[
+        "uses"
+    ]  # pinned by commit (tests/test_supply_chain.py)
     assert set(step["with"]) <= PULUMI_ACTION_INPUTS, set(step["with"]) - PULUMI_ACTION_INPUTS
     assert step["with"]["stack-name"] == "${{ matrix.stack }}"
     packs = step["with"]["policyPacks"].splitlines()
@@ -133,7 +135,10 @@ def test_preview_comments_the_diff_against_the_base_branchs_plan() -> None:
     assert step["env"]["STACK"] == "${{ matrix.stack }}"
     script = " ".join(step["run"].replace("\\\n", " ").split())
     # the base commit is checked out as its own tree and planned by its own code
-    assert 'git fetch --no-tags --depth=1 origin "$BASE_SHA"' in script and "git worktree add --detach build/base-src FETCH_HEAD" in script
+    assert (
+        'git fetch --no-tags --depth=1 origin "$BASE_SHA"' in script
+        and "git worktree add --detach build/base-src FETCH_HEAD" in script
+    )
     assert '(cd build/base-src && python -m infra plan --stack "$STACK" --json "../base-$STACK.json"' in script
     diff_cmd = 'python -m infra diff "build/base-$STACK.json" "build/plan-$STACK.json" --markdown "build/comment-$STACK.md" --json "build/diff-$STACK.json"'
     assert diff_cmd in script
@@ -182,4 +187,6 @@ def test_deploy_goes_dev_then_staging_then_prod_with_approval() -> None:
     # every stack file is deployed, in the tier of its environment
     # a fleet manager goes after every tier: it reads its worker stacks' outputs (docs/hybrid.md)
     assert jobs["up-fleet"]["needs"] == "up-prod"
-    assert covered == {name: "up-fleet" if cfg.fleet.role == "manager" else TIERS[cfg.environment] for name, cfg in STACKS.items()}
+    assert covered == {
+        name: "up-fleet" if cfg.fleet.role == "manager" else TIERS[cfg.environment] for name, cfg in STACKS.items()
+    }

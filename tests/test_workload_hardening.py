@@ -72,8 +72,18 @@ def test_there_are_pod_specs_to_check(plan_of: Callable[[str], engine.Plan]) -> 
 def test_the_checker_catches_each_weakness() -> None:
     good = {
         "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
-        "containers": [{"name": "c", "image": "x@sha256:" + "0" * 64, "resources": {"limits": {"cpu": "1", "memory": "1Gi"}},
-                        "securityContext": {"readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}],
+        "containers": [
+            {
+                "name": "c",
+                "image": "x@sha256:" + "0" * 64,
+                "resources": {"limits": {"cpu": "1", "memory": "1Gi"}},
+                "securityContext": {
+                    "readOnlyRootFilesystem": True,
+                    "allowPrivilegeEscalation": False,
+                    "capabilities": {"drop": ["ALL"]},
+                },
+            }
+        ],
     }
     assert problems(good) == []
     import copy
@@ -103,7 +113,11 @@ def test_chart_values_we_set_harden_the_feature_server_and_mlflow(plan_of: Calla
     feast = _release(plan, "feast-feature-server")
     pod, ctr = feast["podSecurityContext"], feast["securityContext"]
     assert pod["runAsNonRoot"] is True and pod["runAsUser"] >= MIN_UID and pod["seccompProfile"] == {"type": "RuntimeDefault"}
-    assert ctr["readOnlyRootFilesystem"] is True and ctr["allowPrivilegeEscalation"] is False and ctr["capabilities"] == {"drop": ["ALL"]}
+    assert (
+        ctr["readOnlyRootFilesystem"] is True
+        and ctr["allowPrivilegeEscalation"] is False
+        and ctr["capabilities"] == {"drop": ["ALL"]}
+    )
     assert {"name": "tmp", "mountPath": "/tmp"} in feast["volumeMounts"]  # the one writable scratch path
     assert feast["resources"]["limits"].keys() >= {"cpu", "memory"}
     mlflow = _release(plan, "mlflow")

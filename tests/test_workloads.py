@@ -166,7 +166,10 @@ def _pool_nodes(plan: engine.Plan, pool: str) -> tuple[dict[str, str], list[dict
             labels, taints = tmpl["metadata"]["labels"], tmpl["spec"].get("taints", [])
         elif r.type == "gcp:container/nodePool:NodePool":
             labels, taints = r.inputs["nodeConfig"].get("labels", {}), r.inputs["nodeConfig"].get("taints", [])
-            taints = [{**t, "effect": {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute"}.get(t["effect"], t["effect"])} for t in taints]
+            taints = [
+                {**t, "effect": {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute"}.get(t["effect"], t["effect"])}
+                for t in taints
+            ]
         elif r.type == "aws:eks/nodeGroup:NodeGroup":
             labels, taints = r.inputs.get("labels", {}), r.inputs.get("taints", [])
             taints = [{**t, "effect": {"NO_SCHEDULE": "NoSchedule"}.get(t["effect"], t["effect"])} for t in taints]
@@ -221,7 +224,9 @@ def test_gpu_requests_are_what_the_team_queue_offers_on_the_pool(stack: str, pla
     plan = plan_of(stack)
     cqs = {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in plan.resources if r.type.endswith(":ClusterQueue")}
     flavors = {
-        r.inputs["metadata"]["name"]: r.inputs["spec"].get("nodeLabels", {}) for r in plan.resources if r.type.endswith(":ResourceFlavor")
+        r.inputs["metadata"]["name"]: r.inputs["spec"].get("nodeLabels", {})
+        for r in plan.resources
+        if r.type.endswith(":ResourceFlavor")
     }
     for team, kind, pool, doc in _renders(plan.config):
         for spec, container in zip(_pod_specs(doc), workload._containers(doc), strict=True):
@@ -236,7 +241,9 @@ def test_gpu_requests_are_what_the_team_queue_offers_on_the_pool(stack: str, pla
                 for res in fl["resources"]
             }
             extended = {r for r in container["resources"]["requests"] if "/" in r}
-            assert extended and extended <= offered, f"{stack}/{team}/{kind}/{pool}: requests {extended}, flavor {flavor} offers {offered}"
+            assert extended and extended <= offered, (
+                f"{stack}/{team}/{kind}/{pool}: requests {extended}, flavor {flavor} offers {offered}"
+            )
 
 
 @pytest.mark.parametrize("stack", ["dev", "gcp-dev"])
@@ -259,7 +266,9 @@ def test_prod_serving_stays_off_spot_capacity() -> None:
         assert spec["minReplicas"] >= 2
         if "spot" in pool.capacity:
             terms = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
-            assert terms[0]["matchExpressions"] == [{"key": "karpenter.sh/capacity-type", "operator": "NotIn", "values": ["spot"]}]
+            assert terms[0]["matchExpressions"] == [
+                {"key": "karpenter.sh/capacity-type", "operator": "NotIn", "values": ["spot"]}
+            ]
 
 
 # ---- policy packs -----------------------------------------------------------------------------------
@@ -331,9 +340,7 @@ def test_a_template_for_one_team_never_names_another_team() -> None:
     cases = [config.load_stack(s) for s in CLOUD_STACKS]
     raw, _ = config.read_stack_file(config.stack_file("dev"))
     base = raw["teams"][0]
-    raw["teams"] = [
-        {**base, "name": n, "quotas": {**base["quotas"], "gpu": 0}} for n in ("ml", "ml-ops", "ops", "a", "a-b")
-    ]
+    raw["teams"] = [{**base, "name": n, "quotas": {**base["quotas"], "gpu": 0}} for n in ("ml", "ml-ops", "ops", "a", "a-b")]
     cases.append(config.parse(raw))
     checked = 0
     for cfg in cases:
@@ -358,7 +365,11 @@ def test_model_uris_are_what_the_pod_identity_can_read() -> None:
     cfg = config.load_stack("dev")
     names = workload.team_names(cfg, "research", account_id=ACCOUNT)
     registry = names.models_registry_uri + "1/models/m-0123/artifacts"
-    for bad in ("s3://someone-elses-bucket/model", names.lake["raw"] + "m", names.lake["models"].replace("research", "recsys") + "m"):
+    for bad in (
+        "s3://someone-elses-bucket/model",
+        names.lake["raw"] + "m",
+        names.lake["models"].replace("research", "recsys") + "m",
+    ):
         with pytest.raises(workload.WorkloadError, match="--model-uri"):
             workload.render(cfg, team="research", kind="serving", model_uri=bad, account_id=ACCOUNT)
     # without the serving identity the team identity cannot read the registry's prefix
@@ -369,7 +380,13 @@ def test_model_uris_are_what_the_pod_identity_can_read() -> None:
     assert {"name": "MODEL_URI", "value": "models:/churn/3"} in job["spec"]["template"]["spec"]["containers"][0]["env"]
     # with serving on, the InferenceService runs as <team>-serving, which reads the registry
     raw, _ = config.read_stack_file(config.stack_file("dev"))
-    isvc = workload.render(config.parse({**raw, "serving": {"enabled": True}}), team="research", kind="serving", model_uri=registry, account_id=ACCOUNT)
+    isvc = workload.render(
+        config.parse({**raw, "serving": {"enabled": True}}),
+        team="research",
+        kind="serving",
+        model_uri=registry,
+        account_id=ACCOUNT,
+    )
     assert isvc["spec"]["predictor"]["serviceAccountName"] == "research-serving"
     assert isvc["spec"]["predictor"]["model"]["storageUri"] == registry
 
@@ -378,7 +395,9 @@ def test_model_uris_are_what_the_pod_identity_can_read() -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "infra", "workload", "new", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "infra", "workload", "new", *args], cwd=ROOT, capture_output=True, text=True, check=False
+    )
 
 
 def test_cli_renders_to_a_file(tmp_path: Path) -> None:
@@ -397,9 +416,31 @@ def test_cli_renders_to_a_file(tmp_path: Path) -> None:
         (["--team", "research", "--kind", "training", "--stack", "nostack"], "--stack: 'nostack'"),
         (["--team", "research", "--kind", "training", "--stack", "onprem", "--image", IMAGE], "builds no data lake"),
         (["--team", "research", "--kind", "training", "--stack", "dev", "--image", IMAGE], "--account-id"),
-        (["--team", "research", "--kind", "training", "--stack", "dev", "--account-id", "12", "--image", IMAGE], "--account-id: '12'"),
-        (["--team", "research", "--kind", "training", "--stack", "dev", "--account-id", ACCOUNT, "--image", "torch:latest"], "digest"),
-        (["--team", "research", "--kind", "training", "--stack", "dev", "--account-id", ACCOUNT, "--image", IMAGE, "--pool", "x"], "--pool: 'x'"),
+        (
+            ["--team", "research", "--kind", "training", "--stack", "dev", "--account-id", "12", "--image", IMAGE],
+            "--account-id: '12'",
+        ),
+        (
+            ["--team", "research", "--kind", "training", "--stack", "dev", "--account-id", ACCOUNT, "--image", "torch:latest"],
+            "digest",
+        ),
+        (
+            [
+                "--team",
+                "research",
+                "--kind",
+                "training",
+                "--stack",
+                "dev",
+                "--account-id",
+                ACCOUNT,
+                "--image",
+                IMAGE,
+                "--pool",
+                "x",
+            ],
+            "--pool: 'x'",
+        ),
         (["--team", "research", "--kind", "serving", "--stack", "gcp-dev"], "--model-uri"),
     ],
 )
@@ -433,7 +474,10 @@ def test_serving_scales_on_gpu_utilisation_through_keda() -> None:
     assert {m["type"] for m in metrics} == {"Resource", "External"}
     (gpu,) = [m["external"] for m in metrics if m["type"] == "External"]
     assert gpu["metric"]["backend"] == "prometheus"
-    assert gpu["metric"]["serverAddress"] == f"http://{mon.PROMETHEUS_SERVICE}.{cv.NS_MONITORING}.svc.cluster.local:{mon.PROMETHEUS_PORT}"
+    assert (
+        gpu["metric"]["serverAddress"]
+        == f"http://{mon.PROMETHEUS_SERVICE}.{cv.NS_MONITORING}.svc.cluster.local:{mon.PROMETHEUS_PORT}"
+    )
     query = gpu["metric"]["query"]
     assert query.startswith("sum(DCGM_FI_DEV_GPU_UTIL{") and 'namespace="research"' in query
     assert f'pod=~"{isvc["metadata"]["name"]}-predictor-.*"' in query  # KServe's Deployment <name>-predictor

@@ -138,7 +138,9 @@ class AuditTrailArgs:
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.trail_name):
-            raise ValueError(f"trail_name {self.trail_name!r}: 3-128 of letters, digits, '.', '_', '-', starting with a letter or digit")
+            raise ValueError(
+                f"trail_name {self.trail_name!r}: 3-128 of letters, digits, '.', '_', '-', starting with a letter or digit"
+            )
         if isinstance(self.bucket_name, str) and not _BUCKET.match(self.bucket_name):
             raise ValueError(f"bucket_name {self.bucket_name!r} is not an S3 bucket name")
         if not self.lake_bucket_arns:
@@ -149,7 +151,9 @@ class AuditTrailArgs:
         if lock is not None and not 1 <= lock <= self.retention_days:
             raise ValueError(f"object_lock_days {lock} must be between 1 and retention_days ({self.retention_days})")
         if self.force_destroy and (self.protect or lock):
-            raise ValueError("force_destroy with protect or Object Lock: locked or protected audit logs are never force-destroyed")
+            raise ValueError(
+                "force_destroy with protect or Object Lock: locked or protected audit logs are never force-destroyed"
+            )
         object.__setattr__(self, "lake_bucket_arns", tuple(self.lake_bucket_arns))
 
 
@@ -223,7 +227,12 @@ class AuditTrail(Component):
                     "expiration": {"days": retention_days},
                     "noncurrent_version_expiration": {"noncurrent_days": 1},
                 },
-                {"id": "abort-multipart", "status": "Enabled", "filter": {"prefix": ""}, "abort_incomplete_multipart_upload": {"days_after_initiation": 7}},
+                {
+                    "id": "abort-multipart",
+                    "status": "Enabled",
+                    "filter": {"prefix": ""},
+                    "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
+                },
             ],
             opts=self.child_opts(depends_on=[versioning]),
         )

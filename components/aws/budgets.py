@@ -82,16 +82,20 @@ class CostBudget(Component):
 
     def __init__(self, resource_name: str, args: CostBudgetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("ml-platform:aws:CostBudget", resource_name, opts)
-        notifications = [
-            aws.budgets.BudgetNotificationArgs(
-                comparison_operator="GREATER_THAN",
-                threshold=a.percent,
-                threshold_type="PERCENTAGE",
-                notification_type=a.kind,
-                subscriber_email_addresses=list(args.emails),
-            )
-            for a in args.alerts
-        ] if args.emails else []
+        notifications = (
+            [
+                aws.budgets.BudgetNotificationArgs(
+                    comparison_operator="GREATER_THAN",
+                    threshold=a.percent,
+                    threshold_type="PERCENTAGE",
+                    notification_type=a.kind,
+                    subscriber_email_addresses=list(args.emails),
+                )
+                for a in args.alerts
+            ]
+            if args.emails
+            else []
+        )
         tag = args.tag
         self.budget = aws.budgets.Budget(
             resource_name,

@@ -176,7 +176,13 @@ class EksCluster(Component):
 
     def __init__(self, resource_name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("ml-platform:aws:EksCluster", resource_name, opts)
-        cluster_name, version, region, subnet_ids, kms_key_arn = args.cluster_name, args.version, args.region, args.subnet_ids, args.kms_key_arn
+        cluster_name, version, region, subnet_ids, kms_key_arn = (
+            args.cluster_name,
+            args.version,
+            args.region,
+            args.subnet_ids,
+            args.kms_key_arn,
+        )
         public_access_cidrs, private_access_cidrs, protect = args.public_access_cidrs, args.private_access_cidrs, args.protect
         system_nodes = args.system_nodes
         child = self.child_opts()
@@ -415,7 +421,9 @@ class EksCluster(Component):
             enable_server_side_apply=True,
             opts=self.child_opts(depends_on=[*self.admin_access, *self.endpoint_access]),
         )
-        self.publish(name=self.cluster.name, oidc_provider_arn=oidc_provider_arn, oidc_issuer=oidc_issuer, kubeconfig=kubeconfig_doc)
+        self.publish(
+            name=self.cluster.name, oidc_provider_arn=oidc_provider_arn, oidc_issuer=oidc_issuer, kubeconfig=kubeconfig_doc
+        )
 
     def _addon(
         self,

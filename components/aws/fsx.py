@@ -124,7 +124,11 @@ class LakeLustre(Component):
         kept = self.child_opts(keep=args.protect)
 
         self.security_group = aws.ec2.SecurityGroup(
-            f"{name}-sg", vpc_id=args.vpc_id, description="FSx for Lustre: nodes and file servers", tags={**tags, "Name": f"{name}-lustre"}, opts=aws_opts
+            f"{name}-sg",
+            vpc_id=args.vpc_id,
+            description="FSx for Lustre: nodes and file servers",
+            tags={**tags, "Name": f"{name}-lustre"},
+            opts=aws_opts,
         )
         rules: list[pulumi.Resource] = []
         for low, high in LUSTRE_PORTS:
@@ -263,5 +267,3 @@ class LakeLustre(Component):
                 opts=after,
             )
         self.publish(file_system_id=self.file_system.id, dns_name=self.file_system.dns_name, zones=sorted(args.zone_buckets))
-
-

@@ -32,7 +32,12 @@ DATA_DEVICE = {"al2023": "/dev/xvda", "bottlerocket": "/dev/xvdb"}
 CAPACITY = {"spot": "SPOT", "on-demand": "ON_DEMAND", "reserved": "ON_DEMAND"}
 """EKS capacity type per setting; a reservation launches on-demand instances into it (a Capacity Block: ``CAPACITY_BLOCK``)."""
 TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_EXECUTE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}
-NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryPullOnly", "AmazonSSMManagedInstanceCore")
+NODE_POLICIES = (
+    "AmazonEKSWorkerNodePolicy",
+    "AmazonEKS_CNI_Policy",
+    "AmazonEC2ContainerRegistryPullOnly",
+    "AmazonSSMManagedInstanceCore",
+)
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
 
@@ -121,7 +126,9 @@ class GpuNodeGroupArgs:
         if self.efa_interfaces < 0:
             raise ValueError(f"{where}: efa_interfaces must be >= 0")
         if self.efa_interfaces and (self.vpc_id is None or self.cluster_security_group_id is None):
-            raise ValueError(f"{where}: efa_interfaces needs vpc_id and cluster_security_group_id (the EFA and cluster security groups)")
+            raise ValueError(
+                f"{where}: efa_interfaces needs vpc_id and cluster_security_group_id (the EFA and cluster security groups)"
+            )
         if self.min_nodes < 0 or self.max_nodes < 1 or self.min_nodes > self.max_nodes:
             raise ValueError(f"{where}: need 0 <= min_nodes <= max_nodes and max_nodes >= 1")
         if self.disk_gb < 20:
@@ -167,10 +174,15 @@ class GpuNodeGroup(Component):
 
         role_arn = args.node_role_arn
         if role_arn is None:
-            trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+            trust = {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+            }
             role = aws.iam.Role(f"{name}-node", assume_role_policy=json.dumps(trust), tags=tags, opts=child)
             attachments = [
-                aws.iam.RolePolicyAttachment(f"{name}-{p}", role=role.name, policy_arn=f"arn:{args.partition}:iam::aws:policy/{p}", opts=child)
+                aws.iam.RolePolicyAttachment(
+                    f"{name}-{p}", role=role.name, policy_arn=f"arn:{args.partition}:iam::aws:policy/{p}", opts=child
+                )
                 for p in NODE_POLICIES
             ]
             role_arn = role.arn
@@ -225,7 +237,9 @@ class GpuNodeGroup(Component):
             block_device_mappings=[{"device_name": DATA_DEVICE[args.ami_family], "ebs": ebs}],
             # EKS user guide, "Create a managed node group with Capacity Blocks" / ODCRs: the launch
             # template targets the reservation; a Capacity Block also sets the capacity-block market
-            capacity_reservation_specification={"capacity_reservation_target": {"capacity_reservation_id": args.capacity_reservation_id}}
+            capacity_reservation_specification={
+                "capacity_reservation_target": {"capacity_reservation_id": args.capacity_reservation_id}
+            }
             if args.capacity_reservation_id
             else None,
             instance_market_options={"market_type": "capacity-block"} if args.capacity_block else None,

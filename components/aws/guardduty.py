@@ -49,7 +49,9 @@ class GuardDuty(Component):
         if args.existing_detector_id:
             detector_id: pulumi.Input[str] = args.existing_detector_id
         else:
-            self.detector = aws.guardduty.Detector(resource_name, enable=True, finding_publishing_frequency="FIFTEEN_MINUTES", opts=child)
+            self.detector = aws.guardduty.Detector(
+                resource_name, enable=True, finding_publishing_frequency="FIFTEEN_MINUTES", opts=child
+            )
             detector_id = self.detector.id
         if args.runtime_monitoring:
             aws.guardduty.DetectorFeature(
@@ -61,5 +63,7 @@ class GuardDuty(Component):
                 opts=child,
             )
         if args.s3_protection:
-            aws.guardduty.DetectorFeature(f"{resource_name}-s3", detector_id=detector_id, name="S3_DATA_EVENTS", status="ENABLED", opts=child)
+            aws.guardduty.DetectorFeature(
+                f"{resource_name}-s3", detector_id=detector_id, name="S3_DATA_EVENTS", status="ENABLED", opts=child
+            )
         self.publish(detector_id=pulumi.Output.from_input(detector_id))

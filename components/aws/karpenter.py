@@ -161,7 +161,9 @@ class NodePoolSpec:
             raise ValueError(f"{where}: capacity type 'reserved' and capacity_reservations go together")
         if self.efa_interfaces < 0:
             raise ValueError(f"{where}: efa_interfaces must be >= 0")
-        if self.replicas is not None and (self.replicas < 1 or self.weight is not None or self.max_nodes is None or self.replicas > self.max_nodes):
+        if self.replicas is not None and (
+            self.replicas < 1 or self.weight is not None or self.max_nodes is None or self.replicas > self.max_nodes
+        ):
             raise ValueError(f"{where}: a static pool needs 1 <= replicas <= max_nodes and no weight")
         if self.image_snapshot and self.ami_family != "bottlerocket":
             raise ValueError(f"{where}: image_snapshot restores the Bottlerocket data volume; needs ami_family bottlerocket")
@@ -194,7 +196,13 @@ class NodePoolSpec:
     @property
     def own_node_class(self) -> bool:
         """Reservations, EFA interfaces and placement groups are per pool: such a pool has its own EC2NodeClass."""
-        return bool(self.capacity_reservations or self.efa_interfaces or self.placement_group or self.image_snapshot or self.fast_image_pull)
+        return bool(
+            self.capacity_reservations
+            or self.efa_interfaces
+            or self.placement_group
+            or self.image_snapshot
+            or self.fast_image_pull
+        )
 
     @property
     def node_class(self) -> str:
@@ -315,7 +323,10 @@ def controller_policy(
     ec2 = f"arn:{partition}:ec2:{region}"
     owned = {f"aws:RequestTag/kubernetes.io/cluster/{cluster}": "owned", "aws:RequestTag/eks:eks-cluster-name": cluster}
     owned_resource = {f"aws:ResourceTag/kubernetes.io/cluster/{cluster}": "owned"}
-    launched = [f"{ec2}:*:{kind}/*" for kind in ("fleet", "instance", "volume", "network-interface", "launch-template", "spot-instances-request")]
+    launched = [
+        f"{ec2}:*:{kind}/*"
+        for kind in ("fleet", "instance", "volume", "network-interface", "launch-template", "spot-instances-request")
+    ]
     profile = f"arn:{partition}:iam::{account}:instance-profile/*"
     statements: list[dict[str, Any]] = [
         {
@@ -430,7 +441,10 @@ def controller_policy(
             "Resource": profile,
             "Condition": {
                 "StringEquals": {**owned_resource, "aws:ResourceTag/topology.kubernetes.io/region": region, **owned},
-                "StringLike": {"aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*", "aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*"},
+                "StringLike": {
+                    "aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*",
+                    "aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*",
+                },
             },
         },
         {
@@ -445,7 +459,12 @@ def controller_policy(
         },
         # upstream grants ListInstanceProfiles on "*"; IAM evaluates it against the listed path's
         # instance-profile ARN (arn:...:instance-profile/karpenter/<region>/...), which this matches
-        {"Sid": "ReadInstanceProfiles", "Effect": "Allow", "Action": ["iam:GetInstanceProfile", "iam:ListInstanceProfiles"], "Resource": profile},
+        {
+            "Sid": "ReadInstanceProfiles",
+            "Effect": "Allow",
+            "Action": ["iam:GetInstanceProfile", "iam:ListInstanceProfiles"],
+            "Resource": profile,
+        },
         {
             "Sid": "DescribeCluster",
             "Effect": "Allow",
@@ -458,7 +477,9 @@ def controller_policy(
             "Action": "arc-zonal-shift:GetManagedResource",
             "Resource": "*",
             "Condition": {
-                "StringEquals": {"arc-zonal-shift:ResourceIdentifier": f"arn:{partition}:eks:{region}:{account}:cluster/{cluster}"}
+                "StringEquals": {
+                    "arc-zonal-shift:ResourceIdentifier": f"arn:{partition}:eks:{region}:{account}:cluster/{cluster}"
+                }
             },
         },
     ]
@@ -477,7 +498,13 @@ def controller_policy(
             {
                 "Sid": "EncryptNodeVolumes",
                 "Effect": "Allow",
-                "Action": ["kms:CreateGrant", "kms:DescribeKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncrypt*", "kms:Decrypt"],
+                "Action": [
+                    "kms:CreateGrant",
+                    "kms:DescribeKey",
+                    "kms:GenerateDataKeyWithoutPlaintext",
+                    "kms:ReEncrypt*",
+                    "kms:Decrypt",
+                ],
                 "Resource": kms_key_arn,
                 "Condition": {"StringEquals": {"kms:ViaService": f"ec2.{region}.amazonaws.com"}},
             }
@@ -834,7 +861,12 @@ class Karpenter(Component):
         # -- EC2NodeClasses + NodePools -----------------------------------------------------------
         # the node role's policies and the security-group discovery tag are what the nodes launched
         # for these classes need (join, pull images; the SG selector): created first, deleted last
-        cr_deps: list[pulumi.Resource] = [self.release, *self.controller_permissions, *self.node_role_policies, *self.discovery_tags]
+        cr_deps: list[pulumi.Resource] = [
+            self.release,
+            *self.controller_permissions,
+            *self.node_role_policies,
+            *self.discovery_tags,
+        ]
         cr_opts = self.child_opts(depends_on=cr_deps)
         # -- per-pool network: the EFA security group and cluster placement groups ----------------
         efa_groups: list[pulumi.Input[str]] = []

@@ -280,5 +280,7 @@ class KmsKey(Component):
             tags=dict(args.tags),
             opts=self.child_opts(keep=args.protect),
         )
-        self.alias = aws.kms.Alias(resource_name, name=f"alias/{args.alias}", target_key_id=self.key.key_id, opts=self.child_opts())
+        self.alias = aws.kms.Alias(
+            resource_name, name=f"alias/{args.alias}", target_key_id=self.key.key_id, opts=self.child_opts()
+        )
         self.publish(arn=self.key.arn, key_id=self.key.key_id, alias_name=self.alias.name)

@@ -44,26 +44,30 @@ def scrape_configuration(*, dcgm_namespace: str | None, kueue_namespace: str | N
         },
     ]
     if dcgm_namespace:
-        jobs.append({
-            "job_name": "dcgm-exporter",
-            "honor_labels": True,  # keep DCGM's namespace / pod (the pod holding the GPU): alerts route by it
-            "kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": [dcgm_namespace]}}],
-            "relabel_configs": [
-                {"source_labels": ["__meta_kubernetes_pod_label_app"], "regex": "nvidia-dcgm-exporter", "action": "keep"},
-                {"source_labels": ["__meta_kubernetes_pod_container_port_number"], "regex": "9400", "action": "keep"},
-            ],
-        })
+        jobs.append(
+            {
+                "job_name": "dcgm-exporter",
+                "honor_labels": True,  # keep DCGM's namespace / pod (the pod holding the GPU): alerts route by it
+                "kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": [dcgm_namespace]}}],
+                "relabel_configs": [
+                    {"source_labels": ["__meta_kubernetes_pod_label_app"], "regex": "nvidia-dcgm-exporter", "action": "keep"},
+                    {"source_labels": ["__meta_kubernetes_pod_container_port_number"], "regex": "9400", "action": "keep"},
+                ],
+            }
+        )
     if kueue_namespace:
-        jobs.append({
-            "job_name": "kueue",
-            "scheme": "https",
-            "tls_config": {"insecure_skip_verify": True},
-            "authorization": {"credentials_file": "/var/run/secrets/kubernetes.io/serviceaccount/token"},
-            "kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": [kueue_namespace]}}],
-            "relabel_configs": [
-                {"source_labels": ["__meta_kubernetes_pod_container_port_number"], "regex": "8443", "action": "keep"},
-            ],
-        })
+        jobs.append(
+            {
+                "job_name": "kueue",
+                "scheme": "https",
+                "tls_config": {"insecure_skip_verify": True},
+                "authorization": {"credentials_file": "/var/run/secrets/kubernetes.io/serviceaccount/token"},
+                "kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": [kueue_namespace]}}],
+                "relabel_configs": [
+                    {"source_labels": ["__meta_kubernetes_pod_container_port_number"], "regex": "8443", "action": "keep"},
+                ],
+            }
+        )
     return yaml.safe_dump({"global": {"scrape_interval": SCRAPE_INTERVAL}, "scrape_configs": jobs}, sort_keys=False)
 
 
@@ -75,8 +79,11 @@ def alertmanager_sns(config: Mapping[str, Any], topic_arns: Mapping[str, str], r
         if r["name"] in topic_arns:
             entry["sns_configs"] = [{"topic_arn": topic_arns[r["name"]], "sigv4": {"region": region}, "send_resolved": True}]
         receivers.append(entry)
-    doc = {"alertmanager_config": yaml.safe_dump({"route": config["route"], "receivers": receivers,
-                                                   "inhibit_rules": config.get("inhibit_rules", [])}, sort_keys=False)}
+    doc = {
+        "alertmanager_config": yaml.safe_dump(
+            {"route": config["route"], "receivers": receivers, "inhibit_rules": config.get("inhibit_rules", [])}, sort_keys=False
+        )
+    }
     return yaml.safe_dump(doc, sort_keys=False)
 
 
@@ -102,7 +109,9 @@ class ManagedPrometheusArgs:
         receivers = {r.get("name") for r in self.alertmanager.get("receivers", [])}
         unknown = sorted(set(self.emails_by_receiver) - receivers)
         if unknown:
-            raise ValueError(f"ManagedPrometheus: emails_by_receiver names {unknown}, not receivers of the routing tree {sorted(r for r in receivers if r)}")
+            raise ValueError(
+                f"ManagedPrometheus: emails_by_receiver names {unknown}, not receivers of the routing tree {sorted(r for r in receivers if r)}"
+            )
         empty = sorted(r for r, emails in self.emails_by_receiver.items() if not emails)
         if empty:
             raise ValueError(f"ManagedPrometheus: receivers {empty} have no e-mail address")
@@ -123,12 +132,19 @@ class ManagedPrometheus(Component):
         child = self.child_opts()
         tags = dict(args.tags or {})
         # AWS-owned encryption: a customer key would need grants for aps.amazonaws.com in the key policy
-        self.workspace = aws.amp.Workspace(f"{name}-workspace", alias=pulumi.Output.concat(args.cluster_name, "-metrics"),
-                                           tags=tags, opts=child)
+        self.workspace = aws.amp.Workspace(
+            f"{name}-workspace", alias=pulumi.Output.concat(args.cluster_name, "-metrics"), tags=tags, opts=child
+        )
         self.scraper = aws.amp.Scraper(
             f"{name}-scraper",
             alias=pulumi.Output.concat(args.cluster_name, "-collector"),
-            source={"eks": {"cluster_arn": args.cluster_arn, "subnet_ids": args.subnet_ids, "security_group_ids": [args.security_group_id]}},
+            source={
+                "eks": {
+                    "cluster_arn": args.cluster_arn,
+                    "subnet_ids": args.subnet_ids,
+                    "security_group_ids": [args.security_group_id],
+                }
+            },
             destination={"amp": {"workspace_arn": self.workspace.arn}},
             scrape_configuration=scrape_configuration(dcgm_namespace=args.dcgm_namespace, kueue_namespace=args.kueue_namespace),
             tags=tags,
@@ -138,8 +154,11 @@ class ManagedPrometheus(Component):
             f"{name}-collector-role",
             metadata={"name": COLLECTOR_ROLE},
             rules=[
-                {"apiGroups": [""], "resources": ["nodes", "nodes/proxy", "nodes/metrics", "services", "endpoints", "pods", "configmaps"],
-                 "verbs": ["get", "list", "watch"]},
+                {
+                    "apiGroups": [""],
+                    "resources": ["nodes", "nodes/proxy", "nodes/metrics", "services", "endpoints", "pods", "configmaps"],
+                    "verbs": ["get", "list", "watch"],
+                },
                 {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": ["get", "list", "watch"]},
                 {"nonResourceURLs": ["/metrics", "/metrics/cadvisor"], "verbs": ["get"]},
             ],
@@ -175,12 +194,23 @@ class ManagedPrometheus(Component):
             aws.sns.TopicPolicy(
                 f"{name}-{receiver}-policy",
                 arn=topic.arn,
-                policy=pulumi.Output.all(topic.arn, self.workspace.arn).apply(lambda a: json.dumps({
-                    "Version": "2012-10-17",
-                    "Statement": [{"Sid": "AmpPublish", "Effect": "Allow", "Principal": {"Service": "aps.amazonaws.com"},
-                                   "Action": ["sns:Publish", "sns:GetTopicAttributes"], "Resource": a[0],
-                                   "Condition": {"ArnEquals": {"aws:SourceArn": a[1]}}}],
-                })),
+                policy=pulumi.Output.all(topic.arn, self.workspace.arn).apply(
+                    lambda a: json.dumps(
+                        {
+                            "Version": "2012-10-17",
+                            "Statement": [
+                                {
+                                    "Sid": "AmpPublish",
+                                    "Effect": "Allow",
+                                    "Principal": {"Service": "aps.amazonaws.com"},
+                                    "Action": ["sns:Publish", "sns:GetTopicAttributes"],
+                                    "Resource": a[0],
+                                    "Condition": {"ArnEquals": {"aws:SourceArn": a[1]}},
+                                }
+                            ],
+                        }
+                    )
+                ),
                 opts=child,
             )
             for i, email in enumerate(emails):

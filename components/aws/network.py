@@ -85,7 +85,13 @@ class Vpc(Component):
 
     def __init__(self, resource_name: str, args: VpcArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("ml-platform:aws:Vpc", resource_name, opts)
-        cidr, region, az_count, nat_gateways, cluster_name = args.cidr, args.region, args.az_count, args.nat_gateways, args.cluster_name
+        cidr, region, az_count, nat_gateways, cluster_name = (
+            args.cidr,
+            args.region,
+            args.az_count,
+            args.nat_gateways,
+            args.cluster_name,
+        )
         private_cidrs, public_cidrs = subnet_plan(cidr, az_count)
         child = self.child_opts()
         base = dict(args.tags)

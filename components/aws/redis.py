@@ -132,7 +132,10 @@ class RedisCache(Component):
         self.secret = StoredSecret(
             name,
             StoredSecretArgs(
-                secret_string=document, kms_key_arn=args.kms_key_arn, description=f"{name}: Redis AUTH token", protect=args.protect
+                secret_string=document,
+                kms_key_arn=args.kms_key_arn,
+                description=f"{name}: Redis AUTH token",
+                protect=args.protect,
             ),
             opts=self.child_opts(),
         )

@@ -71,7 +71,12 @@ def team_policy(
     ]
     if shared:
         statements += [
-            {"Sid": "ReadSharedZones", "Effect": "Allow", "Action": list(READ_OBJECT_ACTIONS), "Resource": [f"{a}/*" for a in shared]},
+            {
+                "Sid": "ReadSharedZones",
+                "Effect": "Allow",
+                "Action": list(READ_OBJECT_ACTIONS),
+                "Resource": [f"{a}/*" for a in shared],
+            },
             {"Sid": "ListSharedZones", "Effect": "Allow", "Action": list(LIST_ACTIONS), "Resource": shared},
         ]
         others = sorted(set(other_teams) - {team})
@@ -157,7 +162,9 @@ class TeamIam(Component):
 
         def render(values: list[str]) -> str:
             *arns, key = values
-            return team_policy(team, dict(zip(zones, arns, strict=True)), shared_zones=shared, other_teams=others, kms_key_arn=key, region=region)
+            return team_policy(
+                team, dict(zip(zones, arns, strict=True)), shared_zones=shared, other_teams=others, kms_key_arn=key, region=region
+            )
 
         policy = pulumi.Output.all(*[args.bucket_arns[z] for z in zones], args.kms_key_arn).apply(render)
         self.role = IrsaRole(

@@ -88,9 +88,7 @@ class KmsKeys(Component):
             f"{name}-ring",
             name=ring_name,
             location=args.location,
-            opts=self.child_opts(
-                keep=args.protect, ignore_changes=["name"] if args.unique_suffix else None
-            ),
+            opts=self.child_opts(keep=args.protect, ignore_changes=["name"] if args.unique_suffix else None),
         )
         key_ids: dict[str, pulumi.Output[str]] = {}
         for key_name, members in args.keys.items():

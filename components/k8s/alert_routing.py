@@ -87,7 +87,11 @@ def alertmanager_config(args: RoutingArgs) -> dict[str, Any]:
         },
         "receivers": receivers,
         "inhibit_rules": [
-            {"source_matchers": ["severity=critical"], "target_matchers": ["severity=~warning|info"], "equal": ["namespace", "alertname"]},
+            {
+                "source_matchers": ["severity=critical"],
+                "target_matchers": ["severity=~warning|info"],
+                "equal": ["namespace", "alertname"],
+            },
         ],
         "templates": ["/etc/alertmanager/config/*.tmpl"],
     }

@@ -376,7 +376,10 @@ class Feast(Component):
                                 # file readable by its group, and a 0400 root-owned Secret file is
                                 # unreadable for a non-root UID without fsGroup (which adds group read)
                                 "env": [*env, {"name": "HOME", "value": "/tmp"}],
-                                "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}},
+                                "resources": {
+                                    "requests": {"cpu": "50m", "memory": "64Mi"},
+                                    "limits": {"cpu": "200m", "memory": "128Mi"},
+                                },
                                 "securityContext": {
                                     "allowPrivilegeEscalation": False,
                                     "capabilities": {"drop": ["ALL"]},

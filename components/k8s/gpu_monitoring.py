@@ -106,7 +106,9 @@ def gpu_recording_rules() -> list[dict[str, Any]]:
         f" / on(node, resource) group_left() kube_node_status_allocatable{{{GPU_RESOURCES}}}"
         f" * on(node) group_left(pool) ({physical} * on(node) group_left(pool) {pool})"
     )
-    return [{"name": "ml-platform.gpu-recording", "rules": [{"record": "ml_platform:gpu_equivalents_requested:by_pod", "expr": expr}]}]
+    return [
+        {"name": "ml-platform.gpu-recording", "rules": [{"record": "ml_platform:gpu_equivalents_requested:by_pod", "expr": expr}]}
+    ]
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,13 @@ class GpuMonitoring(Component):
             api_version="monitoring.coreos.com/v1",
             kind="PrometheusRule",
             metadata={"name": RULE_NAME, "namespace": ns, "labels": labels},
-            spec={"groups": [*gpu_rules(idle_percent=args.idle_percent), *gpu_recording_rules(), *(dict(g) for g in args.extra_groups)]},
+            spec={
+                "groups": [
+                    *gpu_rules(idle_percent=args.idle_percent),
+                    *gpu_recording_rules(),
+                    *(dict(g) for g in args.extra_groups),
+                ]
+            },
             opts=self.child_opts(depends_on=depends),
         )
         self.publish(rule_name=RULE_NAME)

@@ -85,7 +85,9 @@ class GpuOperatorArgs:
         object.__setattr__(self, "mig_layouts", tuple(self.mig_layouts))
         object.__setattr__(self, "gpu_tolerations", tuple(dict(t) for t in self.gpu_tolerations))
         if self.host_driver_dir is not None and (self.install_driver or not self.host_driver_dir.startswith("/")):
-            raise ValueError("GpuOperatorArgs: host_driver_dir is the absolute path of a preinstalled driver (install_driver off)")
+            raise ValueError(
+                "GpuOperatorArgs: host_driver_dir is the absolute path of a preinstalled driver (install_driver off)"
+            )
         if self.mig_strategy not in ("single", "mixed"):
             raise ValueError(f"GpuOperatorArgs: mig_strategy must be single or mixed, got {self.mig_strategy!r}")
         for entry, replicas in self.time_slicing.items():
@@ -151,7 +153,9 @@ def helm_values(args: GpuOperatorArgs, *, device_plugin_cm: str | None, mig_cm: 
             # honorLabels: keep DCGM's namespace / pod labels (the pod holding the GPU), not the exporter's,
             # so GPU alerts route to the owning team
             "serviceMonitor": {
-                "enabled": args.service_monitor, "interval": "15s", "honorLabels": True,
+                "enabled": args.service_monitor,
+                "interval": "15s",
+                "honorLabels": True,
                 "additionalLabels": dict(args.service_monitor_labels),
             },
         },

@@ -179,7 +179,7 @@ class JupyterHubArgs:
             raise ValueError("JupyterHubArgs: idle_timeout_seconds below 60")
 
 
-SPAWN_HOOK = '''
+SPAWN_HOOK = """
 import json
 
 from kubespawner import KubeSpawner
@@ -227,7 +227,7 @@ async def ml_platform_pre_spawn(spawner):
 c.JupyterHub.spawner_class = TeamSpawner
 c.KubeSpawner.enable_user_namespaces = True
 c.KubeSpawner.pre_spawn_hook = ml_platform_pre_spawn
-'''
+"""
 
 
 def helm_values(args: JupyterHubArgs) -> dict[str, Any]:
@@ -272,9 +272,7 @@ def helm_values(args: JupyterHubArgs) -> dict[str, Any]:
                 },
             },
             # the client secret comes from a Secret, never the values (OAuthenticator reads OAUTH_CLIENT_SECRET)
-            "extraEnv": {
-                "OAUTH_CLIENT_SECRET": {"valueFrom": {"secretKeyRef": {"name": CLIENT_SECRET, "key": "client-secret"}}}
-            },
+            "extraEnv": {"OAUTH_CLIENT_SECRET": {"valueFrom": {"secretKeyRef": {"name": CLIENT_SECRET, "key": "client-secret"}}}},
             "extraConfig": {"ml-platform-teams": hook},
             # notebooks live in the team namespaces and call the hub API from there
             "networkPolicy": {
@@ -308,7 +306,11 @@ def helm_values(args: JupyterHubArgs) -> dict[str, Any]:
         # Keep the proxy in the cluster; publish it through your TLS ingress / internal load balancer.
         "proxy": {"service": {"type": "ClusterIP"}},
         "cull": {"enabled": True, "timeout": args.idle_timeout_seconds, "every": min(600, args.idle_timeout_seconds)},
-        "scheduling": {"userScheduler": {"enabled": False}, "podPriority": {"enabled": False}, "userPlaceholder": {"enabled": False}},
+        "scheduling": {
+            "userScheduler": {"enabled": False},
+            "podPriority": {"enabled": False},
+            "userPlaceholder": {"enabled": False},
+        },
         "prePuller": {"hook": {"enabled": False}, "continuous": {"enabled": False}},
     }
 
@@ -374,7 +376,11 @@ class JupyterHub(Component):
             f"{name}-spawner",
             metadata={"name": f"{RELEASE}-spawner", "labels": labels},
             rules=[
-                {"apiGroups": [""], "resources": ["pods", "persistentvolumeclaims"], "verbs": ["get", "watch", "list", "create", "delete"]},
+                {
+                    "apiGroups": [""],
+                    "resources": ["pods", "persistentvolumeclaims"],
+                    "verbs": ["get", "watch", "list", "create", "delete"],
+                },
             ],
             opts=child,
         )

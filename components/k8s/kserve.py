@@ -77,12 +77,33 @@ def serving_service_account(team: str) -> str:
 def releases() -> list[tuple[str, str, str | None, str, str, dict[str, Any]]]:
     """(release, chart, repo, version, namespace, values) in install order."""
     return [
-        (CERT_MANAGER_CHART, CERT_MANAGER_CHART, CERT_MANAGER_REPO, CERT_MANAGER_VERSION, CERT_MANAGER_NAMESPACE, {"crds": {"enabled": True}}),
+        (
+            CERT_MANAGER_CHART,
+            CERT_MANAGER_CHART,
+            CERT_MANAGER_REPO,
+            CERT_MANAGER_VERSION,
+            CERT_MANAGER_NAMESPACE,
+            {"crds": {"enabled": True}},
+        ),
         # KEDA before the controller: an InferenceService of autoscalerClass keda makes a ScaledObject (KEDA's CRD)
         (KEDA_CHART, KEDA_CHART, KEDA_REPO, KEDA_VERSION, KEDA_NAMESPACE, {}),
         ("kserve-crd", f"{OCI}/kserve-crd", None, VERSION, NAMESPACE, {}),
-        ("kserve-resources", f"{OCI}/kserve-resources", None, VERSION, NAMESPACE, {"kserve": {"controller": {"deploymentMode": DEPLOYMENT_MODE}}}),
-        ("kserve-runtime-configs", f"{OCI}/kserve-runtime-configs", None, VERSION, NAMESPACE, {"kserve": {"servingruntime": {"enabled": True}}}),
+        (
+            "kserve-resources",
+            f"{OCI}/kserve-resources",
+            None,
+            VERSION,
+            NAMESPACE,
+            {"kserve": {"controller": {"deploymentMode": DEPLOYMENT_MODE}}},
+        ),
+        (
+            "kserve-runtime-configs",
+            f"{OCI}/kserve-runtime-configs",
+            None,
+            VERSION,
+            NAMESPACE,
+            {"kserve": {"servingruntime": {"enabled": True}}},
+        ),
     ]
 
 

@@ -113,7 +113,9 @@ def helm_values(
             },
             "podDisruptionBudget": {"enabled": replicas > 1, "minAvailable": 1},
         },
-        "managerConfig": {"controllerManagerConfigYaml": yaml.safe_dump(manager_config(managed_namespace_label, multikueue), sort_keys=False)},
+        "managerConfig": {
+            "controllerManagerConfigYaml": yaml.safe_dump(manager_config(managed_namespace_label, multikueue), sort_keys=False)
+        },
     }
 
 
@@ -357,7 +359,9 @@ class KueueQueuesArgs:
         object.__setattr__(self, "flavors", tuple(self.flavors))
         object.__setattr__(self, "queues", tuple(self.queues))
         object.__setattr__(self, "admission_checks", dict(self.admission_checks or {}))
-        object.__setattr__(self, "priority_classes", dict(cv.PRIORITY_CLASSES if self.priority_classes is None else self.priority_classes))
+        object.__setattr__(
+            self, "priority_classes", dict(cv.PRIORITY_CLASSES if self.priority_classes is None else self.priority_classes)
+        )
         names = [f.name for f in self.flavors]
         if len(set(names)) != len(names):
             raise ValueError(f"KueueQueues: duplicate flavor names {names}")
@@ -371,7 +375,9 @@ class KueueQueuesArgs:
             _validate_queue(queue, set(names))
         for check, on in self.admission_checks.items():
             if not _NAME.match(check) or (on is not None and set(on) - set(names)):
-                raise ValueError(f"KueueQueues: admission check {check!r} must be a DNS label on declared flavors, got {list(on) if on is not None else None}")
+                raise ValueError(
+                    f"KueueQueues: admission check {check!r} must be a DNS label on declared flavors, got {list(on) if on is not None else None}"
+                )
 
 
 class KueueQueues(Component):
@@ -400,7 +406,11 @@ class KueueQueues(Component):
             for f in args.flavors
         }
         self.cohort = k8s.apiextensions.CustomResource(
-            f"{name}-cohort", api_version=API_VERSION, kind="Cohort", metadata={"name": args.cohort, "labels": labels}, spec={},
+            f"{name}-cohort",
+            api_version=API_VERSION,
+            kind="Cohort",
+            metadata={"name": args.cohort, "labels": labels},
+            spec={},
             opts=self.child_opts(),
         )
         self.cluster_queues = {}
@@ -419,7 +429,11 @@ class KueueQueues(Component):
                 f"{name}-{queue.team}-local",
                 api_version=API_VERSION,
                 kind="LocalQueue",
-                metadata={"name": DEFAULT_LOCAL_QUEUE, "namespace": queue.namespace, "labels": {**labels, cv.TEAM_LABEL: queue.team}},
+                metadata={
+                    "name": DEFAULT_LOCAL_QUEUE,
+                    "namespace": queue.namespace,
+                    "labels": {**labels, cv.TEAM_LABEL: queue.team},
+                },
                 spec={"clusterQueue": queue.team},
                 opts=self.child_opts(depends_on=[cq]),
             )
@@ -427,7 +441,11 @@ class KueueQueues(Component):
             cls: _KueueObject(
                 f"{name}-priority-{cls}",
                 "WorkloadPriorityClass",
-                {"metadata": {"name": cls, "labels": labels}, "value": value, "description": f"{cls} (same value as the PriorityClass)"},
+                {
+                    "metadata": {"name": cls, "labels": labels},
+                    "value": value,
+                    "description": f"{cls} (same value as the PriorityClass)",
+                },
                 self.child_opts(),
             )
             for cls, value in dict(args.priority_classes or {}).items()

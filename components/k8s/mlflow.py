@@ -174,7 +174,11 @@ def chart_values(args: MlflowArgs, *, db_secret: str = DB_SECRET, admin_secret: 
         "resources": args.resources,
         "extraPodLabels": dict(args.labels),
         # the chart's own defaults (UID 1001, read-only root, no capabilities) plus the RuntimeDefault seccomp profile
-        "podSecurityContext": {"fsGroup": 1001, "fsGroupChangePolicy": "OnRootMismatch", "seccompProfile": {"type": "RuntimeDefault"}},
+        "podSecurityContext": {
+            "fsGroup": 1001,
+            "fsGroupChangePolicy": "OnRootMismatch",
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
         # MLflow's DNS-rebinding guard admits only these Host headers (health probes are exempt)
         "serverAllowedHosts": allowed_hosts(args.namespace),
     }
@@ -335,7 +339,9 @@ class Mlflow(Component):
         server) that creates the users through MLflow's basic-auth API as the admin. No credential is in values."""
         passwords: dict[str, pulumi.Output[str]] = {}
         for team, team_ns in sorted(args.team_namespaces.items()):
-            password = random.RandomPassword(f"{name}-team-{team}", length=32, special=False, opts=self.child_opts(protect=args.protect))
+            password = random.RandomPassword(
+                f"{name}-team-{team}", length=32, special=False, opts=self.child_opts(protect=args.protect)
+            )
             passwords[team_user(team)] = pulumi.Output.secret(password.result)
             k8s.core.v1.Secret(
                 f"{name}-credentials-{team}",
@@ -349,10 +355,19 @@ class Mlflow(Component):
             metadata={"name": TEAM_USERS_SECRET, "namespace": ns, "labels": labels},
             type="Opaque",
             # one "<user> <password>" line per team (generated passwords: letters and digits only)
-            string_data={"users": pulumi.Output.secret(pulumi.Output.all(**passwords).apply(lambda p: "".join(f"{u} {pw}\n" for u, pw in sorted(p.items()))))},
+            string_data={
+                "users": pulumi.Output.secret(
+                    pulumi.Output.all(**passwords).apply(lambda p: "".join(f"{u} {pw}\n" for u, pw in sorted(p.items())))
+                )
+            },
             opts=self.child_opts(depends_on=[self.namespace]),
         )
-        security = {"runAsNonRoot": True, "runAsUser": USERS_UID, "runAsGroup": USERS_UID, "seccompProfile": {"type": "RuntimeDefault"}}
+        security = {
+            "runAsNonRoot": True,
+            "runAsUser": USERS_UID,
+            "runAsGroup": USERS_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        }
         k8s.batch.v1.Job(
             f"{name}-team-users",
             metadata={"name": TEAM_USERS_SECRET, "namespace": ns, "labels": labels},
@@ -373,10 +388,16 @@ class Mlflow(Component):
                                 "imagePullPolicy": "IfNotPresent",
                                 "command": ["sh", "-c", USERS_SCRIPT],
                                 "env": [
-                                    {"name": "MLFLOW_TRACKING_URI", "value": f"http://{RELEASE}.{args.namespace}.svc.cluster.local:{PORT}"},
+                                    {
+                                        "name": "MLFLOW_TRACKING_URI",
+                                        "value": f"http://{RELEASE}.{args.namespace}.svc.cluster.local:{PORT}",
+                                    },
                                     {"name": "HOME", "value": "/tmp"},
                                 ],
-                                "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}},
+                                "resources": {
+                                    "requests": {"cpu": "50m", "memory": "64Mi"},
+                                    "limits": {"cpu": "200m", "memory": "128Mi"},
+                                },
                                 "securityContext": {
                                     **security,
                                     "allowPrivilegeEscalation": False,

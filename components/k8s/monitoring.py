@@ -106,20 +106,30 @@ def routing_with_secret(args: MonitoringArgs) -> alert_routing.RoutingArgs:
     smtp = args.routing.smtp
     if smtp is not None and args.smtp_password is not None:
         smtp = alert_routing.Smtp(
-            smarthost=smtp.smarthost, sender=smtp.sender, username=smtp.username,
-            password_file=SMTP_PASSWORD_FILE, require_tls=smtp.require_tls,
+            smarthost=smtp.smarthost,
+            sender=smtp.sender,
+            username=smtp.username,
+            password_file=SMTP_PASSWORD_FILE,
+            require_tls=smtp.require_tls,
         )
-    return alert_routing.RoutingArgs(teams=args.routing.teams, platform_emails=args.routing.platform_emails, smtp=smtp,
-                                     group_by=args.routing.group_by)
+    return alert_routing.RoutingArgs(
+        teams=args.routing.teams, platform_emails=args.routing.platform_emails, smtp=smtp, group_by=args.routing.group_by
+    )
 
 
 def helm_values(args: MonitoringArgs) -> dict[str, Any]:
     """The chart values (every key exists in the chart's values.yaml or a subchart's: a test checks it)."""
     select_all = {
         # {} with *NilUsesHelmValues false: select every object in every namespace (values.yaml comments)
-        "ruleSelectorNilUsesHelmValues": False, "ruleSelector": {}, "ruleNamespaceSelector": {},
-        "serviceMonitorSelectorNilUsesHelmValues": False, "serviceMonitorSelector": {}, "serviceMonitorNamespaceSelector": {},
-        "podMonitorSelectorNilUsesHelmValues": False, "podMonitorSelector": {}, "podMonitorNamespaceSelector": {},
+        "ruleSelectorNilUsesHelmValues": False,
+        "ruleSelector": {},
+        "ruleNamespaceSelector": {},
+        "serviceMonitorSelectorNilUsesHelmValues": False,
+        "serviceMonitorSelector": {},
+        "serviceMonitorNamespaceSelector": {},
+        "podMonitorSelectorNilUsesHelmValues": False,
+        "podMonitorSelector": {},
+        "podMonitorNamespaceSelector": {},
     }
     values: dict[str, Any] = {
         "crds": {"enabled": True},
@@ -132,15 +142,36 @@ def helm_values(args: MonitoringArgs) -> dict[str, Any]:
         "grafana": {"enabled": args.grafana},
     }
     if args.grafana:
-        values["grafana"].update({
-            "admin": {"existingSecret": GRAFANA_ADMIN_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
-            "sidecar": {"dashboards": {"enabled": True, "label": DASHBOARD_LABEL, "labelValue": DASHBOARD_LABEL_VALUE, "searchNamespace": "ALL"}},
-            "dashboardProviders": {"dashboardproviders.yaml": {"apiVersion": 1, "providers": [{
-                "name": "nvidia", "orgId": 1, "folder": "NVIDIA", "type": "file", "disableDeletion": True, "editable": False,
-                "options": {"path": "/var/lib/grafana/dashboards/nvidia"},
-            }]}},
-            "dashboards": {"nvidia": {"dcgm-exporter": {"url": DCGM_DASHBOARD_URL, "datasource": "Prometheus"}}},
-        })
+        values["grafana"].update(
+            {
+                "admin": {"existingSecret": GRAFANA_ADMIN_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
+                "sidecar": {
+                    "dashboards": {
+                        "enabled": True,
+                        "label": DASHBOARD_LABEL,
+                        "labelValue": DASHBOARD_LABEL_VALUE,
+                        "searchNamespace": "ALL",
+                    }
+                },
+                "dashboardProviders": {
+                    "dashboardproviders.yaml": {
+                        "apiVersion": 1,
+                        "providers": [
+                            {
+                                "name": "nvidia",
+                                "orgId": 1,
+                                "folder": "NVIDIA",
+                                "type": "file",
+                                "disableDeletion": True,
+                                "editable": False,
+                                "options": {"path": "/var/lib/grafana/dashboards/nvidia"},
+                            }
+                        ],
+                    }
+                },
+                "dashboards": {"nvidia": {"dcgm-exporter": {"url": DCGM_DASHBOARD_URL, "datasource": "Prometheus"}}},
+            }
+        )
     return values
 
 
@@ -166,25 +197,36 @@ class Monitoring(Component):
         namespace_name = ns.metadata["name"]
         before_release: list[pulumi.Resource] = [ns]
         if args.smtp_password is not None:
-            before_release.append(k8s.core.v1.Secret(
-                f"{name}-smtp",
-                metadata={"name": SMTP_SECRET, "namespace": namespace_name, "labels": {cv.MANAGED_BY_LABEL: cv.MANAGED_BY}},
-                string_data={SMTP_PASSWORD_KEY: pulumi.Output.secret(args.smtp_password)},
-                opts=self.child_opts(depends_on=[ns]),
-            ))
+            before_release.append(
+                k8s.core.v1.Secret(
+                    f"{name}-smtp",
+                    metadata={"name": SMTP_SECRET, "namespace": namespace_name, "labels": {cv.MANAGED_BY_LABEL: cv.MANAGED_BY}},
+                    string_data={SMTP_PASSWORD_KEY: pulumi.Output.secret(args.smtp_password)},
+                    opts=self.child_opts(depends_on=[ns]),
+                )
+            )
         if args.grafana:
-            password = random.RandomPassword(f"{name}-grafana-admin", length=32, special=False, opts=self.child_opts(protect=args.protect))
-            before_release.append(k8s.core.v1.Secret(
-                f"{name}-grafana-admin",
-                metadata={"name": GRAFANA_ADMIN_SECRET, "namespace": namespace_name, "labels": {cv.MANAGED_BY_LABEL: cv.MANAGED_BY}},
-                string_data={"admin-user": "admin", "admin-password": password.result},
-                opts=self.child_opts(depends_on=[ns]),
-            ))
+            password = random.RandomPassword(
+                f"{name}-grafana-admin", length=32, special=False, opts=self.child_opts(protect=args.protect)
+            )
+            before_release.append(
+                k8s.core.v1.Secret(
+                    f"{name}-grafana-admin",
+                    metadata={
+                        "name": GRAFANA_ADMIN_SECRET,
+                        "namespace": namespace_name,
+                        "labels": {cv.MANAGED_BY_LABEL: cv.MANAGED_BY},
+                    },
+                    string_data={"admin-user": "admin", "admin-password": password.result},
+                    opts=self.child_opts(depends_on=[ns]),
+                )
+            )
             for cm_name, path in dashboard_files().items():
                 k8s.core.v1.ConfigMap(
                     f"{name}-{cm_name}",
                     metadata={
-                        "name": cm_name, "namespace": namespace_name,
+                        "name": cm_name,
+                        "namespace": namespace_name,
                         "labels": {DASHBOARD_LABEL: DASHBOARD_LABEL_VALUE, cv.MANAGED_BY_LABEL: cv.MANAGED_BY},
                     },
                     data={path.name: json.dumps(json.loads(path.read_text()), sort_keys=True)},
@@ -208,8 +250,11 @@ class Monitoring(Component):
                 f"{name}-rules",
                 api_version="monitoring.coreos.com/v1",
                 kind="PrometheusRule",
-                metadata={"name": "ml-platform-platform", "namespace": namespace_name,
-                          "labels": {**RELEASE_LABEL, cv.MANAGED_BY_LABEL: cv.MANAGED_BY}},
+                metadata={
+                    "name": "ml-platform-platform",
+                    "namespace": namespace_name,
+                    "labels": {**RELEASE_LABEL, cv.MANAGED_BY_LABEL: cv.MANAGED_BY},
+                },
                 spec={"groups": [dict(g) for g in args.rule_groups]},
                 opts=self.child_opts(depends_on=[self.release]),
             )
@@ -221,6 +266,8 @@ def team_routes(teams: Sequence[tuple[str, str, str | None]]) -> list[alert_rout
     return [alert_routing.TeamRoute(team=t, namespace=n, email=e) for t, n, e in teams]
 
 
-def routing_args(teams: Sequence[alert_routing.TeamRoute], platform_emails: Sequence[str], smtp: Mapping[str, Any] | None) -> alert_routing.RoutingArgs:
+def routing_args(
+    teams: Sequence[alert_routing.TeamRoute], platform_emails: Sequence[str], smtp: Mapping[str, Any] | None
+) -> alert_routing.RoutingArgs:
     s = alert_routing.Smtp(**smtp) if smtp else None
     return alert_routing.RoutingArgs(teams=tuple(teams), platform_emails=tuple(platform_emails), smtp=s)

@@ -124,7 +124,10 @@ class MultiKueueWorkerAccess(Component):
             opts=child,
         )
         self.role = k8s.rbac.v1.ClusterRole(
-            f"{resource_name}-role", metadata={"name": f"{SERVICE_ACCOUNT}-role", "labels": labels}, rules=worker_rules(), opts=child
+            f"{resource_name}-role",
+            metadata={"name": f"{SERVICE_ACCOUNT}-role", "labels": labels},
+            rules=worker_rules(),
+            opts=child,
         )
         self.binding = k8s.rbac.v1.ClusterRoleBinding(
             f"{resource_name}-binding",
@@ -147,7 +150,12 @@ class MultiKueueWorkerAccess(Component):
         )
         self.kubeconfig = pulumi.Output.secret(
             pulumi.Output.all(args.cluster, args.server, self.token.data).apply(
-                lambda v: kubeconfig(cluster=v[0], server=v[1], ca_b64=(v[2] or {}).get("ca.crt", ""), token=_b64decode((v[2] or {}).get("token", "")))
+                lambda v: kubeconfig(
+                    cluster=v[0],
+                    server=v[1],
+                    ca_b64=(v[2] or {}).get("ca.crt", ""),
+                    token=_b64decode((v[2] or {}).get("token", "")),
+                )
             )
         )
         self.publish(kubeconfig=self.kubeconfig)

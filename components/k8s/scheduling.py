@@ -57,7 +57,11 @@ class PriorityClasses(Component):
                 global_default=False,
                 preemption_policy="Never" if never else "PreemptLowerPriority",
                 description=args.descriptions.get(cls)
-                or (f"{cls}: may be preempted by higher classes; never preempts others" if never else f"{cls}: preempts lower classes"),
+                or (
+                    f"{cls}: may be preempted by higher classes; never preempts others"
+                    if never
+                    else f"{cls}: preempts lower classes"
+                ),
                 opts=self.child_opts(),
             )
         self.classes = classes

@@ -219,7 +219,9 @@ class Team(Component):
         super().__init__("ml-platform:k8s:Team", resource_name, opts)
         name = resource_name
         labels = {cv.TEAM_LABEL: args.name, cv.MANAGED_BY_LABEL: cv.MANAGED_BY}
-        self.namespace = k8s.core.v1.Namespace(f"{name}-ns", metadata={"name": args.name, "labels": namespace_labels(args)}, opts=self.child_opts())
+        self.namespace = k8s.core.v1.Namespace(
+            f"{name}-ns", metadata={"name": args.name, "labels": namespace_labels(args)}, opts=self.child_opts()
+        )
         ns = self.namespace.metadata["name"]
         in_ns = self.child_opts(depends_on=[self.namespace])
 
@@ -229,7 +231,9 @@ class Team(Component):
                 out["annotations"] = dict(annotations)
             return out
 
-        self.quota = k8s.core.v1.ResourceQuota(f"{name}-quota", metadata=meta("team-quota"), spec={"hard": quota_hard(args)}, opts=in_ns)
+        self.quota = k8s.core.v1.ResourceQuota(
+            f"{name}-quota", metadata=meta("team-quota"), spec={"hard": quota_hard(args)}, opts=in_ns
+        )
         self.limit_range = k8s.core.v1.LimitRange(
             f"{name}-limits",
             metadata=meta("team-defaults"),

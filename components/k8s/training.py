@@ -210,13 +210,19 @@ class ProvisioningAdmissionCheck(Component):
     config: k8s.apiextensions.CustomResource
     check: k8s.apiextensions.CustomResource
 
-    def __init__(self, resource_name: str, args: ProvisioningAdmissionCheckArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, resource_name: str, args: ProvisioningAdmissionCheckArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("ml-platform:k8s:ProvisioningAdmissionCheck", resource_name, opts)
         name = resource_name
         spec = provisioning_config_spec(provisioning_class=args.provisioning_class, managed_resources=args.managed_resources)
         labels = {cv.MANAGED_BY_LABEL: cv.MANAGED_BY}
         self.config = k8s.apiextensions.CustomResource(
-            f"{name}-config", api_version=KUEUE_API, kind="ProvisioningRequestConfig", metadata={"name": name, "labels": labels}, spec=spec,
+            f"{name}-config",
+            api_version=KUEUE_API,
+            kind="ProvisioningRequestConfig",
+            metadata={"name": name, "labels": labels},
+            spec=spec,
             opts=self.child_opts(),
         )
         self.check = k8s.apiextensions.CustomResource(
@@ -261,7 +267,11 @@ class TeamVolumeClaims(Component):
         self.claims = {
             team: k8s.core.v1.PersistentVolumeClaim(
                 f"{resource_name}-{team}",
-                metadata={"name": args.claim, "namespace": namespace, "labels": {cv.TEAM_LABEL: team, cv.MANAGED_BY_LABEL: cv.MANAGED_BY}},
+                metadata={
+                    "name": args.claim,
+                    "namespace": namespace,
+                    "labels": {cv.TEAM_LABEL: team, cv.MANAGED_BY_LABEL: cv.MANAGED_BY},
+                },
                 spec={
                     "accessModes": ["ReadWriteMany"],
                     "storageClassName": "",  # static: bind to the named volume, never provision

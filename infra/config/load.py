@@ -162,7 +162,12 @@ def check_fleet_stacks(cfg: PlatformConfig, stack: str, stacks_dir: Path | None 
             what.append(f"teams only on one side: {diff}")
         if changed:
             what.append(f"different costCenter for {changed}")
-        problems.append((where, f"stack {name!r} must have the same teams as {stack!r} ({'; '.join(what)}); a job runs under the same team everywhere"))
+        problems.append(
+            (
+                where,
+                f"stack {name!r} must have the same teams as {stack!r} ({'; '.join(what)}); a job runs under the same team everywhere",
+            )
+        )
 
     if fleet.role == "manager":
         for i, w in enumerate(fleet.workers):

@@ -190,7 +190,12 @@ def build(cfg: config.PlatformConfig) -> AwsFoundation:
             ),
             pulumi.ResourceOptions(provider=dr_provider, depends_on=slr.resources or None),
         )
-        replica = LakeReplica(region=dr_region, kms_key_arn=dr_key.arn, provider=dr_provider, replication_time_control=bool(cfg.dr.fast_lake_replication))
+        replica = LakeReplica(
+            region=dr_region,
+            kms_key_arn=dr_key.arn,
+            provider=dr_provider,
+            replication_time_control=bool(cfg.dr.fast_lake_replication),
+        )
 
     lake = DataLake(
         "lake",
@@ -224,7 +229,10 @@ def build(cfg: config.PlatformConfig) -> AwsFoundation:
             private_access_cidrs=[cfg.network.cidr, *cfg.cluster.private_access_cidrs],
             admin_principal_arns=cfg.cluster.admin_role_arns,
             system_nodes=SystemNodes(
-                instance_type=config.effective(nodes.instance_type, "cluster.systemNodes.instanceType"), min_nodes=nodes.min_nodes, max_nodes=nodes.max_nodes, disk_gb=nodes.disk_gb
+                instance_type=config.effective(nodes.instance_type, "cluster.systemNodes.instanceType"),
+                min_nodes=nodes.min_nodes,
+                max_nodes=nodes.max_nodes,
+                disk_gb=nodes.disk_gb,
             ),
             log_retention_days=cfg.control_plane_log_retention_days,
             pod_identity_agent=cfg.cluster.workload_identity == "podIdentity",

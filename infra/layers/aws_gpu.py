@@ -157,7 +157,9 @@ def node_group_args(cfg: config.PlatformConfig, pool: config.GpuPoolConfig, foun
         def in_zone(pairs: list[list[str]], z: str = zone) -> list[str]:
             return [sid for az, sid in pairs if az == z]  # none: aws_zones fails the plan naming the key
 
-        subnets = pulumi.Output.all(*[pulumi.Output.all(s.availability_zone, s.id) for s in foundation.vpc.private_subnets]).apply(in_zone)
+        subnets = pulumi.Output.all(
+            *[pulumi.Output.all(s.availability_zone, s.id) for s in foundation.vpc.private_subnets]
+        ).apply(in_zone)
     res = pool.reservation if pool.reserved else None
     return GpuNodeGroupArgs(
         cluster_name=foundation.cluster.name,

@@ -175,7 +175,9 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
                 node_type=config.effective(online.node_type, "feast.onlineStore.nodeType"),
                 replicas=online.replicas,
                 high_availability=config.effective(online.high_availability, "feast.onlineStore.highAvailability"),
-                snapshot_retention_days=config.effective(online.snapshot_retention_days, "feast.onlineStore.snapshotRetentionDays"),
+                snapshot_retention_days=config.effective(
+                    online.snapshot_retention_days, "feast.onlineStore.snapshotRetentionDays"
+                ),
                 protect=cfg.is_prod,
             ),
             opts=aws_opts,

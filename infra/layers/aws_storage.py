@@ -53,7 +53,9 @@ def build(cfg: config.PlatformConfig, foundation: AwsFoundation, layer: CloudLay
             teams={t.name: t.name for t in cfg.teams},
             tags=tagging.platform_tags(cfg),
         ),
-        pulumi.ResourceOptions(providers={"aws": foundation.provider, "kubernetes": foundation.k8s_provider}, depends_on=waits or None),
+        pulumi.ResourceOptions(
+            providers={"aws": foundation.provider, "kubernetes": foundation.k8s_provider}, depends_on=waits or None
+        ),
     )
     layer.shared_volumes = SharedVolumes(
         claim=CLAIM, volumes={t.name: (f"lustre-{t.name}", f"{lustre.storage_gb}Gi") for t in cfg.teams}, file_system=fs

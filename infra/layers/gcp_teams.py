@@ -67,7 +67,9 @@ def build(cfg: config.PlatformConfig, foundation: GcpFoundation, layer: CloudLay
             layer.serving_identity[team.name] = dict(serving_identity(cfg, foundation, team.name, pools).annotations)
 
 
-def serving_identity(cfg: config.PlatformConfig, foundation: GcpFoundation, team: str, pools: Sequence[pulumi.Resource]) -> WorkloadIdentity:
+def serving_identity(
+    cfg: config.PlatformConfig, foundation: GcpFoundation, team: str, pools: Sequence[pulumi.Resource]
+) -> WorkloadIdentity:
     """The Google identity of ``<team>/<team>-serving`` (the team's InferenceServices): it reads, never writes, the
     MLflow registry's artifacts and the team's prefix of the models bucket (the twin of the AWS serving role)."""
     models = foundation.buckets["models"]

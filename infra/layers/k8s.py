@@ -22,7 +22,9 @@ from infra.layers.k8s_context import K8sPlatform
 
 def build(cfg: config.PlatformConfig, cloud: CloudLayer) -> K8sPlatform:
     platform = K8sPlatform(cloud=cloud, priorities=k8s_gpu.build_priorities(cfg, cloud))
-    platform.monitoring_release = k8s_monitoring.build(cfg, platform)  # before the GPU operator and Kueue: their monitors need its CRDs
+    platform.monitoring_release = k8s_monitoring.build(
+        cfg, platform
+    )  # before the GPU operator and Kueue: their monitors need its CRDs
     k8s_gpu.build(cfg, platform)
     platform.teams = k8s_teams.build(cfg, platform)
     k8s_services.build(cfg, platform)

@@ -98,7 +98,9 @@ def worker_configs(cfg: config.PlatformConfig) -> dict[str, config.PlatformConfi
     return {w.name: config.load_stack(w.stack) for w in cfg.fleet.workers if w.stack}
 
 
-def worker_team_resources(cfg: config.PlatformConfig, worker: config.FleetWorkerConfig, peers: Mapping[str, config.PlatformConfig]) -> dict[str, dict[str, int]]:
+def worker_team_resources(
+    cfg: config.PlatformConfig, worker: config.FleetWorkerConfig, peers: Mapping[str, config.PlatformConfig]
+) -> dict[str, dict[str, int]]:
     """Team -> resources the worker admits for it (from its stack's teams, or the manager's ``quotas`` for it)."""
     if worker.stack:
         peer = peers[worker.name]
@@ -124,7 +126,9 @@ def manager_queues(cfg: config.PlatformConfig, peers: Mapping[str, config.Platfo
     return totals
 
 
-def build_manager(cfg: config.PlatformConfig, platform: K8sPlatform, kueue: Kueue, namespaces: Mapping[str, pulumi.Input[str]]) -> None:
+def build_manager(
+    cfg: config.PlatformConfig, platform: K8sPlatform, kueue: Kueue, namespaces: Mapping[str, pulumi.Input[str]]
+) -> None:
     """The MultiKueue objects and the teams' ClusterQueues that dispatch to the workers."""
     cloud = platform.cloud
     peers = worker_configs(cfg)
@@ -132,7 +136,9 @@ def build_manager(cfg: config.PlatformConfig, platform: K8sPlatform, kueue: Kueu
     workers: list[FleetWorker] = []
     for worker in cfg.fleet.workers:
         if worker.stack:
-            ref = pulumi.StackReference(f"fleet-{worker.name}", stack_name=f"{organization}/{pulumi.get_project()}/{worker.stack}")
+            ref = pulumi.StackReference(
+                f"fleet-{worker.name}", stack_name=f"{organization}/{pulumi.get_project()}/{worker.stack}"
+            )
             # require_output fails the deploy loudly when the worker stack has not been deployed as a worker yet
             kubeconfig: pulumi.Input[str] = pulumi.Output.secret(ref.require_output(KUBECONFIG_OUTPUT))
             where = peers[worker.name].cloud
@@ -145,7 +151,10 @@ def build_manager(cfg: config.PlatformConfig, platform: K8sPlatform, kueue: Kueu
             FleetWorker(
                 name=worker.name,
                 kubeconfig=kubeconfig,
-                annotations={cv.FLEET_CLOUD_ANNOTATION: where, cv.FLEET_TEAM_ACCELERATORS_ANNOTATION: json.dumps(gpus, sort_keys=True)},
+                annotations={
+                    cv.FLEET_CLOUD_ANNOTATION: where,
+                    cv.FLEET_TEAM_ACCELERATORS_ANNOTATION: json.dumps(gpus, sort_keys=True),
+                },
             )
         )
     after_kueue = pulumi.ResourceOptions(provider=cloud.k8s_provider, depends_on=[kueue, *platform.waits])

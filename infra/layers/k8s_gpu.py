@@ -61,7 +61,9 @@ def operator_args(cfg: config.PlatformConfig, cloud: CloudLayer, *, service_moni
 def build_priorities(cfg: config.PlatformConfig, cloud: CloudLayer) -> PriorityClasses:
     """PriorityClasses first: pods naming one are rejected until it exists, so every later workload waits."""
     return PriorityClasses(
-        "priorities", PriorityClassesArgs(), opts=pulumi.ResourceOptions(provider=cloud.k8s_provider, depends_on=list(cloud.depends_on))
+        "priorities",
+        PriorityClassesArgs(),
+        opts=pulumi.ResourceOptions(provider=cloud.k8s_provider, depends_on=list(cloud.depends_on)),
     )
 
 

@@ -58,7 +58,9 @@ def opencost_prices(cfg: config.PlatformConfig, cloud: CloudLayer) -> dict[str, 
     """Custom prices where OpenCost has no cloud price API (a cluster you bring): the catalog's on-demand GPU price."""
     if cloud.cloud_prices:
         return None
-    per_gpu = [node.on_demand_usd_hour / node.gpus for pool in cfg.gpu_pools for node in cfg.pool_node_types(pool)[:1] if node.gpus]
+    per_gpu = [
+        node.on_demand_usd_hour / node.gpus for pool in cfg.gpu_pools for node in cfg.pool_node_types(pool)[:1] if node.gpus
+    ]
     # the chart's own defaults for CPU / RAM / storage; the GPU price is the catalog's (docs/cost.md)
     prices = {"CPU": 1.25, "RAM": 0.50, "storage": 0.25}
     if per_gpu:
@@ -148,7 +150,12 @@ def _google_managed(cfg: config.PlatformConfig, platform: K8sPlatform, *, gpu_on
         metadata={"name": "ml-platform-gpu"},
         # gpu_only: GKE's managed DCGM series are in Managed Prometheus, kube-state-metrics' are not
         # the ClusterRules CRD requires each group's evaluation interval
-        spec={"groups": [{**g, "interval": "60s"} for g in (*gpu_monitoring.gpu_rules(), *([] if gpu_only else gpu_monitoring.gpu_recording_rules()))]},
+        spec={
+            "groups": [
+                {**g, "interval": "60s"}
+                for g in (*gpu_monitoring.gpu_rules(), *([] if gpu_only else gpu_monitoring.gpu_recording_rules()))
+            ]
+        },
         opts=child,
     )
     routing = routing_args(cfg)
@@ -158,7 +165,9 @@ def _google_managed(cfg: config.PlatformConfig, platform: K8sPlatform, *, gpu_on
     if smtp is not None and smtp.password is not None:
         password = smtp.password.get_secret_value()
         config_doc["global"]["smtp_auth_password"] = "__PASSWORD__"
-        body = pulumi.Output.secret(yaml.safe_dump(config_doc, sort_keys=False)).apply(lambda t: t.replace("__PASSWORD__", password))
+        body = pulumi.Output.secret(yaml.safe_dump(config_doc, sort_keys=False)).apply(
+            lambda t: t.replace("__PASSWORD__", password)
+        )
     k8s.core.v1.Secret(
         "gmp-alertmanager",
         metadata={"name": "alertmanager", "namespace": GMP_PUBLIC_NS},

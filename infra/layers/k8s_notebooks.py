@@ -29,7 +29,15 @@ HOME_STORAGE_CLASS = "notebook-home"
 def profiles(cfg: config.PlatformConfig) -> list[Profile]:
     """The CPU-only profile first (the default), then one per GPU pool in config order."""
     cpu = cfg.notebooks.cpu_profile
-    out = [Profile(slug="cpu", display_name="CPU only", description=f"{cpu.cpu:g} CPU, {cpu.memory}, no GPU", cpu=cpu.cpu, memory=cpu.memory)]
+    out = [
+        Profile(
+            slug="cpu",
+            display_name="CPU only",
+            description=f"{cpu.cpu:g} CPU, {cpu.memory}, no GPU",
+            cpu=cpu.cpu,
+            memory=cpu.memory,
+        )
+    ]
     strategy = pool_nodes.mig_strategy(cfg.cloud, cfg.gpu_operator.mig_strategy)
     flavors = {f.name: f for f in k8s_teams.flavors(cfg)}
     for pool in cfg.gpu_pools:

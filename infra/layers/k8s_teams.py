@@ -239,7 +239,9 @@ def build(cfg: config.PlatformConfig, platform: K8sPlatform) -> dict[str, Team]:
     before_queues: list[pulumi.Resource] = [kueue]
     if any(p.topology_aware for p in cfg.gpu_pools) and cloud.topology_levels:
         # the flavors name it; Kueue's CRDs (in the chart) must exist first
-        before_queues.append(training.KueueTopology(TOPOLOGY, training.KueueTopologyArgs(levels=cloud.topology_levels), opts=after(kueue)))
+        before_queues.append(
+            training.KueueTopology(TOPOLOGY, training.KueueTopologyArgs(levels=cloud.topology_levels), opts=after(kueue))
+        )
     checks: dict[str, list[str]] = {}
     flex = [flavor_name(p) for p in cfg.gpu_pools if p.capacity == "flex-start"]
     if flex:

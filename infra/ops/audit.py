@@ -35,7 +35,17 @@ _PREFIX = re.compile(r"^[A-Za-z0-9!_.*()/=+-]*$")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 ATHENA_TABLE = "cloudtrail_logs"
 ATHENA_DATABASE = "mlp_audit"
-ATHENA_COLUMNS = ("eventtime", "principal", "identitytype", "eventname", "bucket", "objectkey", "sourceip", "useragent", "errorcode")
+ATHENA_COLUMNS = (
+    "eventtime",
+    "principal",
+    "identitytype",
+    "eventname",
+    "bucket",
+    "objectkey",
+    "sourceip",
+    "useragent",
+    "errorcode",
+)
 
 
 def parse_since(text: str, *, now: datetime | None = None) -> datetime:
@@ -48,7 +58,9 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
     try:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise OpsError(f"--since {text!r}: give a date (2026-01-31), a UTC time (2026-01-31T12:00:00Z) or a span (7d, 12h)") from None
+        raise OpsError(
+            f"--since {text!r}: give a date (2026-01-31), a UTC time (2026-01-31T12:00:00Z) or a span (7d, 12h)"
+        ) from None
     value = value if value.tzinfo else value.replace(tzinfo=UTC)
     if value > now:
         raise OpsError(f"--since {text!r} is in the future")
@@ -58,7 +70,9 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
 def check_prefix(prefix: str, teams: Iterable[str]) -> str:
     """A lake key prefix safe to put in a query; a ``teams/<t>/`` prefix must name a team of the stack."""
     if not prefix or not _PREFIX.match(prefix):
-        raise OpsError(f"--prefix {prefix!r}: an S3 key prefix such as teams/<team>/datasets/ (letters, digits, / . _ - = + ! * ( ))")
+        raise OpsError(
+            f"--prefix {prefix!r}: an S3 key prefix such as teams/<team>/datasets/ (letters, digits, / . _ - = + ! * ( ))"
+        )
     if prefix.startswith("teams/"):
         team = prefix.split("/")[1] if prefix.count("/") >= 1 else ""
         known = sorted(teams)
@@ -76,7 +90,9 @@ def _in(values: Sequence[str]) -> str:
     return ", ".join(f"'{v}'" for v in values)
 
 
-def athena_query(*, database: str, table: str, buckets: Sequence[str], prefix: str, since: datetime, until: datetime | None = None) -> str:
+def athena_query(
+    *, database: str, table: str, buckets: Sequence[str], prefix: str, since: datetime, until: datetime | None = None
+) -> str:
     """Presto SQL over the CloudTrail table: every object read / write under ``prefix`` of ``buckets`` since ``since``.
 
     ``timestamp`` is the table's projected partition (``yyyy/MM/dd``): the predicate on it keeps the
@@ -120,7 +136,9 @@ def lake_query(*, event_data_store: str, buckets: Sequence[str], prefix: str, si
     )
 
 
-def athena_ddl(*, database: str, table: str, bucket: str, account_id: str, regions: Sequence[str], start: str = "2025/01/01") -> str:
+def athena_ddl(
+    *, database: str, table: str, bucket: str, account_id: str, regions: Sequence[str], start: str = "2025/01/01"
+) -> str:
     """``CREATE EXTERNAL TABLE`` over the trail bucket, partitions projected by region and day (no crawler, no MSCK)."""
     if not (_IDENT.match(database) and _IDENT.match(table)):
         raise OpsError("Athena database / table names: letters, digits, _")
@@ -155,8 +173,15 @@ TBLPROPERTIES (
 )"""
 
 
-GCS_METHODS = ("storage.objects.get", "storage.objects.list", "storage.objects.create", "storage.objects.update",
-               "storage.objects.delete", "storage.objects.rewrite", "storage.objects.compose")
+GCS_METHODS = (
+    "storage.objects.get",
+    "storage.objects.list",
+    "storage.objects.create",
+    "storage.objects.update",
+    "storage.objects.delete",
+    "storage.objects.rewrite",
+    "storage.objects.compose",
+)
 
 
 def gcp_logging_filter(*, buckets: Sequence[str], prefix: str, since: datetime) -> str:
@@ -215,7 +240,9 @@ def lake_bucket_names(environment: str, zones: Sequence[str], account_id: str, r
     return [f"mlp-{environment}-{zone}-{account_id}-{region}" for region in regions for zone in zones]
 
 
-def management_events(cloudtrail: Any, buckets: Sequence[str], since: datetime, until: datetime | None = None) -> list[ManagementEvent]:
+def management_events(
+    cloudtrail: Any, buckets: Sequence[str], since: datetime, until: datetime | None = None
+) -> list[ManagementEvent]:
     """``LookupEvents`` by resource name, one bucket at a time (one lookup attribute per call; 2 calls/s per account)."""
     found: list[ManagementEvent] = []
     for bucket in buckets:
@@ -239,8 +266,15 @@ def management_events(cloudtrail: Any, buckets: Sequence[str], since: datetime, 
     return sorted(found, key=lambda e: e.time)
 
 
-def run_athena(athena: Any, query: str, *, output: str, workgroup: str | None, sleep: Callable[[float], None] = time.sleep,
-               timeout_s: float = 300) -> tuple[str, list[dict[str, str]]]:
+def run_athena(
+    athena: Any,
+    query: str,
+    *,
+    output: str,
+    workgroup: str | None,
+    sleep: Callable[[float], None] = time.sleep,
+    timeout_s: float = 300,
+) -> tuple[str, list[dict[str, str]]]:
     """Run ``query``, wait for it, return the execution id and the rows (header row dropped)."""
     if not output.startswith("s3://"):
         raise OpsError(f"--athena-output {output!r}: an s3:// location for the query results")

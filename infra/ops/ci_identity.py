@@ -66,9 +66,7 @@ def trust_policy(*, account_id: str, subjects: Sequence[str], partition: str = "
                 "Effect": "Allow",
                 "Principal": {"Federated": f"arn:{partition}:iam::{account_id}:oidc-provider/{GITHUB_OIDC_HOST}"},
                 "Action": "sts:AssumeRoleWithWebIdentity",
-                "Condition": {
-                    "StringEquals": {f"{GITHUB_OIDC_HOST}:aud": AUDIENCE, f"{GITHUB_OIDC_HOST}:sub": list(subjects)}
-                },
+                "Condition": {"StringEquals": {f"{GITHUB_OIDC_HOST}:aud": AUDIENCE, f"{GITHUB_OIDC_HOST}:sub": list(subjects)}},
             }
         ],
     }
@@ -80,8 +78,17 @@ def gcp_attribute_condition(repo: str, subjects: Sequence[str]) -> str:
     return f"assertion.repository == '{repo}' && assertion.sub in [{listed}]"
 
 
-def gcp_commands(*, repo: str, project: str, project_number: str, pool: str, deploy_sa: str, preview_sa: str,
-                 deploy: Sequence[str], preview: Sequence[str]) -> list[str]:
+def gcp_commands(
+    *,
+    repo: str,
+    project: str,
+    project_number: str,
+    pool: str,
+    deploy_sa: str,
+    preview_sa: str,
+    deploy: Sequence[str],
+    preview: Sequence[str],
+) -> list[str]:
     provider = "github"
     principal = f"principal://iam.googleapis.com/projects/{project_number}/locations/global/workloadIdentityPools/{pool}/subject"
     cmds = [
@@ -134,7 +141,9 @@ def _ensure_provider(iam: Any, account_id: str, log: Callable[[str], None]) -> s
     return arn
 
 
-def _ensure_role(iam: Any, name: str, trust: dict[str, Any], description: str, policies: Sequence[str], log: Callable[[str], None]) -> str:
+def _ensure_role(
+    iam: Any, name: str, trust: dict[str, Any], description: str, policies: Sequence[str], log: Callable[[str], None]
+) -> str:
     document = json.dumps(trust)
     try:
         arn = iam.get_role(RoleName=name)["Role"]["Arn"]
@@ -171,11 +180,22 @@ def bootstrap_ci(
     iam = clients.iam()
     account = clients.account_id()
     provider = _ensure_provider(iam, account, log)
-    deploy_arn = _ensure_role(iam, DEPLOY_ROLE, trust_policy(account_id=account, subjects=deploy),
-                              f"GitHub Actions deploy (pulumi up) for {repo}: main and its deploy environments only",
-                              deploy_policies, log)
-    preview_arn = _ensure_role(iam, PREVIEW_ROLE, trust_policy(account_id=account, subjects=preview),
-                               f"GitHub Actions preview (pulumi preview) for pull requests of {repo}", preview_policies, log)
+    deploy_arn = _ensure_role(
+        iam,
+        DEPLOY_ROLE,
+        trust_policy(account_id=account, subjects=deploy),
+        f"GitHub Actions deploy (pulumi up) for {repo}: main and its deploy environments only",
+        deploy_policies,
+        log,
+    )
+    preview_arn = _ensure_role(
+        iam,
+        PREVIEW_ROLE,
+        trust_policy(account_id=account, subjects=preview),
+        f"GitHub Actions preview (pulumi preview) for pull requests of {repo}",
+        preview_policies,
+        log,
+    )
     out = CiIdentity(repo, provider, deploy_arn, preview_arn, deploy, preview)
     if gcp:
         out.gcp_commands = gcp_commands(repo=repo, deploy=deploy, preview=preview, **gcp)

@@ -52,12 +52,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Pulumi state backend to check (default: $PULUMI_BACKEND_URL, e.g. s3://bucket?region=... or gs://bucket)",
     )
 
-    c = sub.add_parser("bootstrap-ci", parents=[common], help="GitHub OIDC provider and deploy / preview roles trusted for one repository")
+    c = sub.add_parser(
+        "bootstrap-ci", parents=[common], help="GitHub OIDC provider and deploy / preview roles trusted for one repository"
+    )
     c.add_argument("--repo", required=True, help="the GitHub repository, owner/name")
-    c.add_argument("--deploy-environment", action="append", help="GitHub environment the deploy jobs run in (repeatable; "
-                   "default: development, staging, production)")
-    c.add_argument("--deploy-policy-arn", action="append", default=[], help="managed policy to attach to the deploy role (repeatable)")
-    c.add_argument("--preview-policy-arn", action="append", default=[], help="managed policy to attach to the preview role (repeatable)")
+    c.add_argument(
+        "--deploy-environment",
+        action="append",
+        help="GitHub environment the deploy jobs run in (repeatable; default: development, staging, production)",
+    )
+    c.add_argument(
+        "--deploy-policy-arn", action="append", default=[], help="managed policy to attach to the deploy role (repeatable)"
+    )
+    c.add_argument(
+        "--preview-policy-arn", action="append", default=[], help="managed policy to attach to the preview role (repeatable)"
+    )
     c.add_argument("--gcp-project", help="also print the gcloud commands for this GCP project's workload identity federation")
     c.add_argument("--gcp-project-number", help="its number (principal URIs use it)")
     c.add_argument("--gcp-pool", default="github", help="workload identity pool id (default: %(default)s)")
@@ -121,7 +130,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     f.add_argument("--kms-key-id", help="KMS key in the DR region for copying an encrypted snapshot")
     f.add_argument("--backend-url", help="pulumi login URL (default: the state bucket in --region, found by its tag)")
     f.add_argument("--secrets-provider", help="secrets provider URL in the DR region")
-    f.add_argument("--import-file", metavar="PATH", help="where to write the adoption import file (default: build/import-<new stack>.json)")
+    f.add_argument(
+        "--import-file", metavar="PATH", help="where to write the adoption import file (default: build/import-<new stack>.json)"
+    )
 
 
 def _clients(args: argparse.Namespace) -> Any:
@@ -232,12 +243,19 @@ def _bootstrap_ci(args: argparse.Namespace, clients: Any) -> int:
 
     gcp = None
     if args.gcp_project:
-        missing = [f"--{k}" for k in ("gcp-project-number", "gcp-deploy-sa", "gcp-preview-sa") if not getattr(args, k.replace("-", "_"))]
+        missing = [
+            f"--{k}" for k in ("gcp-project-number", "gcp-deploy-sa", "gcp-preview-sa") if not getattr(args, k.replace("-", "_"))
+        ]
         if missing:
             _err(f"error: --gcp-project needs {', '.join(missing)}")
             return EXIT_USAGE
-        gcp = {"project": args.gcp_project, "project_number": args.gcp_project_number, "pool": args.gcp_pool,
-               "deploy_sa": args.gcp_deploy_sa, "preview_sa": args.gcp_preview_sa}
+        gcp = {
+            "project": args.gcp_project,
+            "project_number": args.gcp_project_number,
+            "pool": args.gcp_pool,
+            "deploy_sa": args.gcp_deploy_sa,
+            "preview_sa": args.gcp_preview_sa,
+        }
     try:
         ci_identity.check_repo(args.repo)
         ci_identity.deploy_subjects(args.repo, args.deploy_environment or ci_identity.DEPLOY_ENVIRONMENTS)
@@ -273,21 +291,41 @@ def _who_read_gcp(args: argparse.Namespace, cfg: Any, prefix: str, since: Any) -
     from infra.ops.aws import OpsError
 
     if not cfg.audit_enabled:
-        raise OpsError(f"stack {args.stack!r} has audit logging off (audit.enabled): Cloud Storage Data Access logs are not recorded")
+        raise OpsError(
+            f"stack {args.stack!r} has audit logging off (audit.enabled): Cloud Storage Data Access logs are not recorded"
+        )
     project = str(cfg.gcp.project)
     zones = args.zone or list(cfg.data_lake.zones)
     buckets = [f"{project}-{cfg.environment}-{zone}" for zone in zones]
-    location = DataLakeArgs(bucket_prefix=f"{project}-{cfg.environment}", zones=tuple(cfg.data_lake.zones), region=str(cfg.region),
-                            kms_key_id="", dr_region=cfg.dr_region).kms_location
+    location = DataLakeArgs(
+        bucket_prefix=f"{project}-{cfg.environment}",
+        zones=tuple(cfg.data_lake.zones),
+        region=str(cfg.region),
+        kms_key_id="",
+        dr_region=cfg.dr_region,
+    ).kms_location
     log_filter = audit.gcp_logging_filter(buckets=buckets, prefix=prefix, since=since)
-    command = audit.gcp_read_command(project=project, bucket_id=f"{cfg.cluster_name}-audit", location=location, log_filter=log_filter)
-    _out(f"who read / wrote gs://<lake>/{prefix}* in {args.stack} since {since:%Y-%m-%d %H:%M} UTC (Cloud Storage Data Access logs)")
+    command = audit.gcp_read_command(
+        project=project, bucket_id=f"{cfg.cluster_name}-audit", location=location, log_filter=log_filter
+    )
+    _out(
+        f"who read / wrote gs://<lake>/{prefix}* in {args.stack} since {since:%Y-%m-%d %H:%M} UTC (Cloud Storage Data Access logs)"
+    )
     _out("Logging query (Logs Explorer, scope: the audit log bucket):")
     _out(log_filter)
     _out("Or:")
     _out(command)
-    _write_json(args, {"stack": args.stack, "buckets": buckets, "prefix": prefix, "since": since.isoformat(), "filter": log_filter,
-                       "command": command})
+    _write_json(
+        args,
+        {
+            "stack": args.stack,
+            "buckets": buckets,
+            "prefix": prefix,
+            "since": since.isoformat(),
+            "filter": log_filter,
+            "command": command,
+        },
+    )
     return EXIT_OK
 
 
@@ -313,32 +351,56 @@ def _who_read(args: argparse.Namespace, clients: Any) -> int:
     regions = [region] + ([cfg.dr_region] if cfg.dr_region else [])
     account = clients.account_id(region)
     buckets = audit.lake_bucket_names(cfg.environment, zones, account, regions)
-    query = audit.athena_query(database=args.athena_database, table=args.athena_table, buckets=buckets, prefix=prefix, since=since, until=until)
-    lake = audit.lake_query(event_data_store=args.event_data_store, buckets=buckets, prefix=prefix, since=since) if args.event_data_store else None
-    result = audit.WhoRead(stack=args.stack, buckets=buckets, prefix=prefix, since=since.isoformat(), athena_query=query, lake_query=lake)
+    query = audit.athena_query(
+        database=args.athena_database, table=args.athena_table, buckets=buckets, prefix=prefix, since=since, until=until
+    )
+    lake = (
+        audit.lake_query(event_data_store=args.event_data_store, buckets=buckets, prefix=prefix, since=since)
+        if args.event_data_store
+        else None
+    )
+    result = audit.WhoRead(
+        stack=args.stack, buckets=buckets, prefix=prefix, since=since.isoformat(), athena_query=query, lake_query=lake
+    )
     _out(f"who read / wrote s3://<lake>/{prefix}* in {args.stack} since {since:%Y-%m-%d %H:%M} UTC")
     _out("Object reads and writes are CloudTrail data events: LookupEvents does not return them. Athena query:")
     _out(query)
     if args.print_ddl:
         _out("Table over the trail bucket (run once):")
-        _out(audit.athena_ddl(database=args.athena_database, table=args.athena_table, bucket=f"mlp-{cfg.environment}-audit-{account}-{region}",
-                              account_id=account, regions=regions))
+        _out(
+            audit.athena_ddl(
+                database=args.athena_database,
+                table=args.athena_table,
+                bucket=f"mlp-{cfg.environment}-audit-{account}-{region}",
+                account_id=account,
+                regions=regions,
+            )
+        )
     if lake:
         _out("CloudTrail Lake query:")
         _out(lake)
     if not args.no_lookup:
         result.management_events = audit.management_events(clients.client("cloudtrail", region), buckets, since, until)
-        _out(f"Bucket management events on the lake buckets (LookupEvents, last 90 days, {region}): {len(result.management_events)}")
+        _out(
+            f"Bucket management events on the lake buckets (LookupEvents, last 90 days, {region}): {len(result.management_events)}"
+        )
         for ev in result.management_events:
             _out(f"  {ev.time}  {ev.principal}  {ev.event}  {ev.bucket}  {ev.source_ip}")
     if args.run_athena:
-        exec_id, rows = audit.run_athena(clients.client("athena", region), query, output=args.athena_output, workgroup=args.workgroup)
+        exec_id, rows = audit.run_athena(
+            clients.client("athena", region), query, output=args.athena_output, workgroup=args.workgroup
+        )
         result.query_execution_id, result.data_events = exec_id, rows
         _out(f"Data events under the prefix (Athena {exec_id}): {len(rows)}")
         for row in rows:
-            _out("  " + "  ".join(row.get(c, "") for c in ("eventtime", "principal", "eventname", "bucket", "objectkey", "sourceip")))
-    _out("Not covered: reads before the trail recorded data events, copies outside S3 (pod disks, caches, the online store), "
-         "the last ~15 minutes (delivery delay); presigned URLs show the signer.")
+            _out(
+                "  "
+                + "  ".join(row.get(c, "") for c in ("eventtime", "principal", "eventname", "bucket", "objectkey", "sourceip"))
+            )
+    _out(
+        "Not covered: reads before the trail recorded data events, copies outside S3 (pod disks, caches, the online store), "
+        "the last ~15 minutes (delivery delay); presigned URLs show the signer."
+    )
     _write_json(args, result.to_json())
     return EXIT_OK
 

@@ -335,7 +335,12 @@ def failover(
         adoption = write_adoption(clients, new_stack, stacks_dir=stacks_dir, path=import_path, log=log)
         import_file, providers = str(adoption[0]), adoption[1]
     result.commands = pulumi_commands(
-        new_stack, region, backend_url=backend_url, secrets_provider=secrets_provider, import_file=import_file, providers=providers
+        new_stack,
+        region,
+        backend_url=backend_url,
+        secrets_provider=secrets_provider,
+        import_file=import_file,
+        providers=providers,
     )
     return result
 
@@ -438,7 +443,9 @@ def _copy_newest_snapshot(
 ) -> dict[str, Any]:
     source = _newest_snapshot(clients.rds(primary), db)
     if source is None:
-        raise OpsError(f"no backups of {db['DBInstanceIdentifier']} to restore: none replicated to {region}, no snapshot in {primary}")
+        raise OpsError(
+            f"no backups of {db['DBInstanceIdentifier']} to restore: none replicated to {region}, no snapshot in {primary}"
+        )
     name = re.sub(r"[^a-zA-Z0-9-]", "-", f"dr-{source['DBSnapshotIdentifier'].removeprefix('rds:')}")[:255]
     dr_rds = clients.rds(region)
     kwargs: dict[str, Any] = {

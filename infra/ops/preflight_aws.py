@@ -213,7 +213,8 @@ def check_service_linked_roles(cfg: Any, clients: Clients) -> list[Finding]:
                 Finding(
                     check,
                     True,
-                    f"{role}: " + ("exists" if exists else "missing; its service creates it on first use (iam:CreateServiceLinkedRole)"),
+                    f"{role}: "
+                    + ("exists" if exists else "missing; its service creates it on first use (iam:CreateServiceLinkedRole)"),
                 )
             )
     return out
@@ -315,7 +316,11 @@ def check_lustre_role_permissions(cfg: Any, clients: Clients, caller_arn: str, a
     partition = caller_arn.split(":")[1] if caller_arn.startswith("arn:") else "aws"
     role = f"arn:{partition}:iam::{account}:role/{FSX_S3_ROLE_PATH}AWSServiceRoleForFSxS3Access_fs-0123456789abcdef0"
     return check_permissions(
-        clients, caller_arn, FSX_S3_ROLE_ACTIONS, resource_arns=[role], check="permissions.fsx-s3-role",
+        clients,
+        caller_arn,
+        FSX_S3_ROLE_ACTIONS,
+        resource_arns=[role],
+        check="permissions.fsx-s3-role",
         what=f"on FSx's S3 role ({FSX_S3_ROLE_PATH}*) linking the lake to Lustre needs",
     )
 

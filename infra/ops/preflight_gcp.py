@@ -282,7 +282,11 @@ def _billing(api: GcpApi, cfg: Any, project: str) -> list[Finding]:
         return [_failed("billing", "the project's billing info", err)]
     account = str(info.get("billingAccountName", "")).removeprefix("billingAccounts/")
     if not info.get("billingEnabled"):
-        return [Finding("billing", False, f"project {project} has no billing account linked: `gcloud billing projects link {project}`")]
+        return [
+            Finding(
+                "billing", False, f"project {project} has no billing account linked: `gcloud billing projects link {project}`"
+            )
+        ]
     wanted = cfg.gcp.billing_account
     if wanted and account != wanted:
         return [
@@ -353,7 +357,11 @@ def _permissions(api: GcpApi, cfg: Any, project: str) -> list[Finding]:
     findings = []
     wanted = required_permissions(cfg)
     try:
-        granted = set(api.post(f"{RESOURCE_MANAGER}/projects/{project}:testIamPermissions", {"permissions": list(wanted)}).get("permissions", []))
+        granted = set(
+            api.post(f"{RESOURCE_MANAGER}/projects/{project}:testIamPermissions", {"permissions": list(wanted)}).get(
+                "permissions", []
+            )
+        )
     except GcpApiError as err:
         findings.append(_failed("permissions", f"the caller's permissions on project {project}", err))
     else:
@@ -362,7 +370,9 @@ def _permissions(api: GcpApi, cfg: Any, project: str) -> list[Finding]:
             Finding(
                 "permissions",
                 not missing,
-                f"missing on project {project}: {', '.join(missing)}" if missing else f"all {len(wanted)} checked permissions held",
+                f"missing on project {project}: {', '.join(missing)}"
+                if missing
+                else f"all {len(wanted)} checked permissions held",
             )
         )
     account = cfg.gcp.billing_account
@@ -399,7 +409,11 @@ def _backend(api: GcpApi, backend_url: str | None) -> list[Finding]:
         meta = api.get(f"{STORAGE}/b/{quote(bucket, safe='')}")
     except GcpApiError as err:
         if err.status == 404:
-            return [Finding("backend", False, f"state bucket gs://{bucket} does not exist: create it (versioned) before `pulumi login`")]
+            return [
+                Finding(
+                    "backend", False, f"state bucket gs://{bucket} does not exist: create it (versioned) before `pulumi login`"
+                )
+            ]
         return [_failed("backend", f"state bucket gs://{bucket}", err)]
     if not (meta.get("versioning") or {}).get("enabled"):
         return [Finding("backend", False, f"state bucket gs://{bucket} is not versioned: a bad write would lose the state")]

@@ -91,7 +91,12 @@ def changes(old: Any, new: Any, path: str = "") -> Iterator[dict[str, Any]]:
             yield from changes(a, b, f"{path}[{i}]")
         return
     if _holds_secret(old) or _holds_secret(new):  # secret on either side, or a list that grew holding one
-        yield {"path": path, "old": SECRET if old is not None else None, "new": SECRET if new is not None else None, "secret": True}
+        yield {
+            "path": path,
+            "old": SECRET if old is not None else None,
+            "new": SECRET if new is not None else None,
+            "secret": True,
+        }
         return
     yield {"path": path, "old": old, "new": new}
 
@@ -185,7 +190,9 @@ def cost_delta(base: dict[str, Any], head: dict[str, Any]) -> dict[str, Any]:
         for name in sorted(set(old) | set(new)):
             o, n = old.get(name) or {}, new.get(name) or {}
             o_ceiling, n_ceiling = _num(o.get(ceiling_key)), _num(n.get(ceiling_key))
-            entry: dict[str, Any] = _pair(_num(o.get(idle_key, o.get(ceiling_key))), o_ceiling, _num(n.get(idle_key, n.get(ceiling_key))), n_ceiling)
+            entry: dict[str, Any] = _pair(
+                _num(o.get(idle_key, o.get(ceiling_key))), o_ceiling, _num(n.get(idle_key, n.get(ceiling_key))), n_ceiling
+            )
             if _changed(entry) or (name in old) != (name in new):
                 entry["status"] = "added" if name not in old else "removed" if name not in new else "changed"
                 rows[name] = entry
@@ -411,7 +418,10 @@ def _changed_section(title: str, rows: list[dict[str, Any]], *, compact: bool, o
             body.append(f"- {name}: {paths}")
             continue
         body += [name, "", "| property | old | new | |", "|---|---|---|---|"]
-        body += [f"| `{x['path']}` | {_cell(x['old'])} | {_cell(x['new'])} | {'**replace**' if x['replace'] else ''} |" for x in c["changes"]]
+        body += [
+            f"| `{x['path']}` | {_cell(x['old'])} | {_cell(x['new'])} | {'**replace**' if x['replace'] else ''} |"
+            for x in c["changes"]
+        ]
         body.append("")
     return _details(f"{title} ({len(rows)})", body, open_=open_)
 
@@ -442,7 +452,10 @@ def _markdown(d: dict[str, Any], *, compact: bool) -> str:
         lines.append("")
     v, lc = d["violations"], d["lifecycle"]
     if v["new"]:
-        lines += [f"**{len(v['new'])} new policy violation(s)** ({sum(1 for x in v['new'] if x.get('enforcement') == 'mandatory')} mandatory)", ""]
+        lines += [
+            f"**{len(v['new'])} new policy violation(s)** ({sum(1 for x in v['new'] if x.get('enforcement') == 'mandatory')} mandatory)",
+            "",
+        ]
     if lc["new"]:
         lines += [f"**{len(lc['new'])} new lifecycle problem(s)**", ""]
 
@@ -483,8 +496,12 @@ def _markdown(d: dict[str, Any], *, compact: bool) -> str:
         for status in ("new", "fixed"):
             for x in v[status]:
                 msg = str(x.get("message", "")).replace("|", "\\|")
-                body.append(f"| {status} | {x.get('pack')} | {x.get('policy')} | {x.get('enforcement')} | `{_short(str(x.get('urn', '')))}` | {msg} |")
-        lines += _details(f"Policy violations: {len(v['new'])} new, {len(v['fixed'])} fixed, {len(v['unchanged'])} unchanged", body)
+                body.append(
+                    f"| {status} | {x.get('pack')} | {x.get('policy')} | {x.get('enforcement')} | `{_short(str(x.get('urn', '')))}` | {msg} |"
+                )
+        lines += _details(
+            f"Policy violations: {len(v['new'])} new, {len(v['fixed'])} fixed, {len(v['unchanged'])} unchanged", body
+        )
     if lc["new"] or lc["fixed"]:
         body = ["| | check | resource | message |", "|---|---|---|---|"]
         for status in ("new", "fixed"):

@@ -104,9 +104,7 @@ def plan(stack: str, *, stacks_dir: Path | None = None, stack_path: Path | None 
     # registration order depends on how the engine's tasks interleave; sort so that two plans of
     # the same config give the same JSON (clean diffs between pull-request previews)
     resources = sorted(resources, key=lambda r: r.urn)
-    result = Plan(
-        project=project_name(), stack=stack, config=cfg, resources=resources, outputs=outputs, transforms=transforms
-    )
+    result = Plan(project=project_name(), stack=stack, config=cfg, resources=resources, outputs=outputs, transforms=transforms)
     # cost and policies take plain data (config + recorded resources), not the Plan
     result.cost = cost.estimate_config(cfg, [r for r in resources if r.custom])
     violations = policy_hook.evaluate_resources(resources, cfg.environment, overrides=policy_hook.plan_overrides(cfg))

@@ -47,8 +47,14 @@ def summary(cfg: config.PlatformConfig) -> dict[str, Any]:
                 "usd_per_gpu_hour": round(monthly / (ceiling * HOURS_PER_MONTH), 2) if ceiling else 0.0,
             }
         else:  # a cluster we do not manage: capacity as stated, price unknown
-            entry |= {"cloud": "existing", "region": None, "reads": [], "gpu_ceiling": None,
-                      "monthly_usd_at_ceiling": None, "usd_per_gpu_hour": None}
+            entry |= {
+                "cloud": "existing",
+                "region": None,
+                "reads": [],
+                "gpu_ceiling": None,
+                "monthly_usd_at_ceiling": None,
+                "usd_per_gpu_hour": None,
+            }
         for team, n in accelerators.items():
             if team in burst:
                 burst[team][1] += n
@@ -81,17 +87,32 @@ def order_problems(plans: Mapping[str, Mapping[str, Any]]) -> list[dict[str, str
             edges.setdefault(stack, set()).add(peer_stack)
             peer = plans.get(peer_stack)
             if peer is None:
-                problems.append({"check": "fleet-worker-planned", "stack": stack,
-                                 "message": f"worker stack {peer_stack!r} is not planned with its manager {stack!r}"})
+                problems.append(
+                    {
+                        "check": "fleet-worker-planned",
+                        "stack": stack,
+                        "message": f"worker stack {peer_stack!r} is not planned with its manager {stack!r}",
+                    }
+                )
                 continue
             for output in worker.get("reads", []):
                 value = (peer.get("outputs") or {}).get(output)
                 if value is None:
-                    problems.append({"check": "fleet-output-exists", "stack": stack,
-                                     "message": f"{stack!r} reads output {output!r} that worker stack {peer_stack!r} does not export"})
+                    problems.append(
+                        {
+                            "check": "fleet-output-exists",
+                            "stack": stack,
+                            "message": f"{stack!r} reads output {output!r} that worker stack {peer_stack!r} does not export",
+                        }
+                    )
                 elif value != "[secret]":
-                    problems.append({"check": "fleet-output-secret", "stack": stack,
-                                     "message": f"worker stack {peer_stack!r} exports {output!r} in plain text; it holds a credential"})
+                    problems.append(
+                        {
+                            "check": "fleet-output-secret",
+                            "stack": stack,
+                            "message": f"worker stack {peer_stack!r} exports {output!r} in plain text; it holds a credential",
+                        }
+                    )
     seen: set[str] = set()
     visiting: set[str] = set()
 
@@ -108,7 +129,9 @@ def order_problems(plans: Mapping[str, Mapping[str, Any]]) -> list[dict[str, str
 
     for node in sorted(edges):
         if not visit(node):
-            problems.append({"check": "fleet-order", "stack": node, "message": f"the fleet of {node!r} has a cycle: no deploy order"})
+            problems.append(
+                {"check": "fleet-order", "stack": node, "message": f"the fleet of {node!r} has a cycle: no deploy order"}
+            )
             break
     return problems
 

@@ -214,7 +214,13 @@ class Graph:
                     ready.append(nxt)
         if len(order) < len(self.nodes):
             stuck = sorted(set(self.nodes) - set(order))
-            self.problems.append(Problem("mlp-life-000", stuck[0], f"dependency cycle among {len(stuck)} resources: {', '.join(short(u) for u in stuck[:6])}"))
+            self.problems.append(
+                Problem(
+                    "mlp-life-000",
+                    stuck[0],
+                    f"dependency cycle among {len(stuck)} resources: {', '.join(short(u) for u in stuck[:6])}",
+                )
+            )
             order += stuck
         return order
 
@@ -288,19 +294,33 @@ class _Checker:
             if kind in crd_defined:
                 crd = crd_defined[kind]
                 if not self.g.depends_on(obj.urn, crd.urn):
-                    self.add("mlp-life-002", obj.urn, f"{kind} is created without depending on its CustomResourceDefinition {short(crd.urn)}")
+                    self.add(
+                        "mlp-life-002",
+                        obj.urn,
+                        f"{kind} is created without depending on its CustomResourceDefinition {short(crd.urn)}",
+                    )
                 continue
             by_cluster = next((e for e in self.f.get("cluster_crds", []) if kind in e["kinds"]), None)
             if by_cluster is not None:
-                makers = [c for c in self.g.nodes.values() if c.type == by_cluster["provided_by"] and dig(c.inputs, by_cluster["when"])]
+                makers = [
+                    c for c in self.g.nodes.values() if c.type == by_cluster["provided_by"] and dig(c.inputs, by_cluster["when"])
+                ]
                 if not makers:
-                    self.add("mlp-life-001", obj.urn, f"{kind} needs a {by_cluster['provided_by']} with {by_cluster['when']} on, which the plan does not have")
+                    self.add(
+                        "mlp-life-001",
+                        obj.urn,
+                        f"{kind} needs a {by_cluster['provided_by']} with {by_cluster['when']} on, which the plan does not have",
+                    )
                 elif not any(self.g.depends_on(obj.urn, c.urn) for c in makers):
                     self.add("mlp-life-002", obj.urn, f"{kind} does not depend on {short(makers[0].urn)} that installs its CRD")
                 continue
             chart = installers.get(kind)
             if chart is None:
-                self.add("mlp-life-001", obj.urn, f"no readiness fact says what installs the CRD of {kind}: add it to infra/plan/lifecycle_facts.yaml crd_installers")
+                self.add(
+                    "mlp-life-001",
+                    obj.urn,
+                    f"no readiness fact says what installs the CRD of {kind}: add it to infra/plan/lifecycle_facts.yaml crd_installers",
+                )
                 continue
             release = self._release_for(obj, chart)
             if release is None:
@@ -327,8 +347,16 @@ class _Checker:
             objs = [o for o, k in self.k8s_objects if k in kinds]
             for obj in objs:
                 release = self._release_for(obj, hook["chart"])
-                if release is not None and not self.g.depends_on(obj.urn, release.urn) and not self._reported(obj.urn, "mlp-life-002"):
-                    self.add("mlp-life-003", obj.urn, f"admitted by the {hook['chart']} webhook but does not depend on release {short(release.urn)} serving it")
+                if (
+                    release is not None
+                    and not self.g.depends_on(obj.urn, release.urn)
+                    and not self._reported(obj.urn, "mlp-life-002")
+                ):
+                    self.add(
+                        "mlp-life-003",
+                        obj.urn,
+                        f"admitted by the {hook['chart']} webhook but does not depend on release {short(release.urn)} serving it",
+                    )
             port = int(hook["port"])
             for release in self.releases.get(hook["chart"], []):
                 for cluster in clusters:
@@ -338,7 +366,9 @@ class _Checker:
                     if not self.g.depends_on(release.provider_urn, cluster.urn):
                         continue  # a release on another cluster
                     cidr = dig(cluster.inputs, rule["source_cidr"])
-                    firewalls = [fw for fw in self.g.nodes.values() if fw.type == rule["firewall_type"] and _allows(fw, cidr, port)]
+                    firewalls = [
+                        fw for fw in self.g.nodes.values() if fw.type == rule["firewall_type"] and _allows(fw, cidr, port)
+                    ]
                     if not firewalls:
                         self.add(
                             "mlp-life-004",
@@ -347,7 +377,12 @@ class _Checker:
                             f"{short(cluster.urn)} cannot reach: add an INGRESS firewall rule from {cidr} to tcp:{port} on the cluster network",
                         )
                         continue
-                    late = [o for o in objs if o.provider_urn == release.provider_urn and not any(self.g.depends_on(o.urn, fw.urn) for fw in firewalls)]
+                    late = [
+                        o
+                        for o in objs
+                        if o.provider_urn == release.provider_urn
+                        and not any(self.g.depends_on(o.urn, fw.urn) for fw in firewalls)
+                    ]
                     if late:
                         self.add(
                             "mlp-life-004",
@@ -377,7 +412,11 @@ class _Checker:
                 _, policies = self._policies_of_release(release)
                 for pol in policies:
                     if not self.g.depends_on(release.urn, pol.urn):
-                        self.add("mlp-life-007", release.urn, f"{chart} needs its IAM policy {short(pol.urn)} at start but does not depend on it")
+                        self.add(
+                            "mlp-life-007",
+                            release.urn,
+                            f"{chart} needs its IAM policy {short(pol.urn)} at start but does not depend on it",
+                        )
         for entry in self.f["finalizers"]:
             kinds = set(entry["kinds"])
             for obj, kind in self.k8s_objects:
@@ -387,7 +426,11 @@ class _Checker:
                 if finalizer_owner is None:
                     continue  # reported by the CRD check
                 if not self.g.depends_on(obj.urn, finalizer_owner.urn) and not self._reported(obj.urn, "mlp-life-002"):
-                    self.add("mlp-life-005", obj.urn, f"{kind} is finalized by {entry['chart']}, which can be uninstalled first on destroy: its finalizer then never clears")
+                    self.add(
+                        "mlp-life-005",
+                        obj.urn,
+                        f"{kind} is finalized by {entry['chart']}, which can be uninstalled first on destroy: its finalizer then never clears",
+                    )
                 if entry.get("permissions_at_delete"):
                     _, policies = self._policies_of_release(finalizer_owner)
                     for pol in policies:
@@ -409,7 +452,11 @@ class _Checker:
                     pool = member.split(":", 1)[-1].split("[", 1)[0]
                     owners = [c for c in pools if dig(c.inputs, entry["when"]) == pool]
                     if not owners:
-                        self.add("mlp-life-008", r.urn, f"names {member} but no {entry['provided_by']} in the plan creates the pool {pool}")
+                        self.add(
+                            "mlp-life-008",
+                            r.urn,
+                            f"names {member} but no {entry['provided_by']} in the plan creates the pool {pool}",
+                        )
                     elif not any(self.g.depends_on(r.urn, c.urn) for c in owners):
                         self.add(
                             "mlp-life-008",
@@ -452,7 +499,15 @@ class _Checker:
                 for principal in _principals(r.inputs.get(input_name)):
                     self._principal(r, principal, slr, roles, slrs, oidc)
 
-    def _principal(self, r: RecordedResource, arn: str, slr: dict[str, str], roles: dict[str, RecordedResource], slrs: list[RecordedResource], oidc: list[RecordedResource]) -> None:
+    def _principal(
+        self,
+        r: RecordedResource,
+        arn: str,
+        slr: dict[str, str],
+        roles: dict[str, RecordedResource],
+        slrs: list[RecordedResource],
+        oidc: list[RecordedResource],
+    ) -> None:
         m = re.fullmatch(r"arn:aws[a-z-]*:iam::\d+:role/(?:.*/)?([^/]+)", arn)
         if m and "/aws-service-role/" in arn:
             name = m.group(1)
@@ -481,18 +536,27 @@ class _Checker:
     def nodes_for_releases(self) -> None:
         spec = self.f["system_nodes"]
         node_types = set(spec["node_types"])
-        nodes = [n for n in self.g.nodes.values() if n.type in node_types and not _tainted(dig(n.inputs, spec["taints_input"][n.type]))]
+        nodes = [
+            n for n in self.g.nodes.values() if n.type in node_types and not _tainted(dig(n.inputs, spec["taints_input"][n.type]))
+        ]
         tainted_only = not nodes and any(n.type in node_types for n in self.g.nodes.values())
         if not nodes and not tainted_only:
             return  # a cluster we do not create (cloud: existing)
-        dns = [d for d in self.g.nodes.values() for rule in spec["dns"] if d.type == rule["type"] and d.inputs.get(rule["input"]) == rule["value"]]
+        dns = [
+            d
+            for d in self.g.nodes.values()
+            for rule in spec["dns"]
+            if d.type == rule["type"] and d.inputs.get(rule["input"]) == rule["value"]
+        ]
         for releases in self.releases.values():
             for rel in releases:
                 if rel.inputs.get("skipAwait"):
                     continue
                 missing = []
                 if not any(self.g.depends_on(rel.urn, n.urn) for n in nodes):
-                    missing.append("schedulable nodes (" + ", ".join(short(n.urn) for n in nodes) + ")" if nodes else "untainted nodes")
+                    missing.append(
+                        "schedulable nodes (" + ", ".join(short(n.urn) for n in nodes) + ")" if nodes else "untainted nodes"
+                    )
                 if dns and not any(self.g.depends_on(rel.urn, d.urn) for d in dns):
                     missing.append("cluster DNS (" + ", ".join(short(d.urn) for d in dns) + ")")
                 if missing:
@@ -516,7 +580,11 @@ class _Checker:
                 value = rule.get("default") if value is None else value
                 if value in rule["allowed"] or (rule.get("unless_input") and dig(r.inputs, rule["unless_input"])):
                     continue
-                self.add("mlp-life-012", r.urn, f"{rule['input']} is {json.dumps(value)} in {self.env} (needs {' or '.join(json.dumps(a) for a in rule['allowed'])}): {rule['why']}")
+                self.add(
+                    "mlp-life-012",
+                    r.urn,
+                    f"{rule['input']} is {json.dumps(value)} in {self.env} (needs {' or '.join(json.dumps(a) for a in rule['allowed'])}): {rule['why']}",
+                )
         shared = {e["type"] for e in self.f.get("account_wide", [])}
         for r in self.g.nodes.values():
             if r.type.startswith(PROVIDER_PREFIX):
@@ -526,7 +594,11 @@ class _Checker:
             if r.protect:
                 self.add("mlp-life-013", r.urn, f"protected in {self.env}: `pulumi destroy` stops here (protect is for prod)")
             elif r.retain_on_delete:
-                self.add("mlp-life-013", r.urn, f"retained on delete in {self.env}: `pulumi destroy` leaks it and a re-create may collide with it")
+                self.add(
+                    "mlp-life-013",
+                    r.urn,
+                    f"retained on delete in {self.env}: `pulumi destroy` leaks it and a re-create may collide with it",
+                )
 
     # 014: names that cannot be reused
     def reusable_names(self) -> None:
@@ -540,7 +612,11 @@ class _Checker:
                 sources = r.property_dependencies.get(rule["input"], [])
                 if any(self.g.all[s].type.startswith("random:") for s in sources if s in self.g.all):
                     continue
-                self.add("mlp-life-014", r.urn, f"fixed {rule['input']} {name!r}: {rule['why']}; derive it from a random suffix kept in state")
+                self.add(
+                    "mlp-life-014",
+                    r.urn,
+                    f"fixed {rule['input']} {name!r}: {rule['why']}; derive it from a random suffix kept in state",
+                )
 
     # 015: CMEK grants before the resources that encrypt with the key
     def cmek(self) -> None:
@@ -550,11 +626,23 @@ class _Checker:
                 key = dig(r.inputs, rule["input"])
                 if not key:
                     continue
-                mine = [g for g in grants if g.inputs.get("cryptoKeyId") == key and str(g.inputs.get("member", "")).endswith("@" + rule["agent"])]
+                mine = [
+                    g
+                    for g in grants
+                    if g.inputs.get("cryptoKeyId") == key and str(g.inputs.get("member", "")).endswith("@" + rule["agent"])
+                ]
                 if not mine:
-                    self.add("mlp-life-015", r.urn, f"encrypts with {key} but nothing grants its service agent (*@{rule['agent']}) that key")
+                    self.add(
+                        "mlp-life-015",
+                        r.urn,
+                        f"encrypts with {key} but nothing grants its service agent (*@{rule['agent']}) that key",
+                    )
                 elif not any(self.g.depends_on(r.urn, g.urn) for g in mine):
-                    self.add("mlp-life-015", r.urn, f"encrypts with {key} but does not depend on {short(mine[0].urn)} granting its service agent the key")
+                    self.add(
+                        "mlp-life-015",
+                        r.urn,
+                        f"encrypts with {key} but does not depend on {short(mine[0].urn)} granting its service agent the key",
+                    )
 
     # 016: APIs enabled by the plan
     def apis(self) -> None:
@@ -569,9 +657,15 @@ class _Checker:
             if api is None:
                 continue
             if api not in services:
-                self.add("mlp-life-016", r.urn, f"needs {api}, which the plan does not enable (it enables {len(services)} other APIs)")
+                self.add(
+                    "mlp-life-016", r.urn, f"needs {api}, which the plan does not enable (it enables {len(services)} other APIs)"
+                )
             elif not any(self.g.depends_on(r.urn, s.urn) for s in services[api]):
-                self.add("mlp-life-016", r.urn, f"does not depend on {short(services[api][0].urn)}: it can be created before {api} is enabled")
+                self.add(
+                    "mlp-life-016",
+                    r.urn,
+                    f"does not depend on {short(services[api][0].urn)}: it can be created before {api} is enabled",
+                )
 
     # 017: node roles ready before nodes launch
     def node_roles(self) -> None:
@@ -585,13 +679,26 @@ class _Checker:
                     continue
                 needed = [p for p in self.g.nodes.values() if p.type in attach_types and p.inputs.get("role") == name]
                 if rule.get("access_entry"):
-                    entries = [e for e in self.g.nodes.values() if e.type == "aws:eks/accessEntry:AccessEntry" and str(e.inputs.get("principalArn", "")).endswith(f"/{name}")]
+                    entries = [
+                        e
+                        for e in self.g.nodes.values()
+                        if e.type == "aws:eks/accessEntry:AccessEntry"
+                        and str(e.inputs.get("principalArn", "")).endswith(f"/{name}")
+                    ]
                     if not entries:
-                        self.add("mlp-life-017", r.urn, f"launches nodes with role {name}, which has no EKS access entry in the plan: they never join the cluster")
+                        self.add(
+                            "mlp-life-017",
+                            r.urn,
+                            f"launches nodes with role {name}, which has no EKS access entry in the plan: they never join the cluster",
+                        )
                     needed += entries
                 missing = [p for p in needed if not self.g.depends_on(r.urn, p.urn)]
                 if missing:
-                    self.add("mlp-life-017", r.urn, f"can launch nodes before {', '.join(short(p.urn) for p in missing)} of role {name} exist: they do not join the cluster")
+                    self.add(
+                        "mlp-life-017",
+                        r.urn,
+                        f"can launch nodes before {', '.join(short(p.urn) for p in missing)} of role {name} exist: they do not join the cluster",
+                    )
 
     def run(self) -> list[Problem]:
         self.crds()
@@ -627,7 +734,11 @@ def _allows(firewall: RecordedResource, cidr: Any, port: int) -> bool:
 
 
 def _tainted(taints: Any) -> bool:
-    return any(str(t.get("effect", "")).upper() in ("NO_SCHEDULE", "NOSCHEDULE", "NO_EXECUTE", "NOEXECUTE") for t in taints or [] if isinstance(t, dict))
+    return any(
+        str(t.get("effect", "")).upper() in ("NO_SCHEDULE", "NOSCHEDULE", "NO_EXECUTE", "NOEXECUTE")
+        for t in taints or []
+        if isinstance(t, dict)
+    )
 
 
 def _principals(policy: Any) -> list[str]:

@@ -195,11 +195,19 @@ def _gcp_key_ring(name: str, inputs: dict[str, Any], region: str | None) -> dict
 
 
 def _cloud_sql(name: str, inputs: dict[str, Any], region: str | None) -> dict[str, Any]:
-    return {"privateIpAddress": "10.100.0.3", "connectionName": f"{inputs.get('project', 'project')}:{inputs.get('region')}:{inputs.get('name', name)}"}
+    return {
+        "privateIpAddress": "10.100.0.3",
+        "connectionName": f"{inputs.get('project', 'project')}:{inputs.get('region')}:{inputs.get('name', name)}",
+    }
 
 
 def _memorystore(name: str, inputs: dict[str, Any], region: str | None) -> dict[str, Any]:
-    return {"host": "10.100.1.4", "port": 6378, "serverCaCerts": [{"cert": "CERT"}], "authString": "plan-redis-auth-" + _short(name)}
+    return {
+        "host": "10.100.1.4",
+        "port": 6378,
+        "serverCaCerts": [{"cert": "CERT"}],
+        "authString": "plan-redis-auth-" + _short(name),
+    }
 
 
 _GCP_AGENT_DOMAINS = {
@@ -343,7 +351,11 @@ class PlanMocks(pulumi.runtime.Mocks):
             meta.setdefault("name", f"{args.name}-{_short(args.name)}")
             computed["metadata"] = meta
         if args.typ == "kubernetes:helm.sh/v3:Release":
-            computed["status"] = {"name": inputs.get("name", args.name), "namespace": inputs.get("namespace"), "status": "deployed"}
+            computed["status"] = {
+                "name": inputs.get("name", args.name),
+                "namespace": inputs.get("namespace"),
+                "status": "deployed",
+            }
         state = {**inputs, **computed}
         make_id = ID_OVERRIDES.get(args.typ)
         resource_id = make_id(args.name, state) if make_id else f"{args.name}-{_short(args.typ + args.name)}"

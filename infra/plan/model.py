@@ -78,7 +78,13 @@ class Violation:
     message: str
 
     def to_json(self) -> dict[str, str]:
-        return {"pack": self.pack, "policy": self.policy, "enforcement": self.enforcement, "urn": self.urn, "message": self.message}
+        return {
+            "pack": self.pack,
+            "policy": self.policy,
+            "enforcement": self.enforcement,
+            "urn": self.urn,
+            "message": self.message,
+        }
 
 
 @dataclass
@@ -127,5 +133,7 @@ class Plan:
             "cost": self.cost,
             "outputs": self.outputs,
             "fleet": self.fleet,
-            "lifecycle": self.lifecycle.to_json() if self.lifecycle is not None else {"create_waves": [], "destroy_waves": [], "problems": []},
+            "lifecycle": self.lifecycle.to_json()
+            if self.lifecycle is not None
+            else {"create_waves": [], "destroy_waves": [], "problems": []},
         }

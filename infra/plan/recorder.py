@@ -90,9 +90,7 @@ class RecordingMonitor(sdk.MockMonitor):
         secret_keys = set(request.additionalSecretOutputs)
         if secret_keys:
             state = sdk.deserialize_properties(response.object, keep_unknowns=True)
-            wrapped = {
-                k: ({_SIG: _SECRET_SIG, "value": v} if k in secret_keys else v) for k, v in state.items()
-            }
+            wrapped = {k: ({_SIG: _SECRET_SIG, "value": v} if k in secret_keys else v) for k, v in state.items()}
             obj = sdk.sync_await(sdk.serialize_properties(wrapped, {}))
             response = resource_pb2.RegisterResourceResponse(urn=response.urn, id=response.id, object=obj)
         record.id = str(response.id)

@@ -34,7 +34,9 @@ def component_of(plan: Plan, res: RecordedResource) -> str:
 
 
 def counts(plan: Plan) -> Counter[tuple[str, str]]:
-    return Counter((component_of(plan, r), r.type) for r in plan.resources if r.custom and not r.type.startswith("pulumi:providers:"))
+    return Counter(
+        (component_of(plan, r), r.type) for r in plan.resources if r.custom and not r.type.startswith("pulumi:providers:")
+    )
 
 
 def _usd(value: float) -> str:
@@ -67,7 +69,10 @@ def print_summary(plan: Plan, console: Console | None = None) -> None:
     if idle is not None:
         line += f" at ceiling, {_usd(idle)} idle"
     console.print(line)
-    for title, key, cols in (("cost by GPU pool", "by_pool", ("idle", "ceiling")), ("cost by team", "by_team", ("monthly_usd_idle", "monthly_usd"))):
+    for title, key, cols in (
+        ("cost by GPU pool", "by_pool", ("idle", "ceiling")),
+        ("cost by team", "by_team", ("monthly_usd_idle", "monthly_usd")),
+    ):
         rows = cost.get(key) or {}
         if rows:
             ct = Table(title=f"{title} (USD/month)")
@@ -123,7 +128,9 @@ def write_json(plan: Plan, path: Path) -> None:
 def markdown(plan: Plan) -> str:
     lines = [f"## ml-platform plan: `{plan.stack}`", ""]
     mandatory = len(plan.mandatory_violations)
-    status = "no policy violations" if not plan.violations else f"{len(plan.violations)} policy violations ({mandatory} mandatory)"
+    status = (
+        "no policy violations" if not plan.violations else f"{len(plan.violations)} policy violations ({mandatory} mandatory)"
+    )
     lifecycle = plan.lifecycle or lifecycle_model.Lifecycle()  # a Plan built by hand may have none
     if lifecycle.problems:
         status += f" · **{len(lifecycle.problems)} deploy-lifecycle problems**"
@@ -175,10 +182,18 @@ def markdown(plan: Plan) -> str:
         ]
     items = sorted(plan.cost.get("by_item", []), key=lambda i: -i.get("monthly_usd", 0.0))
     if items:
-        lines += ["", "<details><summary>Cost by resource</summary>", "", "| resource | at ceiling | idle | basis |", "|---|---:|---:|---|"]
+        lines += [
+            "",
+            "<details><summary>Cost by resource</summary>",
+            "",
+            "| resource | at ceiling | idle | basis |",
+            "|---|---:|---:|---|",
+        ]
         for i in items:
             basis = str(i.get("basis", "")).replace("|", "\\|")
-            lines.append(f"| `{i['urn'].rsplit('::', 1)[-1]}` | {_usd(i['monthly_usd'])} | {_usd(i.get('monthly_usd_idle', i['monthly_usd']))} | {basis} |")
+            lines.append(
+                f"| `{i['urn'].rsplit('::', 1)[-1]}` | {_usd(i['monthly_usd'])} | {_usd(i.get('monthly_usd_idle', i['monthly_usd']))} | {basis} |"
+            )
         lines += ["", "</details>"]
     lines += fleet_markdown(plan.fleet)
     return "\n".join(lines) + "\n"
@@ -188,13 +203,22 @@ def fleet_markdown(fleet: dict[str, Any]) -> list[str]:
     """A fleet manager's workers in dispatch order, with the price of bursting there (docs/hybrid.md)."""
     if fleet.get("role") != "manager":
         return []
-    lines = ["", f"### Fleet: {len(fleet['workers'])} workers, dispatcher `{fleet['dispatcher']}` (step {fleet['step_size']})", ""]
-    lines += ["| order | worker | stack | cloud | GPU ceiling | $/GPU-hour | at ceiling / month |", "|---:|---|---|---|---:|---:|---:|"]
+    lines = [
+        "",
+        f"### Fleet: {len(fleet['workers'])} workers, dispatcher `{fleet['dispatcher']}` (step {fleet['step_size']})",
+        "",
+    ]
+    lines += [
+        "| order | worker | stack | cloud | GPU ceiling | $/GPU-hour | at ceiling / month |",
+        "|---:|---|---|---|---:|---:|---:|",
+    ]
     for w in fleet["workers"]:
         price = "unknown" if w["usd_per_gpu_hour"] is None else f"${w['usd_per_gpu_hour']:,.2f}"
         monthly = "unknown" if w["monthly_usd_at_ceiling"] is None else _usd(w["monthly_usd_at_ceiling"])
         ceiling = "?" if w["gpu_ceiling"] is None else str(w["gpu_ceiling"])
-        lines.append(f"| {w['order']} | `{w['name']}` | {w['stack'] or '(kubeconfig)'} | {w['cloud']} | {ceiling} | {price} | {monthly} |")
+        lines.append(
+            f"| {w['order']} | `{w['name']}` | {w['stack'] or '(kubeconfig)'} | {w['cloud']} | {ceiling} | {price} | {monthly} |"
+        )
     shares = ", ".join(f"{team} {share:.0%}" for team, share in sorted(fleet["burst_share"].items()))
     lines += ["", f"Share of each team's fleet accelerators on cloud workers: {shares}."]
     return lines

@@ -47,7 +47,6 @@ ENVIRONMENT_PROPERTY: dict[str, Any] = {
 }
 
 
-
 class Report(Protocol):
     """How a check reports a violation: the SDK's ``report_violation(message, urn=None)``.
 

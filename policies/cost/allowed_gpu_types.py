@@ -22,8 +22,10 @@ def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> 
         assert pool is not None
         types, cloud, unconstrained, is_gpu = list(pool.type_patterns), pool.cloud, pool.unconstrained, pool.gpu
     if unconstrained and is_gpu and denied:
-        report(f"the GPU NodePool does not constrain instance types, so it may launch {', '.join(sorted(denied))} "
-               f"(not allowed in {env}); add a node.kubernetes.io/instance-type requirement")
+        report(
+            f"the GPU NodePool does not constrain instance types, so it may launch {', '.join(sorted(denied))} "
+            f"(not allowed in {env}); add a node.kubernetes.io/instance-type requirement"
+        )
     bad = sorted({t for t in types if gpu.family(cloud, t) in denied})
     if bad:
         report(f"{', '.join(bad)} not allowed in {env} (denied families: {', '.join(sorted(denied))})")
@@ -37,7 +39,11 @@ POLICY = resource_policy(
     check=check,
     config=schema(
         {
-            "deniedFamilies": per_environment({"type": "array", "items": {"type": "string"}}, {"dev": ["p5", "p5e", "p5en", "a3-highgpu", "a3-megagpu"], "staging": [], "prod": []}, "Instance families (AWS) or machine series (GCP) denied per environment.")
+            "deniedFamilies": per_environment(
+                {"type": "array", "items": {"type": "string"}},
+                {"dev": ["p5", "p5e", "p5en", "a3-highgpu", "a3-megagpu"], "staging": [], "prod": []},
+                "Instance families (AWS) or machine series (GCP) denied per environment.",
+            )
         },
         env=True,
     ),

@@ -55,8 +55,13 @@ POLICY = stack_policy(
     check=check,
     config=schema(
         {
-            "maxBurstShare": {"type": "number", "minimum": 0, "maximum": 1, "default": 1.0,
-                              "description": "Most of a team's fleet accelerators (0-1) that may be on cloud workers."},
+            "maxBurstShare": {
+                "type": "number",
+                "minimum": 0,
+                "maximum": 1,
+                "default": 1.0,
+                "description": "Most of a team's fleet accelerators (0-1) that may be on cloud workers.",
+            },
         }
     ),
 )

@@ -30,7 +30,11 @@ POLICY = stack_policy(
     check=check,
     config=schema(
         {
-            "maxGpusPerEnvironment": per_environment({"type": "number"}, {"dev": 16, "staging": 64, "prod": 256}, "Most GPUs all pools together may hold, per environment.")
+            "maxGpusPerEnvironment": per_environment(
+                {"type": "number"},
+                {"dev": 16, "staging": 64, "prod": 256},
+                "Most GPUs all pools together may hold, per environment.",
+            )
         },
         env=True,
     ),

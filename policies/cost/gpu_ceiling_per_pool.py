@@ -24,7 +24,11 @@ def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> 
         return  # no GPU limit at all is mlp-cost-005's finding
     if value > ceiling:
         # the key catalog.pools read the ceiling from: nvidia.com/gpu first, else a Neuron pool's device limit
-        key = gpu_catalog.NEURON_RESOURCE if cv.GPU_RESOURCE not in pool.limit_keys and gpu_catalog.NEURON_RESOURCE in pool.limit_keys else cv.GPU_RESOURCE
+        key = (
+            gpu_catalog.NEURON_RESOURCE
+            if cv.GPU_RESOURCE not in pool.limit_keys and gpu_catalog.NEURON_RESOURCE in pool.limit_keys
+            else cv.GPU_RESOURCE
+        )
         if pool.kind != gpu.NODE_POOL:
             what = "max nodes x GPUs per node"
         elif pool.gpu_limit is None:  # a static NodePool bounded by its node limit
@@ -42,7 +46,9 @@ POLICY = resource_policy(
     check=check,
     config=schema(
         {
-            "maxGpusPerPool": per_environment({"type": "number"}, {"dev": 8, "staging": 32, "prod": 64}, "Most GPUs one pool may hold, per environment.")
+            "maxGpusPerPool": per_environment(
+                {"type": "number"}, {"dev": 8, "staging": 32, "prod": 64}, "Most GPUs one pool may hold, per environment."
+            )
         },
         env=True,
     ),

@@ -52,8 +52,10 @@ def check(args: StackValidationArgs, report: Report, cfg: dict[str, Any]) -> Non
     estimate = ceiling if cfg["basis"] == "ceiling" else idle
     if estimate > budget:
         env = stack_environment(cfg, args.resources)
-        report(f"estimated {cfg['basis']} cost ${estimate:,.0f}/month (idle ${idle:,.0f}, ceiling ${ceiling:,.0f}) "
-               f"exceeds the {env} budget of ${budget:,.0f}/month")
+        report(
+            f"estimated {cfg['basis']} cost ${estimate:,.0f}/month (idle ${idle:,.0f}, ceiling ${ceiling:,.0f}) "
+            f"exceeds the {env} budget of ${budget:,.0f}/month"
+        )
 
 
 POLICY = stack_policy(
@@ -63,14 +65,28 @@ POLICY = stack_policy(
     check=check,
     config=schema(
         {
-            "monthlyBudgetUsd": {"type": "number", "description": "Budget to compare against; default: the platform "
-                                 "aws.budgets.Budget / GCP billing budget in the stack."},
-            "basis": {"type": "string", "enum": ["ceiling", "idle"], "default": "ceiling",
-                      "description": "Compare the cost with pools at their ceiling or at their baseline."},
-            "storageGb": {"type": "object", "additionalProperties": {"type": "number"}, "default": {},
-                          "description": "Stored GB per lake zone, to price the buckets."},
-            "region": {"type": "string", "description": "The stack's region: GPU and CPU nodes are priced there "
-                       "(regional price factors of the catalog); default: the reference regions."},
+            "monthlyBudgetUsd": {
+                "type": "number",
+                "description": "Budget to compare against; default: the platform "
+                "aws.budgets.Budget / GCP billing budget in the stack.",
+            },
+            "basis": {
+                "type": "string",
+                "enum": ["ceiling", "idle"],
+                "default": "ceiling",
+                "description": "Compare the cost with pools at their ceiling or at their baseline.",
+            },
+            "storageGb": {
+                "type": "object",
+                "additionalProperties": {"type": "number"},
+                "default": {},
+                "description": "Stored GB per lake zone, to price the buckets.",
+            },
+            "region": {
+                "type": "string",
+                "description": "The stack's region: GPU and CPU nodes are priced there "
+                "(regional price factors of the catalog); default: the reference regions.",
+            },
         },
         env=True,
     ),

@@ -40,10 +40,13 @@ POLICY = resource_policy(
     config=schema(
         {
             "environments": environments(["dev", "staging"], "Environments where spot is required."),
-            "purposes": {"type": "array", "items": {"type": "string"}, "default": ["training"],
-                         "description": "Pool purposes (ml-platform.io/purpose label) that must use spot."},
-            "spotOnly": {"type": "boolean", "default": False,
-                         "description": "Reject spot-with-on-demand-fallback too."},
+            "purposes": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": ["training"],
+                "description": "Pool purposes (ml-platform.io/purpose label) that must use spot.",
+            },
+            "spotOnly": {"type": "boolean", "default": False, "description": "Reject spot-with-on-demand-fallback too."},
         },
         env=True,
     ),

@@ -29,7 +29,7 @@ def budgeted_teams(resources: list[Any]) -> set[str]:
         if res.resource_type == AWS_BUDGET:
             for flt in items(get(res.props, "costFilters")):
                 if get(flt, "name") == "TagKeyValue":
-                    teams.update(str(v)[len(prefix):] for v in items(get(flt, "values")) if str(v).startswith(prefix))
+                    teams.update(str(v)[len(prefix) :] for v in items(get(flt, "values")) if str(v).startswith(prefix))
         elif res.resource_type == GCP_BUDGET:
             labels = plain(get(res.props, "budgetFilter", "labels", default={})) or {}
             value = labels.get(cv.TAG_TEAM)
@@ -51,8 +51,11 @@ def check(args: StackValidationArgs, report: Report, cfg: dict[str, Any]) -> Non
     for ns, name in k8s.team_namespaces(args.resources, cfg["platformNamespaces"]):
         team = k8s_meta(ns.props)[2].get(cv.TEAM_LABEL) or name
         if team not in covered:
-            report(f"team {team!r} has no budget that can fire (a {BUDGET_ALERT} rule on its spend, or a cloud budget "
-                   f"filtered on its {cv.TAG_TEAM} tag/label); set teams[].budgetUsd with monitoring.backend inCluster", ns.urn)
+            report(
+                f"team {team!r} has no budget that can fire (a {BUDGET_ALERT} rule on its spend, or a cloud budget "
+                f"filtered on its {cv.TAG_TEAM} tag/label); set teams[].budgetUsd with monitoring.backend inCluster",
+                ns.urn,
+            )
 
 
 POLICY = stack_policy(

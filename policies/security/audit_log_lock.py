@@ -39,7 +39,10 @@ def check(args: StackValidationArgs, report: ReportViolation, cfg: dict[str, Any
             report(f"trail {trail.name!r} writes to no bucket of this stack", trail.urn)
             continue
         if not truthy(get(bucket.props, "objectLockEnabled")):
-            report(f"{s3.bucket_label(bucket)} (trail {trail.name!r}) has no Object Lock; enable it when creating the bucket", bucket.urn)
+            report(
+                f"{s3.bucket_label(bucket)} (trail {trail.name!r}) has no Object Lock; enable it when creating the bucket",
+                bucket.urn,
+            )
             continue
         locks = s3.companions(bucket, args.resources, LOCK)
         days = [as_number(get(lock.props, "rule", "defaultRetention", "days")) for lock in locks]

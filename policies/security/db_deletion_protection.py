@@ -14,8 +14,12 @@ CLOUD_SQL = "gcp:sql/databaseInstance:DatabaseInstance"
 
 def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
     provider = args.provider.props if args.provider is not None else None
-    env = environment_of(cfg, aws_tags(args.props, provider), gcp_labels(args.props, provider),
-                         get(args.props, "settings", "userLabels", default={}))
+    env = environment_of(
+        cfg,
+        aws_tags(args.props, provider),
+        gcp_labels(args.props, provider),
+        get(args.props, "settings", "userLabels", default={}),
+    )
     if env not in cfg["environments"]:
         return
     if args.resource_type == CLOUD_SQL:
@@ -33,9 +37,7 @@ POLICY = resource_policy(
     types=(*RDS, CLOUD_SQL),
     check=check,
     config=schema(
-        {
-            "environments": environments(["prod"], "Environments in which deletion protection is required.")
-        },
+        {"environments": environments(["prod"], "Environments in which deletion protection is required.")},
         env=True,
     ),
 )

@@ -16,8 +16,10 @@ def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> 
     if args.resource_type == CLOUD_SQL:
         ip = get(args.props, "settings", "ipConfiguration", default={})
         if get(ip, "ipv4Enabled") is not False and str(get(ip, "ipv4Enabled")).lower() != "false":
-            report("settings.ipConfiguration.ipv4Enabled is not false: the instance gets a public IP; "
-                   "use private IP only (ipv4_enabled=False, private_network=<vpc>)")
+            report(
+                "settings.ipConfiguration.ipv4Enabled is not false: the instance gets a public IP; "
+                "use private IP only (ipv4_enabled=False, private_network=<vpc>)"
+            )
         nets = [str(get(n, "value")) for n in items(get(ip, "authorizedNetworks"))]
         if any(n in ("0.0.0.0/0", "::/0") for n in nets):
             report("authorizedNetworks contains 0.0.0.0/0")

@@ -20,8 +20,10 @@ def _gke(args: ResourceValidationArgs, report: Report) -> None:
     networks = get(args.props, "masterAuthorizedNetworksConfig")
     cidrs = {str(get(b, "cidrBlock")) for b in items(get(networks, "cidrBlocks"))}
     if not networks:
-        report("the control plane has a public endpoint without master authorized networks; "
-               "enable the private endpoint or list your CIDRs")
+        report(
+            "the control plane has a public endpoint without master authorized networks; "
+            "enable the private endpoint or list your CIDRs"
+        )
     elif cidrs & OPEN:
         report(f"masterAuthorizedNetworksConfig allows {', '.join(sorted(cidrs & OPEN))}")
 
@@ -36,8 +38,10 @@ def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> 
         return
     cidrs = {str(c) for c in items(get(vpc, "publicAccessCidrs"))}
     if not cidrs:
-        report("the API endpoint is public with no publicAccessCidrs (AWS then allows 0.0.0.0/0); "
-               "set endpoint_public_access=False or list your CIDRs")
+        report(
+            "the API endpoint is public with no publicAccessCidrs (AWS then allows 0.0.0.0/0); "
+            "set endpoint_public_access=False or list your CIDRs"
+        )
     elif cidrs & OPEN:
         report(f"publicAccessCidrs contains {', '.join(sorted(cidrs & OPEN))}: the API endpoint is open to the internet")
 

@@ -20,8 +20,10 @@ def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> 
     config = get(args.props, "encryptionConfig", default={})
     resources = [str(r) for r in items(get(config, "resources"))]
     if "secrets" not in resources or not get(config, "provider", "keyArn"):
-        report("encryptionConfig does not encrypt 'secrets' with a KMS key; set encryption_config="
-               "{resources: ['secrets'], provider: {key_arn: <key>}}")
+        report(
+            "encryptionConfig does not encrypt 'secrets' with a KMS key; set encryption_config="
+            "{resources: ['secrets'], provider: {key_arn: <key>}}"
+        )
 
 
 POLICY = resource_policy(

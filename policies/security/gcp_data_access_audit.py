@@ -23,7 +23,10 @@ def check(args: StackValidationArgs, report: Report, cfg: dict[str, Any]) -> Non
         service = str(get(res.props, "service", default=""))
         for conf in items(get(res.props, "auditLogConfigs")):
             if items(get(conf, "exemptedMembers")):
-                report(f"audit config for {service} exempts {items(get(conf, 'exemptedMembers'))}: their access goes unlogged", res.urn)
+                report(
+                    f"audit config for {service} exempts {items(get(conf, 'exemptedMembers'))}: their access goes unlogged",
+                    res.urn,
+                )
             logged.setdefault(service, set()).add(str(get(conf, "logType")))
     for service in cfg["services"]:
         have = logged.get(service, set()) | logged.get("allServices", set())
@@ -43,7 +46,12 @@ POLICY = stack_policy(
             "services": {
                 "type": "array",
                 "items": {"type": "string"},
-                "default": ["storage.googleapis.com", "cloudkms.googleapis.com", "secretmanager.googleapis.com", "cloudsql.googleapis.com"],
+                "default": [
+                    "storage.googleapis.com",
+                    "cloudkms.googleapis.com",
+                    "secretmanager.googleapis.com",
+                    "cloudsql.googleapis.com",
+                ],
                 "description": "Services whose data access must be logged.",
             },
         },

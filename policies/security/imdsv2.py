@@ -17,8 +17,10 @@ NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> None:
     if args.resource_type == NODE_GROUP:
         if cfg["requireLaunchTemplate"] and not get(args.props, "launchTemplate"):
-            report("the node group has no launch template, so IMDSv2 is not enforced; give it a launch "
-                   "template with metadata_options.http_tokens='required'")
+            report(
+                "the node group has no launch template, so IMDSv2 is not enforced; give it a launch "
+                "template with metadata_options.http_tokens='required'"
+            )
         return
     path = ("spec", "metadataOptions") if args.resource_type == NODE_CLASS else ("metadataOptions",)
     tokens = get(args.props, *path, "httpTokens")
@@ -26,8 +28,10 @@ def check(args: ResourceValidationArgs, report: Report, cfg: dict[str, Any]) -> 
         report(f"{'.'.join(path)}.httpTokens is {tokens!r}; set it to 'required' (IMDSv2 only)")
     hops = get(args.props, *path, "httpPutResponseHopLimit")
     if isinstance(hops, (int, float)) and hops > cfg["maxHopLimit"]:
-        report(f"{'.'.join(path)}.httpPutResponseHopLimit is {hops:g}; pods could reach the node's credentials "
-               f"(at most {cfg['maxHopLimit']})")
+        report(
+            f"{'.'.join(path)}.httpPutResponseHopLimit is {hops:g}; pods could reach the node's credentials "
+            f"(at most {cfg['maxHopLimit']})"
+        )
 
 
 POLICY = resource_policy(

@@ -65,8 +65,19 @@ POLICY = resource_policy(
             "secretSuffixes": {
                 "type": "array",
                 "items": {"type": "string"},
-                "default": ["password", "passwd", "secret", "token", "apikey", "accesskey", "secretkey", "privatekey",
-                            "clientsecret", "credentials", "connectionstring"],
+                "default": [
+                    "password",
+                    "passwd",
+                    "secret",
+                    "token",
+                    "apikey",
+                    "accesskey",
+                    "secretkey",
+                    "privatekey",
+                    "clientsecret",
+                    "credentials",
+                    "connectionstring",
+                ],
                 "description": "A key ending in one of these (case and punctuation ignored) looks secret.",
             },
             "allowedPrefixes": {

@@ -36,8 +36,11 @@ def check(args: StackValidationArgs, report: Report, cfg: dict[str, Any]) -> Non
         rules = [(c.urn, r) for c in configs for r in items(get(c.props, "rules"))]
         rules += [(bucket.urn, r) for r in items(inline)]
         if not rules:
-            report(f"{s3.bucket_label(bucket)} has no default encryption configuration; add a "
-                   "BucketServerSideEncryptionConfiguration with sseAlgorithm aws:kms and your KMS key", bucket.urn)
+            report(
+                f"{s3.bucket_label(bucket)} has no default encryption configuration; add a "
+                "BucketServerSideEncryptionConfiguration with sseAlgorithm aws:kms and your KMS key",
+                bucket.urn,
+            )
         for urn, rule in rules:
             problem = _rule_problem(rule, cfg)
             if problem:

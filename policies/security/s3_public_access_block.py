@@ -21,7 +21,9 @@ def check(args: StackValidationArgs, report: Report, cfg: dict[str, Any]) -> Non
         for block in blocks:
             off = [k for k in SETTINGS if not truthy(get(block.props, k))]
             if off:
-                report(f"{s3.bucket_label(bucket)}: public access block leaves {', '.join(off)} off; set all four to true", block.urn)
+                report(
+                    f"{s3.bucket_label(bucket)}: public access block leaves {', '.join(off)} off; set all four to true", block.urn
+                )
 
 
 POLICY = stack_policy(

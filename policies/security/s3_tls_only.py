@@ -38,7 +38,10 @@ def check(args: StackValidationArgs, report: Report, cfg: dict[str, Any]) -> Non
         if not documents:
             report(f"{s3.bucket_label(bucket)} has no bucket policy; add one denying aws:SecureTransport=false", bucket.urn)
         elif not any(denies_plain_http(doc) for _, doc in documents):
-            report(f"{s3.bucket_label(bucket)}: no bucket policy statement denies s3:* when aws:SecureTransport is false", documents[0][0])
+            report(
+                f"{s3.bucket_label(bucket)}: no bucket policy statement denies s3:* when aws:SecureTransport is false",
+                documents[0][0],
+            )
 
 
 POLICY = stack_policy(

@@ -65,7 +65,9 @@ def check(args: StackValidationArgs, report: ReportViolation, cfg: dict[str, Any
             continue  # unknown until created
         arn = f"arn:aws:s3:::{name}/"
         if not any(arn.startswith(p) for p in prefixes):
-            report(f"{s3.bucket_label(bucket)}: no logging trail records its object reads and writes (S3 data events)", bucket.urn)
+            report(
+                f"{s3.bucket_label(bucket)}: no logging trail records its object reads and writes (S3 data events)", bucket.urn
+            )
 
 
 POLICY = stack_policy(
@@ -74,9 +76,7 @@ POLICY = stack_policy(
     severity=Severity.HIGH,
     check=check,
     config=schema(
-        {
-            "environments": environments(["staging", "prod"], "Environments in which the lake's data events must be recorded.")
-        },
+        {"environments": environments(["staging", "prod"], "Environments in which the lake's data events must be recorded.")},
         env=True,
     ),
     remediation="Add an aws.cloudtrail.Trail with an advanced event selector eventCategory=Data, "

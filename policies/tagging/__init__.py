@@ -11,6 +11,8 @@ from pulumi_policy import EnforcementLevel
 from policies.tagging import aws_required_tags, gcp_required_labels, node_class_tags, team_namespace_labels
 
 NAME = "mlp-tagging"
-DESCRIPTION = "ml-platform tagging: required tags on AWS resources and Karpenter nodes, labels on GCP resources and team namespaces."
+DESCRIPTION = (
+    "ml-platform tagging: required tags on AWS resources and Karpenter nodes, labels on GCP resources and team namespaces."
+)
 ENFORCEMENT = EnforcementLevel.MANDATORY
 POLICIES = [m.POLICY for m in (aws_required_tags, gcp_required_labels, team_namespace_labels, node_class_tags)]

@@ -24,8 +24,13 @@ from infra.config.checks.teams import RESERVED_NAMESPACES, gpu_capacity, team_ch
 from infra.config.models import PlatformConfig
 
 __all__ = [
-    "PROD_SERVING_CAPACITY", "RESERVED_NAMESPACES", "SECRET_ONLY_KEYS", "cross_checks", "gpu_capacity",
-    "plain_text_secrets", "runner_problems",
+    "PROD_SERVING_CAPACITY",
+    "RESERVED_NAMESPACES",
+    "SECRET_ONLY_KEYS",
+    "cross_checks",
+    "gpu_capacity",
+    "plain_text_secrets",
+    "runner_problems",
 ]
 
 

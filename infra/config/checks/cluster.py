@@ -18,7 +18,10 @@ def cluster_checks(cfg: PlatformConfig) -> Iterator[Problem]:
         yield ns + "dr.region", "required when dr.enabled is true"
     if cfg.dr.enabled and cfg.dr.region and cfg.dr.region == cfg.region:
         yield ns + "dr.region", f"{cfg.dr.region!r} is the primary region; the DR region must differ from region"
-    for field, value, clouds in (("fastLakeReplication", cfg.dr.fast_lake_replication, ("aws", "gcp")), ("databaseBackups", cfg.dr.database_backups, ("aws",))):
+    for field, value, clouds in (
+        ("fastLakeReplication", cfg.dr.fast_lake_replication, ("aws", "gcp")),
+        ("databaseBackups", cfg.dr.database_backups, ("aws",)),
+    ):
         if value is not None and (cfg.cloud not in clouds or not cfg.dr.enabled):
             why = "dr.enabled is false" if not cfg.dr.enabled else f"this stack is cloud {cfg.cloud!r}"
             yield (
@@ -36,7 +39,10 @@ def cluster_checks(cfg: PlatformConfig) -> Iterator[Problem]:
     if cfg.cloud != "existing" and (cfg.cluster.kubeconfig is not None or cfg.cluster.context):
         yield ns + "cluster.kubeconfig", f"only for cloud 'existing'; cloud {cfg.cloud!r} builds its own cluster"
     if cfg.cluster.workload_identity == "podIdentity" and cfg.cloud != "aws":
-        yield ns + "cluster.workloadIdentity", f"'podIdentity' is EKS Pod Identity; cloud {cfg.cloud!r} allows: irsa (ignored there)"
+        yield (
+            ns + "cluster.workloadIdentity",
+            f"'podIdentity' is EKS Pod Identity; cloud {cfg.cloud!r} allows: irsa (ignored there)",
+        )
     if cfg.cluster.system_nodes.min_nodes > cfg.cluster.system_nodes.max_nodes:
         yield ns + "cluster.systemNodes.minNodes", "must not exceed maxNodes"
 
@@ -57,7 +63,10 @@ def _deployer_checks(cfg: PlatformConfig) -> Iterator[Problem]:
             "docs/ci.md), or list the deployer's egress CIDRs in cluster.publicAccessCidrs",
         )
     if cluster.private_access_cidrs and cfg.cloud != "aws":
-        yield ns + "privateAccessCidrs", "EKS only; on GKE list the ranges in cluster.publicAccessCidrs (master authorized networks)"
+        yield (
+            ns + "privateAccessCidrs",
+            "EKS only; on GKE list the ranges in cluster.publicAccessCidrs (master authorized networks)",
+        )
     if cfg.cloud == "aws":
         for i, cidr in enumerate(cluster.public_access_cidrs):
             if not ipaddress.ip_network(cidr).is_global:
@@ -82,4 +91,3 @@ def runner_problems(cfg: PlatformConfig, runner: str | None) -> list[Problem]:
             "runners' static egress IPs",
         )
     ]
-

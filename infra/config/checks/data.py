@@ -35,7 +35,6 @@ def data_lake_checks(cfg: PlatformConfig) -> Iterator[Problem]:
             yield ns + "dataLake.zones", f"needs a {needed!r} zone while {'mlflow' if needed == 'models' else 'feast'} is enabled"
 
 
-
 def _gcs_fuse_checks(cfg: PlatformConfig) -> Iterator[Problem]:
     """Cloud Storage FUSE team volumes: GKE only, on a lake zone."""
     fuse = cfg.data_lake.gcs_fuse
@@ -57,7 +56,10 @@ def _lustre_checks(cfg: PlatformConfig) -> Iterator[Problem]:
     key = NAMESPACE + ":dataLake.lustre"
     zones = ", ".join(cfg.data_lake.zones)
     if cfg.cloud != "aws":
-        yield key, f"FSx for Lustre is AWS; cloud {cfg.cloud!r} has no Lustre here (on gcp read the lake through GCS FUSE); remove it"
+        yield (
+            key,
+            f"FSx for Lustre is AWS; cloud {cfg.cloud!r} has no Lustre here (on gcp read the lake through GCS FUSE); remove it",
+        )
         return
     if not lustre.zones:
         yield f"{key}.zones", f"Lustre without a lake zone links nothing; list the zones to link; allowed: {zones}"
@@ -70,5 +72,7 @@ def _lustre_checks(cfg: PlatformConfig) -> Iterator[Problem]:
     if lustre.availability_zone is None:
         yield f"{key}.availabilityZone", f"required: the one zone the file system (and the training pools) sit in, e.g. {region}a"
     elif region and not re.match(rf"^{re.escape(region)}[a-z]$", lustre.availability_zone):
-        yield f"{key}.availabilityZone", f"{lustre.availability_zone!r} is not a zone of region {region!r}; allowed: a zone such as {region}a"
-
+        yield (
+            f"{key}.availabilityZone",
+            f"{lustre.availability_zone!r} is not a zone of region {region!r}; allowed: a zone such as {region}a",
+        )

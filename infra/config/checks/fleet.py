@@ -34,12 +34,18 @@ def fleet_checks(cfg: PlatformConfig) -> Iterator[Problem]:
         for i, w in enumerate(fleet.workers):
             where = f"{key}.workers[{i}]"
             if (w.stack is None) == (w.kubeconfig is None):
-                yield (where, f"worker {w.name!r} needs exactly one of 'stack' (a stack of this project) or 'kubeconfig' (a cluster we do not manage)")
+                yield (
+                    where,
+                    f"worker {w.name!r} needs exactly one of 'stack' (a stack of this project) or 'kubeconfig' (a cluster we do not manage)",
+                )
             elif w.kubeconfig is not None:
                 missing = [t for t in teams if t not in w.quotas]
                 unknown = [t for t in w.quotas if t not in teams]
                 if missing:
-                    yield (f"{where}.quotas", f"lacks teams {missing}; a kubeconfig worker states what it admits for every team: {teams}")
+                    yield (
+                        f"{where}.quotas",
+                        f"lacks teams {missing}; a kubeconfig worker states what it admits for every team: {teams}",
+                    )
                 if unknown:
                     yield (f"{where}.quotas", f"names teams {unknown} the manager does not have; allowed: {teams}")
             elif w.quotas:
@@ -50,4 +56,7 @@ def fleet_checks(cfg: PlatformConfig) -> Iterator[Problem]:
         if not fleet.manager:
             yield (f"{key}.manager", "is missing; a worker names the manager stack whose teams it mirrors")
         if cfg.cloud == "existing" and not fleet.api_server:
-            yield (f"{key}.apiServer", "is missing; on cloud: existing give the https:// URL the manager reaches this cluster's API at")
+            yield (
+                f"{key}.apiServer",
+                "is missing; on cloud: existing give the https:// URL the manager reaches this cluster's API at",
+            )

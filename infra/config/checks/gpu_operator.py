@@ -30,8 +30,17 @@ def gpu_operator_checks(cfg: PlatformConfig) -> Iterator[Problem]:
         )
     for key, value in cfg.gpu_operator.monitoring_labels.items():
         name = key.rsplit("/", 1)[-1]
-        if not re.match(LABEL_NAME, name) or len(name) > 63 or ("/" in key and not re.match(DNS_SUBDOMAIN, key.rsplit("/", 1)[0])):
-            yield ns + f"gpuOperator.monitoringLabels.{key}", f"{key!r} is not a Kubernetes label key ([prefix/]name, name up to 63 of [A-Za-z0-9_.-])"
+        if (
+            not re.match(LABEL_NAME, name)
+            or len(name) > 63
+            or ("/" in key and not re.match(DNS_SUBDOMAIN, key.rsplit("/", 1)[0]))
+        ):
+            yield (
+                ns + f"gpuOperator.monitoringLabels.{key}",
+                f"{key!r} is not a Kubernetes label key ([prefix/]name, name up to 63 of [A-Za-z0-9_.-])",
+            )
         if len(value) > 63 or not re.match(LABEL_VALUE, value):
-            yield ns + f"gpuOperator.monitoringLabels.{key}", f"{value!r} is not a Kubernetes label value (up to 63 of [A-Za-z0-9_.-], alphanumeric at both ends)"
-
+            yield (
+                ns + f"gpuOperator.monitoringLabels.{key}",
+                f"{value!r} is not a Kubernetes label value (up to 63 of [A-Za-z0-9_.-], alphanumeric at both ends)",
+            )

@@ -12,11 +12,20 @@ def monitoring_checks(cfg: PlatformConfig) -> Iterator[Problem]:
     ns = NAMESPACE + ":monitoring."
     mon = cfg.monitoring
     if mon.backend == "managed" and cfg.cloud == "existing":
-        yield ns + "backend", "'managed' needs a cloud (Amazon / Google Managed Prometheus); allowed on cloud 'existing': inCluster, none"
+        yield (
+            ns + "backend",
+            "'managed' needs a cloud (Amazon / Google Managed Prometheus); allowed on cloud 'existing': inCluster, none",
+        )
     if mon.backend != "inCluster" and mon.grafana:  # the default is off there: the stack set it
-        yield ns + "grafana", f"the platform's Grafana comes with backend 'inCluster' (got backend {mon.backend!r}); set grafana: false"
+        yield (
+            ns + "grafana",
+            f"the platform's Grafana comes with backend 'inCluster' (got backend {mon.backend!r}); set grafana: false",
+        )
     if mon.backend != "inCluster" and mon.opencost:
-        yield ns + "opencost", f"OpenCost reads the in-cluster Prometheus; with backend {mon.backend!r} set opencost: false (or backend inCluster)"
+        yield (
+            ns + "opencost",
+            f"OpenCost reads the in-cluster Prometheus; with backend {mon.backend!r} set opencost: false (or backend inCluster)",
+        )
     if mon.backend != "inCluster" and any(t.budget_usd is not None for t in cfg.teams):
         yield (
             ns + "backend",
@@ -29,4 +38,3 @@ def monitoring_checks(cfg: PlatformConfig) -> Iterator[Problem]:
         yield ns + "billingDataset", f"a BigQuery dataset for the GCP billing export; not on cloud {cfg.cloud!r}"
     if mon.smtp is not None and mon.smtp.username and mon.smtp.password is None:
         yield ns + "smtp.password", "required with smtp.username (set it as a secret)"
-

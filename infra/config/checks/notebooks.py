@@ -21,16 +21,19 @@ def notebook_checks(cfg: PlatformConfig) -> Iterator[Problem]:
         # disk-encryption-kms-key); on a cluster you bring, with a StorageClass its admin vouches for
         yield ns + "storageClass", "required on cloud 'existing': an existing StorageClass that encrypts volumes (home volumes)"
     if nb.storage_class is not None and cfg.cloud != "existing":
-        yield ns + "storageClass", f"only on cloud 'existing'; on {cfg.cloud!r} the platform makes an encrypted StorageClass with its key"
+        yield (
+            ns + "storageClass",
+            f"only on cloud 'existing'; on {cfg.cloud!r} the platform makes an encrypted StorageClass with its key",
+        )
     if cfg.serving.enabled and cfg.cloud not in ("aws", "gcp"):
         # the <team>-serving identity reads the registry's artifacts from the lake's models bucket: IRSA / Pod Identity
         # or GKE Workload Identity; a cluster you bring has no lake (MLflow keeps artifacts on a volume)
-        yield NAMESPACE + ":serving.enabled", (
-            f"serving pulls models from the lake's models bucket (cloud 'aws' or 'gcp'); cloud {cfg.cloud!r} has no lake"
+        yield (
+            NAMESPACE + ":serving.enabled",
+            (f"serving pulls models from the lake's models bucket (cloud 'aws' or 'gcp'); cloud {cfg.cloud!r} has no lake"),
         )
     if nb.enabled and not teams:
         yield ns + "enabled", "notebooks are charged to teams; the stack has no teams"
     for user, team in nb.users.items():
         if team not in teams:
             yield ns + f"users.{user}", f"{team!r} is not a team; allowed: {', '.join(teams) or 'none'}"
-

@@ -74,7 +74,10 @@ def pool_checks(cfg: PlatformConfig) -> Iterator[Problem]:
         elif pool.max_nodes is not None and pool.min_nodes > pool.max_nodes:
             yield f"{key}.minNodes", f"{pool.min_nodes} exceeds maxNodes ({pool.max_nodes})"
         if cfg.is_prod and pool.purpose == "serving" and pool.capacity not in PROD_SERVING_CAPACITY:
-            yield f"{key}.capacity", f"{pool.capacity!r} is not allowed for a serving pool in prod; allowed: {', '.join(PROD_SERVING_CAPACITY)}"
+            yield (
+                f"{key}.capacity",
+                f"{pool.capacity!r} is not allowed for a serving pool in prod; allowed: {', '.join(PROD_SERVING_CAPACITY)}",
+            )
         if pool.mode == "managed" and cfg.cloud != "aws":
             yield f"{key}.mode", f"'managed' is an EKS node group; cloud {cfg.cloud!r} allows: karpenter"
         elif pool.mode == "managed" and (pool.capacity == "spot-with-fallback" or pool.fallback):
@@ -93,14 +96,19 @@ def pool_checks(cfg: PlatformConfig) -> Iterator[Problem]:
             yield f"{key}.existingNodes", "required for cloud 'existing': how many such nodes the cluster has"
 
 
-
 def _training_pool_checks(cfg: PlatformConfig, pool: GpuPoolConfig, key: str) -> Iterator[Problem]:
     """Reserved capacity, EFA, placement and the one-zone rule of a pool whose shape is already valid."""
     res = pool.reservation
     if pool.reserved and res is None:
-        yield f"{key}.reservation", f"required with capacity {pool.capacity!r}: the reservation ids (or tags) and how many nodes it holds"
+        yield (
+            f"{key}.reservation",
+            f"required with capacity {pool.capacity!r}: the reservation ids (or tags) and how many nodes it holds",
+        )
     if res is not None and not pool.reserved:
-        yield f"{key}.reservation", f"set, but capacity is {pool.capacity!r}; allowed with a reservation: reserved, reserved-then-spot, reserved-then-on-demand"
+        yield (
+            f"{key}.reservation",
+            f"set, but capacity is {pool.capacity!r}; allowed with a reservation: reserved, reserved-then-spot, reserved-then-on-demand",
+        )
     if pool.image_snapshot and cfg.cloud != "aws":
         yield f"{key}.imageSnapshot", f"an EBS snapshot (AWS); on cloud {cfg.cloud!r} leave it unset (gcp: imageStreaming)"
     elif pool.image_snapshot and pool.ami_family != "bottlerocket":
@@ -109,14 +117,23 @@ def _training_pool_checks(cfg: PlatformConfig, pool: GpuPoolConfig, key: str) ->
             f"needs amiFamily bottlerocket (its data volume holds the images); {pool.ami_family!r} keeps them on the AMI's root volume; allowed: bottlerocket",
         )
     if pool.image_streaming and cfg.cloud != "gcp":
-        yield f"{key}.imageStreaming", f"GKE image streaming; on cloud {cfg.cloud!r} leave it unset (aws: imageSnapshot, fastImagePull)"
+        yield (
+            f"{key}.imageStreaming",
+            f"GKE image streaming; on cloud {cfg.cloud!r} leave it unset (aws: imageSnapshot, fastImagePull)",
+        )
     if pool.fast_image_pull and cfg.cloud != "aws":
         other = "imageStreaming" if cfg.cloud == "gcp" else "your nodes' containerd configuration"
-        yield f"{key}.fastImagePull", f"SOCI parallel pull on EKS nodes; on cloud {cfg.cloud!r} leave it unset ({cfg.cloud}: {other})"
+        yield (
+            f"{key}.fastImagePull",
+            f"SOCI parallel pull on EKS nodes; on cloud {cfg.cloud!r} leave it unset ({cfg.cloud}: {other})",
+        )
     if pool.secondary_boot_disk and cfg.cloud != "gcp":
         yield f"{key}.secondaryBootDisk", f"a GKE secondary boot disk; on cloud {cfg.cloud!r} leave it unset (aws: imageSnapshot)"
     elif pool.secondary_boot_disk and not pool.image_streaming:
-        yield f"{key}.imageStreaming", "must be true with secondaryBootDisk: GKE reads the image cache through image streaming (gcfs_config); allowed: true"
+        yield (
+            f"{key}.imageStreaming",
+            "must be true with secondaryBootDisk: GKE reads the image cache through image streaming (gcfs_config); allowed: true",
+        )
     if pool.topology_aware and pool.min_nodes < 1:
         yield (
             f"{key}.minNodes",
@@ -125,17 +142,30 @@ def _training_pool_checks(cfg: PlatformConfig, pool: GpuPoolConfig, key: str) ->
         )
     if pool.capacity == "flex-start":
         if cfg.cloud != "gcp":
-            yield f"{key}.capacity", "'flex-start' is GKE's Dynamic Workload Scheduler; allowed on aws: spot, on-demand, spot-with-fallback, reserved*"
+            yield (
+                f"{key}.capacity",
+                "'flex-start' is GKE's Dynamic Workload Scheduler; allowed on aws: spot, on-demand, spot-with-fallback, reserved*",
+            )
         elif not cfg.kueue.enabled:
-            yield f"{key}.capacity", "'flex-start' is requested through Kueue's ProvisioningRequest admission check; needs kueue.enabled: true"
+            yield (
+                f"{key}.capacity",
+                "'flex-start' is requested through Kueue's ProvisioningRequest admission check; needs kueue.enabled: true",
+            )
         elif pool.min_nodes:
             yield f"{key}.minNodes", f"{pool.min_nodes}: a flex-start pool gets nodes per queued job only; allowed: 0"
     if pool.topology_aware and not cfg.kueue.enabled:
         yield f"{key}.topologyAware", "needs Kueue (kueue.enabled: true)"
     if cfg.cloud == "existing" and (pool.reserved or pool.efa or pool.placement or pool.zone or pool.topology_aware):
         field = (
-            "capacity" if pool.reserved else "efa" if pool.efa else "placement" if pool.placement
-            else "zone" if pool.zone else "topologyAware"
+            "capacity"
+            if pool.reserved
+            else "efa"
+            if pool.efa
+            else "placement"
+            if pool.placement
+            else "zone"
+            if pool.zone
+            else "topologyAware"
         )
         yield f"{key}.{field}", "cloud 'existing' does not launch nodes; set it up on your cluster and leave it unset here"
         return
@@ -151,24 +181,39 @@ def _training_pool_checks(cfg: PlatformConfig, pool: GpuPoolConfig, key: str) ->
         if cfg.cloud == "aws":
             for j, rid in enumerate(res.ids):
                 if not re.match(AWS_RESERVATION_ID, rid):
-                    yield f"{key}.reservation.ids[{j}]", f"{rid!r} is not a capacity reservation id; allowed: cr- followed by lowercase letters and digits"
+                    yield (
+                        f"{key}.reservation.ids[{j}]",
+                        f"{rid!r} is not a capacity reservation id; allowed: cr- followed by lowercase letters and digits",
+                    )
             if pool.mode == "managed" and (len(res.ids) != 1 or res.tags):
-                yield f"{key}.reservation.ids", "a managed node group's launch template targets exactly one reservation id (no tags); list one id"
+                yield (
+                    f"{key}.reservation.ids",
+                    "a managed node group's launch template targets exactly one reservation id (no tags); list one id",
+                )
         else:
             if res.tags:
                 yield f"{key}.reservation.tags", "GKE selects reservations by name; allowed on gcp: ids (reservation names)"
             if res.kind != "odcr":
-                yield f"{key}.reservation.kind", f"{res.kind!r} is an EC2 Capacity Block; allowed on gcp: odcr (a Compute Engine reservation)"
+                yield (
+                    f"{key}.reservation.kind",
+                    f"{res.kind!r} is an EC2 Capacity Block; allowed on gcp: odcr (a Compute Engine reservation)",
+                )
             for j, rid in enumerate(res.ids):
                 if not re.match(DNS_LABEL, rid):
-                    yield f"{key}.reservation.ids[{j}]", f"{rid!r} is not a Compute Engine reservation name (a lowercase DNS label)"
+                    yield (
+                        f"{key}.reservation.ids[{j}]",
+                        f"{rid!r} is not a Compute Engine reservation name (a lowercase DNS label)",
+                    )
         if pool.zone and res.zone and pool.zone != res.zone:
             yield (
                 f"{key}.reservation.zone",
                 f"{res.zone!r} is not the pool's zone {pool.zone!r}: instances launch into the reservation's zone only; allowed: {pool.zone}",
             )
         if pool.max_nodes is not None and res.nodes > pool.max_nodes:
-            yield f"{key}.reservation.nodes", f"{res.nodes} exceeds maxNodes ({pool.max_nodes}); the pool could never use the whole reservation"
+            yield (
+                f"{key}.reservation.nodes",
+                f"{res.nodes} exceeds maxNodes ({pool.max_nodes}); the pool could never use the whole reservation",
+            )
     if cfg.cloud == "gcp":
         yield from _gke_training_pool_checks(cfg, pool, key, example)
         return
@@ -180,7 +225,10 @@ def _training_pool_checks(cfg: PlatformConfig, pool: GpuPoolConfig, key: str) ->
         without = [n.name for n in types if not n.efa_interfaces]
         if without:
             model = cfg.pool_gpu(pool).key
-            allowed = ", ".join(n.name for n in catalog.node_types("aws", gpu=model) if n.efa_interfaces) or f"none ({model} has no EFA type)"
+            allowed = (
+                ", ".join(n.name for n in catalog.node_types("aws", gpu=model) if n.efa_interfaces)
+                or f"none ({model} has no EFA type)"
+            )
             path = f"{key}.instanceTypes" if pool.instance_types else f"{key}.gpu"
             yield (
                 path,
@@ -189,7 +237,10 @@ def _training_pool_checks(cfg: PlatformConfig, pool: GpuPoolConfig, key: str) ->
             )
     if (pool.efa or pool.placement) and pool.training_zone is None:
         field = "efa" if pool.efa else "placement"
-        yield f"{key}.zone", f"required with {field}: multi-node training stays in one availability zone (one subnet); e.g. {example}"
+        yield (
+            f"{key}.zone",
+            f"required with {field}: multi-node training stays in one availability zone (one subnet); e.g. {example}",
+        )
     elif pool.mode == "managed" and pool.reserved and pool.training_zone is None:
         # the node group's subnets are the pool's zone's: an instance launched in another zone cannot use the
         # reservation (a Capacity Block's instances start only in its zone)
@@ -216,12 +267,21 @@ def _gke_training_pool_checks(cfg: PlatformConfig, pool: GpuPoolConfig, key: str
             "allowed: true, or false for single-node jobs only",
         )
     if pool.gpu_direct and node.gpu_direct and pool.training_zone is None:
-        yield f"{key}.zone", f"required with gpuDirect: multi-node training stays in one zone (the RoCE network profile is zonal); e.g. {example}"
+        yield (
+            f"{key}.zone",
+            f"required with gpuDirect: multi-node training stays in one zone (the RoCE network profile is zonal); e.g. {example}",
+        )
     if pool.placement == "cluster":
         if pool.training_zone is None:
-            yield f"{key}.zone", f"required with placement: GKE compact placement is only available for a node pool in one zone; e.g. {example}"
+            yield (
+                f"{key}.zone",
+                f"required with placement: GKE compact placement is only available for a node pool in one zone; e.g. {example}",
+            )
         if pool.capacity == "flex-start":
-            yield f"{key}.placement", "compact placement cannot be combined with flex-start's queued provisioning; allowed with flex-start: unset"
+            yield (
+                f"{key}.placement",
+                "compact placement cannot be combined with flex-start's queued provisioning; allowed with flex-start: unset",
+            )
     elif pool.placement_policy is not None:
         yield f"{key}.placementPolicy", "names a compact placement policy; needs placement: cluster"
 
@@ -250,10 +310,17 @@ def gke_gpu_direct_checks(cfg: PlatformConfig) -> Iterator[Problem]:
     gpu = ipaddress.ip_network(cfg.network.gpu_cidr)
     if gpu.version != 4 or gpu.prefixlen > 19:
         yield f"{ns}network.gpuCidr", f"{cfg.network.gpu_cidr}: the GPUDirect subnets need an IPv4 /19 or larger (32 subnets)"
-    for field, cidr in (("cidr", cfg.network.cidr), ("podsCidr", cfg.network.pods_cidr), ("servicesCidr", cfg.network.services_cidr),
-                        ("(the control plane's)", "172.16.0.0/28")):
+    for field, cidr in (
+        ("cidr", cfg.network.cidr),
+        ("podsCidr", cfg.network.pods_cidr),
+        ("servicesCidr", cfg.network.services_cidr),
+        ("(the control plane's)", "172.16.0.0/28"),
+    ):
         if gpu.overlaps(ipaddress.ip_network(cidr)):
-            yield f"{ns}network.gpuCidr", f"{cfg.network.gpu_cidr} overlaps network.{field} {cidr}; allowed: a range apart from the cluster's"
+            yield (
+                f"{ns}network.gpuCidr",
+                f"{cfg.network.gpu_cidr} overlaps network.{field} {cidr}; allowed: a range apart from the cluster's",
+            )
 
 
 def _instance_type_problem(cloud: str, name: str, gpu: str | None) -> str | None:
@@ -285,4 +352,3 @@ def _neuron_pool_checks(cfg: PlatformConfig, pool: GpuPoolConfig, key: str, gpu:
             f"an EKS managed node group here launches the NVIDIA AMI, which has no Neuron driver; allowed for {gpu.key}: karpenter "
             "(Karpenter picks the Neuron variant of the AMI family per instance type)",
         )
-

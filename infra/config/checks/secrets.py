@@ -33,4 +33,3 @@ def plain_text_secrets(raw: Mapping[str, Any], secret_keys: Collection[str]) -> 
                 f"is plain text in the stack config (value not shown); it must be a secret: "
                 f"pulumi config set --secret --path {NAMESPACE}:{path} ...",
             )
-

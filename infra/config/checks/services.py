@@ -14,7 +14,10 @@ def ml_services_checks(cfg: PlatformConfig) -> Iterator[Problem]:
     existing = cfg.cloud == "existing"
     mlflow, feast = cfg.mlflow, cfg.feast
     if mlflow.enabled and existing and not mlflow.existing_database_secret:
-        yield ns + "mlflow.existingDatabaseSecret", "required for cloud 'existing' (a Secret in namespace mlflow with PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD)"
+        yield (
+            ns + "mlflow.existingDatabaseSecret",
+            "required for cloud 'existing' (a Secret in namespace mlflow with PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD)",
+        )
     if mlflow.existing_database_secret and not existing:
         yield ns + "mlflow.existingDatabaseSecret", f"only for cloud 'existing'; cloud {cfg.cloud!r} builds its own database"
     endpoint = feast.online_store.existing_endpoint
@@ -28,7 +31,10 @@ def ml_services_checks(cfg: PlatformConfig) -> Iterator[Problem]:
             f"{endpoint!r} must be host:port such as redis.data.svc.cluster.local:6379, or rediss://host:port for TLS",
         )
     if cfg.feast_sql_registry and existing:
-        yield ns + "feast.registry", "'sql' lives on the platform's MLflow database server, which cloud 'existing' does not build; allowed: lake"
+        yield (
+            ns + "feast.registry",
+            "'sql' lives on the platform's MLflow database server, which cloud 'existing' does not build; allowed: lake",
+        )
     if cfg.is_prod:
         retention = mlflow.database.backup_retention_days
         if mlflow.enabled and retention is not None and retention < 14:
@@ -49,9 +55,15 @@ def _online_store_checks(cfg: PlatformConfig) -> Iterator[Problem]:
     key = NAMESPACE + ":feast.onlineStore."
     store = cfg.feast.online_store
     if cfg.cloud != "aws" and store.snapshot_retention_days is not None:
-        yield key + "snapshotRetentionDays", f"ElastiCache snapshots (aws); cloud {cfg.cloud!r} leaves it unset (gcp: persistence)"
+        yield (
+            key + "snapshotRetentionDays",
+            f"ElastiCache snapshots (aws); cloud {cfg.cloud!r} leaves it unset (gcp: persistence)",
+        )
     for field, value in (("memoryGb", store.memory_gb), ("persistence", store.persistence)):
         if cfg.cloud != "gcp" and value is not None:
             yield key + field, f"a Memorystore setting (gcp); cloud {cfg.cloud!r} leaves it unset"
     if cfg.cloud == "aws" and cfg.feast.enabled and store.high_availability and store.replicas < 1:
-        yield key + "highAvailability", "true needs a replica to fail over to (replicas: 0); allowed: replicas 1 or more, or highAvailability: false"
+        yield (
+            key + "highAvailability",
+            "true needs a replica to fail over to (replicas: 0); allowed: replicas 1 or more, or highAvailability: false",
+        )

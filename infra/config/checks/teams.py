@@ -29,7 +29,10 @@ def team_checks(cfg: PlatformConfig, *, totals: bool = True) -> Iterator[Problem
         if team.viewer_role_arns and not team.viewers:
             yield f"{key}.viewerRoleArns", "needs viewers (the group these roles join)"
         for arn in {*team.owner_role_arns, *team.viewer_role_arns} & set(cfg.cluster.admin_role_arns):
-            yield f"{key}.ownerRoleArns", f"{arn!r} is already a cluster admin (cluster.adminRoleArns); one access entry per principal"
+            yield (
+                f"{key}.ownerRoleArns",
+                f"{arn!r} is already a cluster admin (cluster.adminRoleArns); one access entry per principal",
+            )
         for profile in team.quotas.mig:
             if totals and profile not in profiles:  # with a bad pool its profile may be what is missing
                 offered = ", ".join(sorted(profiles)) or "none (no pool sets migProfile)"
@@ -67,7 +70,6 @@ def team_checks(cfg: PlatformConfig, *, totals: bool = True) -> Iterator[Problem
             )
 
 
-
 def gpu_capacity(cfg: PlatformConfig) -> dict[str | None, int]:
     """What team quotas draw on: ``None`` -> whole GPUs of the pools without ``migProfile``,
     MIG profile -> slices of the pools partitioned with it (GPU ceiling x slices per GPU),
@@ -87,4 +89,3 @@ def gpu_capacity(cfg: PlatformConfig) -> dict[str | None, int]:
             raise catalog.CatalogError(f"pool {pool.name!r}: its GPU has no MIG profile {pool.mig_profile!r}")
         out[pool.mig_profile] = out.get(pool.mig_profile, 0) + cfg.pool_gpu_ceiling(pool) * per_gpu
     return out
-

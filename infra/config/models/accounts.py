@@ -22,4 +22,3 @@ class AwsConfig(ConfigModel):
     KMS key policy names it; kept on destroy). ``existing``: the account has it already (any Auto
     Scaling group or EKS node group ever made it; another stack created it; this stack was
     destroyed and is being re-created) - ``python -m infra ops preflight`` tells which."""
-

@@ -110,4 +110,3 @@ class ClusterConfig(ConfigModel):
     @field_serializer("kubeconfig")
     def _hide(self, value: SecretStr | None) -> str | None:
         return SECRET_PLACEHOLDER if value is not None else None
-

@@ -65,4 +65,3 @@ class DataLakeConfig(ConfigModel):
         if len(set(value)) != len(value):
             raise ValueError("zones must be unique")
         return value
-

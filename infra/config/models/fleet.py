@@ -44,4 +44,3 @@ class FleetConfig(ConfigModel):
     api_server: str | None = Field(default=None, pattern=r"^https://[^\s/]+(:[0-9]+)?/?$")
     """Worker: the API server URL the manager reaches this cluster at (default: the EKS / GKE endpoint;
     required on ``cloud: existing``)."""
-

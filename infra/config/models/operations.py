@@ -37,7 +37,9 @@ class AuditConfig(ConfigModel):
     @classmethod
     def _cw_days(cls, value: int | None) -> int | None:
         if value is not None and value not in CLOUDWATCH_RETENTION_DAYS:
-            raise ValueError(f"{value} is not a CloudWatch Logs retention; allowed: {', '.join(map(str, CLOUDWATCH_RETENTION_DAYS))}")
+            raise ValueError(
+                f"{value} is not a CloudWatch Logs retention; allowed: {', '.join(map(str, CLOUDWATCH_RETENTION_DAYS))}"
+            )
         return value
 
 
@@ -95,4 +97,3 @@ class MonitoringConfig(ConfigModel):
     billing_dataset: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_]{1,1024}$")
     """GCP: create this BigQuery dataset for the Cloud Billing export (the export itself is switched on in the
     billing console; there is no API for it). The chargeback report reads it."""
-

@@ -153,4 +153,3 @@ def pool_gpu_key(cfg: PlatformConfig, pool: GpuPoolConfig) -> str:
         return pool.gpu
     cloud = "gcp" if cfg.cloud == "gcp" else "aws"
     return catalog.node_type(cloud, pool.instance_types[0]).gpu
-

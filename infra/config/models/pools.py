@@ -107,4 +107,3 @@ class GpuPoolConfig(ConfigModel):
     def training_zone(self) -> str | None:
         """The one zone the pool's nodes run in: ``zone``, else its reservation's zone, else ``None`` (every zone)."""
         return self.zone or (self.reservation.zone if self.reservation else None)
-

@@ -119,4 +119,3 @@ class NotebooksConfig(ConfigModel):
     storage_class: str | None = Field(default=None, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
     """``cloud: existing``: the StorageClass of the home volumes, one your cluster's admin made to encrypt volumes
     (required there); on aws / gcp the platform makes its own with the platform key."""
-

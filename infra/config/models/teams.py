@@ -49,4 +49,3 @@ class TeamConfig(ConfigModel):
             if not re.match(IAM_PRINCIPAL_ARN, arn):
                 raise ValueError(f"{arn!r} is not an IAM role or user ARN (arn:aws:iam::<account>:role/<name>)")
         return value
-
