@@ -8,6 +8,7 @@ CRD's ``openAPIV3Schema``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,22 @@ import jsonschema
 import pytest
 import yaml
 
+from tests.helpers import deep_freeze
+
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@functools.cache
+def yaml_documents(path: Path) -> tuple[Any, ...]:
+    """Every document of a pinned upstream YAML file, parsed once per test process (with libyaml where
+    PyYAML has it: the pinned CRDs are 7 MB) and frozen, since the tests share them (change a copy)."""
+    return tuple(deep_freeze(doc) for doc in yaml.load_all(path.read_text(), Loader=_LOADER))
+
 
 def _load(upstream: Path | Mapping[str, Any]) -> Mapping[str, Any]:
     if isinstance(upstream, Path):
-        return yaml.safe_load(upstream.read_text()) or {}
+        docs = yaml_documents(upstream)
+        return (docs[0] if docs else None) or {}
     return upstream
 
 
@@ -61,7 +74,7 @@ def assert_keys_exist(values: Mapping[str, Any], upstream: Path | Mapping[str, A
 
 
 def chart_version(chart_yaml: Path) -> str:
-    return str(yaml.safe_load(chart_yaml.read_text())["version"])
+    return str(yaml_documents(chart_yaml)[0]["version"])
 
 
 def crd_validator(path: Path, version: str) -> jsonschema.protocols.Validator:
@@ -72,9 +85,10 @@ def crd_validator(path: Path, version: str) -> jsonschema.protocols.Validator:
     fixture skips only when it is absent altogether) but wrong, so it must be re-fetched - a
     schema check that silently skips would pass on any object.
     """
-    text = path.read_text()
-    doc = yaml.safe_load(text)
+    docs = yaml_documents(path)
+    doc = docs[0] if docs else None
     if not isinstance(doc, Mapping) or doc.get("kind") != "CustomResourceDefinition":
+        text = path.read_text()
         pytest.fail(
             f"{path} is not a CRD (content {text.strip()[:80]!r}: a git symlink?); "
             "fetch the pinned CRD into another directory with `python tests/fetch_upstream.py --dest DIR` "

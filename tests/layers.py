@@ -113,22 +113,57 @@ def graph(root: Path) -> dict[str, set[str]]:
 
 
 def cycles(root: Path, among: tuple[str, ...]) -> list[list[str]]:
-    """Import cycles through the modules under ``among`` (each cycle once, as a path)."""
-    g = graph(root)
-    nodes = [m for m in g if any(_under(m, a) for a in among)]
+    """Import cycles through the modules under ``among``: one shortest cycle per strongly connected
+    group of modules (Kosaraju's two passes, then a breadth-first search inside the group)."""
+    full = graph(root)
+    g = {m: {n for n in deps if any(_under(n, a) for a in among)} for m, deps in full.items() if any(_under(m, a) for a in among)}
+    order: list[str] = []
+    done: set[str] = set()
+    for start in sorted(g):  # first pass: finishing order, iteratively
+        if start in done:
+            continue
+        done.add(start)
+        stack = [(start, iter(sorted(g[start])))]
+        while stack:
+            node, it = stack[-1]
+            nxt = next((n for n in it if n in g and n not in done), None)
+            if nxt is None:
+                order.append(node)
+                stack.pop()
+            else:
+                done.add(nxt)
+                stack.append((nxt, iter(sorted(g[nxt]))))
+    reverse: dict[str, set[str]] = {m: set() for m in g}
+    for m, deps in g.items():
+        for n in deps:
+            if n in reverse:
+                reverse[n].add(m)
     found: list[list[str]] = []
-    seen: set[frozenset[str]] = set()
-
-    def walk(start: str, node: str, path: list[str]) -> None:
-        for nxt in sorted(g.get(node, ())):
-            if nxt == start:
-                key = frozenset(path)
-                if key not in seen:
-                    seen.add(key)
-                    found.append([*path, start])
-            elif nxt not in path and any(_under(nxt, a) for a in among):
-                walk(start, nxt, [*path, nxt])
-
-    for node in nodes:
-        walk(node, node, [node])
-    return found
+    assigned: set[str] = set()
+    for start in reversed(order):  # second pass: each tree of the reversed graph is one group
+        if start in assigned:
+            continue
+        group, todo = {start}, [start]
+        assigned.add(start)
+        while todo:
+            for n in reverse[todo.pop()]:
+                if n not in assigned:
+                    assigned.add(n)
+                    group.add(n)
+                    todo.append(n)
+        first = min(group)
+        if len(group) == 1 and first not in g[first]:
+            continue
+        paths = {first: [first]}
+        queue = [first]
+        while queue:  # shortest way from ``first`` back to itself inside the group
+            node = queue.pop(0)
+            for n in sorted(g[node] & group):
+                if n == first:
+                    found.append([*paths[node], first])
+                    queue = []
+                    break
+                if n not in paths:
+                    paths[n] = [*paths[node], n]
+                    queue.append(n)
+    return sorted(found)

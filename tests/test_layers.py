@@ -149,3 +149,16 @@ def test_a_branch_on_the_cloud_is_reported(tmp_path: Path) -> None:
     bad = tmp_path / "k8s_x.py"
     bad.write_text('def f(cfg, cloud):\n    return cloud.cloud != "aws" or "gcp" == cfg.cloud\n')
     assert [h.split(":")[1] for h in _cloud_comparisons(bad)] == ["2", "2"]
+
+
+def test_a_longer_cycle_is_reported_once_and_a_chain_into_it_is_not(tmp_path: Path) -> None:
+    root = _tree(
+        tmp_path,
+        {
+            "infra/a.py": "from infra import b\n",
+            "infra/b.py": "from infra import c\n",
+            "infra/c.py": "from infra import a\n",
+            "infra/d.py": "from infra import a\n",
+        },
+    )
+    assert cycles(root, ("infra",)) == [["infra.a", "infra.b", "infra.c", "infra.a"]]

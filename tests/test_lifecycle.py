@@ -17,6 +17,7 @@ import yaml
 
 from infra.plan import engine, lifecycle, report
 from infra.plan.recorder import RecordedResource
+from tests.chart_values import yaml_documents
 from tests.helpers import STACKS, plan_stack, raw_config, run_cli
 
 # ---- synthetic graphs: the waves ---------------------------------------------------------------
@@ -119,7 +120,7 @@ def test_crd_facts_match_the_pinned_crds(upstream: Path) -> None:
             path = upstream / rel
             if not path.is_file():
                 pytest.fail(f"{entry['chart']}: pinned CRD {rel} is missing from {upstream}")
-            for doc in yaml.safe_load_all(path.read_text()):
+            for doc in yaml_documents(path):
                 if doc and doc.get("kind") == "CustomResourceDefinition":
                     kinds.add(f"{doc['spec']['group']}/{doc['spec']['names']['kind']}")
         assert kinds == set(entry["kinds"]), entry["chart"]

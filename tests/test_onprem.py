@@ -22,6 +22,7 @@ from infra import config
 from infra.layers import existing
 from infra.plan import engine
 from infra.plan.recorder import SECRET
+from tests.chart_values import yaml_documents
 from tests.helpers import raw_config, unwrap_secrets
 
 BUILTIN_GROUPS = {
@@ -169,7 +170,7 @@ def _python_patterns(node: Any) -> Any:
 def _crd_schemas(upstream: Path) -> dict[tuple[str, str, str], dict[str, Any]]:
     schemas = {}
     for path in upstream.glob("*/crds/*.yaml"):
-        for doc in yaml.safe_load_all(path.read_text()):
+        for doc in yaml_documents(path):
             if not isinstance(doc, dict) or doc.get("kind") != "CustomResourceDefinition":
                 continue
             spec = doc["spec"]
