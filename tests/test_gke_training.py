@@ -71,6 +71,8 @@ def gke_training_doc(*pools: dict[str, Any]) -> dict[str, Any]:
         *(copy.deepcopy(p) for p in pools or (MEGA_POOL, B200_POOL)),
     ]
     doc["config"]["ml-platform:dataLake"] = {**doc["config"]["ml-platform:dataLake"], "gcsFuse": dict(FUSE)}
+    teams = doc["config"]["ml-platform:teams"]
+    teams[0] = {**teams[0], "podSecurity": "privileged"}  # the team that trains across nodes with GPUDirect
     return doc
 
 
@@ -415,3 +417,33 @@ def test_gke_sample_jobset_asks_for_what_the_stack_builds(gke_plan: engine.Plan)
     (lake,) = [v for v in spec["volumes"] if "persistentVolumeClaim" in v]
     assert ("llm", lake["persistentVolumeClaim"]["claimName"]) in claims
     assert spec["serviceAccountName"] == "llm-workloads" and pod["metadata"]["annotations"]["gke-gcsfuse/volumes"] == "true"
+
+
+def test_only_the_gpudirect_team_lifts_pod_security(gke_plan: engine.Plan) -> None:
+    """GPUDirect pods mount the node's NCCL plugin by hostPath, which Pod Security baseline refuses: the team that
+    asked for it enforces nothing (restricted still warned and audited), every other team stays at its level."""
+    psa = "pod-security.kubernetes.io"
+    teams = [t["name"] for t in gke_training_doc()["config"]["ml-platform:teams"]]
+    namespaces = {
+        r.inputs["metadata"]["name"]: r.inputs["metadata"]["labels"]
+        for r in gke_plan.resources
+        if r.type == "kubernetes:core/v1:Namespace" and r.inputs["metadata"]["name"] in teams
+    }
+    assert set(namespaces) == set(teams)
+    assert namespaces[teams[0]][f"{psa}/enforce"] == "privileged"
+    assert namespaces[teams[0]][f"{psa}/warn"] == namespaces[teams[0]][f"{psa}/audit"] == "restricted"
+    assert all(namespaces[t][f"{psa}/enforce"] in ("baseline", "restricted") for t in teams[1:])
+
+
+def test_privileged_pod_security_needs_a_gpudirect_pool(
+    write_stack: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from infra import cli
+
+    teams = stack_doc("gcp-prod")["config"]["ml-platform:teams"]
+    teams[1] = {**teams[1], "podSecurity": "privileged"}
+    path = write_stack("gcp-prod", "privnodirect", teams=teams)
+    assert cli.main(["plan", "--stack", "privnodirect", "--stacks-dir", str(path.parent)]) == 2
+    err = capsys.readouterr().err
+    assert "ml-platform:teams[1].podSecurity: 'privileged' lifts Pod Security for GPUDirect jobs" in err
+    assert "Traceback" not in err

@@ -38,7 +38,8 @@ class TeamArgs:
     :param cost_center: value of the cost-center label.
     :param owners: group bound to ``edit`` in the namespace (``None``: none).
     :param viewers: group bound to ``view`` in the namespace.
-    :param pod_security: Pod Security level enforced (``restricted`` is always warned/audited).
+    :param pod_security: Pod Security level enforced (``restricted`` is always warned/audited; ``privileged``
+        for GPUDirect jobs, whose pods mount the node's NCCL plugin by hostPath).
     :param cpu: ``requests.cpu`` hard quota (cores); ``limits.cpu`` is ``cpu_limit_ratio`` times it.
     :param memory: ``requests.memory`` and ``limits.memory`` hard quota.
     :param accelerators: extended resource (``nvidia.com/gpu``, ``nvidia.com/mig-1g.5gb``) -> most the
@@ -60,7 +61,7 @@ class TeamArgs:
     memory: str
     owners: str | None = None
     viewers: str | None = None
-    pod_security: Literal["baseline", "restricted"] = "baseline"
+    pod_security: Literal["baseline", "restricted", "privileged"] = "baseline"
     accelerators: Mapping[str, int] = field(default_factory=dict)
     pods: int = 200
     storage: str = "1Ti"
@@ -85,8 +86,8 @@ class TeamArgs:
             raise ValueError(f"TeamArgs: name {self.name!r} is not a DNS label")
         if not self.cost_center or not _LABEL_VALUE.match(self.cost_center) or len(self.cost_center) > 63:
             raise ValueError(f"TeamArgs: cost_center {self.cost_center!r} is not a label value")
-        if self.pod_security not in ("baseline", "restricted"):
-            raise ValueError(f"TeamArgs: pod_security must be baseline or restricted, got {self.pod_security!r}")
+        if self.pod_security not in ("baseline", "restricted", "privileged"):
+            raise ValueError(f"TeamArgs: pod_security must be baseline, restricted or privileged, got {self.pod_security!r}")
         for key in ("memory", "storage"):
             if not _QUANTITY.match(str(getattr(self, key))):
                 raise ValueError(f"TeamArgs: {key} {getattr(self, key)!r} is not a quantity")

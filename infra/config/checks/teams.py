@@ -26,6 +26,12 @@ def team_checks(cfg: PlatformConfig, *, totals: bool = True) -> Iterator[Problem
         seen.add(team.name)
         if (team.owner_role_arns or team.viewer_role_arns) and cfg.cloud != "aws":
             yield f"{key}.ownerRoleArns", f"EKS access entries; on cloud {cfg.cloud!r} map the groups in your identity provider"
+        if team.pod_security == "privileged" and not any(p.gpu_direct for p in cfg.gpu_pools):
+            yield (
+                f"{key}.podSecurity",
+                "'privileged' lifts Pod Security for GPUDirect jobs (hostPath to the node's NCCL plugin) and needs a "
+                "gpuPools[] entry with gpuDirect: true; allowed here: baseline, restricted",
+            )
         if team.viewer_role_arns and not team.viewers:
             yield f"{key}.viewerRoleArns", "needs viewers (the group these roles join)"
         for arn in {*team.owner_role_arns, *team.viewer_role_arns} & set(cfg.cluster.admin_role_arns):

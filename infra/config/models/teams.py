@@ -35,7 +35,10 @@ class TeamConfig(ConfigModel):
     budget_usd: float | None = Field(default=None, gt=0)
     gpu_borrowing_limit: int = Field(default=0, ge=0)
     """GPUs (per GPU resource) the team may borrow beyond its quota from idle capacity of the cohort. Default: 0."""
-    pod_security: Literal["baseline", "restricted"] = "baseline"
+    pod_security: Literal["baseline", "restricted", "privileged"] = "baseline"
+    """Pod Security level enforced in the namespace (``restricted`` is always warned and audited). ``privileged``
+    only for a team that runs GPUDirect jobs on GKE (their pods mount the node's NCCL plugin by hostPath, which
+    ``baseline`` refuses); the config refuses it on a stack without a ``gpuDirect`` pool."""
     internet_egress: bool = False
     owner_role_arns: list[str] = Field(default_factory=list)
     """EKS: IAM roles (e.g. SSO permission-set roles) whose users join the ``owners`` group (access entries)."""
