@@ -15,6 +15,7 @@ The stable entry point is :func:`estimate_items`; see its docstring for the reco
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -482,68 +483,34 @@ def _karpenter(urn: str, type_: str, pool: pools.Pool) -> CostItem:
     gpu_limit = int(pool.gpu_limit) if pool.gpu_limit is not None else None
     min_nodes, max_nodes = pool.min_nodes, pool.max_nodes
     spot = pool.spot  # spot-with-fallback lists both: the estimate assumes spot
-    reserved = _reserved(pool)
     if names and not pool.catalog_types:
         return _cpu_pool_item(
             urn, type_, table=EC2_USD_HOUR, pool=pool.name, names=names, spot=spot, min_nodes=min_nodes, max_nodes=max_nodes
         )
+    price = functools.partial(pool_item, urn, type_, cloud="aws", pool=pool.name, node_types=names, spot=spot, **_reserved(pool))
     # Karpenter enforces spec.limits only: the max-nodes annotation records intent, the GPU limit binds.
-    note = ""
     replicas = pool.replicas
     if replicas is not None:  # a static NodePool keeps its replicas running; kubectl scale may raise them to limits.nodes
         ceiling = pool.node_limit or replicas
         note = f"static NodePool: {_nodes(replicas)} always running, up to limits.nodes {ceiling} when scaled"
-        return pool_item(
-            urn,
-            type_,
-            cloud="aws",
-            pool=pool.name,
-            node_types=names,
-            spot=spot,
-            min_nodes=replicas,
-            max_nodes=ceiling,
-            gpu_limit=None,
-            note=note,
-            **reserved,
-        )
+        return price(min_nodes=replicas, max_nodes=ceiling, gpu_limit=None, note=note)
     if gpu_limit is None:
         bound = "the max-nodes annotation" if max_nodes is not None else "the baseline (no max-nodes annotation either)"
-        note = f"no nvidia.com/gpu limit: Karpenter is unbounded, priced at {bound}"
-    else:
-        item = pool_item(
-            urn,
-            type_,
-            cloud="aws",
-            pool=pool.name,
-            node_types=names,
-            spot=spot,
+        return price(
             min_nodes=min_nodes,
-            max_nodes=None,
-            gpu_limit=gpu_limit,
-            **reserved,
+            max_nodes=max_nodes,
+            gpu_limit=None,
+            note=f"no nvidia.com/gpu limit: Karpenter is unbounded, priced at {bound}",
         )
-        if (
-            max_nodes is not None
-            and item.node_type
-            and item.gpus_ceiling > max_nodes * gpu_catalog.node_type("aws", item.node_type).gpus
-        ):
-            note = (
-                f"the GPU limit {gpu_limit} binds, not the max-nodes annotation ({max_nodes}), which Karpenter does not enforce"
-            )
-        max_nodes = None
-    return pool_item(
-        urn,
-        type_,
-        cloud="aws",
-        pool=pool.name,
-        node_types=names,
-        spot=spot,
-        min_nodes=min_nodes,
-        max_nodes=max_nodes,
-        gpu_limit=gpu_limit,
-        note=note,
-        **reserved,
-    )
+    item = price(min_nodes=min_nodes, max_nodes=None, gpu_limit=gpu_limit)
+    if (
+        max_nodes is None
+        or not item.node_type
+        or item.gpus_ceiling <= max_nodes * gpu_catalog.node_type("aws", item.node_type).gpus
+    ):
+        return item
+    note = f"the GPU limit {gpu_limit} binds, not the max-nodes annotation ({max_nodes}), which Karpenter does not enforce"
+    return price(min_nodes=min_nodes, max_nodes=None, gpu_limit=gpu_limit, note=note)
 
 
 def _managed_pool(urn: str, type_: str, pool: pools.Pool) -> CostItem:

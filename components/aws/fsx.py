@@ -131,33 +131,26 @@ class LakeLustre(Component):
             opts=aws_opts,
         )
         rules: list[pulumi.Resource] = []
+        peers = ((args.client_security_group_id, "nodes"), (self.security_group.id, "self"))
+        directions = (
+            (aws.vpc.SecurityGroupIngressRule, "", "from"),
+            (aws.vpc.SecurityGroupEgressRule, "-out", "to"),
+        )
         for low, high in LUSTRE_PORTS:
-            for source, label in ((args.client_security_group_id, "nodes"), (self.security_group.id, "self")):
-                rules.append(
-                    aws.vpc.SecurityGroupIngressRule(
-                        f"{name}-{label}-{low}",
-                        security_group_id=self.security_group.id,
-                        referenced_security_group_id=source,
-                        ip_protocol="tcp",
-                        from_port=low,
-                        to_port=high,
-                        description=f"Lustre {low}-{high} from {label}",
-                        opts=aws_opts,
+            for rule_type, suffix, way in directions:
+                for peer, label in peers:
+                    rules.append(
+                        rule_type(
+                            f"{name}-{label}{suffix}-{low}",
+                            security_group_id=self.security_group.id,
+                            referenced_security_group_id=peer,
+                            ip_protocol="tcp",
+                            from_port=low,
+                            to_port=high,
+                            description=f"Lustre {low}-{high} {way} {label}",
+                            opts=aws_opts,
+                        )
                     )
-                )
-            for dest, label in ((args.client_security_group_id, "nodes"), (self.security_group.id, "self")):
-                rules.append(
-                    aws.vpc.SecurityGroupEgressRule(
-                        f"{name}-{label}-out-{low}",
-                        security_group_id=self.security_group.id,
-                        referenced_security_group_id=dest,
-                        ip_protocol="tcp",
-                        from_port=low,
-                        to_port=high,
-                        description=f"Lustre {low}-{high} to {label}",
-                        opts=aws_opts,
-                    )
-                )
         for low, high in CLIENT_PORTS:
             # on the nodes' group: the file servers connect back to their clients
             rules.append(
