@@ -555,28 +555,35 @@ def test_gke_reserved_pool_consumes_its_reservation_in_its_zone() -> None:
         )
 
 
-def test_managed_capacity_block_node_group_targets_its_reservation_and_repairs_nodes() -> None:
+def _node_group_resources(resource_name: str, args: Any) -> list[RecordedResource]:
+    """What a ``GpuNodeGroup`` of ``args`` registers, alone, under an AWS provider (a dev stack in us-east-1)."""
     import pulumi_aws as aws
 
-    from components.aws.gpu_node_group import GpuNodeGroup, GpuNodeGroupArgs
+    from components.aws.gpu_node_group import GpuNodeGroup
 
     def program() -> None:
-        GpuNodeGroup(
-            "blk",
-            GpuNodeGroupArgs(
-                cluster_name="c",
-                subnet_ids=["subnet-1"],
-                instance_types=["p5.48xlarge"],
-                capacity="reserved",
-                min_nodes=2,
-                max_nodes=2,
-                capacity_reservation_id=RESERVATION,
-                capacity_block=True,
-            ),
-            pulumi.ResourceOptions(provider=aws.Provider("aws", region="us-east-1")),
-        )
+        GpuNodeGroup(resource_name, args, pulumi.ResourceOptions(provider=aws.Provider("aws", region="us-east-1")))
 
     resources, _ = engine.run_program("unit", {"cloud": "aws", "environment": "dev", "region": "us-east-1"}, [], program=program)
+    return resources
+
+
+def test_managed_capacity_block_node_group_targets_its_reservation_and_repairs_nodes() -> None:
+    from components.aws.gpu_node_group import GpuNodeGroup, GpuNodeGroupArgs
+
+    resources = _node_group_resources(
+        "blk",
+        GpuNodeGroupArgs(
+            cluster_name="c",
+            subnet_ids=["subnet-1"],
+            instance_types=["p5.48xlarge"],
+            capacity="reserved",
+            min_nodes=2,
+            max_nodes=2,
+            capacity_reservation_id=RESERVATION,
+            capacity_block=True,
+        ),
+    )
     group = next(r for r in resources if r.type == "aws:eks/nodeGroup:NodeGroup")
     template = next(r for r in resources if r.type == "aws:ec2/launchTemplate:LaunchTemplate")
     assert group.inputs["capacityType"] == "CAPACITY_BLOCK"
@@ -614,29 +621,23 @@ def test_managed_efa_node_group_gets_the_interfaces_security_groups_placement_an
     import base64
     import email
 
-    import pulumi_aws as aws
+    from components.aws.gpu_node_group import GpuNodeGroupArgs
 
-    from components.aws.gpu_node_group import GpuNodeGroup, GpuNodeGroupArgs
-
-    def program() -> None:
-        GpuNodeGroup(
-            "efa-mng",
-            GpuNodeGroupArgs(
-                cluster_name="c",
-                subnet_ids=["subnet-1"],
-                instance_types=["p5.48xlarge"],
-                capacity="on-demand",
-                min_nodes=0,
-                max_nodes=2,
-                efa_interfaces=32,
-                vpc_id="vpc-1",
-                cluster_security_group_id="sg-cluster",
-                placement_group=True,
-            ),
-            pulumi.ResourceOptions(provider=aws.Provider("aws", region="us-east-1")),
-        )
-
-    resources, _ = engine.run_program("unit", {"cloud": "aws", "environment": "dev", "region": "us-east-1"}, [], program=program)
+    resources = _node_group_resources(
+        "efa-mng",
+        GpuNodeGroupArgs(
+            cluster_name="c",
+            subnet_ids=["subnet-1"],
+            instance_types=["p5.48xlarge"],
+            capacity="on-demand",
+            min_nodes=0,
+            max_nodes=2,
+            efa_interfaces=32,
+            vpc_id="vpc-1",
+            cluster_security_group_id="sg-cluster",
+            placement_group=True,
+        ),
+    )
     template = next(r for r in resources if r.type == "aws:ec2/launchTemplate:LaunchTemplate")
     (group,) = [r for r in resources if r.type == "aws:ec2/securityGroup:SecurityGroup"]
     nics = template.inputs["networkInterfaces"]
